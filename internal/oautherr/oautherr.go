@@ -1,0 +1,187 @@
+// Package oautherr defines the single OAuth 2.0 error type used by every
+// bawwab endpoint, and the one function that writes it.
+//
+// The wire format follows RFC 6749 §5.2 (token endpoint), §4.1.2.1
+// (authorization endpoint, redirected) and RFC 6750 §3 (protected resources).
+package oautherr
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1
+// and OpenID Connect Core §3.1.2.6.
+const (
+	InvalidRequest          = "invalid_request"
+	InvalidClient           = "invalid_client"
+	InvalidGrant            = "invalid_grant"
+	UnauthorizedClient      = "unauthorized_client"
+	UnsupportedGrantType    = "unsupported_grant_type"
+	UnsupportedResponseType = "unsupported_response_type"
+	UnsupportedTokenType    = "unsupported_token_type"
+	InvalidScope            = "invalid_scope"
+	AccessDenied            = "access_denied"
+	ServerError             = "server_error"
+	TemporarilyUnavailable  = "temporarily_unavailable"
+	InvalidToken            = "invalid_token"
+	InsufficientScope       = "insufficient_scope"
+	LoginRequired           = "login_required"
+	ConsentRequired         = "consent_required"
+	InteractionRequired     = "interaction_required"
+	SlowDown                = "slow_down"
+)
+
+// Error is an OAuth 2.0 error response. Description is shown to the client and
+// must not contain internals; the private cause is only logged.
+type Error struct {
+	Code        string
+	Description string
+	URI         string
+	// Status is the HTTP status; zero means the default for Code.
+	Status int
+	// RetryAfter, when positive, is sent as a Retry-After header (seconds).
+	RetryAfter int
+	cause      error
+}
+
+// New returns an error with the given code and description.
+func New(code, description string) *Error {
+	return &Error{Code: code, Description: description}
+}
+
+// Newf is New with a formatted description.
+func Newf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns a server_error that hides cause from the client.
+func Wrap(cause error) *Error {
+	return &Error{Code: ServerError, Description: "the server could not complete the request", cause: cause}
+}
+
+// WithCause returns a copy of e that carries cause for logs.
+func (e *Error) WithCause(cause error) *Error {
+	c := *e
+	c.cause = cause
+	return &c
+}
+
+// WithStatus returns a copy of e with an explicit HTTP status.
+func (e *Error) WithStatus(status int) *Error {
+	c := *e
+	c.Status = status
+	return &c
+}
+
+func (e *Error) Error() string {
+	s := e.Code
+	if e.Description != "" {
+		s += ": " + e.Description
+	}
+	if e.cause != nil {
+		s += ": " + e.cause.Error()
+	}
+	return s
+}
+
+// Unwrap returns the private cause.
+func (e *Error) Unwrap() error { return e.cause }
+
+// Is reports whether target is an *Error with the same Code, so that
+// errors.Is(err, oautherr.New(oautherr.InvalidGrant, "")) matches by code.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	if !errors.As(target, &t) {
+		return false
+	}
+	return t.Code == e.Code
+}
+
+// HTTPStatus is the status this error is written with.
+func (e *Error) HTTPStatus() int {
+	if e.Status != 0 {
+		return e.Status
+	}
+	switch e.Code {
+	case InvalidClient, InvalidToken:
+		return http.StatusUnauthorized
+	case InsufficientScope, AccessDenied:
+		return http.StatusForbidden
+	case ServerError:
+		return http.StatusInternalServerError
+	case TemporarilyUnavailable:
+		return http.StatusServiceUnavailable
+	case SlowDown:
+		return http.StatusTooManyRequests
+	}
+	return http.StatusBadRequest
+}
+
+// From converts any error into an *Error; errors that are not already one
+// become a server_error whose cause is kept private.
+func From(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Wrap(err)
+}
+
+// Code returns the OAuth error code of err, or "" when err is not an *Error.
+func Code(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// body is the JSON form of RFC 6749 §5.2.
+type body struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	URI         string `json:"error_uri,omitempty"`
+}
+
+// Write writes err as an RFC 6749 §5.2 JSON error. For invalid_client sent
+// after HTTP Basic authentication, RFC 6749 requires a WWW-Authenticate
+// header; callers set it through basicRealm (empty for none).
+func Write(w http.ResponseWriter, err error, basicRealm string) {
+	e := From(err)
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	if e.HTTPStatus() == http.StatusUnauthorized && basicRealm != "" {
+		h.Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", basicRealm))
+	}
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", fmt.Sprint(e.RetryAfter))
+	}
+	w.WriteHeader(e.HTTPStatus())
+	_ = json.NewEncoder(w).Encode(body{Error: e.Code, Description: e.Description, URI: e.URI})
+}
+
+// WriteBearer writes err for a protected resource as RFC 6750 §3: the
+// WWW-Authenticate Bearer challenge carries the error code and description,
+// and the body repeats them as JSON. A request that sent no token at all gets
+// the bare challenge (RFC 6750 §3.1): pass ErrMissingToken.
+func WriteBearer(w http.ResponseWriter, err error, realm, scope string) {
+	challenge := fmt.Sprintf("Bearer realm=%q", realm)
+	e := From(err)
+	if e != ErrMissingToken {
+		challenge += fmt.Sprintf(", error=%q, error_description=%q", e.Code, e.Description)
+	}
+	if scope != "" {
+		challenge += fmt.Sprintf(", scope=%q", scope)
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	Write(w, e, "")
+}
+
+// ErrMissingToken is the RFC 6750 §3.1 case of a request to a protected
+// resource that carries no access token.
+var ErrMissingToken = &Error{Code: InvalidToken, Description: "the request carries no access token", Status: http.StatusUnauthorized}

@@ -1,0 +1,94 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/storage/postgres"
+	"github.com/bawwab/bawwab/internal/storage/sqlstore"
+	"github.com/bawwab/bawwab/internal/storage/storagetest"
+	"github.com/bawwab/bawwab/internal/testenv"
+)
+
+// freshSchema creates an empty schema for one test and drops it afterwards.
+func freshSchema(t *testing.T, dsn string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		testenv.Missing(t, "PostgreSQL", fmt.Sprintf("cannot connect to BAWWAB_TEST_POSTGRES_DSN: %v", err))
+	}
+	defer conn.Close(ctx)
+	schema := "bawwab_test_" + strings.ToLower(rand.Text()[:12])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		_, _ = conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	})
+	return schema
+}
+
+func open(t *testing.T, dsn, schema string) *sqlstore.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{SearchPath: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	storagetest.Run(t, func(t *testing.T) storage.Storage {
+		return open(t, dsn, freshSchema(t, dsn))
+	})
+}
+
+// TestConcurrentMigrations starts several nodes on one empty schema at once:
+// each migration must be applied exactly once.
+func TestConcurrentMigrations(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	schema := freshSchema(t, dsn)
+	var wg sync.WaitGroup
+	stores := make([]*sqlstore.Store, 5)
+	errs := make([]error, len(stores))
+	for i := range stores {
+		wg.Go(func() {
+			stores[i], errs[i] = postgres.Open(context.Background(), dsn, postgres.Options{SearchPath: schema})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	var n, max int
+	if err := stores[0].DB().QueryRow(`SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &max); err != nil {
+		t.Fatal(err)
+	}
+	if n != sqlstore.SchemaVersion() || max != sqlstore.SchemaVersion() {
+		t.Fatalf("schema_migrations has %d rows up to %d, want %d", n, max, sqlstore.SchemaVersion())
+	}
+}
+
+func TestBadDSN(t *testing.T) {
+	if _, err := postgres.Open(context.Background(), "postgres://127.0.0.1:1/none?connect_timeout=1", postgres.Options{}); err == nil {
+		t.Fatal("open of an unreachable server succeeded")
+	}
+}

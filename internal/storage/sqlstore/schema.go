@@ -1,0 +1,116 @@
+package sqlstore
+
+// migrations is the forward-only schema history, one script a version. The
+// statements use only types and syntax that SQLite and PostgreSQL read the
+// same way (TEXT, BIGINT unix seconds, SMALLINT booleans), so no SQL is
+// rewritten between dialects. Never edit a released entry: append one.
+var migrations = []string{
+	`CREATE TABLE users (
+		id TEXT PRIMARY KEY,
+		username TEXT NOT NULL UNIQUE,
+		password_hash TEXT NOT NULL,
+		name TEXT NOT NULL,
+		email TEXT NOT NULL,
+		email_verified SMALLINT NOT NULL,
+		picture TEXT NOT NULL,
+		created_at BIGINT NOT NULL
+	);
+	CREATE TABLE clients (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		secret_hash TEXT NOT NULL,
+		is_public SMALLINT NOT NULL,
+		redirect_uris TEXT NOT NULL,
+		grant_types TEXT NOT NULL,
+		scopes TEXT NOT NULL,
+		created_at BIGINT NOT NULL
+	);
+	CREATE TABLE consents (
+		user_id TEXT NOT NULL,
+		client_id TEXT NOT NULL,
+		scopes TEXT NOT NULL,
+		granted_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL,
+		PRIMARY KEY (user_id, client_id)
+	);
+	CREATE TABLE grants (
+		id TEXT PRIMARY KEY,
+		client_id TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		scopes TEXT NOT NULL,
+		auth_time BIGINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		revoked_at BIGINT NOT NULL
+	);
+	CREATE INDEX grants_user_client ON grants (user_id, client_id);
+	CREATE INDEX grants_expires ON grants (expires_at);
+	CREATE TABLE auth_requests (
+		id TEXT PRIMARY KEY,
+		client_id TEXT NOT NULL,
+		redirect_uri TEXT NOT NULL,
+		scopes TEXT NOT NULL,
+		state TEXT NOT NULL,
+		nonce TEXT NOT NULL,
+		code_challenge TEXT NOT NULL,
+		code_challenge_method TEXT NOT NULL,
+		prompt TEXT NOT NULL,
+		max_age BIGINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX auth_requests_expires ON auth_requests (expires_at);
+	CREATE TABLE auth_codes (
+		hash TEXT PRIMARY KEY,
+		grant_id TEXT NOT NULL,
+		client_id TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		redirect_uri TEXT NOT NULL,
+		scopes TEXT NOT NULL,
+		nonce TEXT NOT NULL,
+		code_challenge TEXT NOT NULL,
+		code_challenge_method TEXT NOT NULL,
+		auth_time BIGINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		used_at BIGINT NOT NULL
+	);
+	CREATE INDEX auth_codes_expires ON auth_codes (expires_at);
+	CREATE TABLE refresh_tokens (
+		hash TEXT PRIMARY KEY,
+		grant_id TEXT NOT NULL,
+		client_id TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		scopes TEXT NOT NULL,
+		auth_time BIGINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		used_at BIGINT NOT NULL
+	);
+	CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+	CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
+	CREATE TABLE revoked_tokens (
+		jti TEXT PRIMARY KEY,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX revoked_tokens_expires ON revoked_tokens (expires_at);
+	CREATE TABLE sessions (
+		id_hash TEXT PRIMARY KEY,
+		user_id TEXT NOT NULL,
+		auth_time BIGINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX sessions_expires ON sessions (expires_at);
+	CREATE TABLE signing_keys (
+		id TEXT PRIMARY KEY,
+		algorithm TEXT NOT NULL,
+		private_jwk TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		retired_at BIGINT NOT NULL
+	);
+	CREATE TABLE secrets (
+		name TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);`,
+}

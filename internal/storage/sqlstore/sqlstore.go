@@ -1,0 +1,621 @@
+// Package sqlstore implements storage.Storage on database/sql. The SQLite and
+// PostgreSQL backends open their own connections, pick a Dialect and share
+// this code: every query is plain SQL that both databases run unchanged
+// ($1-style parameters, ON CONFLICT, RETURNING), so nothing is rewritten.
+//
+// Single-use rules are enforced by the database: a code or refresh token is
+// consumed by one conditional UPDATE, which at most one caller can win.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// Dialect holds what differs between databases.
+type Dialect struct {
+	// Name names the backend in errors.
+	Name string
+	// LockMigrations, when not empty, runs first inside the migration
+	// transaction and must hold a lock until commit, so that nodes starting
+	// together apply each migration once.
+	LockMigrations string
+	// IsUniqueViolation reports whether err is a unique-key violation.
+	IsUniqueViolation func(error) bool
+}
+
+// Store is a storage.Storage on a *sql.DB.
+type Store struct {
+	db      *sql.DB
+	d       Dialect
+	onClose []func()
+}
+
+var _ storage.Storage = (*Store)(nil)
+
+// New migrates db to the newest schema and returns a Store on it. The Store
+// owns db and closes it on Close, then calls each onClose.
+func New(ctx context.Context, db *sql.DB, d Dialect, onClose ...func()) (*Store, error) {
+	s := &Store{db: db, d: d, onClose: onClose}
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("%s: migrate: %w", d.Name, err)
+	}
+	return s, nil
+}
+
+// DB returns the underlying handle, for backend-specific tests.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// SchemaVersion returns the newest migration this code knows.
+func SchemaVersion() int { return len(migrations) }
+
+func (s *Store) migrate(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if s.d.LockMigrations != "" {
+			if _, err := tx.ExecContext(ctx, s.d.LockMigrations); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+			return err
+		}
+		var current int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return err
+		}
+		if current > len(migrations) {
+			return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(migrations))
+		}
+		for v := current + 1; v <= len(migrations); v++ {
+			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+				return fmt.Errorf("version %d: %w", v, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, time.Now().Unix()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	for _, fn := range s.onClose {
+		fn()
+	}
+	return err
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// insert runs an INSERT and maps a unique violation to ErrAlreadyExists.
+func (s *Store) insert(ctx context.Context, q string, args ...any) error {
+	_, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil && s.d.IsUniqueViolation(err) {
+		return fmt.Errorf("%w: %v", storage.ErrAlreadyExists, err)
+	}
+	return err
+}
+
+// mustAffect turns "no row changed" into ErrNotFound.
+func mustAffect(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// notFound maps sql.ErrNoRows to storage.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.ErrNotFound
+	}
+	return err
+}
+
+type scanner interface{ Scan(...any) error }
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func fromUnix(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
+}
+
+func joinList(l []string) string { return strings.Join(l, " ") }
+
+func splitList(s string) []string { return strings.Fields(s) }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ---- users
+
+const userCols = `id, username, password_hash, name, email, email_verified, picture, created_at`
+
+func scanUser(r scanner) (*storage.User, error) {
+	var u storage.User
+	var verified int
+	var created int64
+	if err := r.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, &verified, &u.Picture, &created); err != nil {
+		return nil, notFound(err)
+	}
+	u.EmailVerified = verified != 0
+	u.CreatedAt = fromUnix(created)
+	return &u, nil
+}
+
+// CreateUser stores a new user; ID and Username must be unique.
+func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
+	return s.insert(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, unix(u.CreatedAt))
+}
+
+// GetUser returns the user with this id.
+func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
+	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+}
+
+// GetUserByUsername returns the user with this username.
+func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storage.User, error) {
+	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE username = $1`, username))
+}
+
+// ListUsers returns every user ordered by username.
+func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
+	return list(ctx, s.db, scanUser, `SELECT `+userCols+` FROM users ORDER BY username`)
+}
+
+// UpdateUserPassword replaces the password hash of a user.
+func (s *Store) UpdateUserPassword(ctx context.Context, id, hash string) error {
+	return mustAffect(s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, id))
+}
+
+func list[T any](ctx context.Context, db *sql.DB, scan func(scanner) (*T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, rows.Err()
+}
+
+// ---- clients
+
+const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at`
+
+func scanClient(r scanner) (*storage.Client, error) {
+	var c storage.Client
+	var public int
+	var uris, grants, scopes string
+	var created int64
+	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created); err != nil {
+		return nil, notFound(err)
+	}
+	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
+		return nil, fmt.Errorf("client %s: redirect_uris: %w", c.ID, err)
+	}
+	c.Public = public != 0
+	c.GrantTypes = splitList(grants)
+	c.Scopes = splitList(scopes)
+	c.CreatedAt = fromUnix(created)
+	return &c, nil
+}
+
+// CreateClient stores a new client.
+func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	uris, err := json.Marshal(append([]string{}, c.RedirectURIs...))
+	if err != nil {
+		return err
+	}
+	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt))
+}
+
+// GetClient returns the client with this id.
+func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	return scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
+}
+
+// ListClients returns every client ordered by id.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	return list(ctx, s.db, scanClient, `SELECT `+clientCols+` FROM clients ORDER BY id`)
+}
+
+// DeleteClient removes the client and its consents and revokes its grants.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM consents WHERE client_id = $1`, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at = 0`, time.Now().Unix(), id)
+		return err
+	})
+}
+
+// ---- consents
+
+func scanConsent(r scanner, extra ...any) (*storage.Consent, error) {
+	var c storage.Consent
+	var scopes string
+	var granted, updated int64
+	if err := r.Scan(append([]any{&c.UserID, &c.ClientID, &scopes, &granted, &updated}, extra...)...); err != nil {
+		return nil, notFound(err)
+	}
+	c.Scopes = splitList(scopes)
+	c.GrantedAt = fromUnix(granted)
+	c.UpdatedAt = fromUnix(updated)
+	return &c, nil
+}
+
+// GetConsent returns what userID granted clientID.
+func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
+	return scanConsent(s.db.QueryRowContext(ctx,
+		`SELECT user_id, client_id, scopes, granted_at, updated_at FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID))
+}
+
+// SaveConsent creates or replaces a consent; GrantedAt of an existing one is kept.
+func (s *Store) SaveConsent(ctx context.Context, c storage.Consent) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
+		c.UserID, c.ClientID, joinList(c.Scopes), unix(c.GrantedAt), unix(c.UpdatedAt))
+	return err
+}
+
+// ListConsents returns the consents of a user with client names, newest first.
+func (s *Store) ListConsents(ctx context.Context, userID string) ([]storage.ConsentView, error) {
+	scan := func(r scanner) (*storage.ConsentView, error) {
+		var v storage.ConsentView
+		c, err := scanConsent(r, &v.ClientName)
+		if err != nil {
+			return nil, err
+		}
+		v.Consent = *c
+		return &v, nil
+	}
+	return list(ctx, s.db, scan, `SELECT c.user_id, c.client_id, c.scopes, c.granted_at, c.updated_at, COALESCE(cl.name, c.client_id)
+		FROM consents c LEFT JOIN clients cl ON cl.id = c.client_id WHERE c.user_id = $1 ORDER BY c.updated_at DESC, c.client_id`, userID)
+}
+
+// RevokeConsent deletes a consent and revokes every grant of that pair.
+func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND client_id = $3 AND revoked_at = 0`, unix(at), userID, clientID)
+		if err != nil {
+			return err
+		}
+		m, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n+m == 0 {
+			return storage.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// ---- grants
+
+// CreateGrant stores a new token family.
+func (s *Store) CreateGrant(ctx context.Context, g storage.Grant) error {
+	return s.insert(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt))
+}
+
+// GetGrant returns a grant.
+func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error) {
+	var g storage.Grant
+	var scopes string
+	var auth, created, expires, revoked int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at FROM grants WHERE id = $1`, id).
+		Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &auth, &created, &expires, &revoked)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	g.Scopes = splitList(scopes)
+	g.AuthTime, g.CreatedAt, g.ExpiresAt, g.RevokedAt = fromUnix(auth), fromUnix(created), fromUnix(expires), fromUnix(revoked)
+	return &g, nil
+}
+
+// RevokeGrant marks a grant revoked; an already revoked grant keeps its time.
+func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE grants SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END WHERE id = $2`, unix(at), id)
+	return mustAffect(res, err)
+}
+
+// ---- authorization requests
+
+// CreateAuthRequest stores a pending authorization request.
+func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
+	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		r.ID, r.ClientID, r.RedirectURI, joinList(r.Scopes), r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, r.MaxAge, unix(r.CreatedAt), unix(r.ExpiresAt))
+}
+
+// GetAuthRequest returns a pending authorization request.
+func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error) {
+	var r storage.AuthRequest
+	var scopes string
+	var created, expires int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at
+		FROM auth_requests WHERE id = $1`, id).
+		Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &created, &expires)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	r.Scopes = splitList(scopes)
+	r.CreatedAt, r.ExpiresAt = fromUnix(created), fromUnix(expires)
+	return &r, nil
+}
+
+// DeleteAuthRequest removes a pending authorization request.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	return mustAffect(s.db.ExecContext(ctx, `DELETE FROM auth_requests WHERE id = $1`, id))
+}
+
+// ---- authorization codes
+
+const codeCols = `hash, grant_id, client_id, user_id, redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time, created_at, expires_at, used_at`
+
+func scanCode(r scanner) (*storage.AuthCode, error) {
+	var c storage.AuthCode
+	var scopes string
+	var auth, created, expires, used int64
+	if err := r.Scan(&c.Hash, &c.GrantID, &c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod,
+		&auth, &created, &expires, &used); err != nil {
+		return nil, notFound(err)
+	}
+	c.Scopes = splitList(scopes)
+	c.AuthTime, c.CreatedAt, c.ExpiresAt, c.UsedAt = fromUnix(auth), fromUnix(created), fromUnix(expires), fromUnix(used)
+	return &c, nil
+}
+
+// CreateAuthCode stores an issued code.
+func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
+	return s.insert(ctx, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		c.Hash, c.GrantID, c.ClientID, c.UserID, c.RedirectURI, joinList(c.Scopes), c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
+		unix(c.AuthTime), unix(c.CreatedAt), unix(c.ExpiresAt), unix(c.UsedAt))
+}
+
+// ConsumeAuthCode marks a code used with one conditional UPDATE.
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, error) {
+	c, err := scanCode(s.db.QueryRowContext(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, unix(at), hash))
+	if !errors.Is(err, storage.ErrNotFound) {
+		return c, err
+	}
+	c, err = scanCode(s.db.QueryRowContext(ctx, `SELECT `+codeCols+` FROM auth_codes WHERE hash = $1`, hash))
+	if err != nil {
+		return nil, err
+	}
+	return c, storage.ErrAlreadyUsed
+}
+
+// ---- refresh tokens
+
+const refreshCols = `hash, grant_id, client_id, user_id, scopes, auth_time, created_at, expires_at, used_at`
+
+func refreshArgs(t storage.RefreshToken) []any {
+	return []any{t.Hash, t.GrantID, t.ClientID, t.UserID, joinList(t.Scopes), unix(t.AuthTime), unix(t.CreatedAt), unix(t.ExpiresAt), unix(t.UsedAt)}
+}
+
+const insertRefresh = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+
+// CreateRefreshToken stores an issued refresh token.
+func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
+	return s.insert(ctx, insertRefresh, refreshArgs(t)...)
+}
+
+// GetRefreshToken returns a refresh token by hash.
+func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.RefreshToken, error) {
+	var t storage.RefreshToken
+	var scopes string
+	var auth, created, expires, used int64
+	err := s.db.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash).
+		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	t.Scopes = splitList(scopes)
+	t.AuthTime, t.CreatedAt, t.ExpiresAt, t.UsedAt = fromUnix(auth), fromUnix(created), fromUnix(expires), fromUnix(used)
+	return &t, nil
+}
+
+// RotateRefreshToken consumes oldHash and stores next in one transaction.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, at time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at = 0`, unix(at), oldHash))
+		if errors.Is(err, storage.ErrNotFound) {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM refresh_tokens WHERE hash = $1`, oldHash).Scan(&one); err != nil {
+				return notFound(err)
+			}
+			return storage.ErrAlreadyUsed
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, insertRefresh, refreshArgs(next)...)
+		return err
+	})
+}
+
+// ---- revoked access tokens
+
+// RevokeToken adds a jti to the deny list.
+func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`, jti, unix(expiresAt))
+	return err
+}
+
+// IsTokenRevoked reports whether a jti is on the deny list.
+func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM revoked_tokens WHERE jti = $1`, jti).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ---- sessions
+
+// CreateSession stores a browser session.
+func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
+	return s.insert(ctx, `INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+		se.IDHash, se.UserID, unix(se.AuthTime), unix(se.CreatedAt), unix(se.ExpiresAt))
+}
+
+// GetSession returns a session by the hash of its id.
+func (s *Store) GetSession(ctx context.Context, idHash string) (*storage.Session, error) {
+	var se storage.Session
+	var auth, created, expires int64
+	err := s.db.QueryRowContext(ctx, `SELECT id_hash, user_id, auth_time, created_at, expires_at FROM sessions WHERE id_hash = $1`, idHash).
+		Scan(&se.IDHash, &se.UserID, &auth, &created, &expires)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	se.AuthTime, se.CreatedAt, se.ExpiresAt = fromUnix(auth), fromUnix(created), fromUnix(expires)
+	return &se, nil
+}
+
+// DeleteSession removes a session.
+func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
+	return mustAffect(s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash))
+}
+
+// ---- signing keys
+
+// CreateSigningKey stores a private key.
+func (s *Store) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
+	return s.insert(ctx, `INSERT INTO signing_keys (id, algorithm, private_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)`,
+		k.ID, k.Algorithm, string(k.PrivateJWK), unix(k.CreatedAt), unix(k.RetiredAt))
+}
+
+// ListSigningKeys returns every key, newest first.
+func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	scan := func(r scanner) (*storage.SigningKey, error) {
+		var k storage.SigningKey
+		var jwk string
+		var created, retired int64
+		if err := r.Scan(&k.ID, &k.Algorithm, &jwk, &created, &retired); err != nil {
+			return nil, err
+		}
+		k.PrivateJWK = []byte(jwk)
+		k.CreatedAt, k.RetiredAt = fromUnix(created), fromUnix(retired)
+		return &k, nil
+	}
+	return list(ctx, s.db, scan, `SELECT id, algorithm, private_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, id DESC`)
+}
+
+// RetireSigningKey stops a key from signing; it stays published.
+func (s *Store) RetireSigningKey(ctx context.Context, id string, at time.Time) error {
+	return mustAffect(s.db.ExecContext(ctx, `UPDATE signing_keys SET retired_at = $1 WHERE id = $2 AND retired_at = 0`, unix(at), id))
+}
+
+// DeleteSigningKey removes a key for good.
+func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
+	return mustAffect(s.db.ExecContext(ctx, `DELETE FROM signing_keys WHERE id = $1`, id))
+}
+
+// ---- shared secrets
+
+// Secret returns the secret named name, storing value if none exists yet.
+func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, fmt.Sprintf("%x", value)); err != nil {
+		return nil, err
+	}
+	var hexValue string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = $1`, name).Scan(&hexValue); err != nil {
+		return nil, err
+	}
+	var out []byte
+	if _, err := fmt.Sscanf(hexValue, "%x", &out); err != nil {
+		return nil, fmt.Errorf("secret %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// ---- garbage collection
+
+// DeleteExpired removes what expired before now. Grants are kept while any
+// refresh token of theirs lives, and revoked access tokens while they could
+// still be presented.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	t := unix(now)
+	var total int64
+	for _, q := range []string{
+		`DELETE FROM auth_codes WHERE expires_at < $1`,
+		`DELETE FROM auth_requests WHERE expires_at < $1`,
+		`DELETE FROM refresh_tokens WHERE expires_at < $1`,
+		`DELETE FROM revoked_tokens WHERE expires_at < $1`,
+		`DELETE FROM sessions WHERE expires_at < $1`,
+		`DELETE FROM grants WHERE expires_at < $1`,
+	} {
+		res, err := s.db.ExecContext(ctx, q, t)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}

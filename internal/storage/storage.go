@@ -1,0 +1,221 @@
+// Package storage defines the one contract every bawwab store implements, the
+// value types it stores and its sentinel errors.
+//
+// Every method takes ctx first. Values are passed and returned by value or as
+// fresh pointers; a caller may keep and change what it gets. Secrets (client
+// secrets, codes, refresh tokens, session ids) are never stored: only their
+// SHA-256 hashes, under fields named *Hash. Every backend must pass
+// storagetest.Run.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound means no row matches.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists means a row with the same key or unique field exists.
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrAlreadyUsed means a single-use value (authorization code, refresh
+	// token) was consumed before. The method still returns the stored value
+	// together with this error, so that the caller can revoke what it issued
+	// (RFC 9700 §4.5.3.1 and §4.14.2).
+	ErrAlreadyUsed = errors.New("storage: already used")
+)
+
+// User is a local account.
+type User struct {
+	ID            string
+	Username      string
+	PasswordHash  string // PHC-formatted argon2id hash
+	Name          string
+	Email         string
+	EmailVerified bool
+	Picture       string // URL of the user's photo
+	CreatedAt     time.Time
+}
+
+// Client is a registered OAuth client (RFC 6749 §2).
+type Client struct {
+	ID   string
+	Name string
+	// SecretHash is the SHA-256 of the server-generated secret, hex encoded;
+	// empty for a public client.
+	SecretHash   string
+	Public       bool
+	RedirectURIs []string
+	GrantTypes   []string // e.g. authorization_code, refresh_token, client_credentials
+	Scopes       []string // scopes the client may ask for
+	CreatedAt    time.Time
+}
+
+// Consent is what a user granted a client, remembered so that the consent
+// screen is skipped when the client asks for no more than this.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time // first granted
+	UpdatedAt time.Time // last changed
+}
+
+// Grant is one family of tokens: what one authorization code (or one
+// refresh chain) issued. Revoking a grant invalidates every access and
+// refresh token it issued.
+type Grant struct {
+	ID        string
+	ClientID  string
+	UserID    string
+	Scopes    []string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time // absolute end of the refresh chain
+	RevokedAt time.Time // zero while valid
+}
+
+// AuthRequest is a validated authorization request waiting for the user to
+// log in or consent.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	State               string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              string
+	MaxAge              int // seconds; -1 when absent
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+}
+
+// AuthCode is an issued authorization code (RFC 6749 §4.1.2).
+type AuthCode struct {
+	Hash                string
+	GrantID             string // the grant its tokens will belong to
+	ClientID            string
+	UserID              string
+	RedirectURI         string
+	Scopes              []string
+	Nonce               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	AuthTime            time.Time
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+	UsedAt              time.Time // zero until redeemed
+}
+
+// RefreshToken is an issued refresh token (RFC 6749 §6).
+type RefreshToken struct {
+	Hash      string
+	GrantID   string
+	ClientID  string
+	UserID    string
+	Scopes    []string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until rotated
+}
+
+// Session is a logged-in browser session.
+type Session struct {
+	IDHash    string
+	UserID    string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// SigningKey is a private JSON Web Key used to sign tokens.
+type SigningKey struct {
+	ID         string // kid
+	Algorithm  string
+	PrivateJWK []byte
+	CreatedAt  time.Time
+	RetiredAt  time.Time // zero while it signs; published until tokens expire
+}
+
+// ConsentView is a consent joined with its client's name, for the
+// "Connected apps" page.
+type ConsentView struct {
+	Consent
+	ClientName string
+}
+
+// Storage is the persistence contract of bawwab.
+type Storage interface {
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	UpdateUserPassword(ctx context.Context, id, passwordHash string) error
+
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (*Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes the client, its consents, and revokes its grants.
+	DeleteClient(ctx context.Context, id string) error
+
+	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// SaveConsent creates or replaces the consent of c.UserID for c.ClientID.
+	SaveConsent(ctx context.Context, c Consent) error
+	ListConsents(ctx context.Context, userID string) ([]ConsentView, error)
+	// RevokeConsent deletes the consent and revokes, at the given time, every
+	// grant of that user to that client, in one transaction.
+	RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) error
+
+	CreateGrant(ctx context.Context, g Grant) error
+	GetGrant(ctx context.Context, id string) (*Grant, error)
+	// RevokeGrant marks the grant revoked; revoking twice is not an error.
+	RevokeGrant(ctx context.Context, id string, at time.Time) error
+
+	CreateAuthRequest(ctx context.Context, r AuthRequest) error
+	GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error)
+	DeleteAuthRequest(ctx context.Context, id string) error
+
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// ConsumeAuthCode marks the code used at the given time and returns it.
+	// It succeeds at most once per code, whatever the concurrency. A code
+	// used before is returned together with ErrAlreadyUsed.
+	ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*AuthCode, error)
+
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
+	// RotateRefreshToken marks oldHash used and stores next, atomically. It
+	// succeeds at most once per old token; a token used before yields
+	// ErrAlreadyUsed and next is not stored.
+	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, at time.Time) error
+
+	// RevokeToken records that the access token with this jti is revoked
+	// until it expires anyway.
+	RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error
+	IsTokenRevoked(ctx context.Context, jti string) (bool, error)
+
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, idHash string) (*Session, error)
+	DeleteSession(ctx context.Context, idHash string) error
+
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every stored key, newest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	RetireSigningKey(ctx context.Context, id string, at time.Time) error
+	DeleteSigningKey(ctx context.Context, id string) error
+
+	// Secret returns the shared secret stored under name, storing value
+	// first if there is none yet. Every node gets the same bytes.
+	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
+
+	// DeleteExpired removes codes, refresh tokens, auth requests, sessions,
+	// revoked-token entries and grants that expired before now, and returns
+	// how many rows it removed.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+
+	Close() error
+}

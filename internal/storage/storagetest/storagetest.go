@@ -1,0 +1,486 @@
+// Package storagetest is the conformance suite every storage.Storage backend
+// must pass: call Run from the backend's own test with a constructor that
+// returns an empty, migrated store.
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// Run runs every conformance test against stores made by newStore. Each
+// subtest gets a fresh store; newStore should register its own cleanup.
+func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, storage.Storage)
+	}{
+		{"Users", testUsers},
+		{"Clients", testClients},
+		{"Consents", testConsents},
+		{"Grants", testGrants},
+		{"AuthRequests", testAuthRequests},
+		{"AuthCodes", testAuthCodes},
+		{"AuthCodeRace", testAuthCodeRace},
+		{"RefreshTokens", testRefreshTokens},
+		{"RefreshRace", testRefreshRace},
+		{"RevokedTokens", testRevokedTokens},
+		{"Sessions", testSessions},
+		{"SigningKeys", testSigningKeys},
+		{"Secrets", testSecrets},
+		{"DeleteExpired", testDeleteExpired},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+var ctx = context.Background()
+
+// now is a whole second, since stores keep unix seconds.
+func now() time.Time { return time.Now().Truncate(time.Second).UTC() }
+
+func mustNil(t *testing.T, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func wantErr(t *testing.T, err, want error, what string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: got error %v, want %v", what, err, want)
+	}
+}
+
+func sameTime(t *testing.T, got, want time.Time, what string) {
+	t.Helper()
+	if !got.Equal(want) {
+		t.Fatalf("%s: got %v, want %v", what, got, want)
+	}
+}
+
+func testUsers(t *testing.T, s storage.Storage) {
+	u := storage.User{ID: "u1", Username: "amal", PasswordHash: "$argon2id$x", Name: "Amal", Email: "amal@example.com", EmailVerified: true, Picture: "https://example.com/a.png", CreatedAt: now()}
+	mustNil(t, s.CreateUser(ctx, u), "create")
+	wantErr(t, s.CreateUser(ctx, u), storage.ErrAlreadyExists, "create same id")
+	dup := u
+	dup.ID = "u2"
+	wantErr(t, s.CreateUser(ctx, dup), storage.ErrAlreadyExists, "create same username")
+
+	got, err := s.GetUser(ctx, "u1")
+	mustNil(t, err, "get")
+	sameTime(t, got.CreatedAt, u.CreatedAt, "created_at")
+	got.CreatedAt = u.CreatedAt
+	if *got != u {
+		t.Fatalf("get: got %+v, want %+v", *got, u)
+	}
+	got, err = s.GetUserByUsername(ctx, "amal")
+	mustNil(t, err, "get by username")
+	if got.ID != "u1" {
+		t.Fatalf("get by username: got %q", got.ID)
+	}
+	_, err = s.GetUser(ctx, "nobody")
+	wantErr(t, err, storage.ErrNotFound, "get missing")
+	_, err = s.GetUserByUsername(ctx, "nobody")
+	wantErr(t, err, storage.ErrNotFound, "get missing username")
+
+	mustNil(t, s.UpdateUserPassword(ctx, "u1", "$argon2id$y"), "update password")
+	got, _ = s.GetUser(ctx, "u1")
+	if got.PasswordHash != "$argon2id$y" {
+		t.Fatalf("password not updated: %q", got.PasswordHash)
+	}
+	wantErr(t, s.UpdateUserPassword(ctx, "nobody", "x"), storage.ErrNotFound, "update missing")
+
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "u0", Username: "badr", CreatedAt: now()}), "create second")
+	users, err := s.ListUsers(ctx)
+	mustNil(t, err, "list")
+	if len(users) != 2 || users[0].Username != "amal" || users[1].Username != "badr" {
+		t.Fatalf("list: got %+v", users)
+	}
+}
+
+func testClients(t *testing.T, s storage.Storage) {
+	c := storage.Client{ID: "notes", Name: "Notes", SecretHash: "abc", RedirectURIs: []string{"https://notes.example/cb", "http://127.0.0.1/cb"},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, CreatedAt: now()}
+	mustNil(t, s.CreateClient(ctx, c), "create")
+	wantErr(t, s.CreateClient(ctx, c), storage.ErrAlreadyExists, "create twice")
+	got, err := s.GetClient(ctx, "notes")
+	mustNil(t, err, "get")
+	if got.Name != c.Name || got.SecretHash != c.SecretHash || got.Public || !slices.Equal(got.RedirectURIs, c.RedirectURIs) ||
+		!slices.Equal(got.GrantTypes, c.GrantTypes) || !slices.Equal(got.Scopes, c.Scopes) || !got.CreatedAt.Equal(c.CreatedAt) {
+		t.Fatalf("get: got %+v, want %+v", *got, c)
+	}
+	pub := storage.Client{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, CreatedAt: now()}
+	mustNil(t, s.CreateClient(ctx, pub), "create public")
+	got, _ = s.GetClient(ctx, "cli")
+	if !got.Public || got.SecretHash != "" || len(got.GrantTypes) != 0 {
+		t.Fatalf("public client: %+v", got)
+	}
+	all, err := s.ListClients(ctx)
+	mustNil(t, err, "list")
+	if len(all) != 2 || all[0].ID != "cli" || all[1].ID != "notes" {
+		t.Fatalf("list: %+v", all)
+	}
+
+	// Deleting a client drops its consents and revokes its grants.
+	mustNil(t, s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "notes", Scopes: []string{"email"}, GrantedAt: now(), UpdatedAt: now()}), "consent")
+	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "g1", ClientID: "notes", UserID: "u1", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}), "grant")
+	mustNil(t, s.DeleteClient(ctx, "notes"), "delete")
+	_, err = s.GetClient(ctx, "notes")
+	wantErr(t, err, storage.ErrNotFound, "get deleted")
+	_, err = s.GetConsent(ctx, "u1", "notes")
+	wantErr(t, err, storage.ErrNotFound, "consent of deleted client")
+	g, err := s.GetGrant(ctx, "g1")
+	mustNil(t, err, "grant of deleted client")
+	if g.RevokedAt.IsZero() {
+		t.Fatal("grant of deleted client not revoked")
+	}
+	wantErr(t, s.DeleteClient(ctx, "notes"), storage.ErrNotFound, "delete twice")
+}
+
+func testConsents(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateClient(ctx, storage.Client{ID: "notes", Name: "Notes", CreatedAt: now()}), "client")
+	t0 := now().Add(-time.Hour)
+	c := storage.Consent{UserID: "u1", ClientID: "notes", Scopes: []string{"openid", "email"}, GrantedAt: t0, UpdatedAt: t0}
+	mustNil(t, s.SaveConsent(ctx, c), "save")
+	got, err := s.GetConsent(ctx, "u1", "notes")
+	mustNil(t, err, "get")
+	if !slices.Equal(got.Scopes, c.Scopes) || !got.GrantedAt.Equal(t0) {
+		t.Fatalf("get: %+v", got)
+	}
+	// Saving again replaces the scopes but keeps the first grant time.
+	mustNil(t, s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "notes", Scopes: []string{"email"}, GrantedAt: now(), UpdatedAt: now()}), "save again")
+	got, _ = s.GetConsent(ctx, "u1", "notes")
+	if !slices.Equal(got.Scopes, []string{"email"}) || !got.GrantedAt.Equal(t0) || !got.UpdatedAt.Equal(now()) && !got.UpdatedAt.After(t0) {
+		t.Fatalf("save again: %+v", got)
+	}
+	mustNil(t, s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "gone", Scopes: []string{"x"}, GrantedAt: t0, UpdatedAt: t0}), "save for unknown client")
+	views, err := s.ListConsents(ctx, "u1")
+	mustNil(t, err, "list")
+	if len(views) != 2 || views[0].ClientName != "Notes" || views[1].ClientName != "gone" {
+		t.Fatalf("list: %+v", views)
+	}
+	if l, _ := s.ListConsents(ctx, "u2"); len(l) != 0 {
+		t.Fatalf("list of other user: %+v", l)
+	}
+	_, err = s.GetConsent(ctx, "u2", "notes")
+	wantErr(t, err, storage.ErrNotFound, "get missing")
+
+	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "g1", ClientID: "notes", UserID: "u1", CreatedAt: t0, ExpiresAt: now().Add(time.Hour)}), "grant 1")
+	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "g2", ClientID: "notes", UserID: "u1", CreatedAt: t0, ExpiresAt: now().Add(time.Hour)}), "grant 2")
+	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "g3", ClientID: "other", UserID: "u1", CreatedAt: t0, ExpiresAt: now().Add(time.Hour)}), "grant 3")
+	mustNil(t, s.RevokeConsent(ctx, "u1", "notes", now()), "revoke")
+	_, err = s.GetConsent(ctx, "u1", "notes")
+	wantErr(t, err, storage.ErrNotFound, "get revoked")
+	for id, revoked := range map[string]bool{"g1": true, "g2": true, "g3": false} {
+		g, err := s.GetGrant(ctx, id)
+		mustNil(t, err, "grant "+id)
+		if g.RevokedAt.IsZero() == revoked {
+			t.Fatalf("grant %s revoked=%v, want %v", id, !g.RevokedAt.IsZero(), revoked)
+		}
+	}
+	wantErr(t, s.RevokeConsent(ctx, "u1", "notes", now()), storage.ErrNotFound, "revoke twice")
+}
+
+func testGrants(t *testing.T, s storage.Storage) {
+	g := storage.Grant{ID: "g1", ClientID: "notes", UserID: "u1", Scopes: []string{"openid"}, AuthTime: now().Add(-time.Minute), CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}
+	mustNil(t, s.CreateGrant(ctx, g), "create")
+	wantErr(t, s.CreateGrant(ctx, g), storage.ErrAlreadyExists, "create twice")
+	got, err := s.GetGrant(ctx, "g1")
+	mustNil(t, err, "get")
+	if got.ClientID != "notes" || got.UserID != "u1" || !slices.Equal(got.Scopes, g.Scopes) || !got.AuthTime.Equal(g.AuthTime) ||
+		!got.ExpiresAt.Equal(g.ExpiresAt) || !got.RevokedAt.IsZero() {
+		t.Fatalf("get: %+v", got)
+	}
+	first := now()
+	mustNil(t, s.RevokeGrant(ctx, "g1", first), "revoke")
+	mustNil(t, s.RevokeGrant(ctx, "g1", first.Add(time.Hour)), "revoke twice")
+	got, _ = s.GetGrant(ctx, "g1")
+	sameTime(t, got.RevokedAt, first, "revoked_at keeps the first time")
+	wantErr(t, s.RevokeGrant(ctx, "nope", now()), storage.ErrNotFound, "revoke missing")
+	_, err = s.GetGrant(ctx, "nope")
+	wantErr(t, err, storage.ErrNotFound, "get missing")
+}
+
+func testAuthRequests(t *testing.T, s storage.Storage) {
+	r := storage.AuthRequest{ID: "r1", ClientID: "notes", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid", "email"}, State: "st", Nonce: "n",
+		CodeChallenge: "cc", CodeChallengeMethod: "S256", Prompt: "consent", MaxAge: -1, CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
+	mustNil(t, s.CreateAuthRequest(ctx, r), "create")
+	wantErr(t, s.CreateAuthRequest(ctx, r), storage.ErrAlreadyExists, "create twice")
+	got, err := s.GetAuthRequest(ctx, "r1")
+	mustNil(t, err, "get")
+	if got.ClientID != r.ClientID || got.RedirectURI != r.RedirectURI || !slices.Equal(got.Scopes, r.Scopes) || got.State != r.State || got.Nonce != r.Nonce ||
+		got.CodeChallenge != r.CodeChallenge || got.CodeChallengeMethod != r.CodeChallengeMethod || got.Prompt != r.Prompt || got.MaxAge != -1 || !got.ExpiresAt.Equal(r.ExpiresAt) {
+		t.Fatalf("get: %+v", got)
+	}
+	mustNil(t, s.DeleteAuthRequest(ctx, "r1"), "delete")
+	_, err = s.GetAuthRequest(ctx, "r1")
+	wantErr(t, err, storage.ErrNotFound, "get deleted")
+	wantErr(t, s.DeleteAuthRequest(ctx, "r1"), storage.ErrNotFound, "delete twice")
+}
+
+func newCode(hash string) storage.AuthCode {
+	return storage.AuthCode{Hash: hash, GrantID: "g-" + hash, ClientID: "notes", UserID: "u1", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid"},
+		Nonce: "n", CodeChallenge: "cc", CodeChallengeMethod: "S256", AuthTime: now(), CreatedAt: now(), ExpiresAt: now().Add(time.Minute)}
+}
+
+func testAuthCodes(t *testing.T, s storage.Storage) {
+	c := newCode("h1")
+	mustNil(t, s.CreateAuthCode(ctx, c), "create")
+	wantErr(t, s.CreateAuthCode(ctx, c), storage.ErrAlreadyExists, "create twice")
+	used := now()
+	got, err := s.ConsumeAuthCode(ctx, "h1", used)
+	mustNil(t, err, "consume")
+	if got.GrantID != "g-h1" || got.RedirectURI != c.RedirectURI || got.CodeChallenge != "cc" || got.Nonce != "n" || !slices.Equal(got.Scopes, c.Scopes) {
+		t.Fatalf("consume: %+v", got)
+	}
+	sameTime(t, got.UsedAt, used, "used_at")
+	got, err = s.ConsumeAuthCode(ctx, "h1", used.Add(time.Second))
+	wantErr(t, err, storage.ErrAlreadyUsed, "consume twice")
+	if got == nil || got.GrantID != "g-h1" {
+		t.Fatalf("consume twice must return the code for revocation, got %+v", got)
+	}
+	sameTime(t, got.UsedAt, used, "used_at after replay")
+	_, err = s.ConsumeAuthCode(ctx, "missing", now())
+	wantErr(t, err, storage.ErrNotFound, "consume missing")
+}
+
+// testAuthCodeRace: many concurrent redemptions, exactly one wins.
+func testAuthCodeRace(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateAuthCode(ctx, newCode("race")), "create")
+	const n = 24
+	var wins, replays int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			_, err := s.ConsumeAuthCode(ctx, "race", now())
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, storage.ErrAlreadyUsed):
+				replays++
+			default:
+				t.Errorf("consume: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 || replays != n-1 {
+		t.Fatalf("wins=%d replays=%d, want 1 and %d", wins, replays, n-1)
+	}
+}
+
+func newRefresh(hash string) storage.RefreshToken {
+	return storage.RefreshToken{Hash: hash, GrantID: "g1", ClientID: "notes", UserID: "u1", Scopes: []string{"openid", "offline_access"},
+		AuthTime: now(), CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}
+}
+
+func testRefreshTokens(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateRefreshToken(ctx, newRefresh("r1")), "create")
+	wantErr(t, s.CreateRefreshToken(ctx, newRefresh("r1")), storage.ErrAlreadyExists, "create twice")
+	got, err := s.GetRefreshToken(ctx, "r1")
+	mustNil(t, err, "get")
+	if got.GrantID != "g1" || !slices.Equal(got.Scopes, []string{"openid", "offline_access"}) || !got.UsedAt.IsZero() {
+		t.Fatalf("get: %+v", got)
+	}
+	mustNil(t, s.RotateRefreshToken(ctx, "r1", newRefresh("r2"), now()), "rotate")
+	got, _ = s.GetRefreshToken(ctx, "r1")
+	if got.UsedAt.IsZero() {
+		t.Fatal("old token not marked used")
+	}
+	if _, err := s.GetRefreshToken(ctx, "r2"); err != nil {
+		t.Fatalf("new token not stored: %v", err)
+	}
+	wantErr(t, s.RotateRefreshToken(ctx, "r1", newRefresh("r3"), now()), storage.ErrAlreadyUsed, "rotate used")
+	_, err = s.GetRefreshToken(ctx, "r3")
+	wantErr(t, err, storage.ErrNotFound, "token from failed rotation")
+	wantErr(t, s.RotateRefreshToken(ctx, "missing", newRefresh("r4"), now()), storage.ErrNotFound, "rotate missing")
+	_, err = s.GetRefreshToken(ctx, "missing")
+	wantErr(t, err, storage.ErrNotFound, "get missing")
+}
+
+func testRefreshRace(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateRefreshToken(ctx, newRefresh("old")), "create")
+	const n = 16
+	var wins, reuses int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			err := s.RotateRefreshToken(ctx, "old", newRefresh(fmt.Sprintf("new%d", i)), now())
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, storage.ErrAlreadyUsed):
+				reuses++
+			default:
+				t.Errorf("rotate: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 || reuses != n-1 {
+		t.Fatalf("wins=%d reuses=%d, want 1 and %d", wins, reuses, n-1)
+	}
+	stored := 0
+	for i := range n {
+		if _, err := s.GetRefreshToken(ctx, fmt.Sprintf("new%d", i)); err == nil {
+			stored++
+		}
+	}
+	if stored != 1 {
+		t.Fatalf("%d successor tokens stored, want 1", stored)
+	}
+}
+
+func testRevokedTokens(t *testing.T, s storage.Storage) {
+	ok, err := s.IsTokenRevoked(ctx, "j1")
+	mustNil(t, err, "check")
+	if ok {
+		t.Fatal("fresh jti reported revoked")
+	}
+	mustNil(t, s.RevokeToken(ctx, "j1", now().Add(time.Hour)), "revoke")
+	mustNil(t, s.RevokeToken(ctx, "j1", now().Add(time.Hour)), "revoke twice")
+	ok, err = s.IsTokenRevoked(ctx, "j1")
+	mustNil(t, err, "check revoked")
+	if !ok {
+		t.Fatal("revoked jti not reported")
+	}
+}
+
+func testSessions(t *testing.T, s storage.Storage) {
+	se := storage.Session{IDHash: "sh", UserID: "u1", AuthTime: now(), CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}
+	mustNil(t, s.CreateSession(ctx, se), "create")
+	wantErr(t, s.CreateSession(ctx, se), storage.ErrAlreadyExists, "create twice")
+	got, err := s.GetSession(ctx, "sh")
+	mustNil(t, err, "get")
+	if got.UserID != "u1" || !got.AuthTime.Equal(se.AuthTime) || !got.ExpiresAt.Equal(se.ExpiresAt) {
+		t.Fatalf("get: %+v", got)
+	}
+	mustNil(t, s.DeleteSession(ctx, "sh"), "delete")
+	_, err = s.GetSession(ctx, "sh")
+	wantErr(t, err, storage.ErrNotFound, "get deleted")
+	wantErr(t, s.DeleteSession(ctx, "sh"), storage.ErrNotFound, "delete twice")
+}
+
+func testSigningKeys(t *testing.T, s storage.Storage) {
+	old := storage.SigningKey{ID: "k1", Algorithm: "ES256", PrivateJWK: []byte(`{"kty":"EC"}`), CreatedAt: now().Add(-time.Hour)}
+	fresh := storage.SigningKey{ID: "k2", Algorithm: "ES256", PrivateJWK: []byte(`{"kty":"EC","x":1}`), CreatedAt: now()}
+	mustNil(t, s.CreateSigningKey(ctx, old), "create old")
+	mustNil(t, s.CreateSigningKey(ctx, fresh), "create new")
+	wantErr(t, s.CreateSigningKey(ctx, fresh), storage.ErrAlreadyExists, "create twice")
+	keys, err := s.ListSigningKeys(ctx)
+	mustNil(t, err, "list")
+	if len(keys) != 2 || keys[0].ID != "k2" || keys[1].ID != "k1" || string(keys[0].PrivateJWK) != `{"kty":"EC","x":1}` || !keys[0].RetiredAt.IsZero() {
+		t.Fatalf("list: %+v", keys)
+	}
+	mustNil(t, s.RetireSigningKey(ctx, "k1", now()), "retire")
+	wantErr(t, s.RetireSigningKey(ctx, "k1", now()), storage.ErrNotFound, "retire twice")
+	keys, _ = s.ListSigningKeys(ctx)
+	if keys[1].RetiredAt.IsZero() {
+		t.Fatal("retired key has no retired_at")
+	}
+	mustNil(t, s.DeleteSigningKey(ctx, "k1"), "delete")
+	wantErr(t, s.DeleteSigningKey(ctx, "k1"), storage.ErrNotFound, "delete twice")
+	keys, _ = s.ListSigningKeys(ctx)
+	if len(keys) != 1 {
+		t.Fatalf("after delete: %+v", keys)
+	}
+}
+
+func testSecrets(t *testing.T, s storage.Storage) {
+	a, err := s.Secret(ctx, "csrf", []byte{1, 2, 3})
+	mustNil(t, err, "first")
+	b, err := s.Secret(ctx, "csrf", []byte{9, 9, 9})
+	mustNil(t, err, "second")
+	if string(a) != string([]byte{1, 2, 3}) || string(b) != string(a) {
+		t.Fatalf("secret: first %v, second %v", a, b)
+	}
+	var wg sync.WaitGroup
+	got := make([][]byte, 8)
+	for i := range got {
+		wg.Go(func() {
+			v, err := s.Secret(ctx, "race", []byte{byte(i)})
+			if err != nil {
+				t.Errorf("race: %v", err)
+			}
+			got[i] = v
+		})
+	}
+	wg.Wait()
+	for _, v := range got {
+		if string(v) != string(got[0]) {
+			t.Fatalf("nodes got different secrets: %v", got)
+		}
+	}
+}
+
+func testDeleteExpired(t *testing.T, s storage.Storage) {
+	past, future := now().Add(-time.Hour), now().Add(time.Hour)
+	expiredCode, liveCode := newCode("old"), newCode("new")
+	expiredCode.ExpiresAt, liveCode.ExpiresAt = past, future
+	mustNil(t, s.CreateAuthCode(ctx, expiredCode), "code")
+	mustNil(t, s.CreateAuthCode(ctx, liveCode), "code")
+	expiredRefresh, liveRefresh := newRefresh("old"), newRefresh("new")
+	expiredRefresh.ExpiresAt, liveRefresh.ExpiresAt = past, future
+	mustNil(t, s.CreateRefreshToken(ctx, expiredRefresh), "refresh")
+	mustNil(t, s.CreateRefreshToken(ctx, liveRefresh), "refresh")
+	mustNil(t, s.CreateAuthRequest(ctx, storage.AuthRequest{ID: "old", ExpiresAt: past}), "request")
+	mustNil(t, s.CreateAuthRequest(ctx, storage.AuthRequest{ID: "new", ExpiresAt: future}), "request")
+	mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: "old", ExpiresAt: past}), "session")
+	mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: "new", ExpiresAt: future}), "session")
+	mustNil(t, s.RevokeToken(ctx, "old", past), "revoked")
+	mustNil(t, s.RevokeToken(ctx, "new", future), "revoked")
+	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "old", ExpiresAt: past}), "grant")
+	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "new", ExpiresAt: future}), "grant")
+
+	n, err := s.DeleteExpired(ctx, now())
+	mustNil(t, err, "delete expired")
+	if n != 6 {
+		t.Fatalf("deleted %d rows, want 6", n)
+	}
+	if _, err := s.ConsumeAuthCode(ctx, "old", now()); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("expired code: %v", err)
+	}
+	if _, err := s.ConsumeAuthCode(ctx, "new", now()); err != nil {
+		t.Fatalf("live code: %v", err)
+	}
+	if _, err := s.GetRefreshToken(ctx, "old"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("expired refresh: %v", err)
+	}
+	if _, err := s.GetRefreshToken(ctx, "new"); err != nil {
+		t.Fatalf("live refresh: %v", err)
+	}
+	if _, err := s.GetAuthRequest(ctx, "new"); err != nil {
+		t.Fatalf("live request: %v", err)
+	}
+	if _, err := s.GetSession(ctx, "new"); err != nil {
+		t.Fatalf("live session: %v", err)
+	}
+	if _, err := s.GetGrant(ctx, "new"); err != nil {
+		t.Fatalf("live grant: %v", err)
+	}
+	if _, err := s.GetGrant(ctx, "old"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("expired grant: %v", err)
+	}
+	if ok, _ := s.IsTokenRevoked(ctx, "new"); !ok {
+		t.Fatal("live deny-list entry deleted")
+	}
+	if ok, _ := s.IsTokenRevoked(ctx, "old"); ok {
+		t.Fatal("expired deny-list entry kept")
+	}
+}
