@@ -32,6 +32,8 @@ const (
 	ConsentRequired         = "consent_required"
 	InteractionRequired     = "interaction_required"
 	SlowDown                = "slow_down"
+	RequestNotSupported     = "request_not_supported"
+	RequestURINotSupported  = "request_uri_not_supported"
 )
 
 // Error is an OAuth 2.0 error response. Description is shown to the client and

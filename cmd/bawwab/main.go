@@ -1,0 +1,92 @@
+// Command bawwab is an OAuth 2.0 and OpenID Connect authorization server.
+//
+//	bawwab serve                 run the server
+//	bawwab demo                  run the server, a resource server and a sample app
+//	bawwab user add …            add a local user
+//	bawwab client add|list|delete
+//	bawwab keys rotate           start signing with a new key
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/bawwab/bawwab/internal/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "bawwab:", err)
+		os.Exit(1)
+	}
+}
+
+// app carries what every command needs: the loaded configuration.
+type app struct {
+	configFile string
+	cfg        config.Config
+	flags      *pflag.FlagSet
+	log        *slog.Logger
+}
+
+func newRoot() *cobra.Command {
+	a := &app{cfg: config.Default()}
+	root := &cobra.Command{
+		Use:           "bawwab",
+		Short:         "bawwab is an OAuth 2.0 and OpenID Connect authorization server",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.load(cmd)
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configFile, "config", "", "YAML configuration file (env BAWWAB_CONFIG)")
+	defaults := config.Default()
+	for _, f := range config.Fields {
+		pf.String(f.Flag(), f.Get(&defaults), f.Help+" (env "+f.Env()+")")
+	}
+	a.flags = pf
+	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd())
+	return root
+}
+
+// load builds the configuration: defaults, then the YAML file, then
+// BAWWAB_* variables, then flags given on the command line.
+func (a *app) load(cmd *cobra.Command) error {
+	if a.configFile == "" {
+		a.configFile = os.Getenv("BAWWAB_CONFIG")
+	}
+	if a.configFile != "" {
+		if err := config.LoadFile(&a.cfg, a.configFile); err != nil {
+			return err
+		}
+	}
+	if err := config.LoadEnv(&a.cfg, os.Getenv); err != nil {
+		return err
+	}
+	for _, f := range config.Fields {
+		if fl := a.flags.Lookup(f.Flag()); fl != nil && fl.Changed {
+			if err := f.Set(&a.cfg, fl.Value.String()); err != nil {
+				return err
+			}
+		}
+	}
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[a.cfg.LogLevel]
+	opts := &slog.HandlerOptions{Level: level}
+	if a.cfg.LogFormat == "json" {
+		a.log = slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), opts))
+	} else {
+		a.log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), opts))
+	}
+	return a.cfg.Validate()
+}

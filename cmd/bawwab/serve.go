@@ -1,0 +1,36 @@
+package main
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bawwab/bawwab/internal/server"
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the authorization server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			store, err := server.OpenStore(ctx, a.cfg)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			srv, err := server.New(ctx, a.cfg, store, a.log, server.Options{})
+			if err != nil {
+				return err
+			}
+			l, err := net.Listen("tcp", a.cfg.Listen)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "bawwab serving %s on http://%s\n", a.cfg.Issuer, l.Addr())
+			return srv.Serve(ctx, l)
+		},
+	}
+}

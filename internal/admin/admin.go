@@ -1,0 +1,118 @@
+// Package admin holds the operations an operator performs on the store —
+// adding users and clients — with their validation, shared by the CLI and
+// the demo.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/authorize"
+	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
+)
+
+// UserSpec describes a new user.
+type UserSpec struct {
+	Username, Password, Name, Email, Picture string
+	EmailVerified                            bool
+}
+
+// MinPasswordLen is the shortest password accepted.
+const MinPasswordLen = 8
+
+// AddUser validates spec, hashes the password with argon2id and stores the
+// user. It returns the new user's id.
+func AddUser(ctx context.Context, s storage.Storage, spec UserSpec, p password.Params) (string, error) {
+	if spec.Username == "" || strings.ContainsAny(spec.Username, " \t\r\n") {
+		return "", errors.New("username is required and may not contain spaces")
+	}
+	if len(spec.Password) < MinPasswordLen {
+		return "", fmt.Errorf("password must have at least %d characters", MinPasswordLen)
+	}
+	hash, err := password.Hash(spec.Password, p)
+	if err != nil {
+		return "", err
+	}
+	u := storage.User{ID: token.NewID(), Username: spec.Username, PasswordHash: hash, Name: spec.Name, Email: spec.Email,
+		EmailVerified: spec.EmailVerified, Picture: spec.Picture, CreatedAt: time.Now()}
+	if u.Name == "" {
+		u.Name = spec.Username
+	}
+	if err := s.CreateUser(ctx, u); errors.Is(err, storage.ErrAlreadyExists) {
+		return "", fmt.Errorf("a user named %q exists already", spec.Username)
+	} else if err != nil {
+		return "", err
+	}
+	return u.ID, nil
+}
+
+// ClientSpec describes a new client.
+type ClientSpec struct {
+	ID, Name     string
+	Public       bool
+	RedirectURIs []string
+	GrantTypes   []string
+	Scopes       []string
+	// Secret, when set, is used instead of a generated one (demo only:
+	// a generated secret is always stronger).
+	Secret string
+}
+
+var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
+
+// AddClient validates spec and stores the client. For a confidential client
+// it returns the secret, which is shown once and stored only as a hash.
+func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *scope.Catalog) (secret string, err error) {
+	if spec.ID == "" {
+		spec.ID = strings.ToLower(token.NewID())
+	}
+	if spec.Name == "" {
+		spec.Name = spec.ID
+	}
+	if len(spec.GrantTypes) == 0 {
+		spec.GrantTypes = []string{"authorization_code", "refresh_token"}
+	}
+	for _, g := range spec.GrantTypes {
+		if !slices.Contains(knownGrants, g) {
+			return "", fmt.Errorf("grant type %q is not supported (use %s)", g, strings.Join(knownGrants, ", "))
+		}
+	}
+	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
+		return "", errors.New("a public client cannot use client_credentials")
+	}
+	if slices.Contains(spec.GrantTypes, "authorization_code") && len(spec.RedirectURIs) == 0 {
+		return "", errors.New("the authorization_code grant needs at least one redirect URI")
+	}
+	for _, u := range spec.RedirectURIs {
+		if !authorize.ValidRedirectURI(u) {
+			return "", fmt.Errorf("redirect URI %q is not allowed: use https, http on a loopback host, or a private-use scheme, and no fragment", u)
+		}
+	}
+	for _, sc := range spec.Scopes {
+		if _, ok := cat.Get(sc); !ok {
+			return "", fmt.Errorf("unknown scope %q (known: %s)", sc, strings.Join(cat.Names(), ", "))
+		}
+	}
+	c := storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
+		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, CreatedAt: time.Now()}
+	if !spec.Public {
+		secret, c.SecretHash = clientauth.NewSecret()
+		if spec.Secret != "" {
+			secret, c.SecretHash = spec.Secret, clientauth.HashSecret(spec.Secret)
+		}
+	}
+	if err := s.CreateClient(ctx, c); errors.Is(err, storage.ErrAlreadyExists) {
+		return "", fmt.Errorf("a client with id %q exists already", spec.ID)
+	} else if err != nil {
+		return "", err
+	}
+	return secret, nil
+}

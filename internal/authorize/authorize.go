@@ -1,0 +1,363 @@
+// Package authorize implements the authorization endpoint (RFC 6749 §3.1,
+// §4.1.1) with OpenID Connect's prompt and max_age, and the pages a person
+// sees on the way: login, consent, and "Connected apps" where access is
+// taken back.
+//
+// Errors found before the redirect URI is known to belong to the client are
+// shown on an error page and never redirected (RFC 6749 §4.1.2.1); later
+// errors go back to the client with state and iss (RFC 9207).
+package authorize
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/ratelimit"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/session"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
+	"github.com/bawwab/bawwab/internal/ui"
+)
+
+// Handler serves /authorize and the interactive pages.
+type Handler struct {
+	Store    storage.Storage
+	Sessions *session.Manager
+	UI       *ui.UI
+	Scopes   *scope.Catalog
+	Issuer   string
+	Log      *slog.Logger
+	Now      func() time.Time
+	// CodeTTL is the lifetime of an authorization code; RFC 6749 §4.1.2
+	// recommends at most 10 minutes, bawwab defaults to one.
+	CodeTTL time.Duration
+	// RequestTTL is how long a user may take to log in and consent.
+	RequestTTL time.Duration
+	// LoginFailures throttles failed logins per account and per IP.
+	LoginFailures *ratelimit.Backoff
+	Password      password.Params
+}
+
+// Register adds the endpoint and pages to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /authorize", h.authorize)
+	mux.HandleFunc("POST /authorize", h.authorize)
+	mux.HandleFunc("GET /login", h.loginPage)
+	mux.HandleFunc("POST /login", h.login)
+	mux.HandleFunc("GET /consent", h.consentPage)
+	mux.HandleFunc("POST /consent", h.consent)
+	mux.HandleFunc("POST /logout", h.logout)
+	mux.HandleFunc("GET /account", h.account)
+	mux.HandleFunc("POST /account/revoke", h.revokeApp)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/account", http.StatusFound)
+	})
+}
+
+// redirectError is an authorization error sent to the client's redirect URI.
+type redirectError struct {
+	err                *oautherr.Error
+	redirectURI, state string
+}
+
+func (e *redirectError) Error() string { return e.err.Error() }
+
+const maxParamLen = 2048
+
+// params returns the authorization request parameters: the query of a GET,
+// the form of a POST (OpenID Connect Core §3.1.2.1). A repeated parameter is
+// an error (RFC 6749 §3.1).
+func params(r *http.Request) (url.Values, error) {
+	var v url.Values
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(nil, r.Body, token.MaxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			return nil, oautherr.New(oautherr.InvalidRequest, "the request body is not a valid form")
+		}
+		v = r.PostForm
+	} else {
+		var err error
+		if v, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			return nil, oautherr.New(oautherr.InvalidRequest, "the query string is malformed")
+		}
+	}
+	for k, vals := range v {
+		if len(vals) > 1 {
+			return nil, oautherr.Newf(oautherr.InvalidRequest, "parameter %s appears more than once", clip(k))
+		}
+		if len(vals[0]) > maxParamLen {
+			return nil, oautherr.Newf(oautherr.InvalidRequest, "parameter %s is too long", clip(k))
+		}
+	}
+	return v, nil
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// validate checks an authorization request. A plain *oautherr.Error means the
+// client or redirect URI cannot be trusted: show it. A *redirectError may be
+// sent to the client.
+func (h *Handler) validate(ctx context.Context, v url.Values) (*storage.AuthRequest, *storage.Client, error) {
+	clientID := v.Get("client_id")
+	if clientID == "" {
+		return nil, nil, oautherr.New(oautherr.InvalidRequest, "client_id is missing")
+	}
+	client, err := h.Store.GetClient(ctx, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, oautherr.New(oautherr.InvalidClient, "no client is registered with this client_id")
+	} else if err != nil {
+		return nil, nil, oautherr.Wrap(err)
+	}
+	redirectURI := v.Get("redirect_uri")
+	if redirectURI == "" {
+		return nil, nil, oautherr.New(oautherr.InvalidRequest, "redirect_uri is missing")
+	}
+	if !MatchRedirectURI(client.RedirectURIs, redirectURI) {
+		return nil, nil, oautherr.New(oautherr.InvalidRequest, "redirect_uri does not exactly match a URI registered for this client")
+	}
+	state := v.Get("state")
+	fail := func(code, desc string) (*storage.AuthRequest, *storage.Client, error) {
+		return nil, client, &redirectError{err: oautherr.New(code, desc), redirectURI: redirectURI, state: state}
+	}
+	if !slices.Contains(client.GrantTypes, "authorization_code") {
+		return fail(oautherr.UnauthorizedClient, "this client is not allowed the authorization code flow")
+	}
+	switch rt := v.Get("response_type"); rt {
+	case "code":
+	case "":
+		return fail(oautherr.InvalidRequest, "response_type is missing; use response_type=code")
+	default:
+		return fail(oautherr.UnsupportedResponseType, "only response_type=code is supported (the implicit and hybrid flows are unsafe, RFC 9700 §2.1.2)")
+	}
+	if rm := v.Get("response_mode"); rm != "" && rm != "query" {
+		return fail(oautherr.InvalidRequest, "only response_mode=query is supported")
+	}
+	if v.Has("request") {
+		return fail(oautherr.RequestNotSupported, "request objects are not supported")
+	}
+	if v.Has("request_uri") {
+		return fail(oautherr.RequestURINotSupported, "request_uri is not supported")
+	}
+	if state == "" {
+		return fail(oautherr.InvalidRequest, "state is required: it lets your client match the response to its request (RFC 6749 §10.12)")
+	}
+	challenge, method := v.Get("code_challenge"), v.Get("code_challenge_method")
+	switch {
+	case challenge == "":
+		return fail(oautherr.InvalidRequest, "code_challenge is required: bawwab requires PKCE with S256 (RFC 7636, RFC 9700 §2.1.1)")
+	case method == "plain":
+		return fail(oautherr.InvalidRequest, "code_challenge_method=plain is not allowed; use S256")
+	case method != token.PKCEMethodS256:
+		return fail(oautherr.InvalidRequest, "code_challenge_method must be S256")
+	case !token.ValidChallenge(challenge):
+		return fail(oautherr.InvalidRequest, "code_challenge must be the base64url SHA-256 of the code_verifier (43 characters)")
+	}
+	scopes, err := scope.Parse(v.Get("scope"))
+	if err != nil {
+		return fail(oautherr.InvalidScope, err.Error())
+	}
+	if len(scopes) == 0 {
+		return fail(oautherr.InvalidScope, "scope is required")
+	}
+	for _, s := range scopes {
+		if _, ok := h.Scopes.Get(s); !ok {
+			return fail(oautherr.InvalidScope, "unknown scope "+clip(s))
+		}
+		if !slices.Contains(client.Scopes, s) {
+			return fail(oautherr.InvalidScope, "this client may not ask for scope "+clip(s))
+		}
+	}
+	prompt := v.Get("prompt")
+	for _, p := range strings.Fields(prompt) {
+		switch p {
+		case "none", "login", "consent", "select_account":
+		default:
+			return fail(oautherr.InvalidRequest, "prompt may only contain none, login, consent or select_account")
+		}
+	}
+	if hasPrompt(prompt, "none") && len(strings.Fields(prompt)) > 1 {
+		return fail(oautherr.InvalidRequest, "prompt=none cannot be combined with other values")
+	}
+	maxAge := -1
+	if s := v.Get("max_age"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return fail(oautherr.InvalidRequest, "max_age must be a non-negative number of seconds")
+		}
+		maxAge = n
+	}
+	now := h.Now()
+	return &storage.AuthRequest{
+		ID: token.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes, State: state, Nonce: v.Get("nonce"),
+		CodeChallenge: challenge, CodeChallengeMethod: method, Prompt: prompt, MaxAge: maxAge,
+		CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
+	}, client, nil
+}
+
+func hasPrompt(prompt, p string) bool { return slices.Contains(strings.Fields(prompt), p) }
+
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	v, err := params(r)
+	if err != nil {
+		h.errorPage(w, r, err)
+		return
+	}
+	req, client, err := h.validate(ctx, v)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.proceed(w, r, req, client, false)
+}
+
+// proceed decides, for a valid request, whether the user must log in or
+// consent, and otherwise issues the code. stored tells whether req is
+// already in the store (we are on the consent page).
+func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, client *storage.Client, stored bool) {
+	ctx := r.Context()
+	redirectErr := func(code, desc string) {
+		h.fail(w, r, &redirectError{err: oautherr.New(code, desc), redirectURI: req.RedirectURI, state: req.State})
+	}
+	sess, err := h.Sessions.Current(ctx, r)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	now := h.Now()
+	needLogin := sess == nil ||
+		hasPrompt(req.Prompt, "login") && sess.AuthTime.Before(req.CreatedAt) ||
+		req.MaxAge >= 0 && now.Sub(sess.AuthTime) > time.Duration(req.MaxAge)*time.Second
+	if needLogin {
+		if hasPrompt(req.Prompt, "none") {
+			redirectErr(oautherr.LoginRequired, "the user is not logged in")
+			return
+		}
+		h.continueAt(w, r, req, stored, "/login")
+		return
+	}
+	needConsent := hasPrompt(req.Prompt, "consent")
+	if !needConsent {
+		c, err := h.Store.GetConsent(ctx, sess.UserID, client.ID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			needConsent = true
+		case err != nil:
+			h.errorPage(w, r, oautherr.Wrap(err))
+			return
+		default:
+			needConsent = !scope.Subset(req.Scopes, c.Scopes)
+		}
+	}
+	if needConsent {
+		if hasPrompt(req.Prompt, "none") {
+			redirectErr(oautherr.ConsentRequired, "the user has not granted these scopes yet")
+			return
+		}
+		if !stored {
+			h.continueAt(w, r, req, false, "/consent")
+			return
+		}
+		h.renderConsent(w, r, req, client, sess)
+		return
+	}
+	h.finish(w, r, req, sess, req.Scopes)
+}
+
+// continueAt stores req if needed and sends the browser to path?req=ID.
+func (h *Handler) continueAt(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, stored bool, path string) {
+	if !stored {
+		if err := h.Store.CreateAuthRequest(r.Context(), *req); err != nil {
+			h.errorPage(w, r, oautherr.Wrap(err))
+			return
+		}
+	}
+	http.Redirect(w, r, path+"?req="+url.QueryEscape(req.ID), http.StatusFound)
+}
+
+// finish issues an authorization code for the granted scopes and sends the
+// browser back to the client (RFC 6749 §4.1.2, RFC 9207 §2).
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session, granted []string) {
+	ctx := r.Context()
+	code := token.NewOpaque()
+	now := h.Now()
+	err := h.Store.CreateAuthCode(ctx, storage.AuthCode{
+		Hash: token.Hash(code), GrantID: token.NewID(), ClientID: req.ClientID, UserID: sess.UserID, RedirectURI: req.RedirectURI,
+		Scopes: granted, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
+		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(h.CodeTTL),
+	})
+	if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	if err := h.Store.DeleteAuthRequest(ctx, req.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.Log.WarnContext(ctx, "could not delete finished auth request", "err", err)
+	}
+	h.Log.InfoContext(ctx, "authorization code issued", "client_id", req.ClientID, "user_id", sess.UserID, "scope", scope.Join(granted))
+	q := url.Values{"code": {code}, "state": {req.State}, "iss": {h.Issuer}}
+	http.Redirect(w, r, withQuery(req.RedirectURI, q), http.StatusFound)
+}
+
+// withQuery appends q to the query of uri, keeping what is there.
+func withQuery(uri string, q url.Values) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	if u.RawQuery != "" {
+		u.RawQuery += "&" + q.Encode()
+	} else {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// fail shows err, or redirects it to the client when it is a redirectError.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var re *redirectError
+	if !errors.As(err, &re) {
+		h.errorPage(w, r, err)
+		return
+	}
+	h.Log.InfoContext(r.Context(), "authorization request refused", "error", re.err.Code, "description", re.err.Description)
+	q := url.Values{"error": {re.err.Code}, "error_description": {re.err.Description}, "iss": {h.Issuer}}
+	if re.state != "" {
+		q.Set("state", re.state)
+	}
+	http.Redirect(w, r, withQuery(re.redirectURI, q), http.StatusFound)
+}
+
+type errorData struct{ Message, Code string }
+
+// errorPage shows an error to the user without redirecting.
+func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, err error) {
+	e := oautherr.From(err)
+	if e.Code == oautherr.ServerError {
+		h.Log.ErrorContext(r.Context(), "authorization failed", "err", err)
+	}
+	status := e.HTTPStatus()
+	if status == http.StatusUnauthorized {
+		status = http.StatusBadRequest
+	}
+	h.UI.Render(w, r, status, "error", "error.title", ui.Page{Data: errorData{Message: e.Description, Code: e.Code}})
+}
+
+// pageError shows a message from the UI catalog.
+func (h *Handler) pageError(w http.ResponseWriter, r *http.Request, status int, key string) {
+	h.UI.Render(w, r, status, "error", "error.title", ui.Page{Data: errorData{Message: ui.T(ui.Lang(nil, r), key)}})
+}

@@ -1,0 +1,320 @@
+package authorize
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/session"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/ui"
+)
+
+// pending loads the stored request named by ?req= or the form's req, with
+// its client. It writes an error page and returns nil when it cannot.
+func (h *Handler) pending(w http.ResponseWriter, r *http.Request, id string) (*storage.AuthRequest, *storage.Client) {
+	ctx := r.Context()
+	req, err := h.Store.GetAuthRequest(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && !h.Now().Before(req.ExpiresAt) {
+		h.pageError(w, r, http.StatusBadRequest, "request.expired")
+		return nil, nil
+	} else if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return nil, nil
+	}
+	client, err := h.Store.GetClient(ctx, req.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		h.pageError(w, r, http.StatusBadRequest, "request.expired")
+		return nil, nil
+	} else if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return nil, nil
+	}
+	return req, client
+}
+
+type loginData struct {
+	Req, ClientName, Username, Error string
+}
+
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	data := loginData{Req: r.URL.Query().Get("req")}
+	if data.Req != "" {
+		_, client := h.pending(w, r, data.Req)
+		if client == nil {
+			return
+		}
+		data.ClientName = client.Name
+	} else if s, _ := h.Sessions.Current(r.Context(), r); s != nil {
+		http.Redirect(w, r, "/account", http.StatusFound)
+		return
+	}
+	h.renderLogin(w, r, http.StatusOK, data)
+}
+
+func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int, data loginData) {
+	csrf := h.Sessions.CSRFToken(w, r)
+	h.UI.Render(w, r, status, "login", "login.title", ui.Page{CSRF: csrf, Data: data})
+}
+
+// parseForm parses a browser form and checks its CSRF token; on failure it
+// writes the error page and returns false.
+func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		h.errorPage(w, r, oautherr.New(oautherr.InvalidRequest, "the form is malformed or too large"))
+		return false
+	}
+	if !h.Sessions.CheckCSRF(r) {
+		h.Log.WarnContext(r.Context(), "attack detected: CSRF token missing or wrong", "path", r.URL.Path)
+		h.pageError(w, r, http.StatusForbidden, "csrf.failed")
+		return false
+	}
+	return true
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	if !h.parseForm(w, r) {
+		return
+	}
+	ctx := r.Context()
+	data := loginData{Req: r.PostForm.Get("req"), Username: r.PostForm.Get("username")}
+	if data.Req != "" {
+		_, client := h.pending(w, r, data.Req)
+		if client == nil {
+			return
+		}
+		data.ClientName = client.Name
+	}
+	lang := ui.Lang(nil, r)
+	userKey, ipKey := "login-user:"+data.Username, "login-ip:"+clientauth.RemoteIP(r)
+	if d := max(h.LoginFailures.Wait(userKey), h.LoginFailures.Wait(ipKey)); d > 0 {
+		data.Error = ui.T(lang, "login.throttled", int(d.Round(time.Second).Seconds())+1)
+		w.Header().Set("Retry-After", (d.Round(time.Second) + time.Second).String())
+		h.renderLogin(w, r, http.StatusTooManyRequests, data)
+		return
+	}
+	u, err := h.Store.GetUserByUsername(ctx, data.Username)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		err = password.VerifyDummy()
+	case err != nil:
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	default:
+		var rehash bool
+		rehash, err = password.Verify(r.PostForm.Get("password"), u.PasswordHash, h.Password)
+		if err == nil && rehash {
+			if hash, herr := password.Hash(r.PostForm.Get("password"), h.Password); herr == nil {
+				_ = h.Store.UpdateUserPassword(ctx, u.ID, hash)
+			}
+		}
+	}
+	if err != nil {
+		h.LoginFailures.Fail(userKey)
+		h.LoginFailures.Fail(ipKey)
+		h.Log.InfoContext(ctx, "login failed", "username", data.Username, "ip", clientauth.RemoteIP(r))
+		data.Error = ui.T(lang, "login.failed")
+		h.renderLogin(w, r, http.StatusUnauthorized, data)
+		return
+	}
+	h.LoginFailures.Reset(userKey)
+	if _, err := h.Sessions.Login(ctx, w, r, u.ID); err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	h.Log.InfoContext(ctx, "login", "user_id", u.ID)
+	next := "/account"
+	if data.Req != "" {
+		next = "/consent?req=" + url.QueryEscape(data.Req)
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
+	req, client := h.pending(w, r, r.URL.Query().Get("req"))
+	if req == nil {
+		return
+	}
+	h.proceed(w, r, req, client, true)
+}
+
+type consentScope struct {
+	Name, Description            string
+	Sensitive, Required, Checked bool
+}
+
+type consentData struct {
+	Req, ClientName, RedirectHost string
+	Scopes                        []consentScope
+	AnySensitive                  bool
+}
+
+func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, client *storage.Client, sess *storage.Session) {
+	ctx := r.Context()
+	user, err := h.Store.GetUser(ctx, sess.UserID)
+	if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	var before []string
+	if c, err := h.Store.GetConsent(ctx, sess.UserID, client.ID); err == nil {
+		before = c.Scopes
+	}
+	lang := ui.Lang(w, r)
+	data := consentData{Req: req.ID, ClientName: client.Name}
+	if u, err := url.Parse(req.RedirectURI); err == nil {
+		data.RedirectHost = u.Host
+	}
+	for _, name := range req.Scopes {
+		s, _ := h.Scopes.Get(name)
+		data.Scopes = append(data.Scopes, consentScope{Name: name, Description: s.Describe(lang), Sensitive: s.Sensitive, Required: s.Required,
+			Checked: s.Required || !s.Sensitive || slices.Contains(before, name)})
+		data.AnySensitive = data.AnySensitive || s.Sensitive
+	}
+	csrf := h.Sessions.CSRFToken(w, r)
+	h.UI.Render(w, r, http.StatusOK, "consent", "consent.title", ui.Page{CSRF: csrf, User: user.Name, Data: data})
+}
+
+func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
+	if !h.parseForm(w, r) {
+		return
+	}
+	ctx := r.Context()
+	req, client := h.pending(w, r, r.PostForm.Get("req"))
+	if req == nil {
+		return
+	}
+	sess, err := h.Sessions.Current(ctx, r)
+	if errors.Is(err, session.ErrNoSession) {
+		http.Redirect(w, r, "/login?req="+url.QueryEscape(req.ID), http.StatusSeeOther)
+		return
+	} else if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	deny := func(desc string) {
+		_ = h.Store.DeleteAuthRequest(ctx, req.ID)
+		h.Log.InfoContext(ctx, "consent denied", "client_id", client.ID, "user_id", sess.UserID)
+		h.fail(w, r, &redirectError{err: oautherr.New(oautherr.AccessDenied, desc), redirectURI: req.RedirectURI, state: req.State})
+	}
+	if r.PostForm.Get("action") != "allow" {
+		deny("the user denied the request")
+		return
+	}
+	checked := r.PostForm["scope"]
+	var granted []string
+	for _, name := range req.Scopes {
+		s, _ := h.Scopes.Get(name)
+		if s.Required || slices.Contains(checked, name) {
+			granted = append(granted, name)
+		}
+	}
+	if len(granted) == 0 {
+		deny("the user granted none of the requested scopes")
+		return
+	}
+	now := h.Now()
+	keep := []string{}
+	if c, err := h.Store.GetConsent(ctx, sess.UserID, client.ID); err == nil {
+		for _, s := range c.Scopes {
+			if !slices.Contains(req.Scopes, s) {
+				keep = append(keep, s)
+			}
+		}
+	}
+	if err := h.Store.SaveConsent(ctx, storage.Consent{UserID: sess.UserID, ClientID: client.ID, Scopes: append(keep, granted...), GrantedAt: now, UpdatedAt: now}); err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	h.Log.InfoContext(ctx, "consent granted", "client_id", client.ID, "user_id", sess.UserID, "scope", scope.Join(granted))
+	h.finish(w, r, req, sess, granted)
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	if !h.parseForm(w, r) {
+		return
+	}
+	h.Sessions.Logout(r.Context(), w, r)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+type appView struct {
+	ClientID, Name, When string
+	Scopes               []consentScope
+}
+
+type accountData struct {
+	Notice string
+	Apps   []appView
+}
+
+func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, err := h.Sessions.Current(ctx, r)
+	if errors.Is(err, session.ErrNoSession) {
+		http.Redirect(w, r, "/login", http.StatusFound)
+		return
+	} else if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	user, err := h.Store.GetUser(ctx, sess.UserID)
+	if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	consents, err := h.Store.ListConsents(ctx, sess.UserID)
+	if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	lang := ui.Lang(w, r)
+	var data accountData
+	for _, c := range consents {
+		v := appView{ClientID: c.ClientID, Name: c.ClientName, When: c.GrantedAt.Format("2006-01-02")}
+		for _, name := range c.Scopes {
+			s, _ := h.Scopes.Get(name)
+			v.Scopes = append(v.Scopes, consentScope{Name: name, Description: s.Describe(lang), Sensitive: s.Sensitive})
+		}
+		data.Apps = append(data.Apps, v)
+	}
+	if id := r.URL.Query().Get("revoked"); id != "" {
+		name := id
+		if c, err := h.Store.GetClient(ctx, id); err == nil {
+			name = c.Name
+		}
+		data.Notice = ui.T(lang, "account.revoked", name)
+	}
+	csrf := h.Sessions.CSRFToken(w, r)
+	h.UI.Render(w, r, http.StatusOK, "account", "account.title", ui.Page{CSRF: csrf, User: user.Name, Data: data})
+}
+
+func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) {
+	if !h.parseForm(w, r) {
+		return
+	}
+	ctx := r.Context()
+	sess, err := h.Sessions.Current(ctx, r)
+	if errors.Is(err, session.ErrNoSession) {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	} else if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	clientID := r.PostForm.Get("client_id")
+	err = h.Store.RevokeConsent(ctx, sess.UserID, clientID, h.Now())
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	h.Log.InfoContext(ctx, "access revoked by user", "client_id", clientID, "user_id", sess.UserID)
+	http.Redirect(w, r, "/account?revoked="+url.QueryEscape(clientID), http.StatusSeeOther)
+}

@@ -1,0 +1,64 @@
+package authorize
+
+import (
+	"net"
+	"net/url"
+)
+
+// MatchRedirectURI reports whether got is one of the registered redirect
+// URIs, compared as exact strings (RFC 9700 §4.1.3), with one exception: a
+// registered loopback IP redirect (http://127.0.0.1/... or http://[::1]/...)
+// matches on any port, for native apps (RFC 8252 §7.3). "localhost" gets no
+// such exception (RFC 8252 §8.3).
+func MatchRedirectURI(registered []string, got string) bool {
+	for _, r := range registered {
+		if r == got {
+			return true
+		}
+	}
+	g, err := url.Parse(got)
+	if err != nil || g.Scheme != "http" || g.User != nil || g.Fragment != "" || g.RawFragment != "" || !isLoopbackIP(g.Hostname()) {
+		return false
+	}
+	for _, r := range registered {
+		u, err := url.Parse(r)
+		if err != nil || u.Scheme != "http" || !isLoopbackIP(u.Hostname()) {
+			continue
+		}
+		if u.Hostname() == g.Hostname() && u.EscapedPath() == g.EscapedPath() && u.RawQuery == g.RawQuery {
+			return true
+		}
+	}
+	return false
+}
+
+func isLoopbackIP(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback() && (host == "127.0.0.1" || host == "::1")
+}
+
+// ValidRedirectURI reports whether u may be registered: an absolute URI
+// without fragment (RFC 6749 §3.1.2), https, or http only for loopback
+// hosts, or a private-use scheme of a native app (RFC 8252 §7.1).
+func ValidRedirectURI(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || !p.IsAbs() || p.Fragment != "" || p.User != nil {
+		return false
+	}
+	switch p.Scheme {
+	case "https":
+		return p.Host != ""
+	case "http":
+		h := p.Hostname()
+		return isLoopbackIP(h) || h == "localhost"
+	case "javascript", "data", "file", "vbscript":
+		return false
+	}
+	// Private-use scheme: reverse domain name, with a dot (RFC 8252 §7.1).
+	for _, c := range p.Scheme {
+		if c == '.' {
+			return true
+		}
+	}
+	return false
+}

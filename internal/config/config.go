@@ -1,0 +1,233 @@
+// Package config holds bawwab's settings and reads them from, in rising
+// precedence: built-in defaults, an optional YAML file, BAWWAB_* environment
+// variables, and command-line flags.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Issuer   string
+	Listen   string
+	Database string // empty: SQLite file in DataDir; postgres://… for PostgreSQL
+	DataDir  string
+	Audience []string
+
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	GrantTTL        time.Duration
+	IDTokenTTL      time.Duration
+	CodeTTL         time.Duration
+	SessionTTL      time.Duration
+
+	LogFormat string // text or json
+	LogLevel  string // debug, info, warn, error
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Issuer:          "http://localhost:8080",
+		Listen:          "127.0.0.1:8080",
+		DataDir:         "bawwab-data",
+		Audience:        []string{"api"},
+		AccessTokenTTL:  10 * time.Minute,
+		RefreshTokenTTL: 14 * 24 * time.Hour,
+		GrantTTL:        90 * 24 * time.Hour,
+		IDTokenTTL:      time.Hour,
+		CodeTTL:         time.Minute,
+		SessionTTL:      12 * time.Hour,
+		LogFormat:       "text",
+		LogLevel:        "info",
+	}
+}
+
+// Field is one setting: its YAML key, flag name, environment variable and
+// help text.
+type Field struct {
+	Key  string
+	Help string
+	set  func(*Config, string) error
+	get  func(*Config) string
+}
+
+// Flag is the command-line flag name of the field.
+func (f Field) Flag() string { return strings.ReplaceAll(f.Key, "_", "-") }
+
+// Env is the environment variable of the field.
+func (f Field) Env() string { return "BAWWAB_" + strings.ToUpper(f.Key) }
+
+// Get returns the field's value in c as a string.
+func (f Field) Get(c *Config) string { return f.get(c) }
+
+// Set parses s into the field of c.
+func (f Field) Set(c *Config, s string) error {
+	if err := f.set(c, s); err != nil {
+		return fmt.Errorf("%s: %w", f.Key, err)
+	}
+	return nil
+}
+
+func str(key, help string, p func(*Config) *string) Field {
+	return Field{Key: key, Help: help,
+		set: func(c *Config, s string) error { *p(c) = s; return nil },
+		get: func(c *Config) string { return *p(c) }}
+}
+
+func dur(key, help string, p func(*Config) *time.Duration) Field {
+	return Field{Key: key, Help: help,
+		set: func(c *Config, s string) error {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration such as 10m or 24h", s)
+			}
+			if d <= 0 {
+				return errors.New("must be positive")
+			}
+			*p(c) = d
+			return nil
+		},
+		get: func(c *Config) string { return p(c).String() }}
+}
+
+// Fields lists every setting.
+var Fields = []Field{
+	str("issuer", "issuer identifier: the public base URL of the server", func(c *Config) *string { return &c.Issuer }),
+	str("listen", "address to listen on", func(c *Config) *string { return &c.Listen }),
+	str("database", "PostgreSQL DSN (postgres://…); empty for embedded SQLite in data_dir", func(c *Config) *string { return &c.Database }),
+	str("data_dir", "directory of the embedded SQLite database", func(c *Config) *string { return &c.DataDir }),
+	{Key: "audience", Help: "comma-separated aud values of access tokens (resource servers)",
+		set: func(c *Config, s string) error {
+			c.Audience = nil
+			for _, a := range strings.Split(s, ",") {
+				if a = strings.TrimSpace(a); a != "" {
+					c.Audience = append(c.Audience, a)
+				}
+			}
+			if len(c.Audience) == 0 {
+				return errors.New("needs at least one value")
+			}
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(c.Audience, ",") }},
+	dur("access_token_ttl", "lifetime of access tokens", func(c *Config) *time.Duration { return &c.AccessTokenTTL }),
+	dur("refresh_token_ttl", "lifetime of one refresh token (renewed on each rotation)", func(c *Config) *time.Duration { return &c.RefreshTokenTTL }),
+	dur("grant_ttl", "absolute lifetime of a refresh token chain", func(c *Config) *time.Duration { return &c.GrantTTL }),
+	dur("id_token_ttl", "lifetime of ID tokens", func(c *Config) *time.Duration { return &c.IDTokenTTL }),
+	dur("code_ttl", "lifetime of authorization codes", func(c *Config) *time.Duration { return &c.CodeTTL }),
+	dur("session_ttl", "lifetime of a login session", func(c *Config) *time.Duration { return &c.SessionTTL }),
+	str("log_format", "text or json", func(c *Config) *string { return &c.LogFormat }),
+	str("log_level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
+}
+
+func field(key string) (Field, bool) {
+	for _, f := range Fields {
+		if f.Key == key {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// LoadFile applies a YAML file to c. Unknown keys are errors.
+func LoadFile(c *Config, path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var m map[string]any
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&m); err != nil && err.Error() != "EOF" {
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f, ok := field(k)
+		if !ok {
+			return fmt.Errorf("config: %s: unknown key %q", path, k)
+		}
+		var s string
+		switch v := m[k].(type) {
+		case []any:
+			parts := make([]string, len(v))
+			for i, p := range v {
+				parts[i] = fmt.Sprint(p)
+			}
+			s = strings.Join(parts, ",")
+		case nil:
+			continue
+		default:
+			s = fmt.Sprint(v)
+		}
+		if err := f.Set(c, s); err != nil {
+			return fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// LoadEnv applies BAWWAB_* variables to c.
+func LoadEnv(c *Config, getenv func(string) string) error {
+	for _, f := range Fields {
+		if v := getenv(f.Env()); v != "" {
+			if err := f.Set(c, v); err != nil {
+				return fmt.Errorf("config: %s: %w", f.Env(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks c and returns every problem found.
+func (c *Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		errs = append(errs, fmt.Errorf("issuer %q must be an absolute URL", c.Issuer))
+	case u.RawQuery != "" || u.Fragment != "":
+		errs = append(errs, fmt.Errorf("issuer %q must have no query or fragment (RFC 8414 §2)", c.Issuer))
+	case strings.HasSuffix(u.Path, "/"):
+		errs = append(errs, fmt.Errorf("issuer %q must not end with a slash", c.Issuer))
+	case u.Scheme != "https" && !isLocal(u.Hostname()):
+		errs = append(errs, fmt.Errorf("issuer %q must use https outside localhost (RFC 8414 §2)", c.Issuer))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log_format %q must be text or json", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q must be debug, info, warn or error", c.LogLevel))
+	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		errs = append(errs, fmt.Errorf("database must be a postgres:// URL, or empty for SQLite"))
+	}
+	if c.CodeTTL > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("code_ttl %v is longer than the 10 minutes RFC 6749 §4.1.2 allows", c.CodeTTL))
+	}
+	return errors.Join(errs...)
+}
+
+func isLocal(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1" || strings.HasSuffix(host, ".localhost")
+}
+
+// SQLitePath is the embedded database file.
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "bawwab.db") }

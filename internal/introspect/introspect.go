@@ -1,0 +1,126 @@
+// Package introspect implements token introspection (RFC 7662).
+//
+// The caller must authenticate as a client. A client learns about a token
+// only if the token was issued to it, or if the client is a resource server
+// named in the token's audience (its client id is an aud value); any other
+// token is reported inactive, so a client cannot probe tokens of others
+// (RFC 7662 §4, token scanning).
+package introspect
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+
+	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
+)
+
+// Endpoint is the introspection endpoint.
+type Endpoint struct {
+	Auth   *clientauth.Authenticator
+	Issuer *token.Issuer
+	Log    *slog.Logger
+}
+
+// Response is the introspection response (RFC 7662 §2.2).
+type Response struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Username  string   `json:"username,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	Nbf       int64    `json:"nbf,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	Jti       string   `json:"jti,omitempty"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
+}
+
+// Register adds POST /introspect to mux.
+func (e *Endpoint) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /introspect", e.serve)
+}
+
+func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
+	resp, err := e.introspect(r)
+	if err != nil {
+		oe := oautherr.From(err)
+		if oe.Code == oautherr.ServerError {
+			e.Log.ErrorContext(r.Context(), "introspection failed", "err", err)
+		}
+		oautherr.Write(w, oe, "bawwab")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func (e *Endpoint) introspect(r *http.Request) (*Response, error) {
+	ctx := r.Context()
+	if err := token.ParseForm(r); err != nil {
+		return nil, err
+	}
+	client, err := e.Auth.Authenticate(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	raw := r.PostForm.Get("token")
+	if raw == "" {
+		return nil, oautherr.New(oautherr.InvalidRequest, "token is required")
+	}
+	inactive := &Response{Active: false}
+	now := e.Issuer.Now()
+
+	rt, err := e.Issuer.Store.GetRefreshToken(ctx, token.Hash(raw))
+	switch {
+	case err == nil:
+		if rt.ClientID != client.ID || !rt.UsedAt.IsZero() || !now.Before(rt.ExpiresAt) {
+			return inactive, nil
+		}
+		g, err := e.Issuer.Store.GetGrant(ctx, rt.GrantID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return inactive, nil
+		} else if err != nil {
+			return nil, oautherr.Wrap(err)
+		}
+		if !g.RevokedAt.IsZero() {
+			return inactive, nil
+		}
+		return &Response{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, TokenType: "refresh_token",
+			Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID, Iss: e.Issuer.URL, AuthTime: rt.AuthTime.Unix()}, nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return nil, oautherr.Wrap(err)
+	}
+
+	c, err := e.Issuer.ValidateAccess(ctx, raw)
+	if oautherr.Code(err) == oautherr.InvalidToken {
+		return inactive, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if c.ClientID != client.ID && !slices.Contains([]string(c.Audience), client.ID) {
+		return inactive, nil
+	}
+	resp := &Response{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer", Sub: c.Subject,
+		Aud: c.Audience, Iss: c.Issuer, Jti: c.ID, AuthTime: c.AuthTime}
+	if c.Expiry != nil {
+		resp.Exp = c.Expiry.Time().Unix()
+	}
+	if c.IssuedAt != nil {
+		resp.Iat = c.IssuedAt.Time().Unix()
+	}
+	if c.NotBefore != nil {
+		resp.Nbf = c.NotBefore.Time().Unix()
+	}
+	return resp, nil
+}

@@ -1,0 +1,161 @@
+// Package oidc serves OpenID Connect Discovery 1.0 and RFC 8414 metadata,
+// and the UserInfo endpoint (OpenID Connect Core §5.3).
+package oidc
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
+)
+
+// Metadata is the authorization server metadata (RFC 8414 §2, OpenID
+// Connect Discovery §3).
+type Metadata struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	UILocalesSupported                         []string `json:"ui_locales_supported"`
+}
+
+// Provider serves discovery and userinfo.
+type Provider struct {
+	Issuer     *token.Issuer
+	Store      storage.Storage
+	GrantTypes []string
+	UILocales  []string
+	Log        *slog.Logger
+}
+
+// Metadata returns the server's metadata document.
+func (p *Provider) Metadata() Metadata {
+	iss := p.Issuer.URL
+	claims := []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp"}
+	for _, n := range p.Issuer.Scopes.Names() {
+		s, _ := p.Issuer.Scopes.Get(n)
+		for _, c := range s.Claims {
+			if c != "sub" {
+				claims = append(claims, c)
+			}
+		}
+	}
+	return Metadata{
+		Issuer: iss, AuthorizationEndpoint: iss + "/authorize", TokenEndpoint: iss + "/token", UserinfoEndpoint: iss + "/userinfo",
+		JWKSURI: iss + "/jwks.json", RevocationEndpoint: iss + "/revoke", IntrospectionEndpoint: iss + "/introspect",
+		ScopesSupported: p.Issuer.Scopes.Names(), ResponseTypesSupported: []string{"code"}, ResponseModesSupported: []string{"query"},
+		GrantTypesSupported: p.GrantTypes, SubjectTypesSupported: []string{"public"},
+		IDTokenSigningAlgValuesSupported:           []string{string(jwks.Algorithm)},
+		TokenEndpointAuthMethodsSupported:          clientauth.Methods,
+		RevocationEndpointAuthMethodsSupported:     clientauth.Methods,
+		IntrospectionEndpointAuthMethodsSupported:  clientauth.Methods,
+		CodeChallengeMethodsSupported:              []string{token.PKCEMethodS256},
+		ClaimsSupported:                            claims,
+		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
+		AuthorizationResponseIssParameterSupported: true,
+		UILocalesSupported:                         p.UILocales,
+	}
+}
+
+// Register adds the discovery documents and userinfo to mux.
+func (p *Provider) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", p.discovery)
+	mux.HandleFunc("GET /userinfo", p.userinfo)
+	mux.HandleFunc("POST /userinfo", p.userinfo)
+}
+
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_ = json.NewEncoder(w).Encode(p.Metadata())
+}
+
+// BearerToken extracts an RFC 6750 §2.1 bearer token from the Authorization
+// header. ok is false when there is none; err is set when the header is
+// malformed.
+func BearerToken(r *http.Request) (tok string, err error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", oautherr.ErrMissingToken
+	}
+	scheme, tok, found := strings.Cut(h, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", oautherr.New(oautherr.InvalidRequest, "the Authorization header must be: Bearer <token>")
+	}
+	return strings.TrimSpace(tok), nil
+}
+
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	writeErr := func(err error) {
+		if oautherr.Code(err) == oautherr.ServerError {
+			p.Log.ErrorContext(ctx, "userinfo failed", "err", err)
+		}
+		oautherr.WriteBearer(w, err, p.Issuer.URL, "")
+	}
+	raw, err := BearerToken(r)
+	if err != nil {
+		writeErr(err)
+		return
+	}
+	c, err := p.Issuer.ValidateAccess(ctx, raw)
+	if err != nil {
+		writeErr(err)
+		return
+	}
+	scopes := strings.Fields(c.Scope)
+	if !contains(scopes, scope.OpenID) || c.Subject == c.ClientID && c.GrantID == "" {
+		oautherr.WriteBearer(w, oautherr.New(oautherr.InsufficientScope, "the access token was not granted the openid scope"), p.Issuer.URL, scope.OpenID)
+		return
+	}
+	u, err := p.Store.GetUser(ctx, c.Subject)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeErr(oautherr.New(oautherr.InvalidToken, "the user of this token no longer exists"))
+		return
+	} else if err != nil {
+		writeErr(oautherr.Wrap(err))
+		return
+	}
+	claims := token.UserClaims(p.Issuer.Scopes, u, scopes)
+	claims["sub"] = u.ID
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(claims)
+}
+
+func contains(l []string, s string) bool {
+	for _, v := range l {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

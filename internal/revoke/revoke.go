@@ -1,0 +1,92 @@
+// Package revoke implements token revocation (RFC 7009).
+//
+// Revoking a refresh token revokes its whole grant, and so every access
+// token issued under it (RFC 7009 §2.1 "SHOULD"). Revoking a JWT access
+// token puts its jti on a deny list until it expires. Unknown, invalid or
+// expired tokens are answered with 200, as §2.2 requires.
+package revoke
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
+)
+
+// Endpoint is the revocation endpoint.
+type Endpoint struct {
+	Auth   *clientauth.Authenticator
+	Issuer *token.Issuer
+	Log    *slog.Logger
+}
+
+// Register adds POST /revoke to mux.
+func (e *Endpoint) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /revoke", e.serve)
+}
+
+func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
+	if err := e.revoke(r); err != nil {
+		oe := oautherr.From(err)
+		if oe.Code == oautherr.ServerError {
+			e.Log.ErrorContext(r.Context(), "revocation failed", "err", err)
+		}
+		oautherr.Write(w, oe, "bawwab")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (e *Endpoint) revoke(r *http.Request) error {
+	ctx := r.Context()
+	if err := token.ParseForm(r); err != nil {
+		return err
+	}
+	client, err := e.Auth.Authenticate(ctx, r)
+	if err != nil {
+		return err
+	}
+	raw := r.PostForm.Get("token")
+	if raw == "" {
+		return oautherr.New(oautherr.InvalidRequest, "token is required")
+	}
+	switch hint := r.PostForm.Get("token_type_hint"); hint {
+	case "", "access_token", "refresh_token":
+	default:
+		return oautherr.Newf(oautherr.UnsupportedTokenType, "token_type_hint %q is not supported; use access_token or refresh_token", hint)
+	}
+	now := e.Issuer.Now()
+	rt, err := e.Issuer.Store.GetRefreshToken(ctx, token.Hash(raw))
+	switch {
+	case err == nil:
+		if rt.ClientID != client.ID {
+			return oautherr.New(oautherr.UnauthorizedClient, "this token was issued to another client")
+		}
+		if err := e.Issuer.Store.RevokeGrant(ctx, rt.GrantID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return oautherr.Wrap(err)
+		}
+		e.Log.InfoContext(ctx, "refresh token revoked", "client_id", client.ID, "grant_id", rt.GrantID)
+		return nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return oautherr.Wrap(err)
+	}
+	claims, err := e.Issuer.ValidateAccess(ctx, raw)
+	if oautherr.Code(err) == oautherr.InvalidToken {
+		return nil // unknown, expired or already revoked: nothing to do
+	} else if err != nil {
+		return err
+	}
+	if claims.ClientID != client.ID {
+		return oautherr.New(oautherr.UnauthorizedClient, "this token was issued to another client")
+	}
+	if err := e.Issuer.Store.RevokeToken(ctx, claims.ID, claims.Expiry.Time()); err != nil {
+		return oautherr.Wrap(err)
+	}
+	e.Log.InfoContext(ctx, "access token revoked", "client_id", client.ID, "jti", claims.ID)
+	return nil
+}

@@ -1,0 +1,142 @@
+// Package scope holds bawwab's scope catalog: what each scope means in
+// human words (English and Arabic), whether it is sensitive, and which
+// OpenID Connect claims it releases.
+package scope
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Standard scope names.
+const (
+	OpenID        = "openid"         // OpenID Connect Core §3.1.2.1
+	Profile       = "profile"        // OpenID Connect Core §5.4
+	Email         = "email"          // OpenID Connect Core §5.4
+	OfflineAccess = "offline_access" // OpenID Connect Core §11
+)
+
+// Scope describes one scope.
+type Scope struct {
+	Name string
+	// Description is what the user reads on the consent screen, by language.
+	Description map[string]string
+	// Sensitive scopes are flagged on the consent screen and unchecked by
+	// default.
+	Sensitive bool
+	// Required scopes cannot be unchecked by the user (openid).
+	Required bool
+	// Claims are the OpenID Connect claims this scope releases.
+	Claims []string
+}
+
+// Describe returns the description in lang, falling back to English.
+func (s Scope) Describe(lang string) string {
+	if d, ok := s.Description[lang]; ok {
+		return d
+	}
+	return s.Description["en"]
+}
+
+// Catalog is the set of scopes a server knows.
+type Catalog struct {
+	byName map[string]Scope
+	order  []string
+}
+
+// NewCatalog returns a catalog of the given scopes.
+func NewCatalog(scopes ...Scope) *Catalog {
+	c := &Catalog{byName: map[string]Scope{}}
+	for _, s := range scopes {
+		if _, dup := c.byName[s.Name]; !dup {
+			c.order = append(c.order, s.Name)
+		}
+		c.byName[s.Name] = s
+	}
+	return c
+}
+
+// Default is the catalog bawwab starts with.
+func Default() *Catalog {
+	return NewCatalog(
+		Scope{Name: OpenID, Required: true, Claims: []string{"sub"},
+			Description: map[string]string{"en": "Confirm who you are", "ar": "تأكيد هويتك"}},
+		Scope{Name: Profile, Claims: []string{"name", "preferred_username"},
+			Description: map[string]string{"en": "Your name", "ar": "اسمك"}},
+		Scope{Name: "photo", Claims: []string{"picture"},
+			Description: map[string]string{"en": "Your profile photo", "ar": "صورتك الشخصية"}},
+		Scope{Name: Email, Claims: []string{"email", "email_verified"},
+			Description: map[string]string{"en": "Your email address", "ar": "عنوان بريدك الإلكتروني"}},
+		Scope{Name: "files.read",
+			Description: map[string]string{"en": "See your files", "ar": "الاطلاع على ملفاتك"}},
+		Scope{Name: OfflineAccess,
+			Description: map[string]string{"en": "Keep access while you are away", "ar": "الاحتفاظ بالوصول أثناء غيابك"}},
+		Scope{Name: "payment", Sensitive: true,
+			Description: map[string]string{"en": "Your saved payment cards", "ar": "بطاقات الدفع المحفوظة لديك"}},
+	)
+}
+
+// Get returns the scope with this name.
+func (c *Catalog) Get(name string) (Scope, bool) {
+	s, ok := c.byName[name]
+	return s, ok
+}
+
+// Names returns every scope name in catalog order.
+func (c *Catalog) Names() []string { return slices.Clone(c.order) }
+
+// Claims returns the claims released by the given scopes.
+func (c *Catalog) Claims(scopes []string) []string {
+	var out []string
+	for _, name := range scopes {
+		out = append(out, c.byName[name].Claims...)
+	}
+	return out
+}
+
+// Parse splits a scope parameter (RFC 6749 §3.3) into distinct scope
+// tokens in order of first appearance. It rejects characters outside
+// %x21 / %x23-5B / %x5D-7E.
+func Parse(param string) ([]string, error) {
+	var out []string
+	for _, tok := range strings.Split(param, " ") {
+		if tok == "" {
+			continue
+		}
+		for i := 0; i < len(tok); i++ {
+			b := tok[i]
+			if b < 0x21 || b == 0x22 || b == 0x5c || b > 0x7e {
+				return nil, fmt.Errorf("scope %q has a character not allowed by RFC 6749 §3.3", tok)
+			}
+		}
+		if !slices.Contains(out, tok) {
+			out = append(out, tok)
+		}
+	}
+	return out, nil
+}
+
+// Subset reports whether every scope of a is in b.
+func Subset(a, b []string) bool {
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// Intersect returns the scopes of a that are also in b, in a's order.
+func Intersect(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Join formats scopes as a scope parameter.
+func Join(scopes []string) string { return strings.Join(scopes, " ") }

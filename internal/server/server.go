@@ -1,0 +1,206 @@
+// Package server wires bawwab's authorization server: it builds every
+// endpoint from a Config and a store, adds the middleware every response
+// gets (security headers, panic recovery, body limits), and runs the
+// background jobs (expired-row cleanup, key reload).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/authorize"
+	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/introspect"
+	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/oidc"
+	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/ratelimit"
+	"github.com/bawwab/bawwab/internal/revoke"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/session"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/storage/postgres"
+	"github.com/bawwab/bawwab/internal/storage/sqlite"
+	"github.com/bawwab/bawwab/internal/token"
+	"github.com/bawwab/bawwab/internal/ui"
+)
+
+// Server is a configured authorization server.
+type Server struct {
+	Config config.Config
+	Store  storage.Storage
+	Keys   *jwks.Manager
+	Issuer *token.Issuer
+	Log    *slog.Logger
+
+	handler http.Handler
+}
+
+// Options change how New builds the server; the zero value is production.
+type Options struct {
+	// Now replaces the clock (tests).
+	Now func() time.Time
+	// Password overrides the argon2id parameters (tests use cheaper ones).
+	Password *password.Params
+}
+
+// New builds a server on store.
+func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slog.Logger, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	pw := password.Default
+	if opts.Password != nil {
+		pw = *opts.Password
+	}
+	retain := max(cfg.AccessTokenTTL, cfg.IDTokenTTL) + time.Hour
+	keys, err := jwks.New(ctx, store, log, now, retain)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	secure := strings.HasPrefix(cfg.Issuer, "https://")
+	sessions, err := session.New(ctx, store, secure, cfg.SessionTTL, now)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	pages, err := ui.New(log, "bawwab")
+	if err != nil {
+		return nil, err
+	}
+	scopes := scope.Default()
+	issuer := &token.Issuer{URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now}
+	auth := &clientauth.Authenticator{Store: store, Failures: ratelimit.NewBackoff(10, time.Second, 5*time.Minute)}
+	tokens := token.NewEndpoint(auth, log,
+		token.AuthorizationCode{Issuer: issuer, Log: log},
+		token.RefreshToken{Issuer: issuer, Log: log},
+		token.ClientCredentials{Issuer: issuer},
+	)
+	mux := http.NewServeMux()
+	(&authorize.Handler{Store: store, Sessions: sessions, UI: pages, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now,
+		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute, LoginFailures: ratelimit.NewBackoff(5, time.Second, 15*time.Minute), Password: pw,
+	}).Register(mux)
+	tokens.Register(mux)
+	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
+	(&introspect.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
+	(&oidc.Provider{Issuer: issuer, Store: store, GrantTypes: tokens.GrantTypes(), UILocales: ui.Languages, Log: log}).Register(mux)
+	keys.Register(mux)
+	mux.Handle("GET /static/", ui.Static())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+
+	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Log: log, handler: Harden(mux, log)}, nil
+}
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Harden wraps h with the protections every bawwab response gets: security
+// headers (no framing: RFC 9700 §4.16; no inline script or style; no
+// referrer), and recovery from panics into an RFC 6749 server_error.
+func Harden(h http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data: https:; frame-ancestors 'none'; base-uri 'none'")
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic while serving", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				oautherr.Write(w, oautherr.Wrap(fmt.Errorf("panic: %v", v)), "")
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// HTTPServer returns an http.Server for h with timeouts that bound slow
+// clients (slowloris) and header sizes.
+func HTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Serve serves on l until ctx ends, then shuts down gracefully. It also
+// runs the background jobs.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go s.Keys.Run(ctx, 30*time.Second)
+	go s.collectGarbage(ctx, 5*time.Minute)
+	return ServeUntil(ctx, HTTPServer(s.handler, s.Log), l)
+}
+
+// ServeUntil runs srv on l until ctx ends, then shuts it down, letting
+// requests in flight finish for up to 10 seconds.
+func ServeUntil(ctx context.Context, srv *http.Server, l net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) collectGarbage(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.Store.DeleteExpired(ctx, s.Issuer.Now())
+			if err != nil && ctx.Err() == nil {
+				s.Log.ErrorContext(ctx, "delete expired rows", "err", err)
+			} else if n > 0 {
+				s.Log.DebugContext(ctx, "deleted expired rows", "rows", n)
+			}
+		}
+	}
+}
+
+// OpenStore opens the store cfg names: PostgreSQL for a postgres:// DSN,
+// otherwise the embedded SQLite file in the data directory.
+func OpenStore(ctx context.Context, cfg config.Config) (storage.Storage, error) {
+	if cfg.Database != "" {
+		return postgres.Open(ctx, cfg.Database, postgres.Options{})
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	return sqlite.Open(ctx, cfg.SQLitePath())
+}

@@ -1,0 +1,145 @@
+// Package session keeps browser sessions on the server and protects forms
+// against cross-site request forgery.
+//
+// Every browser gets one random cookie. While nobody is logged in it is only
+// a handle for CSRF tokens; on login it is replaced by a fresh value (so a
+// planted cookie never becomes a session: session fixation) whose SHA-256
+// is stored with the user id. A CSRF token is an HMAC of the cookie value
+// under a secret shared by every node through the store, so any node can
+// check a form that another node rendered.
+package session
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// CookieName is the browser cookie.
+const CookieName = "bawwab_session"
+
+// FormField is the form field that carries the CSRF token.
+const FormField = "csrf_token"
+
+// ErrNoSession means the browser is not logged in.
+var ErrNoSession = errors.New("session: not logged in")
+
+// Manager issues and checks sessions.
+type Manager struct {
+	store  storage.Storage
+	key    []byte
+	secure bool
+	ttl    time.Duration
+	now    func() time.Time
+}
+
+// New returns a Manager. secure marks cookies Secure (an https issuer).
+func New(ctx context.Context, store storage.Storage, secure bool, ttl time.Duration, now func() time.Time) (*Manager, error) {
+	key, err := store.Secret(ctx, "csrf", []byte(rand.Text()+rand.Text()))
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{store: store, key: key, secure: secure, ttl: ttl, now: now}, nil
+}
+
+// Hash is the stored form of a session id.
+func Hash(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
+
+func (m *Manager) setCookie(w http.ResponseWriter, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: m.secure, SameSite: http.SameSiteLaxMode})
+}
+
+func cookieValue(r *http.Request) string {
+	c, err := r.Cookie(CookieName)
+	if err != nil || len(c.Value) < 20 || len(c.Value) > 64 {
+		return ""
+	}
+	return c.Value
+}
+
+// Current returns the session of r, or ErrNoSession.
+func (m *Manager) Current(ctx context.Context, r *http.Request) (*storage.Session, error) {
+	id := cookieValue(r)
+	if id == "" {
+		return nil, ErrNoSession
+	}
+	s, err := m.store.GetSession(ctx, Hash(id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !m.now().Before(s.ExpiresAt) {
+		return nil, ErrNoSession
+	}
+	return s, nil
+}
+
+// Login starts a session for userID under a new cookie value and returns it.
+// The old session of this browser, if any, ends.
+func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string) (*storage.Session, error) {
+	if old := cookieValue(r); old != "" {
+		_ = m.store.DeleteSession(ctx, Hash(old))
+	}
+	id := rand.Text() + rand.Text()
+	now := m.now()
+	s := storage.Session{IDHash: Hash(id), UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(m.ttl)}
+	if err := m.store.CreateSession(ctx, s); err != nil {
+		return nil, err
+	}
+	m.setCookie(w, id, int(m.ttl.Seconds()))
+	return &s, nil
+}
+
+// Logout ends the session of r and gives the browser a fresh anonymous cookie.
+func (m *Manager) Logout(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	if id := cookieValue(r); id != "" {
+		_ = m.store.DeleteSession(ctx, Hash(id))
+	}
+	m.setCookie(w, rand.Text()+rand.Text(), 0)
+}
+
+// CSRFToken returns the CSRF token for the browser of r, giving it a cookie
+// first if it has none. Call it before writing the response body.
+func (m *Manager) CSRFToken(w http.ResponseWriter, r *http.Request) string {
+	id := cookieValue(r)
+	if id == "" {
+		id = rand.Text() + rand.Text()
+		m.setCookie(w, id, 0)
+		// Later calls on this request see the new cookie (bawwab sets no
+		// other cookie, so an invalid one is simply replaced).
+		r.Header.Del("Cookie")
+		r.AddCookie(&http.Cookie{Name: CookieName, Value: id})
+	}
+	return m.token(id)
+}
+
+func (m *Manager) token(id string) string {
+	mac := hmac.New(sha256.New, m.key)
+	mac.Write([]byte("csrf\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// CheckCSRF reports whether the submitted form of r carries the CSRF token
+// of its cookie. The form must be parsed.
+func (m *Manager) CheckCSRF(r *http.Request) bool {
+	id := cookieValue(r)
+	if id == "" {
+		return false
+	}
+	got := r.PostFormValue(FormField)
+	return hmac.Equal([]byte(got), []byte(m.token(id)))
+}

@@ -1,0 +1,137 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/url"
+
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// AuthorizationCode is the authorization_code grant (RFC 6749 §4.1.3) with
+// PKCE (RFC 7636 §4.5) and single-use codes: a code presented twice revokes
+// every token issued with it (RFC 6749 §4.1.2, RFC 9700 §4.5).
+type AuthorizationCode struct {
+	Issuer *Issuer
+	Log    *slog.Logger
+}
+
+// Type implements Grant.
+func (AuthorizationCode) Type() string { return "authorization_code" }
+
+// Exchange implements Grant.
+func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
+	i := g.Issuer
+	code, verifier, redirectURI := form.Get("code"), form.Get("code_verifier"), form.Get("redirect_uri")
+	switch {
+	case code == "":
+		return nil, oautherr.New(oautherr.InvalidRequest, "code is required")
+	case redirectURI == "":
+		return nil, oautherr.New(oautherr.InvalidRequest, "redirect_uri is required and must equal the one sent to /authorize")
+	case verifier == "":
+		return nil, oautherr.New(oautherr.InvalidRequest, "code_verifier is required: bawwab requires PKCE (RFC 7636)")
+	case !ValidVerifier(verifier):
+		return nil, oautherr.New(oautherr.InvalidRequest, "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)")
+	}
+	now := i.Now()
+	c, err := i.Store.ConsumeAuthCode(ctx, Hash(code), now)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code is unknown or expired")
+	case errors.Is(err, storage.ErrAlreadyUsed):
+		g.revoke(ctx, c.GrantID, "authorization code replayed")
+		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was already used; the tokens issued with it are now revoked")
+	case err != nil:
+		return nil, oautherr.Wrap(err)
+	}
+	switch {
+	case c.ClientID != client.ID:
+		g.revoke(ctx, c.GrantID, "authorization code presented by another client")
+		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was issued to another client")
+	case !now.Before(c.ExpiresAt):
+		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code has expired")
+	case c.RedirectURI != redirectURI:
+		return nil, oautherr.New(oautherr.InvalidGrant, "redirect_uri does not match the one of the authorization request")
+	case !VerifyPKCE(verifier, c.CodeChallenge):
+		return nil, oautherr.New(oautherr.InvalidGrant, "code_verifier does not match the code_challenge (PKCE)")
+	}
+	user, err := i.Store.GetUser(ctx, c.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, oautherr.New(oautherr.InvalidGrant, "the user of this code no longer exists")
+	} else if err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	grant := storage.Grant{ID: c.GrantID, ClientID: client.ID, UserID: c.UserID, Scopes: c.Scopes, AuthTime: c.AuthTime,
+		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL)}
+	// A replay that raced ahead of us created this grant already revoked.
+	if err := i.Store.CreateGrant(ctx, grant); errors.Is(err, storage.ErrAlreadyExists) {
+		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was already used; the tokens issued with it are now revoked")
+	} else if err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	in := issue{client: client, subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce}
+	if contains(client.GrantTypes, "refresh_token") {
+		in.refresh, err = i.newRefresh(ctx, &grant, c.Scopes, "")
+		if err != nil {
+			return nil, err
+		}
+	}
+	return i.respond(ctx, in)
+}
+
+// revoke revokes the grant of a misused code. If the code's first
+// redemption has not created the grant yet, it creates it revoked, so that
+// the redemption fails.
+func (g AuthorizationCode) revoke(ctx context.Context, grantID, why string) {
+	i := g.Issuer
+	now := i.Now()
+	err := i.Store.RevokeGrant(ctx, grantID, now)
+	if errors.Is(err, storage.ErrNotFound) {
+		err = i.Store.CreateGrant(ctx, storage.Grant{ID: grantID, CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL), RevokedAt: now})
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			err = i.Store.RevokeGrant(ctx, grantID, now)
+		}
+	}
+	if err != nil {
+		g.Log.ErrorContext(ctx, "could not revoke grant", "grant_id", grantID, "err", err)
+		return
+	}
+	g.Log.WarnContext(ctx, "attack detected: grant revoked", "reason", why, "grant_id", grantID)
+}
+
+// newRefresh stores a fresh refresh token of grant and returns it. When
+// replacing is set, the old token is rotated atomically.
+func (i *Issuer) newRefresh(ctx context.Context, grant *storage.Grant, scopes []string, replacing string) (string, error) {
+	raw := NewOpaque()
+	now := i.Now()
+	exp := now.Add(i.RefreshTTL)
+	if grant.ExpiresAt.Before(exp) {
+		exp = grant.ExpiresAt
+	}
+	t := storage.RefreshToken{Hash: Hash(raw), GrantID: grant.ID, ClientID: grant.ClientID, UserID: grant.UserID, Scopes: scopes,
+		AuthTime: grant.AuthTime, CreatedAt: now, ExpiresAt: exp}
+	var err error
+	if replacing == "" {
+		err = i.Store.CreateRefreshToken(ctx, t)
+	} else {
+		err = i.Store.RotateRefreshToken(ctx, replacing, t, now)
+	}
+	if err != nil {
+		return "", err
+	}
+	return raw, nil
+}
+
+var _ Grant = AuthorizationCode{}
+
+// requestedScopes parses the optional scope parameter of a token request.
+func requestedScopes(form url.Values) ([]string, error) {
+	s, err := scope.Parse(form.Get("scope"))
+	if err != nil {
+		return nil, oautherr.New(oautherr.InvalidScope, err.Error())
+	}
+	return s, nil
+}

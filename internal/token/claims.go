@@ -1,0 +1,63 @@
+// Package token implements the token endpoint (RFC 6749 §3.2) with one file
+// per grant, and mints and validates the tokens bawwab issues: RFC 9068 JWT
+// access tokens, opaque refresh tokens, and OpenID Connect ID tokens.
+package token
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// AccessClaims are the claims of a JWT access token (RFC 9068 §2.2).
+type AccessClaims struct {
+	jwt.Claims
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope,omitempty"`
+	AuthTime int64  `json:"auth_time,omitempty"`
+	// GrantID links the token to its grant, so that revoking the grant
+	// (consent revoked, code replayed, refresh token reused) revokes it.
+	GrantID string `json:"gid,omitempty"`
+}
+
+// IDClaims are the standard claims of an ID token (OpenID Connect Core §2).
+// User claims released by scope are added beside them.
+type IDClaims struct {
+	jwt.Claims
+	Nonce    string `json:"nonce,omitempty"`
+	AuthTime int64  `json:"auth_time,omitempty"`
+	AtHash   string `json:"at_hash,omitempty"`
+	AZP      string `json:"azp,omitempty"`
+}
+
+// Response is a successful token response (RFC 6749 §5.1).
+type Response struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	Scope        string `json:"scope"`
+}
+
+// Hash is the stored form of codes and refresh tokens.
+func Hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewOpaque returns a random opaque token: 160 bits, URL-safe.
+func NewOpaque() string { return rand.Text() + rand.Text()[:6] }
+
+// NewID returns a random identifier for grants, jtis and requests.
+func NewID() string { return rand.Text() }
+
+// atHash computes at_hash (OpenID Connect Core §3.1.3.6): the left half of
+// the SHA-256 of the access token, base64url encoded, for ES256.
+func atHash(accessToken string) string {
+	sum := sha256.Sum256([]byte(accessToken))
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}

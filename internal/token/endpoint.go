@@ -1,0 +1,137 @@
+package token
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// Grant is one grant type of the token endpoint.
+type Grant interface {
+	// Type is the grant_type value (RFC 6749 §4).
+	Type() string
+	// Exchange turns an authenticated request into tokens. Errors are
+	// *oautherr.Error values; the endpoint writes them.
+	Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error)
+}
+
+// Endpoint is the token endpoint: it parses the request, authenticates the
+// client, checks the client may use the grant type, and dispatches.
+type Endpoint struct {
+	Auth   *clientauth.Authenticator
+	Log    *slog.Logger
+	grants map[string]Grant
+}
+
+// NewEndpoint returns a token endpoint serving the given grants.
+func NewEndpoint(auth *clientauth.Authenticator, log *slog.Logger, grants ...Grant) *Endpoint {
+	e := &Endpoint{Auth: auth, Log: log, grants: map[string]Grant{}}
+	for _, g := range grants {
+		e.grants[g.Type()] = g
+	}
+	return e
+}
+
+// GrantTypes lists the served grant types.
+func (e *Endpoint) GrantTypes() []string {
+	var out []string
+	for _, t := range []string{"authorization_code", "refresh_token", "client_credentials"} {
+		if _, ok := e.grants[t]; ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Register adds POST /token to mux.
+func (e *Endpoint) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /token", e.serve)
+}
+
+func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	resp, client, err := e.exchange(ctx, r)
+	if err != nil {
+		oe := oautherr.From(err)
+		level := slog.LevelInfo
+		if oe.Code == oautherr.ServerError {
+			level = slog.LevelError
+		}
+		e.Log.Log(ctx, level, "token request failed", "grant_type", r.PostForm.Get("grant_type"), "client_id", clientID(client, r), "error", oe.Code, "err", err)
+		oautherr.Write(w, oe, "bawwab")
+		return
+	}
+	e.Log.InfoContext(ctx, "token issued", "grant_type", r.PostForm.Get("grant_type"), "client_id", client.ID, "scope", resp.Scope)
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func clientID(c *storage.Client, r *http.Request) string {
+	if c != nil {
+		return c.ID
+	}
+	return r.PostForm.Get("client_id")
+}
+
+func (e *Endpoint) exchange(ctx context.Context, r *http.Request) (*Response, *storage.Client, error) {
+	if err := ParseForm(r); err != nil {
+		return nil, nil, err
+	}
+	gt := r.PostForm.Get("grant_type")
+	if gt == "" {
+		return nil, nil, oautherr.New(oautherr.InvalidRequest, "grant_type is required")
+	}
+	client, err := e.Auth.Authenticate(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, ok := e.grants[gt]
+	if !ok {
+		return nil, client, oautherr.Newf(oautherr.UnsupportedGrantType, "grant_type %q is not supported; use authorization_code, refresh_token or client_credentials", truncate(gt))
+	}
+	if !contains(client.GrantTypes, gt) {
+		return nil, client, oautherr.Newf(oautherr.UnauthorizedClient, "this client is not allowed the %s grant", gt)
+	}
+	resp, err := g.Exchange(ctx, r.PostForm, client)
+	return resp, client, err
+}
+
+// MaxFormBytes bounds the body of token, revocation and introspection requests.
+const MaxFormBytes = 64 << 10
+
+// ParseForm parses an application/x-www-form-urlencoded POST body (RFC 6749
+// §3.2), refusing repeated parameters (§3.2: "MUST NOT be included more
+// than once") and query parameters.
+func ParseForm(r *http.Request) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return oautherr.New(oautherr.InvalidRequest, "the request body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, MaxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return oautherr.New(oautherr.InvalidRequest, "the request body is not a valid form or is too large").WithCause(err)
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return oautherr.Newf(oautherr.InvalidRequest, "parameter %s appears more than once", truncate(k))
+		}
+	}
+	return nil
+}
+
+// truncate keeps attacker-chosen strings short in descriptions.
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}

@@ -1,0 +1,170 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// Issuer mints tokens and validates the access tokens it minted.
+type Issuer struct {
+	URL        string   // the issuer identifier (iss)
+	Audience   []string // aud of access tokens (RFC 9068 §3)
+	Keys       *jwks.Manager
+	Store      storage.Storage
+	Scopes     *scope.Catalog
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration // sliding lifetime of one refresh token
+	GrantTTL   time.Duration // absolute lifetime of a refresh chain
+	IDTokenTTL time.Duration
+	Now        func() time.Time
+}
+
+// issue is what a grant asks the Issuer to mint.
+type issue struct {
+	client   *storage.Client
+	subject  string // user id, or client id for client_credentials
+	user     *storage.User
+	scopes   []string
+	grant    *storage.Grant // nil for client_credentials
+	authTime time.Time
+	nonce    string
+	refresh  string // refresh token to return, if any
+}
+
+// accessToken mints a JWT access token.
+func (i *Issuer) accessToken(in issue) (string, time.Time, error) {
+	now := i.Now()
+	exp := now.Add(i.AccessTTL)
+	c := AccessClaims{
+		Claims: jwt.Claims{
+			Issuer: i.URL, Subject: in.subject, Audience: jwt.Audience(i.Audience),
+			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ID: NewID(),
+		},
+		ClientID: in.client.ID,
+		Scope:    scope.Join(in.scopes),
+	}
+	if in.grant != nil {
+		c.GrantID = in.grant.ID
+		// Never outlive the grant's absolute lifetime.
+		if in.grant.ExpiresAt.Before(exp) {
+			exp = in.grant.ExpiresAt
+		}
+	}
+	if !in.authTime.IsZero() {
+		c.AuthTime = in.authTime.Unix()
+	}
+	c.Expiry = jwt.NewNumericDate(exp)
+	raw, err := i.Keys.Sign(jwks.TypeAccessToken, c)
+	return raw, exp, err
+}
+
+// respond mints the access token and, for openid requests, the ID token.
+func (i *Issuer) respond(ctx context.Context, in issue) (*Response, error) {
+	at, exp, err := i.accessToken(in)
+	if err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	resp := &Response{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(exp.Sub(i.Now()).Round(time.Second).Seconds()),
+		RefreshToken: in.refresh, Scope: scope.Join(in.scopes)}
+	if in.user != nil && contains(in.scopes, scope.OpenID) {
+		resp.IDToken, err = i.idToken(in, at)
+		if err != nil {
+			return nil, oautherr.Wrap(err)
+		}
+	}
+	return resp, nil
+}
+
+// idToken mints an ID token (OpenID Connect Core §2 and §3.1.3.6).
+func (i *Issuer) idToken(in issue, accessToken string) (string, error) {
+	now := i.Now()
+	c := IDClaims{
+		Claims: jwt.Claims{Issuer: i.URL, Subject: in.subject, Audience: jwt.Audience{in.client.ID},
+			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(i.IDTokenTTL))},
+		Nonce:    in.nonce,
+		AuthTime: in.authTime.Unix(),
+		AtHash:   atHash(accessToken),
+		AZP:      in.client.ID,
+	}
+	return i.Keys.Sign(jwks.TypeJWT, c, UserClaims(i.Scopes, in.user, in.scopes))
+}
+
+// UserClaims returns the claims about u that the granted scopes release
+// (OpenID Connect Core §5.4), without sub.
+func UserClaims(cat *scope.Catalog, u *storage.User, scopes []string) map[string]any {
+	out := map[string]any{}
+	for _, claim := range cat.Claims(scopes) {
+		switch claim {
+		case "name":
+			out["name"] = u.Name
+		case "preferred_username":
+			out["preferred_username"] = u.Username
+		case "picture":
+			if u.Picture != "" {
+				out["picture"] = u.Picture
+			}
+		case "email":
+			out["email"] = u.Email
+		case "email_verified":
+			out["email_verified"] = u.EmailVerified
+		}
+	}
+	return out
+}
+
+// ErrInactive is returned by ValidateAccess for any token that is not
+// currently valid; its description says why.
+var ErrInactive = oautherr.New(oautherr.InvalidToken, "the access token is not valid")
+
+// ValidateAccess checks a JWT access token minted by this issuer: signature,
+// typ, iss, exp/nbf, the deny list and its grant. It does not check aud.
+func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims, error) {
+	var c AccessClaims
+	if err := i.Keys.Verify(ctx, raw, jwks.TypeAccessToken, &c); err != nil {
+		return nil, ErrInactive.WithCause(err)
+	}
+	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: i.URL, Time: i.Now()}, 5*time.Second); err != nil {
+		desc := "the access token is not valid"
+		if errors.Is(err, jwt.ErrExpired) {
+			desc = "the access token has expired"
+		}
+		return nil, oautherr.New(oautherr.InvalidToken, desc).WithCause(err)
+	}
+	revoked, err := i.Store.IsTokenRevoked(ctx, c.ID)
+	if err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	if revoked {
+		return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
+	}
+	if c.GrantID != "" {
+		g, err := i.Store.GetGrant(ctx, c.GrantID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
+		}
+		if err != nil {
+			return nil, oautherr.Wrap(err)
+		}
+		if !g.RevokedAt.IsZero() {
+			return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
+		}
+	}
+	return &c, nil
+}
+
+func contains(l []string, s string) bool {
+	for _, v := range l {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,174 @@
+// Package ui renders bawwab's HTML pages (login, consent, errors, connected
+// apps) from html/template, in English or Arabic (right to left), and serves
+// their stylesheet. Pages carry no inline script or style, so the Content
+// Security Policy can forbid both.
+package ui
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Languages lists the supported UI languages; the first is the default.
+var Languages = []string{"en", "ar"}
+
+// LangCookie remembers the language a user picked with ?lang=.
+const LangCookie = "bawwab_lang"
+
+// UI renders pages.
+type UI struct {
+	pages map[string]*template.Template
+	log   *slog.Logger
+	// Product is the name shown in page titles.
+	Product string
+}
+
+// New parses the embedded templates.
+func New(log *slog.Logger, product string) (*UI, error) {
+	u := &UI{pages: map[string]*template.Template{}, log: log, Product: product}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		t, err := template.New(base).Funcs(template.FuncMap{"t": func(string, ...any) string { return "" }}).
+			ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("ui: %s: %w", n, err)
+		}
+		u.pages[base] = t
+	}
+	return u, nil
+}
+
+// Page is what every template receives.
+type Page struct {
+	Lang    string
+	Dir     string // ltr or rtl
+	Product string
+	Title   string
+	CSRF    string
+	// Path is the current path with its query, for language links.
+	Path string
+	// User is the display name of the logged-in user, if any.
+	User string
+	Data any
+}
+
+// LangURL returns the current page's URL in another language.
+func (p Page) LangURL(lang string) string {
+	path, query, _ := strings.Cut(p.Path, "?")
+	var kept []string
+	for _, kv := range strings.Split(query, "&") {
+		if kv != "" && !strings.HasPrefix(kv, "lang=") {
+			kept = append(kept, kv)
+		}
+	}
+	kept = append(kept, "lang="+lang)
+	return path + "?" + strings.Join(kept, "&")
+}
+
+// Lang picks the language of r: ?lang=, then the cookie, then
+// Accept-Language, then English. A ?lang= choice is remembered in a cookie.
+func Lang(w http.ResponseWriter, r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); supported(l) {
+		if w != nil {
+			http.SetCookie(w, &http.Cookie{Name: LangCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true})
+		}
+		return l
+	}
+	if c, err := r.Cookie(LangCookie); err == nil && supported(c.Value) {
+		return c.Value
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		base, _, _ := strings.Cut(strings.ToLower(tag), "-")
+		if supported(base) {
+			return base
+		}
+	}
+	return Languages[0]
+}
+
+func supported(l string) bool {
+	for _, s := range Languages {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Render writes page name with status. titleKey is a catalog key.
+func (u *UI) Render(w http.ResponseWriter, r *http.Request, status int, name, titleKey string, p Page) {
+	t, ok := u.pages[name]
+	if !ok {
+		http.Error(w, "unknown page", http.StatusInternalServerError)
+		return
+	}
+	lang := Lang(w, r)
+	p.Lang, p.Dir, p.Product, p.Path = lang, "ltr", u.Product, r.URL.RequestURI()
+	if lang == "ar" {
+		p.Dir = "rtl"
+	}
+	p.Title = T(lang, titleKey)
+	t, err := t.Clone()
+	if err == nil {
+		t = t.Funcs(template.FuncMap{"t": func(key string, args ...any) string { return T(lang, key, args...) }})
+	}
+	var buf bytes.Buffer
+	if err == nil {
+		err = t.ExecuteTemplate(&buf, "layout", p)
+	}
+	if err != nil {
+		u.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+		http.Error(w, "could not render the page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// Static serves the stylesheet and images under /static/.
+func Static() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	fsrv := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fsrv.ServeHTTP(w, r)
+	})
+}
+
+// T returns the message key in lang, formatted with args; it falls back to
+// English, then to the key itself.
+func T(lang, key string, args ...any) string {
+	msg, ok := catalog[lang][key]
+	if !ok {
+		msg, ok = catalog["en"][key]
+	}
+	if !ok {
+		return key
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(msg, args...)
+	}
+	return msg
+}
