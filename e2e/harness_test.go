@@ -228,9 +228,13 @@ func (b *browser) login(loginURL, user, pw string) page {
 }
 
 // consent answers a consent page: allow with the given scopes, or deny.
+// When consent is remembered the page is a redirect, which it returns.
 func (b *browser) consent(consentURL string, allow bool, scopes ...string) page {
 	b.e.t.Helper()
 	p := b.get(consentURL)
+	if p.Status == http.StatusFound {
+		return p
+	}
 	if p.Status != 200 {
 		b.e.t.Fatalf("consent page: %d %s", p.Status, p.Body)
 	}

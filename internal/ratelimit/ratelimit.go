@@ -29,9 +29,9 @@ type entry struct {
 	last     time.Time
 }
 
-// NewBackoff returns a Backoff with sane login defaults.
-func NewBackoff(free int, base, max time.Duration) *Backoff {
-	return &Backoff{Free: free, Base: base, Max: max, Now: time.Now, state: map[string]*entry{}}
+// NewBackoff returns a Backoff on the given clock.
+func NewBackoff(free int, base, max time.Duration, now func() time.Time) *Backoff {
+	return &Backoff{Free: free, Base: base, Max: max, Now: now, state: map[string]*entry{}}
 }
 
 // Wait returns how long key must still wait; zero means it may try now.

@@ -7,8 +7,7 @@ import (
 
 func TestBackoff(t *testing.T) {
 	now := time.Unix(1000, 0)
-	b := NewBackoff(3, time.Second, 8*time.Second)
-	b.Now = func() time.Time { return now }
+	b := NewBackoff(3, time.Second, 8*time.Second, func() time.Time { return now })
 	for i := range 3 {
 		if d := b.Fail("amal"); d != 0 {
 			t.Fatalf("free failure %d got wait %v", i+1, d)
