@@ -1,17 +1,44 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bawwab/bawwab/demo"
 )
 
 func (a *app) demoCmd() *cobra.Command {
-	return &cobra.Command{
+	var o demo.Options
+	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the authorization server, a resource server and a sample third-party app",
+		Short: "Run the authorization server, the provider's API and two third-party apps, on a fresh embedded database",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("not yet")
+			o.Log = a.log
+			d, err := demo.Start(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), `bawwab demo is running.
+
+  Open the Notes app:      %s
+  Greedy Games (asks for payment data, a sensitive scope): %s
+  Sign in as:              %s / %s
+  Connected apps:          %s/account
+  Authorization server:    %s   (discovery: %s/.well-known/openid-configuration)
+  Provider API:            %s/api/profile, /api/email, /api/files
+
+Press Ctrl+C to stop. Everything is forgotten when the demo stops.
+`, d.NotesURL, d.GreedyURL, demo.Username, demo.Password, d.AuthURL, d.AuthURL, d.AuthURL, d.APIURL)
+			return d.Wait()
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.Host, "host", "localhost", "host name used in the demo's URLs")
+	f.IntVar(&o.AuthPort, "auth-port", 8080, "port of the authorization server")
+	f.IntVar(&o.APIPort, "api-port", 9090, "port of the provider's API")
+	f.IntVar(&o.NotesPort, "notes-port", 3000, "port of the Notes app")
+	f.IntVar(&o.GreedyPort, "greedy-port", 3001, "port of the Greedy Games app")
+	return cmd
 }

@@ -1,0 +1,365 @@
+// Package client is the demo's third-party app, "Notes": a confidential
+// OAuth client that runs the authorization code flow with PKCE from its back
+// end (golang.org/x/oauth2), keeps tokens on the server, calls the
+// provider's API with them, refreshes them, and tells the user when access
+// was denied or revoked. It records every HTTP exchange of the last flow for
+// the flow-trace page, with secrets cut to a short prefix.
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/bawwab/bawwab/internal/ui"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+// App is one demo client application.
+type App struct {
+	Name    string // shown in the page
+	Cookie  string // session cookie name, distinct per app
+	OAuth   *oauth2.Config
+	APIBase string // the resource server
+	Log     *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*visit
+	tmpl     *template.Template
+}
+
+// visit is one browser's state in the app.
+type visit struct {
+	state, verifier string
+	token           *oauth2.Token
+	message         string // e.g. "you denied access"
+	trace           []Step
+}
+
+// Step is one recorded HTTP exchange of the flow.
+type Step struct {
+	N        int
+	Title    string
+	Explain  string
+	Channel  string // "browser" (front channel) or "server" (back channel)
+	Request  string
+	Response string
+	At       time.Time
+}
+
+// New returns an app.
+func New(name, cookie string, conf *oauth2.Config, apiBase string, log *slog.Logger) (*App, error) {
+	t, err := template.New("").Funcs(template.FuncMap{"t": func(string, ...any) string { return "" }}).ParseFS(templates, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	return &App{Name: name, Cookie: cookie, OAuth: conf, APIBase: apiBase, Log: log, sessions: map[string]*visit{}, tmpl: t}, nil
+}
+
+// Register adds the app's routes to mux.
+func (a *App) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", a.home)
+	mux.HandleFunc("POST /signup", a.signup)
+	mux.HandleFunc("GET /callback", a.callback)
+	mux.HandleFunc("POST /disconnect", a.disconnect)
+	mux.HandleFunc("GET /trace", a.tracePage)
+	mux.Handle("GET /static/", ui.Static())
+}
+
+func (a *App) visit(w http.ResponseWriter, r *http.Request) *visit {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, err := r.Cookie(a.Cookie); err == nil {
+		if v, ok := a.sessions[c.Value]; ok {
+			return v
+		}
+	}
+	id := rand.Text()
+	v := &visit{}
+	a.sessions[id] = v
+	http.SetCookie(w, &http.Cookie{Name: a.Cookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	return v
+}
+
+func (a *App) record(v *visit, title, explain, channel, req, resp string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	v.trace = append(v.trace, Step{N: len(v.trace) + 1, Title: title, Explain: explain, Channel: channel,
+		Request: Redact(req), Response: Redact(resp), At: time.Now()})
+}
+
+// signup starts the flow: a fresh state and PKCE verifier, then a redirect
+// to the authorization server.
+func (a *App) signup(w http.ResponseWriter, r *http.Request) {
+	v := a.visit(w, r)
+	a.mu.Lock()
+	v.state, v.verifier, v.message, v.trace = rand.Text(), oauth2.GenerateVerifier(), "", nil
+	state, verifier := v.state, v.verifier
+	a.mu.Unlock()
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+	if l := ui.Lang(nil, r); l != "en" {
+		opts = append(opts, oauth2.SetAuthURLParam("ui_locales", l))
+	}
+	target := a.OAuth.AuthCodeURL(state, opts...)
+	if l := ui.Lang(nil, r); l != "en" {
+		target += "&lang=" + l
+	}
+	a.record(v, "trace.authorize", "trace.authorize.explain", "browser", "GET "+target, "302 Found → the user logs in and consents at bawwab")
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// callback receives the code (or the error) and exchanges it from the back end.
+func (a *App) callback(w http.ResponseWriter, r *http.Request) {
+	v := a.visit(w, r)
+	q := r.URL.Query()
+	a.record(v, "trace.callback", "trace.callback.explain", "browser", "GET "+r.URL.RequestURI(), "")
+	a.mu.Lock()
+	state, verifier := v.state, v.verifier
+	v.state = ""
+	a.mu.Unlock()
+	lang := ui.Lang(nil, r)
+	switch {
+	case state == "" || q.Get("state") != state:
+		a.setMessage(v, T(lang, "msg.state"))
+	case q.Get("error") == "access_denied":
+		a.setMessage(v, T(lang, "msg.denied"))
+	case q.Get("error") != "":
+		a.setMessage(v, T(lang, "msg.error", q.Get("error"), q.Get("error_description")))
+	case q.Get("iss") != "" && q.Get("iss") != issuerOf(a.OAuth):
+		a.setMessage(v, T(lang, "msg.mixup"))
+	default:
+		ctx := context.WithValue(r.Context(), oauth2.HTTPClient, a.tracingClient(v, "trace.token", "trace.token.explain"))
+		tok, err := a.OAuth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			a.setMessage(v, T(lang, "msg.error", "token", err.Error()))
+			break
+		}
+		a.mu.Lock()
+		v.token = tok
+		a.mu.Unlock()
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func issuerOf(c *oauth2.Config) string {
+	u, err := url.Parse(c.Endpoint.AuthURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func (a *App) setMessage(v *visit, m string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	v.message = m
+}
+
+func (a *App) disconnect(w http.ResponseWriter, r *http.Request) {
+	v := a.visit(w, r)
+	a.mu.Lock()
+	v.token, v.message = nil, ""
+	a.mu.Unlock()
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// apiResult is what one API call gave.
+type apiResult struct {
+	Status int
+	Data   map[string]any
+}
+
+// call fetches one API path with the visit's token, refreshing it when it
+// expired. It returns nil and marks access lost when the token is refused
+// and cannot be refreshed.
+func (a *App) call(ctx context.Context, v *visit, path string) (*apiResult, error) {
+	a.mu.Lock()
+	tok := v.token
+	a.mu.Unlock()
+	if tok == nil {
+		return nil, errors.New("not connected")
+	}
+	hc := a.tracingClient(v, "trace.refresh", "trace.refresh.explain")
+	src := a.OAuth.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, hc), tok)
+	fresh, err := src.Token()
+	if err != nil {
+		return nil, err
+	}
+	if fresh.AccessToken != tok.AccessToken {
+		a.mu.Lock()
+		v.token = fresh
+		a.mu.Unlock()
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", a.APIBase+path, nil)
+	fresh.SetAuthHeader(req)
+	resp, err := a.tracingClient(v, "trace.api", "trace.api.explain").Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	res := &apiResult{Status: resp.StatusCode}
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res.Data)
+	return res, nil
+}
+
+type homeData struct {
+	App, Lang, Dir, Message  string
+	Connected, Revoked       bool
+	Name, Email, Picture     string
+	Files                    []string
+	NameShared, PhotoShared  bool
+	EmailShared, FilesShared bool
+}
+
+func (a *App) home(w http.ResponseWriter, r *http.Request) {
+	v := a.visit(w, r)
+	lang := ui.Lang(w, r)
+	d := homeData{App: a.Name, Lang: lang, Dir: dir(lang)}
+	a.mu.Lock()
+	d.Message, d.Connected = v.message, v.token != nil
+	a.mu.Unlock()
+	if d.Connected {
+		for _, path := range []string{"/api/profile", "/api/email", "/api/files"} {
+			res, err := a.call(r.Context(), v, path)
+			if err != nil || res.Status == http.StatusUnauthorized {
+				// The token was refused, or could not be refreshed: access is gone.
+				a.mu.Lock()
+				v.token, v.message = nil, T(lang, "msg.revoked")
+				a.mu.Unlock()
+				d.Connected, d.Revoked, d.Message = false, true, T(lang, "msg.revoked")
+				break
+			}
+			if res.Status != http.StatusOK {
+				continue
+			}
+			switch path {
+			case "/api/profile":
+				d.Name, _ = res.Data["name"].(string)
+				d.Picture, _ = res.Data["picture"].(string)
+				d.NameShared, d.PhotoShared = d.Name != "", d.Picture != ""
+			case "/api/email":
+				d.Email, _ = res.Data["email"].(string)
+				d.EmailShared = d.Email != ""
+			case "/api/files":
+				for _, f := range anySlice(res.Data["files"]) {
+					d.Files = append(d.Files, fmt.Sprint(f))
+				}
+				d.FilesShared = true
+			}
+		}
+	}
+	a.render(w, lang, "home", d)
+}
+
+func anySlice(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+func dir(lang string) string {
+	if lang == "ar" {
+		return "rtl"
+	}
+	return "ltr"
+}
+
+type traceData struct {
+	App, Lang, Dir string
+	Steps          []Step
+}
+
+func (a *App) tracePage(w http.ResponseWriter, r *http.Request) {
+	v := a.visit(w, r)
+	lang := ui.Lang(w, r)
+	a.mu.Lock()
+	steps := append([]Step(nil), v.trace...)
+	a.mu.Unlock()
+	for i := range steps {
+		steps[i].Title, steps[i].Explain = T(lang, steps[i].Title), T(lang, steps[i].Explain)
+	}
+	a.render(w, lang, "trace", traceData{App: a.Name, Lang: lang, Dir: dir(lang), Steps: steps})
+}
+
+func (a *App) render(w http.ResponseWriter, lang, name string, data any) {
+	t, err := a.tmpl.Clone()
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	t.Funcs(template.FuncMap{"t": func(key string, args ...any) string { return T(lang, key, args...) }})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' http: https: data:; frame-ancestors 'none'")
+	if err := t.ExecuteTemplate(w, name+".html", data); err != nil {
+		a.Log.Error("render", "page", name, "err", err)
+	}
+}
+
+// tracingClient returns an HTTP client that records each exchange as a
+// back-channel step of v.
+func (a *App) tracingClient(v *visit, title, explain string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		var reqBody string
+		if req.Body != nil {
+			b, _ := io.ReadAll(req.Body)
+			req.Body.Close()
+			reqBody = string(b)
+			req.Body = io.NopCloser(strings.NewReader(reqBody))
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		reqText := req.Method + " " + req.URL.String()
+		if h := req.Header.Get("Authorization"); h != "" {
+			reqText += "\nAuthorization: " + h
+		}
+		if reqBody != "" {
+			reqText += "\n\n" + reqBody
+		}
+		if err != nil {
+			a.record(v, title, explain, "server", reqText, err.Error())
+			return nil, err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(strings.NewReader(string(body)))
+		respText := resp.Status
+		if h := resp.Header.Get("WWW-Authenticate"); h != "" {
+			respText += "\nWWW-Authenticate: " + h
+		}
+		a.record(v, title, explain, "server", reqText, respText+"\n\n"+string(body))
+		return resp, nil
+	})}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+var secretRE = regexp.MustCompile(`((?:access_token|refresh_token|id_token|code|code_verifier|client_secret|state|code_challenge)["']?\s*[:=]\s*["']?)([A-Za-z0-9._~+/%-]{8,})|((?:Bearer|Basic) )([A-Za-z0-9._~+/=-]{8,})`)
+
+// Redact cuts every token, code and secret in s to its first 6 characters.
+func Redact(s string) string {
+	return secretRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := secretRE.FindStringSubmatch(m)
+		prefix, val := sub[1], sub[2]
+		if sub[3] != "" {
+			prefix, val = sub[3], sub[4]
+		}
+		return prefix + val[:6] + "…[redacted]"
+	})
+}

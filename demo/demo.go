@@ -1,0 +1,190 @@
+// Package demo starts the whole story in one process: the authorization
+// server with a seeded user, the provider's API (a resource server), and two
+// third-party apps: "Notes", which asks for ordinary data, and "Greedy
+// Games", which also asks for payment data, a sensitive scope.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/bawwab/bawwab/demo/client"
+	"github.com/bawwab/bawwab/demo/resource"
+	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/server"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/storage/sqlite"
+)
+
+// The seeded demo user.
+const (
+	Username = "amal"
+	Password = "open sesame"
+)
+
+// Options say where each part listens. Zero ports pick free ones.
+type Options struct {
+	Host                                     string // host name in URLs, default localhost
+	AuthPort, APIPort, NotesPort, GreedyPort int
+	// DataDir holds the SQLite file; empty means a temporary directory.
+	DataDir string
+	// AccessTokenTTL is short in the demo so that refresh can be seen.
+	AccessTokenTTL time.Duration
+	// Password overrides the argon2id cost (tests).
+	Password *password.Params
+	Log      *slog.Logger
+}
+
+// Demo is a running demo.
+type Demo struct {
+	AuthURL, APIURL, NotesURL, GreedyURL string
+	Store                                storage.Storage
+	done                                 chan error
+}
+
+// Start starts every part and returns once all listen. They stop when ctx ends.
+func Start(ctx context.Context, o Options) (*Demo, error) {
+	if o.Host == "" {
+		o.Host = "localhost"
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.AccessTokenTTL == 0 {
+		o.AccessTokenTTL = 2 * time.Minute
+	}
+	pw := password.Default
+	if o.Password != nil {
+		pw = *o.Password
+	}
+	listeners := make([]net.Listener, 4)
+	for i, port := range []int{o.AuthPort, o.APIPort, o.NotesPort, o.GreedyPort} {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			for _, l := range listeners[:i] {
+				l.Close()
+			}
+			return nil, fmt.Errorf("demo: listen on port %d: %w", port, err)
+		}
+		listeners[i] = l
+	}
+	urlOf := func(l net.Listener) string {
+		return "http://" + net.JoinHostPort(o.Host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	}
+	d := &Demo{AuthURL: urlOf(listeners[0]), APIURL: urlOf(listeners[1]), NotesURL: urlOf(listeners[2]), GreedyURL: urlOf(listeners[3]), done: make(chan error, 4)}
+
+	dir := o.DataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "bawwab-demo-")
+		if err != nil {
+			return nil, err
+		}
+		dir = tmp
+		go func() { <-ctx.Done(); <-time.After(100 * time.Millisecond); os.RemoveAll(tmp) }()
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "bawwab.db"))
+	if err != nil {
+		return nil, err
+	}
+	d.Store = store
+
+	const apiAudience = "provider-api"
+	cfg := config.Default()
+	cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL = d.AuthURL, []string{apiAudience}, o.AccessTokenTTL
+	as, err := server.New(ctx, cfg, store, o.Log, server.Options{Password: &pw})
+	if err != nil {
+		return nil, err
+	}
+	notesSecret, greedySecret, apiSecret, err := seed(ctx, store, d, pw)
+	if err != nil {
+		return nil, err
+	}
+
+	api := http.NewServeMux()
+	introspector := &resource.Introspector{URL: d.AuthURL + "/introspect", ClientID: apiAudience, ClientSecret: apiSecret, HTTP: &http.Client{Timeout: 5 * time.Second}}
+	(&resource.Server{
+		Verifier: &resource.Verifier{Issuer: d.AuthURL, Audience: apiAudience, JWKSURL: d.AuthURL + "/jwks.json", HTTP: &http.Client{Timeout: 5 * time.Second},
+			Now: time.Now, Introspect: introspector},
+		Log:    o.Log,
+		Lookup: lookup(store, d.APIURL),
+	}).Register(api)
+	resource.ServePhoto(api)
+
+	endpoint := oauth2.Endpoint{AuthURL: d.AuthURL + "/authorize", TokenURL: d.AuthURL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
+	notes, err := client.New("Notes", "notes_visit", &oauth2.Config{ClientID: "notes", ClientSecret: notesSecret, Endpoint: endpoint,
+		RedirectURL: d.NotesURL + "/callback", Scopes: []string{"openid", "profile", "photo", "email", "files.read", "offline_access"}}, d.APIURL, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	greedy, err := client.New("Greedy Games", "greedy_visit", &oauth2.Config{ClientID: "greedy", ClientSecret: greedySecret, Endpoint: endpoint,
+		RedirectURL: d.GreedyURL + "/callback", Scopes: []string{"openid", "profile", "email", "payment"}}, d.APIURL, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	notesMux, greedyMux := http.NewServeMux(), http.NewServeMux()
+	notes.Register(notesMux)
+	greedy.Register(greedyMux)
+
+	go func() { d.done <- as.Serve(ctx, listeners[0]) }()
+	for i, h := range []http.Handler{api, notesMux, greedyMux} {
+		srv := server.HTTPServer(server.Harden(h, o.Log), o.Log)
+		go func() { d.done <- server.ServeUntil(ctx, srv, listeners[i+1]) }()
+	}
+	go func() { <-ctx.Done(); time.Sleep(50 * time.Millisecond); store.Close() }()
+	return d, nil
+}
+
+// Wait blocks until every part stopped and returns the first error.
+func (d *Demo) Wait() error {
+	var first error
+	for range 4 {
+		if err := <-d.done; err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func seed(ctx context.Context, s storage.Storage, d *Demo, pw password.Params) (notes, greedy, api string, err error) {
+	cat := scope.Default()
+	if _, err = admin.AddUser(ctx, s, admin.UserSpec{Username: Username, Password: Password, Name: "Amal Haddad", Email: "amal@example.com",
+		EmailVerified: true, Picture: d.APIURL + "/photos/amal.svg"}, pw); err != nil {
+		return
+	}
+	if notes, err = admin.AddClient(ctx, s, admin.ClientSpec{ID: "notes", Name: "Notes", RedirectURIs: []string{d.NotesURL + "/callback"},
+		Scopes: []string{"openid", "profile", "photo", "email", "files.read", "offline_access"}}, cat); err != nil {
+		return
+	}
+	if greedy, err = admin.AddClient(ctx, s, admin.ClientSpec{ID: "greedy", Name: "Greedy Games", RedirectURIs: []string{d.GreedyURL + "/callback"},
+		Scopes: []string{"openid", "profile", "email", "payment"}}, cat); err != nil {
+		return
+	}
+	api, err = admin.AddClient(ctx, s, admin.ClientSpec{ID: "provider-api", Name: "Provider API", GrantTypes: []string{"client_credentials"}}, cat)
+	return
+}
+
+// lookup serves the demo user's data to the resource server.
+func lookup(s storage.Storage, apiURL string) func(context.Context, string) (*resource.Profile, error) {
+	return func(ctx context.Context, sub string) (*resource.Profile, error) {
+		u, err := s.GetUser(ctx, sub)
+		if err != nil {
+			return nil, err
+		}
+		return &resource.Profile{Name: u.Name, Email: u.Email, Picture: u.Picture,
+			Files: []string{"Trip to Petra.pdf", "Budget 2026.xlsx", "Grandma's recipes.docx"}}, nil
+	}
+}

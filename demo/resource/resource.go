@@ -1,0 +1,235 @@
+// Package resource is the demo's resource server: "the provider's APIs".
+// It accepts RFC 9068 JWT access tokens, checks them offline against the
+// authorization server's JWKS (cached, refetched when an unknown kid
+// appears), checks iss, aud, exp and typ, and, when Introspect is set, asks
+// the authorization server whether the token was revoked (RFC 7662), so
+// that a revocation takes effect on the next call. Errors follow RFC 6750 §3.
+package resource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/bawwab/bawwab/internal/oautherr"
+)
+
+// Claims are the access token claims the resource server reads.
+type Claims struct {
+	jwt.Claims
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
+}
+
+// Introspector asks the authorization server about a token.
+type Introspector struct {
+	URL, ClientID, ClientSecret string
+	HTTP                        *http.Client
+}
+
+// Active reports whether the authorization server says the token is active.
+func (in *Introspector) Active(ctx context.Context, raw string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", in.URL, strings.NewReader(url.Values{"token": {raw}}.Encode()))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(in.ClientID), url.QueryEscape(in.ClientSecret))
+	resp, err := in.HTTP.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return false, fmt.Errorf("introspection answered %d", resp.StatusCode)
+	}
+	var out struct {
+		Active bool `json:"active"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return false, err
+	}
+	return out.Active, nil
+}
+
+// Verifier validates access tokens.
+type Verifier struct {
+	Issuer   string
+	Audience string
+	JWKSURL  string
+	HTTP     *http.Client
+	Now      func() time.Time
+	// Introspect, when set, is asked about every token that passed the
+	// offline checks, so that revoked tokens are refused at once.
+	Introspect *Introspector
+
+	mu      sync.Mutex
+	keys    jose.JSONWebKeySet
+	fetched time.Time
+}
+
+// ErrInvalidToken is returned for every token that must be refused.
+var ErrInvalidToken = oautherr.New(oautherr.InvalidToken, "the access token is invalid")
+
+func invalid(desc string) error { return oautherr.New(oautherr.InvalidToken, desc) }
+
+// key returns the public key with this kid, refetching the JWKS once when
+// the kid is unknown (at most every 10 seconds).
+func (v *Verifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if k := v.keys.Key(kid); len(k) == 1 {
+		return &k[0], nil
+	}
+	if !v.fetched.IsZero() && v.Now().Sub(v.fetched) < 10*time.Second {
+		return nil, invalid("the token is signed by an unknown key")
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", v.JWKSURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := v.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch JWKS: %w", err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
+		return nil, fmt.Errorf("decode JWKS: %w", err)
+	}
+	v.keys, v.fetched = set, v.Now()
+	if k := v.keys.Key(kid); len(k) == 1 {
+		return &k[0], nil
+	}
+	return nil, invalid("the token is signed by an unknown key")
+}
+
+// Verify checks raw and returns its claims. Only ES256 is accepted, so
+// alg=none and HS256-with-the-public-key tokens are refused.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return nil, invalid("the access token is not a signed JWT of an accepted algorithm")
+	}
+	h := tok.Headers[0]
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "at+jwt") {
+		return nil, invalid("the token is not an access token (typ must be at+jwt, RFC 9068 §4)")
+	}
+	k, err := v.key(ctx, h.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	var c Claims
+	if err := tok.Claims(k.Key, &c); err != nil {
+		return nil, invalid("the access token signature is invalid")
+	}
+	err = c.ValidateWithLeeway(jwt.Expected{Issuer: v.Issuer, AnyAudience: jwt.Audience{v.Audience}, Time: v.Now()}, 5*time.Second)
+	switch {
+	case errors.Is(err, jwt.ErrExpired):
+		return nil, invalid("the access token has expired")
+	case errors.Is(err, jwt.ErrInvalidIssuer):
+		return nil, invalid("the access token was issued by another server")
+	case errors.Is(err, jwt.ErrInvalidAudience):
+		return nil, invalid("the access token is not meant for this API")
+	case err != nil:
+		return nil, invalid("the access token is not valid now")
+	}
+	if v.Introspect != nil {
+		active, err := v.Introspect.Active(ctx, raw)
+		if err != nil {
+			return nil, oautherr.New(oautherr.TemporarilyUnavailable, "cannot reach the authorization server").WithCause(err)
+		}
+		if !active {
+			return nil, invalid("the access token was revoked")
+		}
+	}
+	return &c, nil
+}
+
+// Profile is the data the demo API serves about a user.
+type Profile struct {
+	Name, Email, Picture string
+	Files                []string
+}
+
+// Server is the demo API.
+type Server struct {
+	Verifier *Verifier
+	Log      *slog.Logger
+	// Lookup returns the data of the token's subject.
+	Lookup func(ctx context.Context, subject string) (*Profile, error)
+}
+
+// Register adds the API routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/profile", s.protect([]string{"profile", "photo"}, func(p *Profile, scopes []string) any {
+		out := map[string]string{}
+		if slices.Contains(scopes, "profile") {
+			out["name"] = p.Name
+		}
+		if slices.Contains(scopes, "photo") {
+			out["picture"] = p.Picture
+		}
+		return out
+	}))
+	mux.HandleFunc("GET /api/email", s.protect([]string{"email"}, func(p *Profile, _ []string) any {
+		return map[string]string{"email": p.Email}
+	}))
+	mux.HandleFunc("GET /api/files", s.protect([]string{"files.read"}, func(p *Profile, _ []string) any {
+		return map[string][]string{"files": p.Files}
+	}))
+}
+
+// protect wraps an API handler: it needs a valid token carrying any one of
+// the scopes in anyOf.
+func (s *Server) protect(anyOf []string, serve func(*Profile, []string) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		fail := func(err error) {
+			if oautherr.Code(err) == oautherr.ServerError || oautherr.Code(err) == oautherr.TemporarilyUnavailable {
+				s.Log.ErrorContext(ctx, "api request failed", "err", err)
+			}
+			oautherr.WriteBearer(w, err, "provider-api", strings.Join(anyOf, " "))
+		}
+		h := r.Header.Get("Authorization")
+		scheme, raw, _ := strings.Cut(h, " ")
+		if h == "" {
+			fail(oautherr.ErrMissingToken)
+			return
+		}
+		if !strings.EqualFold(scheme, "Bearer") || raw == "" {
+			fail(oautherr.New(oautherr.InvalidRequest, "the Authorization header must be: Bearer <token>"))
+			return
+		}
+		c, err := s.Verifier.Verify(ctx, raw)
+		if err != nil {
+			fail(err)
+			return
+		}
+		scopes := strings.Fields(c.Scope)
+		if !slices.ContainsFunc(anyOf, func(s string) bool { return slices.Contains(scopes, s) }) {
+			fail(oautherr.Newf(oautherr.InsufficientScope, "this API needs the scope %s", strings.Join(anyOf, " or ")))
+			return
+		}
+		p, err := s.Lookup(ctx, c.Subject)
+		if err != nil {
+			fail(invalid("the user of this token is unknown"))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(serve(p, scopes))
+	}
+}
