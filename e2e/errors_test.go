@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/bawwab/bawwab/internal/token"
 )
 
 // TestAuthorizeErrors: requests whose client or redirect URI cannot be
@@ -346,5 +344,5 @@ func TestSessionFixation(t *testing.T) {
 	if resp.Status != http.StatusForbidden {
 		t.Fatalf("CSRF token of another browser accepted: %d", resp.Status)
 	}
-	_ = token.NewID
+
 }

@@ -6,7 +6,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -370,4 +369,6 @@ func wantTokenError(t *testing.T, r tokenResult, status int, code string) {
 	}
 }
 
-var _ = fmt.Sprint
+type ctxT = context.Context
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
