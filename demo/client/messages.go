@@ -1,10 +1,8 @@
 package client
 
-import (
-	"fmt"
-)
+import "github.com/bawwab/bawwab/internal/ui"
 
-var catalog = map[string]map[string]string{
+var catalog = ui.Catalog{
 	"en": {
 		"tagline":                 "Your notes, your files, one place.",
 		"signup":                  "Sign up with bawwab",
@@ -84,16 +82,4 @@ var catalog = map[string]map[string]string{
 }
 
 // T returns the demo app's message key in lang.
-func T(lang, key string, args ...any) string {
-	m, ok := catalog[lang][key]
-	if !ok {
-		m, ok = catalog["en"][key]
-	}
-	if !ok {
-		return key
-	}
-	if len(args) > 0 {
-		return fmt.Sprintf(m, args...)
-	}
-	return m
-}
+func T(lang, key string, args ...any) string { return catalog.T(lang, key, args...) }

@@ -24,6 +24,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/oidc"
 )
 
 // Claims are the access token claims the resource server reads.
@@ -203,14 +204,9 @@ func (s *Server) protect(anyOf []string, serve func(*Profile, []string) any) htt
 			}
 			oautherr.WriteBearer(w, err, "provider-api", strings.Join(anyOf, " "))
 		}
-		h := r.Header.Get("Authorization")
-		scheme, raw, _ := strings.Cut(h, " ")
-		if h == "" {
-			fail(oautherr.ErrMissingToken)
-			return
-		}
-		if !strings.EqualFold(scheme, "Bearer") || raw == "" {
-			fail(oautherr.New(oautherr.InvalidRequest, "the Authorization header must be: Bearer <token>"))
+		raw, err := oidc.BearerToken(r)
+		if err != nil {
+			fail(err)
 			return
 		}
 		c, err := s.Verifier.Verify(ctx, raw)

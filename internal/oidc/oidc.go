@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/bawwab/bawwab/internal/clientauth"
@@ -132,7 +133,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	scopes := strings.Fields(c.Scope)
-	if !contains(scopes, scope.OpenID) || c.Subject == c.ClientID && c.GrantID == "" {
+	if !slices.Contains(scopes, scope.OpenID) || c.Subject == c.ClientID && c.GrantID == "" {
 		oautherr.WriteBearer(w, oautherr.New(oautherr.InsufficientScope, "the access token was not granted the openid scope"), p.Issuer.URL, scope.OpenID)
 		return
 	}
@@ -149,13 +150,4 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(claims)
-}
-
-func contains(l []string, s string) bool {
-	for _, v := range l {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

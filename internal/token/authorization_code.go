@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"slices"
 
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -42,14 +43,14 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code is unknown or expired")
 	case errors.Is(err, storage.ErrAlreadyUsed):
-		g.revoke(ctx, c.GrantID, "authorization code replayed")
+		i.revokeGrant(ctx, g.Log, c.GrantID, "authorization code replayed")
 		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was already used; the tokens issued with it are now revoked")
 	case err != nil:
 		return nil, oautherr.Wrap(err)
 	}
 	switch {
 	case c.ClientID != client.ID:
-		g.revoke(ctx, c.GrantID, "authorization code presented by another client")
+		i.revokeGrant(ctx, g.Log, c.GrantID, "authorization code presented by another client")
 		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was issued to another client")
 	case !now.Before(c.ExpiresAt):
 		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code has expired")
@@ -73,7 +74,7 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 		return nil, oautherr.Wrap(err)
 	}
 	in := issue{client: client, subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce}
-	if contains(client.GrantTypes, "refresh_token") {
+	if slices.Contains(client.GrantTypes, "refresh_token") {
 		in.refresh, err = i.newRefresh(ctx, &grant, c.Scopes, "")
 		if err != nil {
 			return nil, err
@@ -82,11 +83,10 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 	return i.respond(ctx, in)
 }
 
-// revoke revokes the grant of a misused code. If the code's first
-// redemption has not created the grant yet, it creates it revoked, so that
-// the redemption fails.
-func (g AuthorizationCode) revoke(ctx context.Context, grantID, why string) {
-	i := g.Issuer
+// revokeGrant revokes the grant of a misused code or refresh token and
+// logs the attack. If a code's first redemption has not created the grant
+// yet, it creates it revoked, so that the redemption fails.
+func (i *Issuer) revokeGrant(ctx context.Context, log *slog.Logger, grantID, why string) {
 	now := i.Now()
 	err := i.Store.RevokeGrant(ctx, grantID, now)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -96,10 +96,10 @@ func (g AuthorizationCode) revoke(ctx context.Context, grantID, why string) {
 		}
 	}
 	if err != nil {
-		g.Log.ErrorContext(ctx, "could not revoke grant", "grant_id", grantID, "err", err)
+		log.ErrorContext(ctx, "could not revoke grant", "grant_id", grantID, "err", err)
 		return
 	}
-	g.Log.WarnContext(ctx, "attack detected: grant revoked", "reason", why, "grant_id", grantID)
+	log.WarnContext(ctx, "attack detected: grant revoked", "reason", why, "grant_id", grantID)
 }
 
 // newRefresh stores a fresh refresh token of grant and returns it. When

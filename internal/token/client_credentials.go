@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"net/url"
+	"slices"
 
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -32,7 +33,7 @@ func (g ClientCredentials) Exchange(ctx context.Context, form url.Values, client
 		if s == scope.OpenID || s == scope.OfflineAccess {
 			return nil, oautherr.Newf(oautherr.InvalidScope, "scope %s needs a user and cannot be used with client_credentials", s)
 		}
-		if !contains(client.Scopes, s) {
+		if !slices.Contains(client.Scopes, s) {
 			return nil, oautherr.Newf(oautherr.InvalidScope, "this client may not ask for scope %s", truncate(s))
 		}
 	}

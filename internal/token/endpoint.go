@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/oautherr"
@@ -98,7 +99,7 @@ func (e *Endpoint) exchange(ctx context.Context, r *http.Request) (*Response, *s
 	if !ok {
 		return nil, client, oautherr.Newf(oautherr.UnsupportedGrantType, "grant_type %q is not supported; use authorization_code, refresh_token or client_credentials", truncate(gt))
 	}
-	if !contains(client.GrantTypes, gt) {
+	if !slices.Contains(client.GrantTypes, gt) {
 		return nil, client, oautherr.Newf(oautherr.UnauthorizedClient, "this client is not allowed the %s grant", gt)
 	}
 	resp, err := g.Exchange(ctx, r.PostForm, client)

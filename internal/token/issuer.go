@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -74,7 +75,7 @@ func (i *Issuer) respond(ctx context.Context, in issue) (*Response, error) {
 	}
 	resp := &Response{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(exp.Sub(i.Now()).Round(time.Second).Seconds()),
 		RefreshToken: in.refresh, Scope: scope.Join(in.scopes)}
-	if in.user != nil && contains(in.scopes, scope.OpenID) {
+	if in.user != nil && slices.Contains(in.scopes, scope.OpenID) {
 		resp.IDToken, err = i.idToken(in, at)
 		if err != nil {
 			return nil, oautherr.Wrap(err)
@@ -158,13 +159,4 @@ func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims,
 		}
 	}
 	return &c, nil
-}
-
-func contains(l []string, s string) bool {
-	for _, v := range l {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -43,10 +43,10 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 	now := i.Now()
 	switch {
 	case t.ClientID != client.ID:
-		g.revoke(ctx, t.GrantID, "refresh token presented by another client")
+		i.revokeGrant(ctx, g.Log, t.GrantID, "refresh token presented by another client")
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token was issued to another client")
 	case !t.UsedAt.IsZero():
-		g.revoke(ctx, t.GrantID, "refresh token reused")
+		i.revokeGrant(ctx, g.Log, t.GrantID, "refresh token reused")
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token was already used; for safety every token of this grant is now revoked")
 	case !now.Before(t.ExpiresAt):
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token has expired")
@@ -73,7 +73,7 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 	}
 	next, err := i.newRefresh(ctx, grant, t.Scopes, hash)
 	if errors.Is(err, storage.ErrAlreadyUsed) {
-		g.revoke(ctx, t.GrantID, "refresh token reused concurrently")
+		i.revokeGrant(ctx, g.Log, t.GrantID, "refresh token reused concurrently")
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token was already used; for safety every token of this grant is now revoked")
 	} else if errors.Is(err, storage.ErrNotFound) {
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token is unknown or expired")
@@ -87,14 +87,6 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 		return nil, oautherr.Wrap(err)
 	}
 	return i.respond(ctx, issue{client: client, subject: user.ID, user: user, scopes: scopes, grant: grant, authTime: t.AuthTime, refresh: next})
-}
-
-func (g RefreshToken) revoke(ctx context.Context, grantID, why string) {
-	if err := g.Issuer.Store.RevokeGrant(ctx, grantID, g.Issuer.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		g.Log.ErrorContext(ctx, "could not revoke grant", "grant_id", grantID, "err", err)
-		return
-	}
-	g.Log.WarnContext(ctx, "attack detected: grant revoked", "reason", why, "grant_id", grantID)
 }
 
 var _ Grant = RefreshToken{}

@@ -1,7 +1,7 @@
 package ui
 
 // catalog holds every UI string by language and key.
-var catalog = map[string]map[string]string{
+var catalog = Catalog{
 	"en": {
 		"lang.name":              "English",
 		"login.title":            "Sign in",

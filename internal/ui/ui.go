@@ -157,12 +157,18 @@ func Static() http.Handler {
 	})
 }
 
+// T returns bawwab's message key in lang, formatted with args.
+func T(lang, key string, args ...any) string { return catalog.T(lang, key, args...) }
+
+// Catalog holds UI strings by language and key.
+type Catalog map[string]map[string]string
+
 // T returns the message key in lang, formatted with args; it falls back to
 // English, then to the key itself.
-func T(lang, key string, args ...any) string {
-	msg, ok := catalog[lang][key]
+func (c Catalog) T(lang, key string, args ...any) string {
+	msg, ok := c[lang][key]
 	if !ok {
-		msg, ok = catalog["en"][key]
+		msg, ok = c["en"][key]
 	}
 	if !ok {
 		return key
