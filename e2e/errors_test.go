@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -317,6 +318,10 @@ func TestLoginThrottle(t *testing.T) {
 	p = b.login(loginURL, userName, userPassword)
 	if p.Status != http.StatusTooManyRequests || !strings.Contains(p.Body, "Too many failed attempts") {
 		t.Fatalf("throttled login: %d", p.Status)
+	}
+	// RFC 9110 §10.2.3: Retry-After is a number of seconds.
+	if secs, err := strconv.Atoi(p.Header.Get("Retry-After")); err != nil || secs < 1 {
+		t.Fatalf("Retry-After %q is not a positive number of seconds", p.Header.Get("Retry-After"))
 	}
 	e.Clock.Advance(5 * time.Second)
 	if p := b.login(loginURL, userName, userPassword); p.Status != http.StatusSeeOther {

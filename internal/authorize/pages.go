@@ -5,11 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"time"
+	"strconv"
 
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/ratelimit"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -95,8 +96,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	lang := ui.Lang(nil, r)
 	userKey, ipKey := "login-user:"+data.Username, "login-ip:"+clientauth.RemoteIP(r)
 	if d := max(h.LoginFailures.Wait(userKey), h.LoginFailures.Wait(ipKey)); d > 0 {
-		data.Error = ui.T(lang, "login.throttled", int(d.Round(time.Second).Seconds())+1)
-		w.Header().Set("Retry-After", (d.Round(time.Second) + time.Second).String())
+		secs := ratelimit.RetrySeconds(d)
+		data.Error = ui.T(lang, "login.throttled", secs)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		h.renderLogin(w, r, http.StatusTooManyRequests, data)
 		return
 	}

@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/ratelimit"
@@ -68,8 +67,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*sto
 	throttleKey := "client:" + id + "|" + RemoteIP(r)
 	if a.Failures != nil {
 		if d := a.Failures.Wait(throttleKey); d > 0 {
-			e := oautherr.Newf(oautherr.InvalidClient, "too many failed client authentications; retry in %d seconds", int(d.Round(time.Second).Seconds())+1)
-			e.RetryAfter = int(d.Seconds()) + 1
+			secs := ratelimit.RetrySeconds(d)
+			e := oautherr.Newf(oautherr.InvalidClient, "too many failed client authentications; retry in %d seconds", secs)
+			e.RetryAfter = secs
 			return nil, e
 		}
 	}

@@ -91,3 +91,9 @@ func (b *Backoff) sweep(now time.Time) {
 		}
 	}
 }
+
+// RetrySeconds is d as the whole seconds a Retry-After header carries
+// (RFC 9110 §10.2.3), rounded up so that a retry is never early.
+func RetrySeconds(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
+}

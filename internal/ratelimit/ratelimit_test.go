@@ -34,3 +34,11 @@ func TestBackoff(t *testing.T) {
 		t.Fatalf("after reset: %v", d)
 	}
 }
+
+func TestRetrySeconds(t *testing.T) {
+	for d, want := range map[time.Duration]int{0: 0, time.Millisecond: 1, time.Second: 1, 1500 * time.Millisecond: 2, 8 * time.Second: 8} {
+		if got := RetrySeconds(d); got != want {
+			t.Errorf("RetrySeconds(%v) = %d, want %d", d, got, want)
+		}
+	}
+}
