@@ -106,7 +106,7 @@ func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *sco
 	if !spec.Public {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {
-			secret, c.SecretHash = spec.Secret, clientauth.HashSecret(spec.Secret)
+			secret, c.SecretHash = spec.Secret, storage.Hash(spec.Secret)
 		}
 	}
 	if err := s.CreateClient(ctx, c); errors.Is(err, storage.ErrAlreadyExists) {

@@ -93,20 +93,13 @@ func params(r *http.Request) (url.Values, error) {
 	}
 	for k, vals := range v {
 		if len(vals) > 1 {
-			return nil, oautherr.Newf(oautherr.InvalidRequest, "parameter %s appears more than once", clip(k))
+			return nil, oautherr.Newf(oautherr.InvalidRequest, "parameter %s appears more than once", oautherr.Clip(k))
 		}
 		if len(vals[0]) > maxParamLen {
-			return nil, oautherr.Newf(oautherr.InvalidRequest, "parameter %s is too long", clip(k))
+			return nil, oautherr.Newf(oautherr.InvalidRequest, "parameter %s is too long", oautherr.Clip(k))
 		}
 	}
 	return v, nil
-}
-
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }
 
 // validate checks an authorization request. A plain *oautherr.Error means the
@@ -176,10 +169,10 @@ func (h *Handler) validate(ctx context.Context, v url.Values) (*storage.AuthRequ
 	}
 	for _, s := range scopes {
 		if _, ok := h.Scopes.Get(s); !ok {
-			return fail(oautherr.InvalidScope, "unknown scope "+clip(s))
+			return fail(oautherr.InvalidScope, "unknown scope "+oautherr.Clip(s))
 		}
 		if !slices.Contains(client.Scopes, s) {
-			return fail(oautherr.InvalidScope, "this client may not ask for scope "+clip(s))
+			return fail(oautherr.InvalidScope, "this client may not ask for scope "+oautherr.Clip(s))
 		}
 	}
 	prompt := v.Get("prompt")
@@ -297,7 +290,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.Au
 	code := token.NewOpaque()
 	now := h.Now()
 	err := h.Store.CreateAuthCode(ctx, storage.AuthCode{
-		Hash: token.Hash(code), GrantID: token.NewID(), ClientID: req.ClientID, UserID: sess.UserID, RedirectURI: req.RedirectURI,
+		Hash: storage.Hash(code), GrantID: token.NewID(), ClientID: req.ClientID, UserID: sess.UserID, RedirectURI: req.RedirectURI,
 		Scopes: granted, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
 		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(h.CodeTTL),
 	})

@@ -81,7 +81,7 @@ func (e *Endpoint) introspect(r *http.Request) (*Response, error) {
 	inactive := &Response{Active: false}
 	now := e.Issuer.Now()
 
-	rt, err := e.Issuer.Store.GetRefreshToken(ctx, token.Hash(raw))
+	rt, err := e.Issuer.Store.GetRefreshToken(ctx, storage.Hash(raw))
 	switch {
 	case err == nil:
 		if rt.ClientID != client.ID || !rt.UsedAt.IsZero() || !now.Before(rt.ExpiresAt) {

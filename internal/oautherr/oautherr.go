@@ -141,6 +141,15 @@ func Code(err error) string {
 	return ""
 }
 
+// Clip shortens a client-chosen string before it is quoted in a
+// description, so that error responses stay small.
+func Clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
 // body is the JSON form of RFC 6749 §5.2.
 type body struct {
 	Error       string `json:"error"`

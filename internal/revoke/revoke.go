@@ -61,7 +61,7 @@ func (e *Endpoint) revoke(r *http.Request) error {
 		return oautherr.Newf(oautherr.UnsupportedTokenType, "token_type_hint %q is not supported; use access_token or refresh_token", hint)
 	}
 	now := e.Issuer.Now()
-	rt, err := e.Issuer.Store.GetRefreshToken(ctx, token.Hash(raw))
+	rt, err := e.Issuer.Store.GetRefreshToken(ctx, storage.Hash(raw))
 	switch {
 	case err == nil:
 		if rt.ClientID != client.ID {

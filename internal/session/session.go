@@ -15,7 +15,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"time"
@@ -50,12 +49,6 @@ func New(ctx context.Context, store storage.Storage, secure bool, ttl time.Durat
 	return &Manager{store: store, key: key, secure: secure, ttl: ttl, now: now}, nil
 }
 
-// Hash is the stored form of a session id.
-func Hash(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
-}
-
 func (m *Manager) setCookie(w http.ResponseWriter, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: m.secure, SameSite: http.SameSiteLaxMode})
@@ -75,7 +68,7 @@ func (m *Manager) Current(ctx context.Context, r *http.Request) (*storage.Sessio
 	if id == "" {
 		return nil, ErrNoSession
 	}
-	s, err := m.store.GetSession(ctx, Hash(id))
+	s, err := m.store.GetSession(ctx, storage.Hash(id))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ErrNoSession
 	}
@@ -92,11 +85,11 @@ func (m *Manager) Current(ctx context.Context, r *http.Request) (*storage.Sessio
 // The old session of this browser, if any, ends.
 func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string) (*storage.Session, error) {
 	if old := cookieValue(r); old != "" {
-		_ = m.store.DeleteSession(ctx, Hash(old))
+		_ = m.store.DeleteSession(ctx, storage.Hash(old))
 	}
 	id := rand.Text() + rand.Text()
 	now := m.now()
-	s := storage.Session{IDHash: Hash(id), UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(m.ttl)}
+	s := storage.Session{IDHash: storage.Hash(id), UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(m.ttl)}
 	if err := m.store.CreateSession(ctx, s); err != nil {
 		return nil, err
 	}
@@ -107,7 +100,7 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 // Logout ends the session of r and gives the browser a fresh anonymous cookie.
 func (m *Manager) Logout(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	if id := cookieValue(r); id != "" {
-		_ = m.store.DeleteSession(ctx, Hash(id))
+		_ = m.store.DeleteSession(ctx, storage.Hash(id))
 	}
 	m.setCookie(w, rand.Text()+rand.Text(), 0)
 }

@@ -10,9 +10,20 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"time"
 )
+
+// Hash is the stored form of a secret (client secret, code, refresh token,
+// session id): its SHA-256, hex encoded. These secrets are random with at
+// least 128 bits of entropy, so a fast hash suffices; passwords are not
+// hashed here but with argon2id (package password).
+func Hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
 
 // Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
 var (

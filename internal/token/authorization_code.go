@@ -38,7 +38,7 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 		return nil, oautherr.New(oautherr.InvalidRequest, "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)")
 	}
 	now := i.Now()
-	c, err := i.Store.ConsumeAuthCode(ctx, Hash(code), now)
+	c, err := i.Store.ConsumeAuthCode(ctx, storage.Hash(code), now)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code is unknown or expired")
@@ -111,7 +111,7 @@ func (i *Issuer) newRefresh(ctx context.Context, grant *storage.Grant, scopes []
 	if grant.ExpiresAt.Before(exp) {
 		exp = grant.ExpiresAt
 	}
-	t := storage.RefreshToken{Hash: Hash(raw), GrantID: grant.ID, ClientID: grant.ClientID, UserID: grant.UserID, Scopes: scopes,
+	t := storage.RefreshToken{Hash: storage.Hash(raw), GrantID: grant.ID, ClientID: grant.ClientID, UserID: grant.UserID, Scopes: scopes,
 		AuthTime: grant.AuthTime, CreatedAt: now, ExpiresAt: exp}
 	var err error
 	if replacing == "" {

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 
 	"github.com/go-jose/go-jose/v4/jwt"
 )
@@ -41,12 +40,6 @@ type Response struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	Scope        string `json:"scope"`
-}
-
-// Hash is the stored form of codes and refresh tokens.
-func Hash(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
 }
 
 // NewOpaque returns a random opaque token: 160 bits, URL-safe.

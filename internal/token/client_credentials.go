@@ -34,7 +34,7 @@ func (g ClientCredentials) Exchange(ctx context.Context, form url.Values, client
 			return nil, oautherr.Newf(oautherr.InvalidScope, "scope %s needs a user and cannot be used with client_credentials", s)
 		}
 		if !slices.Contains(client.Scopes, s) {
-			return nil, oautherr.Newf(oautherr.InvalidScope, "this client may not ask for scope %s", truncate(s))
+			return nil, oautherr.Newf(oautherr.InvalidScope, "this client may not ask for scope %s", oautherr.Clip(s))
 		}
 	}
 	return g.Issuer.respond(ctx, issue{client: client, subject: client.ID, scopes: asked})

@@ -97,7 +97,7 @@ func (e *Endpoint) exchange(ctx context.Context, r *http.Request) (*Response, *s
 	}
 	g, ok := e.grants[gt]
 	if !ok {
-		return nil, client, oautherr.Newf(oautherr.UnsupportedGrantType, "grant_type %q is not supported; use authorization_code, refresh_token or client_credentials", truncate(gt))
+		return nil, client, oautherr.Newf(oautherr.UnsupportedGrantType, "grant_type %q is not supported; use authorization_code, refresh_token or client_credentials", oautherr.Clip(gt))
 	}
 	if !slices.Contains(client.GrantTypes, gt) {
 		return nil, client, oautherr.Newf(oautherr.UnauthorizedClient, "this client is not allowed the %s grant", gt)
@@ -123,16 +123,8 @@ func ParseForm(r *http.Request) error {
 	}
 	for k, v := range r.PostForm {
 		if len(v) > 1 {
-			return oautherr.Newf(oautherr.InvalidRequest, "parameter %s appears more than once", truncate(k))
+			return oautherr.Newf(oautherr.InvalidRequest, "parameter %s appears more than once", oautherr.Clip(k))
 		}
 	}
 	return nil
-}
-
-// truncate keeps attacker-chosen strings short in descriptions.
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }

@@ -33,7 +33,7 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 	if err != nil {
 		return nil, err
 	}
-	hash := Hash(raw)
+	hash := storage.Hash(raw)
 	t, err := i.Store.GetRefreshToken(ctx, hash)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token is unknown or expired")
