@@ -175,8 +175,7 @@ func (a *app) keysCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withStore(cmd.Context(), func(s storage.Storage) error {
-				retain := max(a.cfg.AccessTokenTTL, a.cfg.IDTokenTTL) + time.Hour
-				m, err := jwks.New(cmd.Context(), s, a.log, time.Now, retain)
+				m, err := jwks.New(cmd.Context(), s, a.log, time.Now, a.cfg.KeyRetention())
 				if err != nil {
 					return err
 				}

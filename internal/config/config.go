@@ -229,5 +229,11 @@ func isLocal(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1" || strings.HasSuffix(host, ".localhost")
 }
 
+// KeyRetention is how long a retired signing key stays published: past the
+// longest lifetime of a token it signed, with an hour of margin.
+func (c *Config) KeyRetention() time.Duration {
+	return max(c.AccessTokenTTL, c.IDTokenTTL) + time.Hour
+}
+
 // SQLitePath is the embedded database file.
 func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "bawwab.db") }

@@ -189,22 +189,6 @@ func (m *Manager) Reload(ctx context.Context) error {
 	return nil
 }
 
-// Run reloads the key set every interval until ctx ends.
-func (m *Manager) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := m.Reload(ctx); err != nil && ctx.Err() == nil {
-				m.log.ErrorContext(ctx, "reload signing keys", "err", err)
-			}
-		}
-	}
-}
-
 // ActiveKID returns the kid that signs new tokens.
 func (m *Manager) ActiveKID() string { return m.set.Load().activeKID }
 

@@ -66,8 +66,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	if opts.Password != nil {
 		pw = *opts.Password
 	}
-	retain := max(cfg.AccessTokenTTL, cfg.IDTokenTTL) + time.Hour
-	keys, err := jwks.New(ctx, store, log, now, retain)
+	keys, err := jwks.New(ctx, store, log, now, cfg.KeyRetention())
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
@@ -149,8 +148,13 @@ func HTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go s.Keys.Run(ctx, 30*time.Second)
-	go s.collectGarbage(ctx, 5*time.Minute)
+	// Keys rotated on another node reach this one within the reload interval.
+	go every(ctx, 30*time.Second, func(ctx context.Context) {
+		if err := s.Keys.Reload(ctx); err != nil && ctx.Err() == nil {
+			s.Log.ErrorContext(ctx, "reload signing keys", "err", err)
+		}
+	})
+	go every(ctx, 5*time.Minute, s.collectGarbage)
 	return ServeUntil(ctx, HTTPServer(s.handler, s.Log), l)
 }
 
@@ -175,21 +179,27 @@ func ServeUntil(ctx context.Context, srv *http.Server, l net.Listener) error {
 	return nil
 }
 
-func (s *Server) collectGarbage(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+// every calls fn each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := s.Store.DeleteExpired(ctx, s.Issuer.Now())
-			if err != nil && ctx.Err() == nil {
-				s.Log.ErrorContext(ctx, "delete expired rows", "err", err)
-			} else if n > 0 {
-				s.Log.DebugContext(ctx, "deleted expired rows", "rows", n)
-			}
+			fn(ctx)
 		}
+	}
+}
+
+// collectGarbage deletes expired codes, tokens, requests and sessions.
+func (s *Server) collectGarbage(ctx context.Context) {
+	n, err := s.Store.DeleteExpired(ctx, s.Issuer.Now())
+	if err != nil && ctx.Err() == nil {
+		s.Log.ErrorContext(ctx, "delete expired rows", "err", err)
+	} else if n > 0 {
+		s.Log.DebugContext(ctx, "deleted expired rows", "rows", n)
 	}
 }
 
