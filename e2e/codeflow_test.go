@@ -217,6 +217,15 @@ func TestSensitiveScope(t *testing.T) {
 	if !strings.Contains(ar.Body, `dir="rtl"`) || !strings.Contains(ar.Body, "حسّاس") {
 		t.Fatal("Arabic consent page is not right-to-left or untranslated")
 	}
+	langCookies := 0
+	for _, c := range ar.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "bawwab_lang=ar") {
+			langCookies++
+		}
+	}
+	if langCookies != 1 {
+		t.Fatalf("?lang=ar set the language cookie %d times, want once", langCookies)
+	}
 }
 
 // TestConnectedApps: revoking an app on the account page kills its tokens.

@@ -113,13 +113,11 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	state, verifier := v.state, v.verifier
 	a.mu.Unlock()
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
-	if l := ui.Lang(nil, r); l != "en" {
-		opts = append(opts, oauth2.SetAuthURLParam("ui_locales", l))
+	lang := ui.Lang(nil, r)
+	if lang != "en" {
+		opts = append(opts, oauth2.SetAuthURLParam("ui_locales", lang), oauth2.SetAuthURLParam("lang", lang))
 	}
 	target := a.OAuth.AuthCodeURL(state, opts...)
-	if l := ui.Lang(nil, r); l != "en" {
-		target += "&lang=" + l
-	}
 	a.record(v, "trace.authorize", "trace.authorize.explain", "browser", "GET "+target, "302 Found → the user logs in and consents at bawwab")
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }

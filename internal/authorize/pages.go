@@ -169,7 +169,7 @@ func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, req *sto
 	if c, err := h.Store.GetConsent(ctx, sess.UserID, client.ID); err == nil {
 		before = c.Scopes
 	}
-	lang := ui.Lang(w, r)
+	lang := ui.Lang(nil, r) // Render remembers a ?lang= choice
 	data := consentData{Req: req.ID, ClientName: client.Name}
 	if u, err := url.Parse(req.RedirectURI); err == nil {
 		data.RedirectHost = u.Host
@@ -277,7 +277,7 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
-	lang := ui.Lang(w, r)
+	lang := ui.Lang(nil, r) // Render remembers a ?lang= choice
 	var data accountData
 	for _, c := range consents {
 		v := appView{ClientID: c.ClientID, Name: c.ClientName, When: c.GrantedAt.Format("2006-01-02")}
