@@ -224,8 +224,6 @@ func (s *Server) protect(anyOf []string, serve func(*Profile, []string) any) htt
 			fail(invalid("the user of this token is unknown"))
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		_ = json.NewEncoder(w).Encode(serve(p, scopes))
+		oautherr.WriteJSON(w, serve(p, scopes))
 	}
 }

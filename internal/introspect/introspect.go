@@ -8,7 +8,6 @@
 package introspect
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -53,16 +52,10 @@ func (e *Endpoint) Register(mux *http.ServeMux) {
 func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 	resp, err := e.introspect(r)
 	if err != nil {
-		oe := oautherr.From(err)
-		if oe.Code == oautherr.ServerError {
-			e.Log.ErrorContext(r.Context(), "introspection failed", "err", err)
-		}
-		oautherr.Write(w, oe, "bawwab")
+		oautherr.WriteLogged(r.Context(), e.Log, w, "introspection failed", err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(resp)
+	oautherr.WriteJSON(w, resp)
 }
 
 func (e *Endpoint) introspect(r *http.Request) (*Response, error) {

@@ -6,9 +6,11 @@
 package oautherr
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 )
 
@@ -157,15 +159,27 @@ type body struct {
 	URI         string `json:"error_uri,omitempty"`
 }
 
+// noStore marks a response that caches must not keep (RFC 6749 §5.1).
+func noStore(h http.Header) {
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+}
+
+// WriteJSON writes v as a successful JSON response that must not be cached:
+// token, introspection, userinfo and protected-resource answers.
+func WriteJSON(w http.ResponseWriter, v any) {
+	noStore(w.Header())
+	_ = json.NewEncoder(w).Encode(v)
+}
+
 // Write writes err as an RFC 6749 §5.2 JSON error. For invalid_client sent
 // after HTTP Basic authentication, RFC 6749 requires a WWW-Authenticate
 // header; callers set it through basicRealm (empty for none).
 func Write(w http.ResponseWriter, err error, basicRealm string) {
 	e := From(err)
 	h := w.Header()
-	h.Set("Content-Type", "application/json;charset=UTF-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	noStore(h)
 	if e.HTTPStatus() == http.StatusUnauthorized && basicRealm != "" {
 		h.Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", basicRealm))
 	}
@@ -174,6 +188,16 @@ func Write(w http.ResponseWriter, err error, basicRealm string) {
 	}
 	w.WriteHeader(e.HTTPStatus())
 	_ = json.NewEncoder(w).Encode(body{Error: e.Code, Description: e.Description, URI: e.URI})
+}
+
+// WriteLogged is Write for endpoints that authenticate clients with HTTP
+// Basic; a server_error is logged first with its private cause, as what.
+func WriteLogged(ctx context.Context, log *slog.Logger, w http.ResponseWriter, what string, err error) {
+	e := From(err)
+	if e.Code == ServerError {
+		log.ErrorContext(ctx, what, "err", err)
+	}
+	Write(w, e, "bawwab")
 }
 
 // WriteBearer writes err for a protected resource as RFC 6750 §3: the

@@ -147,7 +147,5 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := token.UserClaims(p.Issuer.Scopes, u, scopes)
 	claims["sub"] = u.ID
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(claims)
+	oautherr.WriteJSON(w, claims)
 }

@@ -31,11 +31,7 @@ func (e *Endpoint) Register(mux *http.ServeMux) {
 
 func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 	if err := e.revoke(r); err != nil {
-		oe := oautherr.From(err)
-		if oe.Code == oautherr.ServerError {
-			e.Log.ErrorContext(r.Context(), "revocation failed", "err", err)
-		}
-		oautherr.Write(w, oe, "bawwab")
+		oautherr.WriteLogged(r.Context(), e.Log, w, "revocation failed", err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

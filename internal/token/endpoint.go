@@ -2,7 +2,6 @@ package token
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -70,10 +69,7 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.Log.InfoContext(ctx, "token issued", "grant_type", r.PostForm.Get("grant_type"), "client_id", client.ID, "scope", resp.Scope)
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	_ = json.NewEncoder(w).Encode(resp)
+	oautherr.WriteJSON(w, resp)
 }
 
 func clientID(c *storage.Client, r *http.Request) string {
