@@ -216,8 +216,19 @@ func (a *App) call(ctx context.Context, v *visit, path string) (*apiResult, erro
 	return res, nil
 }
 
+// page is what every page of the app shows in its head and bar.
+type page struct {
+	App, Lang, Dir, Path string
+	Title                string // prefix of the document title, with its separator
+}
+
+func (a *App) page(lang, path, title string) page {
+	return page{App: a.Name, Lang: lang, Dir: dir(lang), Path: path, Title: title}
+}
+
 type homeData struct {
-	App, Lang, Dir, Message  string
+	page
+	Message                  string
 	Connected, Revoked       bool
 	Name, Email, Picture     string
 	Files                    []string
@@ -228,7 +239,7 @@ type homeData struct {
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	v := a.visit(w, r)
 	lang := ui.Lang(w, r)
-	d := homeData{App: a.Name, Lang: lang, Dir: dir(lang)}
+	d := homeData{page: a.page(lang, "/", "")}
 	a.mu.Lock()
 	d.Message, d.Connected = v.message, v.token != nil
 	a.mu.Unlock()
@@ -278,8 +289,8 @@ func dir(lang string) string {
 }
 
 type traceData struct {
-	App, Lang, Dir string
-	Steps          []Step
+	page
+	Steps []Step
 }
 
 func (a *App) tracePage(w http.ResponseWriter, r *http.Request) {
@@ -291,7 +302,7 @@ func (a *App) tracePage(w http.ResponseWriter, r *http.Request) {
 	for i := range steps {
 		steps[i].Title, steps[i].Explain = T(lang, steps[i].Title), T(lang, steps[i].Explain)
 	}
-	a.render(w, lang, "trace", traceData{App: a.Name, Lang: lang, Dir: dir(lang), Steps: steps})
+	a.render(w, lang, "trace", traceData{page: a.page(lang, "/trace", T(lang, "trace.title")+" · "), Steps: steps})
 }
 
 func (a *App) render(w http.ResponseWriter, lang, name string, data any) {
