@@ -112,11 +112,9 @@ func startOn(t *testing.T, store storage.Storage) *env {
 	all := []string{"openid", "profile", "photo", "email", "files.read", "offline_access", "payment"}
 	e.NotesSecret, _ = admin.AddClient(ctx, store, admin.ClientSpec{ID: "notes", Name: "Notes", RedirectURIs: []string{notesRedirect},
 		Scopes: all, Secret: "notes-secret-for-tests-0123456789"}, cat)
-	e.NotesSecret = "notes-secret-for-tests-0123456789"
 	_, _ = admin.AddClient(ctx, store, admin.ClientSpec{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{cliRedirect}, Scopes: all}, cat)
-	_, _ = admin.AddClient(ctx, store, admin.ClientSpec{ID: "robot", Name: "Robot", GrantTypes: []string{"client_credentials"},
+	e.RobotSecret, _ = admin.AddClient(ctx, store, admin.ClientSpec{ID: "robot", Name: "Robot", GrantTypes: []string{"client_credentials"},
 		Scopes: []string{"files.read"}, Secret: "robot-secret-for-tests-0123456789"}, cat)
-	e.RobotSecret = "robot-secret-for-tests-0123456789"
 	_, _ = admin.AddClient(ctx, store, admin.ClientSpec{ID: "api", Name: "Provider API", GrantTypes: []string{"client_credentials"},
 		Secret: "api-secret-for-tests-0123456789"}, cat)
 	return e

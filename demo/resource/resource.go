@@ -81,9 +81,6 @@ type Verifier struct {
 	fetched time.Time
 }
 
-// ErrInvalidToken is returned for every token that must be refused.
-var ErrInvalidToken = oautherr.New(oautherr.InvalidToken, "the access token is invalid")
-
 func invalid(desc string) error { return oautherr.New(oautherr.InvalidToken, desc) }
 
 // key returns the public key with this kid, refetching the JWKS once when

@@ -80,13 +80,11 @@ func (e *Endpoint) introspect(r *http.Request) (*Response, error) {
 		if rt.ClientID != client.ID || !rt.UsedAt.IsZero() || !now.Before(rt.ExpiresAt) {
 			return inactive, nil
 		}
-		g, err := e.Issuer.Store.GetGrant(ctx, rt.GrantID)
-		if errors.Is(err, storage.ErrNotFound) {
-			return inactive, nil
-		} else if err != nil {
+		ended, err := e.Issuer.GrantEnded(ctx, rt.GrantID)
+		if err != nil {
 			return nil, oautherr.Wrap(err)
 		}
-		if !g.RevokedAt.IsZero() {
+		if ended {
 			return inactive, nil
 		}
 		return &Response{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, TokenType: "refresh_token",

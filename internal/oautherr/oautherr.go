@@ -73,13 +73,6 @@ func (e *Error) WithCause(cause error) *Error {
 	return &c
 }
 
-// WithStatus returns a copy of e with an explicit HTTP status.
-func (e *Error) WithStatus(status int) *Error {
-	c := *e
-	c.Status = status
-	return &c
-}
-
 func (e *Error) Error() string {
 	s := e.Code
 	if e.Description != "" {

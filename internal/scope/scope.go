@@ -127,16 +127,5 @@ func Subset(a, b []string) bool {
 	return true
 }
 
-// Intersect returns the scopes of a that are also in b, in a's order.
-func Intersect(a, b []string) []string {
-	var out []string
-	for _, s := range a {
-		if slices.Contains(b, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // Join formats scopes as a scope parameter.
 func Join(scopes []string) string { return strings.Join(scopes, " ") }

@@ -121,6 +121,19 @@ func UserClaims(cat *scope.Catalog, u *storage.User, scopes []string) map[string
 	return out
 }
 
+// GrantEnded reports whether the grant with this id was revoked or no
+// longer exists, which ends every token it issued.
+func (i *Issuer) GrantEnded(ctx context.Context, id string) (bool, error) {
+	g, err := i.Store.GetGrant(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !g.RevokedAt.IsZero(), nil
+}
+
 // ErrInactive is returned by ValidateAccess for any token that is not
 // currently valid; its description says why.
 var ErrInactive = oautherr.New(oautherr.InvalidToken, "the access token is not valid")
@@ -147,14 +160,11 @@ func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims,
 		return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
 	}
 	if c.GrantID != "" {
-		g, err := i.Store.GetGrant(ctx, c.GrantID)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
-		}
+		ended, err := i.GrantEnded(ctx, c.GrantID)
 		if err != nil {
 			return nil, oautherr.Wrap(err)
 		}
-		if !g.RevokedAt.IsZero() {
+		if ended {
 			return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
 		}
 	}
