@@ -74,9 +74,13 @@ func (e *Endpoint) introspect(r *http.Request) (*Response, error) {
 	inactive := &Response{Active: false}
 	now := e.Issuer.Now()
 
-	rt, err := e.Issuer.Store.GetRefreshToken(ctx, storage.Hash(raw))
-	switch {
-	case err == nil:
+	if !token.IsJWT(raw) {
+		rt, err := e.Issuer.Store.GetRefreshToken(ctx, storage.Hash(raw))
+		if errors.Is(err, storage.ErrNotFound) {
+			return inactive, nil
+		} else if err != nil {
+			return nil, oautherr.Wrap(err)
+		}
 		if rt.ClientID != client.ID || !rt.UsedAt.IsZero() || !now.Before(rt.ExpiresAt) {
 			return inactive, nil
 		}
@@ -89,8 +93,6 @@ func (e *Endpoint) introspect(r *http.Request) (*Response, error) {
 		}
 		return &Response{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, TokenType: "refresh_token",
 			Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID, Iss: e.Issuer.URL, AuthTime: rt.AuthTime.Unix()}, nil
-	case !errors.Is(err, storage.ErrNotFound):
-		return nil, oautherr.Wrap(err)
 	}
 
 	c, err := e.Issuer.ValidateAccess(ctx, raw)

@@ -57,9 +57,13 @@ func (e *Endpoint) revoke(r *http.Request) error {
 		return oautherr.Newf(oautherr.UnsupportedTokenType, "token_type_hint %q is not supported; use access_token or refresh_token", hint)
 	}
 	now := e.Issuer.Now()
-	rt, err := e.Issuer.Store.GetRefreshToken(ctx, storage.Hash(raw))
-	switch {
-	case err == nil:
+	if !token.IsJWT(raw) {
+		rt, err := e.Issuer.Store.GetRefreshToken(ctx, storage.Hash(raw))
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // unknown: nothing to do (RFC 7009 §2.2)
+		} else if err != nil {
+			return oautherr.Wrap(err)
+		}
 		if rt.ClientID != client.ID {
 			return oautherr.New(oautherr.UnauthorizedClient, "this token was issued to another client")
 		}
@@ -68,8 +72,6 @@ func (e *Endpoint) revoke(r *http.Request) error {
 		}
 		e.Log.InfoContext(ctx, "refresh token revoked", "client_id", client.ID, "grant_id", rt.GrantID)
 		return nil
-	case !errors.Is(err, storage.ErrNotFound):
-		return oautherr.Wrap(err)
 	}
 	claims, err := e.Issuer.ValidateAccess(ctx, raw)
 	if oautherr.Code(err) == oautherr.InvalidToken {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"strings"
 
 	"github.com/go-jose/go-jose/v4/jwt"
 )
@@ -44,6 +45,12 @@ type Response struct {
 
 // NewOpaque returns a random opaque token: 160 bits, URL-safe.
 func NewOpaque() string { return rand.Text() + rand.Text()[:6] }
+
+// IsJWT reports whether raw has the shape of a compact JWS: three
+// dot-separated parts. The opaque tokens bawwab issues never contain a dot,
+// so the shape alone tells a JWT access token from a refresh token, and
+// endpoints ask only the store that can know the token.
+func IsJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
 
 // NewID returns a random identifier for grants, jtis and requests.
 func NewID() string { return rand.Text() }
