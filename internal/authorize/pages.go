@@ -193,12 +193,8 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 	if req == nil {
 		return
 	}
-	sess, err := h.Sessions.Current(ctx, r)
-	if errors.Is(err, session.ErrNoSession) {
-		http.Redirect(w, r, "/login?req="+url.QueryEscape(req.ID), http.StatusSeeOther)
-		return
-	} else if err != nil {
-		h.errorPage(w, r, oautherr.Wrap(err))
+	sess := h.loggedIn(w, r, "/login?req="+url.QueryEscape(req.ID))
+	if sess == nil {
 		return
 	}
 	deny := func(desc string) {
@@ -259,12 +255,8 @@ type accountData struct {
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sess, err := h.Sessions.Current(ctx, r)
-	if errors.Is(err, session.ErrNoSession) {
-		http.Redirect(w, r, "/login", http.StatusFound)
-		return
-	} else if err != nil {
-		h.errorPage(w, r, oautherr.Wrap(err))
+	sess := h.loggedIn(w, r, "/login")
+	if sess == nil {
 		return
 	}
 	user, err := h.Store.GetUser(ctx, sess.UserID)
@@ -303,20 +295,36 @@ func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	sess, err := h.Sessions.Current(ctx, r)
-	if errors.Is(err, session.ErrNoSession) {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-		return
-	} else if err != nil {
-		h.errorPage(w, r, oautherr.Wrap(err))
+	sess := h.loggedIn(w, r, "/login")
+	if sess == nil {
 		return
 	}
 	clientID := r.PostForm.Get("client_id")
-	err = h.Store.RevokeConsent(ctx, sess.UserID, clientID, h.Now())
+	err := h.Store.RevokeConsent(ctx, sess.UserID, clientID, h.Now())
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
 	h.Log.InfoContext(ctx, "access revoked by user", "client_id", clientID, "user_id", sess.UserID)
 	http.Redirect(w, r, "/account?revoked="+url.QueryEscape(clientID), http.StatusSeeOther)
+}
+
+// loggedIn returns the session of r. Without one it sends the browser to
+// login (a 302 for a GET, a 303 after a POST) and returns nil; on a store
+// error it shows the error page and returns nil.
+func (h *Handler) loggedIn(w http.ResponseWriter, r *http.Request, login string) *storage.Session {
+	sess, err := h.Sessions.Current(r.Context(), r)
+	switch {
+	case errors.Is(err, session.ErrNoSession):
+		status := http.StatusFound
+		if r.Method == http.MethodPost {
+			status = http.StatusSeeOther
+		}
+		http.Redirect(w, r, login, status)
+		return nil
+	case err != nil:
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return nil
+	}
+	return sess
 }
