@@ -257,28 +257,37 @@ func testAuthCodes(t *testing.T, s storage.Storage) {
 // testAuthCodeRace: many concurrent redemptions, exactly one wins.
 func testAuthCodeRace(t *testing.T, s storage.Storage) {
 	mustNil(t, s.CreateAuthCode(ctx, newCode("race")), "create")
-	const n = 24
-	var wins, replays int
+	onlyOneWins(t, 24, func(int) error {
+		_, err := s.ConsumeAuthCode(ctx, "race", now())
+		return err
+	})
+}
+
+// onlyOneWins runs try n times at once and checks that exactly one call
+// succeeds and every other one fails with ErrAlreadyUsed.
+func onlyOneWins(t *testing.T, n int, try func(i int) error) {
+	t.Helper()
+	var wins, losses int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
 		wg.Go(func() {
-			_, err := s.ConsumeAuthCode(ctx, "race", now())
+			err := try(i)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err == nil:
 				wins++
 			case errors.Is(err, storage.ErrAlreadyUsed):
-				replays++
+				losses++
 			default:
-				t.Errorf("consume: %v", err)
+				t.Errorf("attempt %d: %v", i, err)
 			}
 		})
 	}
 	wg.Wait()
-	if wins != 1 || replays != n-1 {
-		t.Fatalf("wins=%d replays=%d, want 1 and %d", wins, replays, n-1)
+	if wins != 1 || losses != n-1 {
+		t.Fatalf("wins=%d already-used=%d, want 1 and %d", wins, losses, n-1)
 	}
 }
 
@@ -314,28 +323,9 @@ func testRefreshTokens(t *testing.T, s storage.Storage) {
 func testRefreshRace(t *testing.T, s storage.Storage) {
 	mustNil(t, s.CreateRefreshToken(ctx, newRefresh("old")), "create")
 	const n = 16
-	var wins, reuses int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			err := s.RotateRefreshToken(ctx, "old", newRefresh(fmt.Sprintf("new%d", i)), now())
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins++
-			case errors.Is(err, storage.ErrAlreadyUsed):
-				reuses++
-			default:
-				t.Errorf("rotate: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if wins != 1 || reuses != n-1 {
-		t.Fatalf("wins=%d reuses=%d, want 1 and %d", wins, reuses, n-1)
-	}
+	onlyOneWins(t, n, func(i int) error {
+		return s.RotateRefreshToken(ctx, "old", newRefresh(fmt.Sprintf("new%d", i)), now())
+	})
 	stored := 0
 	for i := range n {
 		if _, err := s.GetRefreshToken(ctx, fmt.Sprintf("new%d", i)); err == nil {
