@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -326,6 +327,28 @@ func TestLoginThrottle(t *testing.T) {
 	e.Clock.Advance(5 * time.Second)
 	if p := b.login(loginURL, userName, userPassword); p.Status != http.StatusSeeOther {
 		t.Fatalf("login after the wait: %d", p.Status)
+	}
+}
+
+// TestLoginThrottlePerIP: an address that guesses many accounts, one try
+// each, is throttled too, and a good password does not clear it.
+func TestLoginThrottlePerIP(t *testing.T) {
+	e := start(t)
+	b := e.browser()
+	loginURL := b.get(e.notesRequest("openid").url()).Location
+	for i := range 50 {
+		if p := b.login(loginURL, fmt.Sprintf("user%d", i), "guess"); p.Status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i+1, p.Status)
+		}
+	}
+	if p := b.login(loginURL, userName, userPassword); p.Status != http.StatusSeeOther {
+		t.Fatalf("login within the free failures: %d", p.Status)
+	}
+	if p := b.login(loginURL, "user50", "guess"); p.Status != http.StatusUnauthorized {
+		t.Fatalf("51st guess: %d", p.Status)
+	}
+	if p := b.login(loginURL, "user51", "guess"); p.Status != http.StatusTooManyRequests {
+		t.Fatalf("52nd guess from one address: %d, want 429", p.Status)
 	}
 }
 

@@ -43,9 +43,11 @@ type Handler struct {
 	CodeTTL time.Duration
 	// RequestTTL is how long a user may take to log in and consent.
 	RequestTTL time.Duration
-	// LoginFailures throttles failed logins per account and per IP.
-	LoginFailures *ratelimit.Backoff
-	Password      password.Params
+	// UserFailures and IPFailures throttle failed logins per account and
+	// per client IP. A success resets the account's counter only: one good
+	// password must not clear an address that guesses many accounts.
+	UserFailures, IPFailures *ratelimit.Backoff
+	Password                 password.Params
 }
 
 // Register adds the endpoint and pages to mux.

@@ -1,11 +1,13 @@
 package authorize
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/oautherr"
@@ -80,6 +82,17 @@ func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// loginWait is how long a login for this account from this address must
+// wait.
+func (h *Handler) loginWait(ctx context.Context, userKey, ipKey string) (time.Duration, error) {
+	du, err := h.UserFailures.Wait(ctx, userKey)
+	if err != nil {
+		return 0, err
+	}
+	di, err := h.IPFailures.Wait(ctx, ipKey)
+	return max(du, di), err
+}
+
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
@@ -95,7 +108,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := ui.Lang(nil, r)
 	userKey, ipKey := "login-user:"+data.Username, "login-ip:"+clientauth.RemoteIP(r)
-	if d := max(h.LoginFailures.Wait(userKey), h.LoginFailures.Wait(ipKey)); d > 0 {
+	d, err := h.loginWait(ctx, userKey, ipKey)
+	if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	if d > 0 {
 		secs := ratelimit.RetrySeconds(d)
 		data.Error = ui.T(lang, "login.throttled", secs)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -105,7 +123,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	u, err := h.Store.GetUserByUsername(ctx, data.Username)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		err = password.VerifyDummy()
+		err = password.VerifyDummy(h.Password)
 	case err != nil:
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
@@ -119,14 +137,21 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		h.LoginFailures.Fail(userKey)
-		h.LoginFailures.Fail(ipKey)
+		_, uerr := h.UserFailures.Fail(ctx, userKey)
+		_, ierr := h.IPFailures.Fail(ctx, ipKey)
+		if err := errors.Join(uerr, ierr); err != nil {
+			h.errorPage(w, r, oautherr.Wrap(err))
+			return
+		}
 		h.Log.InfoContext(ctx, "login failed", "username", data.Username, "ip", clientauth.RemoteIP(r))
 		data.Error = ui.T(lang, "login.failed")
 		h.renderLogin(w, r, http.StatusUnauthorized, data)
 		return
 	}
-	h.LoginFailures.Reset(userKey)
+	if err := h.UserFailures.Reset(ctx, userKey); err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
 	if _, err := h.Sessions.Login(ctx, w, r, u.ID); err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return

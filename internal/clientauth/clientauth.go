@@ -58,7 +58,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*sto
 	}
 	throttleKey := "client:" + id + "|" + RemoteIP(r)
 	if a.Failures != nil {
-		if d := a.Failures.Wait(throttleKey); d > 0 {
+		d, err := a.Failures.Wait(ctx, throttleKey)
+		if err != nil {
+			return nil, oautherr.Wrap(err)
+		}
+		if d > 0 {
 			secs := ratelimit.RetrySeconds(d)
 			e := oautherr.Newf(oautherr.InvalidClient, "too many failed client authentications; retry in %d seconds", secs)
 			e.RetryAfter = secs
@@ -66,11 +70,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*sto
 		}
 	}
 	c, err := a.check(ctx, id, secret, method)
-	if err != nil && a.Failures != nil && oautherr.Code(err) == oautherr.InvalidClient {
-		a.Failures.Fail(throttleKey)
-	}
-	if err == nil && a.Failures != nil {
-		a.Failures.Reset(throttleKey)
+	if a.Failures != nil {
+		var ferr error
+		switch {
+		case err == nil:
+			ferr = a.Failures.Reset(ctx, throttleKey)
+		case oautherr.Code(err) == oautherr.InvalidClient:
+			_, ferr = a.Failures.Fail(ctx, throttleKey)
+		}
+		if ferr != nil {
+			return nil, oautherr.Wrap(ferr)
+		}
 	}
 	return c, err
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -97,12 +98,22 @@ func parse(hash string) (Params, []byte, []byte, error) {
 	return p, salt, key, nil
 }
 
-// dummy is a valid hash of a random password, verified when a username is
-// unknown so that a login takes the same time whether or not it exists.
-var dummy, _ = Hash(rand.Text(), Default)
+// dummies holds, per Params, a valid hash of a random password, verified
+// when a username is unknown so that a login takes the same time whether or
+// not it exists. Made on first use: hashing at start-up would cost every
+// process the time and memory of one argon2id run.
+var dummies sync.Map // Params → string
 
-// VerifyDummy spends the time of one Verify, always failing.
-func VerifyDummy() error {
-	_, _ = Verify("", dummy, Default)
+// VerifyDummy spends the time of one Verify with p, always failing.
+func VerifyDummy(p Params) error {
+	h, ok := dummies.Load(p)
+	if !ok {
+		fresh, err := Hash(rand.Text(), p)
+		if err != nil {
+			return err
+		}
+		h, _ = dummies.LoadOrStore(p, fresh)
+	}
+	_, _ = Verify("", h.(string), p)
 	return ErrMismatch
 }

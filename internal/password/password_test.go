@@ -52,3 +52,12 @@ func TestSaltsDiffer(t *testing.T) {
 		t.Fatal("two hashes of one password are equal: salt not random")
 	}
 }
+
+func TestVerifyDummy(t *testing.T) {
+	p := Params{Memory: 1024, Time: 1, Threads: 1}
+	for range 2 {
+		if err := VerifyDummy(p); err != ErrMismatch {
+			t.Fatalf("VerifyDummy = %v, want ErrMismatch", err)
+		}
+	}
+}

@@ -1,99 +1,151 @@
 // Package ratelimit throttles abuse: repeated failures of one key (a login
 // name, an IP address, a client id) earn an exponentially growing wait.
 //
-// The counters are in memory, per node.
+// The policy (Backoff) is separate from the counting (Counter). bawwab
+// counts in its store, so that every node behind one database throttles the
+// same attacker; Memory counts in process for one node.
 package ratelimit
 
 import (
+	"context"
 	"sync"
 	"time"
+
+	"github.com/bawwab/bawwab/internal/storage"
 )
 
-// Backoff counts failures per key. After Free failures, each further failure
-// doubles the wait before the key may try again, from Base up to Max. A
-// success resets the key.
+// Counter counts failures per key. storage.Storage is a Counter.
+type Counter interface {
+	// AddFailure counts a failure at the given time, keeps the counter
+	// until expiresAt, and returns the count.
+	AddFailure(ctx context.Context, key string, at, expiresAt time.Time) (int, error)
+	// Failures returns the live count and the time of the last failure.
+	Failures(ctx context.Context, key string, now time.Time) (int, time.Time, error)
+	ResetFailures(ctx context.Context, key string) error
+}
+
+// Backoff throttles by failure count. After Free failures, each further
+// failure doubles the wait before the key may try again, from Base up to
+// Max. A success resets the key; so does Max without a failure.
 type Backoff struct {
-	Free int
-	Base time.Duration
-	Max  time.Duration
-	Now  func() time.Time
-
-	mu    sync.Mutex
-	state map[string]*entry
-	swept time.Time
+	Counter Counter
+	Free    int
+	Base    time.Duration
+	Max     time.Duration
+	Now     func() time.Time
 }
 
-type entry struct {
-	failures int
-	until    time.Time // no tries before this
-	last     time.Time
-}
+// keyLimit bounds stored keys: longer ones (a megabyte-long user name, say)
+// are stored as their hash.
+const keyLimit = 128
 
-// NewBackoff returns a Backoff on the given clock.
-func NewBackoff(free int, base, max time.Duration, now func() time.Time) *Backoff {
-	return &Backoff{Free: free, Base: base, Max: max, Now: now, state: map[string]*entry{}}
+func storedKey(key string) string {
+	if len(key) <= keyLimit {
+		return key
+	}
+	return "sha256:" + storage.Hash(key)
 }
 
 // Wait returns how long key must still wait; zero means it may try now.
-func (b *Backoff) Wait(key string) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	e, ok := b.state[key]
-	if !ok {
-		return 0
+func (b *Backoff) Wait(ctx context.Context, key string) (time.Duration, error) {
+	now := b.Now()
+	n, last, err := b.Counter.Failures(ctx, storedKey(key), now)
+	if err != nil {
+		return 0, err
 	}
-	if d := e.until.Sub(b.Now()); d > 0 {
-		return d
-	}
-	return 0
+	return max(last.Add(b.delay(n)).Sub(now), 0), nil
 }
 
 // Fail records a failure of key and returns the wait it now has.
-func (b *Backoff) Fail(key string) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func (b *Backoff) Fail(ctx context.Context, key string) (time.Duration, error) {
 	now := b.Now()
-	b.sweep(now)
-	e, ok := b.state[key]
-	if !ok {
-		e = &entry{}
-		b.state[key] = e
+	n, err := b.Counter.AddFailure(ctx, storedKey(key), now, now.Add(b.Max))
+	if err != nil {
+		return 0, err
 	}
-	e.failures++
-	e.last = now
-	if over := e.failures - b.Free; over > 0 {
-		d := b.Base << min(over-1, 30)
-		if d > b.Max || d <= 0 {
-			d = b.Max
-		}
-		e.until = now.Add(d)
-		return d
-	}
-	return 0
+	return b.delay(n), nil
 }
 
 // Reset forgets key's failures.
-func (b *Backoff) Reset(key string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.state, key)
+func (b *Backoff) Reset(ctx context.Context, key string) error {
+	return b.Counter.ResetFailures(ctx, storedKey(key))
 }
 
-// sweep drops keys idle longer than Max, at most once a minute.
-func (b *Backoff) sweep(now time.Time) {
-	if now.Sub(b.swept) < time.Minute {
-		return
+// delay is the wait after n failures.
+func (b *Backoff) delay(n int) time.Duration {
+	over := n - b.Free
+	if over <= 0 {
+		return 0
 	}
-	b.swept = now
-	for k, e := range b.state {
-		if now.Sub(e.last) > b.Max && now.After(e.until) {
-			delete(b.state, k)
-		}
+	d := b.Base << min(over-1, 30)
+	if d > b.Max || d <= 0 {
+		d = b.Max
 	}
+	return d
 }
 
 // RetrySeconds is d as the whole seconds a Retry-After header carries
 // (RFC 9110 §10.2.3), rounded up so that a retry is never early.
 func RetrySeconds(d time.Duration) int {
 	return int((d + time.Second - 1) / time.Second)
+}
+
+// Memory is a Counter in process memory: one node's view only.
+type Memory struct {
+	mu    sync.Mutex
+	state map[string]memoryEntry
+	swept time.Time
+}
+
+type memoryEntry struct {
+	count     int
+	last      time.Time
+	expiresAt time.Time
+}
+
+func (m *Memory) AddFailure(_ context.Context, key string, at, expiresAt time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state == nil {
+		m.state = map[string]memoryEntry{}
+	}
+	m.sweep(at)
+	e := m.state[key]
+	if e.expiresAt.Before(at) {
+		e = memoryEntry{}
+	}
+	e.count++
+	e.last, e.expiresAt = at, expiresAt
+	m.state[key] = e
+	return e.count, nil
+}
+
+func (m *Memory) Failures(_ context.Context, key string, now time.Time) (int, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.state[key]
+	if !ok || e.expiresAt.Before(now) {
+		return 0, time.Time{}, nil
+	}
+	return e.count, e.last, nil
+}
+
+func (m *Memory) ResetFailures(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.state, key)
+	return nil
+}
+
+// sweep drops expired keys, at most once a minute.
+func (m *Memory) sweep(now time.Time) {
+	if now.Sub(m.swept) < time.Minute {
+		return
+	}
+	m.swept = now
+	for k, e := range m.state {
+		if e.expiresAt.Before(now) {
+			delete(m.state, k)
+		}
+	}
 }

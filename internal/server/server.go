@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	scopes := scope.Default()
 	issuer := &token.Issuer{URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now}
-	auth := &clientauth.Authenticator{Store: store, Failures: ratelimit.NewBackoff(10, time.Second, 5*time.Minute, now)}
+	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now}}
 	tokens := token.NewEndpoint(auth, log,
 		token.AuthorizationCode{Issuer: issuer, Log: log},
 		token.RefreshToken{Issuer: issuer, Log: log},
@@ -90,7 +90,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	)
 	mux := http.NewServeMux()
 	(&authorize.Handler{Store: store, Sessions: sessions, UI: pages, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now,
-		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute, LoginFailures: ratelimit.NewBackoff(5, time.Second, 15*time.Minute, now), Password: pw,
+		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute,
+		UserFailures: &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Now: now},
+		IPFailures:   &ratelimit.Backoff{Counter: store, Free: 50, Base: time.Second, Max: 15 * time.Minute, Now: now}, Password: pw,
 	}).Register(mux)
 	tokens.Register(mux)
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)

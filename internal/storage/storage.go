@@ -223,9 +223,22 @@ type Storage interface {
 	// first if there is none yet. Every node gets the same bytes.
 	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
 
+	// AddFailure counts one more failure of key (a login name, an IP
+	// address, a client id) at the given time and returns the count. A
+	// counter whose expiresAt has passed starts again from one; each failure
+	// moves expiresAt forward. Counters live in the store so that every node
+	// throttles the same attacker (package ratelimit).
+	AddFailure(ctx context.Context, key string, at, expiresAt time.Time) (int, error)
+	// Failures returns key's failure count and the time of its last
+	// failure; zero values when there is none or it expired before now.
+	Failures(ctx context.Context, key string, now time.Time) (int, time.Time, error)
+	// ResetFailures forgets key's failures; resetting an unknown key is not
+	// an error.
+	ResetFailures(ctx context.Context, key string) error
+
 	// DeleteExpired removes codes, refresh tokens, auth requests, sessions,
-	// revoked-token entries and grants that expired before now, and returns
-	// how many rows it removed.
+	// revoked-token entries, failure counters and grants that expired before
+	// now, and returns how many rows it removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 
 	Close() error

@@ -112,5 +112,13 @@ var migrations = []string{
 	CREATE TABLE secrets (
 		name TEXT PRIMARY KEY,
 		value TEXT NOT NULL
-	);`,
+	);`, // 2: failure counters shared by every node (package ratelimit). Times
+	// are unix milliseconds: backoff starts at one second.
+	`CREATE TABLE failures (
+		key TEXT PRIMARY KEY,
+		count BIGINT NOT NULL,
+		last_ms BIGINT NOT NULL,
+		expires_ms BIGINT NOT NULL
+	);
+	CREATE INDEX failures_expires ON failures (expires_ms);`,
 }

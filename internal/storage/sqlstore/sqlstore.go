@@ -591,23 +591,61 @@ func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, 
 	return out, nil
 }
 
+// ---- failure counters
+
+// AddFailure counts a failure in one statement, so that concurrent failures
+// on several nodes are all counted.
+func (s *Store) AddFailure(ctx context.Context, key string, at, expiresAt time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `INSERT INTO failures (key, count, last_ms, expires_ms) VALUES ($1, 1, $2, $3)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN failures.expires_ms < $2 THEN 1 ELSE failures.count + 1 END,
+			last_ms = $2, expires_ms = $3
+		RETURNING count`, key, at.UnixMilli(), expiresAt.UnixMilli()).Scan(&n)
+	return n, err
+}
+
+// Failures reads key's live counter.
+func (s *Store) Failures(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+	var n int
+	var last int64
+	err := s.db.QueryRowContext(ctx, `SELECT count, last_ms FROM failures WHERE key = $1 AND expires_ms >= $2`, key, now.UnixMilli()).Scan(&n, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return n, time.UnixMilli(last).UTC(), nil
+}
+
+// ResetFailures deletes key's counter.
+func (s *Store) ResetFailures(ctx context.Context, key string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM failures WHERE key = $1`, key)
+	return err
+}
+
 // ---- garbage collection
 
 // DeleteExpired removes what expired before now. Grants are kept while any
 // refresh token of theirs lives, and revoked access tokens while they could
 // still be presented.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	t := unix(now)
+	t, ms := unix(now), now.UnixMilli()
 	var total int64
-	for _, q := range []string{
-		`DELETE FROM auth_codes WHERE expires_at < $1`,
-		`DELETE FROM auth_requests WHERE expires_at < $1`,
-		`DELETE FROM refresh_tokens WHERE expires_at < $1`,
-		`DELETE FROM revoked_tokens WHERE expires_at < $1`,
-		`DELETE FROM sessions WHERE expires_at < $1`,
-		`DELETE FROM grants WHERE expires_at < $1`,
+	for _, q := range []struct {
+		sql string
+		at  int64
+	}{
+		{`DELETE FROM auth_codes WHERE expires_at < $1`, t},
+		{`DELETE FROM auth_requests WHERE expires_at < $1`, t},
+		{`DELETE FROM refresh_tokens WHERE expires_at < $1`, t},
+		{`DELETE FROM revoked_tokens WHERE expires_at < $1`, t},
+		{`DELETE FROM sessions WHERE expires_at < $1`, t},
+		{`DELETE FROM grants WHERE expires_at < $1`, t},
+		{`DELETE FROM failures WHERE expires_ms < $1`, ms},
 	} {
-		res, err := s.db.ExecContext(ctx, q, t)
+		res, err := s.db.ExecContext(ctx, q.sql, q.at)
 		if err != nil {
 			return total, err
 		}

@@ -35,6 +35,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Sessions", testSessions},
 		{"SigningKeys", testSigningKeys},
 		{"Secrets", testSecrets},
+		{"Failures", testFailures},
+		{"FailureRace", testFailureRace},
 		{"DeleteExpired", testDeleteExpired},
 	}
 	for _, tc := range tests {
@@ -437,11 +439,18 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 	mustNil(t, s.RevokeToken(ctx, "new", future), "revoked")
 	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "old", ExpiresAt: past}), "grant")
 	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "new", ExpiresAt: future}), "grant")
+	_, err := s.AddFailure(ctx, "old", past.Add(-time.Minute), past)
+	mustNil(t, err, "failure")
+	_, err = s.AddFailure(ctx, "new", past, future)
+	mustNil(t, err, "failure")
 
 	n, err := s.DeleteExpired(ctx, now())
 	mustNil(t, err, "delete expired")
-	if n != 6 {
-		t.Fatalf("deleted %d rows, want 6", n)
+	if n != 7 {
+		t.Fatalf("deleted %d rows, want 7", n)
+	}
+	if n, _, _ := s.Failures(ctx, "new", now()); n != 1 {
+		t.Fatalf("live failure counter: %d, want 1", n)
 	}
 	if _, err := s.ConsumeAuthCode(ctx, "old", now()); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("expired code: %v", err)
@@ -472,5 +481,62 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 	}
 	if ok, _ := s.IsTokenRevoked(ctx, "old"); ok {
 		t.Fatal("expired deny-list entry kept")
+	}
+}
+
+func testFailures(t *testing.T, s storage.Storage) {
+	t0 := time.UnixMilli(time.Now().UnixMilli()).UTC() // stores keep milliseconds
+	n, last, err := s.Failures(ctx, "user:amal", t0)
+	mustNil(t, err, "unknown key")
+	if n != 0 || !last.IsZero() {
+		t.Fatalf("unknown key: %d at %v", n, last)
+	}
+	for i := 1; i <= 3; i++ {
+		at := t0.Add(time.Duration(i) * 1500 * time.Millisecond)
+		got, err := s.AddFailure(ctx, "user:amal", at, at.Add(time.Minute))
+		mustNil(t, err, "add failure")
+		if got != i {
+			t.Fatalf("failure %d counted as %d", i, got)
+		}
+	}
+	n, last, err = s.Failures(ctx, "user:amal", t0)
+	mustNil(t, err, "failures")
+	if n != 3 || !last.Equal(t0.Add(4500*time.Millisecond)) {
+		t.Fatalf("failures: %d at %v, want 3 at %v", n, last, t0.Add(4500*time.Millisecond))
+	}
+	if n, _, _ := s.Failures(ctx, "user:other", t0); n != 0 {
+		t.Fatalf("other key sees %d failures", n)
+	}
+	// Expired counters read as zero and restart from one.
+	later := t0.Add(2 * time.Minute)
+	if n, _, _ := s.Failures(ctx, "user:amal", later); n != 0 {
+		t.Fatalf("expired counter reads %d", n)
+	}
+	if got, _ := s.AddFailure(ctx, "user:amal", later, later.Add(time.Minute)); got != 1 {
+		t.Fatalf("expired counter restarted at %d, want 1", got)
+	}
+	mustNil(t, s.ResetFailures(ctx, "user:amal"), "reset")
+	mustNil(t, s.ResetFailures(ctx, "user:amal"), "reset twice")
+	if n, _, _ := s.Failures(ctx, "user:amal", later); n != 0 {
+		t.Fatalf("reset counter reads %d", n)
+	}
+}
+
+// testFailureRace counts failures from many goroutines (nodes) at once:
+// none may be lost.
+func testFailureRace(t *testing.T, s storage.Storage) {
+	const n = 40
+	at := time.Now()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if _, err := s.AddFailure(ctx, "ip:192.0.2.1", at, at.Add(time.Minute)); err != nil {
+				t.Errorf("add failure: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if got, _, _ := s.Failures(ctx, "ip:192.0.2.1", at); got != n {
+		t.Fatalf("%d concurrent failures counted as %d", n, got)
 	}
 }
