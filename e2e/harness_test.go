@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -82,14 +83,27 @@ func start(t *testing.T) *env {
 
 func startOn(t *testing.T, store storage.Storage) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	return startNode(t, store, listen(t), "", &clock{})
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, URL: "http://" + l.Addr().String(), Store: store, Clock: &clock{}}
+	return l
+}
+
+// startNode serves bawwab on l with the given store and clock. issuer is
+// the public URL when several nodes share one; empty means l's own URL.
+func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer string, c *clock) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &env{t: t, URL: "http://" + l.Addr().String(), Store: store, Clock: c,
+		NotesSecret: "notes-secret-for-tests-0123456789", RobotSecret: "robot-secret-for-tests-0123456789"}
 	cfg := config.Default()
-	cfg.Issuer = e.URL
+	cfg.Issuer = cmp.Or(issuer, e.URL)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -102,22 +116,36 @@ func startOn(t *testing.T, store storage.Storage) *env {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ctx, l) }()
 	t.Cleanup(func() { cancel(); <-done })
+	e.UserID = seed(t, store, e.NotesSecret, e.RobotSecret)
+	return e
+}
 
-	e.UserID, err = admin.AddUser(ctx, store, admin.UserSpec{Username: userName, Password: userPassword, Name: "Amal Haddad",
+// seed adds the test user and clients unless they exist (another node of
+// the same store added them), and returns the user's id.
+func seed(t *testing.T, store storage.Storage, notesSecret, robotSecret string) string {
+	t.Helper()
+	ctx := context.Background()
+	if u, err := store.GetUserByUsername(ctx, userName); err == nil {
+		return u.ID
+	}
+	id, err := admin.AddUser(ctx, store, admin.UserSpec{Username: userName, Password: userPassword, Name: "Amal Haddad",
 		Email: "amal@example.com", EmailVerified: true, Picture: "https://example.com/amal.png"}, testPassword)
-	if err != nil && !strings.Contains(err.Error(), "exists already") {
+	if err != nil {
 		t.Fatal(err)
 	}
 	cat := scope.Default()
 	all := []string{"openid", "profile", "photo", "email", "files.read", "offline_access", "payment"}
-	e.NotesSecret, _ = admin.AddClient(ctx, store, admin.ClientSpec{ID: "notes", Name: "Notes", RedirectURIs: []string{notesRedirect},
-		Scopes: all, Secret: "notes-secret-for-tests-0123456789"}, cat)
-	_, _ = admin.AddClient(ctx, store, admin.ClientSpec{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{cliRedirect}, Scopes: all}, cat)
-	e.RobotSecret, _ = admin.AddClient(ctx, store, admin.ClientSpec{ID: "robot", Name: "Robot", GrantTypes: []string{"client_credentials"},
-		Scopes: []string{"files.read"}, Secret: "robot-secret-for-tests-0123456789"}, cat)
-	_, _ = admin.AddClient(ctx, store, admin.ClientSpec{ID: "api", Name: "Provider API", GrantTypes: []string{"client_credentials"},
-		Secret: "api-secret-for-tests-0123456789"}, cat)
-	return e
+	for _, c := range []admin.ClientSpec{
+		{ID: "notes", Name: "Notes", RedirectURIs: []string{notesRedirect}, Scopes: all, Secret: notesSecret},
+		{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{cliRedirect}, Scopes: all},
+		{ID: "robot", Name: "Robot", GrantTypes: []string{"client_credentials"}, Scopes: []string{"files.read"}, Secret: robotSecret},
+		{ID: "api", Name: "Provider API", GrantTypes: []string{"client_credentials"}, Secret: "api-secret-for-tests-0123456789"},
+	} {
+		if _, err := admin.AddClient(ctx, store, c, cat); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
 }
 
 type testWriter struct{ t *testing.T }
@@ -138,6 +166,9 @@ func (e *env) browser() *browser {
 	return &browser{e: e, Client: &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
+
+// on is the same browser (same cookies) talking to another node.
+func (b *browser) on(e *env) *browser { return &browser{Client: b.Client, e: e} }
 
 type page struct {
 	Status   int

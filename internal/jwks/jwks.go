@@ -50,9 +50,9 @@ type Manager struct {
 	now    func() time.Time
 	retain time.Duration
 
-	set        atomic.Pointer[keySet]
-	reloadMu   sync.Mutex
-	lastReload time.Time
+	set      atomic.Pointer[keySet]
+	reloadMu sync.Mutex
+	lastMiss time.Time // last reload caused by an unknown kid
 }
 
 type keySet struct {
@@ -141,7 +141,6 @@ func (m *Manager) Rotate(ctx context.Context) (string, error) {
 func (m *Manager) Reload(ctx context.Context) error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	m.lastReload = m.now()
 	keys, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return err
@@ -238,11 +237,17 @@ func (m *Manager) Verify(ctx context.Context, raw, typ string, out ...any) error
 }
 
 // reloadAllowed limits reloads caused by unknown kids to one a second, so
-// forged kids cannot hammer the store.
+// forged kids cannot hammer the store. Scheduled reloads do not count: a
+// key rotated on another node must be found at its first token.
 func (m *Manager) reloadAllowed() bool {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	return m.now().Sub(m.lastReload) >= time.Second
+	now := m.now()
+	if now.Sub(m.lastMiss) < time.Second {
+		return false
+	}
+	m.lastMiss = now
+	return true
 }
 
 // Register adds GET /jwks.json to mux.

@@ -5,8 +5,14 @@
 package testenv
 
 import (
+	"context"
+	"crypto/rand"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // RequireAll reports whether every optional test part must be present.
@@ -30,4 +36,30 @@ func PostgresDSN(t testing.TB) string {
 		Missing(t, "PostgreSQL", "set BAWWAB_TEST_POSTGRES_DSN, e.g. postgres://postgres@127.0.0.1:5432/test")
 	}
 	return dsn
+}
+
+// PostgresSchema returns the test server's DSN and an empty schema created
+// for this test and dropped after it, or skips t.
+func PostgresSchema(t testing.TB) (dsn, schema string) {
+	t.Helper()
+	dsn = PostgresDSN(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		Missing(t, "PostgreSQL", fmt.Sprintf("cannot connect to BAWWAB_TEST_POSTGRES_DSN: %v", err))
+	}
+	defer conn.Close(ctx)
+	schema = "bawwab_test_" + strings.ToLower(rand.Text()[:12])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		_, _ = conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	})
+	return dsn, schema
 }

@@ -68,9 +68,10 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 	grant := storage.Grant{ID: c.GrantID, ClientID: client.ID, UserID: c.UserID, Scopes: c.Scopes, AuthTime: c.AuthTime,
 		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL)}
 	// A replay that raced ahead of us created this grant already revoked.
-	if err := i.Store.CreateGrant(ctx, grant); errors.Is(err, storage.ErrAlreadyExists) {
-		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was already used; the tokens issued with it are now revoked")
-	} else if err != nil {
+	// This redemption won the code all the same, so it gets its tokens,
+	// which are dead on arrival: exactly one redemption succeeds, and what
+	// a leaked code issued never works.
+	if err := i.Store.CreateGrant(ctx, grant); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return nil, oautherr.Wrap(err)
 	}
 	in := issue{client: client, subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce}

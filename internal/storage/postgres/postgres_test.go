@@ -2,13 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
-	"strings"
 	"sync"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/storage/postgres"
@@ -16,30 +11,6 @@ import (
 	"github.com/bawwab/bawwab/internal/storage/storagetest"
 	"github.com/bawwab/bawwab/internal/testenv"
 )
-
-// freshSchema creates an empty schema for one test and drops it afterwards.
-func freshSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		testenv.Missing(t, "PostgreSQL", fmt.Sprintf("cannot connect to BAWWAB_TEST_POSTGRES_DSN: %v", err))
-	}
-	defer conn.Close(ctx)
-	schema := "bawwab_test_" + strings.ToLower(rand.Text()[:12])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		_, _ = conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-	})
-	return schema
-}
 
 func open(t *testing.T, dsn, schema string) *sqlstore.Store {
 	t.Helper()
@@ -52,17 +23,16 @@ func open(t *testing.T, dsn, schema string) *sqlstore.Store {
 }
 
 func TestConformance(t *testing.T) {
-	dsn := testenv.PostgresDSN(t)
 	storagetest.Run(t, func(t *testing.T) storage.Storage {
-		return open(t, dsn, freshSchema(t, dsn))
+		dsn, schema := testenv.PostgresSchema(t)
+		return open(t, dsn, schema)
 	})
 }
 
 // TestConcurrentMigrations starts several nodes on one empty schema at once:
 // each migration must be applied exactly once.
 func TestConcurrentMigrations(t *testing.T) {
-	dsn := testenv.PostgresDSN(t)
-	schema := freshSchema(t, dsn)
+	dsn, schema := testenv.PostgresSchema(t)
 	var wg sync.WaitGroup
 	stores := make([]*sqlstore.Store, 5)
 	errs := make([]error, len(stores))
