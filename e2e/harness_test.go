@@ -101,7 +101,7 @@ func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer strin
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{t: t, URL: "http://" + l.Addr().String(), Store: store, Clock: c,
-		NotesSecret: "notes-secret-for-tests-0123456789", RobotSecret: "robot-secret-for-tests-0123456789"}
+		NotesSecret: notesSecretForTests, RobotSecret: robotSecretForTests}
 	cfg := config.Default()
 	cfg.Issuer = cmp.Or(issuer, e.URL)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
