@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -191,18 +192,42 @@ func (m *Manager) Reload(ctx context.Context) error {
 // ActiveKID returns the kid that signs new tokens.
 func (m *Manager) ActiveKID() string { return m.set.Load().activeKID }
 
-// Sign serializes claims (merged, in order) as a JWT of type typ signed by
-// the active key.
+// Sign serializes claims as a JWT of type typ signed by the active key.
+// Several claim values are merged into one object, later ones winning. One
+// value is marshalled once and signed as is: no round trip through a map.
 func (m *Manager) Sign(typ string, claims ...any) (string, error) {
 	s, ok := m.set.Load().signers[typ]
 	if !ok {
 		return "", fmt.Errorf("jwks: no signer for typ %q", typ)
 	}
-	b := jwt.Signed(s)
-	for _, c := range claims {
-		b = b.Claims(c)
+	payload, err := marshalClaims(claims)
+	if err != nil {
+		return "", err
 	}
-	return b.Serialize()
+	jws, err := s.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
+
+func marshalClaims(claims []any) ([]byte, error) {
+	if len(claims) == 1 {
+		return json.Marshal(claims[0])
+	}
+	merged := map[string]json.RawMessage{}
+	for _, c := range claims {
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return nil, fmt.Errorf("jwks: claims must be a JSON object: %w", err)
+		}
+		maps.Copy(merged, fields)
+	}
+	return json.Marshal(merged)
 }
 
 // Verify checks the signature of raw, that its typ header is typ, and

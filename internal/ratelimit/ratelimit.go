@@ -33,6 +33,44 @@ type Backoff struct {
 	Base    time.Duration
 	Max     time.Duration
 	Now     func() time.Time
+	// Fresh is how long a key the Counter showed without failures is
+	// trusted without asking again, so that well-behaved callers cost no
+	// store round trip. A failure on this node forgets the key at once;
+	// failures on other nodes are seen within Fresh, so an attacker spread
+	// over N nodes gains at most N tries per Fresh. Zero asks every time.
+	Fresh time.Duration
+
+	mu    sync.Mutex
+	clean map[string]time.Time // key → when the Counter showed no failures
+}
+
+// cleanLimit bounds the clean-key cache; past it the cache starts over.
+const cleanLimit = 100_000
+
+func (b *Backoff) isClean(key string, now time.Time) bool {
+	if b.Fresh <= 0 {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	at, ok := b.clean[key]
+	return ok && now.Sub(at) < b.Fresh
+}
+
+func (b *Backoff) setClean(key string, now time.Time, clean bool) {
+	if b.Fresh <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !clean {
+		delete(b.clean, key)
+		return
+	}
+	if b.clean == nil || len(b.clean) >= cleanLimit {
+		b.clean = map[string]time.Time{}
+	}
+	b.clean[key] = now
 }
 
 // keyLimit bounds stored keys: longer ones (a megabyte-long user name, say)
@@ -49,16 +87,21 @@ func storedKey(key string) string {
 // Wait returns how long key must still wait; zero means it may try now.
 func (b *Backoff) Wait(ctx context.Context, key string) (time.Duration, error) {
 	now := b.Now()
+	if b.isClean(key, now) {
+		return 0, nil
+	}
 	n, last, err := b.Counter.Failures(ctx, storedKey(key), now)
 	if err != nil {
 		return 0, err
 	}
+	b.setClean(key, now, n == 0)
 	return max(last.Add(b.delay(n)).Sub(now), 0), nil
 }
 
 // Fail records a failure of key and returns the wait it now has.
 func (b *Backoff) Fail(ctx context.Context, key string) (time.Duration, error) {
 	now := b.Now()
+	b.setClean(key, now, false)
 	n, err := b.Counter.AddFailure(ctx, storedKey(key), now, now.Add(b.Max))
 	if err != nil {
 		return 0, err
@@ -66,9 +109,17 @@ func (b *Backoff) Fail(ctx context.Context, key string) (time.Duration, error) {
 	return b.delay(n), nil
 }
 
-// Reset forgets key's failures.
+// Reset forgets key's failures. A key known clean costs nothing.
 func (b *Backoff) Reset(ctx context.Context, key string) error {
-	return b.Counter.ResetFailures(ctx, storedKey(key))
+	now := b.Now()
+	if b.isClean(key, now) {
+		return nil
+	}
+	if err := b.Counter.ResetFailures(ctx, storedKey(key)); err != nil {
+		return err
+	}
+	b.setClean(key, now, true)
+	return nil
 }
 
 // delay is the wait after n failures.

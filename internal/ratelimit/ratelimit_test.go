@@ -93,3 +93,55 @@ func TestRetrySeconds(t *testing.T) {
 		}
 	}
 }
+
+// counting counts the reads of a Counter.
+type counting struct {
+	Counter
+	reads int
+}
+
+func (c *counting) Failures(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+	c.reads++
+	return c.Counter.Failures(ctx, key, now)
+}
+
+// TestFresh: two nodes (Backoffs) share one counter. A clean key is not
+// read again within Fresh; a local failure is seen at once; a failure on
+// the other node within Fresh.
+func TestFresh(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { return now }
+	shared := &counting{Counter: &Memory{}}
+	a := &Backoff{Counter: shared, Free: 1, Base: time.Minute, Max: time.Hour, Now: clock, Fresh: time.Second}
+	b := &Backoff{Counter: shared, Free: 1, Base: time.Minute, Max: time.Hour, Now: clock, Fresh: time.Second}
+	for range 100 {
+		if d, err := a.Wait(ctx, "k"); d != 0 || err != nil {
+			t.Fatalf("clean key waits %v (%v)", d, err)
+		}
+		if err := a.Reset(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if shared.reads != 1 {
+		t.Fatalf("100 clean checks read the counter %d times, want 1", shared.reads)
+	}
+	// Failures on node b: node a trusts its clean view for at most Fresh.
+	b.Fail(ctx, "k")
+	b.Fail(ctx, "k")
+	if d, _ := b.Wait(ctx, "k"); d != time.Minute {
+		t.Fatalf("node b: wait %v", d)
+	}
+	now = now.Add(time.Second)
+	if d, _ := a.Wait(ctx, "k"); d == 0 {
+		t.Fatal("node a still trusts a stale clean view after Fresh")
+	}
+	// A local failure is seen at once.
+	a.Reset(ctx, "j")
+	a.Wait(ctx, "j")
+	a.Fail(ctx, "j")
+	a.Fail(ctx, "j")
+	if d, _ := a.Wait(ctx, "j"); d != time.Minute {
+		t.Fatalf("local failures not seen: wait %v", d)
+	}
+}

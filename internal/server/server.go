@@ -62,6 +62,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	if now == nil {
 		now = time.Now
 	}
+	// Clients are looked up on every token request; other nodes' changes
+	// to them are seen within a second.
+	store = storage.WithClientCache(store, time.Second, now)
 	pw := password.Default
 	if opts.Password != nil {
 		pw = *opts.Password
@@ -82,7 +85,8 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	scopes := scope.Default()
 	issuer := &token.Issuer{URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now}
-	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now}}
+	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now,
+		Fresh: time.Second}}
 	tokens := token.NewEndpoint(auth, log,
 		token.AuthorizationCode{Issuer: issuer, Log: log},
 		token.RefreshToken{Issuer: issuer, Log: log},

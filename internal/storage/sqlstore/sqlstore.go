@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/storage"
@@ -36,6 +37,7 @@ type Store struct {
 	db      *sql.DB
 	d       Dialect
 	onClose []func()
+	stmts   sync.Map // query text → *sql.Stmt
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -87,11 +89,53 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	err := s.db.Close()
 	for _, fn := range s.onClose {
 		fn()
 	}
 	return err
+}
+
+// stmt returns q prepared, preparing it on first use: the database parses
+// and plans each query once instead of on every call.
+func (s *Store) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := s.stmt(ctx, q)
+	if err != nil {
+		return s.db.QueryRowContext(ctx, q, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := s.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
@@ -108,7 +152,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // insert runs an INSERT and maps a unique violation to ErrAlreadyExists.
 func (s *Store) insert(ctx context.Context, q string, args ...any) error {
-	_, err := s.db.ExecContext(ctx, q, args...)
+	_, err := s.exec(ctx, q, args...)
 	if err != nil && s.d.IsUniqueViolation(err) {
 		return fmt.Errorf("%w: %v", storage.ErrAlreadyExists, err)
 	}
@@ -189,12 +233,12 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 
 // GetUser returns the user with this id.
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+	return scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
 }
 
 // GetUserByUsername returns the user with this username.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storage.User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE username = $1`, username))
+	return scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE username = $1`, username))
 }
 
 // ListUsers returns every user ordered by username.
@@ -204,7 +248,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 
 // UpdateUserPassword replaces the password hash of a user.
 func (s *Store) UpdateUserPassword(ctx context.Context, id, hash string) error {
-	return mustAffect(s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, id))
+	return mustAffect(s.exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, id))
 }
 
 func list[T any](ctx context.Context, db *sql.DB, scan func(scanner) (*T, error), q string, args ...any) ([]T, error) {
@@ -258,7 +302,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 
 // GetClient returns the client with this id.
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
-	return scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
+	return scanClient(s.queryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
 }
 
 // ListClients returns every client ordered by id.
@@ -297,13 +341,13 @@ func scanConsent(r scanner, extra ...any) (*storage.Consent, error) {
 
 // GetConsent returns what userID granted clientID.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
-	return scanConsent(s.db.QueryRowContext(ctx,
+	return scanConsent(s.queryRow(ctx,
 		`SELECT user_id, client_id, scopes, granted_at, updated_at FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID))
 }
 
 // SaveConsent creates or replaces a consent; GrantedAt of an existing one is kept.
 func (s *Store) SaveConsent(ctx context.Context, c storage.Consent) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at) VALUES ($1, $2, $3, $4, $5)
+	_, err := s.exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
 		c.UserID, c.ClientID, joinList(c.Scopes), unix(c.GrantedAt), unix(c.UpdatedAt))
 	return err
@@ -363,7 +407,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error)
 	var g storage.Grant
 	var scopes string
 	var auth, created, expires, revoked int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at FROM grants WHERE id = $1`, id).
+	err := s.queryRow(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at FROM grants WHERE id = $1`, id).
 		Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &auth, &created, &expires, &revoked)
 	if err != nil {
 		return nil, notFound(err)
@@ -375,7 +419,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error)
 
 // RevokeGrant marks a grant revoked; an already revoked grant keeps its time.
 func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE grants SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END WHERE id = $2`, unix(at), id)
+	res, err := s.exec(ctx, `UPDATE grants SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END WHERE id = $2`, unix(at), id)
 	return mustAffect(res, err)
 }
 
@@ -393,7 +437,7 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	var r storage.AuthRequest
 	var scopes string
 	var created, expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at
+	err := s.queryRow(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at
 		FROM auth_requests WHERE id = $1`, id).
 		Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &created, &expires)
 	if err != nil {
@@ -406,7 +450,7 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 
 // DeleteAuthRequest removes a pending authorization request.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	return mustAffect(s.db.ExecContext(ctx, `DELETE FROM auth_requests WHERE id = $1`, id))
+	return mustAffect(s.exec(ctx, `DELETE FROM auth_requests WHERE id = $1`, id))
 }
 
 // ---- authorization codes
@@ -435,11 +479,11 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 
 // ConsumeAuthCode marks a code used with one conditional UPDATE.
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, error) {
-	c, err := scanCode(s.db.QueryRowContext(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, unix(at), hash))
+	c, err := scanCode(s.queryRow(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, unix(at), hash))
 	if !errors.Is(err, storage.ErrNotFound) {
 		return c, err
 	}
-	c, err = scanCode(s.db.QueryRowContext(ctx, `SELECT `+codeCols+` FROM auth_codes WHERE hash = $1`, hash))
+	c, err = scanCode(s.queryRow(ctx, `SELECT `+codeCols+` FROM auth_codes WHERE hash = $1`, hash))
 	if err != nil {
 		return nil, err
 	}
@@ -466,7 +510,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.Refr
 	var t storage.RefreshToken
 	var scopes string
 	var auth, created, expires, used int64
-	err := s.db.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash).
+	err := s.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash).
 		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used)
 	if err != nil {
 		return nil, notFound(err)
@@ -499,14 +543,14 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 
 // RevokeToken adds a jti to the deny list.
 func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`, jti, unix(expiresAt))
+	_, err := s.exec(ctx, `INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`, jti, unix(expiresAt))
 	return err
 }
 
 // IsTokenRevoked reports whether a jti is on the deny list.
 func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM revoked_tokens WHERE jti = $1`, jti).Scan(&one)
+	err := s.queryRow(ctx, `SELECT 1 FROM revoked_tokens WHERE jti = $1`, jti).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -525,7 +569,7 @@ func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
 func (s *Store) GetSession(ctx context.Context, idHash string) (*storage.Session, error) {
 	var se storage.Session
 	var auth, created, expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT id_hash, user_id, auth_time, created_at, expires_at FROM sessions WHERE id_hash = $1`, idHash).
+	err := s.queryRow(ctx, `SELECT id_hash, user_id, auth_time, created_at, expires_at FROM sessions WHERE id_hash = $1`, idHash).
 		Scan(&se.IDHash, &se.UserID, &auth, &created, &expires)
 	if err != nil {
 		return nil, notFound(err)
@@ -536,7 +580,7 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (*storage.Session
 
 // DeleteSession removes a session.
 func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
-	return mustAffect(s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash))
+	return mustAffect(s.exec(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash))
 }
 
 // ---- signing keys
@@ -565,23 +609,23 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 
 // RetireSigningKey stops a key from signing; it stays published.
 func (s *Store) RetireSigningKey(ctx context.Context, id string, at time.Time) error {
-	return mustAffect(s.db.ExecContext(ctx, `UPDATE signing_keys SET retired_at = $1 WHERE id = $2 AND retired_at = 0`, unix(at), id))
+	return mustAffect(s.exec(ctx, `UPDATE signing_keys SET retired_at = $1 WHERE id = $2 AND retired_at = 0`, unix(at), id))
 }
 
 // DeleteSigningKey removes a key for good.
 func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
-	return mustAffect(s.db.ExecContext(ctx, `DELETE FROM signing_keys WHERE id = $1`, id))
+	return mustAffect(s.exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id))
 }
 
 // ---- shared secrets
 
 // Secret returns the secret named name, storing value if none exists yet.
 func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, fmt.Sprintf("%x", value)); err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, fmt.Sprintf("%x", value)); err != nil {
 		return nil, err
 	}
 	var hexValue string
-	if err := s.db.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = $1`, name).Scan(&hexValue); err != nil {
+	if err := s.queryRow(ctx, `SELECT value FROM secrets WHERE name = $1`, name).Scan(&hexValue); err != nil {
 		return nil, err
 	}
 	var out []byte
@@ -597,7 +641,7 @@ func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, 
 // on several nodes are all counted.
 func (s *Store) AddFailure(ctx context.Context, key string, at, expiresAt time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `INSERT INTO failures (key, count, last_ms, expires_ms) VALUES ($1, 1, $2, $3)
+	err := s.queryRow(ctx, `INSERT INTO failures (key, count, last_ms, expires_ms) VALUES ($1, 1, $2, $3)
 		ON CONFLICT (key) DO UPDATE SET
 			count = CASE WHEN failures.expires_ms < $2 THEN 1 ELSE failures.count + 1 END,
 			last_ms = $2, expires_ms = $3
@@ -609,7 +653,7 @@ func (s *Store) AddFailure(ctx context.Context, key string, at, expiresAt time.T
 func (s *Store) Failures(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
 	var n int
 	var last int64
-	err := s.db.QueryRowContext(ctx, `SELECT count, last_ms FROM failures WHERE key = $1 AND expires_ms >= $2`, key, now.UnixMilli()).Scan(&n, &last)
+	err := s.queryRow(ctx, `SELECT count, last_ms FROM failures WHERE key = $1 AND expires_ms >= $2`, key, now.UnixMilli()).Scan(&n, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, time.Time{}, nil
 	}
@@ -621,7 +665,7 @@ func (s *Store) Failures(ctx context.Context, key string, now time.Time) (int, t
 
 // ResetFailures deletes key's counter.
 func (s *Store) ResetFailures(ctx context.Context, key string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM failures WHERE key = $1`, key)
+	_, err := s.exec(ctx, `DELETE FROM failures WHERE key = $1`, key)
 	return err
 }
 
@@ -645,7 +689,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		{`DELETE FROM grants WHERE expires_at < $1`, t},
 		{`DELETE FROM failures WHERE expires_ms < $1`, ms},
 	} {
-		res, err := s.db.ExecContext(ctx, q.sql, q.at)
+		res, err := s.exec(ctx, q.sql, q.at)
 		if err != nil {
 			return total, err
 		}

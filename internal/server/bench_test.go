@@ -1,0 +1,245 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/server"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/storage/sqlite"
+	"github.com/bawwab/bawwab/internal/token"
+)
+
+// The handler benchmarks call the server's handler directly (no network),
+// so that ns/op and allocs/op are the server's own. Run with -benchmem.
+// The load tool (bawwab bench) measures the same paths over real HTTP.
+
+const (
+	redirect = "https://notes.example/callback"
+	secret   = "notes-secret-for-benchmarks-0123456789"
+)
+
+var cheap = password.Params{Memory: 1024, Time: 1, Threads: 1}
+
+type bench struct {
+	srv    *server.Server
+	h      http.Handler
+	store  storage.Storage
+	userID string
+}
+
+func newBench(b *testing.B) *bench {
+	b.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	cfg := config.Default()
+	cfg.Issuer = "http://localhost:8080"
+	srv, err := server.New(ctx, cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{Password: &cheap})
+	if err != nil {
+		b.Fatal(err)
+	}
+	uid, err := admin.AddUser(ctx, store, admin.UserSpec{Username: "amal", Password: "open sesame", Name: "Amal", Email: "amal@example.com"}, cheap)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := admin.AddClient(ctx, store, admin.ClientSpec{ID: "notes", Name: "Notes", RedirectURIs: []string{redirect},
+		GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"},
+		Scopes:     []string{"openid", "email", "offline_access", "files.read"}, Secret: secret}, scope.Default()); err != nil {
+		b.Fatal(err)
+	}
+	return &bench{srv: srv, h: srv.Handler(), store: store, userID: uid}
+}
+
+// post serves one form POST with Basic client authentication and returns
+// the decoded JSON answer; any status but 200 fails the benchmark.
+func (s *bench) post(b *testing.B, path string, form string) map[string]any {
+	req := httptest.NewRequest("POST", path, strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("notes", secret)
+	w := httptest.NewRecorder()
+	s.h.ServeHTTP(w, req)
+	if w.Code != 200 {
+		b.Fatalf("%s: %d %s", path, w.Code, w.Body)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func BenchmarkClientCredentials(b *testing.B) {
+	s := newBench(b)
+	form := "grant_type=client_credentials&scope=files.read"
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/token", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("notes", secret)
+		w := httptest.NewRecorder()
+		s.h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+}
+
+// codes stores n authorization codes as /authorize would have issued them.
+func (s *bench) codes(b *testing.B, n int, verifier string) []string {
+	b.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	out := make([]string, n)
+	for i := range out {
+		out[i] = token.NewOpaque()
+		if err := s.store.CreateAuthCode(ctx, storage.AuthCode{Hash: storage.Hash(out[i]), GrantID: token.NewID(), ClientID: "notes",
+			UserID: s.userID, RedirectURI: redirect, Scopes: []string{"openid", "email", "offline_access"}, CodeChallenge: token.S256(verifier),
+			CodeChallengeMethod: "S256", AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return out
+}
+
+func BenchmarkAuthorizationCode(b *testing.B) {
+	s := newBench(b)
+	verifier := strings.Repeat("v", 43)
+	codes := s.codes(b, b.N, verifier)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		s.post(b, "/token", url.Values{"grant_type": {"authorization_code"}, "code": {codes[i]}, "redirect_uri": {redirect},
+			"code_verifier": {verifier}}.Encode())
+	}
+}
+
+func BenchmarkRefresh(b *testing.B) {
+	s := newBench(b)
+	verifier := strings.Repeat("v", 43)
+	first := s.post(b, "/token", url.Values{"grant_type": {"authorization_code"}, "code": {s.codes(b, 1, verifier)[0]},
+		"redirect_uri": {redirect}, "code_verifier": {verifier}}.Encode())
+	rt := first["refresh_token"].(string)
+	b.ReportAllocs()
+	for b.Loop() {
+		rt = s.post(b, "/token", "grant_type=refresh_token&refresh_token="+rt)["refresh_token"].(string)
+	}
+}
+
+func BenchmarkIntrospectJWT(b *testing.B) {
+	s := newBench(b)
+	at := s.post(b, "/token", "grant_type=client_credentials&scope=files.read")["access_token"].(string)
+	form := "token=" + at
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.post(b, "/introspect", form)["active"] != true {
+			b.Fatal("inactive")
+		}
+	}
+}
+
+func BenchmarkIntrospectOpaque(b *testing.B) {
+	s := newBench(b)
+	verifier := strings.Repeat("v", 43)
+	rt := s.post(b, "/token", url.Values{"grant_type": {"authorization_code"}, "code": {s.codes(b, 1, verifier)[0]},
+		"redirect_uri": {redirect}, "code_verifier": {verifier}}.Encode())["refresh_token"].(string)
+	form := "token=" + rt + "&token_type_hint=refresh_token"
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.post(b, "/introspect", form)["active"] != true {
+			b.Fatal("inactive")
+		}
+	}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// BenchmarkAuthorize is GET /authorize of a logged-in user whose consent is
+// remembered: the request is checked and a code issued at once.
+func BenchmarkAuthorize(b *testing.B) {
+	s := newBench(b)
+	ts := httptest.NewServer(s.h)
+	defer ts.Close()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	q := url.Values{"response_type": {"code"}, "client_id": {"notes"}, "redirect_uri": {redirect}, "scope": {"openid email"},
+		"state": {"xyz"}, "code_challenge": {token.S256(strings.Repeat("v", 43))}, "code_challenge_method": {"S256"}}
+	authURL := "/authorize?" + q.Encode()
+	// Log in and consent once, over HTTP.
+	loc := get(b, c, ts.URL+authURL)
+	for range 3 {
+		if strings.HasPrefix(loc, redirect) {
+			break
+		}
+		page := body(b, c, ts.URL+loc)
+		u, _ := url.Parse(loc)
+		form := url.Values{"csrf_token": {csrfRE.FindStringSubmatch(page)[1]}, "req": {u.Query().Get("req")}}
+		if strings.HasPrefix(loc, "/login") {
+			form.Set("username", "amal")
+			form.Set("password", "open sesame")
+		} else {
+			form["scope"] = []string{"email"}
+			form.Set("action", "allow")
+		}
+		resp, err := c.PostForm(ts.URL+u.Path, form)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		loc = resp.Header.Get("Location")
+	}
+	if !strings.HasPrefix(loc, redirect) {
+		b.Fatalf("setup ended at %s", loc)
+	}
+	tsURL, _ := url.Parse(ts.URL)
+	cookies := jar.Cookies(tsURL)
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("GET", authURL, nil)
+		for _, ck := range cookies {
+			req.AddCookie(ck)
+		}
+		w := httptest.NewRecorder()
+		s.h.ServeHTTP(w, req)
+		if w.Code != http.StatusFound || !strings.HasPrefix(w.Header().Get("Location"), redirect) {
+			b.Fatalf("%d %s", w.Code, w.Header().Get("Location"))
+		}
+	}
+}
+
+func get(b *testing.B, c *http.Client, u string) string {
+	resp, err := c.Get(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Location")
+}
+
+func body(b *testing.B, c *http.Client, u string) string {
+	resp, err := c.Get(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return string(raw)
+}

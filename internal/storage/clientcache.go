@@ -1,0 +1,81 @@
+package storage
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// WithClientCache returns s with GetClient answered from memory for up to
+// ttl: the token, introspection and revocation endpoints look a client up
+// on every request, and clients change rarely. Changes made through the
+// returned Storage (CreateClient, DeleteClient) take effect at once on this
+// node; changes made on other nodes are seen within ttl. Unknown ids are
+// never cached, so probing cannot fill the cache.
+func WithClientCache(s Storage, ttl time.Duration, now func() time.Time) Storage {
+	return &clientCache{Storage: s, ttl: ttl, now: now, m: map[string]cachedClient{}}
+}
+
+type clientCache struct {
+	Storage
+	ttl time.Duration
+	now func() time.Time
+
+	mu sync.Mutex
+	m  map[string]cachedClient
+}
+
+type cachedClient struct {
+	c  Client
+	at time.Time
+}
+
+// clientCacheLimit bounds the cache; past it the cache starts over.
+const clientCacheLimit = 10_000
+
+func (s *clientCache) GetClient(ctx context.Context, id string) (*Client, error) {
+	now := s.now()
+	s.mu.Lock()
+	e, ok := s.m[id]
+	s.mu.Unlock()
+	if ok && now.Sub(e.at) < s.ttl {
+		return cloneClient(e.c), nil
+	}
+	c, err := s.Storage.GetClient(ctx, id)
+	if err != nil {
+		s.forget(id)
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.m) >= clientCacheLimit {
+		s.m = map[string]cachedClient{}
+	}
+	s.m[id] = cachedClient{c: *cloneClient(*c), at: now}
+	s.mu.Unlock()
+	return c, nil
+}
+
+func (s *clientCache) CreateClient(ctx context.Context, c Client) error {
+	s.forget(c.ID)
+	return s.Storage.CreateClient(ctx, c)
+}
+
+func (s *clientCache) DeleteClient(ctx context.Context, id string) error {
+	s.forget(id)
+	return s.Storage.DeleteClient(ctx, id)
+}
+
+func (s *clientCache) forget(id string) {
+	s.mu.Lock()
+	delete(s.m, id)
+	s.mu.Unlock()
+}
+
+// cloneClient copies c so that callers may change what they get.
+func cloneClient(c Client) *Client {
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.GrantTypes = slices.Clone(c.GrantTypes)
+	c.Scopes = slices.Clone(c.Scopes)
+	return &c
+}
