@@ -320,9 +320,9 @@ func (c *flowClient) codeFlow() (issued, error) {
 		case status != http.StatusFound && status != http.StatusSeeOther:
 			return issued{}, fmt.Errorf("authorize: %d %s", status, body)
 		case strings.HasPrefix(loc, "/login") || strings.HasPrefix(loc, "/consent"):
-			st, hd, page, err := c.send("GET", loc, nil, false)
-			if err != nil {
-				return issued{}, err
+			st, hd, page, gerr := c.send("GET", loc, nil, false)
+			if gerr != nil {
+				return issued{}, gerr
 			}
 			if st != http.StatusOK { // e.g. consent remembered meanwhile: a redirect
 				status, h, body = st, hd, page

@@ -5,6 +5,7 @@
 //	bawwab user add …            add a local user
 //	bawwab client add|list|delete
 //	bawwab keys rotate           start signing with a new key
+//	bawwab bench                 load-test a server over HTTP
 package main
 
 import (
@@ -56,7 +57,7 @@ func newRoot() *cobra.Command {
 		pf.String(f.Flag(), f.Get(&defaults), f.Help+" (env "+f.Env()+")")
 	}
 	a.flags = pf
-	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd())
+	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.benchCmd())
 	return root
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/http"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +29,14 @@ func (a *app) serveCmd() *cobra.Command {
 			l, err := net.Listen("tcp", a.cfg.Listen)
 			if err != nil {
 				return err
+			}
+			if a.cfg.PprofListen != "" {
+				pl, err := net.Listen("tcp", a.cfg.PprofListen)
+				if err != nil {
+					return err
+				}
+				defer pl.Close()
+				go func() { _ = http.Serve(pl, server.Pprof()) }()
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "bawwab serving %s on http://%s\n", a.cfg.Issuer, l.Addr())
 			return srv.Serve(ctx, l)

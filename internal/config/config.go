@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,6 +35,9 @@ type Config struct {
 
 	LogFormat string // text or json
 	LogLevel  string // debug, info, warn, error
+
+	// PprofListen, when set, is a loopback address serving net/http/pprof.
+	PprofListen string
 }
 
 // Default returns the built-in defaults.
@@ -130,6 +134,7 @@ var Fields = []Field{
 	dur("session_ttl", "lifetime of a login session", func(c *Config) *time.Duration { return &c.SessionTTL }),
 	str("log_format", "text or json", func(c *Config) *string { return &c.LogFormat }),
 	str("log_level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
+	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 
 func field(key string) (Field, bool) {
@@ -218,6 +223,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		errs = append(errs, fmt.Errorf("database must be a postgres:// URL, or empty for SQLite"))
+	}
+	if c.PprofListen != "" {
+		host, _, err := net.SplitHostPort(c.PprofListen)
+		if err != nil || !isLocal(host) {
+			errs = append(errs, fmt.Errorf("pprof_listen %q must be a loopback host:port: the profiler exposes the process's memory", c.PprofListen))
+		}
 	}
 	if c.CodeTTL > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("code_ttl %v is longer than the 10 minutes RFC 6749 §4.1.2 allows", c.CodeTTL))

@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -42,13 +43,24 @@ var ErrMismatch = errors.New("password: mismatch")
 // ErrMalformed means the stored hash cannot be parsed.
 var ErrMalformed = errors.New("password: malformed hash")
 
+// running admits as many argon2id runs at once as there are CPUs: each
+// holds Params.Memory KiB, so a burst of logins queues instead of taking
+// the process's memory with it, and the CPUs are busy either way.
+var running = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+func idKey(pw string, salt []byte, p Params, n uint32) []byte {
+	running <- struct{}{}
+	defer func() { <-running }()
+	return argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, n)
+}
+
 // Hash returns the PHC string of an argon2id hash of pw with params p.
 func Hash(pw string, p Params) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, keyLen)
+	key := idKey(pw, salt, p, keyLen)
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
 		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
@@ -62,7 +74,7 @@ func Verify(pw, hash string, want Params) (needsRehash bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	got := idKey(pw, salt, p, uint32(len(key)))
 	if subtle.ConstantTimeCompare(got, key) != 1 {
 		return false, ErrMismatch
 	}

@@ -2,8 +2,10 @@ package token
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -26,6 +28,42 @@ type Issuer struct {
 	GrantTTL   time.Duration // absolute lifetime of a refresh chain
 	IDTokenTTL time.Duration
 	Now        func() time.Time
+
+	verified verifiedCache
+}
+
+// verifiedCache remembers the claims of access tokens whose signature was
+// verified: a resource server introspects the same token on each of its
+// requests, and a signature check costs far more than the rest. Only the
+// signature's outcome is cached; expiry, the deny list and the grant are
+// checked on every call. Keys are SHA-256 hashes of the tokens.
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]AccessClaims
+}
+
+// verifiedLimit bounds the cache; past it the cache starts over.
+const verifiedLimit = 50_000
+
+func (v *verifiedCache) get(raw string, verify func() (AccessClaims, error)) (AccessClaims, error) {
+	key := sha256.Sum256([]byte(raw))
+	v.mu.Lock()
+	c, ok := v.m[key]
+	v.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := verify()
+	if err != nil {
+		return c, err
+	}
+	v.mu.Lock()
+	if v.m == nil || len(v.m) >= verifiedLimit {
+		v.m = map[[32]byte]AccessClaims{}
+	}
+	v.m[key] = c
+	v.mu.Unlock()
+	return c, nil
 }
 
 // issue is what a grant asks the Issuer to mint.
@@ -141,8 +179,12 @@ var ErrInactive = oautherr.New(oautherr.InvalidToken, "the access token is not v
 // ValidateAccess checks a JWT access token minted by this issuer: signature,
 // typ, iss, exp/nbf, the deny list and its grant. It does not check aud.
 func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims, error) {
-	var c AccessClaims
-	if err := i.Keys.Verify(ctx, raw, jwks.TypeAccessToken, &c); err != nil {
+	c, err := i.verified.get(raw, func() (AccessClaims, error) {
+		var c AccessClaims
+		err := i.Keys.Verify(ctx, raw, jwks.TypeAccessToken, &c)
+		return c, err
+	})
+	if err != nil {
 		return nil, ErrInactive.WithCause(err)
 	}
 	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: i.URL, Time: i.Now()}, 5*time.Second); err != nil {

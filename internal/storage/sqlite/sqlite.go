@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -30,7 +31,34 @@ var Dialect = sqlstore.Dialect{
 }
 
 // Open opens (creating if needed) the SQLite database at path and migrates it.
+//
+// Writes go through one connection: concurrent writers then wait their turn
+// in database/sql's pool, in order, instead of sleeping and retrying on
+// SQLite's lock. Reads use a pool of their own and, in WAL mode, never wait
+// for writes.
 func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
+	writer, err := open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	writer.SetMaxOpenConns(1)
+	s, err := sqlstore.New(ctx, writer, Dialect)
+	if err != nil {
+		writer.Close()
+		return nil, err
+	}
+	reader, err := open(ctx, path)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	reader.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	reader.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
+	s.SetReader(reader)
+	return s, nil
+}
+
+func open(ctx context.Context, path string) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -45,10 +73,5 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s, err := sqlstore.New(ctx, db, Dialect)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	return db, nil
 }

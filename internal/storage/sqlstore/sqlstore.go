@@ -34,7 +34,8 @@ type Dialect struct {
 
 // Store is a storage.Storage on a *sql.DB.
 type Store struct {
-	db      *sql.DB
+	db      *sql.DB // writes, transactions, and reads unless reader is set
+	reader  *sql.DB // SELECTs, when the backend splits reads from writes
 	d       Dialect
 	onClose []func()
 	stmts   sync.Map // query text → *sql.Stmt
@@ -50,6 +51,20 @@ func New(ctx context.Context, db *sql.DB, d Dialect, onClose ...func()) (*Store,
 		return nil, fmt.Errorf("%s: migrate: %w", d.Name, err)
 	}
 	return s, nil
+}
+
+// SetReader sends every SELECT to reader from now on; writes keep the
+// handle given to New. SQLite uses it to give writes one connection, so
+// that writers queue in the pool instead of sleeping on SQLite's busy
+// lock, while reads run in parallel. The Store closes reader on Close.
+func (s *Store) SetReader(reader *sql.DB) { s.reader = reader }
+
+// handle returns the handle that runs q.
+func (s *Store) handle(q string) *sql.DB {
+	if s.reader != nil && strings.HasPrefix(q, "SELECT") {
+		return s.reader
+	}
+	return s.db
 }
 
 // DB returns the underlying handle, for backend-specific tests.
@@ -91,6 +106,9 @@ func (s *Store) migrate(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	err := s.db.Close()
+	if s.reader != nil {
+		err = errors.Join(err, s.reader.Close())
+	}
 	for _, fn := range s.onClose {
 		fn()
 	}
@@ -103,7 +121,7 @@ func (s *Store) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := s.stmts.Load(q); ok {
 		return st.(*sql.Stmt), nil
 	}
-	st, err := s.db.PrepareContext(ctx, q)
+	st, err := s.handle(q).PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +135,7 @@ func (s *Store) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	st, err := s.stmt(ctx, q)
 	if err != nil {
-		return s.db.QueryRowContext(ctx, q, args...) // reports the same error
+		return s.handle(q).QueryRowContext(ctx, q, args...) // reports the same error
 	}
 	return st.QueryRowContext(ctx, args...)
 }
@@ -243,7 +261,7 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storag
 
 // ListUsers returns every user ordered by username.
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
-	return list(ctx, s.db, scanUser, `SELECT `+userCols+` FROM users ORDER BY username`)
+	return list(ctx, s, scanUser, `SELECT `+userCols+` FROM users ORDER BY username`)
 }
 
 // UpdateUserPassword replaces the password hash of a user.
@@ -251,8 +269,8 @@ func (s *Store) UpdateUserPassword(ctx context.Context, id, hash string) error {
 	return mustAffect(s.exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, id))
 }
 
-func list[T any](ctx context.Context, db *sql.DB, scan func(scanner) (*T, error), q string, args ...any) ([]T, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
+func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), q string, args ...any) ([]T, error) {
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +325,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, erro
 
 // ListClients returns every client ordered by id.
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
-	return list(ctx, s.db, scanClient, `SELECT `+clientCols+` FROM clients ORDER BY id`)
+	return list(ctx, s, scanClient, `SELECT `+clientCols+` FROM clients ORDER BY id`)
 }
 
 // DeleteClient removes the client and its consents and revokes its grants.
@@ -364,7 +382,7 @@ func (s *Store) ListConsents(ctx context.Context, userID string) ([]storage.Cons
 		v.Consent = *c
 		return &v, nil
 	}
-	return list(ctx, s.db, scan, `SELECT c.user_id, c.client_id, c.scopes, c.granted_at, c.updated_at, COALESCE(cl.name, c.client_id)
+	return list(ctx, s, scan, `SELECT c.user_id, c.client_id, c.scopes, c.granted_at, c.updated_at, COALESCE(cl.name, c.client_id)
 		FROM consents c LEFT JOIN clients cl ON cl.id = c.client_id WHERE c.user_id = $1 ORDER BY c.updated_at DESC, c.client_id`, userID)
 }
 
@@ -604,7 +622,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 		k.CreatedAt, k.RetiredAt = fromUnix(created), fromUnix(retired)
 		return &k, nil
 	}
-	return list(ctx, s.db, scan, `SELECT id, algorithm, private_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, id DESC`)
+	return list(ctx, s, scan, `SELECT id, algorithm, private_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, id DESC`)
 }
 
 // RetireSigningKey stops a key from signing; it stays published.
