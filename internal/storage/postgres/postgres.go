@@ -1,5 +1,6 @@
 // Package postgres opens bawwab's multi-node store: PostgreSQL (or a
-// PostgreSQL-compatible database) through a pgx connection pool. Several
+// PostgreSQL-compatible database) through pgx, pooled by database/sql so
+// that each connection keeps its prepared statements. Several
 // bawwab nodes may share one database; migrations run once under an
 // advisory lock, and single-use rules hold across nodes because they are
 // enforced by conditional UPDATEs in the database.
@@ -9,9 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/bawwab/bawwab/internal/storage/sqlstore"
@@ -35,37 +38,38 @@ type Options struct {
 	// SearchPath, when set, is the schema search path of every connection
 	// (tests use a schema of their own).
 	SearchPath string
-	// MaxConns caps the pool; zero keeps pgxpool's default.
-	MaxConns int32
+	// MaxConns caps the pool; zero means four per CPU.
+	MaxConns int
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string) and migrates it.
 func Open(ctx context.Context, dsn string, opts Options) (*sqlstore.Store, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: bad DSN: %w", err)
 	}
 	if opts.SearchPath != "" {
-		cfg.ConnConfig.RuntimeParams["search_path"] = opts.SearchPath
+		cfg.RuntimeParams["search_path"] = opts.SearchPath
 	}
-	if opts.MaxConns > 0 {
-		cfg.MaxConns = opts.MaxConns
+	// database/sql pools the connections and keeps them idle between
+	// requests, so a statement prepared on a connection stays prepared
+	// (a pool-backed *sql.DB would reconnect its statements every time).
+	db := stdlib.OpenDB(*cfg)
+	n := opts.MaxConns
+	if n <= 0 {
+		n = 4 * runtime.GOMAXPROCS(0)
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: connect: %w", err)
-	}
-	db := stdlib.OpenDBFromPool(pool)
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	s, err := sqlstore.New(ctx, db, Dialect, pool.Close)
+	s, err := sqlstore.New(ctx, db, Dialect)
 	if err != nil {
 		db.Close()
-		pool.Close()
 		return nil, err
 	}
 	return s, nil

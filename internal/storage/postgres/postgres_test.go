@@ -12,7 +12,14 @@ import (
 	"github.com/bawwab/bawwab/internal/testenv"
 )
 
-func open(t *testing.T, dsn, schema string) *sqlstore.Store {
+func BenchmarkStore(b *testing.B) {
+	storagetest.Bench(b, func(tb testing.TB) storage.Storage {
+		dsn, schema := testenv.PostgresSchema(tb)
+		return open(tb, dsn, schema)
+	})
+}
+
+func open(t testing.TB, dsn, schema string) *sqlstore.Store {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), dsn, postgres.Options{SearchPath: schema})
 	if err != nil {

@@ -10,16 +10,20 @@ import (
 	"github.com/bawwab/bawwab/internal/storage/storagetest"
 )
 
-func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Storage {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+func open(t testing.TB) storage.Storage {
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Storage { return open(t) })
+}
+
+func BenchmarkStore(b *testing.B) { storagetest.Bench(b, open) }
 
 // TestReopen checks that migrations run once and data survives a restart.
 func TestReopen(t *testing.T) {

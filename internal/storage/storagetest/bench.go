@@ -1,0 +1,143 @@
+package storagetest
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// Bench measures each store operation on the hot paths of the endpoints,
+// one sub-benchmark per method. Every backend calls it from its tests with
+// the constructor it gives Run; run with -benchmem.
+func Bench(b *testing.B, newStore func(testing.TB) storage.Storage) {
+	s := newStore(b)
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	must(s.CreateUser(ctx, storage.User{ID: "u1", Username: "amal", PasswordHash: "x", CreatedAt: now()}))
+	must(s.CreateClient(ctx, storage.Client{ID: "notes", Name: "Notes", SecretHash: "h", RedirectURIs: []string{"https://notes.example/cb"},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, CreatedAt: now()}))
+	must(s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "notes", Scopes: []string{"openid"}, GrantedAt: now(), UpdatedAt: now()}))
+	must(s.CreateGrant(ctx, storage.Grant{ID: "g1", ClientID: "notes", UserID: "u1", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}))
+	must(s.CreateSession(ctx, storage.Session{IDHash: "s1", UserID: "u1", AuthTime: now(), CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}))
+	must(s.CreateRefreshToken(ctx, newRefresh("r1")))
+	must(s.RevokeToken(ctx, "revoked-jti", now().Add(time.Hour)))
+
+	// n returns a fresh key for the i-th iteration of op in this run (the
+	// testing package calls each sub-benchmark several times).
+	runs := 0
+	n := func(op string, i int) string { return op + "-" + strconv.Itoa(runs) + "-" + strconv.Itoa(i) }
+	run := func(name string, fn func(b *testing.B)) {
+		b.Run(name, func(b *testing.B) {
+			runs++
+			b.ReportAllocs()
+			fn(b)
+		})
+	}
+	run("GetClient", func(b *testing.B) {
+		for b.Loop() {
+			_, err := s.GetClient(ctx, "notes")
+			must(err)
+		}
+	})
+	run("GetUser", func(b *testing.B) {
+		for b.Loop() {
+			_, err := s.GetUser(ctx, "u1")
+			must(err)
+		}
+	})
+	run("GetSession", func(b *testing.B) {
+		for b.Loop() {
+			_, err := s.GetSession(ctx, "s1")
+			must(err)
+		}
+	})
+	run("GetConsent", func(b *testing.B) {
+		for b.Loop() {
+			_, err := s.GetConsent(ctx, "u1", "notes")
+			must(err)
+		}
+	})
+	run("SaveConsent", func(b *testing.B) {
+		for b.Loop() {
+			must(s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "notes", Scopes: []string{"openid", "email"}, GrantedAt: now(), UpdatedAt: now()}))
+		}
+	})
+	run("CreateAuthRequest", func(b *testing.B) {
+		for i := range b.N {
+			must(s.CreateAuthRequest(ctx, storage.AuthRequest{ID: n("req", i), ClientID: "notes", ExpiresAt: now().Add(time.Hour)}))
+		}
+	})
+	run("GetAuthRequest", func(b *testing.B) {
+		must(s.CreateAuthRequest(ctx, storage.AuthRequest{ID: "req", ClientID: "notes", ExpiresAt: now().Add(time.Hour)}))
+		for b.Loop() {
+			_, err := s.GetAuthRequest(ctx, "req")
+			must(err)
+		}
+	})
+	run("CreateAuthCode", func(b *testing.B) {
+		for i := range b.N {
+			must(s.CreateAuthCode(ctx, newCode(n("code", i))))
+		}
+	})
+	run("ConsumeAuthCode", func(b *testing.B) {
+		for i := range b.N {
+			must(s.CreateAuthCode(ctx, newCode(n("consume", i))))
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			_, err := s.ConsumeAuthCode(ctx, n("consume", i), now())
+			must(err)
+		}
+	})
+	run("CreateGrant", func(b *testing.B) {
+		for i := range b.N {
+			must(s.CreateGrant(ctx, storage.Grant{ID: n("grant", i), ClientID: "notes", UserID: "u1", ExpiresAt: now().Add(time.Hour)}))
+		}
+	})
+	run("GetGrant", func(b *testing.B) {
+		for b.Loop() {
+			_, err := s.GetGrant(ctx, "g1")
+			must(err)
+		}
+	})
+	run("GetRefreshToken", func(b *testing.B) {
+		for b.Loop() {
+			_, err := s.GetRefreshToken(ctx, "r1")
+			must(err)
+		}
+	})
+	run("RotateRefreshToken", func(b *testing.B) {
+		must(s.CreateRefreshToken(ctx, newRefresh(n("rot", 0))))
+		for i := range b.N {
+			must(s.RotateRefreshToken(ctx, n("rot", i), newRefresh(n("rot", i+1)), now()))
+		}
+	})
+	run("IsTokenRevoked", func(b *testing.B) {
+		for b.Loop() {
+			_, err := s.IsTokenRevoked(ctx, "live-jti")
+			must(err)
+		}
+	})
+	run("RevokeToken", func(b *testing.B) {
+		for i := range b.N {
+			must(s.RevokeToken(ctx, n("jti", i), now().Add(time.Hour)))
+		}
+	})
+	run("AddFailure", func(b *testing.B) {
+		for b.Loop() {
+			_, err := s.AddFailure(ctx, "ip:192.0.2.1", time.Now(), time.Now().Add(time.Hour))
+			must(err)
+		}
+	})
+	run("Failures", func(b *testing.B) {
+		for b.Loop() {
+			_, _, err := s.Failures(ctx, "ip:192.0.2.1", time.Now())
+			must(err)
+		}
+	})
+}
