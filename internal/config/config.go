@@ -152,6 +152,12 @@ func LoadFile(c *Config, path string) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	return Load(c, raw, path)
+}
+
+// Load applies YAML text to c; name names it in errors.
+func Load(c *Config, raw []byte, name string) error {
+	path := name
 	var m map[string]any
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&m); err != nil && err.Error() != "EOF" {

@@ -43,7 +43,7 @@ type bench struct {
 	userID string
 }
 
-func newBench(b *testing.B) *bench {
+func newBench(b testing.TB) *bench {
 	b.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))

@@ -1,0 +1,67 @@
+package authorize
+
+import (
+	"net/url"
+	"testing"
+)
+
+// TestMatchRedirectURI: exact match only (RFC 9700 §4.1.3), save the port of
+// a loopback IP (RFC 8252 §7.3). Each row is an open-redirect attempt.
+func TestMatchRedirectURI(t *testing.T) {
+	reg := []string{"https://notes.example/callback", "http://127.0.0.1/cb", "com.example.app:/oauth"}
+	for got, want := range map[string]bool{
+		"https://notes.example/callback":          true,
+		"https://notes.example/callback/":         false, // suffix
+		"https://notes.example/callback/../evil":  false, // path traversal
+		"https://notes.example/callback?x=1":      false, // extra query
+		"https://notes.example/callback#frag":     false, // fragment
+		"https://notes.example.evil.com/callback": false, // host suffix
+		"https://notes.example@evil.com/callback": false, // userinfo
+		"https://evil.com@notes.example/callback": false, // userinfo
+		"https://NOTES.example/callback":          false, // different case host
+		"https://notes.example/%63allback":        false, // encoded characters
+		"https://xn--nots-9oa.example/callback":   false, // IDN look-alike
+		"https://notës.example/callback":          false, // IDN
+		"http://notes.example/callback":           false, // downgrade
+		"http://127.0.0.1:49152/cb":               true,  // loopback, any port
+		"http://127.0.0.1:49152/cb/../x":          false,
+		"http://127.0.0.1:49152/cb?x=1":           false,
+		"http://127.0.0.1:49152/cb#x":             false,
+		"http://user@127.0.0.1:49152/cb":          false,
+		"http://localhost:49152/cb":               false, // RFC 8252 §8.3
+		"http://[::1]:49152/cb":                   false, // another loopback host than registered
+		"https://127.0.0.1:49152/cb":              false,
+		"com.example.app:/oauth":                  true,
+		"com.example.app:/oauth2":                 false,
+		"":                                        false,
+	} {
+		if MatchRedirectURI(reg, got) != want {
+			t.Errorf("MatchRedirectURI(%q) = %v, want %v", got, !want, want)
+		}
+	}
+}
+
+// FuzzMatchRedirectURI: a redirect URI matches only when it equals the
+// registered one, or differs from a registered loopback IP URI in the port
+// alone.
+func FuzzMatchRedirectURI(f *testing.F) {
+	for _, s := range [][2]string{{"https://a.example/cb", "https://a.example/cb"}, {"http://127.0.0.1/cb", "http://127.0.0.1:8080/cb"},
+		{"http://[::1]/cb", "http://[::1]:1/cb"}, {"https://a.example/cb", "https://a.example/cb#x"}, {"http://127.0.0.1/cb", "http://127.0.0.1:1/cb?q"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, registered, got string) {
+		if !MatchRedirectURI([]string{registered}, got) || got == registered {
+			return
+		}
+		r, err1 := url.Parse(registered)
+		g, err2 := url.Parse(got)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%q matched %q though one does not parse", got, registered)
+		}
+		sameButPort := r.Scheme == "http" && g.Scheme == "http" && isLoopbackIP(r.Hostname()) && r.Hostname() == g.Hostname() &&
+			r.EscapedPath() == g.EscapedPath() && r.RawQuery == g.RawQuery && g.User == nil && g.Fragment == "" && g.Opaque == "" && r.Opaque == ""
+		if !sameButPort {
+			t.Fatalf("%q matched registered %q", got, registered)
+		}
+	})
+}
