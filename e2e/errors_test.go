@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"github.com/bawwab/bawwab/internal/storage"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -323,6 +325,10 @@ func TestLoginThrottle(t *testing.T) {
 	// RFC 9110 §10.2.3: Retry-After is a number of seconds.
 	if secs, err := strconv.Atoi(p.Header.Get("Retry-After")); err != nil || secs < 1 {
 		t.Fatalf("Retry-After %q is not a positive number of seconds", p.Header.Get("Retry-After"))
+	}
+	// Brute force is an attack in the audit log.
+	if evs, _ := e.Store.ListAuditEvents(context.Background(), storage.AuditFilter{UserID: e.UserID, Type: "login_throttled"}); len(evs) != 1 {
+		t.Fatalf("login_throttled events: %+v", evs)
 	}
 	e.Clock.Advance(5 * time.Second)
 	if p := b.login(loginURL, userName, userPassword); p.Status != http.StatusSeeOther {

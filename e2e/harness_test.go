@@ -55,6 +55,7 @@ type env struct {
 	Store  storage.Storage
 	Server *server.Server
 	Clock  *clock
+	Logs   *syncBuffer // everything the server logged
 
 	// Notes is a confidential client; CLI a public one; Robot uses client_credentials.
 	NotesSecret, RobotSecret string
@@ -100,14 +101,15 @@ func listen(t *testing.T) net.Listener {
 func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer string, c *clock) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{t: t, URL: "http://" + l.Addr().String(), Store: store, Clock: c,
+	e := &env{t: t, URL: "http://" + l.Addr().String(), Store: store, Clock: c, Logs: &syncBuffer{},
 		NotesSecret: notesSecretForTests, RobotSecret: robotSecretForTests}
 	cfg := config.Default()
 	cfg.Issuer = cmp.Or(issuer, e.URL)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var out io.Writer = e.Logs
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		out = io.MultiWriter(e.Logs, &testWriter{t})
 	}
+	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := server.New(ctx, cfg, store, log, server.Options{Now: e.Clock.Now, Password: &testPassword})
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +148,24 @@ func seed(t *testing.T, store storage.Storage, notesSecret, robotSecret string) 
 		}
 	}
 	return id
+}
+
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 type testWriter struct{ t *testing.T }

@@ -39,7 +39,7 @@ type report struct {
 
 func (a *app) benchCmd() *cobra.Command {
 	t := loadtest.Target{ClientID: "bench", ClientSecret: "bench-secret-0123456789-0123456789", RedirectURI: "http://127.0.0.1/callback",
-		Scope: "files.read", Username: "bench", Password: "bench password 0123"}
+		Scope: "files.read", Username: "bench", Password: "load test passphrase 0123"}
 	var o loadtest.Options
 	var which string
 	var asJSON bool

@@ -5,6 +5,7 @@
 //	bawwab user add …            add a local user
 //	bawwab client add|list|delete
 //	bawwab keys rotate           start signing with a new key
+//	bawwab audit list            read the audit log
 //	bawwab bench                 load-test a server over HTTP
 package main
 
@@ -57,7 +58,7 @@ func newRoot() *cobra.Command {
 		pf.String(f.Flag(), f.Get(&defaults), f.Help+" (env "+f.Env()+")")
 	}
 	a.flags = pf
-	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.benchCmd())
+	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.auditCmd(), a.benchCmd())
 	return root
 }
 

@@ -25,17 +25,14 @@ type UserSpec struct {
 	EmailVerified                            bool
 }
 
-// MinPasswordLen is the shortest password accepted.
-const MinPasswordLen = 8
-
 // AddUser validates spec, hashes the password with argon2id and stores the
 // user. It returns the new user's id.
 func AddUser(ctx context.Context, s storage.Storage, spec UserSpec, p password.Params) (string, error) {
 	if spec.Username == "" || strings.ContainsAny(spec.Username, " \t\r\n") {
 		return "", errors.New("username is required and may not contain spaces")
 	}
-	if len(spec.Password) < MinPasswordLen {
-		return "", fmt.Errorf("password must have at least %d characters", MinPasswordLen)
+	if err := password.Check(spec.Password, spec.Username); err != nil {
+		return "", err
 	}
 	hash, err := password.Hash(spec.Password, p)
 	if err != nil {

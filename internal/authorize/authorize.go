@@ -11,6 +11,7 @@ package authorize
 import (
 	"context"
 	"errors"
+	"github.com/bawwab/bawwab/internal/audit"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -47,6 +48,7 @@ type Handler struct {
 	// per client IP. A success resets the account's counter only: one good
 	// password must not clear an address that guesses many accounts.
 	UserFailures, IPFailures *ratelimit.Backoff
+	Audit                    *audit.Log
 	Password                 password.Params
 }
 

@@ -3,12 +3,14 @@ package authorize
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/password"
@@ -75,7 +77,7 @@ func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if !h.Sessions.CheckCSRF(r) {
-		h.Log.WarnContext(r.Context(), "attack detected: CSRF token missing or wrong", "path", r.URL.Path)
+		h.Audit.Record(r.Context(), audit.Event{Type: audit.CSRFRejected, Detail: "path=" + r.URL.Path})
 		h.pageError(w, r, http.StatusForbidden, "csrf.failed")
 		return false
 	}
@@ -137,13 +139,21 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		_, uerr := h.UserFailures.Fail(ctx, userKey)
-		_, ierr := h.IPFailures.Fail(ctx, ipKey)
+		du, uerr := h.UserFailures.Fail(ctx, userKey)
+		di, ierr := h.IPFailures.Fail(ctx, ipKey)
 		if err := errors.Join(uerr, ierr); err != nil {
 			h.errorPage(w, r, oautherr.Wrap(err))
 			return
 		}
-		h.Log.InfoContext(ctx, "login failed", "username", data.Username, "ip", clientauth.RemoteIP(r))
+		ev := audit.Event{Type: audit.LoginFailed, Detail: "username=" + oautherr.Clip(data.Username)}
+		if u != nil {
+			ev.UserID = u.ID
+		}
+		h.Audit.Record(ctx, ev)
+		if du > 0 || di > 0 {
+			ev.Type, ev.Detail = audit.LoginThrottled, fmt.Sprintf("%s; next try in %d s", ev.Detail, ratelimit.RetrySeconds(max(du, di)))
+			h.Audit.Record(ctx, ev)
+		}
 		data.Error = ui.T(lang, "login.failed")
 		h.renderLogin(w, r, http.StatusUnauthorized, data)
 		return
@@ -156,7 +166,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
-	h.Log.InfoContext(ctx, "login", "user_id", u.ID)
+	h.Audit.Record(ctx, audit.Event{Type: audit.Login, UserID: u.ID, Detail: "method=password"})
 	next := "/account"
 	if data.Req != "" {
 		next = "/consent?req=" + url.QueryEscape(data.Req)
@@ -224,7 +234,7 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	deny := func(desc string) {
 		_ = h.Store.DeleteAuthRequest(ctx, req.ID)
-		h.Log.InfoContext(ctx, "consent denied", "client_id", client.ID, "user_id", sess.UserID)
+		h.Audit.Record(ctx, audit.Event{Type: audit.ConsentDenied, UserID: sess.UserID, ClientID: client.ID, Detail: desc})
 		h.fail(w, r, &redirectError{err: oautherr.New(oautherr.AccessDenied, desc), redirectURI: req.RedirectURI, state: req.State})
 	}
 	if r.PostForm.Get("action") != "allow" {
@@ -256,13 +266,16 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
-	h.Log.InfoContext(ctx, "consent granted", "client_id", client.ID, "user_id", sess.UserID, "scope", scope.Join(granted))
+	h.Audit.Record(ctx, audit.Event{Type: audit.Consent, UserID: sess.UserID, ClientID: client.ID, Detail: "scope=" + scope.Join(granted)})
 	h.finish(w, r, req, sess, granted)
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
+	}
+	if sess, err := h.Sessions.Current(r.Context(), r); err == nil && sess != nil {
+		h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID})
 	}
 	h.Sessions.Logout(r.Context(), w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -330,7 +343,7 @@ func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
-	h.Log.InfoContext(ctx, "access revoked by user", "client_id", clientID, "user_id", sess.UserID)
+	h.Audit.Record(ctx, audit.Event{Type: audit.AppRevoked, UserID: sess.UserID, ClientID: oautherr.Clip(clientID)})
 	http.Redirect(w, r, "/account?revoked="+url.QueryEscape(clientID), http.StatusSeeOther)
 }
 

@@ -12,9 +12,12 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"fmt"
+	"github.com/bawwab/bawwab/internal/audit"
 	"net"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/ratelimit"
@@ -42,6 +45,7 @@ type Authenticator struct {
 	Store storage.Storage
 	// Failures throttles repeated failed authentications per client and IP.
 	Failures *ratelimit.Backoff
+	Audit    *audit.Log
 }
 
 func invalidClient(desc string) *oautherr.Error {
@@ -76,7 +80,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*sto
 		case err == nil:
 			ferr = a.Failures.Reset(ctx, throttleKey)
 		case oautherr.Code(err) == oautherr.InvalidClient:
-			_, ferr = a.Failures.Fail(ctx, throttleKey)
+			var d time.Duration
+			d, ferr = a.Failures.Fail(ctx, throttleKey)
+			if d > 0 {
+				a.Audit.Record(ctx, audit.Event{Type: audit.ClientThrottled, ClientID: oautherr.Clip(id),
+					Detail: fmt.Sprintf("failed client authentication; next try in %d s", ratelimit.RetrySeconds(d))})
+			}
 		}
 		if ferr != nil {
 			return nil, oautherr.Wrap(ferr)

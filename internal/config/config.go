@@ -32,6 +32,7 @@ type Config struct {
 	IDTokenTTL      time.Duration
 	CodeTTL         time.Duration
 	SessionTTL      time.Duration
+	AuditRetention  time.Duration
 
 	LogFormat string // text or json
 	LogLevel  string // debug, info, warn, error
@@ -53,6 +54,7 @@ func Default() Config {
 		IDTokenTTL:      time.Hour,
 		CodeTTL:         time.Minute,
 		SessionTTL:      12 * time.Hour,
+		AuditRetention:  365 * 24 * time.Hour,
 		LogFormat:       "text",
 		LogLevel:        "info",
 	}
@@ -132,6 +134,7 @@ var Fields = []Field{
 	dur("id_token_ttl", "lifetime of ID tokens", func(c *Config) *time.Duration { return &c.IDTokenTTL }),
 	dur("code_ttl", "lifetime of authorization codes", func(c *Config) *time.Duration { return &c.CodeTTL }),
 	dur("session_ttl", "lifetime of a login session", func(c *Config) *time.Duration { return &c.SessionTTL }),
+	dur("audit_retention", "how long audit events are kept", func(c *Config) *time.Duration { return &c.AuditRetention }),
 	str("log_format", "text or json", func(c *Config) *string { return &c.LogFormat }),
 	str("log_level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),

@@ -46,7 +46,7 @@ func TestScenarios(t *testing.T) {
 	go srv.Serve(ctx, l)
 
 	target := loadtest.Target{URL: cfg.Issuer, ClientID: "bench", ClientSecret: "bench-secret-0123456789-0123456789",
-		RedirectURI: "http://127.0.0.1/callback", Scope: "files.read", Username: "bench", Password: "bench password"}
+		RedirectURI: "http://127.0.0.1/callback", Scope: "files.read", Username: "bench", Password: "load test passphrase"}
 	if _, err := admin.AddUser(ctx, store, admin.UserSpec{Username: target.Username, Password: target.Password}, cheap); err != nil {
 		t.Fatal(err)
 	}

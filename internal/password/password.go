@@ -11,12 +11,14 @@ package password
 import (
 	"crypto/rand"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -131,4 +133,47 @@ func VerifyDummy(p Params) error {
 	}
 	_, _ = Verify("", h.(string), p)
 	return ErrMismatch
+}
+
+// MinLength and MaxLength bound new passwords (NIST SP 800-63B §5.1.1.2:
+// at least 8 characters, long passphrases allowed).
+const (
+	MinLength = 8
+	MaxLength = 256
+)
+
+//go:embed common.txt
+var commonList string
+
+// common is the set of passwords that top published breach corpora.
+var common = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	for line := range strings.Lines(commonList) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			m[line] = true
+		}
+	}
+	return m
+})
+
+// Check tells why pw is not acceptable as a new password for the account
+// named username, or returns nil: too short or too long, the user name
+// itself, a single repeated character, or among the most common breached
+// passwords (NIST SP 800-63B §5.1.1.2).
+func Check(pw, username string) error {
+	n := utf8.RuneCountInString(pw)
+	lower := strings.ToLower(pw)
+	switch {
+	case n < MinLength:
+		return fmt.Errorf("the password must have at least %d characters", MinLength)
+	case n > MaxLength:
+		return fmt.Errorf("the password may have at most %d characters", MaxLength)
+	case lower == strings.ToLower(username) || (len(username) >= 4 && strings.Contains(lower, strings.ToLower(username))):
+		return errors.New("the password may not contain the user name")
+	case strings.Count(pw, pw[:1]) == len(pw):
+		return errors.New("the password may not be one repeated character")
+	case common()[lower]:
+		return errors.New("the password is one of the most common breached passwords; choose another")
+	}
+	return nil
 }

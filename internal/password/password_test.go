@@ -61,3 +61,28 @@ func TestVerifyDummy(t *testing.T) {
 		}
 	}
 }
+
+func TestCheck(t *testing.T) {
+	for pw, ok := range map[string]bool{
+		"correct horse battery":   true,
+		"Tr0ub4dor&3":             true,
+		"short":                   false,
+		"password1":               false,
+		"PassWord123":             false, // case-insensitive
+		"iloveyou":                false,
+		"aaaaaaaaaaaa":            false,
+		"amal-haddad-1990":        false, // contains the user name
+		strings.Repeat("ab", 200): false,
+		"ünïcödé pässwörd":        true,
+	} {
+		if err := Check(pw, "amal-haddad"); (err == nil) != ok {
+			t.Errorf("Check(%q) = %v, want ok=%v", pw, err, ok)
+		}
+	}
+	if err := Check("amal-haddad", "amal-haddad"); err == nil {
+		t.Error("password equal to the user name accepted")
+	}
+	if err := Check("abcdefghij", "a"); err != nil {
+		t.Errorf("a one-letter user name rejects every password with that letter: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ package revoke
 
 import (
 	"errors"
+	"github.com/bawwab/bawwab/internal/audit"
 	"log/slog"
 	"net/http"
 
@@ -70,7 +71,8 @@ func (e *Endpoint) revoke(r *http.Request) error {
 		if err := e.Issuer.Store.RevokeGrant(ctx, rt.GrantID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return oautherr.Wrap(err)
 		}
-		e.Log.InfoContext(ctx, "refresh token revoked", "client_id", client.ID, "grant_id", rt.GrantID)
+		e.Issuer.Audit.Record(ctx, audit.Event{Type: audit.TokenRevoked, UserID: rt.UserID, ClientID: client.ID,
+			Detail: "refresh token; grant_id=" + rt.GrantID})
 		return nil
 	}
 	claims, err := e.Issuer.ValidateAccess(ctx, raw)
@@ -85,6 +87,10 @@ func (e *Endpoint) revoke(r *http.Request) error {
 	if err := e.Issuer.Store.RevokeToken(ctx, claims.ID, claims.Expiry.Time()); err != nil {
 		return oautherr.Wrap(err)
 	}
-	e.Log.InfoContext(ctx, "access token revoked", "client_id", client.ID, "jti", claims.ID)
+	user := claims.Subject
+	if claims.GrantID == "" {
+		user = "" // client_credentials: the subject is the client
+	}
+	e.Issuer.Audit.Record(ctx, audit.Event{Type: audit.TokenRevoked, UserID: user, ClientID: client.ID, Detail: "access token; jti=" + claims.ID})
 	return nil
 }

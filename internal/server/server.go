@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/config"
@@ -84,13 +85,14 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		return nil, err
 	}
 	scopes := scope.Default()
-	issuer := &token.Issuer{URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
+	auditLog := &audit.Log{Store: store, Log: log, Now: now, Retention: cfg.AuditRetention}
+	issuer := &token.Issuer{Audit: auditLog, URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now}
 	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now,
-		Fresh: time.Second}}
+		Fresh: time.Second}, Audit: auditLog}
 	tokens := token.NewEndpoint(auth, log,
-		token.AuthorizationCode{Issuer: issuer, Log: log},
-		token.RefreshToken{Issuer: issuer, Log: log},
+		token.AuthorizationCode{Issuer: issuer},
+		token.RefreshToken{Issuer: issuer},
 		token.ClientCredentials{Issuer: issuer},
 	)
 	mux := http.NewServeMux()
@@ -98,6 +100,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute,
 		UserFailures: &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Now: now},
 		IPFailures:   &ratelimit.Backoff{Counter: store, Free: 50, Base: time.Second, Max: 15 * time.Minute, Now: now}, Password: pw,
+		Audit: auditLog,
 	}).Register(mux)
 	tokens.Register(mux)
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
@@ -107,7 +110,14 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux.Handle("GET /static/", ui.Static())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 
-	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Log: log, handler: Harden(mux, log)}, nil
+	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Log: log, handler: Harden(withIP(mux), log)}, nil
+}
+
+// withIP attributes the audit events of each request to its peer address.
+func withIP(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(audit.WithIP(r.Context(), clientauth.RemoteIP(r))))
+	})
 }
 
 // Pprof serves Go's profiler, for a loopback listener of its own.

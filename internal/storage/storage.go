@@ -160,6 +160,29 @@ type ConsentView struct {
 	ClientName string
 }
 
+// AuditEvent is one security-relevant event: a login, a consent, a token
+// issued or revoked, an attack detected. It never holds a secret.
+type AuditEvent struct {
+	ID        string
+	Time      time.Time // stored to the millisecond
+	Type      string    // e.g. login, login_failed, consent, token_issued, code_replay
+	UserID    string    // empty when no user is involved
+	ClientID  string
+	IP        string
+	Detail    string // scopes, grant type, reason: never a secret
+	ExpiresAt time.Time
+}
+
+// AuditFilter selects audit events; zero fields match everything.
+type AuditFilter struct {
+	UserID   string
+	ClientID string
+	Type     string
+	Since    time.Time // inclusive
+	Until    time.Time // exclusive
+	Limit    int       // at most this many, newest first; zero means 100
+}
+
 // Storage is the persistence contract of bawwab.
 type Storage interface {
 	CreateUser(ctx context.Context, u User) error
@@ -236,9 +259,13 @@ type Storage interface {
 	// an error.
 	ResetFailures(ctx context.Context, key string) error
 
+	AddAuditEvent(ctx context.Context, e AuditEvent) error
+	// ListAuditEvents returns the events matching f, newest first.
+	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
 	// DeleteExpired removes codes, refresh tokens, auth requests, sessions,
-	// revoked-token entries, failure counters and grants that expired before
-	// now, and returns how many rows it removed.
+	// revoked-token entries, failure counters, audit events and grants that
+	// expired before now, and returns how many rows it removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 
 	Close() error

@@ -3,10 +3,11 @@ package token
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/url"
 	"slices"
+	"strings"
 
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -17,7 +18,6 @@ import (
 // every token issued with it (RFC 6749 §4.1.2, RFC 9700 §4.5).
 type AuthorizationCode struct {
 	Issuer *Issuer
-	Log    *slog.Logger
 }
 
 // Type implements Grant.
@@ -43,14 +43,15 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code is unknown or expired")
 	case errors.Is(err, storage.ErrAlreadyUsed):
-		i.revokeGrant(ctx, g.Log, c.GrantID, "authorization code replayed")
+		i.revokeGrant(ctx, c.GrantID, audit.Event{Type: audit.CodeReplay, UserID: c.UserID, ClientID: client.ID})
 		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was already used; the tokens issued with it are now revoked")
 	case err != nil:
 		return nil, oautherr.Wrap(err)
 	}
 	switch {
 	case c.ClientID != client.ID:
-		i.revokeGrant(ctx, g.Log, c.GrantID, "authorization code presented by another client")
+		i.revokeGrant(ctx, c.GrantID, audit.Event{Type: audit.CodeWrongClient, UserID: c.UserID, ClientID: client.ID,
+			Detail: "issued to " + c.ClientID})
 		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was issued to another client")
 	case !now.Before(c.ExpiresAt):
 		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code has expired")
@@ -81,13 +82,19 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 			return nil, err
 		}
 	}
-	return i.respond(ctx, in)
+	resp, err := i.respond(ctx, in)
+	if err == nil {
+		i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: user.ID, ClientID: client.ID,
+			Detail: "grant_type=authorization_code scope=" + resp.Scope})
+	}
+	return resp, err
 }
 
 // revokeGrant revokes the grant of a misused code or refresh token and
-// logs the attack. If a code's first redemption has not created the grant
-// yet, it creates it revoked, so that the redemption fails.
-func (i *Issuer) revokeGrant(ctx context.Context, log *slog.Logger, grantID, why string) {
+// records the attack. If a code's first redemption has not created the
+// grant yet, it creates it revoked, so that the redemption's tokens are
+// dead on arrival.
+func (i *Issuer) revokeGrant(ctx context.Context, grantID string, attack audit.Event) {
 	now := i.Now()
 	err := i.Store.RevokeGrant(ctx, grantID, now)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -96,11 +103,11 @@ func (i *Issuer) revokeGrant(ctx context.Context, log *slog.Logger, grantID, why
 			err = i.Store.RevokeGrant(ctx, grantID, now)
 		}
 	}
+	attack.Detail = strings.TrimSpace(attack.Detail + " grant_id=" + grantID + "; grant revoked")
 	if err != nil {
-		log.ErrorContext(ctx, "could not revoke grant", "grant_id", grantID, "err", err)
-		return
+		attack.Detail += " FAILED: " + err.Error()
 	}
-	log.WarnContext(ctx, "attack detected: grant revoked", "reason", why, "grant_id", grantID)
+	i.Audit.Record(ctx, attack)
 }
 
 // newRefresh stores a fresh refresh token of grant and returns it. When

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -37,7 +38,11 @@ func (g ClientCredentials) Exchange(ctx context.Context, form url.Values, client
 			return nil, oautherr.Newf(oautherr.InvalidScope, "this client may not ask for scope %s", oautherr.Clip(s))
 		}
 	}
-	return g.Issuer.respond(ctx, issue{client: client, subject: client.ID, scopes: asked})
+	resp, err := g.Issuer.respond(ctx, issue{client: client, subject: client.ID, scopes: asked})
+	if err == nil {
+		g.Issuer.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, ClientID: client.ID, Detail: "grant_type=client_credentials scope=" + resp.Scope})
+	}
+	return resp, err
 }
 
 var _ Grant = ClientCredentials{}

@@ -68,7 +68,6 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 		oautherr.Write(w, oe, "bawwab")
 		return
 	}
-	e.Log.InfoContext(ctx, "token issued", "grant_type", r.PostForm.Get("grant_type"), "client_id", client.ID, "scope", resp.Scope)
 	oautherr.WriteJSON(w, resp)
 }
 

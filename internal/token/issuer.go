@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -28,6 +29,7 @@ type Issuer struct {
 	GrantTTL   time.Duration // absolute lifetime of a refresh chain
 	IDTokenTTL time.Duration
 	Now        func() time.Time
+	Audit      *audit.Log
 
 	verified verifiedCache
 }

@@ -3,9 +3,9 @@ package token
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/url"
 
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -16,7 +16,6 @@ import (
 // token that was already rotated revokes its whole grant.
 type RefreshToken struct {
 	Issuer *Issuer
-	Log    *slog.Logger
 }
 
 // Type implements Grant.
@@ -43,10 +42,11 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 	now := i.Now()
 	switch {
 	case t.ClientID != client.ID:
-		i.revokeGrant(ctx, g.Log, t.GrantID, "refresh token presented by another client")
+		i.revokeGrant(ctx, t.GrantID, audit.Event{Type: audit.RefreshWrongClient, UserID: t.UserID, ClientID: client.ID,
+			Detail: "issued to " + t.ClientID})
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token was issued to another client")
 	case !t.UsedAt.IsZero():
-		i.revokeGrant(ctx, g.Log, t.GrantID, "refresh token reused")
+		i.revokeGrant(ctx, t.GrantID, audit.Event{Type: audit.RefreshReuse, UserID: t.UserID, ClientID: client.ID})
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token was already used; for safety every token of this grant is now revoked")
 	case !now.Before(t.ExpiresAt):
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token has expired")
@@ -73,7 +73,7 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 	}
 	next, err := i.newRefresh(ctx, grant, t.Scopes, hash)
 	if errors.Is(err, storage.ErrAlreadyUsed) {
-		i.revokeGrant(ctx, g.Log, t.GrantID, "refresh token reused concurrently")
+		i.revokeGrant(ctx, t.GrantID, audit.Event{Type: audit.RefreshReuse, UserID: t.UserID, ClientID: client.ID, Detail: "concurrent reuse"})
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token was already used; for safety every token of this grant is now revoked")
 	} else if errors.Is(err, storage.ErrNotFound) {
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token is unknown or expired")
@@ -86,7 +86,11 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 	} else if err != nil {
 		return nil, oautherr.Wrap(err)
 	}
-	return i.respond(ctx, issue{client: client, subject: user.ID, user: user, scopes: scopes, grant: grant, authTime: t.AuthTime, refresh: next})
+	resp, err := i.respond(ctx, issue{client: client, subject: user.ID, user: user, scopes: scopes, grant: grant, authTime: t.AuthTime, refresh: next})
+	if err == nil {
+		i.Audit.Record(ctx, audit.Event{Type: audit.TokenRefreshed, UserID: user.ID, ClientID: client.ID, Detail: "scope=" + resp.Scope})
+	}
+	return resp, err
 }
 
 var _ Grant = RefreshToken{}

@@ -120,5 +120,19 @@ var migrations = []string{
 		last_ms BIGINT NOT NULL,
 		expires_ms BIGINT NOT NULL
 	);
-	CREATE INDEX failures_expires ON failures (expires_ms);`,
+	CREATE INDEX failures_expires ON failures (expires_ms);`, // 3: the audit log, queryable per user and per client.
+	`CREATE TABLE audit_events (
+		id TEXT PRIMARY KEY,
+		at_ms BIGINT NOT NULL,
+		type TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		client_id TEXT NOT NULL,
+		ip TEXT NOT NULL,
+		detail TEXT NOT NULL,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX audit_events_user ON audit_events (user_id, at_ms);
+	CREATE INDEX audit_events_client ON audit_events (client_id, at_ms);
+	CREATE INDEX audit_events_at ON audit_events (at_ms);
+	CREATE INDEX audit_events_expires ON audit_events (expires_at);`,
 }

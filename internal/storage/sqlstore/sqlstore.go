@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -687,6 +688,39 @@ func (s *Store) ResetFailures(ctx context.Context, key string) error {
 	return err
 }
 
+// ---- audit log
+
+// AddAuditEvent appends an event.
+func (s *Store) AddAuditEvent(ctx context.Context, e storage.AuditEvent) error {
+	return s.insert(ctx, `INSERT INTO audit_events (id, at_ms, type, user_id, client_id, ip, detail, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		e.ID, e.Time.UnixMilli(), e.Type, e.UserID, e.ClientID, e.IP, e.Detail, unix(e.ExpiresAt))
+}
+
+// ListAuditEvents filters with fixed SQL: each condition is disabled by an
+// empty (or zero) parameter, so one prepared statement serves every filter.
+func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var until int64 = math.MaxInt64
+	if !f.Until.IsZero() {
+		until = f.Until.UnixMilli()
+	}
+	scan := func(r scanner) (*storage.AuditEvent, error) {
+		var e storage.AuditEvent
+		var at, exp int64
+		if err := r.Scan(&e.ID, &at, &e.Type, &e.UserID, &e.ClientID, &e.IP, &e.Detail, &exp); err != nil {
+			return nil, err
+		}
+		e.Time, e.ExpiresAt = time.UnixMilli(at).UTC(), fromUnix(exp)
+		return &e, nil
+	}
+	return list(ctx, s, scan, `SELECT id, at_ms, type, user_id, client_id, ip, detail, expires_at FROM audit_events
+		WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR client_id = $2) AND ($3 = '' OR type = $3) AND at_ms >= $4 AND at_ms < $5
+		ORDER BY at_ms DESC, id DESC LIMIT $6`, f.UserID, f.ClientID, f.Type, f.Since.UnixMilli(), until, limit)
+}
+
 // ---- garbage collection
 
 // DeleteExpired removes what expired before now. Grants are kept while any
@@ -706,6 +740,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		{`DELETE FROM sessions WHERE expires_at < $1`, t},
 		{`DELETE FROM grants WHERE expires_at < $1`, t},
 		{`DELETE FROM failures WHERE expires_ms < $1`, ms},
+		{`DELETE FROM audit_events WHERE expires_at < $1`, t},
 	} {
 		res, err := s.exec(ctx, q.sql, q.at)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Secrets", testSecrets},
 		{"Failures", testFailures},
 		{"FailureRace", testFailureRace},
+		{"AuditEvents", testAuditEvents},
 		{"DeleteExpired", testDeleteExpired},
 	}
 	for _, tc := range tests {
@@ -443,11 +445,16 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 	mustNil(t, err, "failure")
 	_, err = s.AddFailure(ctx, "new", past, future)
 	mustNil(t, err, "failure")
+	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "old", Time: past, Type: "login", ExpiresAt: past}), "audit")
+	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "new", Time: past, Type: "login", ExpiresAt: future}), "audit")
 
 	n, err := s.DeleteExpired(ctx, now())
 	mustNil(t, err, "delete expired")
-	if n != 7 {
-		t.Fatalf("deleted %d rows, want 7", n)
+	if n != 8 {
+		t.Fatalf("deleted %d rows, want 8", n)
+	}
+	if evs, _ := s.ListAuditEvents(ctx, storage.AuditFilter{}); len(evs) != 1 || evs[0].ID != "new" {
+		t.Fatalf("audit events after GC: %+v", evs)
 	}
 	if n, _, _ := s.Failures(ctx, "new", now()); n != 1 {
 		t.Fatalf("live failure counter: %d, want 1", n)
@@ -538,5 +545,52 @@ func testFailureRace(t *testing.T, s storage.Storage) {
 	wg.Wait()
 	if got, _, _ := s.Failures(ctx, "ip:192.0.2.1", at); got != n {
 		t.Fatalf("%d concurrent failures counted as %d", n, got)
+	}
+}
+
+func testAuditEvents(t *testing.T, s storage.Storage) {
+	t0 := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	add := func(id string, at time.Duration, typ, user, client string) {
+		mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: id, Time: t0.Add(at), Type: typ, UserID: user, ClientID: client,
+			IP: "192.0.2.1", Detail: "scope=openid", ExpiresAt: t0.Add(time.Hour)}), "add "+id)
+	}
+	add("e1", 0, "login", "u1", "")
+	add("e2", time.Millisecond, "consent", "u1", "notes")
+	add("e3", 2*time.Millisecond, "token_issued", "u1", "notes")
+	add("e4", 3*time.Millisecond, "login", "u2", "")
+	add("e5", 4*time.Millisecond, "code_replay", "u1", "greedy")
+	wantErr(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "e1", Time: t0}), storage.ErrAlreadyExists, "duplicate id")
+
+	ids := func(f storage.AuditFilter) string {
+		t.Helper()
+		evs, err := s.ListAuditEvents(ctx, f)
+		mustNil(t, err, "list")
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.ID)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, c := range []struct {
+		f    storage.AuditFilter
+		want string
+	}{
+		{storage.AuditFilter{}, "e5,e4,e3,e2,e1"},
+		{storage.AuditFilter{UserID: "u1"}, "e5,e3,e2,e1"},
+		{storage.AuditFilter{ClientID: "notes"}, "e3,e2"},
+		{storage.AuditFilter{UserID: "u1", Type: "login"}, "e1"},
+		{storage.AuditFilter{Since: t0.Add(time.Millisecond), Until: t0.Add(3 * time.Millisecond)}, "e3,e2"},
+		{storage.AuditFilter{UserID: "u1", Limit: 2}, "e5,e3"},
+		{storage.AuditFilter{UserID: "nobody"}, ""},
+	} {
+		if got := ids(c.f); got != c.want {
+			t.Errorf("filter %+v: %s, want %s", c.f, got, c.want)
+		}
+	}
+	evs, _ := s.ListAuditEvents(ctx, storage.AuditFilter{Type: "consent"})
+	want := storage.AuditEvent{ID: "e2", Time: t0.Add(time.Millisecond), Type: "consent", UserID: "u1", ClientID: "notes", IP: "192.0.2.1",
+		Detail: "scope=openid", ExpiresAt: t0.Add(time.Hour).Truncate(time.Second)}
+	if len(evs) != 1 || evs[0] != want {
+		t.Fatalf("round trip: %+v, want %+v", evs, want)
 	}
 }
