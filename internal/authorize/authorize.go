@@ -284,7 +284,7 @@ func (h *Handler) continueAt(w http.ResponseWriter, r *http.Request, req *storag
 			return
 		}
 	}
-	http.Redirect(w, r, path+"?req="+url.QueryEscape(req.ID), http.StatusFound)
+	redirect(w, r, path+"?req="+url.QueryEscape(req.ID))
 }
 
 // finish issues an authorization code for the granted scopes and sends the
@@ -307,7 +307,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.Au
 	}
 	h.Log.InfoContext(ctx, "authorization code issued", "client_id", req.ClientID, "user_id", sess.UserID, "scope", scope.Join(granted))
 	q := url.Values{"code": {code}, "state": {req.State}, "iss": {h.Issuer}}
-	http.Redirect(w, r, withQuery(req.RedirectURI, q), http.StatusFound)
+	redirect(w, r, withQuery(req.RedirectURI, q))
 }
 
 // withQuery appends q to the query of uri, keeping what is there.
@@ -336,7 +336,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if re.state != "" {
 		q.Set("state", re.state)
 	}
-	http.Redirect(w, r, withQuery(re.redirectURI, q), http.StatusFound)
+	redirect(w, r, withQuery(re.redirectURI, q))
 }
 
 type errorData struct{ Message, Code string }
@@ -357,4 +357,14 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 // pageError shows a message from the UI catalog.
 func (h *Handler) pageError(w http.ResponseWriter, r *http.Request, status int, key string) {
 	h.UI.Render(w, r, status, "error", "error.title", ui.Page{Data: errorData{Message: ui.T(ui.Lang(nil, r), key)}})
+}
+
+// redirect sends the browser on: 302 after a GET, 303 after a POST, so that
+// a form (with a password in it) is never re-posted (RFC 9700 §4.12).
+func redirect(w http.ResponseWriter, r *http.Request, to string) {
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	http.Redirect(w, r, to, status)
 }

@@ -354,11 +354,7 @@ func (h *Handler) loggedIn(w http.ResponseWriter, r *http.Request, login string)
 	sess, err := h.Sessions.Current(r.Context(), r)
 	switch {
 	case errors.Is(err, session.ErrNoSession):
-		status := http.StatusFound
-		if r.Method == http.MethodPost {
-			status = http.StatusSeeOther
-		}
-		http.Redirect(w, r, login, status)
+		redirect(w, r, login)
 		return nil
 	case err != nil:
 		h.errorPage(w, r, oautherr.Wrap(err))
