@@ -58,6 +58,8 @@ type Log struct {
 	Now   func() time.Time
 	// Retention is how long stored events are kept.
 	Retention time.Duration
+	// OnEvent, when set, is told of every event (metrics).
+	OnEvent func(typ string, attack bool)
 }
 
 type ipKey struct{}
@@ -77,6 +79,9 @@ func (l *Log) Record(ctx context.Context, e Event) {
 		return
 	}
 	ip, _ := ctx.Value(ipKey{}).(string)
+	if l.OnEvent != nil {
+		l.OnEvent(e.Type, Attack(e.Type))
+	}
 	level := slog.LevelInfo
 	if Attack(e.Type) {
 		level = slog.LevelWarn

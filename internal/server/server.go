@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/introspect"
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/metrics"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/oidc"
 	"github.com/bawwab/bawwab/internal/password"
@@ -64,6 +66,13 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	if now == nil {
 		now = time.Now
 	}
+	m := metrics.New()
+	if o, ok := store.(interface {
+		SetObserver(func(string, time.Duration))
+	}); ok {
+		o.SetObserver(m.StoreOp)
+	}
+	log = slog.New(withRequestID(log.Handler()))
 	// Clients are looked up on every token request; other nodes' changes
 	// to them are seen within a second.
 	store = storage.WithClientCache(store, time.Second, now)
@@ -85,7 +94,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		return nil, err
 	}
 	scopes := scope.Default()
-	auditLog := &audit.Log{Store: store, Log: log, Now: now, Retention: cfg.AuditRetention}
+	auditLog := &audit.Log{Store: store, Log: log, Now: now, Retention: cfg.AuditRetention, OnEvent: m.AuditEvent}
 	issuer := &token.Issuer{Audit: auditLog, URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now}
 	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now,
@@ -108,16 +117,85 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	(&oidc.Provider{Issuer: issuer, Store: store, GrantTypes: tokens.GrantTypes(), UILocales: ui.Languages, Log: log}).Register(mux)
 	keys.Register(mux)
 	mux.Handle("GET /static/", ui.Static())
+	tokens.OnIssued = m.TokenIssued
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", ready(store, keys))
+	mux.Handle("GET /metrics", m.Handler())
 
-	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Log: log, handler: Harden(withIP(mux), log)}, nil
+	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Log: log, handler: Harden(withRequest(m.Middleware(mux)), log)}, nil
 }
 
-// withIP attributes the audit events of each request to its peer address.
-func withIP(h http.Handler) http.Handler {
+type requestIDKey struct{}
+
+// withRequest gives each request an id (X-Request-Id, kept from the client
+// when it is a short token, made otherwise), echoed in the response and
+// carried by every log line of the request; and attributes the request's
+// audit events to its peer address.
+func withRequest(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(audit.WithIP(r.Context(), clientauth.RemoteIP(r))))
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = rand.Text()[:16]
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		h.ServeHTTP(w, r.WithContext(audit.WithIP(ctx, clientauth.RemoteIP(r))))
 	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// requestIDHandler adds the request id of the context to each record.
+type requestIDHandler struct{ slog.Handler }
+
+func withRequestID(h slog.Handler) slog.Handler {
+	if _, ok := h.(requestIDHandler); ok {
+		return h
+	}
+	return requestIDHandler{h}
+}
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+// ready answers /readyz: 200 when the store answers and a signing key is
+// loaded, 503 otherwise.
+func ready(store storage.Storage, keys *jwks.Manager) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		_, _, err := store.Failures(ctx, "readyz", time.Now())
+		switch {
+		case err != nil:
+			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+		case keys.ActiveKID() == "":
+			http.Error(w, "no signing key", http.StatusServiceUnavailable)
+		default:
+			_, _ = w.Write([]byte("ready\n"))
+		}
+	}
 }
 
 // Pprof serves Go's profiler, for a loopback listener of its own.

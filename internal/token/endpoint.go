@@ -25,9 +25,11 @@ type Grant interface {
 // Endpoint is the token endpoint: it parses the request, authenticates the
 // client, checks the client may use the grant type, and dispatches.
 type Endpoint struct {
-	Auth   *clientauth.Authenticator
-	Log    *slog.Logger
-	grants map[string]Grant
+	Auth *clientauth.Authenticator
+	Log  *slog.Logger
+	// OnIssued, when set, is told the grant type of each token response.
+	OnIssued func(grantType string)
+	grants   map[string]Grant
 }
 
 // NewEndpoint returns a token endpoint serving the given grants.
@@ -67,6 +69,9 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 		e.Log.Log(ctx, level, "token request failed", "grant_type", r.PostForm.Get("grant_type"), "client_id", clientID(client, r), "error", oe.Code, "err", err)
 		oautherr.Write(w, oe, "bawwab")
 		return
+	}
+	if e.OnIssued != nil {
+		e.OnIssued(r.PostForm.Get("grant_type"))
 	}
 	oautherr.WriteJSON(w, resp)
 }

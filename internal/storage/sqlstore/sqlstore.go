@@ -39,7 +39,9 @@ type Store struct {
 	reader  *sql.DB // SELECTs, when the backend splits reads from writes
 	d       Dialect
 	onClose []func()
-	stmts   sync.Map // query text → *sql.Stmt
+	stmts   sync.Map // query text → *prepared
+
+	observer func(op string, d time.Duration)
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -75,7 +77,7 @@ func (s *Store) DB() *sql.DB { return s.db }
 func SchemaVersion() int { return len(migrations) }
 
 func (s *Store) migrate(ctx context.Context) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, "migrate", func(tx *sql.Tx) error {
 		if s.d.LockMigrations != "" {
 			if _, err := tx.ExecContext(ctx, s.d.LockMigrations); err != nil {
 				return err
@@ -105,7 +107,7 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	s.stmts.Range(func(_, p any) bool { p.(*prepared).st.Close(); return true })
 	err := s.db.Close()
 	if s.reader != nil {
 		err = errors.Join(err, s.reader.Close())
@@ -116,48 +118,84 @@ func (s *Store) Close() error {
 	return err
 }
 
+// prepared is a statement and the operation it is observed as.
+type prepared struct {
+	st *sql.Stmt
+	op string
+}
+
+// SetObserver makes the store report how long each statement (named like
+// "select clients") and each transaction (named like "tx rotate refresh
+// token") took. Set it before use.
+func (s *Store) SetObserver(fn func(op string, d time.Duration)) { s.observer = fn }
+
+func (s *Store) observe(op string, start time.Time) {
+	if s.observer != nil {
+		s.observer(op, time.Since(start))
+	}
+}
+
 // stmt returns q prepared, preparing it on first use: the database parses
 // and plans each query once instead of on every call.
-func (s *Store) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := s.stmts.Load(q); ok {
-		return st.(*sql.Stmt), nil
+func (s *Store) stmt(ctx context.Context, q string) (*prepared, error) {
+	if p, ok := s.stmts.Load(q); ok {
+		return p.(*prepared), nil
 	}
 	st, err := s.handle(q).PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	if prev, loaded := s.stmts.LoadOrStore(q, st); loaded {
+	p := &prepared{st: st, op: opName(q)}
+	if prev, loaded := s.stmts.LoadOrStore(q, p); loaded {
 		st.Close()
-		return prev.(*sql.Stmt), nil
+		return prev.(*prepared), nil
 	}
-	return st, nil
+	return p, nil
+}
+
+// opName names a statement by its verb and table: "select clients".
+func opName(q string) string {
+	f := strings.Fields(strings.ToLower(q))
+	if len(f) == 0 {
+		return "unknown"
+	}
+	for i, w := range f[:len(f)-1] {
+		if w == "from" || w == "into" || (w == "update" && i == 0) {
+			return f[0] + " " + strings.Trim(f[i+1], "(")
+		}
+	}
+	return f[0]
 }
 
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	st, err := s.stmt(ctx, q)
+	p, err := s.stmt(ctx, q)
 	if err != nil {
 		return s.handle(q).QueryRowContext(ctx, q, args...) // reports the same error
 	}
-	return st.QueryRowContext(ctx, args...)
+	defer s.observe(p.op, time.Now())
+	return p.st.QueryRowContext(ctx, args...)
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	st, err := s.stmt(ctx, q)
+	p, err := s.stmt(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(ctx, args...)
+	defer s.observe(p.op, time.Now())
+	return p.st.QueryContext(ctx, args...)
 }
 
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	st, err := s.stmt(ctx, q)
+	p, err := s.stmt(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
+	defer s.observe(p.op, time.Now())
+	return p.st.ExecContext(ctx, args...)
 }
 
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) tx(ctx context.Context, name string, fn func(*sql.Tx) error) error {
+	defer s.observe("tx "+name, time.Now())
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -331,7 +369,7 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 
 // DeleteClient removes the client and its consents and revokes its grants.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, "delete client", func(tx *sql.Tx) error {
 		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)); err != nil {
 			return err
 		}
@@ -389,7 +427,7 @@ func (s *Store) ListConsents(ctx context.Context, userID string) ([]storage.Cons
 
 // RevokeConsent deletes a consent and revokes every grant of that pair.
 func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, "revoke consent", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)
 		if err != nil {
 			return err
@@ -541,7 +579,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.Refr
 
 // RotateRefreshToken consumes oldHash and stores next in one transaction.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, at time.Time) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, "rotate refresh token", func(tx *sql.Tx) error {
 		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at = 0`, unix(at), oldHash))
 		if errors.Is(err, storage.ErrNotFound) {
 			var one int
