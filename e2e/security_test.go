@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
@@ -201,5 +203,31 @@ func TestForwardedHeadersIgnored(t *testing.T) {
 	evs, _ := e.Store.ListAuditEvents(context.Background(), storage.AuditFilter{Type: "login_failed"})
 	if len(evs) != 1 || evs[0].IP != "127.0.0.1" {
 		t.Fatalf("failed login attributed to %+v, want the socket's 127.0.0.1", evs)
+	}
+}
+
+// TestPasswordUpgrade: a hash made with weaker argon2id parameters than the
+// server's is replaced at the next successful login.
+func TestPasswordUpgrade(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	weak := password.Params{Memory: 256, Time: 1, Threads: 1}
+	id, err := admin.AddUser(ctx, e.Store, admin.UserSpec{Username: "badr", Password: "old weak hash here"}, weak)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	if p := b.login(b.get(e.notesRequest("openid").url()).Location, "badr", "old weak hash here"); p.Status != http.StatusSeeOther {
+		t.Fatalf("login: %d", p.Status)
+	}
+	u, err := e.Store.GetUser(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(u.PasswordHash, "$m=1024,t=1,p=1$") {
+		t.Fatalf("hash not upgraded to the server's parameters: %s", u.PasswordHash)
+	}
+	if _, err := password.Verify("old weak hash here", u.PasswordHash, testPassword); err != nil {
+		t.Fatalf("upgraded hash does not verify: %v", err)
 	}
 }

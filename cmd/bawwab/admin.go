@@ -14,7 +14,6 @@ import (
 
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/jwks"
-	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/server"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -50,7 +49,7 @@ func (a *app) userCmd() *cobra.Command {
 				spec.Password = strings.TrimRight(line, "\r\n")
 			}
 			return a.withStore(cmd.Context(), func(s storage.Storage) error {
-				id, err := admin.AddUser(cmd.Context(), s, spec, password.Default)
+				id, err := admin.AddUser(cmd.Context(), s, spec, a.cfg.PasswordParams())
 				if err != nil {
 					return err
 				}

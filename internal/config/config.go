@@ -7,11 +7,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/bawwab/bawwab/internal/password"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +36,11 @@ type Config struct {
 	SessionTTL      time.Duration
 	AuditRetention  time.Duration
 
+	// argon2id parameters of new password hashes (and of upgrades at login).
+	PasswordMemoryKiB int
+	PasswordTime      int
+	PasswordThreads   int
+
 	LogFormat string // text or json
 	LogLevel  string // debug, info, warn, error
 
@@ -55,8 +62,12 @@ func Default() Config {
 		CodeTTL:         time.Minute,
 		SessionTTL:      12 * time.Hour,
 		AuditRetention:  365 * 24 * time.Hour,
-		LogFormat:       "text",
-		LogLevel:        "info",
+		// OWASP's recommendation; see package password.
+		PasswordMemoryKiB: 19 * 1024,
+		PasswordTime:      2,
+		PasswordThreads:   1,
+		LogFormat:         "text",
+		LogLevel:          "info",
 	}
 }
 
@@ -90,6 +101,19 @@ func str(key, help string, p func(*Config) *string) Field {
 	return Field{Key: key, Help: help,
 		set: func(c *Config, s string) error { *p(c) = s; return nil },
 		get: func(c *Config) string { return *p(c) }}
+}
+
+func num(key, help string, lo, hi int, p func(*Config) *int) Field {
+	return Field{Key: key, Help: help,
+		set: func(c *Config, s string) error {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < lo || n > hi {
+				return fmt.Errorf("%q must be a whole number from %d to %d", s, lo, hi)
+			}
+			*p(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(*p(c)) }}
 }
 
 func dur(key, help string, p func(*Config) *time.Duration) Field {
@@ -135,6 +159,9 @@ var Fields = []Field{
 	dur("code_ttl", "lifetime of authorization codes", func(c *Config) *time.Duration { return &c.CodeTTL }),
 	dur("session_ttl", "lifetime of a login session", func(c *Config) *time.Duration { return &c.SessionTTL }),
 	dur("audit_retention", "how long audit events are kept", func(c *Config) *time.Duration { return &c.AuditRetention }),
+	num("password_memory_kib", "argon2id memory per password hash, in KiB", 8*1024, 4*1024*1024, func(c *Config) *int { return &c.PasswordMemoryKiB }),
+	num("password_time", "argon2id passes per password hash", 1, 100, func(c *Config) *int { return &c.PasswordTime }),
+	num("password_threads", "argon2id lanes per password hash", 1, 64, func(c *Config) *int { return &c.PasswordThreads }),
 	str("log_format", "text or json", func(c *Config) *string { return &c.LogFormat }),
 	str("log_level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
@@ -253,6 +280,11 @@ func isLocal(host string) bool {
 // longest lifetime of a token it signed, with an hour of margin.
 func (c *Config) KeyRetention() time.Duration {
 	return max(c.AccessTokenTTL, c.IDTokenTTL) + time.Hour
+}
+
+// PasswordParams are the argon2id parameters of new password hashes.
+func (c *Config) PasswordParams() password.Params {
+	return password.Params{Memory: uint32(c.PasswordMemoryKiB), Time: uint32(c.PasswordTime), Threads: uint8(c.PasswordThreads)}
 }
 
 // SQLitePath is the embedded database file.

@@ -76,7 +76,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	// Clients are looked up on every token request; other nodes' changes
 	// to them are seen within a second.
 	store = storage.WithClientCache(store, time.Second, now)
-	pw := password.Default
+	pw := cfg.PasswordParams()
 	if opts.Password != nil {
 		pw = *opts.Password
 	}
