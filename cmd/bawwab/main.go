@@ -6,6 +6,8 @@
 //	bawwab client add|list|delete
 //	bawwab keys rotate           start signing with a new key
 //	bawwab audit list            read the audit log
+//	bawwab config check          validate and explain the configuration
+//	bawwab migrate               bring the store's schema up to date
 //	bawwab bench                 load-test a server over HTTP
 package main
 
@@ -38,6 +40,8 @@ type app struct {
 	cfg        config.Config
 	flags      *pflag.FlagSet
 	log        *slog.Logger
+	// loadErr is the configuration error that `config check` explains.
+	loadErr error
 }
 
 func newRoot() *cobra.Command {
@@ -48,7 +52,11 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return a.load(cmd)
+			err := a.load(cmd)
+			if err != nil && cmd.Annotations["explain-config"] == "1" {
+				a.loadErr, err = err, nil
+			}
+			return err
 		},
 	}
 	pf := root.PersistentFlags()
@@ -58,7 +66,7 @@ func newRoot() *cobra.Command {
 		pf.String(f.Flag(), f.Get(&defaults), f.Help+" (env "+f.Env()+")")
 	}
 	a.flags = pf
-	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.auditCmd(), a.benchCmd())
+	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.auditCmd(), a.configCmd(), a.migrateCmd(), a.benchCmd())
 	return root
 }
 

@@ -201,6 +201,9 @@ func Load(c *Config, raw []byte, name string) error {
 	for _, k := range keys {
 		f, ok := field(k)
 		if !ok {
+			if near := nearestKey(k); near != "" {
+				return fmt.Errorf("config: %s: unknown key %q (did you mean %q?)", path, k, near)
+			}
 			return fmt.Errorf("config: %s: unknown key %q", path, k)
 		}
 		var s string
@@ -289,3 +292,93 @@ func (c *Config) PasswordParams() password.Params {
 
 // SQLitePath is the embedded database file.
 func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "bawwab.db") }
+
+// Warnings lists settings that are valid but unwise, each with the reason.
+func (c *Config) Warnings() []string {
+	var w []string
+	u, err := url.Parse(c.Issuer)
+	if err == nil && u.Scheme == "http" {
+		w = append(w, fmt.Sprintf("issuer %s uses http: fine for development on one machine; production needs https (RFC 9700 §2.6)", c.Issuer))
+		if host, _, err := net.SplitHostPort(c.Listen); err == nil && !isLocal(host) {
+			w = append(w, fmt.Sprintf("listen %s accepts connections from other machines while the issuer is http: put TLS in front", c.Listen))
+		}
+	}
+	if c.Database == "" {
+		w = append(w, "embedded SQLite in "+c.DataDir+": one node only; use database: postgres://… to run several")
+	}
+	if c.AccessTokenTTL > time.Hour {
+		w = append(w, fmt.Sprintf("access_token_ttl %v: resource servers that validate tokens offline see a revocation only at expiry; keep it short", c.AccessTokenTTL))
+	}
+	if c.RefreshTokenTTL > c.GrantTTL {
+		w = append(w, fmt.Sprintf("refresh_token_ttl %v exceeds grant_ttl %v, which bounds every refresh chain", c.RefreshTokenTTL, c.GrantTTL))
+	}
+	if c.SessionTTL > 7*24*time.Hour {
+		w = append(w, fmt.Sprintf("session_ttl %v: long browser sessions widen the window of a stolen session cookie", c.SessionTTL))
+	}
+	if c.PasswordMemoryKiB < 19*1024 && c.PasswordTime < 2 {
+		w = append(w, "argon2id parameters below OWASP's minimum (19 MiB, 2 passes): password hashes are cheaper to crack")
+	}
+	return w
+}
+
+// nearestKey is the setting whose name is within two edits of k, if any.
+func nearestKey(k string) string {
+	best, bestD := "", 3
+	for _, f := range Fields {
+		if d := editDistance(k, f.Key); d < bestD {
+			best, bestD = f.Key, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// Reference is the configuration reference in Markdown, generated from
+// Fields (docs/config.md is this text; a test keeps it current).
+func Reference() string {
+	var b strings.Builder
+	b.WriteString(`# Configuration reference
+
+Generated from the code (` + "`internal/config`" + `); ` + "`go test ./internal/config`" + ` fails when
+this file is stale, and ` + "`BAWWAB_UPDATE_DOCS=1 go test ./internal/config`" + ` rewrites it.
+
+Each setting comes from, in increasing precedence: its default, the YAML
+file given with ` + "`--config`" + ` (or ` + "`BAWWAB_CONFIG`" + `), its ` + "`BAWWAB_*`" + `
+environment variable, and its command-line flag. Unknown keys in the file are
+errors. ` + "`bawwab config check`" + ` validates the result, explains mistakes and
+warns about unwise settings.
+
+| key (YAML) | flag | environment | default | meaning |
+|---|---|---|---|---|
+`)
+	d := Default()
+	for _, f := range Fields {
+		def := f.Get(&d)
+		if def == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | `%s` | %s |\n", f.Key, f.Flag(), f.Env(), def, f.Help)
+	}
+	b.WriteString("\nExample file:\n\n```yaml\n")
+	b.WriteString("issuer: https://id.example.com\nlisten: 0.0.0.0:8080\ndatabase: postgres://bawwab@db.internal/bawwab\naudience: [api]\naccess_token_ttl: 10m\nlog_format: json\n```\n")
+	return b.String()
+}
