@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/clientip"
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
@@ -78,7 +79,7 @@ func (l *Log) Record(ctx context.Context, e Event) {
 	if l == nil {
 		return
 	}
-	ip, _ := ctx.Value(ipKey{}).(string)
+	ip := clientip.FromContext(ctx)
 	if l.OnEvent != nil {
 		l.OnEvent(e.Type, Attack(e.Type))
 	}

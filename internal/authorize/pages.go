@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/clientip"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/ratelimit"
@@ -109,7 +109,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		data.ClientName = client.Name
 	}
 	lang := ui.Lang(nil, r)
-	userKey, ipKey := "login-user:"+data.Username, "login-ip:"+clientauth.RemoteIP(r)
+	userKey, ipKey := "login-user:"+data.Username, "login-ip:"+clientip.Of(r)
 	d, err := h.loginWait(ctx, userKey, ipKey)
 	if err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))

@@ -14,7 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/bawwab/bawwab/internal/audit"
-	"net"
+	"github.com/bawwab/bawwab/internal/clientip"
 	"net/http"
 	"net/url"
 	"time"
@@ -60,7 +60,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*sto
 	if err != nil {
 		return nil, err
 	}
-	throttleKey := "client:" + id + "|" + RemoteIP(r)
+	throttleKey := "client:" + id + "|" + clientip.Of(r)
 	if a.Failures != nil {
 		d, err := a.Failures.Wait(ctx, throttleKey)
 		if err != nil {
@@ -148,13 +148,4 @@ func credentials(r *http.Request) (id, secret, method string, err error) {
 		return formID, formSecret, MethodPost, nil
 	}
 	return formID, "", MethodNone, nil
-}
-
-// RemoteIP returns the IP address of the peer of r.
-func RemoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

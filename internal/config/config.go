@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/bawwab/bawwab/internal/clientip"
 	"github.com/bawwab/bawwab/internal/password"
 	"net"
 	"net/url"
@@ -46,6 +47,8 @@ type Config struct {
 
 	// PprofListen, when set, is a loopback address serving net/http/pprof.
 	PprofListen string
+	// TrustedProxies are networks whose X-Forwarded-For is believed.
+	TrustedProxies []string
 }
 
 // Default returns the built-in defaults.
@@ -164,6 +167,21 @@ var Fields = []Field{
 	num("password_threads", "argon2id lanes per password hash", 1, 64, func(c *Config) *int { return &c.PasswordThreads }),
 	str("log_format", "text or json", func(c *Config) *string { return &c.LogFormat }),
 	str("log_level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
+	{Key: "trusted_proxies", Help: "comma-separated networks (CIDR) of TLS-terminating proxies whose X-Forwarded-For names the client; empty trusts none",
+		set: func(c *Config, s string) error {
+			var list []string
+			for _, p := range strings.Split(s, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					list = append(list, p)
+				}
+			}
+			if _, err := clientip.ParsePrefixes(list); err != nil {
+				return fmt.Errorf("%q: %v", s, err)
+			}
+			c.TrustedProxies = list
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(c.TrustedProxies, ",") }},
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/clientip"
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/introspect"
 	"github.com/bawwab/bawwab/internal/jwks"
@@ -65,6 +66,10 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	now := opts.Now
 	if now == nil {
 		now = time.Now
+	}
+	trusted, err := clientip.ParsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
 	m := metrics.New()
 	if o, ok := store.(interface {
@@ -122,16 +127,16 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux.HandleFunc("GET /readyz", ready(store, keys))
 	mux.Handle("GET /metrics", m.Handler())
 
-	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Log: log, handler: Harden(withRequest(m.Middleware(mux)), log)}, nil
+	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Log: log, handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log)}, nil
 }
 
 type requestIDKey struct{}
 
 // withRequest gives each request an id (X-Request-Id, kept from the client
 // when it is a short token, made otherwise), echoed in the response and
-// carried by every log line of the request; and attributes the request's
-// audit events to its peer address.
-func withRequest(h http.Handler) http.Handler {
+// carried by every log line of the request; and resolves the client's
+// address once, for throttling and the audit log.
+func withRequest(addrs clientip.Resolver, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if !validRequestID(id) {
@@ -139,7 +144,7 @@ func withRequest(h http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		h.ServeHTTP(w, r.WithContext(audit.WithIP(ctx, clientauth.RemoteIP(r))))
+		h.ServeHTTP(w, r.WithContext(clientip.With(ctx, addrs.Resolve(r))))
 	})
 }
 
