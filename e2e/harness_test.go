@@ -56,11 +56,15 @@ type env struct {
 	Server *server.Server
 	Clock  *clock
 	Logs   *syncBuffer // everything the server logged
+	// AdminURL is the admin API's listener (token adminToken).
+	AdminURL string
 
 	// Notes is a confidential client; CLI a public one; Robot uses client_credentials.
 	NotesSecret, RobotSecret string
 	UserID                   string
 }
+
+const adminToken = "admin-token-for-tests-0123456789abcdef"
 
 const (
 	notesRedirect = "https://notes.example/callback"
@@ -105,6 +109,7 @@ func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer strin
 		NotesSecret: notesSecretForTests, RobotSecret: robotSecretForTests}
 	cfg := config.Default()
 	cfg.Issuer = cmp.Or(issuer, e.URL)
+	cfg.AdminToken = adminToken
 	var out io.Writer = e.Logs
 	if testing.Verbose() {
 		out = io.MultiWriter(e.Logs, &testWriter{t})
@@ -115,9 +120,12 @@ func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer strin
 		t.Fatal(err)
 	}
 	e.Server = srv
-	done := make(chan struct{})
+	al := listen(t)
+	e.AdminURL = "http://" + al.Addr().String()
+	done, adminDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ctx, l) }()
-	t.Cleanup(func() { cancel(); <-done })
+	go func() { defer close(adminDone); _ = srv.ServeAdmin(ctx, al) }()
+	t.Cleanup(func() { cancel(); <-done; <-adminDone })
 	e.UserID = seed(t, store, e.NotesSecret, e.RobotSecret)
 	return e
 }

@@ -29,8 +29,11 @@ func (a *app) configCmd() *cobra.Command {
 			fmt.Fprintln(out, "configuration is valid:")
 			for _, f := range config.Fields {
 				v := f.Get(&a.cfg)
-				if f.Key == "database" && v != "" {
+				switch {
+				case f.Key == "database" && v != "":
 					v = redactDSN(v)
+				case f.Key == "admin_token" && v != "":
+					v = "(set)"
 				}
 				fmt.Fprintf(out, "  %-20s %s\n", f.Key, v)
 			}

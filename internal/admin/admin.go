@@ -19,6 +19,22 @@ import (
 	"github.com/bawwab/bawwab/internal/token"
 )
 
+// InvalidError is a mistake in what the caller asked for (as opposed to a
+// failure of the store); its message says what to change.
+type InvalidError struct{ msg string }
+
+func (e *InvalidError) Error() string { return e.msg }
+
+func invalid(format string, args ...any) error { return &InvalidError{fmt.Sprintf(format, args...)} }
+
+// existsError says what exists already; errors.Is(err, storage.ErrAlreadyExists) holds.
+type existsError struct{ msg string }
+
+func (e *existsError) Error() string { return e.msg }
+func (e *existsError) Unwrap() error { return storage.ErrAlreadyExists }
+
+func exists(format string, args ...any) error { return &existsError{fmt.Sprintf(format, args...)} }
+
 // UserSpec describes a new user.
 type UserSpec struct {
 	Username, Password, Name, Email, Picture string
@@ -29,10 +45,10 @@ type UserSpec struct {
 // user. It returns the new user's id.
 func AddUser(ctx context.Context, s storage.Storage, spec UserSpec, p password.Params) (string, error) {
 	if spec.Username == "" || strings.ContainsAny(spec.Username, " \t\r\n") {
-		return "", errors.New("username is required and may not contain spaces")
+		return "", invalid("username is required and may not contain spaces")
 	}
 	if err := password.Check(spec.Password, spec.Username); err != nil {
-		return "", err
+		return "", invalid("%v", err)
 	}
 	hash, err := password.Hash(spec.Password, p)
 	if err != nil {
@@ -44,7 +60,7 @@ func AddUser(ctx context.Context, s storage.Storage, spec UserSpec, p password.P
 		u.Name = spec.Username
 	}
 	if err := s.CreateUser(ctx, u); errors.Is(err, storage.ErrAlreadyExists) {
-		return "", fmt.Errorf("a user named %q exists already", spec.Username)
+		return "", exists("a user named %q exists already", spec.Username)
 	} else if err != nil {
 		return "", err
 	}
@@ -65,11 +81,14 @@ type ClientSpec struct {
 
 var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
 
+// NewClientID returns a random client id.
+func NewClientID() string { return strings.ToLower(token.NewID()) }
+
 // AddClient validates spec and stores the client. For a confidential client
 // it returns the secret, which is shown once and stored only as a hash.
 func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *scope.Catalog) (secret string, err error) {
 	if spec.ID == "" {
-		spec.ID = strings.ToLower(token.NewID())
+		spec.ID = NewClientID()
 	}
 	if spec.Name == "" {
 		spec.Name = spec.ID
@@ -79,23 +98,23 @@ func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *sco
 	}
 	for _, g := range spec.GrantTypes {
 		if !slices.Contains(knownGrants, g) {
-			return "", fmt.Errorf("grant type %q is not supported (use %s)", g, strings.Join(knownGrants, ", "))
+			return "", invalid("grant type %q is not supported (use %s)", g, strings.Join(knownGrants, ", "))
 		}
 	}
 	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
-		return "", errors.New("a public client cannot use client_credentials")
+		return "", invalid("a public client cannot use client_credentials")
 	}
 	if slices.Contains(spec.GrantTypes, "authorization_code") && len(spec.RedirectURIs) == 0 {
-		return "", errors.New("the authorization_code grant needs at least one redirect URI")
+		return "", invalid("the authorization_code grant needs at least one redirect URI")
 	}
 	for _, u := range spec.RedirectURIs {
 		if !authorize.ValidRedirectURI(u) {
-			return "", fmt.Errorf("redirect URI %q is not allowed: use https, http on a loopback host, or a private-use scheme, and no fragment", u)
+			return "", invalid("redirect URI %q is not allowed: use https, http on a loopback host, or a private-use scheme, and no fragment", u)
 		}
 	}
 	for _, sc := range spec.Scopes {
 		if _, ok := cat.Get(sc); !ok {
-			return "", fmt.Errorf("unknown scope %q (known: %s)", sc, strings.Join(cat.Names(), ", "))
+			return "", invalid("unknown scope %q (known: %s)", sc, strings.Join(cat.Names(), ", "))
 		}
 	}
 	c := storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
@@ -107,7 +126,7 @@ func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *sco
 		}
 	}
 	if err := s.CreateClient(ctx, c); errors.Is(err, storage.ErrAlreadyExists) {
-		return "", fmt.Errorf("a client with id %q exists already", spec.ID)
+		return "", exists("a client with id %q exists already", spec.ID)
 	} else if err != nil {
 		return "", err
 	}

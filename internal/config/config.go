@@ -49,6 +49,11 @@ type Config struct {
 	PprofListen string
 	// TrustedProxies are networks whose X-Forwarded-For is believed.
 	TrustedProxies []string
+
+	// AdminListen is the address of the admin API; AdminToken, when set,
+	// enables it and is the Bearer token its requests must carry.
+	AdminListen string
+	AdminToken  string
 }
 
 // Default returns the built-in defaults.
@@ -69,6 +74,7 @@ func Default() Config {
 		PasswordMemoryKiB: 19 * 1024,
 		PasswordTime:      2,
 		PasswordThreads:   1,
+		AdminListen:       "127.0.0.1:8081",
 		LogFormat:         "text",
 		LogLevel:          "info",
 	}
@@ -182,6 +188,8 @@ var Fields = []Field{
 			return nil
 		},
 		get: func(c *Config) string { return strings.Join(c.TrustedProxies, ",") }},
+	str("admin_listen", "address of the admin API (loopback unless you put TLS and a firewall in front)", func(c *Config) *string { return &c.AdminListen }),
+	str("admin_token", "Bearer token of the admin API, at least 32 characters; empty disables the API", func(c *Config) *string { return &c.AdminToken }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 
@@ -287,6 +295,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("pprof_listen %q must be a loopback host:port: the profiler exposes the process's memory", c.PprofListen))
 		}
 	}
+	if c.AdminToken != "" && len(c.AdminToken) < 32 {
+		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
+	}
 	if c.CodeTTL > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("code_ttl %v is longer than the 10 minutes RFC 6749 §4.1.2 allows", c.CodeTTL))
 	}
@@ -320,6 +331,9 @@ func (c *Config) Warnings() []string {
 		if host, _, err := net.SplitHostPort(c.Listen); err == nil && !isLocal(host) {
 			w = append(w, fmt.Sprintf("listen %s accepts connections from other machines while the issuer is http: put TLS in front", c.Listen))
 		}
+	}
+	if host, _, err := net.SplitHostPort(c.AdminListen); c.AdminToken != "" && (err != nil || !isLocal(host)) {
+		w = append(w, fmt.Sprintf("admin_listen %s is not loopback: the admin API then needs TLS and a firewall in front", c.AdminListen))
 	}
 	if c.Database == "" {
 		w = append(w, "embedded SQLite in "+c.DataDir+": one node only; use database: postgres://… to run several")

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
@@ -48,6 +49,7 @@ type Server struct {
 	Log    *slog.Logger
 
 	handler http.Handler
+	admin   http.Handler
 }
 
 // Options change how New builds the server; the zero value is production.
@@ -127,7 +129,8 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux.HandleFunc("GET /readyz", ready(store, keys))
 	mux.Handle("GET /metrics", m.Handler())
 
-	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Log: log, handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log)}, nil
+	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken}
+	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Log: log, admin: Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log), handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log)}, nil
 }
 
 type requestIDKey struct{}
@@ -214,6 +217,9 @@ func Pprof() http.Handler {
 	return mux
 }
 
+// AdminHandler serves the admin API (for the admin listener).
+func (s *Server) AdminHandler() http.Handler { return s.admin }
+
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -267,6 +273,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	})
 	go every(ctx, 5*time.Minute, s.collectGarbage)
 	return ServeUntil(ctx, HTTPServer(s.handler, s.Log), l)
+}
+
+// ServeAdmin serves the admin API on l until ctx ends.
+func (s *Server) ServeAdmin(ctx context.Context, l net.Listener) error {
+	return ServeUntil(ctx, HTTPServer(s.admin, s.Log), l)
 }
 
 // ServeUntil runs srv on l until ctx ends, then shuts it down, letting

@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// adminCall sends one admin API request and decodes a JSON answer into out.
+func (e *env) adminCall(method, path, token string, body any, out any) (int, string) {
+	e.t.Helper()
+	var r io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		r = strings.NewReader(string(raw))
+	}
+	req, _ := http.NewRequest(method, e.AdminURL+path, r)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, string(raw)
+}
+
+// TestAdminAPI drives every admin route against the real server: clients,
+// users, grants, scopes, keys and the audit log, with the admin token and
+// without it.
+func TestAdminAPI(t *testing.T) {
+	e := start(t)
+	call := func(method, path string, body, out any) (int, string) {
+		t.Helper()
+		return e.adminCall(method, path, adminToken, body, out)
+	}
+	want := func(got int, body string, status int, what string) {
+		t.Helper()
+		if got != status {
+			t.Fatalf("%s: %d, want %d: %s", what, got, status, body)
+		}
+	}
+
+	// Without the token, or with another, nothing.
+	for _, tok := range []string{"", "wrong-token", adminToken + "x"} {
+		if status, body := e.adminCall("GET", "/admin/clients", tok, nil, nil); status != 401 || !strings.Contains(body, `"error":"unauthorized"`) {
+			t.Fatalf("token %q: %d %s", tok, status, body)
+		}
+	}
+	// The admin API is not on the public listener.
+	if status, _, _ := getBody(t, e.URL+"/admin/clients", "Authorization", "Bearer "+adminToken); status != 404 {
+		t.Fatalf("admin API reachable on the public listener: %d", status)
+	}
+
+	// Clients.
+	var created struct {
+		ClientID string `json:"client_id"`
+		Secret   string `json:"client_secret"`
+	}
+	status, body := call("POST", "/admin/clients", map[string]any{"client_id": "reports", "name": "Reports",
+		"grant_types": []string{"client_credentials"}, "scopes": []string{"files.read"}}, &created)
+	want(status, body, 201, "create client")
+	if created.ClientID != "reports" || len(created.Secret) < 32 {
+		t.Fatalf("created client %+v", created)
+	}
+	tok := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"files.read"}}, "reports", created.Secret)
+	wantStatus(t, tok.Status, 200, "token of the new client", tok.Description)
+	status, body = call("POST", "/admin/clients", map[string]any{"client_id": "reports", "grant_types": []string{"client_credentials"}}, nil)
+	want(status, body, 409, "duplicate client")
+	status, body = call("POST", "/admin/clients", map[string]any{"redirect_uris": []string{"http://evil.example/cb"}}, nil)
+	want(status, body, 400, "client with an http redirect")
+	if !strings.Contains(body, "redirect URI") {
+		t.Fatalf("400 does not explain: %s", body)
+	}
+	status, body = call("POST", "/admin/clients", map[string]any{"client_id": "x", "secret": "chosen"}, nil)
+	want(status, body, 400, "unknown field")
+	var clients []map[string]any
+	status, body = call("GET", "/admin/clients", nil, &clients)
+	want(status, body, 200, "list clients")
+	if len(clients) != 5 || strings.Contains(body, "secret") {
+		t.Fatalf("clients: %s", body)
+	}
+	var one map[string]any
+	status, body = call("GET", "/admin/clients/reports", nil, &one)
+	want(status, body, 200, "get client")
+	status, body = call("GET", "/admin/clients/ghost", nil, nil)
+	want(status, body, 404, "unknown client")
+
+	// Users.
+	status, body = call("POST", "/admin/users", map[string]any{"username": "badr", "password": "password123"}, nil)
+	want(status, body, 400, "breached password")
+	var user struct {
+		ID       string `json:"id"`
+		Username string `json:"username"`
+	}
+	status, body = call("POST", "/admin/users", map[string]any{"username": "badr", "password": "a long and unusual phrase", "email": "badr@example.com"}, &user)
+	want(status, body, 201, "create user")
+	if user.Username != "badr" || strings.Contains(body, "argon2") {
+		t.Fatalf("user: %s", body)
+	}
+	status, body = call("GET", "/admin/users/"+user.ID, nil, nil)
+	want(status, body, 200, "get user")
+	var users []map[string]any
+	status, body = call("GET", "/admin/users", nil, &users)
+	want(status, body, 200, "list users")
+	if len(users) != 2 {
+		t.Fatalf("users: %s", body)
+	}
+
+	// Grants: amal uses Notes; the admin sees it and revokes it.
+	r := e.notesRequest("openid email offline_access")
+	notes := e.redeem(e.browser().authorize(r, "email", "offline_access").Get("code"), r)
+	var grants []struct {
+		ClientID string   `json:"client_id"`
+		Scopes   []string `json:"scopes"`
+	}
+	status, body = call("GET", "/admin/users/"+e.UserID+"/grants", nil, &grants)
+	want(status, body, 200, "list grants")
+	if len(grants) != 1 || grants[0].ClientID != "notes" {
+		t.Fatalf("grants: %s", body)
+	}
+	status, body = call("DELETE", "/admin/users/"+e.UserID+"/grants/notes", nil, nil)
+	want(status, body, 204, "revoke grant")
+	if in := e.introspect(notes.AccessToken, "notes", e.NotesSecret); in["active"] != false {
+		t.Fatalf("token alive after the admin revoked the grant: %v", in)
+	}
+	status, body = call("GET", "/admin/users/nobody/grants", nil, nil)
+	want(status, body, 404, "grants of an unknown user")
+
+	// Scopes, with both languages and the sensitive flag.
+	var scopes []struct {
+		Name        string            `json:"name"`
+		Sensitive   bool              `json:"sensitive"`
+		Description map[string]string `json:"description"`
+	}
+	status, body = call("GET", "/admin/scopes", nil, &scopes)
+	want(status, body, 200, "scopes")
+	found := false
+	for _, s := range scopes {
+		if s.Name == "payment" {
+			found = s.Sensitive && s.Description["en"] != "" && s.Description["ar"] != ""
+		}
+	}
+	if !found {
+		t.Fatalf("payment scope not listed as sensitive with en/ar text: %s", body)
+	}
+
+	// Keys: rotate, and the new key signs.
+	var rotated struct {
+		KID string `json:"kid"`
+	}
+	status, body = call("POST", "/admin/keys/rotate", nil, &rotated)
+	want(status, body, 200, "rotate")
+	var keys []struct {
+		KID    string `json:"kid"`
+		Active bool   `json:"active"`
+	}
+	status, body = call("GET", "/admin/keys", nil, &keys)
+	want(status, body, 200, "keys")
+	if len(keys) != 2 || keys[0].KID != rotated.KID || !keys[0].Active || keys[1].Active || strings.Contains(body, `"d"`) {
+		t.Fatalf("keys after rotation: %s", body)
+	}
+	if e.Server.Keys.ActiveKID() != rotated.KID {
+		t.Fatal("the server does not sign with the rotated key")
+	}
+
+	// Audit: per user and type, bounded, with bad input explained.
+	var events []struct {
+		Type string `json:"type"`
+	}
+	status, body = call("GET", "/admin/audit?user="+e.UserID+"&type=login&limit=5", nil, &events)
+	want(status, body, 200, "audit")
+	if len(events) != 1 || events[0].Type != "login" {
+		t.Fatalf("audit: %s", body)
+	}
+	status, body = call("GET", "/admin/audit?since=yesterday", nil, nil)
+	want(status, body, 400, "bad since")
+	status, body = call("GET", "/admin/audit?limit=0", nil, nil)
+	want(status, body, 400, "bad limit")
+
+	// Delete a client: its tokens stop working.
+	status, body = call("DELETE", "/admin/clients/reports", nil, nil)
+	want(status, body, 204, "delete client")
+	wantTokenError(t, e.token(url.Values{"grant_type": {"client_credentials"}}, "reports", created.Secret), 401, "invalid_client")
+	status, body = call("DELETE", "/admin/clients/reports", nil, nil)
+	want(status, body, 404, "delete twice")
+
+	// The document, and unknown routes.
+	var doc map[string]any
+	status, body = call("GET", "/admin/openapi.json", nil, &doc)
+	want(status, body, 200, "openapi")
+	if doc["openapi"] == nil {
+		t.Fatal("not an OpenAPI document")
+	}
+	status, body = call("GET", "/admin/nothing", nil, nil)
+	want(status, body, 404, "unknown route")
+}

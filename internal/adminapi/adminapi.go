@@ -1,0 +1,437 @@
+// Package adminapi is bawwab's admin REST API: clients, users, grants,
+// scopes, signing keys and the audit log, as JSON over HTTP. It is served
+// on a listener of its own (loopback by default) and every request must
+// carry the admin token as a Bearer token. openapi.json describes it; a
+// test holds the document and the routes to each other.
+package adminapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+//go:embed openapi.json
+var openapi []byte
+
+// API serves the admin routes.
+type API struct {
+	Store    storage.Storage
+	Keys     *jwks.Manager
+	Scopes   *scope.Catalog
+	Password password.Params
+	Log      *slog.Logger
+	Now      func() time.Time
+	// Token is the admin token; requests without it are refused.
+	Token string
+}
+
+// route is one admin operation.
+type route struct {
+	pattern string // method and path, as http.ServeMux reads it
+	serve   func(*API, http.ResponseWriter, *http.Request) error
+}
+
+// routes lists every operation; Handler registers exactly these.
+var routes = []route{
+	{"GET /admin/openapi.json", (*API).openAPI},
+	{"GET /admin/clients", (*API).listClients},
+	{"POST /admin/clients", (*API).createClient},
+	{"GET /admin/clients/{id}", (*API).getClient},
+	{"DELETE /admin/clients/{id}", (*API).deleteClient},
+	{"GET /admin/users", (*API).listUsers},
+	{"POST /admin/users", (*API).createUser},
+	{"GET /admin/users/{id}", (*API).getUser},
+	{"GET /admin/users/{id}/grants", (*API).listGrants},
+	{"DELETE /admin/users/{id}/grants/{client_id}", (*API).revokeGrant},
+	{"GET /admin/scopes", (*API).listScopes},
+	{"GET /admin/keys", (*API).listKeys},
+	{"POST /admin/keys/rotate", (*API).rotateKeys},
+	{"GET /admin/audit", (*API).listAudit},
+}
+
+// Patterns lists the served routes (for tests and documentation).
+func Patterns() []string {
+	out := make([]string, len(routes))
+	for i, r := range routes {
+		out[i] = r.pattern
+	}
+	return out
+}
+
+// Handler returns the API's handler.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range routes {
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := rt.serve(a, w, r); err != nil {
+				a.fail(w, r, err)
+			}
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.fail(w, r, &apiError{http.StatusNotFound, "not_found", "no such admin route; see /admin/openapi.json"})
+	})
+	want := sha256.Sum256([]byte(a.Token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || a.Token == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bawwab-admin"`)
+			a.fail(w, r, &apiError{http.StatusUnauthorized, "unauthorized", "send the admin token as Authorization: Bearer <token>"})
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// apiError is an error with its HTTP status.
+type apiError struct {
+	status      int
+	code        string
+	description string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.description }
+
+func badRequest(desc string) error { return &apiError{http.StatusBadRequest, "invalid_request", desc} }
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	var inv *admin.InvalidError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &inv):
+		ae = &apiError{http.StatusBadRequest, "invalid_request", inv.Error()}
+	case errors.Is(err, storage.ErrAlreadyExists):
+		ae = &apiError{http.StatusConflict, "conflict", err.Error()}
+	case errors.Is(err, storage.ErrNotFound):
+		ae = &apiError{http.StatusNotFound, "not_found", "no such " + strings.TrimSuffix(strings.Split(strings.TrimPrefix(r.URL.Path, "/admin/"), "/")[0], "s")}
+	default:
+		a.Log.ErrorContext(r.Context(), "admin API failed", "path", r.URL.Path, "err", err)
+		ae = &apiError{http.StatusInternalServerError, "server_error", "the server could not complete the request; see its log"}
+	}
+	writeJSON(w, ae.status, map[string]string{"error": ae.code, "error_description": ae.description})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// readJSON decodes a bounded JSON body, refusing unknown fields.
+func readJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("the body is not the expected JSON object: " + err.Error())
+	}
+	return nil
+}
+
+func (a *API) openAPI(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(openapi)
+	return err
+}
+
+// ---- clients
+
+// Client is a client as the API shows it (never its secret or hash).
+type Client struct {
+	ID           string    `json:"client_id"`
+	Name         string    `json:"name"`
+	Public       bool      `json:"public"`
+	RedirectURIs []string  `json:"redirect_uris"`
+	GrantTypes   []string  `json:"grant_types"`
+	Scopes       []string  `json:"scopes"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+func clientView(c storage.Client) Client {
+	return Client{c.ID, c.Name, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.Scopes), c.CreatedAt}
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+func (a *API) listClients(w http.ResponseWriter, r *http.Request) error {
+	cs, err := a.Store.ListClients(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []Client{}
+	for _, c := range cs {
+		out = append(out, clientView(c))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// NewClient is the body of POST /admin/clients.
+type NewClient struct {
+	ID           string   `json:"client_id"`
+	Name         string   `json:"name"`
+	Public       bool     `json:"public"`
+	RedirectURIs []string `json:"redirect_uris"`
+	GrantTypes   []string `json:"grant_types"`
+	Scopes       []string `json:"scopes"`
+}
+
+// CreatedClient answers POST /admin/clients; the secret is shown once.
+type CreatedClient struct {
+	Client
+	Secret string `json:"client_secret,omitempty"`
+}
+
+func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
+	var in NewClient
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if in.ID == "" {
+		in.ID = admin.NewClientID()
+	}
+	secret, err := admin.AddClient(r.Context(), a.Store, admin.ClientSpec{ID: in.ID, Name: in.Name, Public: in.Public,
+		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes}, a.Scopes)
+	if err != nil {
+		return err
+	}
+	c, err := a.Store.GetClient(r.Context(), in.ID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, CreatedClient{Client: clientView(*c), Secret: secret})
+}
+
+func (a *API) getClient(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.Store.GetClient(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, clientView(*c))
+}
+
+func (a *API) deleteClient(w http.ResponseWriter, r *http.Request) error {
+	if err := a.Store.DeleteClient(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- users
+
+// User is a user as the API shows it (never the password hash).
+type User struct {
+	ID            string    `json:"id"`
+	Username      string    `json:"username"`
+	Name          string    `json:"name"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
+	Picture       string    `json:"picture,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+func userView(u storage.User) User {
+	return User{u.ID, u.Username, u.Name, u.Email, u.EmailVerified, u.Picture, u.CreatedAt}
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
+	us, err := a.Store.ListUsers(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []User{}
+	for _, u := range us {
+		out = append(out, userView(u))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// NewUser is the body of POST /admin/users.
+type NewUser struct {
+	Username      string `json:"username"`
+	Password      string `json:"password"`
+	Name          string `json:"name"`
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified"`
+	Picture       string `json:"picture"`
+}
+
+func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
+	var in NewUser
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	id, err := admin.AddUser(r.Context(), a.Store, admin.UserSpec{Username: in.Username, Password: in.Password, Name: in.Name,
+		Email: in.Email, EmailVerified: in.EmailVerified, Picture: in.Picture}, a.Password)
+	if err != nil {
+		return err
+	}
+	u, err := a.Store.GetUser(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, userView(*u))
+}
+
+func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.Store.GetUser(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, userView(*u))
+}
+
+// ---- grants
+
+// Grant is what a user granted one client.
+type Grant struct {
+	ClientID   string    `json:"client_id"`
+	ClientName string    `json:"client_name"`
+	Scopes     []string  `json:"scopes"`
+	GrantedAt  time.Time `json:"granted_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+func (a *API) listGrants(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.Store.GetUser(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	cs, err := a.Store.ListConsents(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	out := []Grant{}
+	for _, c := range cs {
+		out = append(out, Grant{c.ClientID, c.ClientName, nonNil(c.Scopes), c.GrantedAt, c.UpdatedAt})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// revokeGrant does what the user's own "Connected apps" page does: the
+// consent goes and every token of the user's grants to the client dies.
+func (a *API) revokeGrant(w http.ResponseWriter, r *http.Request) error {
+	if err := a.Store.RevokeConsent(r.Context(), r.PathValue("id"), r.PathValue("client_id"), a.Now()); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- scopes
+
+// Scope is a scope of the catalog with its human descriptions.
+type Scope struct {
+	Name        string            `json:"name"`
+	Description map[string]string `json:"description"`
+	Sensitive   bool              `json:"sensitive"`
+	Required    bool              `json:"required"`
+	Claims      []string          `json:"claims"`
+}
+
+func (a *API) listScopes(w http.ResponseWriter, _ *http.Request) error {
+	out := []Scope{}
+	for _, name := range a.Scopes.Names() {
+		s, _ := a.Scopes.Get(name)
+		out = append(out, Scope{Name: s.Name, Description: s.Description, Sensitive: s.Sensitive, Required: s.Required, Claims: nonNil(s.Claims)})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// ---- keys
+
+// Key is a signing key's public description.
+type Key struct {
+	KID       string     `json:"kid"`
+	Algorithm string     `json:"alg"`
+	Active    bool       `json:"active"`
+	CreatedAt time.Time  `json:"created_at"`
+	RetiredAt *time.Time `json:"retired_at,omitempty"`
+}
+
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
+	ks, err := a.Store.ListSigningKeys(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []Key{}
+	for _, k := range ks {
+		v := Key{KID: k.ID, Algorithm: k.Algorithm, Active: k.RetiredAt.IsZero(), CreatedAt: k.CreatedAt}
+		if !k.RetiredAt.IsZero() {
+			v.RetiredAt = &k.RetiredAt
+		}
+		out = append(out, v)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) rotateKeys(w http.ResponseWriter, r *http.Request) error {
+	kid, err := a.Keys.Rotate(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"kid": kid})
+}
+
+// ---- audit
+
+// Event is an audit event.
+type Event struct {
+	Time     time.Time `json:"time"`
+	Type     string    `json:"type"`
+	UserID   string    `json:"user_id,omitempty"`
+	ClientID string    `json:"client_id,omitempty"`
+	IP       string    `json:"ip,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
+
+func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := storage.AuditFilter{UserID: q.Get("user"), ClientID: q.Get("client"), Type: q.Get("type")}
+	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return badRequest(name + " must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+			}
+			*dst = t
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return badRequest("limit must be a number from 1 to 1000")
+		}
+		f.Limit = n
+	}
+	evs, err := a.Store.ListAuditEvents(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := []Event{}
+	for _, e := range evs {
+		out = append(out, Event{e.Time, e.Type, e.UserID, e.ClientID, e.IP, e.Detail})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
