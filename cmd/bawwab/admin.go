@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/server"
@@ -29,16 +30,49 @@ func (a *app) withStore(ctx context.Context, fn func(storage.Storage) error) err
 	return fn(s)
 }
 
+// withAdmin runs fn against the admin API: the running server's, with
+// --server, or else the configured store's, in process. Both are the same
+// API, so every admin command behaves alike either way.
+func (a *app) withAdmin(ctx context.Context, fn func(*adminapi.Remote) error) error {
+	if a.server != "" {
+		if a.cfg.AdminToken == "" {
+			return errors.New("--server needs the admin token: set --admin-token or BAWWAB_ADMIN_TOKEN")
+		}
+		return fn(adminapi.NewRemote(strings.TrimRight(a.server, "/"), a.cfg.AdminToken))
+	}
+	return a.withStore(ctx, func(s storage.Storage) error {
+		keys, err := jwks.New(ctx, s, a.log, time.Now, a.cfg.KeyRetention())
+		if err != nil {
+			return err
+		}
+		return fn(adminapi.Local(&adminapi.API{Store: s, Keys: keys, Scopes: scope.Default(), Password: a.cfg.PasswordParams(),
+			Log: a.log, Now: time.Now}))
+	})
+}
+
+// show prints v as JSON with --output json, or else as the table that
+// rows writes (a header line, then tab-separated rows).
+func (a *app) show(out io.Writer, v any, rows func(tw io.Writer)) error {
+	if a.output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	rows(tw)
+	return tw.Flush()
+}
+
 func (a *app) userCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage local users"}
-	var spec admin.UserSpec
+	var in adminapi.NewUser
 	var fromStdin bool
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Add a user (the password is read from standard input unless --password is given)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if spec.Password == "" || fromStdin {
+			if in.Password == "" || fromStdin {
 				if !fromStdin {
 					fmt.Fprint(cmd.ErrOrStderr(), "Password: ")
 				}
@@ -46,115 +80,112 @@ func (a *app) userCmd() *cobra.Command {
 				if err != nil && line == "" {
 					return errors.New("no password given: use --password or write it to standard input")
 				}
-				spec.Password = strings.TrimRight(line, "\r\n")
+				in.Password = strings.TrimRight(line, "\r\n")
 			}
-			return a.withStore(cmd.Context(), func(s storage.Storage) error {
-				id, err := admin.AddUser(cmd.Context(), s, spec, a.cfg.PasswordParams())
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				u, err := c.CreateUser(cmd.Context(), in)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "user %s added with id %s\n", spec.Username, id)
-				return nil
+				return a.show(cmd.OutOrStdout(), u, func(w io.Writer) {
+					fmt.Fprintf(w, "user %s added with id %s\n", u.Username, u.ID)
+				})
 			})
 		},
 	}
 	f := add.Flags()
-	f.StringVar(&spec.Username, "username", "", "login name (required)")
-	f.StringVar(&spec.Password, "password", "", "password (visible in shell history: prefer --password-stdin)")
+	f.StringVar(&in.Username, "username", "", "login name (required)")
+	f.StringVar(&in.Password, "password", "", "password (visible in shell history: prefer --password-stdin)")
 	f.BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
-	f.StringVar(&spec.Name, "name", "", "display name")
-	f.StringVar(&spec.Email, "email", "", "email address")
-	f.BoolVar(&spec.EmailVerified, "email-verified", false, "mark the email address verified")
-	f.StringVar(&spec.Picture, "picture", "", "URL of the user's photo")
-	_ = add.MarkFlagRequired("username")
-	cmd.AddCommand(add)
+	f.StringVar(&in.Name, "name", "", "display name")
+	f.StringVar(&in.Email, "email", "", "email address")
+	f.BoolVar(&in.EmailVerified, "email-verified", false, "mark the email address verified")
+	f.StringVar(&in.Picture, "picture", "", "URL of the user's photo")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List users",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				users, err := c.ListUsers(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return a.show(cmd.OutOrStdout(), users, func(w io.Writer) {
+					fmt.Fprintln(w, "ID\tUSERNAME\tNAME\tEMAIL")
+					for _, u := range users {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", u.ID, u.Username, u.Name, u.Email)
+					}
+				})
+			})
+		},
+	}
+	cmd.AddCommand(add, list)
 	return cmd
 }
 
 func (a *app) clientCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "client", Short: "Manage OAuth clients"}
-	var spec admin.ClientSpec
+	var in adminapi.NewClient
 	var scopes string
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Register a client; a confidential client's secret is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			spec.Scopes = strings.Fields(strings.ReplaceAll(scopes, ",", " "))
-			return a.withStore(cmd.Context(), func(s storage.Storage) error {
-				secret, err := admin.AddClient(cmd.Context(), s, spec, scope.Default())
+			in.Scopes = strings.Fields(strings.ReplaceAll(scopes, ",", " "))
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				created, err := c.CreateClient(cmd.Context(), in)
 				if err != nil {
 					return err
 				}
-				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "client_id:     %s\n", spec.ID)
-				if secret != "" {
-					fmt.Fprintf(out, "client_secret: %s\n(shown once: only its hash is stored)\n", secret)
-				}
-				return nil
+				return a.show(cmd.OutOrStdout(), created, func(w io.Writer) {
+					fmt.Fprintf(w, "client_id:     %s\n", created.ID)
+					if created.Secret != "" {
+						fmt.Fprintf(w, "client_secret: %s\n(shown once: only its hash is stored)\n", created.Secret)
+					}
+				})
 			})
 		},
 	}
 	f := add.Flags()
-	f.StringVar(&spec.ID, "id", "", "client_id (default: random)")
-	f.StringVar(&spec.Name, "name", "", "name shown on the consent screen")
-	f.BoolVar(&spec.Public, "public", false, "public client (no secret; PKCE protects the code)")
-	f.StringSliceVar(&spec.RedirectURIs, "redirect-uri", nil, "registered redirect URI (repeatable)")
-	f.StringSliceVar(&spec.GrantTypes, "grant-type", nil, "allowed grant types (default authorization_code,refresh_token)")
+	f.StringVar(&in.ID, "id", "", "client_id (default: random)")
+	f.StringVar(&in.Name, "name", "", "name shown on the consent screen")
+	f.BoolVar(&in.Public, "public", false, "public client (no secret; PKCE protects the code)")
+	f.StringSliceVar(&in.RedirectURIs, "redirect-uri", nil, "registered redirect URI (repeatable)")
+	f.StringSliceVar(&in.GrantTypes, "grant-type", []string{"authorization_code", "refresh_token"}, "allowed grant types")
 	f.StringVar(&scopes, "scope", "openid profile email", "scopes the client may ask for")
 
-	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List clients",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withStore(cmd.Context(), func(s storage.Storage) error {
-				clients, err := s.ListClients(cmd.Context())
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				clients, err := c.ListClients(cmd.Context())
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					type view struct {
-						ID           string   `json:"client_id"`
-						Name         string   `json:"name"`
-						Public       bool     `json:"public"`
-						RedirectURIs []string `json:"redirect_uris"`
-						GrantTypes   []string `json:"grant_types"`
-						Scopes       []string `json:"scopes"`
-					}
-					out := []view{}
+				return a.show(cmd.OutOrStdout(), clients, func(w io.Writer) {
+					fmt.Fprintln(w, "CLIENT_ID\tNAME\tTYPE\tGRANTS\tREDIRECT URIS")
 					for _, c := range clients {
-						out = append(out, view{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes})
+						kind := "confidential"
+						if c.Public {
+							kind = "public"
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
 					}
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					return enc.Encode(out)
-				}
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tGRANTS\tREDIRECT URIS")
-				for _, c := range clients {
-					kind := "confidential"
-					if c.Public {
-						kind = "public"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
-				}
-				return tw.Flush()
+				})
 			})
 		},
 	}
-	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-
 	del := &cobra.Command{
 		Use:   "delete CLIENT_ID",
 		Short: "Delete a client and revoke everything it was granted",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(cmd.Context(), func(s storage.Storage) error {
-				if err := s.DeleteClient(cmd.Context(), args[0]); errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("no client %q", args[0])
-				} else if err != nil {
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				if err := c.DeleteClient(cmd.Context(), args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "client %s deleted\n", args[0])
@@ -166,19 +197,100 @@ func (a *app) clientCmd() *cobra.Command {
 	return cmd
 }
 
+func (a *app) grantCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "grant", Short: "See and revoke what users granted clients"}
+	var user string
+	list := &cobra.Command{
+		Use:   "list --user USER_ID",
+		Short: "List what a user granted each client",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				grants, err := c.ListGrants(cmd.Context(), user)
+				if err != nil {
+					return err
+				}
+				return a.show(cmd.OutOrStdout(), grants, func(w io.Writer) {
+					fmt.Fprintln(w, "CLIENT_ID\tCLIENT\tSCOPES\tSINCE")
+					for _, g := range grants {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", g.ClientID, g.ClientName, strings.Join(g.Scopes, " "), g.GrantedAt.Local().Format(time.DateTime))
+					}
+				})
+			})
+		},
+	}
+	list.Flags().StringVar(&user, "user", "", "user id (required)")
+	_ = list.MarkFlagRequired("user")
+	revoke := &cobra.Command{
+		Use:   "revoke USER_ID CLIENT_ID",
+		Short: "Revoke what a user granted a client: its tokens stop working at once",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				if err := c.RevokeGrant(cmd.Context(), args[0], args[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked what user %s granted %s\n", args[0], args[1])
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(list, revoke)
+	return cmd
+}
+
+func (a *app) scopeCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "scope", Short: "The scope catalog"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List scopes with their English and Arabic descriptions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				scopes, err := c.ListScopes(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return a.show(cmd.OutOrStdout(), scopes, func(w io.Writer) {
+					fmt.Fprintln(w, "SCOPE\tSENSITIVE\tENGLISH\tARABIC")
+					for _, s := range scopes {
+						fmt.Fprintf(w, "%s\t%v\t%s\t%s\n", s.Name, s.Sensitive, s.Description["en"], s.Description["ar"])
+					}
+				})
+			})
+		},
+	})
+	return cmd
+}
+
 func (a *app) keysCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Manage signing keys"}
-	cmd.AddCommand(&cobra.Command{
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List signing keys, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				keys, err := c.ListKeys(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return a.show(cmd.OutOrStdout(), keys, func(w io.Writer) {
+					fmt.Fprintln(w, "KID\tALG\tACTIVE\tCREATED")
+					for _, k := range keys {
+						fmt.Fprintf(w, "%s\t%s\t%v\t%s\n", k.KID, k.Algorithm, k.Active, k.CreatedAt.Local().Format(time.DateTime))
+					}
+				})
+			})
+		},
+	}
+	rotate := &cobra.Command{
 		Use:   "rotate",
 		Short: "Sign new tokens with a fresh key; old keys stay published until their tokens expire",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withStore(cmd.Context(), func(s storage.Storage) error {
-				m, err := jwks.New(cmd.Context(), s, a.log, time.Now, a.cfg.KeyRetention())
-				if err != nil {
-					return err
-				}
-				kid, err := m.Rotate(cmd.Context())
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				kid, err := c.RotateKeys(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -186,6 +298,7 @@ func (a *app) keysCmd() *cobra.Command {
 				return nil
 			})
 		},
-	})
+	}
+	cmd.AddCommand(list, rotate)
 	return cmd
 }

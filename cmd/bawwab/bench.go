@@ -25,7 +25,7 @@ import (
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
 )
 
-// report is what `bawwab bench --json` prints.
+// report is what `bawwab bench --output json` prints.
 type report struct {
 	Target      string            `json:"target"`
 	Store       string            `json:"store"`
@@ -42,7 +42,6 @@ func (a *app) benchCmd() *cobra.Command {
 		Scope: "files.read", Username: "bench", Password: "load test passphrase 0123"}
 	var o loadtest.Options
 	var which string
-	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Load-test a bawwab server over HTTP and print throughput, latency and memory",
@@ -91,12 +90,12 @@ and --password.`,
 					return err
 				}
 				rep.Results = append(rep.Results, r)
-				if !asJSON {
+				if a.output != "json" {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %.0f %ss/s\n", r.Scenario, r.PerSecond, r.Unit)
 				}
 			}
 			out := cmd.OutOrStdout()
-			if asJSON {
+			if a.output == "json" {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(rep)
@@ -113,7 +112,6 @@ and --password.`,
 	f.IntVar(&o.Workers, "workers", 2*runtime.GOMAXPROCS(0), "concurrent workers, each with its own keep-alive connection")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each scenario")
 	f.IntVar(&o.Rate, "rate", 0, "operations a second across all workers; 0 for as fast as possible")
-	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.StringVar(&t.URL, "target", "", "base URL of a running server to drive instead of starting one")
 	f.StringVar(&t.ClientID, "client-id", t.ClientID, "confidential client of the target")
 	f.StringVar(&t.ClientSecret, "client-secret", t.ClientSecret, "its secret")

@@ -4,7 +4,13 @@
 //	bawwab demo                  run the server, a resource server and a sample app
 //	bawwab user add …            add a local user
 //	bawwab client add|list|delete
-//	bawwab keys rotate           start signing with a new key
+//	bawwab grant list|revoke     what users granted clients
+//	bawwab scope list
+//	bawwab keys list|rotate      signing keys
+//
+// The admin commands work on the configured store, or with --server on a
+// running server's admin API; --output json prints JSON.
+//
 //	bawwab audit list            read the audit log
 //	bawwab config check          validate and explain the configuration
 //	bawwab migrate               bring the store's schema up to date
@@ -42,6 +48,11 @@ type app struct {
 	log        *slog.Logger
 	// loadErr is the configuration error that `config check` explains.
 	loadErr error
+	// server is the admin API the admin commands talk to; empty means the
+	// configured store, directly.
+	server string
+	// output is table or json.
+	output string
 }
 
 func newRoot() *cobra.Command {
@@ -52,6 +63,9 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if a.output != "table" && a.output != "json" {
+				return fmt.Errorf("--output must be table or json, not %q", a.output)
+			}
 			err := a.load(cmd)
 			if err != nil && cmd.Annotations["explain-config"] == "1" {
 				a.loadErr, err = err, nil
@@ -61,12 +75,14 @@ func newRoot() *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configFile, "config", "", "YAML configuration file (env BAWWAB_CONFIG)")
+	pf.StringVar(&a.server, "server", "", "admin API of a running server (e.g. http://127.0.0.1:8081) for the admin commands; default: the configured store")
+	pf.StringVarP(&a.output, "output", "o", "table", "output of the admin commands: table or json")
 	defaults := config.Default()
 	for _, f := range config.Fields {
 		pf.String(f.Flag(), f.Get(&defaults), f.Help+" (env "+f.Env()+")")
 	}
 	a.flags = pf
-	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.auditCmd(), a.configCmd(), a.migrateCmd(), a.benchCmd())
+	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.grantCmd(), a.scopeCmd(), a.auditCmd(), a.configCmd(), a.migrateCmd(), a.benchCmd())
 	return root
 }
 

@@ -1,0 +1,154 @@
+package adminapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// Remote calls the admin API: of a running server over HTTP (NewRemote),
+// or of a store directly, in process (Local). The CLI uses it either way,
+// so that both paths are the same code.
+type Remote struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// NewRemote calls the admin API at base (e.g. http://127.0.0.1:8081).
+func NewRemote(base, token string) *Remote {
+	return &Remote{base: base, token: token, http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Local calls api in process, without a network.
+func Local(api *API) *Remote {
+	api.Token = "local"
+	return &Remote{base: "http://local", token: "local", http: &http.Client{Transport: inProcess{api.Handler()}}}
+}
+
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	w := httptest.NewRecorder()
+	t.h.ServeHTTP(w, r)
+	return w.Result(), nil
+}
+
+// Error is an error answer of the admin API.
+type Error struct {
+	Status      int
+	Code        string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+func (e *Error) Error() string { return e.Description }
+
+func (c *Remote) call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		raw, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		e := &Error{Status: resp.StatusCode}
+		if json.Unmarshal(raw, e) != nil || e.Description == "" {
+			e.Description = fmt.Sprintf("admin API answered %s", resp.Status)
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func (c *Remote) ListClients(ctx context.Context) (out []Client, err error) {
+	return out, c.call(ctx, "GET", "/admin/clients", nil, &out)
+}
+
+func (c *Remote) CreateClient(ctx context.Context, in NewClient) (out CreatedClient, err error) {
+	return out, c.call(ctx, "POST", "/admin/clients", in, &out)
+}
+
+func (c *Remote) DeleteClient(ctx context.Context, id string) error {
+	return c.call(ctx, "DELETE", "/admin/clients/"+url.PathEscape(id), nil, nil)
+}
+
+func (c *Remote) ListUsers(ctx context.Context) (out []User, err error) {
+	return out, c.call(ctx, "GET", "/admin/users", nil, &out)
+}
+
+func (c *Remote) CreateUser(ctx context.Context, in NewUser) (out User, err error) {
+	return out, c.call(ctx, "POST", "/admin/users", in, &out)
+}
+
+func (c *Remote) ListGrants(ctx context.Context, userID string) (out []Grant, err error) {
+	return out, c.call(ctx, "GET", "/admin/users/"+url.PathEscape(userID)+"/grants", nil, &out)
+}
+
+func (c *Remote) RevokeGrant(ctx context.Context, userID, clientID string) error {
+	return c.call(ctx, "DELETE", "/admin/users/"+url.PathEscape(userID)+"/grants/"+url.PathEscape(clientID), nil, nil)
+}
+
+func (c *Remote) ListScopes(ctx context.Context) (out []Scope, err error) {
+	return out, c.call(ctx, "GET", "/admin/scopes", nil, &out)
+}
+
+func (c *Remote) ListKeys(ctx context.Context) (out []Key, err error) {
+	return out, c.call(ctx, "GET", "/admin/keys", nil, &out)
+}
+
+func (c *Remote) RotateKeys(ctx context.Context) (string, error) {
+	var out struct {
+		KID string `json:"kid"`
+	}
+	return out.KID, c.call(ctx, "POST", "/admin/keys/rotate", nil, &out)
+}
+
+func (c *Remote) ListAudit(ctx context.Context, f storage.AuditFilter) (out []Event, err error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"user": f.UserID, "client": f.ClientID, "type": f.Type} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339))
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	return out, c.call(ctx, "GET", "/admin/audit?"+q.Encode(), nil, &out)
+}
