@@ -661,7 +661,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 		k.CreatedAt, k.RetiredAt = fromUnix(created), fromUnix(retired)
 		return &k, nil
 	}
-	return list(ctx, s, scan, `SELECT id, algorithm, private_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, id DESC`)
+	return list(ctx, s, scan, `SELECT id, algorithm, private_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, retired_at = 0 DESC, retired_at DESC, id DESC`)
 }
 
 // RetireSigningKey stops a key from signing; it stays published.

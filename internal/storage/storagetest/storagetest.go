@@ -394,6 +394,16 @@ func testSigningKeys(t *testing.T, s storage.Storage) {
 	if len(keys) != 1 {
 		t.Fatalf("after delete: %+v", keys)
 	}
+	// Two rotations within one second (stores keep seconds): the key that
+	// signs still comes first, whatever the ids.
+	for _, id := range []string{"zz", "aa"} {
+		mustNil(t, s.CreateSigningKey(ctx, storage.SigningKey{ID: id, Algorithm: "ES256", PrivateJWK: []byte(`{}`), CreatedAt: now().Add(time.Hour)}), "create")
+	}
+	mustNil(t, s.RetireSigningKey(ctx, "zz", now().Add(time.Hour)), "retire")
+	keys, _ = s.ListSigningKeys(ctx)
+	if len(keys) != 3 || keys[0].ID != "aa" || keys[1].ID != "zz" {
+		t.Fatalf("same-second keys not newest first: %+v", keys)
+	}
 }
 
 func testSecrets(t *testing.T, s storage.Storage) {
