@@ -1,11 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/storage/sqlite"
 )
 
 // TestCLI runs the bawwab binary's admin commands against a running
@@ -68,5 +74,37 @@ func TestCLI(t *testing.T) {
 	}
 	if out := run(false, "user", "add", "--username", "x", "--password", "password1", "--data-dir", dir); !strings.Contains(out, "breached") {
 		t.Fatalf("breached password:\n%s", out)
+	}
+
+	// Export from the running server, import into another store: users keep
+	// their passwords, clients their secrets; a second import adds nothing.
+	backup := filepath.Join(t.TempDir(), "backup.json")
+	if err := os.WriteFile(backup, []byte(run(true, remote("export")...)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 1 added, 0 already there") || !strings.Contains(out, "clients: 5 added") {
+		t.Fatalf("import:\n%s", out)
+	}
+	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 0 added, 1 already there") {
+		t.Fatalf("second import:\n%s", out)
+	}
+	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "bawwab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	u, err := store.GetUserByUsername(context.Background(), userName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := password.Verify(userPassword, u.PasswordHash, testPassword); err != nil || u.ID != e.UserID {
+		t.Fatalf("imported user: %v %+v", err, u)
+	}
+	c, err := store.GetClient(context.Background(), "cron")
+	if err != nil || c.SecretHash != storage.Hash(created.Secret) {
+		t.Fatalf("imported client: %v %+v", err, c)
+	}
+	if out := run(false, "import", "/nonexistent.json", "--data-dir", dir); !strings.Contains(out, "no such file") {
+		t.Fatalf("missing file:\n%s", out)
 	}
 }

@@ -14,6 +14,7 @@
 //	bawwab audit list            read the audit log
 //	bawwab config check          validate and explain the configuration
 //	bawwab migrate               bring the store's schema up to date
+//	bawwab export / import       users and clients as JSON (backups, migrations)
 //	bawwab bench                 load-test a server over HTTP
 package main
 
@@ -82,7 +83,7 @@ func newRoot() *cobra.Command {
 		pf.String(f.Flag(), f.Get(&defaults), f.Help+" (env "+f.Env()+")")
 	}
 	a.flags = pf
-	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.grantCmd(), a.scopeCmd(), a.auditCmd(), a.configCmd(), a.migrateCmd(), a.benchCmd())
+	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.grantCmd(), a.scopeCmd(), a.auditCmd(), a.configCmd(), a.migrateCmd(), a.exportCmd(), a.importCmd(), a.benchCmd())
 	return root
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -62,6 +63,8 @@ var routes = []route{
 	{"GET /admin/keys", (*API).listKeys},
 	{"POST /admin/keys/rotate", (*API).rotateKeys},
 	{"GET /admin/audit", (*API).listAudit},
+	{"GET /admin/export", (*API).export},
+	{"POST /admin/import", (*API).importAll},
 }
 
 // Patterns lists the served routes (for tests and documentation).
@@ -137,7 +140,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 
 // readJSON decodes a bounded JSON body, refusing unknown fields.
 func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	return readJSONLimit(r, v, 64<<10)
+}
+
+func readJSONLimit(r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badRequest("the body is not the expected JSON object: " + err.Error())
@@ -432,6 +439,108 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 	out := []Event{}
 	for _, e := range evs {
 		out = append(out, Event{e.Time, e.Type, e.UserID, e.ClientID, e.IP, e.Detail})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// ---- export and import
+
+// Backup is every user and client, with their hashes, for backups and
+// migrations between stores. It holds password hashes: keep it secret.
+type Backup struct {
+	Version int            `json:"version"`
+	Users   []BackupUser   `json:"users"`
+	Clients []BackupClient `json:"clients"`
+}
+
+// BackupUser is a user with its password hash.
+type BackupUser struct {
+	User
+	PasswordHash string `json:"password_hash"`
+}
+
+// BackupClient is a client with its secret's hash.
+type BackupClient struct {
+	Client
+	SecretHash string `json:"secret_hash,omitempty"`
+}
+
+// Imported counts what an import added and what it left alone because it
+// existed already.
+type Imported struct {
+	UsersAdded     int `json:"users_added"`
+	UsersSkipped   int `json:"users_skipped"`
+	ClientsAdded   int `json:"clients_added"`
+	ClientsSkipped int `json:"clients_skipped"`
+}
+
+func (a *API) export(w http.ResponseWriter, r *http.Request) error {
+	users, err := a.Store.ListUsers(r.Context())
+	if err != nil {
+		return err
+	}
+	clients, err := a.Store.ListClients(r.Context())
+	if err != nil {
+		return err
+	}
+	b := Backup{Version: 1, Users: []BackupUser{}, Clients: []BackupClient{}}
+	for _, u := range users {
+		b.Users = append(b.Users, BackupUser{userView(u), u.PasswordHash})
+	}
+	for _, c := range clients {
+		b.Clients = append(b.Clients, BackupClient{clientView(c), c.SecretHash})
+	}
+	return writeJSON(w, http.StatusOK, b)
+}
+
+func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
+	var b Backup
+	if err := readJSONLimit(r, &b, 64<<20); err != nil {
+		return err
+	}
+	if b.Version != 1 {
+		return badRequest("unknown backup version; this server reads version 1")
+	}
+	// Check everything before writing anything.
+	for _, u := range b.Users {
+		if u.ID == "" || u.Username == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
+			return badRequest("user " + u.Username + ": id, username and an argon2id password_hash are required")
+		}
+	}
+	for _, c := range b.Clients {
+		if c.ID == "" || (c.Public != (c.SecretHash == "")) || (c.SecretHash != "" && len(c.SecretHash) != 64) {
+			return badRequest("client " + c.ID + ": client_id is required, and a secret_hash (SHA-256, hex) exactly when the client is confidential")
+		}
+		for _, u := range c.RedirectURIs {
+			if !authorize.ValidRedirectURI(u) {
+				return badRequest("client " + c.ID + ": redirect URI " + u + " is not allowed")
+			}
+		}
+	}
+	var out Imported
+	for _, u := range b.Users {
+		err := a.Store.CreateUser(r.Context(), storage.User{ID: u.ID, Username: u.Username, PasswordHash: u.PasswordHash, Name: u.Name,
+			Email: u.Email, EmailVerified: u.EmailVerified, Picture: u.Picture, CreatedAt: u.CreatedAt})
+		switch {
+		case errors.Is(err, storage.ErrAlreadyExists):
+			out.UsersSkipped++
+		case err != nil:
+			return err
+		default:
+			out.UsersAdded++
+		}
+	}
+	for _, c := range b.Clients {
+		err := a.Store.CreateClient(r.Context(), storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
+			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, CreatedAt: c.CreatedAt})
+		switch {
+		case errors.Is(err, storage.ErrAlreadyExists):
+			out.ClientsSkipped++
+		case err != nil:
+			return err
+		default:
+			out.ClientsAdded++
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -152,3 +152,11 @@ func (c *Remote) ListAudit(ctx context.Context, f storage.AuditFilter) (out []Ev
 	}
 	return out, c.call(ctx, "GET", "/admin/audit?"+q.Encode(), nil, &out)
 }
+
+func (c *Remote) Export(ctx context.Context) (out Backup, err error) {
+	return out, c.call(ctx, "GET", "/admin/export", nil, &out)
+}
+
+func (c *Remote) Import(ctx context.Context, b Backup) (out Imported, err error) {
+	return out, c.call(ctx, "POST", "/admin/import", b, &out)
+}

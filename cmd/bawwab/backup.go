@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bawwab/bawwab/internal/adminapi"
+)
+
+func (a *app) exportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "export",
+		Short: "Write every user and client, with their hashes, as JSON to standard output (keep it secret)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				b, err := c.Export(cmd.Context())
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(b)
+			})
+		},
+	}
+}
+
+func (a *app) importCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "import FILE",
+		Short: "Add the users and clients of an export (- for standard input); existing ones are left alone",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var in io.Reader = cmd.InOrStdin()
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				in = f
+			}
+			var b adminapi.Backup
+			if err := json.NewDecoder(in).Decode(&b); err != nil {
+				return fmt.Errorf("%s is not an export: %w", args[0], err)
+			}
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				n, err := c.Import(cmd.Context(), b)
+				if err != nil {
+					return err
+				}
+				return a.show(cmd.OutOrStdout(), n, func(w io.Writer) {
+					fmt.Fprintf(w, "users: %d added, %d already there\nclients: %d added, %d already there\n",
+						n.UsersAdded, n.UsersSkipped, n.ClientsAdded, n.ClientsSkipped)
+				})
+			})
+		},
+	}
+}
