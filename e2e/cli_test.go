@@ -82,7 +82,7 @@ func TestCLI(t *testing.T) {
 	if err := os.WriteFile(backup, []byte(run(true, remote("export")...)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 1 added, 0 already there") || !strings.Contains(out, "clients: 5 added") {
+	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 1 added, 0 already there") || !strings.Contains(out, "clients: 6 added") {
 		t.Fatalf("import:\n%s", out)
 	}
 	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 0 added, 1 already there") {

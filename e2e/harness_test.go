@@ -148,6 +148,7 @@ func seed(t *testing.T, store storage.Storage, notesSecret, robotSecret string) 
 	for _, c := range []admin.ClientSpec{
 		{ID: "notes", Name: "Notes", RedirectURIs: []string{notesRedirect}, Scopes: all, Secret: notesSecret},
 		{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{cliRedirect}, Scopes: all},
+		{ID: "tv", Name: "Living-room TV", Public: true, GrantTypes: []string{token.DeviceCodeGrantType, "refresh_token"}, Scopes: all},
 		{ID: "robot", Name: "Robot", GrantTypes: []string{"client_credentials"}, Scopes: []string{"files.read"}, Secret: robotSecret},
 		{ID: "api", Name: "Provider API", GrantTypes: []string{"client_credentials"}, Secret: "api-secret-for-tests-0123456789"},
 	} {

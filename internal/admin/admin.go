@@ -79,7 +79,7 @@ type ClientSpec struct {
 	Secret string
 }
 
-var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
+var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials", token.DeviceCodeGrantType}
 
 // NewClientID returns a random client id.
 func NewClientID() string { return strings.ToLower(token.NewID()) }

@@ -63,6 +63,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /logout", h.logout)
 	mux.HandleFunc("GET /account", h.account)
 	mux.HandleFunc("POST /account/revoke", h.revokeApp)
+	mux.HandleFunc("GET /device", h.devicePage)
+	mux.HandleFunc("POST /device", h.deviceSubmit)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account", http.StatusFound)
 	})
@@ -290,6 +292,10 @@ func (h *Handler) continueAt(w http.ResponseWriter, r *http.Request, req *storag
 // finish issues an authorization code for the granted scopes and sends the
 // browser back to the client (RFC 6749 §4.1.2, RFC 9207 §2).
 func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session, granted []string) {
+	if isDevice(req) {
+		h.decideDevice(w, r, req, sess, true, granted)
+		return
+	}
 	ctx := r.Context()
 	code := token.NewOpaque()
 	now := h.Now()

@@ -233,6 +233,10 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	deny := func(desc string) {
+		if isDevice(req) {
+			h.decideDevice(w, r, req, sess, false, nil)
+			return
+		}
 		_ = h.Store.DeleteAuthRequest(ctx, req.ID)
 		h.Audit.Record(ctx, audit.Event{Type: audit.ConsentDenied, UserID: sess.UserID, ClientID: client.ID, Detail: desc})
 		h.fail(w, r, &redirectError{err: oautherr.New(oautherr.AccessDenied, desc), redirectURI: req.RedirectURI, state: req.State})

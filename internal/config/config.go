@@ -35,6 +35,7 @@ type Config struct {
 	IDTokenTTL      time.Duration
 	CodeTTL         time.Duration
 	SessionTTL      time.Duration
+	DeviceCodeTTL   time.Duration
 	AuditRetention  time.Duration
 
 	// argon2id parameters of new password hashes (and of upgrades at login).
@@ -69,6 +70,7 @@ func Default() Config {
 		IDTokenTTL:      time.Hour,
 		CodeTTL:         time.Minute,
 		SessionTTL:      12 * time.Hour,
+		DeviceCodeTTL:   10 * time.Minute,
 		AuditRetention:  365 * 24 * time.Hour,
 		// OWASP's recommendation; see package password.
 		PasswordMemoryKiB: 19 * 1024,
@@ -167,6 +169,7 @@ var Fields = []Field{
 	dur("id_token_ttl", "lifetime of ID tokens", func(c *Config) *time.Duration { return &c.IDTokenTTL }),
 	dur("code_ttl", "lifetime of authorization codes", func(c *Config) *time.Duration { return &c.CodeTTL }),
 	dur("session_ttl", "lifetime of a login session", func(c *Config) *time.Duration { return &c.SessionTTL }),
+	dur("device_code_ttl", "how long a user has to enter a device's code (RFC 8628)", func(c *Config) *time.Duration { return &c.DeviceCodeTTL }),
 	dur("audit_retention", "how long audit events are kept", func(c *Config) *time.Duration { return &c.AuditRetention }),
 	num("password_memory_kib", "argon2id memory per password hash, in KiB", 8*1024, 4*1024*1024, func(c *Config) *int { return &c.PasswordMemoryKiB }),
 	num("password_time", "argon2id passes per password hash", 1, 100, func(c *Config) *int { return &c.PasswordTime }),

@@ -34,6 +34,8 @@ const (
 	ConsentRequired         = "consent_required"
 	InteractionRequired     = "interaction_required"
 	SlowDown                = "slow_down"
+	AuthorizationPending    = "authorization_pending" // RFC 8628 §3.5
+	ExpiredToken            = "expired_token"         // RFC 8628 §3.5
 	RequestNotSupported     = "request_not_supported"
 	RequestURINotSupported  = "request_uri_not_supported"
 )

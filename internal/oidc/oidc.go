@@ -28,6 +28,7 @@ type Metadata struct {
 	JWKSURI                                    string   `json:"jwks_uri"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint,omitempty"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -70,7 +71,8 @@ func (p *Provider) Metadata() Metadata {
 	return Metadata{
 		Issuer: iss, AuthorizationEndpoint: iss + "/authorize", TokenEndpoint: iss + "/token", UserinfoEndpoint: iss + "/userinfo",
 		JWKSURI: iss + "/jwks.json", RevocationEndpoint: iss + "/revoke", IntrospectionEndpoint: iss + "/introspect",
-		ScopesSupported: p.Issuer.Scopes.Names(), ResponseTypesSupported: []string{"code"}, ResponseModesSupported: []string{"query"},
+		DeviceAuthorizationEndpoint: iss + "/device_authorization",
+		ScopesSupported:             p.Issuer.Scopes.Names(), ResponseTypesSupported: []string{"code"}, ResponseModesSupported: []string{"query"},
 		GrantTypesSupported: p.GrantTypes, SubjectTypesSupported: []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{string(jwks.Algorithm)},
 		TokenEndpointAuthMethodsSupported:          clientauth.Methods,

@@ -23,6 +23,7 @@ import (
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/clientip"
 	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/device"
 	"github.com/bawwab/bawwab/internal/introspect"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/metrics"
@@ -110,6 +111,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		token.AuthorizationCode{Issuer: issuer},
 		token.RefreshToken{Issuer: issuer},
 		token.ClientCredentials{Issuer: issuer},
+		token.DeviceCode{Issuer: issuer},
 	)
 	mux := http.NewServeMux()
 	(&authorize.Handler{Store: store, Sessions: sessions, UI: pages, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now,
@@ -120,6 +122,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	}).Register(mux)
 	tokens.Register(mux)
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
+	(&device.Endpoint{Auth: auth, Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, TTL: cfg.DeviceCodeTTL, Interval: 5}).Register(mux)
 	(&introspect.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
 	(&oidc.Provider{Issuer: issuer, Store: store, GrantTypes: tokens.GrantTypes(), UILocales: ui.Languages, Log: log}).Register(mux)
 	keys.Register(mux)

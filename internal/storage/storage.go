@@ -160,6 +160,33 @@ type ConsentView struct {
 	ClientName string
 }
 
+// Device code states (RFC 8628).
+const (
+	DevicePending  = "pending"
+	DeviceApproved = "approved"
+	DeviceDenied   = "denied"
+)
+
+// DeviceCode is a device authorization request (RFC 8628 §3.2): the
+// device polls with the device code (stored hashed) while the user enters
+// the user code in a browser, logs in and decides.
+type DeviceCode struct {
+	Hash      string
+	UserCode  string // normalized: upper case, no separator
+	ClientID  string
+	Scopes    []string // asked for
+	Interval  int      // seconds between polls
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	LastPoll  time.Time // to the millisecond; zero before the first poll
+
+	Status        string // DevicePending, DeviceApproved or DeviceDenied
+	UserID        string
+	GrantedScopes []string
+	AuthTime      time.Time
+	UsedAt        time.Time // zero until tokens were issued
+}
+
 // AuditEvent is one security-relevant event: a login, a consent, a token
 // issued or revoked, an attack detected. It never holds a secret.
 type AuditEvent struct {
@@ -259,13 +286,27 @@ type Storage interface {
 	// an error.
 	ResetFailures(ctx context.Context, key string) error
 
+	CreateDeviceCode(ctx context.Context, d DeviceCode) error
+	GetDeviceCodeByUserCode(ctx context.Context, userCode string) (*DeviceCode, error)
+	// DecideDeviceCode records the user's answer to a pending, unexpired
+	// device code: approved with the granted scopes, or denied. A code
+	// decided before, expired or unknown yields ErrNotFound.
+	DecideDeviceCode(ctx context.Context, userCode string, approved bool, userID string, granted []string, authTime, at time.Time) error
+	// PollDeviceCode returns the device code and records this poll; the
+	// returned LastPoll is the previous poll's time. Of concurrent polls
+	// all but one see LastPoll equal to at, so that they are slowed down.
+	PollDeviceCode(ctx context.Context, hash string, at time.Time) (*DeviceCode, error)
+	// ConsumeDeviceCode marks an approved device code used, once: tokens
+	// are issued for it at most once. A used code yields ErrAlreadyUsed.
+	ConsumeDeviceCode(ctx context.Context, hash string, at time.Time) error
+
 	AddAuditEvent(ctx context.Context, e AuditEvent) error
 	// ListAuditEvents returns the events matching f, newest first.
 	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 
-	// DeleteExpired removes codes, refresh tokens, auth requests, sessions,
-	// revoked-token entries, failure counters, audit events and grants that
-	// expired before now, and returns how many rows it removed.
+	// DeleteExpired removes codes, device codes, refresh tokens, auth
+	// requests, sessions, revoked-token entries, failure counters, audit
+	// events and grants that expired before now, and returns how many rows it removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 
 	Close() error

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/oautherr"
@@ -44,7 +45,7 @@ func NewEndpoint(auth *clientauth.Authenticator, log *slog.Logger, grants ...Gra
 // GrantTypes lists the served grant types.
 func (e *Endpoint) GrantTypes() []string {
 	var out []string
-	for _, t := range []string{"authorization_code", "refresh_token", "client_credentials"} {
+	for _, t := range []string{"authorization_code", "refresh_token", "client_credentials", DeviceCodeGrantType} {
 		if _, ok := e.grants[t]; ok {
 			out = append(out, t)
 		}
@@ -97,7 +98,7 @@ func (e *Endpoint) exchange(ctx context.Context, r *http.Request) (*Response, *s
 	}
 	g, ok := e.grants[gt]
 	if !ok {
-		return nil, client, oautherr.Newf(oautherr.UnsupportedGrantType, "grant_type %q is not supported; use authorization_code, refresh_token or client_credentials", oautherr.Clip(gt))
+		return nil, client, oautherr.Newf(oautherr.UnsupportedGrantType, "grant_type %q is not supported; use %s", oautherr.Clip(gt), strings.Join(e.GrantTypes(), ", "))
 	}
 	if !slices.Contains(client.GrantTypes, gt) {
 		return nil, client, oautherr.Newf(oautherr.UnauthorizedClient, "this client is not allowed the %s grant", gt)

@@ -134,5 +134,21 @@ var migrations = []string{
 	CREATE INDEX audit_events_user ON audit_events (user_id, at_ms);
 	CREATE INDEX audit_events_client ON audit_events (client_id, at_ms);
 	CREATE INDEX audit_events_at ON audit_events (at_ms);
-	CREATE INDEX audit_events_expires ON audit_events (expires_at);`,
+	CREATE INDEX audit_events_expires ON audit_events (expires_at);`, // 4: device authorization (RFC 8628).
+	`CREATE TABLE device_codes (
+		hash TEXT PRIMARY KEY,
+		user_code TEXT NOT NULL UNIQUE,
+		client_id TEXT NOT NULL,
+		scopes TEXT NOT NULL,
+		poll_interval BIGINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		last_poll_ms BIGINT NOT NULL,
+		status TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		granted_scopes TEXT NOT NULL,
+		auth_time BIGINT NOT NULL,
+		used_at BIGINT NOT NULL
+	);
+	CREATE INDEX device_codes_expires ON device_codes (expires_at);`,
 }

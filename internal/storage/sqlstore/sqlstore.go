@@ -726,6 +726,82 @@ func (s *Store) ResetFailures(ctx context.Context, key string) error {
 	return err
 }
 
+// ---- device codes
+
+const deviceCols = `hash, user_code, client_id, scopes, poll_interval, created_at, expires_at, last_poll_ms, status, user_id, granted_scopes, auth_time, used_at`
+
+func scanDevice(r scanner) (*storage.DeviceCode, error) {
+	var d storage.DeviceCode
+	var scopes, granted string
+	var created, expires, lastPoll, authTime, used int64
+	if err := r.Scan(&d.Hash, &d.UserCode, &d.ClientID, &scopes, &d.Interval, &created, &expires, &lastPoll, &d.Status, &d.UserID,
+		&granted, &authTime, &used); err != nil {
+		return nil, err
+	}
+	d.Scopes, d.GrantedScopes = splitList(scopes), splitList(granted)
+	d.CreatedAt, d.ExpiresAt, d.AuthTime, d.UsedAt = fromUnix(created), fromUnix(expires), fromUnix(authTime), fromUnix(used)
+	if lastPoll != 0 {
+		d.LastPoll = time.UnixMilli(lastPoll).UTC()
+	}
+	return &d, nil
+}
+
+// CreateDeviceCode stores a pending device code.
+func (s *Store) CreateDeviceCode(ctx context.Context, d storage.DeviceCode) error {
+	return s.insert(ctx, `INSERT INTO device_codes (`+deviceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, '', '', 0, 0)`,
+		d.Hash, d.UserCode, d.ClientID, joinList(d.Scopes), d.Interval, unix(d.CreatedAt), unix(d.ExpiresAt), storage.DevicePending)
+}
+
+// GetDeviceCodeByUserCode reads a device code by the code the user types.
+func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCode string) (*storage.DeviceCode, error) {
+	d, err := scanDevice(s.queryRow(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE user_code = $1`, userCode))
+	return d, notFound(err)
+}
+
+// DecideDeviceCode answers a pending device code, once.
+func (s *Store) DecideDeviceCode(ctx context.Context, userCode string, approved bool, userID string, granted []string, authTime, at time.Time) error {
+	status := storage.DeviceDenied
+	if approved {
+		status = storage.DeviceApproved
+	}
+	return mustAffect(s.exec(ctx, `UPDATE device_codes SET status = $1, user_id = $2, granted_scopes = $3, auth_time = $4
+		WHERE user_code = $5 AND status = $6 AND expires_at > $7`,
+		status, userID, joinList(granted), unix(authTime), userCode, storage.DevicePending, unix(at)))
+}
+
+// PollDeviceCode reads the code, then records the poll only if no other
+// poll came in between (compare and set on last_poll_ms).
+func (s *Store) PollDeviceCode(ctx context.Context, hash string, at time.Time) (*storage.DeviceCode, error) {
+	d, err := scanDevice(s.queryRow(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1`, hash))
+	if err != nil {
+		return nil, notFound(err)
+	}
+	var prev int64
+	if !d.LastPoll.IsZero() {
+		prev = d.LastPoll.UnixMilli()
+	}
+	res, err := s.exec(ctx, `UPDATE device_codes SET last_poll_ms = $1 WHERE hash = $2 AND last_poll_ms = $3`, at.UnixMilli(), hash, prev)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, err
+	} else if n == 0 {
+		d.LastPoll = at // another poll won the race: this one is too fast
+	}
+	return d, nil
+}
+
+// ConsumeDeviceCode marks an approved code used, at most once.
+func (s *Store) ConsumeDeviceCode(ctx context.Context, hash string, at time.Time) error {
+	err := mustAffect(s.exec(ctx, `UPDATE device_codes SET used_at = $1 WHERE hash = $2 AND status = $3 AND used_at = 0`,
+		unix(at), hash, storage.DeviceApproved))
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w: device code", storage.ErrAlreadyUsed)
+	}
+	return err
+}
+
 // ---- audit log
 
 // AddAuditEvent appends an event.
@@ -772,6 +848,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		at  int64
 	}{
 		{`DELETE FROM auth_codes WHERE expires_at < $1`, t},
+		{`DELETE FROM device_codes WHERE expires_at < $1`, t},
 		{`DELETE FROM auth_requests WHERE expires_at < $1`, t},
 		{`DELETE FROM refresh_tokens WHERE expires_at < $1`, t},
 		{`DELETE FROM revoked_tokens WHERE expires_at < $1`, t},

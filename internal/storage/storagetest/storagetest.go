@@ -39,6 +39,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Failures", testFailures},
 		{"FailureRace", testFailureRace},
 		{"AuditEvents", testAuditEvents},
+		{"DeviceCodes", testDeviceCodes},
+		{"DevicePollRace", testDevicePollRace},
 		{"DeleteExpired", testDeleteExpired},
 	}
 	for _, tc := range tests {
@@ -457,11 +459,16 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 	mustNil(t, err, "failure")
 	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "old", Time: past, Type: "login", ExpiresAt: past}), "audit")
 	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "new", Time: past, Type: "login", ExpiresAt: future}), "audit")
+	mustNil(t, s.CreateDeviceCode(ctx, storage.DeviceCode{Hash: "old", UserCode: "OLD", ExpiresAt: past}), "device")
+	mustNil(t, s.CreateDeviceCode(ctx, storage.DeviceCode{Hash: "new", UserCode: "NEW", ExpiresAt: future}), "device")
 
 	n, err := s.DeleteExpired(ctx, now())
 	mustNil(t, err, "delete expired")
-	if n != 8 {
-		t.Fatalf("deleted %d rows, want 8", n)
+	if n != 9 {
+		t.Fatalf("deleted %d rows, want 9", n)
+	}
+	if _, err := s.GetDeviceCodeByUserCode(ctx, "NEW"); err != nil {
+		t.Fatalf("live device code: %v", err)
 	}
 	if evs, _ := s.ListAuditEvents(ctx, storage.AuditFilter{}); len(evs) != 1 || evs[0].ID != "new" {
 		t.Fatalf("audit events after GC: %+v", evs)
@@ -603,4 +610,72 @@ func testAuditEvents(t *testing.T, s storage.Storage) {
 	if len(evs) != 1 || evs[0] != want {
 		t.Fatalf("round trip: %+v, want %+v", evs, want)
 	}
+}
+
+func newDevice(hash, userCode string) storage.DeviceCode {
+	return storage.DeviceCode{Hash: hash, UserCode: userCode, ClientID: "tv", Scopes: []string{"openid", "files.read"}, Interval: 5,
+		CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
+}
+
+func testDeviceCodes(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateDeviceCode(ctx, newDevice("d1", "BCDFGHJK")), "create")
+	wantErr(t, s.CreateDeviceCode(ctx, newDevice("d2", "BCDFGHJK")), storage.ErrAlreadyExists, "same user code")
+	d, err := s.GetDeviceCodeByUserCode(ctx, "BCDFGHJK")
+	mustNil(t, err, "get")
+	if d.Hash != "d1" || d.ClientID != "tv" || d.Interval != 5 || d.Status != storage.DevicePending || len(d.Scopes) != 2 || !d.LastPoll.IsZero() {
+		t.Fatalf("get: %+v", d)
+	}
+	sameTime(t, d.ExpiresAt, now().Add(10*time.Minute), "expires_at")
+	_, err = s.GetDeviceCodeByUserCode(ctx, "NOPE")
+	wantErr(t, err, storage.ErrNotFound, "unknown user code")
+
+	// Polls report the previous poll.
+	first := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	d, err = s.PollDeviceCode(ctx, "d1", first)
+	mustNil(t, err, "first poll")
+	if !d.LastPoll.IsZero() {
+		t.Fatalf("first poll saw a previous poll at %v", d.LastPoll)
+	}
+	d, err = s.PollDeviceCode(ctx, "d1", first.Add(6*time.Second))
+	mustNil(t, err, "second poll")
+	if !d.LastPoll.Equal(first) {
+		t.Fatalf("second poll saw %v, want %v", d.LastPoll, first)
+	}
+	_, err = s.PollDeviceCode(ctx, "nope", first)
+	wantErr(t, err, storage.ErrNotFound, "poll unknown")
+
+	// Pending codes cannot be consumed; a decision is taken once.
+	wantErr(t, s.ConsumeDeviceCode(ctx, "d1", now()), storage.ErrAlreadyUsed, "consume pending")
+	mustNil(t, s.DecideDeviceCode(ctx, "BCDFGHJK", true, "u1", []string{"openid"}, now(), now()), "approve")
+	wantErr(t, s.DecideDeviceCode(ctx, "BCDFGHJK", false, "u2", nil, now(), now()), storage.ErrNotFound, "decide twice")
+	d, _ = s.GetDeviceCodeByUserCode(ctx, "BCDFGHJK")
+	if d.Status != storage.DeviceApproved || d.UserID != "u1" || strings.Join(d.GrantedScopes, " ") != "openid" {
+		t.Fatalf("approved: %+v", d)
+	}
+	mustNil(t, s.ConsumeDeviceCode(ctx, "d1", now()), "consume")
+	wantErr(t, s.ConsumeDeviceCode(ctx, "d1", now()), storage.ErrAlreadyUsed, "consume twice")
+
+	// Denied and expired codes.
+	mustNil(t, s.CreateDeviceCode(ctx, newDevice("d3", "MNPQRSTV")), "create")
+	mustNil(t, s.DecideDeviceCode(ctx, "MNPQRSTV", false, "u1", nil, now(), now()), "deny")
+	wantErr(t, s.ConsumeDeviceCode(ctx, "d3", now()), storage.ErrAlreadyUsed, "consume denied")
+	mustNil(t, s.CreateDeviceCode(ctx, newDevice("d4", "WXZBCDFG")), "create")
+	wantErr(t, s.DecideDeviceCode(ctx, "WXZBCDFG", true, "u1", nil, now(), now().Add(time.Hour)), storage.ErrNotFound, "decide expired")
+}
+
+// testDevicePollRace: of simultaneous polls, one records its time and the
+// others are told the code was just polled.
+func testDevicePollRace(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateDeviceCode(ctx, newDevice("race", "RACERACE")), "create")
+	at := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	onlyOneWins(t, 10, func(int) error {
+		d, err := s.PollDeviceCode(ctx, "race", at)
+		if err != nil {
+			return err
+		}
+		if d.LastPoll.Equal(at) {
+			return storage.ErrAlreadyUsed // slowed down
+		}
+		return nil
+	})
 }

@@ -1,0 +1,89 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// DeviceCodeGrantType is the grant type of RFC 8628 §3.4.
+const DeviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
+
+// DeviceCode is the device authorization grant (RFC 8628 §3.4–3.5): the
+// device polls with its device code until the user has decided. The
+// waiting answers are errors of the token endpoint (400, §3.5).
+type DeviceCode struct {
+	Issuer *Issuer
+}
+
+// Type implements Grant.
+func (DeviceCode) Type() string { return DeviceCodeGrantType }
+
+func pollError(code, desc string) error {
+	e := oautherr.New(code, desc)
+	e.Status = 400 // RFC 8628 §3.5: error responses of RFC 6749 §5.2
+	return e
+}
+
+// Exchange implements Grant.
+func (g DeviceCode) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
+	i := g.Issuer
+	raw := form.Get("device_code")
+	if raw == "" {
+		return nil, oautherr.New(oautherr.InvalidRequest, "device_code is required")
+	}
+	now := i.Now()
+	d, err := i.Store.PollDeviceCode(ctx, storage.Hash(raw), now)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, oautherr.New(oautherr.InvalidGrant, "the device_code is unknown or expired")
+	case err != nil:
+		return nil, oautherr.Wrap(err)
+	case d.ClientID != client.ID:
+		return nil, oautherr.New(oautherr.InvalidGrant, "the device_code was issued to another client")
+	case !now.Before(d.ExpiresAt):
+		return nil, pollError(oautherr.ExpiredToken, "the device_code has expired; start again")
+	case !d.LastPoll.IsZero() && now.Sub(d.LastPoll) < time.Duration(d.Interval)*time.Second:
+		return nil, pollError(oautherr.SlowDown, "polling too fast: wait the interval (add 5 seconds to it) between requests")
+	case d.Status == storage.DevicePending:
+		return nil, pollError(oautherr.AuthorizationPending, "the user has not decided yet")
+	case d.Status == storage.DeviceDenied:
+		return nil, pollError(oautherr.AccessDenied, "the user denied the request")
+	}
+	if err := i.Store.ConsumeDeviceCode(ctx, d.Hash, now); errors.Is(err, storage.ErrAlreadyUsed) {
+		return nil, oautherr.New(oautherr.InvalidGrant, "tokens were already issued for this device_code")
+	} else if err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	user, err := i.Store.GetUser(ctx, d.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, oautherr.New(oautherr.InvalidGrant, "the user of this device_code no longer exists")
+	} else if err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	grant := storage.Grant{ID: NewID(), ClientID: client.ID, UserID: user.ID, Scopes: d.GrantedScopes, AuthTime: d.AuthTime,
+		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL)}
+	if err := i.Store.CreateGrant(ctx, grant); err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	in := issue{client: client, subject: user.ID, user: user, scopes: d.GrantedScopes, grant: &grant, authTime: d.AuthTime}
+	if slices.Contains(client.GrantTypes, "refresh_token") {
+		if in.refresh, err = i.newRefresh(ctx, &grant, d.GrantedScopes, ""); err != nil {
+			return nil, oautherr.Wrap(err)
+		}
+	}
+	resp, err := i.respond(ctx, in)
+	if err == nil {
+		i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: user.ID, ClientID: client.ID,
+			Detail: "grant_type=device_code scope=" + resp.Scope})
+	}
+	return resp, err
+}
+
+var _ Grant = DeviceCode{}
