@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -128,5 +132,52 @@ func TestDeviceFlow(t *testing.T) {
 	_, _, meta := getBody(t, e.URL+"/.well-known/openid-configuration")
 	if !strings.Contains(meta, `"device_authorization_endpoint":"`+e.URL+`/device_authorization"`) || !strings.Contains(meta, token.DeviceCodeGrantType) {
 		t.Fatalf("discovery lacks the device flow: %s", meta)
+	}
+}
+
+// TestDeviceLoginCLI runs `bawwab device-login` (x/oauth2's device flow)
+// against the server while the test plays the user in a browser.
+func TestDeviceLoginCLI(t *testing.T) {
+	bin := buildBawwab(t)
+	e := start(t)
+	cmd := exec.Command(bin, "device-login", "--issuer-url", e.URL, "--client-id", "tv", "--scope", "openid email", "-o", "json")
+	cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var code string
+	sc := bufio.NewScanner(stderr)
+	for code == "" && sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "and enter the code "); ok {
+			code = rest
+		}
+	}
+	if code == "" {
+		t.Fatal("device-login printed no code")
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	e.browser().enterCode(code, true, "email")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("device-login: %v", err)
+	}
+	var out struct {
+		AccessToken string `json:"access_token"`
+		Scope       string `json:"scope"`
+	}
+	if err := json.Unmarshal([]byte(stdout.String()), &out); err != nil || out.Scope != "openid email" {
+		t.Fatalf("device-login output: %v %s", err, stdout.String())
+	}
+	if in := e.introspect(out.AccessToken, "notes", e.NotesSecret); in["active"] != false {
+		t.Fatalf("notes learned about tv's token: %v", in)
+	}
+	if status, info, _ := e.userinfo(out.AccessToken); status != 200 || info["email"] != "amal@example.com" {
+		t.Fatalf("userinfo with the CLI's token: %d %v", status, info)
 	}
 }

@@ -15,6 +15,7 @@
 //	bawwab config check          validate and explain the configuration
 //	bawwab migrate               bring the store's schema up to date
 //	bawwab export / import       users and clients as JSON (backups, migrations)
+//	bawwab device-login          sign in from a device without a browser (RFC 8628)
 //	bawwab bench                 load-test a server over HTTP
 package main
 
@@ -83,7 +84,7 @@ func newRoot() *cobra.Command {
 		pf.String(f.Flag(), f.Get(&defaults), f.Help+" (env "+f.Env()+")")
 	}
 	a.flags = pf
-	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.grantCmd(), a.scopeCmd(), a.auditCmd(), a.configCmd(), a.migrateCmd(), a.exportCmd(), a.importCmd(), a.benchCmd())
+	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.grantCmd(), a.scopeCmd(), a.auditCmd(), a.configCmd(), a.migrateCmd(), a.exportCmd(), a.importCmd(), a.deviceLoginCmd(), a.benchCmd())
 	return root
 }
 

@@ -25,6 +25,10 @@ type DeviceCode struct {
 // Type implements Grant.
 func (DeviceCode) Type() string { return DeviceCodeGrantType }
 
+// pollLeeway forgives polls that arrive a little early (a client's timer
+// and the network are not exact).
+const pollLeeway = time.Second
+
 func pollError(code, desc string) error {
 	e := oautherr.New(code, desc)
 	e.Status = 400 // RFC 8628 §3.5: error responses of RFC 6749 §5.2
@@ -49,7 +53,7 @@ func (g DeviceCode) Exchange(ctx context.Context, form url.Values, client *stora
 		return nil, oautherr.New(oautherr.InvalidGrant, "the device_code was issued to another client")
 	case !now.Before(d.ExpiresAt):
 		return nil, pollError(oautherr.ExpiredToken, "the device_code has expired; start again")
-	case !d.LastPoll.IsZero() && now.Sub(d.LastPoll) < time.Duration(d.Interval)*time.Second:
+	case !d.LastPoll.IsZero() && now.Sub(d.LastPoll) < time.Duration(d.Interval)*time.Second-pollLeeway:
 		return nil, pollError(oautherr.SlowDown, "polling too fast: wait the interval (add 5 seconds to it) between requests")
 	case d.Status == storage.DevicePending:
 		return nil, pollError(oautherr.AuthorizationPending, "the user has not decided yet")
