@@ -40,6 +40,8 @@ func TestAuthorizeErrors(t *testing.T) {
 		{"redirect traversal", with("redirect_uri", "https://notes.example/callback/../evil")},
 		{"redirect extra query", with("redirect_uri", "https://notes.example/callback?x=1")},
 		{"public loopback other host", url.Values{"client_id": {"cli"}, "redirect_uri": {"http://localhost:5000/callback"}, "response_type": {"code"}}},
+		{"request_uri not pushed here", with("request_uri", "urn:x")},
+		{"request_uri of another server", with("request_uri", "urn:ietf:params:oauth:request_uri:par-forged")},
 	}
 	for _, tc := range pageCases {
 		t.Run("page/"+tc.name, func(t *testing.T) {
@@ -83,7 +85,6 @@ func TestAuthorizeErrors(t *testing.T) {
 		{"prompt none with login", with("prompt", "none login"), "invalid_request"},
 		{"bad max_age", with("max_age", "-5"), "invalid_request"},
 		{"request object", with("request", "eyJ"), "request_not_supported"},
-		{"request_uri", with("request_uri", "urn:x"), "request_uri_not_supported"},
 		{"fragment response mode", with("response_mode", "fragment"), "invalid_request"},
 	}
 	for _, tc := range redirectCases {
@@ -249,7 +250,7 @@ func TestNoServerErrors(t *testing.T) {
 	e := start(t)
 	bodies := []string{"", "%", "a=%zz", "grant_type=authorization_code&code=" + strings.Repeat("x", 5000), "token=\x00\xff",
 		strings.Repeat("a=b&", 20000), "grant_type=refresh_token&refresh_token=%00"}
-	for _, path := range []string{"/token", "/revoke", "/introspect", "/login", "/consent", "/authorize", "/userinfo", "/logout", "/account/revoke"} {
+	for _, path := range []string{"/token", "/revoke", "/introspect", "/login", "/consent", "/authorize", "/userinfo", "/logout", "/account/revoke", "/par", "/device_authorization", "/device"} {
 		for _, body := range bodies {
 			for _, ct := range []string{"application/x-www-form-urlencoded", "text/plain", ""} {
 				req, _ := http.NewRequest("POST", e.URL+path, strings.NewReader(body))
@@ -269,7 +270,7 @@ func TestNoServerErrors(t *testing.T) {
 		}
 	}
 	for _, q := range []string{"%", "client_id=%00", "client_id=notes&redirect_uri=%zz", "login=" + strings.Repeat("x", 10000)} {
-		for _, path := range []string{"/authorize", "/login", "/consent", "/account", "/userinfo", "/jwks.json"} {
+		for _, path := range []string{"/authorize", "/login", "/consent", "/account", "/userinfo", "/jwks.json", "/device"} {
 			resp, err := http.Get(e.URL + path + "?" + q)
 			if err != nil {
 				t.Fatal(err)

@@ -155,6 +155,7 @@ func (a *app) clientCmd() *cobra.Command {
 	f.StringSliceVar(&in.RedirectURIs, "redirect-uri", nil, "registered redirect URI (repeatable)")
 	f.StringSliceVar(&in.GrantTypes, "grant-type", []string{"authorization_code", "refresh_token"}, "allowed grant types")
 	f.StringVar(&scopes, "scope", "openid profile email", "scopes the client may ask for")
+	f.BoolVar(&in.RequirePAR, "require-par", false, "accept its authorization requests only through /par (RFC 9126)")
 
 	list := &cobra.Command{
 		Use:   "list",

@@ -74,6 +74,7 @@ type ClientSpec struct {
 	RedirectURIs []string
 	GrantTypes   []string
 	Scopes       []string
+	RequirePAR   bool // only pushed authorization requests (RFC 9126)
 	// Secret, when set, is used instead of a generated one (demo only:
 	// a generated secret is always stronger).
 	Secret string
@@ -118,7 +119,7 @@ func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *sco
 		}
 	}
 	c := storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
-		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, CreatedAt: time.Now()}
+		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, CreatedAt: time.Now()}
 	if !spec.Public {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {

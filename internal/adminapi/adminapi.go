@@ -168,11 +168,12 @@ type Client struct {
 	RedirectURIs []string  `json:"redirect_uris"`
 	GrantTypes   []string  `json:"grant_types"`
 	Scopes       []string  `json:"scopes"`
+	RequirePAR   bool      `json:"require_pushed_authorization_requests"`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
 func clientView(c storage.Client) Client {
-	return Client{c.ID, c.Name, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.Scopes), c.CreatedAt}
+	return Client{c.ID, c.Name, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.Scopes), c.RequirePAR, c.CreatedAt}
 }
 
 func nonNil(l []string) []string {
@@ -202,6 +203,7 @@ type NewClient struct {
 	RedirectURIs []string `json:"redirect_uris"`
 	GrantTypes   []string `json:"grant_types"`
 	Scopes       []string `json:"scopes"`
+	RequirePAR   bool     `json:"require_pushed_authorization_requests"`
 }
 
 // CreatedClient answers POST /admin/clients; the secret is shown once.
@@ -219,7 +221,7 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 		in.ID = admin.NewClientID()
 	}
 	secret, err := admin.AddClient(r.Context(), a.Store, admin.ClientSpec{ID: in.ID, Name: in.Name, Public: in.Public,
-		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes}, a.Scopes)
+		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -532,7 +534,7 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, c := range b.Clients {
 		err := a.Store.CreateClient(r.Context(), storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
-			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, CreatedAt: c.CreatedAt})
+			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, CreatedAt: c.CreatedAt})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.ClientsSkipped++

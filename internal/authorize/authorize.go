@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/clientauth"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -48,8 +49,10 @@ type Handler struct {
 	// per client IP. A success resets the account's counter only: one good
 	// password must not clear an address that guesses many accounts.
 	UserFailures, IPFailures *ratelimit.Backoff
-	Audit                    *audit.Log
-	Password                 password.Params
+	// Auth authenticates clients at /par.
+	Auth     *clientauth.Authenticator
+	Audit    *audit.Log
+	Password password.Params
 }
 
 // Register adds the endpoint and pages to mux.
@@ -63,6 +66,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /logout", h.logout)
 	mux.HandleFunc("GET /account", h.account)
 	mux.HandleFunc("POST /account/revoke", h.revokeApp)
+	mux.HandleFunc("POST /par", h.par)
 	mux.HandleFunc("GET /device", h.devicePage)
 	mux.HandleFunc("POST /device", h.deviceSubmit)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -111,7 +115,7 @@ func params(r *http.Request) (url.Values, error) {
 // validate checks an authorization request. A plain *oautherr.Error means the
 // client or redirect URI cannot be trusted: show it. A *redirectError may be
 // sent to the client.
-func (h *Handler) validate(ctx context.Context, v url.Values) (*storage.AuthRequest, *storage.Client, error) {
+func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*storage.AuthRequest, *storage.Client, error) {
 	clientID := v.Get("client_id")
 	if clientID == "" {
 		return nil, nil, oautherr.New(oautherr.InvalidRequest, "client_id is missing")
@@ -136,6 +140,9 @@ func (h *Handler) validate(ctx context.Context, v url.Values) (*storage.AuthRequ
 	if !slices.Contains(client.GrantTypes, "authorization_code") {
 		return fail(oautherr.UnauthorizedClient, "this client is not allowed the authorization code flow")
 	}
+	if client.RequirePAR && !pushed {
+		return fail(oautherr.InvalidRequest, "this client must push its authorization requests to /par first (RFC 9126)")
+	}
 	switch rt := v.Get("response_type"); rt {
 	case "code":
 	case "":
@@ -150,7 +157,7 @@ func (h *Handler) validate(ctx context.Context, v url.Values) (*storage.AuthRequ
 		return fail(oautherr.RequestNotSupported, "request objects are not supported")
 	}
 	if v.Has("request_uri") {
-		return fail(oautherr.RequestURINotSupported, "request_uri is not supported")
+		return fail(oautherr.RequestURINotSupported, "request_uri is supported only for requests pushed to /par")
 	}
 	if state == "" {
 		return fail(oautherr.InvalidRequest, "state is required: it lets your client match the response to its request (RFC 6749 §10.12)")
@@ -217,7 +224,13 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, err)
 		return
 	}
-	req, client, err := h.validate(ctx, v)
+	var req *storage.AuthRequest
+	var client *storage.Client
+	if v.Has("request_uri") {
+		req, client, err = h.fromPushed(ctx, v)
+	} else {
+		req, client, err = h.validate(ctx, v, false)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return

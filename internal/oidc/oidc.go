@@ -29,6 +29,8 @@ type Metadata struct {
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint,omitempty"`
+	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint,omitempty"`
+	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -71,8 +73,8 @@ func (p *Provider) Metadata() Metadata {
 	return Metadata{
 		Issuer: iss, AuthorizationEndpoint: iss + "/authorize", TokenEndpoint: iss + "/token", UserinfoEndpoint: iss + "/userinfo",
 		JWKSURI: iss + "/jwks.json", RevocationEndpoint: iss + "/revoke", IntrospectionEndpoint: iss + "/introspect",
-		DeviceAuthorizationEndpoint: iss + "/device_authorization",
-		ScopesSupported:             p.Issuer.Scopes.Names(), ResponseTypesSupported: []string{"code"}, ResponseModesSupported: []string{"query"},
+		DeviceAuthorizationEndpoint: iss + "/device_authorization", PushedAuthorizationRequestEndpoint: iss + "/par",
+		ScopesSupported: p.Issuer.Scopes.Names(), ResponseTypesSupported: []string{"code"}, ResponseModesSupported: []string{"query"},
 		GrantTypesSupported: p.GrantTypes, SubjectTypesSupported: []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{string(jwks.Algorithm)},
 		TokenEndpointAuthMethodsSupported:          clientauth.Methods,

@@ -61,7 +61,10 @@ type Client struct {
 	RedirectURIs []string
 	GrantTypes   []string // e.g. authorization_code, refresh_token, client_credentials
 	Scopes       []string // scopes the client may ask for
-	CreatedAt    time.Time
+	// RequirePAR makes /authorize accept this client's requests only
+	// through pushed authorization requests (RFC 9126 §6).
+	RequirePAR bool
+	CreatedAt  time.Time
 }
 
 // Consent is what a user granted a client, remembered so that the consent

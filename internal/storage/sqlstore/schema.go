@@ -150,5 +150,6 @@ var migrations = []string{
 		auth_time BIGINT NOT NULL,
 		used_at BIGINT NOT NULL
 	);
-	CREATE INDEX device_codes_expires ON device_codes (expires_at);`,
+	CREATE INDEX device_codes_expires ON device_codes (expires_at);`, // 5: clients that must push their authorization requests (RFC 9126).
+	`ALTER TABLE clients ADD COLUMN require_par SMALLINT NOT NULL DEFAULT 0;`,
 }

@@ -327,20 +327,20 @@ func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), 
 
 // ---- clients
 
-const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at`
+const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par`
 
 func scanClient(r scanner) (*storage.Client, error) {
 	var c storage.Client
-	var public int
+	var public, requirePAR int
 	var uris, grants, scopes string
 	var created int64
-	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created); err != nil {
+	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created, &requirePAR); err != nil {
 		return nil, notFound(err)
 	}
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
 		return nil, fmt.Errorf("client %s: redirect_uris: %w", c.ID, err)
 	}
-	c.Public = public != 0
+	c.Public, c.RequirePAR = public != 0, requirePAR != 0
 	c.GrantTypes = splitList(grants)
 	c.Scopes = splitList(scopes)
 	c.CreatedAt = fromUnix(created)
@@ -353,8 +353,8 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	if err != nil {
 		return err
 	}
-	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt))
+	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt), boolInt(c.RequirePAR))
 }
 
 // GetClient returns the client with this id.
