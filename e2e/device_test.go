@@ -13,17 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/device"
 	"github.com/bawwab/bawwab/internal/token"
 )
 
 type deviceAuth struct {
-	DeviceCode              string `json:"device_code"`
-	UserCode                string `json:"user_code"`
-	VerificationURI         string `json:"verification_uri"`
-	VerificationURIComplete string `json:"verification_uri_complete"`
-	ExpiresIn               int    `json:"expires_in"`
-	Interval                int    `json:"interval"`
-	Error                   string `json:"error"`
+	device.Response
+	Error string `json:"error"`
 }
 
 func (e *env) deviceAuthorize(clientID, scope string) (int, deviceAuth) {

@@ -183,16 +183,21 @@ func nonNil(l []string) []string {
 	return l
 }
 
-func (a *API) listClients(w http.ResponseWriter, r *http.Request) error {
-	cs, err := a.Store.ListClients(r.Context())
+// listJSON writes items as their views: a JSON array, [] when empty.
+func listJSON[T, V any](w http.ResponseWriter, items []T, err error, view func(T) V) error {
 	if err != nil {
 		return err
 	}
-	out := []Client{}
-	for _, c := range cs {
-		out = append(out, clientView(c))
+	out := make([]V, 0, len(items))
+	for _, it := range items {
+		out = append(out, view(it))
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) listClients(w http.ResponseWriter, r *http.Request) error {
+	cs, err := a.Store.ListClients(r.Context())
+	return listJSON(w, cs, err, clientView)
 }
 
 // NewClient is the body of POST /admin/clients.
@@ -267,14 +272,7 @@ func userView(u storage.User) User {
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 	us, err := a.Store.ListUsers(r.Context())
-	if err != nil {
-		return err
-	}
-	out := []User{}
-	for _, u := range us {
-		out = append(out, userView(u))
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return listJSON(w, us, err, userView)
 }
 
 // NewUser is the body of POST /admin/users.
@@ -328,14 +326,9 @@ func (a *API) listGrants(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cs, err := a.Store.ListConsents(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	out := []Grant{}
-	for _, c := range cs {
-		out = append(out, Grant{c.ClientID, c.ClientName, nonNil(c.Scopes), c.GrantedAt, c.UpdatedAt})
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return listJSON(w, cs, err, func(c storage.ConsentView) Grant {
+		return Grant{c.ClientID, c.ClientName, nonNil(c.Scopes), c.GrantedAt, c.UpdatedAt}
+	})
 }
 
 // revokeGrant does what the user's own "Connected apps" page does: the
@@ -360,12 +353,10 @@ type Scope struct {
 }
 
 func (a *API) listScopes(w http.ResponseWriter, _ *http.Request) error {
-	out := []Scope{}
-	for _, name := range a.Scopes.Names() {
+	return listJSON(w, a.Scopes.Names(), nil, func(name string) Scope {
 		s, _ := a.Scopes.Get(name)
-		out = append(out, Scope{Name: s.Name, Description: s.Description, Sensitive: s.Sensitive, Required: s.Required, Claims: nonNil(s.Claims)})
-	}
-	return writeJSON(w, http.StatusOK, out)
+		return Scope{Name: s.Name, Description: s.Description, Sensitive: s.Sensitive, Required: s.Required, Claims: nonNil(s.Claims)}
+	})
 }
 
 // ---- keys
@@ -381,18 +372,13 @@ type Key struct {
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
 	ks, err := a.Store.ListSigningKeys(r.Context())
-	if err != nil {
-		return err
-	}
-	out := []Key{}
-	for _, k := range ks {
+	return listJSON(w, ks, err, func(k storage.SigningKey) Key {
 		v := Key{KID: k.ID, Algorithm: k.Algorithm, Active: k.RetiredAt.IsZero(), CreatedAt: k.CreatedAt}
 		if !k.RetiredAt.IsZero() {
 			v.RetiredAt = &k.RetiredAt
 		}
-		out = append(out, v)
-	}
-	return writeJSON(w, http.StatusOK, out)
+		return v
+	})
 }
 
 func (a *API) rotateKeys(w http.ResponseWriter, r *http.Request) error {
@@ -435,14 +421,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 		f.Limit = n
 	}
 	evs, err := a.Store.ListAuditEvents(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	out := []Event{}
-	for _, e := range evs {
-		out = append(out, Event{e.Time, e.Type, e.UserID, e.ClientID, e.IP, e.Detail})
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return listJSON(w, evs, err, func(e storage.AuditEvent) Event { return Event{e.Time, e.Type, e.UserID, e.ClientID, e.IP, e.Detail} })
 }
 
 // ---- export and import

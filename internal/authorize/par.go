@@ -48,10 +48,7 @@ func (h *Handler) par(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) pushed(r *http.Request) (*storage.AuthRequest, error) {
 	ctx := r.Context()
-	if err := token.ParseForm(r); err != nil {
-		return nil, err
-	}
-	client, err := h.Auth.Authenticate(ctx, r)
+	client, err := token.ClientForm(h.Auth, r)
 	if err != nil {
 		return nil, err
 	}

@@ -51,19 +51,12 @@ func (e *Endpoint) Register(mux *http.ServeMux) {
 
 func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 	resp, err := e.introspect(r)
-	if err != nil {
-		oautherr.WriteLogged(r.Context(), e.Log, w, "introspection failed", err)
-		return
-	}
-	oautherr.WriteJSON(w, resp)
+	oautherr.Respond(r.Context(), e.Log, w, "introspection failed", resp, err)
 }
 
 func (e *Endpoint) introspect(r *http.Request) (*Response, error) {
 	ctx := r.Context()
-	if err := token.ParseForm(r); err != nil {
-		return nil, err
-	}
-	client, err := e.Auth.Authenticate(ctx, r)
+	client, err := token.ClientForm(e.Auth, r)
 	if err != nil {
 		return nil, err
 	}

@@ -215,3 +215,13 @@ func WriteBearer(w http.ResponseWriter, err error, realm, scope string) {
 // ErrMissingToken is the RFC 6750 §3.1 case of a request to a protected
 // resource that carries no access token.
 var ErrMissingToken = &Error{Code: InvalidToken, Description: "the request carries no access token", Status: http.StatusUnauthorized}
+
+// Respond writes resp as no-store JSON, or err as logged by WriteLogged:
+// the one ending of every back-channel JSON endpoint.
+func Respond(ctx context.Context, log *slog.Logger, w http.ResponseWriter, what string, resp any, err error) {
+	if err != nil {
+		WriteLogged(ctx, log, w, what, err)
+		return
+	}
+	WriteJSON(w, resp)
+}

@@ -41,10 +41,7 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 
 func (e *Endpoint) revoke(r *http.Request) error {
 	ctx := r.Context()
-	if err := token.ParseForm(r); err != nil {
-		return err
-	}
-	client, err := e.Auth.Authenticate(ctx, r)
+	client, err := token.ClientForm(e.Auth, r)
 	if err != nil {
 		return err
 	}

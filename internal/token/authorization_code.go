@@ -60,11 +60,9 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 	case !VerifyPKCE(verifier, c.CodeChallenge):
 		return nil, oautherr.New(oautherr.InvalidGrant, "code_verifier does not match the code_challenge (PKCE)")
 	}
-	user, err := i.Store.GetUser(ctx, c.UserID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, oautherr.New(oautherr.InvalidGrant, "the user of this code no longer exists")
-	} else if err != nil {
-		return nil, oautherr.Wrap(err)
+	user, err := i.userOf(ctx, c.UserID, "code")
+	if err != nil {
+		return nil, err
 	}
 	grant := storage.Grant{ID: c.GrantID, ClientID: client.ID, UserID: c.UserID, Scopes: c.Scopes, AuthTime: c.AuthTime,
 		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL)}

@@ -65,11 +65,9 @@ func (g DeviceCode) Exchange(ctx context.Context, form url.Values, client *stora
 	} else if err != nil {
 		return nil, oautherr.Wrap(err)
 	}
-	user, err := i.Store.GetUser(ctx, d.UserID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, oautherr.New(oautherr.InvalidGrant, "the user of this device_code no longer exists")
-	} else if err != nil {
-		return nil, oautherr.Wrap(err)
+	user, err := i.userOf(ctx, d.UserID, "device_code")
+	if err != nil {
+		return nil, err
 	}
 	grant := storage.Grant{ID: NewID(), ClientID: client.ID, UserID: user.ID, Scopes: d.GrantedScopes, AuthTime: d.AuthTime,
 		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL)}

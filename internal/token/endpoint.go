@@ -107,6 +107,15 @@ func (e *Endpoint) exchange(ctx context.Context, r *http.Request) (*Response, *s
 	return resp, client, err
 }
 
+// ClientForm parses a back-channel request (token, introspection,
+// revocation, device authorization, PAR) and authenticates its client.
+func ClientForm(auth *clientauth.Authenticator, r *http.Request) (*storage.Client, error) {
+	if err := ParseForm(r); err != nil {
+		return nil, err
+	}
+	return auth.Authenticate(r.Context(), r)
+}
+
 // MaxFormBytes bounds the body of token, revocation and introspection requests.
 const MaxFormBytes = 64 << 10
 

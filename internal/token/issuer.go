@@ -161,6 +161,18 @@ func UserClaims(cat *scope.Catalog, u *storage.User, scopes []string) map[string
 	return out
 }
 
+// userOf loads the user a code, refresh token or device code was issued
+// for; a user deleted since is an invalid_grant.
+func (i *Issuer) userOf(ctx context.Context, id, what string) (*storage.User, error) {
+	u, err := i.Store.GetUser(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, oautherr.Newf(oautherr.InvalidGrant, "the user of this %s no longer exists", what)
+	} else if err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	return u, nil
+}
+
 // GrantEnded reports whether the grant with this id was revoked or no
 // longer exists, which ends every token it issued.
 func (i *Issuer) GrantEnded(ctx context.Context, id string) (bool, error) {

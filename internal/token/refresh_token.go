@@ -80,11 +80,9 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 	} else if err != nil {
 		return nil, oautherr.Wrap(err)
 	}
-	user, err := i.Store.GetUser(ctx, t.UserID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, oautherr.New(oautherr.InvalidGrant, "the user of this grant no longer exists")
-	} else if err != nil {
-		return nil, oautherr.Wrap(err)
+	user, err := i.userOf(ctx, t.UserID, "grant")
+	if err != nil {
+		return nil, err
 	}
 	resp, err := i.respond(ctx, issue{client: client, subject: user.ID, user: user, scopes: scopes, grant: grant, authTime: t.AuthTime, refresh: next})
 	if err == nil {
