@@ -50,7 +50,9 @@ type Handler struct {
 	// password must not clear an address that guesses many accounts.
 	UserFailures, IPFailures *ratelimit.Backoff
 	// Auth authenticates clients at /par.
-	Auth     *clientauth.Authenticator
+	Auth *clientauth.Authenticator
+	// IDTokens reads id_token_hint at /end_session.
+	IDTokens *token.Issuer
 	Audit    *audit.Log
 	Password password.Params
 }
@@ -67,6 +69,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /account", h.account)
 	mux.HandleFunc("POST /account/revoke", h.revokeApp)
 	mux.HandleFunc("POST /par", h.par)
+	mux.HandleFunc("GET /end_session", h.endSessionPage)
+	mux.HandleFunc("POST /end_session", h.endSession)
+	mux.HandleFunc("POST /account/logout-all", h.logoutAll)
 	mux.HandleFunc("GET /device", h.devicePage)
 	mux.HandleFunc("POST /device", h.deviceSubmit)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

@@ -265,6 +265,9 @@ type Storage interface {
 	CreateSession(ctx context.Context, s Session) error
 	GetSession(ctx context.Context, idHash string) (*Session, error)
 	DeleteSession(ctx context.Context, idHash string) error
+	// DeleteUserSessions signs the user out everywhere and returns how many
+	// sessions ended.
+	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
 
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	// ListSigningKeys returns every stored key, newest first.

@@ -31,6 +31,8 @@ type IDClaims struct {
 	AuthTime int64  `json:"auth_time,omitempty"`
 	AtHash   string `json:"at_hash,omitempty"`
 	AZP      string `json:"azp,omitempty"`
+	// AMR says how the user authenticated (RFC 8176): "pwd".
+	AMR []string `json:"amr,omitempty"`
 }
 
 // Response is a successful token response (RFC 6749 §5.1).

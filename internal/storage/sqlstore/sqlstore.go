@@ -635,6 +635,15 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (*storage.Session
 	return &se, nil
 }
 
+// DeleteUserSessions removes every session of a user.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
+	res, err := s.exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // DeleteSession removes a session.
 func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
 	return mustAffect(s.exec(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash))

@@ -371,6 +371,18 @@ func testSessions(t *testing.T, s storage.Storage) {
 	_, err = s.GetSession(ctx, "sh")
 	wantErr(t, err, storage.ErrNotFound, "get deleted")
 	wantErr(t, s.DeleteSession(ctx, "sh"), storage.ErrNotFound, "delete twice")
+	for _, id := range []string{"a1", "a2"} {
+		mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: id, UserID: "everywhere", ExpiresAt: now().Add(time.Hour)}), "create")
+	}
+	mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: "other", UserID: "someone", ExpiresAt: now().Add(time.Hour)}), "create")
+	n, err := s.DeleteUserSessions(ctx, "everywhere")
+	mustNil(t, err, "delete user sessions")
+	if n != 2 {
+		t.Fatalf("ended %d sessions, want 2", n)
+	}
+	if _, err := s.GetSession(ctx, "other"); err != nil {
+		t.Fatalf("another user's session ended: %v", err)
+	}
 }
 
 func testSigningKeys(t *testing.T, s storage.Storage) {
