@@ -58,7 +58,7 @@ func TestLogout(t *testing.T) {
 
 	// Bad requests get the error page, never a redirect.
 	for name, q := range map[string]url.Values{
-		"unregistered redirect": {"client_id": {"notes"}, "post_logout_redirect_uri": {"https://evil.example/"}},
+		"unregistered redirect":   {"client_id": {"notes"}, "post_logout_redirect_uri": {"https://evil.example/"}},
 		"redirect without client": {"post_logout_redirect_uri": {notesRedirect}},
 		"forged hint":             {"id_token_hint": {"eyJhbGciOiJub25lIn0.e30."}},
 		"hint of another client":  {"id_token_hint": {tok.IDToken}, "client_id": {"cli"}},
