@@ -250,7 +250,7 @@ func TestNoServerErrors(t *testing.T) {
 	e := start(t)
 	bodies := []string{"", "%", "a=%zz", "grant_type=authorization_code&code=" + strings.Repeat("x", 5000), "token=\x00\xff",
 		strings.Repeat("a=b&", 20000), "grant_type=refresh_token&refresh_token=%00"}
-	for _, path := range []string{"/token", "/revoke", "/introspect", "/login", "/consent", "/authorize", "/userinfo", "/logout", "/account/revoke", "/par", "/device_authorization", "/device"} {
+	for _, path := range []string{"/token", "/revoke", "/introspect", "/login", "/consent", "/authorize", "/userinfo", "/logout", "/account/revoke", "/par", "/device_authorization", "/device", "/register", "/end_session"} {
 		for _, body := range bodies {
 			for _, ct := range []string{"application/x-www-form-urlencoded", "text/plain", ""} {
 				req, _ := http.NewRequest("POST", e.URL+path, strings.NewReader(body))

@@ -64,7 +64,10 @@ type env struct {
 	UserID                   string
 }
 
-const adminToken = "admin-token-for-tests-0123456789abcdef"
+const (
+	adminToken        = "admin-token-for-tests-0123456789abcdef"
+	registrationToken = "initial-access-token-for-tests-0123456789"
+)
 
 const (
 	notesRedirect = "https://notes.example/callback"
@@ -110,6 +113,7 @@ func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer strin
 	cfg := config.Default()
 	cfg.Issuer = cmp.Or(issuer, e.URL)
 	cfg.AdminToken = adminToken
+	cfg.Registration, cfg.RegistrationToken = "token", registrationToken
 	var out io.Writer = e.Logs
 	if testing.Verbose() {
 		out = io.MultiWriter(e.Logs, &testWriter{t})

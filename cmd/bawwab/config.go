@@ -32,7 +32,7 @@ func (a *app) configCmd() *cobra.Command {
 				switch {
 				case f.Key == "database" && v != "":
 					v = redactDSN(v)
-				case f.Key == "admin_token" && v != "":
+				case (f.Key == "admin_token" || f.Key == "registration_token") && v != "":
 					v = "(set)"
 				}
 				fmt.Fprintf(out, "  %-20s %s\n", f.Key, v)

@@ -88,6 +88,22 @@ func NewClientID() string { return strings.ToLower(token.NewID()) }
 // AddClient validates spec and stores the client. For a confidential client
 // it returns the secret, which is shown once and stored only as a hash.
 func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *scope.Catalog) (secret string, err error) {
+	c, secret, err := BuildClient(spec, cat)
+	if err != nil {
+		return "", err
+	}
+	if err := s.CreateClient(ctx, c); errors.Is(err, storage.ErrAlreadyExists) {
+		return "", exists("a client with id %q exists already", c.ID)
+	} else if err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+// BuildClient validates spec and returns the client to store, with the
+// secret of a confidential client (to show once; only its hash is kept).
+// Errors are *InvalidError.
+func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret string, err error) {
 	if spec.ID == "" {
 		spec.ID = NewClientID()
 	}
@@ -99,26 +115,26 @@ func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *sco
 	}
 	for _, g := range spec.GrantTypes {
 		if !slices.Contains(knownGrants, g) {
-			return "", invalid("grant type %q is not supported (use %s)", g, strings.Join(knownGrants, ", "))
+			return c, "", invalid("grant type %q is not supported (use %s)", g, strings.Join(knownGrants, ", "))
 		}
 	}
 	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
-		return "", invalid("a public client cannot use client_credentials")
+		return c, "", invalid("a public client cannot use client_credentials")
 	}
 	if slices.Contains(spec.GrantTypes, "authorization_code") && len(spec.RedirectURIs) == 0 {
-		return "", invalid("the authorization_code grant needs at least one redirect URI")
+		return c, "", invalid("the authorization_code grant needs at least one redirect URI")
 	}
 	for _, u := range spec.RedirectURIs {
 		if !authorize.ValidRedirectURI(u) {
-			return "", invalid("redirect URI %q is not allowed: use https, http on a loopback host, or a private-use scheme, and no fragment", u)
+			return c, "", invalid("redirect URI %q is not allowed: use https, http on a loopback host, or a private-use scheme, and no fragment", u)
 		}
 	}
 	for _, sc := range spec.Scopes {
 		if _, ok := cat.Get(sc); !ok {
-			return "", invalid("unknown scope %q (known: %s)", sc, strings.Join(cat.Names(), ", "))
+			return c, "", invalid("unknown scope %q (known: %s)", sc, strings.Join(cat.Names(), ", "))
 		}
 	}
-	c := storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
+	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, CreatedAt: time.Now()}
 	if !spec.Public {
 		secret, c.SecretHash = clientauth.NewSecret()
@@ -126,10 +142,5 @@ func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *sco
 			secret, c.SecretHash = spec.Secret, storage.Hash(spec.Secret)
 		}
 	}
-	if err := s.CreateClient(ctx, c); errors.Is(err, storage.ErrAlreadyExists) {
-		return "", exists("a client with id %q exists already", spec.ID)
-	} else if err != nil {
-		return "", err
-	}
-	return secret, nil
+	return c, secret, nil
 }

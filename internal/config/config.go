@@ -55,6 +55,11 @@ type Config struct {
 	// enables it and is the Bearer token its requests must carry.
 	AdminListen string
 	AdminToken  string
+
+	// Registration is off, open or token (RFC 7591); RegistrationToken is
+	// the initial access token in token mode.
+	Registration      string
+	RegistrationToken string
 }
 
 // Default returns the built-in defaults.
@@ -77,6 +82,7 @@ func Default() Config {
 		PasswordTime:      2,
 		PasswordThreads:   1,
 		AdminListen:       "127.0.0.1:8081",
+		Registration:      "off",
 		LogFormat:         "text",
 		LogLevel:          "info",
 	}
@@ -193,6 +199,8 @@ var Fields = []Field{
 		get: func(c *Config) string { return strings.Join(c.TrustedProxies, ",") }},
 	str("admin_listen", "address of the admin API (loopback unless you put TLS and a firewall in front)", func(c *Config) *string { return &c.AdminListen }),
 	str("admin_token", "Bearer token of the admin API, at least 32 characters; empty disables the API", func(c *Config) *string { return &c.AdminToken }),
+	str("registration", "dynamic client registration (RFC 7591): off, open (anyone), or token (needs registration_token)", func(c *Config) *string { return &c.Registration }),
+	str("registration_token", "initial access token for registration: token, at least 32 characters", func(c *Config) *string { return &c.RegistrationToken }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 
@@ -298,6 +306,15 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("pprof_listen %q must be a loopback host:port: the profiler exposes the process's memory", c.PprofListen))
 		}
 	}
+	switch c.Registration {
+	case "off", "open":
+	case "token":
+		if len(c.RegistrationToken) < 32 {
+			errs = append(errs, errors.New("registration: token needs a registration_token of at least 32 characters"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("registration %q must be off, open or token", c.Registration))
+	}
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
 	}
@@ -337,6 +354,9 @@ func (c *Config) Warnings() []string {
 	}
 	if host, _, err := net.SplitHostPort(c.AdminListen); c.AdminToken != "" && (err != nil || !isLocal(host)) {
 		w = append(w, fmt.Sprintf("admin_listen %s is not loopback: the admin API then needs TLS and a firewall in front", c.AdminListen))
+	}
+	if c.Registration == "open" {
+		w = append(w, "registration: open lets anyone register a client; users still see and approve each one, but consider token")
 	}
 	if c.Database == "" {
 		w = append(w, "embedded SQLite in "+c.DataDir+": one node only; use database: postgres://… to run several")

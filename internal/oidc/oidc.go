@@ -32,6 +32,7 @@ type Metadata struct {
 	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint,omitempty"`
 	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint,omitempty"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -57,6 +58,8 @@ type Provider struct {
 	GrantTypes []string
 	UILocales  []string
 	Log        *slog.Logger
+	// Registration tells whether dynamic client registration is on.
+	Registration bool
 }
 
 // Metadata returns the server's metadata document.
@@ -71,7 +74,7 @@ func (p *Provider) Metadata() Metadata {
 			}
 		}
 	}
-	return Metadata{
+	m := Metadata{
 		Issuer: iss, AuthorizationEndpoint: iss + "/authorize", TokenEndpoint: iss + "/token", UserinfoEndpoint: iss + "/userinfo",
 		JWKSURI: iss + "/jwks.json", RevocationEndpoint: iss + "/revoke", IntrospectionEndpoint: iss + "/introspect",
 		DeviceAuthorizationEndpoint: iss + "/device_authorization", PushedAuthorizationRequestEndpoint: iss + "/par", EndSessionEndpoint: iss + "/end_session",
@@ -87,6 +90,10 @@ func (p *Provider) Metadata() Metadata {
 		AuthorizationResponseIssParameterSupported: true,
 		UILocalesSupported:                         p.UILocales,
 	}
+	if p.Registration {
+		m.RegistrationEndpoint = iss + "/register"
+	}
+	return m
 }
 
 // Register adds the discovery documents and userinfo to mux.

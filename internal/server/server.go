@@ -31,6 +31,7 @@ import (
 	"github.com/bawwab/bawwab/internal/oidc"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/ratelimit"
+	"github.com/bawwab/bawwab/internal/registration"
 	"github.com/bawwab/bawwab/internal/revoke"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/session"
@@ -124,7 +125,10 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
 	(&device.Endpoint{Auth: auth, Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, TTL: cfg.DeviceCodeTTL, Interval: 5}).Register(mux)
 	(&introspect.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
-	(&oidc.Provider{Issuer: issuer, Store: store, GrantTypes: tokens.GrantTypes(), UILocales: ui.Languages, Log: log}).Register(mux)
+	(&oidc.Provider{Issuer: issuer, Store: store, GrantTypes: tokens.GrantTypes(), UILocales: ui.Languages, Log: log,
+		Registration: cfg.Registration != registration.Off}).Register(mux)
+	(&registration.Endpoint{Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, Mode: cfg.Registration,
+		InitialToken: cfg.RegistrationToken}).Register(mux)
 	keys.Register(mux)
 	mux.Handle("GET /static/", ui.Static())
 	tokens.OnIssued = m.TokenIssued

@@ -10,7 +10,7 @@ import (
 // WithClientCache returns s with GetClient answered from memory for up to
 // ttl: the token, introspection and revocation endpoints look a client up
 // on every request, and clients change rarely. Changes made through the
-// returned Storage (CreateClient, DeleteClient) take effect at once on this
+// returned Storage (CreateClient, UpdateClient, DeleteClient) take effect at once on this
 // node; changes made on other nodes are seen within ttl. Unknown ids are
 // never cached, so probing cannot fill the cache.
 func WithClientCache(s Storage, ttl time.Duration, now func() time.Time) Storage {
@@ -59,6 +59,11 @@ func (s *clientCache) GetClient(ctx context.Context, id string) (*Client, error)
 func (s *clientCache) CreateClient(ctx context.Context, c Client) error {
 	s.forget(c.ID)
 	return s.Storage.CreateClient(ctx, c)
+}
+
+func (s *clientCache) UpdateClient(ctx context.Context, c Client) error {
+	s.forget(c.ID)
+	return s.Storage.UpdateClient(ctx, c)
 }
 
 func (s *clientCache) DeleteClient(ctx context.Context, id string) error {

@@ -64,7 +64,10 @@ type Client struct {
 	// RequirePAR makes /authorize accept this client's requests only
 	// through pushed authorization requests (RFC 9126 §6).
 	RequirePAR bool
-	CreatedAt  time.Time
+	// RegistrationTokenHash is the SHA-256 of the registration access token
+	// of a dynamically registered client (RFC 7592); empty otherwise.
+	RegistrationTokenHash string
+	CreatedAt             time.Time
 }
 
 // Consent is what a user granted a client, remembered so that the consent
@@ -224,6 +227,9 @@ type Storage interface {
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient replaces every field of the client with id c.ID but
+	// CreatedAt.
+	UpdateClient(ctx context.Context, c Client) error
 	// DeleteClient removes the client, its consents, and revokes its grants.
 	DeleteClient(ctx context.Context, id string) error
 

@@ -151,5 +151,6 @@ var migrations = []string{
 		used_at BIGINT NOT NULL
 	);
 	CREATE INDEX device_codes_expires ON device_codes (expires_at);`, // 5: clients that must push their authorization requests (RFC 9126).
-	`ALTER TABLE clients ADD COLUMN require_par SMALLINT NOT NULL DEFAULT 0;`,
+	`ALTER TABLE clients ADD COLUMN require_par SMALLINT NOT NULL DEFAULT 0;`, // 6: dynamically registered clients (RFC 7591, RFC 7592).
+	`ALTER TABLE clients ADD COLUMN registration_token_hash TEXT NOT NULL DEFAULT '';`,
 }

@@ -327,14 +327,14 @@ func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), 
 
 // ---- clients
 
-const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par`
+const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash`
 
 func scanClient(r scanner) (*storage.Client, error) {
 	var c storage.Client
 	var public, requirePAR int
 	var uris, grants, scopes string
 	var created int64
-	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created, &requirePAR); err != nil {
+	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created, &requirePAR, &c.RegistrationTokenHash); err != nil {
 		return nil, notFound(err)
 	}
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
@@ -353,8 +353,21 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	if err != nil {
 		return err
 	}
-	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt), boolInt(c.RequirePAR))
+	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt), boolInt(c.RequirePAR),
+		c.RegistrationTokenHash)
+}
+
+// UpdateClient replaces a client's fields.
+func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
+	uris, err := json.Marshal(append([]string{}, c.RedirectURIs...))
+	if err != nil {
+		return err
+	}
+	return mustAffect(s.exec(ctx, `UPDATE clients SET name = $1, secret_hash = $2, is_public = $3, redirect_uris = $4, grant_types = $5,
+		scopes = $6, require_par = $7, registration_token_hash = $8 WHERE id = $9`,
+		c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), boolInt(c.RequirePAR),
+		c.RegistrationTokenHash, c.ID))
 }
 
 // GetClient returns the client with this id.

@@ -151,6 +151,19 @@ func testClients(t *testing.T, s storage.Storage) {
 		t.Fatal("grant of deleted client not revoked")
 	}
 	wantErr(t, s.DeleteClient(ctx, "notes"), storage.ErrNotFound, "delete twice")
+	// Update replaces everything but the creation time.
+	got, err = s.GetClient(ctx, "cli")
+	mustNil(t, err, "get cli")
+	upd := *got
+	upd.Name, upd.RedirectURIs, upd.Scopes, upd.RequirePAR, upd.RegistrationTokenHash = "Notes 2", []string{"https://notes.example/v2"}, []string{"openid"}, false, "rt"
+	upd.CreatedAt = now().Add(time.Hour)
+	mustNil(t, s.UpdateClient(ctx, upd), "update")
+	got, _ = s.GetClient(ctx, "cli")
+	if got.Name != "Notes 2" || !slices.Equal(got.RedirectURIs, upd.RedirectURIs) || !slices.Equal(got.Scopes, upd.Scopes) || got.RequirePAR ||
+		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) {
+		t.Fatalf("after update: %+v", *got)
+	}
+	wantErr(t, s.UpdateClient(ctx, storage.Client{ID: "ghost"}), storage.ErrNotFound, "update unknown")
 }
 
 func testConsents(t *testing.T, s storage.Storage) {

@@ -1,0 +1,289 @@
+// Package registration implements OAuth 2.0 Dynamic Client Registration
+// (RFC 7591) and its management protocol (RFC 7592): a client registers
+// itself at POST /register and receives, beside its client_id and secret, a
+// registration access token with which it reads, replaces or deletes its
+// registration at /register/{client_id}.
+//
+// Registration is off unless configured: "open" lets anyone register,
+// "token" requires an initial access token (RFC 7591 §3). Either way the
+// policy holds: code flow, refresh and device grants only (no
+// client_credentials: a self-registered machine client would be a client
+// nobody vetted), https, loopback or private-use redirect URIs only.
+package registration
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/authorize"
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
+)
+
+// Modes of registration.
+const (
+	Off   = "off"
+	Open  = "open"
+	Token = "token"
+)
+
+// Errors of RFC 7591 §3.2.2.
+const (
+	InvalidRedirectURI    = "invalid_redirect_uri"
+	InvalidClientMetadata = "invalid_client_metadata"
+)
+
+// allowedGrants are the grant types a client may register for itself.
+var allowedGrants = []string{"authorization_code", "refresh_token", token.DeviceCodeGrantType}
+
+// Endpoint serves registration.
+type Endpoint struct {
+	Store  storage.Storage
+	Scopes *scope.Catalog
+	Issuer string
+	Log    *slog.Logger
+	Now    func() time.Time
+	Mode   string // Off, Open or Token
+	// InitialToken is the initial access token when Mode is Token.
+	InitialToken string
+}
+
+// Metadata is the client metadata a client registers (RFC 7591 §2).
+type Metadata struct {
+	RedirectURIs            []string `json:"redirect_uris,omitempty"`
+	ClientName              string   `json:"client_name,omitempty"`
+	GrantTypes              []string `json:"grant_types,omitempty"`
+	ResponseTypes           []string `json:"response_types,omitempty"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
+	Scope                   string   `json:"scope,omitempty"`
+	RequirePAR              bool     `json:"require_pushed_authorization_requests,omitempty"`
+}
+
+// Response is a client information response (RFC 7591 §3.2.1, RFC 7592 §3).
+type Response struct {
+	ClientID                string `json:"client_id"`
+	ClientSecret            string `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64  `json:"client_id_issued_at"`
+	ClientSecretExpiresAt   int64  `json:"client_secret_expires_at"`
+	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
+	RegistrationClientURI   string `json:"registration_client_uri"`
+	Metadata
+}
+
+// Register adds the routes to mux, unless registration is off.
+func (e *Endpoint) Register(mux *http.ServeMux) {
+	if e.Mode == Off || e.Mode == "" {
+		return
+	}
+	mux.HandleFunc("POST /register", e.handle(e.create))
+	mux.HandleFunc("GET /register/{client_id}", e.handle(e.read))
+	mux.HandleFunc("PUT /register/{client_id}", e.handle(e.update))
+	mux.HandleFunc("DELETE /register/{client_id}", e.handle(e.remove))
+}
+
+func (e *Endpoint) handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			oautherr.WriteLogged(r.Context(), e.Log, w, "client registration failed", err)
+		}
+	}
+}
+
+func metadataError(code, desc string) error { return oautherr.New(code, desc) }
+
+func bearer(r *http.Request) string {
+	t, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return t
+}
+
+func sameSecret(got, want string) bool {
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}
+
+// spec validates metadata against the policy and turns it into a client.
+func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
+	if len(m.GrantTypes) == 0 {
+		m.GrantTypes = []string{"authorization_code"} // RFC 7591 §2
+	}
+	for _, g := range m.GrantTypes {
+		if !slices.Contains(allowedGrants, g) {
+			return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "grant type "+oautherr.Clip(g)+" cannot be registered; use "+strings.Join(allowedGrants, ", "))
+		}
+	}
+	if len(m.ResponseTypes) == 0 && slices.Contains(m.GrantTypes, "authorization_code") {
+		m.ResponseTypes = []string{"code"}
+	}
+	for _, rt := range m.ResponseTypes {
+		if rt != "code" {
+			return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "only the code response type is supported")
+		}
+	}
+	if m.TokenEndpointAuthMethod == "" {
+		m.TokenEndpointAuthMethod = "client_secret_basic"
+	}
+	switch m.TokenEndpointAuthMethod {
+	case "client_secret_basic", "client_secret_post", "none":
+	default:
+		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none")
+	}
+	for _, u := range m.RedirectURIs {
+		if !authorize.ValidRedirectURI(u) {
+			return admin.ClientSpec{}, metadataError(InvalidRedirectURI, "redirect URI "+oautherr.Clip(u)+" is not allowed: use https, http on a loopback IP, or a private-use scheme, without fragment")
+		}
+	}
+	if slices.Contains(m.GrantTypes, "authorization_code") && len(m.RedirectURIs) == 0 {
+		return admin.ClientSpec{}, metadataError(InvalidRedirectURI, "the authorization_code grant needs redirect_uris")
+	}
+	if m.Scope == "" {
+		m.Scope = "openid"
+	}
+	scopes, err := scope.Parse(m.Scope)
+	if err != nil {
+		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, err.Error())
+	}
+	for _, s := range scopes {
+		if _, ok := e.Scopes.Get(s); !ok {
+			return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "unknown scope "+oautherr.Clip(s))
+		}
+	}
+	return admin.ClientSpec{Name: m.ClientName, Public: m.TokenEndpointAuthMethod == "none", RedirectURIs: m.RedirectURIs,
+		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR}, nil
+}
+
+func readMetadata(r *http.Request) (*Metadata, error) {
+	var m Metadata
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	if err := dec.Decode(&m); err != nil {
+		return nil, metadataError(InvalidClientMetadata, "the body must be a JSON object of client metadata")
+	}
+	return &m, nil
+}
+
+func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, secret, regToken string) error {
+	auth := "client_secret_basic"
+	if c.Public {
+		auth = "none"
+	}
+	resp := Response{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: c.CreatedAt.Unix(), RegistrationAccessToken: regToken,
+		RegistrationClientURI: e.Issuer + "/register/" + c.ID,
+		Metadata: Metadata{RedirectURIs: c.RedirectURIs, ClientName: c.Name, GrantTypes: c.GrantTypes, TokenEndpointAuthMethod: auth,
+			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR}}
+	if slices.Contains(c.GrantTypes, "authorization_code") {
+		resp.ResponseTypes = []string{"code"}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(resp)
+}
+
+func (e *Endpoint) create(w http.ResponseWriter, r *http.Request) error {
+	if e.Mode == Token && (e.InitialToken == "" || !sameSecret(bearer(r), e.InitialToken)) {
+		err := oautherr.New(oautherr.InvalidToken, "registration needs an initial access token (Authorization: Bearer …)")
+		err.Status = http.StatusUnauthorized
+		return err
+	}
+	m, err := readMetadata(r)
+	if err != nil {
+		return err
+	}
+	spec, err := e.spec(m)
+	if err != nil {
+		return err
+	}
+	c, secret, err := admin.BuildClient(spec, e.Scopes)
+	if err != nil {
+		return metadataError(InvalidClientMetadata, err.Error())
+	}
+	regToken := token.NewOpaque() + token.NewOpaque()
+	c.RegistrationTokenHash, c.CreatedAt = storage.Hash(regToken), e.Now()
+	if err := e.Store.CreateClient(r.Context(), c); err != nil {
+		return oautherr.Wrap(err)
+	}
+	return e.respond(w, http.StatusCreated, c, secret, regToken)
+}
+
+// registered authenticates a management request (RFC 7592 §3): the
+// registration access token of this very client.
+func (e *Endpoint) registered(r *http.Request) (*storage.Client, error) {
+	c, err := e.Store.GetClient(r.Context(), r.PathValue("client_id"))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, oautherr.Wrap(err)
+	}
+	// Unknown client and wrong token look the same (§3: 401).
+	if err != nil || c.RegistrationTokenHash == "" || !sameSecret(storage.Hash(bearer(r)), c.RegistrationTokenHash) {
+		e := oautherr.New(oautherr.InvalidToken, "the registration access token does not match this client")
+		e.Status = http.StatusUnauthorized
+		return nil, e
+	}
+	return c, nil
+}
+
+func (e *Endpoint) read(w http.ResponseWriter, r *http.Request) error {
+	c, err := e.registered(r)
+	if err != nil {
+		return err
+	}
+	return e.respond(w, http.StatusOK, *c, "", "")
+}
+
+// update replaces the metadata (RFC 7592 §2.2). The secret stays unless
+// the client becomes public, or confidential (then a new one is issued).
+func (e *Endpoint) update(w http.ResponseWriter, r *http.Request) error {
+	c, err := e.registered(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Metadata
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil {
+		return metadataError(InvalidClientMetadata, "the body must be a JSON object of client metadata")
+	}
+	if body.ClientID != c.ID {
+		return metadataError(InvalidClientMetadata, "client_id in the body must be this client's")
+	}
+	spec, err := e.spec(&body.Metadata)
+	if err != nil {
+		return err
+	}
+	spec.ID = c.ID
+	next, secret, err := admin.BuildClient(spec, e.Scopes)
+	if err != nil {
+		return metadataError(InvalidClientMetadata, err.Error())
+	}
+	if !next.Public && !c.Public {
+		next.SecretHash, secret = c.SecretHash, "" // unchanged
+	}
+	next.RegistrationTokenHash, next.CreatedAt = c.RegistrationTokenHash, c.CreatedAt
+	if err := e.Store.UpdateClient(r.Context(), next); err != nil {
+		return oautherr.Wrap(err)
+	}
+	return e.respond(w, http.StatusOK, next, secret, "")
+}
+
+func (e *Endpoint) remove(w http.ResponseWriter, r *http.Request) error {
+	c, err := e.registered(r)
+	if err != nil {
+		return err
+	}
+	if err := e.Store.DeleteClient(r.Context(), c.ID); err != nil {
+		return oautherr.Wrap(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
