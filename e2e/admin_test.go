@@ -87,7 +87,7 @@ func TestAdminAPI(t *testing.T) {
 	var clients []map[string]any
 	status, body = call("GET", "/admin/clients", nil, &clients)
 	want(status, body, 200, "list clients")
-	if len(clients) != 6 || strings.Contains(body, "secret") {
+	if len(clients) != 6 || strings.Contains(body, `"client_secret"`) || strings.Contains(body, "secret_hash") {
 		t.Fatalf("clients: %s", body)
 	}
 	var one map[string]any

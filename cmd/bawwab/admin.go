@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -127,13 +128,23 @@ func (a *app) userCmd() *cobra.Command {
 func (a *app) clientCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "client", Short: "Manage OAuth clients"}
 	var in adminapi.NewClient
-	var scopes string
+	var scopes, jwksFile string
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Register a client; a confidential client's secret is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			in.Scopes = strings.Fields(strings.ReplaceAll(scopes, ",", " "))
+			if jwksFile != "" {
+				raw, err := os.ReadFile(jwksFile)
+				if err != nil {
+					return err
+				}
+				in.JWKS, in.AuthMethod = raw, "private_key_jwt"
+			}
+			if in.JWKSURI != "" {
+				in.AuthMethod = "private_key_jwt"
+			}
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
 				created, err := c.CreateClient(cmd.Context(), in)
 				if err != nil {
@@ -156,6 +167,8 @@ func (a *app) clientCmd() *cobra.Command {
 	f.StringSliceVar(&in.GrantTypes, "grant-type", []string{"authorization_code", "refresh_token"}, "allowed grant types")
 	f.StringVar(&scopes, "scope", "openid profile email", "scopes the client may ask for")
 	f.BoolVar(&in.RequirePAR, "require-par", false, "accept its authorization requests only through /par (RFC 9126)")
+	f.StringVar(&jwksFile, "jwks-file", "", "JWK Set file of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")
+	f.StringVar(&in.JWKSURI, "jwks-uri", "", "URL of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")
 
 	list := &cobra.Command{
 		Use:   "list",

@@ -75,6 +75,10 @@ type ClientSpec struct {
 	GrantTypes   []string
 	Scopes       []string
 	RequirePAR   bool // only pushed authorization requests (RFC 9126)
+	// AuthMethod private_key_jwt makes the client authenticate with signed
+	// assertions (RFC 7523) verified with JWKS (by value) or JWKSURI.
+	AuthMethod    string
+	JWKS, JWKSURI string
 	// Secret, when set, is used instead of a generated one (demo only:
 	// a generated secret is always stronger).
 	Secret string
@@ -134,9 +138,34 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 			return c, "", invalid("unknown scope %q (known: %s)", sc, strings.Join(cat.Names(), ", "))
 		}
 	}
+	switch spec.AuthMethod {
+	case "", clientauth.MethodBasic, clientauth.MethodPost, clientauth.MethodNone:
+		spec.AuthMethod = ""
+		if spec.JWKS != "" || spec.JWKSURI != "" {
+			return c, "", invalid("jwks and jwks_uri belong to private_key_jwt clients")
+		}
+	case clientauth.MethodPrivateKeyJWT:
+		if spec.Public {
+			return c, "", invalid("a public client has no keys; private_key_jwt clients are confidential")
+		}
+		if (spec.JWKS == "") == (spec.JWKSURI == "") {
+			return c, "", invalid("a private_key_jwt client needs exactly one of jwks and jwks_uri")
+		}
+		if spec.JWKS != "" {
+			if _, err := clientauth.ParseKeySet([]byte(spec.JWKS)); err != nil {
+				return c, "", invalid("jwks: %v", err)
+			}
+		}
+		if spec.JWKSURI != "" && !clientauth.ValidJWKSURI(spec.JWKSURI) {
+			return c, "", invalid("jwks_uri must be an https URL (or http on a loopback IP)")
+		}
+	default:
+		return c, "", invalid("auth method %q is not supported (use client_secret_basic, client_secret_post, private_key_jwt or none)", spec.AuthMethod)
+	}
 	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
-		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, CreatedAt: time.Now()}
-	if !spec.Public {
+		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
+		JWKSURI: spec.JWKSURI, CreatedAt: time.Now()}
+	if !spec.Public && spec.AuthMethod == "" {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {
 			secret, c.SecretHash = spec.Secret, storage.Hash(spec.Secret)

@@ -169,11 +169,29 @@ type Client struct {
 	GrantTypes   []string  `json:"grant_types"`
 	Scopes       []string  `json:"scopes"`
 	RequirePAR   bool      `json:"require_pushed_authorization_requests"`
+	AuthMethod   string    `json:"token_endpoint_auth_method"`
+	JWKS         rawJSON   `json:"jwks,omitempty"`
+	JWKSURI      string    `json:"jwks_uri,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
+// rawJSON carries a JSON document (a JWK Set) as is.
+type rawJSON = json.RawMessage
+
 func clientView(c storage.Client) Client {
-	return Client{c.ID, c.Name, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.Scopes), c.RequirePAR, c.CreatedAt}
+	method := c.AuthMethod
+	switch {
+	case c.Public:
+		method = "none"
+	case method == "":
+		method = "client_secret_basic"
+	}
+	v := Client{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs), GrantTypes: nonNil(c.GrantTypes),
+		Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI, CreatedAt: c.CreatedAt}
+	if c.JWKS != "" {
+		v.JWKS = rawJSON(c.JWKS)
+	}
+	return v
 }
 
 func nonNil(l []string) []string {
@@ -209,6 +227,9 @@ type NewClient struct {
 	GrantTypes   []string `json:"grant_types"`
 	Scopes       []string `json:"scopes"`
 	RequirePAR   bool     `json:"require_pushed_authorization_requests"`
+	AuthMethod   string   `json:"token_endpoint_auth_method"`
+	JWKS         rawJSON  `json:"jwks,omitempty"`
+	JWKSURI      string   `json:"jwks_uri,omitempty"`
 }
 
 // CreatedClient answers POST /admin/clients; the secret is shown once.
@@ -226,7 +247,8 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 		in.ID = admin.NewClientID()
 	}
 	secret, err := admin.AddClient(r.Context(), a.Store, admin.ClientSpec{ID: in.ID, Name: in.Name, Public: in.Public,
-		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR}, a.Scopes)
+		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR,
+		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -489,8 +511,9 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	for _, c := range b.Clients {
-		if c.ID == "" || (c.Public != (c.SecretHash == "")) || (c.SecretHash != "" && len(c.SecretHash) != 64) {
-			return badRequest("client " + c.ID + ": client_id is required, and a secret_hash (SHA-256, hex) exactly when the client is confidential")
+		keyed := c.AuthMethod == "private_key_jwt"
+		if c.ID == "" || (!c.Public && !keyed) != (c.SecretHash != "") || (c.SecretHash != "" && len(c.SecretHash) != 64) {
+			return badRequest("client " + c.ID + ": client_id is required, and a secret_hash (SHA-256, hex) exactly when the client authenticates with a secret")
 		}
 		for _, u := range c.RedirectURIs {
 			if !authorize.ValidRedirectURI(u) {
@@ -513,7 +536,8 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, c := range b.Clients {
 		err := a.Store.CreateClient(r.Context(), storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
-			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, CreatedAt: c.CreatedAt})
+			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, AuthMethod: storedMethod(c.AuthMethod),
+			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, CreatedAt: c.CreatedAt})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.ClientsSkipped++
@@ -524,4 +548,13 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// storedMethod is the stored form of an auth method: private_key_jwt, or
+// empty (the secret methods and none follow from the client's type).
+func storedMethod(m string) string {
+	if m == "private_key_jwt" {
+		return m
+	}
+	return ""
 }

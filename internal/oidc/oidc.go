@@ -5,6 +5,7 @@ package oidc
 import (
 	"encoding/json"
 	"errors"
+	"github.com/go-jose/go-jose/v4"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -40,6 +41,7 @@ type Metadata struct {
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
@@ -82,6 +84,7 @@ func (p *Provider) Metadata() Metadata {
 		GrantTypesSupported: p.GrantTypes, SubjectTypesSupported: []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{string(jwks.Algorithm)},
 		TokenEndpointAuthMethodsSupported:          clientauth.Methods,
+		TokenEndpointAuthSigningAlgValuesSupported: algNames(clientauth.AssertionAlgorithms),
 		RevocationEndpointAuthMethodsSupported:     clientauth.Methods,
 		IntrospectionEndpointAuthMethodsSupported:  clientauth.Methods,
 		CodeChallengeMethodsSupported:              []string{token.PKCEMethodS256},
@@ -160,4 +163,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	claims := token.UserClaims(p.Issuer.Scopes, u, scopes)
 	claims["sub"] = u.ID
 	oautherr.WriteJSON(w, claims)
+}
+
+func algNames(algs []jose.SignatureAlgorithm) []string {
+	out := make([]string, len(algs))
+	for i, a := range algs {
+		out[i] = string(a)
+	}
+	return out
 }

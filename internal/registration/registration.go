@@ -61,13 +61,15 @@ type Endpoint struct {
 
 // Metadata is the client metadata a client registers (RFC 7591 §2).
 type Metadata struct {
-	RedirectURIs            []string `json:"redirect_uris,omitempty"`
-	ClientName              string   `json:"client_name,omitempty"`
-	GrantTypes              []string `json:"grant_types,omitempty"`
-	ResponseTypes           []string `json:"response_types,omitempty"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
-	Scope                   string   `json:"scope,omitempty"`
-	RequirePAR              bool     `json:"require_pushed_authorization_requests,omitempty"`
+	RedirectURIs            []string        `json:"redirect_uris,omitempty"`
+	ClientName              string          `json:"client_name,omitempty"`
+	GrantTypes              []string        `json:"grant_types,omitempty"`
+	ResponseTypes           []string        `json:"response_types,omitempty"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
+	Scope                   string          `json:"scope,omitempty"`
+	RequirePAR              bool            `json:"require_pushed_authorization_requests,omitempty"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 }
 
 // Response is a client information response (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -134,9 +136,9 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 		m.TokenEndpointAuthMethod = "client_secret_basic"
 	}
 	switch m.TokenEndpointAuthMethod {
-	case "client_secret_basic", "client_secret_post", "none":
+	case "client_secret_basic", "client_secret_post", "none", "private_key_jwt":
 	default:
-		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none")
+		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "token_endpoint_auth_method must be client_secret_basic, client_secret_post, private_key_jwt or none")
 	}
 	for _, u := range m.RedirectURIs {
 		if !authorize.ValidRedirectURI(u) {
@@ -159,7 +161,8 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 		}
 	}
 	return admin.ClientSpec{Name: m.ClientName, Public: m.TokenEndpointAuthMethod == "none", RedirectURIs: m.RedirectURIs,
-		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR}, nil
+		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR, AuthMethod: m.TokenEndpointAuthMethod, JWKS: string(m.JWKS),
+		JWKSURI: m.JWKSURI}, nil
 }
 
 func readMetadata(r *http.Request) (*Metadata, error) {
@@ -173,13 +176,16 @@ func readMetadata(r *http.Request) (*Metadata, error) {
 
 func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, secret, regToken string) error {
 	auth := "client_secret_basic"
-	if c.Public {
+	switch {
+	case c.Public:
 		auth = "none"
+	case c.AuthMethod != "":
+		auth = c.AuthMethod
 	}
 	resp := Response{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: c.CreatedAt.Unix(), RegistrationAccessToken: regToken,
 		RegistrationClientURI: e.Issuer + "/register/" + c.ID,
 		Metadata: Metadata{RedirectURIs: c.RedirectURIs, ClientName: c.Name, GrantTypes: c.GrantTypes, TokenEndpointAuthMethod: auth,
-			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR}}
+			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR, JWKS: rawOrNil(c.JWKS), JWKSURI: c.JWKSURI}}
 	if slices.Contains(c.GrantTypes, "authorization_code") {
 		resp.ResponseTypes = []string{"code"}
 	}
@@ -266,7 +272,7 @@ func (e *Endpoint) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return metadataError(InvalidClientMetadata, err.Error())
 	}
-	if !next.Public && !c.Public {
+	if next.SecretHash != "" && c.SecretHash != "" {
 		next.SecretHash, secret = c.SecretHash, "" // unchanged
 	}
 	next.RegistrationTokenHash, next.CreatedAt = c.RegistrationTokenHash, c.CreatedAt
@@ -286,4 +292,11 @@ func (e *Endpoint) remove(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+func rawOrNil(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
 }

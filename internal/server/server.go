@@ -107,7 +107,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	issuer := &token.Issuer{Audit: auditLog, URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now}
 	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now,
-		Fresh: time.Second}, Audit: auditLog}
+		Fresh: time.Second}, Audit: auditLog, Now: now,
+		Audiences: []string{cfg.Issuer, cfg.Issuer + "/token", cfg.Issuer + "/introspect", cfg.Issuer + "/revoke", cfg.Issuer + "/par",
+			cfg.Issuer + "/device_authorization"}}
 	tokens := token.NewEndpoint(auth, log,
 		token.AuthorizationCode{Issuer: issuer},
 		token.RefreshToken{Issuer: issuer},

@@ -67,7 +67,14 @@ type Client struct {
 	// RegistrationTokenHash is the SHA-256 of the registration access token
 	// of a dynamically registered client (RFC 7592); empty otherwise.
 	RegistrationTokenHash string
-	CreatedAt             time.Time
+	// AuthMethod is private_key_jwt for a client that authenticates with
+	// signed assertions (RFC 7523); empty for secrets or none.
+	AuthMethod string
+	// JWKS (a JSON Web Key Set, by value) or JWKSURI holds the public keys
+	// of a private_key_jwt client.
+	JWKS      string
+	JWKSURI   string
+	CreatedAt time.Time
 }
 
 // Consent is what a user granted a client, remembered so that the consent
@@ -311,6 +318,10 @@ type Storage interface {
 	// ConsumeDeviceCode marks an approved device code used, once: tokens
 	// are issued for it at most once. A used code yields ErrAlreadyUsed.
 	ConsumeDeviceCode(ctx context.Context, hash string, at time.Time) error
+
+	// UseOnce records a single-use value (such as the jti of a client
+	// assertion) until expiresAt; a value seen before yields ErrAlreadyUsed.
+	UseOnce(ctx context.Context, key string, expiresAt time.Time) error
 
 	AddAuditEvent(ctx context.Context, e AuditEvent) error
 	// ListAuditEvents returns the events matching f, newest first.

@@ -151,6 +151,15 @@ var migrations = []string{
 		used_at BIGINT NOT NULL
 	);
 	CREATE INDEX device_codes_expires ON device_codes (expires_at);`, // 5: clients that must push their authorization requests (RFC 9126).
-	`ALTER TABLE clients ADD COLUMN require_par SMALLINT NOT NULL DEFAULT 0;`, // 6: dynamically registered clients (RFC 7591, RFC 7592).
-	`ALTER TABLE clients ADD COLUMN registration_token_hash TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE clients ADD COLUMN require_par SMALLINT NOT NULL DEFAULT 0;`,          // 6: dynamically registered clients (RFC 7591, RFC 7592).
+	`ALTER TABLE clients ADD COLUMN registration_token_hash TEXT NOT NULL DEFAULT '';`, // 7: clients authenticating with private_key_jwt (RFC 7523), and the
+	// single-use values (assertion jtis) that stop replays.
+	`ALTER TABLE clients ADD COLUMN auth_method TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN jwks TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN jwks_uri TEXT NOT NULL DEFAULT '';
+	CREATE TABLE used_once (
+		key TEXT PRIMARY KEY,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX used_once_expires ON used_once (expires_at);`,
 }

@@ -327,14 +327,15 @@ func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), 
 
 // ---- clients
 
-const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash`
+const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri`
 
 func scanClient(r scanner) (*storage.Client, error) {
 	var c storage.Client
 	var public, requirePAR int
 	var uris, grants, scopes string
 	var created int64
-	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created, &requirePAR, &c.RegistrationTokenHash); err != nil {
+	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created, &requirePAR, &c.RegistrationTokenHash,
+		&c.AuthMethod, &c.JWKS, &c.JWKSURI); err != nil {
 		return nil, notFound(err)
 	}
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
@@ -353,9 +354,9 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	if err != nil {
 		return err
 	}
-	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt), boolInt(c.RequirePAR),
-		c.RegistrationTokenHash)
+		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI)
 }
 
 // UpdateClient replaces a client's fields.
@@ -365,9 +366,9 @@ func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
 		return err
 	}
 	return mustAffect(s.exec(ctx, `UPDATE clients SET name = $1, secret_hash = $2, is_public = $3, redirect_uris = $4, grant_types = $5,
-		scopes = $6, require_par = $7, registration_token_hash = $8 WHERE id = $9`,
+		scopes = $6, require_par = $7, registration_token_hash = $8, auth_method = $9, jwks = $10, jwks_uri = $11 WHERE id = $12`,
 		c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), boolInt(c.RequirePAR),
-		c.RegistrationTokenHash, c.ID))
+		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.ID))
 }
 
 // GetClient returns the client with this id.
@@ -824,6 +825,17 @@ func (s *Store) ConsumeDeviceCode(ctx context.Context, hash string, at time.Time
 	return err
 }
 
+// ---- single-use values
+
+// UseOnce inserts key; a key present already is a replay.
+func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) error {
+	err := s.insert(ctx, `INSERT INTO used_once (key, expires_at) VALUES ($1, $2)`, key, unix(expiresAt))
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return fmt.Errorf("%w: %s", storage.ErrAlreadyUsed, key)
+	}
+	return err
+}
+
 // ---- audit log
 
 // AddAuditEvent appends an event.
@@ -871,6 +883,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	}{
 		{`DELETE FROM auth_codes WHERE expires_at < $1`, t},
 		{`DELETE FROM device_codes WHERE expires_at < $1`, t},
+		{`DELETE FROM used_once WHERE expires_at < $1`, t},
 		{`DELETE FROM auth_requests WHERE expires_at < $1`, t},
 		{`DELETE FROM refresh_tokens WHERE expires_at < $1`, t},
 		{`DELETE FROM revoked_tokens WHERE expires_at < $1`, t},

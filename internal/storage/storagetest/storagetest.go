@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"AuditEvents", testAuditEvents},
 		{"DeviceCodes", testDeviceCodes},
 		{"DevicePollRace", testDevicePollRace},
+		{"UseOnce", testUseOnce},
 		{"DeleteExpired", testDeleteExpired},
 	}
 	for _, tc := range tests {
@@ -116,13 +117,15 @@ func testUsers(t *testing.T, s storage.Storage) {
 
 func testClients(t *testing.T, s storage.Storage) {
 	c := storage.Client{ID: "notes", Name: "Notes", SecretHash: "abc", RedirectURIs: []string{"https://notes.example/cb", "http://127.0.0.1/cb"},
-		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, RequirePAR: true, CreatedAt: now()}
+		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, RequirePAR: true,
+		AuthMethod: "private_key_jwt", JWKS: `{"keys":[]}`, JWKSURI: "https://notes.example/jwks", CreatedAt: now()}
 	mustNil(t, s.CreateClient(ctx, c), "create")
 	wantErr(t, s.CreateClient(ctx, c), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetClient(ctx, "notes")
 	mustNil(t, err, "get")
 	if got.Name != c.Name || got.SecretHash != c.SecretHash || got.Public || !slices.Equal(got.RedirectURIs, c.RedirectURIs) ||
-		!slices.Equal(got.GrantTypes, c.GrantTypes) || !slices.Equal(got.Scopes, c.Scopes) || !got.CreatedAt.Equal(c.CreatedAt) || !got.RequirePAR {
+		!slices.Equal(got.GrantTypes, c.GrantTypes) || !slices.Equal(got.Scopes, c.Scopes) || !got.CreatedAt.Equal(c.CreatedAt) || !got.RequirePAR ||
+		got.AuthMethod != c.AuthMethod || got.JWKS != c.JWKS || got.JWKSURI != c.JWKSURI {
 		t.Fatalf("get: got %+v, want %+v", *got, c)
 	}
 	pub := storage.Client{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, CreatedAt: now()}
@@ -703,4 +706,16 @@ func testDevicePollRace(t *testing.T, s storage.Storage) {
 		}
 		return nil
 	})
+}
+
+func testUseOnce(t *testing.T, s storage.Storage) {
+	mustNil(t, s.UseOnce(ctx, "jti:notes:1", now().Add(time.Minute)), "first use")
+	wantErr(t, s.UseOnce(ctx, "jti:notes:1", now().Add(time.Minute)), storage.ErrAlreadyUsed, "replay")
+	mustNil(t, s.UseOnce(ctx, "jti:notes:2", now().Add(time.Minute)), "another value")
+	onlyOneWins(t, 10, func(int) error { return s.UseOnce(ctx, "jti:race", now().Add(time.Minute)) })
+	mustNil(t, s.UseOnce(ctx, "jti:old", now().Add(-time.Minute)), "expired use")
+	if _, err := s.DeleteExpired(ctx, now()); err != nil {
+		t.Fatal(err)
+	}
+	mustNil(t, s.UseOnce(ctx, "jti:old", now().Add(time.Minute)), "use after the old one expired")
 }

@@ -1,0 +1,223 @@
+package clientauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// private_key_jwt (RFC 7523 §2.2, OpenID Connect Core §9): the client signs
+// a short-lived JWT with its private key; bawwab verifies it with the
+// client's registered public keys (JWKS by value, or fetched from its
+// jwks_uri), checks iss = sub = client_id, the audience, the expiry, and
+// remembers the jti so that an assertion works once. client_secret_jwt is
+// not offered: it needs the secret itself, and bawwab keeps only hashes.
+
+// AssertionType is the client_assertion_type of JWT assertions.
+const AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// MethodPrivateKeyJWT is the method name in client metadata and discovery.
+const MethodPrivateKeyJWT = "private_key_jwt"
+
+// AssertionAlgorithms are the signature algorithms accepted: asymmetric
+// only.
+var AssertionAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA}
+
+// maxAssertionLife bounds exp - now: an assertion is made for one request.
+const maxAssertionLife = 10 * time.Minute
+
+// assertionIssuer reads the unverified issuer of an assertion, to find
+// the client whose keys verify it.
+func assertionIssuer(raw string) (string, error) {
+	tok, err := jwt.ParseSigned(raw, AssertionAlgorithms)
+	if err != nil {
+		return "", err
+	}
+	var c jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&c); err != nil {
+		return "", err
+	}
+	if c.Issuer == "" || c.Issuer != c.Subject {
+		return "", errors.New("iss and sub must both be the client_id")
+	}
+	return c.Issuer, nil
+}
+
+// checkAssertion verifies raw as c's assertion.
+func (a *Authenticator) checkAssertion(ctx context.Context, c *storage.Client, raw string) error {
+	tok, err := jwt.ParseSigned(raw, AssertionAlgorithms)
+	if err != nil {
+		return invalidClient("client_assertion is not a JWT signed with an asymmetric algorithm")
+	}
+	kid := tok.Headers[0].KeyID
+	keys, err := a.Keys.keys(ctx, c, kid)
+	if err != nil {
+		return invalidClient("the client's keys cannot be read: " + err.Error())
+	}
+	var claims jwt.Claims
+	verified := false
+	for _, k := range keys {
+		if kid != "" && k.KeyID != kid {
+			continue
+		}
+		if tok.Claims(k.Key, &claims) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return invalidClient("client_assertion is not signed by a key of this client")
+	}
+	now := a.now()
+	switch {
+	case claims.Issuer != c.ID || claims.Subject != c.ID:
+		return invalidClient("client_assertion: iss and sub must be the client_id")
+	case claims.Expiry == nil:
+		return invalidClient("client_assertion: exp is required")
+	case claims.Expiry.Time().Sub(now) > maxAssertionLife:
+		return invalidClient("client_assertion: exp is too far ahead; make one per request, valid for minutes")
+	case claims.ID == "":
+		return invalidClient("client_assertion: jti is required")
+	case !slices.ContainsFunc(a.Audiences, func(aud string) bool { return claims.Audience.Contains(aud) }):
+		return invalidClient("client_assertion: aud must be this server's issuer or token endpoint")
+	}
+	if err := claims.ValidateWithLeeway(jwt.Expected{Time: now}, 5*time.Second); err != nil {
+		return invalidClient("client_assertion has expired or is not valid yet")
+	}
+	if err := a.Store.UseOnce(ctx, "client_assertion:"+c.ID+":"+claims.ID, claims.Expiry.Time().Add(time.Minute)); errors.Is(err, storage.ErrAlreadyUsed) {
+		return invalidClient("client_assertion was used before (jti replay)")
+	} else if err != nil {
+		return oautherr.Wrap(err)
+	}
+	return nil
+}
+
+func (a *Authenticator) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// KeySets finds the public keys of private_key_jwt clients: registered by
+// value, or fetched from the client's jwks_uri (with a timeout, a size
+// limit, and a cache refreshed when a kid is unknown, at most every 10
+// seconds per URI).
+type KeySets struct {
+	HTTP *http.Client
+
+	mu    sync.Mutex
+	cache map[string]cachedSet
+}
+
+type cachedSet struct {
+	set     jose.JSONWebKeySet
+	fetched time.Time
+}
+
+const (
+	jwksMaxBytes = 64 << 10
+	jwksMaxAge   = 5 * time.Minute
+	jwksMinGap   = 10 * time.Second
+)
+
+// ParseKeySet parses a JWK Set of public signing keys, as registered.
+func ParseKeySet(raw []byte) (jose.JSONWebKeySet, error) {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return set, fmt.Errorf("not a JWK Set: %w", err)
+	}
+	if len(set.Keys) == 0 {
+		return set, errors.New("the JWK Set has no keys")
+	}
+	for _, k := range set.Keys {
+		if !k.Valid() || !k.IsPublic() {
+			return set, errors.New("the JWK Set must hold valid public keys only")
+		}
+	}
+	return set, nil
+}
+
+func (s *KeySets) keys(ctx context.Context, c *storage.Client, kid string) ([]jose.JSONWebKey, error) {
+	if c.JWKS != "" {
+		set, err := ParseKeySet([]byte(c.JWKS))
+		return set.Keys, err
+	}
+	if c.JWKSURI == "" {
+		return nil, errors.New("no jwks or jwks_uri registered")
+	}
+	s.mu.Lock()
+	cached, ok := s.cache[c.JWKSURI]
+	s.mu.Unlock()
+	fresh := ok && time.Since(cached.fetched) < jwksMaxAge
+	known := kid == "" || len(cached.set.Key(kid)) > 0
+	if fresh && (known || time.Since(cached.fetched) < jwksMinGap) {
+		return cached.set.Keys, nil
+	}
+	set, err := s.fetch(ctx, c.JWKSURI)
+	if err != nil {
+		if ok { // keep serving what we had while the client's server is down
+			return cached.set.Keys, nil
+		}
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.cache == nil {
+		s.cache = map[string]cachedSet{}
+	}
+	s.cache[c.JWKSURI] = cachedSet{set: set, fetched: time.Now()}
+	s.mu.Unlock()
+	return set.Keys, nil
+}
+
+func (s *KeySets) fetch(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", uri, nil)
+	if err != nil {
+		return jose.JSONWebKeySet{}, err
+	}
+	hc := s.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri: %s", resp.Status)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
+	if err != nil {
+		return jose.JSONWebKeySet{}, err
+	}
+	if len(raw) > jwksMaxBytes {
+		return jose.JSONWebKeySet{}, errors.New("jwks_uri document is too large")
+	}
+	return ParseKeySet(raw)
+}
+
+// ValidJWKSURI reports whether u may be registered as a jwks_uri: https,
+// or http on a loopback IP (development).
+func ValidJWKSURI(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" || p.User != nil || p.Fragment != "" {
+		return false
+	}
+	return p.Scheme == "https" || (p.Scheme == "http" && (p.Hostname() == "127.0.0.1" || p.Hostname() == "::1"))
+}
