@@ -46,7 +46,11 @@ func (a *app) withAdmin(ctx context.Context, fn func(*adminapi.Remote) error) er
 		if err != nil {
 			return err
 		}
-		return fn(adminapi.Local(&adminapi.API{Store: s, Keys: keys, Scopes: scope.Default(), Password: a.cfg.PasswordParams(),
+		scopes := scope.Default()
+		if err := scope.Load(ctx, s, scopes); err != nil {
+			return err
+		}
+		return fn(adminapi.Local(&adminapi.API{Store: s, Keys: keys, Scopes: scopes, Password: a.cfg.PasswordParams(),
 			Log: a.log, Now: time.Now}))
 	})
 }
@@ -254,8 +258,8 @@ func (a *app) grantCmd() *cobra.Command {
 }
 
 func (a *app) scopeCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "scope", Short: "The scope catalog"}
-	cmd.AddCommand(&cobra.Command{
+	cmd := &cobra.Command{Use: "scope", Short: "The scope catalog: what each scope means to users"}
+	list := &cobra.Command{
 		Use:   "list",
 		Short: "List scopes with their English and Arabic descriptions",
 		Args:  cobra.NoArgs,
@@ -273,7 +277,48 @@ func (a *app) scopeCmd() *cobra.Command {
 				})
 			})
 		},
-	})
+	}
+	var in adminapi.NewScope
+	var en, ar string
+	set := &cobra.Command{
+		Use:   "set NAME",
+		Short: "Create or replace a scope (running servers pick it up within 30 seconds)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in.Description = map[string]string{"en": en}
+			if ar != "" {
+				in.Description["ar"] = ar
+			}
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				s, err := c.SaveScope(cmd.Context(), args[0], in)
+				if err != nil {
+					return err
+				}
+				return a.show(cmd.OutOrStdout(), s, func(w io.Writer) { fmt.Fprintf(w, "scope %s saved\n", s.Name) })
+			})
+		},
+	}
+	f := set.Flags()
+	f.StringVar(&en, "en", "", "what the scope lets an app do, in English, as users read it (required)")
+	f.StringVar(&ar, "ar", "", "the same in Arabic")
+	f.BoolVar(&in.Sensitive, "sensitive", false, "flag it on the consent screen and leave it unchecked by default")
+	f.StringSliceVar(&in.Claims, "claims", nil, "OpenID Connect claims it releases: name, preferred_username, picture, email, email_verified")
+	_ = set.MarkFlagRequired("en")
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a scope that no client may ask for",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				if err := c.DeleteScope(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "scope %s deleted\n", args[0])
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(list, set, del)
 	return cmd
 }
 

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/ui"
 )
 
 //go:embed openapi.json
@@ -60,6 +62,8 @@ var routes = []route{
 	{"GET /admin/users/{id}/grants", (*API).listGrants},
 	{"DELETE /admin/users/{id}/grants/{client_id}", (*API).revokeGrant},
 	{"GET /admin/scopes", (*API).listScopes},
+	{"PUT /admin/scopes/{name}", (*API).saveScope},
+	{"DELETE /admin/scopes/{name}", (*API).deleteScope},
 	{"GET /admin/keys", (*API).listKeys},
 	{"POST /admin/keys/rotate", (*API).rotateKeys},
 	{"GET /admin/audit", (*API).listAudit},
@@ -375,10 +379,96 @@ type Scope struct {
 }
 
 func (a *API) listScopes(w http.ResponseWriter, _ *http.Request) error {
-	return listJSON(w, a.Scopes.Names(), nil, func(name string) Scope {
-		s, _ := a.Scopes.Get(name)
-		return Scope{Name: s.Name, Description: s.Description, Sensitive: s.Sensitive, Required: s.Required, Claims: nonNil(s.Claims)}
-	})
+	return listJSON(w, a.Scopes.All(), nil, scopeView)
+}
+
+func scopeView(s scope.Scope) Scope {
+	return Scope{Name: s.Name, Description: s.Description, Sensitive: s.Sensitive, Required: s.Required, Claims: nonNil(s.Claims)}
+}
+
+// NewScope is the body of PUT /admin/scopes/{name}.
+type NewScope struct {
+	Description map[string]string `json:"description"`
+	Sensitive   bool              `json:"sensitive"`
+	Claims      []string          `json:"claims"`
+}
+
+// saveScope creates or replaces a scope; every node sees it within 30
+// seconds, this one at once.
+func (a *API) saveScope(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if toks, err := scope.Parse(name); err != nil || len(toks) != 1 || toks[0] != name {
+		return badRequest("a scope name is one token of printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)")
+	}
+	var in NewScope
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if strings.TrimSpace(in.Description["en"]) == "" {
+		return badRequest("description.en is required: it is what users read on the consent screen")
+	}
+	for lang := range in.Description {
+		if !slices.Contains(ui.Languages, lang) {
+			return badRequest("description languages are " + strings.Join(ui.Languages, ", "))
+		}
+	}
+	for _, c := range in.Claims {
+		if !slices.Contains(scope.UserClaims, c) {
+			return badRequest("claims may be " + strings.Join(scope.UserClaims, ", "))
+		}
+	}
+	defs, err := a.Store.ListScopes(r.Context())
+	if err != nil {
+		return err
+	}
+	d := storage.ScopeDef{Name: name, Position: len(defs) + 1, Description: in.Description, Sensitive: in.Sensitive,
+		Required: name == scope.OpenID, Claims: in.Claims}
+	status := http.StatusCreated
+	for _, old := range defs {
+		if old.Name == name {
+			d.Position, status = old.Position, http.StatusOK
+		}
+	}
+	if name == scope.OpenID {
+		d.Claims = []string{"sub"}
+	}
+	if err := a.Store.SaveScope(r.Context(), d); err != nil {
+		return err
+	}
+	if err := scope.Load(r.Context(), a.Store, a.Scopes); err != nil {
+		return err
+	}
+	sc, _ := a.Scopes.Get(name)
+	return writeJSON(w, status, scopeView(sc))
+}
+
+// deleteScope removes a scope no client may ask for any more.
+func (a *API) deleteScope(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if scope.Protocol(name) {
+		return badRequest(name + " is defined by the protocol and cannot be deleted")
+	}
+	clients, err := a.Store.ListClients(r.Context())
+	if err != nil {
+		return err
+	}
+	var users []string
+	for _, c := range clients {
+		if slices.Contains(c.Scopes, name) {
+			users = append(users, c.ID)
+		}
+	}
+	if len(users) > 0 {
+		return &apiError{http.StatusConflict, "conflict", "clients may still ask for " + name + ": " + strings.Join(users, ", ")}
+	}
+	if err := a.Store.DeleteScope(r.Context(), name); err != nil {
+		return err
+	}
+	if err := scope.Load(r.Context(), a.Store, a.Scopes); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // ---- keys

@@ -123,6 +123,14 @@ func (c *Remote) ListScopes(ctx context.Context) (out []Scope, err error) {
 	return out, c.call(ctx, "GET", "/admin/scopes", nil, &out)
 }
 
+func (c *Remote) SaveScope(ctx context.Context, name string, in NewScope) (out Scope, err error) {
+	return out, c.call(ctx, "PUT", "/admin/scopes/"+url.PathEscape(name), in, &out)
+}
+
+func (c *Remote) DeleteScope(ctx context.Context, name string) error {
+	return c.call(ctx, "DELETE", "/admin/scopes/"+url.PathEscape(name), nil, nil)
+}
+
 func (c *Remote) ListKeys(ctx context.Context) (out []Key, err error) {
 	return out, c.call(ctx, "GET", "/admin/keys", nil, &out)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // Standard scope names.
@@ -39,22 +40,44 @@ func (s Scope) Describe(lang string) string {
 	return s.Description["en"]
 }
 
-// Catalog is the set of scopes a server knows.
+// Catalog is the set of scopes a server knows. It may be replaced while
+// in use (an operator edits scopes): readers always see one whole version.
 type Catalog struct {
+	cur atomic.Pointer[snapshot]
+}
+
+type snapshot struct {
 	byName map[string]Scope
 	order  []string
 }
 
 // NewCatalog returns a catalog of the given scopes.
 func NewCatalog(scopes ...Scope) *Catalog {
-	c := &Catalog{byName: map[string]Scope{}}
-	for _, s := range scopes {
-		if _, dup := c.byName[s.Name]; !dup {
-			c.order = append(c.order, s.Name)
-		}
-		c.byName[s.Name] = s
-	}
+	c := &Catalog{}
+	c.Replace(scopes...)
 	return c
+}
+
+// Replace swaps the catalog's scopes for these, in this order.
+func (c *Catalog) Replace(scopes ...Scope) {
+	s := &snapshot{byName: map[string]Scope{}}
+	for _, sc := range scopes {
+		if _, dup := s.byName[sc.Name]; !dup {
+			s.order = append(s.order, sc.Name)
+		}
+		s.byName[sc.Name] = sc
+	}
+	c.cur.Store(s)
+}
+
+// All returns every scope in catalog order.
+func (c *Catalog) All() []Scope {
+	s := c.cur.Load()
+	out := make([]Scope, len(s.order))
+	for i, n := range s.order {
+		out[i] = s.byName[n]
+	}
+	return out
 }
 
 // Default is the catalog bawwab starts with.
@@ -79,21 +102,30 @@ func Default() *Catalog {
 
 // Get returns the scope with this name.
 func (c *Catalog) Get(name string) (Scope, bool) {
-	s, ok := c.byName[name]
+	s, ok := c.cur.Load().byName[name]
 	return s, ok
 }
 
 // Names returns every scope name in catalog order.
-func (c *Catalog) Names() []string { return slices.Clone(c.order) }
+func (c *Catalog) Names() []string { return slices.Clone(c.cur.Load().order) }
 
 // Claims returns the claims released by the given scopes.
 func (c *Catalog) Claims(scopes []string) []string {
+	s := c.cur.Load()
 	var out []string
 	for _, name := range scopes {
-		out = append(out, c.byName[name].Claims...)
+		out = append(out, s.byName[name].Claims...)
 	}
 	return out
 }
+
+// Protocol reports whether name is a scope the protocol itself defines
+// behaviour for (openid, offline_access): it cannot be deleted.
+func Protocol(name string) bool { return name == OpenID || name == OfflineAccess }
+
+// UserClaims are the claims a scope may release: the user fields bawwab
+// keeps.
+var UserClaims = []string{"name", "preferred_username", "picture", "email", "email_verified"}
 
 // Parse splits a scope parameter (RFC 6749 §3.3) into distinct scope
 // tokens in order of first appearance. It rejects characters outside

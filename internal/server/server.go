@@ -48,6 +48,7 @@ type Server struct {
 	Store  storage.Storage
 	Keys   *jwks.Manager
 	Issuer *token.Issuer
+	Scopes *scope.Catalog
 	Log    *slog.Logger
 
 	handler http.Handler
@@ -103,6 +104,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		return nil, err
 	}
 	scopes := scope.Default()
+	if err := scope.Load(ctx, store, scopes); err != nil {
+		return nil, fmt.Errorf("scopes: %w", err)
+	}
 	auditLog := &audit.Log{Store: store, Log: log, Now: now, Retention: cfg.AuditRetention, OnEvent: m.AuditEvent}
 	issuer := &token.Issuer{Audit: auditLog, URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now}
@@ -139,7 +143,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux.Handle("GET /metrics", m.Handler())
 
 	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken}
-	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Log: log, admin: Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log), handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log)}, nil
+	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log, admin: Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log), handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log)}, nil
 }
 
 type requestIDKey struct{}
@@ -278,6 +282,12 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	go every(ctx, 30*time.Second, func(ctx context.Context) {
 		if err := s.Keys.Reload(ctx); err != nil && ctx.Err() == nil {
 			s.Log.ErrorContext(ctx, "reload signing keys", "err", err)
+		}
+	})
+	// Scopes edited on another node, likewise.
+	go every(ctx, 30*time.Second, func(ctx context.Context) {
+		if err := scope.Load(ctx, s.Store, s.Scopes); err != nil && ctx.Err() == nil {
+			s.Log.ErrorContext(ctx, "reload scopes", "err", err)
 		}
 	})
 	go every(ctx, 5*time.Minute, s.collectGarbage)

@@ -200,6 +200,17 @@ type DeviceCode struct {
 	UsedAt        time.Time // zero until tokens were issued
 }
 
+// ScopeDef is a scope of the catalog as stored: what it means to the user
+// in each language, whether it is sensitive, which claims it releases.
+type ScopeDef struct {
+	Name        string
+	Position    int // order on consent screens
+	Description map[string]string
+	Sensitive   bool
+	Required    bool
+	Claims      []string
+}
+
 // AuditEvent is one security-relevant event: a login, a consent, a token
 // issued or revoked, an attack detected. It never holds a secret.
 type AuditEvent struct {
@@ -318,6 +329,12 @@ type Storage interface {
 	// ConsumeDeviceCode marks an approved device code used, once: tokens
 	// are issued for it at most once. A used code yields ErrAlreadyUsed.
 	ConsumeDeviceCode(ctx context.Context, hash string, at time.Time) error
+
+	// ListScopes returns the scope catalog in position order.
+	ListScopes(ctx context.Context) ([]ScopeDef, error)
+	// SaveScope creates or replaces the scope named d.Name.
+	SaveScope(ctx context.Context, d ScopeDef) error
+	DeleteScope(ctx context.Context, name string) error
 
 	// UseOnce records a single-use value (such as the jti of a client
 	// assertion) until expiresAt; a value seen before yields ErrAlreadyUsed.

@@ -161,5 +161,13 @@ var migrations = []string{
 		key TEXT PRIMARY KEY,
 		expires_at BIGINT NOT NULL
 	);
-	CREATE INDEX used_once_expires ON used_once (expires_at);`,
+	CREATE INDEX used_once_expires ON used_once (expires_at);`, // 8: the scope catalog, editable by operators.
+	`CREATE TABLE scopes (
+		name TEXT PRIMARY KEY,
+		position BIGINT NOT NULL,
+		descriptions TEXT NOT NULL,
+		sensitive SMALLINT NOT NULL,
+		required SMALLINT NOT NULL,
+		claims TEXT NOT NULL
+	);`,
 }

@@ -825,6 +825,42 @@ func (s *Store) ConsumeDeviceCode(ctx context.Context, hash string, at time.Time
 	return err
 }
 
+// ---- scopes
+
+// ListScopes reads the catalog.
+func (s *Store) ListScopes(ctx context.Context) ([]storage.ScopeDef, error) {
+	return list(ctx, s, func(r scanner) (*storage.ScopeDef, error) {
+		var d storage.ScopeDef
+		var desc, claims string
+		var sensitive, required int
+		if err := r.Scan(&d.Name, &d.Position, &desc, &sensitive, &required, &claims); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(desc), &d.Description); err != nil {
+			return nil, fmt.Errorf("scope %s: descriptions: %w", d.Name, err)
+		}
+		d.Sensitive, d.Required, d.Claims = sensitive != 0, required != 0, splitList(claims)
+		return &d, nil
+	}, `SELECT name, position, descriptions, sensitive, required, claims FROM scopes ORDER BY position, name`)
+}
+
+// SaveScope upserts a scope.
+func (s *Store) SaveScope(ctx context.Context, d storage.ScopeDef) error {
+	desc, err := json.Marshal(d.Description)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, `INSERT INTO scopes (name, position, descriptions, sensitive, required, claims) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (name) DO UPDATE SET position = $2, descriptions = $3, sensitive = $4, required = $5, claims = $6`,
+		d.Name, d.Position, string(desc), boolInt(d.Sensitive), boolInt(d.Required), joinList(d.Claims))
+	return err
+}
+
+// DeleteScope removes a scope.
+func (s *Store) DeleteScope(ctx context.Context, name string) error {
+	return mustAffect(s.exec(ctx, `DELETE FROM scopes WHERE name = $1`, name))
+}
+
 // ---- single-use values
 
 // UseOnce inserts key; a key present already is a replay.

@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"DeviceCodes", testDeviceCodes},
 		{"DevicePollRace", testDevicePollRace},
 		{"UseOnce", testUseOnce},
+		{"Scopes", testScopes},
 		{"DeleteExpired", testDeleteExpired},
 	}
 	for _, tc := range tests {
@@ -718,4 +719,28 @@ func testUseOnce(t *testing.T, s storage.Storage) {
 		t.Fatal(err)
 	}
 	mustNil(t, s.UseOnce(ctx, "jti:old", now().Add(time.Minute)), "use after the old one expired")
+}
+
+func testScopes(t *testing.T, s storage.Storage) {
+	l, err := s.ListScopes(ctx)
+	mustNil(t, err, "list empty")
+	if len(l) != 0 {
+		t.Fatalf("new store has scopes: %+v", l)
+	}
+	pay := storage.ScopeDef{Name: "payment", Position: 2, Description: map[string]string{"en": "Cards", "ar": "البطاقات"}, Sensitive: true}
+	oid := storage.ScopeDef{Name: "openid", Position: 1, Description: map[string]string{"en": "Who you are"}, Required: true, Claims: []string{"sub"}}
+	mustNil(t, s.SaveScope(ctx, pay), "save")
+	mustNil(t, s.SaveScope(ctx, oid), "save")
+	l, _ = s.ListScopes(ctx)
+	if len(l) != 2 || l[0].Name != "openid" || !l[0].Required || strings.Join(l[0].Claims, " ") != "sub" || l[1].Description["ar"] != "البطاقات" || !l[1].Sensitive {
+		t.Fatalf("list: %+v", l)
+	}
+	pay.Description["en"], pay.Sensitive = "Saved cards", false
+	mustNil(t, s.SaveScope(ctx, pay), "replace")
+	l, _ = s.ListScopes(ctx)
+	if l[1].Description["en"] != "Saved cards" || l[1].Sensitive {
+		t.Fatalf("after replace: %+v", l[1])
+	}
+	mustNil(t, s.DeleteScope(ctx, "payment"), "delete")
+	wantErr(t, s.DeleteScope(ctx, "payment"), storage.ErrNotFound, "delete twice")
 }
