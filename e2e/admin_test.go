@@ -205,3 +205,81 @@ func TestAdminAPI(t *testing.T) {
 	status, body = call("GET", "/admin/nothing", nil, nil)
 	want(status, body, 404, "unknown route")
 }
+
+// TestAdminAPIChanges: updating a client, what users granted a client,
+// password changes and user deletion, each with its effect on tokens and
+// sessions.
+func TestAdminAPIChanges(t *testing.T) {
+	e := start(t)
+	call := func(method, path string, body, out any) int {
+		t.Helper()
+		status, _ := e.adminCall(method, path, adminToken, body, out)
+		return status
+	}
+	b := e.browser()
+	r := e.notesRequest("openid email offline_access")
+	tok := e.redeem(b.authorize(r, "email", "offline_access").Get("code"), r)
+	wantStatus(t, tok.Status, 200, "redeem", tok.Description)
+
+	// Update: new name, same secret.
+	var updated struct {
+		Name   string `json:"name"`
+		Secret string `json:"client_secret"`
+	}
+	if s := call("PUT", "/admin/clients/notes", map[string]any{"name": "Notes Pro", "redirect_uris": []string{notesRedirect},
+		"grant_types": []string{"authorization_code", "refresh_token"}, "scopes": []string{"openid", "email", "offline_access"}}, &updated); s != 200 ||
+		updated.Name != "Notes Pro" || updated.Secret != "" {
+		t.Fatalf("update client: %d %+v", s, updated)
+	}
+	if in := e.introspect(tok.AccessToken, "notes", e.NotesSecret); in["active"] != true {
+		t.Fatalf("the secret stopped working after an update: %v", in)
+	}
+	if s := call("PUT", "/admin/clients/notes", map[string]any{"client_id": "other", "redirect_uris": []string{notesRedirect}}, nil); s != 400 {
+		t.Fatalf("update renaming the client_id: %d", s)
+	}
+
+	// What users granted Notes, and revoking all of it.
+	var grants []struct {
+		UserID string `json:"user_id"`
+	}
+	if s := call("GET", "/admin/clients/notes/grants", nil, &grants); s != 200 || len(grants) != 1 || grants[0].UserID != e.UserID {
+		t.Fatalf("grants of notes: %d %+v", s, grants)
+	}
+	var revoked struct {
+		Revoked int `json:"revoked"`
+	}
+	if s := call("DELETE", "/admin/clients/notes/grants", nil, &revoked); s != 200 || revoked.Revoked != 1 {
+		t.Fatalf("revoke all grants of notes: %d %+v", s, revoked)
+	}
+	if in := e.introspect(tok.AccessToken, "notes", e.NotesSecret); in["active"] != false {
+		t.Fatal("token alive after its client's grants were revoked")
+	}
+
+	// A new password ends every session; the new password works.
+	if s := call("PUT", "/admin/users/"+e.UserID+"/password", map[string]string{"password": "iloveyou"}, nil); s != 400 {
+		t.Fatalf("breached password accepted: %d", s)
+	}
+	if s := call("PUT", "/admin/users/"+e.UserID+"/password", map[string]string{"password": "a brand new passphrase"}, nil); s != 204 {
+		t.Fatalf("set password: %d", s)
+	}
+	if p := b.get("/account"); p.Status != http.StatusFound {
+		t.Fatalf("session survived a password change: %d", p.Status)
+	}
+	if p := b.login(b.get(e.notesRequest("openid").url()).Location, userName, "a brand new passphrase"); p.Status != http.StatusSeeOther {
+		t.Fatalf("login with the new password: %d", p.Status)
+	}
+
+	// Deleting the user ends its tokens.
+	r2 := e.notesRequest("openid email offline_access")
+	tok2 := e.redeem(b.authorize(r2, "email", "offline_access").Get("code"), r2)
+	if s := call("DELETE", "/admin/users/"+e.UserID, nil, nil); s != 204 {
+		t.Fatalf("delete user: %d", s)
+	}
+	if in := e.introspect(tok2.AccessToken, "notes", e.NotesSecret); in["active"] != false {
+		t.Fatal("token of a deleted user still active")
+	}
+	wantTokenError(t, e.refresh(tok2.RefreshToken), 400, "invalid_grant")
+	if s := call("DELETE", "/admin/users/"+e.UserID, nil, nil); s != 404 {
+		t.Fatalf("delete twice: %d", s)
+	}
+}

@@ -125,7 +125,39 @@ func (a *app) userCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list)
+	del := &cobra.Command{
+		Use:   "delete USER_ID",
+		Short: "Delete a user, its sessions and consents; every token it granted stops working",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				if err := c.DeleteUser(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s deleted\n", args[0])
+				return nil
+			})
+		},
+	}
+	passwd := &cobra.Command{
+		Use:   "password USER_ID",
+		Short: "Set a user's password (read from standard input) and sign the user out everywhere",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+			if err != nil && line == "" {
+				return errors.New("write the new password to standard input")
+			}
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				if err := c.SetPassword(cmd.Context(), args[0], strings.TrimRight(line, "\r\n")); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "password of %s set; its sessions ended\n", args[0])
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(add, list, del, passwd)
 	return cmd
 }
 
@@ -133,46 +165,77 @@ func (a *app) clientCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "client", Short: "Manage OAuth clients"}
 	var in adminapi.NewClient
 	var scopes, jwksFile string
+	// prepare fills in from the flags shared by add and update.
+	prepare := func() error {
+		in.Scopes = strings.Fields(strings.ReplaceAll(scopes, ",", " "))
+		if jwksFile != "" {
+			raw, err := os.ReadFile(jwksFile)
+			if err != nil {
+				return err
+			}
+			in.JWKS, in.AuthMethod = raw, "private_key_jwt"
+		}
+		if in.JWKSURI != "" {
+			in.AuthMethod = "private_key_jwt"
+		}
+		return nil
+	}
+	printClient := func(cmd *cobra.Command, created adminapi.CreatedClient) error {
+		return a.show(cmd.OutOrStdout(), created, func(w io.Writer) {
+			fmt.Fprintf(w, "client_id:     %s\n", created.ID)
+			if created.Secret != "" {
+				fmt.Fprintf(w, "client_secret: %s\n(shown once: only its hash is stored)\n", created.Secret)
+			}
+		})
+	}
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Register a client; a confidential client's secret is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			in.Scopes = strings.Fields(strings.ReplaceAll(scopes, ",", " "))
-			if jwksFile != "" {
-				raw, err := os.ReadFile(jwksFile)
-				if err != nil {
-					return err
-				}
-				in.JWKS, in.AuthMethod = raw, "private_key_jwt"
-			}
-			if in.JWKSURI != "" {
-				in.AuthMethod = "private_key_jwt"
+			if err := prepare(); err != nil {
+				return err
 			}
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
 				created, err := c.CreateClient(cmd.Context(), in)
 				if err != nil {
 					return err
 				}
-				return a.show(cmd.OutOrStdout(), created, func(w io.Writer) {
-					fmt.Fprintf(w, "client_id:     %s\n", created.ID)
-					if created.Secret != "" {
-						fmt.Fprintf(w, "client_secret: %s\n(shown once: only its hash is stored)\n", created.Secret)
-					}
-				})
+				return printClient(cmd, created)
 			})
 		},
 	}
-	f := add.Flags()
-	f.StringVar(&in.ID, "id", "", "client_id (default: random)")
-	f.StringVar(&in.Name, "name", "", "name shown on the consent screen")
-	f.BoolVar(&in.Public, "public", false, "public client (no secret; PKCE protects the code)")
-	f.StringSliceVar(&in.RedirectURIs, "redirect-uri", nil, "registered redirect URI (repeatable)")
-	f.StringSliceVar(&in.GrantTypes, "grant-type", []string{"authorization_code", "refresh_token"}, "allowed grant types")
-	f.StringVar(&scopes, "scope", "openid profile email", "scopes the client may ask for")
-	f.BoolVar(&in.RequirePAR, "require-par", false, "accept its authorization requests only through /par (RFC 9126)")
-	f.StringVar(&jwksFile, "jwks-file", "", "JWK Set file of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")
-	f.StringVar(&in.JWKSURI, "jwks-uri", "", "URL of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")
+	update := &cobra.Command{
+		Use:   "update CLIENT_ID",
+		Short: "Replace a client's settings (the secret stays while it stays confidential)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := prepare(); err != nil {
+				return err
+			}
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				updated, err := c.UpdateClient(cmd.Context(), args[0], in)
+				if err != nil {
+					return err
+				}
+				return printClient(cmd, updated)
+			})
+		},
+	}
+	for _, c := range []*cobra.Command{add, update} {
+		f := c.Flags()
+		if c == add {
+			f.StringVar(&in.ID, "id", "", "client_id (default: random)")
+		}
+		f.StringVar(&in.Name, "name", "", "name shown on the consent screen")
+		f.BoolVar(&in.Public, "public", false, "public client (no secret; PKCE protects the code)")
+		f.StringSliceVar(&in.RedirectURIs, "redirect-uri", nil, "registered redirect URI (repeatable)")
+		f.StringSliceVar(&in.GrantTypes, "grant-type", []string{"authorization_code", "refresh_token"}, "allowed grant types")
+		f.StringVar(&scopes, "scope", "openid profile email", "scopes the client may ask for")
+		f.BoolVar(&in.RequirePAR, "require-par", false, "accept its authorization requests only through /par (RFC 9126)")
+		f.StringVar(&jwksFile, "jwks-file", "", "JWK Set file of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")
+		f.StringVar(&in.JWKSURI, "jwks-uri", "", "URL of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")
+	}
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -211,19 +274,34 @@ func (a *app) clientCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, del)
+	cmd.AddCommand(add, update, list, del)
 	return cmd
 }
 
 func (a *app) grantCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "grant", Short: "See and revoke what users granted clients"}
-	var user string
+	var user, client string
 	list := &cobra.Command{
-		Use:   "list --user USER_ID",
-		Short: "List what a user granted each client",
+		Use:   "list --user USER_ID | --client CLIENT_ID",
+		Short: "List what a user granted each client, or what each user granted a client",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (user == "") == (client == "") {
+				return errors.New("give exactly one of --user and --client")
+			}
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				if client != "" {
+					grants, err := c.ListClientGrants(cmd.Context(), client)
+					if err != nil {
+						return err
+					}
+					return a.show(cmd.OutOrStdout(), grants, func(w io.Writer) {
+						fmt.Fprintln(w, "USER_ID\tSCOPES\tSINCE")
+						for _, g := range grants {
+							fmt.Fprintf(w, "%s\t%s\t%s\n", g.UserID, strings.Join(g.Scopes, " "), g.GrantedAt.Local().Format(time.DateTime))
+						}
+					})
+				}
 				grants, err := c.ListGrants(cmd.Context(), user)
 				if err != nil {
 					return err
@@ -237,8 +315,23 @@ func (a *app) grantCmd() *cobra.Command {
 			})
 		},
 	}
-	list.Flags().StringVar(&user, "user", "", "user id (required)")
-	_ = list.MarkFlagRequired("user")
+	list.Flags().StringVar(&user, "user", "", "user id")
+	list.Flags().StringVar(&client, "client", "", "client id")
+	revokeAll := &cobra.Command{
+		Use:   "revoke-all CLIENT_ID",
+		Short: "Revoke what every user granted a client; the client stays registered",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				n, err := c.RevokeClientGrants(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked the grants of %d users to %s\n", n, args[0])
+				return nil
+			})
+		},
+	}
 	revoke := &cobra.Command{
 		Use:   "revoke USER_ID CLIENT_ID",
 		Short: "Revoke what a user granted a client: its tokens stop working at once",
@@ -253,7 +346,7 @@ func (a *app) grantCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(list, revoke)
+	cmd.AddCommand(list, revoke, revokeAll)
 	return cmd
 }
 

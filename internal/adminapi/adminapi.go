@@ -55,10 +55,15 @@ var routes = []route{
 	{"GET /admin/clients", (*API).listClients},
 	{"POST /admin/clients", (*API).createClient},
 	{"GET /admin/clients/{id}", (*API).getClient},
+	{"PUT /admin/clients/{id}", (*API).updateClient},
 	{"DELETE /admin/clients/{id}", (*API).deleteClient},
+	{"GET /admin/clients/{id}/grants", (*API).listClientGrants},
+	{"DELETE /admin/clients/{id}/grants", (*API).revokeClientGrants},
 	{"GET /admin/users", (*API).listUsers},
 	{"POST /admin/users", (*API).createUser},
 	{"GET /admin/users/{id}", (*API).getUser},
+	{"DELETE /admin/users/{id}", (*API).deleteUser},
+	{"PUT /admin/users/{id}/password", (*API).setPassword},
 	{"GET /admin/users/{id}/grants", (*API).listGrants},
 	{"DELETE /admin/users/{id}/grants/{client_id}", (*API).revokeGrant},
 	{"GET /admin/scopes", (*API).listScopes},
@@ -271,6 +276,73 @@ func (a *API) getClient(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, clientView(*c))
 }
 
+// updateClient replaces a client's settings. Its secret stays while it
+// stays confidential with a secret; a client made confidential gets one.
+func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
+	old, err := a.Store.GetClient(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in NewClient
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if in.ID != "" && in.ID != old.ID {
+		return badRequest("client_id cannot change")
+	}
+	next, secret, err := admin.BuildClient(admin.ClientSpec{ID: old.ID, Name: in.Name, Public: in.Public, RedirectURIs: in.RedirectURIs,
+		GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR, AuthMethod: in.AuthMethod, JWKS: string(in.JWKS),
+		JWKSURI: in.JWKSURI}, a.Scopes)
+	if err != nil {
+		return err
+	}
+	if next.SecretHash != "" && old.SecretHash != "" {
+		next.SecretHash, secret = old.SecretHash, ""
+	}
+	next.RegistrationTokenHash, next.CreatedAt = old.RegistrationTokenHash, old.CreatedAt
+	if err := a.Store.UpdateClient(r.Context(), next); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, CreatedClient{Client: clientView(next), Secret: secret})
+}
+
+// ClientGrant is what one user granted the client.
+type ClientGrant struct {
+	UserID    string    `json:"user_id"`
+	Scopes    []string  `json:"scopes"`
+	GrantedAt time.Time `json:"granted_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func (a *API) listClientGrants(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.Store.GetClient(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	cs, err := a.Store.ListClientConsents(r.Context(), r.PathValue("id"))
+	return listJSON(w, cs, err, func(c storage.Consent) ClientGrant {
+		return ClientGrant{c.UserID, nonNil(c.Scopes), c.GrantedAt, c.UpdatedAt}
+	})
+}
+
+// revokeClientGrants revokes what every user granted the client (an app
+// found misbehaving): the client stays registered, its users' tokens die.
+func (a *API) revokeClientGrants(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := a.Store.GetClient(r.Context(), id); err != nil {
+		return err
+	}
+	cs, err := a.Store.ListClientConsents(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if err := a.Store.RevokeConsent(r.Context(), c.UserID, id, a.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]int{"revoked": len(cs)})
+}
+
 func (a *API) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Store.DeleteClient(r.Context(), r.PathValue("id")); err != nil {
 		return err
@@ -334,6 +406,45 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, userView(*u))
+}
+
+// deleteUser removes the user; every token it granted stops working.
+func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	if err := a.Store.DeleteUser(r.Context(), r.PathValue("id"), a.Now()); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// setPassword sets a new password (checked against the password rules)
+// and signs the user out everywhere.
+func (a *API) setPassword(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.Store.GetUser(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Password string `json:"password"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if err := password.Check(in.Password, u.Username); err != nil {
+		return badRequest(err.Error())
+	}
+	hash, err := password.Hash(in.Password, a.Password)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.UpdateUserPassword(r.Context(), u.ID, hash); err != nil {
+		return err
+	}
+	if _, err := a.Store.DeleteUserSessions(r.Context(), u.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // ---- grants

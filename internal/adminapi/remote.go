@@ -103,6 +103,29 @@ func (c *Remote) DeleteClient(ctx context.Context, id string) error {
 	return c.call(ctx, "DELETE", "/admin/clients/"+url.PathEscape(id), nil, nil)
 }
 
+func (c *Remote) UpdateClient(ctx context.Context, id string, in NewClient) (out CreatedClient, err error) {
+	return out, c.call(ctx, "PUT", "/admin/clients/"+url.PathEscape(id), in, &out)
+}
+
+func (c *Remote) ListClientGrants(ctx context.Context, id string) (out []ClientGrant, err error) {
+	return out, c.call(ctx, "GET", "/admin/clients/"+url.PathEscape(id)+"/grants", nil, &out)
+}
+
+func (c *Remote) RevokeClientGrants(ctx context.Context, id string) (int, error) {
+	var out struct {
+		Revoked int `json:"revoked"`
+	}
+	return out.Revoked, c.call(ctx, "DELETE", "/admin/clients/"+url.PathEscape(id)+"/grants", nil, &out)
+}
+
+func (c *Remote) DeleteUser(ctx context.Context, id string) error {
+	return c.call(ctx, "DELETE", "/admin/users/"+url.PathEscape(id), nil, nil)
+}
+
+func (c *Remote) SetPassword(ctx context.Context, id, password string) error {
+	return c.call(ctx, "PUT", "/admin/users/"+url.PathEscape(id)+"/password", map[string]string{"password": password}, nil)
+}
+
 func (c *Remote) ListUsers(ctx context.Context) (out []User, err error) {
 	return out, c.call(ctx, "GET", "/admin/users", nil, &out)
 }

@@ -241,6 +241,9 @@ type Storage interface {
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	UpdateUserPassword(ctx context.Context, id, passwordHash string) error
+	// DeleteUser removes the user, its sessions and consents, and revokes
+	// its grants, in one transaction.
+	DeleteUser(ctx context.Context, id string, at time.Time) error
 
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (*Client, error)
@@ -255,6 +258,8 @@ type Storage interface {
 	// SaveConsent creates or replaces the consent of c.UserID for c.ClientID.
 	SaveConsent(ctx context.Context, c Consent) error
 	ListConsents(ctx context.Context, userID string) ([]ConsentView, error)
+	// ListClientConsents returns every user's consent to one client.
+	ListClientConsents(ctx context.Context, clientID string) ([]Consent, error)
 	// RevokeConsent deletes the consent and revokes, at the given time, every
 	// grant of that user to that client, in one transaction.
 	RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) error

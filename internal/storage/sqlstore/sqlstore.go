@@ -325,6 +325,22 @@ func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), 
 	return out, rows.Err()
 }
 
+// DeleteUser removes a user and everything that lets anyone act as it.
+func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
+	return s.tx(ctx, "delete user", func(tx *sql.Tx) error {
+		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id)); err != nil {
+			return err
+		}
+		for _, q := range []string{`DELETE FROM sessions WHERE user_id = $1`, `DELETE FROM consents WHERE user_id = $1`} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at = 0`, unix(at), id)
+		return err
+	})
+}
+
 // ---- clients
 
 const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri`
@@ -463,6 +479,12 @@ func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string, at t
 		}
 		return nil
 	})
+}
+
+// ListClientConsents lists the consents given to a client.
+func (s *Store) ListClientConsents(ctx context.Context, clientID string) ([]storage.Consent, error) {
+	return list(ctx, s, func(r scanner) (*storage.Consent, error) { return scanConsent(r) },
+		`SELECT user_id, client_id, scopes, granted_at, updated_at FROM consents WHERE client_id = $1 ORDER BY updated_at DESC, user_id`, clientID)
 }
 
 // ---- grants

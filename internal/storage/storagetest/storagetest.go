@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"DevicePollRace", testDevicePollRace},
 		{"UseOnce", testUseOnce},
 		{"Scopes", testScopes},
+		{"DeleteUser", testDeleteUser},
 		{"DeleteExpired", testDeleteExpired},
 	}
 	for _, tc := range tests {
@@ -743,4 +744,34 @@ func testScopes(t *testing.T, s storage.Storage) {
 	}
 	mustNil(t, s.DeleteScope(ctx, "payment"), "delete")
 	wantErr(t, s.DeleteScope(ctx, "payment"), storage.ErrNotFound, "delete twice")
+}
+
+func testDeleteUser(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "u1", Username: "amal", CreatedAt: now()}), "user")
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "u2", Username: "badr", CreatedAt: now()}), "user")
+	for _, u := range []string{"u1", "u2"} {
+		mustNil(t, s.SaveConsent(ctx, storage.Consent{UserID: u, ClientID: "notes", Scopes: []string{"openid"}, GrantedAt: now(), UpdatedAt: now()}), "consent")
+		mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "g-" + u, ClientID: "notes", UserID: u, ExpiresAt: now().Add(time.Hour)}), "grant")
+		mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: "s-" + u, UserID: u, ExpiresAt: now().Add(time.Hour)}), "session")
+	}
+	cs, err := s.ListClientConsents(ctx, "notes")
+	mustNil(t, err, "client consents")
+	if len(cs) != 2 {
+		t.Fatalf("consents of notes: %+v", cs)
+	}
+	mustNil(t, s.DeleteUser(ctx, "u1", now()), "delete user")
+	wantErr(t, s.DeleteUser(ctx, "u1", now()), storage.ErrNotFound, "delete twice")
+	_, err = s.GetUser(ctx, "u1")
+	wantErr(t, err, storage.ErrNotFound, "deleted user")
+	_, err = s.GetSession(ctx, "s-u1")
+	wantErr(t, err, storage.ErrNotFound, "session of a deleted user")
+	if g, _ := s.GetGrant(ctx, "g-u1"); g == nil || g.RevokedAt.IsZero() {
+		t.Fatalf("grant of a deleted user not revoked: %+v", g)
+	}
+	if g, _ := s.GetGrant(ctx, "g-u2"); g == nil || !g.RevokedAt.IsZero() {
+		t.Fatalf("another user's grant touched: %+v", g)
+	}
+	if cs, _ := s.ListClientConsents(ctx, "notes"); len(cs) != 1 || cs[0].UserID != "u2" {
+		t.Fatalf("consents after delete: %+v", cs)
+	}
 }
