@@ -141,6 +141,14 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, ae.status, map[string]string{"error": ae.code, "error_description": ae.description})
 }
 
+// noContent answers 204 when the operation succeeded.
+func noContent(w http.ResponseWriter, err error) error {
+	if err == nil {
+		w.WriteHeader(http.StatusNoContent)
+	}
+	return err
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -344,11 +352,7 @@ func (a *API) revokeClientGrants(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteClient(w http.ResponseWriter, r *http.Request) error {
-	if err := a.Store.DeleteClient(r.Context(), r.PathValue("id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, a.Store.DeleteClient(r.Context(), r.PathValue("id")))
 }
 
 // ---- users
@@ -410,11 +414,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
 
 // deleteUser removes the user; every token it granted stops working.
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
-	if err := a.Store.DeleteUser(r.Context(), r.PathValue("id"), a.Now()); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, a.Store.DeleteUser(r.Context(), r.PathValue("id"), a.Now()))
 }
 
 // setPassword sets a new password (checked against the password rules)
@@ -471,11 +471,7 @@ func (a *API) listGrants(w http.ResponseWriter, r *http.Request) error {
 // revokeGrant does what the user's own "Connected apps" page does: the
 // consent goes and every token of the user's grants to the client dies.
 func (a *API) revokeGrant(w http.ResponseWriter, r *http.Request) error {
-	if err := a.Store.RevokeConsent(r.Context(), r.PathValue("id"), r.PathValue("client_id"), a.Now()); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, a.Store.RevokeConsent(r.Context(), r.PathValue("id"), r.PathValue("client_id"), a.Now()))
 }
 
 // ---- scopes
@@ -575,11 +571,7 @@ func (a *API) deleteScope(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Store.DeleteScope(r.Context(), name); err != nil {
 		return err
 	}
-	if err := scope.Load(r.Context(), a.Store, a.Scopes); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, scope.Load(r.Context(), a.Store, a.Scopes))
 }
 
 // ---- keys
