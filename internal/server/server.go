@@ -120,6 +120,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		token.ClientCredentials{Issuer: issuer},
 		token.DeviceCode{Issuer: issuer},
 	)
+	tokens.OnIssued = m.TokenIssued
 	mux := http.NewServeMux()
 	(&authorize.Handler{Store: store, Sessions: sessions, UI: pages, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now,
 		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute,
@@ -137,13 +138,15 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		InitialToken: cfg.RegistrationToken}).Register(mux)
 	keys.Register(mux)
 	mux.Handle("GET /static/", ui.Static())
-	tokens.OnIssued = m.TokenIssued
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", ready(store, keys))
 	mux.Handle("GET /metrics", m.Handler())
 
 	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken}
-	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log, admin: Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log), handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log)}, nil
+	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log,
+		handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log),
+		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),
+	}, nil
 }
 
 type requestIDKey struct{}
