@@ -55,6 +55,39 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("audit list:\n%s", out)
 	}
 
+	// The rest of the admin operations, through the binary.
+	if out := run(true, remote("scope", "set", "calendar.read", "--en", "See your calendar", "--ar", "الاطلاع على تقويمك", "--sensitive")...); !strings.Contains(out, "saved") {
+		t.Fatalf("scope set:\n%s", out)
+	}
+	if out := run(true, remote("scope", "list")...); !strings.Contains(out, "الاطلاع على تقويمك") {
+		t.Fatalf("scope list:\n%s", out)
+	}
+	run(true, remote("scope", "delete", "calendar.read")...)
+	run(true, remote("client", "update", "cron", "--name", "Nightly cron", "--grant-type", "client_credentials", "--scope", "files.read")...)
+	if out := run(true, remote("client", "list")...); !strings.Contains(out, "Nightly cron") {
+		t.Fatalf("client update:\n%s", out)
+	}
+	r := e.notesRequest("openid email")
+	e.redeem(e.browser().authorize(r, "email").Get("code"), r)
+	if out := run(true, remote("grant", "list", "--client", "notes")...); !strings.Contains(out, e.UserID) {
+		t.Fatalf("grant list --client:\n%s", out)
+	}
+	if out := run(true, remote("grant", "list", "--user", e.UserID)...); !strings.Contains(out, "notes") {
+		t.Fatalf("grant list --user:\n%s", out)
+	}
+	if out := run(true, remote("grant", "revoke-all", "notes")...); !strings.Contains(out, "1 users") {
+		t.Fatalf("grant revoke-all:\n%s", out)
+	}
+	pw := exec.Command(bin, remote("user", "password", e.UserID)...)
+	pw.Env = append(os.Environ(), "BAWWAB_CONFIG=", "BAWWAB_ADMIN_TOKEN="+adminToken)
+	pw.Stdin = strings.NewReader("another long passphrase\n")
+	if out, err := pw.CombinedOutput(); err != nil {
+		t.Fatalf("user password: %v\n%s", err, out)
+	}
+	if p := e.browser().login(e.browser().get(e.notesRequest("openid").url()).Location, userName, "another long passphrase"); p.Status != 303 {
+		t.Fatalf("login with the password set by the CLI: %d", p.Status)
+	}
+
 	// Mistakes are explained, with a non-zero exit.
 	if out := run(false, remote("client", "add", "--redirect-uri", "http://evil.example/cb")...); !strings.Contains(out, "redirect URI") {
 		t.Fatalf("bad redirect URI:\n%s", out)
@@ -79,7 +112,8 @@ func TestCLI(t *testing.T) {
 	// Export from the running server, import into another store: users keep
 	// their passwords, clients their secrets; a second import adds nothing.
 	backup := filepath.Join(t.TempDir(), "backup.json")
-	if err := os.WriteFile(backup, []byte(run(true, remote("export")...)), 0o600); err != nil {
+	exported := run(true, remote("export")...)
+	if err := os.WriteFile(backup, []byte(exported), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 1 added, 0 already there") || !strings.Contains(out, "clients: 6 added") {
@@ -97,7 +131,7 @@ func TestCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := password.Verify(userPassword, u.PasswordHash, testPassword); err != nil || u.ID != e.UserID {
+	if _, err := password.Verify("another long passphrase", u.PasswordHash, testPassword); err != nil || u.ID != e.UserID {
 		t.Fatalf("imported user: %v %+v", err, u)
 	}
 	c, err := store.GetClient(context.Background(), "cron")
