@@ -113,6 +113,9 @@ func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer strin
 	cfg := config.Default()
 	cfg.Issuer = cmp.Or(issuer, e.URL)
 	cfg.AdminToken = adminToken
+	// "api" is the audience of every access token; "gateway" may exchange
+	// them and "files" is a downstream API (TestTokenExchange).
+	cfg.Audience = []string{"api", "gateway", "files"}
 	cfg.Registration, cfg.RegistrationToken = "token", registrationToken
 	var out io.Writer = e.Logs
 	if testing.Verbose() {

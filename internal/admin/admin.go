@@ -84,7 +84,7 @@ type ClientSpec struct {
 	Secret string
 }
 
-var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials", token.DeviceCodeGrantType}
+var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials", token.DeviceCodeGrantType, token.TokenExchangeGrantType}
 
 // NewClientID returns a random client id.
 func NewClientID() string { return strings.ToLower(token.NewID()) }

@@ -36,6 +36,7 @@ const (
 	SlowDown                = "slow_down"
 	AuthorizationPending    = "authorization_pending" // RFC 8628 §3.5
 	ExpiredToken            = "expired_token"         // RFC 8628 §3.5
+	InvalidTarget           = "invalid_target"        // RFC 8707 §2
 	RequestNotSupported     = "request_not_supported"
 	RequestURINotSupported  = "request_uri_not_supported"
 )

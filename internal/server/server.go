@@ -119,6 +119,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		token.RefreshToken{Issuer: issuer},
 		token.ClientCredentials{Issuer: issuer},
 		token.DeviceCode{Issuer: issuer},
+		token.TokenExchange{Issuer: issuer},
 	)
 	tokens.OnIssued = m.TokenIssued
 	mux := http.NewServeMux()

@@ -21,6 +21,16 @@ type AccessClaims struct {
 	// GrantID links the token to its grant, so that revoking the grant
 	// (consent revoked, code replayed, refresh token reused) revokes it.
 	GrantID string `json:"gid,omitempty"`
+	// Act is the party acting for the subject, in a token issued by
+	// delegation (RFC 8693 §4.1).
+	Act *Actor `json:"act,omitempty"`
+}
+
+// Actor is an act claim: who acts, and, nested, for whom that one acted.
+type Actor struct {
+	Subject  string `json:"sub"`
+	ClientID string `json:"client_id,omitempty"`
+	Act      *Actor `json:"act,omitempty"`
 }
 
 // IDClaims are the standard claims of an ID token (OpenID Connect Core §2).
@@ -43,6 +53,8 @@ type Response struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	Scope        string `json:"scope"`
+	// IssuedTokenType is set by token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // NewOpaque returns a random opaque token: 160 bits, URL-safe.

@@ -45,7 +45,7 @@ func NewEndpoint(auth *clientauth.Authenticator, log *slog.Logger, grants ...Gra
 // GrantTypes lists the served grant types.
 func (e *Endpoint) GrantTypes() []string {
 	var out []string
-	for _, t := range []string{"authorization_code", "refresh_token", "client_credentials", DeviceCodeGrantType} {
+	for _, t := range []string{"authorization_code", "refresh_token", "client_credentials", DeviceCodeGrantType, TokenExchangeGrantType} {
 		if _, ok := e.grants[t]; ok {
 			out = append(out, t)
 		}
@@ -119,9 +119,13 @@ func ClientForm(auth *clientauth.Authenticator, r *http.Request) (*storage.Clien
 // MaxFormBytes bounds the body of token, revocation and introspection requests.
 const MaxFormBytes = 64 << 10
 
+// repeatable are the parameters an RFC lets appear more than once:
+// audience (RFC 8693 §2.1) and resource (RFC 8707 §2).
+var repeatable = []string{"audience", "resource"}
+
 // ParseForm parses an application/x-www-form-urlencoded POST body (RFC 6749
 // §3.2), refusing repeated parameters (§3.2: "MUST NOT be included more
-// than once") and query parameters.
+// than once", save those of repeatable) and query parameters.
 func ParseForm(r *http.Request) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
@@ -132,7 +136,7 @@ func ParseForm(r *http.Request) error {
 		return oautherr.New(oautherr.InvalidRequest, "the request body is not a valid form or is too large").WithCause(err)
 	}
 	for k, v := range r.PostForm {
-		if len(v) > 1 {
+		if len(v) > 1 && !slices.Contains(repeatable, k) {
 			return oautherr.Newf(oautherr.InvalidRequest, "parameter %s appears more than once", oautherr.Clip(k))
 		}
 	}

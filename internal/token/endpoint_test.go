@@ -27,7 +27,7 @@ func FuzzParseForm(f *testing.F) {
 			return
 		}
 		for k, v := range r.PostForm {
-			if len(v) != 1 {
+			if len(v) != 1 && k != "audience" && k != "resource" {
 				t.Fatalf("parameter %q accepted %d times", k, len(v))
 			}
 		}

@@ -78,6 +78,10 @@ type issue struct {
 	authTime time.Time
 	nonce    string
 	refresh  string // refresh token to return, if any
+	// audience, when set, replaces the configured aud (RFC 8707).
+	audience []string
+	// act names the actor of a delegated token (RFC 8693 §4.1).
+	act *Actor
 }
 
 // accessToken mints a JWT access token.
@@ -91,6 +95,10 @@ func (i *Issuer) accessToken(in issue) (string, time.Time, error) {
 		},
 		ClientID: in.client.ID,
 		Scope:    scope.Join(in.scopes),
+		Act:      in.act,
+	}
+	if len(in.audience) > 0 {
+		c.Audience = jwt.Audience(in.audience)
 	}
 	if in.grant != nil {
 		c.GrantID = in.grant.ID

@@ -1,0 +1,126 @@
+package token
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// Token exchange (RFC 8693) with resource indicators (RFC 8707): a service
+// that received a user's access token trades it for a narrower one for
+// the next service it calls — impersonation without an actor token,
+// delegation (with an act claim) with one.
+//
+// Policy: the requesting client must be the subject token's client or
+// one of its audiences; scopes may only narrow; the audience of the new
+// token is one the server issues tokens for; the new token keeps the
+// subject token's grant (revoking the user's consent ends it too) and
+// never outlives the subject token. No refresh token is issued.
+
+// Token type identifiers (RFC 8693 §3).
+const (
+	TokenExchangeGrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
+	AccessTokenType        = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// TokenExchange is the token exchange grant.
+type TokenExchange struct {
+	Issuer *Issuer
+}
+
+// Type implements Grant.
+func (TokenExchange) Type() string { return TokenExchangeGrantType }
+
+// Exchange implements Grant.
+func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
+	i := g.Issuer
+	switch {
+	case form.Get("subject_token") == "" || form.Get("subject_token_type") == "":
+		return nil, oautherr.New(oautherr.InvalidRequest, "subject_token and subject_token_type are required")
+	case form.Get("subject_token_type") != AccessTokenType:
+		return nil, oautherr.New(oautherr.InvalidRequest, "subject_token_type must be "+AccessTokenType+": bawwab exchanges its own access tokens")
+	case form.Has("actor_token") != form.Has("actor_token_type"):
+		return nil, oautherr.New(oautherr.InvalidRequest, "actor_token and actor_token_type go together")
+	case form.Has("actor_token_type") && form.Get("actor_token_type") != AccessTokenType:
+		return nil, oautherr.New(oautherr.InvalidRequest, "actor_token_type must be "+AccessTokenType)
+	case form.Has("requested_token_type") && form.Get("requested_token_type") != AccessTokenType:
+		return nil, oautherr.New(oautherr.InvalidRequest, "only access tokens can be requested")
+	}
+	subject, err := i.ValidateAccess(ctx, form.Get("subject_token"))
+	if err != nil {
+		return nil, oautherr.New(oautherr.InvalidGrant, "subject_token is not an active access token of this server")
+	}
+	if subject.ClientID != client.ID && !subject.Audience.Contains(client.ID) {
+		return nil, oautherr.New(oautherr.InvalidGrant, "this client may exchange only tokens issued to it or meant for it (aud)")
+	}
+	var act *Actor
+	if raw := form.Get("actor_token"); raw != "" {
+		actor, err := i.ValidateAccess(ctx, raw)
+		if err != nil {
+			return nil, oautherr.New(oautherr.InvalidGrant, "actor_token is not an active access token of this server")
+		}
+		act = &Actor{Subject: actor.Subject, ClientID: actor.ClientID, Act: subject.Act}
+	} else {
+		act = subject.Act // impersonation keeps an earlier delegation visible
+	}
+
+	had, _ := scope.Parse(subject.Scope)
+	scopes, err := requestedScopes(form)
+	if err != nil {
+		return nil, err
+	}
+	if len(scopes) == 0 {
+		scopes = had
+	}
+	if !scope.Subset(scopes, had) {
+		return nil, oautherr.New(oautherr.InvalidScope, "an exchanged token may only narrow the subject token's scopes")
+	}
+	audience, err := i.targets(form)
+	if err != nil {
+		return nil, err
+	}
+
+	in := issue{client: client, subject: subject.Subject, scopes: scopes, audience: audience, act: act,
+		grant: &storage.Grant{ID: subject.GrantID, ExpiresAt: subject.Expiry.Time()}}
+	if subject.AuthTime != 0 {
+		in.authTime = time.Unix(subject.AuthTime, 0)
+	}
+	resp, err := i.respond(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	who := subject.Subject
+	if subject.GrantID == "" {
+		who = "" // a client's own token: no user
+	}
+	detail := "grant_type=token-exchange scope=" + resp.Scope + " from_client=" + subject.ClientID
+	if act != nil {
+		detail += " actor=" + act.Subject
+	}
+	i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: who, ClientID: client.ID, Detail: detail})
+	resp.IssuedTokenType = AccessTokenType
+	return resp, nil
+}
+
+// targets reads the audience and resource parameters (RFC 8693 §2.1,
+// RFC 8707 §2): each must name an audience this server issues tokens for.
+func (i *Issuer) targets(form url.Values) ([]string, error) {
+	var out []string
+	for _, t := range append(slices.Clone(form["audience"]), form["resource"]...) {
+		if !slices.Contains(i.Audience, t) {
+			return nil, oautherr.New(oautherr.InvalidTarget, "unknown audience or resource "+oautherr.Clip(t))
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+var _ Grant = TokenExchange{}
