@@ -41,6 +41,7 @@ func TestAuthorizeErrors(t *testing.T) {
 		{"redirect extra query", with("redirect_uri", "https://notes.example/callback?x=1")},
 		{"public loopback other host", url.Values{"client_id": {"cli"}, "redirect_uri": {"http://localhost:5000/callback"}, "response_type": {"code"}}},
 		{"request_uri not pushed here", with("request_uri", "urn:x")},
+		{"request object of a client without keys", with("request", "eyJ")},
 		{"request_uri of another server", with("request_uri", "urn:ietf:params:oauth:request_uri:par-forged")},
 	}
 	for _, tc := range pageCases {
@@ -84,7 +85,6 @@ func TestAuthorizeErrors(t *testing.T) {
 		{"bad prompt", with("prompt", "maybe"), "invalid_request"},
 		{"prompt none with login", with("prompt", "none login"), "invalid_request"},
 		{"bad max_age", with("max_age", "-5"), "invalid_request"},
-		{"request object", with("request", "eyJ"), "request_not_supported"},
 		{"fragment response mode", with("response_mode", "fragment"), "invalid_request"},
 	}
 	for _, tc := range redirectCases {

@@ -159,7 +159,7 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 		return fail(oautherr.InvalidRequest, "only response_mode=query is supported")
 	}
 	if v.Has("request") {
-		return fail(oautherr.RequestNotSupported, "request objects are not supported")
+		return fail(oautherr.InvalidRequest, "request objects are read before validation; this one was left over")
 	}
 	if v.Has("request_uri") {
 		return fail(oautherr.RequestURINotSupported, "request_uri is supported only for requests pushed to /par")
@@ -231,6 +231,13 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	var req *storage.AuthRequest
 	var client *storage.Client
+	if v.Has("request") {
+		v, err = h.requestObject(ctx, v)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	if v.Has("request_uri") {
 		req, client, err = h.fromPushed(ctx, v)
 	} else {

@@ -58,6 +58,11 @@ func (h *Handler) pushed(r *http.Request) (*storage.AuthRequest, error) {
 	}
 	// The authenticated client is the one asking (§2.1).
 	v.Set("client_id", client.ID)
+	if v.Has("request") { // a request object pushed (RFC 9126 §3)
+		if v, err = h.requestObject(ctx, v); err != nil {
+			return nil, err
+		}
+	}
 	req, _, err := h.validate(ctx, v, true)
 	if err != nil {
 		return nil, err

@@ -37,7 +37,6 @@ const (
 	AuthorizationPending    = "authorization_pending" // RFC 8628 §3.5
 	ExpiredToken            = "expired_token"         // RFC 8628 §3.5
 	InvalidTarget           = "invalid_target"        // RFC 8707 §2
-	RequestNotSupported     = "request_not_supported"
 	RequestURINotSupported  = "request_uri_not_supported"
 )
 

@@ -49,6 +49,7 @@ type Metadata struct {
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
 }
@@ -91,6 +92,8 @@ func (p *Provider) Metadata() Metadata {
 		ClaimsSupported:                            claims,
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssParameterSupported: true,
+		RequestParameterSupported:                  true,
+		RequestObjectSigningAlgValuesSupported:     algNames(clientauth.AssertionAlgorithms),
 		UILocalesSupported:                         p.UILocales,
 	}
 	if p.Registration {
