@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bawwab/bawwab/internal/dpop"
 	"io"
 	"log/slog"
 	"net"
@@ -120,6 +121,8 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 		Verifier: &resource.Verifier{Issuer: d.AuthURL, Audience: apiAudience, JWKSURL: d.AuthURL + "/jwks.json", HTTP: &http.Client{Timeout: 5 * time.Second},
 			Now: time.Now, Introspect: introspector},
 		Log:    o.Log,
+		URL:    d.APIURL,
+		DPoP:   &dpop.Checker{Replays: &dpop.MemoryReplays{}, Now: time.Now},
 		Lookup: lookup(store, d.APIURL),
 	}).Register(api)
 	resource.ServePhoto(api)

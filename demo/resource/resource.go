@@ -23,8 +23,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/oautherr"
-	"github.com/bawwab/bawwab/internal/oidc"
 )
 
 // Claims are the access token claims the resource server reads.
@@ -32,6 +32,9 @@ type Claims struct {
 	jwt.Claims
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
+	Cnf      *struct {
+		JKT string `json:"jkt"`
+	} `json:"cnf"`
 }
 
 // Introspector asks the authorization server about a token.
@@ -165,7 +168,11 @@ type Profile struct {
 // Server is the demo API.
 type Server struct {
 	Verifier *Verifier
-	Log      *slog.Logger
+	// URL is the API's public base URL (the htu of DPoP proofs).
+	URL string
+	// DPoP checks the proofs of DPoP-bound tokens.
+	DPoP *dpop.Checker
+	Log  *slog.Logger
 	// Lookup returns the data of the token's subject.
 	Lookup func(ctx context.Context, subject string) (*Profile, error)
 }
@@ -201,7 +208,7 @@ func (s *Server) protect(anyOf []string, serve func(*Profile, []string) any) htt
 			}
 			oautherr.WriteBearer(w, err, "provider-api", strings.Join(anyOf, " "))
 		}
-		raw, err := oidc.BearerToken(r)
+		raw, dpopScheme, err := dpop.AccessToken(r)
 		if err != nil {
 			fail(err)
 			return
@@ -209,6 +216,15 @@ func (s *Server) protect(anyOf []string, serve func(*Profile, []string) any) htt
 		c, err := s.Verifier.Verify(ctx, raw)
 		if err != nil {
 			fail(err)
+			return
+		}
+		if c.Cnf != nil && s.DPoP != nil {
+			if err := s.DPoP.Bound(ctx, r, s.URL+r.URL.Path, raw, c.Cnf.JKT, dpopScheme); err != nil {
+				fail(err)
+				return
+			}
+		} else if c.Cnf != nil {
+			fail(invalid("this API does not accept DPoP-bound tokens"))
 			return
 		}
 		scopes := strings.Fields(c.Scope)

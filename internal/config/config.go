@@ -60,6 +60,9 @@ type Config struct {
 	// the initial access token in token mode.
 	Registration      string
 	RegistrationToken string
+
+	// DPoPNonce on makes every DPoP proof carry a server nonce (RFC 9449 §8).
+	DPoPNonce string
 }
 
 // Default returns the built-in defaults.
@@ -83,6 +86,7 @@ func Default() Config {
 		PasswordThreads:   1,
 		AdminListen:       "127.0.0.1:8081",
 		Registration:      "off",
+		DPoPNonce:         "off",
 		LogFormat:         "text",
 		LogLevel:          "info",
 	}
@@ -201,6 +205,7 @@ var Fields = []Field{
 	str("admin_token", "Bearer token of the admin API, at least 32 characters; empty disables the API", func(c *Config) *string { return &c.AdminToken }),
 	str("registration", "dynamic client registration (RFC 7591): off, open (anyone), or token (needs registration_token)", func(c *Config) *string { return &c.Registration }),
 	str("registration_token", "initial access token for registration: token, at least 32 characters", func(c *Config) *string { return &c.RegistrationToken }),
+	str("dpop_nonce", "on: DPoP proofs must carry a server nonce (RFC 9449 §8), against proofs made in advance; off: none", func(c *Config) *string { return &c.DPoPNonce }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 
@@ -305,6 +310,9 @@ func (c *Config) Validate() error {
 		if err != nil || !isLocal(host) {
 			errs = append(errs, fmt.Errorf("pprof_listen %q must be a loopback host:port: the profiler exposes the process's memory", c.PprofListen))
 		}
+	}
+	if c.DPoPNonce != "on" && c.DPoPNonce != "off" {
+		errs = append(errs, fmt.Errorf("dpop_nonce %q must be on or off", c.DPoPNonce))
 	}
 	switch c.Registration {
 	case "off", "open":

@@ -42,6 +42,8 @@ type Response struct {
 	Iss       string   `json:"iss,omitempty"`
 	Jti       string   `json:"jti,omitempty"`
 	AuthTime  int64    `json:"auth_time,omitempty"`
+	// Cnf is the DPoP key the token is bound to (RFC 9449 §6.2).
+	Cnf *token.Confirmation `json:"cnf,omitempty"`
 }
 
 // Register adds POST /introspect to mux.
@@ -98,7 +100,10 @@ func (e *Endpoint) introspect(r *http.Request) (*Response, error) {
 		return inactive, nil
 	}
 	resp := &Response{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer", Sub: c.Subject,
-		Aud: c.Audience, Iss: c.Issuer, Jti: c.ID, AuthTime: c.AuthTime}
+		Aud: c.Audience, Iss: c.Issuer, Jti: c.ID, AuthTime: c.AuthTime, Cnf: c.Cnf}
+	if c.Cnf != nil {
+		resp.TokenType = "DPoP"
+	}
 	if c.Expiry != nil {
 		resp.Exp = c.Expiry.Time().Unix()
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -50,6 +51,7 @@ type Metadata struct {
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
+	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
 }
@@ -63,6 +65,8 @@ type Provider struct {
 	Log        *slog.Logger
 	// Registration tells whether dynamic client registration is on.
 	Registration bool
+	// DPoP checks the proofs that come with DPoP-bound tokens.
+	DPoP *dpop.Checker
 }
 
 // Metadata returns the server's metadata document.
@@ -94,6 +98,7 @@ func (p *Provider) Metadata() Metadata {
 		AuthorizationResponseIssParameterSupported: true,
 		RequestParameterSupported:                  true,
 		RequestObjectSigningAlgValuesSupported:     algNames(clientauth.AssertionAlgorithms),
+		DPoPSigningAlgValuesSupported:              algNames(dpop.Algorithms),
 		UILocalesSupported:                         p.UILocales,
 	}
 	if p.Registration {
@@ -117,21 +122,6 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(p.Metadata())
 }
 
-// BearerToken extracts an RFC 6750 §2.1 bearer token from the Authorization
-// header. ok is false when there is none; err is set when the header is
-// malformed.
-func BearerToken(r *http.Request) (tok string, err error) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return "", oautherr.ErrMissingToken
-	}
-	scheme, tok, found := strings.Cut(h, " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-		return "", oautherr.New(oautherr.InvalidRequest, "the Authorization header must be: Bearer <token>")
-	}
-	return strings.TrimSpace(tok), nil
-}
-
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	writeErr := func(err error) {
@@ -140,7 +130,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		}
 		oautherr.WriteBearer(w, err, p.Issuer.URL, "")
 	}
-	raw, err := BearerToken(r)
+	raw, dpopScheme, err := dpop.AccessToken(r)
 	if err != nil {
 		writeErr(err)
 		return
@@ -149,6 +139,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeErr(err)
 		return
+	}
+	if c.Cnf != nil {
+		if err := p.DPoP.Bound(ctx, r, p.Issuer.URL+"/userinfo", raw, c.Cnf.JKT, dpopScheme); err != nil {
+			writeErr(err)
+			return
+		}
 	}
 	scopes := strings.Fields(c.Scope)
 	if !slices.Contains(scopes, scope.OpenID) || c.Subject == c.ClientID && c.GrantID == "" {

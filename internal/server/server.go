@@ -24,6 +24,7 @@ import (
 	"github.com/bawwab/bawwab/internal/clientip"
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/device"
+	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/introspect"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/metrics"
@@ -122,6 +123,15 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		token.TokenExchange{Issuer: issuer},
 	)
 	tokens.OnIssued = m.TokenIssued
+	proofs := &dpop.Checker{Replays: store, Now: now}
+	if cfg.DPoPNonce == "on" {
+		key, err := store.Secret(ctx, "dpop-nonce", []byte(rand.Text()+rand.Text()))
+		if err != nil {
+			return nil, fmt.Errorf("dpop nonces: %w", err)
+		}
+		proofs.Nonces = &dpop.Nonces{Key: key, Slot: 5 * time.Minute}
+	}
+	tokens.DPoP, tokens.URL = proofs, cfg.Issuer+"/token"
 	mux := http.NewServeMux()
 	(&authorize.Handler{Store: store, Sessions: sessions, UI: pages, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now,
 		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute,
@@ -134,7 +144,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	(&device.Endpoint{Auth: auth, Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, TTL: cfg.DeviceCodeTTL, Interval: 5}).Register(mux)
 	(&introspect.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
 	(&oidc.Provider{Issuer: issuer, Store: store, GrantTypes: tokens.GrantTypes(), UILocales: ui.Languages, Log: log,
-		Registration: cfg.Registration != registration.Off}).Register(mux)
+		Registration: cfg.Registration != registration.Off, DPoP: proofs}).Register(mux)
 	(&registration.Endpoint{Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, Mode: cfg.Registration,
 		InitialToken: cfg.RegistrationToken}).Register(mux)
 	keys.Register(mux)

@@ -146,6 +146,8 @@ type RefreshToken struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time // zero until rotated
+	// JKT binds the token to a DPoP key (RFC 9449 §5): its thumbprint.
+	JKT string
 }
 
 // Session is a logged-in browser session.

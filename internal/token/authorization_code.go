@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -75,7 +76,7 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 	}
 	in := issue{client: client, subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce}
 	if slices.Contains(client.GrantTypes, "refresh_token") {
-		in.refresh, err = i.newRefresh(ctx, &grant, c.Scopes, "")
+		in.refresh, err = i.newRefresh(ctx, &grant, c.Scopes, "", bindingOf(ctx, client))
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +111,17 @@ func (i *Issuer) revokeGrant(ctx context.Context, grantID string, attack audit.E
 
 // newRefresh stores a fresh refresh token of grant and returns it. When
 // replacing is set, the old token is rotated atomically.
-func (i *Issuer) newRefresh(ctx context.Context, grant *storage.Grant, scopes []string, replacing string) (string, error) {
+// bindingOf is the DPoP key a refresh token for client is bound to: a
+// public client's, proven in this request (RFC 9449 §5); confidential
+// clients' refresh tokens are bound by client authentication instead.
+func bindingOf(ctx context.Context, client *storage.Client) string {
+	if p := dpop.From(ctx); p != nil && client.Public {
+		return p.JKT
+	}
+	return ""
+}
+
+func (i *Issuer) newRefresh(ctx context.Context, grant *storage.Grant, scopes []string, replacing, jkt string) (string, error) {
 	raw := NewOpaque()
 	now := i.Now()
 	exp := now.Add(i.RefreshTTL)
@@ -118,7 +129,7 @@ func (i *Issuer) newRefresh(ctx context.Context, grant *storage.Grant, scopes []
 		exp = grant.ExpiresAt
 	}
 	t := storage.RefreshToken{Hash: storage.Hash(raw), GrantID: grant.ID, ClientID: grant.ClientID, UserID: grant.UserID, Scopes: scopes,
-		AuthTime: grant.AuthTime, CreatedAt: now, ExpiresAt: exp}
+		AuthTime: grant.AuthTime, CreatedAt: now, ExpiresAt: exp, JKT: jkt}
 	var err error
 	if replacing == "" {
 		err = i.Store.CreateRefreshToken(ctx, t)

@@ -24,6 +24,14 @@ type AccessClaims struct {
 	// Act is the party acting for the subject, in a token issued by
 	// delegation (RFC 8693 §4.1).
 	Act *Actor `json:"act,omitempty"`
+	// Cnf binds the token to a DPoP key (RFC 9449 §6).
+	Cnf *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is a cnf claim: the thumbprint of the key a token is
+// bound to.
+type Confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // Actor is an act claim: who acts, and, nested, for whom that one acted.

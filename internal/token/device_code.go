@@ -76,7 +76,7 @@ func (g DeviceCode) Exchange(ctx context.Context, form url.Values, client *stora
 	}
 	in := issue{client: client, subject: user.ID, user: user, scopes: d.GrantedScopes, grant: &grant, authTime: d.AuthTime}
 	if slices.Contains(client.GrantTypes, "refresh_token") {
-		if in.refresh, err = i.newRefresh(ctx, &grant, d.GrantedScopes, ""); err != nil {
+		if in.refresh, err = i.newRefresh(ctx, &grant, d.GrantedScopes, "", bindingOf(ctx, client)); err != nil {
 			return nil, oautherr.Wrap(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/storage"
 )
@@ -30,7 +31,10 @@ type Endpoint struct {
 	Log  *slog.Logger
 	// OnIssued, when set, is told the grant type of each token response.
 	OnIssued func(grantType string)
-	grants   map[string]Grant
+	// DPoP checks DPoP proofs (RFC 9449); URL is the endpoint's own.
+	DPoP   *dpop.Checker
+	URL    string
+	grants map[string]Grant
 }
 
 // NewEndpoint returns a token endpoint serving the given grants.
@@ -60,7 +64,13 @@ func (e *Endpoint) Register(mux *http.ServeMux) {
 
 func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	resp, client, err := e.exchange(ctx, r)
+	var resp *Response
+	var client *storage.Client
+	proof, err := e.DPoP.Check(ctx, r, e.URL, "")
+	e.DPoP.SetNonce(w)
+	if err == nil {
+		resp, client, err = e.exchange(dpop.With(ctx, proof), r)
+	}
 	if err != nil {
 		oe := oautherr.From(err)
 		level := slog.LevelInfo

@@ -11,6 +11,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -82,6 +83,8 @@ type issue struct {
 	audience []string
 	// act names the actor of a delegated token (RFC 8693 §4.1).
 	act *Actor
+	// jkt binds the access token to a DPoP key (RFC 9449).
+	jkt string
 }
 
 // accessToken mints a JWT access token.
@@ -100,6 +103,9 @@ func (i *Issuer) accessToken(in issue) (string, time.Time, error) {
 	if len(in.audience) > 0 {
 		c.Audience = jwt.Audience(in.audience)
 	}
+	if in.jkt != "" {
+		c.Cnf = &Confirmation{JKT: in.jkt}
+	}
 	if in.grant != nil {
 		c.GrantID = in.grant.ID
 		// Never outlive the grant's absolute lifetime.
@@ -117,11 +123,15 @@ func (i *Issuer) accessToken(in issue) (string, time.Time, error) {
 
 // respond mints the access token and, for openid requests, the ID token.
 func (i *Issuer) respond(ctx context.Context, in issue) (*Response, error) {
+	tokenType := "Bearer"
+	if p := dpop.From(ctx); p != nil { // the request carried a DPoP proof
+		in.jkt, tokenType = p.JKT, "DPoP"
+	}
 	at, exp, err := i.accessToken(in)
 	if err != nil {
 		return nil, oautherr.Wrap(err)
 	}
-	resp := &Response{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(exp.Sub(i.Now()).Round(time.Second).Seconds()),
+	resp := &Response{AccessToken: at, TokenType: tokenType, ExpiresIn: int(exp.Sub(i.Now()).Round(time.Second).Seconds()),
 		RefreshToken: in.refresh, Scope: scope.Join(in.scopes)}
 	if in.user != nil && slices.Contains(in.scopes, scope.OpenID) {
 		resp.IDToken, err = i.idToken(in, at)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -50,6 +51,8 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token was already used; for safety every token of this grant is now revoked")
 	case !now.Before(t.ExpiresAt):
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token has expired")
+	case t.JKT != "" && (dpop.From(ctx) == nil || dpop.From(ctx).JKT != t.JKT):
+		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token is bound to a DPoP key: send a DPoP proof signed by it (RFC 9449 §5)")
 	}
 	grant, err := i.Store.GetGrant(ctx, t.GrantID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -71,7 +74,7 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 		}
 		scopes = asked
 	}
-	next, err := i.newRefresh(ctx, grant, t.Scopes, hash)
+	next, err := i.newRefresh(ctx, grant, t.Scopes, hash, t.JKT)
 	if errors.Is(err, storage.ErrAlreadyUsed) {
 		i.revokeGrant(ctx, t.GrantID, audit.Event{Type: audit.RefreshReuse, UserID: t.UserID, ClientID: client.ID, Detail: "concurrent reuse"})
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token was already used; for safety every token of this grant is now revoked")

@@ -169,5 +169,6 @@ var migrations = []string{
 		sensitive SMALLINT NOT NULL,
 		required SMALLINT NOT NULL,
 		claims TEXT NOT NULL
-	);`,
+	);`, // 9: refresh tokens bound to a DPoP key (RFC 9449).
+	`ALTER TABLE refresh_tokens ADD COLUMN jkt TEXT NOT NULL DEFAULT '';`,
 }

@@ -585,13 +585,14 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) 
 
 // ---- refresh tokens
 
-const refreshCols = `hash, grant_id, client_id, user_id, scopes, auth_time, created_at, expires_at, used_at`
+const refreshCols = `hash, grant_id, client_id, user_id, scopes, auth_time, created_at, expires_at, used_at, jkt`
 
 func refreshArgs(t storage.RefreshToken) []any {
-	return []any{t.Hash, t.GrantID, t.ClientID, t.UserID, joinList(t.Scopes), unix(t.AuthTime), unix(t.CreatedAt), unix(t.ExpiresAt), unix(t.UsedAt)}
+	return []any{t.Hash, t.GrantID, t.ClientID, t.UserID, joinList(t.Scopes), unix(t.AuthTime), unix(t.CreatedAt), unix(t.ExpiresAt), unix(t.UsedAt),
+		t.JKT}
 }
 
-const insertRefresh = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+const insertRefresh = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 
 // CreateRefreshToken stores an issued refresh token.
 func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
@@ -604,7 +605,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.Refr
 	var scopes string
 	var auth, created, expires, used int64
 	err := s.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash).
-		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used)
+		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used, &t.JKT)
 	if err != nil {
 		return nil, notFound(err)
 	}

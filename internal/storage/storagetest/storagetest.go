@@ -317,7 +317,7 @@ func onlyOneWins(t *testing.T, n int, try func(i int) error) {
 
 func newRefresh(hash string) storage.RefreshToken {
 	return storage.RefreshToken{Hash: hash, GrantID: "g1", ClientID: "notes", UserID: "u1", Scopes: []string{"openid", "offline_access"},
-		AuthTime: now(), CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}
+		AuthTime: now(), CreatedAt: now(), ExpiresAt: now().Add(time.Hour), JKT: "jkt-" + hash}
 }
 
 func testRefreshTokens(t *testing.T, s storage.Storage) {
@@ -325,7 +325,7 @@ func testRefreshTokens(t *testing.T, s storage.Storage) {
 	wantErr(t, s.CreateRefreshToken(ctx, newRefresh("r1")), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetRefreshToken(ctx, "r1")
 	mustNil(t, err, "get")
-	if got.GrantID != "g1" || !slices.Equal(got.Scopes, []string{"openid", "offline_access"}) || !got.UsedAt.IsZero() {
+	if got.GrantID != "g1" || !slices.Equal(got.Scopes, []string{"openid", "offline_access"}) || !got.UsedAt.IsZero() || got.JKT != "jkt-r1" {
 		t.Fatalf("get: %+v", got)
 	}
 	mustNil(t, s.RotateRefreshToken(ctx, "r1", newRefresh("r2"), now()), "rotate")

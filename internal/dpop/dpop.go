@@ -1,0 +1,260 @@
+// Package dpop verifies DPoP proofs (RFC 9449): a client proves that it
+// holds the private key a token is bound to by signing, for each request,
+// a small JWT naming the method, the URL, the time, a unique id and (at
+// resource servers) the hash of the access token. It also issues the
+// server nonces of §8, stateless (an HMAC of the time slot), so that every
+// node accepts the nonces of every other.
+package dpop
+
+import (
+	"context"
+	"crypto"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// Algorithms are the proof signature algorithms accepted: asymmetric only.
+var Algorithms = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA}
+
+// Window is how far a proof's iat may be from now.
+const Window = 60 * time.Second
+
+// Proof is a verified DPoP proof.
+type Proof struct {
+	JKT   string // SHA-256 thumbprint of the proof's key (RFC 7638), base64url
+	JTI   string
+	IAT   time.Time
+	Nonce string
+}
+
+type claims struct {
+	JTI   string           `json:"jti"`
+	HTM   string           `json:"htm"`
+	HTU   string           `json:"htu"`
+	IAT   *jwt.NumericDate `json:"iat"`
+	ATH   string           `json:"ath"`
+	Nonce string           `json:"nonce"`
+}
+
+// Verify checks a DPoP proof for a request with this method and URL (query
+// and fragment ignored, RFC 9449 §4.3). accessToken, when not empty, must
+// be the one the proof's ath hashes.
+func Verify(raw, method, target string, now time.Time, accessToken string) (*Proof, error) {
+	jws, err := jose.ParseSigned(raw, Algorithms)
+	if err != nil {
+		return nil, errors.New("the DPoP proof is not a JWS signed with an asymmetric algorithm")
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, errors.New("the DPoP proof must have one signature")
+	}
+	h := jws.Signatures[0].Protected
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "dpop+jwt" {
+		return nil, errors.New("the DPoP proof's typ must be dpop+jwt")
+	}
+	if h.JSONWebKey == nil || !h.JSONWebKey.IsPublic() || !h.JSONWebKey.Valid() {
+		return nil, errors.New("the DPoP proof must carry its public key in jwk")
+	}
+	payload, err := jws.Verify(h.JSONWebKey)
+	if err != nil {
+		return nil, errors.New("the DPoP proof's signature does not verify with its jwk")
+	}
+	var c claims
+	if err := jwtJSON(payload, &c); err != nil {
+		return nil, errors.New("the DPoP proof's claims are malformed")
+	}
+	switch {
+	case c.JTI == "":
+		return nil, errors.New("the DPoP proof needs a jti")
+	case c.HTM != method:
+		return nil, fmt.Errorf("the DPoP proof is for %s, not %s", c.HTM, method)
+	case !sameURL(c.HTU, target):
+		return nil, errors.New("the DPoP proof is for another URL (htu)")
+	case c.IAT == nil || now.Sub(c.IAT.Time()) > Window || c.IAT.Time().Sub(now) > Window:
+		return nil, errors.New("the DPoP proof's iat is missing or too far from now")
+	case accessToken != "" && c.ATH != Hash(accessToken):
+		return nil, errors.New("the DPoP proof's ath does not match the access token")
+	}
+	tp, err := h.JSONWebKey.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	return &Proof{JKT: base64.RawURLEncoding.EncodeToString(tp), JTI: c.JTI, IAT: c.IAT.Time(), Nonce: c.Nonce}, nil
+}
+
+// Hash is the ath of an access token: base64url(SHA-256(token)).
+func Hash(accessToken string) string {
+	sum := sha256.Sum256([]byte(accessToken))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// sameURL compares htu with the request URL: scheme and host without
+// case, path exactly, query and fragment ignored.
+func sameURL(htu, target string) bool {
+	a, err1 := url.Parse(htu)
+	b, err2 := url.Parse(target)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host) && a.EscapedPath() == b.EscapedPath()
+}
+
+// Nonces issues and checks server nonces: an HMAC of the current time slot.
+type Nonces struct {
+	Key  []byte
+	Slot time.Duration // a nonce is good for this long, and one slot more
+}
+
+func (n *Nonces) at(slot int64) string {
+	m := hmac.New(sha256.New, n.Key)
+	_ = binary.Write(m, binary.BigEndian, slot)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+}
+
+// Current is the nonce to hand out now.
+func (n *Nonces) Current(now time.Time) string { return n.at(now.UnixNano() / int64(n.Slot)) }
+
+// Valid reports whether nonce is the current or the previous slot's.
+func (n *Nonces) Valid(nonce string, now time.Time) bool {
+	s := now.UnixNano() / int64(n.Slot)
+	return hmac.Equal([]byte(nonce), []byte(n.at(s))) || hmac.Equal([]byte(nonce), []byte(n.at(s-1)))
+}
+
+type key struct{}
+
+// With returns ctx carrying the verified proof of the request.
+func With(ctx context.Context, p *Proof) context.Context { return context.WithValue(ctx, key{}, p) }
+
+// From returns the proof carried by ctx, or nil.
+func From(ctx context.Context) *Proof {
+	p, _ := ctx.Value(key{}).(*Proof)
+	return p
+}
+
+func jwtJSON(payload []byte, out any) error { return json.Unmarshal(payload, out) }
+
+// Replays remembers proof ids (jti) until they expire; storage.Storage is
+// one, shared by nodes.
+type Replays interface {
+	UseOnce(ctx context.Context, key string, expiresAt time.Time) error
+}
+
+// Checker verifies the proofs of one server's requests: replay, nonce.
+type Checker struct {
+	Replays Replays
+	// Nonces, when set, makes every proof carry a server nonce (§8).
+	Nonces *Nonces
+	Now    func() time.Time
+}
+
+// Errors of RFC 9449 §7 and §8.
+const (
+	InvalidProof = "invalid_dpop_proof"
+	UseNonce     = "use_dpop_nonce"
+)
+
+// Check verifies the DPoP header of r as a proof for target (the URL the
+// client called) and, at a resource, for accessToken. It returns nil, nil
+// when r has no proof.
+func (c *Checker) Check(ctx context.Context, r *http.Request, target, accessToken string) (*Proof, error) {
+	vals := r.Header.Values("DPoP")
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	if len(vals) > 1 {
+		return nil, oautherr.New(InvalidProof, "send one DPoP header")
+	}
+	now := c.Now()
+	p, err := Verify(vals[0], r.Method, target, now, accessToken)
+	if err != nil {
+		return nil, oautherr.New(InvalidProof, err.Error())
+	}
+	if c.Nonces != nil && !c.Nonces.Valid(p.Nonce, now) {
+		return nil, oautherr.New(UseNonce, "the DPoP proof must carry the nonce of the DPoP-Nonce header")
+	}
+	if err := c.Replays.UseOnce(ctx, "dpop:"+p.JKT+":"+p.JTI, p.IAT.Add(2*Window)); err != nil {
+		if errors.Is(err, storage.ErrAlreadyUsed) {
+			return nil, oautherr.New(InvalidProof, "the DPoP proof was used before (jti)")
+		}
+		return nil, oautherr.Wrap(err)
+	}
+	return p, nil
+}
+
+// SetNonce gives the client a fresh nonce, when nonces are on.
+func (c *Checker) SetNonce(w http.ResponseWriter) {
+	if c.Nonces != nil {
+		w.Header().Set("DPoP-Nonce", c.Nonces.Current(c.Now()))
+	}
+}
+
+// AccessToken reads the access token of a resource request: "Bearer" or,
+// for a DPoP-bound token, "DPoP" (RFC 9449 §7.1).
+func AccessToken(r *http.Request) (tok string, dpopScheme bool, err error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", false, oautherr.ErrMissingToken
+	}
+	scheme, tok, found := strings.Cut(h, " ")
+	tok = strings.TrimSpace(tok)
+	dpopScheme = strings.EqualFold(scheme, "DPoP")
+	if !found || tok == "" || (!dpopScheme && !strings.EqualFold(scheme, "Bearer")) {
+		return "", false, oautherr.New(oautherr.InvalidRequest, "the Authorization header must be: Bearer <token> or DPoP <token>")
+	}
+	return tok, dpopScheme, nil
+}
+
+// Bound checks a resource request against the token's binding: a token
+// bound to the key with thumbprint jkt must come with the DPoP scheme and
+// a proof signed by that key.
+func (c *Checker) Bound(ctx context.Context, r *http.Request, target, token, jkt string, dpopScheme bool) error {
+	if jkt == "" {
+		return nil
+	}
+	if !dpopScheme {
+		return oautherr.New(oautherr.InvalidToken, "this token is DPoP-bound: send it with Authorization: DPoP and a DPoP proof")
+	}
+	p, err := c.Check(ctx, r, target, token)
+	if err != nil {
+		return err
+	}
+	if p == nil || p.JKT != jkt {
+		return oautherr.New(oautherr.InvalidToken, "the DPoP proof is not signed by the key this token is bound to")
+	}
+	return nil
+}
+
+// MemoryReplays is a Replays for a single process (the demo's API).
+type MemoryReplays struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func (m *MemoryReplays) UseOnce(_ context.Context, key string, expiresAt time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	if m.seen == nil || len(m.seen) > 100_000 {
+		m.seen = map[string]time.Time{}
+	}
+	if exp, ok := m.seen[key]; ok && now.Before(exp) {
+		return storage.ErrAlreadyUsed
+	}
+	m.seen[key] = expiresAt
+	return nil
+}
