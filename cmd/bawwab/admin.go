@@ -235,6 +235,7 @@ func (a *app) clientCmd() *cobra.Command {
 		f.BoolVar(&in.RequirePAR, "require-par", false, "accept its authorization requests only through /par (RFC 9126)")
 		f.StringVar(&jwksFile, "jwks-file", "", "JWK Set file of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")
 		f.StringVar(&in.JWKSURI, "jwks-uri", "", "URL of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")
+		f.StringVar(&in.Backchannel, "backchannel-logout-uri", "", "URL that receives a logout token when a user of the client signs out")
 	}
 
 	list := &cobra.Command{

@@ -79,6 +79,9 @@ type ClientSpec struct {
 	// assertions (RFC 7523) verified with JWKS (by value) or JWKSURI.
 	AuthMethod    string
 	JWKS, JWKSURI string
+	// BackchannelLogoutURI receives logout tokens (OpenID Connect
+	// Back-Channel Logout).
+	BackchannelLogoutURI string
 	// Secret, when set, is used instead of a generated one (demo only:
 	// a generated secret is always stronger).
 	Secret string
@@ -156,15 +159,18 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 				return c, "", invalid("jwks: %v", err)
 			}
 		}
-		if spec.JWKSURI != "" && !clientauth.ValidJWKSURI(spec.JWKSURI) {
+		if spec.JWKSURI != "" && !clientauth.ValidServerURL(spec.JWKSURI) {
 			return c, "", invalid("jwks_uri must be an https URL (or http on a loopback IP)")
 		}
 	default:
 		return c, "", invalid("auth method %q is not supported (use client_secret_basic, client_secret_post, private_key_jwt or none)", spec.AuthMethod)
 	}
+	if spec.BackchannelLogoutURI != "" && !clientauth.ValidServerURL(spec.BackchannelLogoutURI) {
+		return c, "", invalid("backchannel_logout_uri must be an https URL (or http on a loopback IP)")
+	}
 	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
-		JWKSURI: spec.JWKSURI, CreatedAt: time.Now()}
+		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, CreatedAt: time.Now()}
 	if !spec.Public && spec.AuthMethod == "" {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {

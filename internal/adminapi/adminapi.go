@@ -21,6 +21,7 @@ import (
 
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/authorize"
+	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -41,6 +42,8 @@ type API struct {
 	Now      func() time.Time
 	// Token is the admin token; requests without it are refused.
 	Token string
+	// Logouts tells clients when a user is signed out or deleted.
+	Logouts *backchannel.Notifier
 }
 
 // route is one admin operation.
@@ -189,6 +192,7 @@ type Client struct {
 	AuthMethod   string    `json:"token_endpoint_auth_method"`
 	JWKS         rawJSON   `json:"jwks,omitempty"`
 	JWKSURI      string    `json:"jwks_uri,omitempty"`
+	Backchannel  string    `json:"backchannel_logout_uri,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
@@ -204,7 +208,8 @@ func clientView(c storage.Client) Client {
 		method = "client_secret_basic"
 	}
 	v := Client{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs), GrantTypes: nonNil(c.GrantTypes),
-		Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI, CreatedAt: c.CreatedAt}
+		Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI, Backchannel: c.BackchannelLogoutURI,
+		CreatedAt: c.CreatedAt}
 	if c.JWKS != "" {
 		v.JWKS = rawJSON(c.JWKS)
 	}
@@ -247,6 +252,7 @@ type NewClient struct {
 	AuthMethod   string   `json:"token_endpoint_auth_method"`
 	JWKS         rawJSON  `json:"jwks,omitempty"`
 	JWKSURI      string   `json:"jwks_uri,omitempty"`
+	Backchannel  string   `json:"backchannel_logout_uri,omitempty"`
 }
 
 // CreatedClient answers POST /admin/clients; the secret is shown once.
@@ -265,7 +271,7 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	secret, err := admin.AddClient(r.Context(), a.Store, admin.ClientSpec{ID: in.ID, Name: in.Name, Public: in.Public,
 		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR,
-		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI}, a.Scopes)
+		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -300,7 +306,7 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	next, secret, err := admin.BuildClient(admin.ClientSpec{ID: old.ID, Name: in.Name, Public: in.Public, RedirectURIs: in.RedirectURIs,
 		GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR, AuthMethod: in.AuthMethod, JWKS: string(in.JWKS),
-		JWKSURI: in.JWKSURI}, a.Scopes)
+		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -414,7 +420,13 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
 
 // deleteUser removes the user; every token it granted stops working.
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
-	return noContent(w, a.Store.DeleteUser(r.Context(), r.PathValue("id"), a.Now()))
+	id := r.PathValue("id")
+	clients := a.Logouts.Clients(r.Context(), id) // before the consents go
+	if err := a.Store.DeleteUser(r.Context(), id, a.Now()); err != nil {
+		return err
+	}
+	a.Logouts.Notify(id, clients)
+	return noContent(w, nil)
 }
 
 // setPassword sets a new password (checked against the password rules)
@@ -443,6 +455,7 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.Store.DeleteUserSessions(r.Context(), u.ID); err != nil {
 		return err
 	}
+	a.Logouts.LoggedOut(r.Context(), u.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -730,7 +743,7 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range b.Clients {
 		err := a.Store.CreateClient(r.Context(), storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
 			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, AuthMethod: storedMethod(c.AuthMethod),
-			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, CreatedAt: c.CreatedAt})
+			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, BackchannelLogoutURI: c.Backchannel, CreatedAt: c.CreatedAt})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.ClientsSkipped++

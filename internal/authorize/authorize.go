@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"log/slog"
 	"net/http"
@@ -53,6 +54,8 @@ type Handler struct {
 	Auth *clientauth.Authenticator
 	// IDTokens reads id_token_hint at /end_session.
 	IDTokens *token.Issuer
+	// Logouts tells the user's clients when the user signs out.
+	Logouts  *backchannel.Notifier
 	Audit    *audit.Log
 	Password password.Params
 }

@@ -74,6 +74,7 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 	if r.PostForm.Get("action") == "logout" {
 		if sess, err := h.Sessions.Current(r.Context(), r); err == nil && sess != nil {
 			h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID, ClientID: d.ClientID})
+			h.Logouts.LoggedOut(r.Context(), sess.UserID)
 		}
 		h.Sessions.Logout(r.Context(), w, r)
 	}
@@ -107,6 +108,7 @@ func (h *Handler) logoutAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID, Detail: "everywhere: " + strconv.FormatInt(n, 10) + " sessions"})
+	h.Logouts.LoggedOut(r.Context(), sess.UserID)
 	h.Sessions.Logout(r.Context(), w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

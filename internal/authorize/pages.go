@@ -280,6 +280,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	if sess, err := h.Sessions.Current(r.Context(), r); err == nil && sess != nil {
 		h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID})
+		h.Logouts.LoggedOut(r.Context(), sess.UserID)
 	}
 	h.Sessions.Logout(r.Context(), w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

@@ -217,9 +217,10 @@ func (s *KeySets) fetch(ctx context.Context, uri string) (jose.JSONWebKeySet, er
 	return ParseKeySet(raw)
 }
 
-// ValidJWKSURI reports whether u may be registered as a jwks_uri: https,
-// or http on a loopback IP (development).
-func ValidJWKSURI(u string) bool {
+// ValidServerURL reports whether u may be registered as a URL bawwab
+// calls (a jwks_uri, a back-channel logout URI): https, or http on a
+// loopback IP (development).
+func ValidServerURL(u string) bool {
 	p, err := url.Parse(u)
 	if err != nil || p.Host == "" || p.User != nil || p.Fragment != "" {
 		return false

@@ -39,6 +39,7 @@ const Algorithm = jose.ES256
 const (
 	TypeAccessToken = "at+jwt" // RFC 9068 §2.1
 	TypeJWT         = "JWT"
+	TypeLogout      = "logout+jwt" // OpenID Connect Back-Channel Logout §2.4
 )
 
 // ErrUnknownKey means a JWT names a key that is not published.
@@ -167,7 +168,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 		set.byKID[k.ID] = &priv.PublicKey
 		if set.activeKID == "" && k.RetiredAt.IsZero() {
 			set.activeKID = k.ID
-			for _, typ := range []string{TypeAccessToken, TypeJWT} {
+			for _, typ := range []string{TypeAccessToken, TypeJWT, TypeLogout} {
 				opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
 				s, err := jose.NewSigner(jose.SigningKey{Algorithm: Algorithm, Key: jose.JSONWebKey{Key: priv, KeyID: k.ID}}, opts)
 				if err != nil {

@@ -52,6 +52,8 @@ type Metadata struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"`
+	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
 }
@@ -99,6 +101,7 @@ func (p *Provider) Metadata() Metadata {
 		RequestParameterSupported:                  true,
 		RequestObjectSigningAlgValuesSupported:     algNames(clientauth.AssertionAlgorithms),
 		DPoPSigningAlgValuesSupported:              algNames(dpop.Algorithms),
+		BackchannelLogoutSupported:                 true,
 		UILocalesSupported:                         p.UILocales,
 	}
 	if p.Registration {

@@ -70,6 +70,7 @@ type Metadata struct {
 	RequirePAR              bool            `json:"require_pushed_authorization_requests,omitempty"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
+	BackchannelLogoutURI    string          `json:"backchannel_logout_uri,omitempty"`
 }
 
 // Response is a client information response (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -162,7 +163,7 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 	}
 	return admin.ClientSpec{Name: m.ClientName, Public: m.TokenEndpointAuthMethod == "none", RedirectURIs: m.RedirectURIs,
 		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR, AuthMethod: m.TokenEndpointAuthMethod, JWKS: string(m.JWKS),
-		JWKSURI: m.JWKSURI}, nil
+		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI}, nil
 }
 
 func readMetadata(r *http.Request) (*Metadata, error) {
@@ -185,7 +186,8 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 	resp := Response{ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: c.CreatedAt.Unix(), RegistrationAccessToken: regToken,
 		RegistrationClientURI: e.Issuer + "/register/" + c.ID,
 		Metadata: Metadata{RedirectURIs: c.RedirectURIs, ClientName: c.Name, GrantTypes: c.GrantTypes, TokenEndpointAuthMethod: auth,
-			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR, JWKS: rawOrNil(c.JWKS), JWKSURI: c.JWKSURI}}
+			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR, JWKS: rawOrNil(c.JWKS), JWKSURI: c.JWKSURI,
+			BackchannelLogoutURI: c.BackchannelLogoutURI}}
 	if slices.Contains(c.GrantTypes, "authorization_code") {
 		resp.ResponseTypes = []string{"code"}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/authorize"
+	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/clientip"
 	"github.com/bawwab/bawwab/internal/config"
@@ -132,12 +133,14 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		proofs.Nonces = &dpop.Nonces{Key: key, Slot: 5 * time.Minute}
 	}
 	tokens.DPoP, tokens.URL = proofs, cfg.Issuer+"/token"
+	logouts := &backchannel.Notifier{Store: store, Keys: keys, Issuer: cfg.Issuer, Log: log, Now: now,
+		HTTP: &http.Client{Timeout: 5 * time.Second}}
 	mux := http.NewServeMux()
 	(&authorize.Handler{Store: store, Sessions: sessions, UI: pages, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now,
 		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute,
 		UserFailures: &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Now: now},
 		IPFailures:   &ratelimit.Backoff{Counter: store, Free: 50, Base: time.Second, Max: 15 * time.Minute, Now: now}, Password: pw,
-		Audit: auditLog, Auth: auth, IDTokens: issuer,
+		Audit: auditLog, Auth: auth, IDTokens: issuer, Logouts: logouts,
 	}).Register(mux)
 	tokens.Register(mux)
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
@@ -153,7 +156,8 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux.HandleFunc("GET /readyz", ready(store, keys))
 	mux.Handle("GET /metrics", m.Handler())
 
-	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken}
+	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken,
+		Logouts: logouts}
 	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log,
 		handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log),
 		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),

@@ -72,9 +72,12 @@ type Client struct {
 	AuthMethod string
 	// JWKS (a JSON Web Key Set, by value) or JWKSURI holds the public keys
 	// of a private_key_jwt client.
-	JWKS      string
-	JWKSURI   string
-	CreatedAt time.Time
+	JWKS    string
+	JWKSURI string
+	// BackchannelLogoutURI receives a logout token when a user of the
+	// client signs out (OpenID Connect Back-Channel Logout).
+	BackchannelLogoutURI string
+	CreatedAt            time.Time
 }
 
 // Consent is what a user granted a client, remembered so that the consent

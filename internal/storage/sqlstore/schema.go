@@ -170,5 +170,6 @@ var migrations = []string{
 		required SMALLINT NOT NULL,
 		claims TEXT NOT NULL
 	);`, // 9: refresh tokens bound to a DPoP key (RFC 9449).
-	`ALTER TABLE refresh_tokens ADD COLUMN jkt TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE refresh_tokens ADD COLUMN jkt TEXT NOT NULL DEFAULT '';`, // 10: back-channel logout (OpenID Connect Back-Channel Logout 1.0).
+	`ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT NOT NULL DEFAULT '';`,
 }
