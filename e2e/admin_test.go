@@ -9,30 +9,39 @@ import (
 	"testing"
 )
 
-// adminCall sends one admin API request and decodes a JSON answer into out.
-func (e *env) adminCall(method, path, token string, body any, out any) (int, string) {
-	e.t.Helper()
+// jsonCall sends a JSON request (body marshalled when not nil) with an
+// optional Bearer token and returns the status and the raw answer.
+func jsonCall(t *testing.T, method, uri, bearer string, body any) (int, []byte) {
+	t.Helper()
 	var r io.Reader
 	if body != nil {
 		raw, _ := json.Marshal(body)
 		r = strings.NewReader(string(raw))
 	}
-	req, _ := http.NewRequest(method, e.AdminURL+path, r)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	req, _ := http.NewRequest(method, uri, r)
+	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
+// adminCall sends one admin API request and decodes a JSON answer into out.
+func (e *env) adminCall(method, path, token string, body any, out any) (int, string) {
+	e.t.Helper()
+	status, raw := jsonCall(e.t, method, e.AdminURL+path, token, body)
 	if out != nil && len(raw) > 0 {
 		if err := json.Unmarshal(raw, out); err != nil {
-			e.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+			e.t.Fatalf("%s %s: %d %s", method, path, status, raw)
 		}
 	}
-	return resp.StatusCode, string(raw)
+	return status, string(raw)
 }
 
 // TestAdminAPI drives every admin route against the real server: clients,

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,29 +20,14 @@ type registered struct {
 // register sends a registration or management request.
 func (e *env) register(method, uri, bearer string, body any) registered {
 	e.t.Helper()
-	var r io.Reader
-	if body != nil {
-		raw, _ := json.Marshal(body)
-		r = strings.NewReader(string(raw))
-	}
 	if !strings.HasPrefix(uri, "http") {
 		uri = e.URL + uri
 	}
-	req, _ := http.NewRequest(method, uri, r)
-	req.Header.Set("Content-Type", "application/json")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := registered{Status: resp.StatusCode}
-	raw, _ := io.ReadAll(resp.Body)
+	status, raw := jsonCall(e.t, method, uri, bearer, body)
+	out := registered{Status: status}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out); err != nil {
-			e.t.Fatalf("%s %s: %d %s", method, uri, resp.StatusCode, raw)
+			e.t.Fatalf("%s %s: %d %s", method, uri, status, raw)
 		}
 	}
 	return out

@@ -182,18 +182,8 @@ func (a *API) openAPI(w http.ResponseWriter, _ *http.Request) error {
 
 // Client is a client as the API shows it (never its secret or hash).
 type Client struct {
-	ID           string    `json:"client_id"`
-	Name         string    `json:"name"`
-	Public       bool      `json:"public"`
-	RedirectURIs []string  `json:"redirect_uris"`
-	GrantTypes   []string  `json:"grant_types"`
-	Scopes       []string  `json:"scopes"`
-	RequirePAR   bool      `json:"require_pushed_authorization_requests"`
-	AuthMethod   string    `json:"token_endpoint_auth_method"`
-	JWKS         rawJSON   `json:"jwks,omitempty"`
-	JWKSURI      string    `json:"jwks_uri,omitempty"`
-	Backchannel  string    `json:"backchannel_logout_uri,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
+	NewClient
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // rawJSON carries a JSON document (a JWK Set) as is.
@@ -207,9 +197,9 @@ func clientView(c storage.Client) Client {
 	case method == "":
 		method = "client_secret_basic"
 	}
-	v := Client{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs), GrantTypes: nonNil(c.GrantTypes),
-		Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI, Backchannel: c.BackchannelLogoutURI,
-		CreatedAt: c.CreatedAt}
+	v := Client{NewClient: NewClient{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs),
+		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI,
+		Backchannel: c.BackchannelLogoutURI}, CreatedAt: c.CreatedAt}
 	if c.JWKS != "" {
 		v.JWKS = rawJSON(c.JWKS)
 	}
@@ -240,7 +230,8 @@ func (a *API) listClients(w http.ResponseWriter, r *http.Request) error {
 	return listJSON(w, cs, err, clientView)
 }
 
-// NewClient is the body of POST /admin/clients.
+// NewClient is the body of POST /admin/clients and PUT /admin/clients/{id}:
+// every setting of a client.
 type NewClient struct {
 	ID           string   `json:"client_id"`
 	Name         string   `json:"name"`
