@@ -99,6 +99,20 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("bad --output:\n%s", out)
 	}
 
+	// config check explains mistakes and unwise settings.
+	if out := run(false, "config", "check", "--issuer", "http://id.example"); !strings.Contains(out, "must use https outside localhost") {
+		t.Fatalf("config check of an http issuer:\n%s", out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(bad, []byte("isuer: https://id.example\n"), 0o600)
+	if out := run(false, "config", "check", "--config", bad); !strings.Contains(out, `did you mean "issuer"`) {
+		t.Fatalf("config check of a typo:\n%s", out)
+	}
+	if out := run(true, "config", "check", "--listen", "0.0.0.0:8080"); !strings.Contains(out, "warning: listen 0.0.0.0:8080") ||
+		!strings.Contains(out, "configuration is valid") {
+		t.Fatalf("config check warnings:\n%s", out)
+	}
+
 	// Local: the same commands on a store of its own.
 	dir := t.TempDir()
 	run(true, "user", "add", "--username", "rania", "--password", "a long and unusual phrase", "--data-dir", dir)
