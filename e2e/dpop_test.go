@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -178,5 +180,63 @@ func TestDPoP(t *testing.T) {
 	_, _, meta := getBody(t, e.URL+"/.well-known/openid-configuration")
 	if !strings.Contains(meta, `"dpop_signing_alg_values_supported":["ES256"`) {
 		t.Fatal("discovery lacks DPoP")
+	}
+}
+
+// TestDPoPCodeBinding (RFC 9449 §10): dpop_jkt at /authorize binds the code
+// to a key; only a proof of that key redeems it.
+func TestDPoPCodeBinding(t *testing.T) {
+	e := start(t)
+	key, thief := newHolder(t), newHolder(t)
+	tp, err := (&jose.JSONWebKey{Key: &key.priv.PublicKey}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := authRequest{ClientID: "cli", RedirectURI: cliRedirect, Scope: "openid", State: "s", Verifier: strings.Repeat("b", 43),
+		Extra: url.Values{"dpop_jkt": {base64.RawURLEncoding.EncodeToString(tp)}}}
+	form := func() url.Values {
+		code := e.browser().authorize(r).Get("code")
+		return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {cliRedirect}, "code_verifier": {r.Verifier}, "client_id": {"cli"}}
+	}
+	tokenURL := e.URL + "/token"
+	wantTokenError(t, e.dpopToken(form(), "", "", ""), 400, "invalid_grant")
+	wantTokenError(t, e.dpopToken(form(), thief.proof(t, "POST", tokenURL, ""), "", ""), 400, "invalid_grant")
+	if tok := e.dpopToken(form(), key.proof(t, "POST", tokenURL, ""), "", ""); tok.Status != 200 || tok.TokenType != "DPoP" {
+		t.Fatalf("redeem with the bound key: %d %s", tok.Status, tok.Description)
+	}
+	bad := r
+	bad.Extra = url.Values{"dpop_jkt": {"not-a-thumbprint"}}
+	p := e.browser().get(bad.url())
+	if q, _ := url.Parse(p.Location); q.Query().Get("error") != "invalid_request" {
+		t.Fatalf("malformed dpop_jkt: %d %s", p.Status, p.Location)
+	}
+}
+
+// TestResourceIndicators (RFC 8707): resources named at /authorize become
+// the audience of the tokens; the token request may only narrow them.
+func TestResourceIndicators(t *testing.T) {
+	e := start(t)
+	r := e.notesRequest("openid email")
+	r.Extra = url.Values{"resource": {"files", "gateway"}}
+	code := e.browser().authorize(r, "email").Get("code")
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {r.RedirectURI}, "code_verifier": {r.Verifier},
+		"resource": {"files"}}
+	tok := e.token(form, "notes", e.NotesSecret)
+	wantStatus(t, tok.Status, 200, "token for one resource", tok.Description)
+	if aud := claimsOf(t, tok.AccessToken)["aud"]; aud != "files" {
+		t.Fatalf("aud %v, want files", aud)
+	}
+	r2 := e.notesRequest("openid email")
+	r2.Extra = url.Values{"resource": {"files"}}
+	code = e.browser().authorize(r2, "email").Get("code")
+	form = url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {r2.RedirectURI}, "code_verifier": {r2.Verifier},
+		"resource": {"api"}}
+	wantTokenError(t, e.token(form, "notes", e.NotesSecret), 400, "invalid_target")
+
+	r3 := e.notesRequest("openid")
+	r3.Extra = url.Values{"resource": {"https://evil.example"}}
+	p := e.browser().get(r3.url())
+	if q, _ := url.Parse(p.Location); q.Query().Get("error") != "invalid_target" {
+		t.Fatalf("unknown resource at /authorize: %d %s", p.Status, p.Location)
 	}
 }

@@ -55,9 +55,11 @@ type Handler struct {
 	// IDTokens reads id_token_hint at /end_session.
 	IDTokens *token.Issuer
 	// Logouts tells the user's clients when the user signs out.
-	Logouts  *backchannel.Notifier
-	Audit    *audit.Log
-	Password password.Params
+	Logouts *backchannel.Notifier
+	// Audiences are the resources a request may name (RFC 8707).
+	Audiences []string
+	Audit     *audit.Log
+	Password  password.Params
 }
 
 // Register adds the endpoint and pages to mux.
@@ -110,7 +112,7 @@ func params(r *http.Request) (url.Values, error) {
 		}
 	}
 	for k, vals := range v {
-		if len(vals) > 1 {
+		if len(vals) > 1 && k != "resource" { // RFC 8707 §2 lets resource repeat
 			return nil, oautherr.Newf(oautherr.InvalidRequest, "parameter %s appears more than once", oautherr.Clip(k))
 		}
 		if len(vals[0]) > maxParamLen {
@@ -207,6 +209,15 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	if hasPrompt(prompt, "none") && len(strings.Fields(prompt)) > 1 {
 		return fail(oautherr.InvalidRequest, "prompt=none cannot be combined with other values")
 	}
+	jkt := v.Get("dpop_jkt")
+	if jkt != "" && (len(jkt) != 43 || strings.Trim(jkt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "") {
+		return fail(oautherr.InvalidRequest, "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 9449 §10)")
+	}
+	for _, res := range v["resource"] {
+		if !slices.Contains(h.Audiences, res) {
+			return fail(oautherr.InvalidTarget, "unknown resource "+oautherr.Clip(res)+" (RFC 8707)")
+		}
+	}
 	maxAge := -1
 	if s := v.Get("max_age"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -218,7 +229,7 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	now := h.Now()
 	return &storage.AuthRequest{
 		ID: token.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes, State: state, Nonce: v.Get("nonce"),
-		CodeChallenge: challenge, CodeChallengeMethod: method, Prompt: prompt, MaxAge: maxAge,
+		CodeChallenge: challenge, CodeChallengeMethod: method, Prompt: prompt, MaxAge: maxAge, DPoPJKT: jkt, Resources: v["resource"],
 		CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
 	}, client, nil
 }
@@ -330,6 +341,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.Au
 	err := h.Store.CreateAuthCode(ctx, storage.AuthCode{
 		Hash: storage.Hash(code), GrantID: token.NewID(), ClientID: req.ClientID, UserID: sess.UserID, RedirectURI: req.RedirectURI,
 		Scopes: granted, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
+		DPoPJKT: req.DPoPJKT, Resources: req.Resources,
 		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(h.CodeTTL),
 	})
 	if err != nil {

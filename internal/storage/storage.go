@@ -117,8 +117,12 @@ type AuthRequest struct {
 	CodeChallengeMethod string
 	Prompt              string
 	MaxAge              int // seconds; -1 when absent
-	CreatedAt           time.Time
-	ExpiresAt           time.Time
+	// DPoPJKT binds the code to a DPoP key (RFC 9449 §10); Resources are
+	// the audiences asked for (RFC 8707).
+	DPoPJKT   string
+	Resources []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // AuthCode is an issued authorization code (RFC 6749 §4.1.2).
@@ -132,6 +136,8 @@ type AuthCode struct {
 	Nonce               string
 	CodeChallenge       string
 	CodeChallengeMethod string
+	DPoPJKT             string   // the key the code is bound to (RFC 9449 §10)
+	Resources           []string // the audiences its tokens are for (RFC 8707)
 	AuthTime            time.Time
 	CreatedAt           time.Time
 	ExpiresAt           time.Time

@@ -60,6 +60,24 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 		return nil, oautherr.New(oautherr.InvalidGrant, "redirect_uri does not match the one of the authorization request")
 	case !VerifyPKCE(verifier, c.CodeChallenge):
 		return nil, oautherr.New(oautherr.InvalidGrant, "code_verifier does not match the code_challenge (PKCE)")
+	case c.DPoPJKT != "" && (dpop.From(ctx) == nil || dpop.From(ctx).JKT != c.DPoPJKT):
+		return nil, oautherr.New(oautherr.InvalidGrant, "the code is bound to a DPoP key (dpop_jkt): redeem it with a proof of that key")
+	}
+	audience, err := i.targets(form)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Resources) > 0 {
+		// The token request may narrow the resources of the authorization
+		// request, not add to them (RFC 8707 §2.2).
+		for _, a := range audience {
+			if !slices.Contains(c.Resources, a) {
+				return nil, oautherr.New(oautherr.InvalidTarget, "resource "+oautherr.Clip(a)+" was not part of the authorization request")
+			}
+		}
+		if len(audience) == 0 {
+			audience = c.Resources
+		}
 	}
 	user, err := i.userOf(ctx, c.UserID, "code")
 	if err != nil {
@@ -74,7 +92,8 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 	if err := i.Store.CreateGrant(ctx, grant); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return nil, oautherr.Wrap(err)
 	}
-	in := issue{client: client, subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce}
+	in := issue{client: client, subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce,
+		audience: audience}
 	if slices.Contains(client.GrantTypes, "refresh_token") {
 		in.refresh, err = i.newRefresh(ctx, &grant, c.Scopes, "", bindingOf(ctx, client))
 		if err != nil {

@@ -170,6 +170,11 @@ var migrations = []string{
 		required SMALLINT NOT NULL,
 		claims TEXT NOT NULL
 	);`, // 9: refresh tokens bound to a DPoP key (RFC 9449).
-	`ALTER TABLE refresh_tokens ADD COLUMN jkt TEXT NOT NULL DEFAULT '';`, // 10: back-channel logout (OpenID Connect Back-Channel Logout 1.0).
-	`ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE refresh_tokens ADD COLUMN jkt TEXT NOT NULL DEFAULT '';`,             // 10: back-channel logout (OpenID Connect Back-Channel Logout 1.0).
+	`ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT NOT NULL DEFAULT '';`, // 11: authorization requests bound to a DPoP key (RFC 9449 §10) and
+	// naming their resources (RFC 8707).
+	`ALTER TABLE auth_requests ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';
+	ALTER TABLE auth_requests ADD COLUMN resources TEXT NOT NULL DEFAULT '';
+	ALTER TABLE auth_codes ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';
+	ALTER TABLE auth_codes ADD COLUMN resources TEXT NOT NULL DEFAULT '';`,
 }

@@ -521,23 +521,25 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 
 // CreateAuthRequest stores a pending authorization request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
-	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		r.ID, r.ClientID, r.RedirectURI, joinList(r.Scopes), r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, r.MaxAge, unix(r.CreatedAt), unix(r.ExpiresAt))
+	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at, dpop_jkt, resources)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		r.ID, r.ClientID, r.RedirectURI, joinList(r.Scopes), r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, r.MaxAge, unix(r.CreatedAt), unix(r.ExpiresAt),
+		r.DPoPJKT, joinList(r.Resources))
 }
 
 // GetAuthRequest returns a pending authorization request.
 func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error) {
 	var r storage.AuthRequest
-	var scopes string
+	var scopes, resources string
 	var created, expires int64
-	err := s.queryRow(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at
-		FROM auth_requests WHERE id = $1`, id).
-		Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &created, &expires)
+	err := s.queryRow(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at,
+		dpop_jkt, resources FROM auth_requests WHERE id = $1`, id).
+		Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &created, &expires,
+			&r.DPoPJKT, &resources)
 	if err != nil {
 		return nil, notFound(err)
 	}
-	r.Scopes = splitList(scopes)
+	r.Scopes, r.Resources = splitList(scopes), splitList(resources)
 	r.CreatedAt, r.ExpiresAt = fromUnix(created), fromUnix(expires)
 	return &r, nil
 }
@@ -549,26 +551,26 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // ---- authorization codes
 
-const codeCols = `hash, grant_id, client_id, user_id, redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time, created_at, expires_at, used_at`
+const codeCols = `hash, grant_id, client_id, user_id, redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time, created_at, expires_at, used_at, dpop_jkt, resources`
 
 func scanCode(r scanner) (*storage.AuthCode, error) {
 	var c storage.AuthCode
-	var scopes string
+	var scopes, resources string
 	var auth, created, expires, used int64
 	if err := r.Scan(&c.Hash, &c.GrantID, &c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod,
-		&auth, &created, &expires, &used); err != nil {
+		&auth, &created, &expires, &used, &c.DPoPJKT, &resources); err != nil {
 		return nil, notFound(err)
 	}
-	c.Scopes = splitList(scopes)
+	c.Scopes, c.Resources = splitList(scopes), splitList(resources)
 	c.AuthTime, c.CreatedAt, c.ExpiresAt, c.UsedAt = fromUnix(auth), fromUnix(created), fromUnix(expires), fromUnix(used)
 	return &c, nil
 }
 
 // CreateAuthCode stores an issued code.
 func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
-	return s.insert(ctx, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+	return s.insert(ctx, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		c.Hash, c.GrantID, c.ClientID, c.UserID, c.RedirectURI, joinList(c.Scopes), c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-		unix(c.AuthTime), unix(c.CreatedAt), unix(c.ExpiresAt), unix(c.UsedAt))
+		unix(c.AuthTime), unix(c.CreatedAt), unix(c.ExpiresAt), unix(c.UsedAt), c.DPoPJKT, joinList(c.Resources))
 }
 
 // ConsumeAuthCode marks a code used with one conditional UPDATE.

@@ -238,13 +238,15 @@ func testGrants(t *testing.T, s storage.Storage) {
 
 func testAuthRequests(t *testing.T, s storage.Storage) {
 	r := storage.AuthRequest{ID: "r1", ClientID: "notes", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid", "email"}, State: "st", Nonce: "n",
-		CodeChallenge: "cc", CodeChallengeMethod: "S256", Prompt: "consent", MaxAge: -1, CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
+		CodeChallenge: "cc", CodeChallengeMethod: "S256", Prompt: "consent", MaxAge: -1, DPoPJKT: "jkt", Resources: []string{"api"},
+		CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
 	mustNil(t, s.CreateAuthRequest(ctx, r), "create")
 	wantErr(t, s.CreateAuthRequest(ctx, r), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetAuthRequest(ctx, "r1")
 	mustNil(t, err, "get")
 	if got.ClientID != r.ClientID || got.RedirectURI != r.RedirectURI || !slices.Equal(got.Scopes, r.Scopes) || got.State != r.State || got.Nonce != r.Nonce ||
-		got.CodeChallenge != r.CodeChallenge || got.CodeChallengeMethod != r.CodeChallengeMethod || got.Prompt != r.Prompt || got.MaxAge != -1 || !got.ExpiresAt.Equal(r.ExpiresAt) {
+		got.CodeChallenge != r.CodeChallenge || got.CodeChallengeMethod != r.CodeChallengeMethod || got.Prompt != r.Prompt || got.MaxAge != -1 || !got.ExpiresAt.Equal(r.ExpiresAt) ||
+		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) {
 		t.Fatalf("get: %+v", got)
 	}
 	mustNil(t, s.DeleteAuthRequest(ctx, "r1"), "delete")
@@ -255,7 +257,8 @@ func testAuthRequests(t *testing.T, s storage.Storage) {
 
 func newCode(hash string) storage.AuthCode {
 	return storage.AuthCode{Hash: hash, GrantID: "g-" + hash, ClientID: "notes", UserID: "u1", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid"},
-		Nonce: "n", CodeChallenge: "cc", CodeChallengeMethod: "S256", AuthTime: now(), CreatedAt: now(), ExpiresAt: now().Add(time.Minute)}
+		Nonce: "n", CodeChallenge: "cc", CodeChallengeMethod: "S256", DPoPJKT: "jkt", Resources: []string{"api", "files"}, AuthTime: now(),
+		CreatedAt: now(), ExpiresAt: now().Add(time.Minute)}
 }
 
 func testAuthCodes(t *testing.T, s storage.Storage) {
@@ -265,7 +268,8 @@ func testAuthCodes(t *testing.T, s storage.Storage) {
 	used := now()
 	got, err := s.ConsumeAuthCode(ctx, "h1", used)
 	mustNil(t, err, "consume")
-	if got.GrantID != "g-h1" || got.RedirectURI != c.RedirectURI || got.CodeChallenge != "cc" || got.Nonce != "n" || !slices.Equal(got.Scopes, c.Scopes) {
+	if got.GrantID != "g-h1" || got.RedirectURI != c.RedirectURI || got.CodeChallenge != "cc" || got.Nonce != "n" || !slices.Equal(got.Scopes, c.Scopes) ||
+		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, c.Resources) {
 		t.Fatalf("consume: %+v", got)
 	}
 	sameTime(t, got.UsedAt, used, "used_at")
