@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -82,6 +83,8 @@ type ClientSpec struct {
 	// BackchannelLogoutURI receives logout tokens (OpenID Connect
 	// Back-Channel Logout).
 	BackchannelLogoutURI string
+	// Pairwise gives the client pairwise subject identifiers.
+	Pairwise bool
 	// Secret, when set, is used instead of a generated one (demo only:
 	// a generated secret is always stronger).
 	Secret string
@@ -165,12 +168,23 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 	default:
 		return c, "", invalid("auth method %q is not supported (use client_secret_basic, client_secret_post, private_key_jwt or none)", spec.AuthMethod)
 	}
+	if spec.Pairwise {
+		hosts := map[string]bool{}
+		for _, u := range spec.RedirectURIs {
+			if p, err := url.Parse(u); err == nil {
+				hosts[p.Host] = true
+			}
+		}
+		if len(hosts) > 1 {
+			return c, "", invalid("a pairwise client's redirect URIs must share one host: it names the sector of its subject identifiers")
+		}
+	}
 	if spec.BackchannelLogoutURI != "" && !clientauth.ValidServerURL(spec.BackchannelLogoutURI) {
 		return c, "", invalid("backchannel_logout_uri must be an https URL (or http on a loopback IP)")
 	}
 	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
-		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, CreatedAt: time.Now()}
+		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, Pairwise: spec.Pairwise, CreatedAt: time.Now()}
 	if !spec.Public && spec.AuthMethod == "" {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {

@@ -199,7 +199,7 @@ func clientView(c storage.Client) Client {
 	}
 	v := Client{NewClient: NewClient{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI,
-		Backchannel: c.BackchannelLogoutURI}, CreatedAt: c.CreatedAt}
+		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType()}, CreatedAt: c.CreatedAt}
 	if c.JWKS != "" {
 		v.JWKS = rawJSON(c.JWKS)
 	}
@@ -244,6 +244,7 @@ type NewClient struct {
 	JWKS         rawJSON  `json:"jwks,omitempty"`
 	JWKSURI      string   `json:"jwks_uri,omitempty"`
 	Backchannel  string   `json:"backchannel_logout_uri,omitempty"`
+	SubjectType  string   `json:"subject_type,omitempty"` // public or pairwise
 }
 
 // CreatedClient answers POST /admin/clients; the secret is shown once.
@@ -262,7 +263,8 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	secret, err := admin.AddClient(r.Context(), a.Store, admin.ClientSpec{ID: in.ID, Name: in.Name, Public: in.Public,
 		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR,
-		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel}, a.Scopes)
+		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel,
+		Pairwise: in.SubjectType == "pairwise"}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -297,7 +299,7 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	next, secret, err := admin.BuildClient(admin.ClientSpec{ID: old.ID, Name: in.Name, Public: in.Public, RedirectURIs: in.RedirectURIs,
 		GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR, AuthMethod: in.AuthMethod, JWKS: string(in.JWKS),
-		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel}, a.Scopes)
+		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel, Pairwise: in.SubjectType == "pairwise"}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -734,7 +736,8 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range b.Clients {
 		err := a.Store.CreateClient(r.Context(), storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
 			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, AuthMethod: storedMethod(c.AuthMethod),
-			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, BackchannelLogoutURI: c.Backchannel, CreatedAt: c.CreatedAt})
+			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, BackchannelLogoutURI: c.Backchannel, Pairwise: c.SubjectType == "pairwise",
+			CreatedAt: c.CreatedAt})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.ClientsSkipped++

@@ -10,6 +10,7 @@ package authorize
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/backchannel"
@@ -208,6 +209,9 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	}
 	if hasPrompt(prompt, "none") && len(strings.Fields(prompt)) > 1 {
 		return fail(oautherr.InvalidRequest, "prompt=none cannot be combined with other values")
+	}
+	if e := checkClaimsRequest(v.Get("claims")); e != nil {
+		return fail(e.Code, e.Description)
 	}
 	jkt := v.Get("dpop_jkt")
 	if jkt != "" && (len(jkt) != 43 || strings.Trim(jkt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "") {
@@ -413,4 +417,35 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) {
 		status = http.StatusSeeOther
 	}
 	http.Redirect(w, r, to, status)
+}
+
+// checkClaimsRequest validates the claims parameter (OpenID Connect Core
+// §5.5). bawwab releases a user claim when a granted scope covers it, in
+// the ID token and at userinfo alike, so a request for individual claims
+// is answered within what the user consents to; an essential acr bawwab
+// cannot meet is refused (§5.5.1.1).
+func checkClaimsRequest(raw string) *oautherr.Error {
+	if raw == "" {
+		return nil
+	}
+	var req map[string]map[string]*struct {
+		Essential bool     `json:"essential"`
+		Value     string   `json:"value"`
+		Values    []string `json:"values"`
+	}
+	if err := json.Unmarshal([]byte(raw), &req); err != nil {
+		return oautherr.New(oautherr.InvalidRequest, "claims must be a JSON object of userinfo and id_token claim requests (OpenID Connect Core §5.5)")
+	}
+	for target, claims := range req {
+		if target != "userinfo" && target != "id_token" {
+			return oautherr.New(oautherr.InvalidRequest, "claims may only have the members userinfo and id_token")
+		}
+		if acr := claims["acr"]; acr != nil && acr.Essential {
+			wanted := append(slices.Clone(acr.Values), acr.Value)
+			if !slices.Contains(wanted, token.ACR) {
+				return oautherr.New(oautherr.AccessDenied, "the essential acr asked for cannot be met: bawwab signs users in with "+token.ACR)
+			}
+		}
+	}
+	return nil
 }

@@ -53,6 +53,8 @@ type Metadata struct {
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"`
 	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
@@ -74,7 +76,7 @@ type Provider struct {
 // Metadata returns the server's metadata document.
 func (p *Provider) Metadata() Metadata {
 	iss := p.Issuer.URL
-	claims := []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr"}
+	claims := []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "acr"}
 	for _, n := range p.Issuer.Scopes.Names() {
 		s, _ := p.Issuer.Scopes.Get(n)
 		for _, c := range s.Claims {
@@ -88,7 +90,7 @@ func (p *Provider) Metadata() Metadata {
 		JWKSURI: iss + "/jwks.json", RevocationEndpoint: iss + "/revoke", IntrospectionEndpoint: iss + "/introspect",
 		DeviceAuthorizationEndpoint: iss + "/device_authorization", PushedAuthorizationRequestEndpoint: iss + "/par", EndSessionEndpoint: iss + "/end_session",
 		ScopesSupported: p.Issuer.Scopes.Names(), ResponseTypesSupported: []string{"code"}, ResponseModesSupported: []string{"query"},
-		GrantTypesSupported: p.GrantTypes, SubjectTypesSupported: []string{"public"},
+		GrantTypesSupported: p.GrantTypes, SubjectTypesSupported: []string{"public", "pairwise"},
 		IDTokenSigningAlgValuesSupported:           []string{string(jwks.Algorithm)},
 		TokenEndpointAuthMethodsSupported:          clientauth.Methods,
 		TokenEndpointAuthSigningAlgValuesSupported: algNames(clientauth.AssertionAlgorithms),
@@ -102,6 +104,8 @@ func (p *Provider) Metadata() Metadata {
 		RequestObjectSigningAlgValuesSupported:     algNames(clientauth.AssertionAlgorithms),
 		DPoPSigningAlgValuesSupported:              algNames(dpop.Algorithms),
 		BackchannelLogoutSupported:                 true,
+		ClaimsParameterSupported:                   true,
+		ACRValuesSupported:                         []string{token.ACR},
 		UILocalesSupported:                         p.UILocales,
 	}
 	if p.Registration {
@@ -154,7 +158,16 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		oautherr.WriteBearer(w, oautherr.New(oautherr.InsufficientScope, "the access token was not granted the openid scope"), p.Issuer.URL, scope.OpenID)
 		return
 	}
-	u, err := p.Store.GetUser(ctx, c.Subject)
+	userID := c.Subject
+	if c.GrantID != "" { // the grant knows the user behind a pairwise sub
+		g, err := p.Store.GetGrant(ctx, c.GrantID)
+		if err != nil {
+			writeErr(oautherr.New(oautherr.InvalidToken, "the access token's grant has ended"))
+			return
+		}
+		userID = g.UserID
+	}
+	u, err := p.Store.GetUser(ctx, userID)
 	if errors.Is(err, storage.ErrNotFound) {
 		writeErr(oautherr.New(oautherr.InvalidToken, "the user of this token no longer exists"))
 		return
@@ -163,7 +176,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims := token.UserClaims(p.Issuer.Scopes, u, scopes)
-	claims["sub"] = u.ID
+	claims["sub"] = c.Subject
 	oautherr.WriteJSON(w, claims)
 }
 

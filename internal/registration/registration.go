@@ -71,6 +71,7 @@ type Metadata struct {
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 	BackchannelLogoutURI    string          `json:"backchannel_logout_uri,omitempty"`
+	SubjectType             string          `json:"subject_type,omitempty"`
 }
 
 // Response is a client information response (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -149,6 +150,9 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 	if slices.Contains(m.GrantTypes, "authorization_code") && len(m.RedirectURIs) == 0 {
 		return admin.ClientSpec{}, metadataError(InvalidRedirectURI, "the authorization_code grant needs redirect_uris")
 	}
+	if m.SubjectType != "" && m.SubjectType != "public" && m.SubjectType != "pairwise" {
+		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "subject_type must be public or pairwise")
+	}
 	if m.Scope == "" {
 		m.Scope = "openid"
 	}
@@ -163,7 +167,7 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 	}
 	return admin.ClientSpec{Name: m.ClientName, Public: m.TokenEndpointAuthMethod == "none", RedirectURIs: m.RedirectURIs,
 		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR, AuthMethod: m.TokenEndpointAuthMethod, JWKS: string(m.JWKS),
-		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI}, nil
+		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI, Pairwise: m.SubjectType == "pairwise"}, nil
 }
 
 func readMetadata(r *http.Request) (*Metadata, error) {
@@ -187,7 +191,7 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 		RegistrationClientURI: e.Issuer + "/register/" + c.ID,
 		Metadata: Metadata{RedirectURIs: c.RedirectURIs, ClientName: c.Name, GrantTypes: c.GrantTypes, TokenEndpointAuthMethod: auth,
 			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR, JWKS: rawOrNil(c.JWKS), JWKSURI: c.JWKSURI,
-			BackchannelLogoutURI: c.BackchannelLogoutURI}}
+			BackchannelLogoutURI: c.BackchannelLogoutURI, SubjectType: c.SubjectType()}}
 	if slices.Contains(c.GrantTypes, "authorization_code") {
 		resp.ResponseTypes = []string{"code"}
 	}

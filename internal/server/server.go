@@ -109,8 +109,12 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	if err := scope.Load(ctx, store, scopes); err != nil {
 		return nil, fmt.Errorf("scopes: %w", err)
 	}
+	pairwiseKey, err := store.Secret(ctx, "pairwise", []byte(rand.Text()+rand.Text()))
+	if err != nil {
+		return nil, fmt.Errorf("pairwise key: %w", err)
+	}
 	auditLog := &audit.Log{Store: store, Log: log, Now: now, Retention: cfg.AuditRetention, OnEvent: m.AuditEvent}
-	issuer := &token.Issuer{Audit: auditLog, URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
+	issuer := &token.Issuer{Audit: auditLog, PairwiseKey: pairwiseKey, URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now}
 	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now,
 		Fresh: time.Second}, Audit: auditLog, Now: now,

@@ -77,7 +77,18 @@ type Client struct {
 	// BackchannelLogoutURI receives a logout token when a user of the
 	// client signs out (OpenID Connect Back-Channel Logout).
 	BackchannelLogoutURI string
-	CreatedAt            time.Time
+	// Pairwise gives the client's users a subject identifier of their own
+	// for this client (OpenID Connect Core §8.1).
+	Pairwise  bool
+	CreatedAt time.Time
+}
+
+// SubjectType is "pairwise" or "public" (OpenID Connect Core §8).
+func (c *Client) SubjectType() string {
+	if c.Pairwise {
+		return "pairwise"
+	}
+	return "public"
 }
 
 // Consent is what a user granted a client, remembered so that the consent

@@ -51,6 +51,7 @@ type IDClaims struct {
 	AZP      string `json:"azp,omitempty"`
 	// AMR says how the user authenticated (RFC 8176): "pwd".
 	AMR []string `json:"amr,omitempty"`
+	ACR string   `json:"acr,omitempty"`
 }
 
 // Response is a successful token response (RFC 6749 §5.1).

@@ -2,8 +2,11 @@ package token
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -31,6 +34,8 @@ type Issuer struct {
 	IDTokenTTL time.Duration
 	Now        func() time.Time
 	Audit      *audit.Log
+	// PairwiseKey derives pairwise subject identifiers; shared by nodes.
+	PairwiseKey []byte
 
 	verified verifiedCache
 }
@@ -123,6 +128,9 @@ func (i *Issuer) accessToken(in issue) (string, time.Time, error) {
 
 // respond mints the access token and, for openid requests, the ID token.
 func (i *Issuer) respond(ctx context.Context, in issue) (*Response, error) {
+	if in.user != nil {
+		in.subject = i.Subject(in.client, in.user.ID)
+	}
 	tokenType := "Bearer"
 	if p := dpop.From(ctx); p != nil { // the request carried a DPoP proof
 		in.jkt, tokenType = p.JKT, "DPoP"
@@ -153,6 +161,7 @@ func (i *Issuer) idToken(in issue, accessToken string) (string, error) {
 		AtHash:   atHash(accessToken),
 		AZP:      in.client.ID,
 		AMR:      []string{"pwd"}, // the only way to sign in to bawwab today
+		ACR:      ACR,
 	}
 	return i.Keys.Sign(jwks.TypeJWT, c, UserClaims(i.Scopes, in.user, in.scopes))
 }
@@ -178,6 +187,33 @@ func UserClaims(cat *scope.Catalog, u *storage.User, scopes []string) map[string
 		}
 	}
 	return out
+}
+
+// ACR is the authentication context class of a bawwab login: a password.
+const ACR = "urn:bawwab:acr:password"
+
+// Subject is the sub a client sees for a user: the user id, or for a
+// pairwise client a value of its own, the same on every node and for every
+// client of one sector (OpenID Connect Core §8.1), from which the user id
+// cannot be learnt.
+func (i *Issuer) Subject(c *storage.Client, userID string) string {
+	if !c.Pairwise {
+		return userID
+	}
+	m := hmac.New(sha256.New, i.PairwiseKey)
+	m.Write([]byte(Sector(c) + "\x00" + userID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Sector is the sector identifier of a client: the host of its redirect
+// URIs (a pairwise client's all share one), or its id when it has none.
+func Sector(c *storage.Client) string {
+	for _, u := range c.RedirectURIs {
+		if p, err := url.Parse(u); err == nil && p.Host != "" {
+			return p.Host
+		}
+	}
+	return c.ID
 }
 
 // IDTokenHint reads an ID token this issuer signed, as sent back by a

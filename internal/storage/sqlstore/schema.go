@@ -176,5 +176,9 @@ var migrations = []string{
 	`ALTER TABLE auth_requests ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_requests ADD COLUMN resources TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';
-	ALTER TABLE auth_codes ADD COLUMN resources TEXT NOT NULL DEFAULT '';`,
+	ALTER TABLE auth_codes ADD COLUMN resources TEXT NOT NULL DEFAULT '';`, // 12: pairwise subjects, and the claims request parameter (OpenID
+	// Connect Core §8.1, §5.5).
+	`ALTER TABLE clients ADD COLUMN pairwise SMALLINT NOT NULL DEFAULT 0;
+	ALTER TABLE auth_requests ADD COLUMN claims TEXT NOT NULL DEFAULT '';
+	ALTER TABLE auth_codes ADD COLUMN claims TEXT NOT NULL DEFAULT '';`,
 }

@@ -343,21 +343,21 @@ func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 
 // ---- clients
 
-const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri, backchannel_logout_uri`
+const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri, backchannel_logout_uri, pairwise`
 
 func scanClient(r scanner) (*storage.Client, error) {
 	var c storage.Client
-	var public, requirePAR int
+	var public, requirePAR, pairwise int
 	var uris, grants, scopes string
 	var created int64
 	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created, &requirePAR, &c.RegistrationTokenHash,
-		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.BackchannelLogoutURI); err != nil {
+		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.BackchannelLogoutURI, &pairwise); err != nil {
 		return nil, notFound(err)
 	}
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
 		return nil, fmt.Errorf("client %s: redirect_uris: %w", c.ID, err)
 	}
-	c.Public, c.RequirePAR = public != 0, requirePAR != 0
+	c.Public, c.RequirePAR, c.Pairwise = public != 0, requirePAR != 0, pairwise != 0
 	c.GrantTypes = splitList(grants)
 	c.Scopes = splitList(scopes)
 	c.CreatedAt = fromUnix(created)
@@ -370,9 +370,9 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	if err != nil {
 		return err
 	}
-	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt), boolInt(c.RequirePAR),
-		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI)
+		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise))
 }
 
 // UpdateClient replaces a client's fields.
@@ -383,9 +383,9 @@ func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
 	}
 	return mustAffect(s.exec(ctx, `UPDATE clients SET name = $1, secret_hash = $2, is_public = $3, redirect_uris = $4, grant_types = $5,
 		scopes = $6, require_par = $7, registration_token_hash = $8, auth_method = $9, jwks = $10, jwks_uri = $11,
-		backchannel_logout_uri = $12 WHERE id = $13`,
+		backchannel_logout_uri = $12, pairwise = $13 WHERE id = $14`,
 		c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), boolInt(c.RequirePAR),
-		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, c.ID))
+		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.ID))
 }
 
 // GetClient returns the client with this id.
