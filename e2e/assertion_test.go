@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,7 +167,58 @@ func TestPrivateKeyJWT(t *testing.T) {
 		Algs    []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	}
 	_ = json.Unmarshal([]byte(meta), &m)
-	if !slices.Contains(m.Methods, "private_key_jwt") || !slices.Contains(m.Algs, "ES256") || slices.Contains(m.Algs, "HS256") {
+	if !slices.Contains(m.Methods, "private_key_jwt") || !slices.Contains(m.Methods, "client_secret_jwt") || !slices.Contains(m.Algs, "ES256") ||
+		!slices.Contains(m.Algs, "HS256") || slices.Contains(m.Algs, "none") {
 		t.Fatalf("discovery: %+v", m)
 	}
+}
+
+// hmacAssertion signs a client_secret_jwt assertion with secret.
+func hmacAssertion(t *testing.T, secret, clientID, aud string, alg jose.SignatureAlgorithm) string {
+	t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: []byte(secret)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	raw, err := jwt.Signed(s).Claims(jwt.Claims{Issuer: clientID, Subject: clientID, Audience: jwt.Audience{aud}, ID: rand.Text(),
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute))}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// TestClientSecretJWT: a client that signs assertions with its secret
+// (RFC 7523, client_secret_jwt). bawwab keeps that secret sealed with a
+// server key; every other client's only as a hash.
+func TestClientSecretJWT(t *testing.T) {
+	e := start(t)
+	var created struct {
+		Secret string `json:"client_secret"`
+	}
+	if status, body := e.adminCall("POST", "/admin/clients", adminToken, map[string]any{"client_id": "hmac", "grant_types": []string{"client_credentials"},
+		"scopes": []string{"files.read"}, "token_endpoint_auth_method": "client_secret_jwt"}, &created); status != 201 || created.Secret == "" {
+		t.Fatalf("register a client_secret_jwt client: %d %s", status, body)
+	}
+	c, err := e.Store.GetClient(context.Background(), "hmac")
+	if err != nil || c.SecretSealed == "" || strings.Contains(c.SecretSealed, created.Secret) {
+		t.Fatalf("stored client: %v %+v", err, c)
+	}
+	tokenURL := e.URL + "/token"
+	good := hmacAssertion(t, created.Secret, "hmac", tokenURL, jose.HS256)
+	wantStatus(t, e.token(assertionForm(good), "", "").Status, 200, "client_secret_jwt", nil)
+	wantTokenError(t, e.token(assertionForm(good), "", ""), 401, "invalid_client") // replay
+	wantStatus(t, e.token(assertionForm(hmacAssertion(t, created.Secret, "hmac", tokenURL, jose.HS384)), "", "").Status, 200, "HS384", nil)
+	wantTokenError(t, e.token(assertionForm(hmacAssertion(t, "wrong-secret-0123456789-0123456789", "hmac", tokenURL, jose.HS256)), "", ""), 401, "invalid_client")
+	// Its secret is not a password: Basic is refused, as is an asymmetric assertion.
+	wantTokenError(t, e.token(url.Values{"grant_type": {"client_credentials"}}, "hmac", created.Secret), 401, "invalid_client")
+	wantTokenError(t, e.token(assertionForm(newKeyPair(t, "k").assertion(t, "hmac", tokenURL, nil)), "", ""), 401, "invalid_client")
+	// A private_key_jwt client is not verified with HMAC (alg confusion).
+	key := newKeyPair(t, "k1")
+	if _, err := admin.AddClient(context.Background(), e.Store, admin.ClientSpec{ID: "signer", GrantTypes: []string{"client_credentials"},
+		Scopes: []string{"files.read"}, AuthMethod: "private_key_jwt", JWKS: jwkSet(key)}, scope.Default()); err != nil {
+		t.Fatal(err)
+	}
+	wantTokenError(t, e.token(assertionForm(hmacAssertion(t, jwkSet(key), "signer", tokenURL, jose.HS256)), "", ""), 401, "invalid_client")
 }

@@ -102,6 +102,9 @@ func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *sco
 	if err != nil {
 		return "", err
 	}
+	if err := clientauth.SealFor(ctx, s, &c, secret); err != nil {
+		return "", err
+	}
 	if err := s.CreateClient(ctx, c); errors.Is(err, storage.ErrAlreadyExists) {
 		return "", exists("a client with id %q exists already", c.ID)
 	} else if err != nil {
@@ -145,8 +148,12 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 		}
 	}
 	switch spec.AuthMethod {
-	case "", clientauth.MethodBasic, clientauth.MethodPost, clientauth.MethodNone:
-		spec.AuthMethod = ""
+	case "", clientauth.MethodBasic, clientauth.MethodPost, clientauth.MethodNone, clientauth.MethodSecretJWT:
+		if spec.AuthMethod != clientauth.MethodSecretJWT {
+			spec.AuthMethod = ""
+		} else if spec.Public {
+			return c, "", invalid("client_secret_jwt clients are confidential")
+		}
 		if spec.JWKS != "" || spec.JWKSURI != "" {
 			return c, "", invalid("jwks and jwks_uri belong to private_key_jwt clients")
 		}
@@ -166,7 +173,7 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 			return c, "", invalid("jwks_uri must be an https URL (or http on a loopback IP)")
 		}
 	default:
-		return c, "", invalid("auth method %q is not supported (use client_secret_basic, client_secret_post, private_key_jwt or none)", spec.AuthMethod)
+		return c, "", invalid("auth method %q is not supported (use client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none)", spec.AuthMethod)
 	}
 	if spec.Pairwise {
 		hosts := map[string]bool{}
@@ -185,7 +192,7 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
 		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, Pairwise: spec.Pairwise, CreatedAt: time.Now()}
-	if !spec.Public && spec.AuthMethod == "" {
+	if !spec.Public && spec.AuthMethod != clientauth.MethodPrivateKeyJWT {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {
 			secret, c.SecretHash = spec.Secret, storage.Hash(spec.Secret)

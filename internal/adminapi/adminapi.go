@@ -22,6 +22,7 @@ import (
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/backchannel"
+	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -304,7 +305,13 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if next.SecretHash != "" && old.SecretHash != "" {
-		next.SecretHash, secret = old.SecretHash, ""
+		next.SecretHash, next.SecretSealed, secret = old.SecretHash, old.SecretSealed, ""
+	}
+	if next.AuthMethod == "client_secret_jwt" && next.SecretSealed == "" && secret == "" {
+		return badRequest("this client's secret was never kept readable; delete and register it again to use client_secret_jwt")
+	}
+	if err := clientauth.SealFor(r.Context(), a.Store, &next, secret); err != nil {
+		return err
 	}
 	next.RegistrationTokenHash, next.CreatedAt = old.RegistrationTokenHash, old.CreatedAt
 	if err := a.Store.UpdateClient(r.Context(), next); err != nil {
@@ -750,10 +757,11 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// storedMethod is the stored form of an auth method: private_key_jwt, or
-// empty (the secret methods and none follow from the client's type).
+// storedMethod is the stored form of an auth method: private_key_jwt,
+// client_secret_jwt, or empty (the other secret methods and none follow
+// from the client's type).
 func storedMethod(m string) string {
-	if m == "private_key_jwt" {
+	if m == "private_key_jwt" || m == "client_secret_jwt" {
 		return m
 	}
 	return ""

@@ -24,13 +24,25 @@ import (
 // client's registered public keys (JWKS by value, or fetched from its
 // jwks_uri), checks iss = sub = client_id, the audience, the expiry, and
 // remembers the jti so that an assertion works once. client_secret_jwt is
-// not offered: it needs the secret itself, and bawwab keeps only hashes.
+// the same with an HMAC of the client's secret, which bawwab keeps sealed
+// (sealer.go) for those clients alone. Which of the two applies is the
+// client's registered method, never the assertion's alg header.
 
 // AssertionType is the client_assertion_type of JWT assertions.
 const AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-// MethodPrivateKeyJWT is the method name in client metadata and discovery.
-const MethodPrivateKeyJWT = "private_key_jwt"
+// Method names in client metadata and discovery.
+const (
+	MethodPrivateKeyJWT = "private_key_jwt"
+	MethodSecretJWT     = "client_secret_jwt"
+)
+
+// methodAssertion is what credentials reports for a JWT assertion; the
+// client's registered method says how it is verified.
+const methodAssertion = "client_assertion"
+
+// SecretAlgorithms sign client_secret_jwt assertions.
+var SecretAlgorithms = []jose.SignatureAlgorithm{jose.HS256, jose.HS384} // HS512 needs a 64-byte key; secrets have 52
 
 // AssertionAlgorithms are the signature algorithms accepted: asymmetric
 // only.
@@ -42,7 +54,7 @@ const maxAssertionLife = 10 * time.Minute
 // assertionIssuer reads the unverified issuer of an assertion, to find
 // the client whose keys verify it.
 func assertionIssuer(raw string) (string, error) {
-	tok, err := jwt.ParseSigned(raw, AssertionAlgorithms)
+	tok, err := jwt.ParseSigned(raw, append(slices.Clone(AssertionAlgorithms), SecretAlgorithms...))
 	if err != nil {
 		return "", err
 	}
@@ -83,7 +95,11 @@ func (a *Authenticator) VerifyClientJWT(ctx context.Context, c *storage.Client, 
 // checkAssertion verifies raw as c's assertion.
 func (a *Authenticator) checkAssertion(ctx context.Context, c *storage.Client, raw string) error {
 	var claims jwt.Claims
-	if err := a.VerifyClientJWT(ctx, c, raw, &claims); err != nil {
+	verify := a.VerifyClientJWT
+	if c.AuthMethod == MethodSecretJWT {
+		verify = a.verifySecretJWT
+	}
+	if err := verify(ctx, c, raw, &claims); err != nil {
 		return invalidClient("client_assertion is " + err.Error())
 	}
 	now := a.now()
@@ -106,6 +122,26 @@ func (a *Authenticator) checkAssertion(ctx context.Context, c *storage.Client, r
 		return invalidClient("client_assertion was used before (jti replay)")
 	} else if err != nil {
 		return oautherr.Wrap(err)
+	}
+	return nil
+}
+
+// verifySecretJWT checks a client_secret_jwt assertion: an HMAC with the
+// client's secret.
+func (a *Authenticator) verifySecretJWT(_ context.Context, c *storage.Client, raw string, out ...any) error {
+	tok, err := jwt.ParseSigned(raw, SecretAlgorithms)
+	if err != nil {
+		return errors.New("not a JWT signed with HMAC-SHA2 (client_secret_jwt)")
+	}
+	if a.Sealer == nil || c.SecretSealed == "" {
+		return errors.New("not verifiable: the client's secret is not kept")
+	}
+	secret, err := a.Sealer.Open(c.SecretSealed)
+	if err != nil {
+		return err
+	}
+	if tok.Claims([]byte(secret), out...) != nil {
+		return errors.New("not signed with the client's secret")
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ const (
 )
 
 // Methods lists the supported methods for discovery.
-var Methods = []string{MethodBasic, MethodPost, MethodPrivateKeyJWT, MethodNone}
+var Methods = []string{MethodBasic, MethodPost, MethodPrivateKeyJWT, MethodSecretJWT, MethodNone}
 
 // NewSecret returns a fresh client secret and its stored hash.
 func NewSecret() (secret, hash string) {
@@ -52,6 +52,8 @@ type Authenticator struct {
 	Audiences []string
 	Keys      KeySets
 	Now       func() time.Time
+	// Sealer opens the secrets of client_secret_jwt clients.
+	Sealer *Sealer
 }
 
 func invalidClient(desc string) *oautherr.Error {
@@ -108,12 +110,13 @@ func (a *Authenticator) check(ctx context.Context, id, secret, method string) (*
 	if err != nil {
 		return nil, oautherr.Wrap(err)
 	}
+	asserts := c.AuthMethod == MethodPrivateKeyJWT || c.AuthMethod == MethodSecretJWT
 	switch {
-	case c.AuthMethod == MethodPrivateKeyJWT && method != MethodPrivateKeyJWT:
-		return nil, invalidClient("this client authenticates with private_key_jwt: send client_assertion")
-	case method == MethodPrivateKeyJWT && c.AuthMethod != MethodPrivateKeyJWT:
-		return nil, invalidClient("this client has no registered keys: authenticate with its secret")
-	case method == MethodPrivateKeyJWT:
+	case asserts && method != methodAssertion:
+		return nil, invalidClient("this client authenticates with " + c.AuthMethod + ": send client_assertion")
+	case method == methodAssertion && !asserts:
+		return nil, invalidClient("this client does not authenticate with assertions: use its secret")
+	case method == methodAssertion:
 		if err := a.checkAssertion(ctx, c, secret); err != nil {
 			return nil, err
 		}
@@ -147,7 +150,7 @@ func credentials(r *http.Request) (id, secret, method string, err error) {
 		if formID != "" && formID != iss {
 			return "", "", "", oautherr.New(oautherr.InvalidRequest, "client_id differs from the assertion's issuer")
 		}
-		return iss, assertion, MethodPrivateKeyJWT, nil
+		return iss, assertion, methodAssertion, nil
 	}
 	if len(r.PostForm["client_id"]) > 1 || len(r.PostForm["client_secret"]) > 1 {
 		return "", "", "", oautherr.New(oautherr.InvalidRequest, "client_id and client_secret may appear at most once")

@@ -35,7 +35,7 @@ func FuzzCredentials(f *testing.F) {
 			if !ok || url.QueryEscape(id) == "" || (unescape(user) != id || unescape(pass) != secret) {
 				t.Fatalf("basic %q → %q %q", auth, id, secret)
 			}
-		case MethodPrivateKeyJWT:
+		case methodAssertion:
 			if r.PostForm.Get("client_assertion_type") != AssertionType || secret != r.PostForm.Get("client_assertion") {
 				t.Fatalf("assertion %q → %q", body, id)
 			}

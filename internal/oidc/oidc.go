@@ -93,7 +93,7 @@ func (p *Provider) Metadata() Metadata {
 		GrantTypesSupported: p.GrantTypes, SubjectTypesSupported: []string{"public", "pairwise"},
 		IDTokenSigningAlgValuesSupported:           []string{string(jwks.Algorithm)},
 		TokenEndpointAuthMethodsSupported:          clientauth.Methods,
-		TokenEndpointAuthSigningAlgValuesSupported: algNames(clientauth.AssertionAlgorithms),
+		TokenEndpointAuthSigningAlgValuesSupported: append(algNames(clientauth.AssertionAlgorithms), algNames(clientauth.SecretAlgorithms)...),
 		RevocationEndpointAuthMethodsSupported:     clientauth.Methods,
 		IntrospectionEndpointAuthMethodsSupported:  clientauth.Methods,
 		CodeChallengeMethodsSupported:              []string{token.PKCEMethodS256},

@@ -25,6 +25,7 @@ import (
 
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/authorize"
+	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -138,9 +139,9 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 		m.TokenEndpointAuthMethod = "client_secret_basic"
 	}
 	switch m.TokenEndpointAuthMethod {
-	case "client_secret_basic", "client_secret_post", "none", "private_key_jwt":
+	case "client_secret_basic", "client_secret_post", "none", "private_key_jwt", "client_secret_jwt":
 	default:
-		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "token_endpoint_auth_method must be client_secret_basic, client_secret_post, private_key_jwt or none")
+		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "token_endpoint_auth_method must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none")
 	}
 	for _, u := range m.RedirectURIs {
 		if !authorize.ValidRedirectURI(u) {
@@ -219,6 +220,9 @@ func (e *Endpoint) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return metadataError(InvalidClientMetadata, err.Error())
 	}
+	if err := clientauth.SealFor(r.Context(), e.Store, &c, secret); err != nil {
+		return oautherr.Wrap(err)
+	}
 	regToken := token.NewOpaque() + token.NewOpaque()
 	c.RegistrationTokenHash, c.CreatedAt = storage.Hash(regToken), e.Now()
 	if err := e.Store.CreateClient(r.Context(), c); err != nil {
@@ -279,7 +283,10 @@ func (e *Endpoint) update(w http.ResponseWriter, r *http.Request) error {
 		return metadataError(InvalidClientMetadata, err.Error())
 	}
 	if next.SecretHash != "" && c.SecretHash != "" {
-		next.SecretHash, secret = c.SecretHash, "" // unchanged
+		next.SecretHash, next.SecretSealed, secret = c.SecretHash, c.SecretSealed, "" // unchanged
+	}
+	if err := clientauth.SealFor(r.Context(), e.Store, &next, secret); err != nil {
+		return oautherr.Wrap(err)
 	}
 	next.RegistrationTokenHash, next.CreatedAt = c.RegistrationTokenHash, c.CreatedAt
 	if err := e.Store.UpdateClient(r.Context(), next); err != nil {

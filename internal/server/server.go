@@ -120,6 +120,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		Fresh: time.Second}, Audit: auditLog, Now: now,
 		Audiences: []string{cfg.Issuer, cfg.Issuer + "/token", cfg.Issuer + "/introspect", cfg.Issuer + "/revoke", cfg.Issuer + "/par",
 			cfg.Issuer + "/device_authorization"}}
+	if auth.Sealer, err = clientauth.StoreSealer(ctx, store); err != nil {
+		return nil, fmt.Errorf("secret sealer: %w", err)
+	}
 	tokens := token.NewEndpoint(auth, log,
 		token.AuthorizationCode{Issuer: issuer},
 		token.RefreshToken{Issuer: issuer},

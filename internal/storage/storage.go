@@ -79,8 +79,12 @@ type Client struct {
 	BackchannelLogoutURI string
 	// Pairwise gives the client's users a subject identifier of their own
 	// for this client (OpenID Connect Core §8.1).
-	Pairwise  bool
-	CreatedAt time.Time
+	Pairwise bool
+	// SecretSealed is the secret itself, encrypted with a server key, for
+	// a client_secret_jwt client (RFC 7523), which signs with it; empty
+	// for every other client, whose secret is kept only as SecretHash.
+	SecretSealed string
+	CreatedAt    time.Time
 }
 
 // SubjectType is "pairwise" or "public" (OpenID Connect Core §8).

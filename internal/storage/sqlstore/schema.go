@@ -180,5 +180,6 @@ var migrations = []string{
 	// Connect Core §8.1, §5.5).
 	`ALTER TABLE clients ADD COLUMN pairwise SMALLINT NOT NULL DEFAULT 0;
 	ALTER TABLE auth_requests ADD COLUMN claims TEXT NOT NULL DEFAULT '';
-	ALTER TABLE auth_codes ADD COLUMN claims TEXT NOT NULL DEFAULT '';`,
+	ALTER TABLE auth_codes ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 13: sealed secrets of client_secret_jwt clients (RFC 7523).
+	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`,
 }
