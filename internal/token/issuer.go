@@ -77,7 +77,7 @@ func (v *verifiedCache) get(raw string, verify func() (AccessClaims, error)) (Ac
 // issue is what a grant asks the Issuer to mint.
 type issue struct {
 	client   *storage.Client
-	subject  string // user id, or client id for client_credentials
+	subject  string // client id for client_credentials; for a user, respond sets the sub the client sees
 	user     *storage.User
 	scopes   []string
 	grant    *storage.Grant // nil for client_credentials
