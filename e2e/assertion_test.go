@@ -59,15 +59,7 @@ func (k keyPair) assertion(t *testing.T, clientID, aud string, change func(*jwt.
 	if change != nil {
 		change(&c)
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := jwt.Signed(s).Claims(c).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return signJWT(t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}}, nil, c)
 }
 
 func assertionForm(raw string) url.Values {
@@ -176,17 +168,9 @@ func TestPrivateKeyJWT(t *testing.T) {
 // hmacAssertion signs a client_secret_jwt assertion with secret.
 func hmacAssertion(t *testing.T, secret, clientID, aud string, alg jose.SignatureAlgorithm) string {
 	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: []byte(secret)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	raw, err := jwt.Signed(s).Claims(jwt.Claims{Issuer: clientID, Subject: clientID, Audience: jwt.Audience{aud}, ID: rand.Text(),
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute))}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return signJWT(t, jose.SigningKey{Algorithm: alg, Key: []byte(secret)}, nil, jwt.Claims{Issuer: clientID, Subject: clientID,
+		Audience: jwt.Audience{aud}, ID: rand.Text(), IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute))})
 }
 
 // TestClientSecretJWT: a client that signs assertions with its secret

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/demo/resource"
 	"github.com/bawwab/bawwab/internal/dpop"
@@ -37,20 +36,11 @@ func newHolder(t *testing.T) holder {
 // is bound by ath.
 func (h holder) proof(t *testing.T, method, target, accessToken string) string {
 	t.Helper()
-	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt")
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: h.priv}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := map[string]any{"jti": rand.Text(), "htm": method, "htu": target, "iat": time.Now().Unix()}
 	if accessToken != "" {
 		c["ath"] = dpop.Hash(accessToken)
 	}
-	raw, err := jwt.Signed(s).Claims(c).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return signJWT(t, jose.SigningKey{Algorithm: jose.ES256, Key: h.priv}, (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"), c)
 }
 
 // dpopToken sends a token request with a DPoP proof.

@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/password"
@@ -437,3 +440,18 @@ func wantTokenError(t *testing.T, r tokenResult, status int, code string) {
 type ctxT = context.Context
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// signJWT signs claims with key as a compact JWT: the tests' client
+// assertions, request objects, DPoP proofs and forged tokens.
+func signJWT(t *testing.T, key jose.SigningKey, opts *jose.SignerOptions, claims any) string {
+	t.Helper()
+	s, err := jose.NewSigner(key, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jwt.Signed(s).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/clientauth"
@@ -36,16 +35,8 @@ func TestJAR(t *testing.T) {
 		if change != nil {
 			change(c)
 		}
-		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key.priv, KeyID: key.kid}},
-			(&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := jwt.Signed(s).Claims(c).Serialize()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return signJWT(t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key.priv, KeyID: key.kid}},
+			(&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"), c)
 	}
 	// Parameters outside the request object are ignored (an attacker's
 	// redirect_uri here).

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/demo/resource"
 )
@@ -57,16 +56,9 @@ func TestResourceServer(t *testing.T) {
 
 	// A token signed with a key the authorization server never published.
 	foreign := func(alg jose.SignatureAlgorithm, key any, kid string) string {
-		s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, (&jose.SignerOptions{}).WithType("at+jwt"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := jwt.Signed(s).Claims(map[string]any{"iss": e.URL, "aud": "api", "sub": e.UserID, "scope": "email", "client_id": "notes",
-			"exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}).Serialize()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return signJWT(t, jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, (&jose.SignerOptions{}).WithType("at+jwt"),
+			map[string]any{"iss": e.URL, "aud": "api", "sub": e.UserID, "scope": "email", "client_id": "notes",
+				"exp": now.Add(time.Hour).Unix(), "iat": now.Unix()})
 	}
 	ghostKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
