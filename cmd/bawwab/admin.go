@@ -46,7 +46,7 @@ func (a *app) withAdmin(ctx context.Context, fn func(*adminapi.Remote) error) er
 		if err != nil {
 			return err
 		}
-		scopes := scope.Default()
+		scopes := scope.NewCatalog() // filled from the store by Load
 		if err := scope.Load(ctx, s, scopes); err != nil {
 			return err
 		}

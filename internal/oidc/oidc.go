@@ -158,16 +158,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		oautherr.WriteBearer(w, oautherr.New(oautherr.InsufficientScope, "the access token was not granted the openid scope"), p.Issuer.URL, scope.OpenID)
 		return
 	}
-	userID := c.Subject
-	if c.GrantID != "" { // the grant knows the user behind a pairwise sub
-		g, err := p.Store.GetGrant(ctx, c.GrantID)
-		if err != nil {
-			writeErr(oautherr.New(oautherr.InvalidToken, "the access token's grant has ended"))
-			return
-		}
-		userID = g.UserID
-	}
-	u, err := p.Store.GetUser(ctx, userID)
+	u, err := p.Store.GetUser(ctx, c.UserID) // the grant's user: a pairwise sub does not name it
 	if errors.Is(err, storage.ErrNotFound) {
 		writeErr(oautherr.New(oautherr.InvalidToken, "the user of this token no longer exists"))
 		return

@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	if err != nil {
 		return nil, err
 	}
-	scopes := scope.Default()
+	scopes := scope.NewCatalog() // filled from the store by Load
 	if err := scope.Load(ctx, store, scopes); err != nil {
 		return nil, fmt.Errorf("scopes: %w", err)
 	}

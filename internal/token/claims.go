@@ -26,6 +26,9 @@ type AccessClaims struct {
 	Act *Actor `json:"act,omitempty"`
 	// Cnf binds the token to a DPoP key (RFC 9449 §6).
 	Cnf *Confirmation `json:"cnf,omitempty"`
+	// UserID is the user behind the token, read from its grant by
+	// ValidateAccess (a pairwise sub does not name the user); not a claim.
+	UserID string `json:"-"`
 }
 
 // Confirmation is a cnf claim: the thumbprint of the key a token is

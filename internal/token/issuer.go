@@ -245,14 +245,24 @@ func (i *Issuer) userOf(ctx context.Context, id, what string) (*storage.User, er
 // GrantEnded reports whether the grant with this id was revoked or no
 // longer exists, which ends every token it issued.
 func (i *Issuer) GrantEnded(ctx context.Context, id string) (bool, error) {
+	g, err := i.liveGrant(ctx, id)
+	return g == nil, err
+}
+
+// liveGrant returns the grant with this id, or nil when it was revoked or
+// no longer exists.
+func (i *Issuer) liveGrant(ctx context.Context, id string) (*storage.Grant, error) {
 	g, err := i.Store.GetGrant(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return true, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	return !g.RevokedAt.IsZero(), nil
+	if !g.RevokedAt.IsZero() {
+		return nil, nil
+	}
+	return g, nil
 }
 
 // ErrInactive is returned by ValidateAccess for any token that is not
@@ -285,13 +295,14 @@ func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims,
 		return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
 	}
 	if c.GrantID != "" {
-		ended, err := i.GrantEnded(ctx, c.GrantID)
+		g, err := i.liveGrant(ctx, c.GrantID)
 		if err != nil {
 			return nil, oautherr.Wrap(err)
 		}
-		if ended {
+		if g == nil {
 			return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
 		}
+		c.UserID = g.UserID
 	}
 	return &c, nil
 }
