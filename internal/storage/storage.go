@@ -36,6 +36,15 @@ var (
 	// together with this error, so that the caller can revoke what it issued
 	// (RFC 9700 §4.5.3.1 and §4.14.2).
 	ErrAlreadyUsed = errors.New("storage: already used")
+	// ErrUnavailable means the store could not be reached or could not
+	// write right now: connection refused or reset, a server shutting
+	// down or out of connections, a full disk, a read-only or locked
+	// database, a deadline passed while waiting for it. The request may
+	// well succeed later; it is not a bug, and handlers answer 503
+	// temporarily_unavailable (package oautherr) instead of 500. Backends
+	// classify their driver errors once and wrap them with this sentinel
+	// (keeping the driver error in the chain); callers test with errors.Is.
+	ErrUnavailable = errors.New("storage: unavailable")
 )
 
 // User is a local account.
@@ -172,6 +181,10 @@ type RefreshToken struct {
 	UsedAt    time.Time // zero until rotated
 	// JKT binds the token to a DPoP key (RFC 9449 §5): its thumbprint.
 	JKT string
+	// NextHash is the hash of the token that replaced this one at its
+	// rotation; empty while unused, and for a successor that a retried
+	// rotation replaced (see RetryRotation), which is spent for good.
+	NextHash string
 }
 
 // Session is a logged-in browser session.
@@ -311,6 +324,16 @@ type Storage interface {
 	// succeeds at most once per old token; a token used before yields
 	// ErrAlreadyUsed and next is not stored.
 	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, at time.Time) error
+	// RetryRotation rotates a refresh token again whose rotation response
+	// was lost: oldHash, rotated at or after since into successorHash, is
+	// given next instead, and successorHash, still unused, is spent (marked
+	// used, with no NextHash), so that one live token remains in the chain.
+	// Atomic: of concurrent retries at most one succeeds. When oldHash was
+	// not rotated at or after since, its NextHash is no longer
+	// successorHash (another retry won), or the successor was used, it
+	// yields ErrAlreadyUsed and changes nothing; an unknown oldHash yields
+	// ErrNotFound.
+	RetryRotation(ctx context.Context, oldHash, successorHash string, next RefreshToken, since, at time.Time) error
 
 	// RevokeToken records that the access token with this jti is revoked
 	// until it expires anyway.

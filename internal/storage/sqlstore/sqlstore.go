@@ -10,12 +10,16 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/storage"
@@ -31,6 +35,45 @@ type Dialect struct {
 	LockMigrations string
 	// IsUniqueViolation reports whether err is a unique-key violation.
 	IsUniqueViolation func(error) bool
+	// IsUnavailable reports whether a driver error means the database is
+	// out of reach or cannot write for now (see storage.ErrUnavailable),
+	// beyond the network and deadline errors every backend shares.
+	IsUnavailable func(error) bool
+}
+
+// Unavailable reports whether err means the database is out of reach for
+// now rather than that the request or the code is wrong: a deadline passed
+// while waiting for it, a connection the pool found dead, a network error
+// (refused, reset, broken pipe, closed mid-answer), or whatever d's
+// IsUnavailable recognises. This is the one classification of storage
+// errors; handlers test the result with errors.Is(err, storage.ErrUnavailable).
+func (d Dialect) Unavailable(err error) bool {
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, storage.ErrUnavailable),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE),
+		errors.As(err, &netErr):
+		return true
+	}
+	return d.IsUnavailable != nil && d.IsUnavailable(err)
+}
+
+// classify wraps err with storage.ErrUnavailable when the database is out
+// of reach, keeping the driver error in the chain for logs and errors.Is.
+func (s *Store) classify(err error) error {
+	if err == nil || errors.Is(err, storage.ErrUnavailable) || !s.d.Unavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%s: %w: %w", s.d.Name, storage.ErrUnavailable, err)
 }
 
 // Store is a storage.Storage on a *sql.DB.
@@ -143,7 +186,7 @@ func (s *Store) stmt(ctx context.Context, q string) (*prepared, error) {
 	}
 	st, err := s.handle(q).PrepareContext(ctx, q)
 	if err != nil {
-		return nil, err
+		return nil, s.classify(err)
 	}
 	p := &prepared{st: st, op: opName(q)}
 	if prev, loaded := s.stmts.LoadOrStore(q, p); loaded {
@@ -167,13 +210,22 @@ func opName(q string) string {
 	return f[0]
 }
 
-func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+// row is a *sql.Row whose Scan classifies errors.
+type row struct {
+	*sql.Row
+	s *Store
+}
+
+// Scan is sql.Row.Scan with unavailability wrapped (see classify).
+func (r row) Scan(dest ...any) error { return r.s.classify(r.Row.Scan(dest...)) }
+
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) row {
 	p, err := s.stmt(ctx, q)
 	if err != nil {
-		return s.handle(q).QueryRowContext(ctx, q, args...) // reports the same error
+		return row{s.handle(q).QueryRowContext(ctx, q, args...), s} // reports the same error
 	}
 	defer s.observe(p.op, time.Now())
-	return p.st.QueryRowContext(ctx, args...)
+	return row{p.st.QueryRowContext(ctx, args...), s}
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -182,7 +234,8 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 		return nil, err
 	}
 	defer s.observe(p.op, time.Now())
-	return p.st.QueryContext(ctx, args...)
+	rows, err := p.st.QueryContext(ctx, args...)
+	return rows, s.classify(err)
 }
 
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -191,20 +244,24 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 		return nil, err
 	}
 	defer s.observe(p.op, time.Now())
-	return p.st.ExecContext(ctx, args...)
+	res, err := p.st.ExecContext(ctx, args...)
+	return res, s.classify(err)
 }
 
+// tx runs fn in a transaction and commits it. Errors, fn's included, are
+// classified, so that a transaction cut off by an outage reports
+// storage.ErrUnavailable.
 func (s *Store) tx(ctx context.Context, name string, fn func(*sql.Tx) error) error {
 	defer s.observe("tx "+name, time.Now())
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return s.classify(err)
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return s.classify(err)
 	}
-	return tx.Commit()
+	return s.classify(tx.Commit())
 }
 
 // insert runs an INSERT and maps a unique violation to ErrAlreadyExists.
@@ -318,11 +375,11 @@ func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), 
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, s.classify(err)
 		}
 		out = append(out, *v)
 	}
-	return out, rows.Err()
+	return out, s.classify(rows.Err())
 }
 
 // DeleteUser removes a user and everything that lets anyone act as it.
@@ -588,14 +645,14 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) 
 
 // ---- refresh tokens
 
-const refreshCols = `hash, grant_id, client_id, user_id, scopes, auth_time, created_at, expires_at, used_at, jkt`
+const refreshCols = `hash, grant_id, client_id, user_id, scopes, auth_time, created_at, expires_at, used_at, jkt, next_hash`
 
 func refreshArgs(t storage.RefreshToken) []any {
 	return []any{t.Hash, t.GrantID, t.ClientID, t.UserID, joinList(t.Scopes), unix(t.AuthTime), unix(t.CreatedAt), unix(t.ExpiresAt), unix(t.UsedAt),
-		t.JKT}
+		t.JKT, t.NextHash}
 }
 
-const insertRefresh = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+const insertRefresh = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 // CreateRefreshToken stores an issued refresh token.
 func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
@@ -608,7 +665,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.Refr
 	var scopes string
 	var auth, created, expires, used int64
 	err := s.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash).
-		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used, &t.JKT)
+		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used, &t.JKT, &t.NextHash)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -620,13 +677,49 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.Refr
 // RotateRefreshToken consumes oldHash and stores next in one transaction.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, at time.Time) error {
 	return s.tx(ctx, "rotate refresh token", func(tx *sql.Tx) error {
-		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at = 0`, unix(at), oldHash))
+		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1, next_hash = $2 WHERE hash = $3 AND used_at = 0`,
+			unix(at), next.Hash, oldHash))
 		if errors.Is(err, storage.ErrNotFound) {
-			var one int
-			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM refresh_tokens WHERE hash = $1`, oldHash).Scan(&one); err != nil {
-				return notFound(err)
-			}
-			return storage.ErrAlreadyUsed
+			return usedOrMissing(ctx, tx, oldHash)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, insertRefresh, refreshArgs(next)...)
+		return err
+	})
+}
+
+// usedOrMissing tells, after a conditional update of oldHash changed
+// nothing, whether the token exists (ErrAlreadyUsed) or not (ErrNotFound).
+func usedOrMissing(ctx context.Context, tx *sql.Tx, oldHash string) error {
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM refresh_tokens WHERE hash = $1`, oldHash).Scan(&one); err != nil {
+		return notFound(err)
+	}
+	return storage.ErrAlreadyUsed
+}
+
+// RetryRotation gives a just-rotated token a new successor and spends the
+// old successor, in one transaction. The first UPDATE is conditional on
+// the successor it expects, so that of concurrent retries one wins: the
+// others, once the winner commits, match no row (PostgreSQL re-checks the
+// condition on the locked row; SQLite runs one writer at a time).
+func (s *Store) RetryRotation(ctx context.Context, oldHash, successorHash string, next storage.RefreshToken, since, at time.Time) error {
+	return s.tx(ctx, "retry refresh rotation", func(tx *sql.Tx) error {
+		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET next_hash = $1
+			WHERE hash = $2 AND used_at <> 0 AND used_at >= $3 AND next_hash = $4 AND next_hash <> ''`,
+			next.Hash, oldHash, unix(since), successorHash))
+		if errors.Is(err, storage.ErrNotFound) {
+			return usedOrMissing(ctx, tx, oldHash)
+		}
+		if err != nil {
+			return err
+		}
+		err = mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1, next_hash = '' WHERE hash = $2 AND used_at = 0`,
+			unix(at), successorHash))
+		if errors.Is(err, storage.ErrNotFound) {
+			return storage.ErrAlreadyUsed // the client moved on with the successor
 		}
 		if err != nil {
 			return err
