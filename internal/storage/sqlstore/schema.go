@@ -181,5 +181,13 @@ var migrations = []string{
 	`ALTER TABLE clients ADD COLUMN pairwise SMALLINT NOT NULL DEFAULT 0;
 	ALTER TABLE auth_requests ADD COLUMN claims TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 13: sealed secrets of client_secret_jwt clients (RFC 7523).
-	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`, // 14: the readiness write probe, one row per node, and the indexes
+	// that continuous pruning selects by.
+	`CREATE TABLE health_probe (
+		node TEXT PRIMARY KEY,
+		at_ms BIGINT NOT NULL
+	);
+	CREATE INDEX refresh_tokens_used ON refresh_tokens (used_at);
+	CREATE INDEX grants_revoked ON grants (revoked_at);
+	CREATE INDEX grants_created ON grants (created_at);`,
 }
