@@ -24,6 +24,7 @@ import (
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -136,6 +137,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		ae = &apiError{http.StatusBadRequest, "invalid_request", inv.Error()}
 	case errors.Is(err, storage.ErrAlreadyExists):
 		ae = &apiError{http.StatusConflict, "conflict", err.Error()}
+	case errors.Is(err, storage.ErrUnavailable):
+		a.Log.WarnContext(r.Context(), "admin API failed: store unavailable", "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(oautherr.RetryAfterUnavailable))
+		ae = &apiError{http.StatusServiceUnavailable, oautherr.TemporarilyUnavailable, "the store is temporarily unavailable; try again shortly"}
 	case errors.Is(err, storage.ErrNotFound):
 		ae = &apiError{http.StatusNotFound, "not_found", "no such " + strings.TrimSuffix(strings.Split(strings.TrimPrefix(r.URL.Path, "/admin/"), "/")[0], "s")}
 	default:

@@ -278,7 +278,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 	}
 	sess, err := h.Sessions.Current(ctx, r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
-		h.errorPage(w, r, oautherr.Wrap(err))
+		h.storeFailed(w, r, req, err)
 		return
 	}
 	now := h.Now()
@@ -300,7 +300,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 		case errors.Is(err, storage.ErrNotFound):
 			needConsent = true
 		case err != nil:
-			h.errorPage(w, r, oautherr.Wrap(err))
+			h.storeFailed(w, r, req, err)
 			return
 		default:
 			needConsent = !scope.Subset(req.Scopes, c.Scopes)
@@ -325,7 +325,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 func (h *Handler) continueAt(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, stored bool, path string) {
 	if !stored {
 		if err := h.Store.CreateAuthRequest(r.Context(), *req); err != nil {
-			h.errorPage(w, r, oautherr.Wrap(err))
+			h.storeFailed(w, r, req, err)
 			return
 		}
 	}
@@ -349,7 +349,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.Au
 		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(h.CodeTTL),
 	})
 	if err != nil {
-		h.errorPage(w, r, oautherr.Wrap(err))
+		h.storeFailed(w, r, req, err)
 		return
 	}
 	if err := h.Store.DeleteAuthRequest(ctx, req.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -389,13 +389,34 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	redirect(w, r, withQuery(re.redirectURI, q))
 }
 
-type errorData struct{ Message, Code string }
+type errorData struct{ Message, Code, Retry string }
 
-// errorPage shows an error to the user without redirecting.
+// storeFailed answers a store error met while handling a validated
+// request, whose redirect URI is trusted: an outage goes back to the
+// client as temporarily_unavailable (RFC 6749 §4.1.2.1), so that the app
+// can tell its user and try again; anything else, and any outage on a
+// device request (which has no redirect URI), is shown as a page.
+func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, err error) {
+	if errors.Is(err, storage.ErrUnavailable) && !isDevice(req) {
+		h.Log.WarnContext(r.Context(), "authorization failed: store unavailable", "client_id", req.ClientID, "err", err)
+		h.fail(w, r, &redirectError{err: oautherr.Unavailable(err), redirectURI: req.RedirectURI, state: req.State})
+		return
+	}
+	h.errorPage(w, r, oautherr.Wrap(err))
+}
+
+// errorPage shows an error to the user without redirecting. An outage of
+// the store gets a page of its own, in the user's language, that says to
+// try again shortly, with 503 and Retry-After.
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 	e := oautherr.From(err)
-	if e.Code == oautherr.ServerError {
+	switch e.Code {
+	case oautherr.ServerError:
 		h.Log.ErrorContext(r.Context(), "authorization failed", "err", err)
+	case oautherr.TemporarilyUnavailable:
+		h.Log.WarnContext(r.Context(), "page failed: store unavailable", "path", r.URL.Path, "err", err)
+		h.UI.Unavailable(w, r, oautherr.RetryAfterUnavailable)
+		return
 	}
 	status := e.HTTPStatus()
 	if status == http.StatusUnauthorized {

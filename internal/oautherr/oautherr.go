@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/bawwab/bawwab/internal/storage"
 )
 
 // Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1
@@ -63,9 +65,29 @@ func Newf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
 }
 
-// Wrap returns a server_error that hides cause from the client.
+// Wrap returns a server_error that hides cause from the client, or, when
+// cause is an outage of the store (storage.ErrUnavailable), the
+// temporarily_unavailable error of Unavailable.
 func Wrap(cause error) *Error {
+	if errors.Is(cause, storage.ErrUnavailable) {
+		return Unavailable(cause)
+	}
 	return &Error{Code: ServerError, Description: "the server could not complete the request", cause: cause}
+}
+
+// RetryAfterUnavailable is the Retry-After, in seconds, of a
+// temporarily_unavailable answer: outages of the store are usually short
+// (a failover, a restart), so clients may try again soon.
+const RetryAfterUnavailable = 2
+
+// Unavailable is the answer while the store cannot serve: the
+// temporarily_unavailable code of RFC 6749 §4.1.2.1, sent by the JSON
+// endpoints as 503 Service Unavailable with Retry-After (RFC 9110
+// §10.2.3), so that clients and load balancers tell an outage, which
+// passes, from a bug. cause is kept for logs.
+func Unavailable(cause error) *Error {
+	return &Error{Code: TemporarilyUnavailable, Status: http.StatusServiceUnavailable, RetryAfter: RetryAfterUnavailable,
+		Description: "the server is temporarily unable to handle the request; try again shortly", cause: cause}
 }
 
 // WithCause returns a copy of e that carries cause for logs.
@@ -120,10 +142,16 @@ func (e *Error) HTTPStatus() int {
 }
 
 // From converts any error into an *Error; errors that are not already one
-// become a server_error whose cause is kept private.
+// become a server_error whose cause is kept private. This is the one
+// mapping of outages: any error that wraps storage.ErrUnavailable (and is
+// not already a more specific OAuth error) becomes temporarily_unavailable,
+// so that handlers need no case of their own for it.
 func From(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
+		if e.Code == ServerError && errors.Is(e, storage.ErrUnavailable) {
+			return Unavailable(e.cause)
+		}
 		return e
 	}
 	return Wrap(err)
@@ -189,8 +217,11 @@ func Write(w http.ResponseWriter, err error, basicRealm string) {
 // Basic; a server_error is logged first with its private cause, as what.
 func WriteLogged(ctx context.Context, log *slog.Logger, w http.ResponseWriter, what string, err error) {
 	e := From(err)
-	if e.Code == ServerError {
+	switch e.Code {
+	case ServerError:
 		log.ErrorContext(ctx, what, "err", err)
+	case TemporarilyUnavailable:
+		log.WarnContext(ctx, what, "err", err)
 	}
 	Write(w, e, "bawwab")
 }

@@ -36,6 +36,15 @@ var (
 	// together with this error, so that the caller can revoke what it issued
 	// (RFC 9700 §4.5.3.1 and §4.14.2).
 	ErrAlreadyUsed = errors.New("storage: already used")
+	// ErrUnavailable means the store could not be reached or could not
+	// write right now: connection refused or reset, a server shutting
+	// down or out of connections, a full disk, a read-only or locked
+	// database, a deadline passed while waiting for it. The request may
+	// well succeed later; it is not a bug, and handlers answer 503
+	// temporarily_unavailable (package oautherr) instead of 500. Backends
+	// classify their driver errors once and wrap them with this sentinel
+	// (keeping the driver error in the chain); callers test with errors.Is.
+	ErrUnavailable = errors.New("storage: unavailable")
 )
 
 // User is a local account.

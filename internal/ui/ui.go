@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -145,6 +146,17 @@ func (u *UI) Render(w http.ResponseWriter, r *http.Request, status int, name, ti
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// Unavailable writes the page shown while the store is out of reach: 503
+// with Retry-After (RFC 9110 §10.2.3), a message in the user's language
+// that nothing was lost and that the page can be tried again in a moment,
+// and a link that reloads it.
+func (u *UI) Unavailable(w http.ResponseWriter, r *http.Request, retryAfter int) {
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	lang := Lang(nil, r)
+	u.Render(w, r, http.StatusServiceUnavailable, "error", "unavailable.title", Page{Data: struct{ Message, Code, Retry string }{
+		Message: T(lang, "unavailable.message"), Code: "temporarily_unavailable", Retry: T(lang, "unavailable.retry")}})
 }
 
 // Static serves the stylesheet and images under /static/.

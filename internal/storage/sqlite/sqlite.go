@@ -30,7 +30,28 @@ var Dialect = sqlstore.Dialect{
 	},
 	// Pruning frees pages; up to 16 MiB of them go back to the file system
 	// per call, so that the file shrinks without a long exclusive VACUUM.
-	Vacuum: "PRAGMA incremental_vacuum(4096)",
+	Vacuum:        "PRAGMA incremental_vacuum(4096)",
+	IsUnavailable: IsUnavailable,
+}
+
+// IsUnavailable reports whether err is a SQLite result that means the
+// database cannot serve for now rather than a bug: the disk is full
+// (SQLITE_FULL), the file cannot be written or opened (SQLITE_READONLY,
+// SQLITE_IOERR, SQLITE_CANTOPEN, for instance out of file descriptors),
+// memory ran out (SQLITE_NOMEM), or another process held the lock past the
+// busy timeout (SQLITE_BUSY, SQLITE_LOCKED). Extended codes count by their
+// primary code.
+func IsUnavailable(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN,
+		sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
 }
 
 // Open opens (creating if needed) the SQLite database at path and migrates it.

@@ -79,7 +79,7 @@ func (s *Store) Prune(ctx context.Context, p storage.Prune) (int64, error) {
 	}
 	if total > 0 && s.d.Vacuum != "" {
 		if _, err := s.db.ExecContext(ctx, s.d.Vacuum); err != nil {
-			return total, err
+			return total, s.classify(err)
 		}
 	}
 	return total, nil

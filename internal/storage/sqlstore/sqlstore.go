@@ -10,12 +10,16 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/storage"
@@ -34,6 +38,45 @@ type Dialect struct {
 	// Vacuum, when not empty, runs after Prune deleted rows, to hand the
 	// freed pages back to the file system (SQLite's incremental_vacuum).
 	Vacuum string
+	// IsUnavailable reports whether a driver error means the database is
+	// out of reach or cannot write for now (see storage.ErrUnavailable),
+	// beyond the network and deadline errors every backend shares.
+	IsUnavailable func(error) bool
+}
+
+// Unavailable reports whether err means the database is out of reach for
+// now rather than that the request or the code is wrong: a deadline passed
+// while waiting for it, a connection the pool found dead, a network error
+// (refused, reset, broken pipe, closed mid-answer), or whatever d's
+// IsUnavailable recognises. This is the one classification of storage
+// errors; handlers test the result with errors.Is(err, storage.ErrUnavailable).
+func (d Dialect) Unavailable(err error) bool {
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, storage.ErrUnavailable),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE),
+		errors.As(err, &netErr):
+		return true
+	}
+	return d.IsUnavailable != nil && d.IsUnavailable(err)
+}
+
+// classify wraps err with storage.ErrUnavailable when the database is out
+// of reach, keeping the driver error in the chain for logs and errors.Is.
+func (s *Store) classify(err error) error {
+	if err == nil || errors.Is(err, storage.ErrUnavailable) || !s.d.Unavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%s: %w: %w", s.d.Name, storage.ErrUnavailable, err)
 }
 
 // Store is a storage.Storage on a *sql.DB.
@@ -146,7 +189,7 @@ func (s *Store) stmt(ctx context.Context, q string) (*prepared, error) {
 	}
 	st, err := s.handle(q).PrepareContext(ctx, q)
 	if err != nil {
-		return nil, err
+		return nil, s.classify(err)
 	}
 	p := &prepared{st: st, op: opName(q)}
 	if prev, loaded := s.stmts.LoadOrStore(q, p); loaded {
@@ -170,13 +213,22 @@ func opName(q string) string {
 	return f[0]
 }
 
-func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+// row is a *sql.Row whose Scan classifies errors.
+type row struct {
+	*sql.Row
+	s *Store
+}
+
+// Scan is sql.Row.Scan with unavailability wrapped (see classify).
+func (r row) Scan(dest ...any) error { return r.s.classify(r.Row.Scan(dest...)) }
+
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) row {
 	p, err := s.stmt(ctx, q)
 	if err != nil {
-		return s.handle(q).QueryRowContext(ctx, q, args...) // reports the same error
+		return row{s.handle(q).QueryRowContext(ctx, q, args...), s} // reports the same error
 	}
 	defer s.observe(p.op, time.Now())
-	return p.st.QueryRowContext(ctx, args...)
+	return row{p.st.QueryRowContext(ctx, args...), s}
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -185,7 +237,8 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 		return nil, err
 	}
 	defer s.observe(p.op, time.Now())
-	return p.st.QueryContext(ctx, args...)
+	rows, err := p.st.QueryContext(ctx, args...)
+	return rows, s.classify(err)
 }
 
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -194,20 +247,24 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 		return nil, err
 	}
 	defer s.observe(p.op, time.Now())
-	return p.st.ExecContext(ctx, args...)
+	res, err := p.st.ExecContext(ctx, args...)
+	return res, s.classify(err)
 }
 
+// tx runs fn in a transaction and commits it. Errors, fn's included, are
+// classified, so that a transaction cut off by an outage reports
+// storage.ErrUnavailable.
 func (s *Store) tx(ctx context.Context, name string, fn func(*sql.Tx) error) error {
 	defer s.observe("tx "+name, time.Now())
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return s.classify(err)
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return s.classify(err)
 	}
-	return tx.Commit()
+	return s.classify(tx.Commit())
 }
 
 // insert runs an INSERT and maps a unique violation to ErrAlreadyExists.
@@ -321,11 +378,11 @@ func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), 
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, s.classify(err)
 		}
 		out = append(out, *v)
 	}
-	return out, rows.Err()
+	return out, s.classify(rows.Err())
 }
 
 // DeleteUser removes a user and everything that lets anyone act as it.
