@@ -118,10 +118,12 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	auditLog := &audit.Log{Store: store, Log: log, Now: now, Retention: cfg.AuditRetention, OnEvent: m.AuditEvent}
 	issuer := &token.Issuer{Audit: auditLog, PairwiseKey: pairwiseKey, URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now}
+	issuer.Leeway = cfg.ClockLeeway
 	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now,
 		Fresh: time.Second}, Audit: auditLog, Now: now,
 		Audiences: []string{cfg.Issuer, cfg.Issuer + "/token", cfg.Issuer + "/introspect", cfg.Issuer + "/revoke", cfg.Issuer + "/par",
 			cfg.Issuer + "/device_authorization"}}
+	auth.Leeway = cfg.ClockLeeway
 	if auth.Sealer, err = clientauth.StoreSealer(ctx, store); err != nil {
 		return nil, fmt.Errorf("secret sealer: %w", err)
 	}
@@ -133,7 +135,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		token.TokenExchange{Issuer: issuer},
 	)
 	tokens.OnIssued = m.TokenIssued
-	proofs := &dpop.Checker{Replays: store, Now: now}
+	proofs := &dpop.Checker{Replays: store, Now: now, Window: cfg.DPoPWindow}
 	if cfg.DPoPNonce == "on" {
 		key, err := store.Secret(ctx, "dpop-nonce", []byte(rand.Text()+rand.Text()))
 		if err != nil {
@@ -150,6 +152,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		UserFailures: &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Now: now},
 		IPFailures:   &ratelimit.Backoff{Counter: store, Free: 50, Base: time.Second, Max: 15 * time.Minute, Now: now}, Password: pw,
 		Audit: auditLog, Auth: auth, IDTokens: issuer, Logouts: logouts, Audiences: cfg.Audience,
+		Leeway: cfg.ClockLeeway,
 	}).Register(mux)
 	tokens.Register(mux)
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
