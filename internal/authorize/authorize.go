@@ -61,6 +61,9 @@ type Handler struct {
 	Audiences []string
 	Audit     *audit.Log
 	Password  password.Params
+	// Leeway is the clock skew forgiven in a request object's exp, nbf
+	// and iat; zero means token.DefaultLeeway.
+	Leeway time.Duration
 }
 
 // Register adds the endpoint and pages to mux.

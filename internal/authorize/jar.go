@@ -1,6 +1,7 @@
 package authorize
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/token"
 )
 
 // JWT-secured authorization requests (RFC 9101), by value: the client
@@ -55,7 +57,7 @@ func (h *Handler) requestObject(ctx context.Context, v url.Values) (url.Values, 
 	case std.Expiry == nil || std.Expiry.Time().Sub(now) > maxRequestObjectLife:
 		return nil, bad("the request object needs an exp within the hour")
 	}
-	if err := std.ValidateWithLeeway(jwt.Expected{Time: now}, 5*time.Second); err != nil {
+	if err := std.ValidateWithLeeway(jwt.Expected{Time: now}, cmp.Or(h.Leeway, token.DefaultLeeway)); err != nil {
 		return nil, bad("the request object has expired or is not valid yet")
 	}
 	if std.ID != "" {

@@ -87,8 +87,21 @@ func (n *Notifier) Notify(userID string, clients []storage.Client) {
 	}
 }
 
-// Wait waits for deliveries in flight (tests, shutdown).
-func (n *Notifier) Wait() { n.wg.Wait() }
+// Wait waits for the deliveries in flight, until ctx ends (shutdown
+// bounds it). Call it when nothing can start a new delivery any more.
+func (n *Notifier) Wait(ctx context.Context) error {
+	if n == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 func (n *Notifier) send(userID string, c storage.Client) error {
 	now := n.Now()

@@ -1,6 +1,7 @@
 package clientauth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,7 +116,7 @@ func (a *Authenticator) checkAssertion(ctx context.Context, c *storage.Client, r
 	case !slices.ContainsFunc(a.Audiences, func(aud string) bool { return claims.Audience.Contains(aud) }):
 		return invalidClient("client_assertion: aud must be this server's issuer or token endpoint")
 	}
-	if err := claims.ValidateWithLeeway(jwt.Expected{Time: now}, 5*time.Second); err != nil {
+	if err := claims.ValidateWithLeeway(jwt.Expected{Time: now}, cmp.Or(a.Leeway, 5*time.Second)); err != nil {
 		return invalidClient("client_assertion has expired or is not valid yet")
 	}
 	if err := a.Store.UseOnce(ctx, "client_assertion:"+c.ID+":"+claims.ID, claims.Expiry.Time().Add(time.Minute)); errors.Is(err, storage.ErrAlreadyUsed) {

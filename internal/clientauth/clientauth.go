@@ -54,6 +54,9 @@ type Authenticator struct {
 	Now       func() time.Time
 	// Sealer opens the secrets of client_secret_jwt clients.
 	Sealer *Sealer
+	// Leeway is the clock skew forgiven in an assertion's exp, nbf and
+	// iat; zero means five seconds.
+	Leeway time.Duration
 }
 
 func invalidClient(desc string) *oautherr.Error {

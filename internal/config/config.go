@@ -69,6 +69,27 @@ type Config struct {
 
 	// DPoPNonce on makes every DPoP proof carry a server nonce (RFC 9449 §8).
 	DPoPNonce string
+
+	// ClockLeeway is the clock skew forgiven in the iat, nbf and exp of
+	// access tokens, client assertions and request objects; DPoPWindow is
+	// how far a DPoP proof's iat may be from now (RFC 9449 §11.1).
+	ClockLeeway time.Duration
+	DPoPWindow  time.Duration
+
+	// RefreshReuseHorizon is how long a rotated refresh token is kept to
+	// detect its reuse (RFC 9700 §4.14.2); PruneInterval is how often
+	// ended rows are deleted.
+	RefreshReuseHorizon time.Duration
+	PruneInterval       time.Duration
+
+	// MaxConnections caps the open client connections; zero derives the
+	// cap from the descriptor limit. DatabaseMaxConns caps the PostgreSQL
+	// pool; zero means four per CPU.
+	MaxConnections   int
+	DatabaseMaxConns int
+	// ShutdownTimeout bounds how long requests in flight may take to
+	// finish after SIGTERM.
+	ShutdownTimeout time.Duration
 }
 
 // Default returns the built-in defaults.
@@ -94,8 +115,15 @@ func Default() Config {
 		AdminListen:       "127.0.0.1:8081",
 		Registration:      "off",
 		DPoPNonce:         "off",
-		LogFormat:         "text",
-		LogLevel:          "info",
+		ClockLeeway:       5 * time.Second,
+		DPoPWindow:        60 * time.Second,
+		// A day: a replay of a rotated token is detected for that long,
+		// longer than any retry of a lost response.
+		RefreshReuseHorizon: 24 * time.Hour,
+		PruneInterval:       time.Minute,
+		ShutdownTimeout:     10 * time.Second,
+		LogFormat:           "text",
+		LogLevel:            "info",
 	}
 }
 
@@ -231,6 +259,13 @@ var Fields = []Field{
 	str("registration", "dynamic client registration (RFC 7591): off, open (anyone), or token (needs registration_token)", func(c *Config) *string { return &c.Registration }),
 	str("registration_token", "initial access token for registration: token, at least 32 characters", func(c *Config) *string { return &c.RegistrationToken }),
 	str("dpop_nonce", "on: DPoP proofs must carry a server nonce (RFC 9449 §8), against proofs made in advance; off: none", func(c *Config) *string { return &c.DPoPNonce }),
+	dur("clock_leeway", "clock skew forgiven in iat, nbf and exp of access tokens, client assertions and request objects; keep node clocks synchronised (NTP)", func(c *Config) *time.Duration { return &c.ClockLeeway }),
+	dur("dpop_proof_window", "how far a DPoP proof's iat may be from now, either way (RFC 9449 §11.1)", func(c *Config) *time.Duration { return &c.DPoPWindow }),
+	dur("refresh_reuse_horizon", "how long a rotated refresh token is kept so that its replay revokes the grant (RFC 9700 §4.14.2); afterwards it is deleted and a replay is merely invalid", func(c *Config) *time.Duration { return &c.RefreshReuseHorizon }),
+	dur("prune_interval", "how often expired and rotated rows are deleted, in small batches", func(c *Config) *time.Duration { return &c.PruneInterval }),
+	num("max_connections", "cap on open client connections, past which new ones get 503 at once; 0 derives it from the descriptor limit (RLIMIT_NOFILE)", 0, 1<<20, func(c *Config) *int { return &c.MaxConnections }),
+	num("database_max_conns", "cap on PostgreSQL connections of this node; 0 means four per CPU", 0, 10000, func(c *Config) *int { return &c.DatabaseMaxConns }),
+	dur("shutdown_timeout", "how long requests in flight may take to finish after SIGTERM", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 

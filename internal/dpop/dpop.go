@@ -7,6 +7,7 @@
 package dpop
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/hmac"
@@ -56,6 +57,11 @@ type claims struct {
 // and fragment ignored, RFC 9449 §4.3). accessToken, when not empty, must
 // be the one the proof's ath hashes.
 func Verify(raw, method, target string, now time.Time, accessToken string) (*Proof, error) {
+	return verify(raw, method, target, now, accessToken, Window)
+}
+
+// verify is Verify with the iat window.
+func verify(raw, method, target string, now time.Time, accessToken string, window time.Duration) (*Proof, error) {
 	jws, err := jose.ParseSigned(raw, Algorithms)
 	if err != nil {
 		return nil, errors.New("the DPoP proof is not a JWS signed with an asymmetric algorithm")
@@ -85,7 +91,7 @@ func Verify(raw, method, target string, now time.Time, accessToken string) (*Pro
 		return nil, fmt.Errorf("the DPoP proof is for %s, not %s", c.HTM, method)
 	case !sameURL(c.HTU, target):
 		return nil, errors.New("the DPoP proof is for another URL (htu)")
-	case c.IAT == nil || now.Sub(c.IAT.Time()) > Window || c.IAT.Time().Sub(now) > Window:
+	case c.IAT == nil || now.Sub(c.IAT.Time()) > window || c.IAT.Time().Sub(now) > window:
 		return nil, errors.New("the DPoP proof's iat is missing or too far from now")
 	case accessToken != "" && c.ATH != Hash(accessToken):
 		return nil, errors.New("the DPoP proof's ath does not match the access token")
@@ -160,6 +166,9 @@ type Checker struct {
 	// Nonces, when set, makes every proof carry a server nonce (§8).
 	Nonces *Nonces
 	Now    func() time.Time
+	// Window is how far a proof's iat may be from now; zero means Window
+	// (the package constant).
+	Window time.Duration
 }
 
 // Errors of RFC 9449 §7 and §8.
@@ -180,14 +189,15 @@ func (c *Checker) Check(ctx context.Context, r *http.Request, target, accessToke
 		return nil, oautherr.New(InvalidProof, "send one DPoP header")
 	}
 	now := c.Now()
-	p, err := Verify(vals[0], r.Method, target, now, accessToken)
+	window := cmp.Or(c.Window, Window)
+	p, err := verify(vals[0], r.Method, target, now, accessToken, window)
 	if err != nil {
 		return nil, oautherr.New(InvalidProof, err.Error())
 	}
 	if c.Nonces != nil && !c.Nonces.Valid(p.Nonce, now) {
 		return nil, oautherr.New(UseNonce, "the DPoP proof must carry the nonce of the DPoP-Nonce header")
 	}
-	if err := c.Replays.UseOnce(ctx, "dpop:"+p.JKT+":"+p.JTI, p.IAT.Add(2*Window)); err != nil {
+	if err := c.Replays.UseOnce(ctx, "dpop:"+p.JKT+":"+p.JTI, p.IAT.Add(2*window)); err != nil {
 		if errors.Is(err, storage.ErrAlreadyUsed) {
 			return nil, oautherr.New(InvalidProof, "the DPoP proof was used before (jti)")
 		}

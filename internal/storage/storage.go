@@ -402,6 +402,38 @@ type Storage interface {
 	// requests, sessions, revoked-token entries, failure counters, audit
 	// events and grants that expired before now, and returns how many rows it removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+	// Prune deletes what p says has ended, a batch of rows per statement so
+	// that no write holds the database for long, and returns how many rows
+	// it removed. Called often, it keeps the store's size level.
+	Prune(ctx context.Context, p Prune) (int64, error)
+
+	// Ping commits a small write (one row per node in a probe table), so
+	// that a store that still reads but cannot commit (disk full, read-only,
+	// a standby) fails it.
+	Ping(ctx context.Context, node string, at time.Time) error
 
 	Close() error
+}
+
+// Prune says what Storage.Prune may delete. Zero durations keep rows until
+// their own expiry, as DeleteExpired does.
+type Prune struct {
+	Now time.Time
+	// ReuseHorizon is how long a rotated refresh token is kept after its
+	// rotation: its replay within the horizon is detected as reuse and
+	// revokes the grant (RFC 9700 §4.14.2); after it, the token is gone
+	// and its replay is merely invalid. It must exceed any grace window
+	// in which a retried rotation is honoured.
+	ReuseHorizon time.Duration
+	// TokenLifetime bounds how long an access token issued under a grant
+	// stays valid. A grant revoked more than TokenLifetime ago, or one
+	// without any refresh token left and created more than TokenLifetime
+	// ago, has nothing left that depends on it and is deleted.
+	TokenLifetime time.Duration
+	// AuditRetention deletes audit events older than this, whatever the
+	// retention when they were recorded.
+	AuditRetention time.Duration
+	// Batch is the number of rows one statement deletes; zero means 500.
+	// MaxBatches bounds the statements per table and call; zero means 20.
+	Batch, MaxBatches int
 }

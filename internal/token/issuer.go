@@ -1,6 +1,7 @@
 package token
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -36,9 +37,16 @@ type Issuer struct {
 	Audit      *audit.Log
 	// PairwiseKey derives pairwise subject identifiers; shared by nodes.
 	PairwiseKey []byte
+	// Leeway is the clock skew forgiven in exp, nbf and iat; zero means
+	// DefaultLeeway.
+	Leeway time.Duration
 
 	verified verifiedCache
 }
+
+// DefaultLeeway is the clock skew forgiven between nodes and clients when
+// checking the times of a JWT (RFC 7519 §4.1.4: "some small leeway").
+const DefaultLeeway = 5 * time.Second
 
 // verifiedCache remembers the claims of access tokens whose signature was
 // verified: a resource server introspects the same token on each of its
@@ -280,7 +288,7 @@ func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims,
 	if err != nil {
 		return nil, ErrInactive.WithCause(err)
 	}
-	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: i.URL, Time: i.Now()}, 5*time.Second); err != nil {
+	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: i.URL, Time: i.Now()}, cmp.Or(i.Leeway, DefaultLeeway)); err != nil {
 		desc := "the access token is not valid"
 		if errors.Is(err, jwt.ErrExpired) {
 			desc = "the access token has expired"

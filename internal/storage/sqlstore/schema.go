@@ -183,5 +183,13 @@ var migrations = []string{
 	ALTER TABLE auth_codes ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 13: sealed secrets of client_secret_jwt clients (RFC 7523).
 	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`, // 14: the successor of a rotated refresh token, for retries
 	// whose response was lost (rotation grace period).
-	`ALTER TABLE refresh_tokens ADD COLUMN next_hash TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE refresh_tokens ADD COLUMN next_hash TEXT NOT NULL DEFAULT '';`, // 15: the readiness write probe, one row per node, and the
+	// indexes that continuous pruning selects by.
+	`CREATE TABLE health_probe (
+		node TEXT PRIMARY KEY,
+		at_ms BIGINT NOT NULL
+	);
+	CREATE INDEX refresh_tokens_used ON refresh_tokens (used_at);
+	CREATE INDEX grants_revoked ON grants (revoked_at);
+	CREATE INDEX grants_created ON grants (created_at);`,
 }

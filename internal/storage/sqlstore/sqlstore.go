@@ -35,6 +35,9 @@ type Dialect struct {
 	LockMigrations string
 	// IsUniqueViolation reports whether err is a unique-key violation.
 	IsUniqueViolation func(error) bool
+	// Vacuum, when not empty, runs after Prune deleted rows, to hand the
+	// freed pages back to the file system (SQLite's incremental_vacuum).
+	Vacuum string
 	// IsUnavailable reports whether a driver error means the database is
 	// out of reach or cannot write for now (see storage.ErrUnavailable),
 	// beyond the network and deadline errors every backend shares.
@@ -1026,36 +1029,9 @@ func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]s
 
 // ---- garbage collection
 
-// DeleteExpired removes what expired before now. Grants are kept while any
-// refresh token of theirs lives, and revoked access tokens while they could
-// still be presented.
+// DeleteExpired removes what expired before now, all of it. Grants are
+// kept while any refresh token of theirs lives, and revoked access tokens
+// while they could still be presented.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	t, ms := unix(now), now.UnixMilli()
-	var total int64
-	for _, q := range []struct {
-		sql string
-		at  int64
-	}{
-		{`DELETE FROM auth_codes WHERE expires_at < $1`, t},
-		{`DELETE FROM device_codes WHERE expires_at < $1`, t},
-		{`DELETE FROM used_once WHERE expires_at < $1`, t},
-		{`DELETE FROM auth_requests WHERE expires_at < $1`, t},
-		{`DELETE FROM refresh_tokens WHERE expires_at < $1`, t},
-		{`DELETE FROM revoked_tokens WHERE expires_at < $1`, t},
-		{`DELETE FROM sessions WHERE expires_at < $1`, t},
-		{`DELETE FROM grants WHERE expires_at < $1`, t},
-		{`DELETE FROM failures WHERE expires_ms < $1`, ms},
-		{`DELETE FROM audit_events WHERE expires_at < $1`, t},
-	} {
-		res, err := s.exec(ctx, q.sql, q.at)
-		if err != nil {
-			return total, err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, err
-		}
-		total += n
-	}
-	return total, nil
+	return s.Prune(ctx, storage.Prune{Now: now, MaxBatches: math.MaxInt32})
 }

@@ -47,6 +47,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Scopes", testScopes},
 		{"DeleteUser", testDeleteUser},
 		{"DeleteExpired", testDeleteExpired},
+		{"Prune", testPrune},
+		{"PruneBatches", testPruneBatches},
+		{"Ping", testPing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -855,5 +858,118 @@ func testDeleteUser(t *testing.T, s storage.Storage) {
 	}
 	if cs, _ := s.ListClientConsents(ctx, "notes"); len(cs) != 1 || cs[0].UserID != "u2" {
 		t.Fatalf("consents after delete: %+v", cs)
+	}
+}
+
+// testPrune: rotated refresh tokens go after the reuse horizon, ended
+// grants once their tokens expired, old audit events after the retention;
+// what is still in use stays.
+func testPrune(t *testing.T, s storage.Storage) {
+	at := now()
+	hour := time.Hour
+	refresh := func(hash, grant string, created time.Time, used time.Time) {
+		r := newRefresh(hash)
+		r.GrantID, r.CreatedAt, r.ExpiresAt = grant, created, at.Add(24*hour)
+		mustNil(t, s.CreateRefreshToken(ctx, r), "refresh "+hash)
+		if !used.IsZero() {
+			next := newRefresh(hash + "-next")
+			next.GrantID, next.ExpiresAt = grant, at.Add(24*hour)
+			mustNil(t, s.RotateRefreshToken(ctx, hash, next, used), "rotate "+hash)
+		}
+	}
+	grant := func(id string, created, revoked time.Time) {
+		mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: id, ClientID: "notes", UserID: "u1", CreatedAt: created,
+			ExpiresAt: at.Add(90 * 24 * hour)}), "grant "+id)
+		if !revoked.IsZero() {
+			mustNil(t, s.RevokeGrant(ctx, id, revoked), "revoke "+id)
+		}
+	}
+	grant("live", at.Add(-48*hour), time.Time{})
+	refresh("rotated-long-ago", "live", at.Add(-3*hour), at.Add(-2*hour)) // past the 1 h horizon
+	refresh("rotated-recently", "live", at.Add(-3*hour), at.Add(-30*time.Minute))
+	grant("revoked-old", at.Add(-48*hour), at.Add(-2*hour))
+	refresh("of-revoked", "revoked-old", at.Add(-48*hour), time.Time{})
+	grant("revoked-new", at.Add(-48*hour), at.Add(-time.Minute)) // its access tokens may live
+	grant("tokenless-old", at.Add(-2*hour), time.Time{})
+	grant("tokenless-new", at.Add(-time.Minute), time.Time{})
+	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "ancient", Time: at.Add(-40 * 24 * hour), Type: "login", ExpiresAt: at.Add(hour)}), "audit")
+	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "recent", Time: at.Add(-hour), Type: "login", ExpiresAt: at.Add(hour)}), "audit")
+
+	n, err := s.Prune(ctx, storage.Prune{Now: at, ReuseHorizon: hour, TokenLifetime: hour, AuditRetention: 30 * 24 * hour, Batch: 1})
+	mustNil(t, err, "prune")
+	// rotated-long-ago, of-revoked, revoked-old, tokenless-old, ancient.
+	if n != 5 {
+		t.Errorf("pruned %d rows, want 5", n)
+	}
+	for _, tc := range []struct {
+		hash string
+		want error
+	}{
+		{"rotated-long-ago", storage.ErrNotFound},
+		{"rotated-recently", nil},
+		{"rotated-recently-next", nil},
+		{"rotated-long-ago-next", nil},
+		{"of-revoked", storage.ErrNotFound},
+	} {
+		if _, err := s.GetRefreshToken(ctx, tc.hash); !errors.Is(err, tc.want) {
+			t.Errorf("refresh token %s: got %v, want %v", tc.hash, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		id   string
+		want error
+	}{
+		{"live", nil},
+		{"revoked-old", storage.ErrNotFound},
+		{"revoked-new", nil},
+		{"tokenless-old", storage.ErrNotFound},
+		{"tokenless-new", nil},
+	} {
+		if _, err := s.GetGrant(ctx, tc.id); !errors.Is(err, tc.want) {
+			t.Errorf("grant %s: got %v, want %v", tc.id, err, tc.want)
+		}
+	}
+	if evs, _ := s.ListAuditEvents(ctx, storage.AuditFilter{}); len(evs) != 1 || evs[0].ID != "recent" {
+		t.Errorf("audit events after pruning: %+v", evs)
+	}
+	// Zero durations keep rows until their own expiry.
+	grant("tokenless-2", at.Add(-2*hour), time.Time{})
+	n, err = s.Prune(ctx, storage.Prune{Now: at})
+	mustNil(t, err, "prune by expiry")
+	if n != 0 {
+		t.Errorf("pruning by expiry alone removed %d rows, want 0", n)
+	}
+}
+
+// testPruneBatches: one call deletes at most Batch×MaxBatches rows of a
+// kind; the rest goes on the next call.
+func testPruneBatches(t *testing.T, s storage.Storage) {
+	past := now().Add(-time.Hour)
+	for i := range 7 {
+		mustNil(t, s.UseOnce(ctx, fmt.Sprintf("jti-%d", i), past), "use once")
+	}
+	n, err := s.Prune(ctx, storage.Prune{Now: now(), Batch: 2, MaxBatches: 2})
+	mustNil(t, err, "prune")
+	if n != 4 {
+		t.Fatalf("first call pruned %d rows, want 4", n)
+	}
+	n, err = s.Prune(ctx, storage.Prune{Now: now(), Batch: 2, MaxBatches: 2})
+	mustNil(t, err, "prune")
+	if n != 3 {
+		t.Fatalf("second call pruned %d rows, want 3", n)
+	}
+}
+
+// testPing: the write probe commits, again and again, for several nodes.
+func testPing(t *testing.T, s storage.Storage) {
+	for i := range 3 {
+		mustNil(t, s.Ping(ctx, "node-a", now().Add(time.Duration(i)*time.Second)), "ping a")
+		mustNil(t, s.Ping(ctx, "node-b", now()), "ping b")
+	}
+	// A node silent for a day is forgotten.
+	n, err := s.Prune(ctx, storage.Prune{Now: now().Add(25 * time.Hour)})
+	mustNil(t, err, "prune")
+	if n != 2 {
+		t.Fatalf("pruned %d probe rows, want 2", n)
 	}
 }
