@@ -145,7 +145,9 @@ func TestGet(t *testing.T) {
 		}
 	})
 	target, targetHits := server(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("inside")) })
-	redirect, _ := server(t, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, target.URL+"/admin", http.StatusFound) })
+	redirect, _ := server(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/admin", http.StatusFound)
+	})
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { targetHits.Add(1) }))
 	t.Cleanup(tlsSrv.Close)
 	// https://localhost passes CheckURL (a name, https), as a rebinding
