@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/bawwab/bawwab/internal/clientip"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"net"
 	"net/url"
@@ -63,6 +64,12 @@ type Config struct {
 
 	// DPoPNonce on makes every DPoP proof carry a server nonce (RFC 9449 §8).
 	DPoPNonce string
+
+	// InsecureOutboundAllow lists hosts, IPs and networks (CIDR) that
+	// bawwab may call for a client (jwks_uri, backchannel_logout_uri,
+	// sector_identifier_uri) although they are internal, and over http
+	// (package outbound). Empty: public https addresses only.
+	InsecureOutboundAllow []string
 }
 
 // Default returns the built-in defaults.
@@ -206,6 +213,21 @@ var Fields = []Field{
 	str("registration", "dynamic client registration (RFC 7591): off, open (anyone), or token (needs registration_token)", func(c *Config) *string { return &c.Registration }),
 	str("registration_token", "initial access token for registration: token, at least 32 characters", func(c *Config) *string { return &c.RegistrationToken }),
 	str("dpop_nonce", "on: DPoP proofs must carry a server nonce (RFC 9449 §8), against proofs made in advance; off: none", func(c *Config) *string { return &c.DPoPNonce }),
+	{Key: "insecure_outbound_allow", Help: "comma-separated hosts, IPs or networks (CIDR) that bawwab may call for a client (jwks_uri, backchannel_logout_uri, sector_identifier_uri) although they are loopback or private, and over http: for development and tests only; empty allows public https addresses only",
+		set: func(c *Config, s string) error {
+			var list []string
+			for _, p := range strings.Split(s, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					list = append(list, p)
+				}
+			}
+			if _, err := outbound.ParseAllow(list); err != nil {
+				return err
+			}
+			c.InsecureOutboundAllow = list
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(c.InsecureOutboundAllow, ",") }},
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 
@@ -362,6 +384,9 @@ func (c *Config) Warnings() []string {
 	}
 	if host, _, err := net.SplitHostPort(c.AdminListen); c.AdminToken != "" && (err != nil || !isLocal(host)) {
 		w = append(w, fmt.Sprintf("admin_listen %s is not loopback: the admin API then needs TLS and a firewall in front", c.AdminListen))
+	}
+	if len(c.InsecureOutboundAllow) > 0 {
+		w = append(w, "insecure_outbound_allow "+strings.Join(c.InsecureOutboundAllow, ",")+": clients may make bawwab call these internal addresses; for development only")
 	}
 	if c.Registration == "open" {
 		w = append(w, "registration: open lets anyone register a client; users still see and approve each one, but consider token")

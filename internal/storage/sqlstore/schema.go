@@ -181,5 +181,7 @@ var migrations = []string{
 	`ALTER TABLE clients ADD COLUMN pairwise SMALLINT NOT NULL DEFAULT 0;
 	ALTER TABLE auth_requests ADD COLUMN claims TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 13: sealed secrets of client_secret_jwt clients (RFC 7523).
-	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`, // 14: the sector identifier URI of a pairwise client (OpenID
+	// Connect Core §8.1).
+	`ALTER TABLE clients ADD COLUMN sector_identifier_uri TEXT NOT NULL DEFAULT '';`,
 }
