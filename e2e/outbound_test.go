@@ -199,7 +199,9 @@ func TestOutboundAllowed(t *testing.T) {
 		http.Redirect(w, r, target.URL+r.URL.Path, http.StatusTemporaryRedirect)
 	}))
 	defer redirect.Close()
+	var failures atomic.Int32
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		failures.Add(1)
 		http.Error(w, "internal service: secret detail", http.StatusUnauthorized)
 	}))
 	defer failing.Close()
@@ -229,6 +231,16 @@ func TestOutboundAllowed(t *testing.T) {
 		wantNoLeak(t, id, r.Description, u.Port(), "large", "bytes", "loopback")
 	}
 	target.untouched(t, "redirect from jwks_uri")
+	// A failing jwks_uri is not fetched again at once: assertions cannot
+	// make this server send one request each to a third party.
+	for range 5 {
+		if r := e.token(assertionForm(key.assertion(t, "failing", e.URL+"/token", nil)), "", ""); r.Status != 401 {
+			t.Fatalf("failing jwks_uri: %d", r.Status)
+		}
+	}
+	if n := failures.Load(); n != 1 {
+		t.Errorf("a failing jwks_uri was fetched %d times for 6 assertions, want 1", n)
+	}
 
 	// Back-channel logout: a redirect is not followed either.
 	bcTarget := newInside(t, false, func(http.ResponseWriter, *http.Request) {})

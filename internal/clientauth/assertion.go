@@ -156,7 +156,8 @@ func (a *Authenticator) now() time.Time {
 // KeySets finds the public keys of private_key_jwt clients: registered by
 // value, or fetched from the client's jwks_uri through Fetch (which refuses
 // internal addresses and redirects, and caps time and size), with a cache
-// refreshed when a kid is unknown, at most every 10 seconds per URI.
+// refreshed when a kid is unknown; a URI is fetched at most every 10
+// seconds, whether the last fetch failed or not.
 type KeySets struct {
 	// Fetch fetches jwks_uri documents; nil fetches nothing.
 	Fetch *outbound.Client
@@ -167,7 +168,8 @@ type KeySets struct {
 
 type cachedSet struct {
 	set     jose.JSONWebKeySet
-	fetched time.Time
+	fetched time.Time // of set; zero when no fetch succeeded
+	tried   time.Time // the last fetch, failed or not
 }
 
 const (
@@ -208,25 +210,42 @@ func (s *KeySets) keys(ctx context.Context, c *storage.Client, kid string) ([]jo
 	s.mu.Lock()
 	cached, ok := s.cache[c.JWKSURI]
 	s.mu.Unlock()
-	fresh := ok && time.Since(cached.fetched) < jwksMaxAge
+	have := ok && !cached.fetched.IsZero()
+	fresh := have && time.Since(cached.fetched) < jwksMaxAge
 	known := kid == "" || len(cached.set.Key(kid)) > 0
-	if fresh && (known || time.Since(cached.fetched) < jwksMinGap) {
+	if fresh && known {
 		return cached.set.Keys, nil
 	}
+	// At most one fetch per URI every jwksMinGap, failed or not: an
+	// assertion naming an unknown kid, or a failing jwks_uri, must not let
+	// anyone make this server send a request per token request.
+	if ok && time.Since(cached.tried) < jwksMinGap {
+		if have {
+			return cached.set.Keys, nil
+		}
+		return nil, errJWKSURI
+	}
+	cached.tried = time.Now()
+	s.store(c.JWKSURI, cached)
 	set, err := s.fetch(ctx, c.ID, c.JWKSURI)
 	if err != nil {
-		if ok { // keep serving what we had while the client's server is down
+		if have { // keep serving what we had while the client's server is down
 			return cached.set.Keys, nil
 		}
 		return nil, err
 	}
+	cached.set, cached.fetched = set, time.Now()
+	s.store(c.JWKSURI, cached)
+	return set.Keys, nil
+}
+
+func (s *KeySets) store(uri string, c cachedSet) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.cache == nil {
 		s.cache = map[string]cachedSet{}
 	}
-	s.cache[c.JWKSURI] = cachedSet{set: set, fetched: time.Now()}
-	s.mu.Unlock()
-	return set.Keys, nil
+	s.cache[uri] = c
 }
 
 func (s *KeySets) fetch(ctx context.Context, clientID, uri string) (jose.JSONWebKeySet, error) {
