@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -212,5 +213,17 @@ func TestSectorIdentifierURI(t *testing.T) {
 	}
 	if status, body := e.adminCall("GET", "/admin/clients/"+a.ClientID, adminToken, nil, &got); status != 200 || got.Sector != sector.URL+"/good.json" {
 		t.Fatalf("admin view: %d %s", status, body)
+	}
+	// Export and import keep it, and with it the subs.
+	var backup json.RawMessage
+	if status, body := e.adminCall("GET", "/admin/export", adminToken, nil, &backup); status != 200 {
+		t.Fatalf("export: %d %s", status, body)
+	}
+	e2 := start(t)
+	if status, body := e2.adminCall("POST", "/admin/import", adminToken, backup, nil); status != 200 {
+		t.Fatalf("import: %d %s", status, body)
+	}
+	if c, err := e2.Store.GetClient(context.Background(), a.ClientID); err != nil || c.SectorIdentifierURI != sector.URL+"/good.json" {
+		t.Fatalf("imported client: %+v %v", c, err)
 	}
 }
