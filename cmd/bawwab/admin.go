@@ -16,6 +16,7 @@ import (
 
 	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/server"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -50,8 +51,14 @@ func (a *app) withAdmin(ctx context.Context, fn func(*adminapi.Remote) error) er
 		if err := scope.Load(ctx, s, scopes); err != nil {
 			return err
 		}
+		allow, err := outbound.ParseAllow(a.cfg.InsecureOutboundAllow)
+		if err != nil {
+			return err
+		}
+		fetch := outbound.New(outbound.Options{Allow: allow})
+		fetch.Log = a.log
 		return fn(adminapi.Local(&adminapi.API{Store: s, Keys: keys, Scopes: scopes, Password: a.cfg.PasswordParams(),
-			Log: a.log, Now: time.Now}))
+			Log: a.log, Now: time.Now, Outbound: fetch}))
 	})
 }
 
@@ -237,6 +244,7 @@ func (a *app) clientCmd() *cobra.Command {
 		f.StringVar(&in.JWKSURI, "jwks-uri", "", "URL of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")
 		f.StringVar(&in.Backchannel, "backchannel-logout-uri", "", "URL that receives a logout token when a user of the client signs out")
 		f.StringVar(&in.SubjectType, "subject-type", "public", "public, or pairwise: users get a subject identifier of their own for this client")
+		f.StringVar(&in.SectorIdentifierURI, "sector-identifier-uri", "", "https URL of a JSON array listing the client's redirect URIs: names the sector of a pairwise client whose redirect URIs are on several hosts (OpenID Connect Core §8.1)")
 	}
 
 	list := &cobra.Command{

@@ -25,6 +25,7 @@ import (
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -46,6 +47,9 @@ type API struct {
 	Token string
 	// Logouts tells clients when a user is signed out or deleted.
 	Logouts *backchannel.Notifier
+	// Outbound checks the URLs a client registers for bawwab to call and
+	// fetches its sector_identifier_uri; nil allows public https URLs only.
+	Outbound *outbound.Client
 }
 
 // route is one admin operation.
@@ -205,7 +209,7 @@ func clientView(c storage.Client) Client {
 	}
 	v := Client{NewClient: NewClient{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI,
-		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType()}, CreatedAt: c.CreatedAt}
+		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), SectorIdentifierURI: c.SectorIdentifierURI}, CreatedAt: c.CreatedAt}
 	if c.JWKS != "" {
 		v.JWKS = rawJSON(c.JWKS)
 	}
@@ -251,6 +255,9 @@ type NewClient struct {
 	JWKSURI      string   `json:"jwks_uri,omitempty"`
 	Backchannel  string   `json:"backchannel_logout_uri,omitempty"`
 	SubjectType  string   `json:"subject_type,omitempty"` // public or pairwise
+	// SectorIdentifierURI names a pairwise client's sector (OpenID
+	// Connect Core §8.1).
+	SectorIdentifierURI string `json:"sector_identifier_uri,omitempty"`
 }
 
 // CreatedClient answers POST /admin/clients; the secret is shown once.
@@ -270,7 +277,7 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 	secret, err := admin.AddClient(r.Context(), a.Store, admin.ClientSpec{ID: in.ID, Name: in.Name, Public: in.Public,
 		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR,
 		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel,
-		Pairwise: in.SubjectType == "pairwise"}, a.Scopes)
+		Pairwise: in.SubjectType == "pairwise", SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -303,9 +310,10 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 	if in.ID != "" && in.ID != old.ID {
 		return badRequest("client_id cannot change")
 	}
-	next, secret, err := admin.BuildClient(admin.ClientSpec{ID: old.ID, Name: in.Name, Public: in.Public, RedirectURIs: in.RedirectURIs,
+	next, secret, err := admin.BuildClient(r.Context(), admin.ClientSpec{ID: old.ID, Name: in.Name, Public: in.Public, RedirectURIs: in.RedirectURIs,
 		GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR, AuthMethod: in.AuthMethod, JWKS: string(in.JWKS),
-		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel, Pairwise: in.SubjectType == "pairwise"}, a.Scopes)
+		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel, Pairwise: in.SubjectType == "pairwise",
+		SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -749,7 +757,7 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		err := a.Store.CreateClient(r.Context(), storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
 			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, AuthMethod: storedMethod(c.AuthMethod),
 			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, BackchannelLogoutURI: c.Backchannel, Pairwise: c.SubjectType == "pairwise",
-			CreatedAt: c.CreatedAt})
+			SectorIdentifierURI: c.SectorIdentifierURI, CreatedAt: c.CreatedAt})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.ClientsSkipped++

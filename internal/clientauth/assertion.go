@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
@@ -79,7 +77,9 @@ func (a *Authenticator) VerifyClientJWT(ctx context.Context, c *storage.Client, 
 	}
 	kid := tok.Headers[0].KeyID
 	keys, err := a.Keys.keys(ctx, c, kid)
-	if err != nil {
+	if errors.Is(err, errJWKSURI) {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("the client's keys cannot be read: %w", err)
 	}
 	for _, k := range keys {
@@ -155,11 +155,13 @@ func (a *Authenticator) now() time.Time {
 }
 
 // KeySets finds the public keys of private_key_jwt clients: registered by
-// value, or fetched from the client's jwks_uri (with a timeout, a size
-// limit, and a cache refreshed when a kid is unknown, at most every 10
-// seconds per URI).
+// value, or fetched from the client's jwks_uri through Fetch (which refuses
+// internal addresses and redirects, and caps time and size), with a cache
+// refreshed when a kid is unknown; a URI is fetched at most every 10
+// seconds, whether the last fetch failed or not.
 type KeySets struct {
-	HTTP *http.Client
+	// Fetch fetches jwks_uri documents; nil fetches nothing.
+	Fetch *outbound.Client
 
 	mu    sync.Mutex
 	cache map[string]cachedSet
@@ -167,14 +169,19 @@ type KeySets struct {
 
 type cachedSet struct {
 	set     jose.JSONWebKeySet
-	fetched time.Time
+	fetched time.Time // of set; zero when no fetch succeeded
+	tried   time.Time // the last fetch, failed or not
 }
 
 const (
-	jwksMaxBytes = 64 << 10
-	jwksMaxAge   = 5 * time.Minute
-	jwksMinGap   = 10 * time.Second
+	jwksMaxAge = 5 * time.Minute
+	jwksMinGap = 10 * time.Second
 )
+
+// errJWKSURI is all a client is told when its jwks_uri fails: the cause
+// (an internal address, a refused connection, a status) is logged only,
+// since it would map what the server can reach.
+var errJWKSURI = errors.New("not verifiable: the keys at the client's jwks_uri could not be fetched")
 
 // ParseKeySet parses a JWK Set of public signing keys, as registered.
 func ParseKeySet(raw []byte) (jose.JSONWebKeySet, error) {
@@ -204,63 +211,56 @@ func (s *KeySets) keys(ctx context.Context, c *storage.Client, kid string) ([]jo
 	s.mu.Lock()
 	cached, ok := s.cache[c.JWKSURI]
 	s.mu.Unlock()
-	fresh := ok && time.Since(cached.fetched) < jwksMaxAge
+	have := ok && !cached.fetched.IsZero()
+	fresh := have && time.Since(cached.fetched) < jwksMaxAge
 	known := kid == "" || len(cached.set.Key(kid)) > 0
-	if fresh && (known || time.Since(cached.fetched) < jwksMinGap) {
+	if fresh && known {
 		return cached.set.Keys, nil
 	}
-	set, err := s.fetch(ctx, c.JWKSURI)
+	// At most one fetch per URI every jwksMinGap, failed or not: an
+	// assertion naming an unknown kid, or a failing jwks_uri, must not let
+	// anyone make this server send a request per token request.
+	if ok && time.Since(cached.tried) < jwksMinGap {
+		if have {
+			return cached.set.Keys, nil
+		}
+		return nil, errJWKSURI
+	}
+	cached.tried = time.Now()
+	s.store(c.JWKSURI, cached)
+	set, err := s.fetch(ctx, c.ID, c.JWKSURI)
 	if err != nil {
-		if ok { // keep serving what we had while the client's server is down
+		if have { // keep serving what we had while the client's server is down
 			return cached.set.Keys, nil
 		}
 		return nil, err
 	}
-	s.mu.Lock()
-	if s.cache == nil {
-		s.cache = map[string]cachedSet{}
-	}
-	s.cache[c.JWKSURI] = cachedSet{set: set, fetched: time.Now()}
-	s.mu.Unlock()
+	cached.set, cached.fetched = set, time.Now()
+	s.store(c.JWKSURI, cached)
 	return set.Keys, nil
 }
 
-func (s *KeySets) fetch(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", uri, nil)
-	if err != nil {
-		return jose.JSONWebKeySet{}, err
+func (s *KeySets) store(uri string, c cachedSet) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cache == nil {
+		s.cache = map[string]cachedSet{}
 	}
-	hc := s.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri: %s", resp.Status)
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
-	if err != nil {
-		return jose.JSONWebKeySet{}, err
-	}
-	if len(raw) > jwksMaxBytes {
-		return jose.JSONWebKeySet{}, errors.New("jwks_uri document is too large")
-	}
-	return ParseKeySet(raw)
+	s.cache[uri] = c
 }
 
-// ValidServerURL reports whether u may be registered as a URL bawwab
-// calls (a jwks_uri, a back-channel logout URI): https, or http on a
-// loopback IP (development).
-func ValidServerURL(u string) bool {
-	p, err := url.Parse(u)
-	if err != nil || p.Host == "" || p.User != nil || p.Fragment != "" {
-		return false
+func (s *KeySets) fetch(ctx context.Context, clientID, uri string) (jose.JSONWebKeySet, error) {
+	if s.Fetch == nil {
+		return jose.JSONWebKeySet{}, errJWKSURI
 	}
-	return p.Scheme == "https" || (p.Scheme == "http" && (p.Hostname() == "127.0.0.1" || p.Hostname() == "::1"))
+	raw, err := s.Fetch.Get(ctx, clientID, uri)
+	if err != nil {
+		return jose.JSONWebKeySet{}, errJWKSURI
+	}
+	set, err := ParseKeySet(raw)
+	if err != nil {
+		s.Fetch.Log.WarnContext(ctx, "jwks_uri document refused", "client_id", clientID, "url", uri, "err", err)
+		return jose.JSONWebKeySet{}, errJWKSURI
+	}
+	return set, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/bawwab/bawwab/internal/clientip"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"net"
 	"net/url"
@@ -90,6 +91,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long requests in flight may take to
 	// finish after SIGTERM.
 	ShutdownTimeout time.Duration
+	// InsecureOutboundAllow lists hosts, IPs and networks (CIDR) that
+	// bawwab may call for a client (jwks_uri, backchannel_logout_uri,
+	// sector_identifier_uri) although they are internal, and over http
+	// (package outbound). Empty: public https addresses only.
+	InsecureOutboundAllow []string
 }
 
 // Default returns the built-in defaults.
@@ -266,6 +272,21 @@ var Fields = []Field{
 	num("max_connections", "cap on open client connections, past which new ones get 503 at once; 0 derives it from the descriptor limit (RLIMIT_NOFILE)", 0, 1<<20, func(c *Config) *int { return &c.MaxConnections }),
 	num("database_max_conns", "cap on PostgreSQL connections of this node; 0 means four per CPU", 0, 10000, func(c *Config) *int { return &c.DatabaseMaxConns }),
 	dur("shutdown_timeout", "how long requests in flight may take to finish after SIGTERM", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+	{Key: "insecure_outbound_allow", Help: "comma-separated hosts, IPs or networks (CIDR) that bawwab may call for a client (jwks_uri, backchannel_logout_uri, sector_identifier_uri) although they are loopback or private, and over http: for development and tests only; empty allows public https addresses only",
+		set: func(c *Config, s string) error {
+			var list []string
+			for _, p := range strings.Split(s, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					list = append(list, p)
+				}
+			}
+			if _, err := outbound.ParseAllow(list); err != nil {
+				return err
+			}
+			c.InsecureOutboundAllow = list
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(c.InsecureOutboundAllow, ",") }},
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 
@@ -422,6 +443,9 @@ func (c *Config) Warnings() []string {
 	}
 	if host, _, err := net.SplitHostPort(c.AdminListen); c.AdminToken != "" && (err != nil || !isLocal(host)) {
 		w = append(w, fmt.Sprintf("admin_listen %s is not loopback: the admin API then needs TLS and a firewall in front", c.AdminListen))
+	}
+	if len(c.InsecureOutboundAllow) > 0 {
+		w = append(w, "insecure_outbound_allow "+strings.Join(c.InsecureOutboundAllow, ",")+": clients may make bawwab call these internal addresses; for development only")
 	}
 	if c.Registration == "open" {
 		w = append(w, "registration: open lets anyone register a client; users still see and approve each one, but consider token")

@@ -27,6 +27,7 @@ import (
 	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/token"
@@ -58,6 +59,9 @@ type Endpoint struct {
 	Mode   string // Off, Open or Token
 	// InitialToken is the initial access token when Mode is Token.
 	InitialToken string
+	// Outbound checks the URLs a client registers for bawwab to call and
+	// fetches its sector_identifier_uri; nil allows public https URLs only.
+	Outbound *outbound.Client
 }
 
 // Metadata is the client metadata a client registers (RFC 7591 §2).
@@ -73,6 +77,7 @@ type Metadata struct {
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 	BackchannelLogoutURI    string          `json:"backchannel_logout_uri,omitempty"`
 	SubjectType             string          `json:"subject_type,omitempty"`
+	SectorIdentifierURI     string          `json:"sector_identifier_uri,omitempty"`
 }
 
 // Response is a client information response (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -168,7 +173,8 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 	}
 	return admin.ClientSpec{Name: m.ClientName, Public: m.TokenEndpointAuthMethod == "none", RedirectURIs: m.RedirectURIs,
 		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR, AuthMethod: m.TokenEndpointAuthMethod, JWKS: string(m.JWKS),
-		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI, Pairwise: m.SubjectType == "pairwise"}, nil
+		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI, Pairwise: m.SubjectType == "pairwise",
+		SectorIdentifierURI: m.SectorIdentifierURI, Outbound: e.Outbound}, nil
 }
 
 func readMetadata(r *http.Request) (*Metadata, error) {
@@ -192,7 +198,7 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 		RegistrationClientURI: e.Issuer + "/register/" + c.ID,
 		Metadata: Metadata{RedirectURIs: c.RedirectURIs, ClientName: c.Name, GrantTypes: c.GrantTypes, TokenEndpointAuthMethod: auth,
 			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR, JWKS: rawOrNil(c.JWKS), JWKSURI: c.JWKSURI,
-			BackchannelLogoutURI: c.BackchannelLogoutURI, SubjectType: c.SubjectType()}}
+			BackchannelLogoutURI: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), SectorIdentifierURI: c.SectorIdentifierURI}}
 	if slices.Contains(c.GrantTypes, "authorization_code") {
 		resp.ResponseTypes = []string{"code"}
 	}
@@ -216,7 +222,7 @@ func (e *Endpoint) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, secret, err := admin.BuildClient(spec, e.Scopes)
+	c, secret, err := admin.BuildClient(r.Context(), spec, e.Scopes)
 	if err != nil {
 		return metadataError(InvalidClientMetadata, err.Error())
 	}
@@ -278,7 +284,7 @@ func (e *Endpoint) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	spec.ID = c.ID
-	next, secret, err := admin.BuildClient(spec, e.Scopes)
+	next, secret, err := admin.BuildClient(r.Context(), spec, e.Scopes)
 	if err != nil {
 		return metadataError(InvalidClientMetadata, err.Error())
 	}

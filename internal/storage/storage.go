@@ -89,6 +89,10 @@ type Client struct {
 	// Pairwise gives the client's users a subject identifier of their own
 	// for this client (OpenID Connect Core §8.1).
 	Pairwise bool
+	// SectorIdentifierURI, when set, names the sector of a pairwise
+	// client's subject identifiers: its host (OpenID Connect Core §8.1).
+	// It was fetched and found to list every redirect URI at registration.
+	SectorIdentifierURI string
 	// SecretSealed is the secret itself, encrypted with a server key, for
 	// a client_secret_jwt client (RFC 7523), which signs with it; empty
 	// for every other client, whose secret is kept only as SecretHash.

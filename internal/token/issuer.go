@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -213,15 +214,23 @@ func (i *Issuer) Subject(c *storage.Client, userID string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// Sector is the sector identifier of a client: the host of its redirect
-// URIs (a pairwise client's all share one), or its id when it has none.
+// Sector is the sector identifier of a client (OpenID Connect Core
+// §8.1): the host of its sector_identifier_uri, verified at registration
+// to list every redirect URI of the client; or else the host of its https
+// redirect URIs (a pairwise client's all share one); or else its client
+// id. A custom-scheme redirect URI (com.example.app://notes.example/cb)
+// or a loopback http one names no sector: anyone can register it, so its
+// "host" would let one client take another's subject identifiers.
 func Sector(c *storage.Client) string {
+	if p, err := url.Parse(c.SectorIdentifierURI); err == nil && c.SectorIdentifierURI != "" && p.Host != "" {
+		return strings.ToLower(p.Host)
+	}
 	for _, u := range c.RedirectURIs {
-		if p, err := url.Parse(u); err == nil && p.Host != "" {
-			return p.Host
+		if p, err := url.Parse(u); err == nil && p.Scheme == "https" && p.Host != "" {
+			return strings.ToLower(p.Host)
 		}
 	}
-	return c.ID
+	return "client:" + c.ID
 }
 
 // IDTokenHint reads an ID token this issuer signed, as sent back by a

@@ -60,12 +60,17 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 		return nil, oautherr.New(oautherr.InvalidGrant, "this client may exchange only tokens issued to it or meant for it (aud)")
 	}
 	var act *Actor
+	actorID := "" // for the audit log: a user's internal id, or the acting client
 	if raw := form.Get("actor_token"); raw != "" {
 		actor, err := i.ValidateAccess(ctx, raw)
 		if err != nil {
 			return nil, oautherr.New(oautherr.InvalidGrant, "actor_token is not an active access token of this server")
 		}
 		act = &Actor{Subject: actor.Subject, ClientID: actor.ClientID, Act: subject.Act}
+		actorID = actor.Subject
+		if actor.GrantID != "" { // a user's token: the sub this client knows the user by
+			act.Subject, actorID = i.Subject(client, actor.UserID), actor.UserID
+		}
 	} else {
 		act = subject.Act // impersonation keeps an earlier delegation visible
 	}
@@ -86,7 +91,13 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 		return nil, err
 	}
 
-	in := issue{client: client, subject: subject.Subject, scopes: scopes, audience: audience, act: act,
+	sub := subject.Subject // client_credentials: the client itself
+	if subject.GrantID != "" {
+		// The user's sub as this client knows it: a pairwise client gets
+		// its own value, never another client's (OpenID Connect Core §8.1).
+		sub = i.Subject(client, subject.UserID)
+	}
+	in := issue{client: client, subject: sub, scopes: scopes, audience: audience, act: act,
 		grant: &storage.Grant{ID: subject.GrantID, ExpiresAt: subject.Expiry.Time()}}
 	if subject.AuthTime != 0 {
 		in.authTime = time.Unix(subject.AuthTime, 0)
@@ -95,13 +106,10 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 	if err != nil {
 		return nil, err
 	}
-	who := subject.Subject
-	if subject.GrantID == "" {
-		who = "" // a client's own token: no user
-	}
+	who := subject.UserID // the internal id, never a pairwise sub; empty for a client's own token
 	detail := "grant_type=token-exchange scope=" + resp.Scope + " from_client=" + subject.ClientID
-	if act != nil {
-		detail += " actor=" + act.Subject
+	if actorID != "" {
+		detail += " actor=" + actorID
 	}
 	i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: who, ClientID: client.ID, Detail: detail})
 	resp.IssuedTokenType = AccessTokenType

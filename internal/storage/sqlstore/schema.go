@@ -191,5 +191,7 @@ var migrations = []string{
 	);
 	CREATE INDEX refresh_tokens_used ON refresh_tokens (used_at);
 	CREATE INDEX grants_revoked ON grants (revoked_at);
-	CREATE INDEX grants_created ON grants (created_at);`,
+	CREATE INDEX grants_created ON grants (created_at);`, // 16: the sector identifier URI of a pairwise client (OpenID
+	// Connect Core §8.1).
+	`ALTER TABLE clients ADD COLUMN sector_identifier_uri TEXT NOT NULL DEFAULT '';`,
 }
