@@ -92,6 +92,17 @@ func start(t *testing.T) *env {
 	return startOn(t, store)
 }
 
+// startWith is start with the test configuration changed by tweak.
+func startWith(t *testing.T, tweak func(*config.Config)) *env {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return startNode(t, store, listen(t), "", &clock{}, tweak)
+}
+
 func startOn(t *testing.T, store storage.Storage) *env {
 	t.Helper()
 	return startNode(t, store, listen(t), "", &clock{})
@@ -108,7 +119,8 @@ func listen(t *testing.T) net.Listener {
 
 // startNode serves bawwab on l with the given store and clock. issuer is
 // the public URL when several nodes share one; empty means l's own URL.
-func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer string, c *clock) *env {
+// tweaks change the test configuration before the server starts.
+func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer string, c *clock, tweaks ...func(*config.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{t: t, URL: "http://" + l.Addr().String(), Store: store, Clock: c, Logs: &syncBuffer{},
@@ -120,6 +132,9 @@ func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer strin
 	// them and "files" is a downstream API (TestTokenExchange).
 	cfg.Audience = []string{"api", "gateway", "files"}
 	cfg.Registration, cfg.RegistrationToken = "token", registrationToken
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
 	var out io.Writer = e.Logs
 	if testing.Verbose() {
 		out = io.MultiWriter(e.Logs, &testWriter{t})

@@ -187,7 +187,9 @@ func (c *Checker) Check(ctx context.Context, r *http.Request, target, accessToke
 	if c.Nonces != nil && !c.Nonces.Valid(p.Nonce, now) {
 		return nil, oautherr.New(UseNonce, "the DPoP proof must carry the nonce of the DPoP-Nonce header")
 	}
-	if err := c.Replays.UseOnce(ctx, "dpop:"+p.JKT+":"+p.JTI, p.IAT.Add(2*Window)); err != nil {
+	// The jti namespace of the key, shared with the client assertions and
+	// request objects it may sign.
+	if err := c.Replays.UseOnce(ctx, storage.JTIKey(p.JKT, p.JTI), p.IAT.Add(2*Window)); err != nil {
 		if errors.Is(err, storage.ErrAlreadyUsed) {
 			return nil, oautherr.New(InvalidProof, "the DPoP proof was used before (jti)")
 		}
