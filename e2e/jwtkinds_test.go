@@ -91,7 +91,9 @@ func TestJWTKindConfusion(t *testing.T) {
 		t.Helper()
 		return e.token(assertionForm(assertion), "", "")
 	}
-	typedObject := func() string { return key.signWith(t, "oauth-authz-req+jwt", false, requestClaims(e, "signed", redirect)) }
+	typedObject := func() string {
+		return key.signWith(t, "oauth-authz-req+jwt", false, requestClaims(e, "signed", redirect))
+	}
 
 	t.Run("request object replayed as client assertion", func(t *testing.T) {
 		obj := typedObject()
