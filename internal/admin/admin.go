@@ -134,6 +134,9 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
 		return c, "", invalid("a public client cannot use client_credentials")
 	}
+	if spec.Public && slices.Contains(spec.GrantTypes, token.TokenExchangeGrantType) {
+		return c, "", invalid("a public client cannot use token exchange: it needs an authenticated client (RFC 8693 §5)")
+	}
 	if slices.Contains(spec.GrantTypes, "authorization_code") && len(spec.RedirectURIs) == 0 {
 		return c, "", invalid("the authorization_code grant needs at least one redirect URI")
 	}
