@@ -149,6 +149,9 @@ func BuildClient(ctx context.Context, spec ClientSpec, cat *scope.Catalog) (c st
 	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
 		return c, "", invalid("a public client cannot use client_credentials")
 	}
+	if spec.Public && slices.Contains(spec.GrantTypes, token.TokenExchangeGrantType) {
+		return c, "", invalid("a public client cannot use token exchange: it needs an authenticated client (RFC 8693 §5)")
+	}
 	if slices.Contains(spec.GrantTypes, "authorization_code") && len(spec.RedirectURIs) == 0 {
 		return c, "", invalid("the authorization_code grant needs at least one redirect URI")
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -733,6 +734,9 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		keyed := c.AuthMethod == "private_key_jwt"
 		if c.ID == "" || (!c.Public && !keyed) != (c.SecretHash != "") || (c.SecretHash != "" && len(c.SecretHash) != 64) {
 			return badRequest("client " + c.ID + ": client_id is required, and a secret_hash (SHA-256, hex) exactly when the client authenticates with a secret")
+		}
+		if c.Public && slices.Contains(c.GrantTypes, token.TokenExchangeGrantType) {
+			return badRequest("client " + c.ID + ": a public client cannot use token exchange")
 		}
 		for _, u := range c.RedirectURIs {
 			if !authorize.ValidRedirectURI(u) {

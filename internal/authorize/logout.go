@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/oautherr"
@@ -44,7 +45,7 @@ func (h *Handler) logoutRequest(r *http.Request, v url.Values) (logoutData, erro
 			return d, oautherr.New(oautherr.InvalidRequest, "no client is registered with this client_id")
 		}
 		d.ClientName = client.Name
-		if d.RedirectURI != "" && !slices.Contains(client.RedirectURIs, d.RedirectURI) {
+		if d.RedirectURI != "" && (!slices.Contains(client.RedirectURIs, d.RedirectURI) || strings.Contains(d.RedirectURI, "#")) {
 			return d, oautherr.New(oautherr.InvalidRequest, "post_logout_redirect_uri is not a redirect URI registered for this client")
 		}
 	} else if d.RedirectURI != "" {

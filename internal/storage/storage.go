@@ -441,3 +441,14 @@ type Prune struct {
 	// MaxBatches bounds the statements per table and call; zero means 20.
 	Batch, MaxBatches int
 }
+
+// JTIKey is the UseOnce key of a JWT's jti. Every kind of JWT a client
+// signs (client assertions, request objects, DPoP proofs) shares one
+// namespace per signer: the RFC 7638 thumbprint of the verifying key, or
+// "client:" and the client id for a JWT signed with the client's secret.
+// A jti spent as one kind is thus refused as any other (RFC 8725 §3.11).
+// The jti is hashed so that its length is fixed and no jti can reach into
+// another signer's namespace.
+func JTIKey(signer, jti string) string {
+	return "jti:" + Hash(jti) + ":" + signer
+}

@@ -238,11 +238,18 @@ func Sector(c *storage.Client) string {
 // signature and issuer must be right; an expired token is fine.
 func (i *Issuer) IDTokenHint(ctx context.Context, raw string) (*IDClaims, error) {
 	var c IDClaims
-	if err := i.Keys.Verify(ctx, raw, jwks.TypeJWT, &c); err != nil {
+	var other struct { // claims of the server's other kinds of JWT
+		Events   any    `json:"events"`    // logout tokens
+		ClientID string `json:"client_id"` // access tokens
+	}
+	if err := i.Keys.Verify(ctx, raw, jwks.TypeJWT, &c, &other); err != nil {
 		return nil, err
 	}
-	if c.Issuer != i.URL {
+	switch {
+	case c.Issuer != i.URL:
 		return nil, errors.New("id_token_hint: issued by another server")
+	case other.Events != nil || other.ClientID != "" || c.Subject == "" || len(c.Audience) == 0:
+		return nil, errors.New("id_token_hint: not an ID token")
 	}
 	return &c, nil
 }
