@@ -14,6 +14,7 @@ import (
 
 	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -85,6 +86,11 @@ type ClientSpec struct {
 	BackchannelLogoutURI string
 	// Pairwise gives the client pairwise subject identifiers.
 	Pairwise bool
+	// IDTokenAlg signs the client's ID tokens: RS256 (when empty), PS256
+	// or ES256 (OpenID Connect Registration §2).
+	IDTokenAlg string
+	// PKCEPolicy is storage.PKCERequired or storage.PKCENonceInstead.
+	PKCEPolicy string
 	// Secret, when set, is used instead of a generated one (demo only:
 	// a generated secret is always stronger).
 	Secret string
@@ -186,12 +192,26 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 			return c, "", invalid("a pairwise client's redirect URIs must share one host: it names the sector of its subject identifiers")
 		}
 	}
+	if spec.IDTokenAlg != "" && !jwks.Supported(spec.IDTokenAlg) {
+		return c, "", invalid("id_token_signed_response_alg must be RS256, PS256 or ES256")
+	}
+	switch spec.PKCEPolicy {
+	case storage.PKCERequired, "required":
+		spec.PKCEPolicy = storage.PKCERequired
+	case storage.PKCENonceInstead:
+		if spec.Public {
+			return c, "", invalid("a public client always uses PKCE: only a confidential client may send nonce instead (RFC 9700 section 2.1.1)")
+		}
+	default:
+		return c, "", invalid("pkce_policy must be required or nonce_instead")
+	}
 	if spec.BackchannelLogoutURI != "" && !clientauth.ValidServerURL(spec.BackchannelLogoutURI) {
 		return c, "", invalid("backchannel_logout_uri must be an https URL (or http on a loopback IP)")
 	}
 	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
-		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, Pairwise: spec.Pairwise, CreatedAt: time.Now()}
+		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, Pairwise: spec.Pairwise,
+		IDTokenAlg: spec.IDTokenAlg, PKCEPolicy: spec.PKCEPolicy, CreatedAt: time.Now()}
 	if !spec.Public && spec.AuthMethod != clientauth.MethodPrivateKeyJWT {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {

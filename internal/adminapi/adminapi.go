@@ -200,7 +200,11 @@ func clientView(c storage.Client) Client {
 	}
 	v := Client{NewClient: NewClient{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI,
-		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType()}, CreatedAt: c.CreatedAt}
+		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy},
+		CreatedAt: c.CreatedAt}
+	if v.PKCEPolicy == storage.PKCERequired {
+		v.PKCEPolicy = "required"
+	}
 	if c.JWKS != "" {
 		v.JWKS = rawJSON(c.JWKS)
 	}
@@ -246,6 +250,10 @@ type NewClient struct {
 	JWKSURI      string   `json:"jwks_uri,omitempty"`
 	Backchannel  string   `json:"backchannel_logout_uri,omitempty"`
 	SubjectType  string   `json:"subject_type,omitempty"` // public or pairwise
+	// IDTokenAlg is RS256 (the default), PS256 or ES256.
+	IDTokenAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// PKCEPolicy is required (the default) or nonce_instead.
+	PKCEPolicy string `json:"pkce_policy,omitempty"`
 }
 
 // CreatedClient answers POST /admin/clients; the secret is shown once.
@@ -265,7 +273,8 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 	secret, err := admin.AddClient(r.Context(), a.Store, admin.ClientSpec{ID: in.ID, Name: in.Name, Public: in.Public,
 		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR,
 		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel,
-		Pairwise: in.SubjectType == "pairwise"}, a.Scopes)
+		Pairwise:   in.SubjectType == "pairwise",
+		IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -300,7 +309,8 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	next, secret, err := admin.BuildClient(admin.ClientSpec{ID: old.ID, Name: in.Name, Public: in.Public, RedirectURIs: in.RedirectURIs,
 		GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR, AuthMethod: in.AuthMethod, JWKS: string(in.JWKS),
-		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel, Pairwise: in.SubjectType == "pairwise"}, a.Scopes)
+		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel, Pairwise: in.SubjectType == "pairwise",
+		IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -726,6 +736,12 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 				return badRequest("client " + c.ID + ": redirect URI " + u + " is not allowed")
 			}
 		}
+		if c.IDTokenAlg != "" && !jwks.Supported(c.IDTokenAlg) {
+			return badRequest("client " + c.ID + ": id_token_signed_response_alg must be RS256, PS256 or ES256")
+		}
+		if p := c.PKCEPolicy; p != "" && p != "required" && (p != storage.PKCENonceInstead || c.Public) {
+			return badRequest("client " + c.ID + ": pkce_policy must be required, or nonce_instead for a confidential client")
+		}
 	}
 	var out Imported
 	for _, u := range b.Users {
@@ -744,7 +760,7 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		err := a.Store.CreateClient(r.Context(), storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
 			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, AuthMethod: storedMethod(c.AuthMethod),
 			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, BackchannelLogoutURI: c.Backchannel, Pairwise: c.SubjectType == "pairwise",
-			CreatedAt: c.CreatedAt})
+			IDTokenAlg: c.IDTokenAlg, PKCEPolicy: strings.TrimPrefix(c.PKCEPolicy, "required"), CreatedAt: c.CreatedAt})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.ClientsSkipped++

@@ -63,6 +63,13 @@ type Config struct {
 
 	// DPoPNonce on makes every DPoP proof carry a server nonce (RFC 9449 §8).
 	DPoPNonce string
+
+	// AccessTokenAlg signs access tokens: ES256, RS256 or PS256.
+	AccessTokenAlg string
+	// RegistrationPKCE is the PKCE policy dynamically registered clients
+	// may choose: required (PKCE always), or nonce_instead (a confidential
+	// client may ask to send nonce instead, RFC 9700 §2.1.1).
+	RegistrationPKCE string
 }
 
 // Default returns the built-in defaults.
@@ -87,6 +94,8 @@ func Default() Config {
 		AdminListen:       "127.0.0.1:8081",
 		Registration:      "off",
 		DPoPNonce:         "off",
+		AccessTokenAlg:    "ES256",
+		RegistrationPKCE:  "required",
 		LogFormat:         "text",
 		LogLevel:          "info",
 	}
@@ -206,6 +215,8 @@ var Fields = []Field{
 	str("registration", "dynamic client registration (RFC 7591): off, open (anyone), or token (needs registration_token)", func(c *Config) *string { return &c.Registration }),
 	str("registration_token", "initial access token for registration: token, at least 32 characters", func(c *Config) *string { return &c.RegistrationToken }),
 	str("dpop_nonce", "on: DPoP proofs must carry a server nonce (RFC 9449 §8), against proofs made in advance; off: none", func(c *Config) *string { return &c.DPoPNonce }),
+	str("access_token_alg", "signature algorithm of access tokens: ES256, RS256 or PS256", func(c *Config) *string { return &c.AccessTokenAlg }),
+	str("registration_pkce", "required: every registered client uses PKCE; nonce_instead: a registering confidential client may ask to send nonce instead (RFC 9700 §2.1.1)", func(c *Config) *string { return &c.RegistrationPKCE }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 
@@ -322,6 +333,14 @@ func (c *Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("registration %q must be off, open or token", c.Registration))
+	}
+	switch c.AccessTokenAlg {
+	case "ES256", "RS256", "PS256":
+	default:
+		errs = append(errs, fmt.Errorf("access_token_alg %q must be ES256, RS256 or PS256", c.AccessTokenAlg))
+	}
+	if c.RegistrationPKCE != "required" && c.RegistrationPKCE != "nonce_instead" {
+		errs = append(errs, fmt.Errorf("registration_pkce %q must be required or nonce_instead", c.RegistrationPKCE))
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))

@@ -26,6 +26,7 @@ import (
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -58,6 +59,9 @@ type Endpoint struct {
 	Mode   string // Off, Open or Token
 	// InitialToken is the initial access token when Mode is Token.
 	InitialToken string
+	// AllowNonceInstead lets a registering confidential client choose the
+	// PKCE policy storage.PKCENonceInstead; otherwise PKCE is required.
+	AllowNonceInstead bool
 }
 
 // Metadata is the client metadata a client registers (RFC 7591 §2).
@@ -73,6 +77,12 @@ type Metadata struct {
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 	BackchannelLogoutURI    string          `json:"backchannel_logout_uri,omitempty"`
 	SubjectType             string          `json:"subject_type,omitempty"`
+	// IDTokenAlg is id_token_signed_response_alg (OpenID Connect
+	// Registration §2): RS256 when absent, or PS256 or ES256.
+	IDTokenAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// PKCEPolicy (bawwab's own member) is required, or nonce_instead where
+	// the operator's registration policy allows it.
+	PKCEPolicy string `json:"pkce_policy,omitempty"`
 }
 
 // Response is a client information response (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -154,6 +164,22 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 	if m.SubjectType != "" && m.SubjectType != "public" && m.SubjectType != "pairwise" {
 		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "subject_type must be public or pairwise")
 	}
+	if m.IDTokenAlg != "" && !jwks.Supported(m.IDTokenAlg) {
+		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "id_token_signed_response_alg must be RS256, PS256 or ES256")
+	}
+	switch m.PKCEPolicy {
+	case "", "required":
+		m.PKCEPolicy = ""
+	case storage.PKCENonceInstead:
+		if !e.AllowNonceInstead {
+			return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "pkce_policy nonce_instead is not allowed here: registered clients use PKCE")
+		}
+		if m.TokenEndpointAuthMethod == "none" {
+			return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "a public client always uses PKCE")
+		}
+	default:
+		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "pkce_policy must be required or nonce_instead")
+	}
 	if m.Scope == "" {
 		m.Scope = "openid"
 	}
@@ -168,7 +194,8 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 	}
 	return admin.ClientSpec{Name: m.ClientName, Public: m.TokenEndpointAuthMethod == "none", RedirectURIs: m.RedirectURIs,
 		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR, AuthMethod: m.TokenEndpointAuthMethod, JWKS: string(m.JWKS),
-		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI, Pairwise: m.SubjectType == "pairwise"}, nil
+		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI, Pairwise: m.SubjectType == "pairwise",
+		IDTokenAlg: m.IDTokenAlg, PKCEPolicy: m.PKCEPolicy}, nil
 }
 
 func readMetadata(r *http.Request) (*Metadata, error) {
@@ -192,7 +219,10 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 		RegistrationClientURI: e.Issuer + "/register/" + c.ID,
 		Metadata: Metadata{RedirectURIs: c.RedirectURIs, ClientName: c.Name, GrantTypes: c.GrantTypes, TokenEndpointAuthMethod: auth,
 			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR, JWKS: rawOrNil(c.JWKS), JWKSURI: c.JWKSURI,
-			BackchannelLogoutURI: c.BackchannelLogoutURI, SubjectType: c.SubjectType()}}
+			BackchannelLogoutURI: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy}}
+	if resp.PKCEPolicy == "" {
+		resp.PKCEPolicy = "required"
+	}
 	if slices.Contains(c.GrantTypes, "authorization_code") {
 		resp.ResponseTypes = []string{"code"}
 	}

@@ -181,5 +181,8 @@ var migrations = []string{
 	`ALTER TABLE clients ADD COLUMN pairwise SMALLINT NOT NULL DEFAULT 0;
 	ALTER TABLE auth_requests ADD COLUMN claims TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 13: sealed secrets of client_secret_jwt clients (RFC 7523).
-	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`, // 14: the ID token signing alg of a client (OpenID Connect
+	// Registration §2) and its PKCE policy (RFC 9700 §2.1.1).
+	`ALTER TABLE clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN pkce_policy TEXT NOT NULL DEFAULT '';`,
 }
