@@ -24,6 +24,7 @@ import (
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -142,7 +143,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		a.Log.ErrorContext(r.Context(), "admin API failed", "path", r.URL.Path, "err", err)
 		ae = &apiError{http.StatusInternalServerError, "server_error", "the server could not complete the request; see its log"}
 	}
-	writeJSON(w, ae.status, map[string]string{"error": ae.code, "error_description": ae.description})
+	writeJSON(w, ae.status, map[string]string{"error": ae.code, "error_description": oautherr.Sanitize(ae.description)})
 }
 
 // noContent answers 204 when the operation succeeded.

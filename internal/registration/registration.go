@@ -234,7 +234,7 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 
 func (e *Endpoint) create(w http.ResponseWriter, r *http.Request) error {
 	if e.Mode == Token && (e.InitialToken == "" || !sameSecret(bearer(r), e.InitialToken)) {
-		err := oautherr.New(oautherr.InvalidToken, "registration needs an initial access token (Authorization: Bearer …)")
+		err := oautherr.New(oautherr.InvalidToken, "registration needs an initial access token (Authorization: Bearer ...)")
 		err.Status = http.StatusUnauthorized
 		return err
 	}
