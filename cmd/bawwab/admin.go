@@ -245,6 +245,8 @@ func (a *app) clientCmd() *cobra.Command {
 		f.StringVar(&in.Backchannel, "backchannel-logout-uri", "", "URL that receives a logout token when a user of the client signs out")
 		f.StringVar(&in.SubjectType, "subject-type", "public", "public, or pairwise: users get a subject identifier of their own for this client")
 		f.StringVar(&in.SectorIdentifierURI, "sector-identifier-uri", "", "https URL of a JSON array listing the client's redirect URIs: names the sector of a pairwise client whose redirect URIs are on several hosts (OpenID Connect Core §8.1)")
+		f.StringVar(&in.IDTokenAlg, "id-token-alg", "RS256", "signature algorithm of the client's ID tokens: RS256, PS256 or ES256")
+		f.StringVar(&in.PKCEPolicy, "pkce-policy", "required", "required, or nonce_instead: this confidential client may send nonce with openid instead of PKCE (RFC 9700 section 2.1.1)")
 	}
 
 	list := &cobra.Command{

@@ -126,7 +126,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	h := tok.Headers[0]
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "at+jwt") {
-		return nil, invalid("the token is not an access token (typ must be at+jwt, RFC 9068 §4)")
+		return nil, invalid("the token is not an access token (typ must be at+jwt, RFC 9068 section 4)")
 	}
 	k, err := v.key(ctx, h.KeyID)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/outbound"
+	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -96,6 +97,11 @@ type ClientSpec struct {
 	// client metadata: it checks them and fetches the sector identifier
 	// document. Nil allows public https URLs only.
 	Outbound *outbound.Client
+	// IDTokenAlg signs the client's ID tokens: RS256 (when empty), PS256
+	// or ES256 (OpenID Connect Registration §2).
+	IDTokenAlg string
+	// PKCEPolicy is storage.PKCERequired or storage.PKCENonceInstead.
+	PKCEPolicy string
 	// Secret, when set, is used instead of a generated one (demo only:
 	// a generated secret is always stronger).
 	Secret string
@@ -203,10 +209,23 @@ func BuildClient(ctx context.Context, spec ClientSpec, cat *scope.Catalog) (c st
 	if err := checkSector(ctx, spec); err != nil {
 		return c, "", err
 	}
+	if spec.IDTokenAlg != "" && !jwks.Supported(spec.IDTokenAlg) {
+		return c, "", invalid("id_token_signed_response_alg must be RS256, PS256 or ES256")
+	}
+	switch spec.PKCEPolicy {
+	case storage.PKCERequired, "required":
+		spec.PKCEPolicy = storage.PKCERequired
+	case storage.PKCENonceInstead:
+		if spec.Public {
+			return c, "", invalid("a public client always uses PKCE: only a confidential client may send nonce instead (RFC 9700 section 2.1.1)")
+		}
+	default:
+		return c, "", invalid("pkce_policy must be required or nonce_instead")
+	}
 	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
 		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, Pairwise: spec.Pairwise,
-		SectorIdentifierURI: spec.SectorIdentifierURI, CreatedAt: time.Now()}
+		SectorIdentifierURI: spec.SectorIdentifierURI, IDTokenAlg: spec.IDTokenAlg, PKCEPolicy: spec.PKCEPolicy, CreatedAt: time.Now()}
 	if !spec.Public && spec.AuthMethod != clientauth.MethodPrivateKeyJWT {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {

@@ -152,7 +152,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		a.Log.ErrorContext(r.Context(), "admin API failed", "path", r.URL.Path, "err", err)
 		ae = &apiError{http.StatusInternalServerError, "server_error", "the server could not complete the request; see its log"}
 	}
-	writeJSON(w, ae.status, map[string]string{"error": ae.code, "error_description": ae.description})
+	writeJSON(w, ae.status, map[string]string{"error": ae.code, "error_description": oautherr.Sanitize(ae.description)})
 }
 
 // noContent answers 204 when the operation succeeded.
@@ -210,7 +210,11 @@ func clientView(c storage.Client) Client {
 	}
 	v := Client{NewClient: NewClient{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI,
-		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), SectorIdentifierURI: c.SectorIdentifierURI}, CreatedAt: c.CreatedAt}
+		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy, SectorIdentifierURI: c.SectorIdentifierURI},
+		CreatedAt: c.CreatedAt}
+	if v.PKCEPolicy == storage.PKCERequired {
+		v.PKCEPolicy = "required"
+	}
 	if c.JWKS != "" {
 		v.JWKS = rawJSON(c.JWKS)
 	}
@@ -259,6 +263,10 @@ type NewClient struct {
 	// SectorIdentifierURI names a pairwise client's sector (OpenID
 	// Connect Core §8.1).
 	SectorIdentifierURI string `json:"sector_identifier_uri,omitempty"`
+	// IDTokenAlg is RS256 (the default), PS256 or ES256.
+	IDTokenAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// PKCEPolicy is required (the default) or nonce_instead.
+	PKCEPolicy string `json:"pkce_policy,omitempty"`
 }
 
 // CreatedClient answers POST /admin/clients; the secret is shown once.
@@ -278,7 +286,8 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 	secret, err := admin.AddClient(r.Context(), a.Store, admin.ClientSpec{ID: in.ID, Name: in.Name, Public: in.Public,
 		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR,
 		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel,
-		Pairwise: in.SubjectType == "pairwise", SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound}, a.Scopes)
+		Pairwise: in.SubjectType == "pairwise", SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound,
+		IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -314,7 +323,7 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 	next, secret, err := admin.BuildClient(r.Context(), admin.ClientSpec{ID: old.ID, Name: in.Name, Public: in.Public, RedirectURIs: in.RedirectURIs,
 		GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR, AuthMethod: in.AuthMethod, JWKS: string(in.JWKS),
 		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel, Pairwise: in.SubjectType == "pairwise",
-		SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound}, a.Scopes)
+		SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound, IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -743,6 +752,12 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 				return badRequest("client " + c.ID + ": redirect URI " + u + " is not allowed")
 			}
 		}
+		if c.IDTokenAlg != "" && !jwks.Supported(c.IDTokenAlg) {
+			return badRequest("client " + c.ID + ": id_token_signed_response_alg must be RS256, PS256 or ES256")
+		}
+		if p := c.PKCEPolicy; p != "" && p != "required" && (p != storage.PKCENonceInstead || c.Public) {
+			return badRequest("client " + c.ID + ": pkce_policy must be required, or nonce_instead for a confidential client")
+		}
 	}
 	var out Imported
 	for _, u := range b.Users {
@@ -761,7 +776,7 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		err := a.Store.CreateClient(r.Context(), storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
 			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, AuthMethod: storedMethod(c.AuthMethod),
 			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, BackchannelLogoutURI: c.Backchannel, Pairwise: c.SubjectType == "pairwise",
-			SectorIdentifierURI: c.SectorIdentifierURI, CreatedAt: c.CreatedAt})
+			SectorIdentifierURI: c.SectorIdentifierURI, IDTokenAlg: c.IDTokenAlg, PKCEPolicy: strings.TrimPrefix(c.PKCEPolicy, "required"), CreatedAt: c.CreatedAt})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.ClientsSkipped++

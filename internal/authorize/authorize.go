@@ -162,7 +162,7 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	case "":
 		return fail(oautherr.InvalidRequest, "response_type is missing; use response_type=code")
 	default:
-		return fail(oautherr.UnsupportedResponseType, "only response_type=code is supported (the implicit and hybrid flows are unsafe, RFC 9700 §2.1.2)")
+		return fail(oautherr.UnsupportedResponseType, "only response_type=code is supported (the implicit and hybrid flows are unsafe, RFC 9700 section 2.1.2)")
 	}
 	if rm := v.Get("response_mode"); rm != "" && rm != "query" {
 		return fail(oautherr.InvalidRequest, "only response_mode=query is supported")
@@ -174,12 +174,12 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 		return fail(oautherr.RequestURINotSupported, "request_uri is supported only for requests pushed to /par")
 	}
 	if state == "" {
-		return fail(oautherr.InvalidRequest, "state is required: it lets your client match the response to its request (RFC 6749 §10.12)")
+		return fail(oautherr.InvalidRequest, "state is required: it lets your client match the response to its request (RFC 6749 section 10.12)")
 	}
 	challenge, method := v.Get("code_challenge"), v.Get("code_challenge_method")
 	switch {
 	case challenge == "":
-		return fail(oautherr.InvalidRequest, "code_challenge is required: bawwab requires PKCE with S256 (RFC 7636, RFC 9700 §2.1.1)")
+		return fail(oautherr.InvalidRequest, "code_challenge is required: bawwab requires PKCE with S256 (RFC 7636, RFC 9700 section 2.1.1)")
 	case method == "plain":
 		return fail(oautherr.InvalidRequest, "code_challenge_method=plain is not allowed; use S256")
 	case method != token.PKCEMethodS256:
@@ -218,7 +218,7 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	}
 	jkt := v.Get("dpop_jkt")
 	if jkt != "" && (len(jkt) != 43 || strings.Trim(jkt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "") {
-		return fail(oautherr.InvalidRequest, "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 9449 §10)")
+		return fail(oautherr.InvalidRequest, "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 9449 section 10)")
 	}
 	for _, res := range v["resource"] {
 		if !slices.Contains(h.Audiences, res) {
@@ -385,7 +385,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	h.Log.InfoContext(r.Context(), "authorization request refused", "error", re.err.Code, "description", re.err.Description)
-	q := url.Values{"error": {re.err.Code}, "error_description": {re.err.Description}, "iss": {h.Issuer}}
+	q := re.err.Params()
+	q.Set("iss", h.Issuer)
 	if re.state != "" {
 		q.Set("state", re.state)
 	}
@@ -458,7 +459,7 @@ func checkClaimsRequest(raw string) *oautherr.Error {
 		Values    []string `json:"values"`
 	}
 	if err := json.Unmarshal([]byte(raw), &req); err != nil {
-		return oautherr.New(oautherr.InvalidRequest, "claims must be a JSON object of userinfo and id_token claim requests (OpenID Connect Core §5.5)")
+		return oautherr.New(oautherr.InvalidRequest, "claims must be a JSON object of userinfo and id_token claim requests (OpenID Connect Core section 5.5)")
 	}
 	for target, claims := range req {
 		if target != "userinfo" && target != "id_token" {

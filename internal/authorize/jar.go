@@ -14,8 +14,8 @@ import (
 
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/oautherr"
-	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
 )
 
 // JWT-secured authorization requests (RFC 9101), by value: the client
@@ -36,7 +36,7 @@ const maxRequestObjectLife = time.Hour
 func (h *Handler) requestObject(ctx context.Context, v url.Values) (url.Values, error) {
 	clientID := v.Get("client_id")
 	if clientID == "" {
-		return nil, oautherr.New(oautherr.InvalidRequest, "client_id is required beside a request object (RFC 9101 §5)")
+		return nil, oautherr.New(oautherr.InvalidRequest, "client_id is required beside a request object (RFC 9101 section 5)")
 	}
 	client, err := h.Store.GetClient(ctx, clientID)
 	if err != nil {

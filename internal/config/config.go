@@ -96,6 +96,12 @@ type Config struct {
 	// sector_identifier_uri) although they are internal, and over http
 	// (package outbound). Empty: public https addresses only.
 	InsecureOutboundAllow []string
+	// AccessTokenAlg signs access tokens: ES256, RS256 or PS256.
+	AccessTokenAlg string
+	// RegistrationPKCE is the PKCE policy dynamically registered clients
+	// may choose: required (PKCE always), or nonce_instead (a confidential
+	// client may ask to send nonce instead, RFC 9700 §2.1.1).
+	RegistrationPKCE string
 }
 
 // Default returns the built-in defaults.
@@ -128,6 +134,8 @@ func Default() Config {
 		RefreshReuseHorizon: 24 * time.Hour,
 		PruneInterval:       time.Minute,
 		ShutdownTimeout:     10 * time.Second,
+		AccessTokenAlg:      "ES256",
+		RegistrationPKCE:    "required",
 		LogFormat:           "text",
 		LogLevel:            "info",
 	}
@@ -287,6 +295,8 @@ var Fields = []Field{
 			return nil
 		},
 		get: func(c *Config) string { return strings.Join(c.InsecureOutboundAllow, ",") }},
+	str("access_token_alg", "signature algorithm of access tokens: ES256, RS256 or PS256", func(c *Config) *string { return &c.AccessTokenAlg }),
+	str("registration_pkce", "required: every registered client uses PKCE; nonce_instead: a registering confidential client may ask to send nonce instead (RFC 9700 §2.1.1)", func(c *Config) *string { return &c.RegistrationPKCE }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 
@@ -403,6 +413,14 @@ func (c *Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("registration %q must be off, open or token", c.Registration))
+	}
+	switch c.AccessTokenAlg {
+	case "ES256", "RS256", "PS256":
+	default:
+		errs = append(errs, fmt.Errorf("access_token_alg %q must be ES256, RS256 or PS256", c.AccessTokenAlg))
+	}
+	if c.RegistrationPKCE != "required" && c.RegistrationPKCE != "nonce_instead" {
+		errs = append(errs, fmt.Errorf("registration_pkce %q must be required or nonce_instead", c.RegistrationPKCE))
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))

@@ -91,7 +91,11 @@ func (p *Provider) Metadata() Metadata {
 		DeviceAuthorizationEndpoint: iss + "/device_authorization", PushedAuthorizationRequestEndpoint: iss + "/par", EndSessionEndpoint: iss + "/end_session",
 		ScopesSupported: p.Issuer.Scopes.Names(), ResponseTypesSupported: []string{"code"}, ResponseModesSupported: []string{"query"},
 		GrantTypesSupported: p.GrantTypes, SubjectTypesSupported: []string{"public", "pairwise"},
-		IDTokenSigningAlgValuesSupported:           []string{string(jwks.Algorithm)},
+		// Every alg a client may register as id_token_signed_response_alg;
+		// RS256 first (Discovery §3: it MUST be included). Userinfo is
+		// answered as plain JSON only, so userinfo_signing_alg_values_supported
+		// is absent.
+		IDTokenSigningAlgValuesSupported:           algNames(jwks.Algorithms),
 		TokenEndpointAuthMethodsSupported:          clientauth.Methods,
 		TokenEndpointAuthSigningAlgValuesSupported: append(algNames(clientauth.AssertionAlgorithms), algNames(clientauth.SecretAlgorithms)...),
 		RevocationEndpointAuthMethodsSupported:     clientauth.Methods,

@@ -139,7 +139,7 @@ func Parse(param string) ([]string, error) {
 		for i := 0; i < len(tok); i++ {
 			b := tok[i]
 			if b < 0x21 || b == 0x22 || b == 0x5c || b > 0x7e {
-				return nil, fmt.Errorf("scope %q has a character not allowed by RFC 6749 §3.3", tok)
+				return nil, fmt.Errorf("scope %q has a character not allowed by RFC 6749 section 3.3", tok)
 			}
 		}
 		if !slices.Contains(out, tok) {

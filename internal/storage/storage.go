@@ -97,7 +97,32 @@ type Client struct {
 	// a client_secret_jwt client (RFC 7523), which signs with it; empty
 	// for every other client, whose secret is kept only as SecretHash.
 	SecretSealed string
-	CreatedAt    time.Time
+	// IDTokenAlg signs the client's ID tokens and logout tokens
+	// (id_token_signed_response_alg, OpenID Connect Registration §2); empty
+	// means RS256, the default of OpenID Connect Core §3.1.3.7.
+	IDTokenAlg string
+	// PKCEPolicy is PKCERequired (empty) or PKCENonceInstead.
+	PKCEPolicy string
+	CreatedAt  time.Time
+}
+
+// PKCE policies of a client. RFC 9700 §2.1.1 lets a confidential OpenID
+// Connect client rely on nonce instead of PKCE; bawwab requires PKCE of
+// every client unless the operator says otherwise for one.
+const (
+	// PKCERequired: every authorization request carries a code_challenge.
+	PKCERequired = ""
+	// PKCENonceInstead: a confidential client may omit PKCE from a request
+	// that asks for openid and sends a nonce. Public clients never may.
+	PKCENonceInstead = "nonce_instead"
+)
+
+// IDTokenSigningAlg is the alg of the client's ID tokens.
+func (c *Client) IDTokenSigningAlg() string {
+	if c.IDTokenAlg == "" {
+		return "RS256"
+	}
+	return c.IDTokenAlg
 }
 
 // SubjectType is "pairwise" or "public" (OpenID Connect Core §8).

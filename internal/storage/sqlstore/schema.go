@@ -193,5 +193,8 @@ var migrations = []string{
 	CREATE INDEX grants_revoked ON grants (revoked_at);
 	CREATE INDEX grants_created ON grants (created_at);`, // 16: the sector identifier URI of a pairwise client (OpenID
 	// Connect Core §8.1).
-	`ALTER TABLE clients ADD COLUMN sector_identifier_uri TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE clients ADD COLUMN sector_identifier_uri TEXT NOT NULL DEFAULT '';`, // 17: the ID token signing alg of a client (OpenID Connect
+	// Registration §2) and its PKCE policy (RFC 9700 §2.1.1).
+	`ALTER TABLE clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN pkce_policy TEXT NOT NULL DEFAULT '';`,
 }

@@ -403,7 +403,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 
 // ---- clients
 
-const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri, backchannel_logout_uri, pairwise, secret_sealed, sector_identifier_uri`
+const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri, backchannel_logout_uri, pairwise, secret_sealed, sector_identifier_uri, id_token_alg, pkce_policy`
 
 func scanClient(r scanner) (*storage.Client, error) {
 	var c storage.Client
@@ -411,7 +411,7 @@ func scanClient(r scanner) (*storage.Client, error) {
 	var uris, grants, scopes string
 	var created int64
 	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created, &requirePAR, &c.RegistrationTokenHash,
-		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.BackchannelLogoutURI, &pairwise, &c.SecretSealed, &c.SectorIdentifierURI); err != nil {
+		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.BackchannelLogoutURI, &pairwise, &c.SecretSealed, &c.SectorIdentifierURI, &c.IDTokenAlg, &c.PKCEPolicy); err != nil {
 		return nil, notFound(err)
 	}
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
@@ -430,9 +430,9 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	if err != nil {
 		return err
 	}
-	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt), boolInt(c.RequirePAR),
-		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI)
+		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI, c.IDTokenAlg, c.PKCEPolicy)
 }
 
 // UpdateClient replaces a client's fields.
@@ -443,9 +443,9 @@ func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
 	}
 	return mustAffect(s.exec(ctx, `UPDATE clients SET name = $1, secret_hash = $2, is_public = $3, redirect_uris = $4, grant_types = $5,
 		scopes = $6, require_par = $7, registration_token_hash = $8, auth_method = $9, jwks = $10, jwks_uri = $11,
-		backchannel_logout_uri = $12, pairwise = $13, secret_sealed = $14, sector_identifier_uri = $15 WHERE id = $16`,
+		backchannel_logout_uri = $12, pairwise = $13, secret_sealed = $14, sector_identifier_uri = $15, id_token_alg = $16, pkce_policy = $17 WHERE id = $18`,
 		c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), boolInt(c.RequirePAR),
-		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI, c.ID))
+		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI, c.IDTokenAlg, c.PKCEPolicy, c.ID))
 }
 
 // GetClient returns the client with this id.

@@ -126,7 +126,8 @@ func testClients(t *testing.T, s storage.Storage) {
 	c := storage.Client{ID: "notes", Name: "Notes", SecretHash: "abc", RedirectURIs: []string{"https://notes.example/cb", "http://127.0.0.1/cb"},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, RequirePAR: true,
 		AuthMethod: "private_key_jwt", JWKS: `{"keys":[]}`, JWKSURI: "https://notes.example/jwks", BackchannelLogoutURI: "https://notes.example/bcl",
-		Pairwise: true, SecretSealed: "sealed", SectorIdentifierURI: "https://notes.example/sector.json", CreatedAt: now()}
+		Pairwise: true, SecretSealed: "sealed", SectorIdentifierURI: "https://notes.example/sector.json",
+		IDTokenAlg: "PS256", PKCEPolicy: storage.PKCENonceInstead, CreatedAt: now()}
 	mustNil(t, s.CreateClient(ctx, c), "create")
 	wantErr(t, s.CreateClient(ctx, c), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetClient(ctx, "notes")
@@ -134,7 +135,8 @@ func testClients(t *testing.T, s storage.Storage) {
 	if got.Name != c.Name || got.SecretHash != c.SecretHash || got.Public || !slices.Equal(got.RedirectURIs, c.RedirectURIs) ||
 		!slices.Equal(got.GrantTypes, c.GrantTypes) || !slices.Equal(got.Scopes, c.Scopes) || !got.CreatedAt.Equal(c.CreatedAt) || !got.RequirePAR ||
 		got.AuthMethod != c.AuthMethod || got.JWKS != c.JWKS || got.JWKSURI != c.JWKSURI || got.BackchannelLogoutURI != c.BackchannelLogoutURI ||
-		!got.Pairwise || got.SecretSealed != "sealed" || got.SectorIdentifierURI != c.SectorIdentifierURI {
+		!got.Pairwise || got.SecretSealed != "sealed" || got.SectorIdentifierURI != c.SectorIdentifierURI ||
+		got.IDTokenAlg != "PS256" || got.PKCEPolicy != storage.PKCENonceInstead {
 		t.Fatalf("get: got %+v, want %+v", *got, c)
 	}
 	pub := storage.Client{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, CreatedAt: now()}
@@ -169,9 +171,11 @@ func testClients(t *testing.T, s storage.Storage) {
 	upd := *got
 	upd.Name, upd.RedirectURIs, upd.Scopes, upd.RequirePAR, upd.RegistrationTokenHash = "Notes 2", []string{"https://notes.example/v2"}, []string{"openid"}, false, "rt"
 	upd.CreatedAt = now().Add(time.Hour)
+	upd.IDTokenAlg, upd.PKCEPolicy = "ES256", storage.PKCENonceInstead
 	mustNil(t, s.UpdateClient(ctx, upd), "update")
 	got, _ = s.GetClient(ctx, "cli")
-	if got.Name != "Notes 2" || !slices.Equal(got.RedirectURIs, upd.RedirectURIs) || !slices.Equal(got.Scopes, upd.Scopes) || got.RequirePAR ||
+	if got.IDTokenAlg != "ES256" || got.PKCEPolicy != storage.PKCENonceInstead ||
+		got.Name != "Notes 2" || !slices.Equal(got.RedirectURIs, upd.RedirectURIs) || !slices.Equal(got.Scopes, upd.Scopes) || got.RequirePAR ||
 		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) {
 		t.Fatalf("after update: %+v", *got)
 	}
