@@ -113,10 +113,9 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	state, verifier := v.state, v.verifier
 	a.mu.Unlock()
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
-	lang := ui.Lang(nil, r)
-	if lang != "en" {
-		opts = append(opts, oauth2.SetAuthURLParam("ui_locales", lang), oauth2.SetAuthURLParam("lang", lang))
-	}
+	// The app names its language (OpenID Connect Core §3.1.2.1): bawwab's
+	// pages speak it, whatever the browser keeps for bawwab's origin.
+	opts = append(opts, oauth2.SetAuthURLParam(ui.LocalesParam, a.lang(nil, r)))
 	target := a.OAuth.AuthCodeURL(state, opts...)
 	a.record(v, "trace.authorize", "trace.authorize.explain", "browser", "GET "+target, "302 Found → the user logs in and consents at bawwab")
 	http.Redirect(w, r, target, http.StatusSeeOther)
@@ -131,7 +130,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	state, verifier := v.state, v.verifier
 	v.state = ""
 	a.mu.Unlock()
-	lang := ui.Lang(nil, r)
+	lang := a.lang(nil, r)
 	switch {
 	case state == "" || q.Get("state") != state:
 		a.setMessage(v, T(lang, "msg.state"))
@@ -238,7 +237,7 @@ type homeData struct {
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	v := a.visit(w, r)
-	lang := ui.Lang(w, r)
+	lang := a.lang(w, r)
 	d := homeData{page: a.page(lang, "/", "")}
 	a.mu.Lock()
 	d.Message, d.Connected = v.message, v.token != nil
@@ -276,6 +275,13 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	a.render(w, lang, "home", d)
 }
 
+// lang is the app's language, remembered under a cookie of its own: the
+// browser sends cookies to every port of a host alike, so sharing bawwab's
+// would let one decide the other.
+func (a *App) lang(w http.ResponseWriter, r *http.Request) string {
+	return ui.LangWithCookie(w, r, a.Cookie+"_lang")
+}
+
 func anySlice(v any) []any {
 	l, _ := v.([]any)
 	return l
@@ -295,7 +301,7 @@ type traceData struct {
 
 func (a *App) tracePage(w http.ResponseWriter, r *http.Request) {
 	v := a.visit(w, r)
-	lang := ui.Lang(w, r)
+	lang := a.lang(w, r)
 	a.mu.Lock()
 	steps := append([]Step(nil), v.trace...)
 	a.mu.Unlock()

@@ -57,7 +57,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		}
 		data.ClientName = client.Name
 	} else if s, _ := h.Sessions.Current(r.Context(), r); s != nil {
-		http.Redirect(w, r, "/account", http.StatusFound)
+		http.Redirect(w, r, withLang(r, "/account"), http.StatusFound)
 		return
 	}
 	h.renderLogin(w, r, http.StatusOK, data)
@@ -171,7 +171,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if data.Req != "" {
 		next = "/consent?req=" + url.QueryEscape(data.Req)
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, withLang(r, next), http.StatusSeeOther)
 }
 
 func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
@@ -228,7 +228,7 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 	if req == nil {
 		return
 	}
-	sess := h.loggedIn(w, r, "/login?req="+url.QueryEscape(req.ID))
+	sess := h.loggedIn(w, r, withLang(r, "/login?req="+url.QueryEscape(req.ID)))
 	if sess == nil {
 		return
 	}
@@ -283,7 +283,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		h.Logouts.LoggedOut(r.Context(), sess.UserID)
 	}
 	h.Sessions.Logout(r.Context(), w, r)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	http.Redirect(w, r, withLang(r, "/login"), http.StatusSeeOther)
 }
 
 type appView struct {
@@ -298,7 +298,7 @@ type accountData struct {
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sess := h.loggedIn(w, r, "/login")
+	sess := h.loggedIn(w, r, withLang(r, "/login"))
 	if sess == nil {
 		return
 	}
@@ -338,7 +338,7 @@ func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	sess := h.loggedIn(w, r, "/login")
+	sess := h.loggedIn(w, r, withLang(r, "/login"))
 	if sess == nil {
 		return
 	}
@@ -349,7 +349,7 @@ func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Audit.Record(ctx, audit.Event{Type: audit.AppRevoked, UserID: sess.UserID, ClientID: oautherr.Clip(clientID)})
-	http.Redirect(w, r, "/account?revoked="+url.QueryEscape(clientID), http.StatusSeeOther)
+	http.Redirect(w, r, withLang(r, "/account?revoked="+url.QueryEscape(clientID)), http.StatusSeeOther)
 }
 
 // loggedIn returns the session of r. Without one it sends the browser to

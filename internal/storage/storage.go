@@ -136,6 +136,9 @@ type AuthRequest struct {
 	// the audiences asked for (RFC 8707).
 	DPoPJKT   string
 	Resources []string
+	// UILocales are the languages the client asked the pages to speak
+	// (OpenID Connect Core §3.1.2.1), kept for a pushed request.
+	UILocales string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
