@@ -211,6 +211,13 @@ func T(lang, key string, args ...any) string { return catalog.T(lang, key, args.
 // Catalog holds UI strings by language and key.
 type Catalog map[string]map[string]string
 
+// Has reports whether the catalog has key in English, the language every
+// key has.
+func (c Catalog) Has(key string) bool {
+	_, ok := c["en"][key]
+	return ok
+}
+
 // T returns the message key in lang, formatted with args; it falls back to
 // English, then to the key itself.
 func (c Catalog) T(lang, key string, args ...any) string {
