@@ -237,6 +237,11 @@ func (a *app) clientCmd() *cobra.Command {
 		f.StringVar(&in.JWKSURI, "jwks-uri", "", "URL of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")
 		f.StringVar(&in.Backchannel, "backchannel-logout-uri", "", "URL that receives a logout token when a user of the client signs out")
 		f.StringVar(&in.SubjectType, "subject-type", "public", "public, or pairwise: users get a subject identifier of their own for this client")
+		f.StringVar(&in.ClientURI, "client-uri", "", "the app's home page, shown on the consent screen (https)")
+		f.StringVar(&in.LogoURI, "logo-uri", "", "the app's logo, shown on the consent screen (https)")
+		f.StringVar(&in.PolicyURI, "policy-uri", "", "the app's privacy policy (https)")
+		f.StringVar(&in.TOSURI, "tos-uri", "", "the app's terms of service (https)")
+		f.BoolVar(&in.Verified, "verified", false, "you checked who runs this app; otherwise the consent screen calls it unverified")
 	}
 
 	list := &cobra.Command{
@@ -374,7 +379,7 @@ func (a *app) scopeCmd() *cobra.Command {
 		},
 	}
 	var in adminapi.NewScope
-	var en, ar string
+	var en, ar, enExplain, arExplain string
 	set := &cobra.Command{
 		Use:   "set NAME",
 		Short: "Create or replace a scope (running servers pick it up within 30 seconds)",
@@ -383,6 +388,12 @@ func (a *app) scopeCmd() *cobra.Command {
 			in.Description = map[string]string{"en": en}
 			if ar != "" {
 				in.Description["ar"] = ar
+			}
+			in.Explanation = map[string]string{}
+			for lang, e := range map[string]string{"en": enExplain, "ar": arExplain} {
+				if e != "" {
+					in.Explanation[lang] = e
+				}
 			}
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
 				s, err := c.SaveScope(cmd.Context(), args[0], in)
@@ -396,6 +407,8 @@ func (a *app) scopeCmd() *cobra.Command {
 	f := set.Flags()
 	f.StringVar(&en, "en", "", "what the scope lets an app do, in English, as users read it (required)")
 	f.StringVar(&ar, "ar", "", "the same in Arabic")
+	f.StringVar(&enExplain, "en-explain", "", "one line, in English, on what sharing it means (shown under it on the consent screen)")
+	f.StringVar(&arExplain, "ar-explain", "", "the same in Arabic")
 	f.BoolVar(&in.Sensitive, "sensitive", false, "flag it on the consent screen and leave it unchecked by default")
 	f.StringSliceVar(&in.Claims, "claims", nil, "OpenID Connect claims it releases: name, preferred_username, picture, email, email_verified")
 	_ = set.MarkFlagRequired("en")

@@ -73,6 +73,10 @@ type Metadata struct {
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 	BackchannelLogoutURI    string          `json:"backchannel_logout_uri,omitempty"`
 	SubjectType             string          `json:"subject_type,omitempty"`
+	ClientURI               string          `json:"client_uri,omitempty"`
+	LogoURI                 string          `json:"logo_uri,omitempty"`
+	PolicyURI               string          `json:"policy_uri,omitempty"`
+	TOSURI                  string          `json:"tos_uri,omitempty"`
 }
 
 // Response is a client information response (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -168,7 +172,9 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 	}
 	return admin.ClientSpec{Name: m.ClientName, Public: m.TokenEndpointAuthMethod == "none", RedirectURIs: m.RedirectURIs,
 		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR, AuthMethod: m.TokenEndpointAuthMethod, JWKS: string(m.JWKS),
-		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI, Pairwise: m.SubjectType == "pairwise"}, nil
+		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI, Pairwise: m.SubjectType == "pairwise",
+		// A client registering itself is never verified: only the operator says so.
+		Info: storage.ClientInfo{ClientURI: m.ClientURI, LogoURI: m.LogoURI, PolicyURI: m.PolicyURI, TOSURI: m.TOSURI}}, nil
 }
 
 func readMetadata(r *http.Request) (*Metadata, error) {
@@ -192,7 +198,8 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 		RegistrationClientURI: e.Issuer + "/register/" + c.ID,
 		Metadata: Metadata{RedirectURIs: c.RedirectURIs, ClientName: c.Name, GrantTypes: c.GrantTypes, TokenEndpointAuthMethod: auth,
 			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR, JWKS: rawOrNil(c.JWKS), JWKSURI: c.JWKSURI,
-			BackchannelLogoutURI: c.BackchannelLogoutURI, SubjectType: c.SubjectType()}}
+			BackchannelLogoutURI: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), ClientURI: c.ClientURI, LogoURI: c.LogoURI,
+			PolicyURI: c.PolicyURI, TOSURI: c.TOSURI}}
 	if slices.Contains(c.GrantTypes, "authorization_code") {
 		resp.ResponseTypes = []string{"code"}
 	}

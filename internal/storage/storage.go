@@ -84,7 +84,19 @@ type Client struct {
 	// a client_secret_jwt client (RFC 7523), which signs with it; empty
 	// for every other client, whose secret is kept only as SecretHash.
 	SecretSealed string
-	CreatedAt    time.Time
+	// ClientInfo is what the client says about itself; Verified says the
+	// operator checked it. The consent page shows both, so that a person
+	// sees who is asking (RFC 7591 §2, RFC 9700 §4.15 on impersonation).
+	ClientInfo
+	Verified  bool
+	CreatedAt time.Time
+}
+
+// ClientInfo is the client metadata people read on the consent page
+// (RFC 7591 §2): where the app lives, its logo, its privacy policy and
+// terms of service. Each is an https URL, or empty.
+type ClientInfo struct {
+	ClientURI, LogoURI, PolicyURI, TOSURI string
 }
 
 // SubjectType is "pairwise" or "public" (OpenID Connect Core §8).
@@ -235,6 +247,8 @@ type ScopeDef struct {
 	Name        string
 	Position    int // order on consent screens
 	Description map[string]string
+	// Explanation is one line, by language, on what sharing it means.
+	Explanation map[string]string
 	Sensitive   bool
 	Required    bool
 	Claims      []string

@@ -183,5 +183,12 @@ var migrations = []string{
 	ALTER TABLE auth_codes ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 13: sealed secrets of client_secret_jwt clients (RFC 7523).
 	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`, // 14: the languages a pushed request asks its pages to speak
 	// (OpenID Connect Core §3.1.2.1 ui_locales).
-	`ALTER TABLE auth_requests ADD COLUMN ui_locales TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE auth_requests ADD COLUMN ui_locales TEXT NOT NULL DEFAULT '';`, // 15: what a client tells people about itself (RFC 7591 §2),
+	// and whether the operator verified it.
+	`ALTER TABLE clients ADD COLUMN client_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN logo_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN policy_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN tos_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN verified SMALLINT NOT NULL DEFAULT 0;`, // 16: a one-line explanation of each scope, by language.
+	`ALTER TABLE scopes ADD COLUMN explanations TEXT NOT NULL DEFAULT '';`,
 }

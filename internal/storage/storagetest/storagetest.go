@@ -121,7 +121,9 @@ func testClients(t *testing.T, s storage.Storage) {
 	c := storage.Client{ID: "notes", Name: "Notes", SecretHash: "abc", RedirectURIs: []string{"https://notes.example/cb", "http://127.0.0.1/cb"},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, RequirePAR: true,
 		AuthMethod: "private_key_jwt", JWKS: `{"keys":[]}`, JWKSURI: "https://notes.example/jwks", BackchannelLogoutURI: "https://notes.example/bcl",
-		Pairwise: true, SecretSealed: "sealed", CreatedAt: now()}
+		Pairwise: true, SecretSealed: "sealed", Verified: true, CreatedAt: now(),
+		ClientInfo: storage.ClientInfo{ClientURI: "https://notes.example", LogoURI: "https://notes.example/logo.png",
+			PolicyURI: "https://notes.example/privacy", TOSURI: "https://notes.example/terms"}}
 	mustNil(t, s.CreateClient(ctx, c), "create")
 	wantErr(t, s.CreateClient(ctx, c), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetClient(ctx, "notes")
@@ -129,7 +131,7 @@ func testClients(t *testing.T, s storage.Storage) {
 	if got.Name != c.Name || got.SecretHash != c.SecretHash || got.Public || !slices.Equal(got.RedirectURIs, c.RedirectURIs) ||
 		!slices.Equal(got.GrantTypes, c.GrantTypes) || !slices.Equal(got.Scopes, c.Scopes) || !got.CreatedAt.Equal(c.CreatedAt) || !got.RequirePAR ||
 		got.AuthMethod != c.AuthMethod || got.JWKS != c.JWKS || got.JWKSURI != c.JWKSURI || got.BackchannelLogoutURI != c.BackchannelLogoutURI ||
-		!got.Pairwise || got.SecretSealed != "sealed" {
+		!got.Pairwise || got.SecretSealed != "sealed" || got.ClientInfo != c.ClientInfo || !got.Verified {
 		t.Fatalf("get: got %+v, want %+v", *got, c)
 	}
 	pub := storage.Client{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, CreatedAt: now()}
@@ -164,10 +166,11 @@ func testClients(t *testing.T, s storage.Storage) {
 	upd := *got
 	upd.Name, upd.RedirectURIs, upd.Scopes, upd.RequirePAR, upd.RegistrationTokenHash = "Notes 2", []string{"https://notes.example/v2"}, []string{"openid"}, false, "rt"
 	upd.CreatedAt = now().Add(time.Hour)
+	upd.LogoURI, upd.Verified = "https://cli.example/logo.png", true
 	mustNil(t, s.UpdateClient(ctx, upd), "update")
 	got, _ = s.GetClient(ctx, "cli")
 	if got.Name != "Notes 2" || !slices.Equal(got.RedirectURIs, upd.RedirectURIs) || !slices.Equal(got.Scopes, upd.Scopes) || got.RequirePAR ||
-		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) {
+		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) || got.LogoURI != upd.LogoURI || !got.Verified {
 		t.Fatalf("after update: %+v", *got)
 	}
 	wantErr(t, s.UpdateClient(ctx, storage.Client{ID: "ghost"}), storage.ErrNotFound, "update unknown")
@@ -734,12 +737,14 @@ func testScopes(t *testing.T, s storage.Storage) {
 	if len(l) != 0 {
 		t.Fatalf("new store has scopes: %+v", l)
 	}
-	pay := storage.ScopeDef{Name: "payment", Position: 2, Description: map[string]string{"en": "Cards", "ar": "البطاقات"}, Sensitive: true}
+	pay := storage.ScopeDef{Name: "payment", Position: 2, Description: map[string]string{"en": "Cards", "ar": "البطاقات"}, Sensitive: true,
+		Explanation: map[string]string{"en": "Charge your cards"}}
 	oid := storage.ScopeDef{Name: "openid", Position: 1, Description: map[string]string{"en": "Who you are"}, Required: true, Claims: []string{"sub"}}
 	mustNil(t, s.SaveScope(ctx, pay), "save")
 	mustNil(t, s.SaveScope(ctx, oid), "save")
 	l, _ = s.ListScopes(ctx)
-	if len(l) != 2 || l[0].Name != "openid" || !l[0].Required || strings.Join(l[0].Claims, " ") != "sub" || l[1].Description["ar"] != "البطاقات" || !l[1].Sensitive {
+	if len(l) != 2 || l[0].Name != "openid" || !l[0].Required || strings.Join(l[0].Claims, " ") != "sub" || l[1].Description["ar"] != "البطاقات" || !l[1].Sensitive ||
+		l[1].Explanation["en"] != "Charge your cards" || len(l[0].Explanation) != 0 {
 		t.Fatalf("list: %+v", l)
 	}
 	pay.Description["en"], pay.Sensitive = "Saved cards", false
