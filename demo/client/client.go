@@ -67,7 +67,11 @@ type Step struct {
 	Channel  string // "browser" (front channel) or "server" (back channel)
 	Request  string
 	Response string
-	At       time.Time
+	// Failed marks an error answer (an HTTP error status, an error sent
+	// back to the redirect URI, a failed connection): the trace shows it
+	// open.
+	Failed bool
+	At     time.Time
 }
 
 // New returns an app.
@@ -87,6 +91,7 @@ func (a *App) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /disconnect", a.disconnect)
 	mux.HandleFunc("GET /trace", a.tracePage)
 	mux.Handle("GET /static/", ui.Static())
+	mux.HandleFunc("GET /favicon.ico", ui.Favicon)
 }
 
 func (a *App) visit(w http.ResponseWriter, r *http.Request) *visit {
@@ -104,11 +109,21 @@ func (a *App) visit(w http.ResponseWriter, r *http.Request) *visit {
 	return v
 }
 
+// failed tells whether an exchange is an error: a 4xx or 5xx status, no
+// answer at all (the response is the connection's error), or an
+// authorization error on the redirect URI (RFC 6749 §4.1.2.1).
+func failed(req, resp string) bool {
+	if resp != "" && (resp[0] == '4' || resp[0] == '5' || resp[0] < '0' || resp[0] > '9') {
+		return true
+	}
+	return strings.Contains(req, "?error=") || strings.Contains(req, "&error=")
+}
+
 func (a *App) record(v *visit, title, explain, channel, req, resp string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	v.trace = append(v.trace, Step{N: len(v.trace) + 1, Title: title, Explain: explain, Channel: channel,
-		Request: Redact(req), Response: Redact(resp), At: time.Now()})
+		Request: Redact(req), Response: Redact(resp), Failed: failed(req, resp), At: time.Now()})
 }
 
 // signup starts the flow: a fresh state and PKCE verifier, then a redirect

@@ -65,3 +65,25 @@ func TestMessagesSpeakForTheirAppInThePageLanguage(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedSteps: the trace opens the answers that are errors.
+func TestFailedSteps(t *testing.T) {
+	for _, tc := range []struct {
+		name, req, resp string
+		want            bool
+	}{
+		{"token refused", "POST http://auth/token", "400 Bad Request\n\n{\"error\":\"invalid_grant\"}", true},
+		{"API refused", "GET http://api/files", "401 Unauthorized\nWWW-Authenticate: Bearer error=\"invalid_token\"", true},
+		{"server error", "GET http://api/files", "503 Service Unavailable", true},
+		{"no answer", "POST http://auth/token", "dial tcp 127.0.0.1:1: connect: connection refused", true},
+		{"denied at the callback", "GET /callback?error=access_denied&state=x", "", true},
+		{"error after state", "GET /callback?state=x&error=access_denied", "", true},
+		{"token issued", "POST http://auth/token", "200 OK\n\n{}", false},
+		{"redirect", "GET http://auth/authorize?client_id=notes", "302 Found → the user logs in", false},
+		{"callback with a code", "GET /callback?code=abc&state=x", "", false},
+	} {
+		if got := failed(tc.req, tc.resp); got != tc.want {
+			t.Errorf("%s: failed = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -159,6 +159,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		InitialToken: cfg.RegistrationToken}).Register(mux)
 	keys.Register(mux)
 	mux.Handle("GET /static/", ui.Static())
+	mux.HandleFunc("GET /favicon.ico", ui.Favicon)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", ready(store, keys))
 	mux.Handle("GET /metrics", m.Handler())

@@ -205,6 +205,19 @@ func Static() http.Handler {
 	})
 }
 
+// Favicon serves the icon at /favicon.ico, where browsers look for it
+// whatever the page says, so that no page logs a 404.
+func Favicon(w http.ResponseWriter, r *http.Request) {
+	b, err := staticFS.ReadFile("static/favicon.svg")
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(b)
+}
+
 // T returns bawwab's message key in lang, formatted with args.
 func T(lang, key string, args ...any) string { return catalog.T(lang, key, args...) }
 
