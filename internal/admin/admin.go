@@ -15,8 +15,8 @@ import (
 
 	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
-	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -102,9 +102,31 @@ type ClientSpec struct {
 	IDTokenAlg string
 	// PKCEPolicy is storage.PKCERequired or storage.PKCENonceInstead.
 	PKCEPolicy string
+	// Info is what the client tells people about itself, shown on the
+	// consent page; Verified marks that the operator checked it.
+	Info     storage.ClientInfo
+	Verified bool
 	// Secret, when set, is used instead of a generated one (demo only:
 	// a generated secret is always stronger).
 	Secret string
+}
+
+// ValidInfoURL reports whether u may be shown to people as a client's
+// page, logo, policy or terms: an https URL (http only on a loopback
+// host, for development) with a host and no credentials.
+func ValidInfoURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" || p.User != nil {
+		return false
+	}
+	switch p.Scheme {
+	case "https":
+		return true
+	case "http":
+		h := p.Hostname()
+		return h == "localhost" || h == "127.0.0.1" || h == "::1"
+	}
+	return false
 }
 
 var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials", token.DeviceCodeGrantType, token.TokenExchangeGrantType}
@@ -222,7 +244,13 @@ func BuildClient(ctx context.Context, spec ClientSpec, cat *scope.Catalog) (c st
 	default:
 		return c, "", invalid("pkce_policy must be required or nonce_instead")
 	}
-	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
+	for name, u := range map[string]string{"client_uri": spec.Info.ClientURI, "logo_uri": spec.Info.LogoURI, "policy_uri": spec.Info.PolicyURI,
+		"tos_uri": spec.Info.TOSURI} {
+		if u != "" && !ValidInfoURL(u) {
+			return c, "", invalid("%s must be an https URL (or http on a loopback host)", name)
+		}
+	}
+	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs, ClientInfo: spec.Info, Verified: spec.Verified,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
 		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, Pairwise: spec.Pairwise,
 		SectorIdentifierURI: spec.SectorIdentifierURI, IDTokenAlg: spec.IDTokenAlg, PKCEPolicy: spec.PKCEPolicy, CreatedAt: time.Now()}

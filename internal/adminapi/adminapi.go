@@ -210,7 +210,8 @@ func clientView(c storage.Client) Client {
 	}
 	v := Client{NewClient: NewClient{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI,
-		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy, SectorIdentifierURI: c.SectorIdentifierURI},
+		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy, SectorIdentifierURI: c.SectorIdentifierURI,
+		ClientURI: c.ClientURI, LogoURI: c.LogoURI, PolicyURI: c.PolicyURI, TOSURI: c.TOSURI, Verified: c.Verified},
 		CreatedAt: c.CreatedAt}
 	if v.PKCEPolicy == storage.PKCERequired {
 		v.PKCEPolicy = "required"
@@ -267,6 +268,17 @@ type NewClient struct {
 	IDTokenAlg string `json:"id_token_signed_response_alg,omitempty"`
 	// PKCEPolicy is required (the default) or nonce_instead.
 	PKCEPolicy string `json:"pkce_policy,omitempty"`
+	// What the client tells people about itself (RFC 7591 §2), and
+	// whether the operator checked it: the consent page shows both.
+	ClientURI string `json:"client_uri,omitempty"`
+	LogoURI   string `json:"logo_uri,omitempty"`
+	PolicyURI string `json:"policy_uri,omitempty"`
+	TOSURI    string `json:"tos_uri,omitempty"`
+	Verified  bool   `json:"verified"`
+}
+
+func (in NewClient) info() storage.ClientInfo {
+	return storage.ClientInfo{ClientURI: in.ClientURI, LogoURI: in.LogoURI, PolicyURI: in.PolicyURI, TOSURI: in.TOSURI}
 }
 
 // CreatedClient answers POST /admin/clients; the secret is shown once.
@@ -287,7 +299,8 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR,
 		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel,
 		Pairwise: in.SubjectType == "pairwise", SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound,
-		IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy}, a.Scopes)
+		IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy,
+		Info: in.info(), Verified: in.Verified}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -323,7 +336,8 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 	next, secret, err := admin.BuildClient(r.Context(), admin.ClientSpec{ID: old.ID, Name: in.Name, Public: in.Public, RedirectURIs: in.RedirectURIs,
 		GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR, AuthMethod: in.AuthMethod, JWKS: string(in.JWKS),
 		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel, Pairwise: in.SubjectType == "pairwise",
-		SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound, IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy}, a.Scopes)
+		SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound, IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy,
+		Info: in.info(), Verified: in.Verified}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -516,6 +530,7 @@ func (a *API) revokeGrant(w http.ResponseWriter, r *http.Request) error {
 type Scope struct {
 	Name        string            `json:"name"`
 	Description map[string]string `json:"description"`
+	Explanation map[string]string `json:"explanation,omitempty"`
 	Sensitive   bool              `json:"sensitive"`
 	Required    bool              `json:"required"`
 	Claims      []string          `json:"claims"`
@@ -526,12 +541,15 @@ func (a *API) listScopes(w http.ResponseWriter, _ *http.Request) error {
 }
 
 func scopeView(s scope.Scope) Scope {
-	return Scope{Name: s.Name, Description: s.Description, Sensitive: s.Sensitive, Required: s.Required, Claims: nonNil(s.Claims)}
+	return Scope{Name: s.Name, Description: s.Description, Explanation: s.Explanation, Sensitive: s.Sensitive, Required: s.Required,
+		Claims: nonNil(s.Claims)}
 }
 
 // NewScope is the body of PUT /admin/scopes/{name}.
 type NewScope struct {
 	Description map[string]string `json:"description"`
+	// Explanation is one line, by language, on what sharing it means.
+	Explanation map[string]string `json:"explanation,omitempty"`
 	Sensitive   bool              `json:"sensitive"`
 	Claims      []string          `json:"claims"`
 }
@@ -555,6 +573,11 @@ func (a *API) saveScope(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("description languages are " + strings.Join(ui.Languages, ", "))
 		}
 	}
+	for lang := range in.Explanation {
+		if !slices.Contains(ui.Languages, lang) {
+			return badRequest("explanation languages are " + strings.Join(ui.Languages, ", "))
+		}
+	}
 	for _, c := range in.Claims {
 		if !slices.Contains(scope.UserClaims, c) {
 			return badRequest("claims may be " + strings.Join(scope.UserClaims, ", "))
@@ -564,7 +587,7 @@ func (a *API) saveScope(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := storage.ScopeDef{Name: name, Position: len(defs) + 1, Description: in.Description, Sensitive: in.Sensitive,
+	d := storage.ScopeDef{Name: name, Position: len(defs) + 1, Description: in.Description, Explanation: in.Explanation, Sensitive: in.Sensitive,
 		Required: name == scope.OpenID, Claims: in.Claims}
 	status := http.StatusCreated
 	for _, old := range defs {
@@ -776,7 +799,8 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		err := a.Store.CreateClient(r.Context(), storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
 			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, AuthMethod: storedMethod(c.AuthMethod),
 			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, BackchannelLogoutURI: c.Backchannel, Pairwise: c.SubjectType == "pairwise",
-			SectorIdentifierURI: c.SectorIdentifierURI, IDTokenAlg: c.IDTokenAlg, PKCEPolicy: strings.TrimPrefix(c.PKCEPolicy, "required"), CreatedAt: c.CreatedAt})
+			SectorIdentifierURI: c.SectorIdentifierURI, IDTokenAlg: c.IDTokenAlg, PKCEPolicy: strings.TrimPrefix(c.PKCEPolicy, "required"),
+			ClientInfo: c.info(), Verified: c.Verified, CreatedAt: c.CreatedAt})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.ClientsSkipped++

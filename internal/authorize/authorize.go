@@ -237,8 +237,15 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	return &storage.AuthRequest{
 		ID: token.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes, State: state, Nonce: v.Get("nonce"),
 		CodeChallenge: challenge, CodeChallengeMethod: method, Prompt: prompt, MaxAge: maxAge, DPoPJKT: jkt, Resources: v["resource"],
-		CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
+		UILocales: v.Get(ui.LocalesParam), CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
 	}, client, nil
+}
+
+func reqLocales(req *storage.AuthRequest) string {
+	if req == nil {
+		return ""
+	}
+	return req.UILocales
 }
 
 func hasPrompt(prompt, p string) bool { return slices.Contains(strings.Fields(prompt), p) }
@@ -259,8 +266,14 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if l := ui.FromLocales(v.Get(ui.LocalesParam)); l != "" { // signed or plain, the request's wish comes first
+		r = r.WithContext(ui.WithLang(ctx, l))
+	}
 	if v.Has("request_uri") {
 		req, client, err = h.fromPushed(ctx, v)
+		if l := ui.FromLocales(reqLocales(req)); l != "" {
+			r = r.WithContext(ui.WithLang(ctx, l))
+		}
 	} else {
 		req, client, err = h.validate(ctx, v, false)
 	}
@@ -324,7 +337,8 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 	h.finish(w, r, req, sess, req.Scopes)
 }
 
-// continueAt stores req if needed and sends the browser to path?req=ID.
+// continueAt stores req if needed and sends the browser to path?req=ID,
+// in the language this request speaks.
 func (h *Handler) continueAt(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, stored bool, path string) {
 	if !stored {
 		if err := h.Store.CreateAuthRequest(r.Context(), *req); err != nil {
@@ -332,7 +346,17 @@ func (h *Handler) continueAt(w http.ResponseWriter, r *http.Request, req *storag
 			return
 		}
 	}
-	redirect(w, r, path+"?req="+url.QueryEscape(req.ID))
+	redirect(w, r, withLang(r, path+"?req="+url.QueryEscape(req.ID)))
+}
+
+// withLang adds the language of r to a path on bawwab as ui_locales, so
+// that the next page speaks it whatever cookies the browser keeps.
+func withLang(r *http.Request, path string) string {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + ui.LocalesParam + "=" + ui.Lang(nil, r)
 }
 
 // finish issues an authorization code for the granted scopes and sends the

@@ -88,7 +88,7 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("action") != "logout" {
-		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		http.Redirect(w, r, withLang(r, "/account"), http.StatusSeeOther)
 		return
 	}
 	h.UI.Render(w, r, http.StatusOK, "logout", "logout.done", ui.Page{Data: logoutData{Done: true}})
@@ -99,7 +99,7 @@ func (h *Handler) logoutAll(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
-	sess := h.loggedIn(w, r, "/login")
+	sess := h.loggedIn(w, r, withLang(r, "/login"))
 	if sess == nil {
 		return
 	}
@@ -111,5 +111,5 @@ func (h *Handler) logoutAll(w http.ResponseWriter, r *http.Request) {
 	h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID, Detail: "everywhere: " + strconv.FormatInt(n, 10) + " sessions"})
 	h.Logouts.LoggedOut(r.Context(), sess.UserID)
 	h.Sessions.Logout(r.Context(), w, r)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	http.Redirect(w, r, withLang(r, "/login"), http.StatusSeeOther)
 }

@@ -146,9 +146,23 @@ func Default() Config {
 type Field struct {
 	Key  string
 	Help string
+	// Kind is what the value is (KindStr, KindNum, KindDur, KindList), so
+	// that a command line can type its flag; empty reads as KindStr.
+	Kind Kind
 	set  func(*Config, string) error
 	get  func(*Config) string
 }
+
+// Kind is the type of a Field's value.
+type Kind string
+
+// The kinds of Field values.
+const (
+	KindStr  Kind = "str"  // text
+	KindNum  Kind = "num"  // a whole number
+	KindDur  Kind = "dur"  // a Go duration: 90s, 10m, 24h
+	KindList Kind = "list" // comma-separated values
+)
 
 // Flag is the command-line flag name of the field.
 func (f Field) Flag() string { return strings.ReplaceAll(f.Key, "_", "-") }
@@ -168,13 +182,13 @@ func (f Field) Set(c *Config, s string) error {
 }
 
 func str(key, help string, p func(*Config) *string) Field {
-	return Field{Key: key, Help: help,
+	return Field{Key: key, Help: help, Kind: KindStr,
 		set: func(c *Config, s string) error { *p(c) = s; return nil },
 		get: func(c *Config) string { return *p(c) }}
 }
 
 func num(key, help string, lo, hi int, p func(*Config) *int) Field {
-	return Field{Key: key, Help: help,
+	return Field{Key: key, Help: help, Kind: KindNum,
 		set: func(c *Config, s string) error {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < lo || n > hi {
@@ -187,7 +201,7 @@ func num(key, help string, lo, hi int, p func(*Config) *int) Field {
 }
 
 func dur(key, help string, p func(*Config) *time.Duration) Field {
-	return Field{Key: key, Help: help,
+	return Field{Key: key, Help: help, Kind: KindDur,
 		set: func(c *Config, s string) error {
 			d, err := time.ParseDuration(s)
 			if err != nil {
@@ -213,7 +227,7 @@ var Fields = []Field{
 	str("listen", "address to listen on", func(c *Config) *string { return &c.Listen }),
 	str("database", "PostgreSQL DSN (postgres://…); empty for embedded SQLite in data_dir", func(c *Config) *string { return &c.Database }),
 	str("data_dir", "directory of the embedded SQLite database", func(c *Config) *string { return &c.DataDir }),
-	{Key: "audience", Help: "comma-separated aud values of access tokens (resource servers)",
+	{Key: "audience", Help: "comma-separated aud values of access tokens (resource servers)", Kind: KindList,
 		set: func(c *Config, s string) error {
 			c.Audience = nil
 			for _, a := range strings.Split(s, ",") {
@@ -253,7 +267,7 @@ var Fields = []Field{
 	num("password_threads", "argon2id lanes per password hash", 1, 64, func(c *Config) *int { return &c.PasswordThreads }),
 	str("log_format", "text or json", func(c *Config) *string { return &c.LogFormat }),
 	str("log_level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
-	{Key: "trusted_proxies", Help: "comma-separated networks (CIDR) of TLS-terminating proxies whose X-Forwarded-For names the client; empty trusts none",
+	{Key: "trusted_proxies", Help: "comma-separated networks (CIDR) of TLS-terminating proxies whose X-Forwarded-For names the client; empty trusts none", Kind: KindList,
 		set: func(c *Config, s string) error {
 			var list []string
 			for _, p := range strings.Split(s, ",") {
@@ -371,6 +385,19 @@ func LoadEnv(c *Config, getenv func(string) string) error {
 	return nil
 }
 
+// CheckAddr reports whether addr is an address to listen on as net.Listen
+// reads it: host:port or :port, the port a number (or service name).
+func CheckAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("must be host:port or :port, such as :8080 or 127.0.0.1:8080")
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("has no valid port: %q", port)
+	}
+	return nil
+}
+
 // Validate checks c and returns every problem found.
 func (c *Config) Validate() error {
 	var errs []error
@@ -395,6 +422,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		errs = append(errs, fmt.Errorf("database must be a postgres:// URL, or empty for SQLite"))
+	}
+	if err := CheckAddr(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q %v", c.Listen, err))
+	}
+	if err := CheckAddr(c.AdminListen); c.AdminToken != "" && err != nil {
+		errs = append(errs, fmt.Errorf("admin_listen %q %v", c.AdminListen, err))
 	}
 	if c.PprofListen != "" {
 		host, _, err := net.SplitHostPort(c.PprofListen)

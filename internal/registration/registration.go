@@ -88,6 +88,10 @@ type Metadata struct {
 	// PKCEPolicy (bawwab's own member) is required, or nonce_instead where
 	// the operator's registration policy allows it.
 	PKCEPolicy string `json:"pkce_policy,omitempty"`
+	ClientURI  string `json:"client_uri,omitempty"`
+	LogoURI    string `json:"logo_uri,omitempty"`
+	PolicyURI  string `json:"policy_uri,omitempty"`
+	TOSURI     string `json:"tos_uri,omitempty"`
 }
 
 // Response is a client information response (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -201,7 +205,10 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR, AuthMethod: m.TokenEndpointAuthMethod, JWKS: string(m.JWKS),
 		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI, Pairwise: m.SubjectType == "pairwise",
 		SectorIdentifierURI: m.SectorIdentifierURI, Outbound: e.Outbound,
-		IDTokenAlg: m.IDTokenAlg, PKCEPolicy: m.PKCEPolicy}, nil
+		IDTokenAlg: m.IDTokenAlg, PKCEPolicy: m.PKCEPolicy,
+		// A client registering itself is never verified: only the operator says so.
+		Info: storage.ClientInfo{ClientURI: m.ClientURI, LogoURI: m.LogoURI, PolicyURI: m.PolicyURI, TOSURI: m.TOSURI}}, nil
+
 }
 
 func readMetadata(r *http.Request) (*Metadata, error) {
@@ -226,7 +233,8 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 		Metadata: Metadata{RedirectURIs: c.RedirectURIs, ClientName: c.Name, GrantTypes: c.GrantTypes, TokenEndpointAuthMethod: auth,
 			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR, JWKS: rawOrNil(c.JWKS), JWKSURI: c.JWKSURI,
 			BackchannelLogoutURI: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy,
-			SectorIdentifierURI: c.SectorIdentifierURI}}
+			SectorIdentifierURI: c.SectorIdentifierURI, ClientURI: c.ClientURI, LogoURI: c.LogoURI,
+			PolicyURI: c.PolicyURI, TOSURI: c.TOSURI}}
 	if resp.PKCEPolicy == "" {
 		resp.PKCEPolicy = "required"
 	}

@@ -179,6 +179,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		AllowNonceInstead: cfg.RegistrationPKCE == storage.PKCENonceInstead}).Register(mux)
 	keys.Register(mux)
 	mux.Handle("GET /static/", ui.Static())
+	mux.HandleFunc("GET /favicon.ico", ui.Favicon)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	health := newHealth(store, log, now)
 	mux.HandleFunc("GET /readyz", ready(health, keys))

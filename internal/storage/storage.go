@@ -103,7 +103,12 @@ type Client struct {
 	IDTokenAlg string
 	// PKCEPolicy is PKCERequired (empty) or PKCENonceInstead.
 	PKCEPolicy string
-	CreatedAt  time.Time
+	// ClientInfo is what the client says about itself; Verified says the
+	// operator checked it. The consent page shows both, so that a person
+	// sees who is asking (RFC 7591 §2, RFC 9700 §4.15 on impersonation).
+	ClientInfo
+	Verified  bool
+	CreatedAt time.Time
 }
 
 // PKCE policies of a client. RFC 9700 §2.1.1 lets a confidential OpenID
@@ -123,6 +128,13 @@ func (c *Client) IDTokenSigningAlg() string {
 		return "RS256"
 	}
 	return c.IDTokenAlg
+}
+
+// ClientInfo is the client metadata people read on the consent page
+// (RFC 7591 §2): where the app lives, its logo, its privacy policy and
+// terms of service. Each is an https URL, or empty.
+type ClientInfo struct {
+	ClientURI, LogoURI, PolicyURI, TOSURI string
 }
 
 // SubjectType is "pairwise" or "public" (OpenID Connect Core §8).
@@ -174,6 +186,9 @@ type AuthRequest struct {
 	// the audiences asked for (RFC 8707).
 	DPoPJKT   string
 	Resources []string
+	// UILocales are the languages the client asked the pages to speak
+	// (OpenID Connect Core §3.1.2.1), kept for a pushed request.
+	UILocales string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -274,6 +289,8 @@ type ScopeDef struct {
 	Name        string
 	Position    int // order on consent screens
 	Description map[string]string
+	// Explanation is one line, by language, on what sharing it means.
+	Explanation map[string]string
 	Sensitive   bool
 	Required    bool
 	Claims      []string
