@@ -194,6 +194,19 @@ func TestJWTKindConfusion(t *testing.T) {
 				t.Errorf("%s: request object taken: %d %s", name, p.Status, p.Location)
 			}
 		}
+		// A second client registered with the same public key is not the
+		// first: its request objects and assertions name their issuer.
+		if _, err := admin.AddClient(context.Background(), e.Store, admin.ClientSpec{ID: "twin", RedirectURIs: []string{redirect},
+			GrantTypes: []string{"authorization_code", "client_credentials"}, Scopes: []string{"openid", "email", "files.read"},
+			AuthMethod: clientauth.MethodPrivateKeyJWT, JWKS: jwkSet(key)}, scope.Default()); err != nil {
+			t.Fatal(err)
+		}
+		if p := authorizeStatus(e, "twin", typedObject()); p.Status != http.StatusBadRequest {
+			t.Errorf("signed's request object taken for twin: %d %s", p.Status, p.Location)
+		}
+		f := assertionForm(key.assertion(t, "signed", tokenURL, nil))
+		f.Set("client_id", "twin")
+		wantTokenError(t, e.token(f, "", ""), 400, "invalid_request")
 	})
 
 	t.Run("the issuer is no client", func(t *testing.T) {
