@@ -171,6 +171,42 @@ func TestJWTKindConfusion(t *testing.T) {
 			t.Fatalf("request object: %d %s", p.Status, p.Body)
 		}
 		wantTokenError(t, cc(key.signWith(t, "", false, assertionClaims("signed", tokenURL, map[string]any{"jti": jti}))), 401, "invalid_client")
+
+		// A DPoP proof made with the client's own key spends its jti too.
+		jti = rand.Text()
+		proof := key.signWith(t, "dpop+jwt", true, map[string]any{"jti": jti, "htm": "POST", "htu": tokenURL, "iat": time.Now().Unix()})
+		if r := e.dpopToken(url.Values{"grant_type": {"client_credentials"}, "scope": {"files.read"}}, proof, "robot", e.RobotSecret); r.Status != 200 {
+			t.Fatalf("DPoP proof with the client's key: %d %s", r.Status, r.Description)
+		}
+		wantTokenError(t, cc(key.signWith(t, "", false, assertionClaims("signed", tokenURL, map[string]any{"jti": jti}))), 401, "invalid_client")
+	})
+
+	t.Run("forged request objects", func(t *testing.T) {
+		pub, _ := key.public().MarshalJSON()
+		claims := requestClaims(e, "signed", redirect)
+		for name, obj := range map[string]string{
+			"alg none":                     unsigned(`{"alg":"none","typ":"oauth-authz-req+jwt"}`, claims),
+			"HS256 with the client's JWK":  signJWT(t, jose.SigningKey{Algorithm: jose.HS256, Key: pub}, (&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"), claims),
+			"HS256 with the client's JWKS": signJWT(t, jose.SigningKey{Algorithm: jose.HS256, Key: []byte(jwkSet(key))}, (&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"), claims),
+			"another client's":             key.signWith(t, "oauth-authz-req+jwt", false, requestClaims(e, "notes", notesRedirect)),
+		} {
+			if p := authorizeStatus(e, "signed", obj); p.Status != http.StatusBadRequest || p.Location != "" {
+				t.Errorf("%s: request object taken: %d %s", name, p.Status, p.Location)
+			}
+		}
+		// A second client registered with the same public key is not the
+		// first: its request objects and assertions name their issuer.
+		if _, err := admin.AddClient(context.Background(), e.Store, admin.ClientSpec{ID: "twin", RedirectURIs: []string{redirect},
+			GrantTypes: []string{"authorization_code", "client_credentials"}, Scopes: []string{"openid", "email", "files.read"},
+			AuthMethod: clientauth.MethodPrivateKeyJWT, JWKS: jwkSet(key)}, scope.Default()); err != nil {
+			t.Fatal(err)
+		}
+		if p := authorizeStatus(e, "twin", typedObject()); p.Status != http.StatusBadRequest {
+			t.Errorf("signed's request object taken for twin: %d %s", p.Status, p.Location)
+		}
+		f := assertionForm(key.assertion(t, "signed", tokenURL, nil))
+		f.Set("client_id", "twin")
+		wantTokenError(t, e.token(f, "", ""), 400, "invalid_request")
 	})
 
 	t.Run("the issuer is no client", func(t *testing.T) {
