@@ -354,12 +354,16 @@ func (a *app) grantCmd() *cobra.Command {
 		},
 	}
 	revoke := &cobra.Command{
-		Use:   "revoke USER_ID CLIENT_ID",
-		Short: "Revoke what a user granted a client: its tokens stop working at once",
+		Use:   "revoke USER CLIENT_ID",
+		Short: "Revoke what a user (id or username) granted a client: its tokens stop working at once",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
-				if err := c.RevokeGrant(cmd.Context(), args[0], args[1]); err != nil {
+				id, err := userID(cmd.Context(), c, args[0])
+				if err != nil {
+					return err
+				}
+				if err := c.RevokeGrant(cmd.Context(), id, args[1]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "revoked what user %s granted %s\n", args[0], args[1])

@@ -352,7 +352,9 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 	lang := ui.Lang(nil, r) // Render remembers a ?lang= choice
 	var data accountData
 	for _, c := range consents {
-		v := appView{ClientID: c.ClientID, Name: c.ClientName, When: c.GrantedAt.Format("2006-01-02")}
+		// The date is isolated left to right, so that an Arabic page does not
+		// reverse its parts.
+		v := appView{ClientID: c.ClientID, Name: c.ClientName, When: "\u2066" + c.GrantedAt.Format("2006-01-02") + "\u2069"}
 		for _, name := range c.Scopes {
 			s, _ := h.Scopes.Get(name)
 			v.Scopes = append(v.Scopes, consentScope{Name: name, Description: s.Describe(lang), Sensitive: s.Sensitive})
