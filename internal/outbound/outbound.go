@@ -225,6 +225,9 @@ func (c *Client) CheckURL(raw string) error {
 			return fmt.Errorf("must not name %s", why)
 		}
 	}
+	if h := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")); !allowed && (h == "localhost" || strings.HasSuffix(h, ".localhost")) {
+		return errors.New("must not name a loopback host (RFC 6761 §6.3)")
+	}
 	return nil
 }
 
@@ -346,6 +349,7 @@ var special = []struct {
 	{netip.MustParsePrefix("224.0.0.0/4"), "a multicast address"},
 	{netip.MustParsePrefix("240.0.0.0/4"), "a reserved or broadcast address"},
 	{netip.MustParsePrefix("::/96"), "an unspecified, loopback or IPv4-compatible address"},
+	{netip.MustParsePrefix("::ffff:0:0:0/96"), "an IPv4-translated address"},
 	{netip.MustParsePrefix("64:ff9b::/96"), "a NAT64 address"},
 	{netip.MustParsePrefix("64:ff9b:1::/48"), "a NAT64 address"},
 	{netip.MustParsePrefix("100::/64"), "a discard address"},
