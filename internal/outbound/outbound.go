@@ -17,10 +17,11 @@
 //     map internal ports and services) goes to the log, never to the
 //     client.
 //
-// The operator may allow listed hosts or networks ([Client.Allow]),
-// which tests and local development need for loopback servers. It does not
-// fetch anything else: logo_uri, client_uri, policy_uri and tos_uri are
-// shown to users as links, never requested by the server.
+// The operator may allow listed hosts or networks ([Allow], from the
+// insecure_outbound_allow setting), which tests and local development need
+// for loopback servers. Nothing else a client registers is fetched:
+// logo_uri, client_uri, policy_uri and tos_uri are not kept, and a
+// request_uri at /authorize only names a pushed request (RFC 9126).
 package outbound
 
 import (
