@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,11 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
 )
 
 // inside is a service on the server's network that no client may make
@@ -195,6 +199,28 @@ func TestOutboundRefused(t *testing.T) {
 		t.Error("the refused back-channel logout was not logged")
 	}
 	plain.untouched(t, "back-channel logout")
+
+	// A request object of a client whose jwks_uri leads inside: refused,
+	// and the page tells nothing of why the keys could not be had.
+	if err := e.Store.CreateClient(ctx, storage.Client{ID: "jar-inward", Name: "JAR", RedirectURIs: []string{"https://jar.example/cb"},
+		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}, AuthMethod: clientauth.MethodPrivateKeyJWT,
+		JWKSURI: plain.URL + "/jwks", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ro := signJWT(t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key.priv, KeyID: key.kid}},
+		(&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"), map[string]any{"iss": "jar-inward", "aud": e.URL, "client_id": "jar-inward",
+			"response_type": "code", "redirect_uri": "https://jar.example/cb", "scope": "openid", "state": "st", "jti": rand.Text(),
+			"code_challenge": token.S256(strings.Repeat("j", 43)), "code_challenge_method": "S256", "exp": time.Now().Add(time.Minute).Unix()})
+	p := b.get("/authorize?" + url.Values{"client_id": {"jar-inward"}, "request": {ro}}.Encode())
+	if strings.Contains(p.Location, "code=") || strings.HasPrefix(p.Location, "/login") {
+		t.Errorf("request object verified with keys from a loopback jwks_uri: %d %s", p.Status, p.Location)
+	}
+	for _, w := range []string{port, "401", "Unauthorized", "refused", "secret detail", "127.0.0.1", "loopback"} {
+		if strings.Contains(p.Body+p.Location, w) {
+			t.Errorf("the answer to a request object tells %q: %d %s %s", w, p.Status, p.Location, p.Body)
+		}
+	}
+	plain.untouched(t, "request object")
 
 	// request_uri at /authorize names only pushed requests: a URL is
 	// never fetched.
