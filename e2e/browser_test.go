@@ -158,7 +158,8 @@ func TestBrowserStory(t *testing.T) {
 	}
 
 	b.do("connected-apps", chromedp.Navigate(d.AuthURL+"/account"), chromedp.WaitVisible(id("revoke-notes")))
-	b.do("revoked", chromedp.Click(id("revoke-notes")), chromedp.WaitVisible(id("notice")))
+	b.do("revoke-confirm", chromedp.Click(id("revoke-notes")), chromedp.WaitVisible(id("revoke-confirm-notes")))
+	b.do("revoked", chromedp.Click(id("revoke-confirm-notes")), chromedp.WaitVisible(id("notice")))
 	if notice := b.text("#notice"); !strings.Contains(notice, "Notes") {
 		t.Fatalf("revocation notice: %q", notice)
 	}

@@ -39,7 +39,7 @@ func TestOrderlyShutdown(t *testing.T) {
 	base := "http://" + l.Addr().String()
 	cfg := config.Default()
 	cfg.Issuer, cfg.AdminToken = base, adminToken
-	cfg.InsecureOutboundAllow = []string{"127.0.0.1"} // the relying party below
+	cfg.InsecureOutboundAllow = []string{"127.0.0.1"} // the relying party below listens on loopback
 	logs := &syncBuffer{}
 	srv, err := server.New(ctx, cfg, store, slog.New(slog.NewJSONHandler(logs, nil)), server.Options{Password: &testPassword})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -96,9 +97,36 @@ type ClientSpec struct {
 	// client metadata: it checks them and fetches the sector identifier
 	// document. Nil allows public https URLs only.
 	Outbound *outbound.Client
+	// IDTokenAlg signs the client's ID tokens: RS256 (when empty), PS256
+	// or ES256 (OpenID Connect Registration §2).
+	IDTokenAlg string
+	// PKCEPolicy is storage.PKCERequired or storage.PKCENonceInstead.
+	PKCEPolicy string
+	// Info is what the client tells people about itself, shown on the
+	// consent page; Verified marks that the operator checked it.
+	Info     storage.ClientInfo
+	Verified bool
 	// Secret, when set, is used instead of a generated one (demo only:
 	// a generated secret is always stronger).
 	Secret string
+}
+
+// ValidInfoURL reports whether u may be shown to people as a client's
+// page, logo, policy or terms: an https URL (http only on a loopback
+// host, for development) with a host and no credentials.
+func ValidInfoURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" || p.User != nil {
+		return false
+	}
+	switch p.Scheme {
+	case "https":
+		return true
+	case "http":
+		h := p.Hostname()
+		return h == "localhost" || h == "127.0.0.1" || h == "::1"
+	}
+	return false
 }
 
 var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials", token.DeviceCodeGrantType, token.TokenExchangeGrantType}
@@ -148,6 +176,9 @@ func BuildClient(ctx context.Context, spec ClientSpec, cat *scope.Catalog) (c st
 	}
 	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
 		return c, "", invalid("a public client cannot use client_credentials")
+	}
+	if spec.Public && slices.Contains(spec.GrantTypes, token.TokenExchangeGrantType) {
+		return c, "", invalid("a public client cannot use token exchange: it needs an authenticated client (RFC 8693 §5)")
 	}
 	if slices.Contains(spec.GrantTypes, "authorization_code") && len(spec.RedirectURIs) == 0 {
 		return c, "", invalid("the authorization_code grant needs at least one redirect URI")
@@ -200,10 +231,29 @@ func BuildClient(ctx context.Context, spec ClientSpec, cat *scope.Catalog) (c st
 	if err := checkSector(ctx, spec); err != nil {
 		return c, "", err
 	}
-	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
+	if spec.IDTokenAlg != "" && !jwks.Supported(spec.IDTokenAlg) {
+		return c, "", invalid("id_token_signed_response_alg must be RS256, PS256 or ES256")
+	}
+	switch spec.PKCEPolicy {
+	case storage.PKCERequired, "required":
+		spec.PKCEPolicy = storage.PKCERequired
+	case storage.PKCENonceInstead:
+		if spec.Public {
+			return c, "", invalid("a public client always uses PKCE: only a confidential client may send nonce instead (RFC 9700 section 2.1.1)")
+		}
+	default:
+		return c, "", invalid("pkce_policy must be required or nonce_instead")
+	}
+	for name, u := range map[string]string{"client_uri": spec.Info.ClientURI, "logo_uri": spec.Info.LogoURI, "policy_uri": spec.Info.PolicyURI,
+		"tos_uri": spec.Info.TOSURI} {
+		if u != "" && !ValidInfoURL(u) {
+			return c, "", invalid("%s must be an https URL (or http on a loopback host)", name)
+		}
+	}
+	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs, ClientInfo: spec.Info, Verified: spec.Verified,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
 		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, Pairwise: spec.Pairwise,
-		SectorIdentifierURI: spec.SectorIdentifierURI, CreatedAt: time.Now()}
+		SectorIdentifierURI: spec.SectorIdentifierURI, IDTokenAlg: spec.IDTokenAlg, PKCEPolicy: spec.PKCEPolicy, CreatedAt: time.Now()}
 	if !spec.Public && spec.AuthMethod != clientauth.MethodPrivateKeyJWT {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {

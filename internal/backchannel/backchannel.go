@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/internal/jwks"
@@ -115,7 +116,7 @@ func (n *Notifier) send(userID string, c storage.Client) error {
 	if n.Subject != nil {
 		sub = n.Subject(&c, userID)
 	}
-	tok, err := n.Keys.Sign(jwks.TypeLogout, Claims{
+	tok, err := n.Keys.SignWith(jose.SignatureAlgorithm(c.IDTokenSigningAlg()), jwks.TypeLogout, Claims{ // the client's ID token alg
 		Claims: jwt.Claims{Issuer: n.Issuer, Subject: sub, Audience: jwt.Audience{c.ID}, IssuedAt: jwt.NewNumericDate(now),
 			Expiry: jwt.NewNumericDate(now.Add(2 * time.Minute)), ID: randID()},
 		Events: map[string]struct{}{Event: {}},

@@ -120,7 +120,8 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	}
 	auditLog := &audit.Log{Store: store, Log: log, Now: now, Retention: cfg.AuditRetention, OnEvent: m.AuditEvent}
 	issuer := &token.Issuer{Audit: auditLog, PairwiseKey: pairwiseKey, URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
-		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now}
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now,
+		AccessTokenAlg: cfg.AccessTokenAlg}
 	issuer.Leeway = cfg.ClockLeeway
 	allow, err := outbound.ParseAllow(cfg.InsecureOutboundAllow)
 	if err != nil {
@@ -174,9 +175,11 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	(&oidc.Provider{Issuer: issuer, Store: store, GrantTypes: tokens.GrantTypes(), UILocales: ui.Languages, Log: log,
 		Registration: cfg.Registration != registration.Off, DPoP: proofs}).Register(mux)
 	(&registration.Endpoint{Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, Mode: cfg.Registration,
-		InitialToken: cfg.RegistrationToken, Outbound: fetch}).Register(mux)
+		InitialToken: cfg.RegistrationToken, Outbound: fetch,
+		AllowNonceInstead: cfg.RegistrationPKCE == storage.PKCENonceInstead}).Register(mux)
 	keys.Register(mux)
 	mux.Handle("GET /static/", ui.Static())
+	mux.HandleFunc("GET /favicon.ico", ui.Favicon)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	health := newHealth(store, log, now)
 	mux.HandleFunc("GET /readyz", ready(health, keys))
