@@ -31,6 +31,7 @@ const (
 	CodeWrongClient    = "code_wrong_client"    // attack: a code presented by another client
 	RefreshReuse       = "refresh_reuse"        // attack: a rotated refresh token presented again
 	RefreshWrongClient = "refresh_wrong_client" // attack
+	RefreshRetried     = "refresh_retried"      // a rotation retried within the grace period
 	ClientThrottled    = "client_throttled"     // attack: client secret guessing
 	CSRFRejected       = "csrf_rejected"        // attack: a form without its CSRF token
 )

@@ -38,6 +38,12 @@ type Config struct {
 	DeviceCodeTTL   time.Duration
 	AuditRetention  time.Duration
 
+	// RefreshGrace is how long after a rotation the same client (and DPoP
+	// key) may present the rotated refresh token again, for a response it
+	// lost, and get a new rotation instead of revoking the grant; zero
+	// turns it off. At most MaxRefreshGrace.
+	RefreshGrace time.Duration
+
 	// argon2id parameters of new password hashes (and of upgrades at login).
 	PasswordMemoryKiB int
 	PasswordTime      int
@@ -96,6 +102,7 @@ func Default() Config {
 		AccessTokenTTL:  10 * time.Minute,
 		RefreshTokenTTL: 14 * 24 * time.Hour,
 		GrantTTL:        90 * 24 * time.Hour,
+		RefreshGrace:    30 * time.Second,
 		IDTokenTTL:      time.Hour,
 		CodeTTL:         time.Minute,
 		SessionTTL:      12 * time.Hour,
@@ -181,6 +188,11 @@ func dur(key, help string, p func(*Config) *time.Duration) Field {
 		get: func(c *Config) string { return p(c).String() }}
 }
 
+// MaxRefreshGrace caps RefreshGrace, as Amazon Cognito caps its rotation
+// grace period: a longer window lets a stolen, already rotated refresh
+// token be used for longer before reuse detection ends the grant.
+const MaxRefreshGrace = 60 * time.Second
+
 // Fields lists every setting.
 var Fields = []Field{
 	str("issuer", "issuer identifier: the public base URL of the server", func(c *Config) *string { return &c.Issuer }),
@@ -204,6 +216,19 @@ var Fields = []Field{
 	dur("access_token_ttl", "lifetime of access tokens", func(c *Config) *time.Duration { return &c.AccessTokenTTL }),
 	dur("refresh_token_ttl", "lifetime of one refresh token (renewed on each rotation)", func(c *Config) *time.Duration { return &c.RefreshTokenTTL }),
 	dur("grant_ttl", "absolute lifetime of a refresh token chain", func(c *Config) *time.Duration { return &c.GrantTTL }),
+	{Key: "refresh_grace", Help: "how long after a rotation the same client may retry with the rotated refresh token (0 to 60s; 0 turns it off)",
+		set: func(c *Config, s string) error {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration such as 30s", s)
+			}
+			if d < 0 || d > MaxRefreshGrace {
+				return fmt.Errorf("must be between 0s and %v", MaxRefreshGrace)
+			}
+			c.RefreshGrace = d
+			return nil
+		},
+		get: func(c *Config) string { return c.RefreshGrace.String() }},
 	dur("id_token_ttl", "lifetime of ID tokens", func(c *Config) *time.Duration { return &c.IDTokenTTL }),
 	dur("code_ttl", "lifetime of authorization codes", func(c *Config) *time.Duration { return &c.CodeTTL }),
 	dur("session_ttl", "lifetime of a login session", func(c *Config) *time.Duration { return &c.SessionTTL }),
@@ -360,6 +385,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
+	}
+	if c.RefreshReuseHorizon <= c.RefreshGrace {
+		errs = append(errs, fmt.Errorf("refresh_reuse_horizon %v must exceed refresh_grace %v: a retry within the grace needs the rotated token", c.RefreshReuseHorizon, c.RefreshGrace))
 	}
 	if c.CodeTTL > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("code_ttl %v is longer than the 10 minutes RFC 6749 §4.1.2 allows", c.CodeTTL))

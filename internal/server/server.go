@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	}
 	tokens := token.NewEndpoint(auth, log,
 		token.AuthorizationCode{Issuer: issuer},
-		token.RefreshToken{Issuer: issuer},
+		token.RefreshToken{Issuer: issuer, Grace: cfg.RefreshGrace},
 		token.ClientCredentials{Issuer: issuer},
 		token.DeviceCode{Issuer: issuer},
 		token.TokenExchange{Issuer: issuer},

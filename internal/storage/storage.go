@@ -181,6 +181,10 @@ type RefreshToken struct {
 	UsedAt    time.Time // zero until rotated
 	// JKT binds the token to a DPoP key (RFC 9449 §5): its thumbprint.
 	JKT string
+	// NextHash is the hash of the token that replaced this one at its
+	// rotation; empty while unused, and for a successor that a retried
+	// rotation replaced (see RetryRotation), which is spent for good.
+	NextHash string
 }
 
 // Session is a logged-in browser session.
@@ -320,6 +324,16 @@ type Storage interface {
 	// succeeds at most once per old token; a token used before yields
 	// ErrAlreadyUsed and next is not stored.
 	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, at time.Time) error
+	// RetryRotation rotates a refresh token again whose rotation response
+	// was lost: oldHash, rotated at or after since into successorHash, is
+	// given next instead, and successorHash, still unused, is spent (marked
+	// used, with no NextHash), so that one live token remains in the chain.
+	// Atomic: of concurrent retries at most one succeeds. When oldHash was
+	// not rotated at or after since, its NextHash is no longer
+	// successorHash (another retry won), or the successor was used, it
+	// yields ErrAlreadyUsed and changes nothing; an unknown oldHash yields
+	// ErrNotFound.
+	RetryRotation(ctx context.Context, oldHash, successorHash string, next RefreshToken, since, at time.Time) error
 
 	// RevokeToken records that the access token with this jti is revoked
 	// until it expires anyway.

@@ -181,8 +181,10 @@ var migrations = []string{
 	`ALTER TABLE clients ADD COLUMN pairwise SMALLINT NOT NULL DEFAULT 0;
 	ALTER TABLE auth_requests ADD COLUMN claims TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 13: sealed secrets of client_secret_jwt clients (RFC 7523).
-	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`, // 14: the readiness write probe, one row per node, and the indexes
-	// that continuous pruning selects by.
+	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`, // 14: the successor of a rotated refresh token, for retries
+	// whose response was lost (rotation grace period).
+	`ALTER TABLE refresh_tokens ADD COLUMN next_hash TEXT NOT NULL DEFAULT '';`, // 15: the readiness write probe, one row per node, and the
+	// indexes that continuous pruning selects by.
 	`CREATE TABLE health_probe (
 		node TEXT PRIMARY KEY,
 		at_ms BIGINT NOT NULL

@@ -648,14 +648,14 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) 
 
 // ---- refresh tokens
 
-const refreshCols = `hash, grant_id, client_id, user_id, scopes, auth_time, created_at, expires_at, used_at, jkt`
+const refreshCols = `hash, grant_id, client_id, user_id, scopes, auth_time, created_at, expires_at, used_at, jkt, next_hash`
 
 func refreshArgs(t storage.RefreshToken) []any {
 	return []any{t.Hash, t.GrantID, t.ClientID, t.UserID, joinList(t.Scopes), unix(t.AuthTime), unix(t.CreatedAt), unix(t.ExpiresAt), unix(t.UsedAt),
-		t.JKT}
+		t.JKT, t.NextHash}
 }
 
-const insertRefresh = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+const insertRefresh = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 // CreateRefreshToken stores an issued refresh token.
 func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
@@ -668,7 +668,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.Refr
 	var scopes string
 	var auth, created, expires, used int64
 	err := s.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash).
-		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used, &t.JKT)
+		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used, &t.JKT, &t.NextHash)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -680,13 +680,49 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.Refr
 // RotateRefreshToken consumes oldHash and stores next in one transaction.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, at time.Time) error {
 	return s.tx(ctx, "rotate refresh token", func(tx *sql.Tx) error {
-		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at = 0`, unix(at), oldHash))
+		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1, next_hash = $2 WHERE hash = $3 AND used_at = 0`,
+			unix(at), next.Hash, oldHash))
 		if errors.Is(err, storage.ErrNotFound) {
-			var one int
-			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM refresh_tokens WHERE hash = $1`, oldHash).Scan(&one); err != nil {
-				return notFound(err)
-			}
-			return storage.ErrAlreadyUsed
+			return usedOrMissing(ctx, tx, oldHash)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, insertRefresh, refreshArgs(next)...)
+		return err
+	})
+}
+
+// usedOrMissing tells, after a conditional update of oldHash changed
+// nothing, whether the token exists (ErrAlreadyUsed) or not (ErrNotFound).
+func usedOrMissing(ctx context.Context, tx *sql.Tx, oldHash string) error {
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM refresh_tokens WHERE hash = $1`, oldHash).Scan(&one); err != nil {
+		return notFound(err)
+	}
+	return storage.ErrAlreadyUsed
+}
+
+// RetryRotation gives a just-rotated token a new successor and spends the
+// old successor, in one transaction. The first UPDATE is conditional on
+// the successor it expects, so that of concurrent retries one wins: the
+// others, once the winner commits, match no row (PostgreSQL re-checks the
+// condition on the locked row; SQLite runs one writer at a time).
+func (s *Store) RetryRotation(ctx context.Context, oldHash, successorHash string, next storage.RefreshToken, since, at time.Time) error {
+	return s.tx(ctx, "retry refresh rotation", func(tx *sql.Tx) error {
+		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET next_hash = $1
+			WHERE hash = $2 AND used_at <> 0 AND used_at >= $3 AND next_hash = $4 AND next_hash <> ''`,
+			next.Hash, oldHash, unix(since), successorHash))
+		if errors.Is(err, storage.ErrNotFound) {
+			return usedOrMissing(ctx, tx, oldHash)
+		}
+		if err != nil {
+			return err
+		}
+		err = mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1, next_hash = '' WHERE hash = $2 AND used_at = 0`,
+			unix(at), successorHash))
+		if errors.Is(err, storage.ErrNotFound) {
+			return storage.ErrAlreadyUsed // the client moved on with the successor
 		}
 		if err != nil {
 			return err

@@ -32,6 +32,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"AuthCodeRace", testAuthCodeRace},
 		{"RefreshTokens", testRefreshTokens},
 		{"RefreshRace", testRefreshRace},
+		{"RefreshRetry", testRefreshRetry},
+		{"RefreshRetryRace", testRefreshRetryRace},
 		{"RevokedTokens", testRevokedTokens},
 		{"Sessions", testSessions},
 		{"SigningKeys", testSigningKeys},
@@ -367,6 +369,80 @@ func testRefreshRace(t *testing.T, s storage.Storage) {
 	}
 	if stored != 1 {
 		t.Fatalf("%d successor tokens stored, want 1", stored)
+	}
+}
+
+// testRefreshRetry walks the rotation grace period: a retry of a
+// just-rotated token gets a new successor and spends the old one; a retry
+// outside the window, against a successor already used, or naming a stale
+// successor changes nothing.
+func testRefreshRetry(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateRefreshToken(ctx, newRefresh("r1")), "create")
+	rotated := now()
+	mustNil(t, s.RotateRefreshToken(ctx, "r1", newRefresh("r2"), rotated), "rotate")
+	got, err := s.GetRefreshToken(ctx, "r1")
+	mustNil(t, err, "get rotated")
+	if got.NextHash != "r2" {
+		t.Fatalf("rotated token's NextHash = %q, want r2", got.NextHash)
+	}
+	since := rotated.Add(-30 * time.Second)
+	wantErr(t, s.RetryRotation(ctx, "r1", "r2", newRefresh("late"), rotated.Add(time.Second), now()), storage.ErrAlreadyUsed, "retry after the window")
+	wantErr(t, s.RetryRotation(ctx, "r1", "other", newRefresh("stale"), since, now()), storage.ErrAlreadyUsed, "retry naming another successor")
+	wantErr(t, s.RetryRotation(ctx, "missing", "r2", newRefresh("x"), since, now()), storage.ErrNotFound, "retry unknown")
+	mustNil(t, s.CreateRefreshToken(ctx, newRefresh("fresh")), "create unused")
+	wantErr(t, s.RetryRotation(ctx, "fresh", "", newRefresh("y"), since, now()), storage.ErrAlreadyUsed, "retry an unused token")
+	for _, h := range []string{"late", "stale", "x", "y"} {
+		if _, err := s.GetRefreshToken(ctx, h); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("a failed retry stored %s: %v", h, err)
+		}
+	}
+
+	mustNil(t, s.RetryRotation(ctx, "r1", "r2", newRefresh("r3"), since, now()), "retry within the window")
+	old, _ := s.GetRefreshToken(ctx, "r1")
+	spent, _ := s.GetRefreshToken(ctx, "r2")
+	next, err := s.GetRefreshToken(ctx, "r3")
+	mustNil(t, err, "get retried successor")
+	if old.NextHash != "r3" || !old.UsedAt.Equal(got.UsedAt) {
+		t.Fatalf("after retry, old token = %+v, want NextHash r3 and its first UsedAt", old)
+	}
+	if spent.UsedAt.IsZero() || spent.NextHash != "" {
+		t.Fatalf("replaced successor = %+v, want used with no NextHash", spent)
+	}
+	if !next.UsedAt.IsZero() {
+		t.Fatalf("new successor already used: %+v", next)
+	}
+	// The spent successor cannot be rotated, nor retried.
+	wantErr(t, s.RotateRefreshToken(ctx, "r2", newRefresh("z"), now()), storage.ErrAlreadyUsed, "rotate the spent successor")
+	wantErr(t, s.RetryRotation(ctx, "r2", "", newRefresh("z"), since, now()), storage.ErrAlreadyUsed, "retry the spent successor")
+	// Once the client used its successor, the old token cannot be retried.
+	mustNil(t, s.RotateRefreshToken(ctx, "r3", newRefresh("r4"), now()), "rotate the new successor")
+	wantErr(t, s.RetryRotation(ctx, "r1", "r3", newRefresh("r5"), since, now()), storage.ErrAlreadyUsed, "retry after the successor was used")
+	if got, _ := s.GetRefreshToken(ctx, "r1"); got.NextHash != "r3" {
+		t.Fatalf("a refused retry changed the old token: %+v", got)
+	}
+	if _, err := s.GetRefreshToken(ctx, "r5"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a refused retry stored its token: %v", err)
+	}
+}
+
+// testRefreshRetryRace retries one rotated token concurrently: one retry
+// wins, one new successor is stored, and the chain keeps one live token.
+func testRefreshRetryRace(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateRefreshToken(ctx, newRefresh("old")), "create")
+	mustNil(t, s.RotateRefreshToken(ctx, "old", newRefresh("first"), now()), "rotate")
+	const n = 16
+	onlyOneWins(t, n, func(i int) error {
+		return s.RetryRotation(ctx, "old", "first", newRefresh(fmt.Sprintf("retry%d", i)), now().Add(-time.Minute), now())
+	})
+	live := 0
+	for _, h := range []string{"first", "retry0", "retry1", "retry2", "retry3", "retry4", "retry5", "retry6", "retry7",
+		"retry8", "retry9", "retry10", "retry11", "retry12", "retry13", "retry14", "retry15"} {
+		if rt, err := s.GetRefreshToken(ctx, h); err == nil && rt.UsedAt.IsZero() {
+			live++
+		}
+	}
+	if live != 1 {
+		t.Fatalf("%d live tokens in the chain, want 1", live)
 	}
 }
 
