@@ -38,14 +38,16 @@ var Dialect = sqlstore.Dialect{
 // IsUnavailable reports whether err means PostgreSQL is out of reach for
 // now rather than a bug: a connection that could not be made
 // (pgconn.ConnectError) or failed before the request was sent
-// (pgconn.SafeToRetry), a timeout inside pgconn, or a server error of
+// (pgconn.SafeToRetry), a connection that closed during the request
+// (pgconn.ErrConnClosed: whether a commit took effect is then unknown), a
+// timeout inside pgconn, or a server error of
 // SQLSTATE class 08 (connection exception), 53 (insufficient resources:
 // disk full, out of memory, too many connections) or 57P01–57P03 (admin
 // shutdown, crash shutdown, cannot connect now). Serialization failures
 // and deadlocks (class 40) are not outages and stay errors.
 func IsUnavailable(err error) bool {
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+	if errors.As(err, &ce) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	var e *pgconn.PgError

@@ -47,6 +47,28 @@ func TestUnavailableCodes(t *testing.T) {
 	}
 }
 
+// TestUnavailableConnErrors classifies pgconn's own errors: a connection
+// found closed during a request is an outage (the request may have been
+// sent, so the caller cannot know whether it took effect; the retry-safe
+// refresh rotation covers that case).
+func TestUnavailableConnErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"conn closed mid-request", fmt.Errorf("commit: %w", pgconn.ErrConnClosed), true},
+		{"plain error", errors.New("sql: Scan error on column index 0"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := postgres.Dialect.Unavailable(tt.err); got != tt.want {
+				t.Errorf("Unavailable(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
 // TestConnectRefused opens a store on a port nobody listens on: the
 // error is an outage, reported quickly.
 func TestConnectRefused(t *testing.T) {
