@@ -19,9 +19,10 @@
 //
 // The operator may allow listed hosts or networks ([Allow], from the
 // insecure_outbound_allow setting), which tests and local development need
-// for loopback servers. Nothing else a client registers is fetched:
-// logo_uri, client_uri, policy_uri and tos_uri are not kept, and a
-// request_uri at /authorize only names a pushed request (RFC 9126).
+// for loopback servers. Nothing else a client registers is fetched by the
+// server: client_uri, logo_uri, policy_uri and tos_uri are shown to the
+// user as links and an image the browser loads, and a request_uri at
+// /authorize only names a pushed request (RFC 9126).
 package outbound
 
 import (
