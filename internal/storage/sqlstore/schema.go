@@ -181,5 +181,7 @@ var migrations = []string{
 	`ALTER TABLE clients ADD COLUMN pairwise SMALLINT NOT NULL DEFAULT 0;
 	ALTER TABLE auth_requests ADD COLUMN claims TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 13: sealed secrets of client_secret_jwt clients (RFC 7523).
-	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`, // 14: attempts counted before they are made (ReserveAttempt):
+	// how many of a key's counted attempts are still in flight.
+	`ALTER TABLE failures ADD COLUMN pending BIGINT NOT NULL DEFAULT 0;`,
 }
