@@ -108,7 +108,8 @@ func listen(t *testing.T) net.Listener {
 
 // startNode serves bawwab on l with the given store and clock. issuer is
 // the public URL when several nodes share one; empty means l's own URL.
-func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer string, c *clock) *env {
+// configure, if given, changes the configuration before the server starts.
+func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer string, c *clock, configure ...func(*config.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{t: t, URL: "http://" + l.Addr().String(), Store: store, Clock: c, Logs: &syncBuffer{},
@@ -120,6 +121,9 @@ func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer strin
 	// them and "files" is a downstream API (TestTokenExchange).
 	cfg.Audience = []string{"api", "gateway", "files"}
 	cfg.Registration, cfg.RegistrationToken = "token", registrationToken
+	for _, f := range configure {
+		f(&cfg)
+	}
 	var out io.Writer = e.Logs
 	if testing.Verbose() {
 		out = io.MultiWriter(e.Logs, &testWriter{t})
