@@ -89,8 +89,8 @@ func Of(r *http.Request) string {
 // address is returned unchanged.
 func Network(addr string) string {
 	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return addr
+	if err != nil || a.Is4() {
+		return addr // ParseAddr takes IPv4 in its one canonical form only
 	}
 	a = a.Unmap().WithZone("")
 	if a.Is4() {
