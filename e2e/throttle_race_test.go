@@ -10,7 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
@@ -381,5 +383,78 @@ func TestThrottleRaceMultiNode(t *testing.T) {
 	n := checkBound(t, "two nodes", answers, late, userFree, elapsed, loginVerified(t))
 	if got := failedLogins(t, nodes[0]); got != n {
 		t.Errorf("%d login_failed events for %d wrong passwords answered", got, n)
+	}
+}
+
+// TestOddNames plays names a database may refuse or a throttle may count
+// apart: user names, client ids and user codes that are not valid UTF-8 or
+// hold NUL, case variants of a user name, and a long non-ASCII user name.
+// Each is answered as wrong credentials (never a server error), counted,
+// and audited.
+func TestOddNames(t *testing.T) { testOddNames(t, start(t)) }
+
+// TestOddNamesPostgres: the same on PostgreSQL, whose text columns refuse
+// invalid UTF-8 and NUL.
+func TestOddNamesPostgres(t *testing.T) { testOddNames(t, startCluster(t, 1)[0]) }
+
+func testOddNames(t *testing.T, e *env) {
+	ctx := context.Background()
+	long := "a" + strings.Repeat("أمل", 10) // 61 bytes: audit details are clipped at 40, within a letter
+	if _, err := admin.AddUser(ctx, e.Store, admin.UserSpec{Username: long, Password: "another good password"}, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	jar, csrf := loginCSRF(t, e)
+	c := raceClient(t, jar)
+	do := func(req *http.Request) int {
+		t.Helper()
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct{ name, user, pw string }{
+		{"invalid UTF-8", "am\xffal", userPassword},
+		{"NUL", "am\x00al", userPassword},
+		{"upper case", "AMAL", userPassword},
+		{"title case", "Amal", userPassword},
+		{"trailing space", "amal ", userPassword},
+		{"fullwidth", "ａｍａｌ", userPassword},
+		{"very long", strings.Repeat("a", 15_000), userPassword},
+		{"long non-ASCII, wrong password", long, "wrong"},
+	} {
+		if got := do(loginRequest(t, e.URL, csrf, tc.user, tc.pw, "")); got != http.StatusUnauthorized {
+			t.Errorf("login as %s: %d, want 401", tc.name, got)
+		}
+	}
+	evs, err := e.Store.ListAuditEvents(ctx, storage.AuditFilter{Type: "login_failed"})
+	if err != nil || len(evs) != 1 || !utf8.ValidString(evs[0].Detail) {
+		t.Errorf("failed login of the long non-ASCII name: audit events %+v (%v), want one", evs, err)
+	}
+	for _, id := range []string{"rob\xffot", "rob\x00ot"} {
+		req, _ := http.NewRequest("POST", e.URL+"/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(id), "x")
+		if got := do(req); got != http.StatusUnauthorized {
+			t.Errorf("client id %q: %d, want 401", id, got)
+		}
+	}
+	b := e.browser()
+	dc := csrfOf(t, b.get("/device"))
+	for _, code := range []string{"BCDF\xffGHJK", "BCDF\x00GHJK"} {
+		if p := b.post("/device", url.Values{"csrf_token": {dc}, "user_code": {code}}); p.Status != http.StatusBadRequest {
+			t.Errorf("user code %q: %d, want 400", code, p.Status)
+		}
+	}
+	// Each odd name counted against the network: 8 logins above, 42 more
+	// fill its budget of 50.
+	for i := range ipFree - 8 {
+		if got := do(loginRequest(t, e.URL, csrf, fmt.Sprintf("am\x00al%d", i), "x", "")); got != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, got)
+		}
+	}
+	if got := do(loginRequest(t, e.URL, csrf, "am\xffal", "x", "")); got != http.StatusTooManyRequests {
+		t.Errorf("guess beyond the network's budget: %d, want 429", got)
 	}
 }

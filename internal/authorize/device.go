@@ -63,7 +63,10 @@ func (h *Handler) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 	// hold one of its own), nor does a store error count: both release it.
 	defer try.Release(ctx)
 	now := h.Now()
-	dc, err := h.Store.GetDeviceCodeByUserCode(ctx, device.Normalize(typed))
+	dc, err := (*storage.DeviceCode)(nil), storage.ErrNotFound
+	if code := device.Normalize(typed); storage.ValidText(code) { // others match no code; a database may refuse them
+		dc, err = h.Store.GetDeviceCodeByUserCode(ctx, code)
+	}
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return

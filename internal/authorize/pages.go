@@ -132,7 +132,10 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	// Paths that end neither attempt (a store error) uncount them.
 	defer userTry.Release(ctx)
 	defer ipTry.Release(ctx)
-	u, err := h.Store.GetUserByUsername(ctx, data.Username)
+	u, err := (*storage.User)(nil), storage.ErrNotFound
+	if storage.ValidText(data.Username) { // no user has another name; a database may refuse it
+		u, err = h.Store.GetUserByUsername(ctx, data.Username)
+	}
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		err = password.VerifyDummy(h.Password)

@@ -106,6 +106,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*sto
 }
 
 func (a *Authenticator) check(ctx context.Context, id, secret, method string) (*storage.Client, error) {
+	if !storage.ValidText(id) { // no client has such an id; a database may refuse it
+		return nil, invalidClient("unknown client or wrong credentials")
+	}
 	c, err := a.Store.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, invalidClient("unknown client or wrong credentials")

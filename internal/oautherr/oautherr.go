@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 )
 
 // Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1
@@ -139,12 +141,19 @@ func Code(err error) string {
 }
 
 // Clip shortens a client-chosen string before it is quoted in a
-// description, so that error responses stay small.
+// description or the audit log, so that both stay small. It cuts between
+// characters, never inside one, and replaces invalid UTF-8 and NUL, which
+// a database's text column refuses.
 func Clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	if len(s) <= 40 {
+		return s
 	}
-	return s
+	cut := 40
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // body is the JSON form of RFC 6749 §5.2.

@@ -18,7 +18,6 @@ import (
 	"context"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/bawwab/bawwab/internal/storage"
 )
@@ -121,19 +120,10 @@ const entryLimit = 100_000
 const keyLimit = 128
 
 func storedKey(key string) string {
-	if len(key) <= keyLimit && utf8.ValidString(key) && !containsNUL(key) {
+	if len(key) <= keyLimit && storage.ValidText(key) {
 		return key
 	}
 	return "sha256:" + storage.Hash(key)
-}
-
-func containsNUL(s string) bool {
-	for i := range len(s) {
-		if s[i] == 0 {
-			return true
-		}
-	}
-	return false
 }
 
 func (b *Backoff) policy() storage.Throttle {

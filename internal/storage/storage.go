@@ -13,7 +13,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Hash is the stored form of a secret (client secret, code, refresh token,
@@ -23,6 +25,15 @@ import (
 func Hash(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
+}
+
+// ValidText reports whether s can be stored in, or looked up by, a text
+// column of every backend: valid UTF-8 without NUL. PostgreSQL refuses
+// anything else with an error, so a caller holding an identifier from a
+// request (a user name, a client id) that is not ValidText knows no row
+// matches it without asking.
+func ValidText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
