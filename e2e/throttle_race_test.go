@@ -225,7 +225,7 @@ func TestThrottleRaceLoginManyAccounts(t *testing.T) {
 	e := start(t)
 	jar, csrf := loginCSRF(t, e)
 	var reqs []*http.Request
-	for i := range 80 {
+	for i := range 150 {
 		reqs = append(reqs, loginRequest(t, e.URL, csrf, fmt.Sprintf("user%d", i), "guess", ""))
 	}
 	reqs = append(reqs, loginRequest(t, e.URL, csrf, userName, userPassword, ""))
@@ -302,7 +302,7 @@ func TestThrottleRaceDevice(t *testing.T) {
 		return req
 	}
 	var reqs []*http.Request
-	for i := range 80 {
+	for i := range 300 {
 		reqs = append(reqs, codeRequest(fmt.Sprintf("ZZZZ-%04d", i)))
 	}
 	reqs = append(reqs, codeRequest(d.UserCode))
@@ -365,6 +365,40 @@ func TestThrottleRaceClientAuth(t *testing.T) {
 	}
 	answers, elapsed := race(t, raceClient(t, nil), reqs, late, clientFree, verified)
 	checkBound(t, "client secrets", answers, late, clientFree, elapsed, verified)
+}
+
+// TestThrottleRaceClientAuthEndpoints: client secret guesses spread at once
+// over every endpoint that authenticates clients share one budget.
+func TestThrottleRaceClientAuthEndpoints(t *testing.T) {
+	e := start(t)
+	forms := map[string]string{
+		"/token":                "grant_type=client_credentials&scope=files.read",
+		"/introspect":           "token=x",
+		"/revoke":               "token=x",
+		"/par":                  "response_type=code&redirect_uri=" + url.QueryEscape(notesRedirect) + "&scope=openid",
+		"/device_authorization": "scope=openid",
+	}
+	paths := []string{"/token", "/introspect", "/revoke", "/par", "/device_authorization"}
+	var reqs []*http.Request
+	for i := range 50 {
+		path := paths[i%len(paths)]
+		req, _ := http.NewRequest("POST", e.URL+path, strings.NewReader(forms[path]))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("notes", fmt.Sprintf("guess-%d", i))
+		reqs = append(reqs, req)
+	}
+	verified := func(a answer) bool {
+		switch {
+		case a.Status == http.StatusUnauthorized && a.Header.Get("Retry-After") == "":
+			return true // wrong secret
+		case a.Status == http.StatusUnauthorized || a.Status == http.StatusTooManyRequests:
+			return false // throttled, with Retry-After
+		}
+		t.Errorf("answered %d: %s", a.Status, clip(a.Body))
+		return false
+	}
+	answers, elapsed := race(t, raceClient(t, nil), reqs, -1, clientFree, verified)
+	checkBound(t, "client secrets over five endpoints", answers, -1, clientFree, elapsed, verified)
 }
 
 // TestThrottleRaceMultiNode: guesses for one account spread over two nodes
