@@ -233,6 +233,11 @@ func WriteLogged(ctx context.Context, log *slog.Logger, w http.ResponseWriter, w
 func WriteBearer(w http.ResponseWriter, err error, realm, scope string) {
 	challenge := fmt.Sprintf("Bearer realm=%q", realm)
 	e := From(err)
+	if e.Code == TemporarilyUnavailable {
+		// An outage, not a problem with the token: no challenge.
+		Write(w, e, "")
+		return
+	}
 	if e != ErrMissingToken {
 		challenge += fmt.Sprintf(", error=%q, error_description=%q", e.Code, e.Description)
 	}
