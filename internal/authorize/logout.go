@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/oautherr"
@@ -46,7 +47,7 @@ func (h *Handler) logoutRequest(r *http.Request, v url.Values) (logoutData, erro
 			return d, oautherr.New(oautherr.InvalidRequest, "no client is registered with this client_id")
 		}
 		d.ClientName = client.Name
-		if d.RedirectURI != "" && !slices.Contains(client.RedirectURIs, d.RedirectURI) {
+		if d.RedirectURI != "" && (!slices.Contains(client.RedirectURIs, d.RedirectURI) || strings.Contains(d.RedirectURI, "#")) {
 			return d, oautherr.New(oautherr.InvalidRequest, "post_logout_redirect_uri is not a redirect URI registered for this client")
 		}
 	} else if d.RedirectURI != "" {
@@ -97,7 +98,7 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("action") != "logout" {
-		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		http.Redirect(w, r, withLang(r, "/account"), http.StatusSeeOther)
 		return
 	}
 	h.UI.Render(w, r, http.StatusOK, "logout", "logout.done", ui.Page{Data: logoutData{Done: true}})
@@ -108,7 +109,7 @@ func (h *Handler) logoutAll(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
-	sess := h.loggedIn(w, r, "/login")
+	sess := h.loggedIn(w, r, withLang(r, "/login"))
 	if sess == nil {
 		return
 	}
@@ -123,5 +124,5 @@ func (h *Handler) logoutAll(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	http.Redirect(w, r, withLang(r, "/login"), http.StatusSeeOther)
 }

@@ -117,9 +117,15 @@ func (m *Manager) CSRFToken(w http.ResponseWriter, r *http.Request) string {
 	if id == "" {
 		id = rand.Text() + rand.Text()
 		m.setCookie(w, id, 0)
-		// Later calls on this request see the new cookie (bawwab sets no
-		// other cookie, so an invalid one is simply replaced).
+		// Later calls on this request see the new cookie in place of an
+		// invalid one; the browser's other cookies (its language) stay.
+		cookies := r.Cookies()
 		r.Header.Del("Cookie")
+		for _, c := range cookies {
+			if c.Name != CookieName {
+				r.AddCookie(c)
+			}
+		}
 		r.AddCookie(&http.Cookie{Name: CookieName, Value: id})
 	}
 	return m.token(id)

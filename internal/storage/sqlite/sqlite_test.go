@@ -2,8 +2,12 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
@@ -44,5 +48,52 @@ func TestReopen(t *testing.T) {
 	defer s.Close()
 	if _, err := s.GetUser(ctx, "u1"); err != nil {
 		t.Fatalf("user lost across reopen: %v", err)
+	}
+}
+
+// TestIncrementalVacuum: a database made before incremental auto-vacuum
+// is switched at open, and pruning hands freed pages back, so the file
+// shrinks.
+func TestIncrementalVacuum(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "bawwab.db")
+	old, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.ExecContext(ctx, "PRAGMA auto_vacuum = NONE; CREATE TABLE legacy (x TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mode int
+	if err := s.DB().QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil || mode != 2 {
+		t.Fatalf("auto_vacuum = %d (%v), want 2 (incremental)", mode, err)
+	}
+	pages := func() int {
+		var n int
+		if err := s.DB().QueryRowContext(ctx, "PRAGMA page_count").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	past := time.Now().Add(-time.Hour)
+	for i := range 2000 {
+		key := fmt.Sprintf("jti-%d-%s", i, strings.Repeat("x", 200))
+		if err := s.UseOnce(ctx, key, past); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := pages()
+	if _, err := s.Prune(ctx, storage.Prune{Now: time.Now(), MaxBatches: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if after := pages(); after >= full/2 {
+		t.Fatalf("after pruning every row the file has %d pages of %d", after, full)
 	}
 }

@@ -47,6 +47,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Scopes", testScopes},
 		{"DeleteUser", testDeleteUser},
 		{"DeleteExpired", testDeleteExpired},
+		{"Prune", testPrune},
+		{"PruneBatches", testPruneBatches},
+		{"Ping", testPing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -123,7 +126,10 @@ func testClients(t *testing.T, s storage.Storage) {
 	c := storage.Client{ID: "notes", Name: "Notes", SecretHash: "abc", RedirectURIs: []string{"https://notes.example/cb", "http://127.0.0.1/cb"},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, RequirePAR: true,
 		AuthMethod: "private_key_jwt", JWKS: `{"keys":[]}`, JWKSURI: "https://notes.example/jwks", BackchannelLogoutURI: "https://notes.example/bcl",
-		Pairwise: true, SecretSealed: "sealed", CreatedAt: now()}
+		Pairwise: true, SecretSealed: "sealed", SectorIdentifierURI: "https://notes.example/sector.json",
+		IDTokenAlg: "PS256", PKCEPolicy: storage.PKCENonceInstead, Verified: true, CreatedAt: now(),
+		ClientInfo: storage.ClientInfo{ClientURI: "https://notes.example", LogoURI: "https://notes.example/logo.png",
+			PolicyURI: "https://notes.example/privacy", TOSURI: "https://notes.example/terms"}}
 	mustNil(t, s.CreateClient(ctx, c), "create")
 	wantErr(t, s.CreateClient(ctx, c), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetClient(ctx, "notes")
@@ -131,7 +137,9 @@ func testClients(t *testing.T, s storage.Storage) {
 	if got.Name != c.Name || got.SecretHash != c.SecretHash || got.Public || !slices.Equal(got.RedirectURIs, c.RedirectURIs) ||
 		!slices.Equal(got.GrantTypes, c.GrantTypes) || !slices.Equal(got.Scopes, c.Scopes) || !got.CreatedAt.Equal(c.CreatedAt) || !got.RequirePAR ||
 		got.AuthMethod != c.AuthMethod || got.JWKS != c.JWKS || got.JWKSURI != c.JWKSURI || got.BackchannelLogoutURI != c.BackchannelLogoutURI ||
-		!got.Pairwise || got.SecretSealed != "sealed" {
+		!got.Pairwise || got.SecretSealed != "sealed" || got.SectorIdentifierURI != c.SectorIdentifierURI ||
+		got.IDTokenAlg != "PS256" || got.PKCEPolicy != storage.PKCENonceInstead ||
+		got.ClientInfo != c.ClientInfo || !got.Verified {
 		t.Fatalf("get: got %+v, want %+v", *got, c)
 	}
 	pub := storage.Client{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, CreatedAt: now()}
@@ -166,10 +174,13 @@ func testClients(t *testing.T, s storage.Storage) {
 	upd := *got
 	upd.Name, upd.RedirectURIs, upd.Scopes, upd.RequirePAR, upd.RegistrationTokenHash = "Notes 2", []string{"https://notes.example/v2"}, []string{"openid"}, false, "rt"
 	upd.CreatedAt = now().Add(time.Hour)
+	upd.IDTokenAlg, upd.PKCEPolicy = "ES256", storage.PKCENonceInstead
+	upd.LogoURI, upd.Verified = "https://cli.example/logo.png", true
 	mustNil(t, s.UpdateClient(ctx, upd), "update")
 	got, _ = s.GetClient(ctx, "cli")
-	if got.Name != "Notes 2" || !slices.Equal(got.RedirectURIs, upd.RedirectURIs) || !slices.Equal(got.Scopes, upd.Scopes) || got.RequirePAR ||
-		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) {
+	if got.IDTokenAlg != "ES256" || got.PKCEPolicy != storage.PKCENonceInstead ||
+		got.Name != "Notes 2" || !slices.Equal(got.RedirectURIs, upd.RedirectURIs) || !slices.Equal(got.Scopes, upd.Scopes) || got.RequirePAR ||
+		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) || got.LogoURI != upd.LogoURI || !got.Verified {
 		t.Fatalf("after update: %+v", *got)
 	}
 	wantErr(t, s.UpdateClient(ctx, storage.Client{ID: "ghost"}), storage.ErrNotFound, "update unknown")
@@ -242,14 +253,14 @@ func testGrants(t *testing.T, s storage.Storage) {
 func testAuthRequests(t *testing.T, s storage.Storage) {
 	r := storage.AuthRequest{ID: "r1", ClientID: "notes", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid", "email"}, State: "st", Nonce: "n",
 		CodeChallenge: "cc", CodeChallengeMethod: "S256", Prompt: "consent", MaxAge: -1, DPoPJKT: "jkt", Resources: []string{"api"},
-		CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
+		UILocales: "ar en", CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
 	mustNil(t, s.CreateAuthRequest(ctx, r), "create")
 	wantErr(t, s.CreateAuthRequest(ctx, r), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetAuthRequest(ctx, "r1")
 	mustNil(t, err, "get")
 	if got.ClientID != r.ClientID || got.RedirectURI != r.RedirectURI || !slices.Equal(got.Scopes, r.Scopes) || got.State != r.State || got.Nonce != r.Nonce ||
 		got.CodeChallenge != r.CodeChallenge || got.CodeChallengeMethod != r.CodeChallengeMethod || got.Prompt != r.Prompt || got.MaxAge != -1 || !got.ExpiresAt.Equal(r.ExpiresAt) ||
-		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) {
+		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) || got.UILocales != r.UILocales {
 		t.Fatalf("get: %+v", got)
 	}
 	mustNil(t, s.DeleteAuthRequest(ctx, "r1"), "delete")
@@ -810,12 +821,14 @@ func testScopes(t *testing.T, s storage.Storage) {
 	if len(l) != 0 {
 		t.Fatalf("new store has scopes: %+v", l)
 	}
-	pay := storage.ScopeDef{Name: "payment", Position: 2, Description: map[string]string{"en": "Cards", "ar": "البطاقات"}, Sensitive: true}
+	pay := storage.ScopeDef{Name: "payment", Position: 2, Description: map[string]string{"en": "Cards", "ar": "البطاقات"}, Sensitive: true,
+		Explanation: map[string]string{"en": "Charge your cards"}}
 	oid := storage.ScopeDef{Name: "openid", Position: 1, Description: map[string]string{"en": "Who you are"}, Required: true, Claims: []string{"sub"}}
 	mustNil(t, s.SaveScope(ctx, pay), "save")
 	mustNil(t, s.SaveScope(ctx, oid), "save")
 	l, _ = s.ListScopes(ctx)
-	if len(l) != 2 || l[0].Name != "openid" || !l[0].Required || strings.Join(l[0].Claims, " ") != "sub" || l[1].Description["ar"] != "البطاقات" || !l[1].Sensitive {
+	if len(l) != 2 || l[0].Name != "openid" || !l[0].Required || strings.Join(l[0].Claims, " ") != "sub" || l[1].Description["ar"] != "البطاقات" || !l[1].Sensitive ||
+		l[1].Explanation["en"] != "Charge your cards" || len(l[0].Explanation) != 0 {
 		t.Fatalf("list: %+v", l)
 	}
 	pay.Description["en"], pay.Sensitive = "Saved cards", false
@@ -855,5 +868,118 @@ func testDeleteUser(t *testing.T, s storage.Storage) {
 	}
 	if cs, _ := s.ListClientConsents(ctx, "notes"); len(cs) != 1 || cs[0].UserID != "u2" {
 		t.Fatalf("consents after delete: %+v", cs)
+	}
+}
+
+// testPrune: rotated refresh tokens go after the reuse horizon, ended
+// grants once their tokens expired, old audit events after the retention;
+// what is still in use stays.
+func testPrune(t *testing.T, s storage.Storage) {
+	at := now()
+	hour := time.Hour
+	refresh := func(hash, grant string, created time.Time, used time.Time) {
+		r := newRefresh(hash)
+		r.GrantID, r.CreatedAt, r.ExpiresAt = grant, created, at.Add(24*hour)
+		mustNil(t, s.CreateRefreshToken(ctx, r), "refresh "+hash)
+		if !used.IsZero() {
+			next := newRefresh(hash + "-next")
+			next.GrantID, next.ExpiresAt = grant, at.Add(24*hour)
+			mustNil(t, s.RotateRefreshToken(ctx, hash, next, used), "rotate "+hash)
+		}
+	}
+	grant := func(id string, created, revoked time.Time) {
+		mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: id, ClientID: "notes", UserID: "u1", CreatedAt: created,
+			ExpiresAt: at.Add(90 * 24 * hour)}), "grant "+id)
+		if !revoked.IsZero() {
+			mustNil(t, s.RevokeGrant(ctx, id, revoked), "revoke "+id)
+		}
+	}
+	grant("live", at.Add(-48*hour), time.Time{})
+	refresh("rotated-long-ago", "live", at.Add(-3*hour), at.Add(-2*hour)) // past the 1 h horizon
+	refresh("rotated-recently", "live", at.Add(-3*hour), at.Add(-30*time.Minute))
+	grant("revoked-old", at.Add(-48*hour), at.Add(-2*hour))
+	refresh("of-revoked", "revoked-old", at.Add(-48*hour), time.Time{})
+	grant("revoked-new", at.Add(-48*hour), at.Add(-time.Minute)) // its access tokens may live
+	grant("tokenless-old", at.Add(-2*hour), time.Time{})
+	grant("tokenless-new", at.Add(-time.Minute), time.Time{})
+	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "ancient", Time: at.Add(-40 * 24 * hour), Type: "login", ExpiresAt: at.Add(hour)}), "audit")
+	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "recent", Time: at.Add(-hour), Type: "login", ExpiresAt: at.Add(hour)}), "audit")
+
+	n, err := s.Prune(ctx, storage.Prune{Now: at, ReuseHorizon: hour, TokenLifetime: hour, AuditRetention: 30 * 24 * hour, Batch: 1})
+	mustNil(t, err, "prune")
+	// rotated-long-ago, of-revoked, revoked-old, tokenless-old, ancient.
+	if n != 5 {
+		t.Errorf("pruned %d rows, want 5", n)
+	}
+	for _, tc := range []struct {
+		hash string
+		want error
+	}{
+		{"rotated-long-ago", storage.ErrNotFound},
+		{"rotated-recently", nil},
+		{"rotated-recently-next", nil},
+		{"rotated-long-ago-next", nil},
+		{"of-revoked", storage.ErrNotFound},
+	} {
+		if _, err := s.GetRefreshToken(ctx, tc.hash); !errors.Is(err, tc.want) {
+			t.Errorf("refresh token %s: got %v, want %v", tc.hash, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		id   string
+		want error
+	}{
+		{"live", nil},
+		{"revoked-old", storage.ErrNotFound},
+		{"revoked-new", nil},
+		{"tokenless-old", storage.ErrNotFound},
+		{"tokenless-new", nil},
+	} {
+		if _, err := s.GetGrant(ctx, tc.id); !errors.Is(err, tc.want) {
+			t.Errorf("grant %s: got %v, want %v", tc.id, err, tc.want)
+		}
+	}
+	if evs, _ := s.ListAuditEvents(ctx, storage.AuditFilter{}); len(evs) != 1 || evs[0].ID != "recent" {
+		t.Errorf("audit events after pruning: %+v", evs)
+	}
+	// Zero durations keep rows until their own expiry.
+	grant("tokenless-2", at.Add(-2*hour), time.Time{})
+	n, err = s.Prune(ctx, storage.Prune{Now: at})
+	mustNil(t, err, "prune by expiry")
+	if n != 0 {
+		t.Errorf("pruning by expiry alone removed %d rows, want 0", n)
+	}
+}
+
+// testPruneBatches: one call deletes at most Batch×MaxBatches rows of a
+// kind; the rest goes on the next call.
+func testPruneBatches(t *testing.T, s storage.Storage) {
+	past := now().Add(-time.Hour)
+	for i := range 7 {
+		mustNil(t, s.UseOnce(ctx, fmt.Sprintf("jti-%d", i), past), "use once")
+	}
+	n, err := s.Prune(ctx, storage.Prune{Now: now(), Batch: 2, MaxBatches: 2})
+	mustNil(t, err, "prune")
+	if n != 4 {
+		t.Fatalf("first call pruned %d rows, want 4", n)
+	}
+	n, err = s.Prune(ctx, storage.Prune{Now: now(), Batch: 2, MaxBatches: 2})
+	mustNil(t, err, "prune")
+	if n != 3 {
+		t.Fatalf("second call pruned %d rows, want 3", n)
+	}
+}
+
+// testPing: the write probe commits, again and again, for several nodes.
+func testPing(t *testing.T, s storage.Storage) {
+	for i := range 3 {
+		mustNil(t, s.Ping(ctx, "node-a", now().Add(time.Duration(i)*time.Second)), "ping a")
+		mustNil(t, s.Ping(ctx, "node-b", now()), "ping b")
+	}
+	// A node silent for a day is forgotten.
+	n, err := s.Prune(ctx, storage.Prune{Now: now().Add(25 * time.Hour)})
+	mustNil(t, err, "prune")
+	if n != 2 {
+		t.Fatalf("pruned %d probe rows, want 2", n)
 	}
 }
