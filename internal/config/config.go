@@ -458,6 +458,9 @@ func (c *Config) Validate() error {
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
 	}
+	if c.RefreshReuseHorizon <= c.RefreshGrace {
+		errs = append(errs, fmt.Errorf("refresh_reuse_horizon %v must exceed refresh_grace %v: a retry within the grace needs the rotated token", c.RefreshReuseHorizon, c.RefreshGrace))
+	}
 	if c.CodeTTL > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("code_ttl %v is longer than the 10 minutes RFC 6749 §4.1.2 allows", c.CodeTTL))
 	}

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"flag"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -95,5 +96,43 @@ func TestIncrementalVacuum(t *testing.T) {
 	}
 	if after := pages(); after >= full/2 {
 		t.Fatalf("after pruning every row the file has %d pages of %d", after, full)
+	}
+}
+
+var measure = flag.Int("measure", 0, "TestBytesPerRow: rows of each kind to add (e.g. 20000); 0 skips it")
+
+// TestBytesPerRow measures the database file's growth per user, grant and
+// audit event, indexes included (docs/deploy.md quotes it):
+//
+//	go test ./internal/storage/sqlite/ -run TestBytesPerRow -measure 20000 -v
+func TestBytesPerRow(t *testing.T) {
+	if *measure == 0 {
+		t.Skip("a measurement: run with -measure 20000")
+	}
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bawwab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	size := func() int64 {
+		var pages, free, pageSize int64
+		db := s.DB()
+		if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			t.Fatal(err)
+		}
+		for q, p := range map[string]*int64{"PRAGMA page_count": &pages, "PRAGMA freelist_count": &free, "PRAGMA page_size": &pageSize} {
+			if err := db.QueryRowContext(ctx, q).Scan(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return (pages - free) * pageSize
+	}
+	for _, kind := range storagetest.Kinds {
+		before := size()
+		if err := storagetest.Grow(ctx, s, kind, *measure); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%-8s %5d bytes each", kind, (size()-before)/int64(*measure))
 	}
 }
