@@ -1,6 +1,7 @@
 package authorize
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -73,11 +75,19 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("action") == "logout" {
-		if sess, err := h.Sessions.Current(r.Context(), r); err == nil && sess != nil {
+		sess, err := h.Sessions.Current(r.Context(), r)
+		if err != nil && !errors.Is(err, session.ErrNoSession) {
+			h.errorPage(w, r, oautherr.Wrap(err))
+			return
+		}
+		if err := h.Sessions.Logout(r.Context(), w, r); err != nil {
+			h.errorPage(w, r, oautherr.Wrap(err))
+			return
+		}
+		if sess != nil {
 			h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID, ClientID: d.ClientID})
 			h.Logouts.LoggedOut(r.Context(), sess.UserID)
 		}
-		h.Sessions.Logout(r.Context(), w, r)
 	}
 	if d.RedirectURI != "" {
 		q := url.Values{}
@@ -110,6 +120,9 @@ func (h *Handler) logoutAll(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID, Detail: "everywhere: " + strconv.FormatInt(n, 10) + " sessions"})
 	h.Logouts.LoggedOut(r.Context(), sess.UserID)
-	h.Sessions.Logout(r.Context(), w, r)
+	if err := h.Sessions.Logout(r.Context(), w, r); err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
 	http.Redirect(w, r, withLang(r, "/login"), http.StatusSeeOther)
 }

@@ -333,11 +333,19 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
-	if sess, err := h.Sessions.Current(r.Context(), r); err == nil && sess != nil {
+	sess, err := h.Sessions.Current(r.Context(), r)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	if err := h.Sessions.Logout(r.Context(), w, r); err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	if sess != nil {
 		h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID})
 		h.Logouts.LoggedOut(r.Context(), sess.UserID)
 	}
-	h.Sessions.Logout(r.Context(), w, r)
 	next := "/login"
 	if req := r.PostForm.Get("req"); req != "" { // "Not you? Switch account" on the consent page
 		next += "?req=" + url.QueryEscape(req)

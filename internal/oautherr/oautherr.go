@@ -295,6 +295,11 @@ func WriteLogged(ctx context.Context, log *slog.Logger, w http.ResponseWriter, w
 func WriteBearer(w http.ResponseWriter, err error, realm, scope string) {
 	challenge := fmt.Sprintf("Bearer realm=%q", realm)
 	e := From(err)
+	if e.Code == TemporarilyUnavailable {
+		// An outage, not a problem with the token: no challenge.
+		Write(w, e, "")
+		return
+	}
 	if e != ErrMissingToken {
 		// Sanitize leaves no quote or backslash: the quoted string needs
 		// no escapes (RFC 6750 §3, RFC 9110 §5.6.4).
