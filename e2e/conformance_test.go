@@ -229,6 +229,7 @@ func TestConformanceBasicPlan(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
 	rpSecret := addNonceClient(t, e)
+	e.setProfile(t, amalProfile)
 	provider, err := oidc.NewProvider(ctx, e.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -377,6 +378,27 @@ func conformanceModules(t *testing.T, e *env, provider *oidc.Provider, c confCli
 			_, tok, _ := happy(t, signedIn, "openid email", nil)
 			if u := userinfo(t, "GET", tok.AccessToken, false); u["email"] != "amal@example.com" || u["email_verified"] != true || u["name"] != nil {
 				t.Fatalf("userinfo %v", u)
+			}
+		}},
+		{"oidcc-scope-address", func(t *testing.T) {
+			_, tok, _ := happy(t, signedIn, "openid address", nil)
+			if u := userinfo(t, "GET", tok.AccessToken, false); u["address"] == nil || u["name"] != nil || u["phone_number"] != nil {
+				t.Fatalf("userinfo %v", u)
+			}
+		}},
+		{"oidcc-scope-phone", func(t *testing.T) {
+			_, tok, _ := happy(t, signedIn, "openid phone", nil)
+			if u := userinfo(t, "GET", tok.AccessToken, false); u["phone_number"] != "+962791234567" || u["phone_number_verified"] != true || u["address"] != nil {
+				t.Fatalf("userinfo %v", u)
+			}
+		}},
+		{"oidcc-scope-all", func(t *testing.T) {
+			_, tok, _ := happy(t, signedIn, "openid profile email address phone", nil)
+			u := userinfo(t, "GET", tok.AccessToken, false)
+			for _, c := range []string{"name", "given_name", "family_name", "birthdate", "updated_at", "email", "address", "phone_number"} {
+				if u[c] == nil {
+					t.Fatalf("userinfo lacks %s: %v", c, u)
+				}
 			}
 		}},
 		{"oidcc-ensure-other-scope-order-succeeds", func(t *testing.T) { happy(t, signedIn, "email openid", nil) }},

@@ -74,6 +74,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /logout", h.logout)
 	mux.HandleFunc("GET /account", h.account)
 	mux.HandleFunc("POST /account/revoke", h.revokeApp)
+	mux.HandleFunc("GET /account/profile", h.profilePage)
+	mux.HandleFunc("POST /account/profile", h.saveProfile)
 	mux.HandleFunc("POST /par", h.par)
 	mux.HandleFunc("GET /end_session", h.endSessionPage)
 	mux.HandleFunc("POST /end_session", h.endSession)

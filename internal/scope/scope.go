@@ -15,6 +15,8 @@ const (
 	OpenID        = "openid"         // OpenID Connect Core §3.1.2.1
 	Profile       = "profile"        // OpenID Connect Core §5.4
 	Email         = "email"          // OpenID Connect Core §5.4
+	Address       = "address"        // OpenID Connect Core §5.4
+	Phone         = "phone"          // OpenID Connect Core §5.4
 	OfflineAccess = "offline_access" // OpenID Connect Core §11
 )
 
@@ -85,12 +87,18 @@ func Default() *Catalog {
 	return NewCatalog(
 		Scope{Name: OpenID, Required: true, Claims: []string{"sub"},
 			Description: map[string]string{"en": "Confirm who you are", "ar": "تأكيد هويتك"}},
-		Scope{Name: Profile, Claims: []string{"name", "preferred_username"},
-			Description: map[string]string{"en": "Your name", "ar": "اسمك"}},
+		Scope{Name: Profile, Claims: ProfileClaims,
+			Description: map[string]string{
+				"en": "Your name and profile: nickname, website, gender, birthdate, time zone and language",
+				"ar": "اسمك وملفك الشخصي: اسم الشهرة والموقع الإلكتروني والجنس وتاريخ الميلاد والمنطقة الزمنية واللغة"}},
 		Scope{Name: "photo", Claims: []string{"picture"},
 			Description: map[string]string{"en": "Your profile photo", "ar": "صورتك الشخصية"}},
 		Scope{Name: Email, Claims: []string{"email", "email_verified"},
 			Description: map[string]string{"en": "Your email address", "ar": "عنوان بريدك الإلكتروني"}},
+		Scope{Name: Address, Claims: []string{"address"},
+			Description: map[string]string{"en": "Your postal address", "ar": "عنوانك البريدي"}},
+		Scope{Name: Phone, Claims: []string{"phone_number", "phone_number_verified"},
+			Description: map[string]string{"en": "Your phone number", "ar": "رقم هاتفك"}},
 		Scope{Name: "files.read",
 			Description: map[string]string{"en": "See your files", "ar": "الاطلاع على ملفاتك"}},
 		Scope{Name: OfflineAccess,
@@ -99,6 +107,11 @@ func Default() *Catalog {
 			Description: map[string]string{"en": "Your saved payment cards", "ar": "بطاقات الدفع المحفوظة لديك"}},
 	)
 }
+
+// ProfileClaims are the claims of the profile scope (OpenID Connect Core
+// §5.4); picture has a scope of its own, photo.
+var ProfileClaims = []string{"name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "website", "gender",
+	"birthdate", "zoneinfo", "locale", "updated_at"}
 
 // Get returns the scope with this name.
 func (c *Catalog) Get(name string) (Scope, bool) {

@@ -184,5 +184,19 @@ var migrations = []string{
 	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`, // 14: the ID token signing alg of a client (OpenID Connect
 	// Registration §2) and its PKCE policy (RFC 9700 §2.1.1).
 	`ALTER TABLE clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT '';
-	ALTER TABLE clients ADD COLUMN pkce_policy TEXT NOT NULL DEFAULT '';`,
+	ALTER TABLE clients ADD COLUMN pkce_policy TEXT NOT NULL DEFAULT '';`, // 15: the standard claims of OpenID Connect Core §5.1, and the
+	// scopes address and phone (§5.4) in catalogs made before them; a fresh
+	// store is seeded with the default catalog, which has them.
+	`ALTER TABLE users ADD COLUMN profile TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE users ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
+	INSERT INTO scopes (name, position, descriptions, sensitive, required, claims)
+		SELECT 'address', (SELECT MAX(position) FROM scopes) + 1,
+			'{"ar":"عنوانك البريدي","en":"Your postal address"}', 0, 0, 'address'
+		WHERE EXISTS (SELECT 1 FROM scopes) ON CONFLICT (name) DO NOTHING;
+	INSERT INTO scopes (name, position, descriptions, sensitive, required, claims)
+		SELECT 'phone', (SELECT MAX(position) FROM scopes) + 1,
+			'{"ar":"رقم هاتفك","en":"Your phone number"}', 0, 0, 'phone_number phone_number_verified'
+		WHERE EXISTS (SELECT 1 FROM scopes) ON CONFLICT (name) DO NOTHING;
+	UPDATE scopes SET claims = 'name family_name given_name middle_name nickname preferred_username website gender birthdate zoneinfo locale updated_at'
+		WHERE name = 'profile' AND claims = 'name preferred_username';`,
 }
