@@ -47,6 +47,22 @@ func TestCLI(t *testing.T) {
 	if out := run(true, remote("client", "list")...); !strings.Contains(out, "cron") || !strings.Contains(out, "CLIENT_ID") {
 		t.Fatalf("client list:\n%s", out)
 	}
+	// The ID token alg, the PKCE policy and the standard claims.
+	run(true, remote("client", "add", "--id", "rp-cli", "--redirect-uri", "https://rp.example/cb", "--id-token-alg", "PS256",
+		"--pkce-policy", "nonce_instead")...)
+	if c, err := e.Store.GetClient(context.Background(), "rp-cli"); err != nil || c.IDTokenAlg != "PS256" || c.PKCEPolicy != storage.PKCENonceInstead {
+		t.Fatalf("client add --id-token-alg --pkce-policy: %v %+v", err, c)
+	}
+	run(false, remote("client", "add", "--id", "spa-cli", "--public", "--redirect-uri", "https://rp.example/cb", "--pkce-policy", "nonce_instead")...)
+	run(true, remote("user", "profile", e.UserID, "--claim", "given_name=Amal", "--claim", "address.locality=Amman",
+		"--claim", "phone_number=+962791234567", "--claim", "phone_number_verified=true")...)
+	if u, _ := e.Store.GetUser(context.Background(), e.UserID); u.Profile.GivenName != "Amal" || u.Profile.Address.Locality != "Amman" ||
+		!u.Profile.PhoneNumberVerified || u.Name != "Amal Haddad" || u.Profile.UpdatedAt.IsZero() {
+		t.Fatalf("user profile: %+v", u)
+	}
+	run(false, remote("user", "profile", e.UserID, "--claim", "birthdate=yesterday")...)
+	run(false, remote("user", "profile", e.UserID, "--claim", "shoe_size=44")...)
+
 	kid := strings.Fields(run(true, remote("keys", "rotate")...))[3]
 	if e.Server.Keys.ActiveKID() != strings.TrimSuffix(kid, ";") {
 		t.Fatalf("keys rotate over the API: server signs with %s, CLI said %s", e.Server.Keys.ActiveKID(), kid)
@@ -130,7 +146,7 @@ func TestCLI(t *testing.T) {
 	if err := os.WriteFile(backup, []byte(exported), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 1 added, 0 already there") || !strings.Contains(out, "clients: 6 added") {
+	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 1 added, 0 already there") || !strings.Contains(out, "clients: 7 added") {
 		t.Fatalf("import:\n%s", out)
 	}
 	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 0 added, 1 already there") {
@@ -145,8 +161,12 @@ func TestCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := password.Verify("another long passphrase", u.PasswordHash, testPassword); err != nil || u.ID != e.UserID {
+	if _, err := password.Verify("another long passphrase", u.PasswordHash, testPassword); err != nil || u.ID != e.UserID ||
+		u.Profile.GivenName != "Amal" || u.Profile.Address.Locality != "Amman" || u.Profile.UpdatedAt.IsZero() {
 		t.Fatalf("imported user: %v %+v", err, u)
+	}
+	if c, err := store.GetClient(context.Background(), "rp-cli"); err != nil || c.IDTokenAlg != "PS256" || c.PKCEPolicy != storage.PKCENonceInstead {
+		t.Fatalf("imported client: %v %+v", err, c)
 	}
 	c, err := store.GetClient(context.Background(), "cron")
 	if err != nil || c.SecretHash != storage.Hash(created.Secret) {

@@ -12,9 +12,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/bawwab/bawwab/internal/token"
 )
 
 // The tests in this file are named after the modules of the OpenID
@@ -203,3 +206,401 @@ func jwtHeader(t *testing.T, raw string) joseHeader {
 	}
 	return h
 }
+
+// confClient is one client set-up the basic plan runs with.
+type confClient struct {
+	name, id, secret, redirect string
+	pkce                       bool // sends PKCE; the other sends nonce instead
+}
+
+// confRun is one authorization request of a module and what it got.
+type confRun struct {
+	q        url.Values
+	verifier string
+	cb       url.Values // the callback's query
+}
+
+// TestConformanceBasicPlan runs the modules of oidcc-basic-certification-
+// test-plan and oidcc-config-certification-test-plan, one subtest each,
+// for a client with the default PKCE policy (it sends PKCE and nonce) and
+// for one with the nonce-instead-of-PKCE policy (it sends nonce only, as
+// the suite does).
+func TestConformanceBasicPlan(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	rpSecret := addNonceClient(t, e)
+	e.setProfile(t, amalProfile)
+	provider, err := oidc.NewProvider(ctx, e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []confClient{
+		{"default PKCE policy", "notes", e.NotesSecret, notesRedirect, true},
+		{"nonce instead of PKCE", "rp", rpSecret, rpRedirect, false},
+	} {
+		t.Run(c.name, func(t *testing.T) { conformanceModules(t, e, provider, c) })
+	}
+	t.Run("oidcc-discovery-endpoint-verification", func(t *testing.T) { discoveryVerification(t, e) })
+}
+
+func conformanceModules(t *testing.T, e *env, provider *oidc.Provider, c confClient) {
+	ctx := context.Background()
+	request := func(scope string, extra url.Values) confRun {
+		q := url.Values{"response_type": {"code"}, "client_id": {c.id}, "redirect_uri": {c.redirect}, "scope": {scope},
+			"state": {"s-" + randString()}, "nonce": {"n-" + randString()}}
+		r := confRun{q: q}
+		if c.pkce {
+			r.verifier = randString() + randString()
+			q.Set("code_challenge", token.S256(r.verifier))
+			q.Set("code_challenge_method", "S256")
+		}
+		for k, v := range extra {
+			q[k] = v
+		}
+		return r
+	}
+	// flow runs a request in b to the callback and checks state and iss.
+	flow := func(t *testing.T, b *browser, r confRun) confRun {
+		t.Helper()
+		r.cb = follow(t, b, "/authorize?"+r.q.Encode(), c.redirect)
+		if r.cb.Get("state") != r.q.Get("state") || r.cb.Get("iss") != e.URL {
+			t.Fatalf("callback %v", r.cb)
+		}
+		return r
+	}
+	exchange := func(t *testing.T, r confRun, post bool) tokenResult {
+		t.Helper()
+		f := url.Values{"grant_type": {"authorization_code"}, "code": {r.cb.Get("code")}, "redirect_uri": {c.redirect}}
+		if r.verifier != "" {
+			f.Set("code_verifier", r.verifier)
+		}
+		if post { // client_secret_post (RFC 6749 §2.3.1)
+			f.Set("client_id", c.id)
+			f.Set("client_secret", c.secret)
+			return e.token(f, "", "")
+		}
+		return e.token(f, c.id, c.secret)
+	}
+	// verify checks the ID token with go-oidc (RS256, the default) and
+	// the nonce sent.
+	verify := func(t *testing.T, r confRun, tok tokenResult) *oidc.IDToken {
+		t.Helper()
+		wantStatus(t, tok.Status, 200, "token", tok.Description)
+		idt, err := provider.Verifier(&oidc.Config{ClientID: c.id}).Verify(ctx, tok.IDToken)
+		if err != nil {
+			t.Fatalf("go-oidc: %v", err)
+		}
+		if idt.Nonce != r.q.Get("nonce") || idt.Subject != e.UserID || idt.AccessTokenHash == "" {
+			t.Fatalf("ID token: nonce %q (sent %q), sub %q, at_hash %q", idt.Nonce, r.q.Get("nonce"), idt.Subject, idt.AccessTokenHash)
+		}
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+			t.Fatal(err)
+		}
+		return idt
+	}
+	happy := func(t *testing.T, b *browser, scope string, extra url.Values) (confRun, tokenResult, *oidc.IDToken) {
+		t.Helper()
+		r := flow(t, b, request(scope, extra))
+		tok := exchange(t, r, false)
+		return r, tok, verify(t, r, tok)
+	}
+	userinfo := func(t *testing.T, method, at string, body bool) map[string]any {
+		t.Helper()
+		var req *http.Request
+		if body {
+			req, _ = http.NewRequest(method, e.URL+"/userinfo", strings.NewReader(url.Values{"access_token": {at}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		} else {
+			req, _ = http.NewRequest(method, e.URL+"/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+at)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		if resp.StatusCode != 200 || m["sub"] != e.UserID {
+			t.Fatalf("userinfo %s: %d %v", method, resp.StatusCode, m)
+		}
+		return m
+	}
+	wantError := func(t *testing.T, p page, code string) {
+		t.Helper()
+		u, _ := url.Parse(p.Location)
+		if p.Status != http.StatusFound || !strings.HasPrefix(p.Location, c.redirect) || u.Query().Get("error") != code {
+			t.Fatalf("want error %s at the redirect URI, got %d %s", code, p.Status, p.Location)
+		}
+	}
+	// A browser signed in once, for the modules that need a session.
+	signedIn := e.browser()
+	_, first, _ := happy(t, signedIn, "openid profile email offline_access", nil)
+
+	for _, m := range []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"oidcc-server", func(t *testing.T) { happy(t, e.browser(), "openid", nil) }},
+		{"oidcc-response-type-missing", func(t *testing.T) {
+			r := request("openid", nil)
+			r.q.Del("response_type")
+			wantError(t, signedIn.get("/authorize?"+r.q.Encode()), "invalid_request")
+		}},
+		{"oidcc-userinfo-get", func(t *testing.T) { userinfo(t, "GET", first.AccessToken, false) }},
+		{"oidcc-userinfo-post-header", func(t *testing.T) { userinfo(t, "POST", first.AccessToken, false) }},
+		{"oidcc-userinfo-post-body", func(t *testing.T) { userinfo(t, "POST", first.AccessToken, true) }},
+		{"oidcc-ensure-request-without-nonce-succeeds-for-code-flow", func(t *testing.T) {
+			r := request("openid", nil)
+			r.q.Del("nonce")
+			if !c.pkce {
+				// Without nonce the client must send PKCE: a request
+				// with neither has no defence against code injection.
+				wantError(t, signedIn.get("/authorize?"+r.q.Encode()), "invalid_request")
+				r.verifier = randString() + randString()
+				r.q.Set("code_challenge", token.S256(r.verifier))
+				r.q.Set("code_challenge_method", "S256")
+			}
+			r = flow(t, signedIn, r)
+			tok := exchange(t, r, false)
+			wantStatus(t, tok.Status, 200, "token", tok.Description)
+			if _, ok := claimsOf(t, tok.IDToken)["nonce"]; ok {
+				t.Fatal("ID token carries a nonce nobody sent")
+			}
+		}},
+		{"oidcc-scope-profile", func(t *testing.T) {
+			_, tok, _ := happy(t, signedIn, "openid profile", nil)
+			if u := userinfo(t, "GET", tok.AccessToken, false); u["name"] == nil || u["email"] != nil {
+				t.Fatalf("userinfo %v", u)
+			}
+		}},
+		{"oidcc-scope-email", func(t *testing.T) {
+			_, tok, _ := happy(t, signedIn, "openid email", nil)
+			if u := userinfo(t, "GET", tok.AccessToken, false); u["email"] != "amal@example.com" || u["email_verified"] != true || u["name"] != nil {
+				t.Fatalf("userinfo %v", u)
+			}
+		}},
+		{"oidcc-scope-address", func(t *testing.T) {
+			_, tok, _ := happy(t, signedIn, "openid address", nil)
+			if u := userinfo(t, "GET", tok.AccessToken, false); u["address"] == nil || u["name"] != nil || u["phone_number"] != nil {
+				t.Fatalf("userinfo %v", u)
+			}
+		}},
+		{"oidcc-scope-phone", func(t *testing.T) {
+			_, tok, _ := happy(t, signedIn, "openid phone", nil)
+			if u := userinfo(t, "GET", tok.AccessToken, false); u["phone_number"] != "+962791234567" || u["phone_number_verified"] != true || u["address"] != nil {
+				t.Fatalf("userinfo %v", u)
+			}
+		}},
+		{"oidcc-scope-all", func(t *testing.T) {
+			_, tok, _ := happy(t, signedIn, "openid profile email address phone", nil)
+			u := userinfo(t, "GET", tok.AccessToken, false)
+			for _, c := range []string{"name", "given_name", "family_name", "birthdate", "updated_at", "email", "address", "phone_number"} {
+				if u[c] == nil {
+					t.Fatalf("userinfo lacks %s: %v", c, u)
+				}
+			}
+		}},
+		{"oidcc-ensure-other-scope-order-succeeds", func(t *testing.T) { happy(t, signedIn, "email openid", nil) }},
+		{"oidcc-display-page", func(t *testing.T) { happy(t, signedIn, "openid", url.Values{"display": {"page"}}) }},
+		{"oidcc-display-popup", func(t *testing.T) { happy(t, signedIn, "openid", url.Values{"display": {"popup"}}) }},
+		{"oidcc-prompt-login", func(t *testing.T) {
+			b := e.browser()
+			_, tok, _ := happy(t, b, "openid", nil)
+			before := claimsOf(t, tok.IDToken)["auth_time"].(float64)
+			e.Clock.Advance(2 * time.Second)
+			r := request("openid", url.Values{"prompt": {"login"}})
+			if p := b.get("/authorize?" + r.q.Encode()); !strings.HasPrefix(p.Location, "/login") {
+				t.Fatalf("prompt=login with a session: %d %s", p.Status, p.Location)
+			}
+			r = flow(t, b, r)
+			tok = exchange(t, r, false)
+			verify(t, r, tok)
+			if after := claimsOf(t, tok.IDToken)["auth_time"].(float64); after <= before {
+				t.Fatalf("auth_time %v, before %v", after, before)
+			}
+		}},
+		{"oidcc-prompt-none-not-logged-in", func(t *testing.T) {
+			r := request("openid", url.Values{"prompt": {"none"}})
+			wantError(t, e.browser().get("/authorize?"+r.q.Encode()), "login_required")
+		}},
+		{"oidcc-prompt-none-logged-in", func(t *testing.T) {
+			r := request("openid", url.Values{"prompt": {"none"}})
+			p := signedIn.get("/authorize?" + r.q.Encode())
+			if !strings.HasPrefix(p.Location, c.redirect) {
+				t.Fatalf("prompt=none with a session: %d %s", p.Status, p.Location)
+			}
+			r.cb, _ = url.ParseQuery(p.Location[strings.Index(p.Location, "?")+1:])
+			verify(t, r, exchange(t, r, false))
+		}},
+		{"oidcc-max-age-1", func(t *testing.T) {
+			b := e.browser()
+			happy(t, b, "openid", nil)
+			e.Clock.Advance(2 * time.Second)
+			r := request("openid", url.Values{"max_age": {"1"}})
+			if p := b.get("/authorize?" + r.q.Encode()); !strings.HasPrefix(p.Location, "/login") {
+				t.Fatalf("max_age=1 two seconds after login: %d %s", p.Status, p.Location)
+			}
+			r = flow(t, b, r)
+			tok := exchange(t, r, false)
+			verify(t, r, tok)
+			if at := int64(claimsOf(t, tok.IDToken)["auth_time"].(float64)); e.Clock.Now().Unix()-at > 1 {
+				t.Fatalf("auth_time %v is not the new login", at)
+			}
+		}},
+		{"oidcc-max-age-10000", func(t *testing.T) {
+			_, tok, _ := happy(t, signedIn, "openid", url.Values{"max_age": {"10000"}})
+			if _, ok := claimsOf(t, tok.IDToken)["auth_time"]; !ok {
+				t.Fatal("no auth_time with max_age (OpenID Connect Core section 3.1.2.1)")
+			}
+		}},
+		{"oidcc-ensure-request-with-unknown-parameter-succeeds", func(t *testing.T) {
+			happy(t, signedIn, "openid", url.Values{"extra": {"foobar"}})
+		}},
+		{"oidcc-id-token-hint", func(t *testing.T) {
+			happy(t, signedIn, "openid", url.Values{"prompt": {"none"}, "id_token_hint": {first.IDToken}})
+		}},
+		{"oidcc-login-hint", func(t *testing.T) { happy(t, e.browser(), "openid", url.Values{"login_hint": {userName}}) }},
+		{"oidcc-ui-locales", func(t *testing.T) { happy(t, e.browser(), "openid", url.Values{"ui_locales": {"ar en"}}) }},
+		{"oidcc-claims-locales", func(t *testing.T) { happy(t, signedIn, "openid", url.Values{"claims_locales": {"se"}}) }},
+		{"oidcc-ensure-request-with-acr-values-succeeds", func(t *testing.T) {
+			happy(t, signedIn, "openid", url.Values{"acr_values": {"1 2"}})
+		}},
+		{"oidcc-codereuse", func(t *testing.T) {
+			r, _, _ := happy(t, signedIn, "openid", nil)
+			wantTokenError(t, exchange(t, r, false), 400, "invalid_grant")
+		}},
+		{"oidcc-codereuse-30seconds", func(t *testing.T) {
+			r, tok, _ := happy(t, signedIn, "openid", nil)
+			e.Clock.Advance(30 * time.Second)
+			wantTokenError(t, exchange(t, r, false), 400, "invalid_grant")
+			// RFC 6749 §4.1.2: the tokens issued with the code are revoked.
+			if status, _, _ := e.userinfo(tok.AccessToken); status != 401 {
+				t.Fatalf("access token of a replayed code: userinfo %d", status)
+			}
+		}},
+		{"oidcc-ensure-registered-redirect-uri", func(t *testing.T) {
+			r := request("openid", nil)
+			r.q.Set("redirect_uri", "https://attacker.example/cb")
+			if p := signedIn.get("/authorize?" + r.q.Encode()); p.Status != 400 || p.Location != "" {
+				t.Fatalf("unregistered redirect_uri: %d %s", p.Status, p.Location)
+			}
+		}},
+		{"oidcc-server-client-secret-post", func(t *testing.T) {
+			r := flow(t, signedIn, request("openid", nil))
+			verify(t, r, exchange(t, r, true))
+		}},
+		{"oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported", func(t *testing.T) {
+			r := request("openid", nil)
+			seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+			claims, _ := json.Marshal(map[string]string{"client_id": c.id, "redirect_uri": c.redirect, "scope": "openid", "response_type": "code",
+				"state": r.q.Get("state"), "nonce": r.q.Get("nonce")})
+			q := url.Values{"client_id": {c.id}, "response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {c.redirect},
+				"request": {seg(`{"alg":"none"}`) + "." + seg(string(claims)) + "."}}
+			p := signedIn.get("/authorize?" + q.Encode())
+			u, _ := url.Parse(p.Location)
+			if u.Query().Has("code") || (p.Status != 400 && u.Query().Get("error") == "") {
+				t.Fatalf("unsigned request object: %d %s", p.Status, p.Location)
+			}
+		}},
+		{"oidcc-claims-essential", func(t *testing.T) {
+			_, tok, _ := happy(t, signedIn, "openid", url.Values{"claims": {`{"userinfo":{"name":{"essential":true}}}`}})
+			userinfo(t, "GET", tok.AccessToken, false)
+		}},
+		{"oidcc-refresh-token", func(t *testing.T) {
+			_, tok, idt := happy(t, signedIn, "openid offline_access", nil)
+			f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
+			next := e.token(f, c.id, c.secret)
+			wantStatus(t, next.Status, 200, "refresh", next.Description)
+			again, err := provider.Verifier(&oidc.Config{ClientID: c.id}).Verify(ctx, next.IDToken)
+			if err != nil || again.Subject != idt.Subject {
+				t.Fatalf("refreshed ID token: %v %+v", err, again)
+			}
+			// Once the rotated token was used, the old one is spent: within the
+			// grace period only a retry of the same rotation would be honoured.
+			f2 := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {next.RefreshToken}}
+			wantStatus(t, e.token(f2, c.id, c.secret).Status, 200, "second refresh", nil)
+			wantTokenError(t, e.token(f, c.id, c.secret), 400, "invalid_grant")
+		}},
+		{"oidcc-ensure-request-with-valid-pkce-succeeds", func(t *testing.T) {
+			r := request("openid", nil)
+			r.verifier = randString() + randString()
+			r.q.Set("code_challenge", token.S256(r.verifier))
+			r.q.Set("code_challenge_method", "S256")
+			r = flow(t, signedIn, r)
+			verify(t, r, exchange(t, r, false))
+		}},
+		{"oidcc-ensure-post-request-succeeds", func(t *testing.T) {
+			r := request("openid", nil)
+			p := signedIn.post("/authorize", r.q)
+			u, _ := url.Parse(p.Location)
+			if !strings.HasPrefix(p.Location, c.redirect) || !u.Query().Has("code") {
+				t.Fatalf("POST /authorize: %d %s", p.Status, p.Location)
+			}
+			r.cb = u.Query()
+			verify(t, r, exchange(t, r, false))
+		}},
+	} {
+		t.Run(m.name, m.run)
+	}
+}
+
+// discoveryVerification is oidcc-discovery-endpoint-verification: the
+// metadata OpenID Connect Discovery §3 requires, with values bawwab
+// really accepts.
+func discoveryVerification(t *testing.T, e *env) {
+	resp, err := http.Get(e.URL + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("discovery: %d %v", resp.StatusCode, err)
+	}
+	list := func(k string) []string {
+		var out []string
+		for _, v := range m[k].([]any) {
+			out = append(out, v.(string))
+		}
+		return out
+	}
+	for _, k := range []string{"authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"} {
+		if s, _ := m[k].(string); !strings.HasPrefix(s, e.URL+"/") {
+			t.Fatalf("%s = %v", k, m[k])
+		}
+	}
+	switch {
+	case m["issuer"] != e.URL:
+		t.Fatalf("issuer %v", m["issuer"])
+	case !slices.Contains(list("response_types_supported"), "code"):
+		t.Fatal("response_types_supported lacks code")
+	case !slices.Contains(list("subject_types_supported"), "public"):
+		t.Fatal("subject_types_supported lacks public")
+	case list("id_token_signing_alg_values_supported")[0] != "RS256":
+		t.Fatal("id_token_signing_alg_values_supported must include RS256")
+	case slices.Contains(list("id_token_signing_alg_values_supported"), "none"):
+		t.Fatal("none is advertised")
+	case !slices.Contains(list("scopes_supported"), "openid"):
+		t.Fatal("scopes_supported lacks openid")
+	case !slices.Contains(list("claims_supported"), "sub"):
+		t.Fatal("claims_supported lacks sub")
+	case !slices.Contains(list("token_endpoint_auth_methods_supported"), "client_secret_basic"):
+		t.Fatal("token_endpoint_auth_methods_supported lacks client_secret_basic")
+	case slices.Contains(list("request_object_signing_alg_values_supported"), "none"):
+		t.Fatal("unsigned request objects are refused, so none must not be advertised")
+	case m["userinfo_signing_alg_values_supported"] != nil:
+		t.Fatal("userinfo is never signed, so no userinfo_signing_alg_values_supported")
+	case m["request_uri_parameter_supported"] != false:
+		t.Fatal("request_uri_parameter_supported defaults to true (Discovery section 3): bawwab takes request_uri only from /par")
+	}
+	for _, a := range list("token_endpoint_auth_signing_alg_values_supported") {
+		if a == "none" {
+			t.Fatal("none is advertised for client assertions")
+		}
+	}
+	publishedKeys(t, e)
+}
+
+func randString() string { return token.NewOpaque() }

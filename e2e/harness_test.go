@@ -173,7 +173,7 @@ func seed(t *testing.T, store storage.Storage, notesSecret, robotSecret string) 
 		t.Fatal(err)
 	}
 	cat := scope.Default()
-	all := []string{"openid", "profile", "photo", "email", "files.read", "offline_access", "payment"}
+	all := []string{"openid", "profile", "photo", "email", "address", "phone", "files.read", "offline_access", "payment"}
 	for _, c := range []admin.ClientSpec{
 		{ID: "notes", Name: "Notes", RedirectURIs: []string{notesRedirect}, Scopes: all, Secret: notesSecret},
 		{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{cliRedirect}, Scopes: all},

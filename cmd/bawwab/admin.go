@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -161,7 +163,33 @@ func (a *app) userCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, del, passwd)
+	var claims []string
+	profile := &cobra.Command{
+		Use:     "profile USER_ID --claim NAME=VALUE...",
+		Short:   "Change a user's standard claims (OpenID Connect Core 5.1); an empty value removes one",
+		Example: "  bawwab user profile 7f3a --claim given_name=Amal --claim phone_number=+962791234567 --claim address.locality=Amman",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				u, err := c.GetUser(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				next, err := withClaims(adminapi.UserProfile{Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Picture: u.Picture,
+					Profile: u.Profile}, claims)
+				if err != nil {
+					return err
+				}
+				updated, err := c.UpdateUser(cmd.Context(), args[0], next)
+				if err != nil {
+					return err
+				}
+				return a.show(cmd.OutOrStdout(), updated, func(w io.Writer) { fmt.Fprintf(w, "profile of %s updated\n", updated.Username) })
+			})
+		},
+	}
+	profile.Flags().StringArrayVar(&claims, "claim", nil, "NAME=VALUE: a standard claim (given_name, phone_number, address.locality, ...)")
+	cmd.AddCommand(add, list, del, passwd, profile)
 	return cmd
 }
 
@@ -531,4 +559,53 @@ func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
 		return "", errors.New("no password given: write it to standard input (or run the command on a terminal to be asked)")
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// withClaims sets NAME=VALUE claims on p through its JSON form, so that
+// the names are those of OpenID Connect Core §5.1; address.NAME sets a
+// member of the address, and the two *_verified claims take true or false.
+func withClaims(p adminapi.UserProfile, claims []string) (adminapi.UserProfile, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return p, err
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return p, err
+	}
+	for _, c := range claims {
+		name, value, ok := strings.Cut(c, "=")
+		if !ok {
+			return p, fmt.Errorf("--claim %q: want NAME=VALUE", c)
+		}
+		var v any = value
+		if strings.HasSuffix(name, "_verified") {
+			b, err := strconv.ParseBool(value)
+			if err != nil {
+				return p, fmt.Errorf("--claim %s: want true or false", name)
+			}
+			v = b
+		}
+		if member, ok := strings.CutPrefix(name, "address."); ok {
+			addr, _ := m["address"].(map[string]any)
+			if addr == nil {
+				addr = map[string]any{}
+			}
+			addr[member] = v
+			m["address"] = addr
+			continue
+		}
+		m[name] = v
+	}
+	raw, err = json.Marshal(m)
+	if err != nil {
+		return p, err
+	}
+	var out adminapi.UserProfile
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		return p, fmt.Errorf("--claim: %w", err)
+	}
+	return out, nil
 }

@@ -43,6 +43,8 @@ func exists(format string, args ...any) error { return &existsError{fmt.Sprintf(
 type UserSpec struct {
 	Username, Password, Name, Email, Picture string
 	EmailVerified                            bool
+	// Profile holds the other standard claims (OpenID Connect Core §5.1).
+	Profile storage.Profile
 }
 
 // AddUser validates spec, hashes the password with argon2id and stores the
@@ -59,7 +61,11 @@ func AddUser(ctx context.Context, s storage.Storage, spec UserSpec, p password.P
 		return "", err
 	}
 	u := storage.User{ID: token.NewID(), Username: spec.Username, PasswordHash: hash, Name: spec.Name, Email: spec.Email,
-		EmailVerified: spec.EmailVerified, Picture: spec.Picture, CreatedAt: time.Now()}
+		EmailVerified: spec.EmailVerified, Picture: spec.Picture, CreatedAt: time.Now(), Profile: spec.Profile}
+	u.Profile.UpdatedAt = u.CreatedAt
+	if err := CheckProfile(&u); err != nil {
+		return "", err
+	}
 	if u.Name == "" {
 		u.Name = spec.Username
 	}

@@ -72,6 +72,7 @@ var routes = []route{
 	{"GET /admin/users", (*API).listUsers},
 	{"POST /admin/users", (*API).createUser},
 	{"GET /admin/users/{id}", (*API).getUser},
+	{"PUT /admin/users/{id}", (*API).updateUser},
 	{"DELETE /admin/users/{id}", (*API).deleteUser},
 	{"PUT /admin/users/{id}/password", (*API).setPassword},
 	{"GET /admin/users/{id}/grants", (*API).listGrants},
@@ -409,10 +410,42 @@ type User struct {
 	EmailVerified bool      `json:"email_verified"`
 	Picture       string    `json:"picture,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
+	Profile
+	// UpdatedAt is when the profile last changed (zero if never).
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// Profile is the standard claims of a user beside name, email and
+// picture, named as in OpenID Connect Core §5.1.
+type Profile struct {
+	GivenName           string          `json:"given_name,omitempty"`
+	FamilyName          string          `json:"family_name,omitempty"`
+	MiddleName          string          `json:"middle_name,omitempty"`
+	Nickname            string          `json:"nickname,omitempty"`
+	Website             string          `json:"website,omitempty"`
+	Gender              string          `json:"gender,omitempty"`
+	Birthdate           string          `json:"birthdate,omitempty"`
+	Zoneinfo            string          `json:"zoneinfo,omitempty"`
+	Locale              string          `json:"locale,omitempty"`
+	PhoneNumber         string          `json:"phone_number,omitempty"`
+	PhoneNumberVerified bool            `json:"phone_number_verified,omitempty"`
+	Address             storage.Address `json:"address,omitzero"`
+}
+
+func profileView(p storage.Profile) Profile {
+	return Profile{p.GivenName, p.FamilyName, p.MiddleName, p.Nickname, p.Website, p.Gender, p.Birthdate, p.Zoneinfo, p.Locale,
+		p.PhoneNumber, p.PhoneNumberVerified, p.Address}
+}
+
+// stored is the storage form of p, stamped at.
+func (p Profile) stored(at time.Time) storage.Profile {
+	return storage.Profile{GivenName: p.GivenName, FamilyName: p.FamilyName, MiddleName: p.MiddleName, Nickname: p.Nickname,
+		Website: p.Website, Gender: p.Gender, Birthdate: p.Birthdate, Zoneinfo: p.Zoneinfo, Locale: p.Locale, PhoneNumber: p.PhoneNumber,
+		PhoneNumberVerified: p.PhoneNumberVerified, Address: p.Address, UpdatedAt: at}
 }
 
 func userView(u storage.User) User {
-	return User{u.ID, u.Username, u.Name, u.Email, u.EmailVerified, u.Picture, u.CreatedAt}
+	return User{u.ID, u.Username, u.Name, u.Email, u.EmailVerified, u.Picture, u.CreatedAt, profileView(u.Profile), u.Profile.UpdatedAt}
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
@@ -428,6 +461,38 @@ type NewUser struct {
 	Email         string `json:"email"`
 	EmailVerified bool   `json:"email_verified"`
 	Picture       string `json:"picture"`
+	Profile
+}
+
+// UserProfile is the body of PUT /admin/users/{id}: everything about the
+// person but username and password, replaced as a whole.
+type UserProfile struct {
+	Name          string `json:"name"`
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified"`
+	Picture       string `json:"picture"`
+	Profile
+}
+
+// updateUser replaces a user's profile (OpenID Connect Core §5.1).
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.Store.GetUser(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var in UserProfile
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	u.Name, u.Email, u.EmailVerified, u.Picture, u.Profile = in.Name, in.Email, in.EmailVerified, in.Picture, in.Profile.stored(time.Time{})
+	if err := admin.UpdateProfile(r.Context(), a.Store, *u, a.Now()); err != nil {
+		return err
+	}
+	u, err = a.Store.GetUser(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, userView(*u))
 }
 
 func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
@@ -436,7 +501,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id, err := admin.AddUser(r.Context(), a.Store, admin.UserSpec{Username: in.Username, Password: in.Password, Name: in.Name,
-		Email: in.Email, EmailVerified: in.EmailVerified, Picture: in.Picture}, a.Password)
+		Email: in.Email, EmailVerified: in.EmailVerified, Picture: in.Picture, Profile: in.Profile.stored(time.Time{})}, a.Password)
 	if err != nil {
 		return err
 	}
@@ -761,6 +826,10 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		if u.ID == "" || u.Username == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
 			return badRequest("user " + u.Username + ": id, username and an argon2id password_hash are required")
 		}
+		su := storage.User{Name: u.Name, Email: u.Email, Picture: u.Picture, Profile: u.Profile.stored(time.Time{})}
+		if err := admin.CheckProfile(&su); err != nil {
+			return badRequest("user " + u.Username + ": " + err.Error())
+		}
 	}
 	for _, c := range b.Clients {
 		keyed := c.AuthMethod == "private_key_jwt"
@@ -785,7 +854,7 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	var out Imported
 	for _, u := range b.Users {
 		err := a.Store.CreateUser(r.Context(), storage.User{ID: u.ID, Username: u.Username, PasswordHash: u.PasswordHash, Name: u.Name,
-			Email: u.Email, EmailVerified: u.EmailVerified, Picture: u.Picture, CreatedAt: u.CreatedAt})
+			Email: u.Email, EmailVerified: u.EmailVerified, Picture: u.Picture, CreatedAt: u.CreatedAt, Profile: u.Profile.stored(u.UpdatedAt)})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.UsersSkipped++

@@ -126,6 +126,14 @@ func (c *Remote) SetPassword(ctx context.Context, id, password string) error {
 	return c.call(ctx, "PUT", "/admin/users/"+url.PathEscape(id)+"/password", map[string]string{"password": password}, nil)
 }
 
+func (c *Remote) GetUser(ctx context.Context, id string) (out User, err error) {
+	return out, c.call(ctx, "GET", "/admin/users/"+url.PathEscape(id), nil, &out)
+}
+
+func (c *Remote) UpdateUser(ctx context.Context, id string, in UserProfile) (out User, err error) {
+	return out, c.call(ctx, "PUT", "/admin/users/"+url.PathEscape(id), in, &out)
+}
+
 func (c *Remote) ListUsers(ctx context.Context) (out []User, err error) {
 	return out, c.call(ctx, "GET", "/admin/users", nil, &out)
 }

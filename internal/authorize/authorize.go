@@ -77,6 +77,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /logout", h.logout)
 	mux.HandleFunc("GET /account", h.account)
 	mux.HandleFunc("POST /account/revoke", h.revokeApp)
+	mux.HandleFunc("GET /account/profile", h.profilePage)
+	mux.HandleFunc("POST /account/profile", h.saveProfile)
 	mux.HandleFunc("POST /par", h.par)
 	mux.HandleFunc("GET /end_session", h.endSessionPage)
 	mux.HandleFunc("POST /end_session", h.endSession)
@@ -177,15 +179,12 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 		return fail(oautherr.InvalidRequest, "state is required: it lets your client match the response to its request (RFC 6749 section 10.12)")
 	}
 	challenge, method := v.Get("code_challenge"), v.Get("code_challenge_method")
-	switch {
-	case challenge == "":
-		return fail(oautherr.InvalidRequest, "code_challenge is required: bawwab requires PKCE with S256 (RFC 7636, RFC 9700 section 2.1.1)")
-	case method == "plain":
-		return fail(oautherr.InvalidRequest, "code_challenge_method=plain is not allowed; use S256")
-	case method != token.PKCEMethodS256:
-		return fail(oautherr.InvalidRequest, "code_challenge_method must be S256")
-	case !token.ValidChallenge(challenge):
-		return fail(oautherr.InvalidRequest, "code_challenge must be the base64url SHA-256 of the code_verifier (43 characters)")
+	if challenge != "" || method != "" || client.PKCEPolicy != storage.PKCENonceInstead {
+		// Checked before the scope, as always, unless the client's policy
+		// makes the outcome depend on the scope and nonce (below).
+		if e := token.CheckChallenge(client, challenge, method, nil, ""); e != nil {
+			return fail(e.Code, e.Description)
+		}
 	}
 	scopes, err := scope.Parse(v.Get("scope"))
 	if err != nil {
@@ -201,6 +200,9 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 		if !slices.Contains(client.Scopes, s) {
 			return fail(oautherr.InvalidScope, "this client may not ask for scope "+oautherr.Clip(s))
 		}
+	}
+	if e := token.CheckChallenge(client, challenge, method, scopes, v.Get("nonce")); e != nil {
+		return fail(e.Code, e.Description)
 	}
 	prompt := v.Get("prompt")
 	for _, p := range strings.Fields(prompt) {

@@ -309,7 +309,7 @@ var Fields = []Field{
 			return nil
 		},
 		get: func(c *Config) string { return strings.Join(c.InsecureOutboundAllow, ",") }},
-	str("access_token_alg", "signature algorithm of access tokens: ES256, RS256 or PS256", func(c *Config) *string { return &c.AccessTokenAlg }),
+	str("access_token_alg", "signature algorithm of access tokens: ES256, RS256 or PS256 (your resource servers must accept it; the demo API takes ES256 only)", func(c *Config) *string { return &c.AccessTokenAlg }),
 	str("registration_pkce", "required: every registered client uses PKCE; nonce_instead: a registering confidential client may ask to send nonce instead (RFC 9700 §2.1.1)", func(c *Config) *string { return &c.RegistrationPKCE }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"github.com/go-jose/go-jose/v4"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -135,7 +136,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	raw, dpopScheme, err := dpop.AccessToken(r)
+	raw, dpopScheme, err := accessToken(r)
 	writeErr := func(err error) {
 		if oautherr.Code(err) == oautherr.ServerError {
 			p.Log.ErrorContext(ctx, "userinfo failed", "err", err)
@@ -176,6 +177,36 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	claims := token.UserClaims(p.Issuer.Scopes, u, scopes)
 	claims["sub"] = c.Subject
 	oautherr.WriteJSON(w, claims)
+}
+
+// accessToken reads the access token of a userinfo request: from the
+// Authorization header (RFC 6750 §2.1, RFC 9449 §7.1) or, for a POST, from
+// the access_token member of a form body (RFC 6750 §2.2). A request that
+// uses both methods is refused, as RFC 6750 §2 and §3.1 require; the
+// query string (§2.3) is never read.
+func accessToken(r *http.Request) (tok string, dpopScheme bool, err error) {
+	tok, dpopScheme, err = dpop.AccessToken(r)
+	if r.Method != http.MethodPost {
+		return tok, dpopScheme, err
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/x-www-form-urlencoded" {
+		return tok, dpopScheme, err
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, token.MaxFormBytes)
+	if perr := r.ParseForm(); perr != nil {
+		return "", false, oautherr.New(oautherr.InvalidRequest, "the request body is not a valid form")
+	}
+	form, ok := r.PostForm["access_token"]
+	switch {
+	case !ok:
+		return tok, dpopScheme, err
+	case len(form) != 1 || form[0] == "":
+		return "", false, oautherr.New(oautherr.InvalidRequest, "access_token must appear once in the form body")
+	case !errors.Is(err, oautherr.ErrMissingToken):
+		return "", false, oautherr.New(oautherr.InvalidRequest, "send the access token in the Authorization header or in the form body, not both (RFC 6750 section 2)")
+	}
+	return form[0], false, nil
 }
 
 func algNames(algs []jose.SignatureAlgorithm) []string {

@@ -16,6 +16,8 @@ const (
 	OpenID        = "openid"         // OpenID Connect Core §3.1.2.1
 	Profile       = "profile"        // OpenID Connect Core §5.4
 	Email         = "email"          // OpenID Connect Core §5.4
+	Address       = "address"        // OpenID Connect Core §5.4
+	Phone         = "phone"          // OpenID Connect Core §5.4
 	OfflineAccess = "offline_access" // OpenID Connect Core §11
 )
 
@@ -108,12 +110,16 @@ func (c *Catalog) All() []Scope {
 var defaultExplanations = map[string]map[string]string{
 	OpenID: {"en": "The app learns an identifier for you, so it knows it is you when you come back.",
 		"ar": "يعرف التطبيق معرّفاً خاصاً بك ليتعرّف عليك حين تعود."},
-	Profile: {"en": "Your display name and username, as bawwab knows them.",
-		"ar": "اسمك الظاهر واسم المستخدم كما يعرفهما بوّاب."},
+	Profile: {"en": "Your name, username and the profile details you filled in (nickname, website, birthdate and the like).",
+		"ar": "اسمك واسم المستخدم وتفاصيل ملفك الشخصي التي ملأتها (اسم الشهرة والموقع وتاريخ الميلاد وما شابه)."},
 	"photo": {"en": "The picture on your account, which the app may show to others.",
 		"ar": "الصورة في حسابك، وقد يعرضها التطبيق للآخرين."},
 	Email: {"en": "The app can write to you at this address.",
 		"ar": "يستطيع التطبيق مراسلتك على هذا العنوان."},
+	Address: {"en": "The app learns the postal address on your account, for example to send you something.",
+		"ar": "يعرف التطبيق العنوان البريدي المسجّل في حسابك، مثلاً ليرسل إليك شيئاً."},
+	Phone: {"en": "The app learns your phone number and whether it was confirmed; it could call or text you.",
+		"ar": "يعرف التطبيق رقم هاتفك وهل تم تأكيده؛ وقد يتصل بك أو يراسلك."},
 	"files.read": {"en": "The app can read the names and contents of your files. It cannot change them.",
 		"ar": "يستطيع التطبيق قراءة أسماء ملفاتك ومحتواها، دون تعديلها."},
 	OfflineAccess: {"en": "Without this, the app's access ends soon after you leave it. With it, the app keeps access until you revoke it.",
@@ -127,12 +133,18 @@ func Default() *Catalog {
 	scopes := []Scope{
 		{Name: OpenID, Required: true, Claims: []string{"sub"},
 			Description: map[string]string{"en": "Confirm who you are", "ar": "تأكيد هويتك"}},
-		{Name: Profile, Claims: []string{"name", "preferred_username"},
-			Description: map[string]string{"en": "Your name", "ar": "اسمك"}},
+		{Name: Profile, Claims: ProfileClaims,
+			Description: map[string]string{
+				"en": "Your name and profile: nickname, website, gender, birthdate, time zone and language",
+				"ar": "اسمك وملفك الشخصي: اسم الشهرة والموقع الإلكتروني والجنس وتاريخ الميلاد والمنطقة الزمنية واللغة"}},
 		{Name: "photo", Claims: []string{"picture"},
 			Description: map[string]string{"en": "Your profile photo", "ar": "صورتك الشخصية"}},
 		{Name: Email, Claims: []string{"email", "email_verified"},
 			Description: map[string]string{"en": "Your email address", "ar": "عنوان بريدك الإلكتروني"}},
+		{Name: Address, Claims: []string{"address"},
+			Description: map[string]string{"en": "Your postal address", "ar": "عنوانك البريدي"}},
+		{Name: Phone, Claims: []string{"phone_number", "phone_number_verified"},
+			Description: map[string]string{"en": "Your phone number", "ar": "رقم هاتفك"}},
 		{Name: "files.read",
 			Description: map[string]string{"en": "See your files", "ar": "الاطلاع على ملفاتك"}},
 		{Name: OfflineAccess,
@@ -145,6 +157,11 @@ func Default() *Catalog {
 	}
 	return NewCatalog(scopes...)
 }
+
+// ProfileClaims are the claims of the profile scope (OpenID Connect Core
+// §5.4); picture has a scope of its own, photo.
+var ProfileClaims = []string{"name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "website", "gender",
+	"birthdate", "zoneinfo", "locale", "updated_at"}
 
 // Get returns the scope with this name.
 func (c *Catalog) Get(name string) (Scope, bool) {

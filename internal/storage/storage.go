@@ -68,7 +68,39 @@ type User struct {
 	EmailVerified bool
 	Picture       string // URL of the user's photo
 	CreatedAt     time.Time
+	// Profile holds the other standard claims (OpenID Connect Core §5.1).
+	Profile Profile
 }
+
+// Profile is what OpenID Connect Core §5.1 defines about a person beside
+// name, email and picture. Empty strings are claims not set.
+type Profile struct {
+	GivenName, FamilyName, MiddleName, Nickname string
+	Website                                     string // URL of the person's web page
+	Gender                                      string
+	Birthdate                                   string // YYYY-MM-DD, YYYY, or 0000-MM-DD
+	Zoneinfo                                    string // an IANA time zone, e.g. Asia/Amman
+	Locale                                      string // a BCP 47 language tag, e.g. ar-JO
+	PhoneNumber                                 string // E.164, e.g. +962791234567
+	PhoneNumberVerified                         bool
+	Address                                     Address
+	// UpdatedAt is when the profile (name, email, picture included) last
+	// changed; zero if never.
+	UpdatedAt time.Time
+}
+
+// Address is the structured address claim (OpenID Connect Core §5.1.1).
+type Address struct {
+	Formatted     string `json:"formatted,omitempty"`
+	StreetAddress string `json:"street_address,omitempty"`
+	Locality      string `json:"locality,omitempty"`
+	Region        string `json:"region,omitempty"`
+	PostalCode    string `json:"postal_code,omitempty"`
+	Country       string `json:"country,omitempty"`
+}
+
+// IsZero reports whether no part of the address is set.
+func (a Address) IsZero() bool { return a == Address{} }
 
 // Client is a registered OAuth client (RFC 6749 §2).
 type Client struct {
@@ -377,6 +409,9 @@ type Storage interface {
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	UpdateUserPassword(ctx context.Context, id, passwordHash string) error
+	// UpdateUser replaces a user's name, email, email_verified, picture
+	// and profile; the username, password and creation time stay.
+	UpdateUser(ctx context.Context, u User) error
 	// DeleteUser removes the user, its sessions and consents, and revokes
 	// its grants, in one transaction.
 	DeleteUser(ctx context.Context, id string, at time.Time) error

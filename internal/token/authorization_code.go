@@ -33,10 +33,9 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 		return nil, oautherr.New(oautherr.InvalidRequest, "code is required")
 	case redirectURI == "":
 		return nil, oautherr.New(oautherr.InvalidRequest, "redirect_uri is required and must equal the one sent to /authorize")
-	case verifier == "":
-		return nil, oautherr.New(oautherr.InvalidRequest, "code_verifier is required: bawwab requires PKCE (RFC 7636)")
-	case !ValidVerifier(verifier):
-		return nil, oautherr.New(oautherr.InvalidRequest, "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 section 4.1)")
+	}
+	if err := checkVerifierForm(client, verifier); err != nil {
+		return nil, err
 	}
 	now := i.Now()
 	c, err := i.Store.ConsumeAuthCode(ctx, storage.Hash(code), now)
@@ -58,8 +57,8 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code has expired")
 	case c.RedirectURI != redirectURI:
 		return nil, oautherr.New(oautherr.InvalidGrant, "redirect_uri does not match the one of the authorization request")
-	case !VerifyPKCE(verifier, c.CodeChallenge):
-		return nil, oautherr.New(oautherr.InvalidGrant, "code_verifier does not match the code_challenge (PKCE)")
+	case checkVerifier(verifier, c.CodeChallenge) != nil:
+		return nil, checkVerifier(verifier, c.CodeChallenge)
 	case c.DPoPJKT != "" && (dpop.From(ctx) == nil || dpop.From(ctx).JKT != c.DPoPJKT):
 		return nil, oautherr.New(oautherr.InvalidGrant, "the code is bound to a DPoP key (dpop_jkt): redeem it with a proof of that key")
 	}

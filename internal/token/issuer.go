@@ -185,11 +185,33 @@ func (i *Issuer) idToken(in issue, accessToken string) (string, error) {
 }
 
 // UserClaims returns the claims about u that the granted scopes release
-// (OpenID Connect Core §5.4), without sub.
+// (OpenID Connect Core §5.4), without sub. A standard claim the user has
+// not set is left out, not sent empty (§5.3.2).
 func UserClaims(cat *scope.Catalog, u *storage.User, scopes []string) map[string]any {
 	out := map[string]any{}
+	p := &u.Profile
+	text := map[string]string{"given_name": p.GivenName, "family_name": p.FamilyName, "middle_name": p.MiddleName, "nickname": p.Nickname,
+		"website": p.Website, "gender": p.Gender, "birthdate": p.Birthdate, "zoneinfo": p.Zoneinfo, "locale": p.Locale, "phone_number": p.PhoneNumber}
 	for _, claim := range cat.Claims(scopes) {
+		if v, ok := text[claim]; ok {
+			if v != "" {
+				out[claim] = v
+			}
+			continue
+		}
 		switch claim {
+		case "phone_number_verified":
+			if p.PhoneNumber != "" {
+				out[claim] = p.PhoneNumberVerified
+			}
+		case "address":
+			if !p.Address.IsZero() {
+				out[claim] = p.Address // §5.1.1
+			}
+		case "updated_at":
+			if !p.UpdatedAt.IsZero() {
+				out[claim] = p.UpdatedAt.Unix()
+			}
 		case "name":
 			out["name"] = u.Name
 		case "preferred_username":

@@ -207,5 +207,19 @@ var migrations = []string{
 	ALTER TABLE clients ADD COLUMN verified SMALLINT NOT NULL DEFAULT 0;`, // 20: a one-line explanation of each scope, by language.
 	`ALTER TABLE scopes ADD COLUMN explanations TEXT NOT NULL DEFAULT '';`, // 21: attempts counted before they are made (ReserveAttempt):
 	// how many of a key's counted attempts are still in flight.
-	`ALTER TABLE failures ADD COLUMN pending BIGINT NOT NULL DEFAULT 0;`,
+	`ALTER TABLE failures ADD COLUMN pending BIGINT NOT NULL DEFAULT 0;`, // 22: the standard claims of OpenID Connect Core §5.1, and the
+	// scopes address and phone (§5.4) in catalogs made before them; a fresh
+	// store is seeded with the default catalog, which has them.
+	`ALTER TABLE users ADD COLUMN profile TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE users ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
+	INSERT INTO scopes (name, position, descriptions, sensitive, required, claims)
+		SELECT 'address', (SELECT MAX(position) FROM scopes) + 1,
+			'{"ar":"عنوانك البريدي","en":"Your postal address"}', 0, 0, 'address'
+		WHERE EXISTS (SELECT 1 FROM scopes) ON CONFLICT (name) DO NOTHING;
+	INSERT INTO scopes (name, position, descriptions, sensitive, required, claims)
+		SELECT 'phone', (SELECT MAX(position) FROM scopes) + 1,
+			'{"ar":"رقم هاتفك","en":"Your phone number"}', 0, 0, 'phone_number phone_number_verified'
+		WHERE EXISTS (SELECT 1 FROM scopes) ON CONFLICT (name) DO NOTHING;
+	UPDATE scopes SET claims = 'name family_name given_name middle_name nickname preferred_username website gender birthdate zoneinfo locale updated_at'
+		WHERE name = 'profile' AND claims = 'name preferred_username';`,
 }

@@ -328,15 +328,46 @@ func boolInt(b bool) int {
 
 // ---- users
 
-const userCols = `id, username, password_hash, name, email, email_verified, picture, created_at`
+const userCols = `id, username, password_hash, name, email, email_verified, picture, created_at, profile, updated_at`
+
+// profileJSON is the stored form of storage.Profile (but UpdatedAt, a
+// column of its own).
+type profileJSON struct {
+	GivenName           string          `json:"given_name,omitempty"`
+	FamilyName          string          `json:"family_name,omitempty"`
+	MiddleName          string          `json:"middle_name,omitempty"`
+	Nickname            string          `json:"nickname,omitempty"`
+	Website             string          `json:"website,omitempty"`
+	Gender              string          `json:"gender,omitempty"`
+	Birthdate           string          `json:"birthdate,omitempty"`
+	Zoneinfo            string          `json:"zoneinfo,omitempty"`
+	Locale              string          `json:"locale,omitempty"`
+	PhoneNumber         string          `json:"phone_number,omitempty"`
+	PhoneNumberVerified bool            `json:"phone_number_verified,omitempty"`
+	Address             storage.Address `json:"address,omitzero"`
+}
+
+func encodeProfile(p storage.Profile) (string, error) {
+	raw, err := json.Marshal(profileJSON{p.GivenName, p.FamilyName, p.MiddleName, p.Nickname, p.Website, p.Gender, p.Birthdate,
+		p.Zoneinfo, p.Locale, p.PhoneNumber, p.PhoneNumberVerified, p.Address})
+	return string(raw), err
+}
 
 func scanUser(r scanner) (*storage.User, error) {
 	var u storage.User
 	var verified int
-	var created int64
-	if err := r.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, &verified, &u.Picture, &created); err != nil {
+	var created, updated int64
+	var profile string
+	if err := r.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, &verified, &u.Picture, &created, &profile, &updated); err != nil {
 		return nil, notFound(err)
 	}
+	var p profileJSON
+	if err := json.Unmarshal([]byte(profile), &p); err != nil {
+		return nil, fmt.Errorf("user %s: profile: %w", u.ID, err)
+	}
+	u.Profile = storage.Profile{GivenName: p.GivenName, FamilyName: p.FamilyName, MiddleName: p.MiddleName, Nickname: p.Nickname,
+		Website: p.Website, Gender: p.Gender, Birthdate: p.Birthdate, Zoneinfo: p.Zoneinfo, Locale: p.Locale, PhoneNumber: p.PhoneNumber,
+		PhoneNumberVerified: p.PhoneNumberVerified, Address: p.Address, UpdatedAt: fromUnix(updated)}
 	u.EmailVerified = verified != 0
 	u.CreatedAt = fromUnix(created)
 	return &u, nil
@@ -344,8 +375,22 @@ func scanUser(r scanner) (*storage.User, error) {
 
 // CreateUser stores a new user; ID and Username must be unique.
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
-	return s.insert(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, unix(u.CreatedAt))
+	profile, err := encodeProfile(u.Profile)
+	if err != nil {
+		return err
+	}
+	return s.insert(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, unix(u.CreatedAt), profile, unix(u.Profile.UpdatedAt))
+}
+
+// UpdateUser replaces a user's name, email, picture and profile.
+func (s *Store) UpdateUser(ctx context.Context, u storage.User) error {
+	profile, err := encodeProfile(u.Profile)
+	if err != nil {
+		return err
+	}
+	return mustAffect(s.exec(ctx, `UPDATE users SET name = $1, email = $2, email_verified = $3, picture = $4, profile = $5, updated_at = $6 WHERE id = $7`,
+		u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, profile, unix(u.Profile.UpdatedAt), u.ID))
 }
 
 // GetUser returns the user with this id.

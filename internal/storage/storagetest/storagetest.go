@@ -116,6 +116,23 @@ func testUsers(t *testing.T, s storage.Storage) {
 	}
 	wantErr(t, s.UpdateUserPassword(ctx, "nobody", "x"), storage.ErrNotFound, "update missing")
 
+	// UpdateUser replaces the profile, and keeps username and password.
+	upd := *got
+	upd.Username, upd.PasswordHash = "ignored", "ignored"
+	upd.Name, upd.Email, upd.EmailVerified, upd.Picture = "Amal H.", "amal@example.org", false, ""
+	upd.Profile = storage.Profile{GivenName: "Amal", FamilyName: "Haddad", MiddleName: "N", Nickname: "Mimi", Website: "https://amal.example",
+		Gender: "female", Birthdate: "1990-04-01", Zoneinfo: "Asia/Amman", Locale: "ar-JO", PhoneNumber: "+962791234567", PhoneNumberVerified: true,
+		Address: storage.Address{Formatted: "1 Rainbow St\nAmman", StreetAddress: "1 Rainbow St", Locality: "Amman", Country: "JO"}, UpdatedAt: now()}
+	mustNil(t, s.UpdateUser(ctx, upd), "update user")
+	got, _ = s.GetUser(ctx, "u1")
+	sameTime(t, got.Profile.UpdatedAt, upd.Profile.UpdatedAt, "updated_at")
+	got.Profile.UpdatedAt = upd.Profile.UpdatedAt
+	if got.Username != "amal" || got.PasswordHash != "$argon2id$y" || got.Name != upd.Name || got.Email != upd.Email || got.EmailVerified ||
+		got.Picture != "" || got.Profile != upd.Profile {
+		t.Fatalf("after UpdateUser: %+v", *got)
+	}
+	wantErr(t, s.UpdateUser(ctx, storage.User{ID: "nobody"}), storage.ErrNotFound, "update missing user")
+
 	mustNil(t, s.CreateUser(ctx, storage.User{ID: "u0", Username: "badr", CreatedAt: now()}), "create second")
 	users, err := s.ListUsers(ctx)
 	mustNil(t, err, "list")
