@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/url"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/server"
+	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
 )
 
@@ -68,5 +70,57 @@ func TestClockLeeway(t *testing.T) {
 				t.Fatalf("introspection %s after exp: %v, want active=%v", tc.late, got, tc.active)
 			}
 		})
+	}
+}
+
+// TestPruning: the server prunes by itself. A signed-in app's grant and
+// refresh token outlive a day of idleness; once the refresh token has
+// expired and its access tokens too, both are gone from the store, and so
+// are audit events past retention.
+func TestPruning(t *testing.T) {
+	e := startWith(t, func(c *config.Config) {
+		c.PruneInterval = 100 * time.Millisecond
+		c.AuditRetention = 30 * 24 * time.Hour
+	})
+	r := e.notesRequest("openid offline_access")
+	tok := e.redeem(e.browser().authorize(r, "openid", "offline_access").Get("code"), r)
+	wantStatus(t, tok.Status, 200, "code redemption", tok.Description)
+	ctx := context.Background()
+	grantOf := func() error {
+		rt, err := e.Store.GetRefreshToken(ctx, storage.Hash(tok.RefreshToken))
+		if err != nil {
+			return err
+		}
+		_, err = e.Store.GetGrant(ctx, rt.GrantID)
+		return err
+	}
+	events := func() int {
+		evs, err := e.Store.ListAuditEvents(ctx, storage.AuditFilter{UserID: e.UserID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+	e.Clock.Advance(24 * time.Hour)
+	time.Sleep(500 * time.Millisecond) // several prunings
+	if err := grantOf(); err != nil {
+		t.Fatalf("a live chain was pruned: %v", err)
+	}
+	if events() == 0 {
+		t.Fatal("audit events within retention were pruned")
+	}
+	rt, _ := e.Store.GetRefreshToken(ctx, storage.Hash(tok.RefreshToken))
+	e.Clock.Advance(31 * 24 * time.Hour) // past refresh_token_ttl and audit_retention
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, gerr := e.Store.GetGrant(ctx, rt.GrantID)
+		_, rerr := e.Store.GetRefreshToken(ctx, rt.Hash)
+		if errors.Is(gerr, storage.ErrNotFound) && errors.Is(rerr, storage.ErrNotFound) && events() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not pruned: grant %v, refresh token %v, %d audit events", gerr, rerr, events())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
