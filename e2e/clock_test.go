@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +123,9 @@ func TestPruning(t *testing.T) {
 			t.Fatalf("not pruned: grant %v, refresh token %v, %d audit events", gerr, rerr, events())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	_, _, m := getBody(t, e.URL+"/metrics")
+	if !strings.Contains(m, "bawwab_store_pruned_rows_total ") || strings.Contains(m, "bawwab_store_pruned_rows_total 0\n") {
+		t.Error("/metrics does not count pruned rows")
 	}
 }

@@ -30,8 +30,9 @@ const shedResponse = "HTTP/1.1 503 Service Unavailable\r\n" +
 // connection is closed at once. The cap keeps descriptors for the store,
 // outbound requests and logs, so that the process never runs out of them
 // (EMFILE) however many clients connect.
-func LimitListener(l net.Listener, max int, log *slog.Logger) net.Listener {
-	return &limitListener{Listener: l, max: int64(max), sheddingMax: int64(min(64, max/8+8)), log: log}
+// onShed, when not nil, is called for each connection refused (metrics).
+func LimitListener(l net.Listener, max int, log *slog.Logger, onShed func()) net.Listener {
+	return &limitListener{Listener: l, max: int64(max), sheddingMax: int64(min(64, max/8+8)), log: log, onShed: onShed}
 }
 
 type limitListener struct {
@@ -40,6 +41,7 @@ type limitListener struct {
 	open, shedding   atomic.Int64
 	log              *slog.Logger
 	lastLog          atomic.Int64 // unix seconds of the last "shedding" log line
+	onShed           func()
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -58,6 +60,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 
 // shed answers c 503 and closes it.
 func (l *limitListener) shed(c net.Conn) {
+	if l.onShed != nil {
+		l.onShed()
+	}
 	if now := time.Now().Unix(); l.lastLog.Swap(now) < now-10 && l.log != nil {
 		l.log.Warn("connection limit reached: new connections get 503", "max_connections", l.max)
 	}

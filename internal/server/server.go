@@ -57,6 +57,7 @@ type Server struct {
 	admin   http.Handler
 	health  *health
 	logouts *backchannel.Notifier
+	metrics *metrics.Metrics
 }
 
 // Options change how New builds the server; the zero value is production.
@@ -166,6 +167,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux.Handle("GET /static/", ui.Static())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	health := newHealth(store, log, now)
+	health.onProbe = m.StoreCommits
 	mux.HandleFunc("GET /readyz", ready(health, keys))
 	mux.Handle("GET /metrics", m.Handler())
 
@@ -174,7 +176,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log,
 		handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log),
 		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),
-		health:  health, logouts: logouts,
+		health:  health, logouts: logouts, metrics: m,
 	}, nil
 }
 
