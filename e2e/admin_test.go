@@ -172,11 +172,18 @@ func TestAdminAPI(t *testing.T) {
 	want(status, body, 200, "rotate")
 	var keys []struct {
 		KID    string `json:"kid"`
+		Alg    string `json:"alg"`
 		Active bool   `json:"active"`
 	}
 	status, body = call("GET", "/admin/keys", nil, &keys)
 	want(status, body, 200, "keys")
-	if len(keys) != 2 || keys[0].KID != rotated.KID || !keys[0].Active || keys[1].Active || strings.Contains(body, `"d"`) {
+	active := map[string]string{} // alg -> kid
+	for _, k := range keys {
+		if k.Active {
+			active[k.Alg] = k.KID
+		}
+	}
+	if len(keys) != 4 || active["ES256"] != rotated.KID || active["RS256"] == "" || len(active) != 2 || strings.Contains(body, `"d"`) {
 		t.Fatalf("keys after rotation: %s", body)
 	}
 	if e.Server.Keys.ActiveKID() != rotated.KID {

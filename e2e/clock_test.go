@@ -3,44 +3,14 @@ package e2e
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/config"
-	"github.com/bawwab/bawwab/internal/server"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
 )
-
-// startWith starts a server like start, with cfg changed by set.
-func startWith(t *testing.T, set func(*config.Config)) *env {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bawwab.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := listen(t)
-	e := &env{t: t, URL: "http://" + l.Addr().String(), Store: store, Clock: &clock{}, Logs: &syncBuffer{},
-		NotesSecret: notesSecretForTests, RobotSecret: robotSecretForTests}
-	cfg := config.Default()
-	cfg.Issuer = e.URL
-	set(&cfg)
-	srv, err := server.New(ctx, cfg, store, slog.New(slog.NewJSONHandler(e.Logs, nil)), server.Options{Now: e.Clock.Now, Password: &testPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Server = srv
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx, l) }()
-	t.Cleanup(func() { cancel(); <-done; store.Close() })
-	e.UserID = seed(t, store, e.NotesSecret, e.RobotSecret)
-	return e
-}
 
 // TestClockLeeway: an access token just past its exp is still accepted
 // within the configured leeway (a node whose clock runs behind), and

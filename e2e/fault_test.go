@@ -477,3 +477,149 @@ func TestFaultPostgres(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultEndpoints cuts one node from PostgreSQL and calls every
+// endpoint that needs the store: each JSON endpoint answers 503
+// temporarily_unavailable with Retry-After, /authorize redirects that
+// error to the client's trusted redirect URI with state and iss, and the
+// pages show a retry page in the user's language; none answers 500. After
+// the cut everything works again.
+func TestFaultEndpoints(t *testing.T) {
+	dsn, schema := testenv.PostgresSchema(t)
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		t.Fatalf("BAWWAB_TEST_POSTGRES_DSN must be a postgres:// URL for this test: %v", err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	store, err := postgres.Open(context.Background(), u.String(), postgres.Options{SearchPath: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := startOn(t, store)
+	b := e.browser()
+	r := e.notesRequest("openid offline_access")
+	tok := e.redeem(b.authorize(r, "offline_access").Get("code"), r)
+	wantStatus(t, tok.Status, 200, "redeem", tok.Description)
+
+	do := func(method, path, contentType, body string, h http.Header) (int, http.Header, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, path, strings.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		resp, err := b.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(raw)
+	}
+	form := "application/x-www-form-urlencoded"
+	basic := func(user, pass string) http.Header {
+		req, _ := http.NewRequest("GET", "/", nil)
+		req.SetBasicAuth(user, pass)
+		return req.Header
+	}
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+
+	// The authorization request goes first, while the client is still in
+	// the node's one-second client cache: its redirect URI is trusted, so
+	// the outage is the client's to show (RFC 6749 §4.1.2.1).
+	r2 := e.notesRequest("openid offline_access")
+	if status, _, _ := do("GET", e.URL+r2.url(), "", "", nil); status != http.StatusFound {
+		t.Fatalf("authorize before the cut: %d", status)
+	}
+	csrf := csrfOf(t, b.get("/account"))
+	proxy.Cut()
+	status, h, body := do("GET", e.URL+r2.url(), "", "", nil)
+	if loc, _ := url.Parse(h.Get("Location")); status == http.StatusFound {
+		q := loc.Query()
+		if !strings.HasPrefix(h.Get("Location"), notesRedirect) || q.Get("error") != "temporarily_unavailable" ||
+			q.Get("state") != r2.State || q.Get("iss") != e.URL || q.Get("code") != "" {
+			t.Fatalf("authorize during the cut redirected to %s", h.Get("Location"))
+		}
+	} else if status != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+		t.Fatalf("authorize during the cut: %d %s", status, clipBody(body))
+	} else {
+		t.Log("the client had left the cache: a retry page instead of the redirect")
+	}
+
+	jsonCalls := []struct {
+		name, method, path, body string
+		h                        http.Header
+	}{
+		{"refresh", "POST", "/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}.Encode(), basic("notes", e.NotesSecret)},
+		{"client_credentials", "POST", "/token", "grant_type=client_credentials&scope=files.read", basic("robot", e.RobotSecret)},
+		{"introspection", "POST", "/introspect", url.Values{"token": {tok.RefreshToken}}.Encode(), basic("notes", e.NotesSecret)},
+		{"revocation", "POST", "/revoke", url.Values{"token": {tok.RefreshToken}}.Encode(), basic("notes", e.NotesSecret)},
+		{"userinfo", "GET", "/userinfo", "", bearer(tok.AccessToken)},
+		{"par", "POST", "/par", r.query().Encode(), basic("notes", e.NotesSecret)},
+		{"device authorization", "POST", "/device_authorization", "client_id=tv&scope=openid", nil},
+		{"registration", "POST", "/register", `{"redirect_uris":["https://app.example/cb"]}`, bearer(registrationToken)},
+		{"admin API", "GET", "/admin/users", "", bearer(adminToken)},
+	}
+	for _, c := range jsonCalls {
+		base, ct := e.URL, form
+		if c.name == "admin API" {
+			base = e.AdminURL
+		}
+		if c.name == "registration" {
+			ct = "application/json"
+		}
+		status, h, body := do(c.method, base+c.path, ct, c.body, c.h)
+		var errBody struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal([]byte(body), &errBody)
+		if status != http.StatusServiceUnavailable || errBody.Error != "temporarily_unavailable" || h.Get("Retry-After") == "" {
+			t.Errorf("%s during the cut: %d Retry-After %q %s; want 503 temporarily_unavailable with Retry-After",
+				c.name, status, h.Get("Retry-After"), clipBody(body))
+		}
+	}
+
+	pages := []struct{ name, method, path, body string }{
+		{"login page", "GET", "/login?req=abc", ""},
+		{"consent page", "GET", "/consent?req=abc", ""},
+		{"account", "GET", "/account", ""},
+		{"logout", "POST", "/logout", "csrf_token=" + url.QueryEscape(csrf)},
+		{"device code entry", "POST", "/device", url.Values{"csrf_token": {csrf}, "user_code": {"BCDF-GHJK"}}.Encode()},
+	}
+	for _, lang := range []struct{ accept, want, dir string }{
+		{"en", "try again in a moment", `dir="ltr"`}, {"ar", "يرجى المحاولة مرة أخرى", `dir="rtl"`},
+	} {
+		for _, p := range pages {
+			ct := ""
+			if p.method == "POST" {
+				ct = form
+			}
+			status, h, body := do(p.method, e.URL+p.path, ct, p.body, http.Header{"Accept-Language": {lang.accept}})
+			if status != http.StatusServiceUnavailable || h.Get("Retry-After") == "" ||
+				!strings.Contains(body, lang.want) || !strings.Contains(body, lang.dir) {
+				t.Errorf("%s (%s) during the cut: %d Retry-After %q, want the %s retry page; body %s",
+					p.name, lang.accept, status, h.Get("Retry-After"), lang.accept, clipBody(body))
+			}
+		}
+	}
+
+	proxy.Restore()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		next := e.refresh(tok.RefreshToken)
+		if next.Status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("refresh 2 s after the cut: %d %s", next.Status, next.Description)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if status, _, body := do("GET", e.URL+"/account", "", "", nil); status != http.StatusOK {
+		t.Fatalf("account page after the cut: %d %s", status, clipBody(body))
+	}
+}

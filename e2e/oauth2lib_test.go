@@ -104,8 +104,8 @@ func TestKeyRotation(t *testing.T) {
 		} `json:"keys"`
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&set)
-	if len(set.Keys) != 2 {
-		t.Fatalf("JWKS has %d keys, want old and new", len(set.Keys))
+	if len(set.Keys) != 4 {
+		t.Fatalf("JWKS has %d keys, want old and new of each kind (P-256, RSA)", len(set.Keys))
 	}
 	for _, k := range set.Keys {
 		if k.D != "" {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,6 +25,17 @@ func TestResourceServer(t *testing.T) {
 	r := e.notesRequest("openid email offline_access")
 	tok := e.redeem(e.browser().authorize(r, "email", "offline_access").Get("code"), r)
 	wantStatus(t, tok.Status, 200, "redeem", tok.Description)
+	// An ID token signed like an access token (ES256, same key) still
+	// differs by typ.
+	notes, _ := e.Store.GetClient(context.Background(), "notes")
+	notes.IDTokenAlg = "ES256"
+	if err := e.Store.UpdateClient(context.Background(), *notes); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(2 * time.Second) // past the client cache
+	r = e.notesRequest("openid email")
+	esTok := e.redeem(e.browser().authorize(r, "email").Get("code"), r)
+	wantStatus(t, esTok.Status, 200, "redeem", esTok.Description)
 
 	now := time.Now()
 	api := func(issuer, audience string, clock time.Time, introspect bool) *httptest.Server {
@@ -83,7 +95,8 @@ func TestResourceServer(t *testing.T) {
 		{"known kid, wrong key", good, "/api/email", "Bearer " + foreign(jose.ES256, ghostKey, e.Server.Keys.ActiveKID()), 401, "signature"},
 		{"HS256 with a secret", good, "/api/email", "Bearer " + foreign(jose.HS256, []byte("public-key-bytes-used-as-hmac-secret!"), e.Server.Keys.ActiveKID()), 401, "accepted algorithm"},
 		{"alg none", good, "/api/email", "Bearer " + algNone, 401, "invalid_token"},
-		{"ID token as access token", good, "/api/email", "Bearer " + tok.IDToken, 401, "at+jwt"},
+		{"ID token as access token", good, "/api/email", "Bearer " + esTok.IDToken, 401, "at+jwt"},
+		{"RS256 ID token as access token", good, "/api/email", "Bearer " + tok.IDToken, 401, "accepted algorithm"},
 		{"garbage", good, "/api/email", "Bearer not.a.jwt", 401, "invalid_token"},
 	}
 	for _, tc := range cases {

@@ -39,6 +39,7 @@ func TestOrderlyShutdown(t *testing.T) {
 	base := "http://" + l.Addr().String()
 	cfg := config.Default()
 	cfg.Issuer, cfg.AdminToken = base, adminToken
+	cfg.InsecureOutboundAllow = []string{"127.0.0.1"} // the relying party below listens on loopback
 	logs := &syncBuffer{}
 	srv, err := server.New(ctx, cfg, store, slog.New(slog.NewJSONHandler(logs, nil)), server.Options{Password: &testPassword})
 	if err != nil {
@@ -53,7 +54,7 @@ func TestOrderlyShutdown(t *testing.T) {
 	}))
 	defer rp.Close()
 	if _, err := admin.AddClient(ctx, store, admin.ClientSpec{ID: "feed", Name: "Feed", RedirectURIs: []string{"https://feed.example/cb"},
-		Scopes: []string{"openid"}, BackchannelLogoutURI: rp.URL + "/logout"}, scope.Default()); err != nil {
+		Scopes: []string{"openid"}, BackchannelLogoutURI: rp.URL + "/logout", Outbound: srv.Outbound}, scope.Default()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -17,11 +17,12 @@ func (a *app) serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			store, err := server.OpenStore(ctx, a.cfg)
+			store, err := openStore(ctx, a.cfg)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
+			emptyStoreHint(ctx, cmd.OutOrStdout(), store, a.cfg)
 			srv, err := server.New(ctx, a.cfg, store, a.log, server.Options{})
 			if err != nil {
 				return err

@@ -162,7 +162,7 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	case "":
 		return fail(oautherr.InvalidRequest, "response_type is missing; use response_type=code")
 	default:
-		return fail(oautherr.UnsupportedResponseType, "only response_type=code is supported (the implicit and hybrid flows are unsafe, RFC 9700 §2.1.2)")
+		return fail(oautherr.UnsupportedResponseType, "only response_type=code is supported (the implicit and hybrid flows are unsafe, RFC 9700 section 2.1.2)")
 	}
 	if rm := v.Get("response_mode"); rm != "" && rm != "query" {
 		return fail(oautherr.InvalidRequest, "only response_mode=query is supported")
@@ -174,12 +174,12 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 		return fail(oautherr.RequestURINotSupported, "request_uri is supported only for requests pushed to /par")
 	}
 	if state == "" {
-		return fail(oautherr.InvalidRequest, "state is required: it lets your client match the response to its request (RFC 6749 §10.12)")
+		return fail(oautherr.InvalidRequest, "state is required: it lets your client match the response to its request (RFC 6749 section 10.12)")
 	}
 	challenge, method := v.Get("code_challenge"), v.Get("code_challenge_method")
 	switch {
 	case challenge == "":
-		return fail(oautherr.InvalidRequest, "code_challenge is required: bawwab requires PKCE with S256 (RFC 7636, RFC 9700 §2.1.1)")
+		return fail(oautherr.InvalidRequest, "code_challenge is required: bawwab requires PKCE with S256 (RFC 7636, RFC 9700 section 2.1.1)")
 	case method == "plain":
 		return fail(oautherr.InvalidRequest, "code_challenge_method=plain is not allowed; use S256")
 	case method != token.PKCEMethodS256:
@@ -218,7 +218,7 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	}
 	jkt := v.Get("dpop_jkt")
 	if jkt != "" && (len(jkt) != 43 || strings.Trim(jkt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "") {
-		return fail(oautherr.InvalidRequest, "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 9449 §10)")
+		return fail(oautherr.InvalidRequest, "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 9449 section 10)")
 	}
 	for _, res := range v["resource"] {
 		if !slices.Contains(h.Audiences, res) {
@@ -237,8 +237,15 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	return &storage.AuthRequest{
 		ID: token.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes, State: state, Nonce: v.Get("nonce"),
 		CodeChallenge: challenge, CodeChallengeMethod: method, Prompt: prompt, MaxAge: maxAge, DPoPJKT: jkt, Resources: v["resource"],
-		CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
+		UILocales: v.Get(ui.LocalesParam), CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
 	}, client, nil
+}
+
+func reqLocales(req *storage.AuthRequest) string {
+	if req == nil {
+		return ""
+	}
+	return req.UILocales
 }
 
 func hasPrompt(prompt, p string) bool { return slices.Contains(strings.Fields(prompt), p) }
@@ -259,8 +266,14 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if l := ui.FromLocales(v.Get(ui.LocalesParam)); l != "" { // signed or plain, the request's wish comes first
+		r = r.WithContext(ui.WithLang(ctx, l))
+	}
 	if v.Has("request_uri") {
 		req, client, err = h.fromPushed(ctx, v)
+		if l := ui.FromLocales(reqLocales(req)); l != "" {
+			r = r.WithContext(ui.WithLang(ctx, l))
+		}
 	} else {
 		req, client, err = h.validate(ctx, v, false)
 	}
@@ -324,7 +337,8 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 	h.finish(w, r, req, sess, req.Scopes)
 }
 
-// continueAt stores req if needed and sends the browser to path?req=ID.
+// continueAt stores req if needed and sends the browser to path?req=ID,
+// in the language this request speaks.
 func (h *Handler) continueAt(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, stored bool, path string) {
 	if !stored {
 		if err := h.Store.CreateAuthRequest(r.Context(), *req); err != nil {
@@ -332,7 +346,17 @@ func (h *Handler) continueAt(w http.ResponseWriter, r *http.Request, req *storag
 			return
 		}
 	}
-	redirect(w, r, path+"?req="+url.QueryEscape(req.ID))
+	redirect(w, r, withLang(r, path+"?req="+url.QueryEscape(req.ID)))
+}
+
+// withLang adds the language of r to a path on bawwab as ui_locales, so
+// that the next page speaks it whatever cookies the browser keeps.
+func withLang(r *http.Request, path string) string {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + ui.LocalesParam + "=" + ui.Lang(nil, r)
 }
 
 // finish issues an authorization code for the granted scopes and sends the
@@ -385,7 +409,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	h.Log.InfoContext(r.Context(), "authorization request refused", "error", re.err.Code, "description", re.err.Description)
-	q := url.Values{"error": {re.err.Code}, "error_description": {re.err.Description}, "iss": {h.Issuer}}
+	q := re.err.Params()
+	q.Set("iss", h.Issuer)
 	if re.state != "" {
 		q.Set("state", re.state)
 	}
@@ -458,7 +483,7 @@ func checkClaimsRequest(raw string) *oautherr.Error {
 		Values    []string `json:"values"`
 	}
 	if err := json.Unmarshal([]byte(raw), &req); err != nil {
-		return oautherr.New(oautherr.InvalidRequest, "claims must be a JSON object of userinfo and id_token claim requests (OpenID Connect Core §5.5)")
+		return oautherr.New(oautherr.InvalidRequest, "claims must be a JSON object of userinfo and id_token claim requests (OpenID Connect Core section 5.5)")
 	}
 	for target, claims := range req {
 		if target != "userinfo" && target != "id_token" {

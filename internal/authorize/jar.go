@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/token"
 )
 
@@ -33,7 +36,7 @@ const maxRequestObjectLife = time.Hour
 func (h *Handler) requestObject(ctx context.Context, v url.Values) (url.Values, error) {
 	clientID := v.Get("client_id")
 	if clientID == "" {
-		return nil, oautherr.New(oautherr.InvalidRequest, "client_id is required beside a request object (RFC 9101 §5)")
+		return nil, oautherr.New(oautherr.InvalidRequest, "client_id is required beside a request object (RFC 9101 section 5)")
 	}
 	client, err := h.Store.GetClient(ctx, clientID)
 	if err != nil {
@@ -45,8 +48,16 @@ func (h *Handler) requestObject(ctx context.Context, v url.Values) (url.Values, 
 	}
 	var std jwt.Claims
 	var all map[string]any
-	if err := h.Auth.VerifyClientJWT(ctx, client, v.Get("request"), &std, &all); err != nil {
+	signed, err := h.Auth.VerifyClientJWT(ctx, client, v.Get("request"), &std, &all)
+	if err != nil {
 		return nil, bad("the request object is " + err.Error())
+	}
+	// Explicit typing (RFC 9101 §10.8, RFC 8725 §3.11): a request object
+	// passes through the browser, so nothing else the client signs may
+	// look like one, and it must look like nothing else. Required, not
+	// merely recommended: an untyped one could be a client assertion.
+	if signed.Typ != clientauth.TypRequestObject {
+		return nil, bad("the request object's typ header must be " + clientauth.TypRequestObject + " (RFC 9101 §10.8)")
 	}
 	now := h.Now()
 	switch {
@@ -61,8 +72,11 @@ func (h *Handler) requestObject(ctx context.Context, v url.Values) (url.Values, 
 		return nil, bad("the request object has expired or is not valid yet")
 	}
 	if std.ID != "" {
-		if err := h.Store.UseOnce(ctx, "request_object:"+client.ID+":"+std.ID, std.Expiry.Time()); err != nil {
-			return nil, bad("the request object was used before (jti)")
+		// One jti namespace with the client's assertions and DPoP proofs.
+		if err := h.Store.UseOnce(ctx, storage.JTIKey(signed.Signer, std.ID), std.Expiry.Time()); errors.Is(err, storage.ErrAlreadyUsed) {
+			return nil, bad("the request object's jti was used before")
+		} else if err != nil {
+			return nil, oautherr.Wrap(err)
 		}
 	}
 	out := url.Values{}

@@ -57,7 +57,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		}
 		data.ClientName = client.Name
 	} else if s, _ := h.Sessions.Current(r.Context(), r); s != nil {
-		http.Redirect(w, r, "/account", http.StatusFound)
+		http.Redirect(w, r, withLang(r, "/account"), http.StatusFound)
 		return
 	}
 	h.renderLogin(w, r, http.StatusOK, data)
@@ -171,7 +171,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if data.Req != "" {
 		next = "/consent?req=" + url.QueryEscape(data.Req)
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, withLang(r, next), http.StatusSeeOther)
 }
 
 func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
@@ -183,14 +183,37 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type consentScope struct {
-	Name, Description            string
-	Sensitive, Required, Checked bool
+	Name, Description, Explanation string
+	Sensitive, Required, Checked   bool
 }
 
 type consentData struct {
 	Req, ClientName, RedirectHost string
-	Scopes                        []consentScope
-	AnySensitive                  bool
+	// Who is asking, as the client registered it (RFC 7591 §2), and
+	// whether the operator checked it.
+	storage.ClientInfo
+	ClientHost string
+	Verified   bool
+	Scopes     []consentScope
+	// AnySensitive and AnyUnchecked choose the notes under the list.
+	AnySensitive, AnyUnchecked bool
+}
+
+// preChecked says whether a requested scope starts checked. The person's
+// earlier answer stands: what was granted stays granted, what was left
+// unchecked stays unchecked. On a first consent only identity items that
+// are not sensitive start checked; access to data and lasting access
+// (files, offline_access) wait for the person to opt in. A required
+// scope cannot be unchecked at all.
+func preChecked(s scope.Scope, before []string, returning bool) bool {
+	switch {
+	case s.Required:
+		return true
+	case returning:
+		return slices.Contains(before, s.Name)
+	default:
+		return s.Identity() && !s.Sensitive
+	}
 }
 
 func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, client *storage.Client, sess *storage.Session) {
@@ -201,19 +224,29 @@ func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, req *sto
 		return
 	}
 	var before []string
-	if c, err := h.Store.GetConsent(ctx, sess.UserID, client.ID); err == nil {
+	c, err := h.Store.GetConsent(ctx, sess.UserID, client.ID)
+	returning := err == nil
+	if returning {
 		before = c.Scopes
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
 	}
 	lang := ui.Lang(nil, r) // Render remembers a ?lang= choice
-	data := consentData{Req: req.ID, ClientName: client.Name}
+	data := consentData{Req: req.ID, ClientName: client.Name, ClientInfo: client.ClientInfo, Verified: client.Verified}
 	if u, err := url.Parse(req.RedirectURI); err == nil {
 		data.RedirectHost = u.Host
 	}
+	if u, err := url.Parse(client.ClientURI); err == nil {
+		data.ClientHost = u.Host
+	}
 	for _, name := range req.Scopes {
 		s, _ := h.Scopes.Get(name)
-		data.Scopes = append(data.Scopes, consentScope{Name: name, Description: s.Describe(lang), Sensitive: s.Sensitive, Required: s.Required,
-			Checked: s.Required || !s.Sensitive || slices.Contains(before, name)})
+		cs := consentScope{Name: name, Description: s.Describe(lang), Explanation: s.Explain(lang), Sensitive: s.Sensitive, Required: s.Required,
+			Checked: preChecked(s, before, returning)}
+		data.Scopes = append(data.Scopes, cs)
 		data.AnySensitive = data.AnySensitive || s.Sensitive
+		data.AnyUnchecked = data.AnyUnchecked || !cs.Checked
 	}
 	csrf := h.Sessions.CSRFToken(w, r)
 	h.UI.Render(w, r, http.StatusOK, "consent", "consent.title", ui.Page{CSRF: csrf, User: user.Name, Data: data})
@@ -228,7 +261,7 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 	if req == nil {
 		return
 	}
-	sess := h.loggedIn(w, r, "/login?req="+url.QueryEscape(req.ID))
+	sess := h.loggedIn(w, r, withLang(r, "/login?req="+url.QueryEscape(req.ID)))
 	if sess == nil {
 		return
 	}
@@ -278,12 +311,24 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
-	if sess, err := h.Sessions.Current(r.Context(), r); err == nil && sess != nil {
+	sess, err := h.Sessions.Current(r.Context(), r)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	if err := h.Sessions.Logout(r.Context(), w, r); err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	if sess != nil {
 		h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID})
 		h.Logouts.LoggedOut(r.Context(), sess.UserID)
 	}
-	h.Sessions.Logout(r.Context(), w, r)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	next := "/login"
+	if req := r.PostForm.Get("req"); req != "" { // "Not you? Switch account" on the consent page
+		next += "?req=" + url.QueryEscape(req)
+	}
+	http.Redirect(w, r, withLang(r, next), http.StatusSeeOther)
 }
 
 type appView struct {
@@ -298,7 +343,7 @@ type accountData struct {
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sess := h.loggedIn(w, r, "/login")
+	sess := h.loggedIn(w, r, withLang(r, "/login"))
 	if sess == nil {
 		return
 	}
@@ -315,7 +360,9 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 	lang := ui.Lang(nil, r) // Render remembers a ?lang= choice
 	var data accountData
 	for _, c := range consents {
-		v := appView{ClientID: c.ClientID, Name: c.ClientName, When: c.GrantedAt.Format("2006-01-02")}
+		// The date is isolated left to right, so that an Arabic page does not
+		// reverse its parts.
+		v := appView{ClientID: c.ClientID, Name: c.ClientName, When: "\u2066" + c.GrantedAt.Format("2006-01-02") + "\u2069"}
 		for _, name := range c.Scopes {
 			s, _ := h.Scopes.Get(name)
 			v.Scopes = append(v.Scopes, consentScope{Name: name, Description: s.Describe(lang), Sensitive: s.Sensitive})
@@ -338,7 +385,7 @@ func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	sess := h.loggedIn(w, r, "/login")
+	sess := h.loggedIn(w, r, withLang(r, "/login"))
 	if sess == nil {
 		return
 	}
@@ -349,7 +396,7 @@ func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Audit.Record(ctx, audit.Event{Type: audit.AppRevoked, UserID: sess.UserID, ClientID: oautherr.Clip(clientID)})
-	http.Redirect(w, r, "/account?revoked="+url.QueryEscape(clientID), http.StatusSeeOther)
+	http.Redirect(w, r, withLang(r, "/account?revoked="+url.QueryEscape(clientID)), http.StatusSeeOther)
 }
 
 // loggedIn returns the session of r. Without one it sends the browser to

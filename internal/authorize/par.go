@@ -54,7 +54,7 @@ func (h *Handler) pushed(r *http.Request) (*storage.AuthRequest, error) {
 	}
 	v := r.PostForm
 	if v.Has("request_uri") {
-		return nil, oautherr.New(oautherr.InvalidRequest, "request_uri may not be pushed (RFC 9126 §2.1)")
+		return nil, oautherr.New(oautherr.InvalidRequest, "request_uri may not be pushed (RFC 9126 section 2.1)")
 	}
 	// The authenticated client is the one asking (§2.1).
 	v.Set("client_id", client.ID)

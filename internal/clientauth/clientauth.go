@@ -144,7 +144,7 @@ func credentials(r *http.Request) (id, secret, method string, err error) {
 			return "", "", "", invalidClient("client_assertion_type must be " + AssertionType + ", with a client_assertion")
 		}
 		if formSecret != "" || r.Header.Get("Authorization") != "" {
-			return "", "", "", oautherr.New(oautherr.InvalidRequest, "use only one client authentication method (RFC 6749 §2.3)")
+			return "", "", "", oautherr.New(oautherr.InvalidRequest, "use only one client authentication method (RFC 6749 section 2.3)")
 		}
 		iss, err := assertionIssuer(assertion)
 		if err != nil {
@@ -164,7 +164,7 @@ func credentials(r *http.Request) (id, secret, method string, err error) {
 			return "", "", "", invalidClient("the Authorization header is not valid HTTP Basic authentication")
 		}
 		if formSecret != "" {
-			return "", "", "", oautherr.New(oautherr.InvalidRequest, "use only one client authentication method (RFC 6749 §2.3)")
+			return "", "", "", oautherr.New(oautherr.InvalidRequest, "use only one client authentication method (RFC 6749 section 2.3)")
 		}
 		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
 		if id, err = url.QueryUnescape(user); err == nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/bawwab/bawwab/internal/clientip"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"net"
 	"net/url"
@@ -90,6 +91,17 @@ type Config struct {
 	// ShutdownTimeout bounds how long requests in flight may take to
 	// finish after SIGTERM.
 	ShutdownTimeout time.Duration
+	// InsecureOutboundAllow lists hosts, IPs and networks (CIDR) that
+	// bawwab may call for a client (jwks_uri, backchannel_logout_uri,
+	// sector_identifier_uri) although they are internal, and over http
+	// (package outbound). Empty: public https addresses only.
+	InsecureOutboundAllow []string
+	// AccessTokenAlg signs access tokens: ES256, RS256 or PS256.
+	AccessTokenAlg string
+	// RegistrationPKCE is the PKCE policy dynamically registered clients
+	// may choose: required (PKCE always), or nonce_instead (a confidential
+	// client may ask to send nonce instead, RFC 9700 §2.1.1).
+	RegistrationPKCE string
 }
 
 // Default returns the built-in defaults.
@@ -122,6 +134,8 @@ func Default() Config {
 		RefreshReuseHorizon: 24 * time.Hour,
 		PruneInterval:       time.Minute,
 		ShutdownTimeout:     10 * time.Second,
+		AccessTokenAlg:      "ES256",
+		RegistrationPKCE:    "required",
 		LogFormat:           "text",
 		LogLevel:            "info",
 	}
@@ -132,9 +146,23 @@ func Default() Config {
 type Field struct {
 	Key  string
 	Help string
+	// Kind is what the value is (KindStr, KindNum, KindDur, KindList), so
+	// that a command line can type its flag; empty reads as KindStr.
+	Kind Kind
 	set  func(*Config, string) error
 	get  func(*Config) string
 }
+
+// Kind is the type of a Field's value.
+type Kind string
+
+// The kinds of Field values.
+const (
+	KindStr  Kind = "str"  // text
+	KindNum  Kind = "num"  // a whole number
+	KindDur  Kind = "dur"  // a Go duration: 90s, 10m, 24h
+	KindList Kind = "list" // comma-separated values
+)
 
 // Flag is the command-line flag name of the field.
 func (f Field) Flag() string { return strings.ReplaceAll(f.Key, "_", "-") }
@@ -154,13 +182,13 @@ func (f Field) Set(c *Config, s string) error {
 }
 
 func str(key, help string, p func(*Config) *string) Field {
-	return Field{Key: key, Help: help,
+	return Field{Key: key, Help: help, Kind: KindStr,
 		set: func(c *Config, s string) error { *p(c) = s; return nil },
 		get: func(c *Config) string { return *p(c) }}
 }
 
 func num(key, help string, lo, hi int, p func(*Config) *int) Field {
-	return Field{Key: key, Help: help,
+	return Field{Key: key, Help: help, Kind: KindNum,
 		set: func(c *Config, s string) error {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < lo || n > hi {
@@ -173,7 +201,7 @@ func num(key, help string, lo, hi int, p func(*Config) *int) Field {
 }
 
 func dur(key, help string, p func(*Config) *time.Duration) Field {
-	return Field{Key: key, Help: help,
+	return Field{Key: key, Help: help, Kind: KindDur,
 		set: func(c *Config, s string) error {
 			d, err := time.ParseDuration(s)
 			if err != nil {
@@ -199,7 +227,7 @@ var Fields = []Field{
 	str("listen", "address to listen on", func(c *Config) *string { return &c.Listen }),
 	str("database", "PostgreSQL DSN (postgres://…); empty for embedded SQLite in data_dir", func(c *Config) *string { return &c.Database }),
 	str("data_dir", "directory of the embedded SQLite database", func(c *Config) *string { return &c.DataDir }),
-	{Key: "audience", Help: "comma-separated aud values of access tokens (resource servers)",
+	{Key: "audience", Help: "comma-separated aud values of access tokens (resource servers)", Kind: KindList,
 		set: func(c *Config, s string) error {
 			c.Audience = nil
 			for _, a := range strings.Split(s, ",") {
@@ -239,7 +267,7 @@ var Fields = []Field{
 	num("password_threads", "argon2id lanes per password hash", 1, 64, func(c *Config) *int { return &c.PasswordThreads }),
 	str("log_format", "text or json", func(c *Config) *string { return &c.LogFormat }),
 	str("log_level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
-	{Key: "trusted_proxies", Help: "comma-separated networks (CIDR) of TLS-terminating proxies whose X-Forwarded-For names the client; empty trusts none",
+	{Key: "trusted_proxies", Help: "comma-separated networks (CIDR) of TLS-terminating proxies whose X-Forwarded-For names the client; empty trusts none", Kind: KindList,
 		set: func(c *Config, s string) error {
 			var list []string
 			for _, p := range strings.Split(s, ",") {
@@ -266,6 +294,23 @@ var Fields = []Field{
 	num("max_connections", "cap on open client connections, past which new ones get 503 at once; 0 derives it from the descriptor limit (RLIMIT_NOFILE)", 0, 1<<20, func(c *Config) *int { return &c.MaxConnections }),
 	num("database_max_conns", "cap on PostgreSQL connections of this node; 0 means four per CPU", 0, 10000, func(c *Config) *int { return &c.DatabaseMaxConns }),
 	dur("shutdown_timeout", "how long requests in flight may take to finish after SIGTERM", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+	{Key: "insecure_outbound_allow", Help: "comma-separated hosts, IPs or networks (CIDR) that bawwab may call for a client (jwks_uri, backchannel_logout_uri, sector_identifier_uri) although they are loopback or private, and over http: for development and tests only; empty allows public https addresses only",
+		set: func(c *Config, s string) error {
+			var list []string
+			for _, p := range strings.Split(s, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					list = append(list, p)
+				}
+			}
+			if _, err := outbound.ParseAllow(list); err != nil {
+				return err
+			}
+			c.InsecureOutboundAllow = list
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(c.InsecureOutboundAllow, ",") }},
+	str("access_token_alg", "signature algorithm of access tokens: ES256, RS256 or PS256", func(c *Config) *string { return &c.AccessTokenAlg }),
+	str("registration_pkce", "required: every registered client uses PKCE; nonce_instead: a registering confidential client may ask to send nonce instead (RFC 9700 §2.1.1)", func(c *Config) *string { return &c.RegistrationPKCE }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 
@@ -340,6 +385,19 @@ func LoadEnv(c *Config, getenv func(string) string) error {
 	return nil
 }
 
+// CheckAddr reports whether addr is an address to listen on as net.Listen
+// reads it: host:port or :port, the port a number (or service name).
+func CheckAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("must be host:port or :port, such as :8080 or 127.0.0.1:8080")
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("has no valid port: %q", port)
+	}
+	return nil
+}
+
 // Validate checks c and returns every problem found.
 func (c *Config) Validate() error {
 	var errs []error
@@ -365,6 +423,12 @@ func (c *Config) Validate() error {
 	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		errs = append(errs, fmt.Errorf("database must be a postgres:// URL, or empty for SQLite"))
 	}
+	if err := CheckAddr(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q %v", c.Listen, err))
+	}
+	if err := CheckAddr(c.AdminListen); c.AdminToken != "" && err != nil {
+		errs = append(errs, fmt.Errorf("admin_listen %q %v", c.AdminListen, err))
+	}
 	if c.PprofListen != "" {
 		host, _, err := net.SplitHostPort(c.PprofListen)
 		if err != nil || !isLocal(host) {
@@ -382,6 +446,14 @@ func (c *Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("registration %q must be off, open or token", c.Registration))
+	}
+	switch c.AccessTokenAlg {
+	case "ES256", "RS256", "PS256":
+	default:
+		errs = append(errs, fmt.Errorf("access_token_alg %q must be ES256, RS256 or PS256", c.AccessTokenAlg))
+	}
+	if c.RegistrationPKCE != "required" && c.RegistrationPKCE != "nonce_instead" {
+		errs = append(errs, fmt.Errorf("registration_pkce %q must be required or nonce_instead", c.RegistrationPKCE))
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
@@ -425,6 +497,9 @@ func (c *Config) Warnings() []string {
 	}
 	if host, _, err := net.SplitHostPort(c.AdminListen); c.AdminToken != "" && (err != nil || !isLocal(host)) {
 		w = append(w, fmt.Sprintf("admin_listen %s is not loopback: the admin API then needs TLS and a firewall in front", c.AdminListen))
+	}
+	if len(c.InsecureOutboundAllow) > 0 {
+		w = append(w, "insecure_outbound_allow "+strings.Join(c.InsecureOutboundAllow, ",")+": clients may make bawwab call these internal addresses; for development only")
 	}
 	if c.Registration == "open" {
 		w = append(w, "registration: open lets anyone register a client; users still see and approve each one, but consider token")

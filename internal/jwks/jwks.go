@@ -15,6 +15,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -32,8 +33,39 @@ import (
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
-// Algorithm is the signature algorithm of every key bawwab makes.
+// Algorithm is the signature algorithm of access tokens unless configured
+// otherwise.
 const Algorithm = jose.ES256
+
+// Algorithms are the algorithms bawwab signs with, in the order discovery
+// lists them: RS256 first, which OpenID Connect Core §15.1 requires and
+// §3.1.3.7 makes the default, then PS256 (same RSA key) and ES256.
+var Algorithms = []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256}
+
+// keyAlgs are the kinds of key kept: one active of each. The RSA key,
+// stored as RS256, also signs PS256.
+var keyAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
+
+// rsaBits is the size of the RSA key (RFC 7518 §3.3: 2048 or larger).
+const rsaBits = 2048
+
+// keyAlg is the stored algorithm of the key that signs with alg.
+func keyAlg(alg jose.SignatureAlgorithm) jose.SignatureAlgorithm {
+	if alg == jose.PS256 {
+		return jose.RS256
+	}
+	return alg
+}
+
+// Supported reports whether bawwab signs with alg.
+func Supported(alg string) bool {
+	for _, a := range Algorithms {
+		if string(a) == alg {
+			return true
+		}
+	}
+	return false
+}
 
 // Token types, sent in the JOSE "typ" header.
 const (
@@ -58,10 +90,11 @@ type Manager struct {
 }
 
 type keySet struct {
-	activeKID string
-	signers   map[string]jose.Signer // by typ, for the active key
+	activeKID string                                             // the active ES256 key
+	active    map[jose.SignatureAlgorithm]string                 // kid by alg
+	signers   map[jose.SignatureAlgorithm]map[string]jose.Signer // by alg and typ, for the active keys
 	public    jose.JSONWebKeySet
-	byKID     map[string]*ecdsa.PublicKey
+	byKID     map[string]any // public keys
 	json      []byte
 }
 
@@ -73,9 +106,11 @@ func New(ctx context.Context, store storage.Storage, log *slog.Logger, now func(
 	if err != nil {
 		return nil, err
 	}
-	if !hasActive(keys) {
-		if _, err := m.create(ctx); err != nil {
-			return nil, err
+	for _, alg := range keyAlgs {
+		if !hasActive(keys, alg) {
+			if _, err := m.create(ctx, alg); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := m.Reload(ctx); err != nil {
@@ -84,22 +119,36 @@ func New(ctx context.Context, store storage.Storage, log *slog.Logger, now func(
 	return m, nil
 }
 
-func hasActive(keys []storage.SigningKey) bool {
+func hasActive(keys []storage.SigningKey, alg jose.SignatureAlgorithm) bool {
 	for _, k := range keys {
-		if k.RetiredAt.IsZero() {
+		if k.RetiredAt.IsZero() && k.Algorithm == string(alg) {
 			return true
 		}
 	}
 	return false
 }
 
-// create makes and stores a new ES256 key and returns its kid.
-func (m *Manager) create(ctx context.Context) (string, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", err
+// create makes and stores a new key for alg (ES256: P-256; RS256: RSA,
+// which signs PS256 too) and returns its kid.
+func (m *Manager) create(ctx context.Context, alg jose.SignatureAlgorithm) (string, error) {
+	var jwk jose.JSONWebKey
+	switch alg {
+	case jose.ES256:
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return "", err
+		}
+		jwk = jose.JSONWebKey{Key: priv, Algorithm: string(alg), Use: "sig"}
+	case jose.RS256:
+		priv, err := rsa.GenerateKey(rand.Reader, rsaBits)
+		if err != nil {
+			return "", err
+		}
+		// No alg member: the key signs RS256 and PS256 (RFC 7517 §4.4).
+		jwk = jose.JSONWebKey{Key: priv, Use: "sig"}
+	default:
+		return "", fmt.Errorf("jwks: no key kind for %s", alg)
 	}
-	jwk := jose.JSONWebKey{Key: priv, Algorithm: string(Algorithm), Use: "sig"}
 	thumb, err := jwk.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return "", err
@@ -109,23 +158,30 @@ func (m *Manager) create(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	err = m.store.CreateSigningKey(ctx, storage.SigningKey{ID: jwk.KeyID, Algorithm: string(Algorithm), PrivateJWK: raw, CreatedAt: m.now()})
+	err = m.store.CreateSigningKey(ctx, storage.SigningKey{ID: jwk.KeyID, Algorithm: string(alg), PrivateJWK: raw, CreatedAt: m.now()})
 	if err != nil {
 		return "", fmt.Errorf("jwks: store key: %w", err)
 	}
 	return jwk.KeyID, nil
 }
 
-// Rotate creates a new signing key and retires the others; they stay
-// published until the tokens they signed have expired. It returns the new kid.
+// Rotate creates a new key of each kind (P-256 and RSA) and retires the
+// others; they stay published until the tokens they signed have expired.
+// It returns the new ES256 kid (see ActiveKID).
 func (m *Manager) Rotate(ctx context.Context) (string, error) {
 	keys, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return "", err
 	}
-	kid, err := m.create(ctx)
-	if err != nil {
-		return "", err
+	var kid string
+	for _, alg := range keyAlgs {
+		k, err := m.create(ctx, alg)
+		if err != nil {
+			return "", err
+		}
+		if alg == jose.ES256 {
+			kid = k
+		}
 	}
 	for _, k := range keys {
 		if k.RetiredAt.IsZero() {
@@ -147,7 +203,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	set := &keySet{signers: map[string]jose.Signer{}, byKID: map[string]*ecdsa.PublicKey{}}
+	set := &keySet{signers: map[jose.SignatureAlgorithm]map[string]jose.Signer{}, byKID: map[string]any{}, active: map[jose.SignatureAlgorithm]string{}}
 	for _, k := range keys {
 		if !k.RetiredAt.IsZero() && m.now().Sub(k.RetiredAt) > m.retain {
 			if err := m.store.DeleteSigningKey(ctx, k.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -159,27 +215,39 @@ func (m *Manager) Reload(ctx context.Context) error {
 		if err := jwk.UnmarshalJSON(k.PrivateJWK); err != nil {
 			return fmt.Errorf("jwks: key %s: %w", k.ID, err)
 		}
-		priv, ok := jwk.Key.(*ecdsa.PrivateKey)
-		if !ok {
-			return fmt.Errorf("jwks: key %s is not an ECDSA private key", k.ID)
+		var algs []jose.SignatureAlgorithm
+		switch priv := jwk.Key.(type) {
+		case *ecdsa.PrivateKey:
+			set.byKID[k.ID], algs = &priv.PublicKey, []jose.SignatureAlgorithm{jose.ES256}
+		case *rsa.PrivateKey:
+			set.byKID[k.ID], algs = &priv.PublicKey, []jose.SignatureAlgorithm{jose.RS256, jose.PS256}
+		default:
+			return fmt.Errorf("jwks: key %s is neither ECDSA nor RSA", k.ID)
 		}
-		pub := jwk.Public()
-		set.public.Keys = append(set.public.Keys, pub)
-		set.byKID[k.ID] = &priv.PublicKey
-		if set.activeKID == "" && k.RetiredAt.IsZero() {
+		set.public.Keys = append(set.public.Keys, jwk.Public())
+		if !k.RetiredAt.IsZero() || set.signers[algs[0]] != nil {
+			continue // retired, or a newer key of this kind signs
+		}
+		if algs[0] == jose.ES256 {
 			set.activeKID = k.ID
+		}
+		for _, alg := range algs {
+			set.active[alg] = k.ID
+			set.signers[alg] = map[string]jose.Signer{}
 			for _, typ := range []string{TypeAccessToken, TypeJWT, TypeLogout} {
 				opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-				s, err := jose.NewSigner(jose.SigningKey{Algorithm: Algorithm, Key: jose.JSONWebKey{Key: priv, KeyID: k.ID}}, opts)
+				s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: jwk.Key, KeyID: k.ID}}, opts)
 				if err != nil {
 					return err
 				}
-				set.signers[typ] = s
+				set.signers[alg][typ] = s
 			}
 		}
 	}
-	if set.activeKID == "" {
-		return errors.New("jwks: no active signing key in the store")
+	for _, alg := range Algorithms {
+		if set.signers[alg] == nil {
+			return fmt.Errorf("jwks: no active %s signing key in the store", alg)
+		}
 	}
 	raw, err := json.Marshal(set.public)
 	if err != nil {
@@ -190,16 +258,30 @@ func (m *Manager) Reload(ctx context.Context) error {
 	return nil
 }
 
-// ActiveKID returns the kid that signs new tokens.
+// ActiveKID returns the kid of the active ES256 key.
 func (m *Manager) ActiveKID() string { return m.set.Load().activeKID }
 
-// Sign serializes claims as a JWT of type typ signed by the active key.
-// Several claim values are merged into one object, later ones winning. One
-// value is marshalled once and signed as is: no round trip through a map.
+// KID returns the kid of the active key that signs with alg.
+func (m *Manager) KID(alg jose.SignatureAlgorithm) string { return m.set.Load().active[alg] }
+
+// Sign serializes claims as a JWT of type typ signed by the active ES256
+// key; see SignWith.
 func (m *Manager) Sign(typ string, claims ...any) (string, error) {
-	s, ok := m.set.Load().signers[typ]
+	return m.SignWith(Algorithm, typ, claims...)
+}
+
+// SignWith serializes claims as a JWT of type typ signed with alg by the
+// active key for alg (one of Algorithms; empty means RS256, the default of
+// OpenID Connect Core §3.1.3.7). Several claim values are merged into one
+// object, later ones winning. One value is marshalled once and signed as
+// is: no round trip through a map.
+func (m *Manager) SignWith(alg jose.SignatureAlgorithm, typ string, claims ...any) (string, error) {
+	if alg == "" {
+		alg = jose.RS256
+	}
+	s, ok := m.set.Load().signers[alg][typ]
 	if !ok {
-		return "", fmt.Errorf("jwks: no signer for typ %q", typ)
+		return "", fmt.Errorf("jwks: no %s signer for typ %q", alg, typ)
 	}
 	payload, err := marshalClaims(claims)
 	if err != nil {
@@ -235,7 +317,7 @@ func marshalClaims(claims []any) ([]byte, error) {
 // decodes its claims into out (any number of claim structs). It does not
 // check exp, iss or aud: the caller does, with jwt.Claims.Validate.
 func (m *Manager) Verify(ctx context.Context, raw, typ string, out ...any) error {
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{Algorithm})
+	tok, err := jwt.ParseSigned(raw, Algorithms)
 	if err != nil {
 		return fmt.Errorf("jwks: %w", err)
 	}

@@ -14,6 +14,8 @@ import (
 	"net/http"
 
 	"github.com/bawwab/bawwab/internal/storage"
+	"net/url"
+	"strings"
 )
 
 // Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1
@@ -167,12 +169,64 @@ func Code(err error) string {
 }
 
 // Clip shortens a client-chosen string before it is quoted in a
-// description, so that error responses stay small.
+// description, so that error responses stay small. The writers make what
+// is left fit the error_description grammar (see Sanitize).
 func Clip(s string) string {
 	if len(s) > 40 {
-		return s[:40] + "…"
+		return s[:40] + "..."
 	}
 	return s
+}
+
+// Sanitize returns s in the grammar RFC 6749 §4.1.2.1 and §5.2 (and RFC
+// 6750 §3) allow for error_description:
+//
+//	error-description = 1*( %x20-21 / %x23-5B / %x5D-7E )
+//
+// "§" becomes "section", "…" becomes "...", a double quote a single one,
+// a backslash a slash, white space a space, and any other character
+// outside the grammar (a control character, or non-ASCII echoed from a
+// request) a question mark. Every writer in this package applies it, so a
+// description is safe whatever a caller put in it.
+func Sanitize(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i, r := range s {
+		switch {
+		case r == '§':
+			b.WriteString("section")
+			if next := s[i+len("§"):]; next != "" && next[0] != ' ' {
+				b.WriteByte(' ')
+			}
+		case r == '…':
+			b.WriteString("...")
+		case r == '"':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteByte('/')
+		case r == '\t' || r == '\n' || r == '\r':
+			b.WriteByte(' ')
+		case r >= 0x20 && r <= 0x7e:
+			b.WriteRune(r)
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}
+
+// Params returns the error as the query parameters of an authorization
+// error response (RFC 6749 §4.1.2.1): error, and error_description and
+// error_uri when set, the description sanitized.
+func (e *Error) Params() url.Values {
+	q := url.Values{"error": {e.Code}}
+	if d := Sanitize(e.Description); d != "" {
+		q.Set("error_description", d)
+	}
+	if e.URI != "" {
+		q.Set("error_uri", e.URI)
+	}
+	return q
 }
 
 // body is the JSON form of RFC 6749 §5.2.
@@ -210,7 +264,7 @@ func Write(w http.ResponseWriter, err error, basicRealm string) {
 		h.Set("Retry-After", fmt.Sprint(e.RetryAfter))
 	}
 	w.WriteHeader(e.HTTPStatus())
-	_ = json.NewEncoder(w).Encode(body{Error: e.Code, Description: e.Description, URI: e.URI})
+	_ = json.NewEncoder(w).Encode(body{Error: e.Code, Description: Sanitize(e.Description), URI: e.URI})
 }
 
 // WriteLogged is Write for endpoints that authenticate clients with HTTP
@@ -233,8 +287,15 @@ func WriteLogged(ctx context.Context, log *slog.Logger, w http.ResponseWriter, w
 func WriteBearer(w http.ResponseWriter, err error, realm, scope string) {
 	challenge := fmt.Sprintf("Bearer realm=%q", realm)
 	e := From(err)
+	if e.Code == TemporarilyUnavailable {
+		// An outage, not a problem with the token: no challenge.
+		Write(w, e, "")
+		return
+	}
 	if e != ErrMissingToken {
-		challenge += fmt.Sprintf(", error=%q, error_description=%q", e.Code, e.Description)
+		// Sanitize leaves no quote or backslash: the quoted string needs
+		// no escapes (RFC 6750 §3, RFC 9110 §5.6.4).
+		challenge += `, error="` + e.Code + `", error_description="` + Sanitize(e.Description) + `"`
 	}
 	if scope != "" {
 		challenge += fmt.Sprintf(", scope=%q", scope)

@@ -91,7 +91,11 @@ func (p *Provider) Metadata() Metadata {
 		DeviceAuthorizationEndpoint: iss + "/device_authorization", PushedAuthorizationRequestEndpoint: iss + "/par", EndSessionEndpoint: iss + "/end_session",
 		ScopesSupported: p.Issuer.Scopes.Names(), ResponseTypesSupported: []string{"code"}, ResponseModesSupported: []string{"query"},
 		GrantTypesSupported: p.GrantTypes, SubjectTypesSupported: []string{"public", "pairwise"},
-		IDTokenSigningAlgValuesSupported:           []string{string(jwks.Algorithm)},
+		// Every alg a client may register as id_token_signed_response_alg;
+		// RS256 first (Discovery §3: it MUST be included). Userinfo is
+		// answered as plain JSON only, so userinfo_signing_alg_values_supported
+		// is absent.
+		IDTokenSigningAlgValuesSupported:           algNames(jwks.Algorithms),
 		TokenEndpointAuthMethodsSupported:          clientauth.Methods,
 		TokenEndpointAuthSigningAlgValuesSupported: append(algNames(clientauth.AssertionAlgorithms), algNames(clientauth.SecretAlgorithms)...),
 		RevocationEndpointAuthMethodsSupported:     clientauth.Methods,
@@ -131,13 +135,13 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	raw, dpopScheme, err := dpop.AccessToken(r)
 	writeErr := func(err error) {
 		if oautherr.Code(err) == oautherr.ServerError {
 			p.Log.ErrorContext(ctx, "userinfo failed", "err", err)
 		}
-		oautherr.WriteBearer(w, err, p.Issuer.URL, "")
+		p.DPoP.WriteError(w, err, dpopScheme, p.Issuer.URL, "")
 	}
-	raw, dpopScheme, err := dpop.AccessToken(r)
 	if err != nil {
 		writeErr(err)
 		return
@@ -155,7 +159,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	scopes := strings.Fields(c.Scope)
 	if !slices.Contains(scopes, scope.OpenID) || c.Subject == c.ClientID && c.GrantID == "" {
-		oautherr.WriteBearer(w, oautherr.New(oautherr.InsufficientScope, "the access token was not granted the openid scope"), p.Issuer.URL, scope.OpenID)
+		p.DPoP.WriteError(w, oautherr.New(oautherr.InsufficientScope, "the access token was not granted the openid scope"), dpopScheme, p.Issuer.URL, scope.OpenID)
 		return
 	}
 	u, err := p.Store.GetUser(ctx, c.UserID) // the grant's user: a pairwise sub does not name it
@@ -165,6 +169,9 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	} else if err != nil {
 		writeErr(oautherr.Wrap(err))
 		return
+	}
+	if dpopScheme {
+		p.DPoP.SetNonce(w) // the next proof's nonce (RFC 9449 §9)
 	}
 	claims := token.UserClaims(p.Issuer.Scopes, u, scopes)
 	claims["sub"] = c.Subject

@@ -5,6 +5,7 @@ package scope
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -23,6 +24,9 @@ type Scope struct {
 	Name string
 	// Description is what the user reads on the consent screen, by language.
 	Description map[string]string
+	// Explanation is one line, by language, on what sharing it means
+	// for the person: shown under the description.
+	Explanation map[string]string
 	// Sensitive scopes are flagged on the consent screen and unchecked by
 	// default.
 	Sensitive bool
@@ -39,6 +43,25 @@ func (s Scope) Describe(lang string) string {
 	}
 	return s.Description["en"]
 }
+
+// Explain returns the explanation in lang, falling back to English. A
+// scope stored without one (a catalog seeded before explanations
+// existed) gets the default catalog's, if it has the same name.
+func (s Scope) Explain(lang string) string {
+	e := s.Explanation
+	if len(e) == 0 {
+		e = defaultExplanations[s.Name]
+	}
+	if d := e[lang]; d != "" {
+		return d
+	}
+	return e["en"]
+}
+
+// Identity reports whether the scope is about who the person is: it
+// releases OpenID Connect claims. Access to data and lasting access
+// (files, offline_access) is not identity.
+func (s Scope) Identity() bool { return len(s.Claims) > 0 }
 
 // Catalog is the set of scopes a server knows. It may be replaced while
 // in use (an operator edits scopes): readers always see one whole version.
@@ -80,24 +103,47 @@ func (c *Catalog) All() []Scope {
 	return out
 }
 
+// defaultExplanations say, for each scope of the default catalog, what
+// sharing it means.
+var defaultExplanations = map[string]map[string]string{
+	OpenID: {"en": "The app learns an identifier for you, so it knows it is you when you come back.",
+		"ar": "يعرف التطبيق معرّفاً خاصاً بك ليتعرّف عليك حين تعود."},
+	Profile: {"en": "Your display name and username, as bawwab knows them.",
+		"ar": "اسمك الظاهر واسم المستخدم كما يعرفهما بوّاب."},
+	"photo": {"en": "The picture on your account, which the app may show to others.",
+		"ar": "الصورة في حسابك، وقد يعرضها التطبيق للآخرين."},
+	Email: {"en": "The app can write to you at this address.",
+		"ar": "يستطيع التطبيق مراسلتك على هذا العنوان."},
+	"files.read": {"en": "The app can read the names and contents of your files. It cannot change them.",
+		"ar": "يستطيع التطبيق قراءة أسماء ملفاتك ومحتواها، دون تعديلها."},
+	OfflineAccess: {"en": "Without this, the app's access ends soon after you leave it. With it, the app keeps access until you revoke it.",
+		"ar": "من دونه ينتهي وصول التطبيق بعد قليل من مغادرتك. ومعه يبقى وصوله حتى تسحب الإذن."},
+	"payment": {"en": "The app can see your saved cards and charge them.",
+		"ar": "يستطيع التطبيق رؤية بطاقاتك المحفوظة والدفع بها."},
+}
+
 // Default is the catalog bawwab starts with.
 func Default() *Catalog {
-	return NewCatalog(
-		Scope{Name: OpenID, Required: true, Claims: []string{"sub"},
+	scopes := []Scope{
+		{Name: OpenID, Required: true, Claims: []string{"sub"},
 			Description: map[string]string{"en": "Confirm who you are", "ar": "تأكيد هويتك"}},
-		Scope{Name: Profile, Claims: []string{"name", "preferred_username"},
+		{Name: Profile, Claims: []string{"name", "preferred_username"},
 			Description: map[string]string{"en": "Your name", "ar": "اسمك"}},
-		Scope{Name: "photo", Claims: []string{"picture"},
+		{Name: "photo", Claims: []string{"picture"},
 			Description: map[string]string{"en": "Your profile photo", "ar": "صورتك الشخصية"}},
-		Scope{Name: Email, Claims: []string{"email", "email_verified"},
+		{Name: Email, Claims: []string{"email", "email_verified"},
 			Description: map[string]string{"en": "Your email address", "ar": "عنوان بريدك الإلكتروني"}},
-		Scope{Name: "files.read",
+		{Name: "files.read",
 			Description: map[string]string{"en": "See your files", "ar": "الاطلاع على ملفاتك"}},
-		Scope{Name: OfflineAccess,
+		{Name: OfflineAccess,
 			Description: map[string]string{"en": "Keep access while you are away", "ar": "الاحتفاظ بالوصول أثناء غيابك"}},
-		Scope{Name: "payment", Sensitive: true,
+		{Name: "payment", Sensitive: true,
 			Description: map[string]string{"en": "Your saved payment cards", "ar": "بطاقات الدفع المحفوظة لديك"}},
-	)
+	}
+	for i := range scopes {
+		scopes[i].Explanation = maps.Clone(defaultExplanations[scopes[i].Name])
+	}
+	return NewCatalog(scopes...)
 }
 
 // Get returns the scope with this name.
@@ -139,7 +185,7 @@ func Parse(param string) ([]string, error) {
 		for i := 0; i < len(tok); i++ {
 			b := tok[i]
 			if b < 0x21 || b == 0x22 || b == 0x5c || b > 0x7e {
-				return nil, fmt.Errorf("scope %q has a character not allowed by RFC 6749 §3.3", tok)
+				return nil, fmt.Errorf("scope %q has a character not allowed by RFC 6749 section 3.3", tok)
 			}
 		}
 		if !slices.Contains(out, tok) {

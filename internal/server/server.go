@@ -31,6 +31,7 @@ import (
 	"github.com/bawwab/bawwab/internal/metrics"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/oidc"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/ratelimit"
 	"github.com/bawwab/bawwab/internal/registration"
@@ -52,6 +53,8 @@ type Server struct {
 	Issuer *token.Issuer
 	Scopes *scope.Catalog
 	Log    *slog.Logger
+	// Outbound sends the requests made for clients (package outbound).
+	Outbound *outbound.Client
 
 	handler http.Handler
 	admin   http.Handler
@@ -118,13 +121,24 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	}
 	auditLog := &audit.Log{Store: store, Log: log, Now: now, Retention: cfg.AuditRetention, OnEvent: m.AuditEvent}
 	issuer := &token.Issuer{Audit: auditLog, PairwiseKey: pairwiseKey, URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
-		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now}
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now,
+		AccessTokenAlg: cfg.AccessTokenAlg}
 	issuer.Leeway = cfg.ClockLeeway
+	allow, err := outbound.ParseAllow(cfg.InsecureOutboundAllow)
+	if err != nil {
+		return nil, fmt.Errorf("insecure_outbound_allow: %w", err)
+	}
+	fetch := outbound.New(outbound.Options{Allow: allow})
+	fetch.Log = log
+	fetch.Refused = func(ctx context.Context, clientID, uri, detail string) {
+		auditLog.Record(ctx, audit.Event{Type: audit.OutboundRefused, ClientID: clientID, Detail: oautherr.Clip(uri) + ": " + detail})
+	}
 	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now,
 		Fresh: time.Second}, Audit: auditLog, Now: now,
 		Audiences: []string{cfg.Issuer, cfg.Issuer + "/token", cfg.Issuer + "/introspect", cfg.Issuer + "/revoke", cfg.Issuer + "/par",
 			cfg.Issuer + "/device_authorization"}}
 	auth.Leeway = cfg.ClockLeeway
+	auth.Keys.Fetch = fetch
 	if auth.Sealer, err = clientauth.StoreSealer(ctx, store); err != nil {
 		return nil, fmt.Errorf("secret sealer: %w", err)
 	}
@@ -146,7 +160,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	}
 	tokens.DPoP, tokens.URL = proofs, cfg.Issuer+"/token"
 	logouts := &backchannel.Notifier{Store: store, Keys: keys, Issuer: cfg.Issuer, Log: log, Now: now,
-		HTTP: &http.Client{Timeout: 5 * time.Second}}
+		Fetch: fetch, Subject: issuer.Subject}
 	mux := http.NewServeMux()
 	(&authorize.Handler{Store: store, Sessions: sessions, UI: pages, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now,
 		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute,
@@ -162,9 +176,11 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	(&oidc.Provider{Issuer: issuer, Store: store, GrantTypes: tokens.GrantTypes(), UILocales: ui.Languages, Log: log,
 		Registration: cfg.Registration != registration.Off, DPoP: proofs}).Register(mux)
 	(&registration.Endpoint{Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, Mode: cfg.Registration,
-		InitialToken: cfg.RegistrationToken}).Register(mux)
+		InitialToken: cfg.RegistrationToken, Outbound: fetch,
+		AllowNonceInstead: cfg.RegistrationPKCE == storage.PKCENonceInstead}).Register(mux)
 	keys.Register(mux)
 	mux.Handle("GET /static/", ui.Static())
+	mux.HandleFunc("GET /favicon.ico", ui.Favicon)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	health := newHealth(store, log, now)
 	health.onProbe = m.StoreCommits
@@ -172,8 +188,8 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux.Handle("GET /metrics", m.Handler())
 
 	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken,
-		Logouts: logouts}
-	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log,
+		Logouts: logouts, Outbound: fetch}
+	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log, Outbound: fetch,
 		handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log),
 		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),
 		health:  health, logouts: logouts, metrics: m,

@@ -89,11 +89,52 @@ type Client struct {
 	// Pairwise gives the client's users a subject identifier of their own
 	// for this client (OpenID Connect Core §8.1).
 	Pairwise bool
+	// SectorIdentifierURI, when set, names the sector of a pairwise
+	// client's subject identifiers: its host (OpenID Connect Core §8.1).
+	// It was fetched and found to list every redirect URI at registration.
+	SectorIdentifierURI string
 	// SecretSealed is the secret itself, encrypted with a server key, for
 	// a client_secret_jwt client (RFC 7523), which signs with it; empty
 	// for every other client, whose secret is kept only as SecretHash.
 	SecretSealed string
-	CreatedAt    time.Time
+	// IDTokenAlg signs the client's ID tokens and logout tokens
+	// (id_token_signed_response_alg, OpenID Connect Registration §2); empty
+	// means RS256, the default of OpenID Connect Core §3.1.3.7.
+	IDTokenAlg string
+	// PKCEPolicy is PKCERequired (empty) or PKCENonceInstead.
+	PKCEPolicy string
+	// ClientInfo is what the client says about itself; Verified says the
+	// operator checked it. The consent page shows both, so that a person
+	// sees who is asking (RFC 7591 §2, RFC 9700 §4.15 on impersonation).
+	ClientInfo
+	Verified  bool
+	CreatedAt time.Time
+}
+
+// PKCE policies of a client. RFC 9700 §2.1.1 lets a confidential OpenID
+// Connect client rely on nonce instead of PKCE; bawwab requires PKCE of
+// every client unless the operator says otherwise for one.
+const (
+	// PKCERequired: every authorization request carries a code_challenge.
+	PKCERequired = ""
+	// PKCENonceInstead: a confidential client may omit PKCE from a request
+	// that asks for openid and sends a nonce. Public clients never may.
+	PKCENonceInstead = "nonce_instead"
+)
+
+// IDTokenSigningAlg is the alg of the client's ID tokens.
+func (c *Client) IDTokenSigningAlg() string {
+	if c.IDTokenAlg == "" {
+		return "RS256"
+	}
+	return c.IDTokenAlg
+}
+
+// ClientInfo is the client metadata people read on the consent page
+// (RFC 7591 §2): where the app lives, its logo, its privacy policy and
+// terms of service. Each is an https URL, or empty.
+type ClientInfo struct {
+	ClientURI, LogoURI, PolicyURI, TOSURI string
 }
 
 // SubjectType is "pairwise" or "public" (OpenID Connect Core §8).
@@ -145,6 +186,9 @@ type AuthRequest struct {
 	// the audiences asked for (RFC 8707).
 	DPoPJKT   string
 	Resources []string
+	// UILocales are the languages the client asked the pages to speak
+	// (OpenID Connect Core §3.1.2.1), kept for a pushed request.
+	UILocales string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -245,6 +289,8 @@ type ScopeDef struct {
 	Name        string
 	Position    int // order on consent screens
 	Description map[string]string
+	// Explanation is one line, by language, on what sharing it means.
+	Explanation map[string]string
 	Sensitive   bool
 	Required    bool
 	Claims      []string
@@ -436,4 +482,15 @@ type Prune struct {
 	// Batch is the number of rows one statement deletes; zero means 500.
 	// MaxBatches bounds the statements per table and call; zero means 20.
 	Batch, MaxBatches int
+}
+
+// JTIKey is the UseOnce key of a JWT's jti. Every kind of JWT a client
+// signs (client assertions, request objects, DPoP proofs) shares one
+// namespace per signer: the RFC 7638 thumbprint of the verifying key, or
+// "client:" and the client id for a JWT signed with the client's secret.
+// A jti spent as one kind is thus refused as any other (RFC 8725 §3.11).
+// The jti is hashed so that its length is fixed and no jti can reach into
+// another signer's namespace.
+func JTIKey(signer, jti string) string {
+	return "jti:" + Hash(jti) + ":" + signer
 }

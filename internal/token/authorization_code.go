@@ -36,7 +36,7 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 	case verifier == "":
 		return nil, oautherr.New(oautherr.InvalidRequest, "code_verifier is required: bawwab requires PKCE (RFC 7636)")
 	case !ValidVerifier(verifier):
-		return nil, oautherr.New(oautherr.InvalidRequest, "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)")
+		return nil, oautherr.New(oautherr.InvalidRequest, "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 section 4.1)")
 	}
 	now := i.Now()
 	c, err := i.Store.ConsumeAuthCode(ctx, storage.Hash(code), now)

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/internal/audit"
@@ -40,6 +42,9 @@ type Issuer struct {
 	// Leeway is the clock skew forgiven in exp, nbf and iat; zero means
 	// DefaultLeeway.
 	Leeway time.Duration
+	// AccessTokenAlg signs access tokens (one of jwks.Algorithms); empty
+	// means ES256.
+	AccessTokenAlg string
 
 	verified verifiedCache
 }
@@ -130,7 +135,11 @@ func (i *Issuer) accessToken(in issue) (string, time.Time, error) {
 		c.AuthTime = in.authTime.Unix()
 	}
 	c.Expiry = jwt.NewNumericDate(exp)
-	raw, err := i.Keys.Sign(jwks.TypeAccessToken, c)
+	alg := jose.SignatureAlgorithm(i.AccessTokenAlg)
+	if alg == "" {
+		alg = jwks.Algorithm
+	}
+	raw, err := i.Keys.SignWith(alg, jwks.TypeAccessToken, c)
 	return raw, exp, err
 }
 
@@ -166,12 +175,13 @@ func (i *Issuer) idToken(in issue, accessToken string) (string, error) {
 			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(i.IDTokenTTL))},
 		Nonce:    in.nonce,
 		AuthTime: in.authTime.Unix(),
-		AtHash:   atHash(accessToken),
 		AZP:      in.client.ID,
 		AMR:      []string{"pwd"}, // the only way to sign in to bawwab today
 		ACR:      ACR,
 	}
-	return i.Keys.Sign(jwks.TypeJWT, c, UserClaims(i.Scopes, in.user, in.scopes))
+	alg := jose.SignatureAlgorithm(in.client.IDTokenSigningAlg()) // OpenID Connect Registration §2
+	c.AtHash = atHash(accessToken)                                // RS256, PS256 and ES256 all hash with SHA-256 (Core §3.1.3.6)
+	return i.Keys.SignWith(alg, jwks.TypeJWT, c, UserClaims(i.Scopes, in.user, in.scopes))
 }
 
 // UserClaims returns the claims about u that the granted scopes release
@@ -213,15 +223,23 @@ func (i *Issuer) Subject(c *storage.Client, userID string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// Sector is the sector identifier of a client: the host of its redirect
-// URIs (a pairwise client's all share one), or its id when it has none.
+// Sector is the sector identifier of a client (OpenID Connect Core
+// §8.1): the host of its sector_identifier_uri, verified at registration
+// to list every redirect URI of the client; or else the host of its https
+// redirect URIs (a pairwise client's all share one); or else its client
+// id. A custom-scheme redirect URI (com.example.app://notes.example/cb)
+// or a loopback http one names no sector: anyone can register it, so its
+// "host" would let one client take another's subject identifiers.
 func Sector(c *storage.Client) string {
+	if p, err := url.Parse(c.SectorIdentifierURI); err == nil && c.SectorIdentifierURI != "" && p.Host != "" {
+		return strings.ToLower(p.Host)
+	}
 	for _, u := range c.RedirectURIs {
-		if p, err := url.Parse(u); err == nil && p.Host != "" {
-			return p.Host
+		if p, err := url.Parse(u); err == nil && p.Scheme == "https" && p.Host != "" {
+			return strings.ToLower(p.Host)
 		}
 	}
-	return c.ID
+	return "client:" + c.ID
 }
 
 // IDTokenHint reads an ID token this issuer signed, as sent back by a
@@ -229,11 +247,18 @@ func Sector(c *storage.Client) string {
 // signature and issuer must be right; an expired token is fine.
 func (i *Issuer) IDTokenHint(ctx context.Context, raw string) (*IDClaims, error) {
 	var c IDClaims
-	if err := i.Keys.Verify(ctx, raw, jwks.TypeJWT, &c); err != nil {
+	var other struct { // claims of the server's other kinds of JWT
+		Events   any    `json:"events"`    // logout tokens
+		ClientID string `json:"client_id"` // access tokens
+	}
+	if err := i.Keys.Verify(ctx, raw, jwks.TypeJWT, &c, &other); err != nil {
 		return nil, err
 	}
-	if c.Issuer != i.URL {
+	switch {
+	case c.Issuer != i.URL:
 		return nil, errors.New("id_token_hint: issued by another server")
+	case other.Events != nil || other.ClientID != "" || c.Subject == "" || len(c.Audience) == 0:
+		return nil, errors.New("id_token_hint: not an ID token")
 	}
 	return &c, nil
 }

@@ -109,6 +109,19 @@ func TestTerminatedBackend(t *testing.T) {
 			WHERE pid <> pg_backend_pid() AND application_name = 'bawwab-terminate-test'`); err != nil {
 			t.Fatal(err)
 		}
+		// Termination is asynchronous: wait until the backends are gone.
+		for range 50 {
+			var n int
+			if err := admin.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
+				WHERE pid <> pg_backend_pid() AND application_name = 'bawwab-terminate-test'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatal("terminated backends did not exit")
 	}
 	// Mark the store's connections so that only they are terminated.
 	if _, err := s.DB().ExecContext(ctx, `SET application_name = 'bawwab-terminate-test'`); err != nil {

@@ -191,5 +191,19 @@ var migrations = []string{
 	);
 	CREATE INDEX refresh_tokens_used ON refresh_tokens (used_at);
 	CREATE INDEX grants_revoked ON grants (revoked_at);
-	CREATE INDEX grants_created ON grants (created_at);`,
+	CREATE INDEX grants_created ON grants (created_at);`, // 16: the sector identifier URI of a pairwise client (OpenID
+	// Connect Core §8.1).
+	`ALTER TABLE clients ADD COLUMN sector_identifier_uri TEXT NOT NULL DEFAULT '';`, // 17: the ID token signing alg of a client (OpenID Connect
+	// Registration §2) and its PKCE policy (RFC 9700 §2.1.1).
+	`ALTER TABLE clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN pkce_policy TEXT NOT NULL DEFAULT '';`, // 18: the languages a pushed request asks its pages to speak
+	// (OpenID Connect Core §3.1.2.1 ui_locales).
+	`ALTER TABLE auth_requests ADD COLUMN ui_locales TEXT NOT NULL DEFAULT '';`, // 19: what a client tells people about itself (RFC 7591 §2),
+	// and whether the operator verified it.
+	`ALTER TABLE clients ADD COLUMN client_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN logo_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN policy_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN tos_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN verified SMALLINT NOT NULL DEFAULT 0;`, // 20: a one-line explanation of each scope, by language.
+	`ALTER TABLE scopes ADD COLUMN explanations TEXT NOT NULL DEFAULT '';`,
 }

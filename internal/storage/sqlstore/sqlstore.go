@@ -403,17 +403,20 @@ func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 
 // ---- clients
 
-const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri, backchannel_logout_uri, pairwise, secret_sealed`
+const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri, backchannel_logout_uri, pairwise, secret_sealed, sector_identifier_uri, id_token_alg, pkce_policy,
+	client_uri, logo_uri, policy_uri, tos_uri, verified`
 
 func scanClient(r scanner) (*storage.Client, error) {
 	var c storage.Client
-	var public, requirePAR, pairwise int
+	var public, requirePAR, pairwise, verified int
 	var uris, grants, scopes string
 	var created int64
 	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created, &requirePAR, &c.RegistrationTokenHash,
-		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.BackchannelLogoutURI, &pairwise, &c.SecretSealed); err != nil {
+		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.BackchannelLogoutURI, &pairwise, &c.SecretSealed, &c.SectorIdentifierURI, &c.IDTokenAlg, &c.PKCEPolicy,
+		&c.ClientURI, &c.LogoURI, &c.PolicyURI, &c.TOSURI, &verified); err != nil {
 		return nil, notFound(err)
 	}
+	c.Verified = verified != 0
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
 		return nil, fmt.Errorf("client %s: redirect_uris: %w", c.ID, err)
 	}
@@ -430,9 +433,11 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	if err != nil {
 		return err
 	}
-	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+		$20, $21, $22, $23, $24)`,
 		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt), boolInt(c.RequirePAR),
-		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed)
+		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI, c.IDTokenAlg, c.PKCEPolicy,
+		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified))
 }
 
 // UpdateClient replaces a client's fields.
@@ -443,9 +448,11 @@ func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
 	}
 	return mustAffect(s.exec(ctx, `UPDATE clients SET name = $1, secret_hash = $2, is_public = $3, redirect_uris = $4, grant_types = $5,
 		scopes = $6, require_par = $7, registration_token_hash = $8, auth_method = $9, jwks = $10, jwks_uri = $11,
-		backchannel_logout_uri = $12, pairwise = $13, secret_sealed = $14 WHERE id = $15`,
+		backchannel_logout_uri = $12, pairwise = $13, secret_sealed = $14, sector_identifier_uri = $15, id_token_alg = $16, pkce_policy = $17,
+		client_uri = $19, logo_uri = $20, policy_uri = $21, tos_uri = $22, verified = $23 WHERE id = $18`,
 		c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), boolInt(c.RequirePAR),
-		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.ID))
+		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI, c.IDTokenAlg, c.PKCEPolicy, c.ID,
+		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified)))
 }
 
 // GetClient returns the client with this id.
@@ -581,10 +588,10 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 
 // CreateAuthRequest stores a pending authorization request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
-	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at, dpop_jkt, resources)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at, dpop_jkt, resources, ui_locales)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		r.ID, r.ClientID, r.RedirectURI, joinList(r.Scopes), r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, r.MaxAge, unix(r.CreatedAt), unix(r.ExpiresAt),
-		r.DPoPJKT, joinList(r.Resources))
+		r.DPoPJKT, joinList(r.Resources), r.UILocales)
 }
 
 // GetAuthRequest returns a pending authorization request.
@@ -593,9 +600,9 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	var scopes, resources string
 	var created, expires int64
 	err := s.queryRow(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at,
-		dpop_jkt, resources FROM auth_requests WHERE id = $1`, id).
+		dpop_jkt, resources, ui_locales FROM auth_requests WHERE id = $1`, id).
 		Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &created, &expires,
-			&r.DPoPJKT, &resources)
+			&r.DPoPJKT, &resources, &r.UILocales)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -953,17 +960,22 @@ func (s *Store) ConsumeDeviceCode(ctx context.Context, hash string, at time.Time
 func (s *Store) ListScopes(ctx context.Context) ([]storage.ScopeDef, error) {
 	return list(ctx, s, func(r scanner) (*storage.ScopeDef, error) {
 		var d storage.ScopeDef
-		var desc, claims string
+		var desc, explain, claims string
 		var sensitive, required int
-		if err := r.Scan(&d.Name, &d.Position, &desc, &sensitive, &required, &claims); err != nil {
+		if err := r.Scan(&d.Name, &d.Position, &desc, &sensitive, &required, &claims, &explain); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(desc), &d.Description); err != nil {
 			return nil, fmt.Errorf("scope %s: descriptions: %w", d.Name, err)
 		}
+		if explain != "" {
+			if err := json.Unmarshal([]byte(explain), &d.Explanation); err != nil {
+				return nil, fmt.Errorf("scope %s: explanations: %w", d.Name, err)
+			}
+		}
 		d.Sensitive, d.Required, d.Claims = sensitive != 0, required != 0, splitList(claims)
 		return &d, nil
-	}, `SELECT name, position, descriptions, sensitive, required, claims FROM scopes ORDER BY position, name`)
+	}, `SELECT name, position, descriptions, sensitive, required, claims, explanations FROM scopes ORDER BY position, name`)
 }
 
 // SaveScope upserts a scope.
@@ -972,9 +984,13 @@ func (s *Store) SaveScope(ctx context.Context, d storage.ScopeDef) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, `INSERT INTO scopes (name, position, descriptions, sensitive, required, claims) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (name) DO UPDATE SET position = $2, descriptions = $3, sensitive = $4, required = $5, claims = $6`,
-		d.Name, d.Position, string(desc), boolInt(d.Sensitive), boolInt(d.Required), joinList(d.Claims))
+	explain, err := json.Marshal(d.Explanation)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, `INSERT INTO scopes (name, position, descriptions, sensitive, required, claims, explanations) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (name) DO UPDATE SET position = $2, descriptions = $3, sensitive = $4, required = $5, claims = $6, explanations = $7`,
+		d.Name, d.Position, string(desc), boolInt(d.Sensitive), boolInt(d.Required), joinList(d.Claims), string(explain))
 	return err
 }
 

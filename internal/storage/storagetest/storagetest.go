@@ -126,7 +126,10 @@ func testClients(t *testing.T, s storage.Storage) {
 	c := storage.Client{ID: "notes", Name: "Notes", SecretHash: "abc", RedirectURIs: []string{"https://notes.example/cb", "http://127.0.0.1/cb"},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, RequirePAR: true,
 		AuthMethod: "private_key_jwt", JWKS: `{"keys":[]}`, JWKSURI: "https://notes.example/jwks", BackchannelLogoutURI: "https://notes.example/bcl",
-		Pairwise: true, SecretSealed: "sealed", CreatedAt: now()}
+		Pairwise: true, SecretSealed: "sealed", SectorIdentifierURI: "https://notes.example/sector.json",
+		IDTokenAlg: "PS256", PKCEPolicy: storage.PKCENonceInstead, Verified: true, CreatedAt: now(),
+		ClientInfo: storage.ClientInfo{ClientURI: "https://notes.example", LogoURI: "https://notes.example/logo.png",
+			PolicyURI: "https://notes.example/privacy", TOSURI: "https://notes.example/terms"}}
 	mustNil(t, s.CreateClient(ctx, c), "create")
 	wantErr(t, s.CreateClient(ctx, c), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetClient(ctx, "notes")
@@ -134,7 +137,9 @@ func testClients(t *testing.T, s storage.Storage) {
 	if got.Name != c.Name || got.SecretHash != c.SecretHash || got.Public || !slices.Equal(got.RedirectURIs, c.RedirectURIs) ||
 		!slices.Equal(got.GrantTypes, c.GrantTypes) || !slices.Equal(got.Scopes, c.Scopes) || !got.CreatedAt.Equal(c.CreatedAt) || !got.RequirePAR ||
 		got.AuthMethod != c.AuthMethod || got.JWKS != c.JWKS || got.JWKSURI != c.JWKSURI || got.BackchannelLogoutURI != c.BackchannelLogoutURI ||
-		!got.Pairwise || got.SecretSealed != "sealed" {
+		!got.Pairwise || got.SecretSealed != "sealed" || got.SectorIdentifierURI != c.SectorIdentifierURI ||
+		got.IDTokenAlg != "PS256" || got.PKCEPolicy != storage.PKCENonceInstead ||
+		got.ClientInfo != c.ClientInfo || !got.Verified {
 		t.Fatalf("get: got %+v, want %+v", *got, c)
 	}
 	pub := storage.Client{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, CreatedAt: now()}
@@ -169,10 +174,13 @@ func testClients(t *testing.T, s storage.Storage) {
 	upd := *got
 	upd.Name, upd.RedirectURIs, upd.Scopes, upd.RequirePAR, upd.RegistrationTokenHash = "Notes 2", []string{"https://notes.example/v2"}, []string{"openid"}, false, "rt"
 	upd.CreatedAt = now().Add(time.Hour)
+	upd.IDTokenAlg, upd.PKCEPolicy = "ES256", storage.PKCENonceInstead
+	upd.LogoURI, upd.Verified = "https://cli.example/logo.png", true
 	mustNil(t, s.UpdateClient(ctx, upd), "update")
 	got, _ = s.GetClient(ctx, "cli")
-	if got.Name != "Notes 2" || !slices.Equal(got.RedirectURIs, upd.RedirectURIs) || !slices.Equal(got.Scopes, upd.Scopes) || got.RequirePAR ||
-		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) {
+	if got.IDTokenAlg != "ES256" || got.PKCEPolicy != storage.PKCENonceInstead ||
+		got.Name != "Notes 2" || !slices.Equal(got.RedirectURIs, upd.RedirectURIs) || !slices.Equal(got.Scopes, upd.Scopes) || got.RequirePAR ||
+		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) || got.LogoURI != upd.LogoURI || !got.Verified {
 		t.Fatalf("after update: %+v", *got)
 	}
 	wantErr(t, s.UpdateClient(ctx, storage.Client{ID: "ghost"}), storage.ErrNotFound, "update unknown")
@@ -245,14 +253,14 @@ func testGrants(t *testing.T, s storage.Storage) {
 func testAuthRequests(t *testing.T, s storage.Storage) {
 	r := storage.AuthRequest{ID: "r1", ClientID: "notes", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid", "email"}, State: "st", Nonce: "n",
 		CodeChallenge: "cc", CodeChallengeMethod: "S256", Prompt: "consent", MaxAge: -1, DPoPJKT: "jkt", Resources: []string{"api"},
-		CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
+		UILocales: "ar en", CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
 	mustNil(t, s.CreateAuthRequest(ctx, r), "create")
 	wantErr(t, s.CreateAuthRequest(ctx, r), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetAuthRequest(ctx, "r1")
 	mustNil(t, err, "get")
 	if got.ClientID != r.ClientID || got.RedirectURI != r.RedirectURI || !slices.Equal(got.Scopes, r.Scopes) || got.State != r.State || got.Nonce != r.Nonce ||
 		got.CodeChallenge != r.CodeChallenge || got.CodeChallengeMethod != r.CodeChallengeMethod || got.Prompt != r.Prompt || got.MaxAge != -1 || !got.ExpiresAt.Equal(r.ExpiresAt) ||
-		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) {
+		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) || got.UILocales != r.UILocales {
 		t.Fatalf("get: %+v", got)
 	}
 	mustNil(t, s.DeleteAuthRequest(ctx, "r1"), "delete")
@@ -813,12 +821,14 @@ func testScopes(t *testing.T, s storage.Storage) {
 	if len(l) != 0 {
 		t.Fatalf("new store has scopes: %+v", l)
 	}
-	pay := storage.ScopeDef{Name: "payment", Position: 2, Description: map[string]string{"en": "Cards", "ar": "البطاقات"}, Sensitive: true}
+	pay := storage.ScopeDef{Name: "payment", Position: 2, Description: map[string]string{"en": "Cards", "ar": "البطاقات"}, Sensitive: true,
+		Explanation: map[string]string{"en": "Charge your cards"}}
 	oid := storage.ScopeDef{Name: "openid", Position: 1, Description: map[string]string{"en": "Who you are"}, Required: true, Claims: []string{"sub"}}
 	mustNil(t, s.SaveScope(ctx, pay), "save")
 	mustNil(t, s.SaveScope(ctx, oid), "save")
 	l, _ = s.ListScopes(ctx)
-	if len(l) != 2 || l[0].Name != "openid" || !l[0].Required || strings.Join(l[0].Claims, " ") != "sub" || l[1].Description["ar"] != "البطاقات" || !l[1].Sensitive {
+	if len(l) != 2 || l[0].Name != "openid" || !l[0].Required || strings.Join(l[0].Claims, " ") != "sub" || l[1].Description["ar"] != "البطاقات" || !l[1].Sensitive ||
+		l[1].Explanation["en"] != "Charge your cards" || len(l[0].Explanation) != 0 {
 		t.Fatalf("list: %+v", l)
 	}
 	pay.Description["en"], pay.Sensitive = "Saved cards", false
