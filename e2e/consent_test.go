@@ -120,11 +120,18 @@ func TestHonestConsent(t *testing.T) {
 	b2 := e.browser()
 	r2 := e.notesRequest("openid email")
 	r2.ClientID, r2.RedirectURI = "cli", cliRedirect
+	r2.Extra = url.Values{"claims": {`{"userinfo":{"email":{"essential":true}},"id_token":{"sub":{"essential":true}}}`}}
 	p = b2.get(r2.url())
 	p = b2.login(p.Location, userName, userPassword)
 	p = b2.get(p.Location)
 	if !strings.Contains(p.Body, `id="client-verified"`) || strings.Contains(p.Body, "Unverified app") {
 		t.Errorf("verified app's consent page: %.300s", p.Body)
+	}
+	// A claim the request marks essential (OpenID Connect Core §5.5.1) is
+	// marked on its scope, which the person may still uncheck.
+	if !strings.Contains(p.Body, `id="essential-email"`) || strings.Contains(p.Body, `id="scope-email" checked disabled`) ||
+		strings.Contains(p.Body, `id="essential-openid"`) {
+		t.Errorf("essential claim not marked (or not left to the person): %s", p.Body)
 	}
 }
 

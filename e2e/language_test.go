@@ -1,11 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/token"
 )
 
 var langRE = regexp.MustCompile(`<html lang="([a-z]+)" dir="([a-z]+)">`)
@@ -84,6 +92,28 @@ func TestLanguageFollowsThePerson(t *testing.T) {
 			t.Fatalf("pushed ui_locales lost: %s", p.Location)
 		}
 		wantLang(t, b.get(p.Location), "ar", "login page of a pushed request")
+	})
+
+	t.Run("signed request object", func(t *testing.T) {
+		key := newKeyPair(t, "k1")
+		const redirect = "https://signed.example/cb"
+		if _, err := admin.AddClient(context.Background(), e.Store, admin.ClientSpec{ID: "signed", Name: "Signed App", RedirectURIs: []string{redirect},
+			Scopes: []string{"openid", "email"}, AuthMethod: "private_key_jwt", JWKS: jwkSet(key)}, scope.Default()); err != nil {
+			t.Fatal(err)
+		}
+		c := map[string]any{"iss": "signed", "aud": e.URL, "exp": time.Now().Add(5 * time.Minute).Unix(), "jti": token.NewOpaque(),
+			"client_id": "signed", "response_type": "code", "redirect_uri": redirect, "scope": "openid email", "state": "st",
+			"code_challenge": token.S256(strings.Repeat("w", 43)), "code_challenge_method": "S256", "ui_locales": "ar"}
+		object := signJWT(t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key.priv, KeyID: key.kid}},
+			(&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"), c)
+		b := e.browser()
+		// Only the signed parameters count (RFC 9101 §6.3): an unsigned
+		// ui_locales beside the object is ignored.
+		p := b.get("/authorize?" + url.Values{"client_id": {"signed"}, "request": {object}, "ui_locales": {"en"}}.Encode())
+		if !strings.Contains(p.Location, "ui_locales=ar") {
+			t.Fatalf("signed ui_locales lost: %s", p.Location)
+		}
+		wantLang(t, b.get(p.Location), "ar", "login page of a signed request")
 	})
 
 	t.Run("error page", func(t *testing.T) {

@@ -2,20 +2,25 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
 )
 
 // inside is a service on the server's network that no client may make
@@ -58,6 +63,15 @@ func (in *inside) untouched(t *testing.T, what string) {
 	}
 }
 
+func allLoopback(addrs []string) bool {
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip == nil || !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
 // wantNoLeak checks that an error description tells a client nothing of
 // the server's network: no address, port, or error of a connection.
 func wantNoLeak(t *testing.T, what, desc string, words ...string) {
@@ -83,7 +97,15 @@ func TestOutboundRefused(t *testing.T) {
 	plain, tlsIn := newInside(t, false, nil), newInside(t, true, nil)
 	_, port, _ := net.SplitHostPort(plain.Listener.Addr().String())
 	_, tlsPort, _ := net.SplitHostPort(tlsIn.Listener.Addr().String())
-	rebind := "https://localhost:" + tlsPort // a name: passes every URL check, resolves to loopback
+	rebind := "https://localhost:" + tlsPort
+	// A name that passes every URL check and resolves to loopback, as a
+	// DNS-rebinding name would: this machine's name, when it resolves so.
+	inward := ""
+	if h, err := os.Hostname(); err == nil && !strings.Contains(strings.ToLower(h), "localhost") {
+		if addrs, err := net.LookupHost(h); err == nil && len(addrs) > 0 && allLoopback(addrs) {
+			inward = "https://" + h + ":" + tlsPort
+		}
+	}
 
 	base := func(extra map[string]any) map[string]any {
 		m := map[string]any{"redirect_uris": []string{"https://app.example/cb"}, "grant_types": []string{"authorization_code"}, "scope": "openid"}
@@ -133,8 +155,13 @@ func TestOutboundRefused(t *testing.T) {
 	for id, uri := range map[string]string{
 		"via-admin-listener": e.AdminURL + "/admin/users",
 		"via-loopback":       plain.URL + "/jwks",
-		"via-name":           rebind + "/jwks",
+		"via-localhost":      rebind + "/jwks",
+		"via-hostname":       inward + "/jwks",
 	} {
+		if uri == "/jwks" {
+			t.Log("this machine's name does not resolve to loopback: the connect-time check is covered by internal/outbound TestRebinding only")
+			continue
+		}
 		if err := e.Store.CreateClient(ctx, storage.Client{ID: id, Name: id, GrantTypes: []string{"client_credentials"}, Scopes: []string{"files.read"},
 			AuthMethod: clientauth.MethodPrivateKeyJWT, JWKSURI: uri, CreatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
@@ -172,6 +199,28 @@ func TestOutboundRefused(t *testing.T) {
 		t.Error("the refused back-channel logout was not logged")
 	}
 	plain.untouched(t, "back-channel logout")
+
+	// A request object of a client whose jwks_uri leads inside: refused,
+	// and the page tells nothing of why the keys could not be had.
+	if err := e.Store.CreateClient(ctx, storage.Client{ID: "jar-inward", Name: "JAR", RedirectURIs: []string{"https://jar.example/cb"},
+		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}, AuthMethod: clientauth.MethodPrivateKeyJWT,
+		JWKSURI: plain.URL + "/jwks", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ro := signJWT(t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key.priv, KeyID: key.kid}},
+		(&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"), map[string]any{"iss": "jar-inward", "aud": e.URL, "client_id": "jar-inward",
+			"response_type": "code", "redirect_uri": "https://jar.example/cb", "scope": "openid", "state": "st", "jti": rand.Text(),
+			"code_challenge": token.S256(strings.Repeat("j", 43)), "code_challenge_method": "S256", "exp": time.Now().Add(time.Minute).Unix()})
+	p := b.get("/authorize?" + url.Values{"client_id": {"jar-inward"}, "request": {ro}}.Encode())
+	if strings.Contains(p.Location, "code=") || strings.HasPrefix(p.Location, "/login") {
+		t.Errorf("request object verified with keys from a loopback jwks_uri: %d %s", p.Status, p.Location)
+	}
+	for _, w := range []string{port, "401", "Unauthorized", "refused", "secret detail", "127.0.0.1", "loopback"} {
+		if strings.Contains(p.Body+p.Location, w) {
+			t.Errorf("the answer to a request object tells %q: %d %s %s", w, p.Status, p.Location, p.Body)
+		}
+	}
+	plain.untouched(t, "request object")
 
 	// request_uri at /authorize names only pushed requests: a URL is
 	// never fetched.

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -226,4 +228,48 @@ func TestSectorIdentifierURI(t *testing.T) {
 	if c, err := e2.Store.GetClient(context.Background(), a.ClientID); err != nil || c.SectorIdentifierURI != sector.URL+"/good.json" {
 		t.Fatalf("imported client: %+v %v", c, err)
 	}
+}
+
+// TestCLIClientURLs: the CLI applies the same rules to the URLs of a
+// client, remotely (through the server's admin API) and locally (on a
+// store of its own, with the operator's settings): a sector_identifier_uri
+// is fetched and verified, and an internal URL is refused unless
+// insecure_outbound_allow admits it.
+func TestCLIClientURLs(t *testing.T) {
+	bin := buildBawwab(t)
+	e := start(t)
+	sector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`["https://a.example/cb","https://b.example/cb"]`))
+	}))
+	defer sector.Close()
+	run := func(wantOK bool, env []string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(append(os.Environ(), "BAWWAB_CONFIG=", "BAWWAB_ADMIN_TOKEN="+adminToken), env...)
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("bawwab %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	pairwise := func(redirects ...string) []string {
+		args := []string{"client", "add", "--subject-type", "pairwise", "--sector-identifier-uri", sector.URL, "--scope", "openid", "-o", "json"}
+		for _, r := range redirects {
+			args = append(args, "--redirect-uri", r)
+		}
+		return args
+	}
+	remote := func(args ...string) []string { return append(args, "--server", e.AdminURL) }
+	if out := run(true, nil, remote(pairwise("https://a.example/cb", "https://b.example/cb")...)...); !strings.Contains(out, `"sector_identifier_uri": "`+sector.URL+`"`) {
+		t.Fatalf("client add with a sector_identifier_uri:\n%s", out)
+	}
+	if out := run(false, nil, remote(pairwise("https://a.example/cb", "https://c.example/cb")...)...); !strings.Contains(out, "does not list") {
+		t.Fatalf("client add with an unlisted redirect URI:\n%s", out)
+	}
+	dir := t.TempDir()
+	keyed := []string{"client", "add", "--grant-type", "client_credentials", "--jwks-uri", sector.URL + "/jwks", "--data-dir", dir}
+	if out := run(false, nil, keyed...); !strings.Contains(out, "https") {
+		t.Fatalf("local client add with a loopback jwks_uri:\n%s", out)
+	}
+	run(true, []string{"BAWWAB_INSECURE_OUTBOUND_ALLOW=127.0.0.1"}, keyed...)
 }

@@ -83,7 +83,11 @@ func newRoot() *cobra.Command {
 	addFields(migrate.Flags(), fieldsNamed("data_dir", "database", "log_format", "log_level"))
 	addFields(demo.Flags(), fieldsNamed("log_format", "log_level"))
 	addFields(bench.Flags(), fieldsNamed("database", "log_format", "log_level"))
-	root.AddCommand(serve, demo, a.configCmd(), migrate, bench, a.deviceLoginCmd())
+	deviceLogin := a.deviceLoginCmd()
+	for _, c := range []*cobra.Command{bench, deviceLogin} {
+		c.Flags().StringVarP(&a.output, "output", "o", "table", "table or json")
+	}
+	root.AddCommand(serve, demo, a.configCmd(), migrate, bench, deviceLogin)
 	for _, admin := range []*cobra.Command{a.userCmd(), a.clientCmd(), a.keysCmd(), a.grantCmd(), a.scopeCmd(), a.auditCmd(), a.exportCmd(), a.importCmd()} {
 		root.AddCommand(a.adminFlags(admin))
 	}

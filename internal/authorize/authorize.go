@@ -237,7 +237,7 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	return &storage.AuthRequest{
 		ID: token.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes, State: state, Nonce: v.Get("nonce"),
 		CodeChallenge: challenge, CodeChallengeMethod: method, Prompt: prompt, MaxAge: maxAge, DPoPJKT: jkt, Resources: v["resource"],
-		UILocales: v.Get(ui.LocalesParam), CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
+		UILocales: v.Get(ui.LocalesParam), Claims: v.Get("claims"), CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
 	}, client, nil
 }
 
@@ -466,6 +466,27 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) {
 		status = http.StatusSeeOther
 	}
 	http.Redirect(w, r, to, status)
+}
+
+// essentialClaims returns the claims a valid claims parameter marks
+// essential (OpenID Connect Core §5.5.1), for the consent page to mark.
+// The person may still decline them (§5.5.1: not an error).
+func essentialClaims(raw string) []string {
+	var req map[string]map[string]*struct {
+		Essential bool `json:"essential"`
+	}
+	if raw == "" || json.Unmarshal([]byte(raw), &req) != nil {
+		return nil
+	}
+	var out []string
+	for _, claims := range req {
+		for name, c := range claims {
+			if c != nil && c.Essential && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
 }
 
 // checkClaimsRequest validates the claims parameter (OpenID Connect Core

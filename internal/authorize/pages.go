@@ -185,6 +185,9 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 type consentScope struct {
 	Name, Description, Explanation string
 	Sensitive, Required, Checked   bool
+	// Essential: the app marked a claim of this scope essential (OpenID
+	// Connect Core §5.5.1); the person may still uncheck it.
+	Essential bool
 }
 
 type consentData struct {
@@ -240,10 +243,14 @@ func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, req *sto
 	if u, err := url.Parse(client.ClientURI); err == nil {
 		data.ClientHost = u.Host
 	}
+	essential := essentialClaims(req.Claims)
 	for _, name := range req.Scopes {
 		s, _ := h.Scopes.Get(name)
 		cs := consentScope{Name: name, Description: s.Describe(lang), Explanation: s.Explain(lang), Sensitive: s.Sensitive, Required: s.Required,
 			Checked: preChecked(s, before, returning)}
+		for _, c := range s.Claims {
+			cs.Essential = cs.Essential || !s.Required && slices.Contains(essential, c)
+		}
 		data.Scopes = append(data.Scopes, cs)
 		data.AnySensitive = data.AnySensitive || s.Sensitive
 		data.AnyUnchecked = data.AnyUnchecked || !cs.Checked

@@ -568,6 +568,11 @@ environment variable, and its command-line flag. Unknown keys in the file are
 errors. ` + "`bawwab config check`" + ` validates the result, explains mistakes and
 warns about unwise settings.
 
+The flags belong to ` + "`bawwab serve`" + `, ` + "`migrate`" + ` and ` + "`config check`" + `, typed:
+durations such as ` + "`90s`" + `, ` + "`10m`" + ` or ` + "`24h`" + `, whole numbers, comma-separated lists.
+The admin commands take only ` + "`--data-dir`" + `, ` + "`--database`" + ` and ` + "`--admin-token`" + `
+(with ` + "`--server`" + `).
+
 | key (YAML) | flag | environment | default | meaning |
 |---|---|---|---|---|
 `)

@@ -17,10 +17,12 @@
 //     map internal ports and services) goes to the log, never to the
 //     client.
 //
-// The operator may allow listed hosts or networks ([Client.Allow]),
-// which tests and local development need for loopback servers. It does not
-// fetch anything else: logo_uri, client_uri, policy_uri and tos_uri are
-// shown to users as links, never requested by the server.
+// The operator may allow listed hosts or networks ([Allow], from the
+// insecure_outbound_allow setting), which tests and local development need
+// for loopback servers. Nothing else a client registers is fetched by the
+// server: client_uri, logo_uri, policy_uri and tos_uri are shown to the
+// user as links and an image the browser loads, and a request_uri at
+// /authorize only names a pushed request (RFC 9126).
 package outbound
 
 import (
@@ -225,6 +227,9 @@ func (c *Client) CheckURL(raw string) error {
 			return fmt.Errorf("must not name %s", why)
 		}
 	}
+	if h := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")); !allowed && (h == "localhost" || strings.HasSuffix(h, ".localhost")) {
+		return errors.New("must not name a loopback host (RFC 6761 §6.3)")
+	}
 	return nil
 }
 
@@ -346,6 +351,7 @@ var special = []struct {
 	{netip.MustParsePrefix("224.0.0.0/4"), "a multicast address"},
 	{netip.MustParsePrefix("240.0.0.0/4"), "a reserved or broadcast address"},
 	{netip.MustParsePrefix("::/96"), "an unspecified, loopback or IPv4-compatible address"},
+	{netip.MustParsePrefix("::ffff:0:0:0/96"), "an IPv4-translated address"},
 	{netip.MustParsePrefix("64:ff9b::/96"), "a NAT64 address"},
 	{netip.MustParsePrefix("64:ff9b:1::/48"), "a NAT64 address"},
 	{netip.MustParsePrefix("100::/64"), "a discard address"},

@@ -2,7 +2,10 @@ package outbound
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -43,6 +46,7 @@ func TestSpecial(t *testing.T) {
 		{"::ffff:8.8.8.8", false},
 		{"::127.0.0.1", true}, // IPv4-compatible
 		{"64:ff9b::7f00:1", true},
+		{"::ffff:0:7f00:1", true}, // IPv4-translated
 		{"2002:7f00:1::1", true},
 		{"2001:0:4136:e378::1", true}, // Teredo
 		{"2001:db8::1", true},
@@ -89,6 +93,8 @@ func TestCheckURL(t *testing.T) {
 		{"file", "file:///etc/passwd", false, false},
 		{"gopher", "gopher://rp.example/", false, false},
 		{"opaque", "https:rp.example", false, false},
+		{"localhost", "https://localhost/jwks", false, false},
+		{"a .localhost name", "https://keys.LOCALHOST./jwks", false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := strict.CheckURL(tt.url) == nil; got != tt.strict {
@@ -150,8 +156,7 @@ func TestGet(t *testing.T) {
 	})
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { targetHits.Add(1) }))
 	t.Cleanup(tlsSrv.Close)
-	// https://localhost passes CheckURL (a name, https), as a rebinding
-	// name would; it resolves to loopback, refused when connecting.
+	// localhost is refused by name; TestRebinding covers other names.
 	rebind := strings.Replace(tlsSrv.URL, "127.0.0.1", "localhost", 1)
 
 	strict := New(Options{})
@@ -164,7 +169,7 @@ func TestGet(t *testing.T) {
 	}{
 		{"loopback allowed", allowed, ok.URL, nil},
 		{"loopback refused by default", strict, ok.URL, ErrRefused},
-		{"name resolving to loopback refused at connect", strict, rebind, ErrRefused},
+		{"localhost refused", strict, rebind, ErrRefused},
 		{"redirect not followed", allowed, redirect.URL, ErrRefused},
 		{"too large", allowed, big.URL, ErrFailed},
 		{"error status", allowed, denied.URL, ErrFailed},
@@ -213,5 +218,89 @@ func TestPostForm(t *testing.T) {
 	}
 	if got.Load() != "t" {
 		t.Fatalf("form not delivered: %v", got.Load())
+	}
+}
+
+// fakeDNS is a resolver that answers every A query with ip and every other
+// query with no record: a name whose owner points it inward after it
+// passed the URL checks (DNS rebinding).
+func fakeDNS(ip [4]byte) *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		client, server := net.Pipe()
+		go func() {
+			defer server.Close()
+			for {
+				var size [2]byte
+				if _, err := io.ReadFull(server, size[:]); err != nil {
+					return
+				}
+				q := make([]byte, binary.BigEndian.Uint16(size[:]))
+				if _, err := io.ReadFull(server, q); err != nil || len(q) < 12 {
+					return
+				}
+				end := 12
+				for end < len(q) && q[end] != 0 {
+					end += int(q[end]) + 1
+				}
+				end += 5 // the root label, QTYPE, QCLASS
+				if end > len(q) {
+					return
+				}
+				qtype := binary.BigEndian.Uint16(q[end-4:])
+				resp := append([]byte{q[0], q[1], 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0}, q[12:end]...)
+				if qtype == 1 { // A
+					resp[7] = 1
+					resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ip[0], ip[1], ip[2], ip[3])
+				}
+				out := binary.BigEndian.AppendUint16(nil, uint16(len(resp)))
+				if _, err := server.Write(append(out, resp...)); err != nil {
+					return
+				}
+			}
+		}()
+		return client, nil
+	}}
+}
+
+// TestRebinding: a name that passes CheckURL and then resolves to an
+// internal address is refused when connecting, before any byte is sent;
+// the same name resolving to a public address is dialled.
+func TestRebinding(t *testing.T) {
+	srv, hits := server(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("inside")) })
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	uri := "https://rebind.example:" + port + "/jwks"
+	for _, tt := range []struct {
+		name string
+		ip   [4]byte
+		want error
+	}{
+		{"resolves to loopback", [4]byte{127, 0, 0, 1}, ErrRefused},
+		{"resolves to the metadata service", [4]byte{169, 254, 169, 254}, ErrRefused},
+		{"resolves to a private address", [4]byte{10, 0, 0, 1}, ErrRefused},
+		{"resolves to a public address", [4]byte{192, 0, 2, 1}, ErrRefused}, // documentation range: refused as well
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(Options{Resolver: fakeDNS(tt.ip), Timeout: time.Second})
+			if err := c.CheckURL(uri); err != nil {
+				t.Fatalf("CheckURL(%s): %v; the name must pass the URL check", uri, err)
+			}
+			_, err := c.Get(context.Background(), "c1", uri)
+			var e *Error
+			if !errors.Is(err, tt.want) || !errors.As(err, &e) || !strings.Contains(e.Detail(), "address") {
+				t.Fatalf("Get: %v, want %v at connect", err, tt.want)
+			}
+		})
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("the loopback server got %d requests", hits.Load())
+	}
+	// The resolver is really used: allowing loopback, the name reaches it
+	// (over https, which the plain server refuses: any answer but a
+	// refusal proves the connection was made).
+	allowed := New(Options{Resolver: fakeDNS([4]byte{127, 0, 0, 1}), Allow: loopback(t), Timeout: time.Second})
+	_, err := allowed.Get(context.Background(), "c1", uri)
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrFailed) || !strings.Contains(e.Detail(), "HTTP response to HTTPS client") {
+		t.Fatalf("allowed rebinding name: %v, want the plain server's answer to a TLS handshake", err)
 	}
 }

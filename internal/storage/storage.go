@@ -189,6 +189,9 @@ type AuthRequest struct {
 	// UILocales are the languages the client asked the pages to speak
 	// (OpenID Connect Core §3.1.2.1), kept for a pushed request.
 	UILocales string
+	// Claims is the request's claims parameter (OpenID Connect Core
+	// §5.5), as sent: the consent page marks the essential ones.
+	Claims    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }

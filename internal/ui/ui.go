@@ -114,11 +114,13 @@ func FromLocales(list string) string {
 	return ""
 }
 
-// Lang picks the language of r: first what the request itself asks for
-// (ui_locales, in the query or an already parsed form, or carried in the
-// context by WithLang), then the person's explicit choice (?lang=, then
-// the cookie that remembers it), then Accept-Language, then English.
-// A ?lang= choice is remembered in a cookie.
+// Lang picks the language of r: first what the authorization request
+// asked for (carried in the context by WithLang), then a choice the
+// person makes with this very request (?lang=, from the language links),
+// then ui_locales passed along from page to page (in the query or an
+// already parsed form), then the choice the person made before (the
+// cookie), then Accept-Language, then English. A ?lang= choice is
+// remembered in a cookie.
 func Lang(w http.ResponseWriter, r *http.Request) string {
 	return LangWithCookie(w, r, LangCookie)
 }
@@ -130,16 +132,16 @@ func LangWithCookie(w http.ResponseWriter, r *http.Request, cookie string) strin
 	if l, ok := r.Context().Value(langKey{}).(string); ok && supported(l) {
 		return l
 	}
-	if l := FromLocales(r.URL.Query().Get(LocalesParam)); l != "" {
-		return l
-	}
-	if l := FromLocales(r.PostForm.Get(LocalesParam)); l != "" {
-		return l
-	}
 	if l := r.URL.Query().Get("lang"); supported(l) {
 		if w != nil {
 			http.SetCookie(w, &http.Cookie{Name: cookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true})
 		}
+		return l
+	}
+	if l := FromLocales(r.URL.Query().Get(LocalesParam)); l != "" {
+		return l
+	}
+	if l := FromLocales(r.PostForm.Get(LocalesParam)); l != "" {
 		return l
 	}
 	if c, err := r.Cookie(cookie); err == nil && supported(c.Value) {

@@ -588,10 +588,10 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 
 // CreateAuthRequest stores a pending authorization request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
-	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at, dpop_jkt, resources, ui_locales)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at, dpop_jkt, resources, ui_locales, claims)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		r.ID, r.ClientID, r.RedirectURI, joinList(r.Scopes), r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, r.MaxAge, unix(r.CreatedAt), unix(r.ExpiresAt),
-		r.DPoPJKT, joinList(r.Resources), r.UILocales)
+		r.DPoPJKT, joinList(r.Resources), r.UILocales, r.Claims)
 }
 
 // GetAuthRequest returns a pending authorization request.
@@ -600,9 +600,9 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	var scopes, resources string
 	var created, expires int64
 	err := s.queryRow(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at,
-		dpop_jkt, resources, ui_locales FROM auth_requests WHERE id = $1`, id).
+		dpop_jkt, resources, ui_locales, claims FROM auth_requests WHERE id = $1`, id).
 		Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &created, &expires,
-			&r.DPoPJKT, &resources, &r.UILocales)
+			&r.DPoPJKT, &resources, &r.UILocales, &r.Claims)
 	if err != nil {
 		return nil, notFound(err)
 	}

@@ -253,14 +253,14 @@ func testGrants(t *testing.T, s storage.Storage) {
 func testAuthRequests(t *testing.T, s storage.Storage) {
 	r := storage.AuthRequest{ID: "r1", ClientID: "notes", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid", "email"}, State: "st", Nonce: "n",
 		CodeChallenge: "cc", CodeChallengeMethod: "S256", Prompt: "consent", MaxAge: -1, DPoPJKT: "jkt", Resources: []string{"api"},
-		UILocales: "ar en", CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
+		UILocales: "ar en", Claims: `{"id_token":{"email":{"essential":true}}}`, CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
 	mustNil(t, s.CreateAuthRequest(ctx, r), "create")
 	wantErr(t, s.CreateAuthRequest(ctx, r), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetAuthRequest(ctx, "r1")
 	mustNil(t, err, "get")
 	if got.ClientID != r.ClientID || got.RedirectURI != r.RedirectURI || !slices.Equal(got.Scopes, r.Scopes) || got.State != r.State || got.Nonce != r.Nonce ||
 		got.CodeChallenge != r.CodeChallenge || got.CodeChallengeMethod != r.CodeChallengeMethod || got.Prompt != r.Prompt || got.MaxAge != -1 || !got.ExpiresAt.Equal(r.ExpiresAt) ||
-		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) || got.UILocales != r.UILocales {
+		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) || got.UILocales != r.UILocales || got.Claims != r.Claims {
 		t.Fatalf("get: %+v", got)
 	}
 	mustNil(t, s.DeleteAuthRequest(ctx, "r1"), "delete")
