@@ -119,6 +119,7 @@ func listen(t *testing.T) net.Listener {
 
 // startNode serves bawwab on l with the given store and clock. issuer is
 // the public URL when several nodes share one; empty means l's own URL.
+// configure, if given, changes the configuration before the server starts.
 func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer string, c *clock, configure ...func(*config.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -84,15 +84,22 @@ func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// loginWait is how long a login for this account from this address must
-// wait.
-func (h *Handler) loginWait(ctx context.Context, userKey, ipKey string) (time.Duration, error) {
-	du, err := h.UserFailures.Wait(ctx, userKey)
-	if err != nil {
-		return 0, err
+// reserveLogin counts a login attempt for the account and the client's
+// network before the password is checked (package ratelimit): of guesses
+// sent at once, only as many as the budgets allow are checked. The
+// network is reserved first, so that a throttled account does not spend
+// the budget of the address guessing it. When either must wait, it returns
+// nil attempts and the wait.
+func (h *Handler) reserveLogin(ctx context.Context, userKey, ipKey string) (user, ip *ratelimit.Attempt, wait time.Duration, err error) {
+	ip, wait, err = h.IPFailures.Reserve(ctx, ipKey)
+	if err != nil || wait > 0 {
+		return nil, nil, wait, err
 	}
-	di, err := h.IPFailures.Wait(ctx, ipKey)
-	return max(du, di), err
+	user, wait, err = h.UserFailures.Reserve(ctx, userKey)
+	if err != nil || wait > 0 {
+		return nil, nil, wait, errors.Join(err, ip.Release(ctx))
+	}
+	return user, ip, 0, nil
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
@@ -109,8 +116,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		data.ClientName = client.Name
 	}
 	lang := ui.Lang(nil, r)
-	userKey, ipKey := "login-user:"+data.Username, "login-ip:"+clientip.Of(r)
-	d, err := h.loginWait(ctx, userKey, ipKey)
+	userKey, ipKey := "login-user:"+data.Username, "login-ip:"+clientip.Network(clientip.Of(r))
+	userTry, ipTry, d, err := h.reserveLogin(ctx, userKey, ipKey)
 	if err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
@@ -122,7 +129,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusTooManyRequests, data)
 		return
 	}
-	u, err := h.Store.GetUserByUsername(ctx, data.Username)
+	// Paths that end neither attempt (a store error) uncount them.
+	defer userTry.Release(ctx)
+	defer ipTry.Release(ctx)
+	u, err := (*storage.User)(nil), storage.ErrNotFound
+	if storage.ValidText(data.Username) { // no user has another name; a database may refuse it
+		u, err = h.Store.GetUserByUsername(ctx, data.Username)
+	}
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		err = password.VerifyDummy(h.Password)
@@ -139,8 +152,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		du, uerr := h.UserFailures.Fail(ctx, userKey)
-		di, ierr := h.IPFailures.Fail(ctx, ipKey)
+		du, uerr := userTry.Fail(ctx)
+		di, ierr := ipTry.Fail(ctx)
 		if err := errors.Join(uerr, ierr); err != nil {
 			h.errorPage(w, r, oautherr.Wrap(err))
 			return
@@ -158,7 +171,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusUnauthorized, data)
 		return
 	}
-	if err := h.UserFailures.Reset(ctx, userKey); err != nil {
+	// A success clears the account's failures, not the network's: one good
+	// password must not clear an address that guesses many accounts.
+	if err := errors.Join(userTry.Succeed(ctx), ipTry.Release(ctx)); err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}

@@ -12,10 +12,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-
-	"github.com/bawwab/bawwab/internal/storage"
 	"net/url"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/bawwab/bawwab/internal/storage"
 )
 
 // Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1
@@ -169,13 +170,20 @@ func Code(err error) string {
 }
 
 // Clip shortens a client-chosen string before it is quoted in a
-// description, so that error responses stay small. The writers make what
-// is left fit the error_description grammar (see Sanitize).
+// description or the audit log, so that both stay small. It cuts between
+// characters, never inside one, and replaces invalid UTF-8 and NUL, which
+// a database's text column refuses. The writers make what is left fit
+// the error_description grammar (see Sanitize).
 func Clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	if len(s) <= 40 {
+		return s
 	}
-	return s
+	cut := 40
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // Sanitize returns s in the grammar RFC 6749 §4.1.2.1 and §5.2 (and RFC

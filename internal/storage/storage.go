@@ -13,7 +13,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Hash is the stored form of a secret (client secret, code, refresh token,
@@ -23,6 +25,15 @@ import (
 func Hash(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
+}
+
+// ValidText reports whether s can be stored in, or looked up by, a text
+// column of every backend: valid UTF-8 without NUL. PostgreSQL refuses
+// anything else with an error, so a caller holding an identifier from a
+// request (a user name, a client id) that is not ValidText knows no row
+// matches it without asking.
+func ValidText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
@@ -322,6 +333,43 @@ type AuditFilter struct {
 	Limit    int       // at most this many, newest first; zero means 100
 }
 
+// Throttle is the policy ReserveAttempt applies to the attempts of one key
+// (package ratelimit): the first Free may be made at once; after that, an
+// attempt may be made only once Delay of the count has passed since the
+// previous one.
+type Throttle struct {
+	Free      int
+	Base, Max time.Duration
+}
+
+// Delay is how long after the latest attempt the next may be made when n
+// attempts are counted: none while n < Free, then Base, doubling with each
+// further attempt, up to Max.
+func (t Throttle) Delay(n int) time.Duration {
+	if n < t.Free {
+		return 0
+	}
+	d := t.Base << min(n-t.Free, 30)
+	if d > t.Max || d <= 0 {
+		d = t.Max
+	}
+	return d
+}
+
+// Outcome is how a reserved attempt ended (EndAttempt).
+type Outcome int
+
+const (
+	// AttemptFailed leaves the attempt counted, as a failure.
+	AttemptFailed Outcome = iota + 1
+	// AttemptSucceeded forgets the key's failures; attempts of the key
+	// still in flight stay counted.
+	AttemptSucceeded
+	// AttemptReleased uncounts the attempt: it decided nothing about the
+	// key (it was refused for another key, or the store failed).
+	AttemptReleased
+)
+
 // Storage is the persistence contract of bawwab.
 type Storage interface {
 	CreateUser(ctx context.Context, u User) error
@@ -418,6 +466,18 @@ type Storage interface {
 	// ResetFailures forgets key's failures; resetting an unknown key is not
 	// an error.
 	ResetFailures(ctx context.Context, key string) error
+	// ReserveAttempt counts an attempt of key before it is made, in one
+	// atomic step, so that concurrent attempts, on any number of nodes,
+	// each take their own number: it returns the count including this
+	// attempt (1 for the first since the counter was reset or expired)
+	// and no wait. When t does not allow an attempt at now, nothing is
+	// counted and it returns zero and how long to wait; or zero and no
+	// wait when attempts still in flight fill the budget, which may yet
+	// succeed: try again once one has ended. The count is of failed
+	// attempts and attempts in flight; it expires at now + t.Max.
+	ReserveAttempt(ctx context.Context, key string, now time.Time, t Throttle) (int, time.Duration, error)
+	// EndAttempt records how an attempt ReserveAttempt counted ended.
+	EndAttempt(ctx context.Context, key string, o Outcome) error
 
 	CreateDeviceCode(ctx context.Context, d DeviceCode) error
 	GetDeviceCodeByUserCode(ctx context.Context, userCode string) (*DeviceCode, error)

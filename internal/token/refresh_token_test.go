@@ -171,53 +171,60 @@ func TestRefreshUnusedWrongKey(t *testing.T) {
 	}
 }
 
-// TestRefreshRetryConcurrent: several retries of one rotated token at once
-// (a client retrying in parallel, or an attacker racing it). Retries that
-// overlap race on the store: one wins, the others get the race error; a
-// retry that starts after another committed replaces its token. Either
-// way the grant lives on with exactly one usable refresh token.
+// TestRefreshRetryConcurrent: several requests with one refresh token at
+// once, before its first rotation or after it (a client retrying in
+// parallel, or an attacker racing it). Requests that overlap race on the
+// store: one wins, the others get the race error; a request that starts
+// after another committed is a retry and replaces its token. Either way
+// the grant lives on with exactly one usable refresh token.
 func TestRefreshRetryConcurrent(t *testing.T) {
-	f := newRefreshFixture(t, "")
-	g := RefreshToken{Issuer: f.i, Grace: 30 * time.Second}
-	if _, err := f.refresh(g, f.app, f.first, ""); err != nil {
-		t.Fatal(err)
-	}
-	const n = 8
-	errs := make([]error, n)
-	resps := make([]*Response, n)
-	var wg sync.WaitGroup
-	for k := range n {
-		wg.Go(func() {
-			resps[k], errs[k] = g.Exchange(context.Background(), url.Values{"refresh_token": {f.first}}, f.app)
-		})
-	}
-	wg.Wait()
-	var issued []string
-	for k, err := range errs {
-		switch {
-		case err == nil:
-			issued = append(issued, resps[k].RefreshToken)
-		case err != errRefreshRaced:
-			t.Fatalf("retry %d: %v, want a rotation or the race error", k, err)
-		}
-	}
-	if len(issued) == 0 || f.revoked(t) {
-		t.Fatalf("%d rotations, revoked %v; want at least one and the grant alive", len(issued), f.revoked(t))
-	}
-	live := 0
-	for _, raw := range issued {
-		rt, err := f.store.GetRefreshToken(context.Background(), storage.Hash(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rt.UsedAt.IsZero() {
-			live++
-			if _, err := f.refresh(g, f.app, raw, ""); err != nil {
-				t.Fatalf("the live token does not rotate: %v", err)
+	for _, rotatedFirst := range []bool{false, true} {
+		t.Run(map[bool]string{false: "first rotation", true: "retries"}[rotatedFirst], func(t *testing.T) {
+			f := newRefreshFixture(t, "")
+			g := RefreshToken{Issuer: f.i, Grace: 30 * time.Second}
+			if rotatedFirst {
+				if _, err := f.refresh(g, f.app, f.first, ""); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-	}
-	if live != 1 {
-		t.Fatalf("%d live refresh tokens after %d retries, want 1", live, len(issued))
+			const n = 8
+			errs := make([]error, n)
+			resps := make([]*Response, n)
+			var wg sync.WaitGroup
+			for k := range n {
+				wg.Go(func() {
+					resps[k], errs[k] = g.Exchange(context.Background(), url.Values{"refresh_token": {f.first}}, f.app)
+				})
+			}
+			wg.Wait()
+			var issued []string
+			for k, err := range errs {
+				switch {
+				case err == nil:
+					issued = append(issued, resps[k].RefreshToken)
+				case err != errRefreshRaced:
+					t.Fatalf("request %d: %v, want a rotation or the race error", k, err)
+				}
+			}
+			if len(issued) == 0 || f.revoked(t) {
+				t.Fatalf("%d rotations, revoked %v; want at least one and the grant alive", len(issued), f.revoked(t))
+			}
+			live := 0
+			for _, raw := range issued {
+				rt, err := f.store.GetRefreshToken(context.Background(), storage.Hash(raw))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rt.UsedAt.IsZero() {
+					live++
+					if _, err := f.refresh(g, f.app, raw, ""); err != nil {
+						t.Fatalf("the live token does not rotate: %v", err)
+					}
+				}
+			}
+			if live != 1 {
+				t.Fatalf("%d live refresh tokens after %d rotations, want 1", live, len(issued))
+			}
+		})
 	}
 }

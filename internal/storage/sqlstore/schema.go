@@ -205,5 +205,7 @@ var migrations = []string{
 	ALTER TABLE clients ADD COLUMN policy_uri TEXT NOT NULL DEFAULT '';
 	ALTER TABLE clients ADD COLUMN tos_uri TEXT NOT NULL DEFAULT '';
 	ALTER TABLE clients ADD COLUMN verified SMALLINT NOT NULL DEFAULT 0;`, // 20: a one-line explanation of each scope, by language.
-	`ALTER TABLE scopes ADD COLUMN explanations TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE scopes ADD COLUMN explanations TEXT NOT NULL DEFAULT '';`, // 21: attempts counted before they are made (ReserveAttempt):
+	// how many of a key's counted attempts are still in flight.
+	`ALTER TABLE failures ADD COLUMN pending BIGINT NOT NULL DEFAULT 0;`,
 }

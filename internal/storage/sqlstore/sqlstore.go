@@ -878,6 +878,72 @@ func (s *Store) ResetFailures(ctx context.Context, key string) error {
 	return err
 }
 
+// ReserveAttempt counts the attempt first, in one statement: the upsert
+// locks the key's row, so of concurrent callers on any number of nodes each
+// sees the count the one before left, and only those the policy allows
+// are counted. Refused, the statement changes and returns nothing. The
+// delay is Throttle.Delay written in SQL: Base shifted left by the count
+// beyond Free, up to Max.
+func (s *Store) ReserveAttempt(ctx context.Context, key string, now time.Time, t storage.Throttle) (int, time.Duration, error) {
+	ms := now.UnixMilli()
+	for range 3 {
+		var n int
+		err := s.queryRow(ctx, `INSERT INTO failures (key, count, pending, last_ms, expires_ms) VALUES ($1, 1, 1, $2, $3)
+			ON CONFLICT (key) DO UPDATE SET
+				count = CASE WHEN failures.expires_ms < $2 THEN 1 ELSE failures.count + 1 END,
+				pending = CASE WHEN failures.expires_ms < $2 THEN 1 ELSE failures.pending + 1 END,
+				last_ms = $2, expires_ms = $3
+			WHERE failures.expires_ms < $2 OR failures.count < $4 OR failures.last_ms + (CASE
+				WHEN failures.count - $4 >= 30 THEN $6
+				WHEN (CAST($5 AS BIGINT) << CAST(failures.count - $4 AS INTEGER)) >= $6 THEN $6
+				ELSE (CAST($5 AS BIGINT) << CAST(failures.count - $4 AS INTEGER)) END) <= $2
+			RETURNING count`, key, ms, now.Add(t.Max).UnixMilli(), t.Free, t.Base.Milliseconds(), t.Max.Milliseconds()).Scan(&n)
+		if err == nil {
+			return n, 0, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, err
+		}
+		// Refused: say why. Should the wait have ended meanwhile (a
+		// success, an expiry), try again.
+		var pending int
+		var last int64
+		err = s.queryRow(ctx, `SELECT count, pending, last_ms FROM failures WHERE key = $1`, key).Scan(&n, &pending, &last)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		if n-pending < t.Free {
+			return 0, 0, nil // attempts in flight fill the budget
+		}
+		if wait := time.UnixMilli(last).Add(t.Delay(n)).Sub(now); wait > 0 {
+			return 0, wait, nil
+		}
+	}
+	return 0, max(t.Base, time.Millisecond), nil
+}
+
+// EndAttempt settles an attempt ReserveAttempt counted. A success keeps
+// only the attempts still in flight, so that it does not clear guesses
+// racing it.
+func (s *Store) EndAttempt(ctx context.Context, key string, o storage.Outcome) error {
+	var q string
+	switch o {
+	case storage.AttemptFailed:
+		q = `UPDATE failures SET pending = pending - 1 WHERE key = $1 AND pending > 0`
+	case storage.AttemptSucceeded:
+		q = `UPDATE failures SET count = pending - 1, pending = pending - 1 WHERE key = $1 AND pending > 0`
+	case storage.AttemptReleased:
+		q = `UPDATE failures SET count = count - 1, pending = pending - 1 WHERE key = $1 AND pending > 0`
+	default:
+		return fmt.Errorf("%s: unknown attempt outcome %d", s.d.Name, o)
+	}
+	_, err := s.exec(ctx, q, key)
+	return err
+}
+
 // ---- device codes
 
 const deviceCols = `hash, user_code, client_id, scopes, poll_interval, created_at, expires_at, last_poll_ms, status, user_id, granted_scopes, auth_time, used_at`

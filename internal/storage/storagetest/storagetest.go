@@ -40,6 +40,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Secrets", testSecrets},
 		{"Failures", testFailures},
 		{"FailureRace", testFailureRace},
+		{"Attempts", testAttempts},
+		{"AttemptRace", testAttemptRace},
 		{"AuditEvents", testAuditEvents},
 		{"DeviceCodes", testDeviceCodes},
 		{"DevicePollRace", testDevicePollRace},
@@ -685,6 +687,111 @@ func testFailureRace(t *testing.T, s storage.Storage) {
 	wg.Wait()
 	if got, _, _ := s.Failures(ctx, "ip:192.0.2.1", at); got != n {
 		t.Fatalf("%d concurrent failures counted as %d", n, got)
+	}
+}
+
+// testAttempts walks one key through ReserveAttempt's policy and every
+// outcome, one step at a time.
+func testAttempts(t *testing.T, s storage.Storage) {
+	policy := storage.Throttle{Free: 3, Base: time.Second, Max: 8 * time.Second}
+	t0 := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	at := t0
+	steps := []struct {
+		name     string
+		advance  time.Duration
+		end      storage.Outcome // ends the newest reserved attempt first, if set
+		want     int             // count returned, zero when refused
+		wantWait time.Duration
+	}{
+		{name: "first", want: 1},
+		{name: "second", end: storage.AttemptFailed, want: 2},
+		{name: "third, the last free", want: 3},
+		{name: "fourth waits for the two in flight", end: storage.AttemptFailed},
+		{name: "one more failure: Base after the third", end: storage.AttemptFailed, wantWait: time.Second},
+		{name: "refused attempts are not counted", advance: 400 * time.Millisecond, wantWait: 600 * time.Millisecond},
+		{name: "after Base", advance: 600 * time.Millisecond, want: 4},
+		{name: "then twice Base", end: storage.AttemptFailed, wantWait: 2 * time.Second},
+		{name: "after twice Base", advance: 2 * time.Second, want: 5},
+		{name: "a release uncounts the attempt", end: storage.AttemptReleased, wantWait: 2 * time.Second},
+		{name: "after that wait", advance: 2 * time.Second, want: 5},
+		{name: "then four times Base", end: storage.AttemptFailed, wantWait: 4 * time.Second},
+		{name: "after four times Base", advance: 4 * time.Second, want: 6},
+		{name: "a success forgets the failures", end: storage.AttemptSucceeded, want: 1},
+		{name: "expired after Max without attempts", end: storage.AttemptFailed, advance: 9 * time.Second, want: 1},
+	}
+	for _, st := range steps {
+		if st.end != 0 {
+			mustNil(t, s.EndAttempt(ctx, "login-user:amal", st.end), st.name+": end")
+		}
+		at = at.Add(st.advance)
+		n, wait, err := s.ReserveAttempt(ctx, "login-user:amal", at, policy)
+		mustNil(t, err, st.name)
+		if n != st.want || wait != st.wantWait {
+			t.Fatalf("%s: got count %d, wait %v; want %d, %v", st.name, n, wait, st.want, st.wantWait)
+		}
+	}
+	if n, _, _ := s.ReserveAttempt(ctx, "login-user:badr", at, policy); n != 1 {
+		t.Fatalf("another key starts at %d", n)
+	}
+	// The wait stops growing at Max, however many failures are counted.
+	for _, failures := range []int{7, 40} {
+		key := fmt.Sprintf("login-user:%d", failures)
+		for range failures {
+			_, err := s.AddFailure(ctx, key, at, at.Add(time.Minute))
+			mustNil(t, err, "add failure")
+		}
+		if n, wait, err := s.ReserveAttempt(ctx, key, at, policy); n != 0 || wait != policy.Max || err != nil {
+			t.Fatalf("after %d failures: count %d, wait %v (%v), want a wait of Max", failures, n, wait, err)
+		}
+	}
+	// Ending an attempt of a key with none in flight changes nothing.
+	for _, o := range []storage.Outcome{storage.AttemptFailed, storage.AttemptSucceeded, storage.AttemptReleased} {
+		mustNil(t, s.EndAttempt(ctx, "login-user:nobody", o), "end unknown key")
+	}
+}
+
+// testAttemptRace reserves attempts of one key from many goroutines (as
+// many nodes would) at the same instant: exactly Free get through, and a
+// success racing attempts in flight does not uncount them.
+func testAttemptRace(t *testing.T, s storage.Storage) {
+	const n, free = 40, 5
+	policy := storage.Throttle{Free: free, Base: time.Minute, Max: time.Hour}
+	at := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var counts []int
+	for range n {
+		wg.Go(func() {
+			c, wait, err := s.ReserveAttempt(ctx, "login-ip:192.0.2.1", at, policy)
+			if err != nil {
+				t.Errorf("reserve: %v", err)
+				return
+			}
+			if c == 0 && wait != 0 {
+				t.Errorf("refused with wait %v while the budget is in flight, want none", wait)
+			}
+			if c > 0 {
+				mu.Lock()
+				counts = append(counts, c)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(counts)
+	if !slices.Equal(counts, []int{1, 2, 3, 4, 5}) {
+		t.Fatalf("%d concurrent reservations with %d free: allowed %v, want 1…%d", n, free, counts, free)
+	}
+	// Two fail, one succeeds: the two still in flight stay counted.
+	mustNil(t, s.EndAttempt(ctx, "login-ip:192.0.2.1", storage.AttemptFailed), "fail")
+	mustNil(t, s.EndAttempt(ctx, "login-ip:192.0.2.1", storage.AttemptFailed), "fail")
+	mustNil(t, s.EndAttempt(ctx, "login-ip:192.0.2.1", storage.AttemptFailed), "fail")
+	if got, wait, _ := s.ReserveAttempt(ctx, "login-ip:192.0.2.1", at, policy); got != 0 || wait != 0 {
+		t.Fatalf("three failures, two in flight: count %d, wait %v; want to wait for those in flight", got, wait)
+	}
+	mustNil(t, s.EndAttempt(ctx, "login-ip:192.0.2.1", storage.AttemptSucceeded), "succeed")
+	if got, _, _ := s.ReserveAttempt(ctx, "login-ip:192.0.2.1", at, policy); got != 2 {
+		t.Fatalf("after a success with one attempt in flight: count %d, want 2", got)
 	}
 }
 
