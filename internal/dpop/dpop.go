@@ -250,9 +250,15 @@ func scheme(err error) error {
 // Bound checks a resource request against the token's binding (RFC 9449
 // §7.1): a token bound to the key with thumbprint jkt must come with the
 // DPoP scheme and a proof signed by that key, for this request and this
-// token (ath). Its errors are DPoP-scheme failures for WriteError.
+// token (ath). A token bound to no key (jkt empty) is a bearer token: sent
+// with the DPoP scheme it is refused, since §7.1 has the resource server
+// confirm that the proof's key is the one the token is bound to, and there
+// is none. Its errors are DPoP-scheme failures for WriteError.
 func (c *Checker) Bound(ctx context.Context, r *http.Request, target, token, jkt string, dpopScheme bool) error {
 	if jkt == "" {
+		if dpopScheme {
+			return scheme(oautherr.New(oautherr.InvalidToken, "this token is not DPoP-bound: send it as Authorization: Bearer <token>"))
+		}
 		return nil
 	}
 	if !dpopScheme { // §7.2: a bound token is no bearer token
