@@ -1,14 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bawwab/bawwab/demo/resource"
+	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/dpop"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/token"
 )
 
 // demoAPI serves the demo resource server for e's tokens (audience
@@ -59,5 +64,45 @@ func TestDPoPSchemeNeedsBoundToken(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTokenExchangeForeignActor (RFC 8693 §2.1, §5): the actor token of
+// a delegation names who acts; like the subject token it must have been
+// issued to the exchanging client or be meant for it (aud). Otherwise a
+// client holding someone else's token — issued to another client, for
+// another audience — could name that party as its actor.
+func TestTokenExchangeForeignActor(t *testing.T) {
+	e := start(t)
+	const gwSecret = "gateway-secret-for-tests-0123456789"
+	if _, err := admin.AddClient(context.Background(), e.Store, admin.ClientSpec{ID: "gateway", GrantTypes: []string{token.TokenExchangeGrantType},
+		Secret: gwSecret}, scope.Default()); err != nil {
+		t.Fatal(err)
+	}
+	// The subject: a user token of Notes meant for every API (gateway
+	// among them).
+	r := e.notesRequest("openid files.read")
+	user := e.redeem(e.browser().authorize(r, "files.read").Get("code"), r)
+	wantStatus(t, user.Status, 200, "user token", user.Description)
+	// A token of the CLI meant for "files" alone: not for gateway.
+	cr := authRequest{ClientID: "cli", RedirectURI: cliRedirect, Scope: "openid files.read", State: "s", Verifier: strings.Repeat("a", 43),
+		Extra: url.Values{"resource": {"files"}}}
+	code := e.browser().authorize(cr, "files.read").Get("code")
+	foreign := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {cliRedirect},
+		"code_verifier": {cr.Verifier}, "client_id": {"cli"}}, "", "")
+	wantStatus(t, foreign.Status, 200, "foreign token", foreign.Description)
+	if aud := claimsOf(t, foreign.AccessToken)["aud"]; aud != "files" {
+		t.Fatalf("foreign token aud %v, want files", aud)
+	}
+	exchange := func(actor string) tokenResult {
+		t.Helper()
+		return e.token(url.Values{"grant_type": {token.TokenExchangeGrantType}, "subject_token": {user.AccessToken},
+			"subject_token_type": {token.AccessTokenType}, "actor_token": {actor}, "actor_token_type": {token.AccessTokenType}}, "gateway", gwSecret)
+	}
+	wantTokenError(t, exchange(foreign.AccessToken), 400, "invalid_grant")
+	// An actor token meant for gateway is fine.
+	robot := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"files.read"}}, "robot", e.RobotSecret)
+	if d := exchange(robot.AccessToken); d.Status != 200 {
+		t.Fatalf("actor meant for gateway: %d %s", d.Status, d.Description)
 	}
 }
