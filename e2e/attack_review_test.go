@@ -2,12 +2,17 @@ package e2e
 
 import (
 	"context"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/bawwab/bawwab/demo/resource"
 	"github.com/bawwab/bawwab/internal/admin"
@@ -105,4 +110,89 @@ func TestTokenExchangeForeignActor(t *testing.T) {
 	if d := exchange(robot.AccessToken); d.Status != 200 {
 		t.Fatalf("actor meant for gateway: %d %s", d.Status, d.Description)
 	}
+}
+
+// pushDPoP pushes an authorization request of Notes with a DPoP header.
+func (e *env) pushDPoP(form url.Values, proof string) parResult {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.URL+"/par", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("notes", e.NotesSecret)
+	req.Header.Set("DPoP", proof)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r parResult
+	_ = json.NewDecoder(resp.Body).Decode(&r)
+	r.Status = resp.StatusCode
+	return r
+}
+
+// TestPARDPoPHeader (RFC 9449 §10.1): a DPoP proof sent with a pushed
+// authorization request is checked like one at the token endpoint, and
+// binds the code as dpop_jkt would: the code is then redeemed only with
+// a proof of that key, so a stolen code is no use without it. A proof
+// that fails, or disagrees with dpop_jkt, refuses the push.
+func TestPARDPoPHeader(t *testing.T) {
+	e := start(t)
+	parURL, tokenURL := e.URL+"/par", e.URL+"/token"
+	key, thief := newHolder(t), newHolder(t)
+
+	r := e.notesRequest("openid email")
+	pushed := e.pushDPoP(r.query(), key.proof(t, "POST", parURL, ""))
+	wantStatus(t, pushed.Status, http.StatusCreated, "push with DPoP", pushed.Description)
+	b := e.browser()
+	p := b.get("/authorize?" + url.Values{"client_id": {"notes"}, "request_uri": {pushed.RequestURI}}.Encode())
+	p = b.login(p.Location, userName, userPassword)
+	p = b.consent(p.Location, true, "email")
+	cb, _ := url.Parse(p.Location)
+	code := cb.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code: %s", p.Location)
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {r.RedirectURI}, "code_verifier": {r.Verifier}}
+	wantTokenError(t, e.dpopToken(form, thief.proof(t, "POST", tokenURL, ""), "notes", e.NotesSecret), 400, "invalid_grant")
+
+	r = e.notesRequest("openid email")
+	pushed = e.pushDPoP(r.query(), key.proof(t, "POST", parURL, ""))
+	b = e.browser()
+	p = b.get("/authorize?" + url.Values{"client_id": {"notes"}, "request_uri": {pushed.RequestURI}}.Encode())
+	p = b.login(p.Location, userName, userPassword)
+	p = b.consent(p.Location, true, "email")
+	cb, _ = url.Parse(p.Location)
+	form = url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")}, "redirect_uri": {r.RedirectURI}, "code_verifier": {r.Verifier}}
+	tok := e.dpopToken(form, key.proof(t, "POST", tokenURL, ""), "notes", e.NotesSecret)
+	wantStatus(t, tok.Status, 200, "redeem with the key's proof", tok.Description)
+	if tok.TokenType != "DPoP" {
+		t.Fatalf("token type %s", tok.TokenType)
+	}
+
+	for name, tc := range map[string]struct {
+		proof string
+		extra url.Values
+	}{
+		"proof for /token":                   {key.proof(t, "POST", tokenURL, ""), nil},
+		"not a proof":                        {"e30.e30.e30", nil},
+		"proof of another key than dpop_jkt": {thief.proof(t, "POST", parURL, ""), url.Values{"dpop_jkt": {jktOf(t, key)}}},
+	} {
+		q := e.notesRequest("openid").query()
+		for k, v := range tc.extra {
+			q[k] = v
+		}
+		if res := e.pushDPoP(q, tc.proof); res.Status != 400 || res.RequestURI != "" {
+			t.Errorf("%s: push taken: %d %s %s", name, res.Status, res.Error, res.Description)
+		}
+	}
+}
+
+// jktOf is the RFC 7638 thumbprint of h's key, as dpop_jkt carries it.
+func jktOf(t *testing.T, h holder) string {
+	t.Helper()
+	tp, err := (&jose.JSONWebKey{Key: &h.priv.PublicKey}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(tp)
 }
