@@ -196,3 +196,57 @@ func jktOf(t *testing.T, h holder) string {
 	}
 	return base64.RawURLEncoding.EncodeToString(tp)
 }
+
+// TestPairwiseSectorNotBorrowed (OpenID Connect Core §8.1): a redirect
+// URI's host names a pairwise client's sector only when every code the
+// client can get goes there. A client that registers someone else's https
+// redirect URI beside one it does receive codes at (loopback, a custom
+// scheme), or that gets its users' tokens by the device flow, which uses
+// no redirect URI, would otherwise be handed the subject identifiers of
+// that host's clients and could link its users to theirs.
+func TestPairwiseSectorNotBorrowed(t *testing.T) {
+	e := start(t)
+	if _, err := admin.AddClient(context.Background(), e.Store, admin.ClientSpec{ID: "victim", Name: "Victim", Public: true,
+		RedirectURIs: []string{"https://victim.example/cb"}, Scopes: []string{"openid"}, Pairwise: true}, scope.Default()); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	subOf := func(tok tokenResult) string {
+		t.Helper()
+		wantStatus(t, tok.Status, 200, "token", tok.Description)
+		return claimsOf(t, tok.IDToken)["sub"].(string)
+	}
+	codeFlow := func(client, redirect string) string {
+		t.Helper()
+		r := authRequest{ClientID: client, RedirectURI: redirect, Scope: "openid", State: "s", Nonce: "n", Verifier: strings.Repeat("w", 43)}
+		code := b.authorize(r).Get("code")
+		return subOf(e.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
+			"code_verifier": {r.Verifier}, "client_id": {client}}, "", ""))
+	}
+	victim := codeFlow("victim", "https://victim.example/cb")
+
+	// Codes at its own loopback (or custom-scheme) URI, the victim's host beside it.
+	mixed := e.register("POST", "/register", registrationToken, map[string]any{"client_name": "Mixed", "token_endpoint_auth_method": "none",
+		"redirect_uris": []string{"https://victim.example/cb", cliRedirect}, "subject_type": "pairwise", "scope": "openid"})
+	if mixed.Status == http.StatusCreated {
+		if sub := codeFlow(mixed.ClientID, cliRedirect); sub == victim {
+			t.Error("a client with the victim's redirect URI beside its own loopback one got the victim's pairwise sub")
+		}
+	}
+
+	// The device flow: no redirect URI is ever used.
+	dev := e.register("POST", "/register", registrationToken, map[string]any{"client_name": "TV", "token_endpoint_auth_method": "none",
+		"grant_types": []string{token.DeviceCodeGrantType}, "redirect_uris": []string{"https://victim.example/cb"}, "subject_type": "pairwise", "scope": "openid"})
+	if dev.Status == http.StatusCreated {
+		status, d := e.deviceAuthorize(dev.ClientID, "openid")
+		wantStatus(t, status, 200, "device authorization", d.Error)
+		b.enterCode(d.UserCode, true)
+		sub := subOf(e.token(url.Values{"grant_type": {token.DeviceCodeGrantType}, "device_code": {d.DeviceCode}, "client_id": {dev.ClientID}}, "", ""))
+		if sub == victim {
+			t.Error("a device-flow client naming the victim's redirect URI got the victim's pairwise sub")
+		}
+	}
+	if mixed.Status != http.StatusCreated && dev.Status != http.StatusCreated {
+		t.Fatalf("both registrations refused: %d %s; %d %s", mixed.Status, mixed.Description, dev.Status, dev.Description)
+	}
+}
