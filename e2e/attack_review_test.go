@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -248,5 +249,64 @@ func TestPairwiseSectorNotBorrowed(t *testing.T) {
 	}
 	if mixed.Status != http.StatusCreated && dev.Status != http.StatusCreated {
 		t.Fatalf("both registrations refused: %d %s; %d %s", mixed.Status, mixed.Description, dev.Status, dev.Description)
+	}
+}
+
+// TestJWTSerializationTricks (RFC 7519 §1, RFC 7797 §7, RFC 9449 §4.2):
+// every JWT bawwab takes from a client is a compact JWS with a
+// base64url-encoded payload. A DPoP proof in JWS JSON serialization, and
+// a DPoP proof, client assertion or request object whose signature covers
+// an unencoded payload ("b64": false, marked critical) are refused.
+func TestJWTSerializationTricks(t *testing.T) {
+	e := start(t)
+	tokenURL := e.URL + "/token"
+	const redirect = "https://signed.example/cb"
+	key := signedClient(t, e, "signed", redirect)
+	holder := newHolder(t)
+	cc := url.Values{"grant_type": {"client_credentials"}, "scope": {"files.read"}}
+
+	sign := func(k any, kid string, opts *jose.SignerOptions, claims map[string]any) *jose.JSONWebSignature {
+		t.Helper()
+		sk := jose.SigningKey{Algorithm: jose.ES256, Key: k}
+		if kid != "" {
+			sk.Key = jose.JSONWebKey{Key: k, KeyID: kid}
+		}
+		s, err := jose.NewSigner(sk, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(claims)
+		obj, err := s.Sign(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj
+	}
+	proofClaims := func() map[string]any {
+		return map[string]any{"jti": rand.Text(), "htm": "POST", "htu": tokenURL, "iat": time.Now().Unix()}
+	}
+	dpopOpts := func() *jose.SignerOptions { return (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt") }
+
+	if ok := e.dpopToken(cc, holder.proof(t, "POST", tokenURL, ""), "robot", e.RobotSecret); ok.Status != 200 {
+		t.Fatalf("a plain proof: %d %s", ok.Status, ok.Description)
+	}
+	jsonProof := sign(holder.priv, "", dpopOpts(), proofClaims()).FullSerialize()
+	unencoded, _ := sign(holder.priv, "", dpopOpts().WithBase64(false), proofClaims()).CompactSerialize()
+	for name, proof := range map[string]string{"JSON serialization": jsonProof, "b64 false": unencoded} {
+		if r := e.dpopToken(cc, proof, "robot", e.RobotSecret); r.Status != 400 || r.Error != "invalid_dpop_proof" {
+			t.Errorf("DPoP proof in %s: %d %s %s", name, r.Status, r.TokenType, r.Error)
+		}
+	}
+
+	assertion, _ := sign(key.priv, key.kid, (&jose.SignerOptions{}).WithBase64(false), assertionClaims("signed", e.URL, nil)).CompactSerialize()
+	wantTokenError(t, e.token(assertionForm(assertion), "", ""), 401, "invalid_client")
+
+	object, _ := sign(key.priv, key.kid, (&jose.SignerOptions{}).WithType("oauth-authz-req+jwt").WithBase64(false),
+		requestClaims(e, "signed", redirect)).CompactSerialize()
+	if p := authorizeStatus(e, "signed", object); p.Status != http.StatusBadRequest || p.Location != "" {
+		t.Errorf("request object with b64 false: %d %s", p.Status, p.Location)
+	}
+	if p := authorizeStatus(e, "signed", key.signWith(t, "oauth-authz-req+jwt", false, requestClaims(e, "signed", redirect))); p.Status != http.StatusFound {
+		t.Errorf("a plain request object: %d %s", p.Status, p.Body)
 	}
 }

@@ -62,14 +62,20 @@ func Verify(raw, method, target string, now time.Time, accessToken string) (*Pro
 
 // verify is Verify with the iat window.
 func verify(raw, method, target string, now time.Time, accessToken string, window time.Duration) (*Proof, error) {
-	jws, err := jose.ParseSigned(raw, Algorithms)
+	// A proof is a JWT (§4.2), so compact serialization only: no JWS JSON
+	// serialization, with its unprotected headers.
+	jws, err := jose.ParseSignedCompact(raw, Algorithms)
 	if err != nil {
-		return nil, errors.New("the DPoP proof is not a JWS signed with an asymmetric algorithm")
+		return nil, errors.New("the DPoP proof is not a compact JWS signed with an asymmetric algorithm")
 	}
 	if len(jws.Signatures) != 1 {
 		return nil, errors.New("the DPoP proof must have one signature")
 	}
 	h := jws.Signatures[0].Protected
+	_, b64 := h.ExtraHeaders["b64"]
+	if _, crit := h.ExtraHeaders["crit"]; crit || b64 { // RFC 7797 §7: no unencoded payload in a JWT
+		return nil, errors.New("the DPoP proof may not carry b64 or crit headers")
+	}
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "dpop+jwt" {
 		return nil, errors.New("the DPoP proof's typ must be dpop+jwt")
 	}
