@@ -310,3 +310,28 @@ func TestJWTSerializationTricks(t *testing.T) {
 		t.Errorf("a plain request object: %d %s", p.Status, p.Body)
 	}
 }
+
+// TestAssertionAudienceSole (draft-ietf-oauth-rfc7523bis §4, the
+// audience injection attacks on private_key_jwt): a client assertion
+// names this server as its only audience. One that names other parties
+// beside it may have been made for one of them, which could replay it
+// here; it is refused, by key and by secret alike.
+func TestAssertionAudienceSole(t *testing.T) {
+	e := start(t)
+	key := signedClient(t, e, "signed", "https://signed.example/cb")
+	for name, aud := range map[string]any{
+		"issuer and another":         []string{e.URL, "https://other-as.example"},
+		"another and token endpoint": []string{"https://other-as.example", e.URL + "/token"},
+		"issuer twice":               []string{e.URL, e.URL},
+	} {
+		r := e.token(assertionForm(key.signWith(t, "", false, assertionClaims("signed", "", map[string]any{"aud": aud}))), "", "")
+		if r.Status != 401 || r.Error != "invalid_client" {
+			t.Errorf("%s: %d %s", name, r.Status, r.Error)
+		}
+	}
+	for name, aud := range map[string]any{"issuer": e.URL, "issuer in a one-element array": []string{e.URL}} {
+		if r := e.token(assertionForm(key.signWith(t, "", false, assertionClaims("signed", "", map[string]any{"aud": aud}))), "", ""); r.Status != 200 {
+			t.Errorf("%s: %d %s %s", name, r.Status, r.Error, r.Description)
+		}
+	}
+}

@@ -214,6 +214,12 @@ func (a *Authenticator) checkAssertion(ctx context.Context, c *storage.Client, r
 		return invalidClient("client_assertion: exp is too far ahead; make one per request, valid for minutes")
 	case claims.ID == "":
 		return invalidClient("client_assertion: jti is required")
+	case len(claims.Audience) != 1:
+		// draft-ietf-oauth-rfc7523bis §4: the server's identifier as the
+		// sole audience. An assertion naming other parties too may have
+		// been made for one of them (audience injection): it is not this
+		// server's alone to accept.
+		return invalidClient("client_assertion: aud must be a single value, this server's issuer")
 	case !slices.ContainsFunc(a.Audiences, func(aud string) bool { return claims.Audience.Contains(aud) }):
 		return invalidClient("client_assertion: aud must be this server's issuer or token endpoint")
 	}
