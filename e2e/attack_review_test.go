@@ -17,6 +17,7 @@ import (
 
 	"github.com/bawwab/bawwab/demo/resource"
 	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/token"
@@ -116,6 +117,13 @@ func TestTokenExchangeForeignActor(t *testing.T) {
 // pushDPoP pushes an authorization request of Notes with a DPoP header.
 func (e *env) pushDPoP(form url.Values, proof string) parResult {
 	e.t.Helper()
+	r, _ := e.pushDPoPNonce(form, proof)
+	return r
+}
+
+// pushDPoPNonce is pushDPoP that also returns the DPoP-Nonce header.
+func (e *env) pushDPoPNonce(form url.Values, proof string) (parResult, string) {
+	e.t.Helper()
 	req, _ := http.NewRequest("POST", e.URL+"/par", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("notes", e.NotesSecret)
@@ -128,7 +136,7 @@ func (e *env) pushDPoP(form url.Values, proof string) parResult {
 	var r parResult
 	_ = json.NewDecoder(resp.Body).Decode(&r)
 	r.Status = resp.StatusCode
-	return r
+	return r, resp.Header.Get("DPoP-Nonce")
 }
 
 // TestPARDPoPHeader (RFC 9449 §10.1): a DPoP proof sent with a pushed
@@ -186,6 +194,21 @@ func TestPARDPoPHeader(t *testing.T) {
 			t.Errorf("%s: push taken: %d %s %s", name, res.Status, res.Error, res.Description)
 		}
 	}
+}
+
+// TestPARDPoPNonce (RFC 9449 §8, §10.1): with server nonces on, a proof
+// at /par without the nonce is answered use_dpop_nonce with a DPoP-Nonce
+// header, and the retry with it is taken.
+func TestPARDPoPNonce(t *testing.T) {
+	e := startWith(t, func(c *config.Config) { c.DPoPNonce = "on" })
+	parURL := e.URL + "/par"
+	key := newHolder(t)
+	first, nonce := e.pushDPoPNonce(e.notesRequest("openid").query(), key.proof(t, "POST", parURL, ""))
+	if first.Status != 400 || first.Error != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("proof without nonce: %d %s, DPoP-Nonce %q", first.Status, first.Error, nonce)
+	}
+	again, _ := e.pushDPoPNonce(e.notesRequest("openid").query(), key.nonceProof(t, "POST", parURL, "", nonce))
+	wantStatus(t, again.Status, http.StatusCreated, "retry with the nonce", again.Description)
 }
 
 // jktOf is the RFC 7638 thumbprint of h's key, as dpop_jkt carries it.
