@@ -15,6 +15,7 @@ import (
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/dpop"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -64,6 +65,8 @@ type Handler struct {
 	// Leeway is the clock skew forgiven in a request object's exp, nbf
 	// and iat; zero means token.DefaultLeeway.
 	Leeway time.Duration
+	// DPoP checks the DPoP proofs of pushed requests (RFC 9449 §10.1).
+	DPoP *dpop.Checker
 }
 
 // Register adds the endpoint and pages to mux.

@@ -152,11 +152,13 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		writeErr(err)
 		return
 	}
+	jkt := ""
 	if c.Cnf != nil {
-		if err := p.DPoP.Bound(ctx, r, p.Issuer.URL+"/userinfo", raw, c.Cnf.JKT, dpopScheme); err != nil {
-			writeErr(err)
-			return
-		}
+		jkt = c.Cnf.JKT
+	}
+	if err := p.DPoP.Bound(ctx, r, p.Issuer.URL+"/userinfo", raw, jkt, dpopScheme); err != nil {
+		writeErr(err)
+		return
 	}
 	scopes := strings.Fields(c.Scope)
 	if !slices.Contains(scopes, scope.OpenID) || c.Subject == c.ClientID && c.GrantID == "" {

@@ -167,7 +167,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		UserFailures: &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Now: now},
 		IPFailures:   &ratelimit.Backoff{Counter: store, Free: 50, Base: time.Second, Max: 15 * time.Minute, Now: now}, Password: pw,
 		Audit: auditLog, Auth: auth, IDTokens: issuer, Logouts: logouts, Audiences: cfg.Audience,
-		Leeway: cfg.ClockLeeway,
+		Leeway: cfg.ClockLeeway, DPoP: proofs,
 	}).Register(mux)
 	tokens.Register(mux)
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
