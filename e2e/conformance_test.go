@@ -505,7 +505,9 @@ func conformanceModules(t *testing.T, e *env, provider *oidc.Provider, c confCli
 		}},
 		{"oidcc-claims-essential", func(t *testing.T) {
 			_, tok, _ := happy(t, signedIn, "openid", url.Values{"claims": {`{"userinfo":{"name":{"essential":true}}}`}})
-			userinfo(t, "GET", tok.AccessToken, false)
+			if u := userinfo(t, "GET", tok.AccessToken, false); u["name"] != "Amal Haddad" || u["email"] != nil {
+				t.Fatalf("userinfo %v", u)
+			}
 		}},
 		{"oidcc-refresh-token", func(t *testing.T) {
 			_, tok, idt := happy(t, signedIn, "openid offline_access", nil)

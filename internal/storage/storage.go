@@ -174,6 +174,9 @@ type Grant struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time // absolute end of the refresh chain
 	RevokedAt time.Time // zero while valid
+	// Claims are the claims the user released individually (OpenID
+	// Connect Core §5.5), as the code that started the grant carried them.
+	Claims string
 }
 
 // AuthRequest is a validated authorization request waiting for the user to
@@ -193,6 +196,9 @@ type AuthRequest struct {
 	// the audiences asked for (RFC 8707).
 	DPoPJKT   string
 	Resources []string
+	// Claims is the claims request parameter (OpenID Connect Core §5.5),
+	// validated JSON, or empty.
+	Claims    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -210,10 +216,13 @@ type AuthCode struct {
 	CodeChallengeMethod string
 	DPoPJKT             string   // the key the code is bound to (RFC 9449 §10)
 	Resources           []string // the audiences its tokens are for (RFC 8707)
-	AuthTime            time.Time
-	CreatedAt           time.Time
-	ExpiresAt           time.Time
-	UsedAt              time.Time // zero until redeemed
+	// Claims are the individually requested claims the user released
+	// (OpenID Connect Core §5.5), JSON, or empty.
+	Claims    string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until redeemed
 }
 
 // RefreshToken is an issued refresh token (RFC 6749 §6).

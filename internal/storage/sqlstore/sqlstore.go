@@ -537,8 +537,8 @@ func (s *Store) ListClientConsents(ctx context.Context, clientID string) ([]stor
 
 // CreateGrant stores a new token family.
 func (s *Store) CreateGrant(ctx context.Context, g storage.Grant) error {
-	return s.insert(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt))
+	return s.insert(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt), g.Claims)
 }
 
 // GetGrant returns a grant.
@@ -546,8 +546,8 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error)
 	var g storage.Grant
 	var scopes string
 	var auth, created, expires, revoked int64
-	err := s.queryRow(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at FROM grants WHERE id = $1`, id).
-		Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &auth, &created, &expires, &revoked)
+	err := s.queryRow(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims FROM grants WHERE id = $1`, id).
+		Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &auth, &created, &expires, &revoked, &g.Claims)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -566,10 +566,10 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 
 // CreateAuthRequest stores a pending authorization request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
-	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at, dpop_jkt, resources)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at, dpop_jkt, resources, claims)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		r.ID, r.ClientID, r.RedirectURI, joinList(r.Scopes), r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, r.MaxAge, unix(r.CreatedAt), unix(r.ExpiresAt),
-		r.DPoPJKT, joinList(r.Resources))
+		r.DPoPJKT, joinList(r.Resources), r.Claims)
 }
 
 // GetAuthRequest returns a pending authorization request.
@@ -578,9 +578,9 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	var scopes, resources string
 	var created, expires int64
 	err := s.queryRow(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at,
-		dpop_jkt, resources FROM auth_requests WHERE id = $1`, id).
+		dpop_jkt, resources, claims FROM auth_requests WHERE id = $1`, id).
 		Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &created, &expires,
-			&r.DPoPJKT, &resources)
+			&r.DPoPJKT, &resources, &r.Claims)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -596,14 +596,14 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // ---- authorization codes
 
-const codeCols = `hash, grant_id, client_id, user_id, redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time, created_at, expires_at, used_at, dpop_jkt, resources`
+const codeCols = `hash, grant_id, client_id, user_id, redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time, created_at, expires_at, used_at, dpop_jkt, resources, claims`
 
 func scanCode(r scanner) (*storage.AuthCode, error) {
 	var c storage.AuthCode
 	var scopes, resources string
 	var auth, created, expires, used int64
 	if err := r.Scan(&c.Hash, &c.GrantID, &c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod,
-		&auth, &created, &expires, &used, &c.DPoPJKT, &resources); err != nil {
+		&auth, &created, &expires, &used, &c.DPoPJKT, &resources, &c.Claims); err != nil {
 		return nil, notFound(err)
 	}
 	c.Scopes, c.Resources = splitList(scopes), splitList(resources)
@@ -613,9 +613,9 @@ func scanCode(r scanner) (*storage.AuthCode, error) {
 
 // CreateAuthCode stores an issued code.
 func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
-	return s.insert(ctx, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+	return s.insert(ctx, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		c.Hash, c.GrantID, c.ClientID, c.UserID, c.RedirectURI, joinList(c.Scopes), c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-		unix(c.AuthTime), unix(c.CreatedAt), unix(c.ExpiresAt), unix(c.UsedAt), c.DPoPJKT, joinList(c.Resources))
+		unix(c.AuthTime), unix(c.CreatedAt), unix(c.ExpiresAt), unix(c.UsedAt), c.DPoPJKT, joinList(c.Resources), c.Claims)
 }
 
 // ConsumeAuthCode marks a code used with one conditional UPDATE.

@@ -237,13 +237,14 @@ func testConsents(t *testing.T, s storage.Storage) {
 }
 
 func testGrants(t *testing.T, s storage.Storage) {
-	g := storage.Grant{ID: "g1", ClientID: "notes", UserID: "u1", Scopes: []string{"openid"}, AuthTime: now().Add(-time.Minute), CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}
+	g := storage.Grant{ID: "g1", ClientID: "notes", UserID: "u1", Scopes: []string{"openid"}, AuthTime: now().Add(-time.Minute), CreatedAt: now(), ExpiresAt: now().Add(time.Hour),
+		Claims: `{"userinfo":["name"]}`}
 	mustNil(t, s.CreateGrant(ctx, g), "create")
 	wantErr(t, s.CreateGrant(ctx, g), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetGrant(ctx, "g1")
 	mustNil(t, err, "get")
 	if got.ClientID != "notes" || got.UserID != "u1" || !slices.Equal(got.Scopes, g.Scopes) || !got.AuthTime.Equal(g.AuthTime) ||
-		!got.ExpiresAt.Equal(g.ExpiresAt) || !got.RevokedAt.IsZero() {
+		!got.ExpiresAt.Equal(g.ExpiresAt) || !got.RevokedAt.IsZero() || got.Claims != g.Claims {
 		t.Fatalf("get: %+v", got)
 	}
 	first := now()
@@ -259,14 +260,14 @@ func testGrants(t *testing.T, s storage.Storage) {
 func testAuthRequests(t *testing.T, s storage.Storage) {
 	r := storage.AuthRequest{ID: "r1", ClientID: "notes", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid", "email"}, State: "st", Nonce: "n",
 		CodeChallenge: "cc", CodeChallengeMethod: "S256", Prompt: "consent", MaxAge: -1, DPoPJKT: "jkt", Resources: []string{"api"},
-		CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
+		Claims: `{"userinfo":{"name":null}}`, CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
 	mustNil(t, s.CreateAuthRequest(ctx, r), "create")
 	wantErr(t, s.CreateAuthRequest(ctx, r), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetAuthRequest(ctx, "r1")
 	mustNil(t, err, "get")
 	if got.ClientID != r.ClientID || got.RedirectURI != r.RedirectURI || !slices.Equal(got.Scopes, r.Scopes) || got.State != r.State || got.Nonce != r.Nonce ||
 		got.CodeChallenge != r.CodeChallenge || got.CodeChallengeMethod != r.CodeChallengeMethod || got.Prompt != r.Prompt || got.MaxAge != -1 || !got.ExpiresAt.Equal(r.ExpiresAt) ||
-		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) {
+		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) || got.Claims != r.Claims {
 		t.Fatalf("get: %+v", got)
 	}
 	mustNil(t, s.DeleteAuthRequest(ctx, "r1"), "delete")
@@ -278,7 +279,7 @@ func testAuthRequests(t *testing.T, s storage.Storage) {
 func newCode(hash string) storage.AuthCode {
 	return storage.AuthCode{Hash: hash, GrantID: "g-" + hash, ClientID: "notes", UserID: "u1", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid"},
 		Nonce: "n", CodeChallenge: "cc", CodeChallengeMethod: "S256", DPoPJKT: "jkt", Resources: []string{"api", "files"}, AuthTime: now(),
-		CreatedAt: now(), ExpiresAt: now().Add(time.Minute)}
+		Claims: `{"id_token":["name"]}`, CreatedAt: now(), ExpiresAt: now().Add(time.Minute)}
 }
 
 func testAuthCodes(t *testing.T, s storage.Storage) {
@@ -289,7 +290,7 @@ func testAuthCodes(t *testing.T, s storage.Storage) {
 	got, err := s.ConsumeAuthCode(ctx, "h1", used)
 	mustNil(t, err, "consume")
 	if got.GrantID != "g-h1" || got.RedirectURI != c.RedirectURI || got.CodeChallenge != "cc" || got.Nonce != "n" || !slices.Equal(got.Scopes, c.Scopes) ||
-		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, c.Resources) {
+		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, c.Resources) || got.Claims != c.Claims {
 		t.Fatalf("consume: %+v", got)
 	}
 	sameTime(t, got.UsedAt, used, "used_at")
