@@ -168,12 +168,20 @@ func seed(ctx context.Context, s storage.Storage, d *Demo, pw password.Params) (
 		EmailVerified: true, Picture: d.APIURL + "/photos/amal.svg"}, pw); err != nil {
 		return
 	}
+	// Notes is vouched for by the operator; Greedy Games registered itself
+	// and nobody checked it: its consent page says so.
+	home := func(u string) storage.ClientInfo {
+		if !admin.ValidInfoURL(u) {
+			return storage.ClientInfo{}
+		}
+		return storage.ClientInfo{ClientURI: u}
+	}
 	if notes, err = admin.AddClient(ctx, s, admin.ClientSpec{ID: "notes", Name: "Notes", RedirectURIs: []string{d.NotesURL + "/callback"},
-		Scopes: []string{"openid", "profile", "photo", "email", "files.read", "offline_access"}}, cat); err != nil {
+		Scopes: []string{"openid", "profile", "photo", "email", "files.read", "offline_access"}, Info: home(d.NotesURL), Verified: true}, cat); err != nil {
 		return
 	}
 	if greedy, err = admin.AddClient(ctx, s, admin.ClientSpec{ID: "greedy", Name: "Greedy Games", RedirectURIs: []string{d.GreedyURL + "/callback"},
-		Scopes: []string{"openid", "profile", "email", "payment"}}, cat); err != nil {
+		Scopes: []string{"openid", "profile", "email", "payment"}, Info: home(d.GreedyURL)}, cat); err != nil {
 		return
 	}
 	api, err = admin.AddClient(ctx, s, admin.ClientSpec{ID: "provider-api", Name: "Provider API", GrantTypes: []string{"client_credentials"}}, cat)

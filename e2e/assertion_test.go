@@ -131,7 +131,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 	}))
 	defer jwks.Close()
 	if _, err := admin.AddClient(ctx, e.Store, admin.ClientSpec{ID: "rotator", GrantTypes: []string{"client_credentials"},
-		Scopes: []string{"files.read"}, AuthMethod: "private_key_jwt", JWKSURI: jwks.URL}, scope.Default()); err != nil {
+		Scopes: []string{"files.read"}, AuthMethod: "private_key_jwt", JWKSURI: jwks.URL, Outbound: e.Server.Outbound}, scope.Default()); err != nil {
 		t.Fatal(err)
 	}
 	rotated := newKeyPair(t, "new")

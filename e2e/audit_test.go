@@ -28,9 +28,11 @@ func TestAuditLog(t *testing.T) {
 	wantStatus(t, tok.Status, 200, "redeem", tok.Description)
 	next := e.refresh(tok.RefreshToken)
 	wantStatus(t, next.Status, 200, "refresh", next.Description)
-	// Attacks: the code replayed, the old refresh token reused.
-	e.redeem(q.Get("code"), r)
+	wantStatus(t, e.refresh(next.RefreshToken).Status, 200, "second refresh", "")
+	// Attacks: the old refresh token reused once the client moved on (a
+	// retry within the grace period would be answered), the code replayed.
 	e.refresh(tok.RefreshToken)
+	e.redeem(q.Get("code"), r)
 	// A denial, then the user revokes the app, then logs out.
 	r2 := e.notesRequest("openid payment")
 	p := b.get(r2.url())
@@ -57,7 +59,7 @@ func TestAuditLog(t *testing.T) {
 		}
 	}
 	slices.Reverse(types)
-	want := []string{"login_failed", "login", "consent", "token_issued", "token_refreshed", "code_replay", "refresh_reuse",
+	want := []string{"login_failed", "login", "consent", "token_issued", "token_refreshed", "token_refreshed", "refresh_reuse", "code_replay",
 		"consent_denied", "app_revoked", "logout"}
 	if strings.Join(types, " ") != strings.Join(want, " ") {
 		t.Fatalf("audit log of the user:\n got %v\nwant %v", types, want)

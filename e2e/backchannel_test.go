@@ -28,7 +28,7 @@ func TestBackchannelLogout(t *testing.T) {
 	}))
 	defer rp.Close()
 	if _, err := admin.AddClient(context.Background(), e.Store, admin.ClientSpec{ID: "feed", Name: "Feed", RedirectURIs: []string{"https://feed.example/cb"},
-		Scopes: []string{"openid"}, BackchannelLogoutURI: rp.URL + "/logout", IDTokenAlg: "PS256"}, scope.Default()); err != nil {
+		Scopes: []string{"openid"}, BackchannelLogoutURI: rp.URL + "/logout", Outbound: e.Server.Outbound, IDTokenAlg: "PS256"}, scope.Default()); err != nil {
 		t.Fatal(err)
 	}
 	b := e.browser()

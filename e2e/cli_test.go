@@ -88,8 +88,8 @@ func TestCLI(t *testing.T) {
 	if out := run(true, remote("grant", "list", "--client", "notes")...); !strings.Contains(out, e.UserID) {
 		t.Fatalf("grant list --client:\n%s", out)
 	}
-	if out := run(true, remote("grant", "list", "--user", e.UserID)...); !strings.Contains(out, "notes") {
-		t.Fatalf("grant list --user:\n%s", out)
+	if out := run(true, remote("grant", "list", "--user", userName)...); !strings.Contains(out, "notes") {
+		t.Fatalf("grant list --user USERNAME:\n%s", out)
 	}
 	if out := run(true, remote("grant", "revoke-all", "notes")...); !strings.Contains(out, "1 users") {
 		t.Fatalf("grant revoke-all:\n%s", out)

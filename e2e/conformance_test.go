@@ -518,7 +518,9 @@ func conformanceModules(t *testing.T, e *env, provider *oidc.Provider, c confCli
 			if err != nil || again.Subject != idt.Subject {
 				t.Fatalf("refreshed ID token: %v %+v", err, again)
 			}
-			wantTokenError(t, e.token(f, c.id, c.secret), 400, "invalid_grant")
+			if next.RefreshToken == "" || next.RefreshToken == tok.RefreshToken {
+				t.Fatal("the refresh token was not rotated")
+			}
 		}},
 		{"oidcc-ensure-request-with-valid-pkce-succeeds", func(t *testing.T) {
 			r := request("openid", nil)

@@ -222,9 +222,13 @@ func TestTokenErrors(t *testing.T) {
 		first := e.redeem(c, r)
 		second := e.refresh(first.RefreshToken)
 		wantStatus(t, second.Status, 200, "rotation", second.Description)
+		// The client moved on, so the first token is no retry of a lost
+		// response (rotation grace period) but reuse.
+		third := e.refresh(second.RefreshToken)
+		wantStatus(t, third.Status, 200, "second rotation", third.Description)
 		wantTokenError(t, e.refresh(first.RefreshToken), 400, "invalid_grant") // reuse
-		wantTokenError(t, e.refresh(second.RefreshToken), 400, "invalid_grant")
-		if in := e.introspect(second.AccessToken, "notes", e.NotesSecret); in["active"] != false {
+		wantTokenError(t, e.refresh(third.RefreshToken), 400, "invalid_grant")
+		if in := e.introspect(third.AccessToken, "notes", e.NotesSecret); in["active"] != false {
 			t.Fatalf("family access token alive after reuse: %v", in)
 		}
 	})
@@ -314,11 +318,7 @@ func TestLoginThrottle(t *testing.T) {
 			t.Fatalf("failure %d: %d", i+1, p.Status)
 		}
 	}
-	p = b.login(loginURL, userName, "wrong password")
-	if p.Status != http.StatusUnauthorized {
-		t.Fatalf("sixth failure: %d", p.Status)
-	}
-	// Now even the right password waits.
+	// The five free attempts are spent: now even the right password waits.
 	p = b.login(loginURL, userName, userPassword)
 	if p.Status != http.StatusTooManyRequests || !strings.Contains(p.Body, "Too many failed attempts") {
 		t.Fatalf("throttled login: %d", p.Status)
@@ -343,19 +343,19 @@ func TestLoginThrottlePerIP(t *testing.T) {
 	e := start(t)
 	b := e.browser()
 	loginURL := b.get(e.notesRequest("openid").url()).Location
-	for i := range 50 {
+	for i := range 49 {
 		if p := b.login(loginURL, fmt.Sprintf("user%d", i), "guess"); p.Status != http.StatusUnauthorized {
 			t.Fatalf("guess %d: %d", i+1, p.Status)
 		}
 	}
 	if p := b.login(loginURL, userName, userPassword); p.Status != http.StatusSeeOther {
-		t.Fatalf("login within the free failures: %d", p.Status)
+		t.Fatalf("login within the free attempts: %d", p.Status)
 	}
-	if p := b.login(loginURL, "user50", "guess"); p.Status != http.StatusUnauthorized {
-		t.Fatalf("51st guess: %d", p.Status)
+	if p := b.login(loginURL, "user49", "guess"); p.Status != http.StatusUnauthorized {
+		t.Fatalf("50th guess: %d", p.Status)
 	}
-	if p := b.login(loginURL, "user51", "guess"); p.Status != http.StatusTooManyRequests {
-		t.Fatalf("52nd guess from one address: %d, want 429", p.Status)
+	if p := b.login(loginURL, "user50", "guess"); p.Status != http.StatusTooManyRequests {
+		t.Fatalf("51st guess from one address: %d, want 429", p.Status)
 	}
 }
 

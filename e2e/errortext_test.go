@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/bawwab/bawwab/internal/testenv"
 )
 
 // TestMain routes every HTTP request the tests make through a transport
@@ -23,7 +25,7 @@ import (
 func TestMain(m *testing.M) {
 	checker := &descriptionChecker{next: http.DefaultTransport}
 	http.DefaultTransport = checker
-	code := m.Run()
+	code := testenv.MainPostgres(m, "e2e", false) // says when the PostgreSQL tests are skipped
 	if testing.Verbose() {
 		fmt.Printf("error descriptions checked: %d\n", checker.count())
 	}

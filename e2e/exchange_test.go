@@ -7,9 +7,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/token"
 )
 
@@ -100,4 +102,99 @@ func TestTokenExchange(t *testing.T) {
 	if !strings.Contains(meta, token.TokenExchangeGrantType) {
 		t.Fatal("discovery lacks token exchange")
 	}
+}
+
+// TestTokenExchangeSenderConstraint (RFC 9449, RFC 8693 §5): a
+// DPoP-bound subject token is exchanged only with a proof of its key, and
+// the new token stays bound to it; a bound actor token needs its key's
+// proof too; public clients are never given the token exchange grant.
+func TestTokenExchangeSenderConstraint(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	const gwSecret = "gateway-secret-for-tests-0123456789"
+	if _, err := admin.AddClient(ctx, e.Store, admin.ClientSpec{ID: "gateway", GrantTypes: []string{token.TokenExchangeGrantType},
+		Secret: gwSecret}, scope.Default()); err != nil {
+		t.Fatal(err)
+	}
+	tokenURL := e.URL + "/token"
+	key, thief := newHolder(t), newHolder(t)
+
+	// A public client's DPoP-bound token (its aud names the gateway).
+	r := authRequest{ClientID: "cli", RedirectURI: cliRedirect, Scope: "openid email", State: "s", Verifier: strings.Repeat("x", 43)}
+	code := e.browser().authorize(r, "email").Get("code")
+	bound := e.dpopToken(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {cliRedirect},
+		"code_verifier": {r.Verifier}, "client_id": {"cli"}}, key.proof(t, "POST", tokenURL, ""), "", "")
+	wantStatus(t, bound.Status, 200, "bound token", bound.Description)
+	jkt := claimsOf(t, bound.AccessToken)["cnf"].(map[string]any)["jkt"]
+
+	exchange := func(subject, proof string, extra url.Values) tokenResult {
+		t.Helper()
+		f := url.Values{"grant_type": {token.TokenExchangeGrantType}, "subject_token": {subject}, "subject_token_type": {token.AccessTokenType}}
+		for k, v := range extra {
+			f[k] = v
+		}
+		return e.dpopToken(f, proof, "gateway", gwSecret)
+	}
+	t.Run("bound subject token", func(t *testing.T) {
+		wantTokenError(t, exchange(bound.AccessToken, "", nil), 400, "invalid_grant")
+		wantTokenError(t, exchange(bound.AccessToken, thief.proof(t, "POST", tokenURL, ""), nil), 400, "invalid_grant")
+		wantTokenError(t, exchange(bound.AccessToken, "", url.Values{"audience": {"files"}, "scope": {"email"}}), 400, "invalid_grant")
+		x := exchange(bound.AccessToken, key.proof(t, "POST", tokenURL, ""), url.Values{"audience": {"files"}})
+		wantStatus(t, x.Status, 200, "exchange with the key's proof", x.Description)
+		cnf, _ := claimsOf(t, x.AccessToken)["cnf"].(map[string]any)
+		if x.TokenType != "DPoP" || cnf["jkt"] != jkt {
+			t.Fatalf("exchanged token not bound to the subject's key: %s %v", x.TokenType, cnf)
+		}
+		if status, _, _ := e.userinfo(x.AccessToken); status != 401 {
+			t.Fatalf("exchanged bound token works as Bearer: %d", status)
+		}
+	})
+
+	t.Run("bound actor token", func(t *testing.T) {
+		robot := e.dpopToken(url.Values{"grant_type": {"client_credentials"}, "scope": {"files.read"}}, thief.proof(t, "POST", tokenURL, ""), "robot", e.RobotSecret)
+		wantStatus(t, robot.Status, 200, "bound robot token", robot.Description)
+		n := e.notesRequest("openid files.read")
+		user := e.redeem(e.browser().authorize(n, "files.read").Get("code"), n)
+		act := url.Values{"actor_token": {robot.AccessToken}, "actor_token_type": {token.AccessTokenType}}
+		wantTokenError(t, exchange(user.AccessToken, "", act), 400, "invalid_grant")
+		wantTokenError(t, exchange(user.AccessToken, key.proof(t, "POST", tokenURL, ""), act), 400, "invalid_grant")
+		wantTokenError(t, exchange(bound.AccessToken, thief.proof(t, "POST", tokenURL, ""), act), 400, "invalid_grant") // two keys, one proof
+		wantStatus(t, exchange(user.AccessToken, thief.proof(t, "POST", tokenURL, ""), act).Status, 200, "actor's proof", nil)
+	})
+
+	t.Run("public clients", func(t *testing.T) {
+		spec := admin.ClientSpec{ID: "spa", Public: true, RedirectURIs: []string{"https://spa.example/cb"}, Scopes: []string{"openid", "email"},
+			GrantTypes: []string{"authorization_code", token.TokenExchangeGrantType}}
+		if _, err := admin.AddClient(ctx, e.Store, spec, scope.Default()); err == nil {
+			t.Error("admin gave a public client the token exchange grant")
+		}
+		if status, body := e.adminCall("POST", "/admin/clients", adminToken, map[string]any{"client_id": "spa2", "public": true,
+			"redirect_uris": []string{"https://spa.example/cb"}, "grant_types": []string{"authorization_code", token.TokenExchangeGrantType}}, nil); status != 400 {
+			t.Errorf("admin API gave a public client the token exchange grant: %d %s", status, body)
+		}
+		if status, body := e.adminCall("POST", "/admin/import", adminToken, map[string]any{"version": 1, "clients": []map[string]any{{
+			"client_id": "spa3", "public": true, "grant_types": []string{token.TokenExchangeGrantType}}}}, nil); status != 400 {
+			t.Errorf("import gave a public client the token exchange grant: %d %s", status, body)
+		}
+		if reg := e.register("POST", "/register", registrationToken, map[string]any{"redirect_uris": []string{"https://spa.example/cb"},
+			"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", token.TokenExchangeGrantType}}); reg.Status != 400 {
+			t.Errorf("registration gave a public client the token exchange grant: %+v", reg)
+		}
+		// A public client stored with the grant before this rule: the
+		// token endpoint refuses it, with its own bound token too.
+		if err := e.Store.CreateClient(ctx, storage.Client{ID: "legacy", Name: "Legacy SPA", Public: true, RedirectURIs: spec.RedirectURIs, Scopes: spec.Scopes,
+			GrantTypes: spec.GrantTypes, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		sr := authRequest{ClientID: "legacy", RedirectURI: "https://spa.example/cb", Scope: "openid email", State: "s", Verifier: strings.Repeat("s", 43)}
+		code := e.browser().authorize(sr, "email").Get("code")
+		own := e.dpopToken(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {sr.RedirectURI},
+			"code_verifier": {sr.Verifier}, "client_id": {"legacy"}}, key.proof(t, "POST", tokenURL, ""), "", "")
+		wantStatus(t, own.Status, 200, "the legacy client's token", own.Description)
+		for _, proof := range []string{"", key.proof(t, "POST", tokenURL, "")} {
+			x := e.dpopToken(url.Values{"grant_type": {token.TokenExchangeGrantType}, "subject_token": {own.AccessToken},
+				"subject_token_type": {token.AccessTokenType}, "client_id": {"legacy"}}, proof, "", "")
+			wantTokenError(t, x, 400, "unauthorized_client")
+		}
+	})
 }

@@ -92,6 +92,17 @@ func start(t *testing.T) *env {
 	return startOn(t, store)
 }
 
+// startWith is start with settings changed by configure.
+func startWith(t *testing.T, configure func(*config.Config)) *env {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return startNode(t, store, listen(t), "", &clock{}, configure)
+}
+
 func startOn(t *testing.T, store storage.Storage) *env {
 	t.Helper()
 	return startNode(t, store, listen(t), "", &clock{})
@@ -108,7 +119,8 @@ func listen(t *testing.T) net.Listener {
 
 // startNode serves bawwab on l with the given store and clock. issuer is
 // the public URL when several nodes share one; empty means l's own URL.
-func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer string, c *clock) *env {
+// configure, if given, changes the configuration before the server starts.
+func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer string, c *clock, configure ...func(*config.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{t: t, URL: "http://" + l.Addr().String(), Store: store, Clock: c, Logs: &syncBuffer{},
@@ -120,6 +132,13 @@ func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer strin
 	// them and "files" is a downstream API (TestTokenExchange).
 	cfg.Audience = []string{"api", "gateway", "files"}
 	cfg.Registration, cfg.RegistrationToken = "token", registrationToken
+	// The jwks_uri and back-channel logout servers of the tests listen on
+	// loopback, which bawwab refuses to call unless the operator allows it
+	// (TestOutboundRefused runs without this).
+	cfg.InsecureOutboundAllow = []string{"127.0.0.1"}
+	for _, f := range configure {
+		f(&cfg)
+	}
 	var out io.Writer = e.Logs
 	if testing.Verbose() {
 		out = io.MultiWriter(e.Logs, &testWriter{t})

@@ -15,17 +15,18 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/scope"
-	"github.com/bawwab/bawwab/internal/server"
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
 // withStore opens the configured store for one command.
 func (a *app) withStore(ctx context.Context, fn func(storage.Storage) error) error {
-	s, err := server.OpenStore(ctx, a.cfg)
+	s, err := openStore(ctx, a.cfg)
 	if err != nil {
 		return err
 	}
@@ -52,8 +53,14 @@ func (a *app) withAdmin(ctx context.Context, fn func(*adminapi.Remote) error) er
 		if err := scope.Load(ctx, s, scopes); err != nil {
 			return err
 		}
+		allow, err := outbound.ParseAllow(a.cfg.InsecureOutboundAllow)
+		if err != nil {
+			return err
+		}
+		fetch := outbound.New(outbound.Options{Allow: allow})
+		fetch.Log = a.log
 		return fn(adminapi.Local(&adminapi.API{Store: s, Keys: keys, Scopes: scopes, Password: a.cfg.PasswordParams(),
-			Log: a.log, Now: time.Now}))
+			Log: a.log, Now: time.Now, Outbound: fetch}))
 	})
 }
 
@@ -75,19 +82,16 @@ func (a *app) userCmd() *cobra.Command {
 	var in adminapi.NewUser
 	var fromStdin bool
 	add := &cobra.Command{
-		Use:   "add",
-		Short: "Add a user (the password is read from standard input unless --password is given)",
+		Use:   "add --username NAME [--name \"Full Name\"] [--email ADDRESS]",
+		Short: "Add a user; on a terminal it asks for the password twice, without echo",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if in.Password == "" || fromStdin {
-				if !fromStdin {
-					fmt.Fprint(cmd.ErrOrStderr(), "Password: ")
+				pw, err := readPassword(cmd, fromStdin)
+				if err != nil {
+					return err
 				}
-				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-				if err != nil && line == "" {
-					return errors.New("no password given: use --password or write it to standard input")
-				}
-				in.Password = strings.TrimRight(line, "\r\n")
+				in.Password = pw
 			}
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
 				u, err := c.CreateUser(cmd.Context(), in)
@@ -102,8 +106,8 @@ func (a *app) userCmd() *cobra.Command {
 	}
 	f := add.Flags()
 	f.StringVar(&in.Username, "username", "", "login name (required)")
-	f.StringVar(&in.Password, "password", "", "password (visible in shell history: prefer --password-stdin)")
-	f.BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
+	f.StringVar(&in.Password, "password", "", "password (stays in shell history)")
+	f.BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input (scripts)")
 	f.StringVar(&in.Name, "name", "", "display name")
 	f.StringVar(&in.Email, "email", "", "email address")
 	f.BoolVar(&in.EmailVerified, "email-verified", false, "mark the email address verified")
@@ -143,15 +147,15 @@ func (a *app) userCmd() *cobra.Command {
 	}
 	passwd := &cobra.Command{
 		Use:   "password USER_ID",
-		Short: "Set a user's password (read from standard input) and sign the user out everywhere",
+		Short: "Set a user's password (asked twice on a terminal, else read from standard input) and sign the user out everywhere",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-			if err != nil && line == "" {
-				return errors.New("write the new password to standard input")
+			pw, err := readPassword(cmd, false)
+			if err != nil {
+				return err
 			}
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
-				if err := c.SetPassword(cmd.Context(), args[0], strings.TrimRight(line, "\r\n")); err != nil {
+				if err := c.SetPassword(cmd.Context(), args[0], pw); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "password of %s set; its sessions ended\n", args[0])
@@ -265,8 +269,14 @@ func (a *app) clientCmd() *cobra.Command {
 		f.StringVar(&in.JWKSURI, "jwks-uri", "", "URL of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")
 		f.StringVar(&in.Backchannel, "backchannel-logout-uri", "", "URL that receives a logout token when a user of the client signs out")
 		f.StringVar(&in.SubjectType, "subject-type", "public", "public, or pairwise: users get a subject identifier of their own for this client")
+		f.StringVar(&in.SectorIdentifierURI, "sector-identifier-uri", "", "https URL of a JSON array listing the client's redirect URIs: names the sector of a pairwise client whose redirect URIs are on several hosts (OpenID Connect Core §8.1)")
 		f.StringVar(&in.IDTokenAlg, "id-token-alg", "RS256", "signature algorithm of the client's ID tokens: RS256, PS256 or ES256")
 		f.StringVar(&in.PKCEPolicy, "pkce-policy", "required", "required, or nonce_instead: this confidential client may send nonce with openid instead of PKCE (RFC 9700 section 2.1.1)")
+		f.StringVar(&in.ClientURI, "client-uri", "", "the app's home page, shown on the consent screen (https)")
+		f.StringVar(&in.LogoURI, "logo-uri", "", "the app's logo, shown on the consent screen (https)")
+		f.StringVar(&in.PolicyURI, "policy-uri", "", "the app's privacy policy (https)")
+		f.StringVar(&in.TOSURI, "tos-uri", "", "the app's terms of service (https)")
+		f.BoolVar(&in.Verified, "verified", false, "you checked who runs this app; otherwise the consent screen calls it unverified")
 	}
 
 	list := &cobra.Command{
@@ -314,7 +324,7 @@ func (a *app) grantCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "grant", Short: "See and revoke what users granted clients"}
 	var user, client string
 	list := &cobra.Command{
-		Use:   "list --user USER_ID | --client CLIENT_ID",
+		Use:   "list --user USER | --client CLIENT_ID",
 		Short: "List what a user granted each client, or what each user granted a client",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -322,6 +332,13 @@ func (a *app) grantCmd() *cobra.Command {
 				return errors.New("give exactly one of --user and --client")
 			}
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
+				if user != "" {
+					id, err := userID(cmd.Context(), c, user)
+					if err != nil {
+						return err
+					}
+					user = id
+				}
 				if client != "" {
 					grants, err := c.ListClientGrants(cmd.Context(), client)
 					if err != nil {
@@ -347,7 +364,7 @@ func (a *app) grantCmd() *cobra.Command {
 			})
 		},
 	}
-	list.Flags().StringVar(&user, "user", "", "user id")
+	list.Flags().StringVar(&user, "user", "", "user id or username")
 	list.Flags().StringVar(&client, "client", "", "client id")
 	revokeAll := &cobra.Command{
 		Use:   "revoke-all CLIENT_ID",
@@ -365,12 +382,16 @@ func (a *app) grantCmd() *cobra.Command {
 		},
 	}
 	revoke := &cobra.Command{
-		Use:   "revoke USER_ID CLIENT_ID",
-		Short: "Revoke what a user granted a client: its tokens stop working at once",
+		Use:   "revoke USER CLIENT_ID",
+		Short: "Revoke what a user (id or username) granted a client: its tokens stop working at once",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
-				if err := c.RevokeGrant(cmd.Context(), args[0], args[1]); err != nil {
+				id, err := userID(cmd.Context(), c, args[0])
+				if err != nil {
+					return err
+				}
+				if err := c.RevokeGrant(cmd.Context(), id, args[1]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "revoked what user %s granted %s\n", args[0], args[1])
@@ -404,7 +425,7 @@ func (a *app) scopeCmd() *cobra.Command {
 		},
 	}
 	var in adminapi.NewScope
-	var en, ar string
+	var en, ar, enExplain, arExplain string
 	set := &cobra.Command{
 		Use:   "set NAME",
 		Short: "Create or replace a scope (running servers pick it up within 30 seconds)",
@@ -413,6 +434,12 @@ func (a *app) scopeCmd() *cobra.Command {
 			in.Description = map[string]string{"en": en}
 			if ar != "" {
 				in.Description["ar"] = ar
+			}
+			in.Explanation = map[string]string{}
+			for lang, e := range map[string]string{"en": enExplain, "ar": arExplain} {
+				if e != "" {
+					in.Explanation[lang] = e
+				}
 			}
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
 				s, err := c.SaveScope(cmd.Context(), args[0], in)
@@ -426,6 +453,8 @@ func (a *app) scopeCmd() *cobra.Command {
 	f := set.Flags()
 	f.StringVar(&en, "en", "", "what the scope lets an app do, in English, as users read it (required)")
 	f.StringVar(&ar, "ar", "", "the same in Arabic")
+	f.StringVar(&enExplain, "en-explain", "", "one line, in English, on what sharing it means (shown under it on the consent screen)")
+	f.StringVar(&arExplain, "ar-explain", "", "the same in Arabic")
 	f.BoolVar(&in.Sensitive, "sensitive", false, "flag it on the consent screen and leave it unchecked by default")
 	f.StringSliceVar(&in.Claims, "claims", nil, "OpenID Connect claims it releases: name, preferred_username, picture, email, email_verified")
 	_ = set.MarkFlagRequired("en")
@@ -485,6 +514,51 @@ func (a *app) keysCmd() *cobra.Command {
 	}
 	cmd.AddCommand(list, rotate)
 	return cmd
+}
+
+// userID returns the id of the user named by id or username.
+func userID(ctx context.Context, c *adminapi.Remote, user string) (string, error) {
+	users, err := c.ListUsers(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, u := range users {
+		if u.ID == user || u.Username == user {
+			return u.ID, nil
+		}
+	}
+	return "", fmt.Errorf("no user has the id or username %q (see bawwab user list)", user)
+}
+
+// readPassword reads a password: asked twice without echo when standard
+// input is a terminal (and fromStdin is not set), else one line of it.
+func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
+	if f, ok := cmd.InOrStdin().(*os.File); ok && !fromStdin && term.IsTerminal(int(f.Fd())) {
+		errOut := cmd.ErrOrStderr()
+		ask := func(prompt string) (string, error) {
+			fmt.Fprint(errOut, prompt)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(errOut)
+			return string(b), err
+		}
+		pw, err := ask("Password: ")
+		if err != nil {
+			return "", err
+		}
+		again, err := ask("Repeat it: ")
+		if err != nil {
+			return "", err
+		}
+		if pw != again {
+			return "", errors.New("the two passwords differ; nothing was changed")
+		}
+		return pw, nil
+	}
+	line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("no password given: write it to standard input (or run the command on a terminal to be asked)")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 // withClaims sets NAME=VALUE claims on p through its JSON form, so that

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"net"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +21,9 @@ func (a *app) configCmd() *cobra.Command {
 		Annotations: map[string]string{"explain-config": "1"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
+			if a.loadErr == nil {
+				a.loadErr = trialListen(a.cfg)
+			}
 			if a.loadErr != nil {
 				fmt.Fprintf(out, "error: %v\n", a.loadErr)
 				return fmt.Errorf("the configuration is not valid")
@@ -40,6 +45,30 @@ func (a *app) configCmd() *cobra.Command {
 			return nil
 		},
 	}
+	addFields(check.Flags(), allFields)
 	cmd.AddCommand(check)
 	return cmd
+}
+
+// trialListen reads the addresses serve will listen on as net.Listen will
+// (host names resolved), so that check refuses what serve would.
+func trialListen(cfg config.Config) error {
+	addrs := map[string]string{"listen": cfg.Listen}
+	if cfg.AdminToken != "" {
+		addrs["admin_listen"] = cfg.AdminListen
+	}
+	if cfg.PprofListen != "" {
+		addrs["pprof_listen"] = cfg.PprofListen
+	}
+	var errs []error
+	for _, key := range []string{"listen", "admin_listen", "pprof_listen"} {
+		addr, ok := addrs[key]
+		if !ok {
+			continue
+		}
+		if _, err := net.ResolveTCPAddr("tcp", addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q cannot be listened on: %v", key, addr, err))
+		}
+	}
+	return errors.Join(errs...)
 }

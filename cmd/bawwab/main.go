@@ -8,8 +8,10 @@
 //	bawwab scope list
 //	bawwab keys list|rotate      signing keys
 //
-// The admin commands work on the configured store, or with --server on a
-// running server's admin API; --output json prints JSON.
+// The admin commands work on the store (--data-dir or --database, or the
+// config file), or with --server on a running server's admin API;
+// --output json prints JSON. Server settings are flags of serve, migrate
+// and config check only.
 //
 //	bawwab audit list            read the audit log
 //	bawwab config check          validate and explain the configuration
@@ -28,7 +30,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/bawwab/bawwab/internal/config"
 )
@@ -46,7 +47,6 @@ func main() {
 type app struct {
 	configFile string
 	cfg        config.Config
-	flags      *pflag.FlagSet
 	log        *slog.Logger
 	// loadErr is the configuration error that `config check` explains.
 	loadErr error
@@ -75,16 +75,22 @@ func newRoot() *cobra.Command {
 			return err
 		},
 	}
-	pf := root.PersistentFlags()
-	pf.StringVar(&a.configFile, "config", "", "YAML configuration file (env BAWWAB_CONFIG)")
-	pf.StringVar(&a.server, "server", "", "admin API of a running server (e.g. http://127.0.0.1:8081) for the admin commands; default: the configured store")
-	pf.StringVarP(&a.output, "output", "o", "table", "output of the admin commands: table or json")
-	defaults := config.Default()
-	for _, f := range config.Fields {
-		pf.String(f.Flag(), f.Get(&defaults), f.Help+" (env "+f.Env()+")")
+	a.output = "table"
+	root.PersistentFlags().StringVar(&a.configFile, "config", "", "YAML configuration file (env BAWWAB_CONFIG)")
+	root.SetFlagErrorFunc(didYouMean)
+	serve, migrate, demo, bench := a.serveCmd(), a.migrateCmd(), a.demoCmd(), a.benchCmd()
+	addFields(serve.Flags(), allFields)
+	addFields(migrate.Flags(), fieldsNamed("data_dir", "database", "log_format", "log_level"))
+	addFields(demo.Flags(), fieldsNamed("log_format", "log_level"))
+	addFields(bench.Flags(), fieldsNamed("database", "log_format", "log_level"))
+	deviceLogin := a.deviceLoginCmd()
+	for _, c := range []*cobra.Command{bench, deviceLogin} {
+		c.Flags().StringVarP(&a.output, "output", "o", "table", "table or json")
 	}
-	a.flags = pf
-	root.AddCommand(a.serveCmd(), a.demoCmd(), a.userCmd(), a.clientCmd(), a.keysCmd(), a.grantCmd(), a.scopeCmd(), a.auditCmd(), a.configCmd(), a.migrateCmd(), a.exportCmd(), a.importCmd(), a.deviceLoginCmd(), a.benchCmd())
+	root.AddCommand(serve, demo, a.configCmd(), migrate, bench, deviceLogin)
+	for _, admin := range []*cobra.Command{a.userCmd(), a.clientCmd(), a.keysCmd(), a.grantCmd(), a.scopeCmd(), a.auditCmd(), a.exportCmd(), a.importCmd()} {
+		root.AddCommand(a.adminFlags(admin))
+	}
 	return root
 }
 
@@ -103,7 +109,7 @@ func (a *app) load(cmd *cobra.Command) error {
 		return err
 	}
 	for _, f := range config.Fields {
-		if fl := a.flags.Lookup(f.Flag()); fl != nil && fl.Changed {
+		if fl := cmd.Flags().Lookup(f.Flag()); fl != nil && fl.Changed {
 			if err := f.Set(&a.cfg, fl.Value.String()); err != nil {
 				return err
 			}

@@ -17,11 +17,12 @@ func (a *app) serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			store, err := server.OpenStore(ctx, a.cfg)
+			store, err := openStore(ctx, a.cfg)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
+			emptyStoreHint(ctx, cmd.OutOrStdout(), store, a.cfg)
 			srv, err := server.New(ctx, a.cfg, store, a.log, server.Options{})
 			if err != nil {
 				return err
@@ -38,20 +39,19 @@ func (a *app) serveCmd() *cobra.Command {
 				defer pl.Close()
 				go func() { _ = http.Serve(pl, server.Pprof()) }()
 			}
+			var al net.Listener
 			if a.cfg.AdminToken != "" {
-				al, err := net.Listen("tcp", a.cfg.AdminListen)
+				al, err = net.Listen("tcp", a.cfg.AdminListen)
 				if err != nil {
 					return fmt.Errorf("admin API: %w", err)
 				}
-				go func() {
-					if err := srv.ServeAdmin(ctx, al); err != nil {
-						a.log.Error("admin API stopped", "err", err)
-					}
-				}()
 				fmt.Fprintf(cmd.OutOrStdout(), "admin API on http://%s (Bearer admin_token)\n", al.Addr())
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "bawwab serving %s on http://%s\n", a.cfg.Issuer, l.Addr())
-			return srv.Serve(ctx, l)
+			// On SIGTERM, Run stops accepting, lets requests finish, stops
+			// the background jobs and waits for logout deliveries; the
+			// deferred Close then closes the store, last.
+			return srv.Run(ctx, l, al)
 		},
 	}
 }

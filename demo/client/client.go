@@ -48,8 +48,15 @@ type App struct {
 type visit struct {
 	state, verifier string
 	token           *oauth2.Token
-	message         string // e.g. "you denied access"
+	message         message // e.g. "you denied access"
 	trace           []Step
+}
+
+// message is a catalog key and its arguments, put into words when a page
+// shows it, in the language of that page.
+type message struct {
+	Key  string
+	Args []any
 }
 
 // Step is one recorded HTTP exchange of the flow.
@@ -60,7 +67,11 @@ type Step struct {
 	Channel  string // "browser" (front channel) or "server" (back channel)
 	Request  string
 	Response string
-	At       time.Time
+	// Failed marks an error answer (an HTTP error status, an error sent
+	// back to the redirect URI, a failed connection): the trace shows it
+	// open.
+	Failed bool
+	At     time.Time
 }
 
 // New returns an app.
@@ -80,6 +91,7 @@ func (a *App) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /disconnect", a.disconnect)
 	mux.HandleFunc("GET /trace", a.tracePage)
 	mux.Handle("GET /static/", ui.Static())
+	mux.HandleFunc("GET /favicon.ico", ui.Favicon)
 }
 
 func (a *App) visit(w http.ResponseWriter, r *http.Request) *visit {
@@ -97,11 +109,21 @@ func (a *App) visit(w http.ResponseWriter, r *http.Request) *visit {
 	return v
 }
 
+// failed tells whether an exchange is an error: a 4xx or 5xx status, no
+// answer at all (the response is the connection's error), or an
+// authorization error on the redirect URI (RFC 6749 §4.1.2.1).
+func failed(req, resp string) bool {
+	if resp != "" && (resp[0] == '4' || resp[0] == '5' || resp[0] < '0' || resp[0] > '9') {
+		return true
+	}
+	return strings.Contains(req, "?error=") || strings.Contains(req, "&error=")
+}
+
 func (a *App) record(v *visit, title, explain, channel, req, resp string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	v.trace = append(v.trace, Step{N: len(v.trace) + 1, Title: title, Explain: explain, Channel: channel,
-		Request: Redact(req), Response: Redact(resp), At: time.Now()})
+		Request: Redact(req), Response: Redact(resp), Failed: failed(req, resp), At: time.Now()})
 }
 
 // signup starts the flow: a fresh state and PKCE verifier, then a redirect
@@ -109,14 +131,13 @@ func (a *App) record(v *visit, title, explain, channel, req, resp string) {
 func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 	v := a.visit(w, r)
 	a.mu.Lock()
-	v.state, v.verifier, v.message, v.trace = rand.Text(), oauth2.GenerateVerifier(), "", nil
+	v.state, v.verifier, v.message, v.trace = rand.Text(), oauth2.GenerateVerifier(), message{}, nil
 	state, verifier := v.state, v.verifier
 	a.mu.Unlock()
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
-	lang := ui.Lang(nil, r)
-	if lang != "en" {
-		opts = append(opts, oauth2.SetAuthURLParam("ui_locales", lang), oauth2.SetAuthURLParam("lang", lang))
-	}
+	// The app names its language (OpenID Connect Core §3.1.2.1): bawwab's
+	// pages speak it, whatever the browser keeps for bawwab's origin.
+	opts = append(opts, oauth2.SetAuthURLParam(ui.LocalesParam, a.lang(nil, r)))
 	target := a.OAuth.AuthCodeURL(state, opts...)
 	a.record(v, "trace.authorize", "trace.authorize.explain", "browser", "GET "+target, "302 Found → the user logs in and consents at bawwab")
 	http.Redirect(w, r, target, http.StatusSeeOther)
@@ -131,21 +152,20 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	state, verifier := v.state, v.verifier
 	v.state = ""
 	a.mu.Unlock()
-	lang := ui.Lang(nil, r)
 	switch {
 	case state == "" || q.Get("state") != state:
-		a.setMessage(v, T(lang, "msg.state"))
+		a.setMessage(v, "msg.state")
 	case q.Get("error") == "access_denied":
-		a.setMessage(v, T(lang, "msg.denied"))
+		a.setMessage(v, "msg.denied", a.Name)
 	case q.Get("error") != "":
-		a.setMessage(v, T(lang, "msg.error", q.Get("error"), q.Get("error_description")))
+		a.setMessage(v, "msg.error", q.Get("error"), q.Get("error_description"))
 	case q.Get("iss") != "" && q.Get("iss") != issuerOf(a.OAuth):
-		a.setMessage(v, T(lang, "msg.mixup"))
+		a.setMessage(v, "msg.mixup")
 	default:
 		ctx := context.WithValue(r.Context(), oauth2.HTTPClient, a.tracingClient(v, "trace.token", "trace.token.explain"))
 		tok, err := a.OAuth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
 		if err != nil {
-			a.setMessage(v, T(lang, "msg.error", "token", err.Error()))
+			a.setMessage(v, "msg.error", "token", err.Error())
 			break
 		}
 		a.mu.Lock()
@@ -163,16 +183,16 @@ func issuerOf(c *oauth2.Config) string {
 	return u.Scheme + "://" + u.Host
 }
 
-func (a *App) setMessage(v *visit, m string) {
+func (a *App) setMessage(v *visit, key string, args ...any) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	v.message = m
+	v.message = message{Key: key, Args: args}
 }
 
 func (a *App) disconnect(w http.ResponseWriter, r *http.Request) {
 	v := a.visit(w, r)
 	a.mu.Lock()
-	v.token, v.message = nil, ""
+	v.token, v.message = nil, message{}
 	a.mu.Unlock()
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -238,10 +258,11 @@ type homeData struct {
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	v := a.visit(w, r)
-	lang := ui.Lang(w, r)
+	lang := a.lang(w, r)
 	d := homeData{page: a.page(lang, "/", "")}
 	a.mu.Lock()
-	d.Message, d.Connected = v.message, v.token != nil
+	msg := v.message
+	d.Connected = v.token != nil
 	a.mu.Unlock()
 	if d.Connected {
 		for _, path := range []string{"/api/profile", "/api/email", "/api/files"} {
@@ -249,9 +270,10 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 			if err != nil || res.Status == http.StatusUnauthorized {
 				// The token was refused, or could not be refreshed: access is gone.
 				a.mu.Lock()
-				v.token, v.message = nil, T(lang, "msg.revoked")
+				v.token, v.message = nil, message{Key: "msg.revoked", Args: []any{a.Name}}
+				msg = v.message
 				a.mu.Unlock()
-				d.Connected, d.Revoked, d.Message = false, true, T(lang, "msg.revoked")
+				d.Connected, d.Revoked = false, true
 				break
 			}
 			if res.Status != http.StatusOK {
@@ -273,7 +295,27 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if msg.Key != "" {
+		d.Message = a.text(lang, msg.Key, msg.Args...)
+		d.Revoked = d.Revoked || msg.Key == "msg.revoked"
+	}
 	a.render(w, lang, "home", d)
+}
+
+// text is the message key in lang, in this app's own words where it has
+// some (key.client_id), else the words every demo app shares.
+func (a *App) text(lang, key string, args ...any) string {
+	if own := key + "." + a.OAuth.ClientID; catalog.Has(own) {
+		key = own
+	}
+	return T(lang, key, args...)
+}
+
+// lang is the app's language, remembered under a cookie of its own: the
+// browser sends cookies to every port of a host alike, so sharing bawwab's
+// would let one decide the other.
+func (a *App) lang(w http.ResponseWriter, r *http.Request) string {
+	return ui.LangWithCookie(w, r, a.Cookie+"_lang")
 }
 
 func anySlice(v any) []any {
@@ -295,14 +337,14 @@ type traceData struct {
 
 func (a *App) tracePage(w http.ResponseWriter, r *http.Request) {
 	v := a.visit(w, r)
-	lang := ui.Lang(w, r)
+	lang := a.lang(w, r)
 	a.mu.Lock()
 	steps := append([]Step(nil), v.trace...)
 	a.mu.Unlock()
 	for i := range steps {
-		steps[i].Title, steps[i].Explain = T(lang, steps[i].Title), T(lang, steps[i].Explain)
+		steps[i].Title, steps[i].Explain = a.text(lang, steps[i].Title), a.text(lang, steps[i].Explain)
 	}
-	a.render(w, lang, "trace", traceData{page: a.page(lang, "/trace", T(lang, "trace.title")+" · "), Steps: steps})
+	a.render(w, lang, "trace", traceData{page: a.page(lang, "/trace", a.text(lang, "trace.title")+" · "), Steps: steps})
 }
 
 func (a *App) render(w http.ResponseWriter, lang, name string, data any) {
@@ -311,7 +353,7 @@ func (a *App) render(w http.ResponseWriter, lang, name string, data any) {
 		http.Error(w, err.Error(), 500)
 		return
 	}
-	t.Funcs(template.FuncMap{"t": func(key string, args ...any) string { return T(lang, key, args...) }})
+	t.Funcs(template.FuncMap{"t": func(key string, args ...any) string { return a.text(lang, key, args...) }})
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' http: https: data:; frame-ancestors 'none'")

@@ -202,13 +202,13 @@ func (s *Server) Register(mux *http.ServeMux) {
 func (s *Server) protect(anyOf []string, serve func(*Profile, []string) any) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		raw, dpopScheme, err := dpop.AccessToken(r)
 		fail := func(err error) {
 			if oautherr.Code(err) == oautherr.ServerError || oautherr.Code(err) == oautherr.TemporarilyUnavailable {
 				s.Log.ErrorContext(ctx, "api request failed", "err", err)
 			}
-			oautherr.WriteBearer(w, err, "provider-api", strings.Join(anyOf, " "))
+			s.DPoP.WriteError(w, err, dpopScheme && s.DPoP != nil, "provider-api", strings.Join(anyOf, " "))
 		}
-		raw, dpopScheme, err := dpop.AccessToken(r)
 		if err != nil {
 			fail(err)
 			return
@@ -236,6 +236,9 @@ func (s *Server) protect(anyOf []string, serve func(*Profile, []string) any) htt
 		if err != nil {
 			fail(invalid("the user of this token is unknown"))
 			return
+		}
+		if dpopScheme {
+			s.DPoP.SetNonce(w) // the next proof's nonce (RFC 9449 §9)
 		}
 		oautherr.WriteJSON(w, serve(p, scopes))
 	}

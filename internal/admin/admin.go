@@ -5,6 +5,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -92,14 +94,45 @@ type ClientSpec struct {
 	BackchannelLogoutURI string
 	// Pairwise gives the client pairwise subject identifiers.
 	Pairwise bool
+	// SectorIdentifierURI, an https URL returning a JSON array that lists
+	// every redirect URI, names the sector of a pairwise client whose
+	// redirect URIs are on several hosts (OpenID Connect Core §8.1).
+	SectorIdentifierURI string
+	// Outbound is the operator's policy for the URLs above that bawwab
+	// calls (jwks_uri, backchannel_logout_uri, sector_identifier_uri), not
+	// client metadata: it checks them and fetches the sector identifier
+	// document. Nil allows public https URLs only.
+	Outbound *outbound.Client
 	// IDTokenAlg signs the client's ID tokens: RS256 (when empty), PS256
 	// or ES256 (OpenID Connect Registration §2).
 	IDTokenAlg string
 	// PKCEPolicy is storage.PKCERequired or storage.PKCENonceInstead.
 	PKCEPolicy string
+	// Info is what the client tells people about itself, shown on the
+	// consent page; Verified marks that the operator checked it.
+	Info     storage.ClientInfo
+	Verified bool
 	// Secret, when set, is used instead of a generated one (demo only:
 	// a generated secret is always stronger).
 	Secret string
+}
+
+// ValidInfoURL reports whether u may be shown to people as a client's
+// page, logo, policy or terms: an https URL (http only on a loopback
+// host, for development) with a host and no credentials.
+func ValidInfoURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" || p.User != nil {
+		return false
+	}
+	switch p.Scheme {
+	case "https":
+		return true
+	case "http":
+		h := p.Hostname()
+		return h == "localhost" || h == "127.0.0.1" || h == "::1"
+	}
+	return false
 }
 
 var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials", token.DeviceCodeGrantType, token.TokenExchangeGrantType}
@@ -110,7 +143,7 @@ func NewClientID() string { return strings.ToLower(token.NewID()) }
 // AddClient validates spec and stores the client. For a confidential client
 // it returns the secret, which is shown once and stored only as a hash.
 func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *scope.Catalog) (secret string, err error) {
-	c, secret, err := BuildClient(spec, cat)
+	c, secret, err := BuildClient(ctx, spec, cat)
 	if err != nil {
 		return "", err
 	}
@@ -127,8 +160,12 @@ func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *sco
 
 // BuildClient validates spec and returns the client to store, with the
 // secret of a confidential client (to show once; only its hash is kept).
-// Errors are *InvalidError.
-func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret string, err error) {
+// Errors are *InvalidError. A sector_identifier_uri is fetched (through
+// spec.Outbound) and verified.
+func BuildClient(ctx context.Context, spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret string, err error) {
+	if spec.Outbound == nil {
+		spec.Outbound = outbound.New(outbound.Options{})
+	}
 	if spec.ID == "" {
 		spec.ID = NewClientID()
 	}
@@ -145,6 +182,9 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 	}
 	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
 		return c, "", invalid("a public client cannot use client_credentials")
+	}
+	if spec.Public && slices.Contains(spec.GrantTypes, token.TokenExchangeGrantType) {
+		return c, "", invalid("a public client cannot use token exchange: it needs an authenticated client (RFC 8693 §5)")
 	}
 	if slices.Contains(spec.GrantTypes, "authorization_code") && len(spec.RedirectURIs) == 0 {
 		return c, "", invalid("the authorization_code grant needs at least one redirect URI")
@@ -181,22 +221,21 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 				return c, "", invalid("jwks: %v", err)
 			}
 		}
-		if spec.JWKSURI != "" && !clientauth.ValidServerURL(spec.JWKSURI) {
-			return c, "", invalid("jwks_uri must be an https URL (or http on a loopback IP)")
+		if spec.JWKSURI != "" {
+			if err := spec.Outbound.CheckURL(spec.JWKSURI); err != nil {
+				return c, "", invalid("jwks_uri %v", err)
+			}
 		}
 	default:
 		return c, "", invalid("auth method %q is not supported (use client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none)", spec.AuthMethod)
 	}
-	if spec.Pairwise {
-		hosts := map[string]bool{}
-		for _, u := range spec.RedirectURIs {
-			if p, err := url.Parse(u); err == nil {
-				hosts[p.Host] = true
-			}
+	if spec.BackchannelLogoutURI != "" {
+		if err := spec.Outbound.CheckURL(spec.BackchannelLogoutURI); err != nil {
+			return c, "", invalid("backchannel_logout_uri %v", err)
 		}
-		if len(hosts) > 1 {
-			return c, "", invalid("a pairwise client's redirect URIs must share one host: it names the sector of its subject identifiers")
-		}
+	}
+	if err := checkSector(ctx, spec); err != nil {
+		return c, "", err
 	}
 	if spec.IDTokenAlg != "" && !jwks.Supported(spec.IDTokenAlg) {
 		return c, "", invalid("id_token_signed_response_alg must be RS256, PS256 or ES256")
@@ -211,13 +250,16 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 	default:
 		return c, "", invalid("pkce_policy must be required or nonce_instead")
 	}
-	if spec.BackchannelLogoutURI != "" && !clientauth.ValidServerURL(spec.BackchannelLogoutURI) {
-		return c, "", invalid("backchannel_logout_uri must be an https URL (or http on a loopback IP)")
+	for name, u := range map[string]string{"client_uri": spec.Info.ClientURI, "logo_uri": spec.Info.LogoURI, "policy_uri": spec.Info.PolicyURI,
+		"tos_uri": spec.Info.TOSURI} {
+		if u != "" && !ValidInfoURL(u) {
+			return c, "", invalid("%s must be an https URL (or http on a loopback host)", name)
+		}
 	}
-	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs,
+	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs, ClientInfo: spec.Info, Verified: spec.Verified,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
 		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, Pairwise: spec.Pairwise,
-		IDTokenAlg: spec.IDTokenAlg, PKCEPolicy: spec.PKCEPolicy, CreatedAt: time.Now()}
+		SectorIdentifierURI: spec.SectorIdentifierURI, IDTokenAlg: spec.IDTokenAlg, PKCEPolicy: spec.PKCEPolicy, CreatedAt: time.Now()}
 	if !spec.Public && spec.AuthMethod != clientauth.MethodPrivateKeyJWT {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {
@@ -225,4 +267,47 @@ func BuildClient(spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret 
 		}
 	}
 	return c, secret, nil
+}
+
+// checkSector checks what names the sector of a pairwise client's subject
+// identifiers (OpenID Connect Core §8.1): a sector_identifier_uri, which
+// must be https and return a JSON array holding every redirect URI of the
+// client; or else the one host of its https redirect URIs. Custom-scheme
+// (and loopback http) redirect URIs name no sector: anyone may register
+// com.example.app://notes.example/cb, so its "host" proves nothing; a
+// pairwise client with no https redirect URI has its client id as sector
+// (token.Sector).
+func checkSector(ctx context.Context, spec ClientSpec) error {
+	if spec.SectorIdentifierURI != "" {
+		if err := spec.Outbound.CheckURL(spec.SectorIdentifierURI); err != nil {
+			return invalid("sector_identifier_uri %v", err)
+		}
+		raw, err := spec.Outbound.Get(ctx, spec.ID, spec.SectorIdentifierURI)
+		if err != nil {
+			return invalid("sector_identifier_uri: %v", err) // generic; the cause is logged
+		}
+		var listed []string
+		if err := json.Unmarshal(raw, &listed); err != nil {
+			return invalid("sector_identifier_uri must return a JSON array of redirect URIs")
+		}
+		for _, u := range spec.RedirectURIs {
+			if !slices.Contains(listed, u) {
+				return invalid("the document at sector_identifier_uri does not list the redirect URI %q", u)
+			}
+		}
+		return nil
+	}
+	if !spec.Pairwise {
+		return nil
+	}
+	hosts := map[string]bool{}
+	for _, u := range spec.RedirectURIs {
+		if p, err := url.Parse(u); err == nil && p.Scheme == "https" {
+			hosts[strings.ToLower(p.Host)] = true
+		}
+	}
+	if len(hosts) > 1 {
+		return invalid("a pairwise client's https redirect URIs must share one host, which names the sector of its subject identifiers, unless it registers a sector_identifier_uri listing them (OpenID Connect Core §8.1)")
+	}
+	return nil
 }

@@ -25,9 +25,11 @@ import (
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -46,6 +48,9 @@ type API struct {
 	Token string
 	// Logouts tells clients when a user is signed out or deleted.
 	Logouts *backchannel.Notifier
+	// Outbound checks the URLs a client registers for bawwab to call and
+	// fetches its sector_identifier_uri; nil allows public https URLs only.
+	Outbound *outbound.Client
 }
 
 // route is one admin operation.
@@ -138,6 +143,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		ae = &apiError{http.StatusBadRequest, "invalid_request", inv.Error()}
 	case errors.Is(err, storage.ErrAlreadyExists):
 		ae = &apiError{http.StatusConflict, "conflict", err.Error()}
+	case errors.Is(err, storage.ErrUnavailable):
+		a.Log.WarnContext(r.Context(), "admin API failed: store unavailable", "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(oautherr.RetryAfterUnavailable))
+		ae = &apiError{http.StatusServiceUnavailable, oautherr.TemporarilyUnavailable, "the store is temporarily unavailable; try again shortly"}
 	case errors.Is(err, storage.ErrNotFound):
 		ae = &apiError{http.StatusNotFound, "not_found", "no such " + strings.TrimSuffix(strings.Split(strings.TrimPrefix(r.URL.Path, "/admin/"), "/")[0], "s")}
 	default:
@@ -202,7 +211,8 @@ func clientView(c storage.Client) Client {
 	}
 	v := Client{NewClient: NewClient{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI,
-		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy},
+		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy, SectorIdentifierURI: c.SectorIdentifierURI,
+		ClientURI: c.ClientURI, LogoURI: c.LogoURI, PolicyURI: c.PolicyURI, TOSURI: c.TOSURI, Verified: c.Verified},
 		CreatedAt: c.CreatedAt}
 	if v.PKCEPolicy == storage.PKCERequired {
 		v.PKCEPolicy = "required"
@@ -252,10 +262,24 @@ type NewClient struct {
 	JWKSURI      string   `json:"jwks_uri,omitempty"`
 	Backchannel  string   `json:"backchannel_logout_uri,omitempty"`
 	SubjectType  string   `json:"subject_type,omitempty"` // public or pairwise
+	// SectorIdentifierURI names a pairwise client's sector (OpenID
+	// Connect Core §8.1).
+	SectorIdentifierURI string `json:"sector_identifier_uri,omitempty"`
 	// IDTokenAlg is RS256 (the default), PS256 or ES256.
 	IDTokenAlg string `json:"id_token_signed_response_alg,omitempty"`
 	// PKCEPolicy is required (the default) or nonce_instead.
 	PKCEPolicy string `json:"pkce_policy,omitempty"`
+	// What the client tells people about itself (RFC 7591 §2), and
+	// whether the operator checked it: the consent page shows both.
+	ClientURI string `json:"client_uri,omitempty"`
+	LogoURI   string `json:"logo_uri,omitempty"`
+	PolicyURI string `json:"policy_uri,omitempty"`
+	TOSURI    string `json:"tos_uri,omitempty"`
+	Verified  bool   `json:"verified"`
+}
+
+func (in NewClient) info() storage.ClientInfo {
+	return storage.ClientInfo{ClientURI: in.ClientURI, LogoURI: in.LogoURI, PolicyURI: in.PolicyURI, TOSURI: in.TOSURI}
 }
 
 // CreatedClient answers POST /admin/clients; the secret is shown once.
@@ -275,8 +299,9 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 	secret, err := admin.AddClient(r.Context(), a.Store, admin.ClientSpec{ID: in.ID, Name: in.Name, Public: in.Public,
 		RedirectURIs: in.RedirectURIs, GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR,
 		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel,
-		Pairwise:   in.SubjectType == "pairwise",
-		IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy}, a.Scopes)
+		Pairwise: in.SubjectType == "pairwise", SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound,
+		IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy,
+		Info: in.info(), Verified: in.Verified}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -309,10 +334,11 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 	if in.ID != "" && in.ID != old.ID {
 		return badRequest("client_id cannot change")
 	}
-	next, secret, err := admin.BuildClient(admin.ClientSpec{ID: old.ID, Name: in.Name, Public: in.Public, RedirectURIs: in.RedirectURIs,
+	next, secret, err := admin.BuildClient(r.Context(), admin.ClientSpec{ID: old.ID, Name: in.Name, Public: in.Public, RedirectURIs: in.RedirectURIs,
 		GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR, AuthMethod: in.AuthMethod, JWKS: string(in.JWKS),
 		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel, Pairwise: in.SubjectType == "pairwise",
-		IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy}, a.Scopes)
+		SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound, IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy,
+		Info: in.info(), Verified: in.Verified}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -569,6 +595,7 @@ func (a *API) revokeGrant(w http.ResponseWriter, r *http.Request) error {
 type Scope struct {
 	Name        string            `json:"name"`
 	Description map[string]string `json:"description"`
+	Explanation map[string]string `json:"explanation,omitempty"`
 	Sensitive   bool              `json:"sensitive"`
 	Required    bool              `json:"required"`
 	Claims      []string          `json:"claims"`
@@ -579,12 +606,15 @@ func (a *API) listScopes(w http.ResponseWriter, _ *http.Request) error {
 }
 
 func scopeView(s scope.Scope) Scope {
-	return Scope{Name: s.Name, Description: s.Description, Sensitive: s.Sensitive, Required: s.Required, Claims: nonNil(s.Claims)}
+	return Scope{Name: s.Name, Description: s.Description, Explanation: s.Explanation, Sensitive: s.Sensitive, Required: s.Required,
+		Claims: nonNil(s.Claims)}
 }
 
 // NewScope is the body of PUT /admin/scopes/{name}.
 type NewScope struct {
 	Description map[string]string `json:"description"`
+	// Explanation is one line, by language, on what sharing it means.
+	Explanation map[string]string `json:"explanation,omitempty"`
 	Sensitive   bool              `json:"sensitive"`
 	Claims      []string          `json:"claims"`
 }
@@ -608,6 +638,11 @@ func (a *API) saveScope(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("description languages are " + strings.Join(ui.Languages, ", "))
 		}
 	}
+	for lang := range in.Explanation {
+		if !slices.Contains(ui.Languages, lang) {
+			return badRequest("explanation languages are " + strings.Join(ui.Languages, ", "))
+		}
+	}
 	for _, c := range in.Claims {
 		if !slices.Contains(scope.UserClaims, c) {
 			return badRequest("claims may be " + strings.Join(scope.UserClaims, ", "))
@@ -617,7 +652,7 @@ func (a *API) saveScope(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := storage.ScopeDef{Name: name, Position: len(defs) + 1, Description: in.Description, Sensitive: in.Sensitive,
+	d := storage.ScopeDef{Name: name, Position: len(defs) + 1, Description: in.Description, Explanation: in.Explanation, Sensitive: in.Sensitive,
 		Required: name == scope.OpenID, Claims: in.Claims}
 	status := http.StatusCreated
 	for _, old := range defs {
@@ -801,6 +836,9 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		if c.ID == "" || (!c.Public && !keyed) != (c.SecretHash != "") || (c.SecretHash != "" && len(c.SecretHash) != 64) {
 			return badRequest("client " + c.ID + ": client_id is required, and a secret_hash (SHA-256, hex) exactly when the client authenticates with a secret")
 		}
+		if c.Public && slices.Contains(c.GrantTypes, token.TokenExchangeGrantType) {
+			return badRequest("client " + c.ID + ": a public client cannot use token exchange")
+		}
 		for _, u := range c.RedirectURIs {
 			if !authorize.ValidRedirectURI(u) {
 				return badRequest("client " + c.ID + ": redirect URI " + u + " is not allowed")
@@ -830,7 +868,8 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		err := a.Store.CreateClient(r.Context(), storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
 			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, AuthMethod: storedMethod(c.AuthMethod),
 			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, BackchannelLogoutURI: c.Backchannel, Pairwise: c.SubjectType == "pairwise",
-			IDTokenAlg: c.IDTokenAlg, PKCEPolicy: strings.TrimPrefix(c.PKCEPolicy, "required"), CreatedAt: c.CreatedAt})
+			SectorIdentifierURI: c.SectorIdentifierURI, IDTokenAlg: c.IDTokenAlg, PKCEPolicy: strings.TrimPrefix(c.PKCEPolicy, "required"),
+			ClientInfo: c.info(), Verified: c.Verified, CreatedAt: c.CreatedAt})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.ClientsSkipped++

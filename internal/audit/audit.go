@@ -31,14 +31,16 @@ const (
 	CodeWrongClient    = "code_wrong_client"    // attack: a code presented by another client
 	RefreshReuse       = "refresh_reuse"        // attack: a rotated refresh token presented again
 	RefreshWrongClient = "refresh_wrong_client" // attack
+	RefreshRetried     = "refresh_retried"      // a rotation retried within the grace period
 	ClientThrottled    = "client_throttled"     // attack: client secret guessing
 	CSRFRejected       = "csrf_rejected"        // attack: a form without its CSRF token
+	OutboundRefused    = "outbound_refused"     // attack: a client URL naming an internal address (SSRF)
 )
 
 // Attack reports whether events of type typ are detected attacks.
 func Attack(typ string) bool {
 	switch typ {
-	case LoginThrottled, CodeReplay, CodeWrongClient, RefreshReuse, RefreshWrongClient, ClientThrottled, CSRFRejected:
+	case LoginThrottled, CodeReplay, CodeWrongClient, RefreshReuse, RefreshWrongClient, ClientThrottled, CSRFRejected, OutboundRefused:
 		return true
 	}
 	return false

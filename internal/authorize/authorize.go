@@ -61,6 +61,9 @@ type Handler struct {
 	Audiences []string
 	Audit     *audit.Log
 	Password  password.Params
+	// Leeway is the clock skew forgiven in a request object's exp, nbf
+	// and iat; zero means token.DefaultLeeway.
+	Leeway time.Duration
 }
 
 // Register adds the endpoint and pages to mux.
@@ -236,8 +239,15 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	return &storage.AuthRequest{
 		ID: token.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes, State: state, Nonce: v.Get("nonce"),
 		CodeChallenge: challenge, CodeChallengeMethod: method, Prompt: prompt, MaxAge: maxAge, DPoPJKT: jkt, Resources: v["resource"],
-		Claims: v.Get("claims"), CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
+		UILocales: v.Get(ui.LocalesParam), Claims: v.Get("claims"), CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
 	}, client, nil
+}
+
+func reqLocales(req *storage.AuthRequest) string {
+	if req == nil {
+		return ""
+	}
+	return req.UILocales
 }
 
 func hasPrompt(prompt, p string) bool { return slices.Contains(strings.Fields(prompt), p) }
@@ -258,8 +268,14 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if l := ui.FromLocales(v.Get(ui.LocalesParam)); l != "" { // signed or plain, the request's wish comes first
+		r = r.WithContext(ui.WithLang(ctx, l))
+	}
 	if v.Has("request_uri") {
 		req, client, err = h.fromPushed(ctx, v)
+		if l := ui.FromLocales(reqLocales(req)); l != "" {
+			r = r.WithContext(ui.WithLang(ctx, l))
+		}
 	} else {
 		req, client, err = h.validate(ctx, v, false)
 	}
@@ -280,7 +296,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 	}
 	sess, err := h.Sessions.Current(ctx, r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
-		h.errorPage(w, r, oautherr.Wrap(err))
+		h.storeFailed(w, r, req, err)
 		return
 	}
 	now := h.Now()
@@ -303,7 +319,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 		case errors.Is(err, storage.ErrNotFound):
 			needConsent = true
 		case err != nil:
-			h.errorPage(w, r, oautherr.Wrap(err))
+			h.storeFailed(w, r, req, err)
 			return
 		default:
 			needConsent = !scope.Subset(items, c.Scopes)
@@ -324,15 +340,26 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 	h.finish(w, r, req, sess, items)
 }
 
-// continueAt stores req if needed and sends the browser to path?req=ID.
+// continueAt stores req if needed and sends the browser to path?req=ID,
+// in the language this request speaks.
 func (h *Handler) continueAt(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, stored bool, path string) {
 	if !stored {
 		if err := h.Store.CreateAuthRequest(r.Context(), *req); err != nil {
-			h.errorPage(w, r, oautherr.Wrap(err))
+			h.storeFailed(w, r, req, err)
 			return
 		}
 	}
-	redirect(w, r, path+"?req="+url.QueryEscape(req.ID))
+	redirect(w, r, withLang(r, path+"?req="+url.QueryEscape(req.ID)))
+}
+
+// withLang adds the language of r to a path on bawwab as ui_locales, so
+// that the next page speaks it whatever cookies the browser keeps.
+func withLang(r *http.Request, path string) string {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + ui.LocalesParam + "=" + ui.Lang(nil, r)
 }
 
 // finish issues an authorization code for the granted consent items
@@ -354,7 +381,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.Au
 		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(h.CodeTTL),
 	})
 	if err != nil {
-		h.errorPage(w, r, oautherr.Wrap(err))
+		h.storeFailed(w, r, req, err)
 		return
 	}
 	if err := h.Store.DeleteAuthRequest(ctx, req.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -395,13 +422,34 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	redirect(w, r, withQuery(re.redirectURI, q))
 }
 
-type errorData struct{ Message, Code string }
+type errorData struct{ Message, Code, Retry string }
 
-// errorPage shows an error to the user without redirecting.
+// storeFailed answers a store error met while handling a validated
+// request, whose redirect URI is trusted: an outage goes back to the
+// client as temporarily_unavailable (RFC 6749 §4.1.2.1), so that the app
+// can tell its user and try again; anything else, and any outage on a
+// device request (which has no redirect URI), is shown as a page.
+func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, err error) {
+	if errors.Is(err, storage.ErrUnavailable) && !isDevice(req) {
+		h.Log.WarnContext(r.Context(), "authorization failed: store unavailable", "client_id", req.ClientID, "err", err)
+		h.fail(w, r, &redirectError{err: oautherr.Unavailable(err), redirectURI: req.RedirectURI, state: req.State})
+		return
+	}
+	h.errorPage(w, r, oautherr.Wrap(err))
+}
+
+// errorPage shows an error to the user without redirecting. An outage of
+// the store gets a page of its own, in the user's language, that says to
+// try again shortly, with 503 and Retry-After.
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 	e := oautherr.From(err)
-	if e.Code == oautherr.ServerError {
+	switch e.Code {
+	case oautherr.ServerError:
 		h.Log.ErrorContext(r.Context(), "authorization failed", "err", err)
+	case oautherr.TemporarilyUnavailable:
+		h.Log.WarnContext(r.Context(), "page failed: store unavailable", "path", r.URL.Path, "err", err)
+		h.UI.Unavailable(w, r, oautherr.RetryAfterUnavailable)
+		return
 	}
 	status := e.HTTPStatus()
 	if status == http.StatusUnauthorized {
@@ -423,6 +471,27 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) {
 		status = http.StatusSeeOther
 	}
 	http.Redirect(w, r, to, status)
+}
+
+// essentialClaims returns the claims a valid claims parameter marks
+// essential (OpenID Connect Core §5.5.1), for the consent page to mark.
+// The person may still decline them (§5.5.1: not an error).
+func essentialClaims(raw string) []string {
+	var req map[string]map[string]*struct {
+		Essential bool `json:"essential"`
+	}
+	if raw == "" || json.Unmarshal([]byte(raw), &req) != nil {
+		return nil
+	}
+	var out []string
+	for _, claims := range req {
+		for name, c := range claims {
+			if c != nil && c.Essential && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
 }
 
 // checkClaimsRequest validates the claims parameter (OpenID Connect Core

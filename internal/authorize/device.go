@@ -47,8 +47,10 @@ func (h *Handler) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	lang := ui.Lang(nil, r)
 	typed := r.PostForm.Get("user_code")
-	ipKey := "device-ip:" + clientip.Of(r)
-	if d, err := h.IPFailures.Wait(ctx, ipKey); err != nil {
+	// The guess is counted before the code is looked up (package
+	// ratelimit), so that codes sent at once are held to the budget too.
+	try, d, err := h.IPFailures.Reserve(ctx, "device-ip:"+clientip.Network(clientip.Of(r)))
+	if err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	} else if d > 0 {
@@ -57,14 +59,20 @@ func (h *Handler) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderDevice(w, r, http.StatusTooManyRequests, deviceData{UserCode: typed, Error: ui.T(lang, "device.throttled", secs)})
 		return
 	}
+	// A right code does not clear the address's failures (an attacker may
+	// hold one of its own), nor does a store error count: both release it.
+	defer try.Release(ctx)
 	now := h.Now()
-	dc, err := h.Store.GetDeviceCodeByUserCode(ctx, device.Normalize(typed))
+	dc, err := (*storage.DeviceCode)(nil), storage.ErrNotFound
+	if code := device.Normalize(typed); storage.ValidText(code) { // others match no code; a database may refuse them
+		dc, err = h.Store.GetDeviceCodeByUserCode(ctx, code)
+	}
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
 	if err != nil || dc.Status != storage.DevicePending || !now.Before(dc.ExpiresAt) {
-		if _, err := h.IPFailures.Fail(ctx, ipKey); err != nil {
+		if _, err := try.Fail(ctx); err != nil {
 			h.errorPage(w, r, oautherr.Wrap(err))
 			return
 		}

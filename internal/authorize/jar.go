@@ -1,8 +1,10 @@
 package authorize
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -10,7 +12,10 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
 )
 
 // JWT-secured authorization requests (RFC 9101), by value: the client
@@ -43,8 +48,16 @@ func (h *Handler) requestObject(ctx context.Context, v url.Values) (url.Values, 
 	}
 	var std jwt.Claims
 	var all map[string]any
-	if err := h.Auth.VerifyClientJWT(ctx, client, v.Get("request"), &std, &all); err != nil {
+	signed, err := h.Auth.VerifyClientJWT(ctx, client, v.Get("request"), &std, &all)
+	if err != nil {
 		return nil, bad("the request object is " + err.Error())
+	}
+	// Explicit typing (RFC 9101 §10.8, RFC 8725 §3.11): a request object
+	// passes through the browser, so nothing else the client signs may
+	// look like one, and it must look like nothing else. Required, not
+	// merely recommended: an untyped one could be a client assertion.
+	if signed.Typ != clientauth.TypRequestObject {
+		return nil, bad("the request object's typ header must be " + clientauth.TypRequestObject + " (RFC 9101 §10.8)")
 	}
 	now := h.Now()
 	switch {
@@ -55,12 +68,15 @@ func (h *Handler) requestObject(ctx context.Context, v url.Values) (url.Values, 
 	case std.Expiry == nil || std.Expiry.Time().Sub(now) > maxRequestObjectLife:
 		return nil, bad("the request object needs an exp within the hour")
 	}
-	if err := std.ValidateWithLeeway(jwt.Expected{Time: now}, 5*time.Second); err != nil {
+	if err := std.ValidateWithLeeway(jwt.Expected{Time: now}, cmp.Or(h.Leeway, token.DefaultLeeway)); err != nil {
 		return nil, bad("the request object has expired or is not valid yet")
 	}
 	if std.ID != "" {
-		if err := h.Store.UseOnce(ctx, "request_object:"+client.ID+":"+std.ID, std.Expiry.Time()); err != nil {
-			return nil, bad("the request object was used before (jti)")
+		// One jti namespace with the client's assertions and DPoP proofs.
+		if err := h.Store.UseOnce(ctx, storage.JTIKey(signed.Signer, std.ID), std.Expiry.Time()); errors.Is(err, storage.ErrAlreadyUsed) {
+			return nil, bad("the request object's jti was used before")
+		} else if err != nil {
+			return nil, oautherr.Wrap(err)
 		}
 	}
 	out := url.Values{}

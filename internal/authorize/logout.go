@@ -1,13 +1,16 @@
 package authorize
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -44,7 +47,7 @@ func (h *Handler) logoutRequest(r *http.Request, v url.Values) (logoutData, erro
 			return d, oautherr.New(oautherr.InvalidRequest, "no client is registered with this client_id")
 		}
 		d.ClientName = client.Name
-		if d.RedirectURI != "" && !slices.Contains(client.RedirectURIs, d.RedirectURI) {
+		if d.RedirectURI != "" && (!slices.Contains(client.RedirectURIs, d.RedirectURI) || strings.Contains(d.RedirectURI, "#")) {
 			return d, oautherr.New(oautherr.InvalidRequest, "post_logout_redirect_uri is not a redirect URI registered for this client")
 		}
 	} else if d.RedirectURI != "" {
@@ -72,11 +75,19 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("action") == "logout" {
-		if sess, err := h.Sessions.Current(r.Context(), r); err == nil && sess != nil {
+		sess, err := h.Sessions.Current(r.Context(), r)
+		if err != nil && !errors.Is(err, session.ErrNoSession) {
+			h.errorPage(w, r, oautherr.Wrap(err))
+			return
+		}
+		if err := h.Sessions.Logout(r.Context(), w, r); err != nil {
+			h.errorPage(w, r, oautherr.Wrap(err))
+			return
+		}
+		if sess != nil {
 			h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID, ClientID: d.ClientID})
 			h.Logouts.LoggedOut(r.Context(), sess.UserID)
 		}
-		h.Sessions.Logout(r.Context(), w, r)
 	}
 	if d.RedirectURI != "" {
 		q := url.Values{}
@@ -87,7 +98,7 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("action") != "logout" {
-		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		http.Redirect(w, r, withLang(r, "/account"), http.StatusSeeOther)
 		return
 	}
 	h.UI.Render(w, r, http.StatusOK, "logout", "logout.done", ui.Page{Data: logoutData{Done: true}})
@@ -98,7 +109,7 @@ func (h *Handler) logoutAll(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
-	sess := h.loggedIn(w, r, "/login")
+	sess := h.loggedIn(w, r, withLang(r, "/login"))
 	if sess == nil {
 		return
 	}
@@ -109,6 +120,9 @@ func (h *Handler) logoutAll(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID, Detail: "everywhere: " + strconv.FormatInt(n, 10) + " sessions"})
 	h.Logouts.LoggedOut(r.Context(), sess.UserID)
-	h.Sessions.Logout(r.Context(), w, r)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	if err := h.Sessions.Logout(r.Context(), w, r); err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	http.Redirect(w, r, withLang(r, "/login"), http.StatusSeeOther)
 }

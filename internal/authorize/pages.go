@@ -59,7 +59,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		}
 		data.ClientName = client.Name
 	} else if s, _ := h.Sessions.Current(r.Context(), r); s != nil {
-		http.Redirect(w, r, "/account", http.StatusFound)
+		http.Redirect(w, r, withLang(r, "/account"), http.StatusFound)
 		return
 	}
 	h.renderLogin(w, r, http.StatusOK, data)
@@ -86,15 +86,22 @@ func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// loginWait is how long a login for this account from this address must
-// wait.
-func (h *Handler) loginWait(ctx context.Context, userKey, ipKey string) (time.Duration, error) {
-	du, err := h.UserFailures.Wait(ctx, userKey)
-	if err != nil {
-		return 0, err
+// reserveLogin counts a login attempt for the account and the client's
+// network before the password is checked (package ratelimit): of guesses
+// sent at once, only as many as the budgets allow are checked. The
+// network is reserved first, so that a throttled account does not spend
+// the budget of the address guessing it. When either must wait, it returns
+// nil attempts and the wait.
+func (h *Handler) reserveLogin(ctx context.Context, userKey, ipKey string) (user, ip *ratelimit.Attempt, wait time.Duration, err error) {
+	ip, wait, err = h.IPFailures.Reserve(ctx, ipKey)
+	if err != nil || wait > 0 {
+		return nil, nil, wait, err
 	}
-	di, err := h.IPFailures.Wait(ctx, ipKey)
-	return max(du, di), err
+	user, wait, err = h.UserFailures.Reserve(ctx, userKey)
+	if err != nil || wait > 0 {
+		return nil, nil, wait, errors.Join(err, ip.Release(ctx))
+	}
+	return user, ip, 0, nil
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
@@ -111,8 +118,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		data.ClientName = client.Name
 	}
 	lang := ui.Lang(nil, r)
-	userKey, ipKey := "login-user:"+data.Username, "login-ip:"+clientip.Of(r)
-	d, err := h.loginWait(ctx, userKey, ipKey)
+	userKey, ipKey := "login-user:"+data.Username, "login-ip:"+clientip.Network(clientip.Of(r))
+	userTry, ipTry, d, err := h.reserveLogin(ctx, userKey, ipKey)
 	if err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
@@ -124,7 +131,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusTooManyRequests, data)
 		return
 	}
-	u, err := h.Store.GetUserByUsername(ctx, data.Username)
+	// Paths that end neither attempt (a store error) uncount them.
+	defer userTry.Release(ctx)
+	defer ipTry.Release(ctx)
+	u, err := (*storage.User)(nil), storage.ErrNotFound
+	if storage.ValidText(data.Username) { // no user has another name; a database may refuse it
+		u, err = h.Store.GetUserByUsername(ctx, data.Username)
+	}
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		err = password.VerifyDummy(h.Password)
@@ -141,8 +154,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		du, uerr := h.UserFailures.Fail(ctx, userKey)
-		di, ierr := h.IPFailures.Fail(ctx, ipKey)
+		du, uerr := userTry.Fail(ctx)
+		di, ierr := ipTry.Fail(ctx)
 		if err := errors.Join(uerr, ierr); err != nil {
 			h.errorPage(w, r, oautherr.Wrap(err))
 			return
@@ -160,7 +173,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusUnauthorized, data)
 		return
 	}
-	if err := h.UserFailures.Reset(ctx, userKey); err != nil {
+	// A success clears the account's failures, not the network's: one good
+	// password must not clear an address that guesses many accounts.
+	if err := errors.Join(userTry.Succeed(ctx), ipTry.Release(ctx)); err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
@@ -173,7 +188,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if data.Req != "" {
 		next = "/consent?req=" + url.QueryEscape(data.Req)
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, withLang(r, next), http.StatusSeeOther)
 }
 
 func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
@@ -185,14 +200,40 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type consentScope struct {
-	Name, Description            string
-	Sensitive, Required, Checked bool
+	Name, Description, Explanation string
+	Sensitive, Required, Checked   bool
+	// Essential: the app marked a claim of this scope essential (OpenID
+	// Connect Core §5.5.1); the person may still uncheck it.
+	Essential bool
 }
 
 type consentData struct {
 	Req, ClientName, RedirectHost string
-	Scopes                        []consentScope
-	AnySensitive                  bool
+	// Who is asking, as the client registered it (RFC 7591 §2), and
+	// whether the operator checked it.
+	storage.ClientInfo
+	ClientHost string
+	Verified   bool
+	Scopes     []consentScope
+	// AnySensitive and AnyUnchecked choose the notes under the list.
+	AnySensitive, AnyUnchecked bool
+}
+
+// preChecked says whether a requested scope starts checked. The person's
+// earlier answer stands: what was granted stays granted, what was left
+// unchecked stays unchecked. On a first consent only identity items that
+// are not sensitive start checked; access to data and lasting access
+// (files, offline_access) wait for the person to opt in. A required
+// scope cannot be unchecked at all.
+func preChecked(s scope.Scope, before []string, returning bool) bool {
+	switch {
+	case s.Required:
+		return true
+	case returning:
+		return slices.Contains(before, s.Name)
+	default:
+		return s.Identity() && !s.Sensitive
+	}
 }
 
 func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, client *storage.Client, sess *storage.Session) {
@@ -203,19 +244,36 @@ func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, req *sto
 		return
 	}
 	var before []string
-	if c, err := h.Store.GetConsent(ctx, sess.UserID, client.ID); err == nil {
+	c, err := h.Store.GetConsent(ctx, sess.UserID, client.ID)
+	returning := err == nil
+	if returning {
 		before = c.Scopes
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
 	}
 	lang := ui.Lang(nil, r) // Render remembers a ?lang= choice
-	data := consentData{Req: req.ID, ClientName: client.Name}
+	data := consentData{Req: req.ID, ClientName: client.Name, ClientInfo: client.ClientInfo, Verified: client.Verified}
 	if u, err := url.Parse(req.RedirectURI); err == nil {
 		data.RedirectHost = u.Host
 	}
+	if u, err := url.Parse(client.ClientURI); err == nil {
+		data.ClientHost = u.Host
+	}
+	essential := essentialClaims(req.Claims)
 	for _, name := range token.ConsentItems(h.Scopes, client, req.Scopes, req.Claims) {
 		s, _ := h.Scopes.Get(name)
-		data.Scopes = append(data.Scopes, consentScope{Name: name, Description: h.describe(name, lang), Sensitive: s.Sensitive, Required: s.Required,
-			Checked: s.Required || !s.Sensitive || slices.Contains(before, name)})
+		if claim, ok := strings.CutPrefix(name, token.ClaimItemPrefix); ok {
+			s = scope.Scope{Name: name, Claims: []string{claim}} // one claim asked for alone (Core §5.5)
+		}
+		cs := consentScope{Name: name, Description: h.describe(name, lang), Explanation: s.Explain(lang), Sensitive: s.Sensitive, Required: s.Required,
+			Checked: preChecked(s, before, returning)}
+		for _, c := range s.Claims {
+			cs.Essential = cs.Essential || !s.Required && slices.Contains(essential, c)
+		}
+		data.Scopes = append(data.Scopes, cs)
 		data.AnySensitive = data.AnySensitive || s.Sensitive
+		data.AnyUnchecked = data.AnyUnchecked || !cs.Checked
 	}
 	csrf := h.Sessions.CSRFToken(w, r)
 	h.UI.Render(w, r, http.StatusOK, "consent", "consent.title", ui.Page{CSRF: csrf, User: user.Name, Data: data})
@@ -230,7 +288,7 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 	if req == nil {
 		return
 	}
-	sess := h.loggedIn(w, r, "/login?req="+url.QueryEscape(req.ID))
+	sess := h.loggedIn(w, r, withLang(r, "/login?req="+url.QueryEscape(req.ID)))
 	if sess == nil {
 		return
 	}
@@ -281,12 +339,24 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
-	if sess, err := h.Sessions.Current(r.Context(), r); err == nil && sess != nil {
+	sess, err := h.Sessions.Current(r.Context(), r)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	if err := h.Sessions.Logout(r.Context(), w, r); err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	if sess != nil {
 		h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID})
 		h.Logouts.LoggedOut(r.Context(), sess.UserID)
 	}
-	h.Sessions.Logout(r.Context(), w, r)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	next := "/login"
+	if req := r.PostForm.Get("req"); req != "" { // "Not you? Switch account" on the consent page
+		next += "?req=" + url.QueryEscape(req)
+	}
+	http.Redirect(w, r, withLang(r, next), http.StatusSeeOther)
 }
 
 type appView struct {
@@ -301,7 +371,7 @@ type accountData struct {
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sess := h.loggedIn(w, r, "/login")
+	sess := h.loggedIn(w, r, withLang(r, "/login"))
 	if sess == nil {
 		return
 	}
@@ -318,7 +388,9 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 	lang := ui.Lang(nil, r) // Render remembers a ?lang= choice
 	var data accountData
 	for _, c := range consents {
-		v := appView{ClientID: c.ClientID, Name: c.ClientName, When: c.GrantedAt.Format("2006-01-02")}
+		// The date is isolated left to right, so that an Arabic page does not
+		// reverse its parts.
+		v := appView{ClientID: c.ClientID, Name: c.ClientName, When: "\u2066" + c.GrantedAt.Format("2006-01-02") + "\u2069"}
 		for _, name := range c.Scopes {
 			s, _ := h.Scopes.Get(name)
 			v.Scopes = append(v.Scopes, consentScope{Name: name, Description: h.describe(name, lang), Sensitive: s.Sensitive})
@@ -341,7 +413,7 @@ func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	sess := h.loggedIn(w, r, "/login")
+	sess := h.loggedIn(w, r, withLang(r, "/login"))
 	if sess == nil {
 		return
 	}
@@ -352,7 +424,7 @@ func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Audit.Record(ctx, audit.Event{Type: audit.AppRevoked, UserID: sess.UserID, ClientID: oautherr.Clip(clientID)})
-	http.Redirect(w, r, "/account?revoked="+url.QueryEscape(clientID), http.StatusSeeOther)
+	http.Redirect(w, r, withLang(r, "/account?revoked="+url.QueryEscape(clientID)), http.StatusSeeOther)
 }
 
 // loggedIn returns the session of r. Without one it sends the browser to

@@ -3,6 +3,7 @@ package authorize
 import (
 	"net"
 	"net/url"
+	"strings"
 )
 
 // MatchRedirectURI reports whether got is one of the registered redirect
@@ -10,7 +11,14 @@ import (
 // registered loopback IP redirect (http://127.0.0.1/... or http://[::1]/...)
 // matches on any port, for native apps (RFC 8252 §7.3). "localhost" gets no
 // such exception (RFC 8252 §8.3).
+//
+// A URI with a '#' anywhere never matches, even one registered before
+// registration refused them: RFC 6749 §3.1.2 forbids a fragment, and
+// net/url drops an empty one ("…/cb#"), so it is refused by its text.
 func MatchRedirectURI(registered []string, got string) bool {
+	if strings.Contains(got, "#") {
+		return false
+	}
 	for _, r := range registered {
 		if r == got {
 			return true
@@ -38,11 +46,15 @@ func isLoopbackIP(host string) bool {
 }
 
 // ValidRedirectURI reports whether u may be registered: an absolute URI
-// without fragment (RFC 6749 §3.1.2), https, or http only for loopback
-// hosts, or a private-use scheme of a native app (RFC 8252 §7.1).
+// without fragment (RFC 6749 §3.1.2: no '#' at all, not even an empty
+// fragment), https, or http only for loopback hosts, or a private-use
+// scheme of a native app (RFC 8252 §7.1).
 func ValidRedirectURI(u string) bool {
+	if strings.Contains(u, "#") {
+		return false
+	}
 	p, err := url.Parse(u)
-	if err != nil || !p.IsAbs() || p.Fragment != "" || p.User != nil {
+	if err != nil || !p.IsAbs() || p.User != nil {
 		return false
 	}
 	switch p.Scheme {

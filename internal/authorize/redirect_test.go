@@ -2,6 +2,7 @@ package authorize
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +28,9 @@ func TestMatchRedirectURI(t *testing.T) {
 		"http://127.0.0.1:49152/cb/../x":          false,
 		"http://127.0.0.1:49152/cb?x=1":           false,
 		"http://127.0.0.1:49152/cb#x":             false,
+		"http://127.0.0.1:49152/cb#":              false, // empty fragment: net/url drops it
+		"https://notes.example/callback#":         false, // empty fragment
+		"https://notes.example/callback?#":        false,
 		"http://user@127.0.0.1:49152/cb":          false,
 		"http://localhost:49152/cb":               false, // RFC 8252 §8.3
 		"http://[::1]:49152/cb":                   false, // another loopback host than registered
@@ -39,6 +43,51 @@ func TestMatchRedirectURI(t *testing.T) {
 			t.Errorf("MatchRedirectURI(%q) = %v, want %v", got, !want, want)
 		}
 	}
+	// Registered before fragments were refused: still no match.
+	for _, u := range []string{"https://legacy.example/cb#", "http://127.0.0.1/cb#"} {
+		if MatchRedirectURI([]string{u}, u) {
+			t.Errorf("MatchRedirectURI matched the registered fragment URI %q", u)
+		}
+	}
+}
+
+// TestValidRedirectURI: what may be registered (RFC 6749 §3.1.2, RFC 8252
+// §7.1, §7.3, §8.3).
+func TestValidRedirectURI(t *testing.T) {
+	tests := []struct {
+		uri  string
+		want bool
+	}{
+		{"https://a.example/cb", true},
+		{"https://a.example/cb?x=1", true},
+		{"https://a.example/cb%23x", true}, // an escaped '#' is part of the path
+		{"http://127.0.0.1/cb", true},
+		{"http://[::1]/cb", true},
+		{"http://localhost/cb", true},
+		{"com.example.app:/oauth", true},
+		{"https://a.example/cb#", false}, // empty fragment
+		{"https://a.example/cb#x", false},
+		{"https://a.example/cb?x=1#", false},
+		{"https://a.example/#/cb", false},
+		{"http://127.0.0.1/cb#", false},
+		{"com.example.app:/oauth#", false},
+		{"#", false},
+		{"https://user@a.example/cb", false},
+		{"http://a.example/cb", false},
+		{"/cb", false},
+		{"https:///cb", false},
+		{"javascript:alert(1)", false},
+		{"data:text/html,x", false},
+		{"myapp:/cb", false}, // private-use schemes are reverse domain names
+		{"", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.uri, func(t *testing.T) {
+			if got := ValidRedirectURI(tt.uri); got != tt.want {
+				t.Fatalf("ValidRedirectURI(%q) = %v, want %v", tt.uri, got, tt.want)
+			}
+		})
+	}
 }
 
 // FuzzMatchRedirectURI: a redirect URI matches only when it equals the
@@ -46,11 +95,17 @@ func TestMatchRedirectURI(t *testing.T) {
 // alone.
 func FuzzMatchRedirectURI(f *testing.F) {
 	for _, s := range [][2]string{{"https://a.example/cb", "https://a.example/cb"}, {"http://127.0.0.1/cb", "http://127.0.0.1:8080/cb"},
-		{"http://[::1]/cb", "http://[::1]:1/cb"}, {"https://a.example/cb", "https://a.example/cb#x"}, {"http://127.0.0.1/cb", "http://127.0.0.1:1/cb?q"}} {
+		{"http://[::1]/cb", "http://[::1]:1/cb"}, {"https://a.example/cb", "https://a.example/cb#x"}, {"https://a.example/cb#", "https://a.example/cb#"}, {"http://127.0.0.1/cb", "http://127.0.0.1:1/cb#"}, {"http://127.0.0.1/cb", "http://127.0.0.1:1/cb?q"}} {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, registered, got string) {
-		if !MatchRedirectURI([]string{registered}, got) || got == registered {
+		if !MatchRedirectURI([]string{registered}, got) {
+			return
+		}
+		if strings.Contains(got, "#") {
+			t.Fatalf("%q matched though it has a fragment", got)
+		}
+		if got == registered {
 			return
 		}
 		r, err1 := url.Parse(registered)

@@ -8,10 +8,9 @@ package backchannel
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"log/slog"
-	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
@@ -36,9 +36,15 @@ type Notifier struct {
 	Store  storage.Storage
 	Keys   *jwks.Manager
 	Issuer string
-	HTTP   *http.Client
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Fetch delivers the tokens: it refuses internal addresses and
+	// redirects and caps time; nil delivers nothing.
+	Fetch *outbound.Client
+	// Subject is the sub the client knows the user by: for a pairwise
+	// client its own value (OpenID Connect Core §8.1), which its sessions
+	// carry; nil sends the user id.
+	Subject func(c *storage.Client, userID string) string
+	Log     *slog.Logger
+	Now     func() time.Time
 
 	wg sync.WaitGroup
 }
@@ -88,43 +94,42 @@ func (n *Notifier) Notify(userID string, clients []storage.Client) {
 	}
 }
 
-// Wait waits for deliveries in flight (tests, shutdown).
-func (n *Notifier) Wait() { n.wg.Wait() }
+// Wait waits for the deliveries in flight, until ctx ends (shutdown
+// bounds it). Call it when nothing can start a new delivery any more.
+func (n *Notifier) Wait(ctx context.Context) error {
+	if n == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 func (n *Notifier) send(userID string, c storage.Client) error {
 	now := n.Now()
+	sub := userID
+	if n.Subject != nil {
+		sub = n.Subject(&c, userID)
+	}
 	tok, err := n.Keys.SignWith(jose.SignatureAlgorithm(c.IDTokenSigningAlg()), jwks.TypeLogout, Claims{ // the client's ID token alg
-		Claims: jwt.Claims{Issuer: n.Issuer, Subject: userID, Audience: jwt.Audience{c.ID}, IssuedAt: jwt.NewNumericDate(now),
+		Claims: jwt.Claims{Issuer: n.Issuer, Subject: sub, Audience: jwt.Audience{c.ID}, IssuedAt: jwt.NewNumericDate(now),
 			Expiry: jwt.NewNumericDate(now.Add(2 * time.Minute)), ID: randID()},
 		Events: map[string]struct{}{Event: {}},
 	})
 	if err != nil {
 		return err
 	}
+	if n.Fetch == nil {
+		return errors.New("no outbound client")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", c.BackchannelLogoutURI, strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	hc := n.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-		return &statusError{resp.Status}
-	}
-	return nil
+	return n.Fetch.PostForm(ctx, c.ID, c.BackchannelLogoutURI, url.Values{"logout_token": {tok}})
 }
-
-type statusError struct{ status string }
-
-func (e *statusError) Error() string { return "the client answered " + e.status }
 
 func randID() string { return rand.Text() }

@@ -1,14 +1,16 @@
 package clientauth
 
 import (
+	"cmp"
 	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
@@ -68,39 +71,121 @@ func assertionIssuer(raw string) (string, error) {
 	return c.Issuer, nil
 }
 
+// Signed is what VerifyClientJWT learnt of a JWT besides its claims.
+type Signed struct {
+	// Typ is the typ header in canonical form (see [Typ]); "" when absent.
+	Typ string
+	// Signer names the key that verified the JWT: its RFC 7638
+	// thumbprint, or "client:" and the client id for a client's secret.
+	// It is the jti namespace of storage.JTIKey.
+	Signer string
+	// Embedded reports a key or key reference in the header (jwk, jku,
+	// x5c, x5u): the mark of a DPoP proof, never of an assertion.
+	Embedded bool
+}
+
+// Typ returns a typ header value in canonical form: lower case, without
+// the "application/" prefix that RFC 7515 §4.1.9 lets senders omit.
+func Typ(h jose.Header) string {
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	typ = strings.ToLower(typ)
+	return strings.TrimPrefix(typ, "application/")
+}
+
+func signedOf(h jose.Header, signer string) Signed {
+	_, jku := h.ExtraHeaders["jku"]
+	_, x5u := h.ExtraHeaders["x5u"]
+	_, x5cErr := h.Certificates(x509.VerifyOptions{})
+	x5c := !errors.Is(x5cErr, jose.ErrMissingX5cHeader)
+	return Signed{Typ: Typ(h), Signer: signer, Embedded: h.JSONWebKey != nil || x5c || jku || x5u}
+}
+
 // VerifyClientJWT checks that raw is signed by one of c's registered keys
 // with an asymmetric algorithm and decodes its claims into out. It checks
-// no claim: callers do.
-func (a *Authenticator) VerifyClientJWT(ctx context.Context, c *storage.Client, raw string, out ...any) error {
+// no claim and no typ: callers do, each for its kind of JWT.
+func (a *Authenticator) VerifyClientJWT(ctx context.Context, c *storage.Client, raw string, out ...any) (Signed, error) {
 	tok, err := jwt.ParseSigned(raw, AssertionAlgorithms)
 	if err != nil {
-		return errors.New("not a JWT signed with an asymmetric algorithm")
+		return Signed{}, errors.New("not a JWT signed with an asymmetric algorithm")
 	}
 	kid := tok.Headers[0].KeyID
 	keys, err := a.Keys.keys(ctx, c, kid)
-	if err != nil {
-		return fmt.Errorf("the client's keys cannot be read: %w", err)
+	if errors.Is(err, errJWKSURI) {
+		return Signed{}, err
+	} else if err != nil {
+		return Signed{}, fmt.Errorf("the client's keys cannot be read: %w", err)
 	}
 	for _, k := range keys {
 		if kid != "" && k.KeyID != kid {
 			continue
 		}
 		if tok.Claims(k.Key, out...) == nil {
-			return nil
+			tp, err := k.Thumbprint(crypto.SHA256)
+			if err != nil {
+				return Signed{}, err
+			}
+			return signedOf(tok.Headers[0], base64.RawURLEncoding.EncodeToString(tp)), nil
 		}
 	}
-	return errors.New("not signed by a key of this client")
+	return Signed{}, errors.New("not signed by a key of this client")
+}
+
+// Explicit types (RFC 8725 §3.11) of the JWTs a client signs or holds,
+// canonical as [Typ] returns them.
+const (
+	// TypAssertion is the typ of client assertions that name their kind
+	// (draft-ietf-oauth-rfc7523bis); RFC 7523 assertions carry no typ,
+	// or "JWT".
+	TypAssertion = "client-authentication+jwt"
+	// TypRequestObject is the typ of request objects (RFC 9101 §10.8).
+	TypRequestObject = "oauth-authz-req+jwt"
+)
+
+// foreignClaims mark a JWT of another kind than a client assertion: an ID
+// token (OpenID Connect Core §2, §3.3.2.11), a logout token (Back-Channel
+// Logout §2.4), a DPoP proof (RFC 9449 §4.2), a sender-constrained access
+// token (RFC 9449 §6), an authorization request (RFC 9101 §4).
+var foreignClaims = []string{"nonce", "at_hash", "c_hash", "s_hash", "auth_time", "sid", "events", "htm", "htu", "ath", "cnf",
+	"response_type", "redirect_uri", "code_challenge", "request", "request_uri"}
+
+// assertionKind refuses a JWT that is not a client assertion, whatever
+// its signature: typed as another kind (request objects, DPoP proofs,
+// access and logout tokens all are), carrying a key in its header (DPoP
+// proofs do), carrying another kind's claims, or issued by this server
+// (ID, access and logout tokens are: iss = issuer). issuers are the
+// server's issuer identifier and endpoint URLs.
+func assertionKind(s Signed, claims map[string]any, issuers []string) error {
+	switch {
+	case s.Typ != "" && s.Typ != "jwt" && s.Typ != TypAssertion:
+		return errors.New("client_assertion has typ " + oautherr.Clip(s.Typ) + ": it is another kind of JWT, not a client assertion (RFC 8725 §3.11)")
+	case s.Embedded:
+		return errors.New("client_assertion carries a key in its header: it is verified with the client's registered keys only")
+	}
+	if iss, _ := claims["iss"].(string); slices.Contains(issuers, iss) {
+		return errors.New("client_assertion is issued by this server: its tokens are not client assertions")
+	}
+	for _, name := range foreignClaims {
+		if _, ok := claims[name]; ok {
+			return errors.New("client_assertion carries the " + name + " claim: it is another kind of JWT, not a client assertion")
+		}
+	}
+	return nil
 }
 
 // checkAssertion verifies raw as c's assertion.
 func (a *Authenticator) checkAssertion(ctx context.Context, c *storage.Client, raw string) error {
 	var claims jwt.Claims
+	var all map[string]any
 	verify := a.VerifyClientJWT
 	if c.AuthMethod == MethodSecretJWT {
 		verify = a.verifySecretJWT
 	}
-	if err := verify(ctx, c, raw, &claims); err != nil {
+	signed, err := verify(ctx, c, raw, &claims, &all)
+	if err != nil {
 		return invalidClient("client_assertion is " + err.Error())
+	}
+	if err := assertionKind(signed, all, a.Audiences); err != nil {
+		return invalidClient(err.Error())
 	}
 	now := a.now()
 	switch {
@@ -115,10 +200,10 @@ func (a *Authenticator) checkAssertion(ctx context.Context, c *storage.Client, r
 	case !slices.ContainsFunc(a.Audiences, func(aud string) bool { return claims.Audience.Contains(aud) }):
 		return invalidClient("client_assertion: aud must be this server's issuer or token endpoint")
 	}
-	if err := claims.ValidateWithLeeway(jwt.Expected{Time: now}, 5*time.Second); err != nil {
+	if err := claims.ValidateWithLeeway(jwt.Expected{Time: now}, cmp.Or(a.Leeway, 5*time.Second)); err != nil {
 		return invalidClient("client_assertion has expired or is not valid yet")
 	}
-	if err := a.Store.UseOnce(ctx, "client_assertion:"+c.ID+":"+claims.ID, claims.Expiry.Time().Add(time.Minute)); errors.Is(err, storage.ErrAlreadyUsed) {
+	if err := a.Store.UseOnce(ctx, storage.JTIKey(signed.Signer, claims.ID), claims.Expiry.Time().Add(time.Minute)); errors.Is(err, storage.ErrAlreadyUsed) {
 		return invalidClient("client_assertion was used before (jti replay)")
 	} else if err != nil {
 		return oautherr.Wrap(err)
@@ -128,22 +213,22 @@ func (a *Authenticator) checkAssertion(ctx context.Context, c *storage.Client, r
 
 // verifySecretJWT checks a client_secret_jwt assertion: an HMAC with the
 // client's secret.
-func (a *Authenticator) verifySecretJWT(_ context.Context, c *storage.Client, raw string, out ...any) error {
+func (a *Authenticator) verifySecretJWT(_ context.Context, c *storage.Client, raw string, out ...any) (Signed, error) {
 	tok, err := jwt.ParseSigned(raw, SecretAlgorithms)
 	if err != nil {
-		return errors.New("not a JWT signed with HMAC-SHA2 (client_secret_jwt)")
+		return Signed{}, errors.New("not a JWT signed with HMAC-SHA2 (client_secret_jwt)")
 	}
 	if a.Sealer == nil || c.SecretSealed == "" {
-		return errors.New("not verifiable: the client's secret is not kept")
+		return Signed{}, errors.New("not verifiable: the client's secret is not kept")
 	}
 	secret, err := a.Sealer.Open(c.SecretSealed)
 	if err != nil {
-		return err
+		return Signed{}, err
 	}
 	if tok.Claims([]byte(secret), out...) != nil {
-		return errors.New("not signed with the client's secret")
+		return Signed{}, errors.New("not signed with the client's secret")
 	}
-	return nil
+	return signedOf(tok.Headers[0], "client:"+c.ID), nil
 }
 
 func (a *Authenticator) now() time.Time {
@@ -154,11 +239,13 @@ func (a *Authenticator) now() time.Time {
 }
 
 // KeySets finds the public keys of private_key_jwt clients: registered by
-// value, or fetched from the client's jwks_uri (with a timeout, a size
-// limit, and a cache refreshed when a kid is unknown, at most every 10
-// seconds per URI).
+// value, or fetched from the client's jwks_uri through Fetch (which refuses
+// internal addresses and redirects, and caps time and size), with a cache
+// refreshed when a kid is unknown; a URI is fetched at most every 10
+// seconds, whether the last fetch failed or not.
 type KeySets struct {
-	HTTP *http.Client
+	// Fetch fetches jwks_uri documents; nil fetches nothing.
+	Fetch *outbound.Client
 
 	mu    sync.Mutex
 	cache map[string]cachedSet
@@ -166,14 +253,19 @@ type KeySets struct {
 
 type cachedSet struct {
 	set     jose.JSONWebKeySet
-	fetched time.Time
+	fetched time.Time // of set; zero when no fetch succeeded
+	tried   time.Time // the last fetch, failed or not
 }
 
 const (
-	jwksMaxBytes = 64 << 10
-	jwksMaxAge   = 5 * time.Minute
-	jwksMinGap   = 10 * time.Second
+	jwksMaxAge = 5 * time.Minute
+	jwksMinGap = 10 * time.Second
 )
+
+// errJWKSURI is all a client is told when its jwks_uri fails: the cause
+// (an internal address, a refused connection, a status) is logged only,
+// since it would map what the server can reach.
+var errJWKSURI = errors.New("not verifiable: the keys at the client's jwks_uri could not be fetched")
 
 // ParseKeySet parses a JWK Set of public signing keys, as registered.
 func ParseKeySet(raw []byte) (jose.JSONWebKeySet, error) {
@@ -203,63 +295,56 @@ func (s *KeySets) keys(ctx context.Context, c *storage.Client, kid string) ([]jo
 	s.mu.Lock()
 	cached, ok := s.cache[c.JWKSURI]
 	s.mu.Unlock()
-	fresh := ok && time.Since(cached.fetched) < jwksMaxAge
+	have := ok && !cached.fetched.IsZero()
+	fresh := have && time.Since(cached.fetched) < jwksMaxAge
 	known := kid == "" || len(cached.set.Key(kid)) > 0
-	if fresh && (known || time.Since(cached.fetched) < jwksMinGap) {
+	if fresh && known {
 		return cached.set.Keys, nil
 	}
-	set, err := s.fetch(ctx, c.JWKSURI)
+	// At most one fetch per URI every jwksMinGap, failed or not: an
+	// assertion naming an unknown kid, or a failing jwks_uri, must not let
+	// anyone make this server send a request per token request.
+	if ok && time.Since(cached.tried) < jwksMinGap {
+		if have {
+			return cached.set.Keys, nil
+		}
+		return nil, errJWKSURI
+	}
+	cached.tried = time.Now()
+	s.store(c.JWKSURI, cached)
+	set, err := s.fetch(ctx, c.ID, c.JWKSURI)
 	if err != nil {
-		if ok { // keep serving what we had while the client's server is down
+		if have { // keep serving what we had while the client's server is down
 			return cached.set.Keys, nil
 		}
 		return nil, err
 	}
-	s.mu.Lock()
-	if s.cache == nil {
-		s.cache = map[string]cachedSet{}
-	}
-	s.cache[c.JWKSURI] = cachedSet{set: set, fetched: time.Now()}
-	s.mu.Unlock()
+	cached.set, cached.fetched = set, time.Now()
+	s.store(c.JWKSURI, cached)
 	return set.Keys, nil
 }
 
-func (s *KeySets) fetch(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", uri, nil)
-	if err != nil {
-		return jose.JSONWebKeySet{}, err
+func (s *KeySets) store(uri string, c cachedSet) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cache == nil {
+		s.cache = map[string]cachedSet{}
 	}
-	hc := s.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri: %s", resp.Status)
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
-	if err != nil {
-		return jose.JSONWebKeySet{}, err
-	}
-	if len(raw) > jwksMaxBytes {
-		return jose.JSONWebKeySet{}, errors.New("jwks_uri document is too large")
-	}
-	return ParseKeySet(raw)
+	s.cache[uri] = c
 }
 
-// ValidServerURL reports whether u may be registered as a URL bawwab
-// calls (a jwks_uri, a back-channel logout URI): https, or http on a
-// loopback IP (development).
-func ValidServerURL(u string) bool {
-	p, err := url.Parse(u)
-	if err != nil || p.Host == "" || p.User != nil || p.Fragment != "" {
-		return false
+func (s *KeySets) fetch(ctx context.Context, clientID, uri string) (jose.JSONWebKeySet, error) {
+	if s.Fetch == nil {
+		return jose.JSONWebKeySet{}, errJWKSURI
 	}
-	return p.Scheme == "https" || (p.Scheme == "http" && (p.Hostname() == "127.0.0.1" || p.Hostname() == "::1"))
+	raw, err := s.Fetch.Get(ctx, clientID, uri)
+	if err != nil {
+		return jose.JSONWebKeySet{}, errJWKSURI
+	}
+	set, err := ParseKeySet(raw)
+	if err != nil {
+		s.Fetch.Log.WarnContext(ctx, "jwks_uri document refused", "client_id", clientID, "url", uri, "err", err)
+		return jose.JSONWebKeySet{}, errJWKSURI
+	}
+	return set, nil
 }

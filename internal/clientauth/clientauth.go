@@ -14,12 +14,12 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/clientip"
 	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/clientip"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/ratelimit"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -54,6 +54,9 @@ type Authenticator struct {
 	Now       func() time.Time
 	// Sealer opens the secrets of client_secret_jwt clients.
 	Sealer *Sealer
+	// Leeway is the clock skew forgiven in an assertion's exp, nbf and
+	// iat; zero means five seconds.
+	Leeway time.Duration
 }
 
 func invalidClient(desc string) *oautherr.Error {
@@ -68,41 +71,47 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*sto
 	if err != nil {
 		return nil, err
 	}
-	throttleKey := "client:" + id + "|" + clientip.Of(r)
-	if a.Failures != nil {
-		d, err := a.Failures.Wait(ctx, throttleKey)
-		if err != nil {
-			return nil, oautherr.Wrap(err)
-		}
+	if a.Failures == nil {
+		return a.check(ctx, id, secret, method)
+	}
+	// The attempt is counted before the credentials are checked, so that a
+	// burst of guesses sent at once cannot all be checked before any is
+	// counted. Per client and network: one address failing for a client
+	// must not lock that client out everywhere.
+	try, wait, err := a.Failures.Reserve(ctx, "client:"+id+"|"+clientip.Network(clientip.Of(r)))
+	if err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	if wait > 0 {
+		secs := ratelimit.RetrySeconds(wait)
+		e := oautherr.Newf(oautherr.InvalidClient, "too many failed client authentications; retry in %d seconds", secs)
+		e.RetryAfter = secs
+		return nil, e
+	}
+	defer try.Release(ctx) // unless ended below
+	c, err := a.check(ctx, id, secret, method)
+	var ferr error
+	switch {
+	case err == nil:
+		ferr = try.Succeed(ctx)
+	case oautherr.Code(err) == oautherr.InvalidClient:
+		var d time.Duration
+		d, ferr = try.Fail(ctx)
 		if d > 0 {
-			secs := ratelimit.RetrySeconds(d)
-			e := oautherr.Newf(oautherr.InvalidClient, "too many failed client authentications; retry in %d seconds", secs)
-			e.RetryAfter = secs
-			return nil, e
+			a.Audit.Record(ctx, audit.Event{Type: audit.ClientThrottled, ClientID: oautherr.Clip(id),
+				Detail: fmt.Sprintf("failed client authentication; next try in %d s", ratelimit.RetrySeconds(d))})
 		}
 	}
-	c, err := a.check(ctx, id, secret, method)
-	if a.Failures != nil {
-		var ferr error
-		switch {
-		case err == nil:
-			ferr = a.Failures.Reset(ctx, throttleKey)
-		case oautherr.Code(err) == oautherr.InvalidClient:
-			var d time.Duration
-			d, ferr = a.Failures.Fail(ctx, throttleKey)
-			if d > 0 {
-				a.Audit.Record(ctx, audit.Event{Type: audit.ClientThrottled, ClientID: oautherr.Clip(id),
-					Detail: fmt.Sprintf("failed client authentication; next try in %d s", ratelimit.RetrySeconds(d))})
-			}
-		}
-		if ferr != nil {
-			return nil, oautherr.Wrap(ferr)
-		}
+	if ferr != nil {
+		return nil, oautherr.Wrap(ferr)
 	}
 	return c, err
 }
 
 func (a *Authenticator) check(ctx context.Context, id, secret, method string) (*storage.Client, error) {
+	if !storage.ValidText(id) { // no client has such an id; a database may refuse it
+		return nil, invalidClient("unknown client or wrong credentials")
+	}
 	c, err := a.Store.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, invalidClient("unknown client or wrong credentials")

@@ -81,6 +81,24 @@ func Of(r *http.Request) string {
 	return peer(r)
 }
 
+// Network returns the network that addr is throttled as: an IPv4 address
+// (IPv4-mapped IPv6 addresses included) stands for itself, and an IPv6
+// address for its /64. One IPv6 subscriber commonly holds a whole /64 (RFC
+// 6177, RFC 7421) and may pick any address in it, so counting per address
+// would give each of them 2^64 budgets. Zones are dropped. What is not an
+// address is returned unchanged.
+func Network(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Is4() {
+		return addr // ParseAddr takes IPv4 in its one canonical form only
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}
+
 // ParsePrefixes parses comma-separated networks (CIDR, or single addresses).
 func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix

@@ -41,3 +41,21 @@ func TestResolve(t *testing.T) {
 		t.Error("bad prefix accepted")
 	}
 }
+
+func TestNetwork(t *testing.T) {
+	for _, tc := range []struct{ name, addr, want string }{
+		{"IPv4 stands for itself", "192.0.2.7", "192.0.2.7"},
+		{"IPv4-mapped IPv6 is IPv4", "::ffff:192.0.2.7", "192.0.2.7"},
+		{"IPv6 is its /64", "2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"},
+		{"another address in the same /64", "2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"the next /64 is another network", "2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"case and zeros do not matter", "2001:DB8:1:2:0:0:0:1", "2001:db8:1:2::/64"},
+		{"zone dropped", "fe80::1%eth0", "fe80::/64"},
+		{"loopback", "::1", "::/64"},
+		{"not an address", "pipe", "pipe"},
+	} {
+		if got := Network(tc.addr); got != tc.want {
+			t.Errorf("%s: Network(%q) = %q, want %q", tc.name, tc.addr, got, tc.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/bawwab/bawwab/internal/clientip"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"net"
 	"net/url"
@@ -38,6 +39,12 @@ type Config struct {
 	DeviceCodeTTL   time.Duration
 	AuditRetention  time.Duration
 
+	// RefreshGrace is how long after a rotation the same client (and DPoP
+	// key) may present the rotated refresh token again, for a response it
+	// lost, and get a new rotation instead of revoking the grant; zero
+	// turns it off. At most MaxRefreshGrace.
+	RefreshGrace time.Duration
+
 	// argon2id parameters of new password hashes (and of upgrades at login).
 	PasswordMemoryKiB int
 	PasswordTime      int
@@ -64,6 +71,31 @@ type Config struct {
 	// DPoPNonce on makes every DPoP proof carry a server nonce (RFC 9449 §8).
 	DPoPNonce string
 
+	// ClockLeeway is the clock skew forgiven in the iat, nbf and exp of
+	// access tokens, client assertions and request objects; DPoPWindow is
+	// how far a DPoP proof's iat may be from now (RFC 9449 §11.1).
+	ClockLeeway time.Duration
+	DPoPWindow  time.Duration
+
+	// RefreshReuseHorizon is how long a rotated refresh token is kept to
+	// detect its reuse (RFC 9700 §4.14.2); PruneInterval is how often
+	// ended rows are deleted.
+	RefreshReuseHorizon time.Duration
+	PruneInterval       time.Duration
+
+	// MaxConnections caps the open client connections; zero derives the
+	// cap from the descriptor limit. DatabaseMaxConns caps the PostgreSQL
+	// pool; zero means four per CPU.
+	MaxConnections   int
+	DatabaseMaxConns int
+	// ShutdownTimeout bounds how long requests in flight may take to
+	// finish after SIGTERM.
+	ShutdownTimeout time.Duration
+	// InsecureOutboundAllow lists hosts, IPs and networks (CIDR) that
+	// bawwab may call for a client (jwks_uri, backchannel_logout_uri,
+	// sector_identifier_uri) although they are internal, and over http
+	// (package outbound). Empty: public https addresses only.
+	InsecureOutboundAllow []string
 	// AccessTokenAlg signs access tokens: ES256, RS256 or PS256.
 	AccessTokenAlg string
 	// RegistrationPKCE is the PKCE policy dynamically registered clients
@@ -82,6 +114,7 @@ func Default() Config {
 		AccessTokenTTL:  10 * time.Minute,
 		RefreshTokenTTL: 14 * 24 * time.Hour,
 		GrantTTL:        90 * 24 * time.Hour,
+		RefreshGrace:    30 * time.Second,
 		IDTokenTTL:      time.Hour,
 		CodeTTL:         time.Minute,
 		SessionTTL:      12 * time.Hour,
@@ -94,10 +127,17 @@ func Default() Config {
 		AdminListen:       "127.0.0.1:8081",
 		Registration:      "off",
 		DPoPNonce:         "off",
-		AccessTokenAlg:    "ES256",
-		RegistrationPKCE:  "required",
-		LogFormat:         "text",
-		LogLevel:          "info",
+		ClockLeeway:       5 * time.Second,
+		DPoPWindow:        60 * time.Second,
+		// A day: a replay of a rotated token is detected for that long,
+		// longer than any retry of a lost response.
+		RefreshReuseHorizon: 24 * time.Hour,
+		PruneInterval:       time.Minute,
+		ShutdownTimeout:     10 * time.Second,
+		AccessTokenAlg:      "ES256",
+		RegistrationPKCE:    "required",
+		LogFormat:           "text",
+		LogLevel:            "info",
 	}
 }
 
@@ -106,9 +146,23 @@ func Default() Config {
 type Field struct {
 	Key  string
 	Help string
+	// Kind is what the value is (KindStr, KindNum, KindDur, KindList), so
+	// that a command line can type its flag; empty reads as KindStr.
+	Kind Kind
 	set  func(*Config, string) error
 	get  func(*Config) string
 }
+
+// Kind is the type of a Field's value.
+type Kind string
+
+// The kinds of Field values.
+const (
+	KindStr  Kind = "str"  // text
+	KindNum  Kind = "num"  // a whole number
+	KindDur  Kind = "dur"  // a Go duration: 90s, 10m, 24h
+	KindList Kind = "list" // comma-separated values
+)
 
 // Flag is the command-line flag name of the field.
 func (f Field) Flag() string { return strings.ReplaceAll(f.Key, "_", "-") }
@@ -128,13 +182,13 @@ func (f Field) Set(c *Config, s string) error {
 }
 
 func str(key, help string, p func(*Config) *string) Field {
-	return Field{Key: key, Help: help,
+	return Field{Key: key, Help: help, Kind: KindStr,
 		set: func(c *Config, s string) error { *p(c) = s; return nil },
 		get: func(c *Config) string { return *p(c) }}
 }
 
 func num(key, help string, lo, hi int, p func(*Config) *int) Field {
-	return Field{Key: key, Help: help,
+	return Field{Key: key, Help: help, Kind: KindNum,
 		set: func(c *Config, s string) error {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < lo || n > hi {
@@ -147,7 +201,7 @@ func num(key, help string, lo, hi int, p func(*Config) *int) Field {
 }
 
 func dur(key, help string, p func(*Config) *time.Duration) Field {
-	return Field{Key: key, Help: help,
+	return Field{Key: key, Help: help, Kind: KindDur,
 		set: func(c *Config, s string) error {
 			d, err := time.ParseDuration(s)
 			if err != nil {
@@ -162,13 +216,18 @@ func dur(key, help string, p func(*Config) *time.Duration) Field {
 		get: func(c *Config) string { return p(c).String() }}
 }
 
+// MaxRefreshGrace caps RefreshGrace, as Amazon Cognito caps its rotation
+// grace period: a longer window lets a stolen, already rotated refresh
+// token be used for longer before reuse detection ends the grant.
+const MaxRefreshGrace = 60 * time.Second
+
 // Fields lists every setting.
 var Fields = []Field{
 	str("issuer", "issuer identifier: the public base URL of the server", func(c *Config) *string { return &c.Issuer }),
 	str("listen", "address to listen on", func(c *Config) *string { return &c.Listen }),
 	str("database", "PostgreSQL DSN (postgres://…); empty for embedded SQLite in data_dir", func(c *Config) *string { return &c.Database }),
 	str("data_dir", "directory of the embedded SQLite database", func(c *Config) *string { return &c.DataDir }),
-	{Key: "audience", Help: "comma-separated aud values of access tokens (resource servers)",
+	{Key: "audience", Help: "comma-separated aud values of access tokens (resource servers)", Kind: KindList,
 		set: func(c *Config, s string) error {
 			c.Audience = nil
 			for _, a := range strings.Split(s, ",") {
@@ -185,6 +244,19 @@ var Fields = []Field{
 	dur("access_token_ttl", "lifetime of access tokens", func(c *Config) *time.Duration { return &c.AccessTokenTTL }),
 	dur("refresh_token_ttl", "lifetime of one refresh token (renewed on each rotation)", func(c *Config) *time.Duration { return &c.RefreshTokenTTL }),
 	dur("grant_ttl", "absolute lifetime of a refresh token chain", func(c *Config) *time.Duration { return &c.GrantTTL }),
+	{Key: "refresh_grace", Help: "how long after a rotation the same client may retry with the rotated refresh token (0 to 60s; 0 turns it off)",
+		set: func(c *Config, s string) error {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration such as 30s", s)
+			}
+			if d < 0 || d > MaxRefreshGrace {
+				return fmt.Errorf("must be between 0s and %v", MaxRefreshGrace)
+			}
+			c.RefreshGrace = d
+			return nil
+		},
+		get: func(c *Config) string { return c.RefreshGrace.String() }},
 	dur("id_token_ttl", "lifetime of ID tokens", func(c *Config) *time.Duration { return &c.IDTokenTTL }),
 	dur("code_ttl", "lifetime of authorization codes", func(c *Config) *time.Duration { return &c.CodeTTL }),
 	dur("session_ttl", "lifetime of a login session", func(c *Config) *time.Duration { return &c.SessionTTL }),
@@ -195,7 +267,7 @@ var Fields = []Field{
 	num("password_threads", "argon2id lanes per password hash", 1, 64, func(c *Config) *int { return &c.PasswordThreads }),
 	str("log_format", "text or json", func(c *Config) *string { return &c.LogFormat }),
 	str("log_level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
-	{Key: "trusted_proxies", Help: "comma-separated networks (CIDR) of TLS-terminating proxies whose X-Forwarded-For names the client; empty trusts none",
+	{Key: "trusted_proxies", Help: "comma-separated networks (CIDR) of TLS-terminating proxies whose X-Forwarded-For names the client; empty trusts none", Kind: KindList,
 		set: func(c *Config, s string) error {
 			var list []string
 			for _, p := range strings.Split(s, ",") {
@@ -215,6 +287,28 @@ var Fields = []Field{
 	str("registration", "dynamic client registration (RFC 7591): off, open (anyone), or token (needs registration_token)", func(c *Config) *string { return &c.Registration }),
 	str("registration_token", "initial access token for registration: token, at least 32 characters", func(c *Config) *string { return &c.RegistrationToken }),
 	str("dpop_nonce", "on: DPoP proofs must carry a server nonce (RFC 9449 §8), against proofs made in advance; off: none", func(c *Config) *string { return &c.DPoPNonce }),
+	dur("clock_leeway", "clock skew forgiven in iat, nbf and exp of access tokens, client assertions and request objects; keep node clocks synchronised (NTP)", func(c *Config) *time.Duration { return &c.ClockLeeway }),
+	dur("dpop_proof_window", "how far a DPoP proof's iat may be from now, either way (RFC 9449 §11.1)", func(c *Config) *time.Duration { return &c.DPoPWindow }),
+	dur("refresh_reuse_horizon", "how long a rotated refresh token is kept so that its replay revokes the grant (RFC 9700 §4.14.2); afterwards it is deleted and a replay is merely invalid", func(c *Config) *time.Duration { return &c.RefreshReuseHorizon }),
+	dur("prune_interval", "how often expired and rotated rows are deleted, in small batches", func(c *Config) *time.Duration { return &c.PruneInterval }),
+	num("max_connections", "cap on open client connections, past which new ones get 503 at once; 0 derives it from the descriptor limit (RLIMIT_NOFILE)", 0, 1<<20, func(c *Config) *int { return &c.MaxConnections }),
+	num("database_max_conns", "cap on PostgreSQL connections of this node; 0 means four per CPU", 0, 10000, func(c *Config) *int { return &c.DatabaseMaxConns }),
+	dur("shutdown_timeout", "how long requests in flight may take to finish after SIGTERM", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+	{Key: "insecure_outbound_allow", Help: "comma-separated hosts, IPs or networks (CIDR) that bawwab may call for a client (jwks_uri, backchannel_logout_uri, sector_identifier_uri) although they are loopback or private, and over http: for development and tests only; empty allows public https addresses only",
+		set: func(c *Config, s string) error {
+			var list []string
+			for _, p := range strings.Split(s, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					list = append(list, p)
+				}
+			}
+			if _, err := outbound.ParseAllow(list); err != nil {
+				return err
+			}
+			c.InsecureOutboundAllow = list
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(c.InsecureOutboundAllow, ",") }},
 	str("access_token_alg", "signature algorithm of access tokens: ES256, RS256 or PS256 (your resource servers must accept it; the demo API takes ES256 only)", func(c *Config) *string { return &c.AccessTokenAlg }),
 	str("registration_pkce", "required: every registered client uses PKCE; nonce_instead: a registering confidential client may ask to send nonce instead (RFC 9700 §2.1.1)", func(c *Config) *string { return &c.RegistrationPKCE }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
@@ -291,6 +385,19 @@ func LoadEnv(c *Config, getenv func(string) string) error {
 	return nil
 }
 
+// CheckAddr reports whether addr is an address to listen on as net.Listen
+// reads it: host:port or :port, the port a number (or service name).
+func CheckAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("must be host:port or :port, such as :8080 or 127.0.0.1:8080")
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("has no valid port: %q", port)
+	}
+	return nil
+}
+
 // Validate checks c and returns every problem found.
 func (c *Config) Validate() error {
 	var errs []error
@@ -315,6 +422,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		errs = append(errs, fmt.Errorf("database must be a postgres:// URL, or empty for SQLite"))
+	}
+	if err := CheckAddr(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q %v", c.Listen, err))
+	}
+	if err := CheckAddr(c.AdminListen); c.AdminToken != "" && err != nil {
+		errs = append(errs, fmt.Errorf("admin_listen %q %v", c.AdminListen, err))
 	}
 	if c.PprofListen != "" {
 		host, _, err := net.SplitHostPort(c.PprofListen)
@@ -344,6 +457,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
+	}
+	if c.RefreshReuseHorizon <= c.RefreshGrace {
+		errs = append(errs, fmt.Errorf("refresh_reuse_horizon %v must exceed refresh_grace %v: a retry within the grace needs the rotated token", c.RefreshReuseHorizon, c.RefreshGrace))
 	}
 	if c.CodeTTL > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("code_ttl %v is longer than the 10 minutes RFC 6749 §4.1.2 allows", c.CodeTTL))
@@ -381,6 +497,9 @@ func (c *Config) Warnings() []string {
 	}
 	if host, _, err := net.SplitHostPort(c.AdminListen); c.AdminToken != "" && (err != nil || !isLocal(host)) {
 		w = append(w, fmt.Sprintf("admin_listen %s is not loopback: the admin API then needs TLS and a firewall in front", c.AdminListen))
+	}
+	if len(c.InsecureOutboundAllow) > 0 {
+		w = append(w, "insecure_outbound_allow "+strings.Join(c.InsecureOutboundAllow, ",")+": clients may make bawwab call these internal addresses; for development only")
 	}
 	if c.Registration == "open" {
 		w = append(w, "registration: open lets anyone register a client; users still see and approve each one, but consider token")
@@ -448,6 +567,11 @@ file given with ` + "`--config`" + ` (or ` + "`BAWWAB_CONFIG`" + `), its ` + "`B
 environment variable, and its command-line flag. Unknown keys in the file are
 errors. ` + "`bawwab config check`" + ` validates the result, explains mistakes and
 warns about unwise settings.
+
+The flags belong to ` + "`bawwab serve`" + `, ` + "`migrate`" + ` and ` + "`config check`" + `, typed:
+durations such as ` + "`90s`" + `, ` + "`10m`" + ` or ` + "`24h`" + `, whole numbers, comma-separated lists.
+The admin commands take only ` + "`--data-dir`" + `, ` + "`--database`" + ` and ` + "`--admin-token`" + `
+(with ` + "`--server`" + `).
 
 | key (YAML) | flag | environment | default | meaning |
 |---|---|---|---|---|

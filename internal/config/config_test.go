@@ -54,6 +54,7 @@ func TestMistakesExplained(t *testing.T) {
 		{map[string]string{"database": "mysql://x"}, "postgres://"},
 		{map[string]string{"pprof_listen": "0.0.0.0:6060"}, "loopback"},
 		{map[string]string{"code_ttl": "20m"}, "10 minutes"},
+		{map[string]string{"refresh_reuse_horizon": "10s"}, "must exceed refresh_grace"},
 		{map[string]string{"listen": "0.0.0.0:8080"}, "warn:put TLS in front"},
 		{map[string]string{"access_token_ttl": "24h"}, "warn:keep it short"},
 		{map[string]string{"password_time": "1", "password_memory_kib": "8192"}, "warn:OWASP"},

@@ -7,6 +7,7 @@
 package dpop
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/hmac"
@@ -56,6 +57,11 @@ type claims struct {
 // and fragment ignored, RFC 9449 §4.3). accessToken, when not empty, must
 // be the one the proof's ath hashes.
 func Verify(raw, method, target string, now time.Time, accessToken string) (*Proof, error) {
+	return verify(raw, method, target, now, accessToken, Window)
+}
+
+// verify is Verify with the iat window.
+func verify(raw, method, target string, now time.Time, accessToken string, window time.Duration) (*Proof, error) {
 	jws, err := jose.ParseSigned(raw, Algorithms)
 	if err != nil {
 		return nil, errors.New("the DPoP proof is not a JWS signed with an asymmetric algorithm")
@@ -85,7 +91,7 @@ func Verify(raw, method, target string, now time.Time, accessToken string) (*Pro
 		return nil, fmt.Errorf("the DPoP proof is for %s, not %s", c.HTM, method)
 	case !sameURL(c.HTU, target):
 		return nil, errors.New("the DPoP proof is for another URL (htu)")
-	case c.IAT == nil || now.Sub(c.IAT.Time()) > Window || c.IAT.Time().Sub(now) > Window:
+	case c.IAT == nil || now.Sub(c.IAT.Time()) > window || c.IAT.Time().Sub(now) > window:
 		return nil, errors.New("the DPoP proof's iat is missing or too far from now")
 	case accessToken != "" && c.ATH != Hash(accessToken):
 		return nil, errors.New("the DPoP proof's ath does not match the access token")
@@ -160,6 +166,9 @@ type Checker struct {
 	// Nonces, when set, makes every proof carry a server nonce (§8).
 	Nonces *Nonces
 	Now    func() time.Time
+	// Window is how far a proof's iat may be from now; zero means Window
+	// (the package constant).
+	Window time.Duration
 }
 
 // Errors of RFC 9449 §7 and §8.
@@ -180,14 +189,17 @@ func (c *Checker) Check(ctx context.Context, r *http.Request, target, accessToke
 		return nil, oautherr.New(InvalidProof, "send one DPoP header")
 	}
 	now := c.Now()
-	p, err := Verify(vals[0], r.Method, target, now, accessToken)
+	window := cmp.Or(c.Window, Window)
+	p, err := verify(vals[0], r.Method, target, now, accessToken, window)
 	if err != nil {
 		return nil, oautherr.New(InvalidProof, err.Error())
 	}
 	if c.Nonces != nil && !c.Nonces.Valid(p.Nonce, now) {
 		return nil, oautherr.New(UseNonce, "the DPoP proof must carry the nonce of the DPoP-Nonce header")
 	}
-	if err := c.Replays.UseOnce(ctx, "dpop:"+p.JKT+":"+p.JTI, p.IAT.Add(2*Window)); err != nil {
+	// The jti namespace of the key, shared with the client assertions and
+	// request objects it may sign.
+	if err := c.Replays.UseOnce(ctx, storage.JTIKey(p.JKT, p.JTI), p.IAT.Add(2*window)); err != nil {
 		if errors.Is(err, storage.ErrAlreadyUsed) {
 			return nil, oautherr.New(InvalidProof, "the DPoP proof was used before (jti)")
 		}
@@ -196,9 +208,10 @@ func (c *Checker) Check(ctx context.Context, r *http.Request, target, accessToke
 	return p, nil
 }
 
-// SetNonce gives the client a fresh nonce, when nonces are on.
+// SetNonce gives the client a fresh nonce, when nonces are on. c may be
+// nil.
 func (c *Checker) SetNonce(w http.ResponseWriter) {
-	if c.Nonces != nil {
+	if c != nil && c.Nonces != nil {
 		w.Header().Set("DPoP-Nonce", c.Nonces.Current(c.Now()))
 	}
 }
@@ -219,24 +232,91 @@ func AccessToken(r *http.Request) (tok string, dpopScheme bool, err error) {
 	return tok, dpopScheme, nil
 }
 
-// Bound checks a resource request against the token's binding: a token
-// bound to the key with thumbprint jkt must come with the DPoP scheme and
-// a proof signed by that key.
+// schemeError is a failure of the DPoP authentication scheme at a
+// protected resource: WriteError answers it with a DPoP challenge.
+type schemeError struct{ err *oautherr.Error }
+
+func (e *schemeError) Error() string { return e.err.Error() }
+func (e *schemeError) Unwrap() error { return e.err }
+
+func scheme(err error) error {
+	e := oautherr.From(err)
+	if e.Code == oautherr.ServerError || e.Code == oautherr.TemporarilyUnavailable {
+		return err
+	}
+	return &schemeError{e}
+}
+
+// Bound checks a resource request against the token's binding (RFC 9449
+// §7.1): a token bound to the key with thumbprint jkt must come with the
+// DPoP scheme and a proof signed by that key, for this request and this
+// token (ath). Its errors are DPoP-scheme failures for WriteError.
 func (c *Checker) Bound(ctx context.Context, r *http.Request, target, token, jkt string, dpopScheme bool) error {
 	if jkt == "" {
 		return nil
 	}
-	if !dpopScheme {
-		return oautherr.New(oautherr.InvalidToken, "this token is DPoP-bound: send it with Authorization: DPoP and a DPoP proof")
+	if !dpopScheme { // §7.2: a bound token is no bearer token
+		return scheme(oautherr.New(oautherr.InvalidToken, "this token is DPoP-bound: send it as Authorization: DPoP <token>, with a DPoP proof of its key"))
 	}
 	p, err := c.Check(ctx, r, target, token)
 	if err != nil {
-		return err
+		return scheme(err)
 	}
-	if p == nil || p.JKT != jkt {
-		return oautherr.New(oautherr.InvalidToken, "the DPoP proof is not signed by the key this token is bound to")
+	if p == nil {
+		return scheme(oautherr.New(InvalidProof, "the request carries no DPoP proof: this token is DPoP-bound, send a DPoP header with a proof of its key"))
+	}
+	if p.JKT != jkt {
+		return scheme(oautherr.New(oautherr.InvalidToken, "the DPoP proof is not signed by the key this token is bound to"))
 	}
 	return nil
+}
+
+// algs is the algs parameter of DPoP challenges (RFC 9449 §7.1).
+func algs() string {
+	names := make([]string, len(Algorithms))
+	for i, a := range Algorithms {
+		names[i] = string(a)
+	}
+	return strings.Join(names, " ")
+}
+
+// WriteError writes the error of a protected-resource request (RFC 9449
+// §7.1 and §9, RFC 6750 §3). A failure of the DPoP scheme (from Bound),
+// or any error of a request that used the DPoP scheme, gets the DPoP
+// challenge with the accepted algorithms and, when nonces are on, a fresh
+// DPoP-Nonce; a proof without the right nonce is answered 401
+// use_dpop_nonce, so that a client retries with the nonce (§9). Other
+// errors get the Bearer challenge; a request without any token gets both
+// (§7.2). c may be nil: a resource that takes no DPoP tokens.
+func (c *Checker) WriteError(w http.ResponseWriter, err error, dpopScheme bool, realm, scope string) {
+	e := oautherr.From(err)
+	var se *schemeError
+	missing := e == oautherr.ErrMissingToken
+	if c == nil || (!errors.As(err, &se) && !dpopScheme && !missing) {
+		oautherr.WriteBearer(w, err, realm, scope)
+		return
+	}
+	params := fmt.Sprintf("realm=%q", realm)
+	if !missing {
+		params += fmt.Sprintf(", error=%q, error_description=%q", e.Code, e.Description)
+	}
+	if scope != "" {
+		params += fmt.Sprintf(", scope=%q", scope)
+	}
+	h := w.Header()
+	if missing {
+		h.Set("WWW-Authenticate", "Bearer "+params)
+		h.Add("WWW-Authenticate", fmt.Sprintf("DPoP %s, algs=%q", params, algs()))
+	} else {
+		h.Set("WWW-Authenticate", fmt.Sprintf("DPoP %s, algs=%q", params, algs()))
+	}
+	if e.Code == InvalidProof || e.Code == UseNonce {
+		cp := *e
+		cp.Status = http.StatusUnauthorized // at a resource, §7.1 and §9
+		e = &cp
+	}
+	c.SetNonce(w)
+	oautherr.Write(w, e, "")
 }
 
 // MemoryReplays is a Replays for a single process (the demo's API).

@@ -63,3 +63,33 @@ func TestNonces(t *testing.T) {
 		t.Fatalf("another server's nonce: %v", err)
 	}
 }
+
+// TestWindow: a proof's iat must lie within the checker's window either
+// way; the default is Window.
+func TestWindow(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+		skew   time.Duration // iat - now
+		ok     bool
+	}{
+		{"default, 50 s old", 0, -50 * time.Second, true},
+		{"default, 70 s old", 0, -70 * time.Second, false},
+		{"default, 50 s ahead", 0, 50 * time.Second, true},
+		{"10 s window, 20 s old", 10 * time.Second, -20 * time.Second, false},
+		{"10 s window, 20 s ahead", 10 * time.Second, 20 * time.Second, false},
+		{"10 s window, 5 s ahead", 10 * time.Second, 5 * time.Second, true},
+		{"5 min window, 4 min old", 5 * time.Minute, -4 * time.Minute, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Checker{Replays: &MemoryReplays{}, Now: func() time.Time { return now }, Window: tc.window}
+			r := httptest.NewRequest("POST", "https://id.example/token", nil)
+			r.Header.Set("DPoP", proof(t, "", now.Add(tc.skew)))
+			_, err := c.Check(context.Background(), r, "https://id.example/token", "")
+			if (err == nil) != tc.ok {
+				t.Fatalf("Check: %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}

@@ -87,7 +87,7 @@ func (e *Endpoint) introspect(r *http.Request) (*Response, error) {
 			return inactive, nil
 		}
 		return &Response{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, TokenType: "refresh_token",
-			Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), Sub: rt.UserID, Iss: e.Issuer.URL, AuthTime: rt.AuthTime.Unix()}, nil
+			Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), Sub: e.Issuer.Subject(client, rt.UserID), Iss: e.Issuer.URL, AuthTime: rt.AuthTime.Unix()}, nil
 	}
 
 	c, err := e.Issuer.ValidateAccess(ctx, raw)

@@ -398,17 +398,6 @@ func (w *worker) clientCredentials() (string, error) {
 	return r.AccessToken, nil
 }
 
-func (w *worker) introspect(form url.Values) error {
-	a, err := w.send("POST", "/introspect", form, true)
-	if err != nil {
-		return err
-	}
-	if a.status != 200 || !strings.Contains(string(a.body), `"active":true`) {
-		return fmt.Errorf("introspect: %d %s", a.status, a.body)
-	}
-	return nil
-}
-
 var (
 	csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 	reqRE  = regexp.MustCompile(`name="req" value="([^"]+)"`)
@@ -439,9 +428,9 @@ func (w *worker) codeFlow() (*token.Response, error) {
 			return w.token(url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")},
 				"redirect_uri": {w.t.RedirectURI}, "code_verifier": {verifier}})
 		case strings.HasPrefix(a.loc, "/login"), strings.HasPrefix(a.loc, "/consent"):
-			page, err := w.send("GET", a.loc, nil, false)
-			if err != nil {
-				return nil, err
+			page, gerr := w.send("GET", a.loc, nil, false)
+			if gerr != nil {
+				return nil, gerr
 			}
 			if page.status != 200 {
 				a = page

@@ -14,6 +14,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/bawwab/bawwab/internal/storage"
 )
 
 // Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1
@@ -65,9 +68,29 @@ func Newf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
 }
 
-// Wrap returns a server_error that hides cause from the client.
+// Wrap returns a server_error that hides cause from the client, or, when
+// cause is an outage of the store (storage.ErrUnavailable), the
+// temporarily_unavailable error of Unavailable.
 func Wrap(cause error) *Error {
+	if errors.Is(cause, storage.ErrUnavailable) {
+		return Unavailable(cause)
+	}
 	return &Error{Code: ServerError, Description: "the server could not complete the request", cause: cause}
+}
+
+// RetryAfterUnavailable is the Retry-After, in seconds, of a
+// temporarily_unavailable answer: outages of the store are usually short
+// (a failover, a restart), so clients may try again soon.
+const RetryAfterUnavailable = 2
+
+// Unavailable is the answer while the store cannot serve: the
+// temporarily_unavailable code of RFC 6749 §4.1.2.1, sent by the JSON
+// endpoints as 503 Service Unavailable with Retry-After (RFC 9110
+// §10.2.3), so that clients and load balancers tell an outage, which
+// passes, from a bug. cause is kept for logs.
+func Unavailable(cause error) *Error {
+	return &Error{Code: TemporarilyUnavailable, Status: http.StatusServiceUnavailable, RetryAfter: RetryAfterUnavailable,
+		Description: "the server is temporarily unable to handle the request; try again shortly", cause: cause}
 }
 
 // WithCause returns a copy of e that carries cause for logs.
@@ -122,10 +145,16 @@ func (e *Error) HTTPStatus() int {
 }
 
 // From converts any error into an *Error; errors that are not already one
-// become a server_error whose cause is kept private.
+// become a server_error whose cause is kept private. This is the one
+// mapping of outages: any error that wraps storage.ErrUnavailable (and is
+// not already a more specific OAuth error) becomes temporarily_unavailable,
+// so that handlers need no case of their own for it.
 func From(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
+		if e.Code == ServerError && errors.Is(e, storage.ErrUnavailable) {
+			return Unavailable(e.cause)
+		}
 		return e
 	}
 	return Wrap(err)
@@ -141,13 +170,20 @@ func Code(err error) string {
 }
 
 // Clip shortens a client-chosen string before it is quoted in a
-// description, so that error responses stay small. The writers make what
-// is left fit the error_description grammar (see Sanitize).
+// description or the audit log, so that both stay small. It cuts between
+// characters, never inside one, and replaces invalid UTF-8 and NUL, which
+// a database's text column refuses. The writers make what is left fit
+// the error_description grammar (see Sanitize).
 func Clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	if len(s) <= 40 {
+		return s
 	}
-	return s
+	cut := 40
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // Sanitize returns s in the grammar RFC 6749 §4.1.2.1 and §5.2 (and RFC
@@ -243,8 +279,11 @@ func Write(w http.ResponseWriter, err error, basicRealm string) {
 // Basic; a server_error is logged first with its private cause, as what.
 func WriteLogged(ctx context.Context, log *slog.Logger, w http.ResponseWriter, what string, err error) {
 	e := From(err)
-	if e.Code == ServerError {
+	switch e.Code {
+	case ServerError:
 		log.ErrorContext(ctx, what, "err", err)
+	case TemporarilyUnavailable:
+		log.WarnContext(ctx, what, "err", err)
 	}
 	Write(w, e, "bawwab")
 }
@@ -256,6 +295,11 @@ func WriteLogged(ctx context.Context, log *slog.Logger, w http.ResponseWriter, w
 func WriteBearer(w http.ResponseWriter, err error, realm, scope string) {
 	challenge := fmt.Sprintf("Bearer realm=%q", realm)
 	e := From(err)
+	if e.Code == TemporarilyUnavailable {
+		// An outage, not a problem with the token: no challenge.
+		Write(w, e, "")
+		return
+	}
 	if e != ErrMissingToken {
 		// Sanitize leaves no quote or backslash: the quoted string needs
 		// no escapes (RFC 6750 §3, RFC 9110 §5.6.4).

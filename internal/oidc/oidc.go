@@ -137,13 +137,13 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	raw, dpopScheme, err := accessToken(r)
 	writeErr := func(err error) {
 		if oautherr.Code(err) == oautherr.ServerError {
 			p.Log.ErrorContext(ctx, "userinfo failed", "err", err)
 		}
-		oautherr.WriteBearer(w, err, p.Issuer.URL, "")
+		p.DPoP.WriteError(w, err, dpopScheme, p.Issuer.URL, "")
 	}
-	raw, dpopScheme, err := accessToken(r)
 	if err != nil {
 		writeErr(err)
 		return
@@ -161,7 +161,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	scopes := strings.Fields(c.Scope)
 	if !slices.Contains(scopes, scope.OpenID) || c.Subject == c.ClientID && c.GrantID == "" {
-		oautherr.WriteBearer(w, oautherr.New(oautherr.InsufficientScope, "the access token was not granted the openid scope"), p.Issuer.URL, scope.OpenID)
+		p.DPoP.WriteError(w, oautherr.New(oautherr.InsufficientScope, "the access token was not granted the openid scope"), dpopScheme, p.Issuer.URL, scope.OpenID)
 		return
 	}
 	u, err := p.Store.GetUser(ctx, c.UserID) // the grant's user: a pairwise sub does not name it
@@ -171,6 +171,9 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	} else if err != nil {
 		writeErr(oautherr.Wrap(err))
 		return
+	}
+	if dpopScheme {
+		p.DPoP.SetNonce(w) // the next proof's nonce (RFC 9449 §9)
 	}
 	claims := token.UserClaims(p.Issuer.Scopes, u, scopes)
 	maps.Copy(claims, token.ClaimValues(u, c.Released.UserInfo)) // OpenID Connect Core §5.5

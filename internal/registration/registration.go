@@ -28,6 +28,7 @@ import (
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/token"
@@ -59,6 +60,9 @@ type Endpoint struct {
 	Mode   string // Off, Open or Token
 	// InitialToken is the initial access token when Mode is Token.
 	InitialToken string
+	// Outbound checks the URLs a client registers for bawwab to call and
+	// fetches its sector_identifier_uri; nil allows public https URLs only.
+	Outbound *outbound.Client
 	// AllowNonceInstead lets a registering confidential client choose the
 	// PKCE policy storage.PKCENonceInstead; otherwise PKCE is required.
 	AllowNonceInstead bool
@@ -77,12 +81,17 @@ type Metadata struct {
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 	BackchannelLogoutURI    string          `json:"backchannel_logout_uri,omitempty"`
 	SubjectType             string          `json:"subject_type,omitempty"`
+	SectorIdentifierURI     string          `json:"sector_identifier_uri,omitempty"`
 	// IDTokenAlg is id_token_signed_response_alg (OpenID Connect
 	// Registration §2): RS256 when absent, or PS256 or ES256.
 	IDTokenAlg string `json:"id_token_signed_response_alg,omitempty"`
 	// PKCEPolicy (bawwab's own member) is required, or nonce_instead where
 	// the operator's registration policy allows it.
 	PKCEPolicy string `json:"pkce_policy,omitempty"`
+	ClientURI  string `json:"client_uri,omitempty"`
+	LogoURI    string `json:"logo_uri,omitempty"`
+	PolicyURI  string `json:"policy_uri,omitempty"`
+	TOSURI     string `json:"tos_uri,omitempty"`
 }
 
 // Response is a client information response (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -195,7 +204,11 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 	return admin.ClientSpec{Name: m.ClientName, Public: m.TokenEndpointAuthMethod == "none", RedirectURIs: m.RedirectURIs,
 		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR, AuthMethod: m.TokenEndpointAuthMethod, JWKS: string(m.JWKS),
 		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI, Pairwise: m.SubjectType == "pairwise",
-		IDTokenAlg: m.IDTokenAlg, PKCEPolicy: m.PKCEPolicy}, nil
+		SectorIdentifierURI: m.SectorIdentifierURI, Outbound: e.Outbound,
+		IDTokenAlg: m.IDTokenAlg, PKCEPolicy: m.PKCEPolicy,
+		// A client registering itself is never verified: only the operator says so.
+		Info: storage.ClientInfo{ClientURI: m.ClientURI, LogoURI: m.LogoURI, PolicyURI: m.PolicyURI, TOSURI: m.TOSURI}}, nil
+
 }
 
 func readMetadata(r *http.Request) (*Metadata, error) {
@@ -219,7 +232,9 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 		RegistrationClientURI: e.Issuer + "/register/" + c.ID,
 		Metadata: Metadata{RedirectURIs: c.RedirectURIs, ClientName: c.Name, GrantTypes: c.GrantTypes, TokenEndpointAuthMethod: auth,
 			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR, JWKS: rawOrNil(c.JWKS), JWKSURI: c.JWKSURI,
-			BackchannelLogoutURI: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy}}
+			BackchannelLogoutURI: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy,
+			SectorIdentifierURI: c.SectorIdentifierURI, ClientURI: c.ClientURI, LogoURI: c.LogoURI,
+			PolicyURI: c.PolicyURI, TOSURI: c.TOSURI}}
 	if resp.PKCEPolicy == "" {
 		resp.PKCEPolicy = "required"
 	}
@@ -246,7 +261,7 @@ func (e *Endpoint) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, secret, err := admin.BuildClient(spec, e.Scopes)
+	c, secret, err := admin.BuildClient(r.Context(), spec, e.Scopes)
 	if err != nil {
 		return metadataError(InvalidClientMetadata, err.Error())
 	}
@@ -308,7 +323,7 @@ func (e *Endpoint) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	spec.ID = c.ID
-	next, secret, err := admin.BuildClient(spec, e.Scopes)
+	next, secret, err := admin.BuildClient(r.Context(), spec, e.Scopes)
 	if err != nil {
 		return metadataError(InvalidClientMetadata, err.Error())
 	}

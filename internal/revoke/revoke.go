@@ -84,10 +84,7 @@ func (e *Endpoint) revoke(r *http.Request) error {
 	if err := e.Issuer.Store.RevokeToken(ctx, claims.ID, claims.Expiry.Time()); err != nil {
 		return oautherr.Wrap(err)
 	}
-	user := claims.Subject
-	if claims.GrantID == "" {
-		user = "" // client_credentials: the subject is the client
-	}
+	user := claims.UserID // the grant's user, never a pairwise sub; empty for client_credentials
 	e.Issuer.Audit.Record(ctx, audit.Event{Type: audit.TokenRevoked, UserID: user, ClientID: client.ID, Detail: "access token; jti=" + claims.ID})
 	return nil
 }

@@ -5,6 +5,7 @@ package scope
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -25,6 +26,9 @@ type Scope struct {
 	Name string
 	// Description is what the user reads on the consent screen, by language.
 	Description map[string]string
+	// Explanation is one line, by language, on what sharing it means
+	// for the person: shown under the description.
+	Explanation map[string]string
 	// Sensitive scopes are flagged on the consent screen and unchecked by
 	// default.
 	Sensitive bool
@@ -41,6 +45,25 @@ func (s Scope) Describe(lang string) string {
 	}
 	return s.Description["en"]
 }
+
+// Explain returns the explanation in lang, falling back to English. A
+// scope stored without one (a catalog seeded before explanations
+// existed) gets the default catalog's, if it has the same name.
+func (s Scope) Explain(lang string) string {
+	e := s.Explanation
+	if len(e) == 0 {
+		e = defaultExplanations[s.Name]
+	}
+	if d := e[lang]; d != "" {
+		return d
+	}
+	return e["en"]
+}
+
+// Identity reports whether the scope is about who the person is: it
+// releases OpenID Connect claims. Access to data and lasting access
+// (files, offline_access) is not identity.
+func (s Scope) Identity() bool { return len(s.Claims) > 0 }
 
 // Catalog is the set of scopes a server knows. It may be replaced while
 // in use (an operator edits scopes): readers always see one whole version.
@@ -82,30 +105,57 @@ func (c *Catalog) All() []Scope {
 	return out
 }
 
+// defaultExplanations say, for each scope of the default catalog, what
+// sharing it means.
+var defaultExplanations = map[string]map[string]string{
+	OpenID: {"en": "The app learns an identifier for you, so it knows it is you when you come back.",
+		"ar": "يعرف التطبيق معرّفاً خاصاً بك ليتعرّف عليك حين تعود."},
+	Profile: {"en": "Your name and username, and what you entered on your profile: nickname, website, gender, birthdate, time zone and language.",
+		"ar": "اسمك واسم المستخدم، وما أدخلته في ملفك الشخصي: اسم الشهرة والموقع الإلكتروني والجنس وتاريخ الميلاد والمنطقة الزمنية واللغة."},
+	"photo": {"en": "The picture on your account, which the app may show to others.",
+		"ar": "الصورة في حسابك، وقد يعرضها التطبيق للآخرين."},
+	Email: {"en": "The app can write to you at this address.",
+		"ar": "يستطيع التطبيق مراسلتك على هذا العنوان."},
+	Address: {"en": "The postal address on your profile, for example to send you something.",
+		"ar": "العنوان البريدي في ملفك الشخصي، لإرسال شيء إليك مثلاً."},
+	Phone: {"en": "The phone number on your profile; the app may call you or send you messages.",
+		"ar": "رقم الهاتف في ملفك الشخصي؛ قد يتصل بك التطبيق أو يرسل إليك رسائل."},
+	"files.read": {"en": "The app can read the names and contents of your files. It cannot change them.",
+		"ar": "يستطيع التطبيق قراءة أسماء ملفاتك ومحتواها، دون تعديلها."},
+	OfflineAccess: {"en": "Without this, the app's access ends soon after you leave it. With it, the app keeps access until you revoke it.",
+		"ar": "من دونه ينتهي وصول التطبيق بعد قليل من مغادرتك. ومعه يبقى وصوله حتى تسحب الإذن."},
+	"payment": {"en": "The app can see your saved cards and charge them.",
+		"ar": "يستطيع التطبيق رؤية بطاقاتك المحفوظة والدفع بها."},
+}
+
 // Default is the catalog bawwab starts with.
 func Default() *Catalog {
-	return NewCatalog(
-		Scope{Name: OpenID, Required: true, Claims: []string{"sub"},
+	scopes := []Scope{
+		{Name: OpenID, Required: true, Claims: []string{"sub"},
 			Description: map[string]string{"en": "Confirm who you are", "ar": "تأكيد هويتك"}},
-		Scope{Name: Profile, Claims: ProfileClaims,
+		{Name: Profile, Claims: ProfileClaims,
 			Description: map[string]string{
 				"en": "Your name and profile: nickname, website, gender, birthdate, time zone and language",
 				"ar": "اسمك وملفك الشخصي: اسم الشهرة والموقع الإلكتروني والجنس وتاريخ الميلاد والمنطقة الزمنية واللغة"}},
-		Scope{Name: "photo", Claims: []string{"picture"},
+		{Name: "photo", Claims: []string{"picture"},
 			Description: map[string]string{"en": "Your profile photo", "ar": "صورتك الشخصية"}},
-		Scope{Name: Email, Claims: []string{"email", "email_verified"},
+		{Name: Email, Claims: []string{"email", "email_verified"},
 			Description: map[string]string{"en": "Your email address", "ar": "عنوان بريدك الإلكتروني"}},
-		Scope{Name: Address, Claims: []string{"address"},
+		{Name: Address, Claims: []string{"address"},
 			Description: map[string]string{"en": "Your postal address", "ar": "عنوانك البريدي"}},
-		Scope{Name: Phone, Claims: []string{"phone_number", "phone_number_verified"},
+		{Name: Phone, Claims: []string{"phone_number", "phone_number_verified"},
 			Description: map[string]string{"en": "Your phone number", "ar": "رقم هاتفك"}},
-		Scope{Name: "files.read",
+		{Name: "files.read",
 			Description: map[string]string{"en": "See your files", "ar": "الاطلاع على ملفاتك"}},
-		Scope{Name: OfflineAccess,
+		{Name: OfflineAccess,
 			Description: map[string]string{"en": "Keep access while you are away", "ar": "الاحتفاظ بالوصول أثناء غيابك"}},
-		Scope{Name: "payment", Sensitive: true,
+		{Name: "payment", Sensitive: true,
 			Description: map[string]string{"en": "Your saved payment cards", "ar": "بطاقات الدفع المحفوظة لديك"}},
-	)
+	}
+	for i := range scopes {
+		scopes[i].Explanation = maps.Clone(defaultExplanations[scopes[i].Name])
+	}
+	return NewCatalog(scopes...)
 }
 
 // ProfileClaims are the claims of the profile scope (OpenID Connect Core

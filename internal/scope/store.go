@@ -18,8 +18,8 @@ func Load(ctx context.Context, store storage.Storage, c *Catalog) error {
 	}
 	if len(defs) == 0 {
 		for i, s := range Default().All() {
-			d := storage.ScopeDef{Name: s.Name, Position: i + 1, Description: s.Description, Sensitive: s.Sensitive, Required: s.Required,
-				Claims: s.Claims}
+			d := storage.ScopeDef{Name: s.Name, Position: i + 1, Description: s.Description, Explanation: s.Explanation, Sensitive: s.Sensitive,
+				Required: s.Required, Claims: s.Claims}
 			if err := store.SaveScope(ctx, d); err != nil {
 				return err
 			}
@@ -28,7 +28,7 @@ func Load(ctx context.Context, store storage.Storage, c *Catalog) error {
 	}
 	scopes := make([]Scope, 0, len(defs))
 	for _, d := range defs {
-		scopes = append(scopes, Scope{Name: d.Name, Description: maps.Clone(d.Description), Sensitive: d.Sensitive,
+		scopes = append(scopes, Scope{Name: d.Name, Description: maps.Clone(d.Description), Explanation: maps.Clone(d.Explanation), Sensitive: d.Sensitive,
 			Required: d.Required || d.Name == OpenID, Claims: slices.Clone(d.Claims)})
 	}
 	c.Replace(scopes...)

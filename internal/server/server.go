@@ -31,6 +31,7 @@ import (
 	"github.com/bawwab/bawwab/internal/metrics"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/oidc"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/ratelimit"
 	"github.com/bawwab/bawwab/internal/registration"
@@ -52,9 +53,13 @@ type Server struct {
 	Issuer *token.Issuer
 	Scopes *scope.Catalog
 	Log    *slog.Logger
+	// Outbound sends the requests made for clients (package outbound).
+	Outbound *outbound.Client
 
 	handler http.Handler
 	admin   http.Handler
+	health  *health
+	logouts *backchannel.Notifier
 }
 
 // Options change how New builds the server; the zero value is production.
@@ -117,22 +122,34 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	issuer := &token.Issuer{Audit: auditLog, PairwiseKey: pairwiseKey, URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now,
 		AccessTokenAlg: cfg.AccessTokenAlg}
+	issuer.Leeway = cfg.ClockLeeway
+	allow, err := outbound.ParseAllow(cfg.InsecureOutboundAllow)
+	if err != nil {
+		return nil, fmt.Errorf("insecure_outbound_allow: %w", err)
+	}
+	fetch := outbound.New(outbound.Options{Allow: allow})
+	fetch.Log = log
+	fetch.Refused = func(ctx context.Context, clientID, uri, detail string) {
+		auditLog.Record(ctx, audit.Event{Type: audit.OutboundRefused, ClientID: clientID, Detail: oautherr.Clip(uri) + ": " + detail})
+	}
 	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now,
 		Fresh: time.Second}, Audit: auditLog, Now: now,
 		Audiences: []string{cfg.Issuer, cfg.Issuer + "/token", cfg.Issuer + "/introspect", cfg.Issuer + "/revoke", cfg.Issuer + "/par",
 			cfg.Issuer + "/device_authorization"}}
+	auth.Leeway = cfg.ClockLeeway
+	auth.Keys.Fetch = fetch
 	if auth.Sealer, err = clientauth.StoreSealer(ctx, store); err != nil {
 		return nil, fmt.Errorf("secret sealer: %w", err)
 	}
 	tokens := token.NewEndpoint(auth, log,
 		token.AuthorizationCode{Issuer: issuer},
-		token.RefreshToken{Issuer: issuer},
+		token.RefreshToken{Issuer: issuer, Grace: cfg.RefreshGrace},
 		token.ClientCredentials{Issuer: issuer},
 		token.DeviceCode{Issuer: issuer},
 		token.TokenExchange{Issuer: issuer},
 	)
 	tokens.OnIssued = m.TokenIssued
-	proofs := &dpop.Checker{Replays: store, Now: now}
+	proofs := &dpop.Checker{Replays: store, Now: now, Window: cfg.DPoPWindow}
 	if cfg.DPoPNonce == "on" {
 		key, err := store.Secret(ctx, "dpop-nonce", []byte(rand.Text()+rand.Text()))
 		if err != nil {
@@ -142,13 +159,14 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	}
 	tokens.DPoP, tokens.URL = proofs, cfg.Issuer+"/token"
 	logouts := &backchannel.Notifier{Store: store, Keys: keys, Issuer: cfg.Issuer, Log: log, Now: now,
-		HTTP: &http.Client{Timeout: 5 * time.Second}}
+		Fetch: fetch, Subject: issuer.Subject}
 	mux := http.NewServeMux()
 	(&authorize.Handler{Store: store, Sessions: sessions, UI: pages, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now,
 		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute,
 		UserFailures: &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Now: now},
 		IPFailures:   &ratelimit.Backoff{Counter: store, Free: 50, Base: time.Second, Max: 15 * time.Minute, Now: now}, Password: pw,
 		Audit: auditLog, Auth: auth, IDTokens: issuer, Logouts: logouts, Audiences: cfg.Audience,
+		Leeway: cfg.ClockLeeway,
 	}).Register(mux)
 	tokens.Register(mux)
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
@@ -157,18 +175,22 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	(&oidc.Provider{Issuer: issuer, Store: store, GrantTypes: tokens.GrantTypes(), UILocales: ui.Languages, Log: log,
 		Registration: cfg.Registration != registration.Off, DPoP: proofs}).Register(mux)
 	(&registration.Endpoint{Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, Mode: cfg.Registration,
-		InitialToken: cfg.RegistrationToken, AllowNonceInstead: cfg.RegistrationPKCE == storage.PKCENonceInstead}).Register(mux)
+		InitialToken: cfg.RegistrationToken, Outbound: fetch,
+		AllowNonceInstead: cfg.RegistrationPKCE == storage.PKCENonceInstead}).Register(mux)
 	keys.Register(mux)
 	mux.Handle("GET /static/", ui.Static())
+	mux.HandleFunc("GET /favicon.ico", ui.Favicon)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", ready(store, keys))
+	health := newHealth(store, log, now)
+	mux.HandleFunc("GET /readyz", ready(health, keys))
 	mux.Handle("GET /metrics", m.Handler())
 
 	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken,
-		Logouts: logouts}
-	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log,
+		Logouts: logouts, Outbound: fetch}
+	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log, Outbound: fetch,
 		handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log),
 		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),
+		health:  health, logouts: logouts,
 	}, nil
 }
 
@@ -227,24 +249,6 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
 }
 
-// ready answers /readyz: 200 when the store answers and a signing key is
-// loaded, 503 otherwise.
-func ready(store storage.Storage, keys *jwks.Manager) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		_, _, err := store.Failures(ctx, "readyz", time.Now())
-		switch {
-		case err != nil:
-			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
-		case keys.ActiveKID() == "":
-			http.Error(w, "no signing key", http.StatusServiceUnavailable)
-		default:
-			_, _ = w.Write([]byte("ready\n"))
-		}
-	}
-}
-
 // Pprof serves Go's profiler, for a loopback listener of its own.
 func Pprof() http.Handler {
 	mux := http.NewServeMux()
@@ -299,25 +303,9 @@ func HTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// Serve serves on l until ctx ends, then shuts down gracefully. It also
-// runs the background jobs.
+// Serve serves on l until ctx ends, then shuts down in order (see Run).
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// Keys rotated on another node reach this one within the reload interval.
-	go every(ctx, 30*time.Second, func(ctx context.Context) {
-		if err := s.Keys.Reload(ctx); err != nil && ctx.Err() == nil {
-			s.Log.ErrorContext(ctx, "reload signing keys", "err", err)
-		}
-	})
-	// Scopes edited on another node, likewise.
-	go every(ctx, 30*time.Second, func(ctx context.Context) {
-		if err := scope.Load(ctx, s.Store, s.Scopes); err != nil && ctx.Err() == nil {
-			s.Log.ErrorContext(ctx, "reload scopes", "err", err)
-		}
-	})
-	go every(ctx, 5*time.Minute, s.collectGarbage)
-	return ServeUntil(ctx, HTTPServer(s.handler, s.Log), l)
+	return s.Run(ctx, l, nil)
 }
 
 // ServeAdmin serves the admin API on l until ctx ends.
@@ -328,6 +316,11 @@ func (s *Server) ServeAdmin(ctx context.Context, l net.Listener) error {
 // ServeUntil runs srv on l until ctx ends, then shuts it down, letting
 // requests in flight finish for up to 10 seconds.
 func ServeUntil(ctx context.Context, srv *http.Server, l net.Listener) error {
+	return serveUntil(ctx, srv, l, 10*time.Second)
+}
+
+// serveUntil is ServeUntil with the time requests in flight may take.
+func serveUntil(ctx context.Context, srv *http.Server, l net.Listener, grace time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -335,7 +328,7 @@ func ServeUntil(ctx context.Context, srv *http.Server, l net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return err
@@ -360,21 +353,11 @@ func every(ctx context.Context, interval time.Duration, fn func(context.Context)
 	}
 }
 
-// collectGarbage deletes expired codes, tokens, requests and sessions.
-func (s *Server) collectGarbage(ctx context.Context) {
-	n, err := s.Store.DeleteExpired(ctx, s.Issuer.Now())
-	if err != nil && ctx.Err() == nil {
-		s.Log.ErrorContext(ctx, "delete expired rows", "err", err)
-	} else if n > 0 {
-		s.Log.DebugContext(ctx, "deleted expired rows", "rows", n)
-	}
-}
-
 // OpenStore opens the store cfg names: PostgreSQL for a postgres:// DSN,
 // otherwise the embedded SQLite file in the data directory.
 func OpenStore(ctx context.Context, cfg config.Config) (storage.Storage, error) {
 	if cfg.Database != "" {
-		return postgres.Open(ctx, cfg.Database, postgres.Options{})
+		return postgres.Open(ctx, cfg.Database, postgres.Options{MaxConns: cfg.DatabaseMaxConns})
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err

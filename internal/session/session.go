@@ -98,11 +98,16 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 }
 
 // Logout ends the session of r and gives the browser a fresh anonymous cookie.
-func (m *Manager) Logout(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+func (m *Manager) Logout(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	if id := cookieValue(r); id != "" {
-		_ = m.store.DeleteSession(ctx, storage.Hash(id))
+		// A session the store could not delete would outlive the cookie
+		// (and work for whoever copied it): keep both and report.
+		if err := m.store.DeleteSession(ctx, storage.Hash(id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
 	}
 	m.setCookie(w, rand.Text()+rand.Text(), 0)
+	return nil
 }
 
 // CSRFToken returns the CSRF token for the browser of r, giving it a cookie
@@ -112,9 +117,15 @@ func (m *Manager) CSRFToken(w http.ResponseWriter, r *http.Request) string {
 	if id == "" {
 		id = rand.Text() + rand.Text()
 		m.setCookie(w, id, 0)
-		// Later calls on this request see the new cookie (bawwab sets no
-		// other cookie, so an invalid one is simply replaced).
+		// Later calls on this request see the new cookie in place of an
+		// invalid one; the browser's other cookies (its language) stay.
+		cookies := r.Cookies()
 		r.Header.Del("Cookie")
+		for _, c := range cookies {
+			if c.Name != CookieName {
+				r.AddCookie(c)
+			}
+		}
 		r.AddCookie(&http.Cookie{Name: CookieName, Value: id})
 	}
 	return m.token(id)

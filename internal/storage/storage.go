@@ -13,7 +13,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Hash is the stored form of a secret (client secret, code, refresh token,
@@ -23,6 +25,15 @@ import (
 func Hash(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
+}
+
+// ValidText reports whether s can be stored in, or looked up by, a text
+// column of every backend: valid UTF-8 without NUL. PostgreSQL refuses
+// anything else with an error, so a caller holding an identifier from a
+// request (a user name, a client id) that is not ValidText knows no row
+// matches it without asking.
+func ValidText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
@@ -36,6 +47,15 @@ var (
 	// together with this error, so that the caller can revoke what it issued
 	// (RFC 9700 §4.5.3.1 and §4.14.2).
 	ErrAlreadyUsed = errors.New("storage: already used")
+	// ErrUnavailable means the store could not be reached or could not
+	// write right now: connection refused or reset, a server shutting
+	// down or out of connections, a full disk, a read-only or locked
+	// database, a deadline passed while waiting for it. The request may
+	// well succeed later; it is not a bug, and handlers answer 503
+	// temporarily_unavailable (package oautherr) instead of 500. Backends
+	// classify their driver errors once and wrap them with this sentinel
+	// (keeping the driver error in the chain); callers test with errors.Is.
+	ErrUnavailable = errors.New("storage: unavailable")
 )
 
 // User is a local account.
@@ -112,6 +132,10 @@ type Client struct {
 	// Pairwise gives the client's users a subject identifier of their own
 	// for this client (OpenID Connect Core §8.1).
 	Pairwise bool
+	// SectorIdentifierURI, when set, names the sector of a pairwise
+	// client's subject identifiers: its host (OpenID Connect Core §8.1).
+	// It was fetched and found to list every redirect URI at registration.
+	SectorIdentifierURI string
 	// SecretSealed is the secret itself, encrypted with a server key, for
 	// a client_secret_jwt client (RFC 7523), which signs with it; empty
 	// for every other client, whose secret is kept only as SecretHash.
@@ -122,7 +146,12 @@ type Client struct {
 	IDTokenAlg string
 	// PKCEPolicy is PKCERequired (empty) or PKCENonceInstead.
 	PKCEPolicy string
-	CreatedAt  time.Time
+	// ClientInfo is what the client says about itself; Verified says the
+	// operator checked it. The consent page shows both, so that a person
+	// sees who is asking (RFC 7591 §2, RFC 9700 §4.15 on impersonation).
+	ClientInfo
+	Verified  bool
+	CreatedAt time.Time
 }
 
 // PKCE policies of a client. RFC 9700 §2.1.1 lets a confidential OpenID
@@ -142,6 +171,13 @@ func (c *Client) IDTokenSigningAlg() string {
 		return "RS256"
 	}
 	return c.IDTokenAlg
+}
+
+// ClientInfo is the client metadata people read on the consent page
+// (RFC 7591 §2): where the app lives, its logo, its privacy policy and
+// terms of service. Each is an https URL, or empty.
+type ClientInfo struct {
+	ClientURI, LogoURI, PolicyURI, TOSURI string
 }
 
 // SubjectType is "pairwise" or "public" (OpenID Connect Core §8).
@@ -196,8 +232,12 @@ type AuthRequest struct {
 	// the audiences asked for (RFC 8707).
 	DPoPJKT   string
 	Resources []string
-	// Claims is the claims request parameter (OpenID Connect Core §5.5),
-	// validated JSON, or empty.
+	// UILocales are the languages the client asked the pages to speak
+	// (OpenID Connect Core §3.1.2.1), kept for a pushed request.
+	UILocales string
+	// Claims is the request's claims parameter (OpenID Connect Core
+	// §5.5), validated JSON as sent, or empty: the consent page marks the
+	// essential ones and asks for claims requested on their own.
 	Claims    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
@@ -238,6 +278,10 @@ type RefreshToken struct {
 	UsedAt    time.Time // zero until rotated
 	// JKT binds the token to a DPoP key (RFC 9449 §5): its thumbprint.
 	JKT string
+	// NextHash is the hash of the token that replaced this one at its
+	// rotation; empty while unused, and for a successor that a retried
+	// rotation replaced (see RetryRotation), which is spent for good.
+	NextHash string
 }
 
 // Session is a logged-in browser session.
@@ -298,6 +342,8 @@ type ScopeDef struct {
 	Name        string
 	Position    int // order on consent screens
 	Description map[string]string
+	// Explanation is one line, by language, on what sharing it means.
+	Explanation map[string]string
 	Sensitive   bool
 	Required    bool
 	Claims      []string
@@ -325,6 +371,43 @@ type AuditFilter struct {
 	Until    time.Time // exclusive
 	Limit    int       // at most this many, newest first; zero means 100
 }
+
+// Throttle is the policy ReserveAttempt applies to the attempts of one key
+// (package ratelimit): the first Free may be made at once; after that, an
+// attempt may be made only once Delay of the count has passed since the
+// previous one.
+type Throttle struct {
+	Free      int
+	Base, Max time.Duration
+}
+
+// Delay is how long after the latest attempt the next may be made when n
+// attempts are counted: none while n < Free, then Base, doubling with each
+// further attempt, up to Max.
+func (t Throttle) Delay(n int) time.Duration {
+	if n < t.Free {
+		return 0
+	}
+	d := t.Base << min(n-t.Free, 30)
+	if d > t.Max || d <= 0 {
+		d = t.Max
+	}
+	return d
+}
+
+// Outcome is how a reserved attempt ended (EndAttempt).
+type Outcome int
+
+const (
+	// AttemptFailed leaves the attempt counted, as a failure.
+	AttemptFailed Outcome = iota + 1
+	// AttemptSucceeded forgets the key's failures; attempts of the key
+	// still in flight stay counted.
+	AttemptSucceeded
+	// AttemptReleased uncounts the attempt: it decided nothing about the
+	// key (it was refused for another key, or the store failed).
+	AttemptReleased
+)
 
 // Storage is the persistence contract of bawwab.
 type Storage interface {
@@ -380,6 +463,16 @@ type Storage interface {
 	// succeeds at most once per old token; a token used before yields
 	// ErrAlreadyUsed and next is not stored.
 	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, at time.Time) error
+	// RetryRotation rotates a refresh token again whose rotation response
+	// was lost: oldHash, rotated at or after since into successorHash, is
+	// given next instead, and successorHash, still unused, is spent (marked
+	// used, with no NextHash), so that one live token remains in the chain.
+	// Atomic: of concurrent retries at most one succeeds. When oldHash was
+	// not rotated at or after since, its NextHash is no longer
+	// successorHash (another retry won), or the successor was used, it
+	// yields ErrAlreadyUsed and changes nothing; an unknown oldHash yields
+	// ErrNotFound.
+	RetryRotation(ctx context.Context, oldHash, successorHash string, next RefreshToken, since, at time.Time) error
 
 	// RevokeToken records that the access token with this jti is revoked
 	// until it expires anyway.
@@ -415,6 +508,18 @@ type Storage interface {
 	// ResetFailures forgets key's failures; resetting an unknown key is not
 	// an error.
 	ResetFailures(ctx context.Context, key string) error
+	// ReserveAttempt counts an attempt of key before it is made, in one
+	// atomic step, so that concurrent attempts, on any number of nodes,
+	// each take their own number: it returns the count including this
+	// attempt (1 for the first since the counter was reset or expired)
+	// and no wait. When t does not allow an attempt at now, nothing is
+	// counted and it returns zero and how long to wait; or zero and no
+	// wait when attempts still in flight fill the budget, which may yet
+	// succeed: try again once one has ended. The count is of failed
+	// attempts and attempts in flight; it expires at now + t.Max.
+	ReserveAttempt(ctx context.Context, key string, now time.Time, t Throttle) (int, time.Duration, error)
+	// EndAttempt records how an attempt ReserveAttempt counted ended.
+	EndAttempt(ctx context.Context, key string, o Outcome) error
 
 	CreateDeviceCode(ctx context.Context, d DeviceCode) error
 	GetDeviceCodeByUserCode(ctx context.Context, userCode string) (*DeviceCode, error)
@@ -448,6 +553,49 @@ type Storage interface {
 	// requests, sessions, revoked-token entries, failure counters, audit
 	// events and grants that expired before now, and returns how many rows it removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+	// Prune deletes what p says has ended, a batch of rows per statement so
+	// that no write holds the database for long, and returns how many rows
+	// it removed. Called often, it keeps the store's size level.
+	Prune(ctx context.Context, p Prune) (int64, error)
+
+	// Ping commits a small write (one row per node in a probe table), so
+	// that a store that still reads but cannot commit (disk full, read-only,
+	// a standby) fails it.
+	Ping(ctx context.Context, node string, at time.Time) error
 
 	Close() error
+}
+
+// Prune says what Storage.Prune may delete. Zero durations keep rows until
+// their own expiry, as DeleteExpired does.
+type Prune struct {
+	Now time.Time
+	// ReuseHorizon is how long a rotated refresh token is kept after its
+	// rotation: its replay within the horizon is detected as reuse and
+	// revokes the grant (RFC 9700 §4.14.2); after it, the token is gone
+	// and its replay is merely invalid. It must exceed any grace window
+	// in which a retried rotation is honoured.
+	ReuseHorizon time.Duration
+	// TokenLifetime bounds how long an access token issued under a grant
+	// stays valid. A grant revoked more than TokenLifetime ago, or one
+	// without any refresh token left and created more than TokenLifetime
+	// ago, has nothing left that depends on it and is deleted.
+	TokenLifetime time.Duration
+	// AuditRetention deletes audit events older than this, whatever the
+	// retention when they were recorded.
+	AuditRetention time.Duration
+	// Batch is the number of rows one statement deletes; zero means 500.
+	// MaxBatches bounds the statements per table and call; zero means 20.
+	Batch, MaxBatches int
+}
+
+// JTIKey is the UseOnce key of a JWT's jti. Every kind of JWT a client
+// signs (client assertions, request objects, DPoP proofs) shares one
+// namespace per signer: the RFC 7638 thumbprint of the verifying key, or
+// "client:" and the client id for a JWT signed with the client's secret.
+// A jti spent as one kind is thus refused as any other (RFC 8725 §3.11).
+// The jti is hashed so that its length is fixed and no jti can reach into
+// another signer's namespace.
+func JTIKey(signer, jti string) string {
+	return "jti:" + Hash(jti) + ":" + signer
 }

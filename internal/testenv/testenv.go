@@ -28,12 +28,38 @@ func Missing(t testing.TB, what, howToProvide string) {
 	t.Skipf("skipping: %s is missing (%s)", what, howToProvide)
 }
 
+// postgresHow says how to run the PostgreSQL tests.
+const postgresHow = "set BAWWAB_TEST_POSTGRES_DSN, e.g. postgres://postgres@127.0.0.1:5432/test"
+
+// MainPostgres runs the tests of a package that has PostgreSQL tests. When
+// no server is configured it says so before they are skipped, where a
+// person running go test ./... sees it: go test shows the output of a
+// passing package only with -v, so the note goes to the terminal too.
+// onlyPostgres marks a package all of whose tests need PostgreSQL: its
+// summary line then reads [no tests to run].
+func MainPostgres(m *testing.M, pkg string, onlyPostgres bool) int {
+	if os.Getenv("BAWWAB_TEST_POSTGRES_DSN") == "" && !RequireAll() {
+		note := fmt.Sprintf("%s: the PostgreSQL tests were skipped (%s)\n", pkg, postgresHow)
+		fmt.Fprint(os.Stderr, note)
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			_, _ = tty.WriteString(note)
+			tty.Close()
+		}
+		if onlyPostgres {
+			// The marker go test looks for to summarize a package whose tests
+			// did not run.
+			fmt.Println("testing: warning: no tests to run")
+		}
+	}
+	return m.Run()
+}
+
 // PostgresDSN returns the DSN of the test PostgreSQL server, or skips t.
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("BAWWAB_TEST_POSTGRES_DSN")
 	if dsn == "" {
-		Missing(t, "PostgreSQL", "set BAWWAB_TEST_POSTGRES_DSN, e.g. postgres://postgres@127.0.0.1:5432/test")
+		Missing(t, "PostgreSQL", postgresHow)
 	}
 	return dsn
 }

@@ -74,8 +74,11 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		oe := oautherr.From(err)
 		level := slog.LevelInfo
-		if oe.Code == oautherr.ServerError {
+		switch oe.Code {
+		case oautherr.ServerError:
 			level = slog.LevelError
+		case oautherr.TemporarilyUnavailable:
+			level = slog.LevelWarn
 		}
 		e.Log.Log(ctx, level, "token request failed", "grant_type", r.PostForm.Get("grant_type"), "client_id", clientID(client, r), "error", oe.Code, "err", err)
 		oautherr.Write(w, oe, "bawwab")

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,12 +40,19 @@ type Issuer struct {
 	Audit      *audit.Log
 	// PairwiseKey derives pairwise subject identifiers; shared by nodes.
 	PairwiseKey []byte
+	// Leeway is the clock skew forgiven in exp, nbf and iat; zero means
+	// DefaultLeeway.
+	Leeway time.Duration
 	// AccessTokenAlg signs access tokens (one of jwks.Algorithms); empty
 	// means ES256.
 	AccessTokenAlg string
 
 	verified verifiedCache
 }
+
+// DefaultLeeway is the clock skew forgiven between nodes and clients when
+// checking the times of a JWT (RFC 7519 §4.1.4: "some small leeway").
+const DefaultLeeway = 5 * time.Second
 
 // verifiedCache remembers the claims of access tokens whose signature was
 // verified: a resource server introspects the same token on each of its
@@ -245,15 +254,23 @@ func (i *Issuer) Subject(c *storage.Client, userID string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// Sector is the sector identifier of a client: the host of its redirect
-// URIs (a pairwise client's all share one), or its id when it has none.
+// Sector is the sector identifier of a client (OpenID Connect Core
+// §8.1): the host of its sector_identifier_uri, verified at registration
+// to list every redirect URI of the client; or else the host of its https
+// redirect URIs (a pairwise client's all share one); or else its client
+// id. A custom-scheme redirect URI (com.example.app://notes.example/cb)
+// or a loopback http one names no sector: anyone can register it, so its
+// "host" would let one client take another's subject identifiers.
 func Sector(c *storage.Client) string {
+	if p, err := url.Parse(c.SectorIdentifierURI); err == nil && c.SectorIdentifierURI != "" && p.Host != "" {
+		return strings.ToLower(p.Host)
+	}
 	for _, u := range c.RedirectURIs {
-		if p, err := url.Parse(u); err == nil && p.Host != "" {
-			return p.Host
+		if p, err := url.Parse(u); err == nil && p.Scheme == "https" && p.Host != "" {
+			return strings.ToLower(p.Host)
 		}
 	}
-	return c.ID
+	return "client:" + c.ID
 }
 
 // IDTokenHint reads an ID token this issuer signed, as sent back by a
@@ -261,11 +278,18 @@ func Sector(c *storage.Client) string {
 // signature and issuer must be right; an expired token is fine.
 func (i *Issuer) IDTokenHint(ctx context.Context, raw string) (*IDClaims, error) {
 	var c IDClaims
-	if err := i.Keys.Verify(ctx, raw, jwks.TypeJWT, &c); err != nil {
+	var other struct { // claims of the server's other kinds of JWT
+		Events   any    `json:"events"`    // logout tokens
+		ClientID string `json:"client_id"` // access tokens
+	}
+	if err := i.Keys.Verify(ctx, raw, jwks.TypeJWT, &c, &other); err != nil {
 		return nil, err
 	}
-	if c.Issuer != i.URL {
+	switch {
+	case c.Issuer != i.URL:
 		return nil, errors.New("id_token_hint: issued by another server")
+	case other.Events != nil || other.ClientID != "" || c.Subject == "" || len(c.Audience) == 0:
+		return nil, errors.New("id_token_hint: not an ID token")
 	}
 	return &c, nil
 }
@@ -320,7 +344,7 @@ func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims,
 	if err != nil {
 		return nil, ErrInactive.WithCause(err)
 	}
-	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: i.URL, Time: i.Now()}, 5*time.Second); err != nil {
+	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: i.URL, Time: i.Now()}, cmp.Or(i.Leeway, DefaultLeeway)); err != nil {
 		desc := "the access token is not valid"
 		if errors.Is(err, jwt.ErrExpired) {
 			desc = "the access token has expired"

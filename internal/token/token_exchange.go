@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -21,7 +22,10 @@ import (
 // one of its audiences; scopes may only narrow; the audience of the new
 // token is one the server issues tokens for; the new token keeps the
 // subject token's grant (revoking the user's consent ends it too) and
-// never outlives the subject token. No refresh token is issued.
+// never outlives the subject token. No refresh token is issued. A
+// DPoP-bound subject or actor token is exchanged only with a proof of its
+// key, and the new token is bound to that key. Public clients may not
+// exchange tokens.
 
 // Token type identifiers (RFC 8693 §3).
 const (
@@ -41,6 +45,8 @@ func (TokenExchange) Type() string { return TokenExchangeGrantType }
 func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
 	i := g.Issuer
 	switch {
+	case client.Public:
+		return nil, oautherr.New(oautherr.UnauthorizedClient, "public clients may not exchange tokens: the exchange needs an authenticated client (RFC 8693 §5)")
 	case form.Get("subject_token") == "" || form.Get("subject_token_type") == "":
 		return nil, oautherr.New(oautherr.InvalidRequest, "subject_token and subject_token_type are required")
 	case form.Get("subject_token_type") != AccessTokenType:
@@ -59,13 +65,24 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 	if subject.ClientID != client.ID && !subject.Audience.Contains(client.ID) {
 		return nil, oautherr.New(oautherr.InvalidGrant, "this client may exchange only tokens issued to it or meant for it (aud)")
 	}
+	if err := heldKey(ctx, subject, "subject_token"); err != nil {
+		return nil, err
+	}
 	var act *Actor
+	actorID := "" // for the audit log: a user's internal id, or the acting client
 	if raw := form.Get("actor_token"); raw != "" {
 		actor, err := i.ValidateAccess(ctx, raw)
 		if err != nil {
 			return nil, oautherr.New(oautherr.InvalidGrant, "actor_token is not an active access token of this server")
 		}
+		if err := heldKey(ctx, actor, "actor_token"); err != nil {
+			return nil, err
+		}
 		act = &Actor{Subject: actor.Subject, ClientID: actor.ClientID, Act: subject.Act}
+		actorID = actor.Subject
+		if actor.GrantID != "" { // a user's token: the sub this client knows the user by
+			act.Subject, actorID = i.Subject(client, actor.UserID), actor.UserID
+		}
 	} else {
 		act = subject.Act // impersonation keeps an earlier delegation visible
 	}
@@ -86,7 +103,13 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 		return nil, err
 	}
 
-	in := issue{client: client, subject: subject.Subject, scopes: scopes, audience: audience, act: act,
+	sub := subject.Subject // client_credentials: the client itself
+	if subject.GrantID != "" {
+		// The user's sub as this client knows it: a pairwise client gets
+		// its own value, never another client's (OpenID Connect Core §8.1).
+		sub = i.Subject(client, subject.UserID)
+	}
+	in := issue{client: client, subject: sub, scopes: scopes, audience: audience, act: act,
 		grant: &storage.Grant{ID: subject.GrantID, ExpiresAt: subject.Expiry.Time()}}
 	if subject.AuthTime != 0 {
 		in.authTime = time.Unix(subject.AuthTime, 0)
@@ -95,17 +118,28 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 	if err != nil {
 		return nil, err
 	}
-	who := subject.Subject
-	if subject.GrantID == "" {
-		who = "" // a client's own token: no user
-	}
+	who := subject.UserID // the internal id, never a pairwise sub; empty for a client's own token
 	detail := "grant_type=token-exchange scope=" + resp.Scope + " from_client=" + subject.ClientID
-	if act != nil {
-		detail += " actor=" + act.Subject
+	if actorID != "" {
+		detail += " actor=" + actorID
 	}
 	i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: who, ClientID: client.ID, Detail: detail})
 	resp.IssuedTokenType = AccessTokenType
 	return resp, nil
+}
+
+// heldKey checks that the request proves possession of the key a
+// DPoP-bound token is bound to (RFC 9449 §6): otherwise whoever stole the
+// bound token could trade it for an unbound one. The token issued then
+// is bound to the same key, since respond binds it to the proof's.
+func heldKey(ctx context.Context, c *AccessClaims, param string) error {
+	if c.Cnf == nil {
+		return nil
+	}
+	if p := dpop.From(ctx); p == nil || p.JKT != c.Cnf.JKT {
+		return oautherr.New(oautherr.InvalidGrant, param+" is DPoP-bound: send a DPoP proof signed by the key it is bound to (RFC 9449)")
+	}
+	return nil
 }
 
 // targets reads the audience and resource parameters (RFC 8693 §2.1,

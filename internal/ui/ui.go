@@ -6,12 +6,14 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -71,12 +73,13 @@ type Page struct {
 	Data any
 }
 
-// LangURL returns the current page's URL in another language.
+// LangURL returns the current page's URL in another language: the
+// person's explicit choice, so ui_locales (the app's wish) is dropped.
 func (p Page) LangURL(lang string) string {
 	path, query, _ := strings.Cut(p.Path, "?")
 	var kept []string
 	for _, kv := range strings.Split(query, "&") {
-		if kv != "" && !strings.HasPrefix(kv, "lang=") {
+		if kv != "" && !strings.HasPrefix(kv, "lang=") && !strings.HasPrefix(kv, LocalesParam+"=") {
 			kept = append(kept, kv)
 		}
 	}
@@ -84,16 +87,64 @@ func (p Page) LangURL(lang string) string {
 	return path + "?" + strings.Join(kept, "&")
 }
 
-// Lang picks the language of r: ?lang=, then the cookie, then
-// Accept-Language, then English. A ?lang= choice is remembered in a cookie.
+// LocalesParam is the parameter by which a client names the languages it
+// prefers for the pages a person sees (OpenID Connect Core §3.1.2.1
+// ui_locales). bawwab's own pages pass it along from page to page (in
+// links and hidden form fields), so the language holds through login and
+// consent without a cookie shared with the client's port.
+const LocalesParam = "ui_locales"
+
+type langKey struct{}
+
+// WithLang returns ctx carrying the language a request asked for in a
+// place Lang cannot see (a request object, a pushed request).
+func WithLang(ctx context.Context, lang string) context.Context {
+	return context.WithValue(ctx, langKey{}, lang)
+}
+
+// FromLocales returns the first supported language of a space-separated
+// list of BCP 47 tags ("ar-EG en"), or "".
+func FromLocales(list string) string {
+	for _, tag := range strings.Fields(list) {
+		base, _, _ := strings.Cut(strings.ToLower(tag), "-")
+		if supported(base) {
+			return base
+		}
+	}
+	return ""
+}
+
+// Lang picks the language of r: first what the authorization request
+// asked for (carried in the context by WithLang), then a choice the
+// person makes with this very request (?lang=, from the language links),
+// then ui_locales passed along from page to page (in the query or an
+// already parsed form), then the choice the person made before (the
+// cookie), then Accept-Language, then English. A ?lang= choice is
+// remembered in a cookie.
 func Lang(w http.ResponseWriter, r *http.Request) string {
+	return LangWithCookie(w, r, LangCookie)
+}
+
+// LangWithCookie is Lang with the choice remembered under cookie: an app
+// on another port of the same host names its own, since cookies do not
+// tell ports apart.
+func LangWithCookie(w http.ResponseWriter, r *http.Request, cookie string) string {
+	if l, ok := r.Context().Value(langKey{}).(string); ok && supported(l) {
+		return l
+	}
 	if l := r.URL.Query().Get("lang"); supported(l) {
 		if w != nil {
-			http.SetCookie(w, &http.Cookie{Name: LangCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true})
+			http.SetCookie(w, &http.Cookie{Name: cookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true})
 		}
 		return l
 	}
-	if c, err := r.Cookie(LangCookie); err == nil && supported(c.Value) {
+	if l := FromLocales(r.URL.Query().Get(LocalesParam)); l != "" {
+		return l
+	}
+	if l := FromLocales(r.PostForm.Get(LocalesParam)); l != "" {
+		return l
+	}
+	if c, err := r.Cookie(cookie); err == nil && supported(c.Value) {
 		return c.Value
 	}
 	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
@@ -147,6 +198,17 @@ func (u *UI) Render(w http.ResponseWriter, r *http.Request, status int, name, ti
 	_, _ = w.Write(buf.Bytes())
 }
 
+// Unavailable writes the page shown while the store is out of reach: 503
+// with Retry-After (RFC 9110 §10.2.3), a message in the user's language
+// that nothing was lost and that the page can be tried again in a moment,
+// and a link that reloads it.
+func (u *UI) Unavailable(w http.ResponseWriter, r *http.Request, retryAfter int) {
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	lang := Lang(nil, r)
+	u.Render(w, r, http.StatusServiceUnavailable, "error", "unavailable.title", Page{Data: struct{ Message, Code, Retry string }{
+		Message: T(lang, "unavailable.message"), Code: "temporarily_unavailable", Retry: T(lang, "unavailable.retry")}})
+}
+
 // Static serves the stylesheet and images under /static/.
 func Static() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
@@ -157,11 +219,31 @@ func Static() http.Handler {
 	})
 }
 
+// Favicon serves the icon at /favicon.ico, where browsers look for it
+// whatever the page says, so that no page logs a 404.
+func Favicon(w http.ResponseWriter, r *http.Request) {
+	b, err := staticFS.ReadFile("static/favicon.svg")
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(b)
+}
+
 // T returns bawwab's message key in lang, formatted with args.
 func T(lang, key string, args ...any) string { return catalog.T(lang, key, args...) }
 
 // Catalog holds UI strings by language and key.
 type Catalog map[string]map[string]string
+
+// Has reports whether the catalog has key in English, the language every
+// key has.
+func (c Catalog) Has(key string) bool {
+	_, ok := c["en"][key]
+	return ok
+}
 
 // T returns the message key in lang, formatted with args; it falls back to
 // English, then to the key itself.

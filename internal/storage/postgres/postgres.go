@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,7 +32,43 @@ var Dialect = sqlstore.Dialect{
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505"
 	},
+	IsUnavailable: IsUnavailable,
 }
+
+// IsUnavailable reports whether err means PostgreSQL is out of reach for
+// now rather than a bug: a connection that could not be made
+// (pgconn.ConnectError) or failed before the request was sent
+// (pgconn.SafeToRetry), a connection that closed during the request
+// (pgconn.ErrConnClosed: whether a commit took effect is then unknown), a
+// timeout inside pgconn, or a server error of
+// SQLSTATE class 08 (connection exception), 53 (insufficient resources:
+// disk full, out of memory, too many connections) or 57P01–57P03 (admin
+// shutdown, crash shutdown, cannot connect now). Serialization failures
+// and deadlocks (class 40) are not outages and stay errors.
+func IsUnavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, pgconn.ErrConnClosed) {
+		return true
+	}
+	var e *pgconn.PgError
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(e.Code, "08"), strings.HasPrefix(e.Code, "53"):
+		return true
+	}
+	switch e.Code {
+	case "57P01", "57P02", "57P03":
+		return true
+	}
+	return false
+}
+
+// ConnectTimeout bounds each new connection unless the DSN sets
+// connect_timeout. Dead connections are not kept: pgx reports them to
+// database/sql as bad, which discards them and dials anew.
+const ConnectTimeout = 3 * time.Second
 
 // Options tune Open.
 type Options struct {
@@ -48,6 +85,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*sqlstore.Store, error
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: bad DSN: %w", err)
+	}
+	// Fail fast when the server is out of reach, so that a request gets
+	// 503 temporarily_unavailable at once rather than hanging: a DSN's
+	// own connect_timeout wins.
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = ConnectTimeout
 	}
 	if opts.SearchPath != "" {
 		cfg.RuntimeParams["search_path"] = opts.SearchPath

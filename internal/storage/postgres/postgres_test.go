@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"flag"
 	"sync"
 	"testing"
 
@@ -67,5 +68,36 @@ func TestConcurrentMigrations(t *testing.T) {
 func TestBadDSN(t *testing.T) {
 	if _, err := postgres.Open(context.Background(), "postgres://127.0.0.1:1/none?connect_timeout=1", postgres.Options{}); err == nil {
 		t.Fatal("open of an unreachable server succeeded")
+	}
+}
+
+var measure = flag.Int("measure", 0, "TestBytesPerRow: rows of each kind to add (e.g. 20000); 0 skips it")
+
+// TestBytesPerRow measures the tables' growth (heap, indexes and TOAST,
+// pg_total_relation_size) per user, grant and audit event; docs/deploy.md
+// quotes it:
+//
+//	go test ./internal/storage/postgres/ -run TestBytesPerRow -measure 20000 -v
+func TestBytesPerRow(t *testing.T) {
+	if *measure == 0 {
+		t.Skip("a measurement: run with -measure 20000")
+	}
+	ctx := context.Background()
+	dsn, schema := testenv.PostgresSchema(t)
+	s := open(t, dsn, schema)
+	size := func() int64 {
+		var n int64
+		if err := s.DB().QueryRowContext(ctx, `SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`, schema).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, kind := range storagetest.Kinds {
+		before := size()
+		if err := storagetest.Grow(ctx, s, kind, *measure); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%-8s %5d bytes each", kind, (size()-before)/int64(*measure))
 	}
 }

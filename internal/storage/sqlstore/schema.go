@@ -181,10 +181,33 @@ var migrations = []string{
 	`ALTER TABLE clients ADD COLUMN pairwise SMALLINT NOT NULL DEFAULT 0;
 	ALTER TABLE auth_requests ADD COLUMN claims TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 13: sealed secrets of client_secret_jwt clients (RFC 7523).
-	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`, // 14: the ID token signing alg of a client (OpenID Connect
+	`ALTER TABLE clients ADD COLUMN secret_sealed TEXT NOT NULL DEFAULT '';`, // 14: the successor of a rotated refresh token, for retries
+	// whose response was lost (rotation grace period).
+	`ALTER TABLE refresh_tokens ADD COLUMN next_hash TEXT NOT NULL DEFAULT '';`, // 15: the readiness write probe, one row per node, and the
+	// indexes that continuous pruning selects by.
+	`CREATE TABLE health_probe (
+		node TEXT PRIMARY KEY,
+		at_ms BIGINT NOT NULL
+	);
+	CREATE INDEX refresh_tokens_used ON refresh_tokens (used_at);
+	CREATE INDEX grants_revoked ON grants (revoked_at);
+	CREATE INDEX grants_created ON grants (created_at);`, // 16: the sector identifier URI of a pairwise client (OpenID
+	// Connect Core §8.1).
+	`ALTER TABLE clients ADD COLUMN sector_identifier_uri TEXT NOT NULL DEFAULT '';`, // 17: the ID token signing alg of a client (OpenID Connect
 	// Registration §2) and its PKCE policy (RFC 9700 §2.1.1).
 	`ALTER TABLE clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT '';
-	ALTER TABLE clients ADD COLUMN pkce_policy TEXT NOT NULL DEFAULT '';`, // 15: the standard claims of OpenID Connect Core §5.1, and the
+	ALTER TABLE clients ADD COLUMN pkce_policy TEXT NOT NULL DEFAULT '';`, // 18: the languages a pushed request asks its pages to speak
+	// (OpenID Connect Core §3.1.2.1 ui_locales).
+	`ALTER TABLE auth_requests ADD COLUMN ui_locales TEXT NOT NULL DEFAULT '';`, // 19: what a client tells people about itself (RFC 7591 §2),
+	// and whether the operator verified it.
+	`ALTER TABLE clients ADD COLUMN client_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN logo_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN policy_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN tos_uri TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN verified SMALLINT NOT NULL DEFAULT 0;`, // 20: a one-line explanation of each scope, by language.
+	`ALTER TABLE scopes ADD COLUMN explanations TEXT NOT NULL DEFAULT '';`, // 21: attempts counted before they are made (ReserveAttempt):
+	// how many of a key's counted attempts are still in flight.
+	`ALTER TABLE failures ADD COLUMN pending BIGINT NOT NULL DEFAULT 0;`, // 22: the standard claims of OpenID Connect Core §5.1, and the
 	// scopes address and phone (§5.4) in catalogs made before them; a fresh
 	// store is seeded with the default catalog, which has them.
 	`ALTER TABLE users ADD COLUMN profile TEXT NOT NULL DEFAULT '{}';
@@ -198,7 +221,7 @@ var migrations = []string{
 			'{"ar":"رقم هاتفك","en":"Your phone number"}', 0, 0, 'phone_number phone_number_verified'
 		WHERE EXISTS (SELECT 1 FROM scopes) ON CONFLICT (name) DO NOTHING;
 	UPDATE scopes SET claims = 'name family_name given_name middle_name nickname preferred_username website gender birthdate zoneinfo locale updated_at'
-		WHERE name = 'profile' AND claims = 'name preferred_username';`, // 16: claims released individually, kept with the grant for
+		WHERE name = 'profile' AND claims = 'name preferred_username';`, // 23: claims released individually, kept with the grant for
 	// userinfo and refreshed ID tokens (OpenID Connect Core §5.5).
 	`ALTER TABLE grants ADD COLUMN claims TEXT NOT NULL DEFAULT '';`,
 }

@@ -10,12 +10,16 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/storage"
@@ -31,6 +35,48 @@ type Dialect struct {
 	LockMigrations string
 	// IsUniqueViolation reports whether err is a unique-key violation.
 	IsUniqueViolation func(error) bool
+	// Vacuum, when not empty, runs after Prune deleted rows, to hand the
+	// freed pages back to the file system (SQLite's incremental_vacuum).
+	Vacuum string
+	// IsUnavailable reports whether a driver error means the database is
+	// out of reach or cannot write for now (see storage.ErrUnavailable),
+	// beyond the network and deadline errors every backend shares.
+	IsUnavailable func(error) bool
+}
+
+// Unavailable reports whether err means the database is out of reach for
+// now rather than that the request or the code is wrong: a deadline passed
+// while waiting for it, a connection the pool found dead, a network error
+// (refused, reset, broken pipe, closed mid-answer), or whatever d's
+// IsUnavailable recognises. This is the one classification of storage
+// errors; handlers test the result with errors.Is(err, storage.ErrUnavailable).
+func (d Dialect) Unavailable(err error) bool {
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, storage.ErrUnavailable),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE),
+		errors.As(err, &netErr):
+		return true
+	}
+	return d.IsUnavailable != nil && d.IsUnavailable(err)
+}
+
+// classify wraps err with storage.ErrUnavailable when the database is out
+// of reach, keeping the driver error in the chain for logs and errors.Is.
+func (s *Store) classify(err error) error {
+	if err == nil || errors.Is(err, storage.ErrUnavailable) || !s.d.Unavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%s: %w: %w", s.d.Name, storage.ErrUnavailable, err)
 }
 
 // Store is a storage.Storage on a *sql.DB.
@@ -143,7 +189,7 @@ func (s *Store) stmt(ctx context.Context, q string) (*prepared, error) {
 	}
 	st, err := s.handle(q).PrepareContext(ctx, q)
 	if err != nil {
-		return nil, err
+		return nil, s.classify(err)
 	}
 	p := &prepared{st: st, op: opName(q)}
 	if prev, loaded := s.stmts.LoadOrStore(q, p); loaded {
@@ -167,13 +213,22 @@ func opName(q string) string {
 	return f[0]
 }
 
-func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+// row is a *sql.Row whose Scan classifies errors.
+type row struct {
+	*sql.Row
+	s *Store
+}
+
+// Scan is sql.Row.Scan with unavailability wrapped (see classify).
+func (r row) Scan(dest ...any) error { return r.s.classify(r.Row.Scan(dest...)) }
+
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) row {
 	p, err := s.stmt(ctx, q)
 	if err != nil {
-		return s.handle(q).QueryRowContext(ctx, q, args...) // reports the same error
+		return row{s.handle(q).QueryRowContext(ctx, q, args...), s} // reports the same error
 	}
 	defer s.observe(p.op, time.Now())
-	return p.st.QueryRowContext(ctx, args...)
+	return row{p.st.QueryRowContext(ctx, args...), s}
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -182,7 +237,8 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 		return nil, err
 	}
 	defer s.observe(p.op, time.Now())
-	return p.st.QueryContext(ctx, args...)
+	rows, err := p.st.QueryContext(ctx, args...)
+	return rows, s.classify(err)
 }
 
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -191,20 +247,24 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 		return nil, err
 	}
 	defer s.observe(p.op, time.Now())
-	return p.st.ExecContext(ctx, args...)
+	res, err := p.st.ExecContext(ctx, args...)
+	return res, s.classify(err)
 }
 
+// tx runs fn in a transaction and commits it. Errors, fn's included, are
+// classified, so that a transaction cut off by an outage reports
+// storage.ErrUnavailable.
 func (s *Store) tx(ctx context.Context, name string, fn func(*sql.Tx) error) error {
 	defer s.observe("tx "+name, time.Now())
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return s.classify(err)
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return s.classify(err)
 	}
-	return tx.Commit()
+	return s.classify(tx.Commit())
 }
 
 // insert runs an INSERT and maps a unique violation to ErrAlreadyExists.
@@ -363,11 +423,11 @@ func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), 
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, s.classify(err)
 		}
 		out = append(out, *v)
 	}
-	return out, rows.Err()
+	return out, s.classify(rows.Err())
 }
 
 // DeleteUser removes a user and everything that lets anyone act as it.
@@ -388,17 +448,20 @@ func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 
 // ---- clients
 
-const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri, backchannel_logout_uri, pairwise, secret_sealed, id_token_alg, pkce_policy`
+const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri, backchannel_logout_uri, pairwise, secret_sealed, sector_identifier_uri, id_token_alg, pkce_policy,
+	client_uri, logo_uri, policy_uri, tos_uri, verified`
 
 func scanClient(r scanner) (*storage.Client, error) {
 	var c storage.Client
-	var public, requirePAR, pairwise int
+	var public, requirePAR, pairwise, verified int
 	var uris, grants, scopes string
 	var created int64
 	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created, &requirePAR, &c.RegistrationTokenHash,
-		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.BackchannelLogoutURI, &pairwise, &c.SecretSealed, &c.IDTokenAlg, &c.PKCEPolicy); err != nil {
+		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.BackchannelLogoutURI, &pairwise, &c.SecretSealed, &c.SectorIdentifierURI, &c.IDTokenAlg, &c.PKCEPolicy,
+		&c.ClientURI, &c.LogoURI, &c.PolicyURI, &c.TOSURI, &verified); err != nil {
 		return nil, notFound(err)
 	}
+	c.Verified = verified != 0
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
 		return nil, fmt.Errorf("client %s: redirect_uris: %w", c.ID, err)
 	}
@@ -415,9 +478,11 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	if err != nil {
 		return err
 	}
-	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+		$20, $21, $22, $23, $24)`,
 		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt), boolInt(c.RequirePAR),
-		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.IDTokenAlg, c.PKCEPolicy)
+		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI, c.IDTokenAlg, c.PKCEPolicy,
+		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified))
 }
 
 // UpdateClient replaces a client's fields.
@@ -428,9 +493,11 @@ func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
 	}
 	return mustAffect(s.exec(ctx, `UPDATE clients SET name = $1, secret_hash = $2, is_public = $3, redirect_uris = $4, grant_types = $5,
 		scopes = $6, require_par = $7, registration_token_hash = $8, auth_method = $9, jwks = $10, jwks_uri = $11,
-		backchannel_logout_uri = $12, pairwise = $13, secret_sealed = $14, id_token_alg = $15, pkce_policy = $16 WHERE id = $17`,
+		backchannel_logout_uri = $12, pairwise = $13, secret_sealed = $14, sector_identifier_uri = $15, id_token_alg = $16, pkce_policy = $17,
+		client_uri = $19, logo_uri = $20, policy_uri = $21, tos_uri = $22, verified = $23 WHERE id = $18`,
 		c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), boolInt(c.RequirePAR),
-		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.IDTokenAlg, c.PKCEPolicy, c.ID))
+		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI, c.IDTokenAlg, c.PKCEPolicy, c.ID,
+		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified)))
 }
 
 // GetClient returns the client with this id.
@@ -566,10 +633,10 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 
 // CreateAuthRequest stores a pending authorization request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
-	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at, dpop_jkt, resources, claims)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at, dpop_jkt, resources, ui_locales, claims)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		r.ID, r.ClientID, r.RedirectURI, joinList(r.Scopes), r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, r.MaxAge, unix(r.CreatedAt), unix(r.ExpiresAt),
-		r.DPoPJKT, joinList(r.Resources), r.Claims)
+		r.DPoPJKT, joinList(r.Resources), r.UILocales, r.Claims)
 }
 
 // GetAuthRequest returns a pending authorization request.
@@ -578,9 +645,9 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	var scopes, resources string
 	var created, expires int64
 	err := s.queryRow(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at,
-		dpop_jkt, resources, claims FROM auth_requests WHERE id = $1`, id).
+		dpop_jkt, resources, ui_locales, claims FROM auth_requests WHERE id = $1`, id).
 		Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &created, &expires,
-			&r.DPoPJKT, &resources, &r.Claims)
+			&r.DPoPJKT, &resources, &r.UILocales, &r.Claims)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -633,14 +700,14 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) 
 
 // ---- refresh tokens
 
-const refreshCols = `hash, grant_id, client_id, user_id, scopes, auth_time, created_at, expires_at, used_at, jkt`
+const refreshCols = `hash, grant_id, client_id, user_id, scopes, auth_time, created_at, expires_at, used_at, jkt, next_hash`
 
 func refreshArgs(t storage.RefreshToken) []any {
 	return []any{t.Hash, t.GrantID, t.ClientID, t.UserID, joinList(t.Scopes), unix(t.AuthTime), unix(t.CreatedAt), unix(t.ExpiresAt), unix(t.UsedAt),
-		t.JKT}
+		t.JKT, t.NextHash}
 }
 
-const insertRefresh = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+const insertRefresh = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 // CreateRefreshToken stores an issued refresh token.
 func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
@@ -653,7 +720,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.Refr
 	var scopes string
 	var auth, created, expires, used int64
 	err := s.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash).
-		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used, &t.JKT)
+		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used, &t.JKT, &t.NextHash)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -665,13 +732,49 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.Refr
 // RotateRefreshToken consumes oldHash and stores next in one transaction.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, at time.Time) error {
 	return s.tx(ctx, "rotate refresh token", func(tx *sql.Tx) error {
-		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at = 0`, unix(at), oldHash))
+		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1, next_hash = $2 WHERE hash = $3 AND used_at = 0`,
+			unix(at), next.Hash, oldHash))
 		if errors.Is(err, storage.ErrNotFound) {
-			var one int
-			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM refresh_tokens WHERE hash = $1`, oldHash).Scan(&one); err != nil {
-				return notFound(err)
-			}
-			return storage.ErrAlreadyUsed
+			return usedOrMissing(ctx, tx, oldHash)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, insertRefresh, refreshArgs(next)...)
+		return err
+	})
+}
+
+// usedOrMissing tells, after a conditional update of oldHash changed
+// nothing, whether the token exists (ErrAlreadyUsed) or not (ErrNotFound).
+func usedOrMissing(ctx context.Context, tx *sql.Tx, oldHash string) error {
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM refresh_tokens WHERE hash = $1`, oldHash).Scan(&one); err != nil {
+		return notFound(err)
+	}
+	return storage.ErrAlreadyUsed
+}
+
+// RetryRotation gives a just-rotated token a new successor and spends the
+// old successor, in one transaction. The first UPDATE is conditional on
+// the successor it expects, so that of concurrent retries one wins: the
+// others, once the winner commits, match no row (PostgreSQL re-checks the
+// condition on the locked row; SQLite runs one writer at a time).
+func (s *Store) RetryRotation(ctx context.Context, oldHash, successorHash string, next storage.RefreshToken, since, at time.Time) error {
+	return s.tx(ctx, "retry refresh rotation", func(tx *sql.Tx) error {
+		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET next_hash = $1
+			WHERE hash = $2 AND used_at <> 0 AND used_at >= $3 AND next_hash = $4 AND next_hash <> ''`,
+			next.Hash, oldHash, unix(since), successorHash))
+		if errors.Is(err, storage.ErrNotFound) {
+			return usedOrMissing(ctx, tx, oldHash)
+		}
+		if err != nil {
+			return err
+		}
+		err = mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1, next_hash = '' WHERE hash = $2 AND used_at = 0`,
+			unix(at), successorHash))
+		if errors.Is(err, storage.ErrNotFound) {
+			return storage.ErrAlreadyUsed // the client moved on with the successor
 		}
 		if err != nil {
 			return err
@@ -820,6 +923,72 @@ func (s *Store) ResetFailures(ctx context.Context, key string) error {
 	return err
 }
 
+// ReserveAttempt counts the attempt first, in one statement: the upsert
+// locks the key's row, so of concurrent callers on any number of nodes each
+// sees the count the one before left, and only those the policy allows
+// are counted. Refused, the statement changes and returns nothing. The
+// delay is Throttle.Delay written in SQL: Base shifted left by the count
+// beyond Free, up to Max.
+func (s *Store) ReserveAttempt(ctx context.Context, key string, now time.Time, t storage.Throttle) (int, time.Duration, error) {
+	ms := now.UnixMilli()
+	for range 3 {
+		var n int
+		err := s.queryRow(ctx, `INSERT INTO failures (key, count, pending, last_ms, expires_ms) VALUES ($1, 1, 1, $2, $3)
+			ON CONFLICT (key) DO UPDATE SET
+				count = CASE WHEN failures.expires_ms < $2 THEN 1 ELSE failures.count + 1 END,
+				pending = CASE WHEN failures.expires_ms < $2 THEN 1 ELSE failures.pending + 1 END,
+				last_ms = $2, expires_ms = $3
+			WHERE failures.expires_ms < $2 OR failures.count < $4 OR failures.last_ms + (CASE
+				WHEN failures.count - $4 >= 30 THEN $6
+				WHEN (CAST($5 AS BIGINT) << CAST(failures.count - $4 AS INTEGER)) >= $6 THEN $6
+				ELSE (CAST($5 AS BIGINT) << CAST(failures.count - $4 AS INTEGER)) END) <= $2
+			RETURNING count`, key, ms, now.Add(t.Max).UnixMilli(), t.Free, t.Base.Milliseconds(), t.Max.Milliseconds()).Scan(&n)
+		if err == nil {
+			return n, 0, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, err
+		}
+		// Refused: say why. Should the wait have ended meanwhile (a
+		// success, an expiry), try again.
+		var pending int
+		var last int64
+		err = s.queryRow(ctx, `SELECT count, pending, last_ms FROM failures WHERE key = $1`, key).Scan(&n, &pending, &last)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		if n-pending < t.Free {
+			return 0, 0, nil // attempts in flight fill the budget
+		}
+		if wait := time.UnixMilli(last).Add(t.Delay(n)).Sub(now); wait > 0 {
+			return 0, wait, nil
+		}
+	}
+	return 0, max(t.Base, time.Millisecond), nil
+}
+
+// EndAttempt settles an attempt ReserveAttempt counted. A success keeps
+// only the attempts still in flight, so that it does not clear guesses
+// racing it.
+func (s *Store) EndAttempt(ctx context.Context, key string, o storage.Outcome) error {
+	var q string
+	switch o {
+	case storage.AttemptFailed:
+		q = `UPDATE failures SET pending = pending - 1 WHERE key = $1 AND pending > 0`
+	case storage.AttemptSucceeded:
+		q = `UPDATE failures SET count = pending - 1, pending = pending - 1 WHERE key = $1 AND pending > 0`
+	case storage.AttemptReleased:
+		q = `UPDATE failures SET count = count - 1, pending = pending - 1 WHERE key = $1 AND pending > 0`
+	default:
+		return fmt.Errorf("%s: unknown attempt outcome %d", s.d.Name, o)
+	}
+	_, err := s.exec(ctx, q, key)
+	return err
+}
+
 // ---- device codes
 
 const deviceCols = `hash, user_code, client_id, scopes, poll_interval, created_at, expires_at, last_poll_ms, status, user_id, granted_scopes, auth_time, used_at`
@@ -902,17 +1071,22 @@ func (s *Store) ConsumeDeviceCode(ctx context.Context, hash string, at time.Time
 func (s *Store) ListScopes(ctx context.Context) ([]storage.ScopeDef, error) {
 	return list(ctx, s, func(r scanner) (*storage.ScopeDef, error) {
 		var d storage.ScopeDef
-		var desc, claims string
+		var desc, explain, claims string
 		var sensitive, required int
-		if err := r.Scan(&d.Name, &d.Position, &desc, &sensitive, &required, &claims); err != nil {
+		if err := r.Scan(&d.Name, &d.Position, &desc, &sensitive, &required, &claims, &explain); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(desc), &d.Description); err != nil {
 			return nil, fmt.Errorf("scope %s: descriptions: %w", d.Name, err)
 		}
+		if explain != "" {
+			if err := json.Unmarshal([]byte(explain), &d.Explanation); err != nil {
+				return nil, fmt.Errorf("scope %s: explanations: %w", d.Name, err)
+			}
+		}
 		d.Sensitive, d.Required, d.Claims = sensitive != 0, required != 0, splitList(claims)
 		return &d, nil
-	}, `SELECT name, position, descriptions, sensitive, required, claims FROM scopes ORDER BY position, name`)
+	}, `SELECT name, position, descriptions, sensitive, required, claims, explanations FROM scopes ORDER BY position, name`)
 }
 
 // SaveScope upserts a scope.
@@ -921,9 +1095,13 @@ func (s *Store) SaveScope(ctx context.Context, d storage.ScopeDef) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, `INSERT INTO scopes (name, position, descriptions, sensitive, required, claims) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (name) DO UPDATE SET position = $2, descriptions = $3, sensitive = $4, required = $5, claims = $6`,
-		d.Name, d.Position, string(desc), boolInt(d.Sensitive), boolInt(d.Required), joinList(d.Claims))
+	explain, err := json.Marshal(d.Explanation)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, `INSERT INTO scopes (name, position, descriptions, sensitive, required, claims, explanations) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (name) DO UPDATE SET position = $2, descriptions = $3, sensitive = $4, required = $5, claims = $6, explanations = $7`,
+		d.Name, d.Position, string(desc), boolInt(d.Sensitive), boolInt(d.Required), joinList(d.Claims), string(explain))
 	return err
 }
 
@@ -978,36 +1156,9 @@ func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]s
 
 // ---- garbage collection
 
-// DeleteExpired removes what expired before now. Grants are kept while any
-// refresh token of theirs lives, and revoked access tokens while they could
-// still be presented.
+// DeleteExpired removes what expired before now, all of it. Grants are
+// kept while any refresh token of theirs lives, and revoked access tokens
+// while they could still be presented.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	t, ms := unix(now), now.UnixMilli()
-	var total int64
-	for _, q := range []struct {
-		sql string
-		at  int64
-	}{
-		{`DELETE FROM auth_codes WHERE expires_at < $1`, t},
-		{`DELETE FROM device_codes WHERE expires_at < $1`, t},
-		{`DELETE FROM used_once WHERE expires_at < $1`, t},
-		{`DELETE FROM auth_requests WHERE expires_at < $1`, t},
-		{`DELETE FROM refresh_tokens WHERE expires_at < $1`, t},
-		{`DELETE FROM revoked_tokens WHERE expires_at < $1`, t},
-		{`DELETE FROM sessions WHERE expires_at < $1`, t},
-		{`DELETE FROM grants WHERE expires_at < $1`, t},
-		{`DELETE FROM failures WHERE expires_ms < $1`, ms},
-		{`DELETE FROM audit_events WHERE expires_at < $1`, t},
-	} {
-		res, err := s.exec(ctx, q.sql, q.at)
-		if err != nil {
-			return total, err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, err
-		}
-		total += n
-	}
-	return total, nil
+	return s.Prune(ctx, storage.Prune{Now: now, MaxBatches: math.MaxInt32})
 }

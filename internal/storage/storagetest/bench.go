@@ -140,4 +140,13 @@ func Bench(b *testing.B, newStore func(testing.TB) storage.Storage) {
 			must(err)
 		}
 	})
+	// One good login's throttle writes for one key: reserve, then succeed.
+	run("ReserveAndEndAttempt", func(b *testing.B) {
+		policy := storage.Throttle{Free: 5, Base: time.Second, Max: time.Hour}
+		for b.Loop() {
+			_, _, err := s.ReserveAttempt(ctx, "login-user:amal", time.Now(), policy)
+			must(err)
+			must(s.EndAttempt(ctx, "login-user:amal", storage.AttemptSucceeded))
+		}
+	})
 }

@@ -32,12 +32,16 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"AuthCodeRace", testAuthCodeRace},
 		{"RefreshTokens", testRefreshTokens},
 		{"RefreshRace", testRefreshRace},
+		{"RefreshRetry", testRefreshRetry},
+		{"RefreshRetryRace", testRefreshRetryRace},
 		{"RevokedTokens", testRevokedTokens},
 		{"Sessions", testSessions},
 		{"SigningKeys", testSigningKeys},
 		{"Secrets", testSecrets},
 		{"Failures", testFailures},
 		{"FailureRace", testFailureRace},
+		{"Attempts", testAttempts},
+		{"AttemptRace", testAttemptRace},
 		{"AuditEvents", testAuditEvents},
 		{"DeviceCodes", testDeviceCodes},
 		{"DevicePollRace", testDevicePollRace},
@@ -45,6 +49,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Scopes", testScopes},
 		{"DeleteUser", testDeleteUser},
 		{"DeleteExpired", testDeleteExpired},
+		{"Prune", testPrune},
+		{"PruneBatches", testPruneBatches},
+		{"Ping", testPing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -138,7 +145,10 @@ func testClients(t *testing.T, s storage.Storage) {
 	c := storage.Client{ID: "notes", Name: "Notes", SecretHash: "abc", RedirectURIs: []string{"https://notes.example/cb", "http://127.0.0.1/cb"},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, RequirePAR: true,
 		AuthMethod: "private_key_jwt", JWKS: `{"keys":[]}`, JWKSURI: "https://notes.example/jwks", BackchannelLogoutURI: "https://notes.example/bcl",
-		Pairwise: true, SecretSealed: "sealed", IDTokenAlg: "PS256", PKCEPolicy: storage.PKCENonceInstead, CreatedAt: now()}
+		Pairwise: true, SecretSealed: "sealed", SectorIdentifierURI: "https://notes.example/sector.json",
+		IDTokenAlg: "PS256", PKCEPolicy: storage.PKCENonceInstead, Verified: true, CreatedAt: now(),
+		ClientInfo: storage.ClientInfo{ClientURI: "https://notes.example", LogoURI: "https://notes.example/logo.png",
+			PolicyURI: "https://notes.example/privacy", TOSURI: "https://notes.example/terms"}}
 	mustNil(t, s.CreateClient(ctx, c), "create")
 	wantErr(t, s.CreateClient(ctx, c), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetClient(ctx, "notes")
@@ -146,7 +156,9 @@ func testClients(t *testing.T, s storage.Storage) {
 	if got.Name != c.Name || got.SecretHash != c.SecretHash || got.Public || !slices.Equal(got.RedirectURIs, c.RedirectURIs) ||
 		!slices.Equal(got.GrantTypes, c.GrantTypes) || !slices.Equal(got.Scopes, c.Scopes) || !got.CreatedAt.Equal(c.CreatedAt) || !got.RequirePAR ||
 		got.AuthMethod != c.AuthMethod || got.JWKS != c.JWKS || got.JWKSURI != c.JWKSURI || got.BackchannelLogoutURI != c.BackchannelLogoutURI ||
-		!got.Pairwise || got.SecretSealed != "sealed" || got.IDTokenAlg != "PS256" || got.PKCEPolicy != storage.PKCENonceInstead {
+		!got.Pairwise || got.SecretSealed != "sealed" || got.SectorIdentifierURI != c.SectorIdentifierURI ||
+		got.IDTokenAlg != "PS256" || got.PKCEPolicy != storage.PKCENonceInstead ||
+		got.ClientInfo != c.ClientInfo || !got.Verified {
 		t.Fatalf("get: got %+v, want %+v", *got, c)
 	}
 	pub := storage.Client{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, CreatedAt: now()}
@@ -182,11 +194,12 @@ func testClients(t *testing.T, s storage.Storage) {
 	upd.Name, upd.RedirectURIs, upd.Scopes, upd.RequirePAR, upd.RegistrationTokenHash = "Notes 2", []string{"https://notes.example/v2"}, []string{"openid"}, false, "rt"
 	upd.CreatedAt = now().Add(time.Hour)
 	upd.IDTokenAlg, upd.PKCEPolicy = "ES256", storage.PKCENonceInstead
+	upd.LogoURI, upd.Verified = "https://cli.example/logo.png", true
 	mustNil(t, s.UpdateClient(ctx, upd), "update")
 	got, _ = s.GetClient(ctx, "cli")
 	if got.IDTokenAlg != "ES256" || got.PKCEPolicy != storage.PKCENonceInstead ||
 		got.Name != "Notes 2" || !slices.Equal(got.RedirectURIs, upd.RedirectURIs) || !slices.Equal(got.Scopes, upd.Scopes) || got.RequirePAR ||
-		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) {
+		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) || got.LogoURI != upd.LogoURI || !got.Verified {
 		t.Fatalf("after update: %+v", *got)
 	}
 	wantErr(t, s.UpdateClient(ctx, storage.Client{ID: "ghost"}), storage.ErrNotFound, "update unknown")
@@ -260,14 +273,14 @@ func testGrants(t *testing.T, s storage.Storage) {
 func testAuthRequests(t *testing.T, s storage.Storage) {
 	r := storage.AuthRequest{ID: "r1", ClientID: "notes", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid", "email"}, State: "st", Nonce: "n",
 		CodeChallenge: "cc", CodeChallengeMethod: "S256", Prompt: "consent", MaxAge: -1, DPoPJKT: "jkt", Resources: []string{"api"},
-		Claims: `{"userinfo":{"name":null}}`, CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
+		UILocales: "ar en", Claims: `{"id_token":{"email":{"essential":true}}}`, CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
 	mustNil(t, s.CreateAuthRequest(ctx, r), "create")
 	wantErr(t, s.CreateAuthRequest(ctx, r), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetAuthRequest(ctx, "r1")
 	mustNil(t, err, "get")
 	if got.ClientID != r.ClientID || got.RedirectURI != r.RedirectURI || !slices.Equal(got.Scopes, r.Scopes) || got.State != r.State || got.Nonce != r.Nonce ||
 		got.CodeChallenge != r.CodeChallenge || got.CodeChallengeMethod != r.CodeChallengeMethod || got.Prompt != r.Prompt || got.MaxAge != -1 || !got.ExpiresAt.Equal(r.ExpiresAt) ||
-		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) || got.Claims != r.Claims {
+		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) || got.UILocales != r.UILocales || got.Claims != r.Claims {
 		t.Fatalf("get: %+v", got)
 	}
 	mustNil(t, s.DeleteAuthRequest(ctx, "r1"), "delete")
@@ -384,6 +397,80 @@ func testRefreshRace(t *testing.T, s storage.Storage) {
 	}
 	if stored != 1 {
 		t.Fatalf("%d successor tokens stored, want 1", stored)
+	}
+}
+
+// testRefreshRetry walks the rotation grace period: a retry of a
+// just-rotated token gets a new successor and spends the old one; a retry
+// outside the window, against a successor already used, or naming a stale
+// successor changes nothing.
+func testRefreshRetry(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateRefreshToken(ctx, newRefresh("r1")), "create")
+	rotated := now()
+	mustNil(t, s.RotateRefreshToken(ctx, "r1", newRefresh("r2"), rotated), "rotate")
+	got, err := s.GetRefreshToken(ctx, "r1")
+	mustNil(t, err, "get rotated")
+	if got.NextHash != "r2" {
+		t.Fatalf("rotated token's NextHash = %q, want r2", got.NextHash)
+	}
+	since := rotated.Add(-30 * time.Second)
+	wantErr(t, s.RetryRotation(ctx, "r1", "r2", newRefresh("late"), rotated.Add(time.Second), now()), storage.ErrAlreadyUsed, "retry after the window")
+	wantErr(t, s.RetryRotation(ctx, "r1", "other", newRefresh("stale"), since, now()), storage.ErrAlreadyUsed, "retry naming another successor")
+	wantErr(t, s.RetryRotation(ctx, "missing", "r2", newRefresh("x"), since, now()), storage.ErrNotFound, "retry unknown")
+	mustNil(t, s.CreateRefreshToken(ctx, newRefresh("fresh")), "create unused")
+	wantErr(t, s.RetryRotation(ctx, "fresh", "", newRefresh("y"), since, now()), storage.ErrAlreadyUsed, "retry an unused token")
+	for _, h := range []string{"late", "stale", "x", "y"} {
+		if _, err := s.GetRefreshToken(ctx, h); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("a failed retry stored %s: %v", h, err)
+		}
+	}
+
+	mustNil(t, s.RetryRotation(ctx, "r1", "r2", newRefresh("r3"), since, now()), "retry within the window")
+	old, _ := s.GetRefreshToken(ctx, "r1")
+	spent, _ := s.GetRefreshToken(ctx, "r2")
+	next, err := s.GetRefreshToken(ctx, "r3")
+	mustNil(t, err, "get retried successor")
+	if old.NextHash != "r3" || !old.UsedAt.Equal(got.UsedAt) {
+		t.Fatalf("after retry, old token = %+v, want NextHash r3 and its first UsedAt", old)
+	}
+	if spent.UsedAt.IsZero() || spent.NextHash != "" {
+		t.Fatalf("replaced successor = %+v, want used with no NextHash", spent)
+	}
+	if !next.UsedAt.IsZero() {
+		t.Fatalf("new successor already used: %+v", next)
+	}
+	// The spent successor cannot be rotated, nor retried.
+	wantErr(t, s.RotateRefreshToken(ctx, "r2", newRefresh("z"), now()), storage.ErrAlreadyUsed, "rotate the spent successor")
+	wantErr(t, s.RetryRotation(ctx, "r2", "", newRefresh("z"), since, now()), storage.ErrAlreadyUsed, "retry the spent successor")
+	// Once the client used its successor, the old token cannot be retried.
+	mustNil(t, s.RotateRefreshToken(ctx, "r3", newRefresh("r4"), now()), "rotate the new successor")
+	wantErr(t, s.RetryRotation(ctx, "r1", "r3", newRefresh("r5"), since, now()), storage.ErrAlreadyUsed, "retry after the successor was used")
+	if got, _ := s.GetRefreshToken(ctx, "r1"); got.NextHash != "r3" {
+		t.Fatalf("a refused retry changed the old token: %+v", got)
+	}
+	if _, err := s.GetRefreshToken(ctx, "r5"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a refused retry stored its token: %v", err)
+	}
+}
+
+// testRefreshRetryRace retries one rotated token concurrently: one retry
+// wins, one new successor is stored, and the chain keeps one live token.
+func testRefreshRetryRace(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateRefreshToken(ctx, newRefresh("old")), "create")
+	mustNil(t, s.RotateRefreshToken(ctx, "old", newRefresh("first"), now()), "rotate")
+	const n = 16
+	onlyOneWins(t, n, func(i int) error {
+		return s.RetryRotation(ctx, "old", "first", newRefresh(fmt.Sprintf("retry%d", i)), now().Add(-time.Minute), now())
+	})
+	live := 0
+	for _, h := range []string{"first", "retry0", "retry1", "retry2", "retry3", "retry4", "retry5", "retry6", "retry7",
+		"retry8", "retry9", "retry10", "retry11", "retry12", "retry13", "retry14", "retry15"} {
+		if rt, err := s.GetRefreshToken(ctx, h); err == nil && rt.UsedAt.IsZero() {
+			live++
+		}
+	}
+	if live != 1 {
+		t.Fatalf("%d live tokens in the chain, want 1", live)
 	}
 }
 
@@ -621,6 +708,111 @@ func testFailureRace(t *testing.T, s storage.Storage) {
 	}
 }
 
+// testAttempts walks one key through ReserveAttempt's policy and every
+// outcome, one step at a time.
+func testAttempts(t *testing.T, s storage.Storage) {
+	policy := storage.Throttle{Free: 3, Base: time.Second, Max: 8 * time.Second}
+	t0 := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	at := t0
+	steps := []struct {
+		name     string
+		advance  time.Duration
+		end      storage.Outcome // ends the newest reserved attempt first, if set
+		want     int             // count returned, zero when refused
+		wantWait time.Duration
+	}{
+		{name: "first", want: 1},
+		{name: "second", end: storage.AttemptFailed, want: 2},
+		{name: "third, the last free", want: 3},
+		{name: "fourth waits for the two in flight", end: storage.AttemptFailed},
+		{name: "one more failure: Base after the third", end: storage.AttemptFailed, wantWait: time.Second},
+		{name: "refused attempts are not counted", advance: 400 * time.Millisecond, wantWait: 600 * time.Millisecond},
+		{name: "after Base", advance: 600 * time.Millisecond, want: 4},
+		{name: "then twice Base", end: storage.AttemptFailed, wantWait: 2 * time.Second},
+		{name: "after twice Base", advance: 2 * time.Second, want: 5},
+		{name: "a release uncounts the attempt", end: storage.AttemptReleased, wantWait: 2 * time.Second},
+		{name: "after that wait", advance: 2 * time.Second, want: 5},
+		{name: "then four times Base", end: storage.AttemptFailed, wantWait: 4 * time.Second},
+		{name: "after four times Base", advance: 4 * time.Second, want: 6},
+		{name: "a success forgets the failures", end: storage.AttemptSucceeded, want: 1},
+		{name: "expired after Max without attempts", end: storage.AttemptFailed, advance: 9 * time.Second, want: 1},
+	}
+	for _, st := range steps {
+		if st.end != 0 {
+			mustNil(t, s.EndAttempt(ctx, "login-user:amal", st.end), st.name+": end")
+		}
+		at = at.Add(st.advance)
+		n, wait, err := s.ReserveAttempt(ctx, "login-user:amal", at, policy)
+		mustNil(t, err, st.name)
+		if n != st.want || wait != st.wantWait {
+			t.Fatalf("%s: got count %d, wait %v; want %d, %v", st.name, n, wait, st.want, st.wantWait)
+		}
+	}
+	if n, _, _ := s.ReserveAttempt(ctx, "login-user:badr", at, policy); n != 1 {
+		t.Fatalf("another key starts at %d", n)
+	}
+	// The wait stops growing at Max, however many failures are counted.
+	for _, failures := range []int{7, 40} {
+		key := fmt.Sprintf("login-user:%d", failures)
+		for range failures {
+			_, err := s.AddFailure(ctx, key, at, at.Add(time.Minute))
+			mustNil(t, err, "add failure")
+		}
+		if n, wait, err := s.ReserveAttempt(ctx, key, at, policy); n != 0 || wait != policy.Max || err != nil {
+			t.Fatalf("after %d failures: count %d, wait %v (%v), want a wait of Max", failures, n, wait, err)
+		}
+	}
+	// Ending an attempt of a key with none in flight changes nothing.
+	for _, o := range []storage.Outcome{storage.AttemptFailed, storage.AttemptSucceeded, storage.AttemptReleased} {
+		mustNil(t, s.EndAttempt(ctx, "login-user:nobody", o), "end unknown key")
+	}
+}
+
+// testAttemptRace reserves attempts of one key from many goroutines (as
+// many nodes would) at the same instant: exactly Free get through, and a
+// success racing attempts in flight does not uncount them.
+func testAttemptRace(t *testing.T, s storage.Storage) {
+	const n, free = 40, 5
+	policy := storage.Throttle{Free: free, Base: time.Minute, Max: time.Hour}
+	at := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var counts []int
+	for range n {
+		wg.Go(func() {
+			c, wait, err := s.ReserveAttempt(ctx, "login-ip:192.0.2.1", at, policy)
+			if err != nil {
+				t.Errorf("reserve: %v", err)
+				return
+			}
+			if c == 0 && wait != 0 {
+				t.Errorf("refused with wait %v while the budget is in flight, want none", wait)
+			}
+			if c > 0 {
+				mu.Lock()
+				counts = append(counts, c)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(counts)
+	if !slices.Equal(counts, []int{1, 2, 3, 4, 5}) {
+		t.Fatalf("%d concurrent reservations with %d free: allowed %v, want 1…%d", n, free, counts, free)
+	}
+	// Two fail, one succeeds: the two still in flight stay counted.
+	mustNil(t, s.EndAttempt(ctx, "login-ip:192.0.2.1", storage.AttemptFailed), "fail")
+	mustNil(t, s.EndAttempt(ctx, "login-ip:192.0.2.1", storage.AttemptFailed), "fail")
+	mustNil(t, s.EndAttempt(ctx, "login-ip:192.0.2.1", storage.AttemptFailed), "fail")
+	if got, wait, _ := s.ReserveAttempt(ctx, "login-ip:192.0.2.1", at, policy); got != 0 || wait != 0 {
+		t.Fatalf("three failures, two in flight: count %d, wait %v; want to wait for those in flight", got, wait)
+	}
+	mustNil(t, s.EndAttempt(ctx, "login-ip:192.0.2.1", storage.AttemptSucceeded), "succeed")
+	if got, _, _ := s.ReserveAttempt(ctx, "login-ip:192.0.2.1", at, policy); got != 2 {
+		t.Fatalf("after a success with one attempt in flight: count %d, want 2", got)
+	}
+}
+
 func testAuditEvents(t *testing.T, s storage.Storage) {
 	t0 := time.UnixMilli(time.Now().UnixMilli()).UTC()
 	add := func(id string, at time.Duration, typ, user, client string) {
@@ -754,12 +946,14 @@ func testScopes(t *testing.T, s storage.Storage) {
 	if len(l) != 0 {
 		t.Fatalf("new store has scopes: %+v", l)
 	}
-	pay := storage.ScopeDef{Name: "payment", Position: 2, Description: map[string]string{"en": "Cards", "ar": "البطاقات"}, Sensitive: true}
+	pay := storage.ScopeDef{Name: "payment", Position: 2, Description: map[string]string{"en": "Cards", "ar": "البطاقات"}, Sensitive: true,
+		Explanation: map[string]string{"en": "Charge your cards"}}
 	oid := storage.ScopeDef{Name: "openid", Position: 1, Description: map[string]string{"en": "Who you are"}, Required: true, Claims: []string{"sub"}}
 	mustNil(t, s.SaveScope(ctx, pay), "save")
 	mustNil(t, s.SaveScope(ctx, oid), "save")
 	l, _ = s.ListScopes(ctx)
-	if len(l) != 2 || l[0].Name != "openid" || !l[0].Required || strings.Join(l[0].Claims, " ") != "sub" || l[1].Description["ar"] != "البطاقات" || !l[1].Sensitive {
+	if len(l) != 2 || l[0].Name != "openid" || !l[0].Required || strings.Join(l[0].Claims, " ") != "sub" || l[1].Description["ar"] != "البطاقات" || !l[1].Sensitive ||
+		l[1].Explanation["en"] != "Charge your cards" || len(l[0].Explanation) != 0 {
 		t.Fatalf("list: %+v", l)
 	}
 	pay.Description["en"], pay.Sensitive = "Saved cards", false
@@ -799,5 +993,118 @@ func testDeleteUser(t *testing.T, s storage.Storage) {
 	}
 	if cs, _ := s.ListClientConsents(ctx, "notes"); len(cs) != 1 || cs[0].UserID != "u2" {
 		t.Fatalf("consents after delete: %+v", cs)
+	}
+}
+
+// testPrune: rotated refresh tokens go after the reuse horizon, ended
+// grants once their tokens expired, old audit events after the retention;
+// what is still in use stays.
+func testPrune(t *testing.T, s storage.Storage) {
+	at := now()
+	hour := time.Hour
+	refresh := func(hash, grant string, created time.Time, used time.Time) {
+		r := newRefresh(hash)
+		r.GrantID, r.CreatedAt, r.ExpiresAt = grant, created, at.Add(24*hour)
+		mustNil(t, s.CreateRefreshToken(ctx, r), "refresh "+hash)
+		if !used.IsZero() {
+			next := newRefresh(hash + "-next")
+			next.GrantID, next.ExpiresAt = grant, at.Add(24*hour)
+			mustNil(t, s.RotateRefreshToken(ctx, hash, next, used), "rotate "+hash)
+		}
+	}
+	grant := func(id string, created, revoked time.Time) {
+		mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: id, ClientID: "notes", UserID: "u1", CreatedAt: created,
+			ExpiresAt: at.Add(90 * 24 * hour)}), "grant "+id)
+		if !revoked.IsZero() {
+			mustNil(t, s.RevokeGrant(ctx, id, revoked), "revoke "+id)
+		}
+	}
+	grant("live", at.Add(-48*hour), time.Time{})
+	refresh("rotated-long-ago", "live", at.Add(-3*hour), at.Add(-2*hour)) // past the 1 h horizon
+	refresh("rotated-recently", "live", at.Add(-3*hour), at.Add(-30*time.Minute))
+	grant("revoked-old", at.Add(-48*hour), at.Add(-2*hour))
+	refresh("of-revoked", "revoked-old", at.Add(-48*hour), time.Time{})
+	grant("revoked-new", at.Add(-48*hour), at.Add(-time.Minute)) // its access tokens may live
+	grant("tokenless-old", at.Add(-2*hour), time.Time{})
+	grant("tokenless-new", at.Add(-time.Minute), time.Time{})
+	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "ancient", Time: at.Add(-40 * 24 * hour), Type: "login", ExpiresAt: at.Add(hour)}), "audit")
+	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "recent", Time: at.Add(-hour), Type: "login", ExpiresAt: at.Add(hour)}), "audit")
+
+	n, err := s.Prune(ctx, storage.Prune{Now: at, ReuseHorizon: hour, TokenLifetime: hour, AuditRetention: 30 * 24 * hour, Batch: 1})
+	mustNil(t, err, "prune")
+	// rotated-long-ago, of-revoked, revoked-old, tokenless-old, ancient.
+	if n != 5 {
+		t.Errorf("pruned %d rows, want 5", n)
+	}
+	for _, tc := range []struct {
+		hash string
+		want error
+	}{
+		{"rotated-long-ago", storage.ErrNotFound},
+		{"rotated-recently", nil},
+		{"rotated-recently-next", nil},
+		{"rotated-long-ago-next", nil},
+		{"of-revoked", storage.ErrNotFound},
+	} {
+		if _, err := s.GetRefreshToken(ctx, tc.hash); !errors.Is(err, tc.want) {
+			t.Errorf("refresh token %s: got %v, want %v", tc.hash, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		id   string
+		want error
+	}{
+		{"live", nil},
+		{"revoked-old", storage.ErrNotFound},
+		{"revoked-new", nil},
+		{"tokenless-old", storage.ErrNotFound},
+		{"tokenless-new", nil},
+	} {
+		if _, err := s.GetGrant(ctx, tc.id); !errors.Is(err, tc.want) {
+			t.Errorf("grant %s: got %v, want %v", tc.id, err, tc.want)
+		}
+	}
+	if evs, _ := s.ListAuditEvents(ctx, storage.AuditFilter{}); len(evs) != 1 || evs[0].ID != "recent" {
+		t.Errorf("audit events after pruning: %+v", evs)
+	}
+	// Zero durations keep rows until their own expiry.
+	grant("tokenless-2", at.Add(-2*hour), time.Time{})
+	n, err = s.Prune(ctx, storage.Prune{Now: at})
+	mustNil(t, err, "prune by expiry")
+	if n != 0 {
+		t.Errorf("pruning by expiry alone removed %d rows, want 0", n)
+	}
+}
+
+// testPruneBatches: one call deletes at most Batch×MaxBatches rows of a
+// kind; the rest goes on the next call.
+func testPruneBatches(t *testing.T, s storage.Storage) {
+	past := now().Add(-time.Hour)
+	for i := range 7 {
+		mustNil(t, s.UseOnce(ctx, fmt.Sprintf("jti-%d", i), past), "use once")
+	}
+	n, err := s.Prune(ctx, storage.Prune{Now: now(), Batch: 2, MaxBatches: 2})
+	mustNil(t, err, "prune")
+	if n != 4 {
+		t.Fatalf("first call pruned %d rows, want 4", n)
+	}
+	n, err = s.Prune(ctx, storage.Prune{Now: now(), Batch: 2, MaxBatches: 2})
+	mustNil(t, err, "prune")
+	if n != 3 {
+		t.Fatalf("second call pruned %d rows, want 3", n)
+	}
+}
+
+// testPing: the write probe commits, again and again, for several nodes.
+func testPing(t *testing.T, s storage.Storage) {
+	for i := range 3 {
+		mustNil(t, s.Ping(ctx, "node-a", now().Add(time.Duration(i)*time.Second)), "ping a")
+		mustNil(t, s.Ping(ctx, "node-b", now()), "ping b")
+	}
+	// A node silent for a day is forgotten.
+	n, err := s.Prune(ctx, storage.Prune{Now: now().Add(25 * time.Hour)})
+	mustNil(t, err, "prune")
+	if n != 2 {
+		t.Fatalf("pruned %d probe rows, want 2", n)
 	}
 }

@@ -1,0 +1,4 @@
+package server
+
+// DescriptorLimit exposes descriptorLimit to tests.
+var DescriptorLimit = descriptorLimit

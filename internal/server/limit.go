@@ -1,0 +1,118 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/storage/sqlite"
+)
+
+// shedResponse is what a connection past the cap receives before it is
+// closed: a complete HTTP/1.1 response, so that the client (or the load
+// balancer in front) sees 503 at once and retries, rather than waiting in
+// the kernel's accept queue or seeing a reset.
+const shedResponse = "HTTP/1.1 503 Service Unavailable\r\n" +
+	"Content-Type: application/json\r\n" +
+	"Retry-After: 1\r\n" +
+	"Connection: close\r\n" +
+	"Content-Length: 96\r\n" +
+	"\r\n" +
+	`{"error":"temporarily_unavailable","error_description":"the server is at its connection limit"}` + "\n"
+
+// LimitListener caps the connections of l open at once at max. A
+// connection past the cap is answered 503 with Connection: close and
+// closed by a goroutine of its own; when too many of those run too, the
+// connection is closed at once. The cap keeps descriptors for the store,
+// outbound requests and logs, so that the process never runs out of them
+// (EMFILE) however many clients connect.
+func LimitListener(l net.Listener, max int, log *slog.Logger) net.Listener {
+	return &limitListener{Listener: l, max: int64(max), sheddingMax: int64(min(64, max/8+8)), log: log}
+}
+
+type limitListener struct {
+	net.Listener
+	max, sheddingMax int64
+	open, shedding   atomic.Int64
+	log              *slog.Logger
+	lastLog          atomic.Int64 // unix seconds of the last "shedding" log line
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.open.Add(1) <= l.max {
+			return &countedConn{Conn: c, l: l}, nil
+		}
+		l.open.Add(-1)
+		l.shed(c)
+	}
+}
+
+// shed answers c 503 and closes it.
+func (l *limitListener) shed(c net.Conn) {
+	if now := time.Now().Unix(); l.lastLog.Swap(now) < now-10 && l.log != nil {
+		l.log.Warn("connection limit reached: new connections get 503", "max_connections", l.max)
+	}
+	if l.shedding.Add(1) > l.sheddingMax {
+		l.shedding.Add(-1)
+		c.Close()
+		return
+	}
+	go func() {
+		defer l.shedding.Add(-1)
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := io.WriteString(c, shedResponse); err != nil {
+			return
+		}
+		// Half-close, then read what the client sent: closing with unread
+		// bytes would reset the connection and could lose the response.
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	}()
+}
+
+// countedConn gives its place back to the listener when closed.
+type countedConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// MaxConnections is the cap on the public listener's open connections:
+// max_connections when set, otherwise what the descriptor limit leaves
+// after the store's connections and a reserve for the admin API, outbound
+// requests (back-channel logout, jwks_uri), connections being shed, logs
+// and the like.
+func (s *Server) MaxConnections() int {
+	if s.Config.MaxConnections > 0 {
+		return s.Config.MaxConnections
+	}
+	limit := descriptorLimit()
+	if limit <= 0 {
+		return 4096
+	}
+	store := sqlite.MaxConns() * 3 // database, WAL and shared-memory files
+	if s.Config.Database != "" {
+		store = s.Config.DatabaseMaxConns
+		if store <= 0 {
+			store = 4 * runtime.GOMAXPROCS(0)
+		}
+	}
+	return max(16, limit-store-adminConnections-256)
+}
