@@ -521,6 +521,11 @@ func conformanceModules(t *testing.T, e *env, provider *oidc.Provider, c confCli
 			if next.RefreshToken == "" || next.RefreshToken == tok.RefreshToken {
 				t.Fatal("the refresh token was not rotated")
 			}
+			// Once the rotated token was used, the old one is spent: within the
+			// grace period only a retry of the same rotation would be honoured.
+			f2 := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {next.RefreshToken}}
+			wantStatus(t, e.token(f2, c.id, c.secret).Status, 200, "second refresh", nil)
+			wantTokenError(t, e.token(f, c.id, c.secret), 400, "invalid_grant")
 		}},
 		{"oidcc-ensure-request-with-valid-pkce-succeeds", func(t *testing.T) {
 			r := request("openid", nil)

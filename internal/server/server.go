@@ -60,6 +60,7 @@ type Server struct {
 	admin   http.Handler
 	health  *health
 	logouts *backchannel.Notifier
+	metrics *metrics.Metrics
 }
 
 // Options change how New builds the server; the zero value is production.
@@ -182,6 +183,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux.HandleFunc("GET /favicon.ico", ui.Favicon)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	health := newHealth(store, log, now)
+	health.onProbe = m.StoreCommits
 	mux.HandleFunc("GET /readyz", ready(health, keys))
 	mux.Handle("GET /metrics", m.Handler())
 
@@ -190,7 +192,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log, Outbound: fetch,
 		handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log),
 		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),
-		health:  health, logouts: logouts,
+		health:  health, logouts: logouts, metrics: m,
 	}, nil
 }
 

@@ -585,7 +585,8 @@ type Prune struct {
 	// retention when they were recorded.
 	AuditRetention time.Duration
 	// Batch is the number of rows one statement deletes; zero means 500.
-	// MaxBatches bounds the statements per table and call; zero means 20.
+	// MaxBatches bounds the statements per kind of row and call; zero means
+	// 200 (up to 100,000 rows of a kind a call, ahead of any steady load).
 	Batch, MaxBatches int
 }
 
