@@ -314,6 +314,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 		h.continueAt(w, r, req, stored, "/login")
 		return
 	}
+	items := token.ConsentItems(h.Scopes, client, req.Scopes, req.Claims)
 	needConsent := hasPrompt(req.Prompt, "consent")
 	if !needConsent {
 		c, err := h.Store.GetConsent(ctx, sess.UserID, client.ID)
@@ -324,7 +325,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 			h.storeFailed(w, r, req, err)
 			return
 		default:
-			needConsent = !scope.Subset(req.Scopes, c.Scopes)
+			needConsent = !scope.Subset(items, c.Scopes)
 		}
 	}
 	if needConsent {
@@ -339,7 +340,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 		h.renderConsent(w, r, req, client, sess)
 		return
 	}
-	h.finish(w, r, req, sess, req.Scopes)
+	h.finish(w, r, req, sess, items)
 }
 
 // continueAt stores req if needed and sends the browser to path?req=ID,
@@ -364,9 +365,11 @@ func withLang(r *http.Request, path string) string {
 	return path + sep + ui.LocalesParam + "=" + ui.Lang(nil, r)
 }
 
-// finish issues an authorization code for the granted scopes and sends the
-// browser back to the client (RFC 6749 §4.1.2, RFC 9207 §2).
-func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session, granted []string) {
+// finish issues an authorization code for the granted consent items
+// (scopes, and claims asked for one by one) and sends the browser back to
+// the client (RFC 6749 §4.1.2, RFC 9207 §2).
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session, items []string) {
+	granted, released := token.SplitGranted(h.Scopes, items, req.Claims)
 	if isDevice(req) {
 		h.decideDevice(w, r, req, sess, true, granted)
 		return
@@ -377,7 +380,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.Au
 	err := h.Store.CreateAuthCode(ctx, storage.AuthCode{
 		Hash: storage.Hash(code), GrantID: token.NewID(), ClientID: req.ClientID, UserID: sess.UserID, RedirectURI: req.RedirectURI,
 		Scopes: granted, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		DPoPJKT: req.DPoPJKT, Resources: req.Resources,
+		DPoPJKT: req.DPoPJKT, Resources: req.Resources, Claims: released,
 		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(h.CodeTTL),
 	})
 	if err != nil {
@@ -495,10 +498,10 @@ func essentialClaims(raw string) []string {
 }
 
 // checkClaimsRequest validates the claims parameter (OpenID Connect Core
-// §5.5). bawwab releases a user claim when a granted scope covers it, in
-// the ID token and at userinfo alike, so a request for individual claims
-// is answered within what the user consents to; an essential acr bawwab
-// cannot meet is refused (§5.5.1.1).
+// §5.5). A user claim asked for on its own, that no requested scope
+// releases but one of the client's scopes could, is a consent item of its
+// own (token.ConsentItems) and, once allowed, is returned where it was
+// asked for; an essential acr bawwab cannot meet is refused (§5.5.1.1).
 func checkClaimsRequest(raw string) *oautherr.Error {
 	if raw == "" {
 		return nil

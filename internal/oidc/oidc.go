@@ -7,6 +7,7 @@ import (
 	"errors"
 	"github.com/go-jose/go-jose/v4"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -177,6 +178,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		p.DPoP.SetNonce(w) // the next proof's nonce (RFC 9449 §9)
 	}
 	claims := token.UserClaims(p.Issuer.Scopes, u, scopes)
+	maps.Copy(claims, token.ClaimValues(u, c.Released.UserInfo)) // OpenID Connect Core §5.5
 	claims["sub"] = c.Subject
 	oautherr.WriteJSON(w, claims)
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -180,19 +181,27 @@ func (i *Issuer) idToken(in issue, accessToken string) (string, error) {
 		ACR:      ACR,
 	}
 	alg := jose.SignatureAlgorithm(in.client.IDTokenSigningAlg()) // OpenID Connect Registration §2
-	c.AtHash = atHash(accessToken)                                // RS256, PS256 and ES256 all hash with SHA-256 (Core §3.1.3.6)
-	return i.Keys.SignWith(alg, jwks.TypeJWT, c, UserClaims(i.Scopes, in.user, in.scopes))
+	// RS256, PS256 and ES256 all hash with SHA-256 (Core §3.1.3.6).
+	c.AtHash = atHash(accessToken)
+	user := UserClaims(i.Scopes, in.user, in.scopes)
+	maps.Copy(user, ClaimValues(in.user, releasedOf(in.grant).IDToken)) // Core §5.5
+	return i.Keys.SignWith(alg, jwks.TypeJWT, c, user)
 }
 
 // UserClaims returns the claims about u that the granted scopes release
 // (OpenID Connect Core §5.4), without sub. A standard claim the user has
 // not set is left out, not sent empty (§5.3.2).
 func UserClaims(cat *scope.Catalog, u *storage.User, scopes []string) map[string]any {
+	return ClaimValues(u, cat.Claims(scopes))
+}
+
+// ClaimValues returns the named claims about u, leaving out those not set.
+func ClaimValues(u *storage.User, claims []string) map[string]any {
 	out := map[string]any{}
 	p := &u.Profile
 	text := map[string]string{"given_name": p.GivenName, "family_name": p.FamilyName, "middle_name": p.MiddleName, "nickname": p.Nickname,
 		"website": p.Website, "gender": p.Gender, "birthdate": p.Birthdate, "zoneinfo": p.Zoneinfo, "locale": p.Locale, "phone_number": p.PhoneNumber}
-	for _, claim := range cat.Claims(scopes) {
+	for _, claim := range claims {
 		if v, ok := text[claim]; ok {
 			if v != "" {
 				out[claim] = v
@@ -372,7 +381,7 @@ func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims,
 		if g == nil {
 			return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
 		}
-		c.UserID = g.UserID
+		c.UserID, c.Released = g.UserID, releasedOf(g)
 	}
 	return &c, nil
 }

@@ -250,13 +250,14 @@ func testConsents(t *testing.T, s storage.Storage) {
 }
 
 func testGrants(t *testing.T, s storage.Storage) {
-	g := storage.Grant{ID: "g1", ClientID: "notes", UserID: "u1", Scopes: []string{"openid"}, AuthTime: now().Add(-time.Minute), CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}
+	g := storage.Grant{ID: "g1", ClientID: "notes", UserID: "u1", Scopes: []string{"openid"}, AuthTime: now().Add(-time.Minute), CreatedAt: now(), ExpiresAt: now().Add(time.Hour),
+		Claims: `{"userinfo":["name"]}`}
 	mustNil(t, s.CreateGrant(ctx, g), "create")
 	wantErr(t, s.CreateGrant(ctx, g), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetGrant(ctx, "g1")
 	mustNil(t, err, "get")
 	if got.ClientID != "notes" || got.UserID != "u1" || !slices.Equal(got.Scopes, g.Scopes) || !got.AuthTime.Equal(g.AuthTime) ||
-		!got.ExpiresAt.Equal(g.ExpiresAt) || !got.RevokedAt.IsZero() {
+		!got.ExpiresAt.Equal(g.ExpiresAt) || !got.RevokedAt.IsZero() || got.Claims != g.Claims {
 		t.Fatalf("get: %+v", got)
 	}
 	first := now()
@@ -291,7 +292,7 @@ func testAuthRequests(t *testing.T, s storage.Storage) {
 func newCode(hash string) storage.AuthCode {
 	return storage.AuthCode{Hash: hash, GrantID: "g-" + hash, ClientID: "notes", UserID: "u1", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid"},
 		Nonce: "n", CodeChallenge: "cc", CodeChallengeMethod: "S256", DPoPJKT: "jkt", Resources: []string{"api", "files"}, AuthTime: now(),
-		CreatedAt: now(), ExpiresAt: now().Add(time.Minute)}
+		Claims: `{"id_token":["name"]}`, CreatedAt: now(), ExpiresAt: now().Add(time.Minute)}
 }
 
 func testAuthCodes(t *testing.T, s storage.Storage) {
@@ -302,7 +303,7 @@ func testAuthCodes(t *testing.T, s storage.Storage) {
 	got, err := s.ConsumeAuthCode(ctx, "h1", used)
 	mustNil(t, err, "consume")
 	if got.GrantID != "g-h1" || got.RedirectURI != c.RedirectURI || got.CodeChallenge != "cc" || got.Nonce != "n" || !slices.Equal(got.Scopes, c.Scopes) ||
-		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, c.Resources) {
+		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, c.Resources) || got.Claims != c.Claims {
 		t.Fatalf("consume: %+v", got)
 	}
 	sameTime(t, got.UsedAt, used, "used_at")
