@@ -731,16 +731,22 @@ func TestDeviceCodeGrant(t *testing.T) {
 		{"missing device_code", "spa", func() url.Values { return url.Values{"grant_type": {DeviceCodeGrantType}} }, oautherr.InvalidRequest, 400, "device_code is required"},
 		{"unknown device_code", "spa", func() url.Values { return form("no-such-code") }, oautherr.InvalidGrant, 400, "unknown or expired"},
 		{"device_code of another client", "web", func() url.Values { return form(e.device("spa", approved)) }, oautherr.InvalidGrant, 400, "another client"},
-		{"expired", "spa", func() url.Values { return form(e.device("spa", deviceState{status: storage.DeviceApproved, expired: true})) },
+		{"expired", "spa", func() url.Values {
+			return form(e.device("spa", deviceState{status: storage.DeviceApproved, expired: true}))
+		},
 			oautherr.ExpiredToken, 400, "has expired"},
 		{"polling too fast", "spa", func() url.Values { return form(e.device("spa", deviceState{polled: true})) },
 			oautherr.SlowDown, 400, "polling too fast"},
 		{"pending", "spa", func() url.Values { return form(e.device("spa", deviceState{})) }, oautherr.AuthorizationPending, 400, "not decided"},
 		{"denied", "spa", func() url.Values { return form(e.device("spa", deviceState{status: storage.DeviceDenied})) },
 			oautherr.AccessDenied, 400, "denied"},
-		{"already redeemed", "spa", func() url.Values { return form(e.device("spa", deviceState{status: storage.DeviceApproved, redeemed: true})) },
+		{"already redeemed", "spa", func() url.Values {
+			return form(e.device("spa", deviceState{status: storage.DeviceApproved, redeemed: true}))
+		},
 			oautherr.InvalidGrant, 400, "already issued"},
-		{"user deleted since", "spa", func() url.Values { return form(e.device("spa", deviceState{status: storage.DeviceApproved, user: "gone"})) },
+		{"user deleted since", "spa", func() url.Values {
+			return form(e.device("spa", deviceState{status: storage.DeviceApproved, user: "gone"}))
+		},
 			oautherr.InvalidGrant, 400, "no longer exists"},
 		{"approved", "spa", func() url.Values { return form(e.device("spa", approved)) }, "", 200, ""},
 	}
