@@ -100,7 +100,9 @@ func TestBuildClient(t *testing.T) {
 		{"confidential client with nonce instead", web(func(s *ClientSpec) { s.PKCEPolicy = storage.PKCENonceInstead }), ""},
 		{"http logo", web(func(s *ClientSpec) { s.Info.LogoURI = "http://a.example/logo.png" }), "logo_uri must be an https URL"},
 		{"javascript policy", web(func(s *ClientSpec) { s.Info.PolicyURI = "javascript:alert(1)" }), "policy_uri"},
-		{"https info", web(func(s *ClientSpec) { s.Info = storage.ClientInfo{ClientURI: "https://a.example", TOSURI: "https://a.example/tos"} }), ""},
+		{"https info", web(func(s *ClientSpec) {
+			s.Info = storage.ClientInfo{ClientURI: "https://a.example", TOSURI: "https://a.example/tos"}
+		}), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
