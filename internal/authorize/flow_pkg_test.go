@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"html"
 	"log/slog"
 	"net/http"
@@ -927,5 +928,128 @@ func TestDevicePage(t *testing.T) {
 	}
 	if rec := b.post("/device", url.Values{"user_code": {"ZZZZ-ZZZZ"}}, false); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("guessing user codes: %d Retry-After %q, want 429", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}
+
+// flaky is a store whose named methods fail as an unreachable database
+// does (storage.ErrUnavailable), the others passing through.
+type flaky struct {
+	storage.Storage
+	down map[string]bool
+}
+
+var errOutage = fmt.Errorf("test: %w: connection refused", storage.ErrUnavailable)
+
+func (f *flaky) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	if f.down["GetClient"] {
+		return nil, errOutage
+	}
+	return f.Storage.GetClient(ctx, id)
+}
+
+func (f *flaky) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
+	if f.down["GetConsent"] {
+		return nil, errOutage
+	}
+	return f.Storage.GetConsent(ctx, userID, clientID)
+}
+
+func (f *flaky) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
+	if f.down["CreateAuthRequest"] {
+		return errOutage
+	}
+	return f.Storage.CreateAuthRequest(ctx, r)
+}
+
+func (f *flaky) GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error) {
+	if f.down["GetAuthRequest"] {
+		return nil, errOutage
+	}
+	return f.Storage.GetAuthRequest(ctx, id)
+}
+
+func (f *flaky) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
+	if f.down["CreateAuthCode"] {
+		return errOutage
+	}
+	return f.Storage.CreateAuthCode(ctx, c)
+}
+
+func (f *flaky) GetUserByUsername(ctx context.Context, username string) (*storage.User, error) {
+	if f.down["GetUserByUsername"] {
+		return nil, errOutage
+	}
+	return f.Storage.GetUserByUsername(ctx, username)
+}
+
+// TestStoreOutage: while the store cannot be reached, a request whose
+// redirect URI is trusted goes back to the client as
+// temporarily_unavailable (RFC 6749 §4.1.2.1), and anything else is a 503
+// page with Retry-After: never a 500.
+func TestStoreOutage(t *testing.T) {
+	e := newAuthzEnv(t)
+	f := &flaky{Storage: e.store, down: map[string]bool{}}
+	e.h.Store = f
+	loggedIn := e.browser()
+	loggedIn.login(t)
+	_, pendingReq := e.pendingRequest(t, authzQuery())
+	if err := e.store.CreateDeviceCode(context.Background(), storage.DeviceCode{Hash: "h-outage", UserCode: "JJJJKKKK", ClientID: "tv",
+		Scopes: []string{"openid"}, Interval: 5, CreatedAt: e.now, ExpiresAt: e.now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		down string
+		// do sends the request, calling outage when the store should go
+		do       func(outage func()) *httptest.ResponseRecorder
+		redirect bool // to the client; else a 503 page
+	}{
+		{"client lookup", "GetClient", func(outage func()) *httptest.ResponseRecorder {
+			outage()
+			return e.browser().get("/authorize?" + authzQuery().Encode())
+		}, false},
+		{"storing the request", "CreateAuthRequest", func(outage func()) *httptest.ResponseRecorder {
+			outage()
+			return e.browser().get("/authorize?" + authzQuery().Encode())
+		}, true},
+		{"reading the consent", "GetConsent", func(outage func()) *httptest.ResponseRecorder {
+			outage()
+			return loggedIn.get("/authorize?" + authzQuery().Encode())
+		}, true},
+		{"reading a pending request", "GetAuthRequest", func(outage func()) *httptest.ResponseRecorder {
+			outage()
+			return loggedIn.get("/consent?req=" + pendingReq)
+		}, false},
+		{"issuing the code", "CreateAuthCode", func(outage func()) *httptest.ResponseRecorder {
+			b, req := e.pendingRequest(t, authzQuery())
+			outage()
+			return b.post("/consent", url.Values{"req": {req}, "action": {"allow"}, "scope": {"openid", "profile"}}, false)
+		}, true},
+		{"login", "GetUserByUsername", func(outage func()) *httptest.ResponseRecorder {
+			outage()
+			return e.browser().post("/login", url.Values{"username": {"amal"}, "password": {zPassword}}, false)
+		}, false},
+		{"device request", "CreateAuthRequest", func(outage func()) *httptest.ResponseRecorder {
+			outage()
+			return loggedIn.post("/device", url.Values{"user_code": {"JJJJ-KKKK"}}, false)
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() { f.down = map[string]bool{} }()
+			rec := tt.do(func() { f.down[tt.down] = true })
+			o := outcomeOf(t, rec)
+			if tt.redirect {
+				o.wantRedirectError(t, oautherr.TemporarilyUnavailable, "try again")
+				if o.query.Get("state") != "xyz" {
+					t.Fatalf("state %q", o.query.Get("state"))
+				}
+				return
+			}
+			if o.status != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || o.location != nil ||
+				!strings.Contains(o.body, oautherr.TemporarilyUnavailable) {
+				t.Fatalf("got %d (Retry-After %q, Location %v), want a 503 page", o.status, rec.Header().Get("Retry-After"), o.location)
+			}
+		})
 	}
 }
