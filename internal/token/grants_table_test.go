@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -881,5 +882,94 @@ func TestTokenExchangeClaims(t *testing.T) {
 	}
 	if _, err := e.issuer.ValidateAccess(ctx, r.AccessToken); oautherr.Code(err) != oautherr.InvalidToken {
 		t.Fatalf("exchanged token after its grant was revoked: %v, want invalid_token", err)
+	}
+}
+
+// outageStore fails the named methods as an unreachable database does.
+type outageStore struct {
+	storage.Storage
+	down string
+}
+
+var errStoreDown = fmt.Errorf("test: %w: connection refused", storage.ErrUnavailable)
+
+func (s *outageStore) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	if s.down == "GetClient" {
+		return nil, errStoreDown
+	}
+	return s.Storage.GetClient(ctx, id)
+}
+
+func (s *outageStore) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, error) {
+	if s.down == "ConsumeAuthCode" {
+		return nil, errStoreDown
+	}
+	return s.Storage.ConsumeAuthCode(ctx, hash, at)
+}
+
+func (s *outageStore) GetRefreshToken(ctx context.Context, hash string) (*storage.RefreshToken, error) {
+	if s.down == "GetRefreshToken" {
+		return nil, errStoreDown
+	}
+	return s.Storage.GetRefreshToken(ctx, hash)
+}
+
+func (s *outageStore) PollDeviceCode(ctx context.Context, hash string, at time.Time) (*storage.DeviceCode, error) {
+	if s.down == "PollDeviceCode" {
+		return nil, errStoreDown
+	}
+	return s.Storage.PollDeviceCode(ctx, hash, at)
+}
+
+func (s *outageStore) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	if s.down == "IsTokenRevoked" {
+		return false, errStoreDown
+	}
+	return s.Storage.IsTokenRevoked(ctx, jti)
+}
+
+// TestTokenStoreOutage: while the store cannot be reached, every grant
+// answers 503 temporarily_unavailable with Retry-After, never 500 and
+// never an invalid_grant that would make a client drop its tokens.
+func TestTokenStoreOutage(t *testing.T) {
+	e := newTokenEnv(t)
+	user := e.post("web", codeForm(e.code(nil)), "")
+	st := &outageStore{Storage: e.store}
+	e.issuer.Store = st
+	auth := &clientauth.Authenticator{Store: st, Now: e.issuer.Now}
+	ep := NewEndpoint(auth, slog.New(slog.DiscardHandler), AuthorizationCode{Issuer: e.issuer}, RefreshToken{Issuer: e.issuer},
+		ClientCredentials{Issuer: e.issuer}, DeviceCode{Issuer: e.issuer}, TokenExchange{Issuer: e.issuer})
+	ep.DPoP, ep.URL = &dpop.Checker{Replays: st, Now: e.issuer.Now}, tTokenURL
+	e.mux = http.NewServeMux()
+	ep.Register(e.mux)
+	tests := []struct {
+		name, down string
+		form       url.Values
+	}{
+		{"client authentication", "GetClient", url.Values{"grant_type": {"client_credentials"}}},
+		{"authorization_code", "ConsumeAuthCode", codeForm(e.code(nil))},
+		{"refresh_token", "GetRefreshToken", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {user.RefreshToken}}},
+		{"device_code", "PollDeviceCode", url.Values{"grant_type": {DeviceCodeGrantType}, "device_code": {"x"}}},
+		{"token_exchange", "IsTokenRevoked", url.Values{"grant_type": {TokenExchangeGrantType}, "subject_token": {user.AccessToken},
+			"subject_token_type": {AccessTokenType}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st.down = tt.down
+			defer func() { st.down = "" }()
+			body := url.Values{}
+			for k, v := range tt.form {
+				body[k] = v
+			}
+			r := httptest.NewRequest("POST", tTokenURL, strings.NewReader(body.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.SetBasicAuth("web", e.secrets["web"])
+			rec := httptest.NewRecorder()
+			e.mux.ServeHTTP(rec, r)
+			if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" ||
+				!strings.Contains(rec.Body.String(), oautherr.TemporarilyUnavailable) || strings.Contains(rec.Body.String(), "connection refused") {
+				t.Fatalf("got %d (Retry-After %q) %s, want 503 temporarily_unavailable without internals", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+			}
+		})
 	}
 }
