@@ -2,6 +2,8 @@ package token
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -293,5 +296,88 @@ func TestIsJWT(t *testing.T) {
 	}
 	if strings.Contains(NewOpaque(), ".") {
 		t.Error("an opaque token contains a dot: IsJWT could mistake it")
+	}
+}
+
+// TestRefreshBinding: a public client's refresh token is bound to the
+// DPoP key of the request that got it (RFC 9449 §5) and refreshes only
+// with a proof of that key; a confidential client's is bound by client
+// authentication instead.
+func TestRefreshBinding(t *testing.T) {
+	e := newTokenEnv(t)
+	key, other := newDPoPKey(t), newDPoPKey(t)
+	tests := []struct {
+		name      string
+		client    string
+		wantBound bool
+	}{
+		{"public client", "spa", true},
+		{"confidential client", "web", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code := e.code(func(c *storage.AuthCode) { c.ClientID, c.Scopes = tt.client, []string{"openid", "offline_access"} })
+			r := e.post(tt.client, codeForm(code), key.proof(t, e.now))
+			r.check(t, "", 200, "")
+			rt, err := e.store.GetRefreshToken(context.Background(), storage.Hash(r.RefreshToken))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (rt.JKT == key.jkt) != tt.wantBound || !tt.wantBound && rt.JKT != "" {
+				t.Fatalf("refresh token bound to %q, want bound %v to %s", rt.JKT, tt.wantBound, key.jkt)
+			}
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.RefreshToken}}
+			if !tt.wantBound {
+				e.post(tt.client, form, "").check(t, "", 200, "")
+				return
+			}
+			e.post(tt.client, form, "").check(t, oautherr.InvalidGrant, 400, "bound to a DPoP key")
+			e.post(tt.client, form, other.proof(t, e.now)).check(t, oautherr.InvalidGrant, 400, "bound to a DPoP key")
+			next := e.post(tt.client, form, key.proof(t, e.now))
+			next.check(t, "", 200, "")
+			if next.TokenType != "DPoP" {
+				t.Fatalf("token_type %q after a bound refresh", next.TokenType)
+			}
+			rt, err = e.store.GetRefreshToken(context.Background(), storage.Hash(next.RefreshToken))
+			if err != nil || rt.JKT != key.jkt {
+				t.Fatalf("the rotated refresh token lost its binding: %+v, %v", rt, err)
+			}
+		})
+	}
+}
+
+// TestClientForm: the back channel's common first step, form then client
+// (RFC 6749 §2.3, §3.2).
+func TestClientForm(t *testing.T) {
+	e := newTokenEnv(t)
+	auth := &clientauth.Authenticator{Store: e.store, Now: e.issuer.Now}
+	req := func(ct, body string, basic bool) *http.Request {
+		r := httptest.NewRequest("POST", "/introspect", strings.NewReader(body))
+		r.Header.Set("Content-Type", ct)
+		if basic {
+			r.SetBasicAuth("web", e.secrets["web"])
+		}
+		return r
+	}
+	const form = "application/x-www-form-urlencoded"
+	tests := []struct {
+		name    string
+		r       *http.Request
+		want    string
+		wantErr string
+	}{
+		{"authenticated", req(form, "token=x", true), "web", ""},
+		{"public client", req(form, "client_id=spa", false), "spa", ""},
+		{"JSON", req("application/json", `{}`, true), "", oautherr.InvalidRequest},
+		{"repeated", req(form, "token=a&token=b", true), "", oautherr.InvalidRequest},
+		{"no client", req(form, "token=x", false), "", oautherr.InvalidClient},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := ClientForm(auth, tt.r)
+			if oautherr.Code(err) != tt.wantErr || err == nil && c.ID != tt.want {
+				t.Fatalf("ClientForm = %v, %v; want %q %q", c, err, tt.want, tt.wantErr)
+			}
+		})
 	}
 }
