@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -969,6 +970,77 @@ func TestTokenStoreOutage(t *testing.T) {
 			if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" ||
 				!strings.Contains(rec.Body.String(), oautherr.TemporarilyUnavailable) || strings.Contains(rec.Body.String(), "connection refused") {
 				t.Fatalf("got %d (Retry-After %q) %s, want 503 temporarily_unavailable without internals", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+			}
+		})
+	}
+}
+
+// TestConcurrentRedemption: an authorization code or device code sent in
+// several requests at once gives tokens to exactly one (RFC 6749 §4.1.2,
+// RFC 8628 §3.5); for a code the others are replays, and every token it
+// issued ends up revoked (RFC 9700 §4.5).
+func TestConcurrentRedemption(t *testing.T) {
+	const n = 8
+	tests := []struct {
+		name   string
+		client string
+		form   func(e *tokenEnv) (url.Values, string) // and the grant id, when known
+	}{
+		{"authorization code", "web", func(e *tokenEnv) (url.Values, string) {
+			grant := NewID()
+			return codeForm(e.code(func(c *storage.AuthCode) { c.GrantID = grant })), grant
+		}},
+		{"device code", "spa", func(e *tokenEnv) (url.Values, string) {
+			return url.Values{"grant_type": {DeviceCodeGrantType}, "device_code": {e.device("spa", deviceState{status: storage.DeviceApproved})}}, ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTokenEnv(t)
+			form, grant := tt.form(e)
+			replies := make(chan tokenReply, n)
+			var wg sync.WaitGroup
+			for range n {
+				wg.Go(func() {
+					body := url.Values{"client_id": {tt.client}}
+					for k, v := range form {
+						body[k] = v
+					}
+					r := httptest.NewRequest("POST", tTokenURL, strings.NewReader(body.Encode()))
+					r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					if secret, ok := e.secrets[tt.client]; ok {
+						r.SetBasicAuth(tt.client, secret)
+					}
+					rec := httptest.NewRecorder()
+					e.mux.ServeHTTP(rec, r)
+					var reply tokenReply
+					_ = json.Unmarshal(rec.Body.Bytes(), &reply)
+					reply.Status = rec.Code
+					replies <- reply
+				})
+			}
+			wg.Wait()
+			close(replies)
+			var ok []tokenReply
+			for r := range replies {
+				switch {
+				case r.Status == 200:
+					ok = append(ok, r)
+				case r.Error == oautherr.InvalidGrant || r.Error == oautherr.SlowDown:
+				default:
+					t.Fatalf("a concurrent redemption got %d %s: %s", r.Status, r.Error, r.ErrorDescription)
+				}
+			}
+			if len(ok) != 1 {
+				t.Fatalf("%d of %d concurrent redemptions got tokens, want exactly 1", len(ok), n)
+			}
+			if grant != "" {
+				if !e.grantRevoked(grant) {
+					t.Fatal("the replays did not revoke the code's grant")
+				}
+				if _, err := e.issuer.ValidateAccess(context.Background(), ok[0].AccessToken); err == nil {
+					t.Fatal("the winner's access token survived the replays")
+				}
 			}
 		})
 	}
