@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -1051,5 +1052,45 @@ func TestStoreOutage(t *testing.T) {
 				t.Fatalf("got %d (Retry-After %q, Location %v), want a 503 page", o.status, rec.Header().Get("Retry-After"), o.location)
 			}
 		})
+	}
+}
+
+// TestPARConcurrentUse: a request_uri sent by several browsers at once
+// starts exactly one authorization (RFC 9126 §4: single use).
+func TestPARConcurrentUse(t *testing.T) {
+	e := newAuthzEnv(t)
+	r := httptest.NewRequest("POST", "/par", strings.NewReader(authzQuery("client_id", "").Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth("web", e.webSecret)
+	rec := httptest.NewRecorder()
+	e.mux.ServeHTTP(rec, r)
+	var pushed parResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &pushed); err != nil || rec.Code != 201 {
+		t.Fatalf("push: %d %s", rec.Code, rec.Body)
+	}
+	const n = 8
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			e.mux.ServeHTTP(rec, httptest.NewRequest("GET", "/authorize?"+url.Values{"client_id": {"web"}, "request_uri": {pushed.RequestURI}}.Encode(), nil))
+			codes <- rec.Code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	started := 0
+	for c := range codes {
+		switch c {
+		case http.StatusFound:
+			started++
+		case http.StatusBadRequest:
+		default:
+			t.Fatalf("a concurrent use of the request_uri got %d", c)
+		}
+	}
+	if started != 1 {
+		t.Fatalf("%d of %d concurrent uses of one request_uri went on, want 1", started, n)
 	}
 }
