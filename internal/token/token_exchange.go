@@ -59,8 +59,10 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 		return nil, oautherr.New(oautherr.InvalidRequest, "only access tokens can be requested")
 	}
 	subject, err := i.ValidateAccess(ctx, form.Get("subject_token"))
-	if err != nil {
+	if oautherr.Code(err) == oautherr.InvalidToken {
 		return nil, oautherr.New(oautherr.InvalidGrant, "subject_token is not an active access token of this server")
+	} else if err != nil {
+		return nil, err // the store: temporarily_unavailable, not a dead token
 	}
 	if subject.ClientID != client.ID && !subject.Audience.Contains(client.ID) {
 		return nil, oautherr.New(oautherr.InvalidGrant, "this client may exchange only tokens issued to it or meant for it (aud)")
@@ -72,8 +74,10 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 	actorID := "" // for the audit log: a user's internal id, or the acting client
 	if raw := form.Get("actor_token"); raw != "" {
 		actor, err := i.ValidateAccess(ctx, raw)
-		if err != nil {
+		if oautherr.Code(err) == oautherr.InvalidToken {
 			return nil, oautherr.New(oautherr.InvalidGrant, "actor_token is not an active access token of this server")
+		} else if err != nil {
+			return nil, err
 		}
 		// Like the subject token, the actor token must be the client's own
 		// or meant for it: otherwise a client holding a token of another
