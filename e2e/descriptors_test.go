@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -37,9 +37,10 @@ func TestDescriptorLimit(t *testing.T) {
 	}
 	seed(t, store, notesSecretForTests, robotSecretForTests)
 	store.Close()
-	addr := freeAddr(t)
-	out := &bytes.Buffer{}
-	cmd := exec.Command(prlimit, "--nofile=200:200", "--", bin, "serve", "--listen", addr, "--issuer", "http://"+addr,
+	// bawwab binds a port of its own choosing and says which: no port is
+	// closed by the test and hoped to be free again.
+	out := &syncBuffer{}
+	cmd := exec.Command(prlimit, "--nofile=200:200", "--", bin, "serve", "--listen", "127.0.0.1:0", "--issuer", "http://127.0.0.1",
 		"--data-dir", dir, "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=")
@@ -47,6 +48,15 @@ func TestDescriptorLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	serving := regexp.MustCompile(`bawwab serving \S+ on http://(\S+)`)
+	var addr string
+	for deadline := time.Now().Add(20 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
+		if m := serving.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("bawwab did not say where it serves:\n%s", out)
+		}
+	}
 	base := "http://" + addr
 	tokenReq := func(c *http.Client) (int, string) {
 		t.Helper()

@@ -60,7 +60,7 @@ func (e *jwksEnv) published(t *testing.T) jose.JSONWebKeySet {
 // TestSignVerify: a token verifies with the typ it was signed with and
 // no other (RFC 8725 §3.11), with every supported alg; claims of several
 // values are merged.
-func TestSignVerify(t *testing.T) {
+func TestSignVerifyByKind(t *testing.T) {
 	e := newJWKSEnv(t)
 	ctx := context.Background()
 	tests := []struct {
@@ -114,7 +114,7 @@ func TestSignVerify(t *testing.T) {
 // the old key still verify while it is retained, both keys are
 // published, and past the retention the old key is gone and its tokens
 // fail.
-func TestRotate(t *testing.T) {
+func TestRotateRetention(t *testing.T) {
 	e := newJWKSEnv(t)
 	ctx := context.Background()
 	old := e.m.ActiveKID()
