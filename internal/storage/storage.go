@@ -411,6 +411,8 @@ const (
 
 // Storage is the persistence contract of bawwab.
 type Storage interface {
+	Factors
+
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (*User, error)
 	GetUserByUsername(ctx context.Context, username string) (*User, error)

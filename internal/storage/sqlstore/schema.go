@@ -223,5 +223,29 @@ var migrations = []string{
 	UPDATE scopes SET claims = 'name family_name given_name middle_name nickname preferred_username website gender birthdate zoneinfo locale updated_at'
 		WHERE name = 'profile' AND claims = 'name preferred_username';`, // 23: claims released individually, kept with the grant for
 	// userinfo and refreshed ID tokens (OpenID Connect Core §5.5).
-	`ALTER TABLE grants ADD COLUMN claims TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE grants ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 24: second factors: TOTP secrets (sealed), recovery
+	// codes (hashed) and passkeys (WebAuthn credential records).
+	`CREATE TABLE totp_secrets (
+		user_id TEXT PRIMARY KEY,
+		secret_sealed TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		confirmed_at BIGINT NOT NULL
+	);
+	CREATE TABLE recovery_codes (
+		user_id TEXT NOT NULL,
+		hash TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		used_at BIGINT NOT NULL,
+		PRIMARY KEY (user_id, hash)
+	);
+	CREATE TABLE passkeys (
+		id TEXT PRIMARY KEY,
+		user_id TEXT NOT NULL,
+		name TEXT NOT NULL,
+		credential TEXT NOT NULL,
+		sign_count BIGINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		last_used_at BIGINT NOT NULL
+	);
+	CREATE INDEX passkeys_user ON passkeys (user_id, created_at);`,
 }

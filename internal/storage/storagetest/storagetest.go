@@ -52,6 +52,13 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Prune", testPrune},
 		{"PruneBatches", testPruneBatches},
 		{"Ping", testPing},
+		{"TOTP", testTOTP},
+		{"RecoveryCodes", testRecoveryCodes},
+		{"RecoveryCodeRace", testRecoveryCodeRace},
+		{"Passkeys", testPasskeys},
+		{"PasskeyCounter", testPasskeyCounter},
+		{"PasskeyRace", testPasskeyRace},
+		{"DeleteUserFactors", testDeleteUserFactors},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
