@@ -37,10 +37,28 @@ const (
 	OutboundRefused    = "outbound_refused"     // attack: a client URL naming an internal address (SSRF)
 )
 
+// Account security events: second factors and the Security page.
+const (
+	TOTPEnabled        = "totp_enabled"
+	TOTPDisabled       = "totp_disabled"
+	RecoveryCodesNew   = "recovery_codes_generated"
+	RecoveryCodeUsed   = "recovery_code_used"
+	PasskeyAdded       = "passkey_added"
+	PasskeyRemoved     = "passkey_removed"
+	PasskeyRenamed     = "passkey_renamed"
+	PasswordChanged    = "password_changed"
+	SessionEnded       = "session_ended"    // the user signed out one of its sessions
+	FactorFailed       = "factor_failed"    // a wrong second-factor code
+	FactorThrottled    = "factor_throttled" // attack: second-factor guessing
+	FactorReplay       = "factor_replay"    // attack: a TOTP code or passkey assertion presented again
+	PasskeyCounterBack = "passkey_counter"  // attack: a passkey's signature counter went back (a cloned authenticator)
+)
+
 // Attack reports whether events of type typ are detected attacks.
 func Attack(typ string) bool {
 	switch typ {
-	case LoginThrottled, CodeReplay, CodeWrongClient, RefreshReuse, RefreshWrongClient, ClientThrottled, CSRFRejected, OutboundRefused:
+	case LoginThrottled, CodeReplay, CodeWrongClient, RefreshReuse, RefreshWrongClient, ClientThrottled, CSRFRejected, OutboundRefused,
+		FactorThrottled, FactorReplay, PasskeyCounterBack:
 		return true
 	}
 	return false
