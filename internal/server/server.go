@@ -169,6 +169,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		Audit: auditLog, Auth: auth, IDTokens: issuer, Logouts: logouts, Audiences: cfg.Audience,
 		Leeway: cfg.ClockLeeway, DPoP: proofs,
 	}).Register(mux)
+	if err := registerSecurity(ctx, mux, cfg, store, sessions, pages, auditLog, log, pw, logouts, now); err != nil {
+		return nil, err
+	}
 	tokens.Register(mux)
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
 	(&device.Endpoint{Auth: auth, Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, TTL: cfg.DeviceCodeTTL, Interval: 5}).Register(mux)

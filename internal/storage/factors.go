@@ -85,4 +85,8 @@ type Factors interface {
 	// authenticator or a replay and yields ErrAlreadyUsed, changing
 	// nothing. Concurrent uses with one count: at most one succeeds.
 	UsePasskey(ctx context.Context, id string, signCount uint32, credential string, at time.Time) error
+
+	// ListUserSessions returns the user's sessions, newest first, for the
+	// person to see where they are signed in.
+	ListUserSessions(ctx context.Context, userID string) ([]Session, error)
 }

@@ -182,3 +182,18 @@ func (s *Store) UsePasskey(ctx context.Context, id string, signCount uint32, cre
 	}
 	return fmt.Errorf("%w: passkey %s signature counter did not grow", storage.ErrAlreadyUsed, id)
 }
+
+func scanSession(r scanner) (*storage.Session, error) {
+	var se storage.Session
+	var auth, created, expires int64
+	if err := r.Scan(&se.IDHash, &se.UserID, &auth, &created, &expires); err != nil {
+		return nil, notFound(err)
+	}
+	se.AuthTime, se.CreatedAt, se.ExpiresAt = fromUnix(auth), fromUnix(created), fromUnix(expires)
+	return &se, nil
+}
+
+// ListUserSessions returns the user's sessions, newest first.
+func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
+	return list(ctx, s, scanSession, `SELECT id_hash, user_id, auth_time, created_at, expires_at FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id_hash`, userID)
+}

@@ -247,5 +247,6 @@ var migrations = []string{
 		created_at BIGINT NOT NULL,
 		last_used_at BIGINT NOT NULL
 	);
-	CREATE INDEX passkeys_user ON passkeys (user_id, created_at);`,
+	CREATE INDEX passkeys_user ON passkeys (user_id, created_at);`, // 25: a user's sessions listed on the Security page.
+	`CREATE INDEX sessions_user ON sessions (user_id, created_at);`,
 }

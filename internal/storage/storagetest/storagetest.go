@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"PasskeyCounter", testPasskeyCounter},
 		{"PasskeyRace", testPasskeyRace},
 		{"DeleteUserFactors", testDeleteUserFactors},
+		{"UserSessions", testUserSessions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
