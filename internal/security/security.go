@@ -50,6 +50,10 @@ type Handler struct {
 	Log      *slog.Logger
 	TOTP     *factors.TOTP
 	Recovery *factors.Recovery
+	// Passkeys manages passkeys; nil offers none.
+	Passkeys *factors.Passkeys
+	// Issuer is the server's URL (Secure cookies under https).
+	Issuer   string
 	Password password.Params
 	// Reauth throttles the current-password checks of each user.
 	Reauth *ratelimit.Backoff
@@ -66,6 +70,14 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/security/totp", h.totp)
 	mux.HandleFunc("POST /account/security/recovery", h.regenerate)
 	mux.HandleFunc("POST /account/security/sessions/end", h.endSession)
+	if h.Passkeys != nil {
+		h.registerPasskeys(mux)
+	} else {
+		// The login page's script asks; it shows no passkey button.
+		mux.HandleFunc("POST /login/passkey/begin", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]bool{"off": true})
+		})
+	}
 }
 
 // event records a security event in the audit log and tells the person.

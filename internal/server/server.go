@@ -280,7 +280,7 @@ func Harden(h http.Handler, log *slog.Logger) http.Handler {
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data: https:; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", contentPolicy(r.URL.Path))
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {

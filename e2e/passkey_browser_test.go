@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+
+	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/storage/sqlite"
+	"github.com/bawwab/bawwab/internal/ui"
+)
+
+// startLocalhost serves bawwab with the issuer http://localhost:PORT:
+// WebAuthn refuses an IP address as relying party id.
+func startLocalhost(t *testing.T) *env {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	l := listen(t)
+	e := startNode(t, store, l, fmt.Sprintf("http://localhost:%d", l.Addr().(*net.TCPAddr).Port), &clock{})
+	e.URL = fmt.Sprintf("http://localhost:%d", l.Addr().(*net.TCPAddr).Port)
+	return e
+}
+
+// virtualAuthenticator gives the tab a platform authenticator that holds
+// passkeys and verifies its user (a PIN or fingerprint that always
+// passes), through the DevTools WebAuthn domain.
+func virtualAuthenticator(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+	if _, err := cdp.Call(ctx, t, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		return chromedp.Void{}, err
+	}
+	_, err := cdp.Call(ctx, t, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+		Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21, Transport: webauthn.AuthenticatorTransportInternal,
+		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}})
+	return chromedp.Void{}, err
+}
+
+// TestBrowserPasskey: in Chromium with a virtual authenticator, in English
+// and in Arabic, a person signed in with a password adds a passkey on the
+// Security page, signs out, and signs in again with the passkey alone (a
+// discoverable credential: no user name typed); the store moved the
+// passkey's signature counter and the audit log names the method.
+func TestBrowserPasskey(t *testing.T) {
+	exe := chromium(t)
+	for _, lang := range ui.Languages {
+		t.Run(lang, func(t *testing.T) { passkeyStory(t, exe, lang) })
+	}
+}
+
+func passkeyStory(t *testing.T, exe, lang string) {
+	e := startLocalhost(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 800))...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	if err := chromedp.Do(bctx, chromedp.Navigate(e.URL+"/login?lang="+lang)); err != nil {
+		t.Fatalf("start browser: %v", err)
+	}
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+			t.Fatalf("%s (%s): %v\n%s", what, lang, err, body)
+		}
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", js, err)
+		}
+		return v
+	}
+	id := func(s string) chromedp.CSS { return chromedp.CSS("#" + s) }
+	step("authenticator", virtualAuthenticator)
+	step("password sign-in", chromedp.WaitVisible(id("username")),
+		chromedp.SendKeys(id("username"), userName), chromedp.SendKeys(id("password"), userPassword),
+		chromedp.Click(id("login-submit")), chromedp.WaitVisible(id("security-link")))
+	step("security page", chromedp.Click(id("security-link")), chromedp.WaitVisible(id("passkey-add-submit")))
+	if got := eval(`document.documentElement.lang + " " + document.documentElement.dir`); lang == "ar" && got != "ar rtl" || lang == "en" && got != "en ltr" {
+		t.Fatalf("security page speaks %q", got)
+	}
+	step("add passkey", chromedp.SendKeys(id("passkey-name"), "Laptop"), chromedp.Click(id("passkey-add-submit")),
+		chromedp.WaitVisible(id("notice")))
+	keys, err := e.Store.ListPasskeys(t.Context(), e.UserID)
+	if err != nil || len(keys) != 1 || keys[0].Name != "Laptop" {
+		t.Fatalf("passkeys after adding: %+v %v", keys, err)
+	}
+	if got := eval(`document.querySelector(".passkey-name").textContent`); got != "Laptop" {
+		t.Fatalf("passkey listed as %q", got)
+	}
+	if got := eval(`document.getElementById("notice").textContent`); got != ui.T(lang, "security.passkey.added") {
+		t.Fatalf("notice %q", got)
+	}
+	passkeyLogins := func() int {
+		events, _ := e.Store.ListAuditEvents(t.Context(), storage.AuditFilter{UserID: e.UserID, Type: audit.Login})
+		n := 0
+		for _, ev := range events {
+			if strings.Contains(ev.Detail, "method=passkey") {
+				n++
+			}
+		}
+		return n
+	}
+	// Signed out, the login page asks the browser for a passkey with
+	// conditional mediation: the browser offers it in the user name field,
+	// and the virtual authenticator, standing for the person choosing it
+	// there, answers at once. No user name is typed.
+	step("sign out, conditional UI signs in", chromedp.Navigate(e.URL+"/account"), chromedp.WaitVisible(id("logout")), chromedp.Click(id("logout")),
+		chromedp.Sleep(200*time.Millisecond), chromedp.WaitVisible(id("security-link")))
+	if loc := eval(`location.pathname`); loc != "/account" || passkeyLogins() != 1 {
+		t.Fatalf("after conditional passkey sign-in at %s, %d passkey sign-ins", loc, passkeyLogins())
+	}
+	before := keys[0]
+	if keys, _ = e.Store.ListPasskeys(t.Context(), e.UserID); keys[0].LastUsedAt.IsZero() || keys[0].SignCount <= before.SignCount && before.SignCount != 0 {
+		t.Fatalf("passkey after sign-in: %+v (before %+v)", keys[0], before)
+	}
+	// A browser without conditional mediation shows the button.
+	step("no conditional mediation", func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `PublicKeyCredential.isConditionalMediationAvailable = undefined;`})
+		return chromedp.Void{}, err
+	})
+	step("sign out", chromedp.Navigate(e.URL+"/account"), chromedp.WaitVisible(id("logout")), chromedp.Click(id("logout")),
+		chromedp.WaitVisible(id("passkey-login")))
+	step("passkey button signs in", chromedp.Click(id("passkey-login")), chromedp.WaitVisible(id("security-link")))
+	if loc := eval(`location.pathname`); loc != "/account" || passkeyLogins() != 2 {
+		t.Fatalf("after passkey sign-in at %s, %d passkey sign-ins", loc, passkeyLogins())
+	}
+	// The passkey is removed on the Security page.
+	step("remove passkey", chromedp.Navigate(e.URL+"/account/security"), chromedp.WaitVisible(chromedp.CSS(".passkey-delete")),
+		chromedp.Click(chromedp.CSS(".passkey-delete")), chromedp.WaitVisible(id("notice")))
+	if keys, _ := e.Store.ListPasskeys(t.Context(), e.UserID); len(keys) != 0 {
+		t.Fatalf("passkeys after removing: %+v", keys)
+	}
+}
