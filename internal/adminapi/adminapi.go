@@ -396,7 +396,7 @@ func (a *API) revokeClientGrants(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteClient(w http.ResponseWriter, r *http.Request) error {
-	return noContent(w, a.Store.DeleteClient(r.Context(), r.PathValue("id")))
+	return noContent(w, a.Store.DeleteClient(r.Context(), r.PathValue("id"), a.Now()))
 }
 
 // ---- users

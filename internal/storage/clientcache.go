@@ -66,9 +66,9 @@ func (s *clientCache) UpdateClient(ctx context.Context, c Client) error {
 	return s.Storage.UpdateClient(ctx, c)
 }
 
-func (s *clientCache) DeleteClient(ctx context.Context, id string) error {
+func (s *clientCache) DeleteClient(ctx context.Context, id string, at time.Time) error {
 	s.forget(id)
-	return s.Storage.DeleteClient(ctx, id)
+	return s.Storage.DeleteClient(ctx, id, at)
 }
 
 func (s *clientCache) forget(id string) {

@@ -422,8 +422,9 @@ type Storage interface {
 	// UpdateClient replaces every field of the client with id c.ID but
 	// CreatedAt.
 	UpdateClient(ctx context.Context, c Client) error
-	// DeleteClient removes the client, its consents, and revokes its grants.
-	DeleteClient(ctx context.Context, id string) error
+	// DeleteClient removes the client and its consents, and revokes its
+	// grants as of at, in one transaction.
+	DeleteClient(ctx context.Context, id string, at time.Time) error
 
 	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
 	// SaveConsent creates or replaces the consent of c.UserID for c.ClientID.

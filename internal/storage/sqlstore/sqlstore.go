@@ -510,8 +510,9 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 	return list(ctx, s, scanClient, `SELECT `+clientCols+` FROM clients ORDER BY id`)
 }
 
-// DeleteClient removes the client and its consents and revokes its grants.
-func (s *Store) DeleteClient(ctx context.Context, id string) error {
+// DeleteClient removes the client and its consents and revokes its grants
+// as of at.
+func (s *Store) DeleteClient(ctx context.Context, id string, at time.Time) error {
 	return s.tx(ctx, "delete client", func(tx *sql.Tx) error {
 		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)); err != nil {
 			return err
@@ -519,7 +520,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM consents WHERE client_id = $1`, id); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at = 0`, time.Now().Unix(), id)
+		_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at = 0`, unix(at), id)
 		return err
 	})
 }

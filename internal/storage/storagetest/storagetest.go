@@ -176,17 +176,18 @@ func testClients(t *testing.T, s storage.Storage) {
 	// Deleting a client drops its consents and revokes its grants.
 	mustNil(t, s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "notes", Scopes: []string{"email"}, GrantedAt: now(), UpdatedAt: now()}), "consent")
 	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "g1", ClientID: "notes", UserID: "u1", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}), "grant")
-	mustNil(t, s.DeleteClient(ctx, "notes"), "delete")
+	deleted := now().Add(-time.Minute)
+	mustNil(t, s.DeleteClient(ctx, "notes", deleted), "delete")
 	_, err = s.GetClient(ctx, "notes")
 	wantErr(t, err, storage.ErrNotFound, "get deleted")
 	_, err = s.GetConsent(ctx, "u1", "notes")
 	wantErr(t, err, storage.ErrNotFound, "consent of deleted client")
 	g, err := s.GetGrant(ctx, "g1")
 	mustNil(t, err, "grant of deleted client")
-	if g.RevokedAt.IsZero() {
-		t.Fatal("grant of deleted client not revoked")
+	if !g.RevokedAt.Equal(deleted) {
+		t.Fatalf("grant of deleted client revoked at %v, want %v", g.RevokedAt, deleted)
 	}
-	wantErr(t, s.DeleteClient(ctx, "notes"), storage.ErrNotFound, "delete twice")
+	wantErr(t, s.DeleteClient(ctx, "notes", now()), storage.ErrNotFound, "delete twice")
 	// Update replaces everything but the creation time.
 	got, err = s.GetClient(ctx, "cli")
 	mustNil(t, err, "get cli")
