@@ -556,6 +556,11 @@ type Storage interface {
 	// that a store that still reads but cannot commit (disk full, read-only,
 	// a standby) fails it.
 	Ping(ctx context.Context, node string, at time.Time) error
+	// LastPing returns when node's Ping last committed, or the zero time if
+	// it never did. It reads as every other lookup does (from the read pool
+	// where the backend has one), so that it fails at once when the store
+	// cannot answer reads.
+	LastPing(ctx context.Context, node string) (time.Time, error)
 
 	Close() error
 }

@@ -1095,11 +1095,25 @@ func testPruneBatches(t *testing.T, s storage.Storage) {
 	}
 }
 
-// testPing: the write probe commits, again and again, for several nodes.
+// testPing: the write probe commits, again and again, for several nodes,
+// and LastPing reads each node's latest probe back.
 func testPing(t *testing.T, s storage.Storage) {
+	last, err := s.LastPing(ctx, "node-a")
+	mustNil(t, err, "last ping before any")
+	if !last.IsZero() {
+		t.Fatalf("last ping before any: %v, want zero", last)
+	}
+	t0 := now()
 	for i := range 3 {
-		mustNil(t, s.Ping(ctx, "node-a", now().Add(time.Duration(i)*time.Second)), "ping a")
-		mustNil(t, s.Ping(ctx, "node-b", now()), "ping b")
+		mustNil(t, s.Ping(ctx, "node-a", t0.Add(time.Duration(i)*time.Second)), "ping a")
+		mustNil(t, s.Ping(ctx, "node-b", t0), "ping b")
+	}
+	for node, want := range map[string]time.Time{"node-a": t0.Add(2 * time.Second), "node-b": t0} {
+		last, err := s.LastPing(ctx, node)
+		mustNil(t, err, "last ping "+node)
+		if !last.Equal(want) {
+			t.Fatalf("last ping of %s: %v, want %v", node, last, want)
+		}
 	}
 	// A node silent for a day is forgotten.
 	n, err := s.Prune(ctx, storage.Prune{Now: now().Add(25 * time.Hour)})
