@@ -98,7 +98,7 @@ func (s *Store) Ping(ctx context.Context, node string, at time.Time) error {
 // LastPing reads this node's row of the probe table.
 func (s *Store) LastPing(ctx context.Context, node string) (time.Time, error) {
 	var ms int64
-	err := s.queryRow(ctx, `SELECT at_ms FROM health_probe WHERE node = $1`, node).Scan(&ms)
+	err := s.readRow(ctx, `SELECT at_ms FROM health_probe WHERE node = $1`, node).Scan(&ms)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	}
