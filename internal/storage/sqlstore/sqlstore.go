@@ -11,6 +11,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -902,15 +903,15 @@ func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
 
 // Secret returns the secret named name, storing value if none exists yet.
 func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
-	if _, err := s.exec(ctx, `INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, fmt.Sprintf("%x", value)); err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, hex.EncodeToString(value)); err != nil {
 		return nil, err
 	}
 	var hexValue string
 	if err := s.readRow(ctx, `SELECT value FROM secrets WHERE name = $1`, name).Scan(&hexValue); err != nil {
 		return nil, err
 	}
-	var out []byte
-	if _, err := fmt.Sscanf(hexValue, "%x", &out); err != nil {
+	out, err := hex.DecodeString(hexValue)
+	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", name, err)
 	}
 	return out, nil

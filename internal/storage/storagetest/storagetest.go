@@ -559,6 +559,20 @@ func testSecrets(t *testing.T, s storage.Storage) {
 	if string(a) != string([]byte{1, 2, 3}) || string(b) != string(a) {
 		t.Fatalf("secret: first %v, second %v", a, b)
 	}
+	// Any bytes come back as they went in, and twice the same.
+	every := make([]byte, 256)
+	for i := range every {
+		every[i] = byte(i)
+	}
+	for name, v := range map[string][]byte{"every byte": every, "zeros": make([]byte, 32), "empty": {}} {
+		for range 2 {
+			got, err := s.Secret(ctx, name, v)
+			mustNil(t, err, name)
+			if string(got) != string(v) {
+				t.Fatalf("secret %s: got %x, want %x", name, got, v)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	got := make([][]byte, 8)
 	for i := range got {
