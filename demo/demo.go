@@ -24,6 +24,7 @@ import (
 	"github.com/bawwab/bawwab/demo/resource"
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/server"
@@ -184,7 +185,7 @@ func seed(ctx context.Context, s storage.Storage, d *Demo, pw password.Params) (
 		Scopes: []string{"openid", "profile", "email", "payment"}, Info: home(d.GreedyURL)}, cat); err != nil {
 		return
 	}
-	api, err = admin.AddClient(ctx, s, admin.ClientSpec{ID: "provider-api", Name: "Provider API", GrantTypes: []string{"client_credentials"}}, cat)
+	api, err = admin.AddClient(ctx, s, admin.ClientSpec{ID: "provider-api", Name: "Provider API", GrantTypes: []string{granttype.ClientCredentials}}, cat)
 	return
 }
 

@@ -13,14 +13,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/granttype"
+	"github.com/bawwab/bawwab/internal/ids"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/redirecturi"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/token"
 )
 
 // InvalidError is a mistake in what the caller asked for (as opposed to a
@@ -60,7 +61,7 @@ func AddUser(ctx context.Context, s storage.Storage, spec UserSpec, p password.P
 	if err != nil {
 		return "", err
 	}
-	u := storage.User{ID: token.NewID(), Username: spec.Username, PasswordHash: hash, Name: spec.Name, Email: spec.Email,
+	u := storage.User{ID: ids.New(), Username: spec.Username, PasswordHash: hash, Name: spec.Name, Email: spec.Email,
 		EmailVerified: spec.EmailVerified, Picture: spec.Picture, CreatedAt: time.Now(), Profile: spec.Profile}
 	u.Profile.UpdatedAt = u.CreatedAt
 	if err := CheckProfile(&u); err != nil {
@@ -135,10 +136,10 @@ func ValidInfoURL(u string) bool {
 	return false
 }
 
-var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials", token.DeviceCodeGrantType, token.TokenExchangeGrantType}
+var knownGrants = []string{granttype.AuthorizationCode, granttype.RefreshToken, granttype.ClientCredentials, granttype.DeviceCode, granttype.TokenExchange}
 
 // NewClientID returns a random client id.
-func NewClientID() string { return strings.ToLower(token.NewID()) }
+func NewClientID() string { return strings.ToLower(ids.New()) }
 
 // AddClient validates spec and stores the client. For a confidential client
 // it returns the secret, which is shown once and stored only as a hash.
@@ -173,24 +174,24 @@ func BuildClient(ctx context.Context, spec ClientSpec, cat *scope.Catalog) (c st
 		spec.Name = spec.ID
 	}
 	if len(spec.GrantTypes) == 0 {
-		spec.GrantTypes = []string{"authorization_code", "refresh_token"}
+		spec.GrantTypes = []string{granttype.AuthorizationCode, granttype.RefreshToken}
 	}
 	for _, g := range spec.GrantTypes {
 		if !slices.Contains(knownGrants, g) {
 			return c, "", invalid("grant type %q is not supported (use %s)", g, strings.Join(knownGrants, ", "))
 		}
 	}
-	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
+	if spec.Public && slices.Contains(spec.GrantTypes, granttype.ClientCredentials) {
 		return c, "", invalid("a public client cannot use client_credentials")
 	}
-	if spec.Public && slices.Contains(spec.GrantTypes, token.TokenExchangeGrantType) {
+	if spec.Public && slices.Contains(spec.GrantTypes, granttype.TokenExchange) {
 		return c, "", invalid("a public client cannot use token exchange: it needs an authenticated client (RFC 8693 §5)")
 	}
-	if slices.Contains(spec.GrantTypes, "authorization_code") && len(spec.RedirectURIs) == 0 {
+	if slices.Contains(spec.GrantTypes, granttype.AuthorizationCode) && len(spec.RedirectURIs) == 0 {
 		return c, "", invalid("the authorization_code grant needs at least one redirect URI")
 	}
 	for _, u := range spec.RedirectURIs {
-		if !authorize.ValidRedirectURI(u) {
+		if !redirecturi.Valid(u) {
 			return c, "", invalid("redirect URI %q is not allowed: use https, http on a loopback host, or a private-use scheme, and no fragment", u)
 		}
 	}

@@ -20,16 +20,16 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/admin"
-	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/redirecturi"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -836,11 +836,11 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		if c.ID == "" || (!c.Public && !keyed) != (c.SecretHash != "") || (c.SecretHash != "" && len(c.SecretHash) != 64) {
 			return badRequest("client " + c.ID + ": client_id is required, and a secret_hash (SHA-256, hex) exactly when the client authenticates with a secret")
 		}
-		if c.Public && slices.Contains(c.GrantTypes, token.TokenExchangeGrantType) {
+		if c.Public && slices.Contains(c.GrantTypes, granttype.TokenExchange) {
 			return badRequest("client " + c.ID + ": a public client cannot use token exchange")
 		}
 		for _, u := range c.RedirectURIs {
-			if !authorize.ValidRedirectURI(u) {
+			if !redirecturi.Valid(u) {
 				return badRequest("client " + c.ID + ": redirect URI " + u + " is not allowed")
 			}
 		}

@@ -23,6 +23,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/granttype"
+	"github.com/bawwab/bawwab/internal/ids"
 	"github.com/bawwab/bawwab/internal/token"
 )
 
@@ -196,7 +198,7 @@ type scenario struct {
 
 var scenarios = map[string]scenario{
 	"client_credentials": {unit: "request", setup: func(s *worker) (func(*worker) error, error) {
-		req := s.rawPost("/token", url.Values{"grant_type": {"client_credentials"}, "scope": {s.t.Scope}})
+		req := s.rawPost("/token", url.Values{"grant_type": {granttype.ClientCredentials}, "scope": {s.t.Scope}})
 		return func(w *worker) error { return w.fixed(req, `"access_token":`) }, nil
 	}},
 	"introspect_jwt": {unit: "request", setup: func(s *worker) (func(*worker) error, error) {
@@ -248,7 +250,7 @@ var scenarios = map[string]scenario{
 				}
 				w.refresh = tok.RefreshToken
 			}
-			tok, err := w.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {w.refresh}})
+			tok, err := w.token(url.Values{"grant_type": {granttype.RefreshToken}, "refresh_token": {w.refresh}})
 			if err != nil {
 				w.refresh = ""
 				return err
@@ -391,7 +393,7 @@ func (w *worker) token(form url.Values) (*token.Response, error) {
 }
 
 func (w *worker) clientCredentials() (string, error) {
-	r, err := w.token(url.Values{"grant_type": {"client_credentials"}, "scope": {w.t.Scope}})
+	r, err := w.token(url.Values{"grant_type": {granttype.ClientCredentials}, "scope": {w.t.Scope}})
 	if err != nil {
 		return "", err
 	}
@@ -406,9 +408,9 @@ var (
 // codeFlow runs the authorization code flow with PKCE as a browser and a
 // client back end would, logging in and consenting when asked.
 func (w *worker) codeFlow() (*token.Response, error) {
-	verifier := token.NewOpaque() + token.NewOpaque()
+	verifier := ids.NewOpaque() + ids.NewOpaque()
 	q := url.Values{"response_type": {"code"}, "client_id": {w.t.ClientID}, "redirect_uri": {w.t.RedirectURI},
-		"scope": {"openid email offline_access"}, "state": {token.NewID()}, "code_challenge": {token.S256(verifier)},
+		"scope": {"openid email offline_access"}, "state": {ids.New()}, "code_challenge": {token.S256(verifier)},
 		"code_challenge_method": {"S256"}}
 	a, err := w.send("GET", "/authorize?"+q.Encode(), nil, false)
 	for range 6 {
@@ -425,7 +427,7 @@ func (w *worker) codeFlow() (*token.Response, error) {
 			if e := u.Query().Get("error"); e != "" {
 				return nil, fmt.Errorf("authorize: %s: %s", e, u.Query().Get("error_description"))
 			}
-			return w.token(url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")},
+			return w.token(url.Values{"grant_type": {granttype.AuthorizationCode}, "code": {u.Query().Get("code")},
 				"redirect_uri": {w.t.RedirectURI}, "code_verifier": {verifier}})
 		case strings.HasPrefix(a.loc, "/login"), strings.HasPrefix(a.loc, "/consent"):
 			page, gerr := w.send("GET", a.loc, nil, false)

@@ -24,14 +24,15 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/admin"
-	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/granttype"
+	"github.com/bawwab/bawwab/internal/ids"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/outbound"
+	"github.com/bawwab/bawwab/internal/redirecturi"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/token"
 )
 
 // Modes of registration.
@@ -48,7 +49,7 @@ const (
 )
 
 // allowedGrants are the grant types a client may register for itself.
-var allowedGrants = []string{"authorization_code", "refresh_token", token.DeviceCodeGrantType}
+var allowedGrants = []string{granttype.AuthorizationCode, granttype.RefreshToken, granttype.DeviceCode}
 
 // Endpoint serves registration.
 type Endpoint struct {
@@ -139,14 +140,14 @@ func sameSecret(got, want string) bool {
 // spec validates metadata against the policy and turns it into a client.
 func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 	if len(m.GrantTypes) == 0 {
-		m.GrantTypes = []string{"authorization_code"} // RFC 7591 §2
+		m.GrantTypes = []string{granttype.AuthorizationCode} // RFC 7591 §2
 	}
 	for _, g := range m.GrantTypes {
 		if !slices.Contains(allowedGrants, g) {
 			return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "grant type "+oautherr.Clip(g)+" cannot be registered; use "+strings.Join(allowedGrants, ", "))
 		}
 	}
-	if len(m.ResponseTypes) == 0 && slices.Contains(m.GrantTypes, "authorization_code") {
+	if len(m.ResponseTypes) == 0 && slices.Contains(m.GrantTypes, granttype.AuthorizationCode) {
 		m.ResponseTypes = []string{"code"}
 	}
 	for _, rt := range m.ResponseTypes {
@@ -163,11 +164,11 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "token_endpoint_auth_method must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none")
 	}
 	for _, u := range m.RedirectURIs {
-		if !authorize.ValidRedirectURI(u) {
+		if !redirecturi.Valid(u) {
 			return admin.ClientSpec{}, metadataError(InvalidRedirectURI, "redirect URI "+oautherr.Clip(u)+" is not allowed: use https, http on a loopback IP, or a private-use scheme, without fragment")
 		}
 	}
-	if slices.Contains(m.GrantTypes, "authorization_code") && len(m.RedirectURIs) == 0 {
+	if slices.Contains(m.GrantTypes, granttype.AuthorizationCode) && len(m.RedirectURIs) == 0 {
 		return admin.ClientSpec{}, metadataError(InvalidRedirectURI, "the authorization_code grant needs redirect_uris")
 	}
 	if m.SubjectType != "" && m.SubjectType != "public" && m.SubjectType != "pairwise" {
@@ -238,7 +239,7 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 	if resp.PKCEPolicy == "" {
 		resp.PKCEPolicy = "required"
 	}
-	if slices.Contains(c.GrantTypes, "authorization_code") {
+	if slices.Contains(c.GrantTypes, granttype.AuthorizationCode) {
 		resp.ResponseTypes = []string{"code"}
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -268,7 +269,7 @@ func (e *Endpoint) create(w http.ResponseWriter, r *http.Request) error {
 	if err := clientauth.SealFor(r.Context(), e.Store, &c, secret); err != nil {
 		return oautherr.Wrap(err)
 	}
-	regToken := token.NewOpaque() + token.NewOpaque()
+	regToken := ids.NewOpaque() + ids.NewOpaque()
 	c.RegistrationTokenHash, c.CreatedAt = storage.Hash(regToken), e.Now()
 	if err := e.Store.CreateClient(r.Context(), c); err != nil {
 		return oautherr.Wrap(err)
