@@ -84,19 +84,70 @@ func Run(ctx context.Context, t Target, name string, o Options) (Result, error) 
 		return Result{}, fmt.Errorf("%s: setup: %w", name, err)
 	}
 
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		errs      int
-		firstErr  error
-	)
+	var tl tally
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	start := time.Now()
+	maxRSS := sampleRSS(ctx, t)
+	var wg sync.WaitGroup
+	for w := range o.Workers {
+		wg.Go(func() { tl.add(repeat(ctx, newWorker(t, tr), op, o, w, start, &tl)) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cancel()
+	r := tl.result(name, s.unit, o.Workers, elapsed)
+	r.MaxRSSMB = float64(maxRSS()) / (1 << 20)
+	return r, nil
+}
+
+// tally collects the workers' latencies and errors.
+type tally struct {
+	mu        sync.Mutex
+	latencies []time.Duration
+	errs      int
+	firstErr  error
+}
+
+func (tl *tally) fail(err error) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.errs++
+	if tl.firstErr == nil {
+		tl.firstErr = err
+	}
+}
+
+func (tl *tally) add(latencies []time.Duration) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.latencies = append(tl.latencies, latencies...)
+}
+
+// result summarizes the run: throughput and latency percentiles.
+func (tl *tally) result(name, unit string, workers int, elapsed time.Duration) Result {
+	latencies := tl.latencies
+	slices.Sort(latencies)
+	r := Result{Scenario: name, Unit: unit, Workers: workers, Seconds: elapsed.Seconds(), Count: len(latencies), Errors: tl.errs,
+		PerSecond: float64(len(latencies)) / elapsed.Seconds()}
+	if n := len(latencies); n > 0 {
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		at := func(q float64) time.Duration { return latencies[min(n-1, int(q*float64(n)))] }
+		r.P50ms, r.P90ms, r.P99ms, r.Maxms = ms(at(.50)), ms(at(.90)), ms(at(.99)), ms(latencies[n-1])
+	}
+	if tl.firstErr != nil {
+		r.FirstError = tl.firstErr.Error()
+	}
+	return r
+}
+
+// sampleRSS samples the server's memory every 50ms until ctx ends; the
+// function it returns waits for that and returns the largest sample.
+func sampleRSS(ctx context.Context, t Target) func() int64 {
 	var maxRSS int64
-	rssDone := make(chan struct{})
-	go func() { // sample the server's memory while it works
-		defer close(rssDone)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -112,60 +163,36 @@ func Run(ctx context.Context, t Target, name string, o Options) (Result, error) 
 			}
 		}
 	}()
-	var wg sync.WaitGroup
-	for w := range o.Workers {
-		wg.Go(func() {
-			wk := newWorker(t, tr)
-			var local []time.Duration
-			for k := 0; ; k++ {
-				if o.Rate > 0 {
-					at := start.Add(time.Duration(float64(k*o.Workers+w) * float64(time.Second) / float64(o.Rate)))
-					select {
-					case <-ctx.Done():
-					case <-time.After(time.Until(at)):
-					}
-				}
-				if ctx.Err() != nil {
-					break
-				}
-				t0 := time.Now()
-				err := op(wk)
-				if ctx.Err() != nil && err != nil {
-					break // cut short by the end of the run
-				}
-				if err != nil {
-					mu.Lock()
-					errs++
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					continue
-				}
-				local = append(local, time.Since(t0))
-			}
-			mu.Lock()
-			latencies = append(latencies, local...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	cancel()
-	<-rssDone
+	return func() int64 { <-done; return maxRSS }
+}
 
-	slices.Sort(latencies)
-	r := Result{Scenario: name, Unit: s.unit, Workers: o.Workers, Seconds: elapsed.Seconds(), Count: len(latencies), Errors: errs,
-		PerSecond: float64(len(latencies)) / elapsed.Seconds(), MaxRSSMB: float64(maxRSS) / (1 << 20)}
-	if n := len(latencies); n > 0 {
-		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-		at := func(q float64) time.Duration { return latencies[min(n-1, int(q*float64(n)))] }
-		r.P50ms, r.P90ms, r.P99ms, r.Maxms = ms(at(.50)), ms(at(.90)), ms(at(.99)), ms(latencies[n-1])
+// repeat runs op as worker number w until ctx ends, paced to o.Rate when
+// set, and returns the latencies of the operations that succeeded;
+// failures go to tl.
+func repeat(ctx context.Context, wk *worker, op func(*worker) error, o Options, w int, start time.Time, tl *tally) []time.Duration {
+	var local []time.Duration
+	for k := 0; ; k++ {
+		if o.Rate > 0 {
+			at := start.Add(time.Duration(float64(k*o.Workers+w) * float64(time.Second) / float64(o.Rate)))
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Until(at)):
+			}
+		}
+		if ctx.Err() != nil {
+			return local
+		}
+		t0 := time.Now()
+		err := op(wk)
+		if ctx.Err() != nil && err != nil {
+			return local // cut short by the end of the run
+		}
+		if err != nil {
+			tl.fail(err)
+			continue
+		}
+		local = append(local, time.Since(t0))
 	}
-	if firstErr != nil {
-		r.FirstError = firstErr.Error()
-	}
-	return r, nil
 }
 
 // WriteTable prints results as an aligned table.
