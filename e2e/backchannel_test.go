@@ -28,7 +28,7 @@ func TestBackchannelLogout(t *testing.T) {
 	}))
 	defer rp.Close()
 	if _, err := admin.AddClient(context.Background(), e.Store, admin.ClientSpec{ID: "feed", Name: "Feed", RedirectURIs: []string{"https://feed.example/cb"},
-		Scopes: []string{"openid"}, BackchannelLogoutURI: rp.URL + "/logout", Outbound: e.Server.Outbound}, scope.Default()); err != nil {
+		Scopes: []string{"openid"}, BackchannelLogoutURI: rp.URL + "/logout", Outbound: e.Server.Outbound, IDTokenAlg: "PS256"}, scope.Default()); err != nil {
 		t.Fatal(err)
 	}
 	b := e.browser()
@@ -40,6 +40,9 @@ func TestBackchannelLogout(t *testing.T) {
 		select {
 		case raw := <-got:
 			var c backchannel.Claims
+			if h := jwtHeader(t, raw); h.Alg != "PS256" { // the client's ID token alg
+				t.Fatalf("%s: logout token signed with %s", why, h.Alg)
+			}
 			if err := e.Server.Keys.Verify(context.Background(), raw, jwks.TypeLogout, &c); err != nil {
 				t.Fatalf("%s: logout token does not verify: %v", why, err)
 			}

@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/storage"
 )
 
 // TestClockLeeway: an access token just past its exp is still accepted
@@ -37,5 +41,61 @@ func TestClockLeeway(t *testing.T) {
 				t.Fatalf("introspection %s after exp: %v, want active=%v", tc.late, got, tc.active)
 			}
 		})
+	}
+}
+
+// TestPruning: the server prunes by itself. A signed-in app's grant and
+// refresh token outlive a day of idleness; once the refresh token has
+// expired and its access tokens too, both are gone from the store, and so
+// are audit events past retention.
+func TestPruning(t *testing.T) {
+	e := startWith(t, func(c *config.Config) {
+		c.PruneInterval = 100 * time.Millisecond
+		c.AuditRetention = 30 * 24 * time.Hour
+	})
+	r := e.notesRequest("openid offline_access")
+	tok := e.redeem(e.browser().authorize(r, "openid", "offline_access").Get("code"), r)
+	wantStatus(t, tok.Status, 200, "code redemption", tok.Description)
+	ctx := context.Background()
+	grantOf := func() error {
+		rt, err := e.Store.GetRefreshToken(ctx, storage.Hash(tok.RefreshToken))
+		if err != nil {
+			return err
+		}
+		_, err = e.Store.GetGrant(ctx, rt.GrantID)
+		return err
+	}
+	events := func() int {
+		evs, err := e.Store.ListAuditEvents(ctx, storage.AuditFilter{UserID: e.UserID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+	e.Clock.Advance(24 * time.Hour)
+	time.Sleep(500 * time.Millisecond) // several prunings
+	if err := grantOf(); err != nil {
+		t.Fatalf("a live chain was pruned: %v", err)
+	}
+	if events() == 0 {
+		t.Fatal("audit events within retention were pruned")
+	}
+	rt, _ := e.Store.GetRefreshToken(ctx, storage.Hash(tok.RefreshToken))
+	e.Clock.Advance(31 * 24 * time.Hour) // past refresh_token_ttl and audit_retention
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, gerr := e.Store.GetGrant(ctx, rt.GrantID)
+		_, rerr := e.Store.GetRefreshToken(ctx, rt.Hash)
+		if errors.Is(gerr, storage.ErrNotFound) && errors.Is(rerr, storage.ErrNotFound) && events() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not pruned: grant %v, refresh token %v, %d audit events", gerr, rerr, events())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, _, m := getBody(t, e.URL+"/metrics")
+	if !strings.Contains(m, "bawwab_store_pruned_rows_total ") || strings.Contains(m, "bawwab_store_pruned_rows_total 0\n") {
+		t.Error("/metrics does not count pruned rows")
 	}
 }

@@ -505,7 +505,9 @@ func conformanceModules(t *testing.T, e *env, provider *oidc.Provider, c confCli
 		}},
 		{"oidcc-claims-essential", func(t *testing.T) {
 			_, tok, _ := happy(t, signedIn, "openid", url.Values{"claims": {`{"userinfo":{"name":{"essential":true}}}`}})
-			userinfo(t, "GET", tok.AccessToken, false)
+			if u := userinfo(t, "GET", tok.AccessToken, false); u["name"] != "Amal Haddad" || u["email"] != nil {
+				t.Fatalf("userinfo %v", u)
+			}
 		}},
 		{"oidcc-refresh-token", func(t *testing.T) {
 			_, tok, idt := happy(t, signedIn, "openid offline_access", nil)
@@ -515,6 +517,9 @@ func conformanceModules(t *testing.T, e *env, provider *oidc.Provider, c confCli
 			again, err := provider.Verifier(&oidc.Config{ClientID: c.id}).Verify(ctx, next.IDToken)
 			if err != nil || again.Subject != idt.Subject {
 				t.Fatalf("refreshed ID token: %v %+v", err, again)
+			}
+			if next.RefreshToken == "" || next.RefreshToken == tok.RefreshToken {
+				t.Fatal("the refresh token was not rotated")
 			}
 			// Once the rotated token was used, the old one is spent: within the
 			// grace period only a retry of the same rotation would be honoured.

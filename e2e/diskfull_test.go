@@ -119,6 +119,9 @@ func TestDiskFull(t *testing.T) {
 	if !strings.Contains(e.Logs.String(), "store cannot commit") {
 		t.Error("the failing write probe was not logged")
 	}
+	if _, _, m := getBody(t, e.URL+"/metrics"); !strings.Contains(m, "\nbawwab_store_commits 0\n") {
+		t.Error("/metrics does not show the store failing to commit")
+	}
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -128,6 +131,9 @@ func TestDiskFull(t *testing.T) {
 	wantStatus(t, res.Status, 200, "refresh after recovery", res.Description)
 	if !strings.Contains(e.Logs.String(), "store commits again") {
 		t.Error("the recovery was not logged")
+	}
+	if _, _, m := getBody(t, e.URL+"/metrics"); !strings.Contains(m, "\nbawwab_store_commits 1\n") {
+		t.Error("/metrics does not show the store committing again")
 	}
 	var check string
 	if err := store.DB().QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {

@@ -35,6 +35,13 @@ func follow(t *testing.T, b *browser, authorizeURL, redirectURI string) url.Valu
 	t.Helper()
 	u, _ := url.Parse(authorizeURL)
 	scopes := strings.Fields(u.Query().Get("scope"))
+	var claims map[string]map[string]any // and each claim asked for alone (Core §5.5)
+	_ = json.Unmarshal([]byte(u.Query().Get("claims")), &claims)
+	for _, target := range claims {
+		for name := range target {
+			scopes = append(scopes, "claim:"+name)
+		}
+	}
 	p := b.get(authorizeURL)
 	for range 4 {
 		switch {

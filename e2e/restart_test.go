@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -87,31 +88,64 @@ func buildBawwab(t *testing.T) string {
 
 // proc is a bawwab subprocess.
 type proc struct {
-	cmd *exec.Cmd
-	out *bytes.Buffer
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	exited chan struct{} // closed once the process has exited
 }
 
-func startProc(t *testing.T, bin, addr string, args []string) *proc {
+// startProc starts bawwab serving issuer (the relay's URL) on a loopback
+// port of its own and waits until it answers. The port is found by
+// listening on :0 and closing, so another process may take it before
+// bawwab binds it: then bawwab exits, and startProc tries a new port.
+func startProc(t *testing.T, bin, issuer string, args []string) (*proc, string) {
 	t.Helper()
-	args = append([]string{"serve", "--listen", addr, "--issuer", "http://" + addr, "--log-level", "warn"}, args...)
-	p := &proc{cmd: exec.Command(bin, args...), out: &bytes.Buffer{}}
+	for try := 0; ; try++ {
+		l := listen(t)
+		addr := l.Addr().String()
+		l.Close()
+		p, err := tryProc(t, bin, addr, issuer, args)
+		if err == nil {
+			return p, addr
+		}
+		if !errors.Is(err, errAddrTaken) || try == 4 {
+			t.Fatal(err)
+		}
+		t.Logf("%s was taken before bawwab could bind it; trying another port", addr)
+	}
+}
+
+var errAddrTaken = errors.New("address already in use")
+
+func tryProc(t *testing.T, bin, addr, issuer string, args []string) (*proc, error) {
+	t.Helper()
+	args = append([]string{"serve", "--listen", addr, "--issuer", issuer, "--log-level", "warn"}, args...)
+	p := &proc{cmd: exec.Command(bin, args...), out: &bytes.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=")
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.exited })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/.well-known/openid-configuration")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p
+				return p, nil
 			}
 		}
+		select {
+		case <-p.exited: // the output is complete and no longer written
+			if strings.Contains(p.out.String(), "address already in use") {
+				return nil, fmt.Errorf("%s: %w", addr, errAddrTaken)
+			}
+			return nil, fmt.Errorf("bawwab exited before serving on %s:\n%s", addr, p.out)
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("bawwab did not come up on %s: %v\n%s", addr, err, p.out)
+			return nil, fmt.Errorf("bawwab did not come up on %s: %v", addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -122,16 +156,80 @@ func (p *proc) kill(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Wait()
+	<-p.exited
 }
 
-// freeAddr returns a loopback address nobody listens on now.
-func freeAddr(t *testing.T) string {
+// relay is the one address clients call, a listener the test holds for
+// its whole life, forwarding each connection to the node of the moment:
+// a restarted node may come up on another port, and no address is ever
+// closed and then reused (which another process could take in between).
+type relay struct {
+	l       net.Listener
+	mu      sync.Mutex
+	backend string
+	conns   map[net.Conn]bool
+}
+
+func newRelay(t *testing.T) *relay {
 	t.Helper()
-	l := listen(t)
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	r := &relay{l: listen(t), conns: map[net.Conn]bool{}}
+	go func() {
+		for {
+			c, err := r.l.Accept()
+			if err != nil {
+				return
+			}
+			go r.pipe(c)
+		}
+	}()
+	t.Cleanup(func() {
+		r.l.Close()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for c := range r.conns {
+			c.Close()
+		}
+	})
+	return r
+}
+
+func (r *relay) url() string { return "http://" + r.l.Addr().String() }
+
+func (r *relay) setBackend(addr string) {
+	r.mu.Lock()
+	r.backend = addr
+	r.mu.Unlock()
+}
+
+func (r *relay) track(c net.Conn, add bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if add {
+		r.conns[c] = true
+	} else {
+		delete(r.conns, c)
+	}
+}
+
+// pipe forwards c to the backend until either side closes: a killed
+// node's connections end, and their clients see no answer.
+func (r *relay) pipe(c net.Conn) {
+	r.mu.Lock()
+	backend := r.backend
+	r.mu.Unlock()
+	b, err := net.Dial("tcp", backend)
+	if err != nil {
+		c.Close()
+		return
+	}
+	r.track(c, true)
+	r.track(b, true)
+	defer func() { c.Close(); b.Close(); r.track(c, false); r.track(b, false) }()
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(b, c); b.Close(); close(done) }()
+	_, _ = io.Copy(c, b)
+	c.Close()
+	<-done
 }
 
 // issued is what one client was given by one token response.
@@ -140,9 +238,10 @@ type issued struct {
 }
 
 func testRestart(t *testing.T, bin string, args []string, open func() storage.Storage) {
-	addr := freeAddr(t)
-	base := "http://" + addr
-	node := startProc(t, bin, addr, args)
+	front := newRelay(t)
+	base := front.url()
+	node, addr := startProc(t, bin, base, args)
+	front.setBackend(addr)
 
 	const workers = 6
 	var (
@@ -209,7 +308,8 @@ func testRestart(t *testing.T, bin string, args []string, open func() storage.St
 	node.kill(t)
 	killedAt := count()
 	time.Sleep(100 * time.Millisecond)
-	node = startProc(t, bin, addr, args)
+	node, addr = startProc(t, bin, base, args)
+	front.setBackend(addr)
 	waitFor(killedAt + 100)
 	close(stop)
 	wg.Wait()

@@ -218,13 +218,21 @@ func (s *Server) protect(anyOf []string, serve func(*Profile, []string) any) htt
 			fail(err)
 			return
 		}
-		if c.Cnf != nil && s.DPoP != nil {
-			if err := s.DPoP.Bound(ctx, r, s.URL+r.URL.Path, raw, c.Cnf.JKT, dpopScheme); err != nil {
+		switch {
+		case s.DPoP != nil: // RFC 9449 §7.1: a bound token needs its key's proof, the DPoP scheme a bound token
+			jkt := ""
+			if c.Cnf != nil {
+				jkt = c.Cnf.JKT
+			}
+			if err := s.DPoP.Bound(ctx, r, s.URL+r.URL.Path, raw, jkt, dpopScheme); err != nil {
 				fail(err)
 				return
 			}
-		} else if c.Cnf != nil {
+		case c.Cnf != nil:
 			fail(invalid("this API does not accept DPoP-bound tokens"))
+			return
+		case dpopScheme:
+			fail(invalid("this API does not accept the DPoP scheme: send Authorization: Bearer <token>"))
 			return
 		}
 		scopes := strings.Fields(c.Scope)

@@ -15,6 +15,7 @@ import (
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/dpop"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -26,6 +27,7 @@ import (
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/ratelimit"
+	"github.com/bawwab/bawwab/internal/redirecturi"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -64,6 +66,8 @@ type Handler struct {
 	// Leeway is the clock skew forgiven in a request object's exp, nbf
 	// and iat; zero means token.DefaultLeeway.
 	Leeway time.Duration
+	// DPoP checks the DPoP proofs of pushed requests (RFC 9449 §10.1).
+	DPoP *dpop.Checker
 }
 
 // Register adds the endpoint and pages to mux.
@@ -146,7 +150,7 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	if redirectURI == "" {
 		return nil, nil, oautherr.New(oautherr.InvalidRequest, "redirect_uri is missing")
 	}
-	if !MatchRedirectURI(client.RedirectURIs, redirectURI) {
+	if !redirecturi.Match(client.RedirectURIs, redirectURI) {
 		return nil, nil, oautherr.New(oautherr.InvalidRequest, "redirect_uri does not exactly match a URI registered for this client")
 	}
 	state := v.Get("state")
@@ -311,6 +315,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 		h.continueAt(w, r, req, stored, "/login")
 		return
 	}
+	items := token.ConsentItems(h.Scopes, client, req.Scopes, req.Claims)
 	needConsent := hasPrompt(req.Prompt, "consent")
 	if !needConsent {
 		c, err := h.Store.GetConsent(ctx, sess.UserID, client.ID)
@@ -321,7 +326,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 			h.storeFailed(w, r, req, err)
 			return
 		default:
-			needConsent = !scope.Subset(req.Scopes, c.Scopes)
+			needConsent = !scope.Subset(items, c.Scopes)
 		}
 	}
 	if needConsent {
@@ -336,7 +341,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 		h.renderConsent(w, r, req, client, sess)
 		return
 	}
-	h.finish(w, r, req, sess, req.Scopes)
+	h.finish(w, r, req, sess, items)
 }
 
 // continueAt stores req if needed and sends the browser to path?req=ID,
@@ -361,9 +366,11 @@ func withLang(r *http.Request, path string) string {
 	return path + sep + ui.LocalesParam + "=" + ui.Lang(nil, r)
 }
 
-// finish issues an authorization code for the granted scopes and sends the
-// browser back to the client (RFC 6749 §4.1.2, RFC 9207 §2).
-func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session, granted []string) {
+// finish issues an authorization code for the granted consent items
+// (scopes, and claims asked for one by one) and sends the browser back to
+// the client (RFC 6749 §4.1.2, RFC 9207 §2).
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session, items []string) {
+	granted, released := token.SplitGranted(h.Scopes, items, req.Claims)
 	if isDevice(req) {
 		h.decideDevice(w, r, req, sess, true, granted)
 		return
@@ -374,7 +381,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.Au
 	err := h.Store.CreateAuthCode(ctx, storage.AuthCode{
 		Hash: storage.Hash(code), GrantID: token.NewID(), ClientID: req.ClientID, UserID: sess.UserID, RedirectURI: req.RedirectURI,
 		Scopes: granted, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		DPoPJKT: req.DPoPJKT, Resources: req.Resources,
+		DPoPJKT: req.DPoPJKT, Resources: req.Resources, Claims: released,
 		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(h.CodeTTL),
 	})
 	if err != nil {
@@ -492,10 +499,10 @@ func essentialClaims(raw string) []string {
 }
 
 // checkClaimsRequest validates the claims parameter (OpenID Connect Core
-// §5.5). bawwab releases a user claim when a granted scope covers it, in
-// the ID token and at userinfo alike, so a request for individual claims
-// is answered within what the user consents to; an essential acr bawwab
-// cannot meet is refused (§5.5.1.1).
+// §5.5). A user claim asked for on its own, that no requested scope
+// releases but one of the client's scopes could, is a consent item of its
+// own (token.ConsentItems) and, once allowed, is returned where it was
+// asked for; an essential acr bawwab cannot meet is refused (§5.5.1.1).
 func checkClaimsRequest(raw string) *oautherr.Error {
 	if raw == "" {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/audit"
@@ -18,6 +19,7 @@ import (
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -259,9 +261,12 @@ func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, req *sto
 		data.ClientHost = u.Host
 	}
 	essential := essentialClaims(req.Claims)
-	for _, name := range req.Scopes {
+	for _, name := range token.ConsentItems(h.Scopes, client, req.Scopes, req.Claims) {
 		s, _ := h.Scopes.Get(name)
-		cs := consentScope{Name: name, Description: s.Describe(lang), Explanation: s.Explain(lang), Sensitive: s.Sensitive, Required: s.Required,
+		if claim, ok := strings.CutPrefix(name, token.ClaimItemPrefix); ok {
+			s = scope.Scope{Name: name, Claims: []string{claim}} // one claim asked for alone (Core §5.5)
+		}
+		cs := consentScope{Name: name, Description: h.describe(name, lang), Explanation: s.Explain(lang), Sensitive: s.Sensitive, Required: s.Required,
 			Checked: preChecked(s, before, returning)}
 		for _, c := range s.Claims {
 			cs.Essential = cs.Essential || !s.Required && slices.Contains(essential, c)
@@ -301,8 +306,9 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	checked := r.PostForm["scope"]
+	items := token.ConsentItems(h.Scopes, client, req.Scopes, req.Claims)
 	var granted []string
-	for _, name := range req.Scopes {
+	for _, name := range items {
 		s, _ := h.Scopes.Get(name)
 		if s.Required || slices.Contains(checked, name) {
 			granted = append(granted, name)
@@ -316,7 +322,7 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 	keep := []string{}
 	if c, err := h.Store.GetConsent(ctx, sess.UserID, client.ID); err == nil {
 		for _, s := range c.Scopes {
-			if !slices.Contains(req.Scopes, s) {
+			if !slices.Contains(items, s) {
 				keep = append(keep, s)
 			}
 		}
@@ -325,7 +331,7 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
-	h.Audit.Record(ctx, audit.Event{Type: audit.Consent, UserID: sess.UserID, ClientID: client.ID, Detail: "scope=" + scope.Join(granted)})
+	h.Audit.Record(ctx, audit.Event{Type: audit.Consent, UserID: sess.UserID, ClientID: client.ID, Detail: "granted=" + scope.Join(granted)})
 	h.finish(w, r, req, sess, granted)
 }
 
@@ -387,7 +393,7 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 		v := appView{ClientID: c.ClientID, Name: c.ClientName, When: "\u2066" + c.GrantedAt.Format("2006-01-02") + "\u2069"}
 		for _, name := range c.Scopes {
 			s, _ := h.Scopes.Get(name)
-			v.Scopes = append(v.Scopes, consentScope{Name: name, Description: s.Describe(lang), Sensitive: s.Sensitive})
+			v.Scopes = append(v.Scopes, consentScope{Name: name, Description: h.describe(name, lang), Sensitive: s.Sensitive})
 		}
 		data.Apps = append(data.Apps, v)
 	}
@@ -435,4 +441,22 @@ func (h *Handler) loggedIn(w http.ResponseWriter, r *http.Request, login string)
 		return nil
 	}
 	return sess
+}
+
+// describe says what a consent item shares, in lang: a scope's
+// description, or for a claim asked for on its own (OpenID Connect Core
+// §5.5) the claim's name and the scope that would release it.
+func (h *Handler) describe(item, lang string) string {
+	claim, ok := strings.CutPrefix(item, token.ClaimItemPrefix)
+	if !ok {
+		s, _ := h.Scopes.Get(item)
+		return s.Describe(lang)
+	}
+	label := ui.T(lang, "claim."+claim)
+	for _, name := range h.Scopes.Names() {
+		if s, _ := h.Scopes.Get(name); slices.Contains(s.Claims, claim) {
+			return ui.T(lang, "consent.claim", label, s.Describe(lang))
+		}
+	}
+	return label
 }

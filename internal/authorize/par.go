@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/token"
@@ -31,6 +32,7 @@ type parResponse struct {
 }
 
 func (h *Handler) par(w http.ResponseWriter, r *http.Request) {
+	h.DPoP.SetNonce(w) // RFC 9449 §8: the nonce for the next proof
 	req, err := h.pushed(r)
 	if err != nil {
 		var re *redirectError
@@ -62,6 +64,9 @@ func (h *Handler) pushed(r *http.Request) (*storage.AuthRequest, error) {
 		if v, err = h.requestObject(ctx, v); err != nil {
 			return nil, err
 		}
+	}
+	if err := h.parProof(r, v); err != nil {
+		return nil, err
 	}
 	req, _, err := h.validate(ctx, v, true)
 	if err != nil {
@@ -108,4 +113,26 @@ func (h *Handler) fromPushed(ctx context.Context, v url.Values) (*storage.AuthRe
 	// From here on it is an ordinary request, with the usual lifetime.
 	req.ID, req.CreatedAt, req.ExpiresAt = token.NewID(), now, now.Add(h.RequestTTL)
 	return req, client, nil
+}
+
+// parProof checks the DPoP proof a pushed request may carry (RFC 9449
+// §10.1): it is verified as at the token endpoint, and binds the code as
+// dpop_jkt does, so that the code is redeemed only with a proof of the
+// same key; a dpop_jkt sent beside it must name that key.
+func (h *Handler) parProof(r *http.Request, v url.Values) error {
+	if len(r.Header.Values("DPoP")) == 0 {
+		return nil
+	}
+	if h.DPoP == nil {
+		return oautherr.New(dpop.InvalidProof, "this server takes no DPoP proofs at /par")
+	}
+	p, err := h.DPoP.Check(r.Context(), r, h.Issuer+"/par", "")
+	if err != nil {
+		return err
+	}
+	if jkt := v.Get("dpop_jkt"); jkt != "" && jkt != p.JKT {
+		return oautherr.New(oautherr.InvalidRequest, "dpop_jkt is not the thumbprint of the DPoP proof's key (RFC 9449 section 10.1)")
+	}
+	v.Set("dpop_jkt", p.JKT)
+	return nil
 }

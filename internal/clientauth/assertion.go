@@ -100,6 +100,20 @@ func signedOf(h jose.Header, signer string) Signed {
 	return Signed{Typ: Typ(h), Signer: signer, Embedded: h.JSONWebKey != nil || x5c || jku || x5u}
 }
 
+// PlainJWS refuses a JWS header with an unencoded payload ("b64": false,
+// RFC 7797) or any critical extension ("crit"): a JWT's payload is always
+// base64url-encoded (RFC 7797 §7 keeps the option out of JWTs), and a JWT
+// whose signature covers other bytes than a JWT's would is no JWT of any
+// kind bawwab takes.
+func PlainJWS(h jose.Header) error {
+	_, b64 := h.ExtraHeaders["b64"]
+	_, crit := h.ExtraHeaders["crit"]
+	if b64 || crit {
+		return errors.New("not a plain JWT: b64 and crit headers are not accepted")
+	}
+	return nil
+}
+
 // VerifyClientJWT checks that raw is signed by one of c's registered keys
 // with an asymmetric algorithm and decodes its claims into out. It checks
 // no claim and no typ: callers do, each for its kind of JWT.
@@ -107,6 +121,9 @@ func (a *Authenticator) VerifyClientJWT(ctx context.Context, c *storage.Client, 
 	tok, err := jwt.ParseSigned(raw, AssertionAlgorithms)
 	if err != nil {
 		return Signed{}, errors.New("not a JWT signed with an asymmetric algorithm")
+	}
+	if err := PlainJWS(tok.Headers[0]); err != nil {
+		return Signed{}, err
 	}
 	kid := tok.Headers[0].KeyID
 	keys, err := a.Keys.keys(ctx, c, kid)
@@ -197,6 +214,12 @@ func (a *Authenticator) checkAssertion(ctx context.Context, c *storage.Client, r
 		return invalidClient("client_assertion: exp is too far ahead; make one per request, valid for minutes")
 	case claims.ID == "":
 		return invalidClient("client_assertion: jti is required")
+	case len(claims.Audience) != 1:
+		// draft-ietf-oauth-rfc7523bis §4: the server's identifier as the
+		// sole audience. An assertion naming other parties too may have
+		// been made for one of them (audience injection): it is not this
+		// server's alone to accept.
+		return invalidClient("client_assertion: aud must be a single value, this server's issuer")
 	case !slices.ContainsFunc(a.Audiences, func(aud string) bool { return claims.Audience.Contains(aud) }):
 		return invalidClient("client_assertion: aud must be this server's issuer or token endpoint")
 	}
@@ -217,6 +240,9 @@ func (a *Authenticator) verifySecretJWT(_ context.Context, c *storage.Client, ra
 	tok, err := jwt.ParseSigned(raw, SecretAlgorithms)
 	if err != nil {
 		return Signed{}, errors.New("not a JWT signed with HMAC-SHA2 (client_secret_jwt)")
+	}
+	if err := PlainJWS(tok.Headers[0]); err != nil {
+		return Signed{}, err
 	}
 	if a.Sealer == nil || c.SecretSealed == "" {
 		return Signed{}, errors.New("not verifiable: the client's secret is not kept")

@@ -83,6 +83,7 @@ func TestBound(t *testing.T) {
 		want       string // error code; "" for none
 	}{
 		{"unbound token", req(""), "", false, ""},
+		{"unbound token with the DPoP scheme", req(""), "", true, oautherr.InvalidToken},
 		{"bound token as Bearer", req(""), "jkt", false, oautherr.InvalidToken},
 		{"no proof", req(""), "jkt", true, InvalidProof},
 		{"not a proof", req("e30.e30.e30"), "jkt", true, InvalidProof},

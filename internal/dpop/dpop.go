@@ -62,14 +62,20 @@ func Verify(raw, method, target string, now time.Time, accessToken string) (*Pro
 
 // verify is Verify with the iat window.
 func verify(raw, method, target string, now time.Time, accessToken string, window time.Duration) (*Proof, error) {
-	jws, err := jose.ParseSigned(raw, Algorithms)
+	// A proof is a JWT (§4.2), so compact serialization only: no JWS JSON
+	// serialization, with its unprotected headers.
+	jws, err := jose.ParseSignedCompact(raw, Algorithms)
 	if err != nil {
-		return nil, errors.New("the DPoP proof is not a JWS signed with an asymmetric algorithm")
+		return nil, errors.New("the DPoP proof is not a compact JWS signed with an asymmetric algorithm")
 	}
 	if len(jws.Signatures) != 1 {
 		return nil, errors.New("the DPoP proof must have one signature")
 	}
 	h := jws.Signatures[0].Protected
+	_, b64 := h.ExtraHeaders["b64"]
+	if _, crit := h.ExtraHeaders["crit"]; crit || b64 { // RFC 7797 §7: no unencoded payload in a JWT
+		return nil, errors.New("the DPoP proof may not carry b64 or crit headers")
+	}
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "dpop+jwt" {
 		return nil, errors.New("the DPoP proof's typ must be dpop+jwt")
 	}
@@ -250,9 +256,15 @@ func scheme(err error) error {
 // Bound checks a resource request against the token's binding (RFC 9449
 // §7.1): a token bound to the key with thumbprint jkt must come with the
 // DPoP scheme and a proof signed by that key, for this request and this
-// token (ath). Its errors are DPoP-scheme failures for WriteError.
+// token (ath). A token bound to no key (jkt empty) is a bearer token: sent
+// with the DPoP scheme it is refused, since §7.1 has the resource server
+// confirm that the proof's key is the one the token is bound to, and there
+// is none. Its errors are DPoP-scheme failures for WriteError.
 func (c *Checker) Bound(ctx context.Context, r *http.Request, target, token, jkt string, dpopScheme bool) error {
 	if jkt == "" {
+		if dpopScheme {
+			return scheme(oautherr.New(oautherr.InvalidToken, "this token is not DPoP-bound: send it as Authorization: Bearer <token>"))
+		}
 		return nil
 	}
 	if !dpopScheme { // §7.2: a bound token is no bearer token

@@ -1,7 +1,8 @@
 // Package metrics exposes bawwab's Prometheus metrics: requests and their
 // latency per endpoint and status, tokens issued per grant type, audit
-// events (attacks among them) per type, and the latency of each store
-// operation, beside the Go runtime and process collectors.
+// events (attacks among them) per type, the latency of each store
+// operation, whether the store commits, rows pruned and connections shed,
+// beside the Go runtime and process collectors.
 package metrics
 
 import (
@@ -23,6 +24,9 @@ type Metrics struct {
 	events   *prometheus.CounterVec
 	attacks  *prometheus.CounterVec
 	store    *prometheus.HistogramVec
+	shed     prometheus.Counter
+	pruned   prometheus.Counter
+	commits  prometheus.Gauge
 }
 
 // New registers every collector on a fresh registry.
@@ -44,7 +48,13 @@ func New() *Metrics {
 			Help:    "Store statement and transaction latency by operation.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}, []string{"op"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.tokens, m.events, m.attacks, m.store,
+	m.shed = prometheus.NewCounter(prometheus.CounterOpts{Name: "bawwab_connections_shed_total",
+		Help: "Client connections answered 503 at once because max_connections were open."})
+	m.pruned = prometheus.NewCounter(prometheus.CounterOpts{Name: "bawwab_store_pruned_rows_total",
+		Help: "Ended rows (expired, rotated, revoked, past retention) deleted by pruning."})
+	m.commits = prometheus.NewGauge(prometheus.GaugeOpts{Name: "bawwab_store_commits",
+		Help: "1 while the store committed the last readiness write probe, 0 while it cannot commit."})
+	m.reg.MustRegister(m.requests, m.duration, m.tokens, m.events, m.attacks, m.store, m.shed, m.pruned, m.commits,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -68,6 +78,21 @@ func (m *Metrics) Middleware(mux *http.ServeMux) http.Handler {
 		m.requests.WithLabelValues(endpoint, strconv.Itoa(sw.status)).Inc()
 		m.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
 	})
+}
+
+// ConnectionShed counts a connection refused at the connection cap.
+func (m *Metrics) ConnectionShed() { m.shed.Inc() }
+
+// Pruned counts rows deleted by pruning.
+func (m *Metrics) Pruned(n int64) { m.pruned.Add(float64(n)) }
+
+// StoreCommits records the result of a readiness write probe.
+func (m *Metrics) StoreCommits(ok bool) {
+	if ok {
+		m.commits.Set(1)
+	} else {
+		m.commits.Set(0)
+	}
 }
 
 // TokenIssued counts a token response.

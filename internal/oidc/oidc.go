@@ -7,6 +7,7 @@ import (
 	"errors"
 	"github.com/go-jose/go-jose/v4"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -152,11 +153,13 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		writeErr(err)
 		return
 	}
+	jkt := ""
 	if c.Cnf != nil {
-		if err := p.DPoP.Bound(ctx, r, p.Issuer.URL+"/userinfo", raw, c.Cnf.JKT, dpopScheme); err != nil {
-			writeErr(err)
-			return
-		}
+		jkt = c.Cnf.JKT
+	}
+	if err := p.DPoP.Bound(ctx, r, p.Issuer.URL+"/userinfo", raw, jkt, dpopScheme); err != nil {
+		writeErr(err)
+		return
 	}
 	scopes := strings.Fields(c.Scope)
 	if !slices.Contains(scopes, scope.OpenID) || c.Subject == c.ClientID && c.GrantID == "" {
@@ -175,6 +178,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		p.DPoP.SetNonce(w) // the next proof's nonce (RFC 9449 §9)
 	}
 	claims := token.UserClaims(p.Issuer.Scopes, u, scopes)
+	maps.Copy(claims, token.ClaimValues(u, c.Released.UserInfo)) // OpenID Connect Core §5.5
 	claims["sub"] = c.Subject
 	oautherr.WriteJSON(w, claims)
 }

@@ -188,7 +188,8 @@ func Protocol(name string) bool { return name == OpenID || name == OfflineAccess
 
 // UserClaims are the claims a scope may release: the user fields bawwab
 // keeps.
-var UserClaims = []string{"name", "preferred_username", "picture", "email", "email_verified"}
+var UserClaims = []string{"name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "picture", "website",
+	"gender", "birthdate", "zoneinfo", "locale", "updated_at", "email", "email_verified", "address", "phone_number", "phone_number_verified"}
 
 // Parse splits a scope parameter (RFC 6749 §3.3) into distinct scope
 // tokens in order of first appearance. It rejects characters outside

@@ -24,6 +24,8 @@ type health struct {
 	node  string
 	now   func() time.Time
 	log   logger
+	// onProbe, when not nil, is told each probe's outcome (metrics).
+	onProbe func(ok bool)
 
 	probing sync.Mutex // held while a probe runs
 	mu      sync.Mutex
@@ -55,6 +57,9 @@ func (h *health) probe(ctx context.Context) {
 	err := h.store.Ping(pctx, h.node, h.now())
 	if ctx.Err() != nil {
 		return // shutting down: not the store's fault
+	}
+	if h.onProbe != nil {
+		h.onProbe(err == nil)
 	}
 	h.mu.Lock()
 	was, first := h.err, h.at.IsZero()

@@ -59,12 +59,12 @@ func (s *Server) Run(ctx context.Context, public, admin net.Listener) error {
 	errc := make(chan error, 2)
 	n := 1
 	go func() {
-		errc <- serveUntil(serving, HTTPServer(s.handler, s.Log), LimitListener(public, s.MaxConnections(), s.Log), grace)
+		errc <- serveUntil(serving, HTTPServer(s.handler, s.Log), LimitListener(public, s.MaxConnections(), s.Log, s.metrics.ConnectionShed), grace)
 	}()
 	if admin != nil {
 		n++
 		go func() {
-			errc <- serveUntil(serving, HTTPServer(s.admin, s.Log), LimitListener(admin, adminConnections, s.Log), grace)
+			errc <- serveUntil(serving, HTTPServer(s.admin, s.Log), LimitListener(admin, adminConnections, s.Log, s.metrics.ConnectionShed), grace)
 		}()
 	}
 	var err error
@@ -95,6 +95,7 @@ func (s *Server) prune(ctx context.Context) {
 		TokenLifetime:  cfg.AccessTokenTTL + cfg.CodeTTL + cfg.ClockLeeway + time.Minute,
 		AuditRetention: cfg.AuditRetention,
 	})
+	s.metrics.Pruned(n)
 	switch {
 	case err != nil && ctx.Err() == nil:
 		s.Log.ErrorContext(ctx, "prune ended rows", "err", err)

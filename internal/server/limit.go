@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
 )
 
 // shedResponse is what a connection past the cap receives before it is
@@ -30,8 +28,9 @@ const shedResponse = "HTTP/1.1 503 Service Unavailable\r\n" +
 // connection is closed at once. The cap keeps descriptors for the store,
 // outbound requests and logs, so that the process never runs out of them
 // (EMFILE) however many clients connect.
-func LimitListener(l net.Listener, max int, log *slog.Logger) net.Listener {
-	return &limitListener{Listener: l, max: int64(max), sheddingMax: int64(min(64, max/8+8)), log: log}
+// onShed, when not nil, is called for each connection refused (metrics).
+func LimitListener(l net.Listener, max int, log *slog.Logger, onShed func()) net.Listener {
+	return &limitListener{Listener: l, max: int64(max), sheddingMax: int64(min(64, max/8+8)), log: log, onShed: onShed}
 }
 
 type limitListener struct {
@@ -40,6 +39,7 @@ type limitListener struct {
 	open, shedding   atomic.Int64
 	log              *slog.Logger
 	lastLog          atomic.Int64 // unix seconds of the last "shedding" log line
+	onShed           func()
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -56,28 +56,39 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// shed answers c 503 and closes it.
+// shed answers c 503 and closes it. The response is written at once: a
+// fresh socket's send buffer takes it without blocking. Closing a socket
+// with unread input resets it, which can destroy the response before the
+// client reads it, so the request is read and discarded first: by a
+// goroutine that waits for the client to finish (for up to half a second),
+// or, when too many of those run already, by what has arrived within a
+// millisecond.
 func (l *limitListener) shed(c net.Conn) {
+	if l.onShed != nil {
+		l.onShed()
+	}
 	if now := time.Now().Unix(); l.lastLog.Swap(now) < now-10 && l.log != nil {
 		l.log.Warn("connection limit reached: new connections get 503", "max_connections", l.max)
 	}
+	_ = c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := io.WriteString(c, shedResponse); err != nil {
+		c.Close()
+		return
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
 	if l.shedding.Add(1) > l.sheddingMax {
 		l.shedding.Add(-1)
+		_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 		c.Close()
 		return
 	}
 	go func() {
 		defer l.shedding.Add(-1)
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(time.Second))
-		if _, err := io.WriteString(c, shedResponse); err != nil {
-			return
-		}
-		// Half-close, then read what the client sent: closing with unread
-		// bytes would reset the connection and could lose the response.
-		if cw, ok := c.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		}
+		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 	}()
 }
@@ -96,9 +107,9 @@ func (c *countedConn) Close() error {
 
 // MaxConnections is the cap on the public listener's open connections:
 // max_connections when set, otherwise what the descriptor limit leaves
-// after the store's connections and a reserve for the admin API, outbound
-// requests (back-channel logout, jwks_uri), connections being shed, logs
-// and the like.
+// after the store's connections and a reserve (a quarter of the limit, at
+// most 256) for the admin API, outbound requests (back-channel logout,
+// jwks_uri), connections being shed, logs and the like.
 func (s *Server) MaxConnections() int {
 	if s.Config.MaxConnections > 0 {
 		return s.Config.MaxConnections
@@ -107,12 +118,12 @@ func (s *Server) MaxConnections() int {
 	if limit <= 0 {
 		return 4096
 	}
-	store := sqlite.MaxConns() * 3 // database, WAL and shared-memory files
-	if s.Config.Database != "" {
+	store := s.storeFiles
+	if store <= 0 {
 		store = s.Config.DatabaseMaxConns
 		if store <= 0 {
 			store = 4 * runtime.GOMAXPROCS(0)
 		}
 	}
-	return max(16, limit-store-adminConnections-256)
+	return max(16, limit-store-adminConnections-min(256, limit/4))
 }

@@ -24,7 +24,7 @@ func TestLimitListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })}
-	go func() { _ = srv.Serve(server.LimitListener(l, 2, nil)) }()
+	go func() { _ = srv.Serve(server.LimitListener(l, 2, nil, nil)) }()
 	defer srv.Close()
 	addr := l.Addr().String()
 

@@ -210,6 +210,9 @@ type Grant struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time // absolute end of the refresh chain
 	RevokedAt time.Time // zero while valid
+	// Claims are the claims the user released individually (OpenID
+	// Connect Core §5.5), as the code that started the grant carried them.
+	Claims string
 }
 
 // AuthRequest is a validated authorization request waiting for the user to
@@ -233,7 +236,8 @@ type AuthRequest struct {
 	// (OpenID Connect Core §3.1.2.1), kept for a pushed request.
 	UILocales string
 	// Claims is the request's claims parameter (OpenID Connect Core
-	// §5.5), as sent: the consent page marks the essential ones.
+	// §5.5), validated JSON as sent, or empty: the consent page marks the
+	// essential ones and asks for claims requested on their own.
 	Claims    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
@@ -252,10 +256,13 @@ type AuthCode struct {
 	CodeChallengeMethod string
 	DPoPJKT             string   // the key the code is bound to (RFC 9449 §10)
 	Resources           []string // the audiences its tokens are for (RFC 8707)
-	AuthTime            time.Time
-	CreatedAt           time.Time
-	ExpiresAt           time.Time
-	UsedAt              time.Time // zero until redeemed
+	// Claims are the individually requested claims the user released
+	// (OpenID Connect Core §5.5), JSON, or empty.
+	Claims    string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until redeemed
 }
 
 // RefreshToken is an issued refresh token (RFC 6749 §6).
@@ -584,7 +591,8 @@ type Prune struct {
 	// retention when they were recorded.
 	AuditRetention time.Duration
 	// Batch is the number of rows one statement deletes; zero means 500.
-	// MaxBatches bounds the statements per table and call; zero means 20.
+	// MaxBatches bounds the statements per kind of row and call; zero means
+	// 200 (up to 100,000 rows of a kind a call, ahead of any steady load).
 	Batch, MaxBatches int
 }
 

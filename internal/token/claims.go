@@ -29,6 +29,9 @@ type AccessClaims struct {
 	// UserID is the user behind the token, read from its grant by
 	// ValidateAccess (a pairwise sub does not name the user); not a claim.
 	UserID string `json:"-"`
+	// Released are the claims the grant released individually (OpenID
+	// Connect Core §5.5), read by ValidateAccess; not a claim.
+	Released Released `json:"-"`
 }
 
 // Confirmation is a cnf claim: the thumbprint of the key a token is

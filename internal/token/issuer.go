@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -180,19 +181,27 @@ func (i *Issuer) idToken(in issue, accessToken string) (string, error) {
 		ACR:      ACR,
 	}
 	alg := jose.SignatureAlgorithm(in.client.IDTokenSigningAlg()) // OpenID Connect Registration §2
-	c.AtHash = atHash(accessToken)                                // RS256, PS256 and ES256 all hash with SHA-256 (Core §3.1.3.6)
-	return i.Keys.SignWith(alg, jwks.TypeJWT, c, UserClaims(i.Scopes, in.user, in.scopes))
+	// RS256, PS256 and ES256 all hash with SHA-256 (Core §3.1.3.6).
+	c.AtHash = atHash(accessToken)
+	user := UserClaims(i.Scopes, in.user, in.scopes)
+	maps.Copy(user, ClaimValues(in.user, releasedOf(in.grant).IDToken)) // Core §5.5
+	return i.Keys.SignWith(alg, jwks.TypeJWT, c, user)
 }
 
 // UserClaims returns the claims about u that the granted scopes release
 // (OpenID Connect Core §5.4), without sub. A standard claim the user has
 // not set is left out, not sent empty (§5.3.2).
 func UserClaims(cat *scope.Catalog, u *storage.User, scopes []string) map[string]any {
+	return ClaimValues(u, cat.Claims(scopes))
+}
+
+// ClaimValues returns the named claims about u, leaving out those not set.
+func ClaimValues(u *storage.User, claims []string) map[string]any {
 	out := map[string]any{}
 	p := &u.Profile
 	text := map[string]string{"given_name": p.GivenName, "family_name": p.FamilyName, "middle_name": p.MiddleName, "nickname": p.Nickname,
 		"website": p.Website, "gender": p.Gender, "birthdate": p.Birthdate, "zoneinfo": p.Zoneinfo, "locale": p.Locale, "phone_number": p.PhoneNumber}
-	for _, claim := range cat.Claims(scopes) {
+	for _, claim := range claims {
 		if v, ok := text[claim]; ok {
 			if v != "" {
 				out[claim] = v
@@ -247,21 +256,36 @@ func (i *Issuer) Subject(c *storage.Client, userID string) string {
 
 // Sector is the sector identifier of a client (OpenID Connect Core
 // §8.1): the host of its sector_identifier_uri, verified at registration
-// to list every redirect URI of the client; or else the host of its https
-// redirect URIs (a pairwise client's all share one); or else its client
-// id. A custom-scheme redirect URI (com.example.app://notes.example/cb)
-// or a loopback http one names no sector: anyone can register it, so its
-// "host" would let one client take another's subject identifiers.
+// to list every redirect URI of the client; or else the one host of its
+// redirect URIs, when they all are https on that host and every user token
+// the client gets comes through them; or else its client id.
+//
+// A redirect host names a sector only because codes for it reach that
+// host alone. A custom-scheme (com.example.app://notes.example/cb) or
+// loopback redirect URI is no proof of a host, and anyone can register
+// one; beside an https URI it would let a client receive codes at its own
+// URI while naming another's host. The device flow (RFC 8628) and token
+// exchange (RFC 8693) give user tokens through no redirect URI at all. In
+// each case the host would hand one client the subject identifiers of
+// another's, so the client's sector is its own id unless a verified
+// sector_identifier_uri says otherwise.
 func Sector(c *storage.Client) string {
 	if p, err := url.Parse(c.SectorIdentifierURI); err == nil && c.SectorIdentifierURI != "" && p.Host != "" {
 		return strings.ToLower(p.Host)
 	}
-	for _, u := range c.RedirectURIs {
-		if p, err := url.Parse(u); err == nil && p.Scheme == "https" && p.Host != "" {
-			return strings.ToLower(p.Host)
-		}
+	own := "client:" + c.ID
+	if slices.Contains(c.GrantTypes, DeviceCodeGrantType) || slices.Contains(c.GrantTypes, TokenExchangeGrantType) {
+		return own
 	}
-	return "client:" + c.ID
+	host := ""
+	for _, u := range c.RedirectURIs {
+		p, err := url.Parse(u)
+		if err != nil || p.Scheme != "https" || p.Host == "" || host != "" && strings.ToLower(p.Host) != host {
+			return own
+		}
+		host = strings.ToLower(p.Host)
+	}
+	return cmp.Or(host, own)
 }
 
 // IDTokenHint reads an ID token this issuer signed, as sent back by a
@@ -357,7 +381,7 @@ func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims,
 		if g == nil {
 			return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
 		}
-		c.UserID = g.UserID
+		c.UserID, c.Released = g.UserID, releasedOf(g)
 	}
 	return &c, nil
 }

@@ -19,7 +19,7 @@ import (
 // delegation (with an act claim) with one.
 //
 // Policy: the requesting client must be the subject token's client or
-// one of its audiences; scopes may only narrow; the audience of the new
+// one of its audiences, and so must it be the actor token's; scopes may only narrow; the audience of the new
 // token is one the server issues tokens for; the new token keeps the
 // subject token's grant (revoking the user's consent ends it too) and
 // never outlives the subject token. No refresh token is issued. A
@@ -59,8 +59,10 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 		return nil, oautherr.New(oautherr.InvalidRequest, "only access tokens can be requested")
 	}
 	subject, err := i.ValidateAccess(ctx, form.Get("subject_token"))
-	if err != nil {
+	if oautherr.Code(err) == oautherr.InvalidToken {
 		return nil, oautherr.New(oautherr.InvalidGrant, "subject_token is not an active access token of this server")
+	} else if err != nil {
+		return nil, err // the store: temporarily_unavailable, not a dead token
 	}
 	if subject.ClientID != client.ID && !subject.Audience.Contains(client.ID) {
 		return nil, oautherr.New(oautherr.InvalidGrant, "this client may exchange only tokens issued to it or meant for it (aud)")
@@ -72,8 +74,16 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 	actorID := "" // for the audit log: a user's internal id, or the acting client
 	if raw := form.Get("actor_token"); raw != "" {
 		actor, err := i.ValidateAccess(ctx, raw)
-		if err != nil {
+		if oautherr.Code(err) == oautherr.InvalidToken {
 			return nil, oautherr.New(oautherr.InvalidGrant, "actor_token is not an active access token of this server")
+		} else if err != nil {
+			return nil, err
+		}
+		// Like the subject token, the actor token must be the client's own
+		// or meant for it: otherwise a client holding a token of another
+		// party could name that party as the one acting (RFC 8693 §5).
+		if actor.ClientID != client.ID && !actor.Audience.Contains(client.ID) {
+			return nil, oautherr.New(oautherr.InvalidGrant, "this client may present as actor_token only tokens issued to it or meant for it (aud)")
 		}
 		if err := heldKey(ctx, actor, "actor_token"); err != nil {
 			return nil, err

@@ -90,6 +90,15 @@ var catalog = Catalog{
 		"claim.region":            "Region",
 		"claim.postal_code":       "Postal code",
 		"claim.country":           "Country",
+
+		// Claims asked for one by one (OpenID Connect Core §5.5).
+		"consent.claim":               "%s (only this, of: %s)",
+		"claim.email":                 "Email address",
+		"claim.email_verified":        "Whether your email address is verified",
+		"claim.preferred_username":    "Username",
+		"claim.address":               "Postal address",
+		"claim.updated_at":            "When your profile last changed",
+		"claim.phone_number_verified": "Whether your phone number is verified",
 	},
 	"ar": {
 		"lang.name":               "العربية",
@@ -179,5 +188,14 @@ var catalog = Catalog{
 		"claim.region":            "المنطقة",
 		"claim.postal_code":       "الرمز البريدي",
 		"claim.country":           "البلد",
+
+		// Claims asked for one by one (OpenID Connect Core §5.5).
+		"consent.claim":               "%s (هذا فقط، من: %s)",
+		"claim.email":                 "عنوان البريد الإلكتروني",
+		"claim.email_verified":        "هل بريدك الإلكتروني موثّق",
+		"claim.preferred_username":    "اسم المستخدم",
+		"claim.address":               "العنوان البريدي",
+		"claim.updated_at":            "آخر تعديل لملفك الشخصي",
+		"claim.phone_number_verified": "هل رقم هاتفك موثّق",
 	},
 }

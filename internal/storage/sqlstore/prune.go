@@ -26,7 +26,7 @@ func (s *Store) Prune(ctx context.Context, p storage.Prune) (int64, error) {
 		batch = 500
 	}
 	if batches <= 0 {
-		batches = 20
+		batches = 200
 	}
 	t, ms := unix(p.Now), p.Now.UnixMilli()
 	work := []pruning{

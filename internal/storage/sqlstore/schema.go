@@ -221,5 +221,7 @@ var migrations = []string{
 			'{"ar":"رقم هاتفك","en":"Your phone number"}', 0, 0, 'phone_number phone_number_verified'
 		WHERE EXISTS (SELECT 1 FROM scopes) ON CONFLICT (name) DO NOTHING;
 	UPDATE scopes SET claims = 'name family_name given_name middle_name nickname preferred_username website gender birthdate zoneinfo locale updated_at'
-		WHERE name = 'profile' AND claims = 'name preferred_username';`,
+		WHERE name = 'profile' AND claims = 'name preferred_username';`, // 23: claims released individually, kept with the grant for
+	// userinfo and refreshed ID tokens (OpenID Connect Core §5.5).
+	`ALTER TABLE grants ADD COLUMN claims TEXT NOT NULL DEFAULT '';`,
 }

@@ -632,8 +632,8 @@ func (s *Store) ListClientConsents(ctx context.Context, clientID string) ([]stor
 
 // CreateGrant stores a new token family.
 func (s *Store) CreateGrant(ctx context.Context, g storage.Grant) error {
-	return s.insert(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt))
+	return s.insert(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt), g.Claims)
 }
 
 // GetGrant returns a grant.
@@ -641,8 +641,8 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error)
 	var g storage.Grant
 	var scopes string
 	var auth, created, expires, revoked int64
-	err := s.readRow(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at FROM grants WHERE id = $1`, id).
-		Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &auth, &created, &expires, &revoked)
+	err := s.readRow(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims FROM grants WHERE id = $1`, id).
+		Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &auth, &created, &expires, &revoked, &g.Claims)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -691,14 +691,14 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // ---- authorization codes
 
-const codeCols = `hash, grant_id, client_id, user_id, redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time, created_at, expires_at, used_at, dpop_jkt, resources`
+const codeCols = `hash, grant_id, client_id, user_id, redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time, created_at, expires_at, used_at, dpop_jkt, resources, claims`
 
 func scanCode(r scanner) (*storage.AuthCode, error) {
 	var c storage.AuthCode
 	var scopes, resources string
 	var auth, created, expires, used int64
 	if err := r.Scan(&c.Hash, &c.GrantID, &c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod,
-		&auth, &created, &expires, &used, &c.DPoPJKT, &resources); err != nil {
+		&auth, &created, &expires, &used, &c.DPoPJKT, &resources, &c.Claims); err != nil {
 		return nil, notFound(err)
 	}
 	c.Scopes, c.Resources = splitList(scopes), splitList(resources)
@@ -708,9 +708,9 @@ func scanCode(r scanner) (*storage.AuthCode, error) {
 
 // CreateAuthCode stores an issued code.
 func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
-	return s.insert(ctx, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+	return s.insert(ctx, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		c.Hash, c.GrantID, c.ClientID, c.UserID, c.RedirectURI, joinList(c.Scopes), c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-		unix(c.AuthTime), unix(c.CreatedAt), unix(c.ExpiresAt), unix(c.UsedAt), c.DPoPJKT, joinList(c.Resources))
+		unix(c.AuthTime), unix(c.CreatedAt), unix(c.ExpiresAt), unix(c.UsedAt), c.DPoPJKT, joinList(c.Resources), c.Claims)
 }
 
 // ConsumeAuthCode marks a code used with one conditional UPDATE.
