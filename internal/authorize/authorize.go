@@ -27,6 +27,7 @@ import (
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/ratelimit"
+	"github.com/bawwab/bawwab/internal/redirecturi"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -149,7 +150,7 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 	if redirectURI == "" {
 		return nil, nil, oautherr.New(oautherr.InvalidRequest, "redirect_uri is missing")
 	}
-	if !MatchRedirectURI(client.RedirectURIs, redirectURI) {
+	if !redirecturi.Match(client.RedirectURIs, redirectURI) {
 		return nil, nil, oautherr.New(oautherr.InvalidRequest, "redirect_uri does not exactly match a URI registered for this client")
 	}
 	state := v.Get("state")

@@ -49,14 +49,6 @@ var keyAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
 // rsaBits is the size of the RSA key (RFC 7518 §3.3: 2048 or larger).
 const rsaBits = 2048
 
-// keyAlg is the stored algorithm of the key that signs with alg.
-func keyAlg(alg jose.SignatureAlgorithm) jose.SignatureAlgorithm {
-	if alg == jose.PS256 {
-		return jose.RS256
-	}
-	return alg
-}
-
 // Supported reports whether bawwab signs with alg.
 func Supported(alg string) bool {
 	for _, a := range Algorithms {
