@@ -258,59 +258,75 @@ func (p *Passkeys) FinishLogin(ctx context.Context, u *storage.User, state, resp
 	var who *webUser
 	var cred *webauthn.Credential
 	if u == nil {
-		var lookupErr error
-		handler := func(rawID, userHandle []byte) (webauthn.User, error) {
-			pk, err := p.Store.GetPasskey(ctx, base64.RawURLEncoding.EncodeToString(rawID))
-			if err != nil {
-				lookupErr = err
-				return nil, err
-			}
-			// The user handle the authenticator returns must be the
-			// passkey's owner (WebAuthn §7.2 step 6).
-			if pk.UserID != string(userHandle) {
-				return nil, errors.New("the user handle is not the passkey's owner")
-			}
-			owner, err := p.Store.GetUser(ctx, pk.UserID)
-			if err != nil {
-				lookupErr = err
-				return nil, err
-			}
-			if who, err = p.load(ctx, owner); err != nil {
-				lookupErr = err
-				return nil, err
-			}
-			return who, nil
-		}
-		_, cred, err = p.WebAuthn.ValidatePasskeyLogin(handler, *s, parsed)
-		if lookupErr != nil && !errors.Is(lookupErr, storage.ErrNotFound) {
-			return nil, nil, lookupErr
-		}
-	} else {
-		if who, err = p.load(ctx, u); err != nil {
-			return nil, nil, err
-		}
+		who, cred, err = p.validateDiscoverable(ctx, s, parsed)
+	} else if who, err = p.load(ctx, u); err == nil {
 		cred, err = p.WebAuthn.ValidateLogin(who, *s, parsed)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrCeremony, err)
-	}
-	if cred.Authenticator.CloneWarning {
-		return nil, nil, ErrCloned
-	}
-	raw, err := json.Marshal(cred)
-	if err != nil {
-		return nil, nil, err
-	}
-	id := base64.RawURLEncoding.EncodeToString(cred.ID)
-	if err := p.Store.UsePasskey(ctx, id, cred.Authenticator.SignCount, string(raw), p.Now()); err != nil {
-		if errors.Is(err, storage.ErrAlreadyUsed) {
-			return nil, nil, ErrCloned
+		if err != nil {
+			err = fmt.Errorf("%w: %w", ErrCeremony, err)
 		}
+	}
+	if err != nil {
 		return nil, nil, err
 	}
-	pk, err := p.Store.GetPasskey(ctx, id)
+	pk, err := p.used(ctx, cred)
 	if err != nil {
 		return nil, nil, err
 	}
 	return who.u, pk, nil
+}
+
+// validateDiscoverable verifies a response to a passwordless sign-in:
+// the passkey it names, and its owner, come from the store.
+func (p *Passkeys) validateDiscoverable(ctx context.Context, s *webauthn.SessionData, parsed *protocol.ParsedCredentialAssertionData) (*webUser, *webauthn.Credential, error) {
+	var who *webUser
+	var lookupErr error
+	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
+		pk, err := p.Store.GetPasskey(ctx, base64.RawURLEncoding.EncodeToString(rawID))
+		if err != nil {
+			lookupErr = err
+			return nil, err
+		}
+		// The user handle the authenticator returns must be the
+		// passkey's owner (WebAuthn §7.2 step 6).
+		if pk.UserID != string(userHandle) {
+			return nil, errors.New("the user handle is not the passkey's owner")
+		}
+		owner, err := p.Store.GetUser(ctx, pk.UserID)
+		if err == nil {
+			who, err = p.load(ctx, owner)
+		}
+		if err != nil {
+			lookupErr = err
+			return nil, err
+		}
+		return who, nil
+	}
+	_, cred, err := p.WebAuthn.ValidatePasskeyLogin(handler, *s, parsed)
+	if lookupErr != nil && !errors.Is(lookupErr, storage.ErrNotFound) {
+		return nil, nil, lookupErr
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrCeremony, err)
+	}
+	return who, cred, nil
+}
+
+// used records a verified sign-in with cred: its signature counter must
+// have grown, checked and moved in one store operation.
+func (p *Passkeys) used(ctx context.Context, cred *webauthn.Credential) (*storage.Passkey, error) {
+	if cred.Authenticator.CloneWarning {
+		return nil, ErrCloned
+	}
+	raw, err := json.Marshal(cred)
+	if err != nil {
+		return nil, err
+	}
+	id := base64.RawURLEncoding.EncodeToString(cred.ID)
+	if err := p.Store.UsePasskey(ctx, id, cred.Authenticator.SignCount, string(raw), p.Now()); err != nil {
+		if errors.Is(err, storage.ErrAlreadyUsed) {
+			return nil, ErrCloned
+		}
+		return nil, err
+	}
+	return p.Store.GetPasskey(ctx, id)
 }

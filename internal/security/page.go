@@ -210,60 +210,75 @@ func (h *Handler) totp(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	ctx := r.Context()
 	switch r.PostForm.Get("action") {
 	case "start":
-		e, err := h.TOTP.Enrol(ctx, u)
-		if errors.Is(err, storage.ErrAlreadyExists) {
-			h.render(w, r, http.StatusConflict, sess, u, pageData{Error: "security.totp.already"})
-			return
-		} else if err != nil {
-			h.fail(w, r, oautherr.Wrap(err))
-			return
-		}
-		h.render(w, r, http.StatusOK, sess, u, pageData{Enrolment: e, QR: template.URL(e.QR)})
+		h.totpStart(w, r, sess, u)
 	case "confirm":
-		err := h.TOTP.Confirm(ctx, u.ID, r.PostForm.Get("code"))
-		switch {
-		case errors.Is(err, factors.ErrNotEnrolled):
-			h.render(w, r, http.StatusConflict, sess, u, pageData{Error: "security.totp.restart"})
-			return
-		case errors.Is(err, storage.ErrAlreadyExists):
-			h.render(w, r, http.StatusConflict, sess, u, pageData{Error: "security.totp.already"})
-			return
-		case err != nil:
-			// The secret is not shown again: the person starts over.
-			h.refused(w, r, sess, u, err, pageData{})
-			return
-		}
-		h.event(ctx, u.ID, audit.TOTPEnabled, "")
-		d := pageData{Notice: "security.totp.on"}
-		// Recovery codes come with the first second factor.
-		if n, err := h.Recovery.Remaining(ctx, u.ID); err == nil && n == 0 {
-			if d.Codes, err = h.Recovery.Generate(ctx, u.ID); err != nil {
-				h.fail(w, r, oautherr.Wrap(err))
-				return
-			}
-			h.event(ctx, u.ID, audit.RecoveryCodesNew, "with TOTP")
-		} else if err != nil {
-			h.fail(w, r, oautherr.Wrap(err))
-			return
-		}
-		h.render(w, r, http.StatusOK, sess, u, d)
+		h.totpConfirm(w, r, sess, u)
 	case "disable":
-		if err := h.reauth(ctx, u, r.PostForm.Get("current")); err != nil {
-			h.refused(w, r, sess, u, err, pageData{})
-			return
-		}
-		if err := h.TOTP.Disable(ctx, u.ID); err != nil && !errors.Is(err, factors.ErrNotEnrolled) {
-			h.fail(w, r, oautherr.Wrap(err))
-			return
-		}
-		h.event(ctx, u.ID, audit.TOTPDisabled, "")
-		done(w, r, "security.totp.off")
+		h.totpDisable(w, r, sess, u)
 	default:
 		h.fail(w, r, oautherr.New(oautherr.InvalidRequest, "action must be start, confirm or disable"))
 	}
+}
+
+// totpStart shows a new secret as a QR code and a key.
+func (h *Handler) totpStart(w http.ResponseWriter, r *http.Request, sess *storage.Session, u *storage.User) {
+	e, err := h.TOTP.Enrol(r.Context(), u)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		h.render(w, r, http.StatusConflict, sess, u, pageData{Error: "security.totp.already"})
+		return
+	} else if err != nil {
+		h.fail(w, r, oautherr.Wrap(err))
+		return
+	}
+	h.render(w, r, http.StatusOK, sess, u, pageData{Enrolment: e, QR: template.URL(e.QR)})
+}
+
+// totpConfirm turns TOTP on with its first code; the first second factor
+// comes with recovery codes, shown once.
+func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request, sess *storage.Session, u *storage.User) {
+	ctx := r.Context()
+	err := h.TOTP.Confirm(ctx, u.ID, r.PostForm.Get("code"))
+	switch {
+	case errors.Is(err, factors.ErrNotEnrolled):
+		h.render(w, r, http.StatusConflict, sess, u, pageData{Error: "security.totp.restart"})
+		return
+	case errors.Is(err, storage.ErrAlreadyExists):
+		h.render(w, r, http.StatusConflict, sess, u, pageData{Error: "security.totp.already"})
+		return
+	case err != nil:
+		// The secret is not shown again: the person starts over.
+		h.refused(w, r, sess, u, err, pageData{})
+		return
+	}
+	h.event(ctx, u.ID, audit.TOTPEnabled, "")
+	d := pageData{Notice: "security.totp.on"}
+	n, err := h.Recovery.Remaining(ctx, u.ID)
+	if err == nil && n == 0 {
+		d.Codes, err = h.Recovery.Generate(ctx, u.ID)
+		h.event(ctx, u.ID, audit.RecoveryCodesNew, "with TOTP")
+	}
+	if err != nil {
+		h.fail(w, r, oautherr.Wrap(err))
+		return
+	}
+	h.render(w, r, http.StatusOK, sess, u, d)
+}
+
+// totpDisable turns TOTP off, after the password.
+func (h *Handler) totpDisable(w http.ResponseWriter, r *http.Request, sess *storage.Session, u *storage.User) {
+	ctx := r.Context()
+	if err := h.reauth(ctx, u, r.PostForm.Get("current")); err != nil {
+		h.refused(w, r, sess, u, err, pageData{})
+		return
+	}
+	if err := h.TOTP.Disable(ctx, u.ID); err != nil && !errors.Is(err, factors.ErrNotEnrolled) {
+		h.fail(w, r, oautherr.Wrap(err))
+		return
+	}
+	h.event(ctx, u.ID, audit.TOTPDisabled, "")
+	done(w, r, "security.totp.off")
 }
 
 // regenerate replaces the recovery codes, after the password, and shows

@@ -89,11 +89,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
 	m := metrics.New()
-	if o, ok := store.(interface {
-		SetObserver(func(string, time.Duration))
-	}); ok {
-		o.SetObserver(m.StoreOp)
-	}
+	observeStore(store, m)
 	log = slog.New(withRequestID(log.Handler()))
 	// Clients are looked up on every token request; other nodes' changes
 	// to them are seen within a second.
@@ -201,6 +197,15 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),
 		health:  health, logouts: logouts, metrics: m, storeFiles: opts.StoreFiles,
 	}, nil
+}
+
+// observeStore times the store's statements into m, when the store can.
+func observeStore(store storage.Storage, m *metrics.Metrics) {
+	if o, ok := store.(interface {
+		SetObserver(func(string, time.Duration))
+	}); ok {
+		o.SetObserver(m.StoreOp)
+	}
 }
 
 type requestIDKey struct{}
