@@ -6,6 +6,13 @@
 // Errors found before the redirect URI is known to belong to the client are
 // shown on an error page and never redirected (RFC 6749 §4.1.2.1); later
 // errors go back to the client with state and iss (RFC 9207).
+//
+// Request validation is in validate.go, one function per concern. The
+// Handler registers, and lends its pages to, the parts that live in
+// packages of their own: sign-in steps (package signin), request objects
+// (RFC 9101, package jar), pushed requests (RFC 9126, package par),
+// sign-out and RP-initiated logout (package logout), and the device
+// flow's user page (RFC 8628 §3.3, package device).
 package authorize
 
 import (
@@ -21,6 +28,7 @@ import (
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/device"
 	"github.com/bawwab/bawwab/internal/dpop"
 
 	"github.com/bawwab/bawwab/internal/oautherr"
@@ -80,17 +88,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login", h.login)
 	mux.HandleFunc("GET /consent", h.consentPage)
 	mux.HandleFunc("POST /consent", h.consent)
-	mux.HandleFunc("POST /logout", h.logout)
 	mux.HandleFunc("GET /account", h.account)
 	mux.HandleFunc("POST /account/revoke", h.revokeApp)
 	mux.HandleFunc("GET /account/profile", h.profilePage)
 	mux.HandleFunc("POST /account/profile", h.saveProfile)
 	h.pushedRequests().Register(mux)
-	mux.HandleFunc("GET /end_session", h.endSessionPage)
-	mux.HandleFunc("POST /end_session", h.endSession)
-	mux.HandleFunc("POST /account/logout-all", h.logoutAll)
-	mux.HandleFunc("GET /device", h.devicePage)
-	mux.HandleFunc("POST /device", h.deviceSubmit)
+	h.signOut().Register(mux)
+	h.devicePage().Register(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account", http.StatusFound)
 	})
@@ -258,8 +262,8 @@ func withLang(r *http.Request, path string) string {
 // the client (RFC 6749 §4.1.2, RFC 9207 §2).
 func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session, items []string) {
 	granted, released := token.SplitGranted(h.Scopes, items, req.Claims)
-	if isDevice(req) {
-		h.decideDevice(w, r, req, sess, true, granted)
+	if device.IsRequest(req) {
+		h.devicePage().Decide(w, r, req, sess, true, granted)
 		return
 	}
 	ctx := r.Context()
@@ -321,7 +325,7 @@ type errorData struct{ Message, Code, Retry string }
 // can tell its user and try again; anything else, and any outage on a
 // device request (which has no redirect URI), is shown as a page.
 func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, err error) {
-	if errors.Is(err, storage.ErrUnavailable) && !isDevice(req) {
+	if errors.Is(err, storage.ErrUnavailable) && !device.IsRequest(req) {
 		h.Log.WarnContext(r.Context(), "authorization failed: store unavailable", "client_id", req.ClientID, "err", err)
 		h.fail(w, r, &redirectError{err: oautherr.Unavailable(err), redirectURI: req.RedirectURI, state: req.State})
 		return

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/device"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/session"
@@ -233,8 +234,8 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	deny := func(desc string) {
-		if isDevice(req) {
-			h.decideDevice(w, r, req, sess, false, nil)
+		if device.IsRequest(req) {
+			h.devicePage().Decide(w, r, req, sess, false, nil)
 			return
 		}
 		_ = h.Store.DeleteAuthRequest(ctx, req.ID)
@@ -273,30 +274,6 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Audit.Record(ctx, audit.Event{Type: audit.Consent, UserID: sess.UserID, ClientID: client.ID, Detail: "granted=" + scope.Join(granted)})
 	h.finish(w, r, req, sess, granted)
-}
-
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	sess, err := h.Sessions.Current(r.Context(), r)
-	if err != nil && !errors.Is(err, session.ErrNoSession) {
-		h.errorPage(w, r, oautherr.Wrap(err))
-		return
-	}
-	if err := h.Sessions.Logout(r.Context(), w, r); err != nil {
-		h.errorPage(w, r, oautherr.Wrap(err))
-		return
-	}
-	if sess != nil {
-		h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID})
-		h.Logouts.LoggedOut(r.Context(), sess.UserID)
-	}
-	next := "/login"
-	if req := r.PostForm.Get("req"); req != "" { // "Not you? Switch account" on the consent page
-		next += "?req=" + url.QueryEscape(req)
-	}
-	http.Redirect(w, r, withLang(r, next), http.StatusSeeOther)
 }
 
 type appView struct {
