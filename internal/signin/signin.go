@@ -38,12 +38,19 @@
 //		return signin.Outcome{Result: signin.Proved}, nil
 //	}
 //
-// and is registered beside the password: signin.NewPipeline(policy,
-// progress, password, totp). The login handler does not change.
+// and is registered beside the password, with somewhere to keep what the
+// first step proved until the second is passed ([CookieProgress]):
+//
+//	&signin.Pipeline{Policy: policy, Steps: []signin.Step{password, totp},
+//		Progress: &signin.CookieProgress{Key: key, TTL: 10 * time.Minute, Now: now, Users: store}, Now: now}
+//
+// The login handler does not change.
 //
 // What this package does not do: it does not read or write the browser
 // session (the caller starts one from the Record), and it does not render
-// consent.
+// consent. The session keeps only auth_time today; keeping the Record's
+// amr and acr with it, for ID tokens to carry, needs fields in the
+// session store.
 package signin
 
 import (
