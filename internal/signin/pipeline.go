@@ -58,7 +58,7 @@ func (p *Pipeline) Next(ctx context.Context, a *Attempt, d Demand) (Step, error)
 	}
 	var first Step
 	for _, s := range p.Steps {
-		if s.Kind() != needed[0] || slices.ContainsFunc(a.Proved, func(pr Proof) bool { return pr.Step == s.Name() }) {
+		if s.Kind() != needed[0] { // a step proved already is asked again only if its proof went stale
 			continue
 		}
 		ok, err := s.Offered(ctx, a)

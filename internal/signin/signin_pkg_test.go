@@ -239,3 +239,25 @@ func TestRecord(t *testing.T) {
 		t.Errorf("Record = %+v", rec)
 	}
 }
+
+// TestPipelineStaleProof: a first factor that went stale under max_age
+// while the person was on the second step is asked for again, not taken
+// as proved and not refused.
+func TestPipelineStaleProof(t *testing.T) {
+	now := t0
+	pwd := fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}
+	totp := fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}, offered: true}
+	p := &Pipeline{Policy: Policy{SecondFactor: true}, Steps: []Step{pwd, totp}, Progress: &memProgress{}, Now: func() time.Time { return now }}
+	req := &storage.AuthRequest{ID: "r1", MaxAge: 60, CreatedAt: t0}
+	for i, want := range []string{"200 totp:", "200 totp:"} {
+		w := httptest.NewRecorder()
+		rec, err := p.Submit(context.Background(), w, postForm("ok", ""), &Attempt{Request: req})
+		if err != nil || rec != nil {
+			t.Fatalf("post %d: record %v, err %v", i, rec, err)
+		}
+		if got := strconv.Itoa(w.Code) + " " + w.Body.String(); got != want {
+			t.Fatalf("post %d: got %q, want %q", i, got, want)
+		}
+		now = now.Add(2 * time.Minute) // the password's proof is now older than max_age
+	}
+}
