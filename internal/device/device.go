@@ -1,7 +1,14 @@
-// Package device implements the device authorization endpoint of the
-// OAuth 2.0 Device Authorization Grant (RFC 8628 §3.1–3.3) and its user
-// codes. The user-facing page (/device) lives with the other login pages
-// in package authorize; the token grant in package token.
+// Package device is the home of the OAuth 2.0 Device Authorization Grant
+// (RFC 8628): the device authorization endpoint (§3.1–3.2, [Endpoint]),
+// its user codes, and the page where the user enters one (§3.3, [Page],
+// device.go and page.go). After the code, the user signs in and answers
+// the consent screen of the code flow (package authorize), whose answer
+// [Page.Decide] records on the device code.
+//
+// The token grant (§3.4–3.5, urn:ietf:params:oauth:grant-type:device_code)
+// stays in package token, in device_code.go: every grant lives there, one
+// per file, behind one dispatcher that authenticates clients and writes
+// errors once.
 package device
 
 import (
