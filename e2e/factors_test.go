@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pquerna/otp/totp"
 
@@ -209,4 +210,97 @@ func addUser(t *testing.T, e *env, name, pw string) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// secondStep signs a new browser in with the password for request r and
+// returns it with the second-step page it was shown.
+func (e *env) secondStep(r authRequest) (*browser, page) {
+	e.t.Helper()
+	b := e.browser()
+	p := b.get(r.url())
+	p = b.login(p.Location, userName, userPassword)
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `name="step" value="recovery"`) {
+		e.t.Fatalf("after the password: %d %s", p.Status, p.Body)
+	}
+	return b, p
+}
+
+// answer posts the second-step form step with code.
+func (b *browser) answer(p page, r authRequest, step, code string) page {
+	b.e.t.Helper()
+	m := regexp.MustCompile(`name="req" value="([^"]*)"`).FindStringSubmatch(p.Body)
+	if m == nil {
+		b.e.t.Fatalf("no request in the second-step page: %s", p.Body)
+	}
+	return b.post("/login", url.Values{"csrf_token": {csrfOf(b.e.t, p)}, "req": {m[1]}, "step": {step}, "code": {code}})
+}
+
+// TestSignInSecondFactor: once a person turned on an authenticator app,
+// every sign-in asks for a code after the password (the pipeline's
+// AskEnrolled policy); a wrong code, a code used before and a spent
+// recovery code are refused; a code or an unused recovery code finishes
+// the sign-in into the authorization.
+func TestSignInSecondFactor(t *testing.T) {
+	e := start(t)
+	secret, codes := e.signIn(userPassword).enrolTOTP()
+	e.Clock.Advance(90 * time.Second) // past the step the confirmation spent
+	r := e.notesRequest("openid email")
+	b, p := e.secondStep(r)
+	if !strings.Contains(p.Body, `name="step" value="totp"`) {
+		t.Fatalf("no code form: %s", p.Body)
+	}
+	// The password alone started no session.
+	if q := b.get("/account"); q.Status != http.StatusFound {
+		t.Fatalf("signed in before the second step: %d", q.Status)
+	}
+	code, err := totp.GenerateCode(secret, e.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := "000000"
+	if wrong == code {
+		wrong = "111111"
+	}
+	p = b.answer(p, r, "totp", wrong)
+	if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, `id="factor-error"`) {
+		t.Fatalf("wrong code: %d %s", p.Status, p.Body)
+	}
+	p = b.answer(p, r, "totp", code)
+	if p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, "/consent?") {
+		t.Fatalf("right code: %d %s", p.Status, p.Body)
+	}
+	q := b.authorize(r, "email")
+	if tok := e.redeem(q.Get("code"), r); tok.Status != http.StatusOK {
+		t.Fatalf("redeem after two factors: %d %s", tok.Status, tok.Description)
+	}
+	events, _ := e.Store.ListAuditEvents(t.Context(), storage.AuditFilter{UserID: e.UserID, Type: "login"})
+	if len(events) == 0 || events[0].Detail != "method=password+totp" {
+		t.Fatalf("login events: %+v", events)
+	}
+
+	// The same code again, in another browser with the password: refused.
+	b2, p := e.secondStep(r)
+	p = b2.answer(p, r, "totp", code)
+	if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, "used already") {
+		t.Fatalf("replayed code: %d %s", p.Status, p.Body)
+	}
+	// A recovery code stands in for the app, once.
+	p = b2.answer(p, r, "recovery", strings.ToLower(codes[0]))
+	if p.Status != http.StatusSeeOther {
+		t.Fatalf("recovery code: %d %s", p.Status, p.Body)
+	}
+	b3, p := e.secondStep(r)
+	p = b3.answer(p, r, "recovery", codes[0])
+	if p.Status != http.StatusUnauthorized {
+		t.Fatalf("spent recovery code: %d", p.Status)
+	}
+	// Guessing is throttled: after the free failures even a right code waits.
+	for range 6 {
+		p = b3.answer(p, r, "totp", wrong)
+	}
+	code, _ = totp.GenerateCode(secret, e.Clock.Now().Add(30*time.Second)) // the next step's code, unspent
+	p = b3.answer(p, r, "totp", code)
+	if p.Status != http.StatusTooManyRequests || p.Header.Get("Retry-After") == "" {
+		t.Fatalf("right code while throttled: %d", p.Status)
+	}
 }

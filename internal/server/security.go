@@ -2,10 +2,10 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -18,16 +18,24 @@ import (
 	"github.com/bawwab/bawwab/internal/ratelimit"
 	"github.com/bawwab/bawwab/internal/security"
 	"github.com/bawwab/bawwab/internal/session"
+	"github.com/bawwab/bawwab/internal/signin"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
-// registerSecurity builds the second factors and the Security page.
-func registerSecurity(ctx context.Context, mux *http.ServeMux, cfg config.Config, store storage.Storage, sessions *session.Manager,
-	pages *ui.UI, auditLog *audit.Log, log *slog.Logger, pw password.Params, logouts *backchannel.Notifier, now func() time.Time) error {
+// newSecurity builds the second factors, the Security page, and the
+// sign-in pipeline: the password, then the second factor of anyone who
+// enrolled one (signin.Policy.AskEnrolled).
+func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, sessions *session.Manager, pages *ui.UI, auditLog *audit.Log,
+	log *slog.Logger, pw password.Params, logouts *backchannel.Notifier, now func() time.Time, userFailures, ipFailures *ratelimit.Backoff,
+) (*security.Handler, *signin.Pipeline, error) {
 	sealer, err := factors.StoreSealer(ctx, store)
 	if err != nil {
-		return fmt.Errorf("factor sealer: %w", err)
+		return nil, nil, fmt.Errorf("factor sealer: %w", err)
+	}
+	progressKey, err := store.Secret(ctx, "signin-progress", []byte(rand.Text()+rand.Text()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign-in progress key: %w", err)
 	}
 	issuer := cfg.Issuer
 	if u, err := url.Parse(cfg.Issuer); err == nil && u.Host != "" {
@@ -38,24 +46,38 @@ func registerSecurity(ctx context.Context, mux *http.ServeMux, cfg config.Config
 	// hour: under 9,000 guesses a year, below a 3 % chance, by someone who
 	// holds the password already, each failure in the audit log.
 	guard := &factors.Guard{Attempts: &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: time.Hour, Now: now}}
-	// WebAuthn scopes passkeys to a domain (the RP ID): a server whose
-	// issuer names an IP address offers none.
-	var passkeys *factors.Passkeys
-	if u, err := url.Parse(cfg.Issuer); err == nil && net.ParseIP(u.Hostname()) == nil {
-		if passkeys, err = factors.NewPasskeys(store, sealer, cfg.Issuer, pages.Product, now); err != nil {
-			return err
-		}
-	} else {
-		log.InfoContext(ctx, "passkeys are off: the issuer names an IP address, which WebAuthn does not accept as relying party id", "issuer", cfg.Issuer)
+	passkeys, err := newPasskeys(ctx, cfg, store, sealer, pages, log, now)
+	if err != nil {
+		return nil, nil, err
 	}
-	h := &security.Handler{Passkeys: passkeys, Issuer: cfg.Issuer, Store: store, Sessions: sessions, UI: pages, Audit: auditLog, Log: log, Password: pw, Now: now,
+	h := &security.Handler{Passkeys: passkeys, Issuer: cfg.Issuer, Store: store, Sessions: sessions, UI: pages, Audit: auditLog, Log: log,
+		Password: pw, Now: now,
 		TOTP:     &factors.TOTP{Store: store, Sealer: sealer, Guard: guard, Issuer: issuer, Now: now},
 		Recovery: &factors.Recovery{Store: store, Guard: guard, Now: now},
 		Reauth:   &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Now: now},
 		Logouts:  logouts,
 	}
-	h.Register(mux)
-	return nil
+	totp := &security.TOTPStep{TOTP: h.TOTP, Recovery: h.Recovery, UI: pages, Sessions: sessions, Audit: auditLog}
+	pipeline := &signin.Pipeline{Now: now, Policy: signin.Policy{AskEnrolled: true},
+		Progress: &signin.CookieProgress{Key: progressKey, Secure: strings.HasPrefix(cfg.Issuer, "https://"), TTL: 10 * time.Minute, Now: now, Users: store},
+		Steps: []signin.Step{
+			&signin.Password{Store: store, UI: pages, Sessions: sessions, Audit: auditLog, Params: pw, UserFailures: userFailures, IPFailures: ipFailures},
+			totp,
+			&security.RecoveryStep{TOTPStep: *totp, Store: store},
+		}}
+	return h, pipeline, nil
+}
+
+// newPasskeys configures passkeys for the issuer's host. WebAuthn scopes
+// passkeys to a domain (the RP ID): a server whose issuer names an IP
+// address offers none.
+func newPasskeys(ctx context.Context, cfg config.Config, store storage.Storage, sealer *factors.Sealer, pages *ui.UI, log *slog.Logger,
+	now func() time.Time) (*factors.Passkeys, error) {
+	if u, err := url.Parse(cfg.Issuer); err != nil || net.ParseIP(u.Hostname()) != nil {
+		log.InfoContext(ctx, "passkeys are off: the issuer names an IP address, which WebAuthn does not accept as relying party id", "issuer", cfg.Issuer)
+		return nil, nil
+	}
+	return factors.NewPasskeys(store, sealer, cfg.Issuer, pages.Product, now)
 }
 
 // contentPolicy is the Content-Security-Policy of a response: no script

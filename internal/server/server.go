@@ -162,16 +162,19 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	logouts := &backchannel.Notifier{Store: store, Keys: keys, Issuer: cfg.Issuer, Log: log, Now: now,
 		Fetch: fetch, Subject: issuer.Subject}
 	mux := http.NewServeMux()
+	userFailures := &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Now: now}
+	ipFailures := &ratelimit.Backoff{Counter: store, Free: 50, Base: time.Second, Max: 15 * time.Minute, Now: now}
+	sec, signIn, err := newSecurity(ctx, cfg, store, sessions, pages, auditLog, log, pw, logouts, now, userFailures, ipFailures)
+	if err != nil {
+		return nil, err
+	}
 	(&authorize.Handler{Store: store, Sessions: sessions, UI: pages, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now,
 		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute,
-		UserFailures: &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Now: now},
-		IPFailures:   &ratelimit.Backoff{Counter: store, Free: 50, Base: time.Second, Max: 15 * time.Minute, Now: now}, Password: pw,
+		UserFailures: userFailures, IPFailures: ipFailures, Password: pw, SignIn: signIn,
 		Audit: auditLog, Auth: auth, IDTokens: issuer, Logouts: logouts, Audiences: cfg.Audience,
 		Leeway: cfg.ClockLeeway, DPoP: proofs,
 	}).Register(mux)
-	if err := registerSecurity(ctx, mux, cfg, store, sessions, pages, auditLog, log, pw, logouts, now); err != nil {
-		return nil, err
-	}
+	sec.Register(mux)
 	tokens.Register(mux)
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
 	(&device.Endpoint{Auth: auth, Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, TTL: cfg.DeviceCodeTTL, Interval: 5}).Register(mux)

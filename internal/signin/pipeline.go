@@ -52,6 +52,12 @@ const ChoiceField = "step"
 // Next returns the step a must pass next, or nil when a has proved all
 // that the policy needs for d.
 func (p *Pipeline) Next(ctx context.Context, a *Attempt, d Demand) (Step, error) {
+	if p.Policy.AskEnrolled && a.User != nil && !d.Enrolled {
+		var err error
+		if d.Enrolled, err = p.enrolled(ctx, a); err != nil {
+			return nil, err
+		}
+	}
 	needed := p.Policy.Needed(d, a.Proved, p.Now())
 	if len(needed) == 0 {
 		return nil, nil
@@ -79,6 +85,21 @@ func (p *Pipeline) Next(ctx context.Context, a *Attempt, d Demand) (Step, error)
 		return nil, fmt.Errorf("%w (%s factor)", ErrNoStep, needed[0])
 	}
 	return first, nil
+}
+
+// enrolled reports whether a second-factor step is offered to the person
+// a identified: a factor they enrolled.
+func (p *Pipeline) enrolled(ctx context.Context, a *Attempt) (bool, error) {
+	for _, s := range p.Steps {
+		if s.Kind() != SecondFactor {
+			continue
+		}
+		ok, err := s.Offered(ctx, a)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
 }
 
 // Show writes the page of the step a needs next (GET /login).

@@ -21,6 +21,11 @@ type Policy struct {
 	// SensitiveScopes are the scopes that need a second factor when a
 	// request asks for one of them.
 	SensitiveScopes []string
+	// AskEnrolled asks a second factor of everyone who enrolled one (an
+	// authenticator app, a passkey), whatever the request: a factor the
+	// person set up protects every sign-in, not only those a client asks
+	// to protect.
+	AskEnrolled bool
 }
 
 // Demand is what one authorization request asks of sign-in.
@@ -40,6 +45,9 @@ type Demand struct {
 	// Since is set for prompt=login: proofs from before it count for
 	// nothing (Core §3.1.2.1).
 	Since time.Time
+	// Enrolled says the person identified so far enrolled a second
+	// factor (the pipeline sets it under Policy.AskEnrolled).
+	Enrolled bool
 }
 
 // DemandOf reads the demand of a pending request; nil (a sign-in to the
@@ -95,7 +103,7 @@ func (p Policy) Needed(d Demand, proved []Proof, now time.Time) []Kind {
 // wantsSecond reports whether d needs a second factor under p.
 func (p Policy) wantsSecond(d Demand) bool {
 	switch {
-	case p.SecondFactor, slices.Contains(p.SecondFactorClients, d.ClientID):
+	case p.SecondFactor, slices.Contains(p.SecondFactorClients, d.ClientID), p.AskEnrolled && d.Enrolled:
 		return true
 	case slices.ContainsFunc(d.Scopes, func(s string) bool { return slices.Contains(p.SensitiveScopes, s) }):
 		return true

@@ -47,6 +47,10 @@ func TestPolicyNeeded(t *testing.T) {
 		{"max_age on both factors", Policy{SecondFactor: true}, Demand{MaxAge: 300}, []Proof{old, second}, []Kind{FirstFactor}},
 		{"prompt=login: proof before the request does not hold", Policy{}, Demand{MaxAge: -1, Since: t0.Add(-30 * time.Second)}, []Proof{first}, []Kind{FirstFactor}},
 		{"prompt=login: proof after the request holds", Policy{}, Demand{MaxAge: -1, Since: t0.Add(-2 * time.Minute)}, []Proof{first}, nil},
+		{"enrolled, asked", Policy{AskEnrolled: true}, Demand{MaxAge: -1, Enrolled: true}, []Proof{first}, []Kind{SecondFactor}},
+		{"enrolled, both proved", Policy{AskEnrolled: true}, Demand{MaxAge: -1, Enrolled: true}, []Proof{first, second}, nil},
+		{"not enrolled, not asked", Policy{AskEnrolled: true}, Demand{MaxAge: -1}, []Proof{first}, nil},
+		{"enrolled, policy off", Policy{}, Demand{MaxAge: -1, Enrolled: true}, []Proof{first}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

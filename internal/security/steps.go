@@ -1,0 +1,151 @@
+package security
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/factors"
+	"github.com/bawwab/bawwab/internal/session"
+	"github.com/bawwab/bawwab/internal/signin"
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/ui"
+)
+
+// TOTPStep is the second factor of a code from an authenticator app
+// (amr "otp", RFC 8176 §2), offered to those who turned it on.
+type TOTPStep struct {
+	TOTP     *factors.TOTP
+	Recovery *factors.Recovery
+	UI       *ui.UI
+	Sessions *session.Manager
+	Audit    *audit.Log
+}
+
+// RecoveryStep is the second factor of a recovery code (amr "otp"),
+// offered to those who have a second factor and unused codes.
+type RecoveryStep struct {
+	TOTPStep
+	// Store lists passkeys, a second factor the codes also stand in for.
+	Store storage.Storage
+}
+
+var (
+	_ signin.Step = (*TOTPStep)(nil)
+	_ signin.Step = (*RecoveryStep)(nil)
+)
+
+// Name returns "totp".
+func (*TOTPStep) Name() string { return "totp" }
+
+// Kind returns SecondFactor.
+func (*TOTPStep) Kind() signin.Kind { return signin.SecondFactor }
+
+// Proves returns otp.
+func (*TOTPStep) Proves() []string { return []string{signin.AMROTP} }
+
+// Offered reports whether the person turned TOTP on.
+func (s *TOTPStep) Offered(ctx context.Context, a *signin.Attempt) (bool, error) {
+	if a.User == nil {
+		return false, nil
+	}
+	return s.TOTP.Active(ctx, a.User.ID)
+}
+
+// factorData is what the second-factor page shows.
+type factorData struct {
+	Req, Error string
+	// TOTP and Recovery say which forms the page offers.
+	TOTP, Recovery bool
+}
+
+// show renders the second-factor page: the code form, and the recovery
+// code form when the person has codes.
+func (s *TOTPStep) show(w http.ResponseWriter, r *http.Request, a *signin.Attempt, recovery bool) {
+	d := factorData{Recovery: recovery}
+	if a.Request != nil {
+		d.Req = a.Request.ID
+	}
+	if a.User != nil {
+		d.TOTP, _ = s.TOTP.Active(r.Context(), a.User.ID)
+		if !recovery {
+			n, _ := s.Recovery.Remaining(r.Context(), a.User.ID)
+			d.Recovery = n > 0
+		}
+	}
+	if a.Message != "" {
+		d.Error = ui.T(a.Lang, a.Message, a.MessageArgs...)
+	}
+	status := a.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	csrf := s.Sessions.CSRFToken(w, r)
+	s.UI.Render(w, r, status, "factor", "factor.title", ui.Page{CSRF: csrf, Data: d})
+}
+
+// Show renders the code form.
+func (s *TOTPStep) Show(w http.ResponseWriter, r *http.Request, a *signin.Attempt) {
+	s.show(w, r, a, false)
+}
+
+// Verify checks the posted code (throttled, each time step once).
+func (s *TOTPStep) Verify(ctx context.Context, r *http.Request, a *signin.Attempt) (signin.Outcome, error) {
+	return outcome(ctx, s.Audit, a.User.ID, "totp", s.TOTP.Verify(ctx, a.User.ID, r.PostForm.Get("code")))
+}
+
+// outcome maps a factor check to the step's outcome, recording attacks.
+func outcome(ctx context.Context, log *audit.Log, userID, step string, err error) (signin.Outcome, error) {
+	var te *factors.ThrottledError
+	switch {
+	case err == nil:
+		return signin.Outcome{Result: signin.Proved}, nil
+	case errors.As(err, &te):
+		log.Record(ctx, audit.Event{Type: audit.FactorThrottled, UserID: userID, Detail: "step=" + step})
+		return signin.Outcome{Result: signin.Throttled, Message: "security.throttled", Retry: te.Wait}, nil
+	case errors.Is(err, factors.ErrReplayed):
+		log.Record(ctx, audit.Event{Type: audit.FactorReplay, UserID: userID, Detail: "step=" + step})
+		return signin.Outcome{Result: signin.Failed, Message: "security.code.used"}, nil
+	case errors.Is(err, factors.ErrInvalidCode), errors.Is(err, factors.ErrNotEnrolled):
+		log.Record(ctx, audit.Event{Type: audit.FactorFailed, UserID: userID, Detail: "step=" + step})
+		return signin.Outcome{Result: signin.Failed, Message: "security.code.wrong"}, nil
+	}
+	return signin.Outcome{}, err
+}
+
+// Name returns "recovery".
+func (*RecoveryStep) Name() string { return "recovery" }
+
+// Offered reports whether the person has a second factor and unused
+// recovery codes.
+func (s *RecoveryStep) Offered(ctx context.Context, a *signin.Attempt) (bool, error) {
+	if a.User == nil {
+		return false, nil
+	}
+	n, err := s.Recovery.Remaining(ctx, a.User.ID)
+	if err != nil || n == 0 {
+		return false, err
+	}
+	if on, err := s.TOTP.Active(ctx, a.User.ID); err != nil || on {
+		return on, err
+	}
+	keys, err := s.Store.ListPasskeys(ctx, a.User.ID)
+	return len(keys) > 0, err
+}
+
+// Show renders the recovery code form.
+func (s *RecoveryStep) Show(w http.ResponseWriter, r *http.Request, a *signin.Attempt) {
+	s.show(w, r, a, true)
+}
+
+// Verify spends the posted recovery code (throttled with TOTP codes).
+func (s *RecoveryStep) Verify(ctx context.Context, r *http.Request, a *signin.Attempt) (signin.Outcome, error) {
+	out, err := outcome(ctx, s.Audit, a.User.ID, "recovery", s.Recovery.Use(ctx, a.User.ID, r.PostForm.Get("code")))
+	if err == nil && out.Result == signin.Proved {
+		n, _ := s.Recovery.Remaining(ctx, a.User.ID)
+		s.Audit.Record(ctx, audit.Event{Type: audit.RecoveryCodeUsed, UserID: a.User.ID, Detail: "left=" + strconv.Itoa(n)})
+	}
+	return out, err
+}
