@@ -82,7 +82,10 @@ func (s *TOTPStep) show(w http.ResponseWriter, r *http.Request, a *signin.Attemp
 	if status == 0 {
 		status = http.StatusOK
 	}
-	csrf := s.Sessions.CSRFToken(w, r)
+	csrf := a.CSRF
+	if csrf == "" {
+		csrf = s.Sessions.CSRFToken(w, r)
+	}
 	s.UI.Render(w, r, status, "factor", "factor.title", ui.Page{CSRF: csrf, Data: d})
 }
 
