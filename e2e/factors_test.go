@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -270,8 +271,24 @@ func TestSignInSecondFactor(t *testing.T) {
 		t.Fatalf("right code: %d %s", p.Status, p.Body)
 	}
 	q := b.authorize(r, "email")
-	if tok := e.redeem(q.Get("code"), r); tok.Status != http.StatusOK {
+	tok := e.redeem(q.Get("code"), r)
+	if tok.Status != http.StatusOK {
 		t.Fatalf("redeem after two factors: %d %s", tok.Status, tok.Description)
+	}
+	// The ID token says how (RFC 8176), and so do those of its refreshes.
+	idc := claimsOf(t, tok.IDToken)
+	if fmt.Sprint(idc["amr"]) != "[pwd otp mfa]" || idc["acr"] != "urn:bawwab:acr:mfa" {
+		t.Fatalf("ID token amr %v acr %v", idc["amr"], idc["acr"])
+	}
+	// A password alone (another person, no second factor) stays pwd.
+	other := addUser(t, e, "badr", "another good passphrase")
+	bb := e.browser()
+	p2 := bb.get(r.url())
+	if p2 = bb.login(p2.Location, "badr", "another good passphrase"); p2.Status != http.StatusSeeOther {
+		t.Fatalf("badr: %d", p2.Status)
+	}
+	if tok := e.redeem(bb.authorize(r, "email").Get("code"), r); fmt.Sprint(claimsOf(t, tok.IDToken)["amr"]) != "[pwd]" || other == "" {
+		t.Fatalf("password-only amr %v", claimsOf(t, tok.IDToken)["amr"])
 	}
 	events, _ := e.Store.ListAuditEvents(t.Context(), storage.AuditFilter{UserID: e.UserID, Type: "login"})
 	if len(events) == 0 || events[0].Detail != "method=password+totp" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,12 @@ func passkeyStory(t *testing.T, exe, lang string) {
 		chromedp.Sleep(200*time.Millisecond), chromedp.WaitVisible(id("security-link")))
 	if loc := eval(`location.pathname`); loc != "/account" || passkeyLogins() != 1 {
 		t.Fatalf("after conditional passkey sign-in at %s, %d passkey sign-ins", loc, passkeyLogins())
+	}
+	// The session records a passkey sign-in as possession of a key and
+	// more than one factor (RFC 8176), for the ID tokens it leads to.
+	if sessions, _ := e.Store.ListUserSessions(t.Context(), e.UserID); len(sessions) == 0 || !slices.Contains(sessions[0].AMR, "mfa") ||
+		!slices.Contains(sessions[0].AMR, "hwk") && !slices.Contains(sessions[0].AMR, "swk") {
+		t.Fatalf("passkey session amr: %+v", sessions)
 	}
 	before := keys[0]
 	if keys, _ = e.Store.ListPasskeys(t.Context(), e.UserID); keys[0].LastUsedAt.IsZero() || keys[0].SignCount <= before.SignCount && before.SignCount != 0 {

@@ -272,7 +272,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.Au
 	err := h.Store.CreateAuthCode(ctx, storage.AuthCode{
 		Hash: storage.Hash(code), GrantID: token.NewID(), ClientID: req.ClientID, UserID: sess.UserID, RedirectURI: req.RedirectURI,
 		Scopes: granted, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
-		DPoPJKT: req.DPoPJKT, Resources: req.Resources, Claims: released,
+		DPoPJKT: req.DPoPJKT, Resources: req.Resources, Claims: released, AMR: sess.AMR,
 		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(h.CodeTTL),
 	})
 	if err != nil {

@@ -110,7 +110,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if rec == nil { // the pipeline showed a page: a failure or the next step
 		return
 	}
-	if _, err := h.Sessions.Login(ctx, w, r, rec.UserID); err != nil {
+	if _, err := h.Sessions.LoginWith(ctx, w, r, rec.UserID, rec.AMR); err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}

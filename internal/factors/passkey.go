@@ -330,3 +330,16 @@ func (p *Passkeys) used(ctx context.Context, cred *webauthn.Credential) (*storag
 	}
 	return p.Store.GetPasskey(ctx, id)
 }
+
+// AMR returns the authentication methods a sign-in with pk proved (RFC
+// 8176 §2): possession of a key — "swk" for a passkey that may be synced
+// between devices (backup eligible, WebAuthn §6.1.3), "hwk" for one bound
+// to its device — and, since every ceremony verifies the user on the
+// authenticator, "mfa".
+func AMR(pk *storage.Passkey) []string {
+	var c webauthn.Credential
+	if err := json.Unmarshal([]byte(pk.Credential), &c); err == nil && !c.Flags.BackupEligible {
+		return []string{"hwk", "mfa"}
+	}
+	return []string{"swk", "mfa"}
+}

@@ -282,7 +282,7 @@ func (h *Handler) loginFinish(w http.ResponseWriter, r *http.Request) {
 		h.jsonFail(w, r, "", err)
 		return
 	}
-	if _, err := h.Sessions.Login(ctx, w, r, u.ID); err != nil {
+	if _, err := h.Sessions.LoginWith(ctx, w, r, u.ID, factors.AMR(pk)); err != nil {
 		h.jsonFail(w, r, u.ID, err)
 		return
 	}

@@ -84,12 +84,18 @@ func (m *Manager) Current(ctx context.Context, r *http.Request) (*storage.Sessio
 // Login starts a session for userID under a new cookie value and returns it.
 // The old session of this browser, if any, ends.
 func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string) (*storage.Session, error) {
+	return m.LoginWith(ctx, w, r, userID, nil)
+}
+
+// LoginWith is Login for a sign-in that proved the authentication methods
+// amr (RFC 8176), which the session keeps for the ID tokens it leads to.
+func (m *Manager) LoginWith(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string) (*storage.Session, error) {
 	if old := cookieValue(r); old != "" {
 		_ = m.store.DeleteSession(ctx, storage.Hash(old))
 	}
 	id := rand.Text() + rand.Text()
 	now := m.now()
-	s := storage.Session{IDHash: storage.Hash(id), UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(m.ttl)}
+	s := storage.Session{IDHash: storage.Hash(id), UserID: userID, AMR: amr, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(m.ttl)}
 	if err := m.store.CreateSession(ctx, s); err != nil {
 		return nil, err
 	}

@@ -213,6 +213,9 @@ type Grant struct {
 	// Claims are the claims the user released individually (OpenID
 	// Connect Core §5.5), as the code that started the grant carried them.
 	Claims string
+	// AMR are the authentication methods of the sign-in that started the
+	// grant (RFC 8176), for its ID tokens; empty means a password.
+	AMR []string
 }
 
 // AuthRequest is a validated authorization request waiting for the user to
@@ -258,7 +261,10 @@ type AuthCode struct {
 	Resources           []string // the audiences its tokens are for (RFC 8707)
 	// Claims are the individually requested claims the user released
 	// (OpenID Connect Core §5.5), JSON, or empty.
-	Claims    string
+	Claims string
+	// AMR are the authentication methods of the session that issued the
+	// code (RFC 8176); empty means a password.
+	AMR       []string
 	AuthTime  time.Time
 	CreatedAt time.Time
 	ExpiresAt time.Time
@@ -286,8 +292,11 @@ type RefreshToken struct {
 
 // Session is a logged-in browser session.
 type Session struct {
-	IDHash    string
-	UserID    string
+	IDHash string
+	UserID string
+	// AMR are the authentication methods the sign-in proved (RFC 8176:
+	// pwd, otp, hwk, swk, mfa); empty means a password.
+	AMR       []string
 	AuthTime  time.Time
 	CreatedAt time.Time
 	ExpiresAt time.Time

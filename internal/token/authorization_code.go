@@ -83,7 +83,7 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 		return nil, err
 	}
 	grant := storage.Grant{ID: c.GrantID, ClientID: client.ID, UserID: c.UserID, Scopes: c.Scopes, AuthTime: c.AuthTime,
-		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL), Claims: c.Claims}
+		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL), Claims: c.Claims, AMR: c.AMR}
 	// A replay that raced ahead of us created this grant already revoked.
 	// This redemption won the code all the same, so it gets its tokens,
 	// which are dead on arrival: exactly one redemption succeeds, and what

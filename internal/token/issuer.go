@@ -177,9 +177,8 @@ func (i *Issuer) idToken(in issue, accessToken string) (string, error) {
 		Nonce:    in.nonce,
 		AuthTime: in.authTime.Unix(),
 		AZP:      in.client.ID,
-		AMR:      []string{"pwd"}, // the only way to sign in to bawwab today
-		ACR:      ACR,
 	}
+	c.AMR, c.ACR = amrOf(in.grant)
 	alg := jose.SignatureAlgorithm(in.client.IDTokenSigningAlg()) // OpenID Connect Registration §2
 	// RS256, PS256 and ES256 all hash with SHA-256 (Core §3.1.3.6).
 	c.AtHash = atHash(accessToken)
@@ -240,6 +239,22 @@ func ClaimValues(u *storage.User, claims []string) map[string]any {
 
 // ACR is the authentication context class of a bawwab login: a password.
 const ACR = "urn:bawwab:acr:password"
+
+// ACRMFA is the authentication context class of a sign-in with more than
+// one factor.
+const ACRMFA = "urn:bawwab:acr:mfa"
+
+// amrOf returns the amr and acr claims of the sign-in that started g
+// (RFC 8176, OpenID Connect Core §2): a password when it recorded none.
+func amrOf(g *storage.Grant) ([]string, string) {
+	if g == nil || len(g.AMR) == 0 {
+		return []string{"pwd"}, ACR
+	}
+	if slices.Contains(g.AMR, "mfa") {
+		return g.AMR, ACRMFA
+	}
+	return g.AMR, ACR
+}
 
 // Subject is the sub a client sees for a user: the user id, or for a
 // pairwise client a value of its own, the same on every node and for every

@@ -186,14 +186,15 @@ func (s *Store) UsePasskey(ctx context.Context, id string, signCount uint32, cre
 func scanSession(r scanner) (*storage.Session, error) {
 	var se storage.Session
 	var auth, created, expires int64
-	if err := r.Scan(&se.IDHash, &se.UserID, &auth, &created, &expires); err != nil {
+	var amr string
+	if err := r.Scan(&se.IDHash, &se.UserID, &auth, &created, &expires, &amr); err != nil {
 		return nil, notFound(err)
 	}
-	se.AuthTime, se.CreatedAt, se.ExpiresAt = fromUnix(auth), fromUnix(created), fromUnix(expires)
+	se.AuthTime, se.CreatedAt, se.ExpiresAt, se.AMR = fromUnix(auth), fromUnix(created), fromUnix(expires), splitList(amr)
 	return &se, nil
 }
 
 // ListUserSessions returns the user's sessions, newest first.
 func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
-	return list(ctx, s, scanSession, `SELECT id_hash, user_id, auth_time, created_at, expires_at FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id_hash`, userID)
+	return list(ctx, s, scanSession, `SELECT id_hash, user_id, auth_time, created_at, expires_at, amr FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id_hash`, userID)
 }

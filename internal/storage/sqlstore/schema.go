@@ -248,5 +248,9 @@ var migrations = []string{
 		last_used_at BIGINT NOT NULL
 	);
 	CREATE INDEX passkeys_user ON passkeys (user_id, created_at);`, // 25: a user's sessions listed on the Security page.
-	`CREATE INDEX sessions_user ON sessions (user_id, created_at);`,
+	`CREATE INDEX sessions_user ON sessions (user_id, created_at);`, // 26: the authentication methods of a sign-in (RFC 8176), kept
+	// from the session to the code and the grant, for the ID tokens' amr.
+	`ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';
+	ALTER TABLE auth_codes ADD COLUMN amr TEXT NOT NULL DEFAULT '';
+	ALTER TABLE grants ADD COLUMN amr TEXT NOT NULL DEFAULT '';`,
 }

@@ -633,21 +633,21 @@ func (s *Store) ListClientConsents(ctx context.Context, clientID string) ([]stor
 
 // CreateGrant stores a new token family.
 func (s *Store) CreateGrant(ctx context.Context, g storage.Grant) error {
-	return s.insert(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt), g.Claims)
+	return s.insert(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt), g.Claims, joinList(g.AMR))
 }
 
 // GetGrant returns a grant.
 func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error) {
 	var g storage.Grant
-	var scopes string
+	var scopes, amr string
 	var auth, created, expires, revoked int64
-	err := s.readRow(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims FROM grants WHERE id = $1`, id).
-		Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &auth, &created, &expires, &revoked, &g.Claims)
+	err := s.readRow(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr FROM grants WHERE id = $1`, id).
+		Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &auth, &created, &expires, &revoked, &g.Claims, &amr)
 	if err != nil {
 		return nil, notFound(err)
 	}
-	g.Scopes = splitList(scopes)
+	g.Scopes, g.AMR = splitList(scopes), splitList(amr)
 	g.AuthTime, g.CreatedAt, g.ExpiresAt, g.RevokedAt = fromUnix(auth), fromUnix(created), fromUnix(expires), fromUnix(revoked)
 	return &g, nil
 }
@@ -692,26 +692,26 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // ---- authorization codes
 
-const codeCols = `hash, grant_id, client_id, user_id, redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time, created_at, expires_at, used_at, dpop_jkt, resources, claims`
+const codeCols = `hash, grant_id, client_id, user_id, redirect_uri, scopes, nonce, code_challenge, code_challenge_method, auth_time, created_at, expires_at, used_at, dpop_jkt, resources, claims, amr`
 
 func scanCode(r scanner) (*storage.AuthCode, error) {
 	var c storage.AuthCode
-	var scopes, resources string
+	var scopes, resources, amr string
 	var auth, created, expires, used int64
 	if err := r.Scan(&c.Hash, &c.GrantID, &c.ClientID, &c.UserID, &c.RedirectURI, &scopes, &c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod,
-		&auth, &created, &expires, &used, &c.DPoPJKT, &resources, &c.Claims); err != nil {
+		&auth, &created, &expires, &used, &c.DPoPJKT, &resources, &c.Claims, &amr); err != nil {
 		return nil, notFound(err)
 	}
-	c.Scopes, c.Resources = splitList(scopes), splitList(resources)
+	c.Scopes, c.Resources, c.AMR = splitList(scopes), splitList(resources), splitList(amr)
 	c.AuthTime, c.CreatedAt, c.ExpiresAt, c.UsedAt = fromUnix(auth), fromUnix(created), fromUnix(expires), fromUnix(used)
 	return &c, nil
 }
 
 // CreateAuthCode stores an issued code.
 func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
-	return s.insert(ctx, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+	return s.insert(ctx, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		c.Hash, c.GrantID, c.ClientID, c.UserID, c.RedirectURI, joinList(c.Scopes), c.Nonce, c.CodeChallenge, c.CodeChallengeMethod,
-		unix(c.AuthTime), unix(c.CreatedAt), unix(c.ExpiresAt), unix(c.UsedAt), c.DPoPJKT, joinList(c.Resources), c.Claims)
+		unix(c.AuthTime), unix(c.CreatedAt), unix(c.ExpiresAt), unix(c.UsedAt), c.DPoPJKT, joinList(c.Resources), c.Claims, joinList(c.AMR))
 }
 
 // ConsumeAuthCode marks a code used with one conditional UPDATE.
@@ -835,21 +835,13 @@ func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
 
 // CreateSession stores a browser session.
 func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
-	return s.insert(ctx, `INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		se.IDHash, se.UserID, unix(se.AuthTime), unix(se.CreatedAt), unix(se.ExpiresAt))
+	return s.insert(ctx, `INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at, amr) VALUES ($1, $2, $3, $4, $5, $6)`,
+		se.IDHash, se.UserID, unix(se.AuthTime), unix(se.CreatedAt), unix(se.ExpiresAt), joinList(se.AMR))
 }
 
 // GetSession returns a session by the hash of its id.
 func (s *Store) GetSession(ctx context.Context, idHash string) (*storage.Session, error) {
-	var se storage.Session
-	var auth, created, expires int64
-	err := s.readRow(ctx, `SELECT id_hash, user_id, auth_time, created_at, expires_at FROM sessions WHERE id_hash = $1`, idHash).
-		Scan(&se.IDHash, &se.UserID, &auth, &created, &expires)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	se.AuthTime, se.CreatedAt, se.ExpiresAt = fromUnix(auth), fromUnix(created), fromUnix(expires)
-	return &se, nil
+	return one(ctx, s, scanSession, `SELECT id_hash, user_id, auth_time, created_at, expires_at, amr FROM sessions WHERE id_hash = $1`, idHash)
 }
 
 // DeleteUserSessions removes every session of a user.

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -184,5 +185,34 @@ func testUserSessions(t *testing.T, s storage.Storage) {
 	sameTime(t, l[1].ExpiresAt, now().Add(time.Hour), "expires")
 	if l, _ := s.ListUserSessions(ctx, "nobody"); len(l) != 0 {
 		t.Fatalf("sessions of nobody: %+v", l)
+	}
+}
+
+// testAMR: the authentication methods of a sign-in travel from the
+// session to the code and the grant.
+func testAMR(t *testing.T, s storage.Storage) {
+	amr := []string{"pwd", "otp", "mfa"}
+	mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: "s", UserID: "u1", AMR: amr, CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}), "session")
+	se, err := s.GetSession(ctx, "s")
+	mustNil(t, err, "get session")
+	if !slices.Equal(se.AMR, amr) {
+		t.Fatalf("session amr %v", se.AMR)
+	}
+	c := storage.AuthCode{Hash: "c", GrantID: "g", ClientID: "notes", UserID: "u1", AMR: amr, CreatedAt: now(), ExpiresAt: now().Add(time.Minute)}
+	mustNil(t, s.CreateAuthCode(ctx, c), "code")
+	got, err := s.ConsumeAuthCode(ctx, "c", now())
+	mustNil(t, err, "consume")
+	if !slices.Equal(got.AMR, amr) {
+		t.Fatalf("code amr %v", got.AMR)
+	}
+	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "g", ClientID: "notes", UserID: "u1", AMR: amr, ExpiresAt: now().Add(time.Hour)}), "grant")
+	g, err := s.GetGrant(ctx, "g")
+	mustNil(t, err, "grant")
+	if !slices.Equal(g.AMR, amr) {
+		t.Fatalf("grant amr %v", g.AMR)
+	}
+	mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: "plain", UserID: "u1", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}), "session")
+	if se, _ := s.GetSession(ctx, "plain"); se == nil || len(se.AMR) != 0 {
+		t.Fatalf("session without amr: %+v", se)
 	}
 }

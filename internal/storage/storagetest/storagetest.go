@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"PasskeyRace", testPasskeyRace},
 		{"DeleteUserFactors", testDeleteUserFactors},
 		{"UserSessions", testUserSessions},
+		{"AMR", testAMR},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
