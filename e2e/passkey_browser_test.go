@@ -153,6 +153,16 @@ func passkeyStory(t *testing.T, exe, lang string) {
 	if loc := eval(`location.pathname`); loc != "/account" || passkeyLogins() != 2 {
 		t.Fatalf("after passkey sign-in at %s, %d passkey sign-ins", loc, passkeyLogins())
 	}
+	// With a password, the passkey is asked as the second step.
+	step("sign out again", chromedp.Navigate(e.URL+"/account"), chromedp.WaitVisible(id("logout")), chromedp.Click(id("logout")),
+		chromedp.WaitVisible(id("passkey-login")))
+	step("password, then passkey", chromedp.SendKeys(id("username"), userName), chromedp.SendKeys(id("password"), userPassword),
+		chromedp.Click(id("login-submit")), chromedp.WaitVisible(id("factor-passkey-submit")),
+		chromedp.Click(id("factor-passkey-submit")), chromedp.WaitVisible(id("security-link")))
+	if sessions, _ := e.Store.ListUserSessions(t.Context(), e.UserID); len(sessions) == 0 || !slices.Contains(sessions[0].AMR, "pwd") ||
+		!slices.Contains(sessions[0].AMR, "hwk") || !slices.Contains(sessions[0].AMR, "mfa") {
+		t.Fatalf("password + passkey session amr: %+v", sessions)
+	}
 	// The passkey is removed on the Security page.
 	step("remove passkey", chromedp.Navigate(e.URL+"/account/security"), chromedp.WaitVisible(chromedp.CSS(".passkey-delete")),
 		chromedp.Click(chromedp.CSS(".passkey-delete")), chromedp.WaitVisible(id("notice")))

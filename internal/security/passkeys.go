@@ -56,12 +56,19 @@ func (h *Handler) passkeys(r *http.Request, u *storage.User, d *pageData) error 
 }
 
 func (h *Handler) setCeremony(w http.ResponseWriter, r *http.Request, state string) {
-	http.SetCookie(w, &http.Cookie{Name: ceremonyCookie, Value: state, Path: "/", MaxAge: 300, HttpOnly: true,
-		Secure: r.TLS != nil || strings.HasPrefix(h.Issuer, "https://"), SameSite: http.SameSiteStrictMode})
+	setCeremony(w, r, h.Issuer, state)
 }
 
+// setCeremony gives the browser the sealed state of a ceremony.
+func setCeremony(w http.ResponseWriter, r *http.Request, issuer, state string) {
+	http.SetCookie(w, &http.Cookie{Name: ceremonyCookie, Value: state, Path: "/", MaxAge: 300, HttpOnly: true,
+		Secure: r.TLS != nil || strings.HasPrefix(issuer, "https://"), SameSite: http.SameSiteStrictMode})
+}
+
+func (h *Handler) ceremony(w http.ResponseWriter, r *http.Request) string { return ceremony(w, r) }
+
 // ceremony returns the ceremony state of r and clears the cookie.
-func (h *Handler) ceremony(w http.ResponseWriter, r *http.Request) string {
+func ceremony(w http.ResponseWriter, r *http.Request) string {
 	c, err := r.Cookie(ceremonyCookie)
 	http.SetCookie(w, &http.Cookie{Name: ceremonyCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	if err != nil || len(c.Value) > 8<<10 {

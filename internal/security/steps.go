@@ -59,12 +59,19 @@ type factorData struct {
 	Req, Error string
 	// TOTP and Recovery say which forms the page offers.
 	TOTP, Recovery bool
+	// PasskeyOptions are the request options (JSON) of a passkey
+	// ceremony, when the page offers one.
+	PasskeyOptions string
 }
 
 // show renders the second-factor page: the code form, and the recovery
 // code form when the person has codes.
 func (s *TOTPStep) show(w http.ResponseWriter, r *http.Request, a *signin.Attempt, recovery bool) {
-	d := factorData{Recovery: recovery}
+	s.render(w, r, a, factorData{Recovery: recovery})
+}
+
+func (s *TOTPStep) render(w http.ResponseWriter, r *http.Request, a *signin.Attempt, d factorData) {
+	recovery := d.Recovery
 	if a.Request != nil {
 		d.Req = a.Request.ID
 	}
@@ -151,4 +158,76 @@ func (s *RecoveryStep) Verify(ctx context.Context, r *http.Request, a *signin.At
 		s.Audit.Record(ctx, audit.Event{Type: audit.RecoveryCodeUsed, UserID: a.User.ID, Detail: "left=" + strconv.Itoa(n)})
 	}
 	return out, err
+}
+
+// PasskeyStep is the second factor of a passkey (amr "hwk": possession of
+// a key its authenticator guards), offered to those who added one. Its
+// page carries the ceremony's options; the page's script answers them and
+// posts the response with the form.
+type PasskeyStep struct {
+	TOTPStep
+	Passkeys *factors.Passkeys
+	Store    storage.Storage
+	// Issuer is the server's URL (a Secure ceremony cookie under https).
+	Issuer string
+}
+
+var _ signin.Step = (*PasskeyStep)(nil)
+
+// Name returns "passkey".
+func (*PasskeyStep) Name() string { return "passkey" }
+
+// Proves returns hwk.
+func (*PasskeyStep) Proves() []string { return []string{signin.AMRHardware} }
+
+// Offered reports whether the person has a passkey.
+func (s *PasskeyStep) Offered(ctx context.Context, a *signin.Attempt) (bool, error) {
+	if a.User == nil || s.Passkeys == nil {
+		return false, nil
+	}
+	keys, err := s.Store.ListPasskeys(ctx, a.User.ID)
+	return len(keys) > 0, err
+}
+
+// Show renders the second-factor page with a fresh passkey ceremony
+// limited to the person's passkeys.
+func (s *PasskeyStep) Show(w http.ResponseWriter, r *http.Request, a *signin.Attempt) {
+	d := factorData{}
+	if a.User != nil {
+		options, state, err := s.Passkeys.BeginLogin(r.Context(), a.User)
+		if err == nil {
+			setCeremony(w, r, s.Issuer, state)
+			d.PasskeyOptions = string(options)
+		}
+	}
+	s.render(w, r, a, d)
+}
+
+// Verify checks the posted passkey response against the ceremony the page
+// began: the person's own passkey, user verified, its counter grown.
+func (s *PasskeyStep) Verify(ctx context.Context, r *http.Request, a *signin.Attempt) (signin.Outcome, error) {
+	_, _, err := s.Passkeys.FinishLogin(ctx, a.User, ceremonyOf(r), r.PostForm.Get("credential"))
+	switch {
+	case err == nil:
+		return signin.Outcome{Result: signin.Proved}, nil
+	case errors.Is(err, factors.ErrCloned):
+		s.Audit.Record(ctx, audit.Event{Type: audit.PasskeyCounterBack, UserID: a.User.ID, Detail: "step=passkey"})
+	case errors.Is(err, factors.ErrReplayed):
+		s.Audit.Record(ctx, audit.Event{Type: audit.FactorReplay, UserID: a.User.ID, Detail: "step=passkey"})
+	case errors.Is(err, factors.ErrCeremony), errors.Is(err, factors.ErrNotEnrolled):
+		s.Audit.Record(ctx, audit.Event{Type: audit.FactorFailed, UserID: a.User.ID, Detail: "step=passkey"})
+	default:
+		return signin.Outcome{}, err
+	}
+	return signin.Outcome{Result: signin.Failed, Message: "passkey.failed"}, nil
+}
+
+// ceremonyOf returns the ceremony state r carries (the page that posted
+// it began a new ceremony, or none).
+func ceremonyOf(r *http.Request) string {
+	c, err := r.Cookie(ceremonyCookie)
+	if err != nil || len(c.Value) > 8<<10 {
+		return ""
+	}
+	return c.Value
 }

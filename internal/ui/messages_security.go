@@ -45,6 +45,12 @@ var securityMessages = Catalog{
 		"security.session.ended":       "That session was signed out.",
 		"security.events.title":        "Recent security events",
 		"security.events.none":         "Nothing yet.",
+		"factor.title":                 "Second step",
+		"factor.totp":                  "Enter the six-digit code your authenticator app shows.",
+		"factor.submit":                "Continue",
+		"factor.recovery":              "Use a recovery code instead",
+		"factor.passkey":               "Use your passkey",
+		"factor.passkey.intro":         "Confirm it is you with your passkey.",
 	},
 	"ar": {
 		"security.title":               "الأمان",
@@ -88,6 +94,12 @@ var securityMessages = Catalog{
 		"security.session.ended":       "تم إنهاء تلك الجلسة.",
 		"security.events.title":        "أحداث الأمان الأخيرة",
 		"security.events.none":         "لا شيء بعد.",
+		"factor.title":                 "الخطوة الثانية",
+		"factor.totp":                  "أدخل الرمز المكوّن من ستة أرقام الذي يعرضه تطبيق المصادقة.",
+		"factor.submit":                "متابعة",
+		"factor.recovery":              "استخدم رمز استرداد بدلاً من ذلك",
+		"factor.passkey":               "استخدم مفتاح المرور",
+		"factor.passkey.intro":         "أكّد أنك أنت بمفتاح المرور.",
 	},
 }
 

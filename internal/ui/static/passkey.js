@@ -77,6 +77,24 @@
     });
   }
 
+  // A passkey as the second step of a sign-in: the page carries the
+  // options; the response goes back with the form.
+  var second = document.getElementById('factor-passkey');
+  if (second) {
+    second.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var pk = JSON.parse(second.dataset.options).publicKey;
+      pk.challenge = dec(pk.challenge);
+      (pk.allowCredentials || []).forEach(function (c) { c.id = dec(c.id); });
+      navigator.credentials.get({publicKey: pk}).then(function (cred) {
+        second.querySelector('input[name="credential"]').value = credentialJSON(cred);
+        second.submit();
+      }).catch(function (e) {
+        show(document.getElementById('passkey-error'), (e && e.message) || String(e));
+      });
+    });
+  }
+
   // Sign-in on the login page: a button, and the browser's own offer in
   // the user name field where it supports conditional mediation.
   var login = document.getElementById('passkey-login');
