@@ -52,9 +52,11 @@ func NewPasskeys(store storage.Storage, sealer *Sealer, issuer, product string, 
 		return nil, fmt.Errorf("passkeys: issuer %q has no host", issuer)
 	}
 	w, err := webauthn.New(&webauthn.Config{RPID: u.Hostname(), RPDisplayName: product, RPOrigins: []string{u.Scheme + "://" + u.Host},
+		// The ceremony's expiry is checked here, on the server's clock
+		// (open), not by the library on the wall clock.
 		Timeouts: webauthn.TimeoutsConfig{
-			Login:        webauthn.TimeoutConfig{Enforce: true, Timeout: ceremonyTTL, TimeoutUVD: ceremonyTTL},
-			Registration: webauthn.TimeoutConfig{Enforce: true, Timeout: ceremonyTTL, TimeoutUVD: ceremonyTTL},
+			Login:        webauthn.TimeoutConfig{Timeout: ceremonyTTL, TimeoutUVD: ceremonyTTL},
+			Registration: webauthn.TimeoutConfig{Timeout: ceremonyTTL, TimeoutUVD: ceremonyTTL},
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
@@ -109,6 +111,7 @@ const (
 )
 
 func (p *Passkeys) seal(kind string, s *webauthn.SessionData) (string, error) {
+	s.Expires = p.Now().Add(ceremonyTTL)
 	raw, err := json.Marshal(s)
 	if err != nil {
 		return "", err
