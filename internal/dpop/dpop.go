@@ -147,17 +147,6 @@ func (n *Nonces) Valid(nonce string, now time.Time) bool {
 	return hmac.Equal([]byte(nonce), []byte(n.at(s))) || hmac.Equal([]byte(nonce), []byte(n.at(s-1)))
 }
 
-type key struct{}
-
-// With returns ctx carrying the verified proof of the request.
-func With(ctx context.Context, p *Proof) context.Context { return context.WithValue(ctx, key{}, p) }
-
-// From returns the proof carried by ctx, or nil.
-func From(ctx context.Context) *Proof {
-	p, _ := ctx.Value(key{}).(*Proof)
-	return p
-}
-
 func jwtJSON(payload []byte, out any) error { return json.Unmarshal(payload, out) }
 
 // Replays remembers proof ids (jti) until they expire; storage.Storage is

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -25,8 +24,9 @@ type AuthorizationCode struct {
 func (AuthorizationCode) Type() string { return "authorization_code" }
 
 // Exchange implements Grant.
-func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
+func (g AuthorizationCode) Exchange(ctx context.Context, req *Request) (*Response, error) {
 	i := g.Issuer
+	form, client := req.Form, req.Client
 	code, verifier, redirectURI := form.Get("code"), form.Get("code_verifier"), form.Get("redirect_uri")
 	switch {
 	case code == "":
@@ -59,7 +59,7 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 		return nil, oautherr.New(oautherr.InvalidGrant, "redirect_uri does not match the one of the authorization request")
 	case checkVerifier(verifier, c.CodeChallenge) != nil:
 		return nil, checkVerifier(verifier, c.CodeChallenge)
-	case c.DPoPJKT != "" && (dpop.From(ctx) == nil || dpop.From(ctx).JKT != c.DPoPJKT):
+	case c.DPoPJKT != "" && !req.proves(c.DPoPJKT):
 		return nil, oautherr.New(oautherr.InvalidGrant, "the code is bound to a DPoP key (dpop_jkt): redeem it with a proof of that key")
 	}
 	audience, err := i.targets(form)
@@ -91,15 +91,15 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 	if err := i.Store.CreateGrant(ctx, grant); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return nil, oautherr.Wrap(err)
 	}
-	in := issue{client: client, subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce,
+	in := issue{subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce,
 		audience: audience}
 	if slices.Contains(client.GrantTypes, "refresh_token") {
-		in.refresh, err = i.newRefresh(ctx, &grant, c.Scopes, "", bindingOf(ctx, client))
+		in.refresh, err = i.newRefresh(ctx, &grant, c.Scopes, "", bindingOf(req))
 		if err != nil {
 			return nil, err
 		}
 	}
-	resp, err := i.respond(ctx, in)
+	resp, err := i.respond(req, in)
 	if err == nil {
 		i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: user.ID, ClientID: client.ID,
 			Detail: "grant_type=authorization_code scope=" + resp.Scope})
@@ -127,17 +127,18 @@ func (i *Issuer) revokeGrant(ctx context.Context, grantID string, attack audit.E
 	i.Audit.Record(ctx, attack)
 }
 
-// newRefresh stores a fresh refresh token of grant and returns it. When
-// replacing is set, the old token is rotated atomically.
-// bindingOf is the DPoP key a refresh token for client is bound to: a
-// public client's, proven in this request (RFC 9449 §5); confidential
+// bindingOf is the DPoP key a refresh token issued for req is bound to:
+// a public client's, proven in this request (RFC 9449 §5); confidential
 // clients' refresh tokens are bound by client authentication instead.
-func bindingOf(ctx context.Context, client *storage.Client) string {
-	if p := dpop.From(ctx); p != nil && client.Public {
+func bindingOf(req *Request) string {
+	if p := req.Proof; p != nil && req.Client.Public {
 		return p.JKT
 	}
 	return ""
 }
+
+// newRefresh stores a fresh refresh token of grant and returns it. When
+// replacing is set, the old token is rotated atomically.
 
 func (i *Issuer) newRefresh(ctx context.Context, grant *storage.Grant, scopes []string, replacing, jkt string) (string, error) {
 	raw := NewOpaque()

@@ -3,7 +3,6 @@ package token
 import (
 	"context"
 	"errors"
-	"net/url"
 	"slices"
 	"time"
 
@@ -36,8 +35,9 @@ func pollError(code, desc string) error {
 }
 
 // Exchange implements Grant.
-func (g DeviceCode) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
+func (g DeviceCode) Exchange(ctx context.Context, req *Request) (*Response, error) {
 	i := g.Issuer
+	form, client := req.Form, req.Client
 	raw := form.Get("device_code")
 	if raw == "" {
 		return nil, oautherr.New(oautherr.InvalidRequest, "device_code is required")
@@ -74,13 +74,13 @@ func (g DeviceCode) Exchange(ctx context.Context, form url.Values, client *stora
 	if err := i.Store.CreateGrant(ctx, grant); err != nil {
 		return nil, oautherr.Wrap(err)
 	}
-	in := issue{client: client, subject: user.ID, user: user, scopes: d.GrantedScopes, grant: &grant, authTime: d.AuthTime}
+	in := issue{subject: user.ID, user: user, scopes: d.GrantedScopes, grant: &grant, authTime: d.AuthTime}
 	if slices.Contains(client.GrantTypes, "refresh_token") {
-		if in.refresh, err = i.newRefresh(ctx, &grant, d.GrantedScopes, "", bindingOf(ctx, client)); err != nil {
+		if in.refresh, err = i.newRefresh(ctx, &grant, d.GrantedScopes, "", bindingOf(req)); err != nil {
 			return nil, oautherr.Wrap(err)
 		}
 	}
-	resp, err := i.respond(ctx, in)
+	resp, err := i.respond(req, in)
 	if err == nil {
 		i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: user.ID, ClientID: client.ID,
 			Detail: "grant_type=device_code scope=" + resp.Scope})

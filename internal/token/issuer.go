@@ -18,7 +18,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -144,13 +143,16 @@ func (i *Issuer) accessToken(in issue) (string, time.Time, error) {
 	return raw, exp, err
 }
 
-// respond mints the access token and, for openid requests, the ID token.
-func (i *Issuer) respond(ctx context.Context, in issue) (*Response, error) {
+// respond mints the access token and, for openid requests, the ID token,
+// for req's client. A request with a DPoP proof gets a DPoP-bound access
+// token (RFC 9449 §5).
+func (i *Issuer) respond(req *Request, in issue) (*Response, error) {
+	in.client = req.Client
 	if in.user != nil {
 		in.subject = i.Subject(in.client, in.user.ID)
 	}
 	tokenType := "Bearer"
-	if p := dpop.From(ctx); p != nil { // the request carried a DPoP proof
+	if p := req.Proof; p != nil {
 		in.jkt, tokenType = p.JKT, "DPoP"
 	}
 	at, exp, err := i.accessToken(in)

@@ -3,11 +3,9 @@ package token
 import (
 	"context"
 	"errors"
-	"net/url"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -45,8 +43,9 @@ var (
 // rotates the refresh token, so that once the rotation committed nothing
 // but a lost response can keep the new tokens from the client, and a
 // retry covers that.
-func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
+func (g RefreshToken) Exchange(ctx context.Context, req *Request) (*Response, error) {
 	i := g.Issuer
+	form, client := req.Form, req.Client
 	raw := form.Get("refresh_token")
 	if raw == "" {
 		return nil, oautherr.New(oautherr.InvalidRequest, "refresh_token is required")
@@ -63,8 +62,7 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 		return nil, oautherr.Wrap(err)
 	}
 	now := i.Now()
-	proof := dpop.From(ctx)
-	sameKey := t.JKT == "" || proof != nil && proof.JKT == t.JKT
+	sameKey := t.JKT == "" || req.proves(t.JKT)
 	reuse := audit.Event{Type: audit.RefreshReuse, UserID: t.UserID, ClientID: client.ID}
 	switch {
 	case t.ClientID != client.ID:
@@ -104,7 +102,7 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 		return nil, err
 	}
 	nextRaw, next := i.successor(grant, t.Scopes, t.JKT, now)
-	resp, err := i.respond(ctx, issue{client: client, subject: user.ID, user: user, scopes: scopes, grant: grant, authTime: t.AuthTime, refresh: nextRaw})
+	resp, err := i.respond(req, issue{subject: user.ID, user: user, scopes: scopes, grant: grant, authTime: t.AuthTime, refresh: nextRaw})
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -42,8 +41,9 @@ type TokenExchange struct {
 func (TokenExchange) Type() string { return TokenExchangeGrantType }
 
 // Exchange implements Grant.
-func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
+func (g TokenExchange) Exchange(ctx context.Context, req *Request) (*Response, error) {
 	i := g.Issuer
+	form, client := req.Form, req.Client
 	switch {
 	case client.Public:
 		return nil, oautherr.New(oautherr.UnauthorizedClient, "public clients may not exchange tokens: the exchange needs an authenticated client (RFC 8693 §5)")
@@ -67,7 +67,7 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 	if subject.ClientID != client.ID && !subject.Audience.Contains(client.ID) {
 		return nil, oautherr.New(oautherr.InvalidGrant, "this client may exchange only tokens issued to it or meant for it (aud)")
 	}
-	if err := heldKey(ctx, subject, "subject_token"); err != nil {
+	if err := heldKey(req, subject, "subject_token"); err != nil {
 		return nil, err
 	}
 	var act *Actor
@@ -85,7 +85,7 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 		if actor.ClientID != client.ID && !actor.Audience.Contains(client.ID) {
 			return nil, oautherr.New(oautherr.InvalidGrant, "this client may present as actor_token only tokens issued to it or meant for it (aud)")
 		}
-		if err := heldKey(ctx, actor, "actor_token"); err != nil {
+		if err := heldKey(req, actor, "actor_token"); err != nil {
 			return nil, err
 		}
 		act = &Actor{Subject: actor.Subject, ClientID: actor.ClientID, Act: subject.Act}
@@ -119,12 +119,12 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 		// its own value, never another client's (OpenID Connect Core §8.1).
 		sub = i.Subject(client, subject.UserID)
 	}
-	in := issue{client: client, subject: sub, scopes: scopes, audience: audience, act: act,
+	in := issue{subject: sub, scopes: scopes, audience: audience, act: act,
 		grant: &storage.Grant{ID: subject.GrantID, ExpiresAt: subject.Expiry.Time()}}
 	if subject.AuthTime != 0 {
 		in.authTime = time.Unix(subject.AuthTime, 0)
 	}
-	resp, err := i.respond(ctx, in)
+	resp, err := i.respond(req, in)
 	if err != nil {
 		return nil, err
 	}
@@ -142,11 +142,11 @@ func (g TokenExchange) Exchange(ctx context.Context, form url.Values, client *st
 // DPoP-bound token is bound to (RFC 9449 §6): otherwise whoever stole the
 // bound token could trade it for an unbound one. The token issued then
 // is bound to the same key, since respond binds it to the proof's.
-func heldKey(ctx context.Context, c *AccessClaims, param string) error {
+func heldKey(req *Request, c *AccessClaims, param string) error {
 	if c.Cnf == nil {
 		return nil
 	}
-	if p := dpop.From(ctx); p == nil || p.JKT != c.Cnf.JKT {
+	if !req.proves(c.Cnf.JKT) {
 		return oautherr.New(oautherr.InvalidGrant, param+" is DPoP-bound: send a DPoP proof signed by the key it is bound to (RFC 9449)")
 	}
 	return nil
