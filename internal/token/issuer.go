@@ -197,7 +197,8 @@ func UserClaims(cat *scope.Catalog, u *storage.User, scopes []string) map[string
 	return ClaimValues(u, cat.Claims(scopes))
 }
 
-// ClaimValues returns the named claims about u, leaving out those not set.
+// ClaimValues returns the named claims about u, leaving out those not set
+// (OpenID Connect Core §5.1, §5.3.2).
 func ClaimValues(u *storage.User, claims []string) map[string]any {
 	out := map[string]any{}
 	p := &u.Profile
@@ -210,34 +211,36 @@ func ClaimValues(u *storage.User, claims []string) map[string]any {
 			}
 			continue
 		}
-		switch claim {
-		case "phone_number_verified":
-			if p.PhoneNumber != "" {
-				out[claim] = p.PhoneNumberVerified
-			}
-		case "address":
-			if !p.Address.IsZero() {
-				out[claim] = p.Address // §5.1.1
-			}
-		case "updated_at":
-			if !p.UpdatedAt.IsZero() {
-				out[claim] = p.UpdatedAt.Unix()
-			}
-		case "name":
-			out["name"] = u.Name
-		case "preferred_username":
-			out["preferred_username"] = u.Username
-		case "picture":
-			if u.Picture != "" {
-				out["picture"] = u.Picture
-			}
-		case "email":
-			out["email"] = u.Email
-		case "email_verified":
-			out["email_verified"] = u.EmailVerified
+		if v, ok := claimValue(u, claim); ok {
+			out[claim] = v
 		}
 	}
 	return out
+}
+
+// claimValue is the value of one claim of OpenID Connect Core §5.1 that
+// is not a plain string of the profile, and whether u has it.
+func claimValue(u *storage.User, claim string) (any, bool) {
+	p := &u.Profile
+	switch claim {
+	case "phone_number_verified":
+		return p.PhoneNumberVerified, p.PhoneNumber != ""
+	case "address":
+		return p.Address, !p.Address.IsZero() // §5.1.1
+	case "updated_at":
+		return p.UpdatedAt.Unix(), !p.UpdatedAt.IsZero()
+	case "name":
+		return u.Name, true
+	case "preferred_username":
+		return u.Username, true
+	case "picture":
+		return u.Picture, u.Picture != ""
+	case "email":
+		return u.Email, true
+	case "email_verified":
+		return u.EmailVerified, true
+	}
+	return nil, false
 }
 
 // ACR is the authentication context class of a bawwab login: a password.
