@@ -222,22 +222,12 @@ func (c *Client) CheckURL(raw string) error {
 	default:
 		return errors.New("must be an https URL")
 	}
-	if allowed {
-		return nil
-	}
-	return checkHost(u.Hostname())
-}
-
-// checkHost refuses a host that is not on the operator's list and names
-// an internal address outright: a special-purpose IP address (RFC 6890),
-// or localhost (RFC 6761 §6.3).
-func checkHost(host string) error {
-	if ip, err := netip.ParseAddr(host); err == nil {
+	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !allowed {
 		if why := Special(ip.WithZone("")); why != "" {
 			return fmt.Errorf("must not name %s", why)
 		}
 	}
-	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
+	if h := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")); !allowed && (h == "localhost" || strings.HasSuffix(h, ".localhost")) {
 		return errors.New("must not name a loopback host (RFC 6761 §6.3)")
 	}
 	return nil
