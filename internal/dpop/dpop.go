@@ -53,14 +53,9 @@ type claims struct {
 	Nonce string           `json:"nonce"`
 }
 
-// Verify checks a DPoP proof for a request with this method and URL (query
-// and fragment ignored, RFC 9449 §4.3). accessToken, when not empty, must
-// be the one the proof's ath hashes.
-func Verify(raw, method, target string, now time.Time, accessToken string) (*Proof, error) {
-	return verify(raw, method, target, now, accessToken, Window)
-}
-
-// verify is Verify with the iat window.
+// verify checks a DPoP proof for a request with this method and URL (query
+// and fragment ignored, RFC 9449 §4.3), its iat within window of now.
+// accessToken, when not empty, must be the one the proof's ath hashes.
 func verify(raw, method, target string, now time.Time, accessToken string, window time.Duration) (*Proof, error) {
 	jws, h, err := parseProof(raw)
 	if err != nil {
