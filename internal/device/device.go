@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/granttype"
+	"github.com/bawwab/bawwab/internal/ids"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -112,7 +114,7 @@ func (e *Endpoint) authorize(r *http.Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(client.GrantTypes, token.DeviceCodeGrantType) {
+	if !slices.Contains(client.GrantTypes, granttype.DeviceCode) {
 		return nil, oautherr.New(oautherr.UnauthorizedClient, "this client is not allowed the device_code grant")
 	}
 	asked, err := scope.Parse(r.PostForm.Get("scope"))
@@ -128,7 +130,7 @@ func (e *Endpoint) authorize(r *http.Request) (*Response, error) {
 		}
 	}
 	now := e.Now()
-	deviceCode := token.NewOpaque()
+	deviceCode := ids.NewOpaque()
 	d := storage.DeviceCode{Hash: storage.Hash(deviceCode), ClientID: client.ID, Scopes: asked, Interval: e.Interval,
 		CreatedAt: now, ExpiresAt: now.Add(e.TTL)}
 	for range 5 { // a user code collision is rare; try again

@@ -45,8 +45,13 @@ func TestLang(t *testing.T) {
 			return r
 		}, "ar", "ar"},
 		{"unsupported ?lang=", func() *http.Request { return httptest.NewRequest("GET", "/?lang=de", nil) }, "en", ""},
-		{"ui_locales beats ?lang=", func() *http.Request {
+		{"?lang= (a click on this page) beats carried ui_locales", func() *http.Request {
 			return httptest.NewRequest("GET", "/?lang=en&ui_locales=de+ar-SA", nil)
+		}, "en", "en"},
+		{"carried ui_locales beats the cookie", func() *http.Request {
+			r := httptest.NewRequest("GET", "/?ui_locales=de+ar-SA", nil)
+			r.AddCookie(&http.Cookie{Name: LangCookie, Value: "en"})
+			return r
 		}, "ar", ""},
 		{"ui_locales in a form", func() *http.Request {
 			r := httptest.NewRequest("POST", "/", strings.NewReader(url.Values{LocalesParam: {"ar"}}.Encode()))
@@ -142,7 +147,7 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages := []string{"account", "consent", "device", "error", "login", "logout"}
+	pages := []string{"account", "consent", "device", "error", "login", "logout", "profile"}
 	if len(u.pages) != len(pages) {
 		t.Fatalf("%d pages parsed, want %d", len(u.pages), len(pages))
 	}

@@ -153,12 +153,7 @@ func testClients(t *testing.T, s storage.Storage) {
 	wantErr(t, s.CreateClient(ctx, c), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetClient(ctx, "notes")
 	mustNil(t, err, "get")
-	if got.Name != c.Name || got.SecretHash != c.SecretHash || got.Public || !slices.Equal(got.RedirectURIs, c.RedirectURIs) ||
-		!slices.Equal(got.GrantTypes, c.GrantTypes) || !slices.Equal(got.Scopes, c.Scopes) || !got.CreatedAt.Equal(c.CreatedAt) || !got.RequirePAR ||
-		got.AuthMethod != c.AuthMethod || got.JWKS != c.JWKS || got.JWKSURI != c.JWKSURI || got.BackchannelLogoutURI != c.BackchannelLogoutURI ||
-		!got.Pairwise || got.SecretSealed != "sealed" || got.SectorIdentifierURI != c.SectorIdentifierURI ||
-		got.IDTokenAlg != "PS256" || got.PKCEPolicy != storage.PKCENonceInstead ||
-		got.ClientInfo != c.ClientInfo || !got.Verified {
+	if !sameClient(*got, c) {
 		t.Fatalf("get: got %+v, want %+v", *got, c)
 	}
 	pub := storage.Client{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, CreatedAt: now()}
@@ -197,12 +192,33 @@ func testClients(t *testing.T, s storage.Storage) {
 	upd.LogoURI, upd.Verified = "https://cli.example/logo.png", true
 	mustNil(t, s.UpdateClient(ctx, upd), "update")
 	got, _ = s.GetClient(ctx, "cli")
-	if got.IDTokenAlg != "ES256" || got.PKCEPolicy != storage.PKCENonceInstead ||
-		got.Name != "Notes 2" || !slices.Equal(got.RedirectURIs, upd.RedirectURIs) || !slices.Equal(got.Scopes, upd.Scopes) || got.RequirePAR ||
-		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) || got.LogoURI != upd.LogoURI || !got.Verified {
+	if !sameUpdate(*got, upd, pub.CreatedAt) {
 		t.Fatalf("after update: %+v", *got)
 	}
 	wantErr(t, s.UpdateClient(ctx, storage.Client{ID: "ghost"}), storage.ErrNotFound, "update unknown")
+}
+
+// sameClient reports whether the stored client got has every field of
+// the notes client c that testClients creates.
+func sameClient(got, c storage.Client) bool {
+	return !slices.Contains([]bool{
+		got.Name == c.Name, got.SecretHash == c.SecretHash, !got.Public, slices.Equal(got.RedirectURIs, c.RedirectURIs),
+		slices.Equal(got.GrantTypes, c.GrantTypes), slices.Equal(got.Scopes, c.Scopes), got.CreatedAt.Equal(c.CreatedAt), got.RequirePAR,
+		got.AuthMethod == c.AuthMethod, got.JWKS == c.JWKS, got.JWKSURI == c.JWKSURI, got.BackchannelLogoutURI == c.BackchannelLogoutURI,
+		got.Pairwise, got.SecretSealed == "sealed", got.SectorIdentifierURI == c.SectorIdentifierURI,
+		got.IDTokenAlg == "PS256", got.PKCEPolicy == storage.PKCENonceInstead,
+		got.ClientInfo == c.ClientInfo, got.Verified,
+	}, false)
+}
+
+// sameUpdate reports whether the client got has the fields testClients's
+// update upd set, and still its creation time created.
+func sameUpdate(got, upd storage.Client, created time.Time) bool {
+	return !slices.Contains([]bool{
+		got.IDTokenAlg == "ES256", got.PKCEPolicy == storage.PKCENonceInstead,
+		got.Name == "Notes 2", slices.Equal(got.RedirectURIs, upd.RedirectURIs), slices.Equal(got.Scopes, upd.Scopes), !got.RequirePAR,
+		got.RegistrationTokenHash == "rt", got.CreatedAt.Equal(created), got.LogoURI == upd.LogoURI, got.Verified,
+	}, false)
 }
 
 func testConsents(t *testing.T, s storage.Storage) {
@@ -579,7 +595,18 @@ func testSecrets(t *testing.T, s storage.Storage) {
 }
 
 func testDeleteExpired(t *testing.T, s storage.Storage) {
-	past, future := now().Add(-time.Hour), now().Add(time.Hour)
+	createExpiring(t, s, now().Add(-time.Hour), now().Add(time.Hour))
+	n, err := s.DeleteExpired(ctx, now())
+	mustNil(t, err, "delete expired")
+	if n != 9 {
+		t.Fatalf("deleted %d rows, want 9", n)
+	}
+	wantExpiredGone(t, s)
+}
+
+// createExpiring creates, of each kind of row DeleteExpired removes, one
+// named "old" that expired at past and one named "new" live until future.
+func createExpiring(t *testing.T, s storage.Storage, past, future time.Time) {
 	expiredCode, liveCode := newCode("old"), newCode("new")
 	expiredCode.ExpiresAt, liveCode.ExpiresAt = past, future
 	mustNil(t, s.CreateAuthCode(ctx, expiredCode), "code")
@@ -604,12 +631,11 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "new", Time: past, Type: "login", ExpiresAt: future}), "audit")
 	mustNil(t, s.CreateDeviceCode(ctx, storage.DeviceCode{Hash: "old", UserCode: "OLD", ExpiresAt: past}), "device")
 	mustNil(t, s.CreateDeviceCode(ctx, storage.DeviceCode{Hash: "new", UserCode: "NEW", ExpiresAt: future}), "device")
+}
 
-	n, err := s.DeleteExpired(ctx, now())
-	mustNil(t, err, "delete expired")
-	if n != 9 {
-		t.Fatalf("deleted %d rows, want 9", n)
-	}
+// wantExpiredGone checks, after DeleteExpired, that the rows
+// createExpiring made live are all there and the expired ones gone.
+func wantExpiredGone(t *testing.T, s storage.Storage) {
 	if _, err := s.GetDeviceCodeByUserCode(ctx, "NEW"); err != nil {
 		t.Fatalf("live device code: %v", err)
 	}
