@@ -32,13 +32,15 @@ func (e *InvalidError) Error() string { return e.msg }
 
 func invalid(format string, args ...any) error { return &InvalidError{fmt.Sprintf(format, args...)} }
 
-// existsError says what exists already; errors.Is(err, storage.ErrAlreadyExists) holds.
-type existsError struct{ msg string }
+// ExistsError says what exists already, in terms of what the caller gave,
+// so that it may be shown to them; errors.Is(err, storage.ErrAlreadyExists)
+// holds.
+type ExistsError struct{ msg string }
 
-func (e *existsError) Error() string { return e.msg }
-func (e *existsError) Unwrap() error { return storage.ErrAlreadyExists }
+func (e *ExistsError) Error() string { return e.msg }
+func (e *ExistsError) Unwrap() error { return storage.ErrAlreadyExists }
 
-func exists(format string, args ...any) error { return &existsError{fmt.Sprintf(format, args...)} }
+func exists(format string, args ...any) error { return &ExistsError{fmt.Sprintf(format, args...)} }
 
 // UserSpec describes a new user.
 type UserSpec struct {

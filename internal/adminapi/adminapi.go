@@ -138,12 +138,17 @@ func badRequest(desc string) error { return &apiError{http.StatusBadRequest, "in
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var inv *admin.InvalidError
+	var ex *admin.ExistsError
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &inv):
 		ae = &apiError{http.StatusBadRequest, "invalid_request", inv.Error()}
+	case errors.As(err, &ex):
+		ae = &apiError{http.StatusConflict, "conflict", ex.Error()}
 	case errors.Is(err, storage.ErrAlreadyExists):
-		ae = &apiError{http.StatusConflict, "conflict", err.Error()}
+		// The store's error quotes the database's: log it, answer in general terms.
+		a.Log.InfoContext(r.Context(), "admin API conflict", "path", r.URL.Path, "err", err)
+		ae = &apiError{http.StatusConflict, "conflict", "this conflicts with something that exists already (the same id or name)"}
 	case errors.Is(err, storage.ErrUnavailable):
 		a.Log.WarnContext(r.Context(), "admin API failed: store unavailable", "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(oautherr.RetryAfterUnavailable))
@@ -397,7 +402,7 @@ func (a *API) revokeClientGrants(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteClient(w http.ResponseWriter, r *http.Request) error {
-	return noContent(w, a.Store.DeleteClient(r.Context(), r.PathValue("id")))
+	return noContent(w, a.Store.DeleteClient(r.Context(), r.PathValue("id"), a.Now()))
 }
 
 // ---- users

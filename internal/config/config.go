@@ -10,6 +10,7 @@ import (
 	"github.com/bawwab/bawwab/internal/clientip"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -19,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is the whole configuration.
@@ -337,7 +338,7 @@ func Load(c *Config, raw []byte, name string) error {
 	path := name
 	var m map[string]any
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&m); err != nil && err.Error() != "EOF" {
+	if err := dec.Decode(&m); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
 		return fmt.Errorf("config: %s: %w", path, err)
 	}
 	keys := make([]string, 0, len(m))

@@ -392,7 +392,7 @@ func (e *Endpoint) remove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := e.Store.DeleteClient(r.Context(), c.ID); err != nil {
+	if err := e.Store.DeleteClient(r.Context(), c.ID, e.Now()); err != nil {
 		return oautherr.Wrap(err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -266,9 +266,6 @@ func Pprof() http.Handler {
 	return mux
 }
 
-// AdminHandler serves the admin API (for the admin listener).
-func (s *Server) AdminHandler() http.Handler { return s.admin }
-
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 

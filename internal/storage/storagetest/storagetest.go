@@ -171,17 +171,18 @@ func testClients(t *testing.T, s storage.Storage) {
 	// Deleting a client drops its consents and revokes its grants.
 	mustNil(t, s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "notes", Scopes: []string{"email"}, GrantedAt: now(), UpdatedAt: now()}), "consent")
 	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "g1", ClientID: "notes", UserID: "u1", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}), "grant")
-	mustNil(t, s.DeleteClient(ctx, "notes"), "delete")
+	deleted := now().Add(-time.Minute)
+	mustNil(t, s.DeleteClient(ctx, "notes", deleted), "delete")
 	_, err = s.GetClient(ctx, "notes")
 	wantErr(t, err, storage.ErrNotFound, "get deleted")
 	_, err = s.GetConsent(ctx, "u1", "notes")
 	wantErr(t, err, storage.ErrNotFound, "consent of deleted client")
 	g, err := s.GetGrant(ctx, "g1")
 	mustNil(t, err, "grant of deleted client")
-	if g.RevokedAt.IsZero() {
-		t.Fatal("grant of deleted client not revoked")
+	if !g.RevokedAt.Equal(deleted) {
+		t.Fatalf("grant of deleted client revoked at %v, want %v", g.RevokedAt, deleted)
 	}
-	wantErr(t, s.DeleteClient(ctx, "notes"), storage.ErrNotFound, "delete twice")
+	wantErr(t, s.DeleteClient(ctx, "notes", now()), storage.ErrNotFound, "delete twice")
 	// Update replaces everything but the creation time.
 	got, err = s.GetClient(ctx, "cli")
 	mustNil(t, err, "get cli")
@@ -574,6 +575,20 @@ func testSecrets(t *testing.T, s storage.Storage) {
 	mustNil(t, err, "second")
 	if string(a) != string([]byte{1, 2, 3}) || string(b) != string(a) {
 		t.Fatalf("secret: first %v, second %v", a, b)
+	}
+	// Any bytes come back as they went in, and twice the same.
+	every := make([]byte, 256)
+	for i := range every {
+		every[i] = byte(i)
+	}
+	for name, v := range map[string][]byte{"every byte": every, "zeros": make([]byte, 32), "empty": {}} {
+		for range 2 {
+			got, err := s.Secret(ctx, name, v)
+			mustNil(t, err, name)
+			if string(got) != string(v) {
+				t.Fatalf("secret %s: got %x, want %x", name, got, v)
+			}
+		}
 	}
 	var wg sync.WaitGroup
 	got := make([][]byte, 8)
@@ -1121,11 +1136,25 @@ func testPruneBatches(t *testing.T, s storage.Storage) {
 	}
 }
 
-// testPing: the write probe commits, again and again, for several nodes.
+// testPing: the write probe commits, again and again, for several nodes,
+// and LastPing reads each node's latest probe back.
 func testPing(t *testing.T, s storage.Storage) {
+	last, err := s.LastPing(ctx, "node-a")
+	mustNil(t, err, "last ping before any")
+	if !last.IsZero() {
+		t.Fatalf("last ping before any: %v, want zero", last)
+	}
+	t0 := now()
 	for i := range 3 {
-		mustNil(t, s.Ping(ctx, "node-a", now().Add(time.Duration(i)*time.Second)), "ping a")
-		mustNil(t, s.Ping(ctx, "node-b", now()), "ping b")
+		mustNil(t, s.Ping(ctx, "node-a", t0.Add(time.Duration(i)*time.Second)), "ping a")
+		mustNil(t, s.Ping(ctx, "node-b", t0), "ping b")
+	}
+	for node, want := range map[string]time.Time{"node-a": t0.Add(2 * time.Second), "node-b": t0} {
+		last, err := s.LastPing(ctx, node)
+		mustNil(t, err, "last ping "+node)
+		if !last.Equal(want) {
+			t.Fatalf("last ping of %s: %v, want %v", node, last, want)
+		}
 	}
 	// A node silent for a day is forgotten.
 	n, err := s.Prune(ctx, storage.Prune{Now: now().Add(25 * time.Hour)})
