@@ -188,7 +188,6 @@ func authzQuery(kv ...string) url.Values {
 // page of bawwab or to the client with a code.
 type outcome struct {
 	status   int
-	page     string     // error code shown on the error page
 	location *url.URL   // of a redirect
 	query    url.Values // of location
 	body     string

@@ -51,6 +51,7 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, id string) *si
 			return nil
 		}
 	}
+	a.CSRF = h.Sessions.CSRFToken(w, r) // before any page is written
 	return a
 }
 
@@ -128,7 +129,7 @@ func (h *Handler) signIn() *signin.Pipeline {
 	if h.SignIn != nil {
 		return h.SignIn
 	}
-	return &signin.Pipeline{Now: h.Now, Steps: []signin.Step{&signin.Password{Store: h.Store, UI: h.UI, Sessions: h.Sessions,
+	return &signin.Pipeline{Now: h.Now, Steps: []signin.Step{&signin.Password{Store: h.Store, UI: h.UI,
 		Audit: h.Audit, Params: h.Password, UserFailures: h.UserFailures, IPFailures: h.IPFailures}}}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/redirecturi"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -111,7 +112,7 @@ func (h *Handler) checkRest(client *storage.Client, v url.Values, pushed bool) (
 // checkGrant requires a client allowed the code flow, and a pushed request
 // from a client that must push (RFC 9126 §6).
 func checkGrant(client *storage.Client, pushed bool) *oautherr.Error {
-	if !slices.Contains(client.GrantTypes, "authorization_code") {
+	if !slices.Contains(client.GrantTypes, granttype.AuthorizationCode) {
 		return oautherr.New(oautherr.UnauthorizedClient, "this client is not allowed the authorization code flow")
 	}
 	if client.RequirePAR && !pushed {

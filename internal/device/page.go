@@ -9,11 +9,12 @@ import (
 
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/clientip"
+	"github.com/bawwab/bawwab/internal/granttype"
+	"github.com/bawwab/bawwab/internal/ids"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/ratelimit"
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -23,7 +24,7 @@ import (
 // redirect URI is redirectMarker and whose state is the user code; the
 // consent page then calls Decide to record the answer on the device code
 // instead of redirecting.
-const redirectMarker = token.DeviceCodeGrantType
+const redirectMarker = granttype.DeviceCode
 
 // IsRequest reports whether req is the authorization request of a device
 // code, answered by [Page.Decide] rather than by a redirect.
@@ -147,7 +148,7 @@ func (p *Page) request(dc *storage.DeviceCode, client *storage.Client) *storage.
 	if dc.ExpiresAt.Before(expires) {
 		expires = dc.ExpiresAt
 	}
-	return &storage.AuthRequest{ID: token.NewID(), ClientID: client.ID, RedirectURI: redirectMarker, Scopes: dc.Scopes,
+	return &storage.AuthRequest{ID: ids.New(), ClientID: client.ID, RedirectURI: redirectMarker, Scopes: dc.Scopes,
 		State: dc.UserCode, Prompt: "consent", MaxAge: -1, CreatedAt: now, ExpiresAt: expires}
 }
 

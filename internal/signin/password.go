@@ -12,7 +12,6 @@ import (
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/ratelimit"
-	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/ui"
 )
@@ -20,11 +19,10 @@ import (
 // Password is the first factor of a username and password (amr "pwd",
 // RFC 8176 §2), throttled per account and per client network.
 type Password struct {
-	Store    storage.Storage
-	UI       *ui.UI
-	Sessions *session.Manager
-	Audit    *audit.Log
-	Params   password.Params
+	Store  storage.Storage
+	UI     *ui.UI
+	Audit  *audit.Log
+	Params password.Params
 	// UserFailures and IPFailures throttle failed logins per account and
 	// per client network (a /64 for IPv6, clientip.Network). A success
 	// resets the account's counter only: one good password must not
@@ -63,8 +61,7 @@ func (p *Password) Show(w http.ResponseWriter, r *http.Request, a *Attempt) {
 	if a.Message != "" {
 		data.Error = ui.T(a.Lang, a.Message, a.MessageArgs...)
 	}
-	csrf := p.Sessions.CSRFToken(w, r)
-	p.UI.Render(w, r, cmpStatus(a.Status), "login", "login.title", ui.Page{CSRF: csrf, Data: data})
+	p.UI.Render(w, r, cmpStatus(a.Status), "login", "login.title", ui.Page{CSRF: a.CSRF, Data: data})
 }
 
 // reserve counts a login attempt for the account and the client's

@@ -36,6 +36,13 @@ func TestCookieProgress(t *testing.T) {
 	if !saved.HttpOnly || saved.Path != "/login" || saved.SameSite != http.SameSiteLaxMode {
 		t.Fatalf("cookie %+v", saved)
 	}
+	cleared := httptest.NewRecorder()
+	if err := c.Clear(context.Background(), cleared, nil); err != nil {
+		t.Fatal(err)
+	}
+	if gone := cleared.Result().Cookies()[0]; gone.Name != ProgressCookie || gone.MaxAge >= 0 || gone.Value != "" {
+		t.Errorf("Clear set %+v, want the cookie removed", gone)
+	}
 	payload, mac, _ := strings.Cut(saved.Value, ".")
 	tests := []struct {
 		name     string

@@ -169,7 +169,8 @@ type Attempt struct {
 	Choice string
 	// Lang is the language the pages speak.
 	Lang string
-	// CSRF is the form token for the page a step shows.
+	// CSRF is the form token for the page a step shows (package session),
+	// set by the caller before any page is written.
 	CSRF string
 	// Status and Message are what the shown page says: 200 and nothing
 	// at first, 401 and a failure, 429 and a wait.
