@@ -61,7 +61,7 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 	pipeline := &signin.Pipeline{Now: now, Policy: signin.Policy{AskEnrolled: true},
 		Progress: &signin.CookieProgress{Key: progressKey, Secure: strings.HasPrefix(cfg.Issuer, "https://"), TTL: 10 * time.Minute, Now: now, Users: store},
 		Steps: []signin.Step{
-			&signin.Password{Store: store, UI: pages, Sessions: sessions, Audit: auditLog, Params: pw, UserFailures: userFailures, IPFailures: ipFailures},
+			&signin.Password{Store: store, UI: pages, Audit: auditLog, Params: pw, UserFailures: userFailures, IPFailures: ipFailures},
 			&security.PasskeyStep{TOTPStep: *totp, Passkeys: passkeys, Store: store, Issuer: cfg.Issuer},
 			totp,
 			&security.RecoveryStep{TOTPStep: *totp, Store: store},
