@@ -14,6 +14,7 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -168,5 +169,83 @@ func passkeyStory(t *testing.T, exe, lang string) {
 		chromedp.Click(chromedp.CSS(".passkey-delete")), chromedp.WaitVisible(id("notice")))
 	if keys, _ := e.Store.ListPasskeys(t.Context(), e.UserID); len(keys) != 0 {
 		t.Fatalf("passkeys after removing: %+v", keys)
+	}
+}
+
+// TestBrowserTOTP: in Chromium, in English and in Arabic, a person sets up
+// an authenticator app on the Security page from the key shown beside the
+// QR code, confirms it with a code computed here, and is asked for a code
+// after the password at the next sign-in.
+func TestBrowserTOTP(t *testing.T) {
+	exe := chromium(t)
+	for _, lang := range ui.Languages {
+		t.Run(lang, func(t *testing.T) { totpStory(t, exe, lang) })
+	}
+}
+
+func totpStory(t *testing.T, exe, lang string) {
+	e := start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 800))...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	if err := chromedp.Do(bctx, chromedp.Navigate(e.URL+"/login?lang="+lang)); err != nil {
+		t.Fatalf("start browser: %v", err)
+	}
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+			t.Fatalf("%s (%s): %v\n%s", what, lang, err, body)
+		}
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", js, err)
+		}
+		return v
+	}
+	id := func(s string) chromedp.CSS { return chromedp.CSS("#" + s) }
+	step("password sign-in", chromedp.WaitVisible(id("username")),
+		chromedp.SendKeys(id("username"), userName), chromedp.SendKeys(id("password"), userPassword),
+		chromedp.Click(id("login-submit")), chromedp.WaitVisible(id("security-link")))
+	step("set up", chromedp.Click(id("security-link")), chromedp.WaitVisible(id("totp-start")),
+		chromedp.Click(id("totp-start")), chromedp.WaitVisible(id("totp-qr")))
+	secret := eval(`document.getElementById("totp-secret").textContent`)
+	if ok := eval(`String(document.getElementById("totp-qr").naturalWidth > 0)`); ok != "true" {
+		t.Fatal("the QR code does not show")
+	}
+	code, err := totp.GenerateCode(secret, e.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	step("confirm", chromedp.SendKeys(id("totp-code"), code), chromedp.Click(id("totp-confirm")), chromedp.WaitVisible(id("recovery-codes")))
+	if got := eval(`String(document.querySelectorAll(".recovery-code").length)`); got != "10" {
+		t.Fatalf("%s recovery codes shown", got)
+	}
+	if got := eval(`document.documentElement.dir`); lang == "ar" && got != "rtl" {
+		t.Fatalf("Arabic page direction %q", got)
+	}
+	e.Clock.Advance(90 * time.Second)
+	step("sign out", chromedp.Navigate(e.URL+"/account"), chromedp.WaitVisible(id("logout")), chromedp.Click(id("logout")),
+		chromedp.WaitVisible(id("username")))
+	step("password, then code page", chromedp.SendKeys(id("username"), userName), chromedp.SendKeys(id("password"), userPassword),
+		chromedp.Click(id("login-submit")), chromedp.WaitVisible(id("code")))
+	if got := eval(`document.querySelector("h1").textContent`); got != ui.T(lang, "factor.title") {
+		t.Fatalf("second-step page title %q", got)
+	}
+	code, _ = totp.GenerateCode(secret, e.Clock.Now())
+	step("code", chromedp.SendKeys(id("code"), code), chromedp.Click(id("factor-submit")), chromedp.WaitVisible(id("security-link")))
+	events, _ := e.Store.ListAuditEvents(t.Context(), storage.AuditFilter{UserID: e.UserID, Type: audit.Login})
+	if len(events) == 0 || events[0].Detail != "method=password+totp" {
+		t.Fatalf("login events: %+v", events)
 	}
 }
