@@ -2,11 +2,16 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/bawwab/bawwab/internal/storage/postgres"
 	"github.com/bawwab/bawwab/internal/testenv"
@@ -43,6 +48,13 @@ func TestAttack2OutageSweep(t *testing.T) {
 	lp := loginPage.get(pendingLogin)
 	loginCSRF := csrfOf(t, lp)
 	lu, _ := url.Parse(pendingLogin)
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unseenKeyHint := signJWT(t, jose.SigningKey{Algorithm: jose.ES256, Key: ec},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), "rotated-on-another-node"),
+		map[string]any{"iss": e.URL, "sub": "someone", "aud": "notes", "iat": 1, "exp": 2})
 	proxy.Cut()
 
 	form := "application/x-www-form-urlencoded"
@@ -70,6 +82,13 @@ func TestAttack2OutageSweep(t *testing.T) {
 		{"jwks", "GET", "/jwks.json", "", "", "", nil},
 		{"discovery", "GET", "/.well-known/openid-configuration", "", "", "", nil},
 		{"home", "GET", "/", "", "", "", b.Client},
+		// A client the node has not cached: its lookup fails, which is
+		// an outage, not an unknown client (OpenID RP-Initiated Logout
+		// §2 would have the RP drop a registration that is fine).
+		{"end_session unseen client", "GET", "/end_session?client_id=robot", "", "", "", b.Client},
+		// A hint signed by a key the node has not loaded: the lookup of
+		// the key fails, which is an outage, not a foreign token.
+		{"end_session hint of an unseen key", "GET", "/end_session?id_token_hint=" + url.QueryEscape(unseenKeyHint), "", "", "", b.Client},
 	}
 	for _, c := range calls {
 		req, _ := http.NewRequest(c.method, e.URL+c.path, strings.NewReader(c.body))
@@ -91,6 +110,9 @@ func TestAttack2OutageSweep(t *testing.T) {
 		resp.Body.Close()
 		body := string(raw)
 		t.Logf("%s: %d %s", c.name, resp.StatusCode, clipBody(body))
+		if strings.Contains(c.name, "unseen") && resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("%s during the cut: %d, want the 503 retry page: %s", c.name, resp.StatusCode, clipBody(body))
+		}
 		if resp.StatusCode >= 500 && resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("%s during the cut: %d %s", c.name, resp.StatusCode, clipBody(body))
 		}
