@@ -86,6 +86,10 @@ func TestAttack2OutageSweep(t *testing.T) {
 		{"jwks", "GET", "/jwks.json", "", "", "", nil},
 		{"discovery", "GET", "/.well-known/openid-configuration", "", "", "", nil},
 		{"home", "GET", "/", "", "", "", b.Client},
+		{"registration read", "GET", "/register/notes", "", "Bearer", "some-registration-access-token", nil},
+		{"registration delete", "DELETE", "/register/notes", "", "Bearer", "some-registration-access-token", nil},
+		{"authorize request_uri", "GET", "/authorize?client_id=notes&request_uri=" + url.QueryEscape("urn:ietf:params:oauth:request_uri:abc"), "", "", "", b.Client},
+		{"par", "POST", "/par", r.query().Encode(), "notes", e.NotesSecret, nil},
 		// A client the node has not cached: its lookup fails, which is
 		// an outage, not an unknown client (OpenID RP-Initiated Logout
 		// §2 would have the RP drop a registration that is fine).
