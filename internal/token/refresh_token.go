@@ -115,9 +115,20 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 		if errors.Is(err, storage.ErrAlreadyUsed) {
 			// A concurrent request with this token rotated it first.
 			// With retries allowed, this loser may try again and get a
-			// rotation of its own; without, it is reuse as before.
+			// rotation of its own; without, it is reuse as before. A
+			// token that names no successor was not rotated but spent
+			// by a retry of its predecessor: whoever holds it raced the
+			// retry, which is reuse, as it is when it comes after.
 			if g.Grace > 0 {
-				return nil, errRefreshRaced
+				cur, gerr := i.Store.GetRefreshToken(ctx, hash)
+				if errors.Is(gerr, storage.ErrNotFound) {
+					return nil, errRefreshGone
+				} else if gerr != nil {
+					return nil, oautherr.Wrap(gerr)
+				}
+				if cur.NextHash != "" {
+					return nil, errRefreshRaced
+				}
 			}
 			reuse.Detail = "concurrent reuse"
 			i.revokeGrant(ctx, t.GrantID, reuse)
