@@ -37,6 +37,9 @@ type Mail struct {
 const (
 	TokenVerifyEmail   = "verify_email"
 	TokenResetPassword = "reset_password"
+	// TokenInvite is an operator's invitation to sign up; its UserID is
+	// empty, its Email optional.
+	TokenInvite = "invite"
 )
 
 // AccountToken is a single-use link sent by mail (email verification,

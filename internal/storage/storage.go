@@ -549,9 +549,11 @@ type Storage interface {
 	// ListAuditEvents returns the events matching f, newest first.
 	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 
-	// GetUserByEmail returns the user whose address is email, compared in
-	// NormalEmail form. Addresses are unique in that form: CreateUser and
-	// UpdateUser yield ErrAlreadyExists for an address another user has.
+	// GetUserByEmail returns the user whose confirmed address
+	// (EmailVerified) is email, compared in NormalEmail form. Confirmed
+	// addresses are unique in that form: CreateUser and UpdateUser yield
+	// ErrAlreadyExists for a confirmed address another user confirmed. An
+	// unconfirmed address is neither unique nor found.
 	GetUserByEmail(ctx context.Context, email string) (*User, error)
 	// RevokeUserGrants revokes, at the given time, every grant of the user
 	// (every refresh chain and the access tokens it issued), and returns

@@ -11,7 +11,18 @@ import (
 
 // ---- users by email
 
-// GetUserByEmail looks a user up by the normalised address.
+// emailKey is the unique form of u's address: confirmed addresses are
+// unique, so that one address names one account, while an address typed
+// at sign-up and never confirmed claims nothing (and sign-up need not
+// tell whether another account has it).
+func emailKey(u storage.User) string {
+	if !u.EmailVerified {
+		return ""
+	}
+	return storage.NormalEmail(u.Email)
+}
+
+// GetUserByEmail looks a user up by its confirmed address.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*storage.User, error) {
 	key := storage.NormalEmail(email)
 	if key == "" {

@@ -223,12 +223,13 @@ var migrations = []string{
 	UPDATE scopes SET claims = 'name family_name given_name middle_name nickname preferred_username website gender birthdate zoneinfo locale updated_at'
 		WHERE name = 'profile' AND claims = 'name preferred_username';`, // 23: claims released individually, kept with the grant for
 	// userinfo and refreshed ID tokens (OpenID Connect Core §5.5).
-	`ALTER TABLE grants ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 24: unique email addresses (kept in storage.NormalEmail form in
-	// email_key; of addresses shared before, the oldest account keeps its
-	// key), the mail outbox, and single-use emailed links.
+	`ALTER TABLE grants ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 24: unique confirmed email addresses (in storage.NormalEmail form
+	// in email_key, empty while unconfirmed; of confirmed addresses shared
+	// before, the oldest account keeps its key), the mail outbox, and
+	// single-use emailed links.
 	`ALTER TABLE users ADD COLUMN email_key TEXT NOT NULL DEFAULT '';
-	UPDATE users SET email_key = lower(trim(email)) WHERE trim(email) <> ''
-		AND id = (SELECT MIN(u.id) FROM users u WHERE lower(trim(u.email)) = lower(trim(users.email)));
+	UPDATE users SET email_key = lower(trim(email)) WHERE trim(email) <> '' AND email_verified <> 0
+		AND id = (SELECT MIN(u.id) FROM users u WHERE u.email_verified <> 0 AND lower(trim(u.email)) = lower(trim(users.email)));
 	CREATE UNIQUE INDEX users_email_key ON users (email_key) WHERE email_key <> '';
 	CREATE TABLE mail_outbox (
 		id TEXT PRIMARY KEY,

@@ -381,7 +381,7 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 	}
 	return s.insert(ctx, `INSERT INTO users (`+userCols+`, email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, unix(u.CreatedAt), profile, unix(u.Profile.UpdatedAt),
-		storage.NormalEmail(u.Email))
+		emailKey(u))
 }
 
 // UpdateUser replaces a user's name, email, picture and profile.
@@ -391,7 +391,7 @@ func (s *Store) UpdateUser(ctx context.Context, u storage.User) error {
 		return err
 	}
 	res, err := s.exec(ctx, `UPDATE users SET name = $1, email = $2, email_verified = $3, picture = $4, profile = $5, updated_at = $6, email_key = $8 WHERE id = $7`,
-		u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, profile, unix(u.Profile.UpdatedAt), u.ID, storage.NormalEmail(u.Email))
+		u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, profile, unix(u.Profile.UpdatedAt), u.ID, emailKey(u))
 	if err != nil && s.d.IsUniqueViolation(err) {
 		return fmt.Errorf("%w: %v", storage.ErrAlreadyExists, err)
 	}

@@ -11,33 +11,40 @@ import (
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
-// testUserEmails: addresses are unique in NormalEmail form, and a user is
-// found by any spelling of its address.
+// testUserEmails: confirmed addresses are unique in NormalEmail form, and
+// a user is found by any spelling of its confirmed address; unconfirmed
+// addresses claim nothing.
 func testUserEmails(t *testing.T, s storage.Storage) {
-	a := storage.User{ID: "u1", Username: "amal", PasswordHash: "$argon2id$x", Name: "Amal", Email: "Amal@Example.com", CreatedAt: now()}
+	a := storage.User{ID: "u1", Username: "amal", PasswordHash: "$argon2id$x", Name: "Amal", Email: "Amal@Example.com", EmailVerified: true, CreatedAt: now()}
 	mustNil(t, s.CreateUser(ctx, a), "create")
-	b := storage.User{ID: "u2", Username: "basel", PasswordHash: "$argon2id$x", Name: "Basel", Email: " amal@example.COM ", CreatedAt: now()}
+	b := storage.User{ID: "u2", Username: "basel", PasswordHash: "$argon2id$x", Name: "Basel", Email: " amal@example.COM ", EmailVerified: true, CreatedAt: now()}
 	wantErr(t, s.CreateUser(ctx, b), storage.ErrAlreadyExists, "create with another spelling of a taken address")
-	b.Email = "basel@example.com"
-	mustNil(t, s.CreateUser(ctx, b), "create with its own address")
-	for _, u := range []storage.User{{ID: "u3", Username: "c", Name: "C", PasswordHash: "$argon2id$x"}, {ID: "u4", Username: "d", Name: "D", PasswordHash: "$argon2id$x"}} {
-		mustNil(t, s.CreateUser(ctx, u), "users without an address do not collide")
-	}
+	b.EmailVerified = false
+	mustNil(t, s.CreateUser(ctx, b), "create with the address unconfirmed")
 	got, err := s.GetUserByEmail(ctx, "AMAL@example.com")
 	mustNil(t, err, "get by email")
 	if got.ID != "u1" {
-		t.Fatalf("get by email: got %q", got.ID)
+		t.Fatalf("get by email: got %q, want the confirmed owner", got.ID)
+	}
+	b.EmailVerified = true
+	wantErr(t, s.UpdateUser(ctx, b), storage.ErrAlreadyExists, "confirm a taken address")
+	for _, u := range []storage.User{{ID: "u3", Username: "c", Name: "C", PasswordHash: "$argon2id$x", EmailVerified: true},
+		{ID: "u4", Username: "d", Name: "D", PasswordHash: "$argon2id$x", EmailVerified: true}} {
+		mustNil(t, s.CreateUser(ctx, u), "users without an address do not collide")
 	}
 	_, err = s.GetUserByEmail(ctx, "")
 	wantErr(t, err, storage.ErrNotFound, "get by empty email")
 	_, err = s.GetUserByEmail(ctx, "nobody@example.com")
 	wantErr(t, err, storage.ErrNotFound, "get by unknown email")
-	b.Email = "amal@example.com"
-	wantErr(t, s.UpdateUser(ctx, b), storage.ErrAlreadyExists, "update to a taken address")
 	b.Email = "b2@example.com"
-	mustNil(t, s.UpdateUser(ctx, b), "update to a free address")
-	a.Email = "basel@example.com" // given up by b just now
-	mustNil(t, s.UpdateUser(ctx, a), "update to an address given up")
+	mustNil(t, s.UpdateUser(ctx, b), "confirm a free address")
+	if got, err := s.GetUserByEmail(ctx, "b2@example.com"); err != nil || got.ID != "u2" {
+		t.Fatalf("get by a newly confirmed address: %v %v", got, err)
+	}
+	a.Email = "amal@example.org"
+	mustNil(t, s.UpdateUser(ctx, a), "change address")
+	b.Email = "amal@example.com" // given up by a just now
+	mustNil(t, s.UpdateUser(ctx, b), "confirm an address given up")
 }
 
 // testRevokeUserGrants: every grant of the user, and only of the user.
