@@ -131,14 +131,13 @@ func (s *Server) Wait(t testing.TB, timeout time.Duration, match func(Received) 
 	deadline := time.After(timeout)
 	for {
 		s.mu.Lock()
-		for _, m := range s.got {
+		got, c := append([]Received(nil), s.got...), s.cond
+		s.mu.Unlock()
+		for _, m := range got {
 			if match(m) {
-				s.mu.Unlock()
 				return m
 			}
 		}
-		c := s.cond
-		s.mu.Unlock()
 		select {
 		case <-c:
 		case <-deadline:
