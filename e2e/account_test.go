@@ -372,7 +372,9 @@ func TestResetLinkAttacks(t *testing.T) {
 
 	// Expired: a fresh link outlives email_link_ttl by a minute.
 	askReset(e, userName)
-	relay.Wait(t, 10*time.Second, func(m mailtest.Received) bool { return strings.Count(strings.Join(mailBodies(relay), "\n"), "/reset/confirm") >= 2 })
+	relay.Wait(t, 10*time.Second, func(m mailtest.Received) bool {
+		return strings.Count(strings.Join(mailBodies(relay), "\n"), "/reset/confirm") >= 2
+	})
 	bodies := mailBodies(relay)
 	fresh := linkRE.FindString(bodies[len(bodies)-1])
 	if fresh == "" || fresh == link {
