@@ -409,3 +409,39 @@ func mailBodies(relay *mailtest.Server) []string {
 	}
 	return out
 }
+
+// TestSignupByInvitation: with signup: invite, /signup needs an
+// invitation link an operator made through the admin API; the link admits
+// one sign-up, and the login page offers none.
+func TestSignupByInvitation(t *testing.T) {
+	e, _ := startMailing(t, func(c *config.Config) { c.Signup = "invite" })
+	if p := e.browser().get("/signup"); p.Status != http.StatusForbidden {
+		t.Fatalf("sign-up without an invitation: %d", p.Status)
+	}
+	if p := e.browser().get("/login"); strings.Contains(p.Body, `id="signup-link"`) {
+		t.Fatal("the login page offers sign-up to anyone in invite mode")
+	}
+	var inv struct {
+		URL string `json:"url"`
+	}
+	if status, body := e.adminCall("POST", "/admin/invitations", adminToken, map[string]string{"note": "for Rania"}, &inv); status != 201 || inv.URL == "" {
+		t.Fatalf("make invitation: %d %s", status, body)
+	}
+	u, _ := url.Parse(inv.URL)
+	path := u.Path + "?" + u.RawQuery
+	form := func(name string) url.Values {
+		return url.Values{"name": {name}, "email": {name + "@example.net"}, "username": {name}, "password": {"correct staple battery horse"},
+			"invite": {u.Query().Get("invite")}}
+	}
+	if p := e.browser().signup(path, form("rania")); p.Status != http.StatusSeeOther {
+		t.Fatalf("sign-up by invitation: %d %s", p.Status, p.Body)
+	}
+	if p := e.browser().get(path); p.Status != http.StatusForbidden {
+		t.Fatalf("an invitation used twice: %d", p.Status)
+	}
+	b := e.browser()
+	p := b.get("/signup?invite=guess")
+	if p.Status != http.StatusForbidden {
+		t.Fatalf("a made-up invitation: %d", p.Status)
+	}
+}
