@@ -445,3 +445,25 @@ func TestSignupByInvitation(t *testing.T) {
 		t.Fatalf("a made-up invitation: %d", p.Status)
 	}
 }
+
+// TestResetMailFlood: asking again and again for an account's reset
+// mails the address three times, then no more for a while; the person
+// asking sees the same answer each time.
+func TestResetMailFlood(t *testing.T) {
+	e, relay := startMailing(t)
+	var first string
+	for i := range 6 {
+		p := askReset(e, userName)
+		if i == 0 {
+			first = p.Body
+		}
+		if p.Status != 200 || p.Body != first {
+			t.Fatalf("request %d answered %d, unlike the first", i+1, p.Status)
+		}
+	}
+	relay.Wait(t, 10*time.Second, func(mailtest.Received) bool { return mailsTo(relay, "amal@example.com") >= 3 })
+	time.Sleep(time.Second)
+	if n := mailsTo(relay, "amal@example.com"); n != 3 {
+		t.Fatalf("%d reset mails for six requests, want 3", n)
+	}
+}
