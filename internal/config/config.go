@@ -327,7 +327,7 @@ var Fields = []Field{
 		get: func(c *Config) string { return strings.Join(c.InsecureOutboundAllow, ",") }},
 	str("access_token_alg", "signature algorithm of access tokens: ES256, RS256 or PS256 (your resource servers must accept it; the demo API takes ES256 only)", func(c *Config) *string { return &c.AccessTokenAlg }),
 	str("registration_pkce", "required: every registered client uses PKCE; nonce_instead: a registering confidential client may ask to send nonce instead (RFC 9700 §2.1.1)", func(c *Config) *string { return &c.RegistrationPKCE }),
-	str("mail_relay", "SMTP relay of outgoing mail: smtp://user:password@host:587 (STARTTLS required), smtps://…:465 (implicit TLS), or smtp+insecure://127.0.0.1:25 (plain text, loopback only); empty writes mails to the log instead (development only)", func(c *Config) *string { return &c.MailRelay }),
+	str("mail_relay", "SMTP relay of outgoing mail: smtp://user:password@host:587 (STARTTLS required), smtps://…:465 (implicit TLS), or smtp+insecure://127.0.0.1:25 (plain text, loopback only); empty writes mails to the log instead, links included, on an http issuer (development only), and drops them on an https one", func(c *Config) *string { return &c.MailRelay }),
 	str("mail_from", "sender address of outgoing mail; empty means no-reply@ and the issuer's host", func(c *Config) *string { return &c.MailFrom }),
 	str("signup", "self sign-up: off, open (anyone may create an account), or invite (with an invitation link made through the admin API)", func(c *Config) *string { return &c.Signup }),
 	dur("email_link_ttl", "how long an emailed email-verification or password-reset link stays valid", func(c *Config) *time.Duration { return &c.EmailLinkTTL }),
@@ -538,7 +538,7 @@ func (c *Config) Warnings() []string {
 		w = append(w, "registration: open lets anyone register a client; users still see and approve each one, but consider token")
 	}
 	if c.MailRelay == "" {
-		w = append(w, "mail_relay is empty: verification and password-reset mails are written to the log, links included; set a relay in production")
+		w = append(w, "mail_relay is empty: verification and password-reset mails are not sent (on an http issuer they are written to the log, links included); set a relay in production")
 	}
 	if c.Database == "" {
 		w = append(w, "embedded SQLite in "+c.DataDir+": one node only; use database: postgres://… to run several")

@@ -210,12 +210,20 @@ func (s *Sender) backoff(n int) time.Duration {
 }
 
 // LogTransport writes messages to the log instead of sending them: for
-// development and demos, where no relay is configured. The log then holds
-// the links, which are secrets: never use it in production.
-type LogTransport struct{ Log *slog.Logger }
+// development and demos, where no relay is configured. With Body the log
+// holds the links, which are secrets: only on a development machine.
+type LogTransport struct {
+	Log  *slog.Logger
+	Body bool
+}
 
-// Deliver logs m.
+// Deliver logs m; its body only when l.Body is set.
 func (l LogTransport) Deliver(ctx context.Context, m storage.Mail) error {
+	if !l.Body {
+		l.Log.ErrorContext(ctx, "MAIL NOT SENT: no mail_relay is configured; the message is dropped (set mail_relay)",
+			"mail_id", m.ID, "kind", m.Kind)
+		return nil
+	}
 	l.Log.WarnContext(ctx, "MAIL NOT SENT: no mail_relay is configured, so the message is written here instead (development only)",
 		"mail_id", m.ID, "kind", m.Kind, "to", m.To, "subject", m.Subject, "body", m.Body)
 	return nil

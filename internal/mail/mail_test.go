@@ -10,6 +10,7 @@ import (
 
 	"github.com/bawwab/bawwab/internal/mail"
 	"github.com/bawwab/bawwab/internal/mail/mailtest"
+	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
 )
 
@@ -118,5 +119,21 @@ func TestOutboxThroughOutage(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := len(relay.Messages()); n != 1 {
 		t.Fatalf("%d messages delivered, want 1", n)
+	}
+}
+
+// TestLogTransport: without a relay the body, links included, reaches the
+// log only when asked (a development issuer).
+func TestLogTransport(t *testing.T) {
+	m := storage.Mail{ID: "m1", Kind: "reset", To: "amal@example.com", Subject: "Set a new password", Body: "https://id.example/reset/confirm?token=SECRET"}
+	for _, body := range []bool{true, false} {
+		var buf strings.Builder
+		tr := mail.LogTransport{Log: slog.New(slog.NewTextHandler(&buf, nil)), Body: body}
+		if err := tr.Deliver(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(buf.String(), "SECRET") != body || !strings.Contains(buf.String(), "MAIL NOT SENT") {
+			t.Fatalf("body %v: logged %s", body, buf.String())
+		}
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/account"
@@ -20,7 +21,11 @@ import (
 // log without one) and the sign-up, verification and reset pages.
 func newAccounts(cfg config.Config, store storage.Storage, sessions *session.Manager, pages *ui.UI, auditLog *audit.Log,
 	logouts *backchannel.Notifier, log *slog.Logger, now func() time.Time, pw password.Params) (*mail.Sender, *account.Handler, error) {
-	var transport mail.Transport = mail.LogTransport{Log: log}
+	// Without a relay, mails go to the log: whole on a development
+	// issuer (http, localhost), where the demo's links are read there;
+	// dropped on an https one, since the links would let whoever reads
+	// the logs into accounts.
+	var transport mail.Transport = mail.LogTransport{Log: log, Body: !strings.HasPrefix(cfg.Issuer, "https://")}
 	if cfg.MailRelay != "" {
 		relay, err := mail.ParseRelay(cfg.MailRelay)
 		if err != nil {

@@ -23,7 +23,7 @@ var accountCatalog = Catalog{
 		"signup.throttled":      "Too many accounts were created from your network. Try again in %d seconds.",
 		"verify.title":          "Email address",
 		"verify.done":           "Your email address is confirmed.",
-		"verify.invalid":        "This link is invalid, used or expired. Sign in and ask for a new one from your account.",
+		"verify.invalid":        "This link is invalid, used or expired.",
 		"verify.changed":        "This link was for an address your account no longer has.",
 		"verify.taken":          "This address is already confirmed for another account.",
 		"verify.continue":       "Continue",
