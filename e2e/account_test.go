@@ -385,6 +385,14 @@ func TestResetLinkAttacks(t *testing.T) {
 		t.Fatalf("an expired reset link: %d", p.Status)
 	}
 
+	// Forms without their CSRF token are refused, and spend nothing.
+	for path, form := range map[string]url.Values{"/reset": {"login": {userName}}, "/reset/confirm": {"token": {"x"}, "password": {"p"}},
+		"/signup": {"name": {"N"}, "email": {"n@example.net"}, "username": {"nnn"}, "password": {"correct staple battery horse"}}} {
+		if p := e.browser().post(path, form); p.Status != http.StatusForbidden {
+			t.Fatalf("%s without a CSRF token: %d", path, p.Status)
+		}
+	}
+
 	// Guessing: ten wrong links per network are forgiven, then it waits.
 	b := e.browser()
 	var last page
