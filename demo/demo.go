@@ -24,6 +24,7 @@ import (
 	"github.com/bawwab/bawwab/demo/resource"
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/server"
@@ -59,45 +60,20 @@ type Demo struct {
 
 // Start starts every part and returns once all listen. They stop when ctx ends.
 func Start(ctx context.Context, o Options) (*Demo, error) {
-	if o.Host == "" {
-		o.Host = "localhost"
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.AccessTokenTTL == 0 {
-		o.AccessTokenTTL = 2 * time.Minute
-	}
+	o = o.withDefaults()
 	pw := password.Default
 	if o.Password != nil {
 		pw = *o.Password
 	}
-	listeners := make([]net.Listener, 4)
-	for i, port := range []int{o.AuthPort, o.APIPort, o.NotesPort, o.GreedyPort} {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			for _, l := range listeners[:i] {
-				l.Close()
-			}
-			return nil, fmt.Errorf("demo: listen on port %d: %w", port, err)
-		}
-		listeners[i] = l
+	listeners, err := listen(o.AuthPort, o.APIPort, o.NotesPort, o.GreedyPort)
+	if err != nil {
+		return nil, err
 	}
 	urlOf := func(l net.Listener) string {
 		return "http://" + net.JoinHostPort(o.Host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 	}
 	d := &Demo{AuthURL: urlOf(listeners[0]), APIURL: urlOf(listeners[1]), NotesURL: urlOf(listeners[2]), GreedyURL: urlOf(listeners[3]), done: make(chan error, 4)}
-
-	dir := o.DataDir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "bawwab-demo-")
-		if err != nil {
-			return nil, err
-		}
-		dir = tmp
-		go func() { <-ctx.Done(); <-time.After(100 * time.Millisecond); os.RemoveAll(tmp) }()
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "bawwab.db"))
+	store, err := openStore(ctx, o.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -117,33 +93,11 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	if err != nil {
 		return nil, err
 	}
-
-	api := http.NewServeMux()
-	introspector := &resource.Introspector{URL: d.AuthURL + "/introspect", ClientID: apiAudience, ClientSecret: apiSecret, HTTP: &http.Client{Timeout: 5 * time.Second}}
-	(&resource.Server{
-		Verifier: &resource.Verifier{Issuer: d.AuthURL, Audience: apiAudience, JWKSURL: d.AuthURL + "/jwks.json", HTTP: &http.Client{Timeout: 5 * time.Second},
-			Now: time.Now, Introspect: introspector},
-		Log:    o.Log,
-		URL:    d.APIURL,
-		DPoP:   &dpop.Checker{Replays: &dpop.MemoryReplays{}, Now: time.Now},
-		Lookup: lookup(store, d.APIURL),
-	}).Register(api)
-	resource.ServePhoto(api)
-
-	endpoint := oauth2.Endpoint{AuthURL: d.AuthURL + "/authorize", TokenURL: d.AuthURL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
-	notes, err := client.New("Notes", "notes_visit", &oauth2.Config{ClientID: "notes", ClientSecret: notesSecret, Endpoint: endpoint,
-		RedirectURL: d.NotesURL + "/callback", Scopes: []string{"openid", "profile", "photo", "email", "files.read", "offline_access"}}, d.APIURL, o.Log)
+	api := d.api(store, apiAudience, apiSecret, o.Log)
+	notesMux, greedyMux, err := d.clients(notesSecret, greedySecret, o.Log)
 	if err != nil {
 		return nil, err
 	}
-	greedy, err := client.New("Greedy Games", "greedy_visit", &oauth2.Config{ClientID: "greedy", ClientSecret: greedySecret, Endpoint: endpoint,
-		RedirectURL: d.GreedyURL + "/callback", Scopes: []string{"openid", "profile", "email", "payment"}}, d.APIURL, o.Log)
-	if err != nil {
-		return nil, err
-	}
-	notesMux, greedyMux := http.NewServeMux(), http.NewServeMux()
-	notes.Register(notesMux)
-	greedy.Register(greedyMux)
 
 	go func() { d.done <- as.Serve(ctx, listeners[0]) }()
 	for i, h := range []http.Handler{api, notesMux, greedyMux} {
@@ -152,6 +106,88 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	}
 	go func() { <-ctx.Done(); time.Sleep(50 * time.Millisecond); store.Close() }()
 	return d, nil
+}
+
+// withDefaults fills in what o leaves out: localhost, no logs, two-minute
+// access tokens.
+func (o Options) withDefaults() Options {
+	if o.Host == "" {
+		o.Host = "localhost"
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.AccessTokenTTL == 0 {
+		o.AccessTokenTTL = 2 * time.Minute
+	}
+	return o
+}
+
+// listen listens on each port of 127.0.0.1 (0: any free one), closing
+// what it opened when one fails.
+func listen(ports ...int) ([]net.Listener, error) {
+	listeners := make([]net.Listener, len(ports))
+	for i, port := range ports {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			for _, l := range listeners[:i] {
+				l.Close()
+			}
+			return nil, fmt.Errorf("demo: listen on port %d: %w", port, err)
+		}
+		listeners[i] = l
+	}
+	return listeners, nil
+}
+
+// openStore opens the demo's SQLite store in dir, or in a temporary
+// directory removed when ctx ends.
+func openStore(ctx context.Context, dir string) (storage.Storage, error) {
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "bawwab-demo-")
+		if err != nil {
+			return nil, err
+		}
+		dir = tmp
+		go func() { <-ctx.Done(); <-time.After(100 * time.Millisecond); os.RemoveAll(tmp) }()
+	}
+	return sqlite.Open(ctx, filepath.Join(dir, "bawwab.db"))
+}
+
+// api is the resource server: it accepts access tokens (JWTs, checked
+// offline, or introspected) for audience, bound by DPoP when they are.
+func (d *Demo) api(store storage.Storage, audience, secret string, log *slog.Logger) *http.ServeMux {
+	api := http.NewServeMux()
+	introspector := &resource.Introspector{URL: d.AuthURL + "/introspect", ClientID: audience, ClientSecret: secret, HTTP: &http.Client{Timeout: 5 * time.Second}}
+	(&resource.Server{
+		Verifier: &resource.Verifier{Issuer: d.AuthURL, Audience: audience, JWKSURL: d.AuthURL + "/jwks.json", HTTP: &http.Client{Timeout: 5 * time.Second},
+			Now: time.Now, Introspect: introspector},
+		Log:    log,
+		URL:    d.APIURL,
+		DPoP:   &dpop.Checker{Replays: &dpop.MemoryReplays{}, Now: time.Now},
+		Lookup: lookup(store, d.APIURL),
+	}).Register(api)
+	resource.ServePhoto(api)
+	return api
+}
+
+// clients are the two client apps, Notes and Greedy Games.
+func (d *Demo) clients(notesSecret, greedySecret string, log *slog.Logger) (notesMux, greedyMux *http.ServeMux, err error) {
+	endpoint := oauth2.Endpoint{AuthURL: d.AuthURL + "/authorize", TokenURL: d.AuthURL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
+	notes, err := client.New("Notes", "notes_visit", &oauth2.Config{ClientID: "notes", ClientSecret: notesSecret, Endpoint: endpoint,
+		RedirectURL: d.NotesURL + "/callback", Scopes: []string{"openid", "profile", "photo", "email", "files.read", "offline_access"}}, d.APIURL, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	greedy, err := client.New("Greedy Games", "greedy_visit", &oauth2.Config{ClientID: "greedy", ClientSecret: greedySecret, Endpoint: endpoint,
+		RedirectURL: d.GreedyURL + "/callback", Scopes: []string{"openid", "profile", "email", "payment"}}, d.APIURL, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	notesMux, greedyMux = http.NewServeMux(), http.NewServeMux()
+	notes.Register(notesMux)
+	greedy.Register(greedyMux)
+	return notesMux, greedyMux, nil
 }
 
 // Wait blocks until every part stopped and returns the first error.
@@ -187,7 +223,7 @@ func seed(ctx context.Context, s storage.Storage, d *Demo, pw password.Params) (
 		Scopes: []string{"openid", "profile", "email", "payment"}, Info: home(d.GreedyURL)}, cat); err != nil {
 		return
 	}
-	api, err = admin.AddClient(ctx, s, admin.ClientSpec{ID: "provider-api", Name: "Provider API", GrantTypes: []string{"client_credentials"}}, cat)
+	api, err = admin.AddClient(ctx, s, admin.ClientSpec{ID: "provider-api", Name: "Provider API", GrantTypes: []string{granttype.ClientCredentials}}, cat)
 	return
 }
 

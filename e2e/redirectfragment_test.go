@@ -27,16 +27,16 @@ func TestRedirectURIFragment(t *testing.T) {
 		}
 		if _, err := admin.AddClient(ctx, e.Store, admin.ClientSpec{ID: "frag", RedirectURIs: []string{u}}, scope.Default()); err == nil {
 			t.Errorf("admin took %q", u)
-			_ = e.Store.DeleteClient(ctx, "frag")
+			_ = e.Store.DeleteClient(ctx, "frag", time.Now())
 		}
 		if status, body := e.adminCall("POST", "/admin/clients", adminToken, map[string]any{"client_id": "frag2", "redirect_uris": []string{u}}, nil); status != 400 {
 			t.Errorf("admin API took %q: %d %s", u, status, body)
-			_ = e.Store.DeleteClient(ctx, "frag2")
+			_ = e.Store.DeleteClient(ctx, "frag2", time.Now())
 		}
 		if status, body := e.adminCall("POST", "/admin/import", adminToken, map[string]any{"version": 1, "clients": []map[string]any{{
 			"client_id": "frag3", "public": true, "redirect_uris": []string{u}}}}, nil); status != 400 {
 			t.Errorf("import took %q: %d %s", u, status, body)
-			_ = e.Store.DeleteClient(ctx, "frag3")
+			_ = e.Store.DeleteClient(ctx, "frag3", time.Now())
 		}
 	}
 	// Registration may not replace a good URI with one either.

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bawwab/bawwab/internal/adminapi"
+	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -262,7 +263,7 @@ func (a *app) clientCmd() *cobra.Command {
 		f.StringVar(&in.Name, "name", "", "name shown on the consent screen")
 		f.BoolVar(&in.Public, "public", false, "public client (no secret; PKCE protects the code)")
 		f.StringSliceVar(&in.RedirectURIs, "redirect-uri", nil, "registered redirect URI (repeatable)")
-		f.StringSliceVar(&in.GrantTypes, "grant-type", []string{"authorization_code", "refresh_token"}, "allowed grant types")
+		f.StringSliceVar(&in.GrantTypes, "grant-type", []string{granttype.AuthorizationCode, granttype.RefreshToken}, "allowed grant types")
 		f.StringVar(&scopes, "scope", "openid profile email", "scopes the client may ask for")
 		f.BoolVar(&in.RequirePAR, "require-par", false, "accept its authorization requests only through /par (RFC 9126)")
 		f.StringVar(&jwksFile, "jwks-file", "", "JWK Set file of the client's public keys: it authenticates with private_key_jwt (RFC 7523)")

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/loadtest"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -210,7 +211,7 @@ func benchSeed(ctx context.Context, store storage.Storage, t loadtest.Target) er
 		return err
 	}
 	_, err := admin.AddClient(ctx, store, admin.ClientSpec{ID: t.ClientID, Name: "Bench", RedirectURIs: []string{t.RedirectURI},
-		GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"},
+		GrantTypes: []string{granttype.AuthorizationCode, granttype.RefreshToken, granttype.ClientCredentials},
 		Scopes:     []string{"openid", "email", "offline_access", t.Scope}, Secret: t.ClientSecret}, scope.Default())
 	return err
 }

@@ -23,7 +23,7 @@ func (a *app) serveCmd() *cobra.Command {
 			}
 			defer store.Close()
 			emptyStoreHint(ctx, cmd.OutOrStdout(), store, a.cfg)
-			srv, err := server.New(ctx, a.cfg, store, a.log, server.Options{})
+			srv, err := server.New(ctx, a.cfg, store, a.log, server.Options{StoreFiles: storeFiles(a.cfg)})
 			if err != nil {
 				return err
 			}

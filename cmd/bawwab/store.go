@@ -5,23 +5,49 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/bawwab/bawwab/internal/config"
-	"github.com/bawwab/bawwab/internal/server"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/storage/postgres"
+	"github.com/bawwab/bawwab/internal/storage/sqlite"
 )
 
 // openStore opens the configured store, explaining in a sentence what a
 // driver's error means for the person at the terminal.
 func openStore(ctx context.Context, cfg config.Config) (storage.Storage, error) {
-	s, err := server.OpenStore(ctx, cfg)
+	s, err := openBackend(ctx, cfg)
 	if err != nil {
 		return nil, explainStore(err, cfg)
 	}
 	return s, nil
+}
+
+// openBackend opens the store cfg names: PostgreSQL for a postgres:// DSN,
+// otherwise the embedded SQLite file in the data directory. Only the
+// command picks a backend; the server takes any storage.Storage.
+func openBackend(ctx context.Context, cfg config.Config) (storage.Storage, error) {
+	if cfg.Database != "" {
+		return postgres.Open(ctx, cfg.Database, postgres.Options{MaxConns: cfg.DatabaseMaxConns})
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	return sqlite.Open(ctx, cfg.SQLitePath())
+}
+
+// storeFiles is how many file descriptors the store cfg names holds open
+// at most (server.Options.StoreFiles): three per SQLite connection
+// (database, WAL and shared-memory files); for PostgreSQL the server counts
+// the pool.
+func storeFiles(cfg config.Config) int {
+	if cfg.Database != "" {
+		return 0
+	}
+	return sqlite.MaxConns() * 3
 }
 
 // storeError keeps the driver's error (errors.Is and As still see it) and

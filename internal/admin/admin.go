@@ -13,14 +13,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/granttype"
+	"github.com/bawwab/bawwab/internal/ids"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/redirecturi"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/token"
 )
 
 // InvalidError is a mistake in what the caller asked for (as opposed to a
@@ -31,13 +32,15 @@ func (e *InvalidError) Error() string { return e.msg }
 
 func invalid(format string, args ...any) error { return &InvalidError{fmt.Sprintf(format, args...)} }
 
-// existsError says what exists already; errors.Is(err, storage.ErrAlreadyExists) holds.
-type existsError struct{ msg string }
+// ExistsError says what exists already, in terms of what the caller gave,
+// so that it may be shown to them; errors.Is(err, storage.ErrAlreadyExists)
+// holds.
+type ExistsError struct{ msg string }
 
-func (e *existsError) Error() string { return e.msg }
-func (e *existsError) Unwrap() error { return storage.ErrAlreadyExists }
+func (e *ExistsError) Error() string { return e.msg }
+func (e *ExistsError) Unwrap() error { return storage.ErrAlreadyExists }
 
-func exists(format string, args ...any) error { return &existsError{fmt.Sprintf(format, args...)} }
+func exists(format string, args ...any) error { return &ExistsError{fmt.Sprintf(format, args...)} }
 
 // UserSpec describes a new user.
 type UserSpec struct {
@@ -60,7 +63,7 @@ func AddUser(ctx context.Context, s storage.Storage, spec UserSpec, p password.P
 	if err != nil {
 		return "", err
 	}
-	u := storage.User{ID: token.NewID(), Username: spec.Username, PasswordHash: hash, Name: spec.Name, Email: spec.Email,
+	u := storage.User{ID: ids.New(), Username: spec.Username, PasswordHash: hash, Name: spec.Name, Email: spec.Email,
 		EmailVerified: spec.EmailVerified, Picture: spec.Picture, CreatedAt: time.Now(), Profile: spec.Profile}
 	u.Profile.UpdatedAt = u.CreatedAt
 	if err := CheckProfile(&u); err != nil {
@@ -135,10 +138,10 @@ func ValidInfoURL(u string) bool {
 	return false
 }
 
-var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials", token.DeviceCodeGrantType, token.TokenExchangeGrantType}
+var knownGrants = []string{granttype.AuthorizationCode, granttype.RefreshToken, granttype.ClientCredentials, granttype.DeviceCode, granttype.TokenExchange}
 
 // NewClientID returns a random client id.
-func NewClientID() string { return strings.ToLower(token.NewID()) }
+func NewClientID() string { return strings.ToLower(ids.New()) }
 
 // AddClient validates spec and stores the client. For a confidential client
 // it returns the secret, which is shown once and stored only as a hash.
@@ -163,98 +166,9 @@ func AddClient(ctx context.Context, s storage.Storage, spec ClientSpec, cat *sco
 // Errors are *InvalidError. A sector_identifier_uri is fetched (through
 // spec.Outbound) and verified.
 func BuildClient(ctx context.Context, spec ClientSpec, cat *scope.Catalog) (c storage.Client, secret string, err error) {
-	if spec.Outbound == nil {
-		spec.Outbound = outbound.New(outbound.Options{})
-	}
-	if spec.ID == "" {
-		spec.ID = NewClientID()
-	}
-	if spec.Name == "" {
-		spec.Name = spec.ID
-	}
-	if len(spec.GrantTypes) == 0 {
-		spec.GrantTypes = []string{"authorization_code", "refresh_token"}
-	}
-	for _, g := range spec.GrantTypes {
-		if !slices.Contains(knownGrants, g) {
-			return c, "", invalid("grant type %q is not supported (use %s)", g, strings.Join(knownGrants, ", "))
-		}
-	}
-	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
-		return c, "", invalid("a public client cannot use client_credentials")
-	}
-	if spec.Public && slices.Contains(spec.GrantTypes, token.TokenExchangeGrantType) {
-		return c, "", invalid("a public client cannot use token exchange: it needs an authenticated client (RFC 8693 §5)")
-	}
-	if slices.Contains(spec.GrantTypes, "authorization_code") && len(spec.RedirectURIs) == 0 {
-		return c, "", invalid("the authorization_code grant needs at least one redirect URI")
-	}
-	for _, u := range spec.RedirectURIs {
-		if !authorize.ValidRedirectURI(u) {
-			return c, "", invalid("redirect URI %q is not allowed: use https, http on a loopback host, or a private-use scheme, and no fragment", u)
-		}
-	}
-	for _, sc := range spec.Scopes {
-		if _, ok := cat.Get(sc); !ok {
-			return c, "", invalid("unknown scope %q (known: %s)", sc, strings.Join(cat.Names(), ", "))
-		}
-	}
-	switch spec.AuthMethod {
-	case "", clientauth.MethodBasic, clientauth.MethodPost, clientauth.MethodNone, clientauth.MethodSecretJWT:
-		if spec.AuthMethod != clientauth.MethodSecretJWT {
-			spec.AuthMethod = ""
-		} else if spec.Public {
-			return c, "", invalid("client_secret_jwt clients are confidential")
-		}
-		if spec.JWKS != "" || spec.JWKSURI != "" {
-			return c, "", invalid("jwks and jwks_uri belong to private_key_jwt clients")
-		}
-	case clientauth.MethodPrivateKeyJWT:
-		if spec.Public {
-			return c, "", invalid("a public client has no keys; private_key_jwt clients are confidential")
-		}
-		if (spec.JWKS == "") == (spec.JWKSURI == "") {
-			return c, "", invalid("a private_key_jwt client needs exactly one of jwks and jwks_uri")
-		}
-		if spec.JWKS != "" {
-			if _, err := clientauth.ParseKeySet([]byte(spec.JWKS)); err != nil {
-				return c, "", invalid("jwks: %v", err)
-			}
-		}
-		if spec.JWKSURI != "" {
-			if err := spec.Outbound.CheckURL(spec.JWKSURI); err != nil {
-				return c, "", invalid("jwks_uri %v", err)
-			}
-		}
-	default:
-		return c, "", invalid("auth method %q is not supported (use client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none)", spec.AuthMethod)
-	}
-	if spec.BackchannelLogoutURI != "" {
-		if err := spec.Outbound.CheckURL(spec.BackchannelLogoutURI); err != nil {
-			return c, "", invalid("backchannel_logout_uri %v", err)
-		}
-	}
-	if err := checkSector(ctx, spec); err != nil {
+	spec = withDefaults(spec)
+	if err := checkSpec(ctx, &spec, cat); err != nil {
 		return c, "", err
-	}
-	if spec.IDTokenAlg != "" && !jwks.Supported(spec.IDTokenAlg) {
-		return c, "", invalid("id_token_signed_response_alg must be RS256, PS256 or ES256")
-	}
-	switch spec.PKCEPolicy {
-	case storage.PKCERequired, "required":
-		spec.PKCEPolicy = storage.PKCERequired
-	case storage.PKCENonceInstead:
-		if spec.Public {
-			return c, "", invalid("a public client always uses PKCE: only a confidential client may send nonce instead (RFC 9700 section 2.1.1)")
-		}
-	default:
-		return c, "", invalid("pkce_policy must be required or nonce_instead")
-	}
-	for name, u := range map[string]string{"client_uri": spec.Info.ClientURI, "logo_uri": spec.Info.LogoURI, "policy_uri": spec.Info.PolicyURI,
-		"tos_uri": spec.Info.TOSURI} {
-		if u != "" && !ValidInfoURL(u) {
-			return c, "", invalid("%s must be an https URL (or http on a loopback host)", name)
-		}
 	}
 	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs, ClientInfo: spec.Info, Verified: spec.Verified,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
@@ -267,6 +181,177 @@ func BuildClient(ctx context.Context, spec ClientSpec, cat *scope.Catalog) (c st
 		}
 	}
 	return c, secret, nil
+}
+
+// withDefaults fills what spec leaves out: the outbound policy (public
+// https URLs only), a random client id, the id as name, and the
+// authorization_code and refresh_token grants.
+func withDefaults(spec ClientSpec) ClientSpec {
+	if spec.Outbound == nil {
+		spec.Outbound = outbound.New(outbound.Options{})
+	}
+	if spec.ID == "" {
+		spec.ID = NewClientID()
+	}
+	if spec.Name == "" {
+		spec.Name = spec.ID
+	}
+	if len(spec.GrantTypes) == 0 {
+		spec.GrantTypes = []string{granttype.AuthorizationCode, granttype.RefreshToken}
+	}
+	return spec
+}
+
+// checkSpec runs the rules on a client, one concern each, in the order
+// that decides which error a spec breaking several rules gets. The auth
+// method and PKCE rules normalize their field in spec.
+func checkSpec(ctx context.Context, spec *ClientSpec, cat *scope.Catalog) error {
+	if err := checkGrants(*spec); err != nil {
+		return err
+	}
+	if err := checkRedirectURIs(spec.RedirectURIs); err != nil {
+		return err
+	}
+	if err := checkScopes(spec.Scopes, cat); err != nil {
+		return err
+	}
+	if err := checkAuthMethod(spec); err != nil {
+		return err
+	}
+	if err := checkOutboundURL(spec.Outbound, "backchannel_logout_uri", spec.BackchannelLogoutURI); err != nil {
+		return err
+	}
+	if err := checkSector(ctx, *spec); err != nil {
+		return err
+	}
+	if spec.IDTokenAlg != "" && !jwks.Supported(spec.IDTokenAlg) {
+		return invalid("id_token_signed_response_alg must be RS256, PS256 or ES256")
+	}
+	if err := checkPKCEPolicy(spec); err != nil {
+		return err
+	}
+	return checkInfoURLs(spec.Info)
+}
+
+// checkGrants checks the grant types: each one known, none that needs an
+// authenticated client on a public one (RFC 6749 §4.4, RFC 8693 §5), and
+// a redirect URI for the authorization code grant (RFC 6749 §3.1.2).
+func checkGrants(spec ClientSpec) error {
+	for _, g := range spec.GrantTypes {
+		if !slices.Contains(knownGrants, g) {
+			return invalid("grant type %q is not supported (use %s)", g, strings.Join(knownGrants, ", "))
+		}
+	}
+	if spec.Public && slices.Contains(spec.GrantTypes, granttype.ClientCredentials) {
+		return invalid("a public client cannot use client_credentials")
+	}
+	if spec.Public && slices.Contains(spec.GrantTypes, granttype.TokenExchange) {
+		return invalid("a public client cannot use token exchange: it needs an authenticated client (RFC 8693 §5)")
+	}
+	if slices.Contains(spec.GrantTypes, granttype.AuthorizationCode) && len(spec.RedirectURIs) == 0 {
+		return invalid("the authorization_code grant needs at least one redirect URI")
+	}
+	return nil
+}
+
+// checkRedirectURIs checks that each redirect URI may be registered
+// (redirecturi.Valid).
+func checkRedirectURIs(uris []string) error {
+	for _, u := range uris {
+		if !redirecturi.Valid(u) {
+			return invalid("redirect URI %q is not allowed: use https, http on a loopback host, or a private-use scheme, and no fragment", u)
+		}
+	}
+	return nil
+}
+
+// checkScopes checks that each scope is in the catalog.
+func checkScopes(scopes []string, cat *scope.Catalog) error {
+	for _, sc := range scopes {
+		if _, ok := cat.Get(sc); !ok {
+			return invalid("unknown scope %q (known: %s)", sc, strings.Join(cat.Names(), ", "))
+		}
+	}
+	return nil
+}
+
+// checkAuthMethod checks the token endpoint auth method (RFC 7591 §2,
+// OpenID Connect Core §9) and the keys that go with it; the methods
+// that use the client secret are stored as "" except client_secret_jwt.
+func checkAuthMethod(spec *ClientSpec) error {
+	switch spec.AuthMethod {
+	case "", clientauth.MethodBasic, clientauth.MethodPost, clientauth.MethodNone, clientauth.MethodSecretJWT:
+		if spec.AuthMethod != clientauth.MethodSecretJWT {
+			spec.AuthMethod = ""
+		} else if spec.Public {
+			return invalid("client_secret_jwt clients are confidential")
+		}
+		if spec.JWKS != "" || spec.JWKSURI != "" {
+			return invalid("jwks and jwks_uri belong to private_key_jwt clients")
+		}
+		return nil
+	case clientauth.MethodPrivateKeyJWT:
+		return checkPrivateKeyJWT(*spec)
+	}
+	return invalid("auth method %q is not supported (use client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none)", spec.AuthMethod)
+}
+
+// checkPrivateKeyJWT checks a private_key_jwt client: confidential, with
+// exactly one of jwks (which must parse) and jwks_uri (which the outbound
+// policy must allow).
+func checkPrivateKeyJWT(spec ClientSpec) error {
+	if spec.Public {
+		return invalid("a public client has no keys; private_key_jwt clients are confidential")
+	}
+	if (spec.JWKS == "") == (spec.JWKSURI == "") {
+		return invalid("a private_key_jwt client needs exactly one of jwks and jwks_uri")
+	}
+	if spec.JWKS != "" {
+		if _, err := clientauth.ParseKeySet([]byte(spec.JWKS)); err != nil {
+			return invalid("jwks: %v", err)
+		}
+	}
+	return checkOutboundURL(spec.Outbound, "jwks_uri", spec.JWKSURI)
+}
+
+// checkOutboundURL checks a URL that bawwab will call, named name, against
+// the outbound policy; an empty one is fine.
+func checkOutboundURL(o *outbound.Client, name, u string) error {
+	if u == "" {
+		return nil
+	}
+	if err := o.CheckURL(u); err != nil {
+		return invalid("%s %v", name, err)
+	}
+	return nil
+}
+
+// checkPKCEPolicy checks and normalizes the PKCE policy: only a
+// confidential client may send a nonce instead (RFC 9700 §2.1.1).
+func checkPKCEPolicy(spec *ClientSpec) error {
+	switch spec.PKCEPolicy {
+	case storage.PKCERequired, "required":
+		spec.PKCEPolicy = storage.PKCERequired
+	case storage.PKCENonceInstead:
+		if spec.Public {
+			return invalid("a public client always uses PKCE: only a confidential client may send nonce instead (RFC 9700 section 2.1.1)")
+		}
+	default:
+		return invalid("pkce_policy must be required or nonce_instead")
+	}
+	return nil
+}
+
+// checkInfoURLs checks the URLs shown to people on the consent page
+// (ValidInfoURL).
+func checkInfoURLs(info storage.ClientInfo) error {
+	for name, u := range map[string]string{"client_uri": info.ClientURI, "logo_uri": info.LogoURI, "policy_uri": info.PolicyURI,
+		"tos_uri": info.TOSURI} {
+		if u != "" && !ValidInfoURL(u) {
+			return invalid("%s must be an https URL (or http on a loopback host)", name)
+		}
+	}
+	return nil
 }
 
 // checkSector checks what names the sector of a pairwise client's subject

@@ -6,6 +6,7 @@
 package adminapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	_ "embed"
@@ -20,16 +21,16 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/admin"
-	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/redirecturi"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -141,12 +142,17 @@ func badRequest(desc string) error { return &apiError{http.StatusBadRequest, "in
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var inv *admin.InvalidError
+	var ex *admin.ExistsError
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &inv):
 		ae = &apiError{http.StatusBadRequest, "invalid_request", inv.Error()}
+	case errors.As(err, &ex):
+		ae = &apiError{http.StatusConflict, "conflict", ex.Error()}
 	case errors.Is(err, storage.ErrAlreadyExists):
-		ae = &apiError{http.StatusConflict, "conflict", err.Error()}
+		// The store's error quotes the database's: log it, answer in general terms.
+		a.Log.InfoContext(r.Context(), "admin API conflict", "path", r.URL.Path, "err", err)
+		ae = &apiError{http.StatusConflict, "conflict", "this conflicts with something that exists already (the same id or name)"}
 	case errors.Is(err, storage.ErrUnavailable):
 		a.Log.WarnContext(r.Context(), "admin API failed: store unavailable", "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(oautherr.RetryAfterUnavailable))
@@ -400,7 +406,7 @@ func (a *API) revokeClientGrants(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteClient(w http.ResponseWriter, r *http.Request) error {
-	return noContent(w, a.Store.DeleteClient(r.Context(), r.PathValue("id")))
+	return noContent(w, a.Store.DeleteClient(r.Context(), r.PathValue("id"), a.Now()))
 }
 
 // ---- users
@@ -634,6 +640,27 @@ func (a *API) saveScope(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &in); err != nil {
 		return err
 	}
+	if err := in.check(); err != nil {
+		return err
+	}
+	d, status, err := a.scopeDef(r.Context(), name, in)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.SaveScope(r.Context(), d); err != nil {
+		return err
+	}
+	if err := scope.Load(r.Context(), a.Store, a.Scopes); err != nil {
+		return err
+	}
+	sc, _ := a.Scopes.Get(name)
+	return writeJSON(w, status, scopeView(sc))
+}
+
+// check checks a scope's texts and claims: an English description (what
+// users read on the consent screen), texts only in the UI's languages,
+// claims only of those scopes may release.
+func (in NewScope) check() error {
 	if strings.TrimSpace(in.Description["en"]) == "" {
 		return badRequest("description.en is required: it is what users read on the consent screen")
 	}
@@ -652,9 +679,16 @@ func (a *API) saveScope(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("claims may be " + strings.Join(scope.UserClaims, ", "))
 		}
 	}
-	defs, err := a.Store.ListScopes(r.Context())
+	return nil
+}
+
+// scopeDef is the stored form of scope name: a new scope goes last
+// (201), a replaced one keeps its place (200); openid is required and
+// releases sub alone (OpenID Connect Core §5.4).
+func (a *API) scopeDef(ctx context.Context, name string, in NewScope) (storage.ScopeDef, int, error) {
+	defs, err := a.Store.ListScopes(ctx)
 	if err != nil {
-		return err
+		return storage.ScopeDef{}, 0, err
 	}
 	d := storage.ScopeDef{Name: name, Position: len(defs) + 1, Description: in.Description, Explanation: in.Explanation, Sensitive: in.Sensitive,
 		Required: name == scope.OpenID, Claims: in.Claims}
@@ -667,14 +701,7 @@ func (a *API) saveScope(w http.ResponseWriter, r *http.Request) error {
 	if name == scope.OpenID {
 		d.Claims = []string{"sub"}
 	}
-	if err := a.Store.SaveScope(r.Context(), d); err != nil {
-		return err
-	}
-	if err := scope.Load(r.Context(), a.Store, a.Scopes); err != nil {
-		return err
-	}
-	sc, _ := a.Scopes.Get(name)
-	return writeJSON(w, status, scopeView(sc))
+	return d, status, nil
 }
 
 // deleteScope removes a scope no client may ask for any more.
@@ -817,6 +844,8 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, b)
 }
 
+// importAll adds the users and clients of a backup, leaving alone those
+// that exist already; it checks everything before writing anything.
 func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	var b Backup
 	if err := readJSONLimit(r, &b, 64<<20); err != nil {
@@ -825,39 +854,78 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	if b.Version != 1 {
 		return badRequest("unknown backup version; this server reads version 1")
 	}
-	// Check everything before writing anything.
 	for _, u := range b.Users {
-		if u.ID == "" || u.Username == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
-			return badRequest("user " + u.Username + ": id, username and an argon2id password_hash are required")
-		}
-		su := storage.User{Name: u.Name, Email: u.Email, Picture: u.Picture, Profile: u.Profile.stored(time.Time{})}
-		if err := admin.CheckProfile(&su); err != nil {
-			return badRequest("user " + u.Username + ": " + err.Error())
+		if err := u.check(); err != nil {
+			return err
 		}
 	}
 	for _, c := range b.Clients {
-		keyed := c.AuthMethod == "private_key_jwt"
-		if c.ID == "" || (!c.Public && !keyed) != (c.SecretHash != "") || (c.SecretHash != "" && len(c.SecretHash) != 64) {
-			return badRequest("client " + c.ID + ": client_id is required, and a secret_hash (SHA-256, hex) exactly when the client authenticates with a secret")
-		}
-		if c.Public && slices.Contains(c.GrantTypes, token.TokenExchangeGrantType) {
-			return badRequest("client " + c.ID + ": a public client cannot use token exchange")
-		}
-		for _, u := range c.RedirectURIs {
-			if !authorize.ValidRedirectURI(u) {
-				return badRequest("client " + c.ID + ": redirect URI " + u + " is not allowed")
-			}
-		}
-		if c.IDTokenAlg != "" && !jwks.Supported(c.IDTokenAlg) {
-			return badRequest("client " + c.ID + ": id_token_signed_response_alg must be RS256, PS256 or ES256")
-		}
-		if p := c.PKCEPolicy; p != "" && p != "required" && (p != storage.PKCENonceInstead || c.Public) {
-			return badRequest("client " + c.ID + ": pkce_policy must be required, or nonce_instead for a confidential client")
+		if err := c.check(); err != nil {
+			return err
 		}
 	}
 	var out Imported
-	for _, u := range b.Users {
-		err := a.Store.CreateUser(r.Context(), storage.User{ID: u.ID, Username: u.Username, PasswordHash: u.PasswordHash, Name: u.Name,
+	if err := a.importUsers(r.Context(), b.Users, &out); err != nil {
+		return err
+	}
+	if err := a.importClients(r.Context(), b.Clients, &out); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// check checks a user of a backup: an id, a username, an argon2id
+// password hash and a valid profile.
+func (u BackupUser) check() error {
+	if u.ID == "" || u.Username == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
+		return badRequest("user " + u.Username + ": id, username and an argon2id password_hash are required")
+	}
+	su := storage.User{Name: u.Name, Email: u.Email, Picture: u.Picture, Profile: u.Profile.stored(time.Time{})}
+	if err := admin.CheckProfile(&su); err != nil {
+		return badRequest("user " + u.Username + ": " + err.Error())
+	}
+	return nil
+}
+
+// check checks a client of a backup with the rules of registration that
+// a stored client must still meet: a secret hash exactly when it
+// authenticates with a secret, no token exchange for a public client (RFC
+// 8693 §5), registrable redirect URIs, a supported ID token algorithm and
+// PKCE policy (RFC 9700 §2.1.1).
+func (c BackupClient) check() error {
+	if c.ID == "" || !c.secretMatchesMethod() {
+		return badRequest("client " + c.ID + ": client_id is required, and a secret_hash (SHA-256, hex) exactly when the client authenticates with a secret")
+	}
+	if c.Public && slices.Contains(c.GrantTypes, granttype.TokenExchange) {
+		return badRequest("client " + c.ID + ": a public client cannot use token exchange")
+	}
+	for _, u := range c.RedirectURIs {
+		if !redirecturi.Valid(u) {
+			return badRequest("client " + c.ID + ": redirect URI " + u + " is not allowed")
+		}
+	}
+	if c.IDTokenAlg != "" && !jwks.Supported(c.IDTokenAlg) {
+		return badRequest("client " + c.ID + ": id_token_signed_response_alg must be RS256, PS256 or ES256")
+	}
+	if p := c.PKCEPolicy; p != "" && p != "required" && (p != storage.PKCENonceInstead || c.Public) {
+		return badRequest("client " + c.ID + ": pkce_policy must be required, or nonce_instead for a confidential client")
+	}
+	return nil
+}
+
+// secretMatchesMethod reports whether the client has a secret hash
+// (SHA-256, 64 hex digits) exactly when it authenticates with a secret:
+// neither a public client nor a private_key_jwt one has one.
+func (c BackupClient) secretMatchesMethod() bool {
+	keyed := c.AuthMethod == "private_key_jwt"
+	return (!c.Public && !keyed) == (c.SecretHash != "") && (c.SecretHash == "" || len(c.SecretHash) == 64)
+}
+
+// importUsers stores the users of a backup, counting in out those added
+// and those that existed already.
+func (a *API) importUsers(ctx context.Context, users []BackupUser, out *Imported) error {
+	for _, u := range users {
+		err := a.Store.CreateUser(ctx, storage.User{ID: u.ID, Username: u.Username, PasswordHash: u.PasswordHash, Name: u.Name,
 			Email: u.Email, EmailVerified: u.EmailVerified, Picture: u.Picture, CreatedAt: u.CreatedAt, Profile: u.Profile.stored(u.UpdatedAt)})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
@@ -868,8 +936,14 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 			out.UsersAdded++
 		}
 	}
-	for _, c := range b.Clients {
-		err := a.Store.CreateClient(r.Context(), storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
+	return nil
+}
+
+// importClients stores the clients of a backup, counting in out those
+// added and those that existed already.
+func (a *API) importClients(ctx context.Context, clients []BackupClient, out *Imported) error {
+	for _, c := range clients {
+		err := a.Store.CreateClient(ctx, storage.Client{ID: c.ID, Name: c.Name, SecretHash: c.SecretHash, Public: c.Public,
 			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, AuthMethod: storedMethod(c.AuthMethod),
 			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, BackchannelLogoutURI: c.Backchannel, Pairwise: c.SubjectType == "pairwise",
 			SectorIdentifierURI: c.SectorIdentifierURI, IDTokenAlg: c.IDTokenAlg, PKCEPolicy: strings.TrimPrefix(c.PKCEPolicy, "required"),
@@ -883,7 +957,7 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 			out.ClientsAdded++
 		}
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // storedMethod is the stored form of an auth method: private_key_jwt,

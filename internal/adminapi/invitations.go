@@ -1,13 +1,13 @@
 package adminapi
 
 import (
+	"crypto/rand"
 	"io"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/token"
 )
 
 // Invitation is a single-use sign-up link (config signup: invite).
@@ -27,7 +27,7 @@ func (a *API) createInvitation(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	secret := token.NewOpaque()
+	secret := rand.Text() + rand.Text() // 260 random bits
 	now := a.Now()
 	ttl := a.InviteTTL
 	if ttl <= 0 {

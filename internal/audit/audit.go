@@ -65,14 +65,6 @@ type Log struct {
 	OnEvent func(typ string, attack bool)
 }
 
-type ipKey struct{}
-
-// WithIP returns ctx carrying the client address that events recorded
-// under it are attributed to.
-func WithIP(ctx context.Context, ip string) context.Context {
-	return context.WithValue(ctx, ipKey{}, ip)
-}
-
 // Record logs e and, when it concerns a user or is an attack, stores it.
 // Token issuance to a client acting for itself (client_credentials) is
 // logged only: it concerns no user, and storing it would put a write on

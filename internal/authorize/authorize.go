@@ -6,29 +6,37 @@
 // Errors found before the redirect URI is known to belong to the client are
 // shown on an error page and never redirected (RFC 6749 §4.1.2.1); later
 // errors go back to the client with state and iss (RFC 9207).
+//
+// Request validation is in validate.go, one function per concern. The
+// Handler registers, and lends its pages to, the parts that live in
+// packages of their own: sign-in steps (package signin), request objects
+// (RFC 9101, package jar), pushed requests (RFC 9126, package par),
+// sign-out and RP-initiated logout (package logout), and the device
+// flow's user page (RFC 8628 §3.3, package device).
 package authorize
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/backchannel"
-	"github.com/bawwab/bawwab/internal/clientauth"
-	"github.com/bawwab/bawwab/internal/dpop"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/backchannel"
+	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/device"
+	"github.com/bawwab/bawwab/internal/dpop"
 
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/ratelimit"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/session"
+	"github.com/bawwab/bawwab/internal/signin"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/ui"
@@ -67,6 +75,9 @@ type Handler struct {
 	Leeway time.Duration
 	// DPoP checks the DPoP proofs of pushed requests (RFC 9449 §10.1).
 	DPoP *dpop.Checker
+	// SignIn drives /login (package signin). Nil means a password alone,
+	// throttled by UserFailures and IPFailures.
+	SignIn *signin.Pipeline
 }
 
 // Register adds the endpoint and pages to mux.
@@ -77,17 +88,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login", h.login)
 	mux.HandleFunc("GET /consent", h.consentPage)
 	mux.HandleFunc("POST /consent", h.consent)
-	mux.HandleFunc("POST /logout", h.logout)
 	mux.HandleFunc("GET /account", h.account)
 	mux.HandleFunc("POST /account/revoke", h.revokeApp)
 	mux.HandleFunc("GET /account/profile", h.profilePage)
 	mux.HandleFunc("POST /account/profile", h.saveProfile)
-	mux.HandleFunc("POST /par", h.par)
-	mux.HandleFunc("GET /end_session", h.endSessionPage)
-	mux.HandleFunc("POST /end_session", h.endSession)
-	mux.HandleFunc("POST /account/logout-all", h.logoutAll)
-	mux.HandleFunc("GET /device", h.devicePage)
-	mux.HandleFunc("POST /device", h.deviceSubmit)
+	h.pushedRequests().Register(mux)
+	h.signOut().Register(mux)
+	h.devicePage().Register(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account", http.StatusFound)
 	})
@@ -129,121 +136,6 @@ func params(r *http.Request) (url.Values, error) {
 		}
 	}
 	return v, nil
-}
-
-// validate checks an authorization request. A plain *oautherr.Error means the
-// client or redirect URI cannot be trusted: show it. A *redirectError may be
-// sent to the client.
-func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*storage.AuthRequest, *storage.Client, error) {
-	clientID := v.Get("client_id")
-	if clientID == "" {
-		return nil, nil, oautherr.New(oautherr.InvalidRequest, "client_id is missing")
-	}
-	client, err := h.Store.GetClient(ctx, clientID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, oautherr.New(oautherr.InvalidClient, "no client is registered with this client_id")
-	} else if err != nil {
-		return nil, nil, oautherr.Wrap(err)
-	}
-	redirectURI := v.Get("redirect_uri")
-	if redirectURI == "" {
-		return nil, nil, oautherr.New(oautherr.InvalidRequest, "redirect_uri is missing")
-	}
-	if !MatchRedirectURI(client.RedirectURIs, redirectURI) {
-		return nil, nil, oautherr.New(oautherr.InvalidRequest, "redirect_uri does not exactly match a URI registered for this client")
-	}
-	state := v.Get("state")
-	fail := func(code, desc string) (*storage.AuthRequest, *storage.Client, error) {
-		return nil, client, &redirectError{err: oautherr.New(code, desc), redirectURI: redirectURI, state: state}
-	}
-	if !slices.Contains(client.GrantTypes, "authorization_code") {
-		return fail(oautherr.UnauthorizedClient, "this client is not allowed the authorization code flow")
-	}
-	if client.RequirePAR && !pushed {
-		return fail(oautherr.InvalidRequest, "this client must push its authorization requests to /par first (RFC 9126)")
-	}
-	switch rt := v.Get("response_type"); rt {
-	case "code":
-	case "":
-		return fail(oautherr.InvalidRequest, "response_type is missing; use response_type=code")
-	default:
-		return fail(oautherr.UnsupportedResponseType, "only response_type=code is supported (the implicit and hybrid flows are unsafe, RFC 9700 section 2.1.2)")
-	}
-	if rm := v.Get("response_mode"); rm != "" && rm != "query" {
-		return fail(oautherr.InvalidRequest, "only response_mode=query is supported")
-	}
-	if v.Has("request") {
-		return fail(oautherr.InvalidRequest, "request objects are read before validation; this one was left over")
-	}
-	if v.Has("request_uri") {
-		return fail(oautherr.RequestURINotSupported, "request_uri is supported only for requests pushed to /par")
-	}
-	if state == "" {
-		return fail(oautherr.InvalidRequest, "state is required: it lets your client match the response to its request (RFC 6749 section 10.12)")
-	}
-	challenge, method := v.Get("code_challenge"), v.Get("code_challenge_method")
-	if challenge != "" || method != "" || client.PKCEPolicy != storage.PKCENonceInstead {
-		// Checked before the scope, as always, unless the client's policy
-		// makes the outcome depend on the scope and nonce (below).
-		if e := token.CheckChallenge(client, challenge, method, nil, ""); e != nil {
-			return fail(e.Code, e.Description)
-		}
-	}
-	scopes, err := scope.Parse(v.Get("scope"))
-	if err != nil {
-		return fail(oautherr.InvalidScope, err.Error())
-	}
-	if len(scopes) == 0 {
-		return fail(oautherr.InvalidScope, "scope is required")
-	}
-	for _, s := range scopes {
-		if _, ok := h.Scopes.Get(s); !ok {
-			return fail(oautherr.InvalidScope, "unknown scope "+oautherr.Clip(s))
-		}
-		if !slices.Contains(client.Scopes, s) {
-			return fail(oautherr.InvalidScope, "this client may not ask for scope "+oautherr.Clip(s))
-		}
-	}
-	if e := token.CheckChallenge(client, challenge, method, scopes, v.Get("nonce")); e != nil {
-		return fail(e.Code, e.Description)
-	}
-	prompt := v.Get("prompt")
-	for _, p := range strings.Fields(prompt) {
-		switch p {
-		case "none", "login", "consent", "select_account":
-		default:
-			return fail(oautherr.InvalidRequest, "prompt may only contain none, login, consent or select_account")
-		}
-	}
-	if hasPrompt(prompt, "none") && len(strings.Fields(prompt)) > 1 {
-		return fail(oautherr.InvalidRequest, "prompt=none cannot be combined with other values")
-	}
-	if e := checkClaimsRequest(v.Get("claims")); e != nil {
-		return fail(e.Code, e.Description)
-	}
-	jkt := v.Get("dpop_jkt")
-	if jkt != "" && (len(jkt) != 43 || strings.Trim(jkt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "") {
-		return fail(oautherr.InvalidRequest, "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 9449 section 10)")
-	}
-	for _, res := range v["resource"] {
-		if !slices.Contains(h.Audiences, res) {
-			return fail(oautherr.InvalidTarget, "unknown resource "+oautherr.Clip(res)+" (RFC 8707)")
-		}
-	}
-	maxAge := -1
-	if s := v.Get("max_age"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return fail(oautherr.InvalidRequest, "max_age must be a non-negative number of seconds")
-		}
-		maxAge = n
-	}
-	now := h.Now()
-	return &storage.AuthRequest{
-		ID: token.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes, State: state, Nonce: v.Get("nonce"),
-		CodeChallenge: challenge, CodeChallengeMethod: method, Prompt: prompt, MaxAge: maxAge, DPoPJKT: jkt, Resources: v["resource"],
-		UILocales: v.Get(ui.LocalesParam), Claims: v.Get("claims"), CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
-	}, client, nil
 }
 
 func reqLocales(req *storage.AuthRequest) string {
@@ -370,8 +262,8 @@ func withLang(r *http.Request, path string) string {
 // the client (RFC 6749 §4.1.2, RFC 9207 §2).
 func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session, items []string) {
 	granted, released := token.SplitGranted(h.Scopes, items, req.Claims)
-	if isDevice(req) {
-		h.decideDevice(w, r, req, sess, true, granted)
+	if device.IsRequest(req) {
+		h.devicePage().Decide(w, r, req, sess, true, granted)
 		return
 	}
 	ctx := r.Context()
@@ -433,7 +325,7 @@ type errorData struct{ Message, Code, Retry string }
 // can tell its user and try again; anything else, and any outage on a
 // device request (which has no redirect URI), is shown as a page.
 func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, err error) {
-	if errors.Is(err, storage.ErrUnavailable) && !isDevice(req) {
+	if errors.Is(err, storage.ErrUnavailable) && !device.IsRequest(req) {
 		h.Log.WarnContext(r.Context(), "authorization failed: store unavailable", "client_id", req.ClientID, "err", err)
 		h.fail(w, r, &redirectError{err: oautherr.Unavailable(err), redirectURI: req.RedirectURI, state: req.State})
 		return
@@ -495,35 +387,4 @@ func essentialClaims(raw string) []string {
 		}
 	}
 	return out
-}
-
-// checkClaimsRequest validates the claims parameter (OpenID Connect Core
-// §5.5). A user claim asked for on its own, that no requested scope
-// releases but one of the client's scopes could, is a consent item of its
-// own (token.ConsentItems) and, once allowed, is returned where it was
-// asked for; an essential acr bawwab cannot meet is refused (§5.5.1.1).
-func checkClaimsRequest(raw string) *oautherr.Error {
-	if raw == "" {
-		return nil
-	}
-	var req map[string]map[string]*struct {
-		Essential bool     `json:"essential"`
-		Value     string   `json:"value"`
-		Values    []string `json:"values"`
-	}
-	if err := json.Unmarshal([]byte(raw), &req); err != nil {
-		return oautherr.New(oautherr.InvalidRequest, "claims must be a JSON object of userinfo and id_token claim requests (OpenID Connect Core section 5.5)")
-	}
-	for target, claims := range req {
-		if target != "userinfo" && target != "id_token" {
-			return oautherr.New(oautherr.InvalidRequest, "claims may only have the members userinfo and id_token")
-		}
-		if acr := claims["acr"]; acr != nil && acr.Essential {
-			wanted := append(slices.Clone(acr.Values), acr.Value)
-			if !slices.Contains(wanted, token.ACR) {
-				return oautherr.New(oautherr.AccessDenied, "the essential acr asked for cannot be met: bawwab signs users in with "+token.ACR)
-			}
-		}
-	}
-	return nil
 }

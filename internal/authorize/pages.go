@@ -1,23 +1,18 @@
 package authorize
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/clientip"
+	"github.com/bawwab/bawwab/internal/device"
 	"github.com/bawwab/bawwab/internal/oautherr"
-	"github.com/bawwab/bawwab/internal/password"
-	"github.com/bawwab/bawwab/internal/ratelimit"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/session"
+	"github.com/bawwab/bawwab/internal/signin"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/ui"
@@ -46,28 +41,38 @@ func (h *Handler) pending(w http.ResponseWriter, r *http.Request, id string) (*s
 	return req, client
 }
 
-type loginData struct {
-	Req, ClientName, Username, Error string
+// attempt starts a sign-in for the pending request id (none for a
+// sign-in to the account pages). It writes an error page and returns nil
+// when the request is gone.
+func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, id string) *signin.Attempt {
+	a := &signin.Attempt{Lang: ui.Lang(nil, r), Choice: r.PostForm.Get(signin.ChoiceField)}
+	if id != "" {
+		if a.Request, a.Client = h.pending(w, r, id); a.Client == nil {
+			return nil
+		}
+	}
+	a.CSRF = h.Sessions.CSRFToken(w, r) // before any page is written
+	return a
 }
 
+// loginPage shows the sign-in step the request needs first (package
+// signin); someone signed in already who came without a request goes to
+// the account pages.
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
-	data := loginData{Req: r.URL.Query().Get("req")}
-	if data.Req != "" {
-		_, client := h.pending(w, r, data.Req)
-		if client == nil {
+	id := r.URL.Query().Get("req")
+	if id == "" {
+		if s, _ := h.Sessions.Current(r.Context(), r); s != nil {
+			http.Redirect(w, r, withLang(r, "/account"), http.StatusFound)
 			return
 		}
-		data.ClientName = client.Name
-	} else if s, _ := h.Sessions.Current(r.Context(), r); s != nil {
-		http.Redirect(w, r, withLang(r, "/account"), http.StatusFound)
+	}
+	a := h.attempt(w, r, id)
+	if a == nil {
 		return
 	}
-	h.renderLogin(w, r, http.StatusOK, data)
-}
-
-func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int, data loginData) {
-	csrf := h.Sessions.CSRFToken(w, r)
-	h.UI.Render(w, r, status, "login", "login.title", ui.Page{CSRF: csrf, Data: data})
+	if err := h.signIn().Show(r.Context(), w, r, a); err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+	}
 }
 
 // parseForm parses a browser form and checks its CSRF token; on failure it
@@ -86,109 +91,46 @@ func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// reserveLogin counts a login attempt for the account and the client's
-// network before the password is checked (package ratelimit): of guesses
-// sent at once, only as many as the budgets allow are checked. The
-// network is reserved first, so that a throttled account does not spend
-// the budget of the address guessing it. When either must wait, it returns
-// nil attempts and the wait.
-func (h *Handler) reserveLogin(ctx context.Context, userKey, ipKey string) (user, ip *ratelimit.Attempt, wait time.Duration, err error) {
-	ip, wait, err = h.IPFailures.Reserve(ctx, ipKey)
-	if err != nil || wait > 0 {
-		return nil, nil, wait, err
-	}
-	user, wait, err = h.UserFailures.Reserve(ctx, userKey)
-	if err != nil || wait > 0 {
-		return nil, nil, wait, errors.Join(err, ip.Release(ctx))
-	}
-	return user, ip, 0, nil
-}
-
+// login verifies the posted sign-in step; once the pipeline has all the
+// policy needs, it starts a session and goes on to consent (or to the
+// account pages).
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
 	ctx := r.Context()
-	data := loginData{Req: r.PostForm.Get("req"), Username: r.PostForm.Get("username")}
-	if data.Req != "" {
-		_, client := h.pending(w, r, data.Req)
-		if client == nil {
-			return
-		}
-		data.ClientName = client.Name
+	a := h.attempt(w, r, r.PostForm.Get("req"))
+	if a == nil {
+		return
 	}
-	lang := ui.Lang(nil, r)
-	userKey, ipKey := "login-user:"+data.Username, "login-ip:"+clientip.Network(clientip.Of(r))
-	userTry, ipTry, d, err := h.reserveLogin(ctx, userKey, ipKey)
+	rec, err := h.signIn().Submit(ctx, w, r, a)
 	if err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
-	if d > 0 {
-		secs := ratelimit.RetrySeconds(d)
-		data.Error = ui.T(lang, "login.throttled", secs)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		h.renderLogin(w, r, http.StatusTooManyRequests, data)
+	if rec == nil { // the pipeline showed a page: a failure or the next step
 		return
 	}
-	// Paths that end neither attempt (a store error) uncount them.
-	defer userTry.Release(ctx)
-	defer ipTry.Release(ctx)
-	u, err := (*storage.User)(nil), storage.ErrNotFound
-	if storage.ValidText(data.Username) { // no user has another name; a database may refuse it
-		u, err = h.Store.GetUserByUsername(ctx, data.Username)
-	}
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		err = password.VerifyDummy(h.Password)
-	case err != nil:
-		h.errorPage(w, r, oautherr.Wrap(err))
-		return
-	default:
-		var rehash bool
-		rehash, err = password.Verify(r.PostForm.Get("password"), u.PasswordHash, h.Password)
-		if err == nil && rehash {
-			if hash, herr := password.Hash(r.PostForm.Get("password"), h.Password); herr == nil {
-				_ = h.Store.UpdateUserPassword(ctx, u.ID, hash)
-			}
-		}
-	}
-	if err != nil {
-		du, uerr := userTry.Fail(ctx)
-		di, ierr := ipTry.Fail(ctx)
-		if err := errors.Join(uerr, ierr); err != nil {
-			h.errorPage(w, r, oautherr.Wrap(err))
-			return
-		}
-		ev := audit.Event{Type: audit.LoginFailed, Detail: "username=" + oautherr.Clip(data.Username)}
-		if u != nil {
-			ev.UserID = u.ID
-		}
-		h.Audit.Record(ctx, ev)
-		if du > 0 || di > 0 {
-			ev.Type, ev.Detail = audit.LoginThrottled, fmt.Sprintf("%s; next try in %d s", ev.Detail, ratelimit.RetrySeconds(max(du, di)))
-			h.Audit.Record(ctx, ev)
-		}
-		data.Error = ui.T(lang, "login.failed")
-		h.renderLogin(w, r, http.StatusUnauthorized, data)
-		return
-	}
-	// A success clears the account's failures, not the network's: one good
-	// password must not clear an address that guesses many accounts.
-	if err := errors.Join(userTry.Succeed(ctx), ipTry.Release(ctx)); err != nil {
+	if _, err := h.Sessions.Login(ctx, w, r, rec.UserID); err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
-	if _, err := h.Sessions.Login(ctx, w, r, u.ID); err != nil {
-		h.errorPage(w, r, oautherr.Wrap(err))
-		return
-	}
-	h.Audit.Record(ctx, audit.Event{Type: audit.Login, UserID: u.ID, Detail: "method=password"})
+	h.Audit.Record(ctx, audit.Event{Type: audit.Login, UserID: rec.UserID, Detail: "method=" + strings.Join(rec.Steps, "+")})
 	next := "/account"
-	if data.Req != "" {
-		next = "/consent?req=" + url.QueryEscape(data.Req)
+	if a.Request != nil {
+		next = "/consent?req=" + url.QueryEscape(a.Request.ID)
 	}
 	http.Redirect(w, r, withLang(r, next), http.StatusSeeOther)
+}
+
+// signIn returns the sign-in pipeline: SignIn, or else the password alone
+// built from the handler's throttles and parameters.
+func (h *Handler) signIn() *signin.Pipeline {
+	if h.SignIn != nil {
+		return h.SignIn
+	}
+	return &signin.Pipeline{Now: h.Now, Steps: []signin.Step{&signin.Password{Store: h.Store, UI: h.UI,
+		Audit: h.Audit, Params: h.Password, UserFailures: h.UserFailures, IPFailures: h.IPFailures}}}
 }
 
 func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
@@ -293,8 +235,8 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	deny := func(desc string) {
-		if isDevice(req) {
-			h.decideDevice(w, r, req, sess, false, nil)
+		if device.IsRequest(req) {
+			h.devicePage().Decide(w, r, req, sess, false, nil)
 			return
 		}
 		_ = h.Store.DeleteAuthRequest(ctx, req.ID)
@@ -333,30 +275,6 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Audit.Record(ctx, audit.Event{Type: audit.Consent, UserID: sess.UserID, ClientID: client.ID, Detail: "granted=" + scope.Join(granted)})
 	h.finish(w, r, req, sess, granted)
-}
-
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	sess, err := h.Sessions.Current(r.Context(), r)
-	if err != nil && !errors.Is(err, session.ErrNoSession) {
-		h.errorPage(w, r, oautherr.Wrap(err))
-		return
-	}
-	if err := h.Sessions.Logout(r.Context(), w, r); err != nil {
-		h.errorPage(w, r, oautherr.Wrap(err))
-		return
-	}
-	if sess != nil {
-		h.Audit.Record(r.Context(), audit.Event{Type: audit.Logout, UserID: sess.UserID})
-		h.Logouts.LoggedOut(r.Context(), sess.UserID)
-	}
-	next := "/login"
-	if req := r.PostForm.Get("req"); req != "" { // "Not you? Switch account" on the consent page
-		next += "?req=" + url.QueryEscape(req)
-	}
-	http.Redirect(w, r, withLang(r, next), http.StatusSeeOther)
 }
 
 type appView struct {

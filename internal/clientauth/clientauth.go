@@ -108,7 +108,31 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*sto
 	return c, err
 }
 
+// check authenticates the client id with the credential secret (a
+// secret or a client assertion) sent by method (RFC 6749 §2.3).
 func (a *Authenticator) check(ctx context.Context, id, secret, method string) (*storage.Client, error) {
+	c, err := a.client(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMethod(c, method); err != nil {
+		return nil, err
+	}
+	switch {
+	case method == methodAssertion:
+		if err := a.checkAssertion(ctx, c, secret); err != nil {
+			return nil, err
+		}
+	case !c.Public && subtle.ConstantTimeCompare([]byte(storage.Hash(secret)), []byte(c.SecretHash)) != 1:
+		return nil, invalidClient("unknown client or wrong credentials")
+	}
+	return c, nil
+}
+
+// client loads the client with this id. An unknown client gets the same
+// answer as a wrong secret, so that ids cannot be probed (RFC 6749 §5.2,
+// invalid_client).
+func (a *Authenticator) client(ctx context.Context, id string) (*storage.Client, error) {
 	if !storage.ValidText(id) { // no client has such an id; a database may refuse it
 		return nil, invalidClient("unknown client or wrong credentials")
 	}
@@ -119,71 +143,50 @@ func (a *Authenticator) check(ctx context.Context, id, secret, method string) (*
 	if err != nil {
 		return nil, oautherr.Wrap(err)
 	}
-	asserts := c.AuthMethod == MethodPrivateKeyJWT || c.AuthMethod == MethodSecretJWT
-	switch {
-	case asserts && method != methodAssertion:
-		return nil, invalidClient("this client authenticates with " + c.AuthMethod + ": send client_assertion")
-	case method == methodAssertion && !asserts:
-		return nil, invalidClient("this client does not authenticate with assertions: use its secret")
-	case method == methodAssertion:
-		if err := a.checkAssertion(ctx, c, secret); err != nil {
-			return nil, err
-		}
-		return c, nil
-	case c.Public && method != MethodNone:
-		return nil, invalidClient("this is a public client: send client_id only, without a secret")
-	case !c.Public && method == MethodNone:
-		return nil, invalidClient("this client is confidential: authenticate with client_secret_basic or client_secret_post")
-	case !c.Public:
-		if subtle.ConstantTimeCompare([]byte(storage.Hash(secret)), []byte(c.SecretHash)) != 1 {
-			return nil, invalidClient("unknown client or wrong credentials")
-		}
-	}
 	return c, nil
 }
 
-// credentials extracts the client id, secret and method of r.
+// checkMethod refuses a method other than the one c was registered with
+// (RFC 7591 §2, token_endpoint_auth_method): an assertion client must send
+// an assertion (RFC 7523 §2.2), a public client no secret, a confidential
+// client a secret (RFC 6749 §2.3.1).
+func checkMethod(c *storage.Client, method string) error {
+	asserts := c.AuthMethod == MethodPrivateKeyJWT || c.AuthMethod == MethodSecretJWT
+	switch {
+	case asserts && method != methodAssertion:
+		return invalidClient("this client authenticates with " + c.AuthMethod + ": send client_assertion")
+	case method == methodAssertion && !asserts:
+		return invalidClient("this client does not authenticate with assertions: use its secret")
+	case method == methodAssertion:
+		return nil
+	case c.Public && method != MethodNone:
+		return invalidClient("this is a public client: send client_id only, without a secret")
+	case !c.Public && method == MethodNone:
+		return invalidClient("this client is confidential: authenticate with client_secret_basic or client_secret_post")
+	}
+	return nil
+}
+
+// errOneMethod refuses a request that authenticates in two ways (RFC 6749
+// §2.3: "MUST NOT use more than one authentication method").
+func errOneMethod() error {
+	return oautherr.New(oautherr.InvalidRequest, "use only one client authentication method (RFC 6749 section 2.3)")
+}
+
+// credentials extracts the client id, secret and method of r: a client
+// assertion (RFC 7523 §2.2), HTTP Basic (RFC 6749 §2.3.1), or the body
+// (client_secret_post, or client_id alone for a public client).
 func credentials(r *http.Request) (id, secret, method string, err error) {
-	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	if at, assertion := r.PostForm.Get("client_assertion_type"), r.PostForm.Get("client_assertion"); at != "" || assertion != "" {
-		if at != AssertionType || assertion == "" {
-			return "", "", "", invalidClient("client_assertion_type must be " + AssertionType + ", with a client_assertion")
-		}
-		if formSecret != "" || r.Header.Get("Authorization") != "" {
-			return "", "", "", oautherr.New(oautherr.InvalidRequest, "use only one client authentication method (RFC 6749 section 2.3)")
-		}
-		iss, err := assertionIssuer(assertion)
-		if err != nil {
-			return "", "", "", invalidClient("client_assertion is not a valid JWT: " + err.Error())
-		}
-		if formID != "" && formID != iss {
-			return "", "", "", oautherr.New(oautherr.InvalidRequest, "client_id differs from the assertion's issuer")
-		}
-		return iss, assertion, methodAssertion, nil
+	if r.PostForm.Get("client_assertion_type") != "" || r.PostForm.Get("client_assertion") != "" {
+		return assertionCredentials(r)
 	}
 	if len(r.PostForm["client_id"]) > 1 || len(r.PostForm["client_secret"]) > 1 {
 		return "", "", "", oautherr.New(oautherr.InvalidRequest, "client_id and client_secret may appear at most once")
 	}
-	if h := r.Header.Get("Authorization"); h != "" {
-		user, pass, ok := r.BasicAuth()
-		if !ok {
-			return "", "", "", invalidClient("the Authorization header is not valid HTTP Basic authentication")
-		}
-		if formSecret != "" {
-			return "", "", "", oautherr.New(oautherr.InvalidRequest, "use only one client authentication method (RFC 6749 section 2.3)")
-		}
-		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-		if id, err = url.QueryUnescape(user); err == nil {
-			secret, err = url.QueryUnescape(pass)
-		}
-		if err != nil || id == "" {
-			return "", "", "", invalidClient("the Basic credentials are not form-urlencoded client credentials")
-		}
-		if formID != "" && formID != id {
-			return "", "", "", oautherr.New(oautherr.InvalidRequest, "client_id in the body differs from the authenticated client")
-		}
-		return id, secret, MethodBasic, nil
+	if r.Header.Get("Authorization") != "" {
+		return basicCredentials(r)
 	}
+	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	if formID == "" {
 		return "", "", "", invalidClient("client authentication is missing: send HTTP Basic credentials or client_id")
 	}
@@ -191,4 +194,51 @@ func credentials(r *http.Request) (id, secret, method string, err error) {
 		return formID, formSecret, MethodPost, nil
 	}
 	return formID, "", MethodNone, nil
+}
+
+// assertionCredentials reads a client assertion (RFC 7523 §2.2): the
+// client id is the assertion's issuer, and a client_id sent beside it
+// must name the same client. Its signature is checked later, against
+// the client's keys.
+func assertionCredentials(r *http.Request) (id, assertion, method string, err error) {
+	formID := r.PostForm.Get("client_id")
+	at, assertion := r.PostForm.Get("client_assertion_type"), r.PostForm.Get("client_assertion")
+	if at != AssertionType || assertion == "" {
+		return "", "", "", invalidClient("client_assertion_type must be " + AssertionType + ", with a client_assertion")
+	}
+	if r.PostForm.Get("client_secret") != "" || r.Header.Get("Authorization") != "" {
+		return "", "", "", errOneMethod()
+	}
+	iss, err := assertionIssuer(assertion)
+	if err != nil {
+		return "", "", "", invalidClient("client_assertion is not a valid JWT: " + err.Error())
+	}
+	if formID != "" && formID != iss {
+		return "", "", "", oautherr.New(oautherr.InvalidRequest, "client_id differs from the assertion's issuer")
+	}
+	return iss, assertion, methodAssertion, nil
+}
+
+// basicCredentials reads client_secret_basic (RFC 6749 §2.3.1): the client
+// id and secret, each form-urlencoded, in HTTP Basic. A client_id sent in
+// the body as well must name the same client.
+func basicCredentials(r *http.Request) (id, secret, method string, err error) {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return "", "", "", invalidClient("the Authorization header is not valid HTTP Basic authentication")
+	}
+	if r.PostForm.Get("client_secret") != "" {
+		return "", "", "", errOneMethod()
+	}
+	// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+	if id, err = url.QueryUnescape(user); err == nil {
+		secret, err = url.QueryUnescape(pass)
+	}
+	if err != nil || id == "" {
+		return "", "", "", invalidClient("the Basic credentials are not form-urlencoded client credentials")
+	}
+	if formID := r.PostForm.Get("client_id"); formID != "" && formID != id {
+		return "", "", "", oautherr.New(oautherr.InvalidRequest, "client_id in the body differs from the authenticated client")
+	}
+	return id, secret, MethodBasic, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/bawwab/bawwab/internal/mail"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -20,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is the whole configuration.
@@ -357,7 +358,7 @@ func Load(c *Config, raw []byte, name string) error {
 	path := name
 	var m map[string]any
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&m); err != nil && err.Error() != "EOF" {
+	if err := dec.Decode(&m); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
 		return fmt.Errorf("config: %s: %w", path, err)
 	}
 	keys := make([]string, 0, len(m))
@@ -421,17 +422,32 @@ func CheckAddr(addr string) error {
 // Validate checks c and returns every problem found.
 func (c *Config) Validate() error {
 	var errs []error
+	for _, check := range []func() []error{c.checkIssuer, c.checkLogsAndStore, c.checkListeners, c.checkProtocol, c.checkLifetimes} {
+		errs = append(errs, check()...)
+	}
+	return errors.Join(errs...)
+}
+
+// checkIssuer checks the issuer identifier (RFC 8414 §2): an absolute URL
+// without query, fragment or trailing slash, https outside localhost.
+func (c *Config) checkIssuer() []error {
 	u, err := url.Parse(c.Issuer)
 	switch {
 	case err != nil || !u.IsAbs() || u.Host == "":
-		errs = append(errs, fmt.Errorf("issuer %q must be an absolute URL", c.Issuer))
+		return []error{fmt.Errorf("issuer %q must be an absolute URL", c.Issuer)}
 	case u.RawQuery != "" || u.Fragment != "":
-		errs = append(errs, fmt.Errorf("issuer %q must have no query or fragment (RFC 8414 §2)", c.Issuer))
+		return []error{fmt.Errorf("issuer %q must have no query or fragment (RFC 8414 §2)", c.Issuer)}
 	case strings.HasSuffix(u.Path, "/"):
-		errs = append(errs, fmt.Errorf("issuer %q must not end with a slash", c.Issuer))
+		return []error{fmt.Errorf("issuer %q must not end with a slash", c.Issuer)}
 	case u.Scheme != "https" && !isLocal(u.Hostname()):
-		errs = append(errs, fmt.Errorf("issuer %q must use https outside localhost (RFC 8414 §2)", c.Issuer))
+		return []error{fmt.Errorf("issuer %q must use https outside localhost (RFC 8414 §2)", c.Issuer)}
 	}
+	return nil
+}
+
+// checkLogsAndStore checks the log format and level, and the database URL.
+func (c *Config) checkLogsAndStore() []error {
+	var errs []error
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log_format %q must be text or json", c.LogFormat))
 	}
@@ -443,6 +459,13 @@ func (c *Config) Validate() error {
 	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		errs = append(errs, fmt.Errorf("database must be a postgres:// URL, or empty for SQLite"))
 	}
+	return errs
+}
+
+// checkListeners checks the listen addresses: the admin API's only when
+// it is on, the profiler's only on loopback.
+func (c *Config) checkListeners() []error {
+	var errs []error
 	if err := CheckAddr(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q %v", c.Listen, err))
 	}
@@ -455,6 +478,14 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("pprof_listen %q must be a loopback host:port: the profiler exposes the process's memory", c.PprofListen))
 		}
 	}
+	return errs
+}
+
+// checkProtocol checks the protocol choices: DPoP nonces (RFC 9449 §8),
+// dynamic registration (RFC 7591 §3) and its PKCE policy, the access
+// token algorithm, and the admin token's length.
+func (c *Config) checkProtocol() []error {
+	var errs []error
 	if c.DPoPNonce != "on" && c.DPoPNonce != "off" {
 		errs = append(errs, fmt.Errorf("dpop_nonce %q must be on or off", c.DPoPNonce))
 	}
@@ -491,13 +522,19 @@ func (c *Config) Validate() error {
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
 	}
+	return errs
+}
+
+// checkLifetimes checks lifetimes that depend on each other or on an RFC.
+func (c *Config) checkLifetimes() []error {
+	var errs []error
 	if c.RefreshReuseHorizon <= c.RefreshGrace {
 		errs = append(errs, fmt.Errorf("refresh_reuse_horizon %v must exceed refresh_grace %v: a retry within the grace needs the rotated token", c.RefreshReuseHorizon, c.RefreshGrace))
 	}
 	if c.CodeTTL > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("code_ttl %v is longer than the 10 minutes RFC 6749 §4.1.2 allows", c.CodeTTL))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func isLocal(host string) bool {
@@ -520,6 +557,13 @@ func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "bawwab.d
 
 // Warnings lists settings that are valid but unwise, each with the reason.
 func (c *Config) Warnings() []string {
+	return append(c.exposureWarnings(), c.policyWarnings()...)
+}
+
+// exposureWarnings are about what reaches the network: an http issuer
+// (RFC 9700 §2.6), an admin API off loopback, internal addresses allowed
+// for outbound requests.
+func (c *Config) exposureWarnings() []string {
 	var w []string
 	u, err := url.Parse(c.Issuer)
 	if err == nil && u.Scheme == "http" {
@@ -534,11 +578,18 @@ func (c *Config) Warnings() []string {
 	if len(c.InsecureOutboundAllow) > 0 {
 		w = append(w, "insecure_outbound_allow "+strings.Join(c.InsecureOutboundAllow, ",")+": clients may make bawwab call these internal addresses; for development only")
 	}
+	return w
+}
+
+// policyWarnings are about registration, the store, lifetimes and
+// password hashing.
+func (c *Config) policyWarnings() []string {
+	var w []string
 	if c.Registration == "open" {
 		w = append(w, "registration: open lets anyone register a client; users still see and approve each one, but consider token")
 	}
-	if c.MailRelay == "" {
-		w = append(w, "mail_relay is empty: verification and password-reset mails are not sent (on an http issuer they are written to the log, links included); set a relay in production")
+	if c.MailRelay == "" && c.Signup != "off" {
+		w = append(w, "signup is on but mail_relay is empty: verification and password-reset mails are not sent (on an http issuer they are written to the log, links included); set a relay in production")
 	}
 	if c.Database == "" {
 		w = append(w, "embedded SQLite in "+c.DataDir+": one node only; use database: postgres://… to run several")

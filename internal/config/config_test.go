@@ -22,8 +22,9 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// FuzzLoad: any file either loads or yields an error; never a panic, and
-// what loads validates or explains why not.
+// FuzzLoad: any file either loads or yields an error that names the file;
+// never a panic; and what loads validates or explains why not, each reason
+// naming the setting it concerns.
 func FuzzLoad(f *testing.F) {
 	for _, seed := range []string{"", "issuer: https://id.example\n", "audience: [a, b]\n", "access_token_ttl: 1h\n",
 		"listen: 127.0.0.1:0\npprof_listen: 0.0.0.0:6060\n", "- a\n- b\n", "issuer: [1, {a: b}]\n", "x: !!binary aGk=\n"} {
@@ -32,9 +33,25 @@ func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		c := Default()
 		if err := Load(&c, raw, "fuzz.yaml"); err != nil {
+			if !strings.HasPrefix(err.Error(), "config: fuzz.yaml: ") {
+				t.Fatalf("the error does not name the file: %v", err)
+			}
 			return
 		}
-		_ = c.Validate()
+		err := c.Validate()
+		if err == nil {
+			return
+		}
+		reasons := []error{err}
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			reasons = joined.Unwrap()
+		}
+		for _, r := range reasons {
+			key, _, _ := strings.Cut(r.Error(), " ")
+			if _, ok := field(strings.TrimSuffix(key, ":")); !ok {
+				t.Fatalf("%q does not name the setting it concerns", r)
+			}
+		}
 	})
 }
 

@@ -1,7 +1,14 @@
-// Package device implements the device authorization endpoint of the
-// OAuth 2.0 Device Authorization Grant (RFC 8628 §3.1–3.3) and its user
-// codes. The user-facing page (/device) lives with the other login pages
-// in package authorize; the token grant in package token.
+// Package device is the home of the OAuth 2.0 Device Authorization Grant
+// (RFC 8628): the device authorization endpoint (§3.1–3.2, [Endpoint]),
+// its user codes, and the page where the user enters one (§3.3, [Page],
+// device.go and page.go). After the code, the user signs in and answers
+// the consent screen of the code flow (package authorize), whose answer
+// [Page.Decide] records on the device code.
+//
+// The token grant (§3.4–3.5, urn:ietf:params:oauth:grant-type:device_code)
+// stays in package token, in device_code.go: every grant lives there, one
+// per file, behind one dispatcher that authenticates clients and writes
+// errors once.
 package device
 
 import (
@@ -15,6 +22,8 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/granttype"
+	"github.com/bawwab/bawwab/internal/ids"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -105,7 +114,7 @@ func (e *Endpoint) authorize(r *http.Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(client.GrantTypes, token.DeviceCodeGrantType) {
+	if !slices.Contains(client.GrantTypes, granttype.DeviceCode) {
 		return nil, oautherr.New(oautherr.UnauthorizedClient, "this client is not allowed the device_code grant")
 	}
 	asked, err := scope.Parse(r.PostForm.Get("scope"))
@@ -121,7 +130,7 @@ func (e *Endpoint) authorize(r *http.Request) (*Response, error) {
 		}
 	}
 	now := e.Now()
-	deviceCode := token.NewOpaque()
+	deviceCode := ids.NewOpaque()
 	d := storage.DeviceCode{Hash: storage.Hash(deviceCode), ClientID: client.ID, Scopes: asked, Interval: e.Interval,
 		CreatedAt: now, ExpiresAt: now.Add(e.TTL)}
 	for range 5 { // a user code collision is rare; try again

@@ -53,34 +53,13 @@ type claims struct {
 	Nonce string           `json:"nonce"`
 }
 
-// Verify checks a DPoP proof for a request with this method and URL (query
-// and fragment ignored, RFC 9449 §4.3). accessToken, when not empty, must
-// be the one the proof's ath hashes.
-func Verify(raw, method, target string, now time.Time, accessToken string) (*Proof, error) {
-	return verify(raw, method, target, now, accessToken, Window)
-}
-
-// verify is Verify with the iat window.
+// verify checks a DPoP proof for a request with this method and URL (query
+// and fragment ignored, RFC 9449 §4.3), its iat within window of now.
+// accessToken, when not empty, must be the one the proof's ath hashes.
 func verify(raw, method, target string, now time.Time, accessToken string, window time.Duration) (*Proof, error) {
-	// A proof is a JWT (§4.2), so compact serialization only: no JWS JSON
-	// serialization, with its unprotected headers.
-	jws, err := jose.ParseSignedCompact(raw, Algorithms)
+	jws, h, err := parseProof(raw)
 	if err != nil {
-		return nil, errors.New("the DPoP proof is not a compact JWS signed with an asymmetric algorithm")
-	}
-	if len(jws.Signatures) != 1 {
-		return nil, errors.New("the DPoP proof must have one signature")
-	}
-	h := jws.Signatures[0].Protected
-	_, b64 := h.ExtraHeaders["b64"]
-	if _, crit := h.ExtraHeaders["crit"]; crit || b64 { // RFC 7797 §7: no unencoded payload in a JWT
-		return nil, errors.New("the DPoP proof may not carry b64 or crit headers")
-	}
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "dpop+jwt" {
-		return nil, errors.New("the DPoP proof's typ must be dpop+jwt")
-	}
-	if h.JSONWebKey == nil || !h.JSONWebKey.IsPublic() || !h.JSONWebKey.Valid() {
-		return nil, errors.New("the DPoP proof must carry its public key in jwk")
+		return nil, err
 	}
 	payload, err := jws.Verify(h.JSONWebKey)
 	if err != nil {
@@ -90,23 +69,60 @@ func verify(raw, method, target string, now time.Time, accessToken string, windo
 	if err := jwtJSON(payload, &c); err != nil {
 		return nil, errors.New("the DPoP proof's claims are malformed")
 	}
-	switch {
-	case c.JTI == "":
-		return nil, errors.New("the DPoP proof needs a jti")
-	case c.HTM != method:
-		return nil, fmt.Errorf("the DPoP proof is for %s, not %s", c.HTM, method)
-	case !sameURL(c.HTU, target):
-		return nil, errors.New("the DPoP proof is for another URL (htu)")
-	case c.IAT == nil || now.Sub(c.IAT.Time()) > window || c.IAT.Time().Sub(now) > window:
-		return nil, errors.New("the DPoP proof's iat is missing or too far from now")
-	case accessToken != "" && c.ATH != Hash(accessToken):
-		return nil, errors.New("the DPoP proof's ath does not match the access token")
+	if err := c.check(method, target, now, accessToken, window); err != nil {
+		return nil, err
 	}
 	tp, err := h.JSONWebKey.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return nil, err
 	}
 	return &Proof{JKT: base64.RawURLEncoding.EncodeToString(tp), JTI: c.JTI, IAT: c.IAT.Time(), Nonce: c.Nonce}, nil
+}
+
+// parseProof parses the JOSE header of a proof (RFC 9449 §4.2–4.3): a
+// JWT, so compact serialization only (no JWS JSON serialization, with its
+// unprotected headers) and no unencoded payload (RFC 7797 §7); one
+// signature with an asymmetric algorithm; typ dpop+jwt; and the public
+// key in jwk. The signature is not checked here.
+func parseProof(raw string) (*jose.JSONWebSignature, jose.Header, error) {
+	jws, err := jose.ParseSignedCompact(raw, Algorithms)
+	if err != nil {
+		return nil, jose.Header{}, errors.New("the DPoP proof is not a compact JWS signed with an asymmetric algorithm")
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, jose.Header{}, errors.New("the DPoP proof must have one signature")
+	}
+	h := jws.Signatures[0].Protected
+	_, b64 := h.ExtraHeaders["b64"]
+	if _, crit := h.ExtraHeaders["crit"]; crit || b64 {
+		return nil, h, errors.New("the DPoP proof may not carry b64 or crit headers")
+	}
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "dpop+jwt" {
+		return nil, h, errors.New("the DPoP proof's typ must be dpop+jwt")
+	}
+	if h.JSONWebKey == nil || !h.JSONWebKey.IsPublic() || !h.JSONWebKey.Valid() {
+		return nil, h, errors.New("the DPoP proof must carry its public key in jwk")
+	}
+	return jws, h, nil
+}
+
+// check checks the claims of a proof for a request with this method and
+// URL (RFC 9449 §4.3 steps 8–12): a jti, htm and htu of the request, an
+// iat within window of now, and at a resource the ath of accessToken.
+func (c *claims) check(method, target string, now time.Time, accessToken string, window time.Duration) error {
+	switch {
+	case c.JTI == "":
+		return errors.New("the DPoP proof needs a jti")
+	case c.HTM != method:
+		return fmt.Errorf("the DPoP proof is for %s, not %s", c.HTM, method)
+	case !sameURL(c.HTU, target):
+		return errors.New("the DPoP proof is for another URL (htu)")
+	case c.IAT == nil || now.Sub(c.IAT.Time()) > window || c.IAT.Time().Sub(now) > window:
+		return errors.New("the DPoP proof's iat is missing or too far from now")
+	case accessToken != "" && c.ATH != Hash(accessToken):
+		return errors.New("the DPoP proof's ath does not match the access token")
+	}
+	return nil
 }
 
 // Hash is the ath of an access token: base64url(SHA-256(token)).
@@ -145,17 +161,6 @@ func (n *Nonces) Current(now time.Time) string { return n.at(now.UnixNano() / in
 func (n *Nonces) Valid(nonce string, now time.Time) bool {
 	s := now.UnixNano() / int64(n.Slot)
 	return hmac.Equal([]byte(nonce), []byte(n.at(s))) || hmac.Equal([]byte(nonce), []byte(n.at(s-1)))
-}
-
-type key struct{}
-
-// With returns ctx carrying the verified proof of the request.
-func With(ctx context.Context, p *Proof) context.Context { return context.WithValue(ctx, key{}, p) }
-
-// From returns the proof carried by ctx, or nil.
-func From(ctx context.Context) *Proof {
-	p, _ := ctx.Value(key{}).(*Proof)
-	return p
 }
 
 func jwtJSON(payload []byte, out any) error { return json.Unmarshal(payload, out) }

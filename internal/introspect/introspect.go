@@ -8,6 +8,7 @@
 package introspect
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -56,8 +57,10 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 	oautherr.Respond(r.Context(), e.Log, w, "introspection failed", resp, err)
 }
 
+// introspect answers an introspection request (RFC 7662 §2.1): the
+// client authenticates, and any token that is not active for it (unknown,
+// expired, revoked, of another client) gets only "active": false (§2.2).
 func (e *Endpoint) introspect(r *http.Request) (*Response, error) {
-	ctx := r.Context()
 	client, err := token.ClientForm(e.Auth, r)
 	if err != nil {
 		return nil, err
@@ -66,39 +69,57 @@ func (e *Endpoint) introspect(r *http.Request) (*Response, error) {
 	if raw == "" {
 		return nil, oautherr.New(oautherr.InvalidRequest, "token is required")
 	}
-	inactive := &Response{Active: false}
-	now := e.Issuer.Now()
-
 	if !token.IsJWT(raw) {
-		rt, err := e.Issuer.Store.GetRefreshToken(ctx, storage.Hash(raw))
-		if errors.Is(err, storage.ErrNotFound) {
-			return inactive, nil
-		} else if err != nil {
-			return nil, oautherr.Wrap(err)
-		}
-		if rt.ClientID != client.ID || !rt.UsedAt.IsZero() || !now.Before(rt.ExpiresAt) {
-			return inactive, nil
-		}
-		ended, err := e.Issuer.GrantEnded(ctx, rt.GrantID)
-		if err != nil {
-			return nil, oautherr.Wrap(err)
-		}
-		if ended {
-			return inactive, nil
-		}
-		return &Response{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, TokenType: "refresh_token",
-			Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), Sub: e.Issuer.Subject(client, rt.UserID), Iss: e.Issuer.URL, AuthTime: rt.AuthTime.Unix()}, nil
+		return e.refreshToken(r.Context(), client, raw)
 	}
+	return e.accessToken(r.Context(), client, raw)
+}
 
+// inactive is the answer for a token that is not active (RFC 7662 §2.2).
+func inactive() *Response { return &Response{Active: false} }
+
+// refreshToken introspects an opaque refresh token: active when it is the
+// client's, not yet rotated, not expired, and its grant lives.
+func (e *Endpoint) refreshToken(ctx context.Context, client *storage.Client, raw string) (*Response, error) {
+	now := e.Issuer.Now()
+	rt, err := e.Issuer.Store.GetRefreshToken(ctx, storage.Hash(raw))
+	if errors.Is(err, storage.ErrNotFound) {
+		return inactive(), nil
+	} else if err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	if rt.ClientID != client.ID || !rt.UsedAt.IsZero() || !now.Before(rt.ExpiresAt) {
+		return inactive(), nil
+	}
+	ended, err := e.Issuer.GrantEnded(ctx, rt.GrantID)
+	if err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	if ended {
+		return inactive(), nil
+	}
+	return &Response{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, TokenType: "refresh_token",
+		Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), Sub: e.Issuer.Subject(client, rt.UserID), Iss: e.Issuer.URL, AuthTime: rt.AuthTime.Unix()}, nil
+}
+
+// accessToken introspects a JWT access token: active when it validates
+// and was issued to the client or names it as an audience.
+func (e *Endpoint) accessToken(ctx context.Context, client *storage.Client, raw string) (*Response, error) {
 	c, err := e.Issuer.ValidateAccess(ctx, raw)
 	if oautherr.Code(err) == oautherr.InvalidToken {
-		return inactive, nil
+		return inactive(), nil
 	} else if err != nil {
 		return nil, err
 	}
 	if c.ClientID != client.ID && !slices.Contains([]string(c.Audience), client.ID) {
-		return inactive, nil
+		return inactive(), nil
 	}
+	return accessResponse(c), nil
+}
+
+// accessResponse is the answer for an active access token (RFC 7662
+// §2.2), with its DPoP binding (RFC 9449 §6.2).
+func accessResponse(c *token.AccessClaims) *Response {
 	resp := &Response{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer", Sub: c.Subject,
 		Aud: c.Audience, Iss: c.Issuer, Jti: c.ID, AuthTime: c.AuthTime, Cnf: c.Cnf}
 	if c.Cnf != nil {
@@ -113,5 +134,5 @@ func (e *Endpoint) introspect(r *http.Request) (*Response, error) {
 	if c.NotBefore != nil {
 		resp.Nbf = c.NotBefore.Time().Unix()
 	}
-	return resp, nil
+	return resp
 }

@@ -49,14 +49,6 @@ var keyAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.RS256}
 // rsaBits is the size of the RSA key (RFC 7518 §3.3: 2048 or larger).
 const rsaBits = 2048
 
-// keyAlg is the stored algorithm of the key that signs with alg.
-func keyAlg(alg jose.SignatureAlgorithm) jose.SignatureAlgorithm {
-	if alg == jose.PS256 {
-		return jose.RS256
-	}
-	return alg
-}
-
 // Supported reports whether bawwab signs with alg.
 func Supported(alg string) bool {
 	for _, a := range Algorithms {
@@ -211,37 +203,8 @@ func (m *Manager) Reload(ctx context.Context) error {
 			}
 			continue
 		}
-		var jwk jose.JSONWebKey
-		if err := jwk.UnmarshalJSON(k.PrivateJWK); err != nil {
-			return fmt.Errorf("jwks: key %s: %w", k.ID, err)
-		}
-		var algs []jose.SignatureAlgorithm
-		switch priv := jwk.Key.(type) {
-		case *ecdsa.PrivateKey:
-			set.byKID[k.ID], algs = &priv.PublicKey, []jose.SignatureAlgorithm{jose.ES256}
-		case *rsa.PrivateKey:
-			set.byKID[k.ID], algs = &priv.PublicKey, []jose.SignatureAlgorithm{jose.RS256, jose.PS256}
-		default:
-			return fmt.Errorf("jwks: key %s is neither ECDSA nor RSA", k.ID)
-		}
-		set.public.Keys = append(set.public.Keys, jwk.Public())
-		if !k.RetiredAt.IsZero() || set.signers[algs[0]] != nil {
-			continue // retired, or a newer key of this kind signs
-		}
-		if algs[0] == jose.ES256 {
-			set.activeKID = k.ID
-		}
-		for _, alg := range algs {
-			set.active[alg] = k.ID
-			set.signers[alg] = map[string]jose.Signer{}
-			for _, typ := range []string{TypeAccessToken, TypeJWT, TypeLogout} {
-				opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-				s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: jwk.Key, KeyID: k.ID}}, opts)
-				if err != nil {
-					return err
-				}
-				set.signers[alg][typ] = s
-			}
+		if err := set.add(k); err != nil {
+			return err
 		}
 	}
 	for _, alg := range Algorithms {
@@ -255,6 +218,54 @@ func (m *Manager) Reload(ctx context.Context) error {
 	}
 	set.json = raw
 	m.set.Store(set)
+	return nil
+}
+
+// add publishes the public half of stored key k (RFC 7517 §5) and, when
+// it is the newest unretired key of its kind (keys come newest first),
+// makes it the one that signs with each of its algorithms.
+func (set *keySet) add(k storage.SigningKey) error {
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(k.PrivateJWK); err != nil {
+		return fmt.Errorf("jwks: key %s: %w", k.ID, err)
+	}
+	var algs []jose.SignatureAlgorithm
+	switch priv := jwk.Key.(type) {
+	case *ecdsa.PrivateKey:
+		set.byKID[k.ID], algs = &priv.PublicKey, []jose.SignatureAlgorithm{jose.ES256}
+	case *rsa.PrivateKey:
+		set.byKID[k.ID], algs = &priv.PublicKey, []jose.SignatureAlgorithm{jose.RS256, jose.PS256}
+	default:
+		return fmt.Errorf("jwks: key %s is neither ECDSA nor RSA", k.ID)
+	}
+	set.public.Keys = append(set.public.Keys, jwk.Public())
+	if !k.RetiredAt.IsZero() || set.signers[algs[0]] != nil {
+		return nil // retired, or a newer key of this kind signs
+	}
+	if algs[0] == jose.ES256 {
+		set.activeKID = k.ID
+	}
+	for _, alg := range algs {
+		set.active[alg] = k.ID
+		if err := set.addSigners(alg, k.ID, jwk.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addSigners makes the signers of key (kid) for alg, one per JWT type
+// (typ, RFC 7515 §4.1.9), so that no kind of token passes for another.
+func (set *keySet) addSigners(alg jose.SignatureAlgorithm, kid string, key any) error {
+	set.signers[alg] = map[string]jose.Signer{}
+	for _, typ := range []string{TypeAccessToken, TypeJWT, TypeLogout} {
+		opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, opts)
+		if err != nil {
+			return err
+		}
+		set.signers[alg][typ] = s
+	}
 	return nil
 }
 

@@ -23,6 +23,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/granttype"
+	"github.com/bawwab/bawwab/internal/ids"
 	"github.com/bawwab/bawwab/internal/token"
 )
 
@@ -82,19 +84,70 @@ func Run(ctx context.Context, t Target, name string, o Options) (Result, error) 
 		return Result{}, fmt.Errorf("%s: setup: %w", name, err)
 	}
 
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		errs      int
-		firstErr  error
-	)
+	var tl tally
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	start := time.Now()
+	maxRSS := sampleRSS(ctx, t)
+	var wg sync.WaitGroup
+	for w := range o.Workers {
+		wg.Go(func() { tl.add(repeat(ctx, newWorker(t, tr), op, o, w, start, &tl)) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cancel()
+	r := tl.result(name, s.unit, o.Workers, elapsed)
+	r.MaxRSSMB = float64(maxRSS()) / (1 << 20)
+	return r, nil
+}
+
+// tally collects the workers' latencies and errors.
+type tally struct {
+	mu        sync.Mutex
+	latencies []time.Duration
+	errs      int
+	firstErr  error
+}
+
+func (tl *tally) fail(err error) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.errs++
+	if tl.firstErr == nil {
+		tl.firstErr = err
+	}
+}
+
+func (tl *tally) add(latencies []time.Duration) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.latencies = append(tl.latencies, latencies...)
+}
+
+// result summarizes the run: throughput and latency percentiles.
+func (tl *tally) result(name, unit string, workers int, elapsed time.Duration) Result {
+	latencies := tl.latencies
+	slices.Sort(latencies)
+	r := Result{Scenario: name, Unit: unit, Workers: workers, Seconds: elapsed.Seconds(), Count: len(latencies), Errors: tl.errs,
+		PerSecond: float64(len(latencies)) / elapsed.Seconds()}
+	if n := len(latencies); n > 0 {
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		at := func(q float64) time.Duration { return latencies[min(n-1, int(q*float64(n)))] }
+		r.P50ms, r.P90ms, r.P99ms, r.Maxms = ms(at(.50)), ms(at(.90)), ms(at(.99)), ms(latencies[n-1])
+	}
+	if tl.firstErr != nil {
+		r.FirstError = tl.firstErr.Error()
+	}
+	return r
+}
+
+// sampleRSS samples the server's memory every 50ms until ctx ends; the
+// function it returns waits for that and returns the largest sample.
+func sampleRSS(ctx context.Context, t Target) func() int64 {
 	var maxRSS int64
-	rssDone := make(chan struct{})
-	go func() { // sample the server's memory while it works
-		defer close(rssDone)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -110,60 +163,36 @@ func Run(ctx context.Context, t Target, name string, o Options) (Result, error) 
 			}
 		}
 	}()
-	var wg sync.WaitGroup
-	for w := range o.Workers {
-		wg.Go(func() {
-			wk := newWorker(t, tr)
-			var local []time.Duration
-			for k := 0; ; k++ {
-				if o.Rate > 0 {
-					at := start.Add(time.Duration(float64(k*o.Workers+w) * float64(time.Second) / float64(o.Rate)))
-					select {
-					case <-ctx.Done():
-					case <-time.After(time.Until(at)):
-					}
-				}
-				if ctx.Err() != nil {
-					break
-				}
-				t0 := time.Now()
-				err := op(wk)
-				if ctx.Err() != nil && err != nil {
-					break // cut short by the end of the run
-				}
-				if err != nil {
-					mu.Lock()
-					errs++
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					continue
-				}
-				local = append(local, time.Since(t0))
-			}
-			mu.Lock()
-			latencies = append(latencies, local...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	cancel()
-	<-rssDone
+	return func() int64 { <-done; return maxRSS }
+}
 
-	slices.Sort(latencies)
-	r := Result{Scenario: name, Unit: s.unit, Workers: o.Workers, Seconds: elapsed.Seconds(), Count: len(latencies), Errors: errs,
-		PerSecond: float64(len(latencies)) / elapsed.Seconds(), MaxRSSMB: float64(maxRSS) / (1 << 20)}
-	if n := len(latencies); n > 0 {
-		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-		at := func(q float64) time.Duration { return latencies[min(n-1, int(q*float64(n)))] }
-		r.P50ms, r.P90ms, r.P99ms, r.Maxms = ms(at(.50)), ms(at(.90)), ms(at(.99)), ms(latencies[n-1])
+// repeat runs op as worker number w until ctx ends, paced to o.Rate when
+// set, and returns the latencies of the operations that succeeded;
+// failures go to tl.
+func repeat(ctx context.Context, wk *worker, op func(*worker) error, o Options, w int, start time.Time, tl *tally) []time.Duration {
+	var local []time.Duration
+	for k := 0; ; k++ {
+		if o.Rate > 0 {
+			at := start.Add(time.Duration(float64(k*o.Workers+w) * float64(time.Second) / float64(o.Rate)))
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Until(at)):
+			}
+		}
+		if ctx.Err() != nil {
+			return local
+		}
+		t0 := time.Now()
+		err := op(wk)
+		if ctx.Err() != nil && err != nil {
+			return local // cut short by the end of the run
+		}
+		if err != nil {
+			tl.fail(err)
+			continue
+		}
+		local = append(local, time.Since(t0))
 	}
-	if firstErr != nil {
-		r.FirstError = firstErr.Error()
-	}
-	return r, nil
 }
 
 // WriteTable prints results as an aligned table.
@@ -196,7 +225,7 @@ type scenario struct {
 
 var scenarios = map[string]scenario{
 	"client_credentials": {unit: "request", setup: func(s *worker) (func(*worker) error, error) {
-		req := s.rawPost("/token", url.Values{"grant_type": {"client_credentials"}, "scope": {s.t.Scope}})
+		req := s.rawPost("/token", url.Values{"grant_type": {granttype.ClientCredentials}, "scope": {s.t.Scope}})
 		return func(w *worker) error { return w.fixed(req, `"access_token":`) }, nil
 	}},
 	"introspect_jwt": {unit: "request", setup: func(s *worker) (func(*worker) error, error) {
@@ -248,7 +277,7 @@ var scenarios = map[string]scenario{
 				}
 				w.refresh = tok.RefreshToken
 			}
-			tok, err := w.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {w.refresh}})
+			tok, err := w.token(url.Values{"grant_type": {granttype.RefreshToken}, "refresh_token": {w.refresh}})
 			if err != nil {
 				w.refresh = ""
 				return err
@@ -391,7 +420,7 @@ func (w *worker) token(form url.Values) (*token.Response, error) {
 }
 
 func (w *worker) clientCredentials() (string, error) {
-	r, err := w.token(url.Values{"grant_type": {"client_credentials"}, "scope": {w.t.Scope}})
+	r, err := w.token(url.Values{"grant_type": {granttype.ClientCredentials}, "scope": {w.t.Scope}})
 	if err != nil {
 		return "", err
 	}
@@ -406,9 +435,9 @@ var (
 // codeFlow runs the authorization code flow with PKCE as a browser and a
 // client back end would, logging in and consenting when asked.
 func (w *worker) codeFlow() (*token.Response, error) {
-	verifier := token.NewOpaque() + token.NewOpaque()
+	verifier := ids.NewOpaque() + ids.NewOpaque()
 	q := url.Values{"response_type": {"code"}, "client_id": {w.t.ClientID}, "redirect_uri": {w.t.RedirectURI},
-		"scope": {"openid email offline_access"}, "state": {token.NewID()}, "code_challenge": {token.S256(verifier)},
+		"scope": {"openid email offline_access"}, "state": {ids.New()}, "code_challenge": {token.S256(verifier)},
 		"code_challenge_method": {"S256"}}
 	a, err := w.send("GET", "/authorize?"+q.Encode(), nil, false)
 	for range 6 {
@@ -425,7 +454,7 @@ func (w *worker) codeFlow() (*token.Response, error) {
 			if e := u.Query().Get("error"); e != "" {
 				return nil, fmt.Errorf("authorize: %s: %s", e, u.Query().Get("error_description"))
 			}
-			return w.token(url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")},
+			return w.token(url.Values{"grant_type": {granttype.AuthorizationCode}, "code": {u.Query().Get("code")},
 				"redirect_uri": {w.t.RedirectURI}, "code_verifier": {verifier}})
 		case strings.HasPrefix(a.loc, "/login"), strings.HasPrefix(a.loc, "/consent"):
 			page, gerr := w.send("GET", a.loc, nil, false)

@@ -116,10 +116,14 @@ func (e *Error) Unwrap() error { return e.cause }
 
 // Is reports whether target is an *Error with the same Code, so that
 // errors.Is(err, oautherr.New(oautherr.InvalidGrant, "")) matches by code.
+// ErrMissingToken is a case rather than a code: only itself matches it.
 func (e *Error) Is(target error) bool {
 	var t *Error
 	if !errors.As(target, &t) {
 		return false
+	}
+	if t == ErrMissingToken {
+		return e == ErrMissingToken
 	}
 	return t.Code == e.Code
 }
@@ -300,7 +304,7 @@ func WriteBearer(w http.ResponseWriter, err error, realm, scope string) {
 		Write(w, e, "")
 		return
 	}
-	if e != ErrMissingToken {
+	if !errors.Is(err, ErrMissingToken) {
 		// Sanitize leaves no quote or backslash: the quoted string needs
 		// no escapes (RFC 6750 §3, RFC 9110 §5.6.4).
 		challenge += `, error="` + e.Code + `", error_description="` + Sanitize(e.Description) + `"`

@@ -208,12 +208,9 @@ func (c *Client) control(_ context.Context, network, address string, _ syscall.R
 // fragment, and not naming an internal IP address outright (a name that
 // resolves to one is refused when called). Its error says what to change.
 func (c *Client) CheckURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Hostname() == "" || u.Opaque != "" {
-		return errors.New("must be an absolute https URL")
-	}
-	if u.User != nil || u.Fragment != "" || strings.Contains(raw, "#") {
-		return errors.New("must have no user name, password or fragment")
+	u, err := parseCallURL(raw)
+	if err != nil {
+		return err
 	}
 	allowed := c.allowed(u.Hostname())
 	switch {
@@ -222,12 +219,35 @@ func (c *Client) CheckURL(raw string) error {
 	default:
 		return errors.New("must be an https URL")
 	}
-	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && !allowed {
+	if allowed {
+		return nil
+	}
+	return checkPublicHost(u.Hostname())
+}
+
+// parseCallURL parses a URL bawwab is to call: absolute, with a host, and
+// without user info or fragment ('#' anywhere, even an empty fragment).
+func parseCallURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Hostname() == "" || u.Opaque != "" {
+		return nil, errors.New("must be an absolute https URL")
+	}
+	if u.User != nil || u.Fragment != "" || strings.Contains(raw, "#") {
+		return nil, errors.New("must have no user name, password or fragment")
+	}
+	return u, nil
+}
+
+// checkPublicHost refuses a host that names an internal address outright:
+// a special-purpose IP literal, or localhost and its subdomains (RFC 6761
+// §6.3). A name that resolves to an internal address is refused at dial.
+func checkPublicHost(host string) error {
+	if ip, err := netip.ParseAddr(host); err == nil {
 		if why := Special(ip.WithZone("")); why != "" {
 			return fmt.Errorf("must not name %s", why)
 		}
 	}
-	if h := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")); !allowed && (h == "localhost" || strings.HasSuffix(h, ".localhost")) {
+	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return errors.New("must not name a loopback host (RFC 6761 §6.3)")
 	}
 	return nil

@@ -143,7 +143,9 @@ func TestGet(t *testing.T) {
 	ctx := context.Background()
 	ok, okHits := server(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"keys":[]}`)) })
 	big, _ := server(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(strings.Repeat("x", 2048))) })
-	denied, _ := server(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "secret internal detail", 401) })
+	denied, _ := server(t, func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "secret internal detail", http.StatusUnauthorized)
+	})
 	slow, _ := server(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():

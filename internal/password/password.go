@@ -86,33 +86,54 @@ func Verify(pw, hash string, want Params) (needsRehash bool, err error) {
 	return p.Memory < want.Memory || p.Time < want.Time || p.Threads < want.Threads, nil
 }
 
+// parse reads a PHC string of argon2id (RFC 9106 §4 parameters):
+// $argon2id$v=19$m=…,t=…,p=…$salt$key, refusing anything else.
 func parse(hash string) (Params, []byte, []byte, error) {
-	var p Params
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
-		return p, nil, nil, ErrMalformed
+		return Params{}, nil, nil, ErrMalformed
 	}
-	var v int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
-		return p, nil, nil, ErrMalformed
+	p, err := parseParams(parts[2], parts[3])
+	if err != nil {
+		return p, nil, nil, err
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
-		return p, nil, nil, ErrMalformed
+	salt, err := decode(parts[4], 8, -1)
+	if err != nil {
+		return p, nil, nil, err
 	}
-	// Refuse absurd parameters from a tampered store (resource exhaustion).
-	if p.Memory == 0 || p.Memory > 4*1024*1024 || p.Time == 0 || p.Time > 64 || p.Threads == 0 {
-		return p, nil, nil, ErrMalformed
-	}
-	enc := base64.RawStdEncoding
-	salt, err := enc.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 {
-		return p, nil, nil, ErrMalformed
-	}
-	key, err := enc.DecodeString(parts[5])
-	if err != nil || len(key) < 16 || len(key) > 64 {
-		return p, nil, nil, ErrMalformed
+	key, err := decode(parts[5], 16, 64)
+	if err != nil {
+		return p, nil, nil, err
 	}
 	return p, salt, key, nil
+}
+
+// parseParams reads the version (only argon2 version 0x13, RFC 9106 §3.1)
+// and the cost parameters, refusing absurd ones from a tampered store
+// (resource exhaustion).
+func parseParams(version, params string) (Params, error) {
+	var p Params
+	var v int
+	if _, err := fmt.Sscanf(version, "v=%d", &v); err != nil || v != argon2.Version {
+		return p, ErrMalformed
+	}
+	if _, err := fmt.Sscanf(params, "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
+		return p, ErrMalformed
+	}
+	if p.Memory == 0 || p.Memory > 4*1024*1024 || p.Time == 0 || p.Time > 64 || p.Threads == 0 {
+		return p, ErrMalformed
+	}
+	return p, nil
+}
+
+// decode reads a salt or key: unpadded standard base64, of at least lo
+// bytes and, unless hi is negative, at most hi.
+func decode(s string, lo, hi int) ([]byte, error) {
+	b, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil || len(b) < lo || hi >= 0 && len(b) > hi {
+		return nil, ErrMalformed
+	}
+	return b, nil
 }
 
 // dummies holds, per Params, a valid hash of a random password, verified

@@ -24,14 +24,15 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/admin"
-	"github.com/bawwab/bawwab/internal/authorize"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/granttype"
+	"github.com/bawwab/bawwab/internal/ids"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/outbound"
+	"github.com/bawwab/bawwab/internal/redirecturi"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/token"
 )
 
 // Modes of registration.
@@ -48,7 +49,7 @@ const (
 )
 
 // allowedGrants are the grant types a client may register for itself.
-var allowedGrants = []string{"authorization_code", "refresh_token", token.DeviceCodeGrantType}
+var allowedGrants = []string{granttype.AuthorizationCode, granttype.RefreshToken, granttype.DeviceCode}
 
 // Endpoint serves registration.
 type Endpoint struct {
@@ -137,69 +138,17 @@ func sameSecret(got, want string) bool {
 }
 
 // spec validates metadata against the policy and turns it into a client.
+// The rules run one concern each, in the order that decides which error
+// metadata breaking several gets; they fill in RFC 7591 §2 defaults.
 func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
-	if len(m.GrantTypes) == 0 {
-		m.GrantTypes = []string{"authorization_code"} // RFC 7591 §2
-	}
-	for _, g := range m.GrantTypes {
-		if !slices.Contains(allowedGrants, g) {
-			return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "grant type "+oautherr.Clip(g)+" cannot be registered; use "+strings.Join(allowedGrants, ", "))
+	for _, check := range []func(*Metadata) error{checkGrants, checkAuthMethod, checkRedirectURIs, checkSubjectAndAlg, e.checkPKCEPolicy} {
+		if err := check(m); err != nil {
+			return admin.ClientSpec{}, err
 		}
 	}
-	if len(m.ResponseTypes) == 0 && slices.Contains(m.GrantTypes, "authorization_code") {
-		m.ResponseTypes = []string{"code"}
-	}
-	for _, rt := range m.ResponseTypes {
-		if rt != "code" {
-			return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "only the code response type is supported")
-		}
-	}
-	if m.TokenEndpointAuthMethod == "" {
-		m.TokenEndpointAuthMethod = "client_secret_basic"
-	}
-	switch m.TokenEndpointAuthMethod {
-	case "client_secret_basic", "client_secret_post", "none", "private_key_jwt", "client_secret_jwt":
-	default:
-		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "token_endpoint_auth_method must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none")
-	}
-	for _, u := range m.RedirectURIs {
-		if !authorize.ValidRedirectURI(u) {
-			return admin.ClientSpec{}, metadataError(InvalidRedirectURI, "redirect URI "+oautherr.Clip(u)+" is not allowed: use https, http on a loopback IP, or a private-use scheme, without fragment")
-		}
-	}
-	if slices.Contains(m.GrantTypes, "authorization_code") && len(m.RedirectURIs) == 0 {
-		return admin.ClientSpec{}, metadataError(InvalidRedirectURI, "the authorization_code grant needs redirect_uris")
-	}
-	if m.SubjectType != "" && m.SubjectType != "public" && m.SubjectType != "pairwise" {
-		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "subject_type must be public or pairwise")
-	}
-	if m.IDTokenAlg != "" && !jwks.Supported(m.IDTokenAlg) {
-		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "id_token_signed_response_alg must be RS256, PS256 or ES256")
-	}
-	switch m.PKCEPolicy {
-	case "", "required":
-		m.PKCEPolicy = ""
-	case storage.PKCENonceInstead:
-		if !e.AllowNonceInstead {
-			return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "pkce_policy nonce_instead is not allowed here: registered clients use PKCE")
-		}
-		if m.TokenEndpointAuthMethod == "none" {
-			return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "a public client always uses PKCE")
-		}
-	default:
-		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "pkce_policy must be required or nonce_instead")
-	}
-	if m.Scope == "" {
-		m.Scope = "openid"
-	}
-	scopes, err := scope.Parse(m.Scope)
+	scopes, err := e.scopes(m)
 	if err != nil {
-		return admin.ClientSpec{}, metadataError(InvalidClientMetadata, err.Error())
-	}
-	for _, s := range scopes {
-		if _, ok := e.Scopes.Get(s); !ok {
-			return admin.ClientSpec{}, metadataError(InvalidClientMetadata, "unknown scope "+oautherr.Clip(s))
-		}
+		return admin.ClientSpec{}, err
 	}
 	return admin.ClientSpec{Name: m.ClientName, Public: m.TokenEndpointAuthMethod == "none", RedirectURIs: m.RedirectURIs,
 		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR, AuthMethod: m.TokenEndpointAuthMethod, JWKS: string(m.JWKS),
@@ -208,7 +157,105 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 		IDTokenAlg: m.IDTokenAlg, PKCEPolicy: m.PKCEPolicy,
 		// A client registering itself is never verified: only the operator says so.
 		Info: storage.ClientInfo{ClientURI: m.ClientURI, LogoURI: m.LogoURI, PolicyURI: m.PolicyURI, TOSURI: m.TOSURI}}, nil
+}
 
+// checkGrants checks grant_types and response_types (RFC 7591 §2): only
+// the grants a client may register for itself, and the code response
+// type, which the authorization code grant implies.
+func checkGrants(m *Metadata) error {
+	if len(m.GrantTypes) == 0 {
+		m.GrantTypes = []string{granttype.AuthorizationCode} // RFC 7591 §2
+	}
+	for _, g := range m.GrantTypes {
+		if !slices.Contains(allowedGrants, g) {
+			return metadataError(InvalidClientMetadata, "grant type "+oautherr.Clip(g)+" cannot be registered; use "+strings.Join(allowedGrants, ", "))
+		}
+	}
+	if len(m.ResponseTypes) == 0 && slices.Contains(m.GrantTypes, granttype.AuthorizationCode) {
+		m.ResponseTypes = []string{"code"}
+	}
+	for _, rt := range m.ResponseTypes {
+		if rt != "code" {
+			return metadataError(InvalidClientMetadata, "only the code response type is supported")
+		}
+	}
+	return nil
+}
+
+// checkAuthMethod checks token_endpoint_auth_method, client_secret_basic
+// when absent (RFC 7591 §2).
+func checkAuthMethod(m *Metadata) error {
+	if m.TokenEndpointAuthMethod == "" {
+		m.TokenEndpointAuthMethod = "client_secret_basic"
+	}
+	switch m.TokenEndpointAuthMethod {
+	case "client_secret_basic", "client_secret_post", "none", "private_key_jwt", "client_secret_jwt":
+		return nil
+	}
+	return metadataError(InvalidClientMetadata, "token_endpoint_auth_method must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none")
+}
+
+// checkRedirectURIs checks redirect_uris (redirecturi.Valid), which the
+// authorization code grant needs (RFC 7591 §2).
+func checkRedirectURIs(m *Metadata) error {
+	for _, u := range m.RedirectURIs {
+		if !redirecturi.Valid(u) {
+			return metadataError(InvalidRedirectURI, "redirect URI "+oautherr.Clip(u)+" is not allowed: use https, http on a loopback IP, or a private-use scheme, without fragment")
+		}
+	}
+	if slices.Contains(m.GrantTypes, granttype.AuthorizationCode) && len(m.RedirectURIs) == 0 {
+		return metadataError(InvalidRedirectURI, "the authorization_code grant needs redirect_uris")
+	}
+	return nil
+}
+
+// checkSubjectAndAlg checks subject_type and id_token_signed_response_alg
+// (OpenID Connect Registration §2).
+func checkSubjectAndAlg(m *Metadata) error {
+	if m.SubjectType != "" && m.SubjectType != "public" && m.SubjectType != "pairwise" {
+		return metadataError(InvalidClientMetadata, "subject_type must be public or pairwise")
+	}
+	if m.IDTokenAlg != "" && !jwks.Supported(m.IDTokenAlg) {
+		return metadataError(InvalidClientMetadata, "id_token_signed_response_alg must be RS256, PS256 or ES256")
+	}
+	return nil
+}
+
+// checkPKCEPolicy checks pkce_policy: a nonce instead of PKCE only where
+// the operator allows it, and never for a public client (RFC 9700 §2.1.1).
+func (e *Endpoint) checkPKCEPolicy(m *Metadata) error {
+	switch m.PKCEPolicy {
+	case "", "required":
+		m.PKCEPolicy = ""
+	case storage.PKCENonceInstead:
+		if !e.AllowNonceInstead {
+			return metadataError(InvalidClientMetadata, "pkce_policy nonce_instead is not allowed here: registered clients use PKCE")
+		}
+		if m.TokenEndpointAuthMethod == "none" {
+			return metadataError(InvalidClientMetadata, "a public client always uses PKCE")
+		}
+	default:
+		return metadataError(InvalidClientMetadata, "pkce_policy must be required or nonce_instead")
+	}
+	return nil
+}
+
+// scopes parses the scope metadata, openid when absent; each scope must
+// be in the catalog.
+func (e *Endpoint) scopes(m *Metadata) ([]string, error) {
+	if m.Scope == "" {
+		m.Scope = "openid"
+	}
+	scopes, err := scope.Parse(m.Scope)
+	if err != nil {
+		return nil, metadataError(InvalidClientMetadata, err.Error())
+	}
+	for _, s := range scopes {
+		if _, ok := e.Scopes.Get(s); !ok {
+			return nil, metadataError(InvalidClientMetadata, "unknown scope "+oautherr.Clip(s))
+		}
+	}
+	return scopes, nil
 }
 
 func readMetadata(r *http.Request) (*Metadata, error) {
@@ -238,7 +285,7 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 	if resp.PKCEPolicy == "" {
 		resp.PKCEPolicy = "required"
 	}
-	if slices.Contains(c.GrantTypes, "authorization_code") {
+	if slices.Contains(c.GrantTypes, granttype.AuthorizationCode) {
 		resp.ResponseTypes = []string{"code"}
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -268,7 +315,7 @@ func (e *Endpoint) create(w http.ResponseWriter, r *http.Request) error {
 	if err := clientauth.SealFor(r.Context(), e.Store, &c, secret); err != nil {
 		return oautherr.Wrap(err)
 	}
-	regToken := token.NewOpaque() + token.NewOpaque()
+	regToken := ids.NewOpaque() + ids.NewOpaque()
 	c.RegistrationTokenHash, c.CreatedAt = storage.Hash(regToken), e.Now()
 	if err := e.Store.CreateClient(r.Context(), c); err != nil {
 		return oautherr.Wrap(err)
@@ -345,7 +392,7 @@ func (e *Endpoint) remove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := e.Store.DeleteClient(r.Context(), c.ID); err != nil {
+	if err := e.Store.DeleteClient(r.Context(), c.ID, e.Now()); err != nil {
 		return oautherr.Wrap(err)
 	}
 	w.WriteHeader(http.StatusNoContent)

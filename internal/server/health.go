@@ -91,13 +91,14 @@ func (h *health) status(ctx context.Context) error {
 	return h.err
 }
 
-// ready answers /readyz: 200 when the store answers a read now, committed
-// the last write probe, and a signing key is loaded; 503 otherwise.
+// ready answers /readyz: 200 when the store answers a read now (this
+// node's last probe, Storage.LastPing), committed the last write probe,
+// and a signing key is loaded; 503 otherwise.
 func ready(h *health, keys *jwks.Manager) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), probeInterval)
 		defer cancel()
-		_, _, err := h.store.Failures(ctx, "readyz", h.now())
+		_, err := h.store.LastPing(ctx, h.node)
 		switch {
 		case err != nil:
 			w.Header().Set("Retry-After", "2")

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
 )
 
 // shedResponse is what a connection past the cap receives before it is
@@ -120,8 +118,8 @@ func (s *Server) MaxConnections() int {
 	if limit <= 0 {
 		return 4096
 	}
-	store := sqlite.MaxConns() * 3 // database, WAL and shared-memory files
-	if s.Config.Database != "" {
+	store := s.storeFiles
+	if store <= 0 {
 		store = s.Config.DatabaseMaxConns
 		if store <= 0 {
 			store = 4 * runtime.GOMAXPROCS(0)

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"strings"
 	"time"
 
@@ -41,8 +40,6 @@ import (
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/postgres"
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
 	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/ui"
 )
@@ -63,6 +60,8 @@ type Server struct {
 	health  *health
 	logouts *backchannel.Notifier
 	metrics *metrics.Metrics
+	// storeFiles is Options.StoreFiles.
+	storeFiles int
 	// mailer delivers the outbox; accounts runs reset requests in the
 	// background (package account).
 	mailer   *mail.Sender
@@ -75,6 +74,11 @@ type Options struct {
 	Now func() time.Time
 	// Password overrides the argon2id parameters (tests use cheaper ones).
 	Password *password.Params
+	// StoreFiles is how many file descriptors the store holds open at
+	// most, left free when the public listener's cap is derived from
+	// RLIMIT_NOFILE (MaxConnections). Whoever opened the store knows it;
+	// zero counts one per connection of the PostgreSQL pool.
+	StoreFiles int
 }
 
 // New builds a server on store.
@@ -204,7 +208,8 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log, Outbound: fetch,
 		handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log),
 		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),
-		health:  health, logouts: logouts, metrics: m, mailer: mailer, accounts: accounts,
+		health:  health, logouts: logouts, metrics: m, storeFiles: opts.StoreFiles,
+		mailer: mailer, accounts: accounts,
 	}, nil
 }
 
@@ -273,9 +278,6 @@ func Pprof() http.Handler {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
-
-// AdminHandler serves the admin API (for the admin listener).
-func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -365,16 +367,4 @@ func every(ctx context.Context, interval time.Duration, fn func(context.Context)
 			fn(ctx)
 		}
 	}
-}
-
-// OpenStore opens the store cfg names: PostgreSQL for a postgres:// DSN,
-// otherwise the embedded SQLite file in the data directory.
-func OpenStore(ctx context.Context, cfg config.Config) (storage.Storage, error) {
-	if cfg.Database != "" {
-		return postgres.Open(ctx, cfg.Database, postgres.Options{MaxConns: cfg.DatabaseMaxConns})
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, err
-	}
-	return sqlite.Open(ctx, cfg.SQLitePath())
 }

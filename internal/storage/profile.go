@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -27,7 +28,21 @@ const (
 // picture and Profile) in the forms OpenID Connect Core §5.1 gives; the
 // error names the field to fix.
 func CheckProfile(u *User) error {
-	p, picture := &u.Profile, u.Picture
+	if err := checkText(u); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, v string }{{"website", u.Profile.Website}, {"picture", u.Picture}} {
+		if f.v != "" && !webURL(f.v) {
+			return fmt.Errorf("%s must be an http or https URL", f.name)
+		}
+	}
+	return checkForms(&u.Profile)
+}
+
+// checkText bounds the free-text claims: one line each, but the formatted
+// address, which may have several.
+func checkText(u *User) error {
+	p := &u.Profile
 	text := []struct{ name, v string }{
 		{"name", u.Name}, {"email", u.Email},
 		{"given_name", p.GivenName}, {"family_name", p.FamilyName}, {"middle_name", p.MiddleName}, {"nickname", p.Nickname},
@@ -42,34 +57,44 @@ func CheckProfile(u *User) error {
 	if len(p.Address.Formatted) > maxFormattedLen || strings.ContainsFunc(p.Address.Formatted, func(r rune) bool { return unicode.IsControl(r) && r != '\n' }) {
 		return fmt.Errorf("formatted address must be at most %d characters", maxFormattedLen)
 	}
-	for _, u := range []struct{ name, v string }{{"website", p.Website}, {"picture", picture}} {
-		if u.v != "" && !webURL(u.v) {
-			return fmt.Errorf("%s must be an http or https URL", u.name)
+	return nil
+}
+
+// checkForms checks the claims that have a form of their own (§5.1), each
+// when set.
+func checkForms(p *Profile) error {
+	forms := []struct {
+		v     string
+		valid func(string) bool
+		want  string
+	}{
+		{p.Birthdate, validBirthdate, "birthdate must be YYYY-MM-DD, YYYY, or 0000-MM-DD when the year is withheld"},
+		{p.Zoneinfo, zoneinfoRE.MatchString, "zoneinfo must be a time zone name such as Asia/Amman"},
+		{p.Locale, localeRE.MatchString, "locale must be a language tag such as ar-JO"},
+		{p.PhoneNumber, phoneRE.MatchString, "phone_number must be in E.164 form, such as +962791234567"},
+	}
+	for _, f := range forms {
+		if f.v != "" && !f.valid(f.v) {
+			return errors.New(f.want)
 		}
-	}
-	if p.Birthdate != "" {
-		ok := birthdateRE.MatchString(p.Birthdate)
-		if ok && len(p.Birthdate) == 10 {
-			_, err := time.Parse("2006-01-02", p.Birthdate)
-			ok = err == nil
-		}
-		if !ok {
-			return fmt.Errorf("birthdate must be YYYY-MM-DD, YYYY, or 0000-MM-DD when the year is withheld")
-		}
-	}
-	if p.Zoneinfo != "" && !zoneinfoRE.MatchString(p.Zoneinfo) {
-		return fmt.Errorf("zoneinfo must be a time zone name such as Asia/Amman")
-	}
-	if p.Locale != "" && !localeRE.MatchString(p.Locale) {
-		return fmt.Errorf("locale must be a language tag such as ar-JO")
-	}
-	if p.PhoneNumber != "" && !phoneRE.MatchString(p.PhoneNumber) {
-		return fmt.Errorf("phone_number must be in E.164 form, such as +962791234567")
 	}
 	if p.PhoneNumber == "" && p.PhoneNumberVerified {
-		return fmt.Errorf("phone_number_verified needs a phone_number")
+		return errors.New("phone_number_verified needs a phone_number")
 	}
 	return nil
+}
+
+// validBirthdate reports whether s is YYYY, or YYYY-MM-DD naming a real
+// day (0000 for a withheld year).
+func validBirthdate(s string) bool {
+	if !birthdateRE.MatchString(s) {
+		return false
+	}
+	if len(s) == 10 {
+		_, err := time.Parse("2006-01-02", s)
+		return err == nil
+	}
+	return true
 }
 
 func webURL(s string) bool {

@@ -429,8 +429,9 @@ type Storage interface {
 	// UpdateClient replaces every field of the client with id c.ID but
 	// CreatedAt.
 	UpdateClient(ctx context.Context, c Client) error
-	// DeleteClient removes the client, its consents, and revokes its grants.
-	DeleteClient(ctx context.Context, id string) error
+	// DeleteClient removes the client and its consents, and revokes its
+	// grants as of at, in one transaction.
+	DeleteClient(ctx context.Context, id string, at time.Time) error
 
 	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
 	// SaveConsent creates or replaces the consent of c.UserID for c.ClientID.
@@ -600,6 +601,11 @@ type Storage interface {
 	// that a store that still reads but cannot commit (disk full, read-only,
 	// a standby) fails it.
 	Ping(ctx context.Context, node string, at time.Time) error
+	// LastPing returns when node's Ping last committed, or the zero time if
+	// it never did. It reads as every other lookup does (from the read pool
+	// where the backend has one), so that it fails at once when the store
+	// cannot answer reads.
+	LastPing(ctx context.Context, node string) (time.Time, error)
 
 	Close() error
 }

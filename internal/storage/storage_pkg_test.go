@@ -136,7 +136,7 @@ func TestClientCache(t *testing.T) {
 			}
 		})
 	}
-	if err := c.DeleteClient(ctx, "app"); err != nil {
+	if err := c.DeleteClient(ctx, "app", now); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {

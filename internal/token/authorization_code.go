@@ -6,9 +6,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -24,20 +24,60 @@ type AuthorizationCode struct {
 // Type implements Grant.
 func (AuthorizationCode) Type() string { return "authorization_code" }
 
-// Exchange implements Grant.
-func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
+// Exchange implements Grant: it redeems the code once (RFC 6749 §4.1.3),
+// checks what the code is bound to, and issues the tokens.
+func (g AuthorizationCode) Exchange(ctx context.Context, req *Request) (*Response, error) {
 	i := g.Issuer
-	code, verifier, redirectURI := form.Get("code"), form.Get("code_verifier"), form.Get("redirect_uri")
-	switch {
-	case code == "":
-		return nil, oautherr.New(oautherr.InvalidRequest, "code is required")
-	case redirectURI == "":
-		return nil, oautherr.New(oautherr.InvalidRequest, "redirect_uri is required and must equal the one sent to /authorize")
-	}
-	if err := checkVerifierForm(client, verifier); err != nil {
+	code, verifier, redirectURI, err := codeParams(req)
+	if err != nil {
 		return nil, err
 	}
 	now := i.Now()
+	c, err := g.redeem(ctx, req.Client, code, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.checkCode(ctx, req, c, now, redirectURI, verifier); err != nil {
+		return nil, err
+	}
+	audience, err := i.targets(req.Form)
+	if err != nil {
+		return nil, err
+	}
+	if audience, err = narrowResources(audience, c.Resources); err != nil {
+		return nil, err
+	}
+	user, err := i.userOf(ctx, c.UserID, "code")
+	if err != nil {
+		return nil, err
+	}
+	return g.tokens(ctx, req, c, user, audience, now)
+}
+
+// codeParams reads the parameters of RFC 6749 §4.1.3: code and
+// redirect_uri are required (redirect_uri because bawwab requires it at
+// /authorize), and code_verifier (RFC 7636 §4.5) as the client's PKCE
+// policy says.
+func codeParams(req *Request) (code, verifier, redirectURI string, err error) {
+	form := req.Form
+	code, verifier, redirectURI = form.Get("code"), form.Get("code_verifier"), form.Get("redirect_uri")
+	switch {
+	case code == "":
+		return "", "", "", oautherr.New(oautherr.InvalidRequest, "code is required")
+	case redirectURI == "":
+		return "", "", "", oautherr.New(oautherr.InvalidRequest, "redirect_uri is required and must equal the one sent to /authorize")
+	}
+	if err := checkVerifierForm(req.Client, verifier); err != nil {
+		return "", "", "", err
+	}
+	return code, verifier, redirectURI, nil
+}
+
+// redeem consumes the code, atomically: a code is good once (RFC 6749
+// §4.1.2). A code presented again revokes every token issued with it
+// (RFC 9700 §4.5.3.1).
+func (g AuthorizationCode) redeem(ctx context.Context, client *storage.Client, code string, now time.Time) (*storage.AuthCode, error) {
+	i := g.Issuer
 	c, err := i.Store.ConsumeAuthCode(ctx, storage.Hash(code), now)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -48,40 +88,63 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 	case err != nil:
 		return nil, oautherr.Wrap(err)
 	}
+	return c, nil
+}
+
+// checkCode checks what the redeemed code c is bound to (RFC 6749
+// §4.1.3): its client (a code stolen by another client revokes its
+// grant), its lifetime, the redirect URI of its request, its PKCE
+// challenge (RFC 7636 §4.6) and its DPoP key (RFC 9449 §10).
+func (g AuthorizationCode) checkCode(ctx context.Context, req *Request, c *storage.AuthCode, now time.Time, redirectURI, verifier string) error {
+	client := req.Client
 	switch {
 	case c.ClientID != client.ID:
-		i.revokeGrant(ctx, c.GrantID, audit.Event{Type: audit.CodeWrongClient, UserID: c.UserID, ClientID: client.ID,
+		g.Issuer.revokeGrant(ctx, c.GrantID, audit.Event{Type: audit.CodeWrongClient, UserID: c.UserID, ClientID: client.ID,
 			Detail: "issued to " + c.ClientID})
-		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was issued to another client")
+		return oautherr.New(oautherr.InvalidGrant, "the authorization code was issued to another client")
 	case !now.Before(c.ExpiresAt):
-		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code has expired")
+		return oautherr.New(oautherr.InvalidGrant, "the authorization code has expired")
 	case c.RedirectURI != redirectURI:
-		return nil, oautherr.New(oautherr.InvalidGrant, "redirect_uri does not match the one of the authorization request")
-	case checkVerifier(verifier, c.CodeChallenge) != nil:
-		return nil, checkVerifier(verifier, c.CodeChallenge)
-	case c.DPoPJKT != "" && (dpop.From(ctx) == nil || dpop.From(ctx).JKT != c.DPoPJKT):
-		return nil, oautherr.New(oautherr.InvalidGrant, "the code is bound to a DPoP key (dpop_jkt): redeem it with a proof of that key")
+		return oautherr.New(oautherr.InvalidGrant, "redirect_uri does not match the one of the authorization request")
 	}
-	audience, err := i.targets(form)
-	if err != nil {
-		return nil, err
+	if err := checkVerifier(verifier, c.CodeChallenge); err != nil {
+		return err
 	}
-	if len(c.Resources) > 0 {
-		// The token request may narrow the resources of the authorization
-		// request, not add to them (RFC 8707 §2.2).
-		for _, a := range audience {
-			if !slices.Contains(c.Resources, a) {
-				return nil, oautherr.New(oautherr.InvalidTarget, "resource "+oautherr.Clip(a)+" was not part of the authorization request")
-			}
+	return checkCodeBinding(req, c)
+}
+
+// checkCodeBinding checks that a code bound to a DPoP key at /authorize
+// or /par (dpop_jkt, RFC 9449 §10) is redeemed with a proof of that key.
+func checkCodeBinding(req *Request, c *storage.AuthCode) error {
+	if c.DPoPJKT != "" && !req.proves(c.DPoPJKT) {
+		return oautherr.New(oautherr.InvalidGrant, "the code is bound to a DPoP key (dpop_jkt): redeem it with a proof of that key")
+	}
+	return nil
+}
+
+// narrowResources applies the resource indicators of the authorization
+// request: the token request may narrow them, not add to them (RFC 8707
+// §2.2), and without any it gets them all.
+func narrowResources(audience, granted []string) ([]string, error) {
+	if len(granted) == 0 {
+		return audience, nil
+	}
+	for _, a := range audience {
+		if !slices.Contains(granted, a) {
+			return nil, oautherr.New(oautherr.InvalidTarget, "resource "+oautherr.Clip(a)+" was not part of the authorization request")
 		}
-		if len(audience) == 0 {
-			audience = c.Resources
-		}
 	}
-	user, err := i.userOf(ctx, c.UserID, "code")
-	if err != nil {
-		return nil, err
+	if len(audience) == 0 {
+		return granted, nil
 	}
+	return audience, nil
+}
+
+// tokens creates the grant of code c and answers with its tokens (RFC 6749
+// §4.1.4): a refresh token when the client may refresh (§6), an ID token
+// for openid (OpenID Connect Core §3.1.3.3).
+func (g AuthorizationCode) tokens(ctx context.Context, req *Request, c *storage.AuthCode, user *storage.User, audience []string, now time.Time) (*Response, error) {
+	i, client := g.Issuer, req.Client
 	grant := storage.Grant{ID: c.GrantID, ClientID: client.ID, UserID: c.UserID, Scopes: c.Scopes, AuthTime: c.AuthTime,
 		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL), Claims: c.Claims}
 	// A replay that raced ahead of us created this grant already revoked.
@@ -91,15 +154,16 @@ func (g AuthorizationCode) Exchange(ctx context.Context, form url.Values, client
 	if err := i.Store.CreateGrant(ctx, grant); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return nil, oautherr.Wrap(err)
 	}
-	in := issue{client: client, subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce,
+	in := issue{subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce,
 		audience: audience}
 	if slices.Contains(client.GrantTypes, "refresh_token") {
-		in.refresh, err = i.newRefresh(ctx, &grant, c.Scopes, "", bindingOf(ctx, client))
+		var err error
+		in.refresh, err = i.newRefresh(ctx, &grant, c.Scopes, "", bindingOf(req))
 		if err != nil {
 			return nil, err
 		}
 	}
-	resp, err := i.respond(ctx, in)
+	resp, err := i.respond(req, in)
 	if err == nil {
 		i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: user.ID, ClientID: client.ID,
 			Detail: "grant_type=authorization_code scope=" + resp.Scope})
@@ -127,17 +191,18 @@ func (i *Issuer) revokeGrant(ctx context.Context, grantID string, attack audit.E
 	i.Audit.Record(ctx, attack)
 }
 
-// newRefresh stores a fresh refresh token of grant and returns it. When
-// replacing is set, the old token is rotated atomically.
-// bindingOf is the DPoP key a refresh token for client is bound to: a
-// public client's, proven in this request (RFC 9449 §5); confidential
+// bindingOf is the DPoP key a refresh token issued for req is bound to:
+// a public client's, proven in this request (RFC 9449 §5); confidential
 // clients' refresh tokens are bound by client authentication instead.
-func bindingOf(ctx context.Context, client *storage.Client) string {
-	if p := dpop.From(ctx); p != nil && client.Public {
+func bindingOf(req *Request) string {
+	if p := req.Proof; p != nil && req.Client.Public {
 		return p.JKT
 	}
 	return ""
 }
+
+// newRefresh stores a fresh refresh token of grant and returns it. When
+// replacing is set, the old token is rotated atomically.
 
 func (i *Issuer) newRefresh(ctx context.Context, grant *storage.Grant, scopes []string, replacing, jkt string) (string, error) {
 	raw := NewOpaque()

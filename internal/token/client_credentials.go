@@ -2,13 +2,11 @@ package token
 
 import (
 	"context"
-	"net/url"
 	"slices"
 
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
-	"github.com/bawwab/bawwab/internal/storage"
 )
 
 // ClientCredentials is the client_credentials grant (RFC 6749 §4.4): a
@@ -22,7 +20,8 @@ type ClientCredentials struct {
 func (ClientCredentials) Type() string { return "client_credentials" }
 
 // Exchange implements Grant.
-func (g ClientCredentials) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
+func (g ClientCredentials) Exchange(ctx context.Context, req *Request) (*Response, error) {
+	form, client := req.Form, req.Client
 	if client.Public {
 		return nil, oautherr.New(oautherr.UnauthorizedClient, "public clients cannot use client_credentials")
 	}
@@ -38,7 +37,7 @@ func (g ClientCredentials) Exchange(ctx context.Context, form url.Values, client
 			return nil, oautherr.Newf(oautherr.InvalidScope, "this client may not ask for scope %s", oautherr.Clip(s))
 		}
 	}
-	resp, err := g.Issuer.respond(ctx, issue{client: client, subject: client.ID, scopes: asked})
+	resp, err := g.Issuer.respond(req, issue{subject: client.ID, scopes: asked})
 	if err == nil {
 		g.Issuer.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, ClientID: client.ID, Detail: "grant_type=client_credentials scope=" + resp.Scope})
 	}

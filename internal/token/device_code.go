@@ -3,7 +3,6 @@ package token
 import (
 	"context"
 	"errors"
-	"net/url"
 	"slices"
 	"time"
 
@@ -35,30 +34,22 @@ func pollError(code, desc string) error {
 	return e
 }
 
-// Exchange implements Grant.
-func (g DeviceCode) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
-	i := g.Issuer
-	raw := form.Get("device_code")
+// Exchange implements Grant: a poll of the device (RFC 8628 §3.4).
+func (g DeviceCode) Exchange(ctx context.Context, req *Request) (*Response, error) {
+	i, client := g.Issuer, req.Client
+	raw := req.Form.Get("device_code")
 	if raw == "" {
 		return nil, oautherr.New(oautherr.InvalidRequest, "device_code is required")
 	}
 	now := i.Now()
 	d, err := i.Store.PollDeviceCode(ctx, storage.Hash(raw), now)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, oautherr.New(oautherr.InvalidGrant, "the device_code is unknown or expired")
-	case err != nil:
+	} else if err != nil {
 		return nil, oautherr.Wrap(err)
-	case d.ClientID != client.ID:
-		return nil, oautherr.New(oautherr.InvalidGrant, "the device_code was issued to another client")
-	case !now.Before(d.ExpiresAt):
-		return nil, pollError(oautherr.ExpiredToken, "the device_code has expired; start again")
-	case !d.LastPoll.IsZero() && now.Sub(d.LastPoll) < time.Duration(d.Interval)*time.Second-pollLeeway:
-		return nil, pollError(oautherr.SlowDown, "polling too fast: wait the interval (add 5 seconds to it) between requests")
-	case d.Status == storage.DevicePending:
-		return nil, pollError(oautherr.AuthorizationPending, "the user has not decided yet")
-	case d.Status == storage.DeviceDenied:
-		return nil, pollError(oautherr.AccessDenied, "the user denied the request")
+	}
+	if err := checkPoll(d, client, now); err != nil {
+		return nil, err
 	}
 	if err := i.Store.ConsumeDeviceCode(ctx, d.Hash, now); errors.Is(err, storage.ErrAlreadyUsed) {
 		return nil, oautherr.New(oautherr.InvalidGrant, "tokens were already issued for this device_code")
@@ -69,18 +60,46 @@ func (g DeviceCode) Exchange(ctx context.Context, form url.Values, client *stora
 	if err != nil {
 		return nil, err
 	}
+	return g.tokens(ctx, req, d, user, now)
+}
+
+// checkPoll answers a poll of device code d by client (RFC 8628 §3.5):
+// the code must be the client's and alive; a device polling faster than
+// the interval is told to slow_down; while the user has not approved,
+// the answer is authorization_pending or access_denied.
+func checkPoll(d *storage.DeviceCode, client *storage.Client, now time.Time) error {
+	switch {
+	case d.ClientID != client.ID:
+		return oautherr.New(oautherr.InvalidGrant, "the device_code was issued to another client")
+	case !now.Before(d.ExpiresAt):
+		return pollError(oautherr.ExpiredToken, "the device_code has expired; start again")
+	case !d.LastPoll.IsZero() && now.Sub(d.LastPoll) < time.Duration(d.Interval)*time.Second-pollLeeway:
+		return pollError(oautherr.SlowDown, "polling too fast: wait the interval (add 5 seconds to it) between requests")
+	case d.Status == storage.DevicePending:
+		return pollError(oautherr.AuthorizationPending, "the user has not decided yet")
+	case d.Status == storage.DeviceDenied:
+		return pollError(oautherr.AccessDenied, "the user denied the request")
+	}
+	return nil
+}
+
+// tokens creates the grant the user approved on the verification page and
+// answers with its tokens (RFC 8628 §3.5, RFC 6749 §5.1).
+func (g DeviceCode) tokens(ctx context.Context, req *Request, d *storage.DeviceCode, user *storage.User, now time.Time) (*Response, error) {
+	i, client := g.Issuer, req.Client
 	grant := storage.Grant{ID: NewID(), ClientID: client.ID, UserID: user.ID, Scopes: d.GrantedScopes, AuthTime: d.AuthTime,
 		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL)}
 	if err := i.Store.CreateGrant(ctx, grant); err != nil {
 		return nil, oautherr.Wrap(err)
 	}
-	in := issue{client: client, subject: user.ID, user: user, scopes: d.GrantedScopes, grant: &grant, authTime: d.AuthTime}
+	in := issue{subject: user.ID, user: user, scopes: d.GrantedScopes, grant: &grant, authTime: d.AuthTime}
 	if slices.Contains(client.GrantTypes, "refresh_token") {
-		if in.refresh, err = i.newRefresh(ctx, &grant, d.GrantedScopes, "", bindingOf(ctx, client)); err != nil {
+		var err error
+		if in.refresh, err = i.newRefresh(ctx, &grant, d.GrantedScopes, "", bindingOf(req)); err != nil {
 			return nil, oautherr.Wrap(err)
 		}
 	}
-	resp, err := i.respond(ctx, in)
+	resp, err := i.respond(req, in)
 	if err == nil {
 		i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: user.ID, ClientID: client.ID,
 			Detail: "grant_type=device_code scope=" + resp.Scope})

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -19,9 +18,10 @@ import (
 type Grant interface {
 	// Type is the grant_type value (RFC 6749 §4).
 	Type() string
-	// Exchange turns an authenticated request into tokens. Errors are
+	// Exchange turns an authenticated request into tokens. req is all
+	// the grant decides on; ctx carries cancellation only. Errors are
 	// *oautherr.Error values; the endpoint writes them.
-	Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error)
+	Exchange(ctx context.Context, req *Request) (*Response, error)
 }
 
 // Endpoint is the token endpoint: it parses the request, authenticates the
@@ -69,7 +69,7 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request) {
 	proof, err := e.DPoP.Check(ctx, r, e.URL, "")
 	e.DPoP.SetNonce(w)
 	if err == nil {
-		resp, client, err = e.exchange(dpop.With(ctx, proof), r)
+		resp, client, err = e.exchange(ctx, r, proof)
 	}
 	if err != nil {
 		oe := oautherr.From(err)
@@ -97,7 +97,9 @@ func clientID(c *storage.Client, r *http.Request) string {
 	return r.PostForm.Get("client_id")
 }
 
-func (e *Endpoint) exchange(ctx context.Context, r *http.Request) (*Response, *storage.Client, error) {
+// exchange reads r into a Request, once, and hands it to the grant of its
+// grant_type: proof is r's verified DPoP proof, or nil.
+func (e *Endpoint) exchange(ctx context.Context, r *http.Request, proof *dpop.Proof) (*Response, *storage.Client, error) {
 	if err := ParseForm(r); err != nil {
 		return nil, nil, err
 	}
@@ -116,7 +118,7 @@ func (e *Endpoint) exchange(ctx context.Context, r *http.Request) (*Response, *s
 	if !slices.Contains(client.GrantTypes, gt) {
 		return nil, client, oautherr.Newf(oautherr.UnauthorizedClient, "this client is not allowed the %s grant", gt)
 	}
-	resp, err := g.Exchange(ctx, r.PostForm, client)
+	resp, err := g.Exchange(ctx, &Request{GrantType: gt, Form: r.PostForm, Client: client, Proof: proof})
 	return resp, client, err
 }
 

@@ -866,7 +866,12 @@ func TestTokenExchangeClaims(t *testing.T) {
 	ctx := context.Background()
 	grant := NewID()
 	user := e.post("web", codeForm(e.code(func(c *storage.AuthCode) { c.GrantID = grant })), "").AccessToken
-	actor := e.post("web2", url.Values{"grant_type": {"client_credentials"}, "scope": {"files.read"}}, "").AccessToken
+	// Another client's token, meant for another audience, may not name the
+	// one acting; the exchanging client's own token may.
+	foreign := e.post("web2", url.Values{"grant_type": {"client_credentials"}, "scope": {"files.read"}}, "").AccessToken
+	e.post("web", url.Values{"grant_type": {TokenExchangeGrantType}, "subject_token": {user}, "subject_token_type": {AccessTokenType},
+		"actor_token": {foreign}, "actor_token_type": {AccessTokenType}, "scope": {"openid"}, "audience": {tAPI}}, "").check(t, oautherr.InvalidGrant, 400, "actor_token")
+	actor := e.post("web", url.Values{"grant_type": {"client_credentials"}, "scope": {"files.read"}}, "").AccessToken
 	r := e.post("web", url.Values{"grant_type": {TokenExchangeGrantType}, "subject_token": {user}, "subject_token_type": {AccessTokenType},
 		"actor_token": {actor}, "actor_token_type": {AccessTokenType}, "scope": {"openid"}, "audience": {tAPI}}, "")
 	r.check(t, "", 200, "")
@@ -875,7 +880,7 @@ func TestTokenExchangeClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Subject != "u1" || c.Scope != "openid" || len(c.Audience) != 1 || c.Audience[0] != tAPI || c.GrantID != grant ||
-		c.Act == nil || c.Act.Subject != "web2" || c.Act.ClientID != "web2" {
+		c.Act == nil || c.Act.Subject != "web" || c.Act.ClientID != "web" {
 		t.Fatalf("exchanged claims %+v (act %+v)", c, c.Act)
 	}
 	if err := e.store.RevokeGrant(ctx, grant, e.now); err != nil {

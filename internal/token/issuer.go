@@ -18,7 +18,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -144,13 +143,16 @@ func (i *Issuer) accessToken(in issue) (string, time.Time, error) {
 	return raw, exp, err
 }
 
-// respond mints the access token and, for openid requests, the ID token.
-func (i *Issuer) respond(ctx context.Context, in issue) (*Response, error) {
+// respond mints the access token and, for openid requests, the ID token,
+// for req's client. A request with a DPoP proof gets a DPoP-bound access
+// token (RFC 9449 §5).
+func (i *Issuer) respond(req *Request, in issue) (*Response, error) {
+	in.client = req.Client
 	if in.user != nil {
 		in.subject = i.Subject(in.client, in.user.ID)
 	}
 	tokenType := "Bearer"
-	if p := dpop.From(ctx); p != nil { // the request carried a DPoP proof
+	if p := req.Proof; p != nil {
 		in.jkt, tokenType = p.JKT, "DPoP"
 	}
 	at, exp, err := i.accessToken(in)
@@ -195,7 +197,8 @@ func UserClaims(cat *scope.Catalog, u *storage.User, scopes []string) map[string
 	return ClaimValues(u, cat.Claims(scopes))
 }
 
-// ClaimValues returns the named claims about u, leaving out those not set.
+// ClaimValues returns the named claims about u, leaving out those not set
+// (OpenID Connect Core §5.1, §5.3.2).
 func ClaimValues(u *storage.User, claims []string) map[string]any {
 	out := map[string]any{}
 	p := &u.Profile
@@ -208,34 +211,36 @@ func ClaimValues(u *storage.User, claims []string) map[string]any {
 			}
 			continue
 		}
-		switch claim {
-		case "phone_number_verified":
-			if p.PhoneNumber != "" {
-				out[claim] = p.PhoneNumberVerified
-			}
-		case "address":
-			if !p.Address.IsZero() {
-				out[claim] = p.Address // §5.1.1
-			}
-		case "updated_at":
-			if !p.UpdatedAt.IsZero() {
-				out[claim] = p.UpdatedAt.Unix()
-			}
-		case "name":
-			out["name"] = u.Name
-		case "preferred_username":
-			out["preferred_username"] = u.Username
-		case "picture":
-			if u.Picture != "" {
-				out["picture"] = u.Picture
-			}
-		case "email":
-			out["email"] = u.Email
-		case "email_verified":
-			out["email_verified"] = u.EmailVerified
+		if v, ok := claimValue(u, claim); ok {
+			out[claim] = v
 		}
 	}
 	return out
+}
+
+// claimValue is the value of one claim of OpenID Connect Core §5.1 that
+// is not a plain string of the profile, and whether u has it.
+func claimValue(u *storage.User, claim string) (any, bool) {
+	p := &u.Profile
+	switch claim {
+	case "phone_number_verified":
+		return p.PhoneNumberVerified, p.PhoneNumber != ""
+	case "address":
+		return p.Address, !p.Address.IsZero() // §5.1.1
+	case "updated_at":
+		return p.UpdatedAt.Unix(), !p.UpdatedAt.IsZero()
+	case "name":
+		return u.Name, true
+	case "preferred_username":
+		return u.Username, true
+	case "picture":
+		return u.Picture, u.Picture != ""
+	case "email":
+		return u.Email, true
+	case "email_verified":
+		return u.EmailVerified, true
+	}
+	return nil, false
 }
 
 // ACR is the authentication context class of a bawwab login: a password.

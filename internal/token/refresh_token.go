@@ -3,11 +3,9 @@ package token
 import (
 	"context"
 	"errors"
-	"net/url"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -45,13 +43,13 @@ var (
 // rotates the refresh token, so that once the rotation committed nothing
 // but a lost response can keep the new tokens from the client, and a
 // retry covers that.
-func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *storage.Client) (*Response, error) {
-	i := g.Issuer
-	raw := form.Get("refresh_token")
+func (g RefreshToken) Exchange(ctx context.Context, req *Request) (*Response, error) {
+	i, client := g.Issuer, req.Client
+	raw := req.Form.Get("refresh_token")
 	if raw == "" {
 		return nil, oautherr.New(oautherr.InvalidRequest, "refresh_token is required")
 	}
-	asked, err := requestedScopes(form)
+	asked, err := requestedScopes(req.Form)
 	if err != nil {
 		return nil, err
 	}
@@ -63,22 +61,67 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 		return nil, oautherr.Wrap(err)
 	}
 	now := i.Now()
-	proof := dpop.From(ctx)
-	sameKey := t.JKT == "" || proof != nil && proof.JKT == t.JKT
-	reuse := audit.Event{Type: audit.RefreshReuse, UserID: t.UserID, ClientID: client.ID}
+	if err := g.checkPresented(ctx, req, t, now); err != nil {
+		return nil, err
+	}
+	grant, err := i.grantOf(ctx, t, now)
+	if err != nil {
+		return nil, err
+	}
+	scopes, err := narrowScopes(asked, t.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	user, err := i.userOf(ctx, t.UserID, "grant")
+	if err != nil {
+		return nil, err
+	}
+	nextRaw, next := i.successor(grant, t.Scopes, t.JKT, now)
+	resp, err := i.respond(req, issue{subject: user.ID, user: user, scopes: scopes, grant: grant, authTime: t.AuthTime, refresh: nextRaw})
+	if err != nil {
+		return nil, err
+	}
+	if err := g.commit(ctx, client, t, hash, next, now); err != nil {
+		return nil, err
+	}
+	i.Audit.Record(ctx, audit.Event{Type: audit.TokenRefreshed, UserID: user.ID, ClientID: client.ID, Detail: "scope=" + resp.Scope})
+	return resp, nil
+}
+
+// checkPresented checks the refresh token t against the request (RFC
+// 6749 §6): it was issued to this client (else its grant is revoked),
+// was not used before (reuse revokes the grant, RFC 9700 §4.14.2, unless
+// it is a retry within the grace period), has not expired, and a token
+// bound to a DPoP key comes with a proof of that key (RFC 9449 §5).
+func (g RefreshToken) checkPresented(ctx context.Context, req *Request, t *storage.RefreshToken, now time.Time) error {
+	i, client := g.Issuer, req.Client
+	sameKey := t.JKT == "" || req.proves(t.JKT)
 	switch {
 	case t.ClientID != client.ID:
 		i.revokeGrant(ctx, t.GrantID, audit.Event{Type: audit.RefreshWrongClient, UserID: t.UserID, ClientID: client.ID,
 			Detail: "issued to " + t.ClientID})
-		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token was issued to another client")
+		return oautherr.New(oautherr.InvalidGrant, "the refresh token was issued to another client")
 	case !t.UsedAt.IsZero() && !g.retryable(t, sameKey, now):
-		i.revokeGrant(ctx, t.GrantID, reuse)
-		return nil, errRefreshReused
+		i.revokeGrant(ctx, t.GrantID, reuseOf(t, client))
+		return errRefreshReused
 	case !now.Before(t.ExpiresAt):
-		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token has expired")
+		return oautherr.New(oautherr.InvalidGrant, "the refresh token has expired")
 	case !sameKey:
-		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token is bound to a DPoP key: send a DPoP proof signed by it (RFC 9449 §5)")
+		return oautherr.New(oautherr.InvalidGrant, "the refresh token is bound to a DPoP key: send a DPoP proof signed by it (RFC 9449 §5)")
 	}
+	return nil
+}
+
+// reuseOf is the audit event of the reuse of t by client (RFC 9700
+// §4.14.2).
+func reuseOf(t *storage.RefreshToken, client *storage.Client) audit.Event {
+	return audit.Event{Type: audit.RefreshReuse, UserID: t.UserID, ClientID: client.ID}
+}
+
+// grantOf returns the grant of refresh token t, which must be neither
+// revoked nor past its absolute lifetime: ending a grant ends its refresh
+// tokens (RFC 7009 §2.1, RFC 9700 §4.14.2).
+func (i *Issuer) grantOf(ctx context.Context, t *storage.RefreshToken, now time.Time) (*storage.Grant, error) {
 	grant, err := i.Store.GetGrant(ctx, t.GrantID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, oautherr.New(oautherr.InvalidGrant, "the grant of this refresh token has ended")
@@ -91,67 +134,85 @@ func (g RefreshToken) Exchange(ctx context.Context, form url.Values, client *sto
 	if !now.Before(grant.ExpiresAt) {
 		return nil, oautherr.New(oautherr.InvalidGrant, "the grant of this refresh token has expired; ask the user again")
 	}
-	scopes := t.Scopes
-	if len(asked) > 0 {
-		// RFC 6749 §6: the scope may only narrow what was granted.
-		if !scope.Subset(asked, t.Scopes) {
-			return nil, oautherr.New(oautherr.InvalidScope, "a refresh may not ask for scopes beyond those originally granted")
-		}
-		scopes = asked
-	}
-	user, err := i.userOf(ctx, t.UserID, "grant")
-	if err != nil {
-		return nil, err
-	}
-	nextRaw, next := i.successor(grant, t.Scopes, t.JKT, now)
-	resp, err := i.respond(ctx, issue{client: client, subject: user.ID, user: user, scopes: scopes, grant: grant, authTime: t.AuthTime, refresh: nextRaw})
-	if err != nil {
-		return nil, err
-	}
+	return grant, nil
+}
 
-	// The commit. Nothing after it reads the store or can fail.
+// narrowScopes is the scope of a refreshed token: the asked scopes, which
+// may only narrow those originally granted (RFC 6749 §6), or all of them.
+func narrowScopes(asked, granted []string) ([]string, error) {
+	if len(asked) == 0 {
+		return granted, nil
+	}
+	if !scope.Subset(asked, granted) {
+		return nil, oautherr.New(oautherr.InvalidScope, "a refresh may not ask for scopes beyond those originally granted")
+	}
+	return asked, nil
+}
+
+// commit stores the rotation of t (hash) to next: the one write of a
+// refresh. Nothing after it reads the store or can fail. A token used
+// before is a retry within the grace period, and rotates again.
+func (g RefreshToken) commit(ctx context.Context, client *storage.Client, t *storage.RefreshToken, hash string, next storage.RefreshToken, now time.Time) error {
 	if t.UsedAt.IsZero() {
-		err = i.Store.RotateRefreshToken(ctx, hash, next, now)
-		if errors.Is(err, storage.ErrAlreadyUsed) {
-			// A concurrent request with this token rotated it first.
-			// With retries allowed, this loser may try again and get a
-			// rotation of its own; without, it is reuse as before.
-			if g.Grace > 0 {
-				return nil, errRefreshRaced
-			}
-			reuse.Detail = "concurrent reuse"
-			i.revokeGrant(ctx, t.GrantID, reuse)
-			return nil, errRefreshReused
-		}
-	} else {
-		err = i.Store.RetryRotation(ctx, hash, t.NextHash, next, now.Add(-g.Grace), now)
-		if errors.Is(err, storage.ErrAlreadyUsed) {
-			// Either a concurrent retry won (the old token now names
-			// another successor) or the client used the successor: the
-			// first is a race to report, the second is reuse.
-			cur, gerr := i.Store.GetRefreshToken(ctx, hash)
-			if gerr != nil {
-				return nil, oautherr.Wrap(gerr)
-			}
-			if cur.NextHash != t.NextHash {
-				return nil, errRefreshRaced
-			}
-			reuse.Detail = "successor already used"
-			i.revokeGrant(ctx, t.GrantID, reuse)
-			return nil, errRefreshReused
-		}
-		if err == nil {
-			i.Audit.Record(ctx, audit.Event{Type: audit.RefreshRetried, UserID: user.ID, ClientID: client.ID,
-				Detail: "rotation retried " + now.Sub(t.UsedAt).Round(time.Second).String() + " after it committed"})
-		}
+		return g.rotate(ctx, client, t, hash, next, now)
 	}
+	return g.retry(ctx, client, t, hash, next, now)
+}
+
+// rotationError is the answer to a failed rotation write: a token gone
+// since it was read is unknown, any other failure is the store's.
+func rotationError(err error) error {
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errRefreshGone
+		return errRefreshGone
 	} else if err != nil {
-		return nil, oautherr.Wrap(err)
+		return oautherr.Wrap(err)
 	}
-	i.Audit.Record(ctx, audit.Event{Type: audit.TokenRefreshed, UserID: user.ID, ClientID: client.ID, Detail: "scope=" + resp.Scope})
-	return resp, nil
+	return nil
+}
+
+// rotate replaces t by next, atomically (RFC 9700 §4.14.2). The loser of
+// a race between two requests with t is reuse, or with retries allowed a
+// race to report: it may try again and get a rotation of its own.
+func (g RefreshToken) rotate(ctx context.Context, client *storage.Client, t *storage.RefreshToken, hash string, next storage.RefreshToken, now time.Time) error {
+	err := g.Issuer.Store.RotateRefreshToken(ctx, hash, next, now)
+	if !errors.Is(err, storage.ErrAlreadyUsed) {
+		return rotationError(err)
+	}
+	if g.Grace > 0 {
+		return errRefreshRaced
+	}
+	reuse := reuseOf(t, client)
+	reuse.Detail = "concurrent reuse"
+	g.Issuer.revokeGrant(ctx, t.GrantID, reuse)
+	return errRefreshReused
+}
+
+// retry rotates the already rotated t again, to next, within the grace
+// period: the client never received the successor t names, which is
+// spent. If a concurrent retry won, that is a race to report; if the
+// client used the successor, t is reused and its grant revoked.
+func (g RefreshToken) retry(ctx context.Context, client *storage.Client, t *storage.RefreshToken, hash string, next storage.RefreshToken, now time.Time) error {
+	i := g.Issuer
+	err := i.Store.RetryRotation(ctx, hash, t.NextHash, next, now.Add(-g.Grace), now)
+	if err == nil {
+		i.Audit.Record(ctx, audit.Event{Type: audit.RefreshRetried, UserID: t.UserID, ClientID: client.ID,
+			Detail: "rotation retried " + now.Sub(t.UsedAt).Round(time.Second).String() + " after it committed"})
+		return nil
+	}
+	if !errors.Is(err, storage.ErrAlreadyUsed) {
+		return rotationError(err)
+	}
+	cur, gerr := i.Store.GetRefreshToken(ctx, hash)
+	if gerr != nil {
+		return oautherr.Wrap(gerr)
+	}
+	if cur.NextHash != t.NextHash {
+		return errRefreshRaced
+	}
+	reuse := reuseOf(t, client)
+	reuse.Detail = "successor already used"
+	i.revokeGrant(ctx, t.GrantID, reuse)
+	return errRefreshReused
 }
 
 // retryable reports whether a rotated token t may be rotated again: within

@@ -65,12 +65,12 @@ func newRefreshFixture(t *testing.T, jkt string) *refreshFixture {
 
 // refresh presents raw as client c, with a DPoP proof of key jkt when set.
 func (f *refreshFixture) refresh(g RefreshToken, c *storage.Client, raw, jkt string) (*Response, error) {
-	ctx := context.Background()
+	req := &Request{GrantType: "refresh_token", Form: url.Values{"refresh_token": {raw}}, Client: c}
 	if jkt != "" {
-		ctx = dpop.With(ctx, &dpop.Proof{JKT: jkt})
+		req.Proof = &dpop.Proof{JKT: jkt}
 	}
 	g.Issuer = f.i
-	resp, err := g.Exchange(ctx, url.Values{"refresh_token": {raw}}, c)
+	resp, err := g.Exchange(context.Background(), req)
 	if resp != nil {
 		f.tokens = append(f.tokens, resp.RefreshToken)
 	}
@@ -193,7 +193,7 @@ func TestRefreshRetryConcurrent(t *testing.T) {
 			var wg sync.WaitGroup
 			for k := range n {
 				wg.Go(func() {
-					resps[k], errs[k] = g.Exchange(context.Background(), url.Values{"refresh_token": {f.first}}, f.app)
+					resps[k], errs[k] = g.Exchange(context.Background(), &Request{GrantType: "refresh_token", Form: url.Values{"refresh_token": {f.first}}, Client: f.app})
 				})
 			}
 			wg.Wait()

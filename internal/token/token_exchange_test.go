@@ -29,11 +29,7 @@ func TestHeldKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
-			if tt.proof != nil {
-				ctx = dpop.With(ctx, tt.proof)
-			}
-			err := heldKey(ctx, tt.claims, "subject_token")
+			err := heldKey(&Request{Proof: tt.proof}, tt.claims, "subject_token")
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("heldKey = %v, wantErr %v", err, tt.wantErr)
 			}
@@ -47,7 +43,7 @@ func TestHeldKey(t *testing.T) {
 // TestTokenExchangePublicClient: a public client is refused before any
 // token is read (RFC 8693 §5).
 func TestTokenExchangePublicClient(t *testing.T) {
-	_, err := TokenExchange{Issuer: &Issuer{}}.Exchange(context.Background(), nil, &storage.Client{ID: "spa", Public: true})
+	_, err := TokenExchange{Issuer: &Issuer{}}.Exchange(context.Background(), &Request{GrantType: TokenExchangeGrantType, Client: &storage.Client{ID: "spa", Public: true}})
 	if oautherr.Code(err) != oautherr.UnauthorizedClient {
 		t.Fatalf("public client: %v, want unauthorized_client", err)
 	}

@@ -45,8 +45,13 @@ func TestLang(t *testing.T) {
 			return r
 		}, "ar", "ar"},
 		{"unsupported ?lang=", func() *http.Request { return httptest.NewRequest("GET", "/?lang=de", nil) }, "en", ""},
-		{"ui_locales beats ?lang=", func() *http.Request {
+		{"?lang= (a click on this page) beats carried ui_locales", func() *http.Request {
 			return httptest.NewRequest("GET", "/?lang=en&ui_locales=de+ar-SA", nil)
+		}, "en", "en"},
+		{"carried ui_locales beats the cookie", func() *http.Request {
+			r := httptest.NewRequest("GET", "/?ui_locales=de+ar-SA", nil)
+			r.AddCookie(&http.Cookie{Name: LangCookie, Value: "en"})
+			return r
 		}, "ar", ""},
 		{"ui_locales in a form", func() *http.Request {
 			r := httptest.NewRequest("POST", "/", strings.NewReader(url.Values{LocalesParam: {"ar"}}.Encode()))

@@ -59,9 +59,10 @@ func IsUnavailable(err error) bool {
 // Writes go through one connection: concurrent writers then wait their turn
 // in database/sql's pool, in order, instead of sleeping and retrying on
 // SQLite's lock. Reads use a pool of their own and, in WAL mode, never wait
-// for writes.
+// for writes. The read pool is query-only (PRAGMA query_only), so that a
+// write sent to it by mistake fails instead of competing for the lock.
 func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
-	writer, err := open(ctx, path)
+	writer, err := open(ctx, path, false)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +76,7 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		writer.Close()
 		return nil, err
 	}
-	reader, err := open(ctx, path)
+	reader, err := open(ctx, path, true)
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -142,12 +143,15 @@ func warm(ctx context.Context, db *sql.DB, n int) error {
 	return nil
 }
 
-func open(ctx context.Context, path string) (*sql.DB, error) {
+func open(ctx context.Context, path string, queryOnly bool) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	if queryOnly {
+		q.Add("_pragma", "query_only(1)")
+	}
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {

@@ -99,6 +99,40 @@ func TestIncrementalVacuum(t *testing.T) {
 	}
 }
 
+// TestSecretEncoding: a secret is stored as lower-case hex text, the form
+// earlier versions wrote, so that databases written by them still read.
+func TestSecretEncoding(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bawwab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Secret(ctx, "new", []byte{0x00, 0xab, 0x10}); err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	if err := s.DB().QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = 'new'`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != "00ab10" {
+		t.Fatalf("stored %q, want 00ab10", stored)
+	}
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO secrets (name, value) VALUES ('old', 'ff00c3')`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Secret(ctx, "old", []byte{1})
+	if err != nil || string(got) != "\xff\x00\xc3" {
+		t.Fatalf("secret written before: %x, %v; want ff00c3", got, err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO secrets (name, value) VALUES ('bad', 'not hex')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Secret(ctx, "bad", []byte{1}); err == nil {
+		t.Fatal("a secret that is not hex was read")
+	}
+}
+
 var measure = flag.Int("measure", 0, "TestBytesPerRow: rows of each kind to add (e.g. 20000); 0 skips it")
 
 // TestBytesPerRow measures the database file's growth per user, grant and

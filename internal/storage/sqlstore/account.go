@@ -28,7 +28,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (*storage.User
 	if key == "" {
 		return nil, storage.ErrNotFound
 	}
-	return scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE email_key = $1`, key))
+	return scanUser(s.readRow(ctx, `SELECT `+userCols+` FROM users WHERE email_key = $1`, key))
 }
 
 // RevokeUserGrants revokes every live grant of a user.
@@ -80,7 +80,7 @@ func (s *Store) EnqueueMail(ctx context.Context, m storage.Mail) error {
 // between is skipped.
 func (s *Store) ClaimMail(ctx context.Context, now, leaseUntil time.Time, limit int) ([]storage.Mail, error) {
 	ms := now.UnixMilli()
-	rows, err := s.query(ctx, `SELECT id FROM mail_outbox WHERE sent_at = 0 AND next_ms <= $1 AND lease_ms <= $1 AND expires_at > $2
+	rows, err := s.read(ctx, `SELECT id FROM mail_outbox WHERE sent_at = 0 AND next_ms <= $1 AND lease_ms <= $1 AND expires_at > $2
 		ORDER BY next_ms, id LIMIT $3`, ms, unix(now), limit)
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func (s *Store) ClaimMail(ctx context.Context, now, leaseUntil time.Time, limit 
 	}
 	var out []storage.Mail
 	for _, id := range ids {
-		m, err := scanMail(s.queryRow(ctx, `UPDATE mail_outbox SET lease_ms = $1 WHERE id = $2 AND sent_at = 0 AND lease_ms <= $3 RETURNING `+mailCols,
+		m, err := scanMail(s.writeRow(ctx, `UPDATE mail_outbox SET lease_ms = $1 WHERE id = $2 AND sent_at = 0 AND lease_ms <= $3 RETURNING `+mailCols,
 			leaseUntil.UnixMilli(), id, ms))
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // another sender won it
@@ -147,7 +147,7 @@ func (s *Store) CreateAccountToken(ctx context.Context, t storage.AccountToken) 
 
 // GetAccountToken reads a live link.
 func (s *Store) GetAccountToken(ctx context.Context, hash, kind string, now time.Time) (*storage.AccountToken, error) {
-	t, err := scanAccountToken(s.queryRow(ctx, `SELECT `+accountTokenCols+` FROM account_tokens WHERE hash = $1 AND kind = $2 AND expires_at > $3`,
+	t, err := scanAccountToken(s.readRow(ctx, `SELECT `+accountTokenCols+` FROM account_tokens WHERE hash = $1 AND kind = $2 AND expires_at > $3`,
 		hash, kind, unix(now)))
 	if err != nil {
 		return nil, err
@@ -160,12 +160,12 @@ func (s *Store) GetAccountToken(ctx context.Context, hash, kind string, now time
 
 // ConsumeAccountToken uses a link with one conditional UPDATE.
 func (s *Store) ConsumeAccountToken(ctx context.Context, hash, kind string, at time.Time) (*storage.AccountToken, error) {
-	t, err := scanAccountToken(s.queryRow(ctx, `UPDATE account_tokens SET used_at = $1
+	t, err := scanAccountToken(s.writeRow(ctx, `UPDATE account_tokens SET used_at = $1
 		WHERE hash = $2 AND kind = $3 AND used_at = 0 AND expires_at > $1 RETURNING `+accountTokenCols, unix(at), hash, kind))
 	if !errors.Is(err, storage.ErrNotFound) {
 		return t, err
 	}
-	t, err = scanAccountToken(s.queryRow(ctx, `SELECT `+accountTokenCols+` FROM account_tokens WHERE hash = $1 AND kind = $2 AND expires_at > $3`,
+	t, err = scanAccountToken(s.readRow(ctx, `SELECT `+accountTokenCols+` FROM account_tokens WHERE hash = $1 AND kind = $2 AND expires_at > $3`,
 		hash, kind, unix(at)))
 	if err != nil {
 		return nil, err

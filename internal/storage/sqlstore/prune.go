@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/storage"
@@ -93,4 +95,17 @@ func (s *Store) Ping(ctx context.Context, node string, at time.Time) error {
 	_, err := s.exec(ctx, `INSERT INTO health_probe (node, at_ms) VALUES ($1, $2)
 		ON CONFLICT (node) DO UPDATE SET at_ms = excluded.at_ms`, node, at.UnixMilli())
 	return err
+}
+
+// LastPing reads this node's row of the probe table.
+func (s *Store) LastPing(ctx context.Context, node string) (time.Time, error) {
+	var ms int64
+	err := s.readRow(ctx, `SELECT at_ms FROM health_probe WHERE node = $1`, node).Scan(&ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(ms).UTC(), nil
 }

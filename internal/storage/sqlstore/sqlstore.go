@@ -11,6 +11,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,10 +83,10 @@ func (s *Store) classify(err error) error {
 // Store is a storage.Storage on a *sql.DB.
 type Store struct {
 	db      *sql.DB // writes, transactions, and reads unless reader is set
-	reader  *sql.DB // SELECTs, when the backend splits reads from writes
+	reader  *sql.DB // lookups (read, readRow), when the backend splits reads from writes
 	d       Dialect
 	onClose []func()
-	stmts   sync.Map // query text → *prepared
+	stmts   sync.Map // stmtKey → *prepared
 
 	observer func(op string, d time.Duration)
 }
@@ -102,15 +103,16 @@ func New(ctx context.Context, db *sql.DB, d Dialect, onClose ...func()) (*Store,
 	return s, nil
 }
 
-// SetReader sends every SELECT to reader from now on; writes keep the
-// handle given to New. SQLite uses it to give writes one connection, so
-// that writers queue in the pool instead of sleeping on SQLite's busy
-// lock, while reads run in parallel. The Store closes reader on Close.
+// SetReader sends every lookup (read, readRow) to reader from now on;
+// writes keep the handle given to New. SQLite uses it to give writes one
+// connection, so that writers queue in the pool instead of sleeping on
+// SQLite's busy lock, while reads run in parallel. The Store closes
+// reader on Close.
 func (s *Store) SetReader(reader *sql.DB) { s.reader = reader }
 
-// handle returns the handle that runs q.
-func (s *Store) handle(q string) *sql.DB {
-	if s.reader != nil && strings.HasPrefix(q, "SELECT") {
+// readHandle is the handle lookups run on.
+func (s *Store) readHandle() *sql.DB {
+	if s.reader != nil {
 		return s.reader
 	}
 	return s.db
@@ -181,18 +183,25 @@ func (s *Store) observe(op string, start time.Time) {
 	}
 }
 
-// stmt returns q prepared, preparing it on first use: the database parses
-// and plans each query once instead of on every call.
-func (s *Store) stmt(ctx context.Context, q string) (*prepared, error) {
-	if p, ok := s.stmts.Load(q); ok {
+// stmtKey names a prepared statement: its text, on the handle that runs it.
+type stmtKey struct {
+	db *sql.DB
+	q  string
+}
+
+// stmt returns q prepared on db, preparing it on first use: the database
+// parses and plans each query once instead of on every call.
+func (s *Store) stmt(ctx context.Context, db *sql.DB, q string) (*prepared, error) {
+	k := stmtKey{db, q}
+	if p, ok := s.stmts.Load(k); ok {
 		return p.(*prepared), nil
 	}
-	st, err := s.handle(q).PrepareContext(ctx, q)
+	st, err := db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, s.classify(err)
 	}
 	p := &prepared{st: st, op: opName(q)}
-	if prev, loaded := s.stmts.LoadOrStore(q, p); loaded {
+	if prev, loaded := s.stmts.LoadOrStore(k, p); loaded {
 		st.Close()
 		return prev.(*prepared), nil
 	}
@@ -222,17 +231,34 @@ type row struct {
 // Scan is sql.Row.Scan with unavailability wrapped (see classify).
 func (r row) Scan(dest ...any) error { return r.s.classify(r.Row.Scan(dest...)) }
 
-func (s *Store) queryRow(ctx context.Context, q string, args ...any) row {
-	p, err := s.stmt(ctx, q)
+// Each statement runs on the handle its call names: read and readRow run
+// lookups, on the reader when there is one; exec and writeRow run
+// statements that change rows (writeRow for those that return one, such as
+// UPDATE … RETURNING), always on the writer. The SQL text is never
+// inspected to choose.
+
+// readRow runs a lookup that returns at most one row.
+func (s *Store) readRow(ctx context.Context, q string, args ...any) row {
+	return s.rowOn(ctx, s.readHandle(), q, args...)
+}
+
+// writeRow runs a statement that changes rows and returns one (RETURNING).
+func (s *Store) writeRow(ctx context.Context, q string, args ...any) row {
+	return s.rowOn(ctx, s.db, q, args...)
+}
+
+func (s *Store) rowOn(ctx context.Context, db *sql.DB, q string, args ...any) row {
+	p, err := s.stmt(ctx, db, q)
 	if err != nil {
-		return row{s.handle(q).QueryRowContext(ctx, q, args...), s} // reports the same error
+		return row{db.QueryRowContext(ctx, q, args...), s} // reports the same error
 	}
 	defer s.observe(p.op, time.Now())
 	return row{p.st.QueryRowContext(ctx, args...), s}
 }
 
-func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	p, err := s.stmt(ctx, q)
+// read runs a lookup that returns rows.
+func (s *Store) read(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	p, err := s.stmt(ctx, s.readHandle(), q)
 	if err != nil {
 		return nil, err
 	}
@@ -241,8 +267,9 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 	return rows, s.classify(err)
 }
 
+// exec runs a statement that changes rows.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	p, err := s.stmt(ctx, q)
+	p, err := s.stmt(ctx, s.db, q)
 	if err != nil {
 		return nil, err
 	}
@@ -400,12 +427,12 @@ func (s *Store) UpdateUser(ctx context.Context, u storage.User) error {
 
 // GetUser returns the user with this id.
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
-	return scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+	return scanUser(s.readRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
 }
 
 // GetUserByUsername returns the user with this username.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storage.User, error) {
-	return scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE username = $1`, username))
+	return scanUser(s.readRow(ctx, `SELECT `+userCols+` FROM users WHERE username = $1`, username))
 }
 
 // ListUsers returns every user ordered by username.
@@ -419,7 +446,7 @@ func (s *Store) UpdateUserPassword(ctx context.Context, id, hash string) error {
 }
 
 func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), q string, args ...any) ([]T, error) {
-	rows, err := s.query(ctx, q, args...)
+	rows, err := s.read(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -507,7 +534,7 @@ func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
 
 // GetClient returns the client with this id.
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
-	return scanClient(s.queryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
+	return scanClient(s.readRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
 }
 
 // ListClients returns every client ordered by id.
@@ -515,8 +542,9 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 	return list(ctx, s, scanClient, `SELECT `+clientCols+` FROM clients ORDER BY id`)
 }
 
-// DeleteClient removes the client and its consents and revokes its grants.
-func (s *Store) DeleteClient(ctx context.Context, id string) error {
+// DeleteClient removes the client and its consents and revokes its grants
+// as of at.
+func (s *Store) DeleteClient(ctx context.Context, id string, at time.Time) error {
 	return s.tx(ctx, "delete client", func(tx *sql.Tx) error {
 		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)); err != nil {
 			return err
@@ -524,7 +552,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM consents WHERE client_id = $1`, id); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at = 0`, time.Now().Unix(), id)
+		_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at = 0`, unix(at), id)
 		return err
 	})
 }
@@ -546,7 +574,7 @@ func scanConsent(r scanner, extra ...any) (*storage.Consent, error) {
 
 // GetConsent returns what userID granted clientID.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
-	return scanConsent(s.queryRow(ctx,
+	return scanConsent(s.readRow(ctx,
 		`SELECT user_id, client_id, scopes, granted_at, updated_at FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID))
 }
 
@@ -618,7 +646,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error)
 	var g storage.Grant
 	var scopes string
 	var auth, created, expires, revoked int64
-	err := s.queryRow(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims FROM grants WHERE id = $1`, id).
+	err := s.readRow(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims FROM grants WHERE id = $1`, id).
 		Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &auth, &created, &expires, &revoked, &g.Claims)
 	if err != nil {
 		return nil, notFound(err)
@@ -649,7 +677,7 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	var r storage.AuthRequest
 	var scopes, resources string
 	var created, expires int64
-	err := s.queryRow(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at,
+	err := s.readRow(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at,
 		dpop_jkt, resources, ui_locales, claims FROM auth_requests WHERE id = $1`, id).
 		Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &created, &expires,
 			&r.DPoPJKT, &resources, &r.UILocales, &r.Claims)
@@ -692,11 +720,11 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 
 // ConsumeAuthCode marks a code used with one conditional UPDATE.
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, error) {
-	c, err := scanCode(s.queryRow(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, unix(at), hash))
+	c, err := scanCode(s.writeRow(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, unix(at), hash))
 	if !errors.Is(err, storage.ErrNotFound) {
 		return c, err
 	}
-	c, err = scanCode(s.queryRow(ctx, `SELECT `+codeCols+` FROM auth_codes WHERE hash = $1`, hash))
+	c, err = scanCode(s.readRow(ctx, `SELECT `+codeCols+` FROM auth_codes WHERE hash = $1`, hash))
 	if err != nil {
 		return nil, err
 	}
@@ -724,7 +752,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.Refr
 	var t storage.RefreshToken
 	var scopes string
 	var auth, created, expires, used int64
-	err := s.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash).
+	err := s.readRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash).
 		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used, &t.JKT, &t.NextHash)
 	if err != nil {
 		return nil, notFound(err)
@@ -800,7 +828,7 @@ func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time
 // IsTokenRevoked reports whether a jti is on the deny list.
 func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
 	var one int
-	err := s.queryRow(ctx, `SELECT 1 FROM revoked_tokens WHERE jti = $1`, jti).Scan(&one)
+	err := s.readRow(ctx, `SELECT 1 FROM revoked_tokens WHERE jti = $1`, jti).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -819,7 +847,7 @@ func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
 func (s *Store) GetSession(ctx context.Context, idHash string) (*storage.Session, error) {
 	var se storage.Session
 	var auth, created, expires int64
-	err := s.queryRow(ctx, `SELECT id_hash, user_id, auth_time, created_at, expires_at FROM sessions WHERE id_hash = $1`, idHash).
+	err := s.readRow(ctx, `SELECT id_hash, user_id, auth_time, created_at, expires_at FROM sessions WHERE id_hash = $1`, idHash).
 		Scan(&se.IDHash, &se.UserID, &auth, &created, &expires)
 	if err != nil {
 		return nil, notFound(err)
@@ -880,15 +908,15 @@ func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
 
 // Secret returns the secret named name, storing value if none exists yet.
 func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
-	if _, err := s.exec(ctx, `INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, fmt.Sprintf("%x", value)); err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, hex.EncodeToString(value)); err != nil {
 		return nil, err
 	}
 	var hexValue string
-	if err := s.queryRow(ctx, `SELECT value FROM secrets WHERE name = $1`, name).Scan(&hexValue); err != nil {
+	if err := s.readRow(ctx, `SELECT value FROM secrets WHERE name = $1`, name).Scan(&hexValue); err != nil {
 		return nil, err
 	}
-	var out []byte
-	if _, err := fmt.Sscanf(hexValue, "%x", &out); err != nil {
+	out, err := hex.DecodeString(hexValue)
+	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", name, err)
 	}
 	return out, nil
@@ -900,7 +928,7 @@ func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, 
 // on several nodes are all counted.
 func (s *Store) AddFailure(ctx context.Context, key string, at, expiresAt time.Time) (int, error) {
 	var n int
-	err := s.queryRow(ctx, `INSERT INTO failures (key, count, last_ms, expires_ms) VALUES ($1, 1, $2, $3)
+	err := s.writeRow(ctx, `INSERT INTO failures (key, count, last_ms, expires_ms) VALUES ($1, 1, $2, $3)
 		ON CONFLICT (key) DO UPDATE SET
 			count = CASE WHEN failures.expires_ms < $2 THEN 1 ELSE failures.count + 1 END,
 			last_ms = $2, expires_ms = $3
@@ -912,7 +940,7 @@ func (s *Store) AddFailure(ctx context.Context, key string, at, expiresAt time.T
 func (s *Store) Failures(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
 	var n int
 	var last int64
-	err := s.queryRow(ctx, `SELECT count, last_ms FROM failures WHERE key = $1 AND expires_ms >= $2`, key, now.UnixMilli()).Scan(&n, &last)
+	err := s.readRow(ctx, `SELECT count, last_ms FROM failures WHERE key = $1 AND expires_ms >= $2`, key, now.UnixMilli()).Scan(&n, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, time.Time{}, nil
 	}
@@ -938,7 +966,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, key string, now time.Time, t
 	ms := now.UnixMilli()
 	for range 3 {
 		var n int
-		err := s.queryRow(ctx, `INSERT INTO failures (key, count, pending, last_ms, expires_ms) VALUES ($1, 1, 1, $2, $3)
+		err := s.writeRow(ctx, `INSERT INTO failures (key, count, pending, last_ms, expires_ms) VALUES ($1, 1, 1, $2, $3)
 			ON CONFLICT (key) DO UPDATE SET
 				count = CASE WHEN failures.expires_ms < $2 THEN 1 ELSE failures.count + 1 END,
 				pending = CASE WHEN failures.expires_ms < $2 THEN 1 ELSE failures.pending + 1 END,
@@ -958,7 +986,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, key string, now time.Time, t
 		// success, an expiry), try again.
 		var pending int
 		var last int64
-		err = s.queryRow(ctx, `SELECT count, pending, last_ms FROM failures WHERE key = $1`, key).Scan(&n, &pending, &last)
+		err = s.readRow(ctx, `SELECT count, pending, last_ms FROM failures WHERE key = $1`, key).Scan(&n, &pending, &last)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -1022,7 +1050,7 @@ func (s *Store) CreateDeviceCode(ctx context.Context, d storage.DeviceCode) erro
 
 // GetDeviceCodeByUserCode reads a device code by the code the user types.
 func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCode string) (*storage.DeviceCode, error) {
-	d, err := scanDevice(s.queryRow(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE user_code = $1`, userCode))
+	d, err := scanDevice(s.readRow(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE user_code = $1`, userCode))
 	return d, notFound(err)
 }
 
@@ -1040,7 +1068,7 @@ func (s *Store) DecideDeviceCode(ctx context.Context, userCode string, approved 
 // PollDeviceCode reads the code, then records the poll only if no other
 // poll came in between (compare and set on last_poll_ms).
 func (s *Store) PollDeviceCode(ctx context.Context, hash string, at time.Time) (*storage.DeviceCode, error) {
-	d, err := scanDevice(s.queryRow(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1`, hash))
+	d, err := scanDevice(s.readRow(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1`, hash))
 	if err != nil {
 		return nil, notFound(err)
 	}

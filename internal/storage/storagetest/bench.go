@@ -12,12 +12,46 @@ import (
 // one sub-benchmark per method. Every backend calls it from its tests with
 // the constructor it gives Run; run with -benchmem.
 func Bench(b *testing.B, newStore func(testing.TB) storage.Storage) {
-	s := newStore(b)
-	must := func(err error) {
-		if err != nil {
-			b.Fatal(err)
-		}
+	h := &bench{s: newStore(b), b: b}
+	h.seed()
+	h.reads()
+	h.codes()
+	h.tokens()
+	h.throttle()
+}
+
+// bench holds one Bench run: the store, and a count of sub-benchmark runs
+// that keeps the keys of each run fresh.
+type bench struct {
+	s    storage.Storage
+	b    *testing.B
+	runs int
+}
+
+func (h *bench) must(err error) {
+	if err != nil {
+		h.b.Fatal(err)
 	}
+}
+
+// n returns a fresh key for the i-th iteration of op in this run (the
+// testing package calls each sub-benchmark several times).
+func (h *bench) n(op string, i int) string {
+	return op + "-" + strconv.Itoa(h.runs) + "-" + strconv.Itoa(i)
+}
+
+func (h *bench) run(name string, fn func(b *testing.B)) {
+	h.b.Run(name, func(b *testing.B) {
+		h.runs++
+		b.ReportAllocs()
+		fn(b)
+	})
+}
+
+// seed creates what the operations read: a user, a client, a consent, a
+// grant, a session, a refresh token and a deny-listed jti.
+func (h *bench) seed() {
+	s, must := h.s, h.must
 	must(s.CreateUser(ctx, storage.User{ID: "u1", Username: "amal", PasswordHash: "x", CreatedAt: now()}))
 	must(s.CreateClient(ctx, storage.Client{ID: "notes", Name: "Notes", SecretHash: "h", RedirectURIs: []string{"https://notes.example/cb"},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, CreatedAt: now()}))
@@ -26,18 +60,11 @@ func Bench(b *testing.B, newStore func(testing.TB) storage.Storage) {
 	must(s.CreateSession(ctx, storage.Session{IDHash: "s1", UserID: "u1", AuthTime: now(), CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}))
 	must(s.CreateRefreshToken(ctx, newRefresh("r1")))
 	must(s.RevokeToken(ctx, "revoked-jti", now().Add(time.Hour)))
+}
 
-	// n returns a fresh key for the i-th iteration of op in this run (the
-	// testing package calls each sub-benchmark several times).
-	runs := 0
-	n := func(op string, i int) string { return op + "-" + strconv.Itoa(runs) + "-" + strconv.Itoa(i) }
-	run := func(name string, fn func(b *testing.B)) {
-		b.Run(name, func(b *testing.B) {
-			runs++
-			b.ReportAllocs()
-			fn(b)
-		})
-	}
+// reads benchmarks the reads of every request: client, user, session, consent (and saving one).
+func (h *bench) reads() {
+	s, must, run := h.s, h.must, h.run
 	run("GetClient", func(b *testing.B) {
 		for b.Loop() {
 			_, err := s.GetClient(ctx, "notes")
@@ -67,6 +94,11 @@ func Bench(b *testing.B, newStore func(testing.TB) storage.Storage) {
 			must(s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "notes", Scopes: []string{"openid", "email"}, GrantedAt: now(), UpdatedAt: now()}))
 		}
 	})
+}
+
+// codes benchmarks the authorization endpoint's operations: requests and codes.
+func (h *bench) codes() {
+	s, must, n, run := h.s, h.must, h.n, h.run
 	run("CreateAuthRequest", func(b *testing.B) {
 		for i := range b.N {
 			must(s.CreateAuthRequest(ctx, storage.AuthRequest{ID: n("req", i), ClientID: "notes", ExpiresAt: now().Add(time.Hour)}))
@@ -94,6 +126,11 @@ func Bench(b *testing.B, newStore func(testing.TB) storage.Storage) {
 			must(err)
 		}
 	})
+}
+
+// tokens benchmarks the token endpoint's operations: grants, refresh tokens, the deny-list.
+func (h *bench) tokens() {
+	s, must, n, run := h.s, h.must, h.n, h.run
 	run("CreateGrant", func(b *testing.B) {
 		for i := range b.N {
 			must(s.CreateGrant(ctx, storage.Grant{ID: n("grant", i), ClientID: "notes", UserID: "u1", ExpiresAt: now().Add(time.Hour)}))
@@ -128,6 +165,11 @@ func Bench(b *testing.B, newStore func(testing.TB) storage.Storage) {
 			must(s.RevokeToken(ctx, n("jti", i), now().Add(time.Hour)))
 		}
 	})
+}
+
+// throttle benchmarks the throttle's operations: failure counters and login attempts.
+func (h *bench) throttle() {
+	s, must, run := h.s, h.must, h.run
 	run("AddFailure", func(b *testing.B) {
 		for b.Loop() {
 			_, err := s.AddFailure(ctx, "ip:192.0.2.1", time.Now(), time.Now().Add(time.Hour))

@@ -158,12 +158,7 @@ func testClients(t *testing.T, s storage.Storage) {
 	wantErr(t, s.CreateClient(ctx, c), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetClient(ctx, "notes")
 	mustNil(t, err, "get")
-	if got.Name != c.Name || got.SecretHash != c.SecretHash || got.Public || !slices.Equal(got.RedirectURIs, c.RedirectURIs) ||
-		!slices.Equal(got.GrantTypes, c.GrantTypes) || !slices.Equal(got.Scopes, c.Scopes) || !got.CreatedAt.Equal(c.CreatedAt) || !got.RequirePAR ||
-		got.AuthMethod != c.AuthMethod || got.JWKS != c.JWKS || got.JWKSURI != c.JWKSURI || got.BackchannelLogoutURI != c.BackchannelLogoutURI ||
-		!got.Pairwise || got.SecretSealed != "sealed" || got.SectorIdentifierURI != c.SectorIdentifierURI ||
-		got.IDTokenAlg != "PS256" || got.PKCEPolicy != storage.PKCENonceInstead ||
-		got.ClientInfo != c.ClientInfo || !got.Verified {
+	if !sameClient(*got, c) {
 		t.Fatalf("get: got %+v, want %+v", *got, c)
 	}
 	pub := storage.Client{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, CreatedAt: now()}
@@ -181,17 +176,18 @@ func testClients(t *testing.T, s storage.Storage) {
 	// Deleting a client drops its consents and revokes its grants.
 	mustNil(t, s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "notes", Scopes: []string{"email"}, GrantedAt: now(), UpdatedAt: now()}), "consent")
 	mustNil(t, s.CreateGrant(ctx, storage.Grant{ID: "g1", ClientID: "notes", UserID: "u1", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}), "grant")
-	mustNil(t, s.DeleteClient(ctx, "notes"), "delete")
+	deleted := now().Add(-time.Minute)
+	mustNil(t, s.DeleteClient(ctx, "notes", deleted), "delete")
 	_, err = s.GetClient(ctx, "notes")
 	wantErr(t, err, storage.ErrNotFound, "get deleted")
 	_, err = s.GetConsent(ctx, "u1", "notes")
 	wantErr(t, err, storage.ErrNotFound, "consent of deleted client")
 	g, err := s.GetGrant(ctx, "g1")
 	mustNil(t, err, "grant of deleted client")
-	if g.RevokedAt.IsZero() {
-		t.Fatal("grant of deleted client not revoked")
+	if !g.RevokedAt.Equal(deleted) {
+		t.Fatalf("grant of deleted client revoked at %v, want %v", g.RevokedAt, deleted)
 	}
-	wantErr(t, s.DeleteClient(ctx, "notes"), storage.ErrNotFound, "delete twice")
+	wantErr(t, s.DeleteClient(ctx, "notes", now()), storage.ErrNotFound, "delete twice")
 	// Update replaces everything but the creation time.
 	got, err = s.GetClient(ctx, "cli")
 	mustNil(t, err, "get cli")
@@ -202,12 +198,33 @@ func testClients(t *testing.T, s storage.Storage) {
 	upd.LogoURI, upd.Verified = "https://cli.example/logo.png", true
 	mustNil(t, s.UpdateClient(ctx, upd), "update")
 	got, _ = s.GetClient(ctx, "cli")
-	if got.IDTokenAlg != "ES256" || got.PKCEPolicy != storage.PKCENonceInstead ||
-		got.Name != "Notes 2" || !slices.Equal(got.RedirectURIs, upd.RedirectURIs) || !slices.Equal(got.Scopes, upd.Scopes) || got.RequirePAR ||
-		got.RegistrationTokenHash != "rt" || !got.CreatedAt.Equal(pub.CreatedAt) || got.LogoURI != upd.LogoURI || !got.Verified {
+	if !sameUpdate(*got, upd, pub.CreatedAt) {
 		t.Fatalf("after update: %+v", *got)
 	}
 	wantErr(t, s.UpdateClient(ctx, storage.Client{ID: "ghost"}), storage.ErrNotFound, "update unknown")
+}
+
+// sameClient reports whether the stored client got has every field of
+// the notes client c that testClients creates.
+func sameClient(got, c storage.Client) bool {
+	return !slices.Contains([]bool{
+		got.Name == c.Name, got.SecretHash == c.SecretHash, !got.Public, slices.Equal(got.RedirectURIs, c.RedirectURIs),
+		slices.Equal(got.GrantTypes, c.GrantTypes), slices.Equal(got.Scopes, c.Scopes), got.CreatedAt.Equal(c.CreatedAt), got.RequirePAR,
+		got.AuthMethod == c.AuthMethod, got.JWKS == c.JWKS, got.JWKSURI == c.JWKSURI, got.BackchannelLogoutURI == c.BackchannelLogoutURI,
+		got.Pairwise, got.SecretSealed == "sealed", got.SectorIdentifierURI == c.SectorIdentifierURI,
+		got.IDTokenAlg == "PS256", got.PKCEPolicy == storage.PKCENonceInstead,
+		got.ClientInfo == c.ClientInfo, got.Verified,
+	}, false)
+}
+
+// sameUpdate reports whether the client got has the fields testClients's
+// update upd set, and still its creation time created.
+func sameUpdate(got, upd storage.Client, created time.Time) bool {
+	return !slices.Contains([]bool{
+		got.IDTokenAlg == "ES256", got.PKCEPolicy == storage.PKCENonceInstead,
+		got.Name == "Notes 2", slices.Equal(got.RedirectURIs, upd.RedirectURIs), slices.Equal(got.Scopes, upd.Scopes), !got.RequirePAR,
+		got.RegistrationTokenHash == "rt", got.CreatedAt.Equal(created), got.LogoURI == upd.LogoURI, got.Verified,
+	}, false)
 }
 
 func testConsents(t *testing.T, s storage.Storage) {
@@ -564,6 +581,20 @@ func testSecrets(t *testing.T, s storage.Storage) {
 	if string(a) != string([]byte{1, 2, 3}) || string(b) != string(a) {
 		t.Fatalf("secret: first %v, second %v", a, b)
 	}
+	// Any bytes come back as they went in, and twice the same.
+	every := make([]byte, 256)
+	for i := range every {
+		every[i] = byte(i)
+	}
+	for name, v := range map[string][]byte{"every byte": every, "zeros": make([]byte, 32), "empty": {}} {
+		for range 2 {
+			got, err := s.Secret(ctx, name, v)
+			mustNil(t, err, name)
+			if string(got) != string(v) {
+				t.Fatalf("secret %s: got %x, want %x", name, got, v)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	got := make([][]byte, 8)
 	for i := range got {
@@ -584,7 +615,18 @@ func testSecrets(t *testing.T, s storage.Storage) {
 }
 
 func testDeleteExpired(t *testing.T, s storage.Storage) {
-	past, future := now().Add(-time.Hour), now().Add(time.Hour)
+	createExpiring(t, s, now().Add(-time.Hour), now().Add(time.Hour))
+	n, err := s.DeleteExpired(ctx, now())
+	mustNil(t, err, "delete expired")
+	if n != 9 {
+		t.Fatalf("deleted %d rows, want 9", n)
+	}
+	wantExpiredGone(t, s)
+}
+
+// createExpiring creates, of each kind of row DeleteExpired removes, one
+// named "old" that expired at past and one named "new" live until future.
+func createExpiring(t *testing.T, s storage.Storage, past, future time.Time) {
 	expiredCode, liveCode := newCode("old"), newCode("new")
 	expiredCode.ExpiresAt, liveCode.ExpiresAt = past, future
 	mustNil(t, s.CreateAuthCode(ctx, expiredCode), "code")
@@ -609,12 +651,11 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 	mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: "new", Time: past, Type: "login", ExpiresAt: future}), "audit")
 	mustNil(t, s.CreateDeviceCode(ctx, storage.DeviceCode{Hash: "old", UserCode: "OLD", ExpiresAt: past}), "device")
 	mustNil(t, s.CreateDeviceCode(ctx, storage.DeviceCode{Hash: "new", UserCode: "NEW", ExpiresAt: future}), "device")
+}
 
-	n, err := s.DeleteExpired(ctx, now())
-	mustNil(t, err, "delete expired")
-	if n != 9 {
-		t.Fatalf("deleted %d rows, want 9", n)
-	}
+// wantExpiredGone checks, after DeleteExpired, that the rows
+// createExpiring made live are all there and the expired ones gone.
+func wantExpiredGone(t *testing.T, s storage.Storage) {
 	if _, err := s.GetDeviceCodeByUserCode(ctx, "NEW"); err != nil {
 		t.Fatalf("live device code: %v", err)
 	}
@@ -1100,11 +1141,25 @@ func testPruneBatches(t *testing.T, s storage.Storage) {
 	}
 }
 
-// testPing: the write probe commits, again and again, for several nodes.
+// testPing: the write probe commits, again and again, for several nodes,
+// and LastPing reads each node's latest probe back.
 func testPing(t *testing.T, s storage.Storage) {
+	last, err := s.LastPing(ctx, "node-a")
+	mustNil(t, err, "last ping before any")
+	if !last.IsZero() {
+		t.Fatalf("last ping before any: %v, want zero", last)
+	}
+	t0 := now()
 	for i := range 3 {
-		mustNil(t, s.Ping(ctx, "node-a", now().Add(time.Duration(i)*time.Second)), "ping a")
-		mustNil(t, s.Ping(ctx, "node-b", now()), "ping b")
+		mustNil(t, s.Ping(ctx, "node-a", t0.Add(time.Duration(i)*time.Second)), "ping a")
+		mustNil(t, s.Ping(ctx, "node-b", t0), "ping b")
+	}
+	for node, want := range map[string]time.Time{"node-a": t0.Add(2 * time.Second), "node-b": t0} {
+		last, err := s.LastPing(ctx, node)
+		mustNil(t, err, "last ping "+node)
+		if !last.Equal(want) {
+			t.Fatalf("last ping of %s: %v, want %v", node, last, want)
+		}
 	}
 	// A node silent for a day is forgotten.
 	n, err := s.Prune(ctx, storage.Prune{Now: now().Add(25 * time.Hour)})

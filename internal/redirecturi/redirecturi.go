@@ -1,4 +1,8 @@
-package authorize
+// Package redirecturi holds the redirect URI rules shared by the
+// authorization endpoint and every way of registering a client: which URIs
+// may be registered (RFC 6749 §3.1.2, RFC 8252 §7) and how a request's
+// redirect_uri is compared with them (RFC 9700 §4.1.3, RFC 8252 §7.3).
+package redirecturi
 
 import (
 	"net"
@@ -6,8 +10,8 @@ import (
 	"strings"
 )
 
-// MatchRedirectURI reports whether got is one of the registered redirect
-// URIs, compared as exact strings (RFC 9700 §4.1.3), with one exception: a
+// Match reports whether got is one of the registered redirect URIs,
+// compared as exact strings (RFC 9700 §4.1.3), with one exception: a
 // registered loopback IP redirect (http://127.0.0.1/... or http://[::1]/...)
 // matches on any port, for native apps (RFC 8252 §7.3). "localhost" gets no
 // such exception (RFC 8252 §8.3).
@@ -15,7 +19,7 @@ import (
 // A URI with a '#' anywhere never matches, even one registered before
 // registration refused them: RFC 6749 §3.1.2 forbids a fragment, and
 // net/url drops an empty one ("…/cb#"), so it is refused by its text.
-func MatchRedirectURI(registered []string, got string) bool {
+func Match(registered []string, got string) bool {
 	if strings.Contains(got, "#") {
 		return false
 	}
@@ -24,6 +28,12 @@ func MatchRedirectURI(registered []string, got string) bool {
 			return true
 		}
 	}
+	return matchLoopbackPort(registered, got)
+}
+
+// matchLoopbackPort reports whether got is an http loopback IP redirect
+// that differs from a registered one in its port alone (RFC 8252 §7.3).
+func matchLoopbackPort(registered []string, got string) bool {
 	g, err := url.Parse(got)
 	if err != nil || g.Scheme != "http" || g.User != nil || g.Fragment != "" || g.RawFragment != "" || !isLoopbackIP(g.Hostname()) {
 		return false
@@ -45,11 +55,11 @@ func isLoopbackIP(host string) bool {
 	return ip != nil && ip.IsLoopback() && (host == "127.0.0.1" || host == "::1")
 }
 
-// ValidRedirectURI reports whether u may be registered: an absolute URI
-// without fragment (RFC 6749 §3.1.2: no '#' at all, not even an empty
-// fragment), https, or http only for loopback hosts, or a private-use
-// scheme of a native app (RFC 8252 §7.1).
-func ValidRedirectURI(u string) bool {
+// Valid reports whether u may be registered: an absolute URI without
+// fragment (RFC 6749 §3.1.2: no '#' at all, not even an empty fragment),
+// https, or http only for loopback hosts, or a private-use scheme of a
+// native app (RFC 8252 §7.1).
+func Valid(u string) bool {
 	if strings.Contains(u, "#") {
 		return false
 	}

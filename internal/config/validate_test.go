@@ -1,0 +1,87 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestValidateRules: each rule of Validate, one row per branch, and that
+// a config breaking several gets every message, in the order of the
+// rules.
+func TestValidateRules(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		set  func(*Config)
+		want []string // each message, in order; none: valid
+	}{
+		{"default", func(*Config) {}, nil},
+		{"issuer query", func(c *Config) { c.Issuer = "https://id.example?x=1" }, []string{"must have no query or fragment (RFC 8414 §2)"}},
+		{"issuer fragment", func(c *Config) { c.Issuer = "https://id.example#x" }, []string{"must have no query or fragment"}},
+		{"issuer on localhost", func(c *Config) { c.Issuer = "http://auth.localhost:8080" }, nil},
+		{"log format", func(c *Config) { c.LogFormat = "xml" }, []string{`log_format "xml" must be text or json`}},
+		{"log level", func(c *Config) { c.LogLevel = "trace" }, []string{`log_level "trace" must be debug, info, warn or error`}},
+		{"postgresql scheme", func(c *Config) { c.Database = "postgresql://db/x" }, nil},
+		{"listen", func(c *Config) { c.Listen = "localhost" }, []string{`listen "localhost"`}},
+		{"admin listen unused", func(c *Config) { c.AdminListen = "nowhere" }, nil},
+		{"admin listen", func(c *Config) { c.AdminListen, c.AdminToken = "nowhere", strings.Repeat("a", 32) }, []string{`admin_listen "nowhere"`}},
+		{"pprof loopback", func(c *Config) { c.PprofListen = "127.0.0.1:6060" }, nil},
+		{"dpop nonce", func(c *Config) { c.DPoPNonce = "yes" }, []string{`dpop_nonce "yes" must be on or off`}},
+		{"registration mode", func(c *Config) { c.Registration = "closed" }, []string{`registration "closed" must be off, open or token`}},
+		{"registration token short", func(c *Config) { c.Registration, c.RegistrationToken = "token", "short" }, []string{"registration_token of at least 32 characters"}},
+		{"registration token", func(c *Config) { c.Registration, c.RegistrationToken = "token", strings.Repeat("t", 32) }, nil},
+		{"access token alg", func(c *Config) { c.AccessTokenAlg = "HS256" }, []string{`access_token_alg "HS256" must be ES256, RS256 or PS256`}},
+		{"registration pkce", func(c *Config) { c.RegistrationPKCE = "plain" }, []string{`registration_pkce "plain" must be required or nonce_instead`}},
+		{"admin token short", func(c *Config) { c.AdminToken = "short" }, []string{"admin_token must have at least 32 characters"}},
+		{"code ttl", func(c *Config) { c.CodeTTL = 11 * time.Minute }, []string{"longer than the 10 minutes RFC 6749 §4.1.2 allows"}},
+		{"several, in order", func(c *Config) {
+			c.Issuer, c.LogLevel, c.Listen, c.DPoPNonce, c.CodeTTL = "nope", "loud", "x", "maybe", time.Hour
+		}, []string{`issuer "nope" must be an absolute URL`, "log_level", "listen", "dpop_nonce", "code_ttl"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.set(&c)
+			err := c.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("errors %q, want %d", lines, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(lines[i], w) {
+					t.Errorf("error %d %q, want %q", i, lines[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestWarningsOrder: exposure warnings come before policy warnings, and a
+// sound production config has none.
+func TestWarningsOrder(t *testing.T) {
+	c := Default()
+	c.Issuer, c.Listen, c.Registration, c.Database = "http://id.example", "0.0.0.0:8080", "open", ""
+	w := c.Warnings()
+	want := []string{"uses http", "put TLS in front", "registration: open", "one node only"}
+	if len(w) != len(want) {
+		t.Fatalf("warnings %q, want %d", w, len(want))
+	}
+	for i := range want {
+		if !strings.Contains(w[i], want[i]) {
+			t.Errorf("warning %d %q, want %q", i, w[i], want[i])
+		}
+	}
+	c = Default()
+	c.Issuer, c.Database = "https://id.example", "postgres://db/bawwab"
+	if w := c.Warnings(); len(w) != 0 {
+		t.Fatalf("warnings for a sound config: %q", w)
+	}
+}

@@ -1,0 +1,222 @@
+package signin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/ratelimit"
+)
+
+// ErrNoStep means the policy needs a kind of step that no registered step
+// offers this person (a second factor they never enrolled).
+var ErrNoStep = errors.New("signin: no step can prove what the policy needs")
+
+// ErrNoProgress means a sign-in needs more than one request but the
+// pipeline has nowhere to keep what was proved in between.
+var ErrNoProgress = errors.New("signin: a sign-in of several steps needs a Progress store")
+
+// Progress keeps what an unfinished sign-in proved between requests, bound
+// to the browser, so that the person passes a second step after the first.
+// It never holds a session: nothing proved counts until the pipeline
+// returns a Record.
+type Progress interface {
+	// Load restores a.User and a.Proved of the browser's unfinished
+	// sign-in for a.Request, if any.
+	Load(ctx context.Context, r *http.Request, a *Attempt) error
+	// Save keeps a.User and a.Proved for the next request.
+	Save(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt) error
+	// Clear forgets the browser's unfinished sign-in.
+	Clear(ctx context.Context, w http.ResponseWriter, r *http.Request) error
+}
+
+// Pipeline drives an [Attempt] through the steps its [Policy] needs.
+type Pipeline struct {
+	Policy Policy
+	// Steps are tried in order within a kind: the first one offered is
+	// shown unless the person chose another (Attempt.Choice).
+	Steps []Step
+	// Progress keeps unfinished sign-ins of several steps; nil allows
+	// sign-ins of one step only.
+	Progress Progress
+	Now      func() time.Time
+}
+
+// ChoiceField is the form field that names the step a form answers.
+const ChoiceField = "step"
+
+// Next returns the step a must pass next, or nil when a has proved all
+// that the policy needs for d.
+func (p *Pipeline) Next(ctx context.Context, a *Attempt, d Demand) (Step, error) {
+	needed := p.Policy.Needed(d, a.Proved, p.Now())
+	if len(needed) == 0 {
+		return nil, nil
+	}
+	var first Step
+	for _, s := range p.Steps {
+		if s.Kind() != needed[0] { // a step proved already is asked again only if its proof went stale
+			continue
+		}
+		ok, err := s.Offered(ctx, a)
+		if err != nil {
+			return nil, fmt.Errorf("signin: step %s: %w", s.Name(), err)
+		}
+		if !ok {
+			continue
+		}
+		if s.Name() == a.Choice {
+			return s, nil
+		}
+		if first == nil {
+			first = s
+		}
+	}
+	if first == nil {
+		return nil, fmt.Errorf("%w (%s factor)", ErrNoStep, needed[0])
+	}
+	return first, nil
+}
+
+// Show writes the page of the step a needs next (GET /login).
+func (p *Pipeline) Show(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt) error {
+	if err := p.load(ctx, r, a); err != nil {
+		return err
+	}
+	s, err := p.Next(ctx, a, DemandOf(a.Request))
+	if err != nil {
+		return err
+	}
+	if s == nil { // nothing more to prove: start over, a fresh sign-in
+		a.User, a.Proved = nil, nil
+		if s, err = p.Next(ctx, a, DemandOf(a.Request)); err != nil {
+			return err
+		}
+		if s == nil {
+			return ErrNoStep
+		}
+	}
+	a.Status = cmpStatus(a.Status)
+	s.Show(w, r, a)
+	return nil
+}
+
+// Submit verifies the step a posted form answers (POST /login). When the
+// sign-in is complete it returns the Record and writes nothing; otherwise
+// it has written the response (the step again with its failure, or the
+// next step) and returns nil. An error is the server's, not the person's.
+func (p *Pipeline) Submit(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt) (*Record, error) {
+	if err := p.load(ctx, r, a); err != nil {
+		return nil, err
+	}
+	s, err := p.Next(ctx, a, DemandOf(a.Request))
+	if err != nil {
+		return nil, err
+	}
+	if s == nil { // a form posted after the sign-in finished: verify it afresh
+		a.User, a.Proved = nil, nil
+		if s, err = p.Next(ctx, a, DemandOf(a.Request)); err != nil {
+			return nil, err
+		}
+	}
+	out, err := s.Verify(ctx, r, a)
+	if err != nil {
+		return nil, err
+	}
+	switch out.Result {
+	case Proved:
+		return p.proved(ctx, w, r, a, s, out)
+	case Throttled:
+		secs := ratelimit.RetrySeconds(out.Retry)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		a.Status, a.Message, a.MessageArgs = http.StatusTooManyRequests, out.Message, []any{secs}
+	default:
+		a.Status, a.Message = http.StatusUnauthorized, out.Message
+	}
+	s.Show(w, r, a)
+	return nil, nil
+}
+
+// proved records that s proved its amr values, and finishes the sign-in
+// or shows the next step.
+func (p *Pipeline) proved(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt, s Step, out Outcome) (*Record, error) {
+	if s.Kind() == FirstFactor {
+		if out.User == nil {
+			return nil, fmt.Errorf("signin: first factor %s proved nobody", s.Name())
+		}
+		if a.User != nil && a.User.ID != out.User.ID { // another person: what the first proved is theirs
+			a.Proved = nil
+		}
+		a.User = out.User
+	}
+	a.Proved = append(a.Proved, Proof{Step: s.Name(), Kind: s.Kind(), AMR: s.Proves(), At: p.Now()})
+	next, err := p.Next(ctx, a, DemandOf(a.Request))
+	if err != nil {
+		return nil, err
+	}
+	if next == nil {
+		if p.Progress != nil {
+			if err := p.Progress.Clear(ctx, w, r); err != nil {
+				return nil, err
+			}
+		}
+		rec := a.Record()
+		return &rec, nil
+	}
+	if p.Progress == nil {
+		return nil, ErrNoProgress
+	}
+	if err := p.Progress.Save(ctx, w, r, a); err != nil {
+		return nil, err
+	}
+	a.Status, a.Message, a.MessageArgs, a.Choice = http.StatusOK, "", nil, ""
+	next.Show(w, r, a)
+	return nil, nil
+}
+
+func (p *Pipeline) load(ctx context.Context, r *http.Request, a *Attempt) error {
+	if p.Progress == nil {
+		return nil
+	}
+	return p.Progress.Load(ctx, r, a)
+}
+
+func cmpStatus(s int) int {
+	if s == 0 {
+		return http.StatusOK
+	}
+	return s
+}
+
+// Record returns what a has proved: its amr values in order (with "mfa"
+// once a first and a second factor were proved, RFC 8176 §2), the acr
+// reached, and the time of the last proof.
+func (a *Attempt) Record() Record {
+	rec := Record{ACR: ACRPassword}
+	if a.User != nil {
+		rec.UserID = a.User.ID
+	}
+	kinds := map[Kind]bool{}
+	for _, pr := range a.Proved {
+		rec.Steps = append(rec.Steps, pr.Step)
+		for _, m := range pr.AMR {
+			if !slices.Contains(rec.AMR, m) {
+				rec.AMR = append(rec.AMR, m)
+			}
+		}
+		kinds[pr.Kind] = true
+		if pr.At.After(rec.AuthTime) {
+			rec.AuthTime = pr.At
+		}
+	}
+	if kinds[FirstFactor] && kinds[SecondFactor] {
+		rec.ACR = ACRMFA
+		if !slices.Contains(rec.AMR, AMRMFA) {
+			rec.AMR = append(rec.AMR, AMRMFA)
+		}
+	}
+	return rec
+}

@@ -1,0 +1,114 @@
+package signin
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// Policy decides which kinds of step a sign-in needs. The zero Policy asks
+// for a first factor only, as bawwab always has.
+type Policy struct {
+	// SecondFactor asks everyone for a second factor (the operator's
+	// policy).
+	SecondFactor bool
+	// SecondFactorClients are the clients whose users always pass a
+	// second factor.
+	SecondFactorClients []string
+	// SensitiveScopes are the scopes that need a second factor when a
+	// request asks for one of them.
+	SensitiveScopes []string
+}
+
+// Demand is what one authorization request asks of sign-in.
+type Demand struct {
+	ClientID string
+	Scopes   []string
+	// ACRValues are the request's acr_values, most preferred first
+	// (OpenID Connect Core §3.1.2.1): voluntary, so only a first choice
+	// of [ACRMFA] makes a second factor needed.
+	ACRValues []string
+	// EssentialACR are the values of an essential acr claim (Core
+	// §5.5.1.1): one of them must be met.
+	EssentialACR []string
+	// MaxAge is the request's max_age in seconds, -1 when absent
+	// (Core §3.1.2.1): proofs older than that count for nothing.
+	MaxAge int
+	// Since is set for prompt=login: proofs from before it count for
+	// nothing (Core §3.1.2.1).
+	Since time.Time
+}
+
+// DemandOf reads the demand of a pending request; nil (a sign-in to the
+// account pages) demands a first factor only.
+func DemandOf(req *storage.AuthRequest) Demand {
+	if req == nil {
+		return Demand{MaxAge: -1}
+	}
+	d := Demand{ClientID: req.ClientID, Scopes: req.Scopes, MaxAge: req.MaxAge, EssentialACR: essentialACR(req.Claims)}
+	if slices.Contains(strings.Fields(req.Prompt), "login") {
+		d.Since = req.CreatedAt
+	}
+	return d
+}
+
+// essentialACR returns the values of an essential acr claim in a claims
+// parameter (OpenID Connect Core §5.5.1.1), for the ID token or userinfo.
+func essentialACR(raw string) []string {
+	var req map[string]map[string]*struct {
+		Essential bool     `json:"essential"`
+		Value     string   `json:"value"`
+		Values    []string `json:"values"`
+	}
+	if raw == "" || json.Unmarshal([]byte(raw), &req) != nil {
+		return nil
+	}
+	var out []string
+	for _, claims := range req {
+		if acr := claims["acr"]; acr != nil && acr.Essential {
+			for _, v := range append(slices.Clone(acr.Values), acr.Value) {
+				if v != "" && !slices.Contains(out, v) {
+					out = append(out, v)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Needed returns the kinds of step that d still needs, first factor
+// first, given what was proved and when.
+func (p Policy) Needed(d Demand, proved []Proof, now time.Time) []Kind {
+	var out []Kind
+	if !d.holds(FirstFactor, proved, now) {
+		out = append(out, FirstFactor)
+	}
+	if p.wantsSecond(d) && !d.holds(SecondFactor, proved, now) {
+		out = append(out, SecondFactor)
+	}
+	return out
+}
+
+// wantsSecond reports whether d needs a second factor under p.
+func (p Policy) wantsSecond(d Demand) bool {
+	switch {
+	case p.SecondFactor, slices.Contains(p.SecondFactorClients, d.ClientID):
+		return true
+	case slices.ContainsFunc(d.Scopes, func(s string) bool { return slices.Contains(p.SensitiveScopes, s) }):
+		return true
+	case len(d.ACRValues) > 0 && d.ACRValues[0] == ACRMFA:
+		return true
+	}
+	return len(d.EssentialACR) > 0 && slices.Contains(d.EssentialACR, ACRMFA) && !slices.Contains(d.EssentialACR, ACRPassword)
+}
+
+// holds reports whether a proof of kind k is fresh enough for d.
+func (d Demand) holds(k Kind, proved []Proof, now time.Time) bool {
+	return slices.ContainsFunc(proved, func(pr Proof) bool {
+		return pr.Kind == k && !pr.At.Before(d.Since) &&
+			(d.MaxAge < 0 || now.Sub(pr.At) <= time.Duration(d.MaxAge)*time.Second)
+	})
+}
