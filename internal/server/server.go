@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/account"
 	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/authorize"
@@ -27,6 +28,7 @@ import (
 	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/introspect"
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/mail"
 	"github.com/bawwab/bawwab/internal/metrics"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/oidc"
@@ -60,6 +62,10 @@ type Server struct {
 	metrics *metrics.Metrics
 	// storeFiles is Options.StoreFiles.
 	storeFiles int
+	// mailer delivers the outbox; accounts runs reset requests in the
+	// background (package account).
+	mailer   *mail.Sender
+	accounts *account.Handler
 }
 
 // Options change how New builds the server; the zero value is production.
@@ -115,6 +121,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	if err != nil {
 		return nil, err
 	}
+	pages.Signup = cfg.Signup == account.SignupOpen
 	scopes := scope.NewCatalog() // filled from the store by Load
 	if err := scope.Load(ctx, store, scopes); err != nil {
 		return nil, fmt.Errorf("scopes: %w", err)
@@ -174,6 +181,11 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		Leeway: cfg.ClockLeeway, DPoP: proofs,
 	}).Register(mux)
 	tokens.Register(mux)
+	mailer, accounts, err := newAccounts(cfg, store, sessions, pages, auditLog, logouts, log, now, pw)
+	if err != nil {
+		return nil, err
+	}
+	accounts.Register(mux)
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
 	(&device.Endpoint{Auth: auth, Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, TTL: cfg.DeviceCodeTTL, Interval: 5}).Register(mux)
 	(&introspect.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
@@ -192,11 +204,12 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux.Handle("GET /metrics", m.Handler())
 
 	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken,
-		Logouts: logouts, Outbound: fetch}
+		Logouts: logouts, Outbound: fetch, Issuer: cfg.Issuer}
 	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log, Outbound: fetch,
 		handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log),
 		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),
 		health:  health, logouts: logouts, metrics: m, storeFiles: opts.StoreFiles,
+		mailer: mailer, accounts: accounts,
 	}, nil
 }
 

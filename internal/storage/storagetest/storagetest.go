@@ -52,6 +52,11 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Prune", testPrune},
 		{"PruneBatches", testPruneBatches},
 		{"Ping", testPing},
+		{"UserEmails", testUserEmails},
+		{"RevokeUserGrants", testRevokeUserGrants},
+		{"MailOutbox", testMailOutbox},
+		{"MailClaimRace", testMailClaimRace},
+		{"AccountTokens", testAccountTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
