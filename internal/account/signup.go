@@ -143,23 +143,8 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	d.ClientName = h.clientName(ctx, d.Req)
 	lang := ui.Lang(nil, r)
 	pw := f.Get("password")
-	invalid := func(msg string) {
-		d.Error = msg
+	if d.Error = checkSignup(d, pw, lang); d.Error != "" {
 		h.renderSignup(w, r, http.StatusBadRequest, d)
-	}
-	switch {
-	case !ValidName(d.Name):
-		invalid(ui.T(lang, "signup.bad.name"))
-		return
-	case mail.CheckAddress(d.Email) != nil:
-		invalid(ui.T(lang, "signup.bad.email"))
-		return
-	case !ValidUsername(d.Username):
-		invalid(ui.T(lang, "signup.bad.username"))
-		return
-	}
-	if err := password.Check(pw, d.Username); err != nil {
-		invalid(err.Error())
 		return
 	}
 	// Accounts made from one network are throttled, against mass sign-up.
@@ -176,43 +161,83 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer try.Release(ctx)
-	if _, err := h.Store.GetUserByUsername(ctx, d.Username); err == nil {
-		invalid(ui.T(lang, "signup.taken"))
+	u, err := h.createAccount(ctx, d, pw)
+	switch {
+	case errors.Is(err, errInviteSpent):
+		h.refuseSignup(w, r)
 		return
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		h.fail(w, r, err)
+	case errors.Is(err, errUsernameTaken):
+		d.Error = ui.T(lang, "signup.taken")
+		h.renderSignup(w, r, http.StatusBadRequest, d)
 		return
-	}
-	if h.Signup == SignupInvite {
-		// The invitation is spent before the account exists: of two
-		// sign-ups with one invitation, one wins.
-		if _, err := h.Store.ConsumeAccountToken(ctx, storage.Hash(d.Invite), storage.TokenInvite, h.Now()); err != nil {
-			if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrAlreadyUsed) {
-				h.refuseSignup(w, r)
-				return
-			}
-			h.fail(w, r, err)
-			return
-		}
-	}
-	hash, err := password.Hash(pw, h.Password)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	now := h.Now()
-	u := storage.User{ID: token.NewID(), Username: d.Username, PasswordHash: hash, Name: d.Name, Email: d.Email, CreatedAt: now}
-	u.Profile.UpdatedAt = now
-	if err := h.Store.CreateUser(ctx, u); errors.Is(err, storage.ErrAlreadyExists) {
-		invalid(ui.T(lang, "signup.taken")) // the username, taken a moment ago
-		return
-	} else if err != nil {
+	case err != nil:
 		h.fail(w, r, err)
 		return
 	}
 	if _, err := try.Fail(ctx); err != nil { // every account made counts
 		h.Log.WarnContext(ctx, "sign-up: count creation", "err", err)
 	}
+	h.welcome(w, r, u, d, lang)
+}
+
+// checkSignup returns why the form cannot make an account, in lang, or "".
+func checkSignup(d signupData, pw, lang string) string {
+	switch {
+	case !ValidName(d.Name):
+		return ui.T(lang, "signup.bad.name")
+	case mail.CheckAddress(d.Email) != nil:
+		return ui.T(lang, "signup.bad.email")
+	case !ValidUsername(d.Username):
+		return ui.T(lang, "signup.bad.username")
+	}
+	if err := password.Check(pw, d.Username); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+var (
+	errInviteSpent   = errors.New("the invitation is unknown or used")
+	errUsernameTaken = errors.New("the username is taken")
+)
+
+// createAccount stores the account the form describes, its address not yet
+// confirmed. With invitations, the invitation is spent before the account
+// exists: of two sign-ups with one invitation, one wins.
+func (h *Handler) createAccount(ctx context.Context, d signupData, pw string) (storage.User, error) {
+	if _, err := h.Store.GetUserByUsername(ctx, d.Username); err == nil {
+		return storage.User{}, errUsernameTaken
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, err
+	}
+	if h.Signup == SignupInvite {
+		_, err := h.Store.ConsumeAccountToken(ctx, storage.Hash(d.Invite), storage.TokenInvite, h.Now())
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrAlreadyUsed) {
+			return storage.User{}, errInviteSpent
+		} else if err != nil {
+			return storage.User{}, err
+		}
+	}
+	hash, err := password.Hash(pw, h.Password)
+	if err != nil {
+		return storage.User{}, err
+	}
+	now := h.Now()
+	u := storage.User{ID: token.NewID(), Username: d.Username, PasswordHash: hash, Name: d.Name, Email: d.Email, CreatedAt: now}
+	u.Profile.UpdatedAt = now
+	if err := h.Store.CreateUser(ctx, u); errors.Is(err, storage.ErrAlreadyExists) {
+		return storage.User{}, errUsernameTaken // taken a moment ago
+	} else if err != nil {
+		return storage.User{}, err
+	}
+	return u, nil
+}
+
+// welcome audits the new account u, mails the confirmation link, signs the
+// person in and sends them on: to the consent of the authorization request
+// they came from, or to their account.
+func (h *Handler) welcome(w http.ResponseWriter, r *http.Request, u storage.User, d signupData, lang string) {
+	ctx := r.Context()
 	h.Audit.Record(ctx, audit.Event{Type: EventSignup, UserID: u.ID, Detail: "mode=" + h.Signup})
 	if err := h.mailConfirmation(ctx, u, lang); err != nil {
 		// The account exists; the person can ask for a link again.

@@ -481,10 +481,19 @@ func (c *Config) checkListeners() []error {
 	return errs
 }
 
-// checkProtocol checks the protocol choices: DPoP nonces (RFC 9449 §8),
-// dynamic registration (RFC 7591 §3) and its PKCE policy, the access
-// token algorithm, and the admin token's length.
+// checkProtocol checks the protocol choices (checkOAuth), sign-up and mail
+// (checkAccounts), and the admin token's length.
 func (c *Config) checkProtocol() []error {
+	errs := append(c.checkOAuth(), c.checkAccounts()...)
+	if c.AdminToken != "" && len(c.AdminToken) < 32 {
+		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
+	}
+	return errs
+}
+
+// checkOAuth checks DPoP nonces (RFC 9449 §8), dynamic registration (RFC
+// 7591 §3) and its PKCE policy, and the access token algorithm.
+func (c *Config) checkOAuth() []error {
 	var errs []error
 	if c.DPoPNonce != "on" && c.DPoPNonce != "off" {
 		errs = append(errs, fmt.Errorf("dpop_nonce %q must be on or off", c.DPoPNonce))
@@ -506,6 +515,12 @@ func (c *Config) checkProtocol() []error {
 	if c.RegistrationPKCE != "required" && c.RegistrationPKCE != "nonce_instead" {
 		errs = append(errs, fmt.Errorf("registration_pkce %q must be required or nonce_instead", c.RegistrationPKCE))
 	}
+	return errs
+}
+
+// checkAccounts checks self sign-up and the mail relay its links go through.
+func (c *Config) checkAccounts() []error {
+	var errs []error
 	switch c.Signup {
 	case "off", "open", "invite":
 	default:
@@ -518,9 +533,6 @@ func (c *Config) checkProtocol() []error {
 	}
 	if c.MailFrom != "" && mail.CheckAddress(c.MailFrom) != nil {
 		errs = append(errs, fmt.Errorf("mail_from %q must be one plain address such as no-reply@example.com", c.MailFrom))
-	}
-	if c.AdminToken != "" && len(c.AdminToken) < 32 {
-		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
 	}
 	return errs
 }

@@ -42,18 +42,8 @@ func ParseRelay(raw string) (Relay, error) {
 		return Relay{}, errors.New("must be a URL such as smtp://user:password@mail.example.com:587 (STARTTLS) or smtps://…:465 (TLS)")
 	}
 	r := Relay{Scheme: u.Scheme, Host: u.Hostname()}
-	switch u.Scheme {
-	case SchemeSTARTTLS:
-		r.Port = 587
-	case SchemeTLS:
-		r.Port = 465
-	case SchemeInsecure:
-		r.Port = 25
-		if ip := net.ParseIP(r.Host); r.Host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return Relay{}, errors.New("smtp+insecure sends passwords and links in plain text: it is allowed to a loopback relay only")
-		}
-	default:
-		return Relay{}, fmt.Errorf("scheme %q must be smtp (STARTTLS), smtps (TLS) or smtp+insecure (loopback only)", u.Scheme)
+	if r.Port, err = defaultPort(r.Scheme, r.Host); err != nil {
+		return Relay{}, err
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
@@ -67,6 +57,24 @@ func ParseRelay(raw string) (Relay, error) {
 		r.Password, _ = u.User.Password()
 	}
 	return r, nil
+}
+
+// defaultPort is the submission port of scheme (RFC 8314 §3.3: 465 for
+// implicit TLS, 587 for STARTTLS), refusing plain text to anything but a
+// loopback relay.
+func defaultPort(scheme, host string) (int, error) {
+	switch scheme {
+	case SchemeSTARTTLS:
+		return 587, nil
+	case SchemeTLS:
+		return 465, nil
+	case SchemeInsecure:
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return 0, errors.New("smtp+insecure sends passwords and links in plain text: it is allowed to a loopback relay only")
+		}
+		return 25, nil
+	}
+	return 0, fmt.Errorf("scheme %q must be smtp (STARTTLS), smtps (TLS) or smtp+insecure (loopback only)", scheme)
 }
 
 // SMTP delivers through a relay.

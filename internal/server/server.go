@@ -135,14 +135,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now,
 		AccessTokenAlg: cfg.AccessTokenAlg}
 	issuer.Leeway = cfg.ClockLeeway
-	allow, err := outbound.ParseAllow(cfg.InsecureOutboundAllow)
+	fetch, err := newOutbound(cfg, log, auditLog)
 	if err != nil {
-		return nil, fmt.Errorf("insecure_outbound_allow: %w", err)
-	}
-	fetch := outbound.New(outbound.Options{Allow: allow})
-	fetch.Log = log
-	fetch.Refused = func(ctx context.Context, clientID, uri, detail string) {
-		auditLog.Record(ctx, audit.Event{Type: audit.OutboundRefused, ClientID: clientID, Detail: oautherr.Clip(uri) + ": " + detail})
+		return nil, err
 	}
 	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now,
 		Fresh: time.Second}, Audit: auditLog, Now: now,
@@ -161,13 +156,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		token.TokenExchange{Issuer: issuer},
 	)
 	tokens.OnIssued = m.TokenIssued
-	proofs := &dpop.Checker{Replays: store, Now: now, Window: cfg.DPoPWindow}
-	if cfg.DPoPNonce == "on" {
-		key, err := store.Secret(ctx, "dpop-nonce", []byte(rand.Text()+rand.Text()))
-		if err != nil {
-			return nil, fmt.Errorf("dpop nonces: %w", err)
-		}
-		proofs.Nonces = &dpop.Nonces{Key: key, Slot: 5 * time.Minute}
+	proofs, err := newProofs(ctx, cfg, store, now)
+	if err != nil {
+		return nil, err
 	}
 	tokens.DPoP, tokens.URL = proofs, cfg.Issuer+"/token"
 	logouts := &backchannel.Notifier{Store: store, Keys: keys, Issuer: cfg.Issuer, Log: log, Now: now,
@@ -211,6 +202,35 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		health:  health, logouts: logouts, metrics: m, storeFiles: opts.StoreFiles,
 		mailer: mailer, accounts: accounts,
 	}, nil
+}
+
+// newOutbound is the client for every request bawwab sends to a URL a
+// client registered; what it refuses goes to the audit log.
+func newOutbound(cfg config.Config, log *slog.Logger, auditLog *audit.Log) (*outbound.Client, error) {
+	allow, err := outbound.ParseAllow(cfg.InsecureOutboundAllow)
+	if err != nil {
+		return nil, fmt.Errorf("insecure_outbound_allow: %w", err)
+	}
+	fetch := outbound.New(outbound.Options{Allow: allow})
+	fetch.Log = log
+	fetch.Refused = func(ctx context.Context, clientID, uri, detail string) {
+		auditLog.Record(ctx, audit.Event{Type: audit.OutboundRefused, ClientID: clientID, Detail: oautherr.Clip(uri) + ": " + detail})
+	}
+	return fetch, nil
+}
+
+// newProofs checks DPoP proofs (RFC 9449), with server nonces (§8) under
+// a key every node shares when the operator turned them on.
+func newProofs(ctx context.Context, cfg config.Config, store storage.Storage, now func() time.Time) (*dpop.Checker, error) {
+	proofs := &dpop.Checker{Replays: store, Now: now, Window: cfg.DPoPWindow}
+	if cfg.DPoPNonce == "on" {
+		key, err := store.Secret(ctx, "dpop-nonce", []byte(rand.Text()+rand.Text()))
+		if err != nil {
+			return nil, fmt.Errorf("dpop nonces: %w", err)
+		}
+		proofs.Nonces = &dpop.Nonces{Key: key, Slot: 5 * time.Minute}
+	}
+	return proofs, nil
 }
 
 type requestIDKey struct{}
