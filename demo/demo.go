@@ -82,6 +82,9 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	const apiAudience = "provider-api"
 	cfg := config.Default()
 	cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL = d.AuthURL, []string{apiAudience}, o.AccessTokenTTL
+	// Anyone may create an account; with no mail relay, the verification
+	// and reset mails are written to the log, labelled as not sent.
+	cfg.Signup = "open"
 	as, err := server.New(ctx, cfg, store, o.Log, server.Options{Password: &pw})
 	if err != nil {
 		return nil, err

@@ -24,7 +24,8 @@ func (a *app) demoCmd() *cobra.Command {
 
   Open the Notes app:      %s
   Greedy Games (asks for payment data, a sensitive scope): %s
-  Sign in as:              %s / %s
+  Sign in as:              %s / %s   (or "Create an account" on the sign-in page;
+                           its mails, links included, appear in this log)
   Connected apps:          %s/account
   Authorization server:    %s   (discovery: %s/.well-known/openid-configuration)
   Provider API:            %s/api/profile, /api/email, /api/files

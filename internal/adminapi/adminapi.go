@@ -52,6 +52,9 @@ type API struct {
 	// Outbound checks the URLs a client registers for bawwab to call and
 	// fetches its sector_identifier_uri; nil allows public https URLs only.
 	Outbound *outbound.Client
+	// Issuer and InviteTTL make sign-up invitation links.
+	Issuer    string
+	InviteTTL time.Duration
 }
 
 // route is one admin operation.
@@ -84,6 +87,7 @@ var routes = []route{
 	{"GET /admin/keys", (*API).listKeys},
 	{"POST /admin/keys/rotate", (*API).rotateKeys},
 	{"GET /admin/audit", (*API).listAudit},
+	{"POST /admin/invitations", (*API).createInvitation},
 	{"GET /admin/export", (*API).export},
 	{"POST /admin/import", (*API).importAll},
 }

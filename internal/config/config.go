@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/bawwab/bawwab/internal/clientip"
+	"github.com/bawwab/bawwab/internal/mail"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"io"
@@ -103,6 +104,19 @@ type Config struct {
 	// may choose: required (PKCE always), or nonce_instead (a confidential
 	// client may ask to send nonce instead, RFC 9700 §2.1.1).
 	RegistrationPKCE string
+
+	// MailRelay is the SMTP relay URL (package mail): smtp:// (STARTTLS
+	// required), smtps:// (implicit TLS) or smtp+insecure:// (loopback
+	// only), with user:password@ for authentication. Empty writes mails
+	// to the log instead (development). MailFrom is the sender address.
+	MailRelay string
+	MailFrom  string
+	// Signup is off, open (anyone may create an account) or invite (with
+	// an invitation link an operator made).
+	Signup string
+	// EmailLinkTTL is how long an emailed verification or reset link
+	// stays valid.
+	EmailLinkTTL time.Duration
 }
 
 // Default returns the built-in defaults.
@@ -137,6 +151,8 @@ func Default() Config {
 		ShutdownTimeout:     10 * time.Second,
 		AccessTokenAlg:      "ES256",
 		RegistrationPKCE:    "required",
+		Signup:              "off",
+		EmailLinkTTL:        time.Hour,
 		LogFormat:           "text",
 		LogLevel:            "info",
 	}
@@ -312,6 +328,10 @@ var Fields = []Field{
 		get: func(c *Config) string { return strings.Join(c.InsecureOutboundAllow, ",") }},
 	str("access_token_alg", "signature algorithm of access tokens: ES256, RS256 or PS256 (your resource servers must accept it; the demo API takes ES256 only)", func(c *Config) *string { return &c.AccessTokenAlg }),
 	str("registration_pkce", "required: every registered client uses PKCE; nonce_instead: a registering confidential client may ask to send nonce instead (RFC 9700 §2.1.1)", func(c *Config) *string { return &c.RegistrationPKCE }),
+	str("mail_relay", "SMTP relay of outgoing mail: smtp://user:password@host:587 (STARTTLS required), smtps://…:465 (implicit TLS), or smtp+insecure://127.0.0.1:25 (plain text, loopback only); empty writes mails to the log instead, links included, on an http issuer (development only), and drops them on an https one", func(c *Config) *string { return &c.MailRelay }),
+	str("mail_from", "sender address of outgoing mail; empty means no-reply@ and the issuer's host", func(c *Config) *string { return &c.MailFrom }),
+	str("signup", "self sign-up: off, open (anyone may create an account), or invite (with an invitation link made through the admin API)", func(c *Config) *string { return &c.Signup }),
+	dur("email_link_ttl", "how long an emailed email-verification or password-reset link stays valid", func(c *Config) *time.Duration { return &c.EmailLinkTTL }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 }
 
@@ -461,10 +481,19 @@ func (c *Config) checkListeners() []error {
 	return errs
 }
 
-// checkProtocol checks the protocol choices: DPoP nonces (RFC 9449 §8),
-// dynamic registration (RFC 7591 §3) and its PKCE policy, the access
-// token algorithm, and the admin token's length.
+// checkProtocol checks the protocol choices (checkOAuth), sign-up and mail
+// (checkAccounts), and the admin token's length.
 func (c *Config) checkProtocol() []error {
+	errs := append(c.checkOAuth(), c.checkAccounts()...)
+	if c.AdminToken != "" && len(c.AdminToken) < 32 {
+		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
+	}
+	return errs
+}
+
+// checkOAuth checks DPoP nonces (RFC 9449 §8), dynamic registration (RFC
+// 7591 §3) and its PKCE policy, and the access token algorithm.
+func (c *Config) checkOAuth() []error {
 	var errs []error
 	if c.DPoPNonce != "on" && c.DPoPNonce != "off" {
 		errs = append(errs, fmt.Errorf("dpop_nonce %q must be on or off", c.DPoPNonce))
@@ -486,8 +515,24 @@ func (c *Config) checkProtocol() []error {
 	if c.RegistrationPKCE != "required" && c.RegistrationPKCE != "nonce_instead" {
 		errs = append(errs, fmt.Errorf("registration_pkce %q must be required or nonce_instead", c.RegistrationPKCE))
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < 32 {
-		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
+	return errs
+}
+
+// checkAccounts checks self sign-up and the mail relay its links go through.
+func (c *Config) checkAccounts() []error {
+	var errs []error
+	switch c.Signup {
+	case "off", "open", "invite":
+	default:
+		errs = append(errs, fmt.Errorf("signup %q must be off, open or invite", c.Signup))
+	}
+	if c.MailRelay != "" {
+		if _, err := mail.ParseRelay(c.MailRelay); err != nil {
+			errs = append(errs, fmt.Errorf("mail_relay: %v", err))
+		}
+	}
+	if c.MailFrom != "" && mail.CheckAddress(c.MailFrom) != nil {
+		errs = append(errs, fmt.Errorf("mail_from %q must be one plain address such as no-reply@example.com", c.MailFrom))
 	}
 	return errs
 }
@@ -554,6 +599,9 @@ func (c *Config) policyWarnings() []string {
 	var w []string
 	if c.Registration == "open" {
 		w = append(w, "registration: open lets anyone register a client; users still see and approve each one, but consider token")
+	}
+	if c.MailRelay == "" && c.Signup != "off" {
+		w = append(w, "signup is on but mail_relay is empty: verification and password-reset mails are not sent (on an http issuer they are written to the log, links included); set a relay in production")
 	}
 	if c.Database == "" {
 		w = append(w, "embedded SQLite in "+c.DataDir+": one node only; use database: postgres://… to run several")
@@ -638,4 +686,17 @@ The admin commands take only ` + "`--data-dir`" + `, ` + "`--database`" + ` and 
 	b.WriteString("\nExample file:\n\n```yaml\n")
 	b.WriteString("issuer: https://id.example.com\nlisten: 0.0.0.0:8080\ndatabase: postgres://bawwab@db.internal/bawwab\naudience: [api]\naccess_token_ttl: 10m\nlog_format: json\n```\n")
 	return b.String()
+}
+
+// MailSender is the From address of outgoing mail: MailFrom, or
+// no-reply at the issuer's host.
+func (c *Config) MailSender() string {
+	if c.MailFrom != "" {
+		return c.MailFrom
+	}
+	host := "localhost"
+	if u, err := url.Parse(c.Issuer); err == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	return "no-reply@" + host
 }

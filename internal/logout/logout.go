@@ -83,8 +83,10 @@ func (h *Handler) request(r *http.Request, v url.Values) (logoutData, error) {
 		return d, nil
 	}
 	client, err := h.Store.GetClient(r.Context(), d.ClientID)
-	if err != nil {
+	if errors.Is(err, storage.ErrNotFound) {
 		return d, oautherr.New(oautherr.InvalidRequest, "no client is registered with this client_id")
+	} else if err != nil {
+		return d, oautherr.Wrap(err) // an outage is 503, not an unknown client
 	}
 	d.ClientName = client.Name
 	if d.RedirectURI != "" && (!slices.Contains(client.RedirectURIs, d.RedirectURI) || strings.Contains(d.RedirectURI, "#")) {
@@ -100,7 +102,9 @@ func (h *Handler) hint(r *http.Request, hint string, d *logoutData) error {
 		return nil
 	}
 	c, err := h.IDTokens.IDTokenHint(r.Context(), hint)
-	if err != nil {
+	if errors.Is(err, storage.ErrUnavailable) {
+		return oautherr.Wrap(err) // its key could not be looked up
+	} else if err != nil {
 		return oautherr.New(oautherr.InvalidRequest, "id_token_hint is not an ID token of this server")
 	}
 	if d.ClientID == "" && len(c.Audience) == 1 {

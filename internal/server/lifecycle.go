@@ -52,6 +52,7 @@ func (s *Server) Run(ctx context.Context, public, admin net.Listener) error {
 	})
 	start(probeInterval, s.health.probe)
 	start(s.Config.PruneInterval, s.prune)
+	wg.Go(func() { s.mailer.Run(jobs) })
 
 	serving, stop := context.WithCancel(ctx)
 	defer stop()
@@ -76,6 +77,9 @@ func (s *Server) Run(ctx context.Context, public, admin net.Listener) error {
 	wg.Wait()
 	dctx, cancel := context.WithTimeout(context.Background(), deliveryGrace)
 	defer cancel()
+	if werr := s.accounts.Wait(dctx); werr != nil {
+		s.Log.Warn("shutdown: password reset requests still running were abandoned", "err", werr)
+	}
 	if werr := s.logouts.Wait(dctx); werr != nil {
 		s.Log.Warn("shutdown: back-channel logout deliveries still running were abandoned", "err", werr)
 	}

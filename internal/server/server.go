@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/account"
 	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/authorize"
@@ -27,6 +28,7 @@ import (
 	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/introspect"
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/mail"
 	"github.com/bawwab/bawwab/internal/metrics"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/oidc"
@@ -60,6 +62,10 @@ type Server struct {
 	metrics *metrics.Metrics
 	// storeFiles is Options.StoreFiles.
 	storeFiles int
+	// mailer delivers the outbox; accounts runs reset requests in the
+	// background (package account).
+	mailer   *mail.Sender
+	accounts *account.Handler
 }
 
 // Options change how New builds the server; the zero value is production.
@@ -111,6 +117,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	if err != nil {
 		return nil, err
 	}
+	pages.Signup = cfg.Signup == account.SignupOpen
 	scopes := scope.NewCatalog() // filled from the store by Load
 	if err := scope.Load(ctx, store, scopes); err != nil {
 		return nil, fmt.Errorf("scopes: %w", err)
@@ -124,14 +131,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now,
 		AccessTokenAlg: cfg.AccessTokenAlg}
 	issuer.Leeway = cfg.ClockLeeway
-	allow, err := outbound.ParseAllow(cfg.InsecureOutboundAllow)
+	fetch, err := newOutbound(cfg, log, auditLog)
 	if err != nil {
-		return nil, fmt.Errorf("insecure_outbound_allow: %w", err)
-	}
-	fetch := outbound.New(outbound.Options{Allow: allow})
-	fetch.Log = log
-	fetch.Refused = func(ctx context.Context, clientID, uri, detail string) {
-		auditLog.Record(ctx, audit.Event{Type: audit.OutboundRefused, ClientID: clientID, Detail: oautherr.Clip(uri) + ": " + detail})
+		return nil, err
 	}
 	auth := &clientauth.Authenticator{Store: store, Failures: &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 5 * time.Minute, Now: now,
 		Fresh: time.Second}, Audit: auditLog, Now: now,
@@ -150,13 +152,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		token.TokenExchange{Issuer: issuer},
 	)
 	tokens.OnIssued = m.TokenIssued
-	proofs := &dpop.Checker{Replays: store, Now: now, Window: cfg.DPoPWindow}
-	if cfg.DPoPNonce == "on" {
-		key, err := store.Secret(ctx, "dpop-nonce", []byte(rand.Text()+rand.Text()))
-		if err != nil {
-			return nil, fmt.Errorf("dpop nonces: %w", err)
-		}
-		proofs.Nonces = &dpop.Nonces{Key: key, Slot: 5 * time.Minute}
+	proofs, err := newProofs(ctx, cfg, store, now)
+	if err != nil {
+		return nil, err
 	}
 	tokens.DPoP, tokens.URL = proofs, cfg.Issuer+"/token"
 	logouts := &backchannel.Notifier{Store: store, Keys: keys, Issuer: cfg.Issuer, Log: log, Now: now,
@@ -176,6 +174,11 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	}).Register(mux)
 	sec.Register(mux)
 	tokens.Register(mux)
+	mailer, accounts, err := newAccounts(cfg, store, sessions, pages, auditLog, logouts, log, now, pw)
+	if err != nil {
+		return nil, err
+	}
+	accounts.Register(mux)
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
 	(&device.Endpoint{Auth: auth, Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, TTL: cfg.DeviceCodeTTL, Interval: 5}).Register(mux)
 	(&introspect.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
@@ -194,11 +197,12 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux.Handle("GET /metrics", m.Handler())
 
 	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken,
-		Logouts: logouts, Outbound: fetch}
+		Logouts: logouts, Outbound: fetch, Issuer: cfg.Issuer}
 	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log, Outbound: fetch,
 		handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log),
 		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),
 		health:  health, logouts: logouts, metrics: m, storeFiles: opts.StoreFiles,
+		mailer: mailer, accounts: accounts,
 	}, nil
 }
 
@@ -209,6 +213,35 @@ func observeStore(store storage.Storage, m *metrics.Metrics) {
 	}); ok {
 		o.SetObserver(m.StoreOp)
 	}
+}
+
+// newOutbound is the client for every request bawwab sends to a URL a
+// client registered; what it refuses goes to the audit log.
+func newOutbound(cfg config.Config, log *slog.Logger, auditLog *audit.Log) (*outbound.Client, error) {
+	allow, err := outbound.ParseAllow(cfg.InsecureOutboundAllow)
+	if err != nil {
+		return nil, fmt.Errorf("insecure_outbound_allow: %w", err)
+	}
+	fetch := outbound.New(outbound.Options{Allow: allow})
+	fetch.Log = log
+	fetch.Refused = func(ctx context.Context, clientID, uri, detail string) {
+		auditLog.Record(ctx, audit.Event{Type: audit.OutboundRefused, ClientID: clientID, Detail: oautherr.Clip(uri) + ": " + detail})
+	}
+	return fetch, nil
+}
+
+// newProofs checks DPoP proofs (RFC 9449), with server nonces (§8) under
+// a key every node shares when the operator turned them on.
+func newProofs(ctx context.Context, cfg config.Config, store storage.Storage, now func() time.Time) (*dpop.Checker, error) {
+	proofs := &dpop.Checker{Replays: store, Now: now, Window: cfg.DPoPWindow}
+	if cfg.DPoPNonce == "on" {
+		key, err := store.Secret(ctx, "dpop-nonce", []byte(rand.Text()+rand.Text()))
+		if err != nil {
+			return nil, fmt.Errorf("dpop nonces: %w", err)
+		}
+		proofs.Nonces = &dpop.Nonces{Key: key, Slot: 5 * time.Minute}
+	}
+	return proofs, nil
 }
 
 type requestIDKey struct{}

@@ -561,6 +561,44 @@ type Storage interface {
 	// ListAuditEvents returns the events matching f, newest first.
 	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 
+	// GetUserByEmail returns the user whose confirmed address
+	// (EmailVerified) is email, compared in NormalEmail form. Confirmed
+	// addresses are unique in that form: CreateUser and UpdateUser yield
+	// ErrAlreadyExists for a confirmed address another user confirmed. An
+	// unconfirmed address is neither unique nor found.
+	GetUserByEmail(ctx context.Context, email string) (*User, error)
+	// RevokeUserGrants revokes, at the given time, every grant of the user
+	// (every refresh chain and the access tokens it issued), and returns
+	// how many it revoked.
+	RevokeUserGrants(ctx context.Context, userID string, at time.Time) (int64, error)
+
+	// EnqueueMail stores a message in the outbox for a sender to deliver.
+	EnqueueMail(ctx context.Context, m Mail) error
+	// ClaimMail leases up to limit unsent messages that are due at now and
+	// not leased by anyone (or whose lease ended), until leaseUntil, and
+	// returns them. Each message is claimed by one conditional UPDATE, so
+	// that of senders on any number of nodes only one holds it at a time.
+	ClaimMail(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Mail, error)
+	// MailSent marks a claimed message delivered.
+	MailSent(ctx context.Context, id string, at time.Time) error
+	// MailFailed records a failed delivery of a claimed message: one more
+	// attempt, the error, and its lease given up until next.
+	MailFailed(ctx context.Context, id, lastError string, next time.Time) error
+
+	// CreateAccountToken stores an emailed single-use link.
+	CreateAccountToken(ctx context.Context, t AccountToken) error
+	// GetAccountToken returns the unused, unexpired link of this hash and
+	// kind, or ErrNotFound; used before, it is returned with ErrAlreadyUsed.
+	GetAccountToken(ctx context.Context, hash, kind string, now time.Time) (*AccountToken, error)
+	// ConsumeAccountToken marks the link used at the given time and returns
+	// it: at most once per link, whatever the concurrency. An unknown or
+	// expired link, or one of another kind, yields ErrNotFound; one used
+	// before yields ErrAlreadyUsed.
+	ConsumeAccountToken(ctx context.Context, hash, kind string, at time.Time) (*AccountToken, error)
+	// DeleteAccountTokens removes the user's unused links of a kind (a
+	// new password makes older reset links void).
+	DeleteAccountTokens(ctx context.Context, userID, kind string) error
+
 	// DeleteExpired removes codes, device codes, refresh tokens, auth
 	// requests, sessions, revoked-token entries, failure counters, audit
 	// events and grants that expired before now, and returns how many rows it removed.

@@ -376,7 +376,10 @@ func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims,
 		err := i.Keys.Verify(ctx, raw, jwks.TypeAccessToken, &c)
 		return c, err
 	})
-	if err != nil {
+	if errors.Is(err, storage.ErrUnavailable) {
+		// Its key could not be looked up: an outage, not a bad token.
+		return nil, oautherr.Wrap(err)
+	} else if err != nil {
 		return nil, ErrInactive.WithCause(err)
 	}
 	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: i.URL, Time: i.Now()}, cmp.Or(i.Leeway, DefaultLeeway)); err != nil {

@@ -172,14 +172,23 @@ func rotationError(err error) error {
 
 // rotate replaces t by next, atomically (RFC 9700 §4.14.2). The loser of
 // a race between two requests with t is reuse, or with retries allowed a
-// race to report: it may try again and get a rotation of its own.
+// race to report: it may try again and get a rotation of its own. A token
+// that then names no successor was not rotated but spent by a retry of its
+// predecessor: whoever holds it raced that retry, which is reuse, as it is
+// when it comes after.
 func (g RefreshToken) rotate(ctx context.Context, client *storage.Client, t *storage.RefreshToken, hash string, next storage.RefreshToken, now time.Time) error {
 	err := g.Issuer.Store.RotateRefreshToken(ctx, hash, next, now)
 	if !errors.Is(err, storage.ErrAlreadyUsed) {
 		return rotationError(err)
 	}
 	if g.Grace > 0 {
-		return errRefreshRaced
+		cur, gerr := g.Issuer.Store.GetRefreshToken(ctx, hash)
+		if gerr != nil {
+			return rotationError(gerr)
+		}
+		if cur.NextHash != "" {
+			return errRefreshRaced
+		}
 	}
 	reuse := reuseOf(t, client)
 	reuse.Detail = "concurrent reuse"

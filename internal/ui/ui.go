@@ -35,6 +35,8 @@ type UI struct {
 	log   *slog.Logger
 	// Product is the name shown in page titles.
 	Product string
+	// Signup makes the login page offer "Create an account".
+	Signup bool
 }
 
 // New parses the embedded templates.
@@ -71,6 +73,8 @@ type Page struct {
 	// User is the display name of the logged-in user, if any.
 	User string
 	Data any
+	// Signup tells that anyone may create an account (UI.Signup).
+	Signup bool
 }
 
 // LangURL returns the current page's URL in another language: the
@@ -175,6 +179,7 @@ func (u *UI) Render(w http.ResponseWriter, r *http.Request, status int, name, ti
 	}
 	lang := Lang(w, r)
 	p.Lang, p.Dir, p.Product, p.Path = lang, "ltr", u.Product, r.URL.RequestURI()
+	p.Signup = u.Signup
 	if lang == "ar" {
 		p.Dir = "rtl"
 	}

@@ -39,6 +39,8 @@ func (s *Store) Prune(ctx context.Context, p storage.Prune) (int64, error) {
 		{"sessions", "id_hash", "expires_at < $1", t},
 		{"failures", "key", "expires_ms < $1", ms},
 		{"audit_events", "id", "expires_at < $1", t},
+		{"mail_outbox", "id", "expires_at < $1", t},
+		{"account_tokens", "hash", "expires_at < $1", t},
 		// A node that stopped probing a day ago has left.
 		{"health_probe", "node", "at_ms < $1", p.Now.Add(-24 * time.Hour).UnixMilli()},
 	}

@@ -223,7 +223,41 @@ var migrations = []string{
 	UPDATE scopes SET claims = 'name family_name given_name middle_name nickname preferred_username website gender birthdate zoneinfo locale updated_at'
 		WHERE name = 'profile' AND claims = 'name preferred_username';`, // 23: claims released individually, kept with the grant for
 	// userinfo and refreshed ID tokens (OpenID Connect Core §5.5).
-	`ALTER TABLE grants ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 24: second factors: TOTP secrets (sealed), recovery
+	`ALTER TABLE grants ADD COLUMN claims TEXT NOT NULL DEFAULT '';`, // 24: unique confirmed email addresses (in storage.NormalEmail form
+	// in email_key, empty while unconfirmed; of confirmed addresses shared
+	// before, the oldest account keeps its key), the mail outbox, and
+	// single-use emailed links.
+	`ALTER TABLE users ADD COLUMN email_key TEXT NOT NULL DEFAULT '';
+	UPDATE users SET email_key = lower(trim(email)) WHERE trim(email) <> '' AND email_verified <> 0
+		AND id = (SELECT MIN(u.id) FROM users u WHERE u.email_verified <> 0 AND lower(trim(u.email)) = lower(trim(users.email)));
+	CREATE UNIQUE INDEX users_email_key ON users (email_key) WHERE email_key <> '';
+	CREATE TABLE mail_outbox (
+		id TEXT PRIMARY KEY,
+		recipient TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		body TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		attempts BIGINT NOT NULL,
+		next_ms BIGINT NOT NULL,
+		last_error TEXT NOT NULL,
+		lease_ms BIGINT NOT NULL,
+		sent_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX mail_outbox_due ON mail_outbox (sent_at, next_ms);
+	CREATE INDEX mail_outbox_expires ON mail_outbox (expires_at);
+	CREATE TABLE account_tokens (
+		hash TEXT PRIMARY KEY,
+		kind TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		email TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		used_at BIGINT NOT NULL
+	);
+	CREATE INDEX account_tokens_user ON account_tokens (user_id, kind);
+	CREATE INDEX account_tokens_expires ON account_tokens (expires_at);`, // 25: second factors: TOTP secrets (sealed), recovery
 	// codes (hashed) and passkeys (WebAuthn credential records).
 	`CREATE TABLE totp_secrets (
 		user_id TEXT PRIMARY KEY,
@@ -247,8 +281,8 @@ var migrations = []string{
 		created_at BIGINT NOT NULL,
 		last_used_at BIGINT NOT NULL
 	);
-	CREATE INDEX passkeys_user ON passkeys (user_id, created_at);`, // 25: a user's sessions listed on the Security page.
-	`CREATE INDEX sessions_user ON sessions (user_id, created_at);`, // 26: the authentication methods of a sign-in (RFC 8176), kept
+	CREATE INDEX passkeys_user ON passkeys (user_id, created_at);`, // 26: a user's sessions listed on the Security page.
+	`CREATE INDEX sessions_user ON sessions (user_id, created_at);`, // 27: the authentication methods of a sign-in (RFC 8176), kept
 	// from the session to the code and the grant, for the ID tokens' amr.
 	`ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN amr TEXT NOT NULL DEFAULT '';

@@ -406,8 +406,9 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 	if err != nil {
 		return err
 	}
-	return s.insert(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, unix(u.CreatedAt), profile, unix(u.Profile.UpdatedAt))
+	return s.insert(ctx, `INSERT INTO users (`+userCols+`, email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, unix(u.CreatedAt), profile, unix(u.Profile.UpdatedAt),
+		emailKey(u))
 }
 
 // UpdateUser replaces a user's name, email, picture and profile.
@@ -416,8 +417,12 @@ func (s *Store) UpdateUser(ctx context.Context, u storage.User) error {
 	if err != nil {
 		return err
 	}
-	return mustAffect(s.exec(ctx, `UPDATE users SET name = $1, email = $2, email_verified = $3, picture = $4, profile = $5, updated_at = $6 WHERE id = $7`,
-		u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, profile, unix(u.Profile.UpdatedAt), u.ID))
+	res, err := s.exec(ctx, `UPDATE users SET name = $1, email = $2, email_verified = $3, picture = $4, profile = $5, updated_at = $6, email_key = $8 WHERE id = $7`,
+		u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, profile, unix(u.Profile.UpdatedAt), u.ID, emailKey(u))
+	if err != nil && s.d.IsUniqueViolation(err) {
+		return fmt.Errorf("%w: %v", storage.ErrAlreadyExists, err)
+	}
+	return mustAffect(res, err)
 }
 
 // GetUser returns the user with this id.

@@ -1,0 +1,230 @@
+package storagetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// testUserEmails: confirmed addresses are unique in NormalEmail form, and
+// a user is found by any spelling of its confirmed address; unconfirmed
+// addresses claim nothing.
+func testUserEmails(t *testing.T, s storage.Storage) {
+	a := storage.User{ID: "u1", Username: "amal", PasswordHash: "$argon2id$x", Name: "Amal", Email: "Amal@Example.com", EmailVerified: true, CreatedAt: now()}
+	mustNil(t, s.CreateUser(ctx, a), "create")
+	b := storage.User{ID: "u2", Username: "basel", PasswordHash: "$argon2id$x", Name: "Basel", Email: " amal@example.COM ", EmailVerified: true, CreatedAt: now()}
+	wantErr(t, s.CreateUser(ctx, b), storage.ErrAlreadyExists, "create with another spelling of a taken address")
+	b.EmailVerified = false
+	mustNil(t, s.CreateUser(ctx, b), "create with the address unconfirmed")
+	got, err := s.GetUserByEmail(ctx, "AMAL@example.com")
+	mustNil(t, err, "get by email")
+	if got.ID != "u1" {
+		t.Fatalf("get by email: got %q, want the confirmed owner", got.ID)
+	}
+	b.EmailVerified = true
+	wantErr(t, s.UpdateUser(ctx, b), storage.ErrAlreadyExists, "confirm a taken address")
+	for _, u := range []storage.User{{ID: "u3", Username: "c", Name: "C", PasswordHash: "$argon2id$x", EmailVerified: true},
+		{ID: "u4", Username: "d", Name: "D", PasswordHash: "$argon2id$x", EmailVerified: true}} {
+		mustNil(t, s.CreateUser(ctx, u), "users without an address do not collide")
+	}
+	_, err = s.GetUserByEmail(ctx, "")
+	wantErr(t, err, storage.ErrNotFound, "get by empty email")
+	_, err = s.GetUserByEmail(ctx, "nobody@example.com")
+	wantErr(t, err, storage.ErrNotFound, "get by unknown email")
+	b.Email = "b2@example.com"
+	mustNil(t, s.UpdateUser(ctx, b), "confirm a free address")
+	if got, err := s.GetUserByEmail(ctx, "b2@example.com"); err != nil || got.ID != "u2" {
+		t.Fatalf("get by a newly confirmed address: %v %v", got, err)
+	}
+	a.Email = "amal@example.org"
+	mustNil(t, s.UpdateUser(ctx, a), "change address")
+	b.Email = "amal@example.com" // given up by a just now
+	mustNil(t, s.UpdateUser(ctx, b), "confirm an address given up")
+}
+
+// testRevokeUserGrants: every grant of the user, and only of the user.
+func testRevokeUserGrants(t *testing.T, s storage.Storage) {
+	at := now()
+	for _, g := range []storage.Grant{{ID: "g1", ClientID: "c1", UserID: "u1"}, {ID: "g2", ClientID: "c2", UserID: "u1"}, {ID: "g3", ClientID: "c1", UserID: "u2"}} {
+		g.CreatedAt, g.ExpiresAt = at, at.Add(time.Hour)
+		mustNil(t, s.CreateGrant(ctx, g), "create grant")
+	}
+	n, err := s.RevokeUserGrants(ctx, "u1", at)
+	mustNil(t, err, "revoke")
+	if n != 2 {
+		t.Fatalf("revoked %d grants, want 2", n)
+	}
+	for id, revoked := range map[string]bool{"g1": true, "g2": true, "g3": false} {
+		g, err := s.GetGrant(ctx, id)
+		mustNil(t, err, "get grant")
+		if g.RevokedAt.IsZero() == revoked {
+			t.Fatalf("grant %s: revoked at %v, want revoked %v", id, g.RevokedAt, revoked)
+		}
+	}
+}
+
+// testMailOutbox: a due message is claimed once per lease, comes back
+// after a failure at its next time, and is not claimed once sent.
+func testMailOutbox(t *testing.T, s storage.Storage) {
+	at := now()
+	m := storage.Mail{ID: "m1", To: "amal@example.com", Subject: "Hello", Body: "Line 1\nمرحبا", Kind: "verify", CreatedAt: at, NextAt: at, ExpiresAt: at.Add(time.Hour)}
+	mustNil(t, s.EnqueueMail(ctx, m), "enqueue")
+	wantErr(t, s.EnqueueMail(ctx, m), storage.ErrAlreadyExists, "enqueue same id")
+	later := storage.Mail{ID: "m2", To: "b@example.com", Subject: "Later", Body: "x", CreatedAt: at, NextAt: at.Add(time.Minute), ExpiresAt: at.Add(time.Hour)}
+	mustNil(t, s.EnqueueMail(ctx, later), "enqueue later")
+	stale := storage.Mail{ID: "m3", To: "c@example.com", Subject: "Stale", Body: "x", CreatedAt: at, NextAt: at, ExpiresAt: at}
+	mustNil(t, s.EnqueueMail(ctx, stale), "enqueue expired")
+
+	got, err := s.ClaimMail(ctx, at, at.Add(time.Minute), 10)
+	mustNil(t, err, "claim")
+	if len(got) != 1 || got[0].ID != "m1" || got[0].Body != m.Body || got[0].To != m.To || got[0].Subject != m.Subject || got[0].Kind != "verify" {
+		t.Fatalf("claim: got %+v, want m1 only", got)
+	}
+	again, err := s.ClaimMail(ctx, at.Add(time.Second), at.Add(time.Minute), 10)
+	mustNil(t, err, "claim while leased")
+	if len(again) != 0 {
+		t.Fatalf("a leased message was claimed again: %+v", again)
+	}
+	mustNil(t, s.MailFailed(ctx, "m1", "relay down", at.Add(10*time.Second)), "failed")
+	if got, _ := s.ClaimMail(ctx, at.Add(5*time.Second), at.Add(time.Minute), 10); len(got) != 0 {
+		t.Fatalf("claimed before its next time: %+v", got)
+	}
+	got, err = s.ClaimMail(ctx, at.Add(10*time.Second), at.Add(time.Minute), 1)
+	mustNil(t, err, "claim after failure")
+	if len(got) != 1 || got[0].ID != "m1" || got[0].Attempts != 1 || got[0].LastError != "relay down" {
+		t.Fatalf("claim after failure: %+v", got)
+	}
+	mustNil(t, s.MailSent(ctx, "m1", at), "sent")
+	wantErr(t, s.MailSent(ctx, "nope", at), storage.ErrNotFound, "sent unknown")
+	// An expired lease gives the message to the next sender; a sent one
+	// never comes back.
+	got, err = s.ClaimMail(ctx, at.Add(2*time.Minute), at.Add(3*time.Minute), 10)
+	mustNil(t, err, "claim later")
+	if len(got) != 1 || got[0].ID != "m2" {
+		t.Fatalf("claim later: got %+v, want m2 only", got)
+	}
+	got, err = s.ClaimMail(ctx, at.Add(4*time.Minute), at.Add(5*time.Minute), 10)
+	mustNil(t, err, "claim after lease")
+	if len(got) != 1 || got[0].ID != "m2" {
+		t.Fatalf("an abandoned lease did not return m2: %+v", got)
+	}
+	n, err := s.Prune(ctx, storage.Prune{Now: at.Add(2 * time.Hour)})
+	mustNil(t, err, "prune")
+	if n < 3 {
+		t.Fatalf("prune removed %d rows, want the 3 expired messages at least", n)
+	}
+}
+
+// testMailClaimRace: senders claiming at once, as on several nodes, each
+// get a message at most once: every message is delivered exactly once.
+func testMailClaimRace(t *testing.T, s storage.Storage) {
+	at := now()
+	const messages, senders = 40, 8
+	for i := range messages {
+		mustNil(t, s.EnqueueMail(ctx, storage.Mail{ID: fmt.Sprintf("m%02d", i), To: "x@example.com", Subject: "s", Body: "b", CreatedAt: at,
+			NextAt: at, ExpiresAt: at.Add(time.Hour)}), "enqueue")
+	}
+	var claimed sync.Map
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, senders)
+	for range senders {
+		wg.Go(func() {
+			<-start
+			for {
+				got, err := s.ClaimMail(ctx, at, at.Add(time.Minute), 5)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				for _, m := range got {
+					if _, dup := claimed.LoadOrStore(m.ID, true); dup {
+						errs <- errors.New("message " + m.ID + " claimed twice")
+						return
+					}
+					total.Add(1)
+					if err := s.MailSent(ctx, m.ID, at); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if total.Load() != messages {
+		t.Fatalf("%d messages claimed, want %d", total.Load(), messages)
+	}
+}
+
+// testAccountTokens: a link is read while live, used once, refused when
+// used, expired or asked for as another kind, and a user's unused links
+// can be voided.
+func testAccountTokens(t *testing.T, s storage.Storage) {
+	at := now()
+	tok := storage.AccountToken{Hash: storage.Hash("secret"), Kind: storage.TokenResetPassword, UserID: "u1", Email: "amal@example.com",
+		CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+	mustNil(t, s.CreateAccountToken(ctx, tok), "create")
+	wantErr(t, s.CreateAccountToken(ctx, tok), storage.ErrAlreadyExists, "create same")
+	got, err := s.GetAccountToken(ctx, tok.Hash, storage.TokenResetPassword, at)
+	mustNil(t, err, "get")
+	if got.UserID != "u1" || got.Email != tok.Email || !got.UsedAt.IsZero() {
+		t.Fatalf("get: %+v", got)
+	}
+	_, err = s.GetAccountToken(ctx, tok.Hash, storage.TokenVerifyEmail, at)
+	wantErr(t, err, storage.ErrNotFound, "get as another kind")
+	_, err = s.ConsumeAccountToken(ctx, tok.Hash, storage.TokenVerifyEmail, at)
+	wantErr(t, err, storage.ErrNotFound, "consume as another kind")
+	_, err = s.ConsumeAccountToken(ctx, tok.Hash, storage.TokenResetPassword, at.Add(time.Hour))
+	wantErr(t, err, storage.ErrNotFound, "consume expired")
+	got, err = s.ConsumeAccountToken(ctx, tok.Hash, storage.TokenResetPassword, at)
+	mustNil(t, err, "consume")
+	if got.UserID != "u1" {
+		t.Fatalf("consume: %+v", got)
+	}
+	_, err = s.ConsumeAccountToken(ctx, tok.Hash, storage.TokenResetPassword, at)
+	wantErr(t, err, storage.ErrAlreadyUsed, "consume twice")
+	_, err = s.GetAccountToken(ctx, tok.Hash, storage.TokenResetPassword, at)
+	wantErr(t, err, storage.ErrAlreadyUsed, "get used")
+
+	other := tok
+	other.Hash = storage.Hash("other")
+	mustNil(t, s.CreateAccountToken(ctx, other), "create other")
+	mustNil(t, s.DeleteAccountTokens(ctx, "u1", storage.TokenResetPassword), "delete")
+	_, err = s.ConsumeAccountToken(ctx, other.Hash, storage.TokenResetPassword, at)
+	wantErr(t, err, storage.ErrNotFound, "consume deleted")
+
+	// Of concurrent uses of one link, one wins.
+	race := tok
+	race.Hash = storage.Hash("race")
+	mustNil(t, s.CreateAccountToken(ctx, race), "create race")
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, err := s.ConsumeAccountToken(ctx, race.Hash, storage.TokenResetPassword, at); err == nil {
+				wins.Add(1)
+			} else if !errors.Is(err, storage.ErrAlreadyUsed) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d concurrent uses of one link succeeded, want 1", wins.Load())
+	}
+}
