@@ -12,6 +12,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/mail/mailtest"
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
@@ -320,4 +321,24 @@ func TestSignInSecondFactor(t *testing.T) {
 	if p.Status != http.StatusTooManyRequests || p.Header.Get("Retry-After") == "" {
 		t.Fatalf("right code while throttled: %d", p.Status)
 	}
+}
+
+// TestSecurityNotices: changes on the Security page are mailed to the
+// account's verified address through the outbox and a real SMTP relay.
+func TestSecurityNotices(t *testing.T) {
+	e, relay := startMailing(t)
+	b := e.signIn(userPassword)
+	b.enrolTOTP()
+	m := relay.Wait(t, 10*time.Second, func(m mailtest.Received) bool {
+		return mailtest.To("amal@example.com")(m) && strings.Contains(m.Body(), "an authenticator app was set up")
+	})
+	if !strings.Contains(m.Header("Subject"), "Security notice") {
+		t.Fatalf("subject %q", m.Header("Subject"))
+	}
+	if p := b.securityForm("/account/security/totp", url.Values{"action": {"disable"}, "current": {userPassword}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("turn off: %d", p.Status)
+	}
+	relay.Wait(t, 10*time.Second, func(m mailtest.Received) bool {
+		return mailtest.To("amal@example.com")(m) && strings.Contains(m.Body(), "your authenticator app was turned off")
+	})
 }

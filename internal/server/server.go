@@ -38,6 +38,7 @@ import (
 	"github.com/bawwab/bawwab/internal/registration"
 	"github.com/bawwab/bawwab/internal/revoke"
 	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/security"
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/token"
@@ -179,6 +180,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		return nil, err
 	}
 	accounts.Register(mux)
+	sec.Notify = &security.MailNotifier{Store: store, Outbox: accounts.Outbox, Log: log, Product: pages.Product}
 	(&revoke.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
 	(&device.Endpoint{Auth: auth, Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, TTL: cfg.DeviceCodeTTL, Interval: 5}).Register(mux)
 	(&introspect.Endpoint{Auth: auth, Issuer: issuer, Log: log}).Register(mux)
