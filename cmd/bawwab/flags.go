@@ -105,7 +105,7 @@ func didYouMean(cmd *cobra.Command, err error) error {
 	}
 	best, bestD := "", 3 // at most two edits away, or a prefix
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		d := distance(name, f.Name)
+		d := config.EditDistance(name, f.Name)
 		if strings.HasPrefix(f.Name, name) {
 			d = min(d, 1)
 		}
@@ -129,23 +129,3 @@ func unknownFlag(msg string) (string, bool) {
 	return name, true
 }
 
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
-}

@@ -427,35 +427,10 @@ type User struct {
 
 // Profile is the standard claims of a user beside name, email and
 // picture, named as in OpenID Connect Core §5.1.
-type Profile struct {
-	GivenName           string          `json:"given_name,omitempty"`
-	FamilyName          string          `json:"family_name,omitempty"`
-	MiddleName          string          `json:"middle_name,omitempty"`
-	Nickname            string          `json:"nickname,omitempty"`
-	Website             string          `json:"website,omitempty"`
-	Gender              string          `json:"gender,omitempty"`
-	Birthdate           string          `json:"birthdate,omitempty"`
-	Zoneinfo            string          `json:"zoneinfo,omitempty"`
-	Locale              string          `json:"locale,omitempty"`
-	PhoneNumber         string          `json:"phone_number,omitempty"`
-	PhoneNumberVerified bool            `json:"phone_number_verified,omitempty"`
-	Address             storage.Address `json:"address,omitzero"`
-}
-
-func profileView(p storage.Profile) Profile {
-	return Profile{p.GivenName, p.FamilyName, p.MiddleName, p.Nickname, p.Website, p.Gender, p.Birthdate, p.Zoneinfo, p.Locale,
-		p.PhoneNumber, p.PhoneNumberVerified, p.Address}
-}
-
-// stored is the storage form of p, stamped at.
-func (p Profile) stored(at time.Time) storage.Profile {
-	return storage.Profile{GivenName: p.GivenName, FamilyName: p.FamilyName, MiddleName: p.MiddleName, Nickname: p.Nickname,
-		Website: p.Website, Gender: p.Gender, Birthdate: p.Birthdate, Zoneinfo: p.Zoneinfo, Locale: p.Locale, PhoneNumber: p.PhoneNumber,
-		PhoneNumberVerified: p.PhoneNumberVerified, Address: p.Address, UpdatedAt: at}
-}
+type Profile = storage.ProfileClaims
 
 func userView(u storage.User) User {
-	return User{u.ID, u.Username, u.Name, u.Email, u.EmailVerified, u.Picture, u.CreatedAt, profileView(u.Profile), u.Profile.UpdatedAt}
+	return User{u.ID, u.Username, u.Name, u.Email, u.EmailVerified, u.Picture, u.CreatedAt, u.Profile.Claims(), u.Profile.UpdatedAt}
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
@@ -494,7 +469,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &in); err != nil {
 		return err
 	}
-	u.Name, u.Email, u.EmailVerified, u.Picture, u.Profile = in.Name, in.Email, in.EmailVerified, in.Picture, in.Profile.stored(time.Time{})
+	u.Name, u.Email, u.EmailVerified, u.Picture, u.Profile = in.Name, in.Email, in.EmailVerified, in.Picture, in.Profile.Profile(time.Time{})
 	if err := admin.UpdateProfile(r.Context(), a.Store, *u, a.Now()); err != nil {
 		return err
 	}
@@ -511,7 +486,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id, err := admin.AddUser(r.Context(), a.Store, admin.UserSpec{Username: in.Username, Password: in.Password, Name: in.Name,
-		Email: in.Email, EmailVerified: in.EmailVerified, Picture: in.Picture, Profile: in.Profile.stored(time.Time{})}, a.Password)
+		Email: in.Email, EmailVerified: in.EmailVerified, Picture: in.Picture, Profile: in.Profile.Profile(time.Time{})}, a.Password)
 	if err != nil {
 		return err
 	}
@@ -880,7 +855,7 @@ func (u BackupUser) check() error {
 	if u.ID == "" || u.Username == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
 		return badRequest("user " + u.Username + ": id, username and an argon2id password_hash are required")
 	}
-	su := storage.User{Name: u.Name, Email: u.Email, Picture: u.Picture, Profile: u.Profile.stored(time.Time{})}
+	su := storage.User{Name: u.Name, Email: u.Email, Picture: u.Picture, Profile: u.Profile.Profile(time.Time{})}
 	if err := admin.CheckProfile(&su); err != nil {
 		return badRequest("user " + u.Username + ": " + err.Error())
 	}
@@ -926,7 +901,7 @@ func (c BackupClient) secretMatchesMethod() bool {
 func (a *API) importUsers(ctx context.Context, users []BackupUser, out *Imported) error {
 	for _, u := range users {
 		err := a.Store.CreateUser(ctx, storage.User{ID: u.ID, Username: u.Username, PasswordHash: u.PasswordHash, Name: u.Name,
-			Email: u.Email, EmailVerified: u.EmailVerified, Picture: u.Picture, CreatedAt: u.CreatedAt, Profile: u.Profile.stored(u.UpdatedAt)})
+			Email: u.Email, EmailVerified: u.EmailVerified, Picture: u.Picture, CreatedAt: u.CreatedAt, Profile: u.Profile.Profile(u.UpdatedAt)})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.UsersSkipped++

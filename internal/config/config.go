@@ -625,14 +625,17 @@ func (c *Config) policyWarnings() []string {
 func nearestKey(k string) string {
 	best, bestD := "", 3
 	for _, f := range Fields {
-		if d := editDistance(k, f.Key); d < bestD {
+		if d := EditDistance(k, f.Key); d < bestD {
 			best, bestD = f.Key, d
 		}
 	}
 	return best
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance of a and b: the number of
+// single-byte insertions, deletions and substitutions between them. The
+// did-you-mean of settings and of command-line flags rests on it.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	for j := range prev {
 		prev[j] = j

@@ -89,6 +89,37 @@ type Profile struct {
 	UpdatedAt time.Time
 }
 
+// ProfileClaims is a Profile as JSON: the standard claims under their
+// OpenID Connect Core §5.1 names, without UpdatedAt. The store keeps a
+// user's profile in this form, and the admin API speaks it.
+type ProfileClaims struct {
+	GivenName           string  `json:"given_name,omitempty"`
+	FamilyName          string  `json:"family_name,omitempty"`
+	MiddleName          string  `json:"middle_name,omitempty"`
+	Nickname            string  `json:"nickname,omitempty"`
+	Website             string  `json:"website,omitempty"`
+	Gender              string  `json:"gender,omitempty"`
+	Birthdate           string  `json:"birthdate,omitempty"`
+	Zoneinfo            string  `json:"zoneinfo,omitempty"`
+	Locale              string  `json:"locale,omitempty"`
+	PhoneNumber         string  `json:"phone_number,omitempty"`
+	PhoneNumberVerified bool    `json:"phone_number_verified,omitempty"`
+	Address             Address `json:"address,omitzero"`
+}
+
+// Claims is p's JSON form.
+func (p Profile) Claims() ProfileClaims {
+	return ProfileClaims{p.GivenName, p.FamilyName, p.MiddleName, p.Nickname, p.Website, p.Gender, p.Birthdate, p.Zoneinfo,
+		p.Locale, p.PhoneNumber, p.PhoneNumberVerified, p.Address}
+}
+
+// Profile is the profile c describes, last changed at updatedAt.
+func (c ProfileClaims) Profile(updatedAt time.Time) Profile {
+	return Profile{GivenName: c.GivenName, FamilyName: c.FamilyName, MiddleName: c.MiddleName, Nickname: c.Nickname,
+		Website: c.Website, Gender: c.Gender, Birthdate: c.Birthdate, Zoneinfo: c.Zoneinfo, Locale: c.Locale, PhoneNumber: c.PhoneNumber,
+		PhoneNumberVerified: c.PhoneNumberVerified, Address: c.Address, UpdatedAt: updatedAt}
+}
+
 // Address is the structured address claim (OpenID Connect Core §5.1.1).
 type Address struct {
 	Formatted     string `json:"formatted,omitempty"`

@@ -357,26 +357,8 @@ func boolInt(b bool) int {
 
 const userCols = `id, username, password_hash, name, email, email_verified, picture, created_at, profile, updated_at`
 
-// profileJSON is the stored form of storage.Profile (but UpdatedAt, a
-// column of its own).
-type profileJSON struct {
-	GivenName           string          `json:"given_name,omitempty"`
-	FamilyName          string          `json:"family_name,omitempty"`
-	MiddleName          string          `json:"middle_name,omitempty"`
-	Nickname            string          `json:"nickname,omitempty"`
-	Website             string          `json:"website,omitempty"`
-	Gender              string          `json:"gender,omitempty"`
-	Birthdate           string          `json:"birthdate,omitempty"`
-	Zoneinfo            string          `json:"zoneinfo,omitempty"`
-	Locale              string          `json:"locale,omitempty"`
-	PhoneNumber         string          `json:"phone_number,omitempty"`
-	PhoneNumberVerified bool            `json:"phone_number_verified,omitempty"`
-	Address             storage.Address `json:"address,omitzero"`
-}
-
 func encodeProfile(p storage.Profile) (string, error) {
-	raw, err := json.Marshal(profileJSON{p.GivenName, p.FamilyName, p.MiddleName, p.Nickname, p.Website, p.Gender, p.Birthdate,
-		p.Zoneinfo, p.Locale, p.PhoneNumber, p.PhoneNumberVerified, p.Address})
+	raw, err := json.Marshal(p.Claims())
 	return string(raw), err
 }
 
@@ -388,13 +370,11 @@ func scanUser(r scanner) (*storage.User, error) {
 	if err := r.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, &verified, &u.Picture, &created, &profile, &updated); err != nil {
 		return nil, notFound(err)
 	}
-	var p profileJSON
+	var p storage.ProfileClaims
 	if err := json.Unmarshal([]byte(profile), &p); err != nil {
 		return nil, fmt.Errorf("user %s: profile: %w", u.ID, err)
 	}
-	u.Profile = storage.Profile{GivenName: p.GivenName, FamilyName: p.FamilyName, MiddleName: p.MiddleName, Nickname: p.Nickname,
-		Website: p.Website, Gender: p.Gender, Birthdate: p.Birthdate, Zoneinfo: p.Zoneinfo, Locale: p.Locale, PhoneNumber: p.PhoneNumber,
-		PhoneNumberVerified: p.PhoneNumberVerified, Address: p.Address, UpdatedAt: fromUnix(updated)}
+	u.Profile = p.Profile(fromUnix(updated))
 	u.EmailVerified = verified != 0
 	u.CreatedAt = fromUnix(created)
 	return &u, nil
