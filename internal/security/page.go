@@ -153,18 +153,11 @@ func (h *Handler) refused(w http.ResponseWriter, r *http.Request, sess *storage.
 }
 
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	sess, u := h.user(w, r)
-	if u == nil {
+	sess, u, ok := h.withPassword(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if err := h.reauth(ctx, u, r.PostForm.Get("current")); err != nil {
-		h.refused(w, r, sess, u, err, pageData{})
-		return
-	}
 	next := r.PostForm.Get("new")
 	if next != r.PostForm.Get("confirm") {
 		h.render(w, r, http.StatusBadRequest, sess, u, pageData{Error: "security.password.mismatch"})
@@ -284,18 +277,11 @@ func (h *Handler) totpDisable(w http.ResponseWriter, r *http.Request, sess *stor
 // regenerate replaces the recovery codes, after the password, and shows
 // the new ones once.
 func (h *Handler) regenerate(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	sess, u := h.user(w, r)
-	if u == nil {
+	sess, u, ok := h.withPassword(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if err := h.reauth(ctx, u, r.PostForm.Get("current")); err != nil {
-		h.refused(w, r, sess, u, err, pageData{})
-		return
-	}
 	codes, err := h.Recovery.Generate(ctx, u.ID)
 	if err != nil {
 		h.fail(w, r, oautherr.Wrap(err))
@@ -334,4 +320,21 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	h.event(ctx, u.ID, audit.SessionEnded, "")
 	done(w, r, "security.session.ended")
+}
+
+// withPassword starts every change that needs the current password: the
+// form parsed, the signed-in user, and the password asked again (so that a
+// session left open is not enough). ok is false when it answered already.
+func (h *Handler) withPassword(w http.ResponseWriter, r *http.Request) (sess *storage.Session, u *storage.User, ok bool) {
+	if !h.parseForm(w, r) {
+		return nil, nil, false
+	}
+	if sess, u = h.user(w, r); u == nil {
+		return nil, nil, false
+	}
+	if err := h.reauth(r.Context(), u, r.PostForm.Get("current")); err != nil {
+		h.refused(w, r, sess, u, err, pageData{})
+		return nil, nil, false
+	}
+	return sess, u, true
 }
