@@ -2,112 +2,22 @@ package revoke
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/bawwab/bawwab/internal/clientauth"
-	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
-	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
 	"github.com/bawwab/bawwab/internal/token"
+	"github.com/bawwab/bawwab/internal/token/tokentest"
 )
 
-const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-
-// env is /token and /revoke on SQLite; "rs" is a resource server the
-// access tokens are meant for (aud).
-type env struct {
-	t       *testing.T
-	mux     *http.ServeMux
-	store   storage.Storage
-	issuer  *token.Issuer
-	now     time.Time
-	secrets map[string]string
-}
-
-func newEnv(t *testing.T) *env {
+// newEnv is /token and /revoke on SQLite (package tokentest).
+func newEnv(t *testing.T) *tokentest.Env {
 	t.Helper()
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bawwab.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	e := &env{t: t, store: s, now: time.Now().Truncate(time.Second), secrets: map[string]string{}}
-	clock := func() time.Time { return e.now }
-	keys, err := jwks.New(ctx, s, slog.New(slog.DiscardHandler), clock, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.issuer = &token.Issuer{URL: "https://issuer.example", Audience: []string{"rs"}, Keys: keys, Store: s, Scopes: scope.Default(),
-		AccessTTL: time.Minute, RefreshTTL: time.Hour, GrantTTL: 24 * time.Hour, IDTokenTTL: time.Minute, Now: clock}
-	grants := []string{"authorization_code", "refresh_token", "client_credentials"}
-	for _, c := range []storage.Client{
-		{ID: "web", GrantTypes: grants, RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"openid", "files.read"}},
-		{ID: "other", GrantTypes: grants, Scopes: []string{"files.read"}},
-		{ID: "rs", GrantTypes: []string{"client_credentials"}},
-	} {
-		c.SecretHash = ""
-		e.secrets[c.ID], c.SecretHash = clientauth.NewSecret()
-		if err := s.CreateClient(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.CreateUser(ctx, storage.User{ID: "u1", Username: "amal", CreatedAt: e.now}); err != nil {
-		t.Fatal(err)
-	}
-	auth := &clientauth.Authenticator{Store: s, Now: clock}
-	e.mux = http.NewServeMux()
-	token.NewEndpoint(auth, slog.New(slog.DiscardHandler), token.AuthorizationCode{Issuer: e.issuer}, token.RefreshToken{Issuer: e.issuer},
-		token.ClientCredentials{Issuer: e.issuer}).Register(e.mux)
-	(&Endpoint{Auth: auth, Issuer: e.issuer, Log: slog.New(slog.DiscardHandler)}).Register(e.mux)
+	e := tokentest.New(t)
+	(&Endpoint{Auth: e.Auth, Issuer: e.Issuer, Log: slog.New(slog.DiscardHandler)}).Register(e.Mux)
 	return e
-}
-
-func (e *env) post(path, client string, form url.Values) (int, map[string]any) {
-	e.t.Helper()
-	r := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if client != "" {
-		r.SetBasicAuth(client, e.secrets[client])
-	}
-	rec := httptest.NewRecorder()
-	e.mux.ServeHTTP(rec, r)
-	var body map[string]any
-	if rec.Body.Len() > 0 {
-		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-			e.t.Fatalf("%s answered %d %q", path, rec.Code, rec.Body)
-		}
-	}
-	return rec.Code, body
-}
-
-// userTokens redeems a fresh code of web for u1 and returns the tokens.
-func (e *env) userTokens() (access, refresh string) {
-	e.t.Helper()
-	code := token.NewOpaque()
-	if err := e.store.CreateAuthCode(context.Background(), storage.AuthCode{Hash: storage.Hash(code), GrantID: token.NewID(), ClientID: "web",
-		UserID: "u1", RedirectURI: "https://app.example/cb", Scopes: []string{"openid", "files.read"}, CodeChallenge: token.S256(verifier),
-		CodeChallengeMethod: "S256", AuthTime: e.now, CreatedAt: e.now, ExpiresAt: e.now.Add(time.Minute)}); err != nil {
-		e.t.Fatal(err)
-	}
-	_, body := e.post("/token", "web", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"https://app.example/cb"},
-		"code_verifier": {verifier}})
-	access, _ = body["access_token"].(string)
-	refresh, _ = body["refresh_token"].(string)
-	if access == "" || refresh == "" {
-		e.t.Fatalf("token response %v", body)
-	}
-	return access, refresh
 }
 
 // TestRevoke pins RFC 7009 §2.1-2.2: each row a token, who revokes it,
@@ -120,21 +30,21 @@ func TestRevoke(t *testing.T) {
 	ctx := context.Background()
 	active := func(raw string) bool {
 		if !token.IsJWT(raw) {
-			rt, err := e.store.GetRefreshToken(ctx, storage.Hash(raw))
+			rt, err := e.Store.GetRefreshToken(ctx, storage.Hash(raw))
 			if err != nil {
 				t.Fatal(err)
 			}
-			ended, err := e.issuer.GrantEnded(ctx, rt.GrantID)
+			ended, err := e.Issuer.GrantEnded(ctx, rt.GrantID)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return !ended
 		}
-		_, err := e.issuer.ValidateAccess(ctx, raw)
+		_, err := e.Issuer.ValidateAccess(ctx, raw)
 		return err == nil
 	}
 	type tokens struct{ access, refresh string }
-	fresh := func() tokens { a, r := e.userTokens(); return tokens{a, r} }
+	fresh := func() tokens { a, r := e.UserTokens(); return tokens{a, r} }
 	tests := []struct {
 		name       string
 		client     string
@@ -167,7 +77,7 @@ func TestRevoke(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			k := fresh()
-			code, body := e.post("/revoke", tt.client, tt.form(k))
+			code, body := e.Post("/revoke", tt.client, tt.form(k))
 			if code != tt.wantStatus || tt.wantErr != "" && body["error"] != tt.wantErr {
 				t.Fatalf("got %d %v, want %d %s", code, body, tt.wantStatus, tt.wantErr)
 			}
@@ -182,7 +92,7 @@ func TestRevoke(t *testing.T) {
 	// Revoking twice is fine (RFC 7009 §2.2).
 	k := fresh()
 	for i := 0; i < 2; i++ {
-		if code, body := e.post("/revoke", "web", url.Values{"token": {k.access}}); code != 200 {
+		if code, body := e.Post("/revoke", "web", url.Values{"token": {k.access}}); code != 200 {
 			t.Fatalf("revocation %d: %d %v", i+1, code, body)
 		}
 	}
