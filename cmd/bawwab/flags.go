@@ -128,4 +128,3 @@ func unknownFlag(msg string) (string, bool) {
 	name, _, _ := strings.Cut(rest, "=")
 	return name, true
 }
-
