@@ -78,14 +78,13 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 // parseForm parses a browser form and checks its CSRF token; on failure it
 // writes the error page and returns false.
 func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		h.errorPage(w, r, oautherr.New(oautherr.InvalidRequest, "the form is malformed or too large"))
-		return false
-	}
-	if !h.Sessions.CheckCSRF(r) {
+	switch err := h.Sessions.ReadForm(w, r); {
+	case errors.Is(err, session.ErrCSRF):
 		h.Audit.Record(r.Context(), audit.Event{Type: audit.CSRFRejected, Detail: "path=" + r.URL.Path})
 		h.pageError(w, r, http.StatusForbidden, "csrf.failed")
+		return false
+	case err != nil:
+		h.errorPage(w, r, oautherr.New(oautherr.InvalidRequest, err.Error()))
 		return false
 	}
 	return true

@@ -91,14 +91,13 @@ func (h *Handler) event(ctx context.Context, userID, typ, detail string) {
 // parseForm parses a form and checks its CSRF token; on failure it writes
 // the error page and returns false.
 func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		h.fail(w, r, oautherr.New(oautherr.InvalidRequest, "the form is malformed or too large"))
-		return false
-	}
-	if !h.Sessions.CheckCSRF(r) {
+	switch err := h.Sessions.ReadForm(w, r); {
+	case errors.Is(err, session.ErrCSRF):
 		h.Audit.Record(r.Context(), audit.Event{Type: audit.CSRFRejected, Detail: "path=" + r.URL.Path})
 		h.UI.Render(w, r, http.StatusForbidden, "error", "error.title", ui.Page{Data: errorData{Message: ui.T(ui.Lang(nil, r), "csrf.failed")}})
+		return false
+	case err != nil:
+		h.fail(w, r, oautherr.New(oautherr.InvalidRequest, err.Error()))
 		return false
 	}
 	return true

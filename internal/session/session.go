@@ -143,6 +143,30 @@ func (m *Manager) token(id string) string {
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
+// MaxFormBytes bounds a browser form's body.
+const MaxFormBytes = 16 << 10
+
+// Errors of ReadForm.
+var (
+	ErrMalformedForm = errors.New("the form is malformed or too large")
+	ErrCSRF          = errors.New("the form's CSRF token is missing or not this browser's")
+)
+
+// ReadForm parses the browser form of r, at most MaxFormBytes, and checks
+// its CSRF token: every page that takes a form starts so. It returns
+// ErrMalformedForm or ErrCSRF; the caller words the page and audits a
+// refused token.
+func (m *Manager) ReadForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return ErrMalformedForm
+	}
+	if !m.CheckCSRF(r) {
+		return ErrCSRF
+	}
+	return nil
+}
+
 // CheckCSRF reports whether the submitted form of r carries the CSRF token
 // of its cookie. The form must be parsed.
 func (m *Manager) CheckCSRF(r *http.Request) bool {

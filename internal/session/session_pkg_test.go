@@ -179,3 +179,34 @@ func TestCSRF(t *testing.T) {
 		t.Fatal("two servers with their own keys made the same CSRF token")
 	}
 }
+
+// TestReadForm: a form too large is malformed before its token is read;
+// a form without this browser's token is ErrCSRF; its own token passes.
+func TestReadForm(t *testing.T) {
+	m, _, _ := newManager(t, false)
+	rec := httptest.NewRecorder()
+	tok := m.CSRFToken(rec, withCookie(nil))
+	c := cookieOf(t, rec)
+	post := func(form url.Values) *http.Request {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.AddCookie(c)
+		return r
+	}
+	tests := []struct {
+		name string
+		form url.Values
+		want error
+	}{
+		{"own token", url.Values{FormField: {tok}}, nil},
+		{"no token", url.Values{"x": {"y"}}, ErrCSRF},
+		{"too large", url.Values{FormField: {tok}, "x": {strings.Repeat("y", MaxFormBytes)}}, ErrMalformedForm},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := m.ReadForm(httptest.NewRecorder(), post(tt.form)); err != tt.want {
+				t.Fatalf("ReadForm = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
