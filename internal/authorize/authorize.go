@@ -30,6 +30,7 @@ import (
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/device"
 	"github.com/bawwab/bawwab/internal/dpop"
+	"github.com/bawwab/bawwab/internal/redirecturi"
 
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/password"
@@ -284,21 +285,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, req *storage.Au
 	}
 	h.Log.InfoContext(ctx, "authorization code issued", "client_id", req.ClientID, "user_id", sess.UserID, "scope", scope.Join(granted))
 	q := url.Values{"code": {code}, "state": {req.State}, "iss": {h.Issuer}}
-	redirect(w, r, withQuery(req.RedirectURI, q))
-}
-
-// withQuery appends q to the query of uri, keeping what is there.
-func withQuery(uri string, q url.Values) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return uri
-	}
-	if u.RawQuery != "" {
-		u.RawQuery += "&" + q.Encode()
-	} else {
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
+	redirect(w, r, redirecturi.WithQuery(req.RedirectURI, q))
 }
 
 // fail shows err, or redirects it to the client when it is a redirectError.
@@ -314,10 +301,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if re.state != "" {
 		q.Set("state", re.state)
 	}
-	redirect(w, r, withQuery(re.redirectURI, q))
+	redirect(w, r, redirecturi.WithQuery(re.redirectURI, q))
 }
-
-type errorData struct{ Message, Code, Retry string }
 
 // storeFailed answers a store error met while handling a validated
 // request, whose redirect URI is trusted: an outage goes back to the
@@ -333,29 +318,12 @@ func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, req *stora
 	h.errorPage(w, r, oautherr.Wrap(err))
 }
 
-// errorPage shows an error to the user without redirecting. An outage of
-// the store gets a page of its own, in the user's language, that says to
-// try again shortly, with 503 and Retry-After.
-func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, err error) {
-	e := oautherr.From(err)
-	switch e.Code {
-	case oautherr.ServerError:
-		h.Log.ErrorContext(r.Context(), "authorization failed", "err", err)
-	case oautherr.TemporarilyUnavailable:
-		h.Log.WarnContext(r.Context(), "page failed: store unavailable", "path", r.URL.Path, "err", err)
-		h.UI.Unavailable(w, r, oautherr.RetryAfterUnavailable)
-		return
-	}
-	status := e.HTTPStatus()
-	if status == http.StatusUnauthorized {
-		status = http.StatusBadRequest
-	}
-	h.UI.Render(w, r, status, "error", "error.title", ui.Page{Data: errorData{Message: e.Description, Code: e.Code}})
-}
+// errorPage shows err to the user without redirecting (ui.Error).
+func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, err error) { h.UI.Error(w, r, err) }
 
 // pageError shows a message from the UI catalog.
 func (h *Handler) pageError(w http.ResponseWriter, r *http.Request, status int, key string) {
-	h.UI.Render(w, r, status, "error", "error.title", ui.Page{Data: errorData{Message: ui.T(ui.Lang(nil, r), key)}})
+	h.UI.Message(w, r, status, key)
 }
 
 // redirect sends the browser on: 302 after a GET, 303 after a POST, so that

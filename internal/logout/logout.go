@@ -20,6 +20,7 @@ import (
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/redirecturi"
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/token"
@@ -144,7 +145,7 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 		if d.State != "" {
 			q.Set("state", d.State)
 		}
-		h.Pages.Redirect(w, r, withQuery(d.RedirectURI, q))
+		h.Pages.Redirect(w, r, redirecturi.WithQuery(d.RedirectURI, q))
 	case !logout:
 		http.Redirect(w, r, h.Pages.WithLang(r, "/account"), http.StatusSeeOther)
 	default:
@@ -205,18 +206,4 @@ func (h *Handler) logoutAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, h.Pages.WithLang(r, "/login"), http.StatusSeeOther)
-}
-
-// withQuery appends q to the query of uri, keeping what is there.
-func withQuery(uri string, q url.Values) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return uri
-	}
-	if u.RawQuery != "" {
-		u.RawQuery += "&" + q.Encode()
-	} else {
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }

@@ -61,14 +61,3 @@ func TestRequest(t *testing.T) {
 		})
 	}
 }
-
-func TestWithQuery(t *testing.T) {
-	for _, tt := range []struct{ uri, want string }{
-		{"https://app.example/bye", "https://app.example/bye?state=s"},
-		{"https://app.example/bye?x=1", "https://app.example/bye?x=1&state=s"},
-	} {
-		if got := withQuery(tt.uri, url.Values{"state": {"s"}}); got != tt.want {
-			t.Errorf("withQuery(%q) = %q, want %q", tt.uri, got, tt.want)
-		}
-	}
-}

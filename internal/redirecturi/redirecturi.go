@@ -84,3 +84,19 @@ func Valid(u string) bool {
 	}
 	return false
 }
+
+// WithQuery is uri with q added to its query, what is there kept: the
+// redirect to a client's registered URI, which may carry a query of its
+// own (RFC 6749 §3.1.2, "MUST retain" it).
+func WithQuery(uri string, q url.Values) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	if u.RawQuery != "" {
+		u.RawQuery += "&" + q.Encode()
+	} else {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

@@ -129,3 +129,15 @@ func sameButPort(r, g *url.URL) bool {
 		r.EscapedPath() == g.EscapedPath(), r.RawQuery == g.RawQuery, g.User == nil, g.Fragment == "", g.Opaque == "", r.Opaque == "",
 	}, false)
 }
+
+// TestWithQuery: the registered URI's own query is kept (RFC 6749 §3.1.2).
+func TestWithQuery(t *testing.T) {
+	for _, tt := range []struct{ uri, want string }{
+		{"https://app.example/bye", "https://app.example/bye?state=s"},
+		{"https://app.example/bye?x=1", "https://app.example/bye?x=1&state=s"},
+	} {
+		if got := WithQuery(tt.uri, url.Values{"state": {"s"}}); got != tt.want {
+			t.Errorf("WithQuery(%q) = %q, want %q", tt.uri, got, tt.want)
+		}
+	}
+}

@@ -94,7 +94,7 @@ func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	switch err := h.Sessions.ReadForm(w, r); {
 	case errors.Is(err, session.ErrCSRF):
 		h.Audit.Record(r.Context(), audit.Event{Type: audit.CSRFRejected, Detail: "path=" + r.URL.Path})
-		h.UI.Render(w, r, http.StatusForbidden, "error", "error.title", ui.Page{Data: errorData{Message: ui.T(ui.Lang(nil, r), "csrf.failed")}})
+		h.UI.Message(w, r, http.StatusForbidden, "csrf.failed")
 		return false
 	case err != nil:
 		h.fail(w, r, oautherr.New(oautherr.InvalidRequest, err.Error()))
@@ -103,25 +103,9 @@ func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-type errorData struct{ Message, Code, Retry string }
-
-// fail writes the error page for err: 503 while the store is out of reach.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	e := oautherr.From(err)
-	switch e.Code {
-	case oautherr.ServerError:
-		h.Log.ErrorContext(r.Context(), "security page failed", "path", r.URL.Path, "err", err)
-	case oautherr.TemporarilyUnavailable:
-		h.Log.WarnContext(r.Context(), "security page failed: store unavailable", "path", r.URL.Path, "err", err)
-		h.UI.Unavailable(w, r, oautherr.RetryAfterUnavailable)
-		return
-	}
-	status := e.HTTPStatus()
-	if status == http.StatusUnauthorized {
-		status = http.StatusBadRequest
-	}
-	h.UI.Render(w, r, status, "error", "error.title", ui.Page{Data: errorData{Message: e.Description, Code: e.Code}})
-}
+// fail writes the error page for err: 503 while the store is out of reach
+// (ui.Error).
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) { h.UI.Error(w, r, err) }
 
 // user returns the signed-in user of r. Without a session it sends the
 // browser to sign in and returns nil; on a store error it shows the error

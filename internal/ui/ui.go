@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/bawwab/bawwab/internal/oautherr"
 )
 
 //go:embed templates/*.html
@@ -203,6 +205,10 @@ func (u *UI) Render(w http.ResponseWriter, r *http.Request, status int, name, ti
 	_, _ = w.Write(buf.Bytes())
 }
 
+// ErrorData is what the error page shows: a message, the error code, and
+// the words of a retry link (set on the outage page only).
+type ErrorData struct{ Message, Code, Retry string }
+
 // Unavailable writes the page shown while the store is out of reach: 503
 // with Retry-After (RFC 9110 §10.2.3), a message in the user's language
 // that nothing was lost and that the page can be tried again in a moment,
@@ -210,8 +216,35 @@ func (u *UI) Render(w http.ResponseWriter, r *http.Request, status int, name, ti
 func (u *UI) Unavailable(w http.ResponseWriter, r *http.Request, retryAfter int) {
 	w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	lang := Lang(nil, r)
-	u.Render(w, r, http.StatusServiceUnavailable, "error", "unavailable.title", Page{Data: struct{ Message, Code, Retry string }{
+	u.Render(w, r, http.StatusServiceUnavailable, "error", "unavailable.title", Page{Data: ErrorData{
 		Message: T(lang, "unavailable.message"), Code: "temporarily_unavailable", Retry: T(lang, "unavailable.retry")}})
+}
+
+// Error shows err to the person, on a page, without redirecting: an outage
+// of the store gets the Unavailable page; a server error is logged with its
+// cause and shows only its description; an error RFC 6749 answers 401 is a
+// 400 here, since a page carries no WWW-Authenticate challenge.
+func (u *UI) Error(w http.ResponseWriter, r *http.Request, err error) {
+	e := oautherr.From(err)
+	switch e.Code {
+	case oautherr.ServerError:
+		u.log.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
+	case oautherr.TemporarilyUnavailable:
+		u.log.WarnContext(r.Context(), "page failed: store unavailable", "path", r.URL.Path, "err", err)
+		u.Unavailable(w, r, oautherr.RetryAfterUnavailable)
+		return
+	}
+	status := e.HTTPStatus()
+	if status == http.StatusUnauthorized {
+		status = http.StatusBadRequest
+	}
+	u.Render(w, r, status, "error", "error.title", Page{Data: ErrorData{Message: e.Description, Code: e.Code}})
+}
+
+// Message shows the catalog message key, in the person's language, on the
+// error page with status.
+func (u *UI) Message(w http.ResponseWriter, r *http.Request, status int, key string) {
+	u.Render(w, r, status, "error", "error.title", Page{Data: ErrorData{Message: T(Lang(nil, r), key)}})
 }
 
 // Static serves the stylesheet and images under /static/.
