@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 
@@ -224,4 +225,65 @@ func TestUpstreamOP(t *testing.T) {
 func noRedirects(c *http.Client) *http.Client {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c
+}
+
+// TestUpstreamOPOptions proves the upstream OP's options: scope claims in
+// the ID token, and back-channel logout: signing out at the upstream posts
+// a logout token, signed with the upstream's keys, for the person's session
+// to the client's back-channel logout URI, and ends the upstream session.
+func TestUpstreamOPOptions(t *testing.T) {
+	tokens := make(chan string, 4)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokens <- r.PostFormValue("logout_token")
+	}))
+	defer receiver.Close()
+	cfg := upstreamTestConfig()
+	cfg.Clients[0].BackchannelLogoutURI = receiver.URL + "/backchannel"
+	cfg.Clients[0].BackchannelLogoutSessionRequired = true
+	cfg.ScopeClaimsInIDToken = true
+	op := startUpstreamOP(t, cfg)
+	rp := newUpstreamRP(t, op)
+	client := jarClient(t)
+	idt, _, _ := rp.signIn(t, op, client, upstreamAmal.Sub)
+	var claims struct {
+		Email         string `json:"email"`
+		EmailVerified bool   `json:"email_verified"`
+		SID           string `json:"sid"`
+	}
+	if err := idt.Claims(&claims); err != nil || claims.Email != upstreamAmal.Email || !claims.EmailVerified || claims.SID == "" {
+		t.Fatalf("ID token claims: %+v %v", claims, err)
+	}
+
+	op.Logout(t, client)
+	var raw string
+	select {
+	case raw = <-tokens:
+	default:
+		t.Fatal("no logout token arrived before the sign-out answered")
+	}
+	ctx := context.Background()
+	payload, err := oidc.NewRemoteKeySet(ctx, op.Issuer+"/jwks").VerifySignature(ctx, raw)
+	if err != nil {
+		t.Fatalf("logout token: %v", err)
+	}
+	var lt struct {
+		Iss    string         `json:"iss"`
+		Aud    any            `json:"aud"`
+		Sub    string         `json:"sub"`
+		SID    string         `json:"sid"`
+		Events map[string]any `json:"events"`
+		Nonce  *string        `json:"nonce"`
+	}
+	if err := json.Unmarshal(payload, &lt); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := lt.Events["http://schemas.openid.net/event/backchannel-logout"]; !ok || lt.Iss != op.Issuer || lt.Aud != upstreamClientID ||
+		lt.Sub != upstreamAmal.Sub || lt.SID != claims.SID || lt.Nonce != nil {
+		t.Fatalf("logout token: %s", payload)
+	}
+	// The upstream session is gone: signing in again takes the form, and so
+	// another person.
+	if again, _, _ := rp.signIn(t, op, client, upstreamEve.Sub); again.Subject != upstreamEve.Sub {
+		t.Fatalf("after sign-out: sub %q", again.Subject)
+	}
 }

@@ -53,6 +53,8 @@ type upstreamClient struct {
 	RedirectURIs         []string `json:"redirect_uris"`
 	AuthMethod           string   `json:"token_endpoint_auth_method,omitempty"`
 	BackchannelLogoutURI string   `json:"backchannel_logout_uri,omitempty"`
+	// BackchannelLogoutSessionRequired puts sid into logout tokens.
+	BackchannelLogoutSessionRequired bool `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // upstreamAccount is a person at the upstream OP; Sub is also what the
@@ -396,4 +398,29 @@ func (op *upstreamOP) owns(u string) bool {
 	a, err1 := url.Parse(u)
 	b, err2 := url.Parse(op.Issuer)
 	return err1 == nil && err2 == nil && a.Scheme == b.Scheme && a.Host == b.Host
+}
+
+var (
+	upstreamLogoutAction = regexp.MustCompile(`<form id="op.logoutForm" method="post" action="([^"]+)">`)
+	upstreamLogoutXSRF   = regexp.MustCompile(`<input type="hidden" name="xsrf" value="([^"]+)"/>`)
+)
+
+// Logout signs out at the upstream OP whoever signed in with client's
+// cookie jar, as the person would on the upstream's sign-out page. Before
+// it answers, the upstream posts a logout token (OpenID Connect Back-Channel
+// Logout) to the BackchannelLogoutURI of each client the person signed in
+// to, and it has a session no more: the next Login shows the form again.
+func (op *upstreamOP) Logout(t *testing.T, client *http.Client) {
+	t.Helper()
+	c := noRedirects(&http.Client{Jar: client.Jar, Transport: client.Transport})
+	status, _, body := upstreamRequest(t, c, op.Issuer+"/session/end", nil)
+	action, xsrf := upstreamLogoutAction.FindStringSubmatch(body), upstreamLogoutXSRF.FindStringSubmatch(body)
+	if status != http.StatusOK || action == nil || xsrf == nil {
+		t.Fatalf("upstream OP's sign-out page: %d\n%s", status, body)
+	}
+	target := resolveUpstreamURL(t, op.Issuer, html.UnescapeString(action[1]))
+	status, loc, body := upstreamRequest(t, c, target, url.Values{"xsrf": {html.UnescapeString(xsrf[1])}, "logout": {"yes"}})
+	if status/100 != 3 || !op.owns(loc) {
+		t.Fatalf("upstream OP's sign-out: %d %s\n%s", status, loc, body)
+	}
 }

@@ -21,7 +21,9 @@
 //
 // Sign-in is scriptable over plain HTTP, without a browser: the login page
 // is a form that posts login=<sub> (or abort=1 to refuse), and consent is
-// given at once for everything the client asked.
+// given at once for everything the client asked. Signing out at
+// /session/end (a form that posts xsrf and logout=yes) sends a logout token
+// to the back-channel logout URI of each client of the session.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -135,8 +137,19 @@ function newProvider(issuer) {
     features: {
       devInteractions: { enabled: false },
       backchannelLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = 'html';
+          ctx.body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Sign out</title></head><body>
+${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button></body></html>`;
+        },
+      },
       revocation: { enabled: true },
     },
+    // oidc-provider refuses to call loopback and private addresses; the
+    // back-channel logout receivers of the tests are on loopback.
+    fetch: (url, options) => globalThis.fetch(url, { ...options, dispatcher: undefined }),
     pkce: { required: () => true },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     renderError(ctx, out) {
@@ -145,6 +158,7 @@ function newProvider(issuer) {
     },
   });
   provider.on('server_error', (_ctx, err) => console.error('server_error', err));
+  provider.on('backchannel.error', (_ctx, err, client) => console.error('backchannel logout to', client.clientId, 'failed:', err.message, err.cause?.message ?? ''));
   return provider;
 }
 
