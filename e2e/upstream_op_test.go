@@ -30,6 +30,19 @@ import (
 // every package; npm ci installs them into node_modules there (as CI does)
 // or, when that is absent, once per test run into the user's cache
 // directory, keyed by the lock file, so that go test alone suffices.
+//
+// The upstream needs bawwab's callback URL among its client's redirect
+// URIs, and bawwab needs the upstream's issuer: listen first, then start
+// the upstream, then bawwab on that listener:
+//
+//	l := listen(t)
+//	op := startUpstreamOP(t, upstreamOPConfig{
+//		Clients: []upstreamClient{{ID: "bawwab", Secret: secret,
+//			RedirectURIs: []string{"http://" + l.Addr().String() + "/upstream/corp/callback"}}},
+//		Accounts: []upstreamAccount{{Sub: "corp-amal", Email: "amal@example.com", EmailVerified: true}},
+//	})
+//	e := startNode(t, store, l, "", &clock{}, func(c *config.Config) { /* an upstream with op.Issuer */ })
+//	callback := op.Login(t, browserClient, upstreamAuthorizeURL, "corp-amal")
 
 // upstreamOPConfig is what the upstream OP serves: its clients and the
 // people who can sign in to it. Port 0 and an empty Issuer mean a free
