@@ -287,3 +287,14 @@ func TestUpstreamOPOptions(t *testing.T) {
 		t.Fatalf("after sign-out: sub %q", again.Subject)
 	}
 }
+
+func TestUpstreamNodeVersionOK(t *testing.T) {
+	for v, want := range map[string]bool{
+		"v20.19.0": true, "v20.20.2": true, "v22.1.0": true, "v24.0.0-pre": true,
+		"v20.18.9": false, "v18.20.4": false, "v8.99.99": false, "20.19.0": false, "": false, "vx": false,
+	} {
+		if got := upstreamNodeVersionOK(v); got != want {
+			t.Errorf("upstreamNodeVersionOK(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

@@ -220,20 +220,26 @@ func installUpstreamOP() {
 // upstreamNodeVersion reports node's version and whether it is new enough.
 func upstreamNodeVersion(node string) (string, bool) {
 	out, err := exec.Command(node, "--version").Output()
-	v := strings.TrimSpace(string(out))
 	if err != nil {
 		return "unknown", false
 	}
+	v := strings.TrimSpace(string(out))
+	return v, upstreamNodeVersionOK(v)
+}
+
+// upstreamNodeVersionOK reports whether v, as node --version prints it, is
+// upstreamOPMinNode or later.
+func upstreamNodeVersionOK(v string) bool {
 	var have [3]int
 	if n, _ := fmt.Sscanf(v, "v%d.%d.%d", &have[0], &have[1], &have[2]); n != 3 {
-		return v, false
+		return false
 	}
 	for i, want := range upstreamOPMinNode {
 		if have[i] != want {
-			return v, have[i] > want
+			return have[i] > want
 		}
 	}
-	return v, true
+	return true
 }
 
 func upstreamOPInstalled(dir string) bool {
