@@ -96,7 +96,7 @@ func TestFakeGitHub(t *testing.T) {
 		g.SignInAs(githubUser{ID: 7, Login: "eve", Email: "eve@example.com"})
 		defer g.SignInAs(githubAmal)
 		var user map[string]any
-		if githubGet(t, conf, signIn(t, conf), "/user", &user); user["id"] != float64(7) || user["email"] != "eve@example.com" {
+		if githubGet(t, conf, signIn(t, conf), "/user", &user); user["id"] != float64(7) || user["email"] != "eve@example.com" || user["name"] != nil {
 			t.Fatalf("/user: %v", user)
 		}
 	})

@@ -53,7 +53,7 @@ type fakeGitHubConfig struct {
 type githubUser struct {
 	ID     int64
 	Login  string
-	Name   string
+	Name   string // empty: unset (null in /user)
 	Email  string // the profile's public email; empty: private (null in /user)
 	Emails []githubEmail
 }
@@ -278,12 +278,17 @@ func (g *fakeGitHub) api(h func(http.ResponseWriter, githubGrant)) http.HandlerF
 
 func (g *fakeGitHub) profile(w http.ResponseWriter, grant githubGrant) {
 	u := grant.user
-	var email *string
-	if u.Email != "" {
-		email = &u.Email
-	}
-	writeGitHubJSON(w, http.StatusOK, map[string]any{"login": u.Login, "id": u.ID, "name": u.Name, "email": email, "type": "User",
+	writeGitHubJSON(w, http.StatusOK, map[string]any{"login": u.Login, "id": u.ID, "name": nullIfEmpty(u.Name), "email": nullIfEmpty(u.Email), "type": "User",
 		"avatar_url": "https://avatars.example/u/" + u.Login})
+}
+
+// nullIfEmpty is s, or JSON null when s is empty, as GitHub writes an unset
+// name or a private email.
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func (g *fakeGitHub) emails(w http.ResponseWriter, grant githubGrant) {
