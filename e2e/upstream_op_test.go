@@ -202,6 +202,14 @@ func installUpstreamOP() {
 		in.installErr = err
 		return
 	}
+	// go test caches a passing result until a file the test read changes:
+	// reading the files that Node.js runs makes their changes count.
+	for _, f := range []string{"server.mjs", "package.json", "package-lock.json"} {
+		if _, err := os.ReadFile(filepath.Join(src, f)); err != nil {
+			in.installErr = err
+			return
+		}
+	}
 	if upstreamOPInstalled(src) {
 		in.dir, in.script = src, filepath.Join(src, "server.mjs")
 		return
