@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -373,5 +375,76 @@ func TestBackupFactorsToPostgres(t *testing.T) {
 	code, _ := totp.GenerateCode(secret, dst.Clock.Now())
 	if p = nb.answer(p, r, "totp", code); p.Status != http.StatusSeeOther {
 		t.Fatalf("TOTP sign-in after the import: %d %s", p.Status, p.Body)
+	}
+}
+
+// TestCLIUserFactors runs the operator's user commands of the bawwab
+// binary against a running server (--server) and a store directly: each
+// did what it says, names the operator in the audit log, and explains a
+// mistake with a non-zero exit.
+func TestCLIUserFactors(t *testing.T) {
+	bin := buildBawwab(t)
+	e := start(t)
+	run := func(wantOK bool, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=", "BAWWAB_ADMIN_TOKEN="+adminToken, "BAWWAB_OPERATOR=noor")
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("bawwab %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	remote := func(args ...string) []string { return append(args, "--server", e.AdminURL) }
+	ctx := t.Context()
+	if err := e.Store.CreatePasskey(ctx, storage.Passkey{ID: "cred-1", UserID: e.UserID, Name: "Phone", Credential: "{}", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if out := run(true, remote("user", "factors", userName)...); !strings.Contains(out, "cred-1") || !strings.Contains(out, "0 left") || !strings.Contains(out, "FACTOR") {
+		t.Fatalf("user factors:\n%s", out)
+	}
+	if out := run(true, remote("user", "factors", e.UserID, "-o", "json")...); !strings.Contains(out, `"recovery_codes_left": 0`) {
+		t.Fatalf("user factors -o json:\n%s", out)
+	}
+	run(true, remote("user", "disable", userName, "--reason", "on leave")...)
+	if u, _ := e.Store.GetUser(ctx, e.UserID); !u.Disabled {
+		t.Fatal("user disable did not disable")
+	}
+	evs, _ := e.Store.ListAuditEvents(ctx, storage.AuditFilter{UserID: e.UserID, Type: "user_disabled"})
+	if len(evs) != 1 || evs[0].Detail != "by admin API; operator=noor; reason=on leave" || evs[0].IP == "" {
+		t.Fatalf("audit of user disable: %+v", evs)
+	}
+	run(true, remote("user", "enable", userName)...)
+	if u, _ := e.Store.GetUser(ctx, e.UserID); u.Disabled {
+		t.Fatal("user enable did not enable")
+	}
+	run(true, remote("user", "unlock", userName)...)
+	if out := run(false, remote("user", "reset-mfa", userName, "--passkey", "nope")...); !strings.Contains(out, "no passkey with this id") {
+		t.Fatalf("reset-mfa of an unknown passkey:\n%s", out)
+	}
+	run(true, remote("user", "reset-mfa", userName, "--passkey", "cred-1")...)
+	if pks, _ := e.Store.ListPasskeys(ctx, e.UserID); len(pks) != 0 {
+		t.Fatalf("passkey left: %v", pks)
+	}
+	run(true, remote("user", "reset-mfa", userName)...)
+	if out := run(false, remote("user", "resend-verification", userName)...); !strings.Contains(out, "confirmed already") {
+		t.Fatalf("resend-verification of a confirmed address:\n%s", out)
+	}
+	if out := run(false, remote("user", "disable", "nobody")...); !strings.Contains(out, "no user has the id or username") {
+		t.Fatalf("disable of an unknown user:\n%s", out)
+	}
+	if out := run(false, remote("user", "disable", userName, "--reasn", "x")...); !strings.Contains(out, "did you mean --reason?") {
+		t.Fatalf("mistyped flag:\n%s", out)
+	}
+
+	// Local: on a store of its own.
+	dir := t.TempDir()
+	run(true, "user", "add", "--username", "rania", "--password", "a long and unusual phrase", "--email", "rania@example.net", "--data-dir", dir)
+	run(true, "user", "disable", "rania", "--data-dir", dir)
+	if out := run(true, "user", "list", "-o", "json", "--data-dir", dir); !strings.Contains(out, `"disabled": true`) {
+		t.Fatalf("local user disable:\n%s", out)
+	}
+	if out := run(false, "user", "resend-verification", "rania", "--data-dir", dir); !strings.Contains(out, "--server") {
+		t.Fatalf("local resend-verification:\n%s", out)
 	}
 }
