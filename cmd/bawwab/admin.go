@@ -19,7 +19,6 @@ import (
 
 	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/audit"
-	"github.com/bawwab/bawwab/internal/factors"
 	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/mail"
@@ -66,15 +65,11 @@ func (a *app) withAdmin(ctx context.Context, fn func(*adminapi.Remote) error) er
 		}
 		fetch := outbound.New(outbound.Options{Allow: allow})
 		fetch.Log = a.log
-		sealer, err := factors.StoreSealer(ctx, s)
-		if err != nil {
-			return err
-		}
 		// Notices go to the outbox, which a running server delivers; a
 		// confirmation link needs the server's mail budgets (--server).
 		outbox := &mail.Outbox{Store: s, Now: time.Now, TTL: a.cfg.EmailLinkTTL}
 		remote := adminapi.Local(&adminapi.API{Store: s, Keys: keys, Scopes: scopes, Password: a.cfg.PasswordParams(),
-			Log: a.log, Now: time.Now, Outbound: fetch, Sealer: sealer,
+			Log: a.log, Now: time.Now, Outbound: fetch,
 			Audit:  &audit.Log{Store: s, Log: a.log, Now: time.Now, Retention: a.cfg.AuditRetention},
 			Notify: &security.MailNotifier{Store: s, Outbox: outbox, Log: a.log, Product: "bawwab"}})
 		remote.Operator = operatorName()

@@ -64,9 +64,6 @@ type API struct {
 	Notify Notifier
 	// Verify mails confirmation links; nil cannot.
 	Verify Verifier
-	// Sealer opens the TOTP secrets of a backup, to check they were sealed
-	// under this store's key; nil imports none.
-	Sealer *factors.Sealer
 }
 
 // route is one admin operation.
@@ -876,7 +873,11 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	var out Imported
-	if err := a.importUsers(r.Context(), b.Users, &out); err != nil {
+	sealer, err := factors.StoreSealer(r.Context(), a.Store)
+	if err != nil {
+		return err
+	}
+	if err := a.importUsers(r.Context(), sealer, b.Users, &out); err != nil {
 		return err
 	}
 	if err := a.importClients(r.Context(), b.Clients, &out); err != nil {
@@ -934,7 +935,7 @@ func (c BackupClient) secretMatchesMethod() bool {
 
 // importUsers stores the users of a backup, counting in out those added
 // and those that existed already.
-func (a *API) importUsers(ctx context.Context, users []BackupUser, out *Imported) error {
+func (a *API) importUsers(ctx context.Context, sealer *factors.Sealer, users []BackupUser, out *Imported) error {
 	for _, u := range users {
 		err := a.Store.CreateUser(ctx, storage.User{ID: u.ID, Username: u.Username, PasswordHash: u.PasswordHash, Name: u.Name,
 			Email: u.Email, EmailVerified: u.EmailVerified, Picture: u.Picture, CreatedAt: u.CreatedAt, Profile: u.Profile.Profile(u.UpdatedAt),
@@ -946,7 +947,7 @@ func (a *API) importUsers(ctx context.Context, users []BackupUser, out *Imported
 			return err
 		default:
 			out.UsersAdded++
-			if err := a.importFactors(ctx, u.ID, u.Factors, out); err != nil {
+			if err := a.importFactors(ctx, sealer, u.ID, u.Factors, out); err != nil {
 				return err
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/factors"
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
@@ -89,11 +90,11 @@ func (f *BackupFactors) check(username string) error {
 // importFactors stores the factors of a user the import added. A TOTP
 // secret this store's key does not open is left out, and so is a passkey
 // whose credential id another user registered.
-func (a *API) importFactors(ctx context.Context, userID string, f *BackupFactors, out *Imported) error {
+func (a *API) importFactors(ctx context.Context, sealer *factors.Sealer, userID string, f *BackupFactors, out *Imported) error {
 	if f == nil {
 		return nil
 	}
-	if err := a.importTOTP(ctx, userID, f.TOTP, out); err != nil {
+	if err := a.importTOTP(ctx, sealer, userID, f.TOTP, out); err != nil {
 		return err
 	}
 	if len(f.RecoveryCodes) > 0 {
@@ -113,15 +114,12 @@ func (a *API) importFactors(ctx context.Context, userID string, f *BackupFactors
 	return nil
 }
 
-func (a *API) importTOTP(ctx context.Context, userID string, t *BackupTOTP, out *Imported) error {
+// importTOTP stores a TOTP that sealer (this store's) opens.
+func (a *API) importTOTP(ctx context.Context, sealer *factors.Sealer, userID string, t *BackupTOTP, out *Imported) error {
 	if t == nil {
 		return nil
 	}
-	if a.Sealer == nil {
-		out.TOTPSkipped++
-		return nil
-	}
-	if _, err := a.Sealer.Open(userID, t.SecretSealed); err != nil {
+	if _, err := sealer.Open(userID, t.SecretSealed); err != nil {
 		out.TOTPSkipped++
 		return nil
 	}

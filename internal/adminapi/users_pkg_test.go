@@ -55,7 +55,7 @@ func newFactorsAPI(t *testing.T) (*API, *fakeNotifier, *fakeVerifier) {
 		t.Fatal(err)
 	}
 	a.Audit = &audit.Log{Store: a.Store, Log: slog.New(slog.DiscardHandler), Now: time.Now, Retention: time.Hour}
-	a.Notify, a.Verify, a.Sealer = n, v, sealer
+	a.Notify, a.Verify = n, v
 	s := a.Store
 	must := func(err error) {
 		t.Helper()
@@ -320,7 +320,8 @@ func TestBackupFactors(t *testing.T) {
 			}
 			if tt.wantTOTP {
 				tp, _ := dst.Store.GetTOTP(ctx, "u-amal")
-				if secret, err := dst.Sealer.Open("u-amal", tp.SecretSealed); err != nil || secret != "JBSWY3DPEHPK3PXP" {
+				sealer, _ := factors.StoreSealer(ctx, dst.Store)
+				if secret, err := sealer.Open("u-amal", tp.SecretSealed); err != nil || secret != "JBSWY3DPEHPK3PXP" {
 					t.Fatalf("TOTP secret after import: %q %v", secret, err)
 				}
 			}
@@ -347,11 +348,7 @@ func newEmptyAPI(t *testing.T, sameKey bool, key []byte) *API {
 			t.Fatal(err)
 		}
 	}
-	sealer, err := factors.StoreSealer(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &API{Store: s, Log: slog.New(slog.DiscardHandler), Now: time.Now, Token: adminToken, Sealer: sealer}
+	return &API{Store: s, Log: slog.New(slog.DiscardHandler), Now: time.Now, Token: adminToken}
 }
 
 // sameFactors compares a user's factors in two stores.

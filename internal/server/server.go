@@ -26,7 +26,6 @@ import (
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/device"
 	"github.com/bawwab/bawwab/internal/dpop"
-	"github.com/bawwab/bawwab/internal/factors"
 	"github.com/bawwab/bawwab/internal/introspect"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/mail"
@@ -201,9 +200,6 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 
 	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken,
 		Logouts: logouts, Outbound: fetch, Issuer: cfg.Issuer, Audit: auditLog, Notify: sec.Notify, Verify: accounts}
-	if adminAPI.Sealer, err = factors.StoreSealer(ctx, store); err != nil {
-		return nil, err
-	}
 	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log, Outbound: fetch,
 		handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log),
 		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),
