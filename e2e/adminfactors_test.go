@@ -448,3 +448,19 @@ func TestCLIUserFactors(t *testing.T) {
 		t.Fatalf("local resend-verification:\n%s", out)
 	}
 }
+
+// TestAdminDisableDevice: a device code the user approved before being
+// disabled gives the device no token.
+func TestAdminDisableDevice(t *testing.T) {
+	e := start(t)
+	status, d := e.deviceAuthorize("tv", "openid offline_access")
+	wantStatus(t, status, 200, "device_authorization", d)
+	if done := e.browser().enterCode(d.UserCode, true, "offline_access"); done.Status != 200 {
+		t.Fatalf("approve: %d %s", done.Status, done.Body)
+	}
+	if status, _ := e.adminUser("POST", e.UserID, "/disable", nil); status != 200 {
+		t.Fatalf("disable: %d", status)
+	}
+	e.Clock.Advance(6 * time.Second)
+	wantTokenError(t, e.devicePoll(d.DeviceCode), 400, "invalid_grant")
+}
