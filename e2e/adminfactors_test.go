@@ -436,6 +436,9 @@ func TestCLIUserFactors(t *testing.T) {
 	if out := run(false, remote("user", "disable", userName, "--reasn", "x")...); !strings.Contains(out, "did you mean --reason?") {
 		t.Fatalf("mistyped flag:\n%s", out)
 	}
+	if out := run(false, "user", "disabel", userName); !strings.Contains(out, "Did you mean this?\n\tdisable") {
+		t.Fatalf("mistyped subcommand:\n%s", out)
+	}
 
 	// Local: on a store of its own.
 	dir := t.TempDir()
