@@ -14,7 +14,7 @@ import (
 func (a *app) exportCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "export",
-		Short: "Write every user and client, with their hashes, as JSON to standard output (keep it secret)",
+		Short: "Write every user (with second factors) and client, with their hashes, as JSON to standard output (keep it secret)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
