@@ -209,6 +209,15 @@ func TestAdminDisableRace(t *testing.T) {
 			t.Fatalf("a refresh token is live: %v", m)
 		}
 	}
+	// Enabled again, the user gets none of them back.
+	if status, _ := e.adminUser("POST", e.UserID, "/enable", nil); status != 200 {
+		t.Fatalf("enable: %d", status)
+	}
+	for _, res := range issued {
+		if m := e.introspect(res.AccessToken, "notes", e.NotesSecret); m["active"] != false {
+			t.Fatalf("an access token issued in the race is live after enabling: %v", m)
+		}
+	}
 	t.Logf("%d tokens were issued during the race", len(issued))
 }
 

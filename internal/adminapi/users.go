@@ -214,9 +214,18 @@ func (a *API) disableUser(w http.ResponseWriter, r *http.Request) error {
 	return a.writeUser(w, r, id)
 }
 
-// enableUser lets a disabled user sign in again.
+// enableUser lets a disabled user sign in again, and nothing more: a
+// grant still live was made by a request that raced the disabling (no
+// grant is made for a disabled user), so every grant is revoked again
+// before the flag is cleared.
 func (a *API) enableUser(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
+	if _, err := a.Store.GetUser(r.Context(), id); err != nil {
+		return err
+	}
+	if _, err := a.Store.RevokeUserGrants(r.Context(), id, a.Now()); err != nil {
+		return err
+	}
 	if err := a.Store.SetUserDisabled(r.Context(), id, false); err != nil {
 		return err
 	}

@@ -221,12 +221,18 @@ func TestDisableEnable(t *testing.T) {
 	if len(evs) != 1 || !strings.Contains(evs[0].Detail, "reason=left the company") {
 		t.Fatalf("audit %v", evs)
 	}
+	// A grant a request racing the disabling made after the revocation.
+	if err := a.Store.CreateGrant(ctx, storage.Grant{ID: "g2", UserID: "u-amal", ClientID: "c", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	status, obj, raw := call(t, h, "POST", "/admin/users/u-amal/enable", adminToken, "")
 	if status != 200 || obj["disabled"] != false {
 		t.Fatalf("enable: %d %s", status, raw)
 	}
-	if g, _ := a.Store.GetGrant(ctx, "g1"); g.RevokedAt.IsZero() {
-		t.Fatal("enabling brought a revoked grant back")
+	for _, id := range []string{"g1", "g2"} {
+		if g, _ := a.Store.GetGrant(ctx, id); g.RevokedAt.IsZero() {
+			t.Fatalf("grant %s is live after enabling", id)
+		}
 	}
 	if u, _ := a.Store.GetUser(ctx, "u-badr"); u.Disabled {
 		t.Fatal("another user disabled")
