@@ -34,6 +34,7 @@ func TestCLIHelpsTheOperator(t *testing.T) {
 	allowed := map[string]bool{"admin-token": true, "data-dir": true, "database": true} // where the admin commands work
 	for _, path := range [][]string{
 		{"user", "add"}, {"user", "list"}, {"user", "delete"}, {"user", "password"},
+		{"user", "factors"}, {"user", "reset-mfa"}, {"user", "disable"}, {"user", "enable"}, {"user", "resend-verification"}, {"user", "unlock"},
 		{"client", "add"}, {"client", "update"}, {"client", "list"}, {"client", "delete"},
 		{"grant", "list"}, {"grant", "revoke"}, {"grant", "revoke-all"},
 		{"scope", "list"}, {"scope", "set"}, {"scope", "delete"}, {"keys", "list"}, {"keys", "rotate"},

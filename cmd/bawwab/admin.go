@@ -18,10 +18,13 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bawwab/bawwab/internal/adminapi"
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/mail"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/security"
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
@@ -43,7 +46,9 @@ func (a *app) withAdmin(ctx context.Context, fn func(*adminapi.Remote) error) er
 		if a.cfg.AdminToken == "" {
 			return errors.New("--server needs the admin token: set --admin-token or BAWWAB_ADMIN_TOKEN")
 		}
-		return fn(adminapi.NewRemote(strings.TrimRight(a.server, "/"), a.cfg.AdminToken))
+		remote := adminapi.NewRemote(strings.TrimRight(a.server, "/"), a.cfg.AdminToken)
+		remote.Operator = operatorName()
+		return fn(remote)
 	}
 	return a.withStore(ctx, func(s storage.Storage) error {
 		keys, err := jwks.New(ctx, s, a.log, time.Now, a.cfg.KeyRetention())
@@ -60,9 +65,27 @@ func (a *app) withAdmin(ctx context.Context, fn func(*adminapi.Remote) error) er
 		}
 		fetch := outbound.New(outbound.Options{Allow: allow})
 		fetch.Log = a.log
-		return fn(adminapi.Local(&adminapi.API{Store: s, Keys: keys, Scopes: scopes, Password: a.cfg.PasswordParams(),
-			Log: a.log, Now: time.Now, Outbound: fetch}))
+		// Notices go to the outbox, which a running server delivers; a
+		// confirmation link needs the server's mail budgets (--server).
+		outbox := &mail.Outbox{Store: s, Now: time.Now, TTL: a.cfg.EmailLinkTTL}
+		remote := adminapi.Local(&adminapi.API{Store: s, Keys: keys, Scopes: scopes, Password: a.cfg.PasswordParams(),
+			Log: a.log, Now: time.Now, Outbound: fetch,
+			Audit:  &audit.Log{Store: s, Log: a.log, Now: time.Now, Retention: a.cfg.AuditRetention},
+			Notify: &security.MailNotifier{Store: s, Outbox: outbox, Log: a.log, Product: "bawwab"}})
+		remote.Operator = operatorName()
+		return fn(remote)
 	})
+}
+
+// operatorName names the person running the command in the audit log of
+// what it changes: BAWWAB_OPERATOR, or else the login name.
+func operatorName() string {
+	for _, v := range []string{"BAWWAB_OPERATOR", "USER", "USERNAME"} {
+		if name := os.Getenv(v); name != "" {
+			return name
+		}
+	}
+	return ""
 }
 
 // show prints v as JSON with --output json, or else as the table that
@@ -191,6 +214,7 @@ func (a *app) userCmd() *cobra.Command {
 	}
 	profile.Flags().StringArrayVar(&claims, "claim", nil, "NAME=VALUE: a standard claim (given_name, phone_number, address.locality, ...)")
 	cmd.AddCommand(add, list, del, passwd, profile)
+	cmd.AddCommand(a.userFactorCmds()...)
 	return cmd
 }
 

@@ -14,7 +14,7 @@ import (
 func (a *app) exportCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "export",
-		Short: "Write every user and client, with their hashes, as JSON to standard output (keep it secret)",
+		Short: "Write every user (with second factors) and client, with their hashes, as JSON to standard output (keep it secret)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
@@ -57,6 +57,12 @@ func (a *app) importCmd() *cobra.Command {
 				return a.show(cmd.OutOrStdout(), n, func(w io.Writer) {
 					fmt.Fprintf(w, "users: %d added, %d already there\nclients: %d added, %d already there\n",
 						n.UsersAdded, n.UsersSkipped, n.ClientsAdded, n.ClientsSkipped)
+					if n.TOTPSkipped > 0 {
+						fmt.Fprintf(w, "authenticator apps left out: %d (sealed under another factor-seal key: those users sign in with a recovery code or passkey and set the app up again)\n", n.TOTPSkipped)
+					}
+					if n.PasskeysSkipped > 0 {
+						fmt.Fprintf(w, "passkeys left out: %d (another user has the credential id)\n", n.PasskeysSkipped)
+					}
 				})
 			})
 		},

@@ -3,6 +3,7 @@
 //	bawwab serve                 run the server
 //	bawwab demo                  run the server, a resource server and a sample app
 //	bawwab user add …            add a local user
+//	bawwab user factors|reset-mfa|disable|enable|resend-verification|unlock
 //	bawwab client add|list|delete
 //	bawwab grant list|revoke     what users granted clients
 //	bawwab scope list
@@ -16,17 +17,19 @@
 //	bawwab audit list            read the audit log
 //	bawwab config check          validate and explain the configuration
 //	bawwab migrate               bring the store's schema up to date
-//	bawwab export / import       users and clients as JSON (backups, migrations)
+//	bawwab export / import       users (with their factors) and clients as JSON (backups, migrations)
 //	bawwab device-login          sign in from a device without a browser (RFC 8628)
 //	bawwab bench                 load-test a server over HTTP
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -91,7 +94,34 @@ func newRoot() *cobra.Command {
 	for _, admin := range []*cobra.Command{a.userCmd(), a.clientCmd(), a.keysCmd(), a.grantCmd(), a.scopeCmd(), a.auditCmd(), a.exportCmd(), a.importCmd()} {
 		root.AddCommand(a.adminFlags(admin))
 	}
+	for _, c := range root.Commands() {
+		suggestSubcommands(c)
+	}
 	return root
+}
+
+// suggestSubcommands makes c, and each command group under it, refuse an
+// unknown subcommand naming the nearest ones, as the root does, instead of
+// printing its help and succeeding.
+func suggestSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		suggestSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.SuggestionsMinimumDistance = 2
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+			msg += "\n\nDid you mean this?\n\t" + strings.Join(near, "\n\t")
+		}
+		return errors.New(msg)
+	}
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // load builds the configuration: defaults, then the YAML file, then

@@ -270,6 +270,27 @@ func (h *Handler) mailConfirmation(ctx context.Context, u storage.User, lang str
 	if err != nil || !ok {
 		return err
 	}
+	return h.sendConfirmation(ctx, u, lang)
+}
+
+// ResendVerification mails u's unconfirmed address a new link to confirm
+// it (an operator's request), in the language of u's profile, within the
+// budgets of mails to one address and one account that sign-up and reset
+// share; false when they are spent.
+func (h *Handler) ResendVerification(ctx context.Context, u storage.User) (bool, error) {
+	ok, err := h.mayMail(ctx, u.Email, u.ID)
+	if err != nil || !ok {
+		return false, err
+	}
+	lang := "en"
+	if strings.HasPrefix(strings.ToLower(u.Profile.Locale), "ar") {
+		lang = "ar"
+	}
+	return true, h.sendConfirmation(ctx, u, lang)
+}
+
+// sendConfirmation mails the link or the notice of mailConfirmation.
+func (h *Handler) sendConfirmation(ctx context.Context, u storage.User, lang string) error {
 	owner, err := h.Store.GetUserByEmail(ctx, u.Email)
 	switch {
 	case err == nil && owner.ID != u.ID:

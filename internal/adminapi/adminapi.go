@@ -21,8 +21,10 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
+	"github.com/bawwab/bawwab/internal/factors"
 	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
@@ -55,6 +57,13 @@ type API struct {
 	// Issuer and InviteTTL make sign-up invitation links.
 	Issuer    string
 	InviteTTL time.Duration
+	// Audit records the operators' actions on accounts.
+	Audit *audit.Log
+	// Notify mails people the notices of what an operator changed on
+	// their account; nil sends none.
+	Notify Notifier
+	// Verify mails confirmation links; nil cannot.
+	Verify Verifier
 }
 
 // route is one admin operation.
@@ -80,6 +89,13 @@ var routes = []route{
 	{"DELETE /admin/users/{id}", (*API).deleteUser},
 	{"PUT /admin/users/{id}/password", (*API).setPassword},
 	{"GET /admin/users/{id}/grants", (*API).listGrants},
+	{"GET /admin/users/{id}/factors", (*API).listFactors},
+	{"DELETE /admin/users/{id}/factors", (*API).resetFactors},
+	{"DELETE /admin/users/{id}/factors/passkeys/{passkey_id}", (*API).removePasskey},
+	{"POST /admin/users/{id}/disable", (*API).disableUser},
+	{"POST /admin/users/{id}/enable", (*API).enableUser},
+	{"POST /admin/users/{id}/verification", (*API).resendVerification},
+	{"POST /admin/users/{id}/unlock", (*API).unlock},
 	{"DELETE /admin/users/{id}/grants/{client_id}", (*API).revokeGrant},
 	{"GET /admin/scopes", (*API).listScopes},
 	{"PUT /admin/scopes/{name}", (*API).saveScope},
@@ -423,6 +439,8 @@ type User struct {
 	Profile
 	// UpdatedAt is when the profile last changed (zero if never).
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	// Disabled users cannot sign in and no token of theirs is honoured.
+	Disabled bool `json:"disabled"`
 }
 
 // Profile is the standard claims of a user beside name, email and
@@ -430,7 +448,7 @@ type User struct {
 type Profile = storage.ProfileClaims
 
 func userView(u storage.User) User {
-	return User{u.ID, u.Username, u.Name, u.Email, u.EmailVerified, u.Picture, u.CreatedAt, u.Profile.Claims(), u.Profile.UpdatedAt}
+	return User{u.ID, u.Username, u.Name, u.Email, u.EmailVerified, u.Picture, u.CreatedAt, u.Profile.Claims(), u.Profile.UpdatedAt, u.Disabled}
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
@@ -771,18 +789,24 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 
 // ---- export and import
 
+// BackupVersion is the version of the backups this server writes; it
+// reads those of version 1 too (without second factors).
+const BackupVersion = 2
+
 // Backup is every user and client, with their hashes, for backups and
-// migrations between stores. It holds password hashes: keep it secret.
+// migrations between stores. It holds password hashes, recovery code
+// hashes and sealed TOTP secrets: keep it as secret as the database.
 type Backup struct {
 	Version int            `json:"version"`
 	Users   []BackupUser   `json:"users"`
 	Clients []BackupClient `json:"clients"`
 }
 
-// BackupUser is a user with its password hash.
+// BackupUser is a user with its password hash and second factors.
 type BackupUser struct {
 	User
-	PasswordHash string `json:"password_hash"`
+	PasswordHash string         `json:"password_hash"`
+	Factors      *BackupFactors `json:"factors,omitempty"`
 }
 
 // BackupClient is a client with its secret's hash.
@@ -798,6 +822,11 @@ type Imported struct {
 	UsersSkipped   int `json:"users_skipped"`
 	ClientsAdded   int `json:"clients_added"`
 	ClientsSkipped int `json:"clients_skipped"`
+	// TOTPSkipped counts TOTP secrets of added users that this store's
+	// factor-seal key does not open (BackupFactors); PasskeysSkipped,
+	// passkeys whose credential id another user has.
+	TOTPSkipped     int `json:"totp_skipped"`
+	PasskeysSkipped int `json:"passkeys_skipped"`
 }
 
 func (a *API) export(w http.ResponseWriter, r *http.Request) error {
@@ -809,9 +838,13 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b := Backup{Version: 1, Users: []BackupUser{}, Clients: []BackupClient{}}
+	b := Backup{Version: BackupVersion, Users: []BackupUser{}, Clients: []BackupClient{}}
 	for _, u := range users {
-		b.Users = append(b.Users, BackupUser{userView(u), u.PasswordHash})
+		f, err := a.backupFactors(r.Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		b.Users = append(b.Users, BackupUser{userView(u), u.PasswordHash, f})
 	}
 	for _, c := range clients {
 		b.Clients = append(b.Clients, BackupClient{clientView(c), c.SecretHash})
@@ -826,8 +859,8 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSONLimit(r, &b, 64<<20); err != nil {
 		return err
 	}
-	if b.Version != 1 {
-		return badRequest("unknown backup version; this server reads version 1")
+	if b.Version != 1 && b.Version != BackupVersion {
+		return badRequest("unknown backup version; this server reads versions 1 and 2")
 	}
 	for _, u := range b.Users {
 		if err := u.check(); err != nil {
@@ -840,7 +873,11 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	var out Imported
-	if err := a.importUsers(r.Context(), b.Users, &out); err != nil {
+	sealer, err := factors.StoreSealer(r.Context(), a.Store)
+	if err != nil {
+		return err
+	}
+	if err := a.importUsers(r.Context(), sealer, b.Users, &out); err != nil {
 		return err
 	}
 	if err := a.importClients(r.Context(), b.Clients, &out); err != nil {
@@ -859,7 +896,7 @@ func (u BackupUser) check() error {
 	if err := admin.CheckProfile(&su); err != nil {
 		return badRequest("user " + u.Username + ": " + err.Error())
 	}
-	return nil
+	return u.Factors.check(u.Username)
 }
 
 // check checks a client of a backup with the rules of registration that
@@ -898,10 +935,11 @@ func (c BackupClient) secretMatchesMethod() bool {
 
 // importUsers stores the users of a backup, counting in out those added
 // and those that existed already.
-func (a *API) importUsers(ctx context.Context, users []BackupUser, out *Imported) error {
+func (a *API) importUsers(ctx context.Context, sealer *factors.Sealer, users []BackupUser, out *Imported) error {
 	for _, u := range users {
 		err := a.Store.CreateUser(ctx, storage.User{ID: u.ID, Username: u.Username, PasswordHash: u.PasswordHash, Name: u.Name,
-			Email: u.Email, EmailVerified: u.EmailVerified, Picture: u.Picture, CreatedAt: u.CreatedAt, Profile: u.Profile.Profile(u.UpdatedAt)})
+			Email: u.Email, EmailVerified: u.EmailVerified, Picture: u.Picture, CreatedAt: u.CreatedAt, Profile: u.Profile.Profile(u.UpdatedAt),
+			Disabled: u.Disabled})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.UsersSkipped++
@@ -909,6 +947,9 @@ func (a *API) importUsers(ctx context.Context, users []BackupUser, out *Imported
 			return err
 		default:
 			out.UsersAdded++
+			if err := a.importFactors(ctx, sealer, u.ID, u.Factors, out); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -22,6 +22,8 @@ type Remote struct {
 	base  string
 	token string
 	http  *http.Client
+	// Operator names who acts, for the audit log (OperatorHeader).
+	Operator string
 }
 
 // NewRemote calls the admin API at base (e.g. http://127.0.0.1:8081).
@@ -66,6 +68,9 @@ func (c *Remote) call(ctx context.Context, method, path string, in, out any) err
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.Operator != "" {
+		req.Header.Set(OperatorHeader, c.Operator)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -198,4 +203,38 @@ func (c *Remote) Export(ctx context.Context) (out Backup, err error) {
 
 func (c *Remote) Import(ctx context.Context, b Backup) (out Imported, err error) {
 	return out, c.call(ctx, "POST", "/admin/import", b, &out)
+}
+
+func (c *Remote) userPath(id, rest string) string {
+	return "/admin/users/" + url.PathEscape(id) + rest
+}
+
+func (c *Remote) Factors(ctx context.Context, userID string) (out Factors, err error) {
+	return out, c.call(ctx, "GET", c.userPath(userID, "/factors"), nil, &out)
+}
+
+// ResetFactors removes every second factor of the user, or only the
+// passkey with this id when passkeyID is set.
+func (c *Remote) ResetFactors(ctx context.Context, userID, passkeyID string) error {
+	path := c.userPath(userID, "/factors")
+	if passkeyID != "" {
+		path += "/passkeys/" + url.PathEscape(passkeyID)
+	}
+	return c.call(ctx, "DELETE", path, nil, nil)
+}
+
+func (c *Remote) DisableUser(ctx context.Context, userID, reason string) (out User, err error) {
+	return out, c.call(ctx, "POST", c.userPath(userID, "/disable"), Reason{reason}, &out)
+}
+
+func (c *Remote) EnableUser(ctx context.Context, userID string) (out User, err error) {
+	return out, c.call(ctx, "POST", c.userPath(userID, "/enable"), nil, &out)
+}
+
+func (c *Remote) ResendVerification(ctx context.Context, userID string) error {
+	return c.call(ctx, "POST", c.userPath(userID, "/verification"), nil, nil)
+}
+
+func (c *Remote) Unlock(ctx context.Context, userID string) error {
+	return c.call(ctx, "POST", c.userPath(userID, "/unlock"), nil, nil)
 }

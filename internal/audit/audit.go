@@ -54,6 +54,15 @@ const (
 	PasskeyCounterBack = "passkey_counter"  // attack: a passkey's signature counter went back (a cloned authenticator)
 )
 
+// Operator actions on an account (admin API).
+const (
+	MFAReset         = "mfa_reset"     // an operator removed every second factor
+	UserDisabled     = "user_disabled" // an operator disabled the account
+	UserEnabled      = "user_enabled"
+	VerificationSent = "verification_sent" // an operator mailed a new confirmation link
+	UserUnlocked     = "user_unlocked"     // an operator lifted the sign-in throttle
+)
+
 // Attack reports whether events of type typ are detected attacks.
 func Attack(typ string) bool {
 	switch typ {

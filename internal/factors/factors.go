@@ -50,8 +50,8 @@ type Guard struct {
 	Attempts *ratelimit.Backoff
 }
 
-// guardKey is the throttle key of a user's second-factor attempts.
-func guardKey(userID string) string { return "factor-user:" + userID }
+// GuardKey is the throttle key of a user's second-factor attempts.
+func GuardKey(userID string) string { return "factor-user:" + userID }
 
 // Try reserves an attempt of userID before check runs (never after: a
 // parallel burst must not pass the check uncounted), then ends it by
@@ -61,7 +61,7 @@ func (g *Guard) Try(ctx context.Context, userID string, check func() error) erro
 	if g == nil || g.Attempts == nil {
 		return check()
 	}
-	a, wait, err := g.Attempts.Reserve(ctx, guardKey(userID))
+	a, wait, err := g.Attempts.Reserve(ctx, GuardKey(userID))
 	if err != nil {
 		return err
 	}

@@ -126,6 +126,13 @@ func storedKey(key string) string {
 	return "sha256:" + storage.Hash(key)
 }
 
+// Reset forgets the stored count of key: an operator lifting the throttle
+// of an account. Every Backoff that counts in c with Fresh zero sees it at
+// once; one with Fresh positive within Fresh.
+func Reset(ctx context.Context, c Counter, key string) error {
+	return c.ResetFailures(ctx, storedKey(key))
+}
+
 func (b *Backoff) policy() storage.Throttle {
 	return storage.Throttle{Free: b.Free, Base: b.Base, Max: b.Max}
 }

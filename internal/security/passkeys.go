@@ -11,6 +11,7 @@ import (
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/factors"
 	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/ui"
 )
@@ -119,6 +120,9 @@ func (h *Handler) jsonFail(w http.ResponseWriter, r *http.Request, userID string
 	case errors.Is(err, factors.ErrReplayed):
 		h.Audit.Record(r.Context(), audit.Event{Type: audit.FactorReplay, UserID: userID, Detail: "passkey response replayed"})
 		writeJSON(w, http.StatusBadRequest, jsonAnswer{Message: ui.T(lang, "passkey.failed")})
+	case errors.Is(err, session.ErrDisabled):
+		h.Audit.Record(r.Context(), audit.Event{Type: audit.LoginFailed, UserID: userID, Detail: "method=passkey; account disabled"})
+		writeJSON(w, http.StatusForbidden, jsonAnswer{Message: ui.T(lang, "login.disabled")})
 	case errors.Is(err, factors.ErrCeremony), errors.Is(err, factors.ErrNotEnrolled):
 		h.Log.InfoContext(r.Context(), "passkey ceremony failed", "user_id", userID, "err", err)
 		writeJSON(w, http.StatusBadRequest, jsonAnswer{Message: ui.T(lang, "passkey.failed")})

@@ -89,7 +89,15 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 
 // LoginWith is Login for a sign-in that proved the authentication methods
 // amr (RFC 8176), which the session keeps for the ID tokens it leads to.
+//
+// A disabled user gets no session (ErrDisabled). The user is read again
+// after the session is stored: an operator disables a user before ending
+// its sessions, so a session stored concurrently is either ended by the
+// operator or found here and ended.
 func (m *Manager) LoginWith(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string) (*storage.Session, error) {
+	if err := m.enabled(ctx, userID); err != nil {
+		return nil, err
+	}
 	if old := cookieValue(r); old != "" {
 		_ = m.store.DeleteSession(ctx, storage.Hash(old))
 	}
@@ -99,8 +107,26 @@ func (m *Manager) LoginWith(ctx context.Context, w http.ResponseWriter, r *http.
 	if err := m.store.CreateSession(ctx, s); err != nil {
 		return nil, err
 	}
+	if err := m.enabled(ctx, userID); err != nil {
+		return nil, errors.Join(err, m.store.DeleteSession(ctx, s.IDHash))
+	}
 	m.setCookie(w, id, int(m.ttl.Seconds()))
 	return &s, nil
+}
+
+// ErrDisabled refuses a session to a user an operator disabled.
+var ErrDisabled = errors.New("session: the account is disabled")
+
+// enabled returns ErrDisabled when the user is disabled.
+func (m *Manager) enabled(ctx context.Context, userID string) error {
+	u, err := m.store.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.Disabled {
+		return ErrDisabled
+	}
+	return nil
 }
 
 // Logout ends the session of r and gives the browser a fresh anonymous cookie.

@@ -23,6 +23,11 @@ func newManager(t *testing.T, secure bool) (*Manager, storage.Storage, *time.Tim
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	for _, id := range []string{"u1", "u2"} {
+		if err := s.CreateUser(ctx, storage.User{ID: id, Username: id, PasswordHash: "$argon2id$x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	now := time.Now().Truncate(time.Second)
 	m, err := New(ctx, s, secure, time.Hour, func() time.Time { return now })
 	if err != nil {
@@ -208,5 +213,36 @@ func TestReadForm(t *testing.T) {
 				t.Fatalf("ReadForm = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestLoginDisabled: a disabled user gets no session and no cookie, nor
+// does an unknown one; enabled again, it signs in.
+func TestLoginDisabled(t *testing.T) {
+	ctx := context.Background()
+	m, s, _ := newManager(t, false)
+	if err := s.SetUserDisabled(ctx, "u2", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		user string
+		want error
+	}{{"u2", ErrDisabled}, {"nobody", storage.ErrNotFound}} {
+		rec := httptest.NewRecorder()
+		if _, err := m.Login(ctx, rec, withCookie(nil), tt.user); !errors.Is(err, tt.want) {
+			t.Fatalf("login %s: %v, want %v", tt.user, err, tt.want)
+		}
+		if len(rec.Result().Cookies()) != 0 {
+			t.Fatalf("login %s set a cookie", tt.user)
+		}
+	}
+	if sessions, _ := s.ListUserSessions(ctx, "u2"); len(sessions) != 0 {
+		t.Fatalf("a disabled user has sessions: %v", sessions)
+	}
+	if err := s.SetUserDisabled(ctx, "u2", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Login(ctx, httptest.NewRecorder(), withCookie(nil), "u2"); err != nil {
+		t.Fatalf("login after enabling: %v", err)
 	}
 }

@@ -95,7 +95,7 @@ func throttled(d time.Duration) Outcome {
 // outrun the throttle; an unknown username costs as much as a known one.
 func (p *Password) Verify(ctx context.Context, r *http.Request, a *Attempt) (Outcome, error) {
 	username := r.PostForm.Get("username")
-	userTry, ipTry, wait, err := p.reserve(ctx, "login-user:"+username, "login-ip:"+clientip.Network(clientip.Of(r)))
+	userTry, ipTry, wait, err := p.reserve(ctx, UserKey(username), "login-ip:"+clientip.Network(clientip.Of(r)))
 	if err != nil || wait.Retry > 0 {
 		return wait, err
 	}
@@ -115,6 +115,9 @@ func (p *Password) Verify(ctx context.Context, r *http.Request, a *Attempt) (Out
 	}
 	return Outcome{Result: Proved, User: u}, nil
 }
+
+// UserKey is the throttle key of the login attempts at an account.
+func UserKey(username string) string { return "login-user:" + username }
 
 var errWrongPassword = errors.New("signin: wrong username or password")
 

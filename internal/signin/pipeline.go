@@ -173,6 +173,9 @@ func (p *Pipeline) proved(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 		a.User = out.User
 	}
+	if a.User != nil && a.User.Disabled {
+		return nil, p.refuseDisabled(ctx, w, r, a, s)
+	}
 	a.Proved = append(a.Proved, Proof{Step: s.Name(), Kind: s.Kind(), AMR: s.Proves(), At: p.Now()})
 	next, err := p.Next(ctx, a, DemandOf(a.Request))
 	if err != nil {
@@ -196,6 +199,20 @@ func (p *Pipeline) proved(ctx context.Context, w http.ResponseWriter, r *http.Re
 	a.Status, a.Message, a.MessageArgs, a.Choice = http.StatusOK, "", nil, ""
 	next.Show(w, r, a)
 	return nil, nil
+}
+
+// refuseDisabled ends the sign-in of a user an operator disabled: the
+// step shows that the account is disabled, whatever else was proved.
+func (p *Pipeline) refuseDisabled(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt, s Step) error {
+	if p.Progress != nil {
+		if err := p.Progress.Clear(ctx, w, r); err != nil {
+			return err
+		}
+	}
+	a.User, a.Proved = nil, nil
+	a.Status, a.Message, a.MessageArgs = http.StatusForbidden, "login.disabled", nil
+	s.Show(w, r, a)
+	return nil
 }
 
 func (p *Pipeline) load(ctx context.Context, r *http.Request, a *Attempt) error {

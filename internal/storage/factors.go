@@ -61,6 +61,9 @@ type Factors interface {
 	UseRecoveryCode(ctx context.Context, userID, hash string, at time.Time) error
 	// CountRecoveryCodes returns how many unused recovery codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+	// ListRecoveryCodes returns the hashes of the user's unused recovery
+	// codes (for backups: each is storage.Hash of a code, never the code).
+	ListRecoveryCodes(ctx context.Context, userID string) ([]string, error)
 	// DeleteRecoveryCodes removes every recovery code of the user.
 	DeleteRecoveryCodes(ctx context.Context, userID string) error
 

@@ -70,6 +70,9 @@ type User struct {
 	CreatedAt     time.Time
 	// Profile holds the other standard claims (OpenID Connect Core §5.1).
 	Profile Profile
+	// Disabled is set by an operator: the user cannot sign in, and no
+	// token of the user is honoured, until an operator enables it again.
+	Disabled bool
 }
 
 // Profile is what OpenID Connect Core §5.1 defines about a person beside
@@ -458,6 +461,10 @@ type Storage interface {
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	UpdateUserPassword(ctx context.Context, id, passwordHash string) error
+	// SetUserDisabled disables or enables the user; an unknown user is
+	// ErrNotFound. CreateUser stores User.Disabled as given; UpdateUser
+	// leaves it alone.
+	SetUserDisabled(ctx context.Context, id string, disabled bool) error
 	// UpdateUser replaces a user's name, email, email_verified, picture
 	// and profile; the username, password and creation time stay.
 	UpdateUser(ctx context.Context, u User) error

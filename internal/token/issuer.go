@@ -338,14 +338,25 @@ func (i *Issuer) userOf(ctx context.Context, id, what string) (*storage.User, er
 	} else if err != nil {
 		return nil, oautherr.Wrap(err)
 	}
+	if u.Disabled {
+		return nil, oautherr.Newf(oautherr.InvalidGrant, "the user of this %s is disabled", what)
+	}
 	return u, nil
 }
 
 // GrantEnded reports whether the grant with this id was revoked or no
-// longer exists, which ends every token it issued.
+// longer exists, or its user is gone or disabled, which ends every token
+// it issued.
 func (i *Issuer) GrantEnded(ctx context.Context, id string) (bool, error) {
 	g, err := i.liveGrant(ctx, id)
-	return g == nil, err
+	if err != nil || g == nil {
+		return true, err
+	}
+	err = i.userEnabled(ctx, g.UserID)
+	if oautherr.Code(err) == oautherr.InvalidToken {
+		return true, nil
+	}
+	return false, err
 }
 
 // liveGrant returns the grant with this id, or nil when it was revoked or
@@ -404,7 +415,26 @@ func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims,
 		if g == nil {
 			return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
 		}
+		if err := i.userEnabled(ctx, g.UserID); err != nil {
+			return nil, err
+		}
 		c.UserID, c.Released = g.UserID, releasedOf(g)
 	}
 	return &c, nil
+}
+
+// userEnabled checks, when a token is used, that its user still exists
+// and is not disabled: disabling a user ends its tokens at once, also
+// those issued by a request that raced the disabling.
+func (i *Issuer) userEnabled(ctx context.Context, userID string) error {
+	u, err := i.Store.GetUser(ctx, userID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return oautherr.New(oautherr.InvalidToken, "the user of the access token no longer exists")
+	case err != nil:
+		return oautherr.Wrap(err)
+	case u.Disabled:
+		return oautherr.New(oautherr.InvalidToken, "the user of the access token is disabled")
+	}
+	return nil
 }

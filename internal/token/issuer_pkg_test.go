@@ -381,3 +381,58 @@ func TestClientForm(t *testing.T) {
 		})
 	}
 }
+
+// TestDisabledUser: once a user is disabled, its tokens are refused when
+// used, whether or not their grant was revoked: an access token is
+// invalid_token, a code invalid_grant, and the grant counts as ended (as
+// a deleted user's does).
+func TestDisabledUser(t *testing.T) {
+	e := newTokenEnv(t)
+	ctx := context.Background()
+	access := e.post("web", codeForm(e.code(nil)), "").AccessToken
+	code := e.code(nil)
+	for _, g := range []storage.Grant{
+		{ID: "of-u1", ClientID: "web", UserID: "u1", CreatedAt: e.now, ExpiresAt: e.now.Add(time.Hour)},
+		{ID: "of-ghost", ClientID: "web", UserID: "ghost", CreatedAt: e.now, ExpiresAt: e.now.Add(time.Hour)},
+	} {
+		if err := e.store.CreateGrant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.store.SetUserDisabled(ctx, "u1", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name     string
+		check    func() error
+		wantCode string
+		wantDesc string
+	}{
+		{"access token", func() error { _, err := e.issuer.ValidateAccess(ctx, access); return err }, oautherr.InvalidToken, "is disabled"},
+		{"code", func() error {
+			r := e.post("web", codeForm(code), "")
+			return oautherr.New(r.Error, r.ErrorDescription)
+		}, oautherr.InvalidGrant, "is disabled"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			oe := oautherr.From(tt.check())
+			if oe == nil || oe.Code != tt.wantCode || !strings.Contains(oe.Description, tt.wantDesc) {
+				t.Fatalf("got %v, want %s mentioning %q", oe, tt.wantCode, tt.wantDesc)
+			}
+		})
+	}
+	for id, want := range map[string]bool{"of-u1": true, "of-ghost": true} {
+		if got, err := e.issuer.GrantEnded(ctx, id); err != nil || got != want {
+			t.Fatalf("GrantEnded(%s) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+	if err := e.store.SetUserDisabled(ctx, "u1", false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.issuer.GrantEnded(ctx, "of-u1"); err != nil || got {
+		t.Fatalf("GrantEnded after enabling = %v, %v", got, err)
+	}
+	if _, err := e.issuer.ValidateAccess(ctx, access); err != nil {
+		t.Fatalf("ValidateAccess after enabling (grant never revoked here) = %v", err)
+	}
+}

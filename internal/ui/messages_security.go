@@ -60,6 +60,7 @@ var securityMessages = Catalog{
 		"notice.event.passkey_added":            "a passkey was added",
 		"notice.event.passkey_removed":          "a passkey was removed",
 		"notice.event.session_ended":            "one of your sessions was signed out",
+		"notice.event.mfa_reset":                "an administrator removed your second factors (authenticator app, recovery codes and passkeys) and signed you out",
 	},
 	"ar": {
 		"security.title":                        "الأمان",
@@ -118,6 +119,7 @@ var securityMessages = Catalog{
 		"notice.event.passkey_added":            "أُضيف مفتاح مرور",
 		"notice.event.passkey_removed":          "أُزيل مفتاح مرور",
 		"notice.event.session_ended":            "تم إنهاء إحدى جلساتك",
+		"notice.event.mfa_reset":                "أزال مسؤول عواملك الثانية (تطبيق المصادقة ورموز الاسترداد ومفاتيح المرور) وأنهى جلساتك",
 	},
 }
 

@@ -106,6 +106,16 @@ func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (int, err
 	return s.countRows(ctx, `SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at = 0`, userID)
 }
 
+// ListRecoveryCodes returns the hashes of the user's unused codes.
+func (s *Store) ListRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+	return list(ctx, s, scanHash, `SELECT hash FROM recovery_codes WHERE user_id = $1 AND used_at = 0 ORDER BY hash`, userID)
+}
+
+func scanHash(r scanner) (*string, error) {
+	var h string
+	return &h, r.Scan(&h)
+}
+
 // DeleteRecoveryCodes removes the user's codes.
 func (s *Store) DeleteRecoveryCodes(ctx context.Context, userID string) error {
 	_, err := s.exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID)

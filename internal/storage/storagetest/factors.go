@@ -216,3 +216,55 @@ func testAMR(t *testing.T, s storage.Storage) {
 		t.Fatalf("session without amr: %+v", se)
 	}
 }
+
+// testUserDisabled: a user is created disabled or not as given, disabled
+// and enabled by SetUserDisabled, and UpdateUser leaves the flag alone.
+func testUserDisabled(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "u1", Username: "amal", PasswordHash: "$argon2id$x", CreatedAt: now()}), "create")
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "u2", Username: "badr", PasswordHash: "$argon2id$x", CreatedAt: now(), Disabled: true}), "create disabled")
+	disabled := func(id string) bool {
+		t.Helper()
+		u, err := s.GetUser(ctx, id)
+		mustNil(t, err, "get "+id)
+		return u.Disabled
+	}
+	if disabled("u1") || !disabled("u2") {
+		t.Fatalf("created: u1 disabled %v, u2 disabled %v", disabled("u1"), disabled("u2"))
+	}
+	mustNil(t, s.SetUserDisabled(ctx, "u1", true), "disable")
+	u, _ := s.GetUser(ctx, "u1")
+	u.Name, u.Disabled = "Amal", false
+	mustNil(t, s.UpdateUser(ctx, *u), "update profile")
+	if !disabled("u1") {
+		t.Fatal("UpdateUser enabled a disabled user")
+	}
+	users, err := s.ListUsers(ctx)
+	mustNil(t, err, "list")
+	for _, u := range users {
+		if !u.Disabled {
+			t.Fatalf("list: %s not disabled", u.ID)
+		}
+	}
+	mustNil(t, s.SetUserDisabled(ctx, "u2", false), "enable")
+	if disabled("u2") || !disabled("u1") {
+		t.Fatal("enabling one user changed another, or did not enable")
+	}
+	wantErr(t, s.SetUserDisabled(ctx, "nobody", true), storage.ErrNotFound, "disable an unknown user")
+}
+
+// testListRecoveryCodes: the hashes of the unused codes of one user.
+func testListRecoveryCodes(t *testing.T, s storage.Storage) {
+	got, err := s.ListRecoveryCodes(ctx, "u1")
+	mustNil(t, err, "list none")
+	if len(got) != 0 {
+		t.Fatalf("no codes: got %v", got)
+	}
+	mustNil(t, s.ReplaceRecoveryCodes(ctx, "u1", []string{"h3", "h1", "h2"}, now()), "store")
+	mustNil(t, s.ReplaceRecoveryCodes(ctx, "u2", []string{"x1"}, now()), "store another user's")
+	mustNil(t, s.UseRecoveryCode(ctx, "u1", "h2", now()), "use")
+	got, err = s.ListRecoveryCodes(ctx, "u1")
+	mustNil(t, err, "list")
+	if !slices.Equal(got, []string{"h1", "h3"}) {
+		t.Fatalf("unused codes = %v, want [h1 h3]", got)
+	}
+}
