@@ -111,3 +111,39 @@ func TestResendVerification(t *testing.T) {
 		t.Fatalf("the owner of the address got confirmation links: %v", links)
 	}
 }
+
+// TestResetKeepsSecondFactor: account recovery is no way around a second
+// factor. Someone with the account's mailbox (or its reset link) sets a
+// new password, but the reset starts no session, leaves the authenticator
+// app on, and the next sign-in with the new password still asks for a
+// code; the recovery codes keep standing in for the app, once each.
+func TestResetKeepsSecondFactor(t *testing.T) {
+	e, relay := startMailing(t)
+	_, codes := e.signIn(userPassword).enrolTOTP()
+	askReset(e, userName)
+	link := linkIn(t, relay.Wait(t, 10*time.Second, func(m mailtest.Received) bool {
+		return mailtest.To("amal@example.com")(m) && strings.Contains(m.Body(), "/reset/confirm?")
+	}), "/reset/confirm")
+	b := e.browser()
+	if p := resetWith(e, b, link, "a brand new passphrase", nil); p.Status != http.StatusOK {
+		t.Fatalf("reset: %d %s", p.Status, p.Body)
+	}
+	if p := b.get("/account"); p.Status != http.StatusFound {
+		t.Fatalf("the reset signed the browser in: %d", p.Status)
+	}
+	if active, err := e.Store.GetTOTP(t.Context(), e.UserID); err != nil || active.ConfirmedAt.IsZero() {
+		t.Fatalf("the authenticator app after a reset: %+v %v", active, err)
+	}
+	r := e.notesRequest("openid")
+	p := b.get(r.url())
+	p = b.login(p.Location, userName, "a brand new passphrase")
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `name="step" value="totp"`) {
+		t.Fatalf("sign-in with the new password: %d %s", p.Status, p.Body)
+	}
+	if q := b.get("/account"); q.Status != http.StatusFound {
+		t.Fatalf("signed in with the new password alone: %d", q.Status)
+	}
+	if p = b.answer(p, r, "recovery", codes[0]); p.Status != http.StatusSeeOther {
+		t.Fatalf("a recovery code after the reset: %d %s", p.Status, p.Body)
+	}
+}

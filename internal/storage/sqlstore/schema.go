@@ -286,5 +286,7 @@ var migrations = []string{
 	// from the session to the code and the grant, for the ID tokens' amr.
 	`ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN amr TEXT NOT NULL DEFAULT '';
-	ALTER TABLE grants ADD COLUMN amr TEXT NOT NULL DEFAULT '';`,
+	ALTER TABLE grants ADD COLUMN amr TEXT NOT NULL DEFAULT '';`, // 28: the authentication methods of the sign-in that approved a
+	// device code, for the amr of the device's ID tokens.
+	`ALTER TABLE device_codes ADD COLUMN amr TEXT NOT NULL DEFAULT '';`,
 }
