@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -261,8 +260,7 @@ func (d *Demo) seedFactorUser(ctx context.Context, s storage.Storage, pw passwor
 	if err != nil {
 		return err
 	}
-	host := strings.TrimPrefix(d.AuthURL, "http://")
-	enrolment, err := (&factors.TOTP{Store: s, Sealer: sealer, Issuer: host, Now: time.Now}).Enrol(ctx, user)
+	enrolment, err := (&factors.TOTP{Store: s, Sealer: sealer, Issuer: factors.IssuerName(d.AuthURL), Now: time.Now}).Enrol(ctx, user)
 	if err != nil {
 		return err
 	}
