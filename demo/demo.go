@@ -24,6 +24,7 @@ import (
 	"github.com/bawwab/bawwab/demo/resource"
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/factors"
 	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/scope"
@@ -32,10 +33,15 @@ import (
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
 )
 
-// The seeded demo user.
+// The seeded demo users: Amal signs in with her password; Karim has an
+// authenticator app set up already (Demo.TOTPKey), so his sign-ins ask
+// for a code after the password, and his Security page offers a passkey.
 const (
 	Username = "amal"
 	Password = "open sesame"
+
+	FactorUsername = "karim"
+	FactorPassword = "open sesame"
 )
 
 // Options say where each part listens. Zero ports pick free ones.
@@ -55,7 +61,14 @@ type Options struct {
 type Demo struct {
 	AuthURL, APIURL, NotesURL, GreedyURL string
 	Store                                storage.Storage
-	done                                 chan error
+	// TOTPKey is the base32 key of Karim's authenticator app, for typing
+	// into an app by hand; TOTPURI is the same as an otpauth:// URI.
+	TOTPKey, TOTPURI string
+	// PasskeysOn says whether the browser may use passkeys here: WebAuthn
+	// refuses an IP address as the server's name, so the demo must be
+	// opened at a host name such as localhost.
+	PasskeysOn bool
+	done       chan error
 }
 
 // Start starts every part and returns once all listen. They stop when ctx ends.
@@ -72,7 +85,8 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	urlOf := func(l net.Listener) string {
 		return "http://" + net.JoinHostPort(o.Host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 	}
-	d := &Demo{AuthURL: urlOf(listeners[0]), APIURL: urlOf(listeners[1]), NotesURL: urlOf(listeners[2]), GreedyURL: urlOf(listeners[3]), done: make(chan error, 4)}
+	d := &Demo{AuthURL: urlOf(listeners[0]), APIURL: urlOf(listeners[1]), NotesURL: urlOf(listeners[2]), GreedyURL: urlOf(listeners[3]), done: make(chan error, 4),
+		PasskeysOn: net.ParseIP(o.Host) == nil}
 	store, err := openStore(ctx, o.DataDir)
 	if err != nil {
 		return nil, err
@@ -207,6 +221,9 @@ func seed(ctx context.Context, s storage.Storage, d *Demo, pw password.Params) (
 		EmailVerified: true, Picture: d.APIURL + "/photos/amal.svg"}, pw); err != nil {
 		return
 	}
+	if err = d.seedFactorUser(ctx, s, pw); err != nil {
+		return
+	}
 	// Notes is vouched for by the operator; Greedy Games registered itself
 	// and nobody checked it: its consent page says so.
 	home := func(u string) storage.ClientInfo {
@@ -225,6 +242,37 @@ func seed(ctx context.Context, s storage.Storage, d *Demo, pw password.Params) (
 	}
 	api, err = admin.AddClient(ctx, s, admin.ClientSpec{ID: "provider-api", Name: "Provider API", GrantTypes: []string{granttype.ClientCredentials}}, cat)
 	return
+}
+
+// seedFactorUser adds Karim with an authenticator app already confirmed,
+// and keeps its key for the demo to print.
+func (d *Demo) seedFactorUser(ctx context.Context, s storage.Storage, pw password.Params) error {
+	id, err := admin.AddUser(ctx, s, admin.UserSpec{Username: FactorUsername, Password: FactorPassword, Name: "Karim Nassar",
+		Email: "karim@example.com", EmailVerified: true}, pw)
+	if err != nil {
+		return err
+	}
+	user, err := s.GetUser(ctx, id)
+	if err != nil {
+		return err
+	}
+	sealer, err := factors.StoreSealer(ctx, s)
+	if err != nil {
+		return err
+	}
+	enrolment, err := (&factors.TOTP{Store: s, Sealer: sealer, Issuer: factors.IssuerName(d.AuthURL), Now: time.Now}).Enrol(ctx, user)
+	if err != nil {
+		return err
+	}
+	rec, err := s.GetTOTP(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.ConfirmTOTP(ctx, id, rec.SecretSealed, time.Now()); err != nil {
+		return err
+	}
+	d.TOTPKey, d.TOTPURI = enrolment.Secret, enrolment.URL
+	return nil
 }
 
 // lookup serves the demo user's data to the resource server.

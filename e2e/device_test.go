@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"github.com/bawwab/bawwab/internal/device"
 	"github.com/bawwab/bawwab/internal/token"
@@ -175,5 +178,61 @@ func TestDeviceLoginCLI(t *testing.T) {
 	}
 	if status, info, _ := e.userinfo(out.AccessToken); status != 200 || info["email"] != "amal@example.com" {
 		t.Fatalf("userinfo with the CLI's token: %d %v", status, info)
+	}
+}
+
+// TestDeviceFlowSecondFactor: the device page signs in through the same
+// pipeline as the code flow, so a person with an authenticator app gives
+// a code after the password, and the device's ID tokens (and those of its
+// refreshes) say so (RFC 8176): amr pwd otp mfa and the mfa acr, not a
+// password alone. A password-only account's device tokens stay pwd.
+func TestDeviceFlowSecondFactor(t *testing.T) {
+	e := start(t)
+	secret, _ := e.signIn(userPassword).enrolTOTP()
+	e.Clock.Advance(90 * time.Second) // past the step the confirmation spent
+	_, d := e.deviceAuthorize("tv", "openid offline_access")
+	b := e.browser()
+	form := b.get("/device?user_code=" + url.QueryEscape(d.UserCode))
+	p := b.post("/device", url.Values{"csrf_token": {csrfOf(t, form)}, "user_code": {d.UserCode}})
+	if p = b.login(p.Location, userName, userPassword); p.Status != http.StatusOK || !strings.Contains(p.Body, `name="step" value="totp"`) {
+		t.Fatalf("device sign-in after the password: %d %s", p.Status, p.Body)
+	}
+	code, err := totp.GenerateCode(secret, e.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p = b.answer(p, authRequest{}, "totp", code); p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, "/consent") {
+		t.Fatalf("device sign-in after the code: %d %s", p.Status, p.Body)
+	}
+	if p = b.consent(p.Location, true, "offline_access"); !strings.Contains(p.Body, `id="device-done"`) {
+		t.Fatalf("device consent: %d %s", p.Status, p.Body)
+	}
+	e.Clock.Advance(6 * time.Second)
+	tok := e.devicePoll(d.DeviceCode)
+	wantStatus(t, tok.Status, 200, "poll", tok.Description)
+	want := "[pwd otp mfa] " + token.ACRMFA
+	if c := claimsOf(t, tok.IDToken); fmt.Sprint(c["amr"], " ", c["acr"]) != want {
+		t.Fatalf("device ID token amr %v acr %v, want %s", c["amr"], c["acr"], want)
+	}
+	ref := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {"tv"}}, "", "")
+	wantStatus(t, ref.Status, 200, "refresh", ref.Description)
+	if c := claimsOf(t, ref.IDToken); fmt.Sprint(c["amr"], " ", c["acr"]) != want {
+		t.Fatalf("refreshed device ID token amr %v acr %v, want %s", c["amr"], c["acr"], want)
+	}
+
+	// A password alone is a password alone.
+	addUser(t, e, "badr", "another good passphrase")
+	_, d = e.deviceAuthorize("tv", "openid")
+	bb := e.browser()
+	form = bb.get("/device")
+	p = bb.post("/device", url.Values{"csrf_token": {csrfOf(t, form)}, "user_code": {d.UserCode}})
+	if p = bb.login(p.Location, "badr", "another good passphrase"); !strings.HasPrefix(p.Location, "/consent") {
+		t.Fatalf("badr's device sign-in: %d %s", p.Status, p.Body)
+	}
+	bb.consent(p.Location, true)
+	e.Clock.Advance(6 * time.Second)
+	tok = e.devicePoll(d.DeviceCode)
+	if c := claimsOf(t, tok.IDToken); fmt.Sprint(c["amr"], " ", c["acr"]) != "[pwd] "+token.ACR {
+		t.Fatalf("password-only device ID token amr %v acr %v", c["amr"], c["acr"])
 	}
 }

@@ -66,6 +66,17 @@ func TestTokenExchange(t *testing.T) {
 	if c["act"] != nil {
 		t.Fatalf("impersonation carries act: %v", c["act"])
 	}
+	// An exchanged token says nothing of how the user signed in beyond
+	// the subject token's auth_time: no amr or acr that could claim more
+	// (or less) than the sign-in behind it, and no ID token, even with
+	// openid (those keep the sign-in's amr: TestSignInSecondFactor,
+	// TestDeviceFlowSecondFactor).
+	if c["amr"] != nil || c["acr"] != nil || c["auth_time"] == nil || c["auth_time"] != claimsOf(t, user.AccessToken)["auth_time"] {
+		t.Fatalf("exchanged token's authentication claims: %v", c)
+	}
+	if o := exchange(url.Values{"scope": {"openid files.read"}}); o.Status != 200 || o.IDToken != "" {
+		t.Fatalf("exchange with openid: %d %+v", o.Status, o.Response)
+	}
 
 	// Delegation: the actor appears in act.
 	actor := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"files.read"}}, "robot", e.RobotSecret)

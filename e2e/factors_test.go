@@ -12,6 +12,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/mail/mailtest"
 	"github.com/bawwab/bawwab/internal/storage"
 )
@@ -266,6 +267,12 @@ func TestSignInSecondFactor(t *testing.T) {
 	p = b.answer(p, r, "totp", wrong)
 	if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, `id="factor-error"`) {
 		t.Fatalf("wrong code: %d %s", p.Status, p.Body)
+	}
+	// A wrong code is in the person's audit log, which the Security page
+	// shows: someone holds their password.
+	if failed, _ := e.Store.ListAuditEvents(t.Context(), storage.AuditFilter{UserID: e.UserID, Type: audit.FactorFailed}); len(failed) != 1 ||
+		failed[0].Detail != "step=totp" {
+		t.Fatalf("factor_failed events: %+v", failed)
 	}
 	p = b.answer(p, r, "totp", code)
 	if p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, "/consent?") {

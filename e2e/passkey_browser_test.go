@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/bawwab/bawwab/demo"
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
@@ -247,5 +248,56 @@ func totpStory(t *testing.T, exe, lang string) {
 	events, _ := e.Store.ListAuditEvents(t.Context(), storage.AuditFilter{UserID: e.UserID, Type: audit.Login})
 	if len(events) == 0 || events[0].Detail != "method=password+totp" {
 		t.Fatalf("login events: %+v", events)
+	}
+}
+
+// TestBrowserDemoPasskey: on the demo as `bawwab demo` runs it (at
+// localhost), Amal signs in with her password, adds a passkey on the
+// Security page as the demo's start-up text says, signs out, and signs in
+// again with the passkey alone.
+func TestBrowserDemoPasskey(t *testing.T) {
+	exe := chromium(t)
+	d, _ := startDemo(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 800))...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	if err := chromedp.Do(bctx, chromedp.Navigate(d.AuthURL+"/login")); err != nil {
+		t.Fatalf("start browser: %v", err)
+	}
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+			t.Fatalf("%s: %v\n%s", what, err, body)
+		}
+	}
+	id := func(s string) chromedp.CSS { return chromedp.CSS("#" + s) }
+	step("authenticator", virtualAuthenticator)
+	step("password sign-in", chromedp.WaitVisible(id("username")),
+		chromedp.SendKeys(id("username"), demo.Username), chromedp.SendKeys(id("password"), demo.Password),
+		chromedp.Click(id("login-submit")), chromedp.WaitVisible(id("security-link")))
+	step("add passkey", chromedp.Navigate(d.AuthURL+"/account/security"), chromedp.WaitVisible(id("passkey-add-submit")),
+		chromedp.SendKeys(id("passkey-name"), "Laptop"), chromedp.Click(id("passkey-add-submit")), chromedp.WaitVisible(id("notice")))
+	amal, err := d.Store.GetUserByUsername(t.Context(), demo.Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := d.Store.ListPasskeys(t.Context(), amal.ID); err != nil || len(keys) != 1 {
+		t.Fatalf("passkeys after adding: %+v %v", keys, err)
+	}
+	// Signed out, the sign-in page offers the passkey; the virtual
+	// authenticator answers for the person choosing it. No password.
+	step("sign out, sign in with the passkey", chromedp.Navigate(d.AuthURL+"/account"), chromedp.WaitVisible(id("logout")),
+		chromedp.Click(id("logout")), chromedp.Sleep(200*time.Millisecond), chromedp.WaitVisible(id("security-link")))
+	sessions, _ := d.Store.ListUserSessions(t.Context(), amal.ID)
+	if len(sessions) == 0 || slices.Contains(sessions[0].AMR, "pwd") || !slices.Contains(sessions[0].AMR, "mfa") {
+		t.Fatalf("passwordless session: %+v", sessions)
 	}
 }

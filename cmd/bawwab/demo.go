@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -20,18 +21,7 @@ func (a *app) demoCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), `bawwab demo is running.
-
-  Open the Notes app:      %s
-  Greedy Games (asks for payment data, a sensitive scope): %s
-  Sign in as:              %s / %s   (or "Create an account" on the sign-in page;
-                           its mails, links included, appear in this log)
-  Connected apps:          %s/account
-  Authorization server:    %s   (discovery: %s/.well-known/openid-configuration)
-  Provider API:            %s/api/profile, /api/email, /api/files
-
-Press Ctrl+C to stop. Everything is forgotten when the demo stops.
-`, d.NotesURL, d.GreedyURL, demo.Username, demo.Password, d.AuthURL, d.AuthURL, d.AuthURL, d.APIURL)
+			printDemo(cmd.OutOrStdout(), d)
 			return d.Wait()
 		},
 	}
@@ -42,4 +32,35 @@ Press Ctrl+C to stop. Everything is forgotten when the demo stops.
 	f.IntVar(&o.NotesPort, "notes-port", 3000, "port of the Notes app")
 	f.IntVar(&o.GreedyPort, "greedy-port", 3001, "port of the Greedy Games app")
 	return cmd
+}
+
+// printDemo tells the person at the terminal where everything is and whom
+// to sign in as.
+func printDemo(w io.Writer, d *demo.Demo) {
+	fmt.Fprintf(w, `bawwab demo is running.
+
+  Open the Notes app:      %s
+  Greedy Games (asks for payment data, a sensitive scope): %s
+  Sign in as:              %s / %s   (or "Create an account" on the sign-in page;
+                           its mails, links included, appear in this log)
+  Connected apps:          %s/account
+  Authorization server:    %s   (discovery: %s/.well-known/openid-configuration)
+  Provider API:            %s/api/profile, /api/email, /api/files
+
+  Second factors: %s / %s has an authenticator app set up already.
+  Add this key to your authenticator app (type it in, or open the URI on your phone):
+    key: %s
+    URI: %s
+  Sign in as %s: after the password, the sign-in asks for the app's six-digit code.
+`, d.NotesURL, d.GreedyURL, demo.Username, demo.Password, d.AuthURL, d.AuthURL, d.AuthURL, d.APIURL,
+		demo.FactorUsername, demo.FactorPassword, d.TOTPKey, d.TOTPURI, demo.FactorUsername)
+	if d.PasskeysOn {
+		fmt.Fprintf(w, `  Passkeys: signed in, open %s/account/security and click "Add a passkey";
+  sign out, and the sign-in page offers the passkey instead of a password.
+`, d.AuthURL)
+	} else {
+		fmt.Fprintln(w, `  Passkeys are off: WebAuthn refuses an IP address as the server's name; use --host localhost.`)
+	}
+	fmt.Fprintln(w, `
+Press Ctrl+C to stop. Everything is forgotten when the demo stops.`)
 }

@@ -1,6 +1,7 @@
 // Package account serves the pages where people manage their own account
 // without an operator: self sign-up (/signup) with email verification
-// (/verify), and password reset by emailed link (/reset).
+// (/verify, and /verify/resend for a new link from the Security page),
+// and password reset by emailed link (/reset).
 //
 // Every emailed link is single use, short-lived and kept in the store
 // only as its SHA-256 hash (storage.AccountToken). Sending links is
@@ -84,6 +85,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /signup", h.signupPage)
 	mux.HandleFunc("POST /signup", h.signup)
 	mux.HandleFunc("GET /verify", h.verify)
+	mux.HandleFunc("POST /verify/resend", h.resendVerification)
 	mux.HandleFunc("GET /reset", h.resetPage)
 	mux.HandleFunc("POST /reset", h.reset)
 	mux.HandleFunc("GET /reset/confirm", h.resetConfirmPage)

@@ -262,9 +262,10 @@ func sep(path string) string {
 	return "?"
 }
 
-// mailConfirmation mails u's address a link to confirm it; or, when
-// another account confirmed that address, a notice that says so and how
-// to sign in, since that account is its owner's.
+// mailConfirmation mails u's address a link to confirm it, voiding the
+// links mailed before; or, when another account confirmed that address, a
+// notice that says so and how to sign in, since that account is its
+// owner's. Over the send budget it mails nothing, silently.
 func (h *Handler) mailConfirmation(ctx context.Context, u storage.User, lang string) error {
 	ok, err := h.mayMail(ctx, u.Email, u.ID)
 	if err != nil || !ok {
@@ -297,6 +298,10 @@ func (h *Handler) sendConfirmation(ctx context.Context, u storage.User, lang str
 		return h.Outbox.Send(ctx, mail.Message{To: u.Email, Kind: "signup_exists", Subject: ui.T(lang, "mail.exists.subject"),
 			Body: ui.T(lang, "mail.exists.body", h.Issuer+"/reset?"+ui.LocalesParam+"="+lang) + h.signature(lang)})
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	// Only the newest link works: one asked for again voids those before.
+	if err := h.Store.DeleteAccountTokens(ctx, u.ID, storage.TokenVerifyEmail); err != nil {
 		return err
 	}
 	secret, err := h.newLink(ctx, storage.TokenVerifyEmail, u.ID, u.Email)

@@ -870,7 +870,7 @@ func TestDevicePage(t *testing.T) {
 	mk("CCCCDDDD", time.Second)
 	mk("EEEEFFFF", 10*time.Minute)
 	mk("GGGGHHHH", 10*time.Minute)
-	if err := e.store.DecideDeviceCode(ctx, "EEEEFFFF", false, "u1", nil, e.now, e.now); err != nil {
+	if err := e.store.DecideDeviceCode(ctx, "EEEEFFFF", false, "u1", nil, nil, e.now, e.now); err != nil {
 		t.Fatal(err)
 	}
 	if o := outcomeOf(t, e.browser().get("/device?user_code=ABCD-EFGH")); o.status != 200 || !strings.Contains(o.body, "ABCD-EFGH") {

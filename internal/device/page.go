@@ -157,7 +157,7 @@ func (p *Page) request(dc *storage.DeviceCode, client *storage.Client) *storage.
 func (p *Page) Decide(w http.ResponseWriter, r *http.Request, req *storage.AuthRequest, sess *storage.Session, approved bool, granted []string) {
 	ctx := r.Context()
 	_ = p.Store.DeleteAuthRequest(ctx, req.ID)
-	err := p.Store.DecideDeviceCode(ctx, req.State, approved, sess.UserID, granted, sess.AuthTime, p.Now())
+	err := p.Store.DecideDeviceCode(ctx, req.State, approved, sess.UserID, granted, sess.AMR, sess.AuthTime, p.Now())
 	if errors.Is(err, storage.ErrNotFound) {
 		p.Pages.MessagePage(w, r, http.StatusBadRequest, "device.unknown")
 		return

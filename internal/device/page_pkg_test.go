@@ -35,7 +35,7 @@ func TestPendingCode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.DecideDeviceCode(ctx, "FFFFGGGG", false, "u1", nil, now, now); err != nil {
+	if err := s.DecideDeviceCode(ctx, "FFFFGGGG", false, "u1", nil, nil, now, now); err != nil {
 		t.Fatal(err)
 	}
 	p := &Page{Store: s, RequestTTL: 30 * time.Minute, Now: func() time.Time { return now }}

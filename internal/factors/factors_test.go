@@ -275,3 +275,19 @@ func TestSealerBindsUser(t *testing.T) {
 		t.Fatal("a tampered secret opened")
 	}
 }
+
+// TestIssuerName: the issuer an authenticator app shows holds no colon,
+// which would split the key URI's "issuer:account" label.
+func TestIssuerName(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://id.example.com":       "id.example.com",
+		"http://localhost:8080":        "localhost",
+		"https://id.example.com:8443/": "id.example.com",
+		"http://[::1]:8080":            "1",
+		"not a url at all: x":          "not a url at all x",
+	} {
+		if got := IssuerName(in); got != want {
+			t.Errorf("IssuerName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

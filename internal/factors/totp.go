@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,18 @@ type TOTP struct {
 	// issuer), e.g. the server's host.
 	Issuer string
 	Now    func() time.Time
+}
+
+// IssuerName is the issuer an authenticator app shows for a server whose
+// issuer URL is issuer: its host name, without port or scheme. The key URI
+// format has the label "issuer:account", so the name may hold no colon (a
+// port's would split it in the wrong place).
+func IssuerName(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Hostname() == "" {
+		return strings.ReplaceAll(issuer, ":", "")
+	}
+	return strings.ReplaceAll(u.Hostname(), ":", "") // an IPv6 address loses its colons
 }
 
 // Enrolment is a secret waiting for its first code: what the person scans

@@ -38,6 +38,9 @@ type pageData struct {
 	Events    []eventView
 	// Passkeys says whether passkeys are offered.
 	PasskeysOn bool
+	// Unconfirmed is the account's address while it is not confirmed:
+	// the page offers to mail a new link.
+	Unconfirmed string
 }
 
 type passkeyView struct{ ID, Name, Created, LastUsed string }
@@ -71,11 +74,15 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 var knownNotice = map[string]bool{
 	"security.password.changed": true, "security.totp.on": true, "security.totp.off": true,
 	"security.session.ended": true, "security.passkey.added": true, "security.passkey.removed": true, "security.passkey.renamed": true,
+	"security.verify.sent": true,
 }
 
 // render fills in what the page always shows and writes it.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, sess *storage.Session, u *storage.User, d pageData) {
 	ctx := r.Context()
+	if u.Email != "" && !u.EmailVerified {
+		d.Unconfirmed = u.Email
+	}
 	var err error
 	if d.TOTPActive, err = h.TOTP.Active(ctx, u.ID); err != nil {
 		h.fail(w, r, oautherr.Wrap(err))

@@ -37,10 +37,7 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign-in progress key: %w", err)
 	}
-	issuer := cfg.Issuer
-	if u, err := url.Parse(cfg.Issuer); err == nil && u.Host != "" {
-		issuer = u.Host
-	}
+	issuer := factors.IssuerName(cfg.Issuer)
 	// A guess at a six-digit code, three time steps accepted, wins three
 	// times in a million. Five free guesses, then a wait doubling up to an
 	// hour: under 9,000 guesses a year, below a 3 % chance, by someone who

@@ -376,7 +376,10 @@ type DeviceCode struct {
 	UserID        string
 	GrantedScopes []string
 	AuthTime      time.Time
-	UsedAt        time.Time // zero until tokens were issued
+	// AMR are the authentication methods of the sign-in that approved it
+	// (RFC 8176), for the ID tokens of its grant.
+	AMR    []string
+	UsedAt time.Time // zero until tokens were issued
 }
 
 // ScopeDef is a scope of the catalog as stored: what it means to the user
@@ -576,7 +579,7 @@ type Storage interface {
 	// DecideDeviceCode records the user's answer to a pending, unexpired
 	// device code: approved with the granted scopes, or denied. A code
 	// decided before, expired or unknown yields ErrNotFound.
-	DecideDeviceCode(ctx context.Context, userCode string, approved bool, userID string, granted []string, authTime, at time.Time) error
+	DecideDeviceCode(ctx context.Context, userCode string, approved bool, userID string, granted, amr []string, authTime, at time.Time) error
 	// PollDeviceCode returns the device code and records this poll; the
 	// returned LastPoll is the previous poll's time. Of concurrent polls
 	// all but one see LastPoll equal to at, so that they are slowed down.

@@ -88,7 +88,7 @@ func checkPoll(d *storage.DeviceCode, client *storage.Client, now time.Time) err
 func (g DeviceCode) tokens(ctx context.Context, req *Request, d *storage.DeviceCode, user *storage.User, now time.Time) (*Response, error) {
 	i, client := g.Issuer, req.Client
 	grant := storage.Grant{ID: NewID(), ClientID: client.ID, UserID: user.ID, Scopes: d.GrantedScopes, AuthTime: d.AuthTime,
-		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL)}
+		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL), AMR: d.AMR}
 	if err := i.Store.CreateGrant(ctx, grant); err != nil {
 		return nil, oautherr.Wrap(err)
 	}

@@ -697,7 +697,7 @@ func (e *tokenEnv) device(client string, st deviceState) string {
 	}
 	if st.status != storage.DevicePending && st.status != "" {
 		user := cmp.Or(st.user, "u1")
-		if err := e.store.DecideDeviceCode(ctx, userCode, st.status == storage.DeviceApproved, user, []string{"openid"}, e.now, decided); err != nil {
+		if err := e.store.DecideDeviceCode(ctx, userCode, st.status == storage.DeviceApproved, user, []string{"openid"}, nil, e.now, decided); err != nil {
 			e.t.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -214,5 +215,31 @@ func TestStatic(t *testing.T) {
 				t.Fatalf("Cache-Control %q", rec.Header().Get("Cache-Control"))
 			}
 		})
+	}
+}
+
+// TestTemplateKeys: every message a page names is in the catalog, so no
+// page shows a bare key such as "passkey.add" in place of its text.
+func TestTemplateKeys(t *testing.T) {
+	key := regexp.MustCompile(`\bt "([^"]+)"`)
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("templates: %v %v", names, err)
+	}
+	n := 0
+	for _, name := range names {
+		b, err := fs.ReadFile(templateFS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range key.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if !catalog.Has(m[1]) {
+				t.Errorf("%s names %q, which the catalog lacks", name, m[1])
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("found only %d message keys in the templates", n)
 	}
 }

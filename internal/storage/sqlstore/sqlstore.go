@@ -1002,17 +1002,17 @@ func (s *Store) EndAttempt(ctx context.Context, key string, o storage.Outcome) e
 
 // ---- device codes
 
-const deviceCols = `hash, user_code, client_id, scopes, poll_interval, created_at, expires_at, last_poll_ms, status, user_id, granted_scopes, auth_time, used_at`
+const deviceCols = `hash, user_code, client_id, scopes, poll_interval, created_at, expires_at, last_poll_ms, status, user_id, granted_scopes, auth_time, used_at, amr`
 
 func scanDevice(r scanner) (*storage.DeviceCode, error) {
 	var d storage.DeviceCode
-	var scopes, granted string
+	var scopes, granted, amr string
 	var created, expires, lastPoll, authTime, used int64
 	if err := r.Scan(&d.Hash, &d.UserCode, &d.ClientID, &scopes, &d.Interval, &created, &expires, &lastPoll, &d.Status, &d.UserID,
-		&granted, &authTime, &used); err != nil {
+		&granted, &authTime, &used, &amr); err != nil {
 		return nil, err
 	}
-	d.Scopes, d.GrantedScopes = splitList(scopes), splitList(granted)
+	d.Scopes, d.GrantedScopes, d.AMR = splitList(scopes), splitList(granted), splitList(amr)
 	d.CreatedAt, d.ExpiresAt, d.AuthTime, d.UsedAt = fromUnix(created), fromUnix(expires), fromUnix(authTime), fromUnix(used)
 	if lastPoll != 0 {
 		d.LastPoll = time.UnixMilli(lastPoll).UTC()
@@ -1022,7 +1022,7 @@ func scanDevice(r scanner) (*storage.DeviceCode, error) {
 
 // CreateDeviceCode stores a pending device code.
 func (s *Store) CreateDeviceCode(ctx context.Context, d storage.DeviceCode) error {
-	return s.insert(ctx, `INSERT INTO device_codes (`+deviceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, '', '', 0, 0)`,
+	return s.insert(ctx, `INSERT INTO device_codes (`+deviceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, '', '', 0, 0, '')`,
 		d.Hash, d.UserCode, d.ClientID, joinList(d.Scopes), d.Interval, unix(d.CreatedAt), unix(d.ExpiresAt), storage.DevicePending)
 }
 
@@ -1033,14 +1033,14 @@ func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCode string) (*
 }
 
 // DecideDeviceCode answers a pending device code, once.
-func (s *Store) DecideDeviceCode(ctx context.Context, userCode string, approved bool, userID string, granted []string, authTime, at time.Time) error {
+func (s *Store) DecideDeviceCode(ctx context.Context, userCode string, approved bool, userID string, granted, amr []string, authTime, at time.Time) error {
 	status := storage.DeviceDenied
 	if approved {
 		status = storage.DeviceApproved
 	}
-	return mustAffect(s.exec(ctx, `UPDATE device_codes SET status = $1, user_id = $2, granted_scopes = $3, auth_time = $4
+	return mustAffect(s.exec(ctx, `UPDATE device_codes SET status = $1, user_id = $2, granted_scopes = $3, auth_time = $4, amr = $8
 		WHERE user_code = $5 AND status = $6 AND expires_at > $7`,
-		status, userID, joinList(granted), unix(authTime), userCode, storage.DevicePending, unix(at)))
+		status, userID, joinList(granted), unix(authTime), userCode, storage.DevicePending, unix(at), joinList(amr)))
 }
 
 // PollDeviceCode reads the code, then records the poll only if no other

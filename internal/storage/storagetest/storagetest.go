@@ -951,10 +951,10 @@ func testDeviceCodes(t *testing.T, s storage.Storage) {
 
 	// Pending codes cannot be consumed; a decision is taken once.
 	wantErr(t, s.ConsumeDeviceCode(ctx, "d1", now()), storage.ErrAlreadyUsed, "consume pending")
-	mustNil(t, s.DecideDeviceCode(ctx, "BCDFGHJK", true, "u1", []string{"openid"}, now(), now()), "approve")
-	wantErr(t, s.DecideDeviceCode(ctx, "BCDFGHJK", false, "u2", nil, now(), now()), storage.ErrNotFound, "decide twice")
+	mustNil(t, s.DecideDeviceCode(ctx, "BCDFGHJK", true, "u1", []string{"openid"}, []string{"pwd", "otp", "mfa"}, now(), now()), "approve")
+	wantErr(t, s.DecideDeviceCode(ctx, "BCDFGHJK", false, "u2", nil, nil, now(), now()), storage.ErrNotFound, "decide twice")
 	d, _ = s.GetDeviceCodeByUserCode(ctx, "BCDFGHJK")
-	if d.Status != storage.DeviceApproved || d.UserID != "u1" || strings.Join(d.GrantedScopes, " ") != "openid" {
+	if d.Status != storage.DeviceApproved || d.UserID != "u1" || strings.Join(d.GrantedScopes, " ") != "openid" || strings.Join(d.AMR, " ") != "pwd otp mfa" {
 		t.Fatalf("approved: %+v", d)
 	}
 	mustNil(t, s.ConsumeDeviceCode(ctx, "d1", now()), "consume")
@@ -962,10 +962,10 @@ func testDeviceCodes(t *testing.T, s storage.Storage) {
 
 	// Denied and expired codes.
 	mustNil(t, s.CreateDeviceCode(ctx, newDevice("d3", "MNPQRSTV")), "create")
-	mustNil(t, s.DecideDeviceCode(ctx, "MNPQRSTV", false, "u1", nil, now(), now()), "deny")
+	mustNil(t, s.DecideDeviceCode(ctx, "MNPQRSTV", false, "u1", nil, nil, now(), now()), "deny")
 	wantErr(t, s.ConsumeDeviceCode(ctx, "d3", now()), storage.ErrAlreadyUsed, "consume denied")
 	mustNil(t, s.CreateDeviceCode(ctx, newDevice("d4", "WXZBCDFG")), "create")
-	wantErr(t, s.DecideDeviceCode(ctx, "WXZBCDFG", true, "u1", nil, now(), now().Add(time.Hour)), storage.ErrNotFound, "decide expired")
+	wantErr(t, s.DecideDeviceCode(ctx, "WXZBCDFG", true, "u1", nil, nil, now(), now().Add(time.Hour)), storage.ErrNotFound, "decide expired")
 }
 
 // testDevicePollRace: of simultaneous polls, one records its time and the
