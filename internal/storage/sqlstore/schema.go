@@ -286,5 +286,7 @@ var migrations = []string{
 	// from the session to the code and the grant, for the ID tokens' amr.
 	`ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN amr TEXT NOT NULL DEFAULT '';
-	ALTER TABLE grants ADD COLUMN amr TEXT NOT NULL DEFAULT '';`,
+	ALTER TABLE grants ADD COLUMN amr TEXT NOT NULL DEFAULT '';`, // 28: when a client last used what a user granted it
+	// (refreshes, introspection, userinfo), for Connected apps.
+	`ALTER TABLE consents ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0;`,
 }
