@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"maps"
 	"net/url"
 	"slices"
@@ -45,8 +46,29 @@ type Issuer struct {
 	// AccessTokenAlg signs access tokens (one of jwks.Algorithms); empty
 	// means ES256.
 	AccessTokenAlg string
+	// Log receives what fails beside a request's answer (a use that could
+	// not be recorded); nil means slog.Default.
+	Log *slog.Logger
 
 	verified verifiedCache
+}
+
+// UseInterval is how often a client's use of what a user granted it is
+// recorded at most, per user and client: uses in between write nothing.
+const UseInterval = time.Minute
+
+// Used records that the client used what the user granted it (a refresh,
+// an introspection of its token, a userinfo call), for the person to see
+// on Connected apps. It writes at most once per UseInterval (one
+// conditional UPDATE, storage.TouchConsent). A failure is logged and
+// otherwise ignored: the use itself succeeded.
+func (i *Issuer) Used(ctx context.Context, userID, clientID string) {
+	if userID == "" {
+		return // a client's own token (client_credentials)
+	}
+	if _, err := i.Store.TouchConsent(ctx, userID, clientID, i.Now(), UseInterval); err != nil {
+		cmp.Or(i.Log, slog.Default()).WarnContext(ctx, "could not record an app's use of its access", "client_id", clientID, "err", err)
+	}
 }
 
 // DefaultLeeway is the clock skew forgiven between nodes and clients when
