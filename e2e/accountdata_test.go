@@ -294,6 +294,8 @@ func TestDeleteAccount(t *testing.T) {
 	r := e.notesRequest("openid offline_access")
 	tok := e.redeem(b.authorize(r, "openid", "offline_access").Get("code"), r)
 	wantStatus(t, tok.Status, 200, "redeem", tok.Description)
+	pending := e.notesRequest("openid")
+	code := b.authorize(pending).Get("code") // issued before the deletion, redeemed after
 	p := b.deleteAccount(userPassword)
 	if p.Status != 200 || !strings.Contains(p.Body, "Your account was deleted") {
 		t.Fatalf("delete: %d %s", p.Status, p.Body)
@@ -302,6 +304,7 @@ func TestDeleteAccount(t *testing.T) {
 		t.Fatalf("the user is still there: %v", err)
 	}
 	wantTokenError(t, e.refresh(tok.RefreshToken), 400, "invalid_grant")
+	wantTokenError(t, e.redeem(code, pending), 400, "invalid_grant")
 	if in := e.introspect(tok.AccessToken, "notes", e.NotesSecret); in["active"] != false {
 		t.Fatalf("the access token is active: %v", in)
 	}
@@ -375,4 +378,78 @@ func TestDeleteAccountWithoutPassword(t *testing.T) {
 	if _, err := e.Store.GetUser(ctx, id); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("the user is still there: %v", err)
 	}
+}
+
+// TestDeleteAccountDuringRefresh: refreshes racing the deletion of the
+// account leave no live token: whatever a refresh returned, before or
+// after the deletion committed, is inactive and refreshes no more.
+func TestDeleteAccountDuringRefresh(t *testing.T) {
+	e := start(t)
+	b := e.browser()
+	var chains []tokenResult
+	for range 3 {
+		r := e.notesRequest("openid offline_access")
+		tok := e.redeem(b.authorize(r, "openid", "offline_access").Get("code"), r)
+		wantStatus(t, tok.Status, 200, "redeem", tok.Description)
+		chains = append(chains, tok)
+	}
+	refresh := func(rt string) (tokenResult, bool) {
+		resp, err := http.PostForm(e.URL+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt},
+			"client_id": {"notes"}, "client_secret": {e.NotesSecret}})
+		if err != nil {
+			return tokenResult{}, false
+		}
+		defer resp.Body.Close()
+		var r tokenResult
+		if json.NewDecoder(resp.Body).Decode(&r) != nil || resp.StatusCode != 200 {
+			return r, false
+		}
+		return r, true
+	}
+	issued := make(chan tokenResult, 1000)
+	done := make(chan struct{})
+	for _, tok := range chains {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for {
+				next, ok := refresh(tok.RefreshToken)
+				if !ok {
+					return
+				}
+				issued <- next
+				tok = next
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if p := b.deleteAccount(userPassword); p.Status != 200 {
+		t.Fatalf("delete: %d %s", p.Status, p.Body)
+	}
+	for range chains {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a refresh chain went on after the deletion")
+		}
+	}
+	close(issued)
+	n := 0
+	for tok := range issued {
+		n++
+		if in := e.introspect(tok.RefreshToken, "notes", e.NotesSecret); in["active"] != false {
+			t.Fatalf("a refresh token issued during the deletion is active: %v", in)
+		}
+		if in := e.introspect(tok.AccessToken, "notes", e.NotesSecret); in["active"] != false {
+			t.Fatalf("an access token issued during the deletion is active: %v", in)
+		}
+	}
+	for _, tok := range chains {
+		if in := e.introspect(tok.AccessToken, "notes", e.NotesSecret); in["active"] != false {
+			t.Fatalf("a first access token is active: %v", in)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no refresh ran before the deletion: the race was not tried")
+	}
+	t.Logf("%d refreshes raced the deletion", n)
 }
