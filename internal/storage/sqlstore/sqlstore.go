@@ -460,14 +460,16 @@ func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at = 0`, unix(at), id); err != nil {
-			return err
-		}
 		// A code redeemed while the user is deleted finds its grant revoked
 		// and issues dead tokens (package token, AuthorizationCode.tokens).
-		_, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr)
+		// This comes before the UPDATE: a grant a redemption committed
+		// meanwhile is then revoked by it.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr)
 			SELECT grant_id, client_id, user_id, scopes, auth_time, $2, expires_at, $2, '', '' FROM auth_codes WHERE user_id = $1
-			ON CONFLICT (id) DO NOTHING`, id, unix(at))
+			ON CONFLICT (id) DO NOTHING`, id, unix(at)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at = 0`, unix(at), id)
 		return err
 	})
 }
