@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -452,4 +453,86 @@ func TestDeleteAccountDuringRefresh(t *testing.T) {
 		t.Fatal("no refresh ran before the deletion: the race was not tried")
 	}
 	t.Logf("%d refreshes raced the deletion", n)
+}
+
+// deletingStore deletes a user the moment its account was read, once
+// armed: the deletion commits between a token request's read of the user
+// and its writes, the narrowest window of a race with "Delete my account".
+type deletingStore struct {
+	storage.Storage
+	armed atomic.Bool
+	now   func() time.Time
+}
+
+func (s *deletingStore) GetUser(ctx context.Context, id string) (*storage.User, error) {
+	u, err := s.Storage.GetUser(ctx, id)
+	if err == nil && s.armed.CompareAndSwap(true, false) {
+		if derr := s.Storage.DeleteUser(ctx, id, s.now()); derr != nil {
+			return nil, derr
+		}
+	}
+	return u, err
+}
+
+// TestDeleteAccountRacingTokens: a code redemption, a device poll and a
+// refresh that read the user just before its deletion committed answer
+// with tokens, but dead ones: the grant a redemption or poll creates was
+// created revoked by the deletion, and a refresh rotates within a revoked
+// grant.
+func TestDeleteAccountRacingTokens(t *testing.T) {
+	for _, flow := range []string{"code", "device", "refresh"} {
+		t.Run(flow, func(t *testing.T) {
+			sq, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { sq.Close() })
+			c := &clock{}
+			store := &deletingStore{Storage: sq, now: c.Now}
+			e := startNode(t, store, listen(t), "", c)
+			b := e.browser()
+			var tok tokenResult
+			switch flow {
+			case "code", "refresh":
+				r := e.notesRequest("openid offline_access")
+				code := b.authorize(r, "openid", "offline_access").Get("code")
+				if flow == "refresh" {
+					tok = e.redeem(code, r)
+					store.armed.Store(true)
+					tok = e.refresh(tok.RefreshToken)
+				} else {
+					store.armed.Store(true)
+					tok = e.redeem(code, r)
+				}
+			case "device":
+				_, d := e.deviceAuthorize("tv", "openid offline_access")
+				b.enterCode(d.UserCode, true, "offline_access")
+				store.armed.Store(true)
+				tok = e.devicePoll(d.DeviceCode)
+			}
+			if store.armed.Load() {
+				t.Fatal("the user was never read: the race was not run")
+			}
+			if _, err := sq.GetUser(context.Background(), e.UserID); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("the user was not deleted: %v", err)
+			}
+			if tok.Status != 200 {
+				return // refused outright: nothing issued
+			}
+			form, client, secret := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, "notes", e.NotesSecret
+			if flow == "device" { // a public client
+				form.Set("client_id", "tv")
+				client, secret = "", ""
+			}
+			if in := e.introspect(tok.AccessToken, "api", "api-secret-for-tests-0123456789"); in["active"] != false {
+				t.Fatalf("an access token issued racing the deletion is active: %v", in)
+			}
+			if tok.RefreshToken != "" {
+				status, _, body := e.post("/token", form, client, secret)
+				if status != 400 || !strings.Contains(string(body), "invalid_grant") {
+					t.Fatalf("a refresh token issued racing the deletion: %d %s", status, body)
+				}
+			}
+		})
+	}
 }

@@ -381,6 +381,11 @@ type DeviceCode struct {
 	UsedAt        time.Time // zero until tokens were issued
 }
 
+// DeviceGrantID is the id of the grant that the device code with this
+// hash starts, fixed before its tokens are issued, so that DeleteUser can
+// revoke it ahead of a poll racing the deletion.
+func DeviceGrantID(deviceHash string) string { return "device:" + deviceHash }
+
 // ScopeDef is a scope of the catalog as stored: what it means to the user
 // in each language, whether it is sensitive, which claims it releases.
 type ScopeDef struct {
@@ -468,9 +473,10 @@ type Storage interface {
 	UpdateUser(ctx context.Context, u User) error
 	// DeleteUser removes the user, its sessions, consents, factors,
 	// emailed links and unsent mail, and revokes its grants, in one
-	// transaction. The grant of every code issued to the user and not yet
-	// redeemed is created revoked, so that a redemption racing the
-	// deletion gets tokens dead on arrival.
+	// transaction. The grant of every code and approved device code issued
+	// to the user (DeviceGrantID) that has none yet is created revoked, so
+	// that a redemption or poll racing the deletion gets tokens dead on
+	// arrival.
 	DeleteUser(ctx context.Context, id string, at time.Time) error
 
 	CreateClient(ctx context.Context, c Client) error

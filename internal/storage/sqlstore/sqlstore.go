@@ -469,6 +469,11 @@ func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 			ON CONFLICT (id) DO NOTHING`, id, unix(at)); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr)
+			SELECT 'device:' || hash, client_id, user_id, granted_scopes, auth_time, $2, expires_at, $2, '', '' FROM device_codes
+			WHERE user_id = $1 ON CONFLICT (id) DO NOTHING`, id, unix(at)); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at = 0`, unix(at), id)
 		return err
 	})

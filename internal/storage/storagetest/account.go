@@ -290,7 +290,13 @@ func testDeleteUserEverything(t *testing.T, s storage.Storage) {
 		mustNil(t, s.EnqueueMail(ctx, storage.Mail{ID: "m-" + u.ID, To: strings.ToLower(u.Email), Subject: "s", Body: "b", Kind: "reset", CreatedAt: at, NextAt: at, ExpiresAt: at.Add(time.Hour)}), "mail")
 		mustNil(t, s.CreateAuthCode(ctx, storage.AuthCode{Hash: "c-" + u.ID, GrantID: "g-" + u.ID, ClientID: "notes", UserID: u.ID, Scopes: []string{"openid"}, CreatedAt: at, ExpiresAt: at.Add(time.Minute)}), "code")
 	}
+	mustNil(t, s.CreateDeviceCode(ctx, storage.DeviceCode{Hash: "d-u1", UserCode: "WXYZ2345", ClientID: "tv", Scopes: []string{"openid"}, Interval: 5,
+		Status: storage.DevicePending, CreatedAt: at, ExpiresAt: at.Add(time.Minute)}), "device code")
+	mustNil(t, s.DecideDeviceCode(ctx, "WXYZ2345", true, "u1", []string{"openid"}, at, at), "approve device code")
 	mustNil(t, s.DeleteUser(ctx, "u1", at), "delete")
+	if g, err := s.GetGrant(ctx, storage.DeviceGrantID("d-u1")); err != nil || g.RevokedAt.IsZero() || g.UserID != "u1" {
+		t.Fatalf("grant of an approved device code: %+v %v", g, err)
+	}
 	_, err := s.GetAccountToken(ctx, "t-u1", storage.TokenResetPassword, at)
 	wantErr(t, err, storage.ErrNotFound, "link of a deleted user")
 	if _, err := s.GetAccountToken(ctx, "t-u2", storage.TokenResetPassword, at); err != nil {
