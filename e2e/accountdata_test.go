@@ -16,6 +16,7 @@ import (
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/jwks"
+	"github.com/bawwab/bawwab/internal/mail/mailtest"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
@@ -256,7 +257,7 @@ func (b *browser) deleteAccount(pw string) page {
 // stays, and the username and address are free for a new account, which
 // gets a new internal id and so new subjects.
 func TestDeleteAccount(t *testing.T) {
-	e, _ := startMailing(t)
+	e, relay := startMailing(t)
 	ctx := context.Background()
 	got := make(chan string, 4)
 	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -330,6 +331,12 @@ func TestDeleteAccount(t *testing.T) {
 	loginURL := e.browser().get(e.notesRequest("openid").url()).Location
 	if p := e.browser().login(loginURL, userName, userPassword); p.Status != http.StatusUnauthorized {
 		t.Fatalf("the deleted account signs in: %d", p.Status)
+	}
+	notice := relay.Wait(t, 10*time.Second, func(m mailtest.Received) bool {
+		return mailtest.To("amal@example.com")(m) && strings.Contains(m.Body(), "account was deleted")
+	})
+	if strings.Contains(notice.Body(), userPassword) {
+		t.Fatal("the notice carries the password")
 	}
 	if ev, _ := e.Store.ListAuditEvents(ctx, storage.AuditFilter{UserID: e.UserID, Type: "account_deleted"}); len(ev) != 1 || strings.Contains(ev[0].Detail, userName) {
 		t.Fatalf("account deletion audit: %+v", ev)

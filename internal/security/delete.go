@@ -1,6 +1,7 @@
 package security
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -16,6 +17,12 @@ import (
 // must be to delete it: with no password to ask again, a fresh pass through
 // the sign-in pipeline (passkey, second factor) is the re-authentication.
 const FreshSignIn = 5 * time.Minute
+
+// DeletionNotifier is a Notifier that also tells a person their account
+// was deleted, from the account as it was (MailNotifier does).
+type DeletionNotifier interface {
+	AccountDeleted(ctx context.Context, u *storage.User)
+}
 
 // deleteData is what the account deletion page shows.
 type deleteData struct {
@@ -76,6 +83,9 @@ func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.Logouts != nil {
 		h.Logouts.Notify(u.ID, clients)
+	}
+	if n, ok := h.Notify.(DeletionNotifier); ok {
+		n.AccountDeleted(ctx, u) // after the deletion, which drops unsent mail
 	}
 	h.Audit.Record(ctx, audit.Event{Type: audit.AccountDeleted, UserID: u.ID, Detail: "apps told: " + strconv.Itoa(len(clients))})
 	if err := h.Sessions.Logout(ctx, w, r); err != nil {

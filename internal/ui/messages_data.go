@@ -29,6 +29,7 @@ var dataMessages = Catalog{
 		"security.delete.stale":    "You signed in too long ago. Sign out, sign in again and try once more.",
 		"security.delete.done":     "Your account was deleted. The apps you used were told to sign you out.",
 		"security.delete.back":     "Keep my account",
+		"notice.deleted.body":      "Hello %s,\n\nYour %s account was deleted just now: you were signed out everywhere and every app you allowed lost its access.\n\nIf it was not you, someone knew your password; use it nowhere else. The account cannot be restored, but you may create a new one.\n",
 	},
 	"ar": {
 		"account.used":             "آخر استخدام %s",
@@ -56,6 +57,7 @@ var dataMessages = Catalog{
 		"security.delete.stale":    "سجّلت دخولك منذ وقت طويل. سجّل خروجك وادخل من جديد ثم حاول مرة أخرى.",
 		"security.delete.done":     "تم حذف حسابك. وأُبلغت التطبيقات التي استخدمتها بتسجيل خروجك.",
 		"security.delete.back":     "أبقِ حسابي",
+		"notice.deleted.body":      "مرحباً %s،\n\nحُذف حسابك في %s قبل قليل: سُجّل خروجك من كل مكان وفقد كل تطبيق أذنت له وصوله.\n\nإن لم تكن أنت من فعل ذلك، فهناك من عرف كلمة مرورك؛ لا تستعملها في أي مكان آخر. لا يمكن استعادة الحساب، لكن يمكنك إنشاء حساب جديد.\n",
 	},
 }
 
