@@ -543,3 +543,28 @@ func TestDeleteAccountRacingTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestLastUsedMultiNode: nodes sharing a PostgreSQL store record a use of
+// one app at most once a minute between them: the store's conditional
+// UPDATE refuses a second node's write within the minute.
+func TestLastUsedMultiNode(t *testing.T) {
+	nodes := startCluster(t, 2)
+	n1, n2 := nodes[0], nodes[1]
+	r := n1.notesRequest("openid offline_access")
+	tok := n1.redeem(n1.browser().authorize(r, "openid", "offline_access").Get("code"), r)
+	tok = n1.refreshOr(t, tok)
+	first := n1.consentOf("notes").LastUsedAt
+	if first.IsZero() {
+		t.Fatal("no use recorded")
+	}
+	n1.Clock.Advance(30 * time.Second)
+	tok = n2.refreshOr(t, tok)
+	if got := n2.consentOf("notes").LastUsedAt; !got.Equal(first) {
+		t.Fatalf("node 2 wrote within the minute: %v, then %v", first, got)
+	}
+	n1.Clock.Advance(61 * time.Second)
+	n2.refreshOr(t, tok)
+	if got := n2.consentOf("notes").LastUsedAt; got.Sub(first) < 90*time.Second {
+		t.Fatalf("node 2 did not record a use after the minute: %v, then %v", first, got)
+	}
+}
