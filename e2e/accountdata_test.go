@@ -78,6 +78,18 @@ func TestConnectedAppsLastUsed(t *testing.T) {
 	if got := e.consentOf("notes").LastUsedAt; !got.After(next) {
 		t.Fatalf("userinfo did not record a use: %v, then %v", next, got)
 	}
+	// Another client probing the app's tokens learns nothing and records
+	// no use.
+	e.Clock.Advance(61 * time.Second)
+	before := e.consentOf("notes").LastUsedAt
+	for _, probe := range []string{tok.AccessToken, tok.RefreshToken} {
+		if in := e.introspect(probe, "robot", e.RobotSecret); in["active"] != false {
+			t.Fatalf("robot introspected notes' token: %v", in)
+		}
+	}
+	if got := e.consentOf("notes").LastUsedAt; !got.Equal(before) {
+		t.Fatalf("another client's introspection recorded a use: %v, then %v", before, got)
+	}
 	// A client's own token (client_credentials) is nobody's use.
 	robot := e.token(url.Values{"grant_type": {"client_credentials"}}, "robot", e.RobotSecret)
 	if in := e.introspect(robot.AccessToken, "robot", e.RobotSecret); in["active"] != true {
@@ -85,10 +97,10 @@ func TestConnectedAppsLastUsed(t *testing.T) {
 	}
 
 	e.Clock.Advance(5 * time.Minute)
-	if p := b.get("/account"); !strings.Contains(p.Body, "last used 5 minutes ago") {
-		t.Fatalf("Connected apps five minutes later: %s", p.Body)
+	if p := b.get("/account"); !strings.Contains(p.Body, "last used 6 minutes ago") {
+		t.Fatalf("Connected apps six minutes after the last use: %s", p.Body)
 	}
-	if p := b.get("/account?lang=ar"); !strings.Contains(p.Body, "مُنح الإذن في "+ui.Date("ar", granted)) || !strings.Contains(p.Body, "آخر استخدام منذ 5 دقائق") {
+	if p := b.get("/account?lang=ar"); !strings.Contains(p.Body, "مُنح الإذن في "+ui.Date("ar", granted)) || !strings.Contains(p.Body, "آخر استخدام منذ 6 دقائق") {
 		t.Fatalf("Connected apps in Arabic: %s", p.Body)
 	}
 }
