@@ -277,8 +277,11 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 }
 
 type appView struct {
-	ClientID, Name, When string
-	Scopes               []consentScope
+	ClientID, Name string
+	// Granted is when access was first granted; Used when the app last
+	// used it (ui.Ago), or empty if never.
+	Granted, Used string
+	Scopes        []consentScope
 }
 
 type accountData struct {
@@ -304,10 +307,12 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := ui.Lang(nil, r) // Render remembers a ?lang= choice
 	var data accountData
+	now := h.Now()
 	for _, c := range consents {
-		// The date is isolated left to right, so that an Arabic page does not
-		// reverse its parts.
-		v := appView{ClientID: c.ClientID, Name: c.ClientName, When: "\u2066" + c.GrantedAt.Format("2006-01-02") + "\u2069"}
+		v := appView{ClientID: c.ClientID, Name: c.ClientName, Granted: ui.Date(lang, c.GrantedAt)}
+		if !c.LastUsedAt.IsZero() {
+			v.Used = ui.Ago(lang, c.LastUsedAt, now)
+		}
 		for _, name := range c.Scopes {
 			s, _ := h.Scopes.Get(name)
 			v.Scopes = append(v.Scopes, consentScope{Name: name, Description: h.describe(name, lang), Sensitive: s.Sensitive})

@@ -98,6 +98,7 @@ func (e *Endpoint) refreshToken(ctx context.Context, client *storage.Client, raw
 	if ended {
 		return inactive(), nil
 	}
+	e.Issuer.Used(ctx, rt.UserID, rt.ClientID)
 	return &Response{Active: true, Scope: scope.Join(rt.Scopes), ClientID: rt.ClientID, TokenType: "refresh_token",
 		Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), Sub: e.Issuer.Subject(client, rt.UserID), Iss: e.Issuer.URL, AuthTime: rt.AuthTime.Unix()}, nil
 }
@@ -114,6 +115,7 @@ func (e *Endpoint) accessToken(ctx context.Context, client *storage.Client, raw 
 	if c.ClientID != client.ID && !slices.Contains([]string(c.Audience), client.ID) {
 		return inactive(), nil
 	}
+	e.Issuer.Used(ctx, c.UserID, c.ClientID)
 	return accessResponse(c), nil
 }
 

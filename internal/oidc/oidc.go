@@ -180,6 +180,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	claims := token.UserClaims(p.Issuer.Scopes, u, scopes)
 	maps.Copy(claims, token.ClaimValues(u, c.Released.UserInfo)) // OpenID Connect Core §5.5
 	claims["sub"] = c.Subject
+	p.Issuer.Used(ctx, u.ID, c.ClientID)
 	oautherr.WriteJSON(w, claims)
 }
 

@@ -37,8 +37,13 @@ type Notifier interface {
 
 // LoggedOut is told when the user's other sessions end (a password
 // change), to sign the user out of the apps too (back-channel logout).
+// For a deleted account, Clients names the apps to tell before the
+// deletion removes what links them, and Notify tells them after it
+// (package backchannel).
 type LoggedOut interface {
 	LoggedOut(ctx context.Context, userID string)
+	Clients(ctx context.Context, userID string) []storage.Client
+	Notify(userID string, clients []storage.Client)
 }
 
 // Handler serves the Security page.
@@ -70,6 +75,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/security/totp", h.totp)
 	mux.HandleFunc("POST /account/security/recovery", h.regenerate)
 	mux.HandleFunc("POST /account/security/sessions/end", h.endSession)
+	mux.HandleFunc("POST /account/security/data", h.download)
+	mux.HandleFunc("GET /account/security/delete", h.deletePage)
+	mux.HandleFunc("POST /account/security/delete", h.deleteAccount)
 	if h.Passkeys != nil {
 		h.registerPasskeys(mux)
 	} else {

@@ -130,7 +130,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	auditLog := &audit.Log{Store: store, Log: log, Now: now, Retention: cfg.AuditRetention, OnEvent: m.AuditEvent}
 	issuer := &token.Issuer{Audit: auditLog, PairwiseKey: pairwiseKey, URL: cfg.Issuer, Audience: cfg.Audience, Keys: keys, Store: store, Scopes: scopes,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, GrantTTL: cfg.GrantTTL, IDTokenTTL: cfg.IDTokenTTL, Now: now,
-		AccessTokenAlg: cfg.AccessTokenAlg}
+		AccessTokenAlg: cfg.AccessTokenAlg, Log: log}
 	issuer.Leeway = cfg.ClockLeeway
 	fetch, err := newOutbound(cfg, log, auditLog)
 	if err != nil {

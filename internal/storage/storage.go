@@ -230,6 +230,11 @@ type Consent struct {
 	Scopes    []string
 	GrantedAt time.Time // first granted
 	UpdatedAt time.Time // last changed
+	// LastUsedAt is when the client last used the access: a refresh, an
+	// introspection of one of its tokens, a userinfo call. Zero if never.
+	// It is recorded at most once a minute (TouchConsent); SaveConsent
+	// keeps it.
+	LastUsedAt time.Time
 }
 
 // Grant is one family of tokens: what one authorization code (or one
@@ -382,6 +387,11 @@ type DeviceCode struct {
 	UsedAt time.Time // zero until tokens were issued
 }
 
+// DeviceGrantID is the id of the grant that the device code with this
+// hash starts, fixed before its tokens are issued, so that DeleteUser can
+// revoke it ahead of a poll racing the deletion.
+func DeviceGrantID(deviceHash string) string { return "device:" + deviceHash }
+
 // ScopeDef is a scope of the catalog as stored: what it means to the user
 // in each language, whether it is sensitive, which claims it releases.
 type ScopeDef struct {
@@ -471,8 +481,12 @@ type Storage interface {
 	// UpdateUser replaces a user's name, email, email_verified, picture
 	// and profile; the username, password and creation time stay.
 	UpdateUser(ctx context.Context, u User) error
-	// DeleteUser removes the user, its sessions and consents, and revokes
-	// its grants, in one transaction.
+	// DeleteUser removes the user, its sessions, consents, factors,
+	// emailed links and unsent mail, and revokes its grants, in one
+	// transaction. The grant of every code and approved device code issued
+	// to the user (DeviceGrantID) that has none yet is created revoked, so
+	// that a redemption or poll racing the deletion gets tokens dead on
+	// arrival.
 	DeleteUser(ctx context.Context, id string, at time.Time) error
 
 	CreateClient(ctx context.Context, c Client) error
@@ -491,6 +505,12 @@ type Storage interface {
 	ListConsents(ctx context.Context, userID string) ([]ConsentView, error)
 	// ListClientConsents returns every user's consent to one client.
 	ListClientConsents(ctx context.Context, clientID string) ([]Consent, error)
+	// TouchConsent records that the client used the user's consent at the
+	// given time, unless it was recorded less than every before: one
+	// conditional UPDATE, so that concurrent uses on any number of nodes
+	// write at most once per every. It reports whether it wrote; a missing
+	// consent is no error, and reports false.
+	TouchConsent(ctx context.Context, userID, clientID string, at time.Time, every time.Duration) (bool, error)
 	// RevokeConsent deletes the consent and revokes, at the given time, every
 	// grant of that user to that client, in one transaction.
 	RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) error

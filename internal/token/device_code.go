@@ -87,9 +87,11 @@ func checkPoll(d *storage.DeviceCode, client *storage.Client, now time.Time) err
 // answers with its tokens (RFC 8628 §3.5, RFC 6749 §5.1).
 func (g DeviceCode) tokens(ctx context.Context, req *Request, d *storage.DeviceCode, user *storage.User, now time.Time) (*Response, error) {
 	i, client := g.Issuer, req.Client
-	grant := storage.Grant{ID: NewID(), ClientID: client.ID, UserID: user.ID, Scopes: d.GrantedScopes, AuthTime: d.AuthTime,
+	grant := storage.Grant{ID: storage.DeviceGrantID(d.Hash), ClientID: client.ID, UserID: user.ID, Scopes: d.GrantedScopes, AuthTime: d.AuthTime,
 		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL), AMR: d.AMR}
-	if err := i.Store.CreateGrant(ctx, grant); err != nil {
+	// The code is spent, so only a deletion of the user (storage.DeleteUser)
+	// can have created this grant, revoked: the tokens are dead on arrival.
+	if err := i.Store.CreateGrant(ctx, grant); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return nil, oautherr.Wrap(err)
 	}
 	in := issue{subject: user.ID, user: user, scopes: d.GrantedScopes, grant: &grant, authTime: d.AuthTime}

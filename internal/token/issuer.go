@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"maps"
 	"net/url"
 	"slices"
@@ -45,8 +46,67 @@ type Issuer struct {
 	// AccessTokenAlg signs access tokens (one of jwks.Algorithms); empty
 	// means ES256.
 	AccessTokenAlg string
+	// Log receives what fails beside a request's answer (a use that could
+	// not be recorded); nil means slog.Default.
+	Log *slog.Logger
 
 	verified verifiedCache
+	used     usedCache
+}
+
+// UseInterval is how often a client's use of what a user granted it is
+// recorded at most, per user and client: uses in between write nothing.
+const UseInterval = time.Minute
+
+// Used records that the client used what the user granted it (a refresh,
+// an introspection of its token, a userinfo call), for the person to see
+// on Connected apps. It writes at most once per UseInterval (one
+// conditional UPDATE, storage.TouchConsent), and a node that recorded a
+// use of the pair within UseInterval does not even ask the store, so that
+// a resource server introspecting on every request adds no write load. A
+// failure is logged and otherwise ignored: the use itself succeeded.
+func (i *Issuer) Used(ctx context.Context, userID, clientID string) {
+	if userID == "" {
+		return // a client's own token (client_credentials)
+	}
+	now := i.Now()
+	key := userID + "\x00" + clientID
+	if !i.used.due(key, now) {
+		return
+	}
+	if _, err := i.Store.TouchConsent(ctx, userID, clientID, now, UseInterval); err != nil {
+		i.used.forget(key)
+		cmp.Or(i.Log, slog.Default()).WarnContext(ctx, "could not record an app's use of its access", "client_id", clientID, "err", err)
+	}
+}
+
+// usedCache remembers when this node last recorded a use of each user and
+// client pair, bounded like verifiedCache.
+type usedCache struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// due reports whether a use at now should be recorded, and if so takes
+// note of it.
+func (u *usedCache) due(key string, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if last, ok := u.m[key]; ok && now.Sub(last) <= UseInterval && !now.Before(last) {
+		return false
+	}
+	if u.m == nil || len(u.m) >= verifiedLimit {
+		u.m = make(map[string]time.Time)
+	}
+	u.m[key] = now
+	return true
+}
+
+// forget drops the note of a use that could not be recorded.
+func (u *usedCache) forget(key string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.m, key)
 }
 
 // DefaultLeeway is the clock skew forgiven between nodes and clients when

@@ -85,6 +85,7 @@ func (g RefreshToken) Exchange(ctx context.Context, req *Request) (*Response, er
 		return nil, err
 	}
 	i.Audit.Record(ctx, audit.Event{Type: audit.TokenRefreshed, UserID: user.ID, ClientID: client.ID, Detail: "scope=" + resp.Scope})
+	i.Used(ctx, user.ID, client.ID)
 	return resp, nil
 }
 

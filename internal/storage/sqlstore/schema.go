@@ -289,5 +289,7 @@ var migrations = []string{
 	ALTER TABLE grants ADD COLUMN amr TEXT NOT NULL DEFAULT '';`, // 28: an operator disables a user: no sign-in, no token honoured.
 	`ALTER TABLE users ADD COLUMN disabled SMALLINT NOT NULL DEFAULT 0;`, // 29: the authentication methods of the sign-in that approved a
 	// device code, for the amr of the device's ID tokens.
-	`ALTER TABLE device_codes ADD COLUMN amr TEXT NOT NULL DEFAULT '';`,
+	`ALTER TABLE device_codes ADD COLUMN amr TEXT NOT NULL DEFAULT '';`, // 30: when a client last used what a user granted it
+	// (refreshes, introspection, userinfo), for Connected apps.
+	`ALTER TABLE consents ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0;`,
 }

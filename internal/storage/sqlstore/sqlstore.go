@@ -450,14 +450,34 @@ func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), 
 // DeleteUser removes a user and everything that lets anyone act as it.
 func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 	return s.tx(ctx, "delete user", func(tx *sql.Tx) error {
+		// Unsent mail goes first, while the user's address is known.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mail_outbox WHERE sent_at = 0
+			AND lower(recipient) = (SELECT lower(email) FROM users WHERE id = $1)`, id); err != nil {
+			return err
+		}
 		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id)); err != nil {
 			return err
 		}
 		for _, q := range []string{`DELETE FROM sessions WHERE user_id = $1`, `DELETE FROM consents WHERE user_id = $1`,
-			`DELETE FROM totp_secrets WHERE user_id = $1`, `DELETE FROM recovery_codes WHERE user_id = $1`, `DELETE FROM passkeys WHERE user_id = $1`} {
+			`DELETE FROM totp_secrets WHERE user_id = $1`, `DELETE FROM recovery_codes WHERE user_id = $1`, `DELETE FROM passkeys WHERE user_id = $1`,
+			`DELETE FROM account_tokens WHERE user_id = $1`} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return err
 			}
+		}
+		// A code redeemed while the user is deleted finds its grant revoked
+		// and issues dead tokens (package token, AuthorizationCode.tokens).
+		// This comes before the UPDATE: a grant a redemption committed
+		// meanwhile is then revoked by it.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr)
+			SELECT grant_id, client_id, user_id, scopes, auth_time, $2, expires_at, $2, '', '' FROM auth_codes WHERE user_id = $1
+			ON CONFLICT (id) DO NOTHING`, id, unix(at)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr)
+			SELECT 'device:' || hash, client_id, user_id, granted_scopes, auth_time, $2, expires_at, $2, '', '' FROM device_codes
+			WHERE user_id = $1 ON CONFLICT (id) DO NOTHING`, id, unix(at)); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at = 0`, unix(at), id)
 		return err
@@ -548,28 +568,41 @@ func (s *Store) DeleteClient(ctx context.Context, id string, at time.Time) error
 func scanConsent(r scanner, extra ...any) (*storage.Consent, error) {
 	var c storage.Consent
 	var scopes string
-	var granted, updated int64
-	if err := r.Scan(append([]any{&c.UserID, &c.ClientID, &scopes, &granted, &updated}, extra...)...); err != nil {
+	var granted, updated, used int64
+	if err := r.Scan(append([]any{&c.UserID, &c.ClientID, &scopes, &granted, &updated, &used}, extra...)...); err != nil {
 		return nil, notFound(err)
 	}
 	c.Scopes = splitList(scopes)
 	c.GrantedAt = fromUnix(granted)
 	c.UpdatedAt = fromUnix(updated)
+	c.LastUsedAt = fromUnix(used)
 	return &c, nil
 }
 
 // GetConsent returns what userID granted clientID.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
 	return scanConsent(s.readRow(ctx,
-		`SELECT user_id, client_id, scopes, granted_at, updated_at FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID))
+		`SELECT user_id, client_id, scopes, granted_at, updated_at, last_used_at FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID))
 }
 
 // SaveConsent creates or replaces a consent; GrantedAt of an existing one is kept.
 func (s *Store) SaveConsent(ctx context.Context, c storage.Consent) error {
-	_, err := s.exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at) VALUES ($1, $2, $3, $4, $5)
+	_, err := s.exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
-		c.UserID, c.ClientID, joinList(c.Scopes), unix(c.GrantedAt), unix(c.UpdatedAt))
+		c.UserID, c.ClientID, joinList(c.Scopes), unix(c.GrantedAt), unix(c.UpdatedAt), unix(c.LastUsedAt))
 	return err
+}
+
+// TouchConsent records a use of the consent, at most once per every: the
+// condition is in the UPDATE, so that no read races it.
+func (s *Store) TouchConsent(ctx context.Context, userID, clientID string, at time.Time, every time.Duration) (bool, error) {
+	res, err := s.exec(ctx, `UPDATE consents SET last_used_at = $1 WHERE user_id = $2 AND client_id = $3 AND last_used_at < $4`,
+		unix(at), userID, clientID, unix(at.Add(-every))+1)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 // ListConsents returns the consents of a user with client names, newest first.
@@ -583,7 +616,7 @@ func (s *Store) ListConsents(ctx context.Context, userID string) ([]storage.Cons
 		v.Consent = *c
 		return &v, nil
 	}
-	return list(ctx, s, scan, `SELECT c.user_id, c.client_id, c.scopes, c.granted_at, c.updated_at, COALESCE(cl.name, c.client_id)
+	return list(ctx, s, scan, `SELECT c.user_id, c.client_id, c.scopes, c.granted_at, c.updated_at, c.last_used_at, COALESCE(cl.name, c.client_id)
 		FROM consents c LEFT JOIN clients cl ON cl.id = c.client_id WHERE c.user_id = $1 ORDER BY c.updated_at DESC, c.client_id`, userID)
 }
 
@@ -616,7 +649,7 @@ func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string, at t
 // ListClientConsents lists the consents given to a client.
 func (s *Store) ListClientConsents(ctx context.Context, clientID string) ([]storage.Consent, error) {
 	return list(ctx, s, func(r scanner) (*storage.Consent, error) { return scanConsent(r) },
-		`SELECT user_id, client_id, scopes, granted_at, updated_at FROM consents WHERE client_id = $1 ORDER BY updated_at DESC, user_id`, clientID)
+		`SELECT user_id, client_id, scopes, granted_at, updated_at, last_used_at FROM consents WHERE client_id = $1 ORDER BY updated_at DESC, user_id`, clientID)
 }
 
 // ---- grants

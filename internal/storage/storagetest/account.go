@@ -3,6 +3,7 @@ package storagetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -227,4 +228,92 @@ func testAccountTokens(t *testing.T, s storage.Storage) {
 	if wins.Load() != 1 {
 		t.Fatalf("%d concurrent uses of one link succeeded, want 1", wins.Load())
 	}
+}
+
+// testTouchConsent: a use is recorded at most once per interval, whatever
+// the concurrency; saving the consent again keeps it; a missing consent is
+// no error.
+func testTouchConsent(t *testing.T, s storage.Storage) {
+	t0 := now()
+	mustNil(t, s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "notes", Scopes: []string{"openid"}, GrantedAt: t0, UpdatedAt: t0}), "consent")
+	touch := func(at time.Time, want bool) {
+		t.Helper()
+		wrote, err := s.TouchConsent(ctx, "u1", "notes", at, time.Minute)
+		mustNil(t, err, "touch")
+		if wrote != want {
+			t.Fatalf("touch at +%s: wrote %v, want %v", at.Sub(t0), wrote, want)
+		}
+	}
+	var wrote atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, err := s.TouchConsent(ctx, "u1", "notes", t0.Add(time.Second), time.Minute); err == nil && ok {
+				wrote.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wrote.Load() != 1 {
+		t.Fatalf("%d concurrent touches wrote, want 1", wrote.Load())
+	}
+	touch(t0.Add(30*time.Second), false)
+	touch(t0.Add(60*time.Second), false)
+	touch(t0.Add(61*time.Second), true)
+	c, err := s.GetConsent(ctx, "u1", "notes")
+	mustNil(t, err, "get")
+	if !c.LastUsedAt.Equal(t0.Add(61 * time.Second)) {
+		t.Fatalf("last used %v, want %v", c.LastUsedAt, t0.Add(61*time.Second))
+	}
+	mustNil(t, s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "notes", Scopes: []string{"openid", "email"}, GrantedAt: t0, UpdatedAt: t0.Add(time.Hour)}), "save again")
+	l, err := s.ListConsents(ctx, "u1")
+	mustNil(t, err, "list")
+	if len(l) != 1 || !l[0].LastUsedAt.Equal(t0.Add(61*time.Second)) {
+		t.Fatalf("list after save: %+v", l)
+	}
+	if ok, err := s.TouchConsent(ctx, "u1", "other", t0, time.Minute); err != nil || ok {
+		t.Fatalf("touch of a missing consent: %v %v", ok, err)
+	}
+}
+
+// testDeleteUserEverything: deleting a user also removes its emailed links
+// and unsent mail, and creates revoked the grant of a code not yet
+// redeemed, so that its redemption issues dead tokens; another user's are
+// kept.
+func testDeleteUserEverything(t *testing.T, s storage.Storage) {
+	at := now()
+	for _, u := range []storage.User{{ID: "u1", Username: "amal", Email: "Amal@example.com"}, {ID: "u2", Username: "badr", Email: "badr@example.com"}} {
+		mustNil(t, s.CreateUser(ctx, u), "user")
+		mustNil(t, s.CreateAccountToken(ctx, storage.AccountToken{Hash: "t-" + u.ID, Kind: storage.TokenResetPassword, UserID: u.ID, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}), "link")
+		mustNil(t, s.EnqueueMail(ctx, storage.Mail{ID: "m-" + u.ID, To: strings.ToLower(u.Email), Subject: "s", Body: "b", Kind: "reset", CreatedAt: at, NextAt: at, ExpiresAt: at.Add(time.Hour)}), "mail")
+		mustNil(t, s.CreateAuthCode(ctx, storage.AuthCode{Hash: "c-" + u.ID, GrantID: "g-" + u.ID, ClientID: "notes", UserID: u.ID, Scopes: []string{"openid"}, CreatedAt: at, ExpiresAt: at.Add(time.Minute)}), "code")
+	}
+	mustNil(t, s.CreateDeviceCode(ctx, storage.DeviceCode{Hash: "d-u1", UserCode: "WXYZ2345", ClientID: "tv", Scopes: []string{"openid"}, Interval: 5,
+		Status: storage.DevicePending, CreatedAt: at, ExpiresAt: at.Add(time.Minute)}), "device code")
+	mustNil(t, s.DecideDeviceCode(ctx, "WXYZ2345", true, "u1", []string{"openid"}, nil, at, at), "approve device code")
+	mustNil(t, s.DeleteUser(ctx, "u1", at), "delete")
+	if g, err := s.GetGrant(ctx, storage.DeviceGrantID("d-u1")); err != nil || g.RevokedAt.IsZero() || g.UserID != "u1" {
+		t.Fatalf("grant of an approved device code: %+v %v", g, err)
+	}
+	_, err := s.GetAccountToken(ctx, "t-u1", storage.TokenResetPassword, at)
+	wantErr(t, err, storage.ErrNotFound, "link of a deleted user")
+	if _, err := s.GetAccountToken(ctx, "t-u2", storage.TokenResetPassword, at); err != nil {
+		t.Fatalf("another user's link: %v", err)
+	}
+	mail, err := s.ClaimMail(ctx, at, at.Add(time.Minute), 10)
+	mustNil(t, err, "claim")
+	if len(mail) != 1 || mail[0].ID != "m-u2" {
+		t.Fatalf("mail after delete: %+v", mail)
+	}
+	g, err := s.GetGrant(ctx, "g-u1")
+	mustNil(t, err, "grant of an unredeemed code")
+	if g.RevokedAt.IsZero() || g.UserID != "u1" {
+		t.Fatalf("grant of an unredeemed code: %+v", g)
+	}
+	wantErr(t, s.CreateGrant(ctx, storage.Grant{ID: "g-u1", ClientID: "notes", UserID: "u1", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}),
+		storage.ErrAlreadyExists, "redemption after delete")
+	_, err = s.GetGrant(ctx, "g-u2")
+	wantErr(t, err, storage.ErrNotFound, "another user's unredeemed code")
 }

@@ -68,6 +68,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"AMR", testAMR},
 		{"UserDisabled", testUserDisabled},
 		{"ListRecoveryCodes", testListRecoveryCodes},
+		{"TouchConsent", testTouchConsent},
+		{"DeleteUserEverything", testDeleteUserEverything},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
