@@ -286,5 +286,16 @@ var migrations = []string{
 	// from the session to the code and the grant, for the ID tokens' amr.
 	`ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN amr TEXT NOT NULL DEFAULT '';
-	ALTER TABLE grants ADD COLUMN amr TEXT NOT NULL DEFAULT '';`,
+	ALTER TABLE grants ADD COLUMN amr TEXT NOT NULL DEFAULT '';`, // 28: links of local users to their identities at upstream
+	// identity providers (package upstream); no upstream token is kept.
+	`CREATE TABLE upstream_links (
+		upstream TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		email TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		last_used_at BIGINT NOT NULL,
+		PRIMARY KEY (upstream, subject)
+	);
+	CREATE UNIQUE INDEX upstream_links_user ON upstream_links (user_id, upstream);`,
 }

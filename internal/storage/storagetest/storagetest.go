@@ -66,6 +66,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"DeleteUserFactors", testDeleteUserFactors},
 		{"UserSessions", testUserSessions},
 		{"AMR", testAMR},
+		{"UpstreamLinks", testUpstreamLinks},
+		{"UpstreamUserRace", testUpstreamUserRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
