@@ -167,6 +167,12 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	if err != nil {
 		return nil, err
 	}
+	upstreams, err := newUpstreams(ctx, cfg, store, pages, auditLog, log, fetch, now)
+	if err != nil {
+		return nil, err
+	}
+	signIn.Steps, signIn.Finished = append(signIn.Steps, upstreams.Steps()...), upstreams.Finished
+	sec.Upstreams = upstreams
 	(&authorize.Handler{Store: store, Sessions: sessions, UI: pages, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now,
 		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute,
 		UserFailures: userFailures, IPFailures: ipFailures, Password: pw, SignIn: signIn,

@@ -159,11 +159,11 @@ func (s *Step) Return(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	var st state
 	ok := s.f.open(r, StateCookie, "state", s.p.ID, &st)
 	if !ok || st.Req != reqID(a) || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(st.State)) != 1 {
-		return s.refuse(ctx, "the state is not the one this browser sent", "upstream.state"), nil
+		return s.refuse(ctx, "state: not this browser's", "upstream.state"), nil
 	}
 	switch err := s.f.Store.UseOnce(ctx, "upstream-state:"+storage.Hash(st.State), time.Unix(st.Exp, 0)); {
 	case errors.Is(err, storage.ErrAlreadyUsed):
-		return s.refuse(ctx, "the state was used before (a replayed callback)", "upstream.state"), nil
+		return s.refuse(ctx, "state: used before (a replay)", "upstream.state"), nil
 	case err != nil:
 		return signin.Outcome{}, err
 	}
@@ -177,9 +177,26 @@ func (s *Step) Return(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 	id, err := s.p.Exchange(ctx, q, st.Verifier, st.Nonce)
 	if err != nil {
-		return s.refuse(ctx, err.Error(), "upstream.failed"), nil
+		s.f.Log.WarnContext(ctx, "upstream sign-in refused", "upstream", s.p.ID, "err", err)
+		return s.refuse(ctx, reason(err), "upstream.failed"), nil
 	}
 	return s.f.account(ctx, w, a, s, id)
+}
+
+// reason is the short audit detail of a refused exchange; the log has
+// the whole error.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, ErrIssuer):
+		return "iss: not the upstream's (RFC 9207)"
+	case errors.Is(err, ErrNonce):
+		return "nonce: not the one sent"
+	case errors.Is(err, ErrIDToken):
+		return "ID token: invalid"
+	case errors.Is(err, ErrToken):
+		return "token request: refused"
+	}
+	return "upstream answer: unusable"
 }
 
 // refuse records a refused return, an attack or a broken upstream, and
@@ -190,7 +207,7 @@ func (s *Step) refuse(ctx context.Context, why, msg string) signin.Outcome {
 
 // refuseAs records a refused sign-in as typ.
 func (s *Step) refuseAs(ctx context.Context, userID, why, msg, typ string) signin.Outcome {
-	s.f.Audit.Record(ctx, audit.Event{Type: typ, UserID: userID, Detail: "upstream=" + s.p.ID + "; " + oautherr.Clip(why)})
+	s.f.Audit.Record(ctx, audit.Event{Type: typ, UserID: userID, Detail: "upstream=" + s.p.ID + "; " + why})
 	return signin.Outcome{Result: signin.Failed, Message: msg}
 }
 

@@ -108,6 +108,10 @@ var (
 	ErrIssuer = errors.New("upstream: the authorization response's iss is not the upstream's issuer (RFC 9207)")
 	ErrNonce  = errors.New("upstream: the ID token's nonce is not the one sent")
 	ErrNoID   = errors.New("upstream: the token response has no ID token")
+	// ErrIDToken wraps an ID token that does not verify; ErrToken a
+	// token request the upstream refused.
+	ErrIDToken = errors.New("upstream: the ID token is invalid")
+	ErrToken   = errors.New("upstream: the token request failed")
 )
 
 // Exchange redeems the code of an authorization response q (after its
@@ -128,7 +132,7 @@ func (p *Provider) Exchange(ctx context.Context, q url.Values, verifier, nonce s
 	}
 	tok, err := conf.Exchange(p.ctx(ctx), q.Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
-		return Identity{}, fmt.Errorf("upstream %s: token request: %w", p.ID, err)
+		return Identity{}, fmt.Errorf("%w: upstream %s: %w", ErrToken, p.ID, err)
 	}
 	var id Identity
 	if d != nil {
@@ -145,11 +149,11 @@ func (p *Provider) Exchange(ctx context.Context, q url.Values, verifier, nonce s
 func (p *Provider) fromIDToken(ctx context.Context, d *discovered, tok *oauth2.Token, nonce string) (Identity, error) {
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return Identity{}, ErrNoID
+		return Identity{}, fmt.Errorf("%w: %w", ErrIDToken, ErrNoID)
 	}
 	idt, err := d.verifier.Verify(p.ctx(ctx), raw)
 	if err != nil {
-		return Identity{}, fmt.Errorf("upstream %s: ID token: %w", p.ID, err)
+		return Identity{}, fmt.Errorf("%w: upstream %s: %w", ErrIDToken, p.ID, err)
 	}
 	if idt.Nonce != nonce {
 		return Identity{}, ErrNonce
