@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
 	"github.com/bawwab/bawwab/internal/storage"
@@ -456,5 +458,38 @@ func TestUpstreamLoginPageAndUnlink(t *testing.T) {
 	p = a.post("/account/security/upstream/unlink", url.Values{"csrf_token": {csrfOf(t, sec)}, "upstream": {"fake"}})
 	if p.Status != http.StatusSeeOther || linkOf(t, e, "fake", "sub-amal") != nil || linkOf(t, e, "fake", "sub-nopass") == nil || l == nil {
 		t.Fatalf("unlink: %d", p.Status)
+	}
+}
+
+// TestUpstreamSecondFactor: the upstream is a first factor only; a person
+// who turned on an authenticator app is asked for its code after the
+// upstream, and the ID token's amr then says fed, otp and mfa.
+func TestUpstreamSecondFactor(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	a := e.browser()
+	a.authorize(e.notesRequest("openid"))
+	secret, _ := a.enrolTOTP()
+	if err := e.Store.CreateUpstreamLink(context.Background(), storage.UpstreamLink{Upstream: "fake", Subject: "sub-amal", UserID: e.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	r := e.notesRequest("openid")
+	p, _ := b.upstreamLogin(op, r, "fake", upstreamUser{Username: "amal", Email: "amal@example.com", EmailVerified: true})
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `name="code"`) {
+		t.Fatalf("after the upstream: %d %s %s", p.Status, p.Location, p.Body)
+	}
+	if s, _ := e.Store.ListUserSessions(context.Background(), e.UserID); len(s) != 1 { // the enrolling browser's only
+		t.Fatalf("%d sessions before the second factor", len(s))
+	}
+	e.Clock.Advance(30 * time.Second) // a code of the next time step: the enrolment's is spent
+	code, err := totp.GenerateCode(secret, e.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := b.finishDownstream(b.answer(p, r, "totp", code), r)
+	amr, _ := claimsOf(t, tr.IDToken)["amr"].([]any)
+	if !slices.Contains(amr, any("fed")) || !slices.Contains(amr, any("otp")) || !slices.Contains(amr, any("mfa")) {
+		t.Fatalf("amr %v", amr)
 	}
 }
