@@ -27,10 +27,12 @@ import (
 )
 
 // newSecurity builds the second factors, the Security page, and the
-// sign-in pipeline: the password, then the second factor of anyone who
-// enrolled one (signin.Policy.AskEnrolled).
+// sign-in pipeline: the password, a passkey or an upstream identity
+// provider (its requests sent through fetch), then the second factor of
+// anyone who enrolled one (signin.Policy.AskEnrolled).
 func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, sessions *session.Manager, pages *ui.UI, auditLog *audit.Log,
 	log *slog.Logger, pw password.Params, logouts *backchannel.Notifier, now func() time.Time, userFailures, ipFailures *ratelimit.Backoff,
+	fetch *outbound.Client,
 ) (*security.Handler, *signin.Pipeline, error) {
 	sealer, err := factors.StoreSealer(ctx, store)
 	if err != nil {
@@ -69,6 +71,12 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 			totp,
 			&security.RecoveryStep{TOTPStep: *totp, Store: store},
 		}}
+	upstreams, err := newUpstreams(ctx, cfg, store, pages, auditLog, log, fetch, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	pipeline.Steps, pipeline.Finished = append(pipeline.Steps, upstreams.Steps()...), upstreams.Finished
+	h.Upstreams = upstreams
 	return h, pipeline, nil
 }
 

@@ -163,16 +163,10 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux := http.NewServeMux()
 	userFailures := &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Now: now}
 	ipFailures := &ratelimit.Backoff{Counter: store, Free: 50, Base: time.Second, Max: 15 * time.Minute, Now: now}
-	sec, signIn, err := newSecurity(ctx, cfg, store, sessions, pages, auditLog, log, pw, logouts, now, userFailures, ipFailures)
+	sec, signIn, err := newSecurity(ctx, cfg, store, sessions, pages, auditLog, log, pw, logouts, now, userFailures, ipFailures, fetch)
 	if err != nil {
 		return nil, err
 	}
-	upstreams, err := newUpstreams(ctx, cfg, store, pages, auditLog, log, fetch, now)
-	if err != nil {
-		return nil, err
-	}
-	signIn.Steps, signIn.Finished = append(signIn.Steps, upstreams.Steps()...), upstreams.Finished
-	sec.Upstreams = upstreams
 	(&authorize.Handler{Store: store, Sessions: sessions, UI: pages, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now,
 		CodeTTL: cfg.CodeTTL, RequestTTL: 30 * time.Minute,
 		UserFailures: userFailures, IPFailures: ipFailures, Password: pw, SignIn: signIn,
