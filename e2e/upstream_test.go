@@ -16,7 +16,10 @@ import (
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
+	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/upstream"
 )
 
@@ -79,8 +82,9 @@ func TestUpstreamFirstLoginCreatesAccount(t *testing.T) {
 	before := countUsers(t, e)
 
 	var firstUser string
+	var b *browser
 	for i := range 2 {
-		b := e.browser()
+		b = e.browser()
 		r := e.notesRequest("openid email profile")
 		p, _ := b.upstreamLogin(op, r, "corp", jane)
 		tr := b.finishDownstream(p, r)
@@ -109,6 +113,33 @@ func TestUpstreamFirstLoginCreatesAccount(t *testing.T) {
 	logins, _ := e.Store.ListAuditEvents(context.Background(), storage.AuditFilter{Type: "login", UserID: firstUser})
 	if len(logins) != 2 || logins[0].Detail != "method=upstream:corp" {
 		t.Errorf("login events: %+v", logins)
+	}
+	// The account has no password: none opens it, not even an empty one.
+	for _, pw := range []string{"", "x"} {
+		nb := e.browser()
+		lp := nb.get("/login")
+		if p := nb.post("/login", url.Values{"csrf_token": {csrfOf(t, lp)}, "username": {"jane"}, "password": {pw}}); p.Status != http.StatusUnauthorized {
+			t.Fatalf("password %q for a just-in-time account: %d", pw, p.Status)
+		}
+	}
+	// A pairwise client sees a subject of its own, neither bawwab's user
+	// id nor the upstream's.
+	const secret = "private-secret-0123456789abcdef0123"
+	if _, err := admin.AddClient(context.Background(), e.Store, admin.ClientSpec{ID: "private", Name: "Private", RedirectURIs: []string{"https://private.example/cb"},
+		Scopes: []string{"openid"}, Pairwise: true, Secret: secret}, scope.Default()); err != nil {
+		t.Fatal(err)
+	}
+	pr := authRequest{ClientID: "private", RedirectURI: "https://private.example/cb", Scope: "openid", State: "s-" + token.NewID(), Nonce: "n",
+		Verifier: token.NewOpaque() + token.NewOpaque()}
+	q := b.authorize(pr, "openid")
+	tr := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {pr.RedirectURI},
+		"code_verifier": {pr.Verifier}}, "private", secret)
+	upstreamSub := ""
+	if l, _ := e.Store.ListUpstreamLinks(context.Background(), firstUser); len(l) == 1 {
+		upstreamSub = l[0].Subject
+	}
+	if sub := claimsOf(t, tr.IDToken)["sub"]; tr.Status != http.StatusOK || sub == firstUser || sub == upstreamSub || sub == nil || upstreamSub == "" {
+		t.Fatalf("pairwise sub %v (user %s, upstream subject %s): %d %s", sub, firstUser, upstreamSub, tr.Status, tr.Description)
 	}
 }
 

@@ -42,6 +42,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Types of upstream.
@@ -226,7 +227,8 @@ type Identity struct {
 	Name          string
 }
 
-// ErrNoSubject means the upstream's answer lacks the subject claim.
+// ErrNoSubject means the upstream's answer lacks the subject claim, or
+// its subject is no identifier (over 255 bytes, control characters).
 var ErrNoSubject = errors.New("upstream: the answer names no subject")
 
 // Map reads an identity from claims (a userinfo answer or ID token
@@ -234,10 +236,13 @@ var ErrNoSubject = errors.New("upstream: the answer names no subject")
 // subject (GitHub's id) is kept as its decimal text; email_verified may be
 // a boolean or the string "true" (some providers send strings).
 func Map(claims map[string]any, m Claims) (Identity, error) {
-	id := Identity{Subject: text(claims[m.Subject]), Username: text(claims[m.Username]), Email: strings.TrimSpace(text(claims[m.Email])),
-		Name: text(claims[m.Name])}
-	if id.Subject == "" {
+	id := Identity{Subject: text(claims[m.Subject]), Username: clean(text(claims[m.Username]), 64),
+		Email: clean(strings.TrimSpace(text(claims[m.Email])), 254), Name: clean(text(claims[m.Name]), 200)}
+	if id.Subject == "" || len(id.Subject) > 255 || clean(id.Subject, 255) != id.Subject {
 		return Identity{}, ErrNoSubject
+	}
+	if !strings.Contains(id.Email, "@") || strings.ContainsAny(id.Email, " \t\r\n") {
+		id.Email = "" // not an address: kept nowhere, matched with nothing
 	}
 	if m.EmailVerified != "" {
 		switch v := claims[m.EmailVerified].(type) {
@@ -248,6 +253,22 @@ func Map(claims map[string]any, m Claims) (Identity, error) {
 		}
 	}
 	return id, nil
+}
+
+// clean is s as a store keeps it: valid UTF-8 without NUL or other
+// control characters, at most max bytes (cut at a character boundary).
+func clean(s string, limit int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	for len(s) > limit {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 // text is a claim as text: a string, or a whole number's digits.

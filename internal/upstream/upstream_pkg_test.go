@@ -39,6 +39,12 @@ func TestMap(t *testing.T) {
 			Identity{Subject: "1", Email: "a@b.example"}, nil},
 		{"no subject", `{"email":"a@b.example"}`, oidcClaims, Identity{}, ErrNoSubject},
 		{"subject of another type", `{"sub":{"x":1}}`, oidcClaims, Identity{}, ErrNoSubject},
+		{"control characters and NUL are dropped", `{"sub":"s","name":"A\u0000B\nC","email":"x@y.example"}`, oidcClaims,
+			Identity{Subject: "s", Name: "ABC", Email: "x@y.example"}, nil},
+		{"a subject with NUL is none", `{"sub":"s\u0000t"}`, oidcClaims, Identity{}, ErrNoSubject},
+		{"a huge subject is none", `{"sub":"` + strings.Repeat("s", 300) + `"}`, oidcClaims, Identity{}, ErrNoSubject},
+		{"an email that is no address is dropped", `{"sub":"s","email":"not an address","email_verified":true}`, oidcClaims,
+			Identity{Subject: "s", EmailVerified: true}, nil},
 		{"custom mapping", `{"uid":"u-7","mail":"m@x.example","verified":true,"cn":"M"}`, Claims{Subject: "uid", Email: "mail", EmailVerified: "verified", Name: "cn"},
 			Identity{Subject: "u-7", Email: "m@x.example", EmailVerified: true, Name: "M"}, nil},
 	}
