@@ -139,7 +139,11 @@ func (h *Handler) upstreamReturn(w http.ResponseWriter, r *http.Request) {
 		h.pageError(w, r, http.StatusNotFound, "request.expired")
 		return
 	}
-	a := h.attempt(w, r, rs.Pending(r))
+	req, lang := rs.Pending(r)
+	if lang != "" { // the pages speak on in the language they spoke before the upstream
+		r = r.WithContext(ui.WithLang(r.Context(), lang))
+	}
+	a := h.attempt(w, r, req)
 	if a == nil {
 		return
 	}

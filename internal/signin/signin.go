@@ -135,8 +135,9 @@ type Remote interface {
 	Leave(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt) error
 	// Pending returns the id of the authorization request a browser
 	// returning with r left for ("" for a sign-in to the account pages,
-	// or when r carries nothing valid: Return then refuses it).
-	Pending(r *http.Request) string
+	// or when r carries nothing valid: Return then refuses it), and the
+	// language its pages spoke.
+	Pending(r *http.Request) (req, lang string)
 	// Return checks the proof the browser brought back.
 	Return(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt) (Outcome, error)
 }

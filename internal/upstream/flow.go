@@ -116,14 +116,14 @@ func (s *Step) Verify(context.Context, *http.Request, *signin.Attempt) (signin.O
 
 // state is what the browser carries, sealed, to the upstream and back.
 type state struct {
-	State, Nonce, Verifier, Req string
-	Exp                         int64
+	State, Nonce, Verifier, Req, Lang string
+	Exp                               int64
 }
 
 // Leave sends the browser to the upstream with a new state, nonce and
 // PKCE verifier, kept in a sealed cookie for the return.
 func (s *Step) Leave(ctx context.Context, w http.ResponseWriter, r *http.Request, a *signin.Attempt) error {
-	st := state{State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(), Exp: s.f.Now().Add(s.f.TTL).Unix()}
+	st := state{State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(), Lang: a.Lang, Exp: s.f.Now().Add(s.f.TTL).Unix()}
 	if a.Request != nil {
 		st.Req = a.Request.ID
 	}
@@ -141,13 +141,14 @@ func (s *Step) Leave(ctx context.Context, w http.ResponseWriter, r *http.Request
 
 func (s *Step) statePath() string { return "/upstream/" + s.p.ID + "/" }
 
-// Pending returns the request the browser's state cookie names.
-func (s *Step) Pending(r *http.Request) string {
+// Pending returns the request the browser's state cookie names, and its
+// language.
+func (s *Step) Pending(r *http.Request) (req, lang string) {
 	var st state
 	if !s.f.open(r, StateCookie, "state", s.p.ID, &st) {
-		return ""
+		return "", ""
 	}
-	return st.Req
+	return st.Req, st.Lang
 }
 
 // Return checks the upstream's authorization response: the state (the
