@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -522,5 +523,50 @@ func TestUpstreamSecondFactor(t *testing.T) {
 	amr, _ := claimsOf(t, tr.IDToken)["amr"].([]any)
 	if !slices.Contains(amr, any("fed")) || !slices.Contains(amr, any("otp")) || !slices.Contains(amr, any("mfa")) {
 		t.Fatalf("amr %v", amr)
+	}
+}
+
+// TestUpstreamCallbackRace: one callback sent many times at once, each
+// with a copy of the browser's state cookie, signs in once.
+func TestUpstreamCallbackRace(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	b := e.browser()
+	p := b.get(e.notesRequest("openid").url())
+	cb := op.SignIn(t, b, b.startUpstreamLogin(p.Location, "fake"), upstreamUser{Username: "racer", Email: "racer@fake.example", EmailVerified: true})
+	cbURL, _ := url.Parse(cb)
+	cookies := b.Jar.Cookies(cbURL)
+	const n = 8
+	results := make(chan page, n)
+	var wg sync.WaitGroup
+	for range n {
+		c := e.browser()
+		c.Jar.SetCookies(cbURL, cookies)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", cb, nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				results <- page{}
+				return
+			}
+			resp.Body.Close()
+			results <- page{Status: resp.StatusCode, Location: resp.Header.Get("Location")}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	won := 0
+	for p := range results {
+		switch {
+		case p.Status == http.StatusSeeOther && strings.HasPrefix(p.Location, "/consent"):
+			won++
+		case p.Status != http.StatusUnauthorized:
+			t.Errorf("a concurrent callback answered %d %s", p.Status, p.Location)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d concurrent callbacks signed in, want 1", won, n)
 	}
 }
