@@ -164,6 +164,8 @@ type fakeOP struct {
 	RespIss, IDNonce, IDIssuer string
 	IssParam                   bool
 	AuthError                  string
+	// DiscoveryIssuer, when set, is the issuer its metadata claims.
+	DiscoveryIssuer string
 	// GitHub makes it a GitHub-shaped OAuth 2.0 server instead.
 	GitHub bool
 }
@@ -232,7 +234,7 @@ func writeJSONTest(w http.ResponseWriter, v any) {
 
 func (op *fakeOP) discovery(w http.ResponseWriter, _ *http.Request) {
 	u := op.srv.URL
-	writeJSONTest(w, map[string]any{"issuer": u, "authorization_endpoint": u + "/authorize", "token_endpoint": u + "/token",
+	writeJSONTest(w, map[string]any{"issuer": cmpOr(op.DiscoveryIssuer, u), "authorization_endpoint": u + "/authorize", "token_endpoint": u + "/token",
 		"userinfo_endpoint": u + "/userinfo", "jwks_uri": u + "/jwks", "id_token_signing_alg_values_supported": []string{"ES256"},
 		"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
 		"authorization_response_iss_parameter_supported": op.IssParam})

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/token"
@@ -568,5 +569,40 @@ func TestUpstreamCallbackRace(t *testing.T) {
 	}
 	if won != 1 {
 		t.Fatalf("%d of %d concurrent callbacks signed in, want 1", won, n)
+	}
+}
+
+// TestUpstreamUnreachable: an upstream whose metadata names another
+// issuer (OpenID Connect Discovery §4.3), or whose address is internal
+// while the operator allows no internal calls (package outbound), is not
+// used: the person gets a clear page, and no authorization leaves.
+func TestUpstreamUnreachable(t *testing.T) {
+	tests := []struct {
+		name      string
+		misbehave func(*fakeOP)
+		configure func(*config.Config)
+	}{
+		{"metadata of another issuer", func(op *fakeOP) { op.DiscoveryIssuer = "https://login.evil.example" }, nil},
+		{"internal address not allowed", func(*fakeOP) {}, func(c *config.Config) { c.InsecureOutboundAllow = nil }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			op := startFakeOP(t)
+			tt.misbehave(op)
+			e := startWith(t, func(c *config.Config) {
+				c.Upstreams = []upstream.Config{op.Config("fake")}
+				if tt.configure != nil {
+					tt.configure(c)
+				}
+			})
+			b := e.browser()
+			p := b.get(e.notesRequest("openid").url())
+			lp := b.get(p.Location)
+			u, _ := url.Parse(p.Location)
+			p = b.post("/login", url.Values{"csrf_token": {csrfOf(t, lp)}, "req": {u.Query().Get("req")}, "step": {"upstream:fake"}})
+			if p.Status != http.StatusBadGateway || !strings.Contains(p.Body, "cannot be reached") || p.Location != "" {
+				t.Fatalf("%d %s %s", p.Status, p.Location, p.Body)
+			}
+		})
 	}
 }
