@@ -606,3 +606,18 @@ func TestUpstreamUnreachable(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamDisabled: a disabled upstream has no button and no callback.
+func TestUpstreamDisabled(t *testing.T) {
+	op := startFakeOP(t)
+	off := false
+	e := startWithUpstream(t, op, "fake", func(c *upstream.Config) { c.Enabled = &off })
+	b := e.browser()
+	p := b.get(e.notesRequest("openid").url())
+	if lp := b.get(p.Location); strings.Contains(lp.Body, "upstream:fake") || strings.Contains(lp.Body, "Continue with") {
+		t.Fatalf("a disabled upstream is offered: %s", lp.Body)
+	}
+	if p := b.get("/upstream/fake/callback?code=c&state=s"); p.Status != http.StatusNotFound {
+		t.Fatalf("callback of a disabled upstream: %d", p.Status)
+	}
+}
