@@ -27,8 +27,8 @@ var (
 	upstreamEve  = upstreamAccount{Sub: "corp-eve", Email: "amal@example.com", EmailVerified: false, Name: "Eve"}
 )
 
-func upstreamTestConfig() upstreamOPConfig {
-	return upstreamOPConfig{
+func upstreamTestConfig() nodeOPConfig {
+	return nodeOPConfig{
 		Clients:  []upstreamClient{{ID: upstreamClientID, Secret: upstreamClientSecret, RedirectURIs: []string{upstreamRedirect}}},
 		Accounts: []upstreamAccount{upstreamAmal, upstreamEve},
 	}
@@ -50,7 +50,7 @@ type upstreamRP struct {
 	conf     *oauth2.Config
 }
 
-func newUpstreamRP(t *testing.T, op *upstreamOP) *upstreamRP {
+func newUpstreamRP(t *testing.T, op *nodeOP) *upstreamRP {
 	t.Helper()
 	provider, err := oidc.NewProvider(context.Background(), op.Issuer)
 	if err != nil {
@@ -62,7 +62,7 @@ func newUpstreamRP(t *testing.T, op *upstreamOP) *upstreamRP {
 
 // signIn runs the code flow with PKCE, state and nonce for account and
 // returns the verified ID token, the tokens and the callback's query.
-func (rp *upstreamRP) signIn(t *testing.T, op *upstreamOP, client *http.Client, account string) (*oidc.IDToken, *oauth2.Token, url.Values) {
+func (rp *upstreamRP) signIn(t *testing.T, op *nodeOP, client *http.Client, account string) (*oidc.IDToken, *oauth2.Token, url.Values) {
 	t.Helper()
 	verifier := oauth2.GenerateVerifier()
 	state, nonce := oauth2.GenerateVerifier(), oauth2.GenerateVerifier()
@@ -104,7 +104,7 @@ func callbackQuery(t *testing.T, callback string) url.Values {
 // with the upstream's keys; iss in the authorization response), and the
 // upstream refuses what a real one refuses.
 func TestUpstreamOP(t *testing.T) {
-	op := startUpstreamOP(t, upstreamTestConfig())
+	op := startNodeOP(t, upstreamTestConfig())
 	rp := newUpstreamRP(t, op)
 	ctx := context.Background()
 
@@ -241,7 +241,7 @@ func TestUpstreamOPOptions(t *testing.T) {
 	cfg.Clients[0].BackchannelLogoutURI = receiver.URL + "/backchannel"
 	cfg.Clients[0].BackchannelLogoutSessionRequired = true
 	cfg.ScopeClaimsInIDToken = true
-	op := startUpstreamOP(t, cfg)
+	op := startNodeOP(t, cfg)
 	rp := newUpstreamRP(t, op)
 	client := jarClient(t)
 	idt, _, _ := rp.signIn(t, op, client, upstreamAmal.Sub)

@@ -36,7 +36,7 @@ import (
 // the upstream, then bawwab on that listener:
 //
 //	l := listen(t)
-//	op := startUpstreamOP(t, upstreamOPConfig{
+//	op := startNodeOP(t, nodeOPConfig{
 //		Clients: []upstreamClient{{ID: "bawwab", Secret: secret,
 //			RedirectURIs: []string{"http://" + l.Addr().String() + "/upstream/corp/callback"}}},
 //		Accounts: []upstreamAccount{{Sub: "corp-amal", Email: "amal@example.com", EmailVerified: true}},
@@ -44,10 +44,10 @@ import (
 //	e := startNode(t, store, l, "", &clock{}, func(c *config.Config) { /* an upstream with op.Issuer */ })
 //	callback := op.Login(t, browserClient, upstreamAuthorizeURL, "corp-amal")
 
-// upstreamOPConfig is what the upstream OP serves: its clients and the
+// nodeOPConfig is what the upstream OP serves: its clients and the
 // people who can sign in to it. Port 0 and an empty Issuer mean a free
 // loopback port and http://127.0.0.1:PORT.
-type upstreamOPConfig struct {
+type nodeOPConfig struct {
 	Port     int               `json:"port,omitempty"`
 	Issuer   string            `json:"issuer,omitempty"`
 	Clients  []upstreamClient  `json:"clients"`
@@ -79,8 +79,8 @@ type upstreamAccount struct {
 	Name          string `json:"name,omitempty"`
 }
 
-// upstreamOP is a running upstream OP.
-type upstreamOP struct {
+// nodeOP is a running upstream OP.
+type nodeOP struct {
 	// Issuer is its issuer identifier; discovery is at
 	// Issuer + "/.well-known/openid-configuration".
 	Issuer string
@@ -105,10 +105,10 @@ var upstreamOPInstall struct {
 	installLogs string
 }
 
-// startUpstreamOP starts the upstream OP with cfg and stops it when t ends.
+// startNodeOP starts the upstream OP with cfg and stops it when t ends.
 // Without Node.js (or npm, where node_modules is not installed yet) it
 // skips t, or fails it under BAWWAB_REQUIRE_ALL=1.
-func startUpstreamOP(t *testing.T, cfg upstreamOPConfig) *upstreamOP {
+func startNodeOP(t *testing.T, cfg nodeOPConfig) *nodeOP {
 	t.Helper()
 	in := &upstreamOPInstall
 	in.once.Do(installUpstreamOP)
@@ -121,7 +121,7 @@ func startUpstreamOP(t *testing.T, cfg upstreamOPConfig) *upstreamOP {
 			upstreamOPSrc, in.installErr, in.installLogs))
 	}
 	conf := struct {
-		upstreamOPConfig
+		nodeOPConfig
 		Conform bool `json:"conform_id_token_claims"`
 	}{cfg, !cfg.ScopeClaimsInIDToken}
 	b, err := json.Marshal(conf)
@@ -137,9 +137,9 @@ func startUpstreamOP(t *testing.T, cfg upstreamOPConfig) *upstreamOP {
 
 // runUpstreamOP runs the server script with the config file at path and
 // waits for it to say it is ready.
-func runUpstreamOP(t *testing.T, node, script, path string) *upstreamOP {
+func runUpstreamOP(t *testing.T, node, script, path string) *nodeOP {
 	t.Helper()
-	op := &upstreamOP{Log: &syncBuffer{}}
+	op := &nodeOP{Log: &syncBuffer{}}
 	cmd := exec.Command(node, script, path)
 	cmd.Stderr = op.Log
 	stdin, err := cmd.StdinPipe() // closed when the test process ends: the server then exits
@@ -339,14 +339,14 @@ func copyUpstreamOPFile(src, dst string) error {
 // callback, without requesting it. client must have a cookie jar; like a
 // browser, it keeps the upstream's session, so a second sign-in with the
 // same jar skips the form and signs in whoever signed in first.
-func (op *upstreamOP) Login(t *testing.T, client *http.Client, authorizeURL, account string) (callbackURL string) {
+func (op *nodeOP) Login(t *testing.T, client *http.Client, authorizeURL, account string) (callbackURL string) {
 	t.Helper()
 	return op.interact(t, client, authorizeURL, url.Values{"login": {account}})
 }
 
 // Refuse is Login where the person cancels at the login form: the callback
 // gets error=access_denied.
-func (op *upstreamOP) Refuse(t *testing.T, client *http.Client, authorizeURL string) (callbackURL string) {
+func (op *nodeOP) Refuse(t *testing.T, client *http.Client, authorizeURL string) (callbackURL string) {
 	t.Helper()
 	return op.interact(t, client, authorizeURL, url.Values{"abort": {"1"}})
 }
@@ -355,10 +355,10 @@ var upstreamFormAction = regexp.MustCompile(`<form method="post" action="([^"]+)
 
 // interact follows the upstream's pages from authorizeURL, posting form to
 // its login form, until a redirect leaves the upstream.
-func (op *upstreamOP) interact(t *testing.T, client *http.Client, authorizeURL string, form url.Values) string {
+func (op *nodeOP) interact(t *testing.T, client *http.Client, authorizeURL string, form url.Values) string {
 	t.Helper()
 	if client.Jar == nil {
-		t.Fatal("upstreamOP.Login needs a client with a cookie jar")
+		t.Fatal("nodeOP.Login needs a client with a cookie jar")
 	}
 	if !op.owns(authorizeURL) {
 		t.Fatalf("%s is not an authorization request to the upstream OP %s", authorizeURL, op.Issuer)
@@ -421,7 +421,7 @@ func resolveUpstreamURL(t *testing.T, base, ref string) string {
 }
 
 // owns reports whether u is on the upstream OP's origin.
-func (op *upstreamOP) owns(u string) bool {
+func (op *nodeOP) owns(u string) bool {
 	a, err1 := url.Parse(u)
 	b, err2 := url.Parse(op.Issuer)
 	return err1 == nil && err2 == nil && a.Scheme == b.Scheme && a.Host == b.Host
@@ -437,7 +437,7 @@ var (
 // it answers, the upstream posts a logout token (OpenID Connect Back-Channel
 // Logout) to the BackchannelLogoutURI of each client the person signed in
 // to, and it has a session no more: the next Login shows the form again.
-func (op *upstreamOP) Logout(t *testing.T, client *http.Client) {
+func (op *nodeOP) Logout(t *testing.T, client *http.Client) {
 	t.Helper()
 	c := noRedirects(&http.Client{Jar: client.Jar, Transport: client.Transport})
 	status, _, body := upstreamRequest(t, c, op.Issuer+"/session/end", nil)

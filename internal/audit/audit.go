@@ -65,11 +65,22 @@ const (
 	UserUnlocked     = "user_unlocked"     // an operator lifted the sign-in throttle
 )
 
+// Sign-in through upstream identity providers (package upstream).
+const (
+	UpstreamRefused   = "upstream_refused"    // attack: a callback with a forged, foreign or replayed state, a wrong iss or nonce, an invalid ID token
+	UpstreamDenied    = "upstream_denied"     // the upstream answered with an error (the person cancelled)
+	UpstreamNoAccount = "upstream_no_account" // an upstream identity that may not sign in here (domain, address taken, no sign-up)
+	UpstreamCreated   = "upstream_account"    // a first sign-in through an upstream created a local account
+	UpstreamLinkAsked = "upstream_link_asked" // an upstream identity has a local account's address: waiting for the local proof
+	UpstreamLinked    = "upstream_linked"
+	UpstreamUnlinked  = "upstream_unlinked"
+)
+
 // Attack reports whether events of type typ are detected attacks.
 func Attack(typ string) bool {
 	switch typ {
 	case LoginThrottled, CodeReplay, CodeWrongClient, RefreshReuse, RefreshWrongClient, ClientThrottled, CSRFRejected, OutboundRefused,
-		FactorThrottled, FactorReplay, PasskeyCounterBack:
+		FactorThrottled, FactorReplay, PasskeyCounterBack, UpstreamRefused:
 		return true
 	}
 	return false

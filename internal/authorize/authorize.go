@@ -87,6 +87,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /authorize", h.authorize)
 	mux.HandleFunc("GET /login", h.loginPage)
 	mux.HandleFunc("POST /login", h.login)
+	mux.HandleFunc("GET /upstream/{id}/callback", h.upstreamReturn)
 	mux.HandleFunc("GET /consent", h.consentPage)
 	mux.HandleFunc("POST /consent", h.consent)
 	mux.HandleFunc("GET /account", h.account)

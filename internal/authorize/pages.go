@@ -107,9 +107,17 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
+	h.signedIn(w, r, a, rec)
+}
+
+// signedIn starts the session of a finished sign-in and goes on to
+// consent (or to the account pages); a nil rec means the pipeline showed
+// a page already.
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, a *signin.Attempt, rec *signin.Record) {
 	if rec == nil { // the pipeline showed a page: a failure or the next step
 		return
 	}
+	ctx := r.Context()
 	if _, err := h.Sessions.LoginWith(ctx, w, r, rec.UserID, rec.AMR); err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
@@ -120,6 +128,31 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		next = "/consent?req=" + url.QueryEscape(a.Request.ID)
 	}
 	http.Redirect(w, r, withLang(r, next), http.StatusSeeOther)
+}
+
+// upstreamReturn is the callback of an upstream identity provider
+// (package upstream): the sign-in step it belongs to checks the answer,
+// and the pending request it left for goes on.
+func (h *Handler) upstreamReturn(w http.ResponseWriter, r *http.Request) {
+	rs := h.signIn().Remote("upstream:" + r.PathValue("id"))
+	if rs == nil {
+		h.pageError(w, r, http.StatusNotFound, "request.expired")
+		return
+	}
+	req, lang := rs.Pending(r)
+	if lang != "" { // the pages speak on in the language they spoke before the upstream
+		r = r.WithContext(ui.WithLang(r.Context(), lang))
+	}
+	a := h.attempt(w, r, req)
+	if a == nil {
+		return
+	}
+	rec, err := h.signIn().Return(r.Context(), w, r, a, rs)
+	if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	h.signedIn(w, r, a, rec)
 }
 
 // signIn returns the sign-in pipeline: SignIn, or else the password alone

@@ -11,6 +11,7 @@ import (
 	"github.com/bawwab/bawwab/internal/mail"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/upstream"
 	"io"
 	"net"
 	"net/url"
@@ -117,6 +118,9 @@ type Config struct {
 	// EmailLinkTTL is how long an emailed verification or reset link
 	// stays valid.
 	EmailLinkTTL time.Duration
+	// Upstreams are the identity providers people may sign in through
+	// (package upstream).
+	Upstreams []upstream.Config
 }
 
 // Default returns the built-in defaults.
@@ -179,6 +183,7 @@ const (
 	KindNum  Kind = "num"  // a whole number
 	KindDur  Kind = "dur"  // a Go duration: 90s, 10m, 24h
 	KindList Kind = "list" // comma-separated values
+	KindYAML Kind = "yaml" // a YAML (or JSON) structure
 )
 
 // Flag is the command-line flag name of the field.
@@ -333,6 +338,27 @@ var Fields = []Field{
 	str("signup", "self sign-up: off, open (anyone may create an account), or invite (with an invitation link made through the admin API)", func(c *Config) *string { return &c.Signup }),
 	dur("email_link_ttl", "how long an emailed email-verification or password-reset link stays valid", func(c *Config) *time.Duration { return &c.EmailLinkTTL }),
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
+	{Key: "upstreams", Kind: KindYAML, Help: "identity providers to sign in through (docs/federation.md): a list of {id, name: {en, ar}, type: oidc, oauth2, google or github, issuer (oidc), auth_url, token_url, userinfo_url, emails_url (oauth2), client_id, client_secret, scopes, claims: {subject, username, email, email_verified, name}, allowed_domains, jit (default true), enabled (default true)}; the value shown is the ids",
+		set: setUpstreams, get: func(c *Config) string {
+			ids := make([]string, len(c.Upstreams))
+			for i, u := range c.Upstreams {
+				ids[i] = u.ID
+			}
+			return strings.Join(ids, ",")
+		}},
+}
+
+// setUpstreams reads the upstreams list from YAML (or JSON) text; an
+// unknown member is an error.
+func setUpstreams(c *Config, s string) error {
+	var list []upstream.Config
+	dec := yaml.NewDecoder(strings.NewReader(s))
+	dec.KnownFields(true)
+	if err := dec.Decode(&list); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("not a list of upstreams: %v", err)
+	}
+	c.Upstreams = list
+	return nil
 }
 
 func field(key string) (Field, bool) {
@@ -374,24 +400,47 @@ func Load(c *Config, raw []byte, name string) error {
 			}
 			return fmt.Errorf("config: %s: unknown key %q", path, k)
 		}
-		var s string
-		switch v := m[k].(type) {
-		case []any:
-			parts := make([]string, len(v))
-			for i, p := range v {
-				parts[i] = fmt.Sprint(p)
-			}
-			s = strings.Join(parts, ",")
-		case nil:
+		s, set, err := fieldText(f, m[k])
+		if err != nil {
+			return fmt.Errorf("config: %s: %s: %w", path, k, err)
+		}
+		if !set {
 			continue
-		default:
-			s = fmt.Sprint(v)
 		}
 		if err := f.Set(c, s); err != nil {
 			return fmt.Errorf("config: %s: %w", path, err)
 		}
 	}
 	return nil
+}
+
+// fieldText is a YAML value as the text f.Set reads: a list joined with
+// commas, a structure as YAML for a KindYAML field; set is false for a
+// null value.
+func fieldText(f Field, v any) (s string, set bool, err error) {
+	switch v := v.(type) {
+	case nil:
+		return "", false, nil
+	case []any, map[string]any:
+		if f.Kind == KindYAML {
+			raw, err := yaml.Marshal(v)
+			return string(raw), true, err
+		}
+		if l, ok := v.([]any); ok {
+			return joinList(l), true, nil
+		}
+		return "", false, errors.New("must be a value or a list")
+	default:
+		return fmt.Sprint(v), true, nil
+	}
+}
+
+func joinList(v []any) string {
+	parts := make([]string, len(v))
+	for i, p := range v {
+		parts[i] = fmt.Sprint(p)
+	}
+	return strings.Join(parts, ",")
 }
 
 // LoadEnv applies BAWWAB_* variables to c.
@@ -485,6 +534,9 @@ func (c *Config) checkListeners() []error {
 // (checkAccounts), and the admin token's length.
 func (c *Config) checkProtocol() []error {
 	errs := append(c.checkOAuth(), c.checkAccounts()...)
+	if err := upstream.Validate(c.Upstreams); err != nil {
+		errs = append(errs, err)
+	}
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		errs = append(errs, errors.New("admin_token must have at least 32 characters (e.g. the output of: openssl rand -base64 32)"))
 	}
@@ -687,7 +739,10 @@ The admin commands take only ` + "`--data-dir`" + `, ` + "`--database`" + ` and 
 		fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | `%s` | %s |\n", f.Key, f.Flag(), f.Env(), def, f.Help)
 	}
 	b.WriteString("\nExample file:\n\n```yaml\n")
-	b.WriteString("issuer: https://id.example.com\nlisten: 0.0.0.0:8080\ndatabase: postgres://bawwab@db.internal/bawwab\naudience: [api]\naccess_token_ttl: 10m\nlog_format: json\n```\n")
+	b.WriteString("issuer: https://id.example.com\nlisten: 0.0.0.0:8080\ndatabase: postgres://bawwab@db.internal/bawwab\naudience: [api]\naccess_token_ttl: 10m\nlog_format: json\n" +
+		"upstreams:\n  - id: corp\n    name: {en: Example Corp, ar: إكزامبل كورب}\n    type: oidc\n    issuer: https://login.corp.example\n" +
+		"    client_id: bawwab\n    client_secret: from-the-provider\n    allowed_domains: [corp.example]\n" +
+		"  - id: github\n    name: {en: GitHub}\n    type: github\n    client_id: Iv1.0123456789abcdef\n    client_secret: from-github\n```\n")
 	return b.String()
 }
 

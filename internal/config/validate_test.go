@@ -85,3 +85,48 @@ func TestWarningsOrder(t *testing.T) {
 		t.Fatalf("warnings for a sound config: %q", w)
 	}
 }
+
+// TestUpstreams reads the upstreams list from YAML and from the
+// environment (JSON), refuses unknown members, and validates the list.
+func TestUpstreams(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		loadErr    string
+		ids        string
+		validErr   string
+	}{
+		{name: "two upstreams", yaml: "upstreams:\n  - id: corp\n    name: {en: Example Corp, ar: إكزامبل}\n    type: oidc\n    issuer: https://login.corp.example\n    client_id: c\n    allowed_domains: [corp.example]\n  - id: github\n    name: {en: GitHub}\n    type: github\n    client_id: g\n",
+			ids: "corp,github"},
+		{name: "unknown member", yaml: "upstreams:\n  - id: corp\n    issuer_url: https://x.example\n", loadErr: "issuer_url"},
+		{name: "not a list", yaml: "upstreams: corp\n", loadErr: "not a list of upstreams"},
+		{name: "invalid upstream", yaml: "upstreams:\n  - id: corp\n    name: {en: Corp}\n    type: oidc\n    client_id: c\n", ids: "corp", validErr: "issuer must be"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			err := Load(&c, []byte(tt.yaml), "test.yaml")
+			if tt.loadErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.loadErr) {
+					t.Fatalf("Load: %v, want %q", err, tt.loadErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, _ := field("upstreams")
+			if got := f.Get(&c); got != tt.ids {
+				t.Errorf("upstreams = %q, want %q", got, tt.ids)
+			}
+			err = c.Validate()
+			if (tt.validErr == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.validErr) {
+				t.Errorf("Validate: %v, want %q", err, tt.validErr)
+			}
+		})
+	}
+	c := Default()
+	env := map[string]string{"BAWWAB_UPSTREAMS": `[{"id":"g","name":{"en":"Google"},"type":"google","client_id":"x"}]`}
+	if err := LoadEnv(&c, func(k string) string { return env[k] }); err != nil || len(c.Upstreams) != 1 || c.Upstreams[0].Type != "google" {
+		t.Fatalf("LoadEnv: %v %+v", err, c.Upstreams)
+	}
+}

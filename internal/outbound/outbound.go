@@ -400,3 +400,35 @@ func Special(ip netip.Addr) string {
 	}
 	return ""
 }
+
+// HTTPClient is an http.Client under the same rules, for libraries that
+// send requests of their own (an upstream identity provider's discovery,
+// token and userinfo requests, package upstream): every URL passes
+// CheckURL, every address the dial check, no redirect is followed, and an
+// answer is cut after the size limit.
+func (c *Client) HTTPClient() *http.Client {
+	return &http.Client{Timeout: c.timeout, Transport: checkedTransport{c},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+type checkedTransport struct{ c *Client }
+
+func (t checkedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.c.CheckURL(req.URL.String()); err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, refused("%s: %v", req.URL, err)
+	}
+	resp, err := t.c.http.Transport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = limitedBody{Reader: io.LimitReader(resp.Body, t.c.maxBytes), Closer: resp.Body}
+	return resp, nil
+}
+
+type limitedBody struct {
+	io.Reader
+	io.Closer
+}

@@ -41,6 +41,10 @@ type pageData struct {
 	// Unconfirmed is the account's address while it is not confirmed:
 	// the page offers to mail a new link.
 	Unconfirmed string
+	// Links are the upstream identities linked to the account; LinksOn
+	// says whether upstreams are configured.
+	Links   []linkView
+	LinksOn bool
 }
 
 type passkeyView struct{ ID, Name, Created, LastUsed string }
@@ -74,7 +78,8 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 var knownNotice = map[string]bool{
 	"security.password.changed": true, "security.totp.on": true, "security.totp.off": true,
 	"security.session.ended": true, "security.passkey.added": true, "security.passkey.removed": true, "security.passkey.renamed": true,
-	"security.verify.sent": true,
+	"security.verify.sent":       true,
+	"security.upstream.unlinked": true,
 }
 
 // render fills in what the page always shows and writes it.
@@ -111,7 +116,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, ses
 	for _, e := range events {
 		d.Events = append(d.Events, eventView{When: date(e.Time), Type: e.Type, Detail: e.Detail})
 	}
-	if err := h.passkeys(r, u, &d); err != nil {
+	if err := errors.Join(h.passkeys(r, u, &d), h.linkedAccounts(r, u, &d)); err != nil {
 		h.fail(w, r, oautherr.Wrap(err))
 		return
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/ui"
+	"github.com/bawwab/bawwab/internal/upstream"
 )
 
 // Notifier tells a person of a security event on their account: a new
@@ -66,6 +67,9 @@ type Handler struct {
 	Notify  Notifier
 	Logouts LoggedOut
 	Now     func() time.Time
+	// Upstreams are the identity providers people sign in through; nil
+	// lists no linked accounts.
+	Upstreams *upstream.Flow
 }
 
 // Register adds the Security page and its forms to mux.
@@ -78,6 +82,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/security/data", h.download)
 	mux.HandleFunc("GET /account/security/delete", h.deletePage)
 	mux.HandleFunc("POST /account/security/delete", h.deleteAccount)
+	mux.HandleFunc("POST /account/security/upstream/unlink", func(w http.ResponseWriter, r *http.Request) {
+		if h.Upstreams == nil {
+			http.NotFound(w, r)
+			return
+		}
+		h.unlink(w, r)
+	})
 	if h.Passkeys != nil {
 		h.registerPasskeys(mux)
 	} else {

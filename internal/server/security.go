@@ -12,8 +12,10 @@ import (
 
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/backchannel"
+	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/factors"
+	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/ratelimit"
 	"github.com/bawwab/bawwab/internal/security"
@@ -21,13 +23,16 @@ import (
 	"github.com/bawwab/bawwab/internal/signin"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/ui"
+	"github.com/bawwab/bawwab/internal/upstream"
 )
 
 // newSecurity builds the second factors, the Security page, and the
-// sign-in pipeline: the password, then the second factor of anyone who
-// enrolled one (signin.Policy.AskEnrolled).
+// sign-in pipeline: the password, a passkey or an upstream identity
+// provider (its requests sent through fetch), then the second factor of
+// anyone who enrolled one (signin.Policy.AskEnrolled).
 func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, sessions *session.Manager, pages *ui.UI, auditLog *audit.Log,
 	log *slog.Logger, pw password.Params, logouts *backchannel.Notifier, now func() time.Time, userFailures, ipFailures *ratelimit.Backoff,
+	fetch *outbound.Client,
 ) (*security.Handler, *signin.Pipeline, error) {
 	sealer, err := factors.StoreSealer(ctx, store)
 	if err != nil {
@@ -63,6 +68,12 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 			totp,
 			&security.RecoveryStep{TOTPStep: *totp, Store: store},
 		}}
+	upstreams, err := newUpstreams(ctx, cfg, store, pages, auditLog, log, fetch, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	pipeline.Steps, pipeline.Finished = append(pipeline.Steps, upstreams.Steps()...), upstreams.Finished
+	h.Upstreams = upstreams
 	return h, pipeline, nil
 }
 
@@ -89,4 +100,26 @@ func contentPolicy(path string) string {
 		return base + "; script-src 'self'; connect-src 'self'"
 	}
 	return base
+}
+
+// newUpstreams builds sign-in through the configured upstream identity
+// providers (package upstream): their requests go through outbound's
+// checks, their state through cookies sealed under a key of their own.
+func newUpstreams(ctx context.Context, cfg config.Config, store storage.Storage, pages *ui.UI, auditLog *audit.Log, log *slog.Logger,
+	fetch *outbound.Client, now func() time.Time) (*upstream.Flow, error) {
+	material, err := store.Secret(ctx, "upstream-seal", []byte(rand.Text()+rand.Text()))
+	if err != nil {
+		return nil, fmt.Errorf("upstream sealer: %w", err)
+	}
+	sealer, err := clientauth.NewSealer(material)
+	if err != nil {
+		return nil, fmt.Errorf("upstream sealer: %w", err)
+	}
+	flow := &upstream.Flow{Store: store, Sealer: sealer, UI: pages, Audit: auditLog, Log: log, Now: now,
+		Secure: strings.HasPrefix(cfg.Issuer, "https://"), TTL: 10 * time.Minute}
+	client := fetch.HTTPClient()
+	for _, c := range cfg.Upstreams {
+		flow.Providers = append(flow.Providers, upstream.NewProvider(c, cfg.Issuer, client, now))
+	}
+	return flow, nil
 }

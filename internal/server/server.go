@@ -163,7 +163,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	mux := http.NewServeMux()
 	userFailures := &ratelimit.Backoff{Counter: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Now: now}
 	ipFailures := &ratelimit.Backoff{Counter: store, Free: 50, Base: time.Second, Max: 15 * time.Minute, Now: now}
-	sec, signIn, err := newSecurity(ctx, cfg, store, sessions, pages, auditLog, log, pw, logouts, now, userFailures, ipFailures)
+	sec, signIn, err := newSecurity(ctx, cfg, store, sessions, pages, auditLog, log, pw, logouts, now, userFailures, ipFailures, fetch)
 	if err != nil {
 		return nil, err
 	}

@@ -46,12 +46,14 @@ func (*Password) Offered(context.Context, *Attempt) (bool, error) { return true,
 
 type loginData struct {
 	Req, ClientName, Username, Error string
+	// Elsewhere are the upstream identity providers offered as buttons.
+	Elsewhere []Option
 }
 
 // Show renders the login form; after a failure the username stays filled
 // in.
 func (p *Password) Show(w http.ResponseWriter, r *http.Request, a *Attempt) {
-	data := loginData{Username: r.PostForm.Get("username")}
+	data := loginData{Username: r.PostForm.Get("username"), Elsewhere: a.Elsewhere}
 	if a.Request != nil {
 		data.Req = a.Request.ID
 	}

@@ -44,6 +44,10 @@ type Pipeline struct {
 	// sign-ins of one step only.
 	Progress Progress
 	Now      func() time.Time
+	// Finished, when set, is told of every finished sign-in before its
+	// Record is returned (package upstream links an account the person
+	// just proved control of).
+	Finished func(ctx context.Context, w http.ResponseWriter, r *http.Request, rec *Record) error
 }
 
 // ChoiceField is the form field that names the step a form answers.
@@ -121,7 +125,59 @@ func (p *Pipeline) Show(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		}
 	}
 	a.Status = cmpStatus(a.Status)
+	return p.show(ctx, w, r, a, s)
+}
+
+// show writes the page of s, with the remote steps offered beside a
+// first factor.
+func (p *Pipeline) show(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt, s Step) error {
+	a.Elsewhere = nil
+	if s.Kind() == FirstFactor {
+		for _, o := range p.Steps {
+			rs, ok := o.(Remote)
+			if !ok || rs.Name() == s.Name() || rs.Kind() != FirstFactor {
+				continue
+			}
+			if on, err := rs.Offered(ctx, a); err != nil {
+				return err
+			} else if on {
+				a.Elsewhere = append(a.Elsewhere, Option{Step: rs.Name(), Label: rs.Label(a.Lang)})
+			}
+		}
+	}
 	s.Show(w, r, a)
+	return nil
+}
+
+// Return finishes a remote step when the browser comes back (the
+// upstream's redirect to its callback), as Submit finishes a posted one.
+// The step must be one the policy still needs.
+func (p *Pipeline) Return(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt, rs Remote) (*Record, error) {
+	if err := p.load(ctx, r, a); err != nil {
+		return nil, err
+	}
+	a.Choice = rs.Name()
+	s, err := p.Next(ctx, a, DemandOf(a.Request))
+	if err != nil {
+		return nil, err
+	}
+	if s == nil || s.Name() != rs.Name() { // finished already, or a step the policy does not need now: afresh
+		a.User, a.Proved = nil, nil
+	}
+	out, err := rs.Return(ctx, w, r, a)
+	if err != nil {
+		return nil, err
+	}
+	return p.outcome(ctx, w, r, a, rs, out)
+}
+
+// Remote returns the remote step named name, or nil.
+func (p *Pipeline) Remote(name string) Remote {
+	for _, s := range p.Steps {
+		if rs, ok := s.(Remote); ok && s.Name() == name {
+			return rs
+		}
+	}
 	return nil
 }
 
@@ -143,10 +199,19 @@ func (p *Pipeline) Submit(ctx context.Context, w http.ResponseWriter, r *http.Re
 			return nil, err
 		}
 	}
+	if rs, ok := s.(Remote); ok && s.Name() == a.Choice {
+		return nil, rs.Leave(ctx, w, r, a)
+	}
 	out, err := s.Verify(ctx, r, a)
 	if err != nil {
 		return nil, err
 	}
+	return p.outcome(ctx, w, r, a, s, out)
+}
+
+// outcome finishes a step's verification: the next step or the Record
+// after a proof, else the step again with its failure.
+func (p *Pipeline) outcome(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt, s Step, out Outcome) (*Record, error) {
 	switch out.Result {
 	case Proved:
 		return p.proved(ctx, w, r, a, s, out)
@@ -155,10 +220,9 @@ func (p *Pipeline) Submit(ctx context.Context, w http.ResponseWriter, r *http.Re
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		a.Status, a.Message, a.MessageArgs = http.StatusTooManyRequests, out.Message, []any{secs}
 	default:
-		a.Status, a.Message = http.StatusUnauthorized, out.Message
+		a.Status, a.Message, a.MessageArgs = http.StatusUnauthorized, out.Message, out.Args
 	}
-	s.Show(w, r, a)
-	return nil, nil
+	return nil, p.show(ctx, w, r, a, s)
 }
 
 // proved records that s proved its amr values, and finishes the sign-in
@@ -188,6 +252,11 @@ func (p *Pipeline) proved(ctx context.Context, w http.ResponseWriter, r *http.Re
 			}
 		}
 		rec := a.Record()
+		if p.Finished != nil {
+			if err := p.Finished(ctx, w, r, &rec); err != nil {
+				return nil, err
+			}
+		}
 		return &rec, nil
 	}
 	if p.Progress == nil {
@@ -197,8 +266,7 @@ func (p *Pipeline) proved(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return nil, err
 	}
 	a.Status, a.Message, a.MessageArgs, a.Choice = http.StatusOK, "", nil, ""
-	next.Show(w, r, a)
-	return nil, nil
+	return nil, p.show(ctx, w, r, a, next)
 }
 
 // refuseDisabled ends the sign-in of a user an operator disabled: the

@@ -67,6 +67,7 @@ const (
 	AMROTP      = "otp" // a one-time password (TOTP, recovery code)
 	AMRHardware = "hwk" // proof of possession of a hardware key (a passkey on a security key)
 	AMRSoftware = "swk" // proof of possession of a software key (a synced passkey)
+	AMRFed      = "fed" // federated: an upstream identity provider vouched for the person
 	AMRMFA      = "mfa" // more than one factor (RFC 8176 §2: added when two kinds were proved)
 )
 
@@ -122,6 +123,31 @@ type Step interface {
 	Verify(ctx context.Context, r *http.Request, a *Attempt) (Outcome, error)
 }
 
+// Remote is a first factor proved elsewhere: at an upstream identity
+// provider (package upstream). Posting its choice on the login form makes
+// the pipeline call Leave, which sends the browser away; the browser's
+// return goes to [Pipeline.Return], which calls Return instead of Verify.
+type Remote interface {
+	Step
+	// Label is the step's name on the login page's button, in lang.
+	Label(lang string) string
+	// Leave writes the response that sends the browser to prove itself.
+	Leave(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt) error
+	// Pending returns the id of the authorization request a browser
+	// returning with r left for ("" for a sign-in to the account pages,
+	// or when r carries nothing valid: Return then refuses it), and the
+	// language its pages spoke.
+	Pending(r *http.Request) (req, lang string)
+	// Return checks the proof the browser brought back.
+	Return(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt) (Outcome, error)
+}
+
+// Option is another way to prove the factor a page asks for: a [Remote]
+// step, shown as a button.
+type Option struct {
+	Step, Label string
+}
+
 // Result is how a step's verification ended.
 type Result int
 
@@ -140,8 +166,9 @@ type Outcome struct {
 	Result Result
 	// User is the person a first factor identified.
 	User *storage.User
-	// Message is the UI catalog key shown with a failure.
+	// Message is the UI catalog key shown with a failure; Args fill it in.
 	Message string
+	Args    []any
 	// Retry is how long a throttled person must wait.
 	Retry time.Duration
 }
@@ -178,6 +205,9 @@ type Attempt struct {
 	Message string
 	// MessageArgs fill in Message (the seconds to wait).
 	MessageArgs []any
+	// Elsewhere lists the remote steps offered beside the one shown
+	// ("Continue with …" buttons), set by the pipeline.
+	Elsewhere []Option
 }
 
 // Record is what a finished sign-in proved: what the session keeps and

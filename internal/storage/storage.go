@@ -468,6 +468,7 @@ const (
 // Storage is the persistence contract of bawwab.
 type Storage interface {
 	Factors
+	UpstreamLinks
 
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (*User, error)

@@ -291,5 +291,16 @@ var migrations = []string{
 	// device code, for the amr of the device's ID tokens.
 	`ALTER TABLE device_codes ADD COLUMN amr TEXT NOT NULL DEFAULT '';`, // 30: when a client last used what a user granted it
 	// (refreshes, introspection, userinfo), for Connected apps.
-	`ALTER TABLE consents ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0;`,
+	`ALTER TABLE consents ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0;`, // 31: links of local users to their identities at upstream
+	// identity providers (package upstream); no upstream token is kept.
+	`CREATE TABLE upstream_links (
+		upstream TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		email TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		last_used_at BIGINT NOT NULL,
+		PRIMARY KEY (upstream, subject)
+	);
+	CREATE UNIQUE INDEX upstream_links_user ON upstream_links (user_id, upstream);`,
 }

@@ -460,7 +460,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 		}
 		for _, q := range []string{`DELETE FROM sessions WHERE user_id = $1`, `DELETE FROM consents WHERE user_id = $1`,
 			`DELETE FROM totp_secrets WHERE user_id = $1`, `DELETE FROM recovery_codes WHERE user_id = $1`, `DELETE FROM passkeys WHERE user_id = $1`,
-			`DELETE FROM account_tokens WHERE user_id = $1`} {
+			`DELETE FROM account_tokens WHERE user_id = $1`, `DELETE FROM upstream_links WHERE user_id = $1`} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return err
 			}

@@ -70,6 +70,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"ListRecoveryCodes", testListRecoveryCodes},
 		{"TouchConsent", testTouchConsent},
 		{"DeleteUserEverything", testDeleteUserEverything},
+		{"UpstreamLinks", testUpstreamLinks},
+		{"UpstreamUserRace", testUpstreamUserRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })

@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/bawwab/bawwab/internal/ui"
+)
+
+// TestBrowserUpstream signs in through an upstream in a real browser, in
+// English and Arabic: the login page's "Continue with Example Corp"
+// button, the upstream's own login and consent, and back at bawwab's
+// consent for the app that asked, the request intact.
+func TestBrowserUpstream(t *testing.T) {
+	exe := chromium(t)
+	for _, lang := range ui.Languages {
+		t.Run(lang, func(t *testing.T) { upstreamStory(t, exe, lang) })
+	}
+}
+
+func upstreamStory(t *testing.T, exe, lang string) {
+	op := startBawwabOP(t)
+	jane := upstreamUser{Username: "jane", Password: "tulip garden seventeen", Email: "jane@corp.example", EmailVerified: true}
+	op.addUser(t, jane)
+	e := startWithUpstream(t, op, "corp")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 800))...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	r := e.notesRequest("openid email")
+	if err := chromedp.Do(bctx, chromedp.Navigate(e.URL+r.url()+"&ui_locales="+lang)); err != nil {
+		t.Fatalf("start browser: %v", err)
+	}
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+			t.Fatalf("%s (%s): %v\n%s", what, lang, err, body)
+		}
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", js, err)
+		}
+		return v
+	}
+	// at waits until the tab shows a page under prefix.
+	at := func(what, prefix string) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if loc := eval(`location.href`); strings.HasPrefix(loc, prefix) && eval(`document.readyState`) == "complete" {
+				return
+			}
+		}
+		t.Fatalf("%s (%s): at %s, want %s…\n%s", what, lang, eval(`location.href`), prefix, eval(`document.body.innerText`))
+	}
+	button := chromedp.CSS(`button[id="upstream:corp"]`)
+	step("login page", chromedp.WaitVisible(button))
+	want := map[string]string{"en": "Continue with Example Corp", "ar": "المتابعة باستخدام إكزامبل كورب"}[lang]
+	if got := eval(`document.querySelector('button[id="upstream:corp"]').textContent`); got != want {
+		t.Fatalf("button %q, want %q", got, want)
+	}
+	step("continue with the upstream", chromedp.Click(button))
+	at("the upstream's login", op.e.URL+"/login")
+	step("upstream login", chromedp.WaitVisible(chromedp.CSS("#username")), chromedp.SendKeys(chromedp.CSS("#username"), jane.Username),
+		chromedp.SendKeys(chromedp.CSS("#password"), jane.Password), chromedp.Click(chromedp.CSS("#login-submit")))
+	at("the upstream's consent", op.e.URL+"/consent")
+	step("upstream consent", chromedp.WaitVisible(chromedp.CSS("#consent-allow")), chromedp.Click(chromedp.CSS("#consent-allow")))
+	// Back at bawwab: its consent page for Notes, the request kept.
+	at("bawwab's consent", e.URL+"/consent?req=")
+	if !strings.Contains(eval(`document.body.innerText`), "Notes") {
+		t.Fatalf("consent page does not name Notes: %s", eval(`document.body.innerText`))
+	}
+	dir := map[string]string{"en": "en ltr", "ar": "ar rtl"}[lang]
+	if got := eval(`document.documentElement.lang + " " + document.documentElement.dir`); got != dir {
+		t.Fatalf("bawwab's consent after the upstream speaks %q, want %q", got, dir)
+	}
+}

@@ -1,0 +1,87 @@
+package storagetest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// testUpstreamLinks: an identity links to one user, a user has one link
+// per upstream, and a just-in-time user comes with its link or not at all.
+func testUpstreamLinks(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "u1", Username: "amal", Email: "amal@example.com", EmailVerified: true, CreatedAt: now()}), "user")
+	l := storage.UpstreamLink{Upstream: "corp", Subject: "s-1", UserID: "u1", Email: "amal@corp.example", CreatedAt: now()}
+	mustNil(t, s.CreateUpstreamLink(ctx, l), "link")
+	wantErr(t, s.CreateUpstreamLink(ctx, l), storage.ErrAlreadyExists, "same identity again")
+	other := l
+	other.Subject = "s-2"
+	wantErr(t, s.CreateUpstreamLink(ctx, other), storage.ErrAlreadyExists, "a second identity of one upstream for one user")
+	nobody := storage.UpstreamLink{Upstream: "corp", Subject: "s-3", UserID: "ghost", CreatedAt: now()}
+	wantErr(t, s.CreateUpstreamLink(ctx, nobody), storage.ErrNotFound, "link to a user that does not exist")
+	got, err := s.GetUpstreamLink(ctx, "corp", "s-1")
+	mustNil(t, err, "get")
+	if got.UserID != "u1" || got.Email != l.Email || !got.CreatedAt.Equal(l.CreatedAt) || !got.LastUsedAt.IsZero() {
+		t.Fatalf("get: %+v, want %+v", *got, l)
+	}
+	_, err = s.GetUpstreamLink(ctx, "other", "s-1")
+	wantErr(t, err, storage.ErrNotFound, "same subject at another upstream")
+	mustNil(t, s.UseUpstreamLink(ctx, "corp", "s-1", now()), "use")
+	got, _ = s.GetUpstreamLink(ctx, "corp", "s-1")
+	sameTime(t, got.LastUsedAt, now(), "last used")
+
+	// A user created with its link; a taken username creates neither.
+	u2 := storage.User{ID: "u2", Username: "bilal", Email: "bilal@corp.example", CreatedAt: now()}
+	mustNil(t, s.CreateUpstreamUser(ctx, u2, storage.UpstreamLink{Upstream: "corp", Subject: "s-9", CreatedAt: now()}), "jit user")
+	if got, err := s.GetUpstreamLink(ctx, "corp", "s-9"); err != nil || got.UserID != "u2" {
+		t.Fatalf("jit link: %+v %v", got, err)
+	}
+	u3 := storage.User{ID: "u3", Username: "bilal", CreatedAt: now()}
+	wantErr(t, s.CreateUpstreamUser(ctx, u3, storage.UpstreamLink{Upstream: "corp", Subject: "s-10", CreatedAt: now()}), storage.ErrAlreadyExists, "taken username")
+	_, err = s.GetUpstreamLink(ctx, "corp", "s-10")
+	wantErr(t, err, storage.ErrNotFound, "the link of a user not created")
+
+	links, err := s.ListUpstreamLinks(ctx, "u1")
+	mustNil(t, err, "list")
+	if len(links) != 1 || links[0].Upstream != "corp" {
+		t.Fatalf("list: %+v", links)
+	}
+	wantErr(t, s.DeleteUpstreamLink(ctx, "u2", "other"), storage.ErrNotFound, "unlink none")
+	wantErr(t, s.DeleteUpstreamLink(ctx, "u2", "nosuch"), storage.ErrNotFound, "unlink another's")
+	mustNil(t, s.DeleteUpstreamLink(ctx, "u1", "corp"), "unlink")
+	_, err = s.GetUpstreamLink(ctx, "corp", "s-1")
+	wantErr(t, err, storage.ErrNotFound, "unlinked")
+	mustNil(t, s.DeleteUser(ctx, "u2", now()), "delete user")
+	_, err = s.GetUpstreamLink(ctx, "corp", "s-9")
+	wantErr(t, err, storage.ErrNotFound, "link of a deleted user")
+}
+
+// testUpstreamUserRace: of concurrent first sign-ins of one identity,
+// exactly one creates a user.
+func testUpstreamUserRace(t *testing.T, s storage.Storage) {
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := storage.User{ID: fmt.Sprintf("r%d", i), Username: fmt.Sprintf("racer%d", i), CreatedAt: now()}
+			errs <- s.CreateUpstreamUser(ctx, u, storage.UpstreamLink{Upstream: "corp", Subject: "same", CreatedAt: now()})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		if err == nil {
+			ok++
+		}
+	}
+	users, err := s.ListUsers(ctx)
+	mustNil(t, err, "list users")
+	if ok != 1 || len(users) != 1 {
+		t.Fatalf("%d creations succeeded and %d users exist, want 1 and 1", ok, len(users))
+	}
+}

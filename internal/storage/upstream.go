@@ -1,0 +1,43 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// UpstreamLink ties a person's account at an upstream identity provider
+// (package upstream) to a local user: (Upstream, Subject) is unique, and a
+// user has at most one link per upstream.
+type UpstreamLink struct {
+	Upstream string // the upstream's configured id
+	Subject  string // the upstream's identifier of the person
+	UserID   string
+	// Email is the address the upstream gave when the link was made, for
+	// the person to recognise the account.
+	Email      string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}
+
+// UpstreamLinks stores links to upstream identities. Upstream tokens are
+// never stored.
+type UpstreamLinks interface {
+	// CreateUpstreamLink links an upstream identity to an existing user.
+	// A linked identity, or a user linked to this upstream already,
+	// yields ErrAlreadyExists.
+	CreateUpstreamLink(ctx context.Context, l UpstreamLink) error
+	// CreateUpstreamUser creates u and links it to l's identity in one
+	// transaction: of concurrent first sign-ins of one identity, one
+	// creates the user; the others get ErrAlreadyExists and create
+	// nothing. A taken username or verified email is ErrAlreadyExists too.
+	CreateUpstreamUser(ctx context.Context, u User, l UpstreamLink) error
+	// GetUpstreamLink returns the link of an upstream identity.
+	GetUpstreamLink(ctx context.Context, upstream, subject string) (*UpstreamLink, error)
+	// ListUpstreamLinks returns the user's links, oldest first.
+	ListUpstreamLinks(ctx context.Context, userID string) ([]UpstreamLink, error)
+	// UseUpstreamLink records a sign-in through the link.
+	UseUpstreamLink(ctx context.Context, upstream, subject string, at time.Time) error
+	// DeleteUpstreamLink unlinks the user's identity at upstream; none is
+	// ErrNotFound.
+	DeleteUpstreamLink(ctx context.Context, userID, upstream string) error
+}

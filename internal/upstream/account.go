@@ -1,0 +1,176 @@
+package upstream
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/signin"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// pendingLink is an upstream identity waiting, in a sealed cookie, for
+// the person to sign in to the local account that has its address.
+type pendingLink struct {
+	Upstream, Subject, UserID, Email string
+	Exp                              int64
+}
+
+// account finds the local user of an upstream identity: the linked one;
+// else none when the address belongs to a local account (a link waits
+// for the person to prove control of it, if the upstream verified the
+// address; else the sign-in is refused); else one made just in time.
+func (f *Flow) account(ctx context.Context, w http.ResponseWriter, a *signin.Attempt, s *Step, id Identity) (signin.Outcome, error) {
+	p := s.p
+	if !DomainAllowed(p.AllowedDomains, id) {
+		return s.refuseAs(ctx, "", "the address "+id.Email+" is not in an allowed domain", "upstream.domain", audit.UpstreamNoAccount), nil
+	}
+	link, err := f.Store.GetUpstreamLink(ctx, p.ID, id.Subject)
+	switch {
+	case err == nil:
+		return f.linked(ctx, link)
+	case !errors.Is(err, storage.ErrNotFound):
+		return signin.Outcome{}, err
+	}
+	if id.Email != "" {
+		owner, err := f.Store.GetUserByEmail(ctx, id.Email)
+		switch {
+		case err == nil && id.EmailVerified:
+			f.setCookie(w, LinkCookie, "/", f.seal("link", "", pendingLink{Upstream: p.ID, Subject: id.Subject, UserID: owner.ID, Email: id.Email,
+				Exp: f.Now().Add(f.TTL).Unix()}), int(f.TTL.Seconds()))
+			f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamLinkAsked, UserID: owner.ID, Detail: "upstream=" + p.ID})
+			return signin.Outcome{Result: signin.Failed, Message: "upstream.link", Args: []any{id.Email}}, nil
+		case err == nil:
+			return s.refuseAs(ctx, owner.ID, "an unverified address of a local account", "upstream.email_taken", audit.UpstreamNoAccount), nil
+		case !errors.Is(err, storage.ErrNotFound):
+			return signin.Outcome{}, err
+		}
+	}
+	if !p.CreatesAccounts() {
+		return s.refuseAs(ctx, "", "no linked account, and this upstream creates none", "upstream.no_account", audit.UpstreamNoAccount), nil
+	}
+	return f.create(ctx, s, id)
+}
+
+// linked signs in the user of a link.
+func (f *Flow) linked(ctx context.Context, l *storage.UpstreamLink) (signin.Outcome, error) {
+	u, err := f.Store.GetUser(ctx, l.UserID)
+	if err != nil {
+		return signin.Outcome{}, err
+	}
+	if err := f.Store.UseUpstreamLink(ctx, l.Upstream, l.Subject, f.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return signin.Outcome{}, err
+	}
+	return signin.Outcome{Result: signin.Proved, User: u}, nil
+}
+
+// create makes the local user of a first sign-in, with its link, under
+// the mapped username or, when that is taken, the name with a suffix. A
+// concurrent first sign-in of the same identity that won signs in its user.
+func (f *Flow) create(ctx context.Context, s *Step, id Identity) (signin.Outcome, error) {
+	base, now := Username(id), f.Now()
+	for i := range 5 {
+		name := base
+		if i > 0 {
+			name = base + "-" + strings.ToLower(rand.Text()[:5])
+		}
+		u := storage.User{ID: newUserID(), Username: name, Name: id.Name, Email: id.Email, EmailVerified: id.EmailVerified, CreatedAt: now}
+		err := f.Store.CreateUpstreamUser(ctx, u, storage.UpstreamLink{Upstream: s.p.ID, Subject: id.Subject, Email: id.Email, CreatedAt: now, LastUsedAt: now})
+		if err == nil {
+			f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamCreated, UserID: u.ID, Detail: "upstream=" + s.p.ID + "; username=" + name})
+			return signin.Outcome{Result: signin.Proved, User: &u}, nil
+		}
+		if !errors.Is(err, storage.ErrAlreadyExists) {
+			return signin.Outcome{}, err
+		}
+		if l, err := f.Store.GetUpstreamLink(ctx, s.p.ID, id.Subject); err == nil {
+			return f.linked(ctx, l)
+		}
+	}
+	return s.refuseAs(ctx, "", "no free username, or the address belongs to another account", "upstream.email_taken", audit.UpstreamNoAccount), nil
+}
+
+// Username is a local username for an identity: its mapped username, else
+// the local part of its address, else "user", kept to letters, digits,
+// '.', '_' and '-', at most 32.
+func Username(id Identity) string {
+	name := id.Username
+	if name == "" {
+		name, _, _ = strings.Cut(id.Email, "@")
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if b.Len() >= 32 {
+			break
+		}
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return "user"
+	}
+	return b.String()
+}
+
+// Finished links an upstream identity waiting for the person (its
+// address is a local account's) once the person signed in to that account
+// with a local first factor (signin.Pipeline.Finished).
+func (f *Flow) Finished(ctx context.Context, w http.ResponseWriter, r *http.Request, rec *signin.Record) error {
+	var pl pendingLink
+	if !f.open(r, LinkCookie, "link", "", &pl) {
+		return nil
+	}
+	if pl.UserID != rec.UserID || !localProof(rec) {
+		return nil
+	}
+	f.setCookie(w, LinkCookie, "/", "", -1)
+	now := f.Now()
+	err := f.Store.CreateUpstreamLink(ctx, storage.UpstreamLink{Upstream: pl.Upstream, Subject: pl.Subject, UserID: pl.UserID, Email: pl.Email,
+		CreatedAt: now, LastUsedAt: now})
+	if errors.Is(err, storage.ErrAlreadyExists) { // linked meanwhile, to this user or another
+		return nil
+	} else if err != nil {
+		return err
+	}
+	f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamLinked, UserID: pl.UserID, Detail: "upstream=" + pl.Upstream})
+	return nil
+}
+
+// localProof reports whether a sign-in passed a step of bawwab's own, not
+// only an upstream.
+func localProof(rec *signin.Record) bool {
+	for _, s := range rec.Steps {
+		if !strings.HasPrefix(s, "upstream:") {
+			return true
+		}
+	}
+	return false
+}
+
+// Unlink removes the user's link to upstream when another way to sign in
+// remains (a password, a passkey, or another link); it reports false when
+// none would.
+func (f *Flow) Unlink(ctx context.Context, u *storage.User, upstream string, hasPasskey bool) (bool, error) {
+	links, err := f.Store.ListUpstreamLinks(ctx, u.ID)
+	if err != nil {
+		return false, err
+	}
+	others := 0
+	for _, l := range links {
+		if l.Upstream != upstream {
+			others++
+		}
+	}
+	if u.PasswordHash == "" && !hasPasskey && others == 0 {
+		return false, nil
+	}
+	if err := f.Store.DeleteUpstreamLink(ctx, u.ID, upstream); err != nil {
+		return false, err
+	}
+	f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamUnlinked, UserID: u.ID, Detail: "upstream=" + upstream})
+	return true, nil
+}
