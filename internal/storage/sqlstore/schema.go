@@ -286,5 +286,8 @@ var migrations = []string{
 	// from the session to the code and the grant, for the ID tokens' amr.
 	`ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';
 	ALTER TABLE auth_codes ADD COLUMN amr TEXT NOT NULL DEFAULT '';
-	ALTER TABLE grants ADD COLUMN amr TEXT NOT NULL DEFAULT '';`,
+	ALTER TABLE grants ADD COLUMN amr TEXT NOT NULL DEFAULT '';`, // 28: step-up: the acr_values of a pending request (OpenID
+	// Connect Core §3.1.2.1), and the clients whose users pass a second factor.
+	`ALTER TABLE auth_requests ADD COLUMN acr_values TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN second_factor SMALLINT NOT NULL DEFAULT 0;`,
 }
