@@ -147,7 +147,7 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages := []string{"account", "consent", "device", "error", "factor", "login", "logout", "notice", "profile", "reset", "security", "signup"}
+	pages := []string{"account", "consent", "device", "error", "factor", "login", "logout", "notice", "profile", "reset", "security", "signup", "stepup"}
 	if len(u.pages) != len(pages) {
 		t.Fatalf("%d pages parsed, want %d", len(u.pages), len(pages))
 	}
