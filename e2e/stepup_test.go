@@ -379,3 +379,11 @@ func TestStepUpRegistrationCannotLower(t *testing.T) {
 		t.Fatalf("the client lowered its second_factor flag: %+v %v", c, err)
 	}
 }
+
+// startNoScopeFactor is start with no scope needing a second factor, for
+// the tests of the consent page that ask for payment as a sensitive scope
+// (the second factor payment asks for by default is tested by
+// TestStepUpSensitiveScope).
+func startNoScopeFactor(t *testing.T) *env {
+	return startWith(t, func(c *config.Config) { c.SecondFactorScopes = nil })
+}
