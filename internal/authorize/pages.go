@@ -78,7 +78,7 @@ func (h *Handler) fromSession(w http.ResponseWriter, r *http.Request, a *signin.
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return false
 	}
-	a.User, a.Proved = u, signin.SessionProofs(sess)
+	a.User, a.Proved, a.SessionUser = u, signin.SessionProofs(sess), u.ID
 	return true
 }
 

@@ -234,11 +234,19 @@ func (p *Pipeline) proved(ctx context.Context, w http.ResponseWriter, r *http.Re
 	return nil, nil
 }
 
+// load restores the browser's unfinished sign-in, and drops proofs of a
+// session that is not the browser's any more (signed out, or another
+// person's): what a session proved counts only alongside that session.
 func (p *Pipeline) load(ctx context.Context, r *http.Request, a *Attempt) error {
-	if p.Progress == nil {
-		return nil
+	if p.Progress != nil {
+		if err := p.Progress.Load(ctx, r, a); err != nil {
+			return err
+		}
 	}
-	return p.Progress.Load(ctx, r, a)
+	if a.User == nil || a.User.ID != a.SessionUser {
+		a.Proved = slices.DeleteFunc(a.Proved, func(pr Proof) bool { return pr.Step == SessionStep })
+	}
+	return nil
 }
 
 func cmpStatus(s int) int {

@@ -162,6 +162,10 @@ type Attempt struct {
 	Client  *storage.Client
 	// User is the person identified by a first factor, nil before.
 	User *storage.User
+	// SessionUser is the user of the browser's session when the attempt
+	// started from it (SessionProofs): proofs carried over from a session
+	// count only while that session is the same person's.
+	SessionUser string
 	// Proved lists what was proved so far, in order.
 	Proved []Proof
 	// Choice names the step the person picked among those offered for

@@ -356,3 +356,34 @@ func TestCheck(t *testing.T) {
 		t.Errorf("nothing enrolled: err %v, want ErrNoStep", err)
 	}
 }
+
+// TestSessionProofsStayWithTheSession: proofs carried over from a session
+// count while that session is the same person's; in the progress of a
+// browser whose session ended, or is another person's, they count for
+// nothing and the first factor is asked again.
+func TestSessionProofsStayWithTheSession(t *testing.T) {
+	pwd := fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}
+	totp := fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}, offered: true}
+	req := &storage.AuthRequest{ID: "r", ClientID: "app", MaxAge: -1, ACRValues: ACRMFA}
+	user := &storage.User{ID: "u"}
+	proved := SessionProofs(&storage.Session{AMR: []string{"pwd"}, AuthTime: t0})
+	for _, tc := range []struct {
+		name, sessionUser, want string
+	}{
+		{"same session", "u", "totp:"},
+		{"signed out since", "", "password:"},
+		{"another person's session", "v", "password:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Pipeline{Steps: []Step{pwd, totp}, Progress: &memProgress{user: user, proved: proved}, Now: func() time.Time { return t0 }}
+			w := httptest.NewRecorder()
+			a := &Attempt{Request: req, SessionUser: tc.sessionUser}
+			if err := p.Show(context.Background(), w, httptest.NewRequest(http.MethodGet, "/login", nil), a); err != nil {
+				t.Fatal(err)
+			}
+			if w.Body.String() != tc.want {
+				t.Errorf("shown %q, want %q", w.Body.String(), tc.want)
+			}
+		})
+	}
+}
