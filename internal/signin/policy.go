@@ -128,10 +128,6 @@ func (p Policy) wantsSecond(d Demand) bool {
 	return len(d.EssentialACR) > 0 && slices.Contains(d.EssentialACR, ACRMFA) && !slices.Contains(d.EssentialACR, ACRPassword)
 }
 
-// WantsSecond reports whether d needs a second factor under p, whatever
-// was proved: the request cannot be met by someone who has none.
-func (p Policy) WantsSecond(d Demand) bool { return p.wantsSecond(d) }
-
 // holds reports whether a proof of kind k is fresh enough for d.
 func (d Demand) holds(k Kind, proved []Proof, now time.Time) bool {
 	return slices.ContainsFunc(proved, func(pr Proof) bool {
