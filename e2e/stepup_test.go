@@ -12,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/token"
 )
 
@@ -386,4 +389,59 @@ func TestStepUpRegistrationCannotLower(t *testing.T) {
 // TestStepUpSensitiveScope).
 func startNoScopeFactor(t *testing.T) *env {
 	return startWith(t, func(c *config.Config) { c.SecondFactorScopes = nil })
+}
+
+// TestStepUpPushedAndSigned: acr_values pushed to /par (RFC 9126) or
+// signed in a request object (RFC 9101) steps up like a plain one; in a
+// signed request, acr_values outside the object is ignored.
+func TestStepUpPushedAndSigned(t *testing.T) {
+	e := offStart(t)
+	b, secret := passwordSession(e)
+	r := e.notesRequest("openid email")
+	q := r.query()
+	q.Set("acr_values", token.ACRMFA)
+	pushed := e.push(q, "notes", e.NotesSecret)
+	front := url.Values{"client_id": {"notes"}, "request_uri": {pushed.RequestURI}}
+	p := b.get("/authorize?" + front.Encode())
+	if p.Status != http.StatusFound || !strings.HasPrefix(p.Location, "/login?req=") {
+		t.Fatalf("pushed acr_values: %d %s", p.Status, p.Location)
+	}
+	if p = b.get(p.Location); !strings.Contains(p.Body, `name="step" value="totp"`) || strings.Contains(p.Body, `name="password"`) {
+		t.Fatalf("pushed step-up page: %s", p.Body)
+	}
+	code, _ := totp.GenerateCode(secret, e.Clock.Now())
+	if p = b.answer(p, r, "totp", code); p.Status != http.StatusSeeOther {
+		t.Fatalf("pushed step-up code: %d %s", p.Status, p.Body)
+	}
+	cb, _ := url.Parse(b.consent(p.Location, true, "email").Location)
+	if tok := e.redeem(cb.Query().Get("code"), r); claimsOf(t, tok.IDToken)["acr"] != token.ACRMFA {
+		t.Fatalf("pushed: %+v", tok)
+	}
+
+	// Signed: the object's acr_values counts, the query's does not.
+	key := newKeyPair(t, "k1")
+	const redirect = "https://signed.example/cb"
+	if _, err := admin.AddClient(t.Context(), e.Store, admin.ClientSpec{ID: "signed", Name: "Signed App", RedirectURIs: []string{redirect},
+		Scopes: []string{"openid", "email"}, AuthMethod: "private_key_jwt", JWKS: jwkSet(key)}, scope.Default()); err != nil {
+		t.Fatal(err)
+	}
+	object := func(acr string) string {
+		c := map[string]any{"iss": "signed", "aud": e.URL, "exp": time.Now().Add(5 * time.Minute).Unix(), "jti": token.NewOpaque(),
+			"client_id": "signed", "response_type": "code", "redirect_uri": redirect, "scope": "openid email", "state": "st",
+			"nonce": "n1", "code_challenge": token.S256(strings.Repeat("w", 43)), "code_challenge_method": "S256"}
+		if acr != "" {
+			c["acr_values"] = acr
+		}
+		return signJWT(t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key.priv, KeyID: key.kid}},
+			(&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"), c)
+	}
+	// b's session has mfa now: fresh password sessions.
+	p = e.signIn(userPassword).get("/authorize?" + url.Values{"client_id": {"signed"}, "request": {object(token.ACRMFA)}}.Encode())
+	if p.Status != http.StatusFound || !strings.HasPrefix(p.Location, "/login?req=") {
+		t.Fatalf("signed acr_values: %d %s", p.Status, p.Location)
+	}
+	p = e.signIn(userPassword).get("/authorize?" + url.Values{"client_id": {"signed"}, "request": {object("")}, "acr_values": {token.ACRMFA}}.Encode())
+	if strings.HasPrefix(p.Location, "/login") {
+		t.Fatalf("acr_values outside the request object was read: %s", p.Location)
+	}
 }
