@@ -18,6 +18,7 @@ import (
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/signin"
 	"github.com/bawwab/bawwab/internal/token"
 )
 
@@ -320,8 +321,37 @@ func TestStepUpAttacks(t *testing.T) {
 	r1 := e.notesRequest("openid email")
 	r1.Extra = url.Values{"acr_values": {token.ACRMFA}}
 	p = e2.get(r1.url())
+	loginR1 := p.Location
 	if p = e2.login(p.Location, userName, userPassword); !strings.Contains(p.Body, `name="step" value="totp"`) {
 		t.Fatalf("fresh browser: %d %s", p.Status, p.Body)
+	}
+	// Copied into the browser of another person (signed in as badr), the
+	// progress cookie still needs amal's code: a wrong one gets nothing,
+	// and badr's session stays badr's.
+	addUser(t, e, "badr", "another good passphrase")
+	bb := e.browser()
+	if p := bb.login("/login", "badr", "another good passphrase"); p.Status != http.StatusSeeOther {
+		t.Fatalf("badr: %d", p.Status)
+	}
+	loginURL, _ := url.Parse(e.URL + "/login")
+	for _, c := range e2.Jar.Cookies(loginURL) {
+		if c.Name == signin.ProgressCookie {
+			bb.Jar.SetCookies(loginURL, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/login"}})
+		}
+	}
+	stolen := bb.get(loginR1)
+	if !strings.Contains(stolen.Body, `name="step" value="totp"`) {
+		t.Fatalf("copied progress cookie: %d %s", stolen.Status, stolen.Body)
+	}
+	wrong := "000000"
+	if now, _ := totp.GenerateCode(secret, e.Clock.Now()); now == wrong {
+		wrong = "111111"
+	}
+	if p := bb.answer(stolen, r1, "totp", wrong); p.Status != http.StatusUnauthorized {
+		t.Fatalf("copied progress cookie with a wrong code: %d %s", p.Status, p.Location)
+	}
+	if p := bb.get("/account"); p.Status != http.StatusOK || !strings.Contains(p.Body, "badr") {
+		t.Fatalf("badr's session after the copied cookie: %d", p.Status)
 	}
 	r2 := e.notesRequest("openid email")
 	p = e2.get(e2.get(r2.url()).Location)

@@ -38,8 +38,9 @@ type Demand struct {
 	Client bool
 	Scopes []string
 	// ACRValues are the request's acr_values, most preferred first
-	// (OpenID Connect Core §3.1.2.1): voluntary, so only a first choice
-	// of [ACRMFA] makes a second factor needed.
+	// (OpenID Connect Core §3.1.2.1): voluntary, so a second factor is
+	// needed only when [ACRMFA] comes before [ACRPassword]; values bawwab
+	// does not know are passed over.
 	ACRValues []string
 	// EssentialACR are the values of an essential acr claim (Core
 	// §5.5.1.1): one of them must be met.
@@ -122,10 +123,20 @@ func (p Policy) wantsSecond(d Demand) bool {
 		return true
 	case slices.ContainsFunc(d.Scopes, func(s string) bool { return slices.Contains(p.SensitiveScopes, s) }):
 		return true
-	case len(d.ACRValues) > 0 && d.ACRValues[0] == ACRMFA:
+	case preferred(d.ACRValues) == ACRMFA:
 		return true
 	}
 	return len(d.EssentialACR) > 0 && slices.Contains(d.EssentialACR, ACRMFA) && !slices.Contains(d.EssentialACR, ACRPassword)
+}
+
+// preferred returns the first of acrValues that bawwab reaches, or "".
+func preferred(acrValues []string) string {
+	for _, v := range acrValues {
+		if v == ACRMFA || v == ACRPassword {
+			return v
+		}
+	}
+	return ""
 }
 
 // holds reports whether a proof of kind k is fresh enough for d.

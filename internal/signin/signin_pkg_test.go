@@ -39,6 +39,8 @@ func TestPolicyNeeded(t *testing.T) {
 		{"client flag: both proved", Policy{}, Demand{ClientID: "bank", Client: true, MaxAge: -1}, []Proof{first, second}, nil},
 		{"client flag: a stale second factor", Policy{}, Demand{ClientID: "bank", Client: true, MaxAge: 300}, []Proof{first, {Kind: SecondFactor, At: t0.Add(-time.Hour)}}, []Kind{SecondFactor}},
 		{"acr_values mfa alone", Policy{}, Demand{ACRValues: []string{ACRMFA}, MaxAge: -1}, []Proof{first}, []Kind{SecondFactor}},
+		{"acr_values: an unknown first choice is passed over", Policy{}, Demand{ACRValues: []string{"urn:other:gold", ACRMFA}, MaxAge: -1}, []Proof{first}, []Kind{SecondFactor}},
+		{"acr_values: password before mfa", Policy{}, Demand{ACRValues: []string{"urn:other:gold", ACRPassword, ACRMFA}, MaxAge: -1}, []Proof{first}, nil},
 		{"acr_values unknown value is voluntary", Policy{}, Demand{ACRValues: []string{"urn:other:gold"}, MaxAge: -1}, []Proof{first}, nil},
 		{"essential acr of unknown values only", Policy{}, Demand{EssentialACR: []string{"urn:other:gold"}, MaxAge: -1}, []Proof{first}, nil},
 		{"client wants a second factor", Policy{SecondFactorClients: []string{"bank"}}, Demand{ClientID: "bank", MaxAge: -1}, []Proof{first}, []Kind{SecondFactor}},
