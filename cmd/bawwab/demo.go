@@ -23,12 +23,12 @@ func (a *app) demoCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), `bawwab demo is running.
 
   Open the Notes app:      %s
-  Greedy Games (asks for payment data, a sensitive scope): %s
+  Greedy Games (asks for payment data; its API wants a second step): %s
   Sign in as:              %s / %s   (or "Create an account" on the sign-in page;
                            its mails, links included, appear in this log)
   Connected apps:          %s/account
   Authorization server:    %s   (discovery: %s/.well-known/openid-configuration)
-  Provider API:            %s/api/profile, /api/email, /api/files
+  Provider API:            %s/api/profile, /api/email, /api/files, /api/payment
 
 Press Ctrl+C to stop. Everything is forgotten when the demo stops.
 `, d.NotesURL, d.GreedyURL, demo.Username, demo.Password, d.AuthURL, d.AuthURL, d.AuthURL, d.APIURL)
