@@ -266,7 +266,7 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := h.loggedIn(w, r, withLang(r, "/login?req="+url.QueryEscape(req.ID)))
-	if sess == nil || !h.signedIn(w, r, req, client, sess, true) { // a session must meet the request, whatever page was posted
+	if sess == nil {
 		return
 	}
 	deny := func(desc string) {
@@ -280,6 +280,9 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.PostForm.Get("action") != "allow" {
 		deny("the user denied the request")
+		return
+	}
+	if !h.signedIn(w, r, req, client, sess, true) { // to allow, the session must meet the request, whatever page was posted
 		return
 	}
 	checked := r.PostForm["scope"]

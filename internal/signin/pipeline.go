@@ -215,6 +215,9 @@ func (p *Pipeline) proved(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return nil, err
 	}
 	if next == nil {
+		// What went stale counts for nothing, and is not claimed either.
+		d, now := DemandFor(a.Request, a.Client), p.Now()
+		a.Proved = slices.DeleteFunc(a.Proved, func(pr Proof) bool { return !d.fresh(pr, now) })
 		if p.Progress != nil {
 			if err := p.Progress.Clear(ctx, w, r); err != nil {
 				return nil, err

@@ -141,8 +141,11 @@ func preferred(acrValues []string) string {
 
 // holds reports whether a proof of kind k is fresh enough for d.
 func (d Demand) holds(k Kind, proved []Proof, now time.Time) bool {
-	return slices.ContainsFunc(proved, func(pr Proof) bool {
-		return pr.Kind == k && !pr.At.Before(d.Since) &&
-			(d.MaxAge < 0 || now.Sub(pr.At) <= time.Duration(d.MaxAge)*time.Second)
-	})
+	return slices.ContainsFunc(proved, func(pr Proof) bool { return pr.Kind == k && d.fresh(pr, now) })
+}
+
+// fresh reports whether pr is recent enough for d's max_age and
+// prompt=login.
+func (d Demand) fresh(pr Proof, now time.Time) bool {
+	return !pr.At.Before(d.Since) && (d.MaxAge < 0 || now.Sub(pr.At) <= time.Duration(d.MaxAge)*time.Second)
 }

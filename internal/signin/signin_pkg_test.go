@@ -389,3 +389,29 @@ func TestSessionProofsStayWithTheSession(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordLeavesStaleProofsOut: a session proof too old for max_age is
+// not claimed in the record of the fresh sign-in that replaced it (a
+// passkey session, stepped up again with a password and a code, claims
+// pwd otp mfa, not hwk).
+func TestRecordLeavesStaleProofsOut(t *testing.T) {
+	pwd := fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}
+	totp := fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}, offered: true}
+	user := &storage.User{ID: "u-password"}
+	old := SessionProofs(&storage.Session{AMR: []string{"hwk", "mfa"}, AuthTime: t0.Add(-time.Hour)})
+	req := &storage.AuthRequest{ID: "r", ClientID: "app", MaxAge: 60, ACRValues: ACRMFA}
+	p := &Pipeline{Steps: []Step{pwd, totp}, Progress: &memProgress{}, Now: func() time.Time { return t0 }}
+	a := &Attempt{Request: req, User: user, Proved: old, SessionUser: "u-password"}
+	ctx := context.Background()
+	if rec, err := p.Submit(ctx, httptest.NewRecorder(), postForm("ok", ""), a); err != nil || rec != nil {
+		t.Fatalf("password: %v %v", rec, err)
+	}
+	a = &Attempt{Request: req, SessionUser: "u-password"}
+	rec, err := p.Submit(ctx, httptest.NewRecorder(), postForm("ok", ""), a)
+	if err != nil || rec == nil {
+		t.Fatalf("code: %v %v", rec, err)
+	}
+	if !slices.Equal(rec.AMR, []string{"pwd", "otp", "mfa"}) || rec.ACR != ACRMFA {
+		t.Errorf("record %+v claims a stale proof", *rec)
+	}
+}
