@@ -99,6 +99,10 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	// Anyone may create an account; with no mail relay, the verification
 	// and reset mails are written to the log, labelled as not sent.
 	cfg.Signup = "open"
+	// Payment data is guarded by the API instead of at consent: reading it
+	// needs a sign-in with a second factor, which the API asks for with an
+	// RFC 9470 challenge and Greedy Games answers by stepping up.
+	cfg.SecondFactorScopes = nil
 	as, err := server.New(ctx, cfg, store, o.Log, server.Options{Password: &pw})
 	if err != nil {
 		return nil, err

@@ -49,9 +49,9 @@ func TestCLI(t *testing.T) {
 	}
 	// The ID token alg, the PKCE policy and the standard claims.
 	run(true, remote("client", "add", "--id", "rp-cli", "--redirect-uri", "https://rp.example/cb", "--id-token-alg", "PS256",
-		"--pkce-policy", "nonce_instead")...)
-	if c, err := e.Store.GetClient(context.Background(), "rp-cli"); err != nil || c.IDTokenAlg != "PS256" || c.PKCEPolicy != storage.PKCENonceInstead {
-		t.Fatalf("client add --id-token-alg --pkce-policy: %v %+v", err, c)
+		"--pkce-policy", "nonce_instead", "--require-second-factor")...)
+	if c, err := e.Store.GetClient(context.Background(), "rp-cli"); err != nil || c.IDTokenAlg != "PS256" || c.PKCEPolicy != storage.PKCENonceInstead || !c.SecondFactor {
+		t.Fatalf("client add --id-token-alg --pkce-policy --require-second-factor: %v %+v", err, c)
 	}
 	run(false, remote("client", "add", "--id", "spa-cli", "--public", "--redirect-uri", "https://rp.example/cb", "--pkce-policy", "nonce_instead")...)
 	run(true, remote("user", "profile", e.UserID, "--claim", "given_name=Amal", "--claim", "address.locality=Amman",

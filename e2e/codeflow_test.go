@@ -201,7 +201,7 @@ func TestConsentDenied(t *testing.T) {
 
 // TestSensitiveScope: a sensitive scope is flagged and unchecked by default.
 func TestSensitiveScope(t *testing.T) {
-	e := start(t)
+	e := startNoScopeFactor(t)
 	b := e.browser()
 	r := e.notesRequest("openid email payment")
 	p := b.get(r.url())

@@ -34,7 +34,7 @@ func checkedScopes(t *testing.T, body string) map[string]bool {
 // not verify the app, explains every item, offers to switch account, and
 // links to Connected apps. Every row is a label, clickable as a whole.
 func TestHonestConsent(t *testing.T) {
-	e := start(t)
+	e := startNoScopeFactor(t)
 	ctx := context.Background()
 	c, err := e.Store.GetClient(ctx, "notes")
 	if err != nil {

@@ -82,7 +82,7 @@ func TestClaimsAndACR(t *testing.T) {
 		}
 	}
 	_, _, meta := getBody(t, e.URL+"/.well-known/openid-configuration")
-	for _, want := range []string{`"claims_parameter_supported":true`, `"acr_values_supported":["` + token.ACR + `"]`, `"subject_types_supported":["public","pairwise"]`} {
+	for _, want := range []string{`"claims_parameter_supported":true`, `"acr_values_supported":["` + token.ACR + `","` + token.ACRMFA + `"]`, `"subject_types_supported":["public","pairwise"]`} {
 		if !strings.Contains(meta, want) {
 			t.Errorf("discovery lacks %s", want)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
@@ -18,8 +21,10 @@ import (
 
 	"github.com/bawwab/bawwab/demo"
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
+	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -155,6 +160,20 @@ func passkeyStory(t *testing.T, exe, lang string) {
 	if loc := eval(`location.pathname`); loc != "/account" || passkeyLogins() != 2 {
 		t.Fatalf("after passkey sign-in at %s, %d passkey sign-ins", loc, passkeyLogins())
 	}
+	// The passkey (user verified) counts as a second factor: an app asking
+	// for acr urn:bawwab:acr:mfa is not sent to a step-up, and its tokens
+	// say so.
+	var sessionCookie string
+	step("session cookie", func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		res, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{e.URL + "/"}})
+		for _, c := range res.Cookies {
+			if c.Name == session.CookieName {
+				sessionCookie = c.Value
+			}
+		}
+		return chromedp.Void{}, err
+	})
+	passkeyStepUp(t, e, sessionCookie)
 	// With a password, the passkey is asked as the second step.
 	step("sign out again", chromedp.Navigate(e.URL+"/account"), chromedp.WaitVisible(id("logout")), chromedp.Click(id("logout")),
 		chromedp.WaitVisible(id("passkey-login")))
@@ -299,5 +318,28 @@ func TestBrowserDemoPasskey(t *testing.T) {
 	sessions, _ := d.Store.ListUserSessions(t.Context(), amal.ID)
 	if len(sessions) == 0 || slices.Contains(sessions[0].AMR, "pwd") || !slices.Contains(sessions[0].AMR, "mfa") {
 		t.Fatalf("passwordless session: %+v", sessions)
+	}
+}
+
+// passkeyStepUp checks, with the session of a passwordless passkey
+// sign-in, that a request for acr urn:bawwab:acr:mfa is met without a
+// step-up and that the ID token says amr hwk or swk with mfa.
+func passkeyStepUp(t *testing.T, e *env, sessionCookie string) {
+	t.Helper()
+	if sessionCookie == "" {
+		t.Fatal("no session cookie after the passkey sign-in")
+	}
+	b := e.browser()
+	u, _ := url.Parse(e.URL)
+	b.Jar.SetCookies(u, []*http.Cookie{{Name: session.CookieName, Value: sessionCookie, Path: "/"}})
+	r := e.notesRequest("openid email")
+	r.Extra = url.Values{"acr_values": {token.ACRMFA}}
+	if p := b.get(r.url()); strings.HasPrefix(p.Location, "/login") {
+		t.Fatalf("a passkey session was sent to step up: %s", p.Location)
+	}
+	tok := e.redeem(b.authorize(r, "email").Get("code"), r)
+	c := claimsOf(t, tok.IDToken)
+	if amr := fmt.Sprint(c["amr"]); c["acr"] != token.ACRMFA || !strings.Contains(amr, "mfa") || !strings.Contains(amr, "wk") || strings.Contains(amr, "pwd") {
+		t.Fatalf("passkey ID token: acr %v amr %v", c["acr"], c["amr"])
 	}
 }

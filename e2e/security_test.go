@@ -177,7 +177,7 @@ func TestClientImpersonation(t *testing.T) {
 // TestPostRedirects (RFC 9700 §4.12): after a POST the browser is sent on
 // with 303, so that it never re-posts the password to the client.
 func TestPostRedirects(t *testing.T) {
-	e := start(t)
+	e := startNoScopeFactor(t)
 	b := e.browser()
 	r := e.notesRequest("openid email")
 	p := b.get(r.url())

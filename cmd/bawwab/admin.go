@@ -302,6 +302,7 @@ func (a *app) clientCmd() *cobra.Command {
 		f.StringVar(&in.PolicyURI, "policy-uri", "", "the app's privacy policy (https)")
 		f.StringVar(&in.TOSURI, "tos-uri", "", "the app's terms of service (https)")
 		f.BoolVar(&in.Verified, "verified", false, "you checked who runs this app; otherwise the consent screen calls it unverified")
+		f.BoolVar(&in.SecondFactor, "require-second-factor", false, "every user of this app passes a second factor (an authenticator code or a passkey) at sign-in, whatever the server's second_factor setting")
 	}
 
 	list := &cobra.Command{

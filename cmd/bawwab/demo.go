@@ -40,12 +40,12 @@ func printDemo(w io.Writer, d *demo.Demo) {
 	fmt.Fprintf(w, `bawwab demo is running.
 
   Open the Notes app:      %s
-  Greedy Games (asks for payment data, a sensitive scope): %s
+  Greedy Games (asks for payment data; its API wants a second step): %s
   Sign in as:              %s / %s   (or "Create an account" on the sign-in page;
                            its mails, links included, appear in this log)
   Connected apps:          %s/account
   Authorization server:    %s   (discovery: %s/.well-known/openid-configuration)
-  Provider API:            %s/api/profile, /api/email, /api/files
+  Provider API:            %s/api/profile, /api/email, /api/files, /api/payment
 
   Second factors: %s / %s has an authenticator app set up already.
   Add this key to your authenticator app (type it in, or open the URI on your phone):

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,9 @@ type visit struct {
 	token           *oauth2.Token
 	message         message // e.g. "you denied access"
 	trace           []Step
+	// stepUp is the last RFC 9470 challenge of the API: the acr_values
+	// and max_age it wants of the sign-in behind the token.
+	stepUp map[string]string
 }
 
 // message is a catalog key and its arguments, put into words when a page
@@ -87,6 +91,7 @@ func New(name, cookie string, conf *oauth2.Config, apiBase string, log *slog.Log
 func (a *App) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", a.home)
 	mux.HandleFunc("POST /signup", a.signup)
+	mux.HandleFunc("POST /stepup", a.stepUpFlow)
 	mux.HandleFunc("GET /callback", a.callback)
 	mux.HandleFunc("POST /disconnect", a.disconnect)
 	mux.HandleFunc("GET /trace", a.tracePage)
@@ -129,17 +134,40 @@ func (a *App) record(v *visit, title, explain, channel, req, resp string) {
 // signup starts the flow: a fresh state and PKCE verifier, then a redirect
 // to the authorization server.
 func (a *App) signup(w http.ResponseWriter, r *http.Request) {
+	a.start(w, r, a.visit(w, r), "trace.authorize")
+}
+
+// stepUpFlow answers the API's RFC 9470 challenge: the person goes
+// through /authorize again with the acr_values (and max_age) the API
+// named, so that the new token's sign-in meets them; the page then
+// retries the call.
+func (a *App) stepUpFlow(w http.ResponseWriter, r *http.Request) {
 	v := a.visit(w, r)
+	a.mu.Lock()
+	ch := v.stepUp
+	a.mu.Unlock()
+	var extra []oauth2.AuthCodeOption
+	for _, p := range []string{"acr_values", "max_age"} {
+		if ch[p] != "" {
+			extra = append(extra, oauth2.SetAuthURLParam(p, ch[p]))
+		}
+	}
+	a.start(w, r, v, "trace.stepup", extra...)
+}
+
+// start sends the browser to the authorization server with a fresh state
+// and PKCE verifier, and extra parameters.
+func (a *App) start(w http.ResponseWriter, r *http.Request, v *visit, title string, extra ...oauth2.AuthCodeOption) {
 	a.mu.Lock()
 	v.state, v.verifier, v.message, v.trace = rand.Text(), oauth2.GenerateVerifier(), message{}, nil
 	state, verifier := v.state, v.verifier
 	a.mu.Unlock()
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}, extra...)
 	// The app names its language (OpenID Connect Core §3.1.2.1): bawwab's
 	// pages speak it, whatever the browser keeps for bawwab's origin.
 	opts = append(opts, oauth2.SetAuthURLParam(ui.LocalesParam, a.lang(nil, r)))
 	target := a.OAuth.AuthCodeURL(state, opts...)
-	a.record(v, "trace.authorize", "trace.authorize.explain", "browser", "GET "+target, "302 Found → the user logs in and consents at bawwab")
+	a.record(v, title, title+".explain", "browser", "GET "+target, "302 Found → the user logs in and consents at bawwab")
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
@@ -169,7 +197,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		a.mu.Lock()
-		v.token = tok
+		v.token, v.stepUp = tok, nil
 		a.mu.Unlock()
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -201,6 +229,26 @@ func (a *App) disconnect(w http.ResponseWriter, r *http.Request) {
 type apiResult struct {
 	Status int
 	Data   map[string]any
+	// Challenge holds the parameters of a 401's WWW-Authenticate
+	// challenge (RFC 6750 §3, RFC 9470 §3).
+	Challenge map[string]string
+}
+
+var authParamRE = regexp.MustCompile(`([A-Za-z_]+)=(?:"([^"]*)"|([^\s,"]+))`)
+
+// challengeParams reads the auth-params of a WWW-Authenticate challenge.
+func challengeParams(h string) map[string]string {
+	out := map[string]string{}
+	for _, m := range authParamRE.FindAllStringSubmatch(h, -1) {
+		out[m[1]] = m[2] + m[3]
+	}
+	return out
+}
+
+// stepUpWanted reports whether res is an RFC 9470 challenge: the token is
+// good, but the sign-in behind it is too weak or too old.
+func (res *apiResult) stepUpWanted() bool {
+	return res.Status == http.StatusUnauthorized && res.Challenge["error"] == "insufficient_user_authentication"
 }
 
 // call fetches one API path with the visit's token, refreshing it when it
@@ -232,6 +280,9 @@ func (a *App) call(ctx context.Context, v *visit, path string) (*apiResult, erro
 	}
 	defer resp.Body.Close()
 	res := &apiResult{Status: resp.StatusCode}
+	if resp.StatusCode == http.StatusUnauthorized {
+		res.Challenge = challengeParams(resp.Header.Get("WWW-Authenticate"))
+	}
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res.Data)
 	return res, nil
 }
@@ -254,6 +305,10 @@ type homeData struct {
 	Files                    []string
 	NameShared, PhotoShared  bool
 	EmailShared, FilesShared bool
+	// PaymentAsked: the app asks for payment data; Cards are the saved
+	// cards, or StepUp says the API wants a stronger sign-in first.
+	PaymentAsked, StepUp bool
+	Cards                []string
 }
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
@@ -265,41 +320,69 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	d.Connected = v.token != nil
 	a.mu.Unlock()
 	if d.Connected {
-		for _, path := range []string{"/api/profile", "/api/email", "/api/files"} {
-			res, err := a.call(r.Context(), v, path)
-			if err != nil || res.Status == http.StatusUnauthorized {
-				// The token was refused, or could not be refreshed: access is gone.
-				a.mu.Lock()
-				v.token, v.message = nil, message{Key: "msg.revoked", Args: []any{a.Name}}
-				msg = v.message
-				a.mu.Unlock()
-				d.Connected, d.Revoked = false, true
-				break
-			}
-			if res.Status != http.StatusOK {
-				continue
-			}
-			switch path {
-			case "/api/profile":
-				d.Name, _ = res.Data["name"].(string)
-				d.Picture, _ = res.Data["picture"].(string)
-				d.NameShared, d.PhotoShared = d.Name != "", d.Picture != ""
-			case "/api/email":
-				d.Email, _ = res.Data["email"].(string)
-				d.EmailShared = d.Email != ""
-			case "/api/files":
-				for _, f := range anySlice(res.Data["files"]) {
-					d.Files = append(d.Files, fmt.Sprint(f))
-				}
-				d.FilesShared = true
-			}
-		}
+		a.fill(r.Context(), v, &d)
+		a.mu.Lock()
+		msg = v.message
+		a.mu.Unlock()
 	}
 	if msg.Key != "" {
 		d.Message = a.text(lang, msg.Key, msg.Args...)
 		d.Revoked = d.Revoked || msg.Key == "msg.revoked"
 	}
 	a.render(w, lang, "home", d)
+}
+
+// fill calls the API for what the page shows. A refused token means
+// access is gone; an RFC 9470 challenge means the API wants a stronger
+// sign-in, which the page offers.
+func (a *App) fill(ctx context.Context, v *visit, d *homeData) {
+	paths := []string{"/api/profile", "/api/email", "/api/files"}
+	if d.PaymentAsked = slices.Contains(a.OAuth.Scopes, "payment"); d.PaymentAsked {
+		paths = append(paths, "/api/payment")
+	}
+	for _, path := range paths {
+		res, err := a.call(ctx, v, path)
+		if err == nil && res.stepUpWanted() {
+			a.mu.Lock()
+			v.stepUp = res.Challenge
+			a.mu.Unlock()
+			d.StepUp = true
+			continue
+		}
+		if err != nil || res.Status == http.StatusUnauthorized {
+			// The token was refused, or could not be refreshed: access is gone.
+			a.mu.Lock()
+			v.token, v.message = nil, message{Key: "msg.revoked", Args: []any{a.Name}}
+			a.mu.Unlock()
+			d.Connected, d.Revoked = false, true
+			return
+		}
+		if res.Status == http.StatusOK {
+			d.show(path, res.Data)
+		}
+	}
+}
+
+// show puts one API answer on the page.
+func (d *homeData) show(path string, data map[string]any) {
+	switch path {
+	case "/api/profile":
+		d.Name, _ = data["name"].(string)
+		d.Picture, _ = data["picture"].(string)
+		d.NameShared, d.PhotoShared = d.Name != "", d.Picture != ""
+	case "/api/email":
+		d.Email, _ = data["email"].(string)
+		d.EmailShared = d.Email != ""
+	case "/api/files":
+		for _, f := range anySlice(data["files"]) {
+			d.Files = append(d.Files, fmt.Sprint(f))
+		}
+		d.FilesShared = true
+	case "/api/payment":
+		for _, c := range anySlice(data["cards"]) {
+			d.Cards = append(d.Cards, fmt.Sprint(c))
+		}
+	}
 }
 
 // text is the message key in lang, in this app's own words where it has

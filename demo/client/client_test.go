@@ -87,3 +87,18 @@ func TestFailedSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestChallengeParams: the app reads the RFC 9470 challenge's parameters,
+// quoted or not, and tells it from other refusals.
+func TestChallengeParams(t *testing.T) {
+	p := challengeParams(`Bearer realm="provider-api", error="insufficient_user_authentication", error_description="needs a second factor, recently", acr_values="urn:bawwab:acr:mfa", max_age=900`)
+	if p["error"] != "insufficient_user_authentication" || p["acr_values"] != "urn:bawwab:acr:mfa" || p["max_age"] != "900" || p["realm"] != "provider-api" {
+		t.Fatalf("params: %v", p)
+	}
+	if !(&apiResult{Status: 401, Challenge: p}).stepUpWanted() {
+		t.Error("a step-up challenge not recognised")
+	}
+	if (&apiResult{Status: 401, Challenge: challengeParams(`Bearer error="invalid_token"`)}).stepUpWanted() {
+		t.Error("a refused token taken for a step-up")
+	}
+}

@@ -41,6 +41,11 @@ var catalog = ui.Catalog{
 		"trace.api":               "API call",
 		"trace.api.explain":       "The app calls the provider's API with the access token; the API checks signature, audience and scope.",
 		"back":                    "Back to the app",
+		"payment":                 "Payment cards",
+		"stepup.needed":           "bawwab wants you to confirm it is you with a second step (an authenticator code or a passkey) before %s sees your cards.",
+		"stepup.button":           "Confirm with a second step",
+		"trace.stepup":            "Step up at bawwab",
+		"trace.stepup.explain":    "The API answered 401 insufficient_user_authentication with the acr_values it wants (RFC 9470): the app sends the browser to /authorize again with them, and bawwab asks only for the missing second step.",
 	},
 	"ar": {
 		"tagline.notes":           "ملاحظاتك وملفاتك في مكان واحد.",
@@ -80,6 +85,11 @@ var catalog = ui.Catalog{
 		"trace.api":               "استدعاء الواجهة",
 		"trace.api.explain":       "يستدعي التطبيق واجهة المزوّد بتوكن الوصول؛ تتحقق الواجهة من التوقيع والجمهور والصلاحية.",
 		"back":                    "العودة إلى التطبيق",
+		"payment":                 "بطاقات الدفع",
+		"stepup.needed":           "يطلب منك بوّاب تأكيد هويتك بخطوة ثانية (رمز من تطبيق مصادقة أو مفتاح مرور) قبل أن يرى %s بطاقاتك.",
+		"stepup.button":           "التأكيد بخطوة ثانية",
+		"trace.stepup":            "خطوة إضافية في بوّاب",
+		"trace.stepup.explain":    "ردّت الواجهة بالخطأ 401 insufficient_user_authentication مع قيم acr_values المطلوبة (RFC 9470): فيعيد التطبيق المتصفح إلى \u200e/authorize بها، ولا يطلب بوّاب إلا الخطوة الثانية الناقصة.",
 	},
 }
 

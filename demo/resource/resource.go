@@ -32,6 +32,10 @@ type Claims struct {
 	jwt.Claims
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
+	// ACR and AuthTime say how and when the person signed in (RFC 9068
+	// §2.2.1), for the endpoints that want more (RFC 9470).
+	ACR      string `json:"acr"`
+	AuthTime int64  `json:"auth_time"`
 	Cnf      *struct {
 		JKT string `json:"jkt"`
 	} `json:"cnf"`
@@ -195,6 +199,44 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/files", s.protect([]string{"files.read"}, func(p *Profile, _ []string) any {
 		return map[string][]string{"files": p.Files}
 	}))
+	mux.HandleFunc("GET /api/payment", s.protect([]string{"payment"}, func(p *Profile, _ []string) any {
+		return map[string][]string{"cards": {"Visa •••• 4242"}}
+	}))
+}
+
+// ACRMFA is the authentication context class of a sign-in with a second
+// factor, which the payment endpoint wants.
+const ACRMFA = "urn:bawwab:acr:mfa"
+
+// PaymentMaxAge is how old a sign-in may be for the payment endpoint.
+const PaymentMaxAge = 15 * time.Minute
+
+// stepUp returns the RFC 9470 challenge for a token whose sign-in is too
+// weak or too old for path, or "" when it suffices: only the payment
+// endpoint wants a second factor, proved in the last PaymentMaxAge.
+func (s *Server) stepUp(path string, c *Claims) string {
+	if path != "/api/payment" {
+		return ""
+	}
+	if c.ACR != ACRMFA {
+		return fmt.Sprintf(`error="insufficient_user_authentication", error_description="payment data needs a sign-in with a second factor", acr_values=%q`, ACRMFA)
+	}
+	if s.Verifier.Now().Sub(time.Unix(c.AuthTime, 0)) > PaymentMaxAge {
+		return fmt.Sprintf(`error="insufficient_user_authentication", error_description="payment data needs a more recent sign-in", acr_values=%q, max_age=%d`,
+			ACRMFA, int(PaymentMaxAge.Seconds()))
+	}
+	return ""
+}
+
+// writeStepUp answers 401 with the challenge of RFC 9470 §3, in the
+// scheme the token came in.
+func writeStepUp(w http.ResponseWriter, challenge string, dpopScheme bool) {
+	scheme := "Bearer"
+	if dpopScheme {
+		scheme = "DPoP"
+	}
+	w.Header().Set("WWW-Authenticate", scheme+` realm="provider-api", `+challenge)
+	oautherr.Write(w, oautherr.New(oautherr.InsufficientUserAuthentication, "the sign-in behind this token is not strong or recent enough"), "")
 }
 
 // protect wraps an API handler: it needs a valid token carrying any one of
@@ -238,6 +280,10 @@ func (s *Server) protect(anyOf []string, serve func(*Profile, []string) any) htt
 		scopes := strings.Fields(c.Scope)
 		if !slices.ContainsFunc(anyOf, func(s string) bool { return slices.Contains(scopes, s) }) {
 			fail(oautherr.Newf(oautherr.InsufficientScope, "this API needs the scope %s", strings.Join(anyOf, " or ")))
+			return
+		}
+		if challenge := s.stepUp(r.URL.Path, c); challenge != "" {
+			writeStepUp(w, challenge, dpopScheme)
 			return
 		}
 		p, err := s.Lookup(ctx, c.Subject)

@@ -115,6 +115,8 @@ type ClientSpec struct {
 	// consent page; Verified marks that the operator checked it.
 	Info     storage.ClientInfo
 	Verified bool
+	// SecondFactor makes every user of the client pass a second factor.
+	SecondFactor bool
 	// Secret, when set, is used instead of a generated one (demo only:
 	// a generated secret is always stronger).
 	Secret string
@@ -173,7 +175,7 @@ func BuildClient(ctx context.Context, spec ClientSpec, cat *scope.Catalog) (c st
 	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs, ClientInfo: spec.Info, Verified: spec.Verified,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
 		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, Pairwise: spec.Pairwise,
-		SectorIdentifierURI: spec.SectorIdentifierURI, IDTokenAlg: spec.IDTokenAlg, PKCEPolicy: spec.PKCEPolicy, CreatedAt: time.Now()}
+		SectorIdentifierURI: spec.SectorIdentifierURI, IDTokenAlg: spec.IDTokenAlg, PKCEPolicy: spec.PKCEPolicy, SecondFactor: spec.SecondFactor, CreatedAt: time.Now()}
 	if !spec.Public && spec.AuthMethod != clientauth.MethodPrivateKeyJWT {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {

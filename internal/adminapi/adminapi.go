@@ -238,8 +238,8 @@ func clientView(c storage.Client) Client {
 	v := Client{NewClient: NewClient{ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI,
 		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy, SectorIdentifierURI: c.SectorIdentifierURI,
-		ClientURI: c.ClientURI, LogoURI: c.LogoURI, PolicyURI: c.PolicyURI, TOSURI: c.TOSURI, Verified: c.Verified},
-		CreatedAt: c.CreatedAt}
+		ClientURI: c.ClientURI, LogoURI: c.LogoURI, PolicyURI: c.PolicyURI, TOSURI: c.TOSURI, Verified: c.Verified,
+		SecondFactor: c.SecondFactor}, CreatedAt: c.CreatedAt}
 	if v.PKCEPolicy == storage.PKCERequired {
 		v.PKCEPolicy = "required"
 	}
@@ -302,6 +302,9 @@ type NewClient struct {
 	PolicyURI string `json:"policy_uri,omitempty"`
 	TOSURI    string `json:"tos_uri,omitempty"`
 	Verified  bool   `json:"verified"`
+	// SecondFactor makes every user of the client pass a second factor
+	// at sign-in, whatever the server's second_factor setting.
+	SecondFactor bool `json:"second_factor"`
 }
 
 func (in NewClient) info() storage.ClientInfo {
@@ -327,7 +330,7 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel,
 		Pairwise: in.SubjectType == "pairwise", SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound,
 		IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy,
-		Info: in.info(), Verified: in.Verified}, a.Scopes)
+		Info: in.info(), Verified: in.Verified, SecondFactor: in.SecondFactor}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -364,7 +367,7 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 		GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR, AuthMethod: in.AuthMethod, JWKS: string(in.JWKS),
 		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel, Pairwise: in.SubjectType == "pairwise",
 		SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound, IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy,
-		Info: in.info(), Verified: in.Verified}, a.Scopes)
+		Info: in.info(), Verified: in.Verified, SecondFactor: in.SecondFactor}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -963,7 +966,7 @@ func (a *API) importClients(ctx context.Context, clients []BackupClient, out *Im
 			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, AuthMethod: storedMethod(c.AuthMethod),
 			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, BackchannelLogoutURI: c.Backchannel, Pairwise: c.SubjectType == "pairwise",
 			SectorIdentifierURI: c.SectorIdentifierURI, IDTokenAlg: c.IDTokenAlg, PKCEPolicy: strings.TrimPrefix(c.PKCEPolicy, "required"),
-			ClientInfo: c.info(), Verified: c.Verified, CreatedAt: c.CreatedAt})
+			ClientInfo: c.info(), Verified: c.Verified, SecondFactor: c.SecondFactor, CreatedAt: c.CreatedAt})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.ClientsSkipped++

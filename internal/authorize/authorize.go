@@ -196,16 +196,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *storage.A
 		h.storeFailed(w, r, req, err)
 		return
 	}
-	now := h.Now()
-	needLogin := sess == nil ||
-		hasPrompt(req.Prompt, "login") && sess.AuthTime.Before(req.CreatedAt) ||
-		req.MaxAge >= 0 && now.Sub(sess.AuthTime) > time.Duration(req.MaxAge)*time.Second
-	if needLogin {
-		if hasPrompt(req.Prompt, "none") {
-			redirectErr(oautherr.LoginRequired, "the user is not logged in")
-			return
-		}
-		h.continueAt(w, r, req, stored, "/login")
+	if !h.signedIn(w, r, req, client, sess, stored) {
 		return
 	}
 	items := token.ConsentItems(h.Scopes, client, req.Scopes, req.Claims)

@@ -50,9 +50,36 @@ func (h *Handler) attempt(w http.ResponseWriter, r *http.Request, id string) *si
 		if a.Request, a.Client = h.pending(w, r, id); a.Client == nil {
 			return nil
 		}
+		if !h.fromSession(w, r, a) {
+			return nil
+		}
 	}
 	a.CSRF = h.Sessions.CSRFToken(w, r) // before any page is written
 	return a
+}
+
+// fromSession starts a's sign-in from the browser's session, if any: the
+// person stays identified and what the session proved counts as long as
+// it is fresh enough, so that a step-up asks only for what is missing.
+// It writes an error page and returns false on a store error.
+func (h *Handler) fromSession(w http.ResponseWriter, r *http.Request, a *signin.Attempt) bool {
+	ctx := r.Context()
+	sess, err := h.Sessions.Current(ctx, r)
+	if errors.Is(err, session.ErrNoSession) {
+		return true
+	} else if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return false
+	}
+	u, err := h.Store.GetUser(ctx, sess.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true
+	} else if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return false
+	}
+	a.User, a.Proved, a.SessionUser = u, signin.SessionProofs(sess), u.ID
+	return true
 }
 
 // loginPage shows the sign-in step the request needs first (package
@@ -70,7 +97,11 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	if a == nil {
 		return
 	}
-	if err := h.signIn().Show(r.Context(), w, r, a); err != nil {
+	err := h.signIn().Show(r.Context(), w, r, a)
+	switch {
+	case errors.Is(err, signin.ErrNoStep) && a.Request != nil && a.User != nil:
+		h.noStep(w, r, a)
+	case err != nil:
 		h.errorPage(w, r, oautherr.Wrap(err))
 	}
 }
@@ -103,31 +134,28 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, err := h.signIn().Submit(ctx, w, r, a)
-	if err != nil {
+	switch {
+	case errors.Is(err, signin.ErrNoStep) && a.Request != nil && a.User != nil:
+		h.noStep(w, r, a)
+		return
+	case err != nil:
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
-	}
-	h.signedIn(w, r, a, rec)
-}
-
-// signedIn starts the session of a finished sign-in and goes on to
-// consent (or to the account pages); a nil rec means the pipeline showed
-// a page already.
-func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, a *signin.Attempt, rec *signin.Record) {
-	if rec == nil { // the pipeline showed a page: a failure or the next step
+	case rec == nil: // the pipeline showed a page: a failure or the next step
 		return
 	}
+	h.startSession(w, r, a, rec)
+}
+
+// startSession starts the session of a finished sign-in and goes on.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, a *signin.Attempt, rec *signin.Record) {
 	ctx := r.Context()
 	if _, err := h.Sessions.LoginWith(ctx, w, r, rec.UserID, rec.AMR); err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}
 	h.Audit.Record(ctx, audit.Event{Type: audit.Login, UserID: rec.UserID, Detail: "method=" + strings.Join(rec.Steps, "+")})
-	next := "/account"
-	if a.Request != nil {
-		next = "/consent?req=" + url.QueryEscape(a.Request.ID)
-	}
-	http.Redirect(w, r, withLang(r, next), http.StatusSeeOther)
+	http.Redirect(w, r, withLang(r, loginTarget(a)), http.StatusSeeOther)
 }
 
 // upstreamReturn is the callback of an upstream identity provider
@@ -148,11 +176,14 @@ func (h *Handler) upstreamReturn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, err := h.signIn().Return(r.Context(), w, r, a, rs)
-	if err != nil {
+	switch {
+	case err != nil:
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
+	case rec == nil: // the pipeline showed a page: a failure or the next step
+		return
 	}
-	h.signedIn(w, r, a, rec)
+	h.startSession(w, r, a, rec)
 }
 
 // signIn returns the sign-in pipeline: SignIn, or else the password alone
@@ -277,6 +308,9 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.PostForm.Get("action") != "allow" {
 		deny("the user denied the request")
+		return
+	}
+	if !h.signedIn(w, r, req, client, sess, true) { // to allow, the session must meet the request, whatever page was posted
 		return
 	}
 	checked := r.PostForm["scope"]

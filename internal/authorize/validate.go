@@ -45,7 +45,7 @@ func (h *Handler) validate(ctx context.Context, v url.Values, pushed bool) (*sto
 		ID: token.NewID(), ClientID: client.ID, RedirectURI: redirectURI, Scopes: scopes, State: v.Get("state"), Nonce: v.Get("nonce"),
 		CodeChallenge: v.Get("code_challenge"), CodeChallengeMethod: v.Get("code_challenge_method"), Prompt: v.Get("prompt"), MaxAge: maxAge,
 		DPoPJKT: v.Get("dpop_jkt"), Resources: v["resource"], UILocales: v.Get(ui.LocalesParam), Claims: v.Get("claims"),
-		CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
+		ACRValues: strings.Join(strings.Fields(v.Get("acr_values")), " "), CreatedAt: now, ExpiresAt: now.Add(h.RequestTTL),
 	}, client, nil
 }
 
@@ -98,6 +98,7 @@ func (h *Handler) checkRest(client *storage.Client, v url.Values, pushed bool) (
 		func() *oautherr.Error { return token.CheckChallenge(client, challenge, method, scopes, nonce) },
 		func() *oautherr.Error { return checkPrompt(v.Get("prompt")) },
 		func() *oautherr.Error { return checkClaimsRequest(v.Get("claims")) },
+		func() *oautherr.Error { return checkACRValues(v.Get("acr_values")) },
 		func() *oautherr.Error { return checkDPoPJKT(v.Get("dpop_jkt")) },
 		func() *oautherr.Error { return h.checkResources(v["resource"]) },
 	} {
@@ -206,6 +207,30 @@ func checkPrompt(prompt string) *oautherr.Error {
 	return nil
 }
 
+// maxACRValues bounds the values of acr_values.
+const maxACRValues = 10
+
+// checkACRValues requires acr_values, when present, to be a list of
+// values separated by spaces (OpenID Connect Core §3.1.2.1), each a
+// StringOrURI of visible ASCII without quotes or backslashes (they go
+// back into WWW-Authenticate challenges, RFC 9470 §3). Values bawwab does
+// not know are voluntary requests it may not meet: no error.
+func checkACRValues(raw string) *oautherr.Error {
+	if raw == "" {
+		return nil
+	}
+	values := strings.Fields(raw)
+	if len(values) == 0 || len(values) > maxACRValues {
+		return oautherr.Newf(oautherr.InvalidRequest, "acr_values must hold from 1 to %d values separated by spaces", maxACRValues)
+	}
+	for _, a := range values {
+		if strings.ContainsFunc(a, func(r rune) bool { return r < 0x21 || r > 0x7e || r == '"' || r == '\\' }) {
+			return oautherr.New(oautherr.InvalidRequest, "acr_values may hold only visible ASCII characters other than quotes and backslashes")
+		}
+	}
+	return nil
+}
+
 // checkDPoPJKT requires dpop_jkt, when present, to look like a JWK SHA-256
 // thumbprint (RFC 9449 §10).
 func checkDPoPJKT(jkt string) *oautherr.Error {
@@ -242,7 +267,8 @@ func parseMaxAge(s string) (int, *oautherr.Error) {
 // §5.5). A user claim asked for on its own, that no requested scope
 // releases but one of the client's scopes could, is a consent item of its
 // own (token.ConsentItems) and, once allowed, is returned where it was
-// asked for; an essential acr bawwab cannot meet is refused (§5.5.1.1).
+// asked for; an essential acr bawwab cannot meet is refused (§5.5.1.1),
+// one it can is met at sign-in (package signin: a second factor for mfa).
 func checkClaimsRequest(raw string) *oautherr.Error {
 	if raw == "" {
 		return nil
@@ -261,8 +287,8 @@ func checkClaimsRequest(raw string) *oautherr.Error {
 		}
 		if acr := claims["acr"]; acr != nil && acr.Essential {
 			wanted := append(slices.Clone(acr.Values), acr.Value)
-			if !slices.Contains(wanted, token.ACR) {
-				return oautherr.New(oautherr.AccessDenied, "the essential acr asked for cannot be met: bawwab signs users in with "+token.ACR)
+			if !slices.Contains(wanted, token.ACR) && !slices.Contains(wanted, token.ACRMFA) {
+				return oautherr.New(oautherr.AccessDenied, "the essential acr asked for cannot be met: bawwab signs users in with "+token.ACR+" or "+token.ACRMFA)
 			}
 		}
 	}

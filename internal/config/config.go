@@ -121,6 +121,14 @@ type Config struct {
 	// Upstreams are the identity providers people may sign in through
 	// (package upstream).
 	Upstreams []upstream.Config
+
+	// SecondFactor is who passes a second factor at sign-in: off (nobody
+	// unless a client, a scope or the request asks), enrolled (whoever
+	// enrolled one) or required (everyone; who has none cannot sign in
+	// to an app until they set one up). SecondFactorScopes are the scopes
+	// whose request needs a second factor whatever SecondFactor says.
+	SecondFactor       string
+	SecondFactorScopes []string
 }
 
 // Default returns the built-in defaults.
@@ -157,6 +165,8 @@ func Default() Config {
 		RegistrationPKCE:    "required",
 		Signup:              "off",
 		EmailLinkTTL:        time.Hour,
+		SecondFactor:        "enrolled",
+		SecondFactorScopes:  []string{"payment"},
 		LogFormat:           "text",
 		LogLevel:            "info",
 	}
@@ -337,6 +347,18 @@ var Fields = []Field{
 	str("mail_from", "sender address of outgoing mail; empty means no-reply@ and the issuer's host", func(c *Config) *string { return &c.MailFrom }),
 	str("signup", "self sign-up: off, open (anyone may create an account), or invite (with an invitation link made through the admin API)", func(c *Config) *string { return &c.Signup }),
 	dur("email_link_ttl", "how long an emailed email-verification or password-reset link stays valid", func(c *Config) *time.Duration { return &c.EmailLinkTTL }),
+	str("second_factor", "who passes a second factor (an authenticator code or a passkey) at sign-in: off (only when a client, a scope or the app's acr_values asks), enrolled (whoever set one up), or required (everyone; who has none is refused and sent to the Security page)", func(c *Config) *string { return &c.SecondFactor }),
+	{Key: "second_factor_scopes", Help: "comma-separated scopes whose request needs a second factor whatever second_factor says (a consent to payment asks for one); empty for none", Kind: KindList,
+		set: func(c *Config, s string) error {
+			c.SecondFactorScopes = nil
+			for _, p := range strings.Split(s, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					c.SecondFactorScopes = append(c.SecondFactorScopes, p)
+				}
+			}
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(c.SecondFactorScopes, ",") }},
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
 	{Key: "upstreams", Kind: KindYAML, Help: "identity providers to sign in through (docs/federation.md): a list of {id, name: {en, ar}, type: oidc, oauth2, google or github, issuer (oidc), auth_url, token_url, userinfo_url, emails_url (oauth2), client_id, client_secret, scopes, claims: {subject, username, email, email_verified, name}, allowed_domains, jit (default true), enabled (default true)}; the value shown is the ids",
 		set: setUpstreams, get: func(c *Config) string {
@@ -573,6 +595,11 @@ func (c *Config) checkOAuth() []error {
 // checkAccounts checks self sign-up and the mail relay its links go through.
 func (c *Config) checkAccounts() []error {
 	var errs []error
+	switch c.SecondFactor {
+	case "off", "enrolled", "required":
+	default:
+		errs = append(errs, fmt.Errorf("second_factor %q must be off, enrolled or required", c.SecondFactor))
+	}
 	switch c.Signup {
 	case "off", "open", "invite":
 	default:

@@ -43,6 +43,9 @@ type Response struct {
 	Iss       string   `json:"iss,omitempty"`
 	Jti       string   `json:"jti,omitempty"`
 	AuthTime  int64    `json:"auth_time,omitempty"`
+	// ACR and AMR say how the person signed in (RFC 9068 §2.2.1).
+	ACR string   `json:"acr,omitempty"`
+	AMR []string `json:"amr,omitempty"`
 	// Cnf is the DPoP key the token is bound to (RFC 9449 §6.2).
 	Cnf *token.Confirmation `json:"cnf,omitempty"`
 }
@@ -123,7 +126,7 @@ func (e *Endpoint) accessToken(ctx context.Context, client *storage.Client, raw 
 // §2.2), with its DPoP binding (RFC 9449 §6.2).
 func accessResponse(c *token.AccessClaims) *Response {
 	resp := &Response{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer", Sub: c.Subject,
-		Aud: c.Audience, Iss: c.Issuer, Jti: c.ID, AuthTime: c.AuthTime, Cnf: c.Cnf}
+		Aud: c.Audience, Iss: c.Issuer, Jti: c.ID, AuthTime: c.AuthTime, ACR: c.ACR, AMR: c.AMR, Cnf: c.Cnf}
 	if c.Cnf != nil {
 		resp.TokenType = "DPoP"
 	}

@@ -43,6 +43,9 @@ const (
 	ExpiredToken            = "expired_token"         // RFC 8628 §3.5
 	InvalidTarget           = "invalid_target"        // RFC 8707 §2
 	RequestURINotSupported  = "request_uri_not_supported"
+	// InsufficientUserAuthentication: the token's sign-in is weaker or
+	// older than the resource wants (RFC 9470 §3).
+	InsufficientUserAuthentication = "insufficient_user_authentication"
 )
 
 // Error is an OAuth 2.0 error response. Description is shown to the client and
@@ -134,7 +137,7 @@ func (e *Error) HTTPStatus() int {
 		return e.Status
 	}
 	switch e.Code {
-	case InvalidClient, InvalidToken:
+	case InvalidClient, InvalidToken, InsufficientUserAuthentication:
 		return http.StatusUnauthorized
 	case InsufficientScope, AccessDenied:
 		return http.StatusForbidden

@@ -111,7 +111,7 @@ func (p *Provider) Metadata() Metadata {
 		DPoPSigningAlgValuesSupported:              algNames(dpop.Algorithms),
 		BackchannelLogoutSupported:                 true,
 		ClaimsParameterSupported:                   true,
-		ACRValuesSupported:                         []string{token.ACR},
+		ACRValuesSupported:                         []string{token.ACR, token.ACRMFA},
 		UILocalesSupported:                         p.UILocales,
 	}
 	if p.Registration {

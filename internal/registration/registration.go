@@ -381,6 +381,7 @@ func (e *Endpoint) update(w http.ResponseWriter, r *http.Request) error {
 		return oautherr.Wrap(err)
 	}
 	next.RegistrationTokenHash, next.CreatedAt = c.RegistrationTokenHash, c.CreatedAt
+	next.SecondFactor = c.SecondFactor // the operator's, which the client cannot lower
 	if err := e.Store.UpdateClient(r.Context(), next); err != nil {
 		return oautherr.Wrap(err)
 	}

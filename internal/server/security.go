@@ -28,8 +28,8 @@ import (
 
 // newSecurity builds the second factors, the Security page, and the
 // sign-in pipeline: the password, a passkey or an upstream identity
-// provider (its requests sent through fetch), then the second factor of
-// anyone who enrolled one (signin.Policy.AskEnrolled).
+// provider (its requests sent through fetch), then a second factor where
+// the policy (policyOf) wants one.
 func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, sessions *session.Manager, pages *ui.UI, auditLog *audit.Log,
 	log *slog.Logger, pw password.Params, logouts *backchannel.Notifier, now func() time.Time, userFailures, ipFailures *ratelimit.Backoff,
 	fetch *outbound.Client,
@@ -60,7 +60,7 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 		Logouts:  logouts,
 	}
 	totp := &security.TOTPStep{TOTP: h.TOTP, Recovery: h.Recovery, UI: pages, Sessions: sessions, Audit: auditLog}
-	pipeline := &signin.Pipeline{Now: now, Policy: signin.Policy{AskEnrolled: true},
+	pipeline := &signin.Pipeline{Now: now, Policy: policyOf(cfg),
 		Progress: &signin.CookieProgress{Key: progressKey, Secure: strings.HasPrefix(cfg.Issuer, "https://"), TTL: 10 * time.Minute, Now: now, Users: store},
 		Steps: []signin.Step{
 			&signin.Password{Store: store, UI: pages, Audit: auditLog, Params: pw, UserFailures: userFailures, IPFailures: ipFailures},
@@ -75,6 +75,18 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 	pipeline.Steps, pipeline.Finished = append(pipeline.Steps, upstreams.Steps()...), upstreams.Finished
 	h.Upstreams = upstreams
 	return h, pipeline, nil
+}
+
+// policyOf is the sign-in policy the settings describe: second_factor
+// (off, enrolled or required) and second_factor_scopes. Under every
+// setting a client's own second_factor flag, acr_values, an essential acr
+// claim and max_age still count.
+func policyOf(cfg config.Config) signin.Policy {
+	return signin.Policy{
+		SecondFactor:    cfg.SecondFactor == "required",
+		AskEnrolled:     cfg.SecondFactor != "off",
+		SensitiveScopes: cfg.SecondFactorScopes,
+	}
 }
 
 // newPasskeys configures passkeys for the issuer's host. WebAuthn scopes

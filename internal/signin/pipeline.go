@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/ratelimit"
+	"github.com/bawwab/bawwab/internal/storage"
 )
 
 // ErrNoStep means the policy needs a kind of step that no registered step
@@ -91,6 +92,41 @@ func (p *Pipeline) Next(ctx context.Context, a *Attempt, d Demand) (Step, error)
 	return first, nil
 }
 
+// Check returns the step that the person of a, with what they proved
+// (SessionProofs of their session), must pass before a's request may go
+// on; nil when nothing more is needed. ErrNoStep means the request needs
+// a second factor the person never enrolled.
+func (p *Pipeline) Check(ctx context.Context, a *Attempt) (Step, error) {
+	return p.Next(ctx, a, DemandFor(a.Request, a.Client))
+}
+
+// SessionStep names the proofs that SessionProofs carries over from a
+// session.
+const SessionStep = "session"
+
+// SessionProofs returns what the sign-in behind a session proved, as of
+// its auth_time: a first factor, and a second one when its amr says mfa
+// (RFC 8176 §2: a passkey that verified its user proves both).
+func SessionProofs(s *storage.Session) []Proof {
+	if s == nil {
+		return nil
+	}
+	var first []string
+	for _, m := range s.AMR {
+		if m != AMRMFA {
+			first = append(first, m)
+		}
+	}
+	if len(first) == 0 {
+		first = []string{AMRPassword}
+	}
+	out := []Proof{{Step: "session", Kind: FirstFactor, AMR: first, At: s.AuthTime}}
+	if slices.Contains(s.AMR, AMRMFA) {
+		out = append(out, Proof{Step: SessionStep, Kind: SecondFactor, AMR: []string{AMRMFA}, At: s.AuthTime})
+	}
+	return out
+}
+
 // enrolled reports whether a second-factor step is offered to the person
 // a identified: a factor they enrolled.
 func (p *Pipeline) enrolled(ctx context.Context, a *Attempt) (bool, error) {
@@ -111,13 +147,13 @@ func (p *Pipeline) Show(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err := p.load(ctx, r, a); err != nil {
 		return err
 	}
-	s, err := p.Next(ctx, a, DemandOf(a.Request))
+	s, err := p.Next(ctx, a, DemandFor(a.Request, a.Client))
 	if err != nil {
 		return err
 	}
 	if s == nil { // nothing more to prove: start over, a fresh sign-in
 		a.User, a.Proved = nil, nil
-		if s, err = p.Next(ctx, a, DemandOf(a.Request)); err != nil {
+		if s, err = p.Next(ctx, a, DemandFor(a.Request, a.Client)); err != nil {
 			return err
 		}
 		if s == nil {
@@ -189,13 +225,13 @@ func (p *Pipeline) Submit(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if err := p.load(ctx, r, a); err != nil {
 		return nil, err
 	}
-	s, err := p.Next(ctx, a, DemandOf(a.Request))
+	s, err := p.Next(ctx, a, DemandFor(a.Request, a.Client))
 	if err != nil {
 		return nil, err
 	}
 	if s == nil { // a form posted after the sign-in finished: verify it afresh
 		a.User, a.Proved = nil, nil
-		if s, err = p.Next(ctx, a, DemandOf(a.Request)); err != nil {
+		if s, err = p.Next(ctx, a, DemandFor(a.Request, a.Client)); err != nil {
 			return nil, err
 		}
 	}
@@ -241,11 +277,14 @@ func (p *Pipeline) proved(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return nil, p.refuseDisabled(ctx, w, r, a, s)
 	}
 	a.Proved = append(a.Proved, Proof{Step: s.Name(), Kind: s.Kind(), AMR: s.Proves(), At: p.Now()})
-	next, err := p.Next(ctx, a, DemandOf(a.Request))
+	next, err := p.Next(ctx, a, DemandFor(a.Request, a.Client))
 	if err != nil {
 		return nil, err
 	}
 	if next == nil {
+		// What went stale counts for nothing, and is not claimed either.
+		d, now := DemandFor(a.Request, a.Client), p.Now()
+		a.Proved = slices.DeleteFunc(a.Proved, func(pr Proof) bool { return !d.fresh(pr, now) })
 		if p.Progress != nil {
 			if err := p.Progress.Clear(ctx, w, r); err != nil {
 				return nil, err
@@ -283,11 +322,19 @@ func (p *Pipeline) refuseDisabled(ctx context.Context, w http.ResponseWriter, r 
 	return nil
 }
 
+// load restores the browser's unfinished sign-in, and drops proofs of a
+// session that is not the browser's any more (signed out, or another
+// person's): what a session proved counts only alongside that session.
 func (p *Pipeline) load(ctx context.Context, r *http.Request, a *Attempt) error {
-	if p.Progress == nil {
-		return nil
+	if p.Progress != nil {
+		if err := p.Progress.Load(ctx, r, a); err != nil {
+			return err
+		}
 	}
-	return p.Progress.Load(ctx, r, a)
+	if a.User == nil || a.User.ID != a.SessionUser {
+		a.Proved = slices.DeleteFunc(a.Proved, func(pr Proof) bool { return pr.Step == SessionStep })
+	}
+	return nil
 }
 
 func cmpStatus(s int) int {

@@ -12,11 +12,13 @@ import (
 // Policy decides which kinds of step a sign-in needs. The zero Policy asks
 // for a first factor only, as bawwab always has.
 type Policy struct {
-	// SecondFactor asks everyone for a second factor (the operator's
-	// policy).
+	// SecondFactor asks everyone signing in to an app for a second factor
+	// (the operator's policy). A sign-in to the account pages alone is
+	// spared, so that someone without a second factor can reach the
+	// Security page and set one up.
 	SecondFactor bool
 	// SecondFactorClients are the clients whose users always pass a
-	// second factor.
+	// second factor (besides those whose Client.SecondFactor is set).
 	SecondFactorClients []string
 	// SensitiveScopes are the scopes that need a second factor when a
 	// request asks for one of them.
@@ -31,10 +33,14 @@ type Policy struct {
 // Demand is what one authorization request asks of sign-in.
 type Demand struct {
 	ClientID string
-	Scopes   []string
+	// Client says the client wants a second factor of all its users
+	// (storage.Client.SecondFactor).
+	Client bool
+	Scopes []string
 	// ACRValues are the request's acr_values, most preferred first
-	// (OpenID Connect Core §3.1.2.1): voluntary, so only a first choice
-	// of [ACRMFA] makes a second factor needed.
+	// (OpenID Connect Core §3.1.2.1): voluntary, so a second factor is
+	// needed only when [ACRMFA] comes before [ACRPassword]; values bawwab
+	// does not know are passed over.
 	ACRValues []string
 	// EssentialACR are the values of an essential acr claim (Core
 	// §5.5.1.1): one of them must be met.
@@ -56,10 +62,18 @@ func DemandOf(req *storage.AuthRequest) Demand {
 	if req == nil {
 		return Demand{MaxAge: -1}
 	}
-	d := Demand{ClientID: req.ClientID, Scopes: req.Scopes, MaxAge: req.MaxAge, EssentialACR: essentialACR(req.Claims)}
+	d := Demand{ClientID: req.ClientID, Scopes: req.Scopes, MaxAge: req.MaxAge, EssentialACR: essentialACR(req.Claims),
+		ACRValues: strings.Fields(req.ACRValues)}
 	if slices.Contains(strings.Fields(req.Prompt), "login") {
 		d.Since = req.CreatedAt
 	}
+	return d
+}
+
+// DemandFor is DemandOf with what client asks of every sign-in.
+func DemandFor(req *storage.AuthRequest, client *storage.Client) Demand {
+	d := DemandOf(req)
+	d.Client = req != nil && client != nil && client.SecondFactor
 	return d
 }
 
@@ -103,20 +117,35 @@ func (p Policy) Needed(d Demand, proved []Proof, now time.Time) []Kind {
 // wantsSecond reports whether d needs a second factor under p.
 func (p Policy) wantsSecond(d Demand) bool {
 	switch {
-	case p.SecondFactor, slices.Contains(p.SecondFactorClients, d.ClientID), p.AskEnrolled && d.Enrolled:
+	case p.SecondFactor && d.ClientID != "", d.Client, p.AskEnrolled && d.Enrolled:
+		return true
+	case d.ClientID != "" && slices.Contains(p.SecondFactorClients, d.ClientID):
 		return true
 	case slices.ContainsFunc(d.Scopes, func(s string) bool { return slices.Contains(p.SensitiveScopes, s) }):
 		return true
-	case len(d.ACRValues) > 0 && d.ACRValues[0] == ACRMFA:
+	case preferred(d.ACRValues) == ACRMFA:
 		return true
 	}
 	return len(d.EssentialACR) > 0 && slices.Contains(d.EssentialACR, ACRMFA) && !slices.Contains(d.EssentialACR, ACRPassword)
 }
 
+// preferred returns the first of acrValues that bawwab reaches, or "".
+func preferred(acrValues []string) string {
+	for _, v := range acrValues {
+		if v == ACRMFA || v == ACRPassword {
+			return v
+		}
+	}
+	return ""
+}
+
 // holds reports whether a proof of kind k is fresh enough for d.
 func (d Demand) holds(k Kind, proved []Proof, now time.Time) bool {
-	return slices.ContainsFunc(proved, func(pr Proof) bool {
-		return pr.Kind == k && !pr.At.Before(d.Since) &&
-			(d.MaxAge < 0 || now.Sub(pr.At) <= time.Duration(d.MaxAge)*time.Second)
-	})
+	return slices.ContainsFunc(proved, func(pr Proof) bool { return pr.Kind == k && d.fresh(pr, now) })
+}
+
+// fresh reports whether pr is recent enough for d's max_age and
+// prompt=login.
+func (d Demand) fresh(pr Proof, now time.Time) bool {
+	return !pr.At.Before(d.Since) && (d.MaxAge < 0 || now.Sub(pr.At) <= time.Duration(d.MaxAge)*time.Second)
 }

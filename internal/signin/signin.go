@@ -46,11 +46,19 @@
 //
 // The login handler does not change.
 //
+// # Step-up
+//
+// A session keeps the Record's amr and auth_time. [SessionProofs] turns
+// them back into proofs, and [Pipeline.Check] tells whether they meet a
+// request (nil), which step is missing, or that the person has no second
+// factor to pass ([ErrNoStep]). The login handler starts an Attempt from
+// the session (Attempt.SessionUser), so that a session short of a second
+// factor is asked only for it, and one too old for max_age or prompt=login
+// for its first factor again.
+//
 // What this package does not do: it does not read or write the browser
 // session (the caller starts one from the Record), and it does not render
-// consent. The session keeps only auth_time today; keeping the Record's
-// amr and acr with it, for ID tokens to carry, needs fields in the
-// session store.
+// consent.
 package signin
 
 import (
@@ -189,6 +197,10 @@ type Attempt struct {
 	Client  *storage.Client
 	// User is the person identified by a first factor, nil before.
 	User *storage.User
+	// SessionUser is the user of the browser's session when the attempt
+	// started from it (SessionProofs): proofs carried over from a session
+	// count only while that session is the same person's.
+	SessionUser string
 	// Proved lists what was proved so far, in order.
 	Proved []Proof
 	// Choice names the step the person picked among those offered for

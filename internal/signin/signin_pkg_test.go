@@ -30,9 +30,19 @@ func TestPolicyNeeded(t *testing.T) {
 		{"nothing proved: first factor", Policy{}, Demand{MaxAge: -1}, nil, []Kind{FirstFactor}},
 		{"first proved: done", Policy{}, Demand{MaxAge: -1}, []Proof{first}, nil},
 		{"a second factor alone identifies nobody", Policy{}, Demand{MaxAge: -1}, []Proof{second}, []Kind{FirstFactor}},
-		{"operator wants a second factor", Policy{SecondFactor: true}, Demand{MaxAge: -1}, []Proof{first}, []Kind{SecondFactor}},
-		{"operator: both, from scratch", Policy{SecondFactor: true}, Demand{MaxAge: -1}, nil, []Kind{FirstFactor, SecondFactor}},
-		{"operator: both proved", Policy{SecondFactor: true}, Demand{MaxAge: -1}, []Proof{first, second}, nil},
+		{"operator wants a second factor", Policy{SecondFactor: true}, Demand{ClientID: "app", MaxAge: -1}, []Proof{first}, []Kind{SecondFactor}},
+		{"operator: both, from scratch", Policy{SecondFactor: true}, Demand{ClientID: "app", MaxAge: -1}, nil, []Kind{FirstFactor, SecondFactor}},
+		{"operator: both proved", Policy{SecondFactor: true}, Demand{ClientID: "app", MaxAge: -1}, []Proof{first, second}, nil},
+		{"operator: the account pages are spared", Policy{SecondFactor: true}, Demand{MaxAge: -1}, []Proof{first}, nil},
+		{"operator: enrolled still asked on the account pages", Policy{SecondFactor: true, AskEnrolled: true}, Demand{MaxAge: -1, Enrolled: true}, []Proof{first}, []Kind{SecondFactor}},
+		{"client flag wants a second factor", Policy{}, Demand{ClientID: "bank", Client: true, MaxAge: -1}, []Proof{first}, []Kind{SecondFactor}},
+		{"client flag: both proved", Policy{}, Demand{ClientID: "bank", Client: true, MaxAge: -1}, []Proof{first, second}, nil},
+		{"client flag: a stale second factor", Policy{}, Demand{ClientID: "bank", Client: true, MaxAge: 300}, []Proof{first, {Kind: SecondFactor, At: t0.Add(-time.Hour)}}, []Kind{SecondFactor}},
+		{"acr_values mfa alone", Policy{}, Demand{ACRValues: []string{ACRMFA}, MaxAge: -1}, []Proof{first}, []Kind{SecondFactor}},
+		{"acr_values: an unknown first choice is passed over", Policy{}, Demand{ACRValues: []string{"urn:other:gold", ACRMFA}, MaxAge: -1}, []Proof{first}, []Kind{SecondFactor}},
+		{"acr_values: password before mfa", Policy{}, Demand{ACRValues: []string{"urn:other:gold", ACRPassword, ACRMFA}, MaxAge: -1}, []Proof{first}, nil},
+		{"acr_values unknown value is voluntary", Policy{}, Demand{ACRValues: []string{"urn:other:gold"}, MaxAge: -1}, []Proof{first}, nil},
+		{"essential acr of unknown values only", Policy{}, Demand{EssentialACR: []string{"urn:other:gold"}, MaxAge: -1}, []Proof{first}, nil},
 		{"client wants a second factor", Policy{SecondFactorClients: []string{"bank"}}, Demand{ClientID: "bank", MaxAge: -1}, []Proof{first}, []Kind{SecondFactor}},
 		{"another client does not", Policy{SecondFactorClients: []string{"bank"}}, Demand{ClientID: "notes", MaxAge: -1}, []Proof{first}, nil},
 		{"sensitive scope", Policy{SensitiveScopes: []string{"payments"}}, Demand{Scopes: []string{"openid", "payments"}, MaxAge: -1}, []Proof{first}, []Kind{SecondFactor}},
@@ -44,7 +54,7 @@ func TestPolicyNeeded(t *testing.T) {
 		{"max_age: fresh proof holds", Policy{}, Demand{MaxAge: 300}, []Proof{first}, nil},
 		{"max_age: old proof does not", Policy{}, Demand{MaxAge: 300}, []Proof{old}, []Kind{FirstFactor}},
 		{"max_age=0 wants a proof now", Policy{}, Demand{MaxAge: 0}, []Proof{first}, []Kind{FirstFactor}},
-		{"max_age on both factors", Policy{SecondFactor: true}, Demand{MaxAge: 300}, []Proof{old, second}, []Kind{FirstFactor}},
+		{"max_age on both factors", Policy{SecondFactor: true}, Demand{ClientID: "app", MaxAge: 300}, []Proof{old, second}, []Kind{FirstFactor}},
 		{"prompt=login: proof before the request does not hold", Policy{}, Demand{MaxAge: -1, Since: t0.Add(-30 * time.Second)}, []Proof{first}, []Kind{FirstFactor}},
 		{"prompt=login: proof after the request holds", Policy{}, Demand{MaxAge: -1, Since: t0.Add(-2 * time.Minute)}, []Proof{first}, nil},
 		{"enrolled, asked", Policy{AskEnrolled: true}, Demand{MaxAge: -1, Enrolled: true}, []Proof{first}, []Kind{SecondFactor}},
@@ -73,6 +83,8 @@ func TestDemandOf(t *testing.T) {
 		{"prompt=login", &storage.AuthRequest{Prompt: "consent login", MaxAge: 60, CreatedAt: t0}, Demand{MaxAge: 60, Since: t0}},
 		{"essential acr", &storage.AuthRequest{MaxAge: -1, Claims: `{"id_token":{"acr":{"essential":true,"values":["` + ACRMFA + `"]}}}`},
 			Demand{MaxAge: -1, EssentialACR: []string{ACRMFA}}},
+		{"acr_values", &storage.AuthRequest{MaxAge: -1, ACRValues: ACRMFA + " " + ACRPassword},
+			Demand{MaxAge: -1, ACRValues: []string{ACRMFA, ACRPassword}}},
 		{"voluntary acr is no demand", &storage.AuthRequest{MaxAge: -1, Claims: `{"id_token":{"acr":{"values":["` + ACRMFA + `"]}}}`},
 			Demand{MaxAge: -1}},
 	}
@@ -189,7 +201,7 @@ func TestPipeline(t *testing.T) {
 			}
 			for i, po := range tt.posts {
 				w := httptest.NewRecorder()
-				a := &Attempt{Choice: po.choice}
+				a := &Attempt{Choice: po.choice, Request: &storage.AuthRequest{ID: "r", ClientID: "app", MaxAge: -1}}
 				rec, err := p.Submit(context.Background(), w, postForm(po.answer, po.choice), a)
 				if tt.wantErr != nil && i == len(tt.posts)-1 {
 					if !errors.Is(err, tt.wantErr) {
@@ -252,7 +264,7 @@ func TestPipelineStaleProof(t *testing.T) {
 	pwd := fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}
 	totp := fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}, offered: true}
 	p := &Pipeline{Policy: Policy{SecondFactor: true}, Steps: []Step{pwd, totp}, Progress: &memProgress{}, Now: func() time.Time { return now }}
-	req := &storage.AuthRequest{ID: "r1", MaxAge: 60, CreatedAt: t0}
+	req := &storage.AuthRequest{ID: "r1", ClientID: "app", MaxAge: 60, CreatedAt: t0}
 	for i, want := range []string{"200 totp:", "200 totp:"} {
 		w := httptest.NewRecorder()
 		rec, err := p.Submit(context.Background(), w, postForm("ok", ""), &Attempt{Request: req})
@@ -263,5 +275,143 @@ func TestPipelineStaleProof(t *testing.T) {
 			t.Fatalf("post %d: got %q, want %q", i, got, want)
 		}
 		now = now.Add(2 * time.Minute) // the password's proof is now older than max_age
+	}
+}
+
+// TestDemandFor: a client's own flag joins the demand of its requests,
+// never of a sign-in to the account pages.
+func TestDemandFor(t *testing.T) {
+	bank := &storage.Client{ID: "bank", SecondFactor: true}
+	req := &storage.AuthRequest{ClientID: "bank", MaxAge: -1}
+	if d := DemandFor(req, bank); !d.Client {
+		t.Error("the client's second_factor flag is not in the demand")
+	}
+	if d := DemandFor(req, &storage.Client{ID: "bank"}); d.Client {
+		t.Error("a client without the flag demands a second factor")
+	}
+	if d := DemandFor(nil, bank); d.Client {
+		t.Error("an account sign-in took a client's flag")
+	}
+}
+
+// TestSessionProofs: what a session proved counts as proofs as of its
+// auth_time; only amr mfa counts as a second factor, so a password
+// session is stepped up and a passkey that verified its user is not.
+func TestSessionProofs(t *testing.T) {
+	mfa := Demand{ClientID: "app", ACRValues: []string{ACRMFA}, MaxAge: -1}
+	tests := []struct {
+		name    string
+		amr     []string
+		at      time.Time
+		demand  Demand
+		want    []Kind
+		wantAMR []string
+	}{
+		{"password session, no demand", []string{"pwd"}, t0, Demand{ClientID: "app", MaxAge: -1}, nil, []string{"pwd"}},
+		{"old session without amr is a password", nil, t0, Demand{ClientID: "app", MaxAge: -1}, nil, []string{"pwd"}},
+		{"password session, mfa asked", []string{"pwd"}, t0, mfa, []Kind{SecondFactor}, []string{"pwd"}},
+		{"password and code", []string{"pwd", "otp", "mfa"}, t0, mfa, nil, []string{"pwd", "otp", "mfa"}},
+		{"passkey with user verification", []string{"hwk", "mfa"}, t0, mfa, nil, []string{"hwk", "mfa"}},
+		{"synced passkey with user verification", []string{"swk", "mfa"}, t0, mfa, nil, []string{"swk", "mfa"}},
+		{"mfa session too old for max_age", []string{"pwd", "otp", "mfa"}, t0.Add(-time.Hour), Demand{ClientID: "app", ACRValues: []string{ACRMFA}, MaxAge: 60}, []Kind{FirstFactor, SecondFactor}, nil},
+		{"session before prompt=login", []string{"pwd"}, t0.Add(-time.Minute), Demand{ClientID: "app", MaxAge: -1, Since: t0}, []Kind{FirstFactor}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			proved := SessionProofs(&storage.Session{AMR: tt.amr, AuthTime: tt.at})
+			if got := (Policy{}).Needed(tt.demand, proved, t0); !slices.Equal(got, tt.want) {
+				t.Errorf("Needed = %v, want %v", got, tt.want)
+			}
+			if tt.wantAMR == nil {
+				return
+			}
+			rec := (&Attempt{User: &storage.User{ID: "u"}, Proved: proved}).Record()
+			if !slices.Equal(rec.AMR, tt.wantAMR) || !rec.AuthTime.Equal(tt.at) {
+				t.Errorf("Record = %+v, want amr %v", rec, tt.wantAMR)
+			}
+		})
+	}
+	if SessionProofs(nil) != nil {
+		t.Error("no session proved something")
+	}
+}
+
+// TestCheck: a session's proofs against a request through the pipeline:
+// met, a missing second factor asked, or none enrolled (ErrNoStep).
+func TestCheck(t *testing.T) {
+	pwd := fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}
+	totp := fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}, offered: true}
+	unenrolled := fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}}
+	req := &storage.AuthRequest{ID: "r", ClientID: "app", MaxAge: -1, ACRValues: ACRMFA}
+	sess := &storage.Session{AMR: []string{"pwd"}, AuthTime: t0}
+	user := &storage.User{ID: "u"}
+	p := &Pipeline{Steps: []Step{pwd, totp}, Now: func() time.Time { return t0 }}
+	if s, err := p.Check(context.Background(), &Attempt{Request: req, User: user, Proved: SessionProofs(sess)}); err != nil || s == nil || s.Name() != "totp" {
+		t.Errorf("password session, mfa asked: step %v, err %v; want totp", s, err)
+	}
+	mfaSess := &storage.Session{AMR: []string{"pwd", "otp", "mfa"}, AuthTime: t0}
+	if s, err := p.Check(context.Background(), &Attempt{Request: req, User: user, Proved: SessionProofs(mfaSess)}); err != nil || s != nil {
+		t.Errorf("mfa session: step %v, err %v; want none", s, err)
+	}
+	p.Steps = []Step{pwd, unenrolled}
+	if _, err := p.Check(context.Background(), &Attempt{Request: req, User: user, Proved: SessionProofs(sess)}); !errors.Is(err, ErrNoStep) {
+		t.Errorf("nothing enrolled: err %v, want ErrNoStep", err)
+	}
+}
+
+// TestSessionProofsStayWithTheSession: proofs carried over from a session
+// count while that session is the same person's; in the progress of a
+// browser whose session ended, or is another person's, they count for
+// nothing and the first factor is asked again.
+func TestSessionProofsStayWithTheSession(t *testing.T) {
+	pwd := fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}
+	totp := fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}, offered: true}
+	req := &storage.AuthRequest{ID: "r", ClientID: "app", MaxAge: -1, ACRValues: ACRMFA}
+	user := &storage.User{ID: "u"}
+	proved := SessionProofs(&storage.Session{AMR: []string{"pwd"}, AuthTime: t0})
+	for _, tc := range []struct {
+		name, sessionUser, want string
+	}{
+		{"same session", "u", "totp:"},
+		{"signed out since", "", "password:"},
+		{"another person's session", "v", "password:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Pipeline{Steps: []Step{pwd, totp}, Progress: &memProgress{user: user, proved: proved}, Now: func() time.Time { return t0 }}
+			w := httptest.NewRecorder()
+			a := &Attempt{Request: req, SessionUser: tc.sessionUser}
+			if err := p.Show(context.Background(), w, httptest.NewRequest(http.MethodGet, "/login", nil), a); err != nil {
+				t.Fatal(err)
+			}
+			if w.Body.String() != tc.want {
+				t.Errorf("shown %q, want %q", w.Body.String(), tc.want)
+			}
+		})
+	}
+}
+
+// TestRecordLeavesStaleProofsOut: a session proof too old for max_age is
+// not claimed in the record of the fresh sign-in that replaced it (a
+// passkey session, stepped up again with a password and a code, claims
+// pwd otp mfa, not hwk).
+func TestRecordLeavesStaleProofsOut(t *testing.T) {
+	pwd := fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}
+	totp := fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}, offered: true}
+	user := &storage.User{ID: "u-password"}
+	old := SessionProofs(&storage.Session{AMR: []string{"hwk", "mfa"}, AuthTime: t0.Add(-time.Hour)})
+	req := &storage.AuthRequest{ID: "r", ClientID: "app", MaxAge: 60, ACRValues: ACRMFA}
+	p := &Pipeline{Steps: []Step{pwd, totp}, Progress: &memProgress{}, Now: func() time.Time { return t0 }}
+	a := &Attempt{Request: req, User: user, Proved: old, SessionUser: "u-password"}
+	ctx := context.Background()
+	if rec, err := p.Submit(ctx, httptest.NewRecorder(), postForm("ok", ""), a); err != nil || rec != nil {
+		t.Fatalf("password: %v %v", rec, err)
+	}
+	a = &Attempt{Request: req, SessionUser: "u-password"}
+	rec, err := p.Submit(ctx, httptest.NewRecorder(), postForm("ok", ""), a)
+	if err != nil || rec == nil {
+		t.Fatalf("code: %v %v", rec, err)
+	}
+	if !slices.Equal(rec.AMR, []string{"pwd", "otp", "mfa"}) || rec.ACR != ACRMFA {
+		t.Errorf("record %+v claims a stale proof", *rec)
 	}
 }

@@ -180,6 +180,10 @@ type Client struct {
 	IDTokenAlg string
 	// PKCEPolicy is PKCERequired (empty) or PKCENonceInstead.
 	PKCEPolicy string
+	// SecondFactor makes every user of the client pass a second factor
+	// at sign-in, whatever the server's policy (set by the operator only:
+	// dynamic registration neither sets nor clears it).
+	SecondFactor bool
 	// ClientInfo is what the client says about itself; Verified says the
 	// operator checked it. The consent page shows both, so that a person
 	// sees who is asking (RFC 7591 §2, RFC 9700 §4.15 on impersonation).
@@ -280,7 +284,10 @@ type AuthRequest struct {
 	// Claims is the request's claims parameter (OpenID Connect Core
 	// §5.5), validated JSON as sent, or empty: the consent page marks the
 	// essential ones and asks for claims requested on their own.
-	Claims    string
+	Claims string
+	// ACRValues are the request's acr_values (OpenID Connect Core
+	// §3.1.2.1), space separated, most preferred first.
+	ACRValues string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }

@@ -18,6 +18,10 @@ type AccessClaims struct {
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope,omitempty"`
 	AuthTime int64  `json:"auth_time,omitempty"`
+	// ACR and AMR say how the person signed in (RFC 9068 §2.2.1), for a
+	// resource server that wants more than a password (RFC 9470 §3).
+	ACR string   `json:"acr,omitempty"`
+	AMR []string `json:"amr,omitempty"`
 	// GrantID links the token to its grant, so that revoking the grant
 	// (consent revoked, code replayed, refresh token reused) revokes it.
 	GrantID string `json:"gid,omitempty"`

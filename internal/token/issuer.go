@@ -194,6 +194,9 @@ func (i *Issuer) accessToken(in issue) (string, time.Time, error) {
 	if !in.authTime.IsZero() {
 		c.AuthTime = in.authTime.Unix()
 	}
+	if in.grant != nil && in.user != nil {
+		c.AMR, c.ACR = amrOf(in.grant)
+	}
 	c.Expiry = jwt.NewNumericDate(exp)
 	alg := jose.SignatureAlgorithm(i.AccessTokenAlg)
 	if alg == "" {

@@ -4,6 +4,10 @@ package ui
 // factors at sign-in, merged into the catalog.
 var securityMessages = Catalog{
 	"en": {
+		"stepup.title":                          "A second step is needed",
+		"stepup.message":                        "%s asks for a second sign-in step, and your account has none yet. Set up an authenticator app or a passkey on your Security page, then go back to the app and try again.",
+		"stepup.security":                       "Open the Security page",
+		"stepup.back":                           "Go back to %s",
 		"security.title":                        "Security",
 		"security.link":                         "Security",
 		"security.throttled":                    "Too many failed attempts. Try again in %d seconds.",
@@ -81,6 +85,10 @@ var securityMessages = Catalog{
 		"notice.event.mfa_reset":                "an administrator removed your second factors (authenticator app, recovery codes and passkeys) and signed you out",
 	},
 	"ar": {
+		"stepup.title":                          "مطلوب خطوة ثانية",
+		"stepup.message":                        "يطلب %s خطوة ثانية لتسجيل الدخول، وليس لحسابك واحدة بعد. أعدّ تطبيق مصادقة أو مفتاح مرور في صفحة الأمان، ثم عد إلى التطبيق وحاول مجدداً.",
+		"stepup.security":                       "افتح صفحة الأمان",
+		"stepup.back":                           "العودة إلى %s",
 		"security.title":                        "الأمان",
 		"security.link":                         "الأمان",
 		"security.throttled":                    "محاولات فاشلة كثيرة. حاول مجدداً بعد %d ثانية.",

@@ -302,5 +302,8 @@ var migrations = []string{
 		last_used_at BIGINT NOT NULL,
 		PRIMARY KEY (upstream, subject)
 	);
-	CREATE UNIQUE INDEX upstream_links_user ON upstream_links (user_id, upstream);`,
+	CREATE UNIQUE INDEX upstream_links_user ON upstream_links (user_id, upstream);`, // 32: step-up: the acr_values of a pending request (OpenID
+	// Connect Core §3.1.2.1), and the clients whose users pass a second factor.
+	`ALTER TABLE auth_requests ADD COLUMN acr_values TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN second_factor SMALLINT NOT NULL DEFAULT 0;`,
 }

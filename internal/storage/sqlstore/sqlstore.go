@@ -487,19 +487,19 @@ func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 // ---- clients
 
 const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri, backchannel_logout_uri, pairwise, secret_sealed, sector_identifier_uri, id_token_alg, pkce_policy,
-	client_uri, logo_uri, policy_uri, tos_uri, verified`
+	client_uri, logo_uri, policy_uri, tos_uri, verified, second_factor`
 
 func scanClient(r scanner) (*storage.Client, error) {
 	var c storage.Client
-	var public, requirePAR, pairwise, verified int
+	var public, requirePAR, pairwise, verified, secondFactor int
 	var uris, grants, scopes string
 	var created int64
 	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created, &requirePAR, &c.RegistrationTokenHash,
 		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.BackchannelLogoutURI, &pairwise, &c.SecretSealed, &c.SectorIdentifierURI, &c.IDTokenAlg, &c.PKCEPolicy,
-		&c.ClientURI, &c.LogoURI, &c.PolicyURI, &c.TOSURI, &verified); err != nil {
+		&c.ClientURI, &c.LogoURI, &c.PolicyURI, &c.TOSURI, &verified, &secondFactor); err != nil {
 		return nil, notFound(err)
 	}
-	c.Verified = verified != 0
+	c.Verified, c.SecondFactor = verified != 0, secondFactor != 0
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
 		return nil, fmt.Errorf("client %s: redirect_uris: %w", c.ID, err)
 	}
@@ -517,10 +517,10 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 		return err
 	}
 	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-		$20, $21, $22, $23, $24)`,
+		$20, $21, $22, $23, $24, $25)`,
 		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt), boolInt(c.RequirePAR),
 		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI, c.IDTokenAlg, c.PKCEPolicy,
-		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified))
+		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified), boolInt(c.SecondFactor))
 }
 
 // UpdateClient replaces a client's fields.
@@ -532,10 +532,10 @@ func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
 	return mustAffect(s.exec(ctx, `UPDATE clients SET name = $1, secret_hash = $2, is_public = $3, redirect_uris = $4, grant_types = $5,
 		scopes = $6, require_par = $7, registration_token_hash = $8, auth_method = $9, jwks = $10, jwks_uri = $11,
 		backchannel_logout_uri = $12, pairwise = $13, secret_sealed = $14, sector_identifier_uri = $15, id_token_alg = $16, pkce_policy = $17,
-		client_uri = $19, logo_uri = $20, policy_uri = $21, tos_uri = $22, verified = $23 WHERE id = $18`,
+		client_uri = $19, logo_uri = $20, policy_uri = $21, tos_uri = $22, verified = $23, second_factor = $24 WHERE id = $18`,
 		c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), boolInt(c.RequirePAR),
 		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI, c.IDTokenAlg, c.PKCEPolicy, c.ID,
-		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified)))
+		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified), boolInt(c.SecondFactor)))
 }
 
 // GetClient returns the client with this id.
@@ -685,10 +685,10 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 
 // CreateAuthRequest stores a pending authorization request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
-	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at, dpop_jkt, resources, ui_locales, claims)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+	return s.insert(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at, dpop_jkt, resources, ui_locales, claims, acr_values)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		r.ID, r.ClientID, r.RedirectURI, joinList(r.Scopes), r.State, r.Nonce, r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, r.MaxAge, unix(r.CreatedAt), unix(r.ExpiresAt),
-		r.DPoPJKT, joinList(r.Resources), r.UILocales, r.Claims)
+		r.DPoPJKT, joinList(r.Resources), r.UILocales, r.Claims, r.ACRValues)
 }
 
 // GetAuthRequest returns a pending authorization request.
@@ -697,9 +697,9 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	var scopes, resources string
 	var created, expires int64
 	err := s.readRow(ctx, `SELECT id, client_id, redirect_uri, scopes, state, nonce, code_challenge, code_challenge_method, prompt, max_age, created_at, expires_at,
-		dpop_jkt, resources, ui_locales, claims FROM auth_requests WHERE id = $1`, id).
+		dpop_jkt, resources, ui_locales, claims, acr_values FROM auth_requests WHERE id = $1`, id).
 		Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &r.MaxAge, &created, &expires,
-			&r.DPoPJKT, &resources, &r.UILocales, &r.Claims)
+			&r.DPoPJKT, &resources, &r.UILocales, &r.Claims, &r.ACRValues)
 	if err != nil {
 		return nil, notFound(err)
 	}

@@ -166,7 +166,7 @@ func testClients(t *testing.T, s storage.Storage) {
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, RequirePAR: true,
 		AuthMethod: "private_key_jwt", JWKS: `{"keys":[]}`, JWKSURI: "https://notes.example/jwks", BackchannelLogoutURI: "https://notes.example/bcl",
 		Pairwise: true, SecretSealed: "sealed", SectorIdentifierURI: "https://notes.example/sector.json",
-		IDTokenAlg: "PS256", PKCEPolicy: storage.PKCENonceInstead, Verified: true, CreatedAt: now(),
+		IDTokenAlg: "PS256", PKCEPolicy: storage.PKCENonceInstead, Verified: true, SecondFactor: true, CreatedAt: now(),
 		ClientInfo: storage.ClientInfo{ClientURI: "https://notes.example", LogoURI: "https://notes.example/logo.png",
 			PolicyURI: "https://notes.example/privacy", TOSURI: "https://notes.example/terms"}}
 	mustNil(t, s.CreateClient(ctx, c), "create")
@@ -210,7 +210,7 @@ func testClients(t *testing.T, s storage.Storage) {
 	upd.Name, upd.RedirectURIs, upd.Scopes, upd.RequirePAR, upd.RegistrationTokenHash = "Notes 2", []string{"https://notes.example/v2"}, []string{"openid"}, false, "rt"
 	upd.CreatedAt = now().Add(time.Hour)
 	upd.IDTokenAlg, upd.PKCEPolicy = "ES256", storage.PKCENonceInstead
-	upd.LogoURI, upd.Verified = "https://cli.example/logo.png", true
+	upd.LogoURI, upd.Verified, upd.SecondFactor = "https://cli.example/logo.png", true, true
 	mustNil(t, s.UpdateClient(ctx, upd), "update")
 	got, _ = s.GetClient(ctx, "cli")
 	if !sameUpdate(*got, upd, pub.CreatedAt) {
@@ -228,7 +228,7 @@ func sameClient(got, c storage.Client) bool {
 		got.AuthMethod == c.AuthMethod, got.JWKS == c.JWKS, got.JWKSURI == c.JWKSURI, got.BackchannelLogoutURI == c.BackchannelLogoutURI,
 		got.Pairwise, got.SecretSealed == "sealed", got.SectorIdentifierURI == c.SectorIdentifierURI,
 		got.IDTokenAlg == "PS256", got.PKCEPolicy == storage.PKCENonceInstead,
-		got.ClientInfo == c.ClientInfo, got.Verified,
+		got.ClientInfo == c.ClientInfo, got.Verified, got.SecondFactor,
 	}, false)
 }
 
@@ -238,7 +238,7 @@ func sameUpdate(got, upd storage.Client, created time.Time) bool {
 	return !slices.Contains([]bool{
 		got.IDTokenAlg == "ES256", got.PKCEPolicy == storage.PKCENonceInstead,
 		got.Name == "Notes 2", slices.Equal(got.RedirectURIs, upd.RedirectURIs), slices.Equal(got.Scopes, upd.Scopes), !got.RequirePAR,
-		got.RegistrationTokenHash == "rt", got.CreatedAt.Equal(created), got.LogoURI == upd.LogoURI, got.Verified,
+		got.RegistrationTokenHash == "rt", got.CreatedAt.Equal(created), got.LogoURI == upd.LogoURI, got.Verified, got.SecondFactor,
 	}, false)
 }
 
@@ -310,14 +310,16 @@ func testGrants(t *testing.T, s storage.Storage) {
 func testAuthRequests(t *testing.T, s storage.Storage) {
 	r := storage.AuthRequest{ID: "r1", ClientID: "notes", RedirectURI: "https://notes.example/cb", Scopes: []string{"openid", "email"}, State: "st", Nonce: "n",
 		CodeChallenge: "cc", CodeChallengeMethod: "S256", Prompt: "consent", MaxAge: -1, DPoPJKT: "jkt", Resources: []string{"api"},
-		UILocales: "ar en", Claims: `{"id_token":{"email":{"essential":true}}}`, CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
+		UILocales: "ar en", Claims: `{"id_token":{"email":{"essential":true}}}`, ACRValues: "urn:bawwab:acr:mfa urn:bawwab:acr:password",
+		CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute)}
 	mustNil(t, s.CreateAuthRequest(ctx, r), "create")
 	wantErr(t, s.CreateAuthRequest(ctx, r), storage.ErrAlreadyExists, "create twice")
 	got, err := s.GetAuthRequest(ctx, "r1")
 	mustNil(t, err, "get")
 	if got.ClientID != r.ClientID || got.RedirectURI != r.RedirectURI || !slices.Equal(got.Scopes, r.Scopes) || got.State != r.State || got.Nonce != r.Nonce ||
 		got.CodeChallenge != r.CodeChallenge || got.CodeChallengeMethod != r.CodeChallengeMethod || got.Prompt != r.Prompt || got.MaxAge != -1 || !got.ExpiresAt.Equal(r.ExpiresAt) ||
-		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) || got.UILocales != r.UILocales || got.Claims != r.Claims {
+		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, r.Resources) || got.UILocales != r.UILocales || got.Claims != r.Claims ||
+		got.ACRValues != r.ACRValues {
 		t.Fatalf("get: %+v", got)
 	}
 	mustNil(t, s.DeleteAuthRequest(ctx, "r1"), "delete")
