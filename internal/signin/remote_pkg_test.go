@@ -92,13 +92,18 @@ func TestRemoteStep(t *testing.T) {
 		t.Fatalf("a return that proves: %+v %v, finished %v", rec, err, finished)
 	}
 
+	// A sign-in for an app (the account pages alone are spared the
+	// operator's second factor).
+	forApp := func() *Attempt {
+		return &Attempt{Request: &storage.AuthRequest{ID: "r1", ClientID: "notes", MaxAge: -1}}
+	}
 	p.Policy, p.Steps, p.Progress = Policy{SecondFactor: true}, []Step{pwd, remote, totp}, &memProgress{}
 	w = httptest.NewRecorder()
-	rec, err = p.Return(ctx, w, httptest.NewRequest(http.MethodGet, "/upstream/corp/callback?who=u1", nil), &Attempt{}, remote)
+	rec, err = p.Return(ctx, w, httptest.NewRequest(http.MethodGet, "/upstream/corp/callback?who=u1", nil), forApp(), remote)
 	if err != nil || rec != nil || w.Body.String() != "totp:" {
 		t.Fatalf("the second factor after the upstream: %v %v %q", rec, err, w.Body.String())
 	}
-	rec, err = p.Submit(ctx, httptest.NewRecorder(), postForm("ok", ""), &Attempt{})
+	rec, err = p.Submit(ctx, httptest.NewRecorder(), postForm("ok", ""), forApp())
 	if err != nil || rec == nil || !slices.Equal(rec.AMR, []string{"fed", "otp", "mfa"}) || rec.ACR != ACRMFA {
 		t.Fatalf("after the second factor: %+v %v", rec, err)
 	}
