@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -20,15 +21,21 @@ import (
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/server"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/upstream"
 )
 
 // The person at Example Corp, the demo's upstream identity provider.
 const (
-	CorpUsername = "karim"
+	CorpUsername = "layla"
 	CorpPassword = "open sesame"
-	CorpEmail    = "karim@corp.example"
+	CorpEmail    = "layla@corp.example"
 	// CorpClientID is the client that the demo's bawwab is at Example Corp.
 	CorpClientID = "bawwab-demo"
+	// CorpUpstream is Example Corp's upstream id at the demo's bawwab: its
+	// callback is /upstream/corp/callback.
+	CorpUpstream = "corp"
+	// CorpName is the name on the login page's button, by language.
+	CorpNameEN, CorpNameAR = "Example Corp", "إكزامبل كورب"
 )
 
 // CorpOptions say where Example Corp listens and where it sends people
@@ -119,12 +126,41 @@ func (c *Corp) server(ctx context.Context, o CorpOptions, pw password.Params) (*
 // seedCorp adds Example Corp's person and the demo bawwab as its client,
 // and returns the client's secret.
 func seedCorp(ctx context.Context, s storage.Storage, redirectURI string, pw password.Params) (string, error) {
-	if _, err := admin.AddUser(ctx, s, admin.UserSpec{Username: CorpUsername, Password: CorpPassword, Name: "Karim Nasser",
+	if _, err := admin.AddUser(ctx, s, admin.UserSpec{Username: CorpUsername, Password: CorpPassword, Name: "Layla Mansour",
 		Email: CorpEmail, EmailVerified: true}, pw); err != nil {
 		return "", err
 	}
 	return admin.AddClient(ctx, s, admin.ClientSpec{ID: CorpClientID, Name: "bawwab demo", RedirectURIs: []string{redirectURI},
 		Scopes: []string{"openid", "email", "profile"}, Verified: true}, scope.Default())
+}
+
+// federate adds Example Corp to the demo bawwab's cfg as an OpenID
+// Connect upstream that creates accounts just in time, and allows bawwab
+// to call it although it is on loopback over plain http: the demo's only
+// exception to outbound's rules, and one for development only.
+func (c *Corp) federate(cfg *config.Config) {
+	u, _ := url.Parse(c.Issuer) // built by StartCorp
+	jit := true
+	cfg.Upstreams = append(cfg.Upstreams, upstream.Config{ID: CorpUpstream, Name: map[string]string{"en": CorpNameEN, "ar": CorpNameAR},
+		Type: upstream.TypeOIDC, Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret, JIT: &jit})
+	cfg.InsecureOutboundAllow = append(cfg.InsecureOutboundAllow, u.Hostname())
+}
+
+// corpHost is Example Corp's host name: the other loopback name than the
+// demo's, so that a browser keeps the two instances' cookies apart.
+func corpHost(demoHost string) string {
+	if strings.EqualFold(demoHost, "127.0.0.1") {
+		return "localhost"
+	}
+	return "127.0.0.1"
+}
+
+// corpDir is where Example Corp keeps its store, beside the demo's.
+func corpDir(dataDir string) string {
+	if dataDir == "" {
+		return ""
+	}
+	return filepath.Join(dataDir, "corp")
 }
 
 // Wait blocks until Example Corp stopped and returns its error, if any.

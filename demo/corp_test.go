@@ -20,9 +20,9 @@ import (
 // TestCorpServesDiscovery starts Example Corp beside a demo bawwab's
 // callback and checks what the "Continue with Example Corp" button will
 // rely on: its discovery document names its own issuer; the returned secret
-// authenticates the client; and Karim signs in by plain HTTP, offline, with
+// authenticates the client; and Layla signs in by plain HTTP, offline, with
 // the code flow (PKCE, state, nonce, iss in the response), giving an ID
-// token verified with go-oidc and his verified email at userinfo.
+// token verified with go-oidc and her verified email at userinfo.
 func TestCorpServesDiscovery(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	const callback = "http://localhost:1/upstream/corp/callback"
@@ -61,8 +61,8 @@ func TestCorpServesDiscovery(t *testing.T) {
 		t.Fatalf("exchange with a wrong secret: %v", err)
 	}
 
-	// Karim signs in at Example Corp; the demo bawwab's side gets a code
-	// for an ID token that asserts his verified email.
+	// Layla signs in at Example Corp; the demo bawwab's side gets a code
+	// for an ID token that asserts her verified email.
 	verifier := oauth2.GenerateVerifier()
 	cb := corpSignIn(t, conf.AuthCodeURL("st-2", oauth2.S256ChallengeOption(verifier), oidc.Nonce("n-2")))
 	if cb.Get("state") != "st-2" || cb.Get("iss") != corp.Issuer {
@@ -100,7 +100,7 @@ func TestCorpNeedsAnotherHost(t *testing.T) {
 
 var csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
-// corpSignIn signs Karim in at Example Corp by HTTP, as a browser would,
+// corpSignIn signs Layla in at Example Corp by HTTP, as a browser would,
 // from the authorization request to the redirect to the callback, whose
 // query it returns.
 func corpSignIn(t *testing.T, authorizeURL string) url.Values {

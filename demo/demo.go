@@ -1,7 +1,10 @@
 // Package demo starts the whole story in one process: the authorization
 // server with a seeded user, the provider's API (a resource server), and two
 // third-party apps: "Notes", which asks for ordinary data, and "Greedy
-// Games", which also asks for payment data, a sensitive scope.
+// Games", which also asks for payment data, a sensitive scope. Beside them
+// runs "Example Corp", a second bawwab that the first offers on its login
+// page as an identity provider to sign in through ("Continue with Example
+// Corp"), all on loopback and offline.
 package demo
 
 import (
@@ -48,6 +51,9 @@ const (
 type Options struct {
 	Host                                     string // host name in URLs, default localhost
 	AuthPort, APIPort, NotesPort, GreedyPort int
+	// CorpPort is Example Corp's, the identity provider behind the login
+	// page's "Continue with Example Corp" button.
+	CorpPort int
 	// DataDir holds the SQLite file; empty means a temporary directory.
 	DataDir string
 	// AccessTokenTTL is short in the demo so that refresh can be seen.
@@ -61,6 +67,10 @@ type Options struct {
 type Demo struct {
 	AuthURL, APIURL, NotesURL, GreedyURL string
 	Store                                storage.Storage
+	// Corp is Example Corp, a second bawwab on the other loopback host
+	// name (127.0.0.1 when the demo is at localhost, else localhost), that
+	// the demo's bawwab offers to sign in through (upstream CorpUpstream).
+	Corp *Corp
 	// TOTPKey is the base32 key of Karim's authenticator app, for typing
 	// into an app by hand; TOTPURI is the same as an otpauth:// URI.
 	TOTPKey, TOTPURI string
@@ -85,17 +95,25 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	urlOf := func(l net.Listener) string {
 		return "http://" + net.JoinHostPort(o.Host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 	}
-	d := &Demo{AuthURL: urlOf(listeners[0]), APIURL: urlOf(listeners[1]), NotesURL: urlOf(listeners[2]), GreedyURL: urlOf(listeners[3]), done: make(chan error, 4),
+	d := &Demo{AuthURL: urlOf(listeners[0]), APIURL: urlOf(listeners[1]), NotesURL: urlOf(listeners[2]), GreedyURL: urlOf(listeners[3]), done: make(chan error, parts),
 		PasskeysOn: net.ParseIP(o.Host) == nil}
 	store, err := openStore(ctx, o.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	d.Store = store
+	if d.Corp, err = StartCorp(ctx, CorpOptions{Host: corpHost(o.Host), Port: o.CorpPort, DataDir: corpDir(o.DataDir),
+		RedirectURI: d.AuthURL + "/upstream/" + CorpUpstream + "/callback", Password: o.Password, Log: o.Log}); err != nil {
+		closeAll(listeners)
+		store.Close()
+		return nil, err
+	}
+	go func() { d.done <- d.Corp.Wait() }()
 
 	const apiAudience = "provider-api"
 	cfg := config.Default()
 	cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL = d.AuthURL, []string{apiAudience}, o.AccessTokenTTL
+	d.Corp.federate(&cfg)
 	// Anyone may create an account; with no mail relay, the verification
 	// and reset mails are written to the log, labelled as not sent.
 	cfg.Signup = "open"
@@ -148,14 +166,18 @@ func listen(ports ...int) ([]net.Listener, error) {
 	for i, port := range ports {
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			for _, l := range listeners[:i] {
-				l.Close()
-			}
+			closeAll(listeners[:i])
 			return nil, fmt.Errorf("demo: listen on port %d: %w", port, err)
 		}
 		listeners[i] = l
 	}
 	return listeners, nil
+}
+
+func closeAll(listeners []net.Listener) {
+	for _, l := range listeners {
+		l.Close()
+	}
 }
 
 // openStore opens the demo's SQLite store in dir, or in a temporary
@@ -168,6 +190,8 @@ func openStore(ctx context.Context, dir string) (storage.Storage, error) {
 		}
 		dir = tmp
 		go func() { <-ctx.Done(); <-time.After(100 * time.Millisecond); os.RemoveAll(tmp) }()
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
 	}
 	return sqlite.Open(ctx, filepath.Join(dir, "bawwab.db"))
 }
@@ -208,10 +232,14 @@ func (d *Demo) clients(notesSecret, greedySecret string, log *slog.Logger) (note
 	return notesMux, greedyMux, nil
 }
 
+// parts counts what Start runs: the authorization server, the API, the
+// two apps and Example Corp.
+const parts = 5
+
 // Wait blocks until every part stopped and returns the first error.
 func (d *Demo) Wait() error {
 	var first error
-	for range 4 {
+	for range parts {
 		if err := <-d.done; err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
 			first = err
 		}

@@ -83,12 +83,13 @@ func TestDemoFactorUser(t *testing.T) {
 // TestDemoCommand: `bawwab demo` prints where everything is and Karim's
 // authenticator key; signing in as Karim at the printed address with the
 // printed password and a code from the printed key works, and the sign-in
-// page offers "Create an account".
+// page offers "Create an account". It also names the person to sign in as
+// at Example Corp (TestDemoContinueWithCorp plays that sign-in).
 func TestDemoCommand(t *testing.T) {
 	bin := buildBawwab(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "demo", "--auth-port", "0", "--api-port", "0", "--notes-port", "0", "--greedy-port", "0")
+	cmd := exec.CommandContext(ctx, bin, "demo", "--auth-port", "0", "--api-port", "0", "--notes-port", "0", "--greedy-port", "0", "--corp-port", "0")
 	cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -108,7 +109,8 @@ func TestDemoCommand(t *testing.T) {
 	authURL := regexp.MustCompile(`Authorization server: +(http://localhost:\d+) `).FindStringSubmatch(text)
 	key := regexp.MustCompile(`key: ([A-Z2-7]+)\n`).FindStringSubmatch(text)
 	if authURL == nil || key == nil || !strings.Contains(text, demo.FactorUsername+" / "+demo.FactorPassword) ||
-		!strings.Contains(text, "otpauth://totp/localhost:karim@example.com?") || !strings.Contains(text, "/account/security") {
+		!strings.Contains(text, "otpauth://totp/localhost:karim@example.com?") || !strings.Contains(text, "/account/security") ||
+		!strings.Contains(text, "Continue with Example Corp: sign in there as "+demo.CorpUsername+" / "+demo.CorpPassword) {
 		t.Fatalf("the demo printed:\n%s", text)
 	}
 	e := &env{t: t, URL: authURL[1], Clock: &clock{}}

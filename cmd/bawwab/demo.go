@@ -31,6 +31,7 @@ func (a *app) demoCmd() *cobra.Command {
 	f.IntVar(&o.APIPort, "api-port", 9090, "port of the provider's API")
 	f.IntVar(&o.NotesPort, "notes-port", 3000, "port of the Notes app")
 	f.IntVar(&o.GreedyPort, "greedy-port", 3001, "port of the Greedy Games app")
+	f.IntVar(&o.CorpPort, "corp-port", 8081, `port of Example Corp, the identity provider behind "Continue with Example Corp"`)
 	return cmd
 }
 
@@ -54,6 +55,11 @@ func printDemo(w io.Writer, d *demo.Demo) {
   Sign in as %s: after the password, the sign-in asks for the app's six-digit code.
 `, d.NotesURL, d.GreedyURL, demo.Username, demo.Password, d.AuthURL, d.AuthURL, d.AuthURL, d.APIURL,
 		demo.FactorUsername, demo.FactorPassword, d.TOTPKey, d.TOTPURI, demo.FactorUsername)
+	fmt.Fprintf(w, `
+  Continue with %s: sign in there as %s / %s
+                           (Example Corp is a second bawwab at %s; the first sign-in
+                           through it creates an account here)
+`, demo.CorpNameEN, demo.CorpUsername, demo.CorpPassword, d.Corp.Issuer)
 	if d.PasskeysOn {
 		fmt.Fprintf(w, `  Passkeys: signed in, open %s/account/security and click "Add a passkey";
   sign out, and the sign-in page offers the passkey instead of a password.
