@@ -31,7 +31,7 @@ func (a *app) demoCmd() *cobra.Command {
 	f.IntVar(&o.APIPort, "api-port", 9090, "port of the provider's API")
 	f.IntVar(&o.NotesPort, "notes-port", 3000, "port of the Notes app")
 	f.IntVar(&o.GreedyPort, "greedy-port", 3001, "port of the Greedy Games app")
-	f.IntVar(&o.CorpPort, "corp-port", 8081, `port of Example Corp, the identity provider behind "Continue with Example Corp"`)
+	f.IntVar(&o.CorpPort, "corp-port", 8090, `port of Example Corp, the identity provider behind "Continue with Example Corp"`)
 	return cmd
 }
 

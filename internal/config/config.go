@@ -326,7 +326,7 @@ var Fields = []Field{
 	num("max_connections", "cap on open client connections, past which new ones get 503 at once; 0 derives it from the descriptor limit (RLIMIT_NOFILE)", 0, 1<<20, func(c *Config) *int { return &c.MaxConnections }),
 	num("database_max_conns", "cap on PostgreSQL connections of this node; 0 means four per CPU", 0, 10000, func(c *Config) *int { return &c.DatabaseMaxConns }),
 	dur("shutdown_timeout", "how long requests in flight may take to finish after SIGTERM", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
-	{Key: "insecure_outbound_allow", Help: "comma-separated hosts, IPs or networks (CIDR) that bawwab may call for a client (jwks_uri, backchannel_logout_uri, sector_identifier_uri) although they are loopback or private, and over http: for development and tests only; empty allows public https addresses only",
+	{Key: "insecure_outbound_allow", Help: "comma-separated hosts, IPs or networks (CIDR) that bawwab may call for a client (jwks_uri, backchannel_logout_uri, sector_identifier_uri) or as an upstream (docs/federation.md) although they are loopback or private, and over http: for development and tests only; empty allows public https addresses only",
 		set: func(c *Config, s string) error {
 			var list []string
 			for _, p := range strings.Split(s, ",") {
