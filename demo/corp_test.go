@@ -14,7 +14,9 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/password"
+	"github.com/bawwab/bawwab/internal/upstream"
 )
 
 // TestCorpServesDiscovery starts Example Corp beside a demo bawwab's
@@ -147,4 +149,33 @@ func corpSignIn(t *testing.T, authorizeURL string) url.Values {
 	}
 	t.Fatal("no redirect to the callback within 8 requests")
 	return nil
+}
+
+// TestCorpFederate: the demo's bawwab gets Example Corp as a valid OpenID
+// Connect upstream that creates accounts, and may call exactly Example
+// Corp's loopback host besides the public internet; Example Corp always
+// takes the other loopback name than the demo's.
+func TestCorpFederate(t *testing.T) {
+	for demoHost, want := range map[string]string{"localhost": "127.0.0.1", "127.0.0.1": "localhost", "LOCALHOST": "127.0.0.1", "id.test": "127.0.0.1"} {
+		if got := corpHost(demoHost); got != want {
+			t.Errorf("corpHost(%q) = %q, want %q", demoHost, got, want)
+		}
+	}
+	for issuer, host := range map[string]string{"http://127.0.0.1:8090": "127.0.0.1", "http://localhost:8090": "localhost"} {
+		c := &Corp{Issuer: issuer, ClientID: CorpClientID, ClientSecret: "s3cret"}
+		cfg := config.Default()
+		cfg.Issuer = "http://localhost:8080"
+		c.federate(&cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("the demo's config with Example Corp: %v", err)
+		}
+		if len(cfg.InsecureOutboundAllow) != 1 || cfg.InsecureOutboundAllow[0] != host {
+			t.Errorf("insecure_outbound_allow = %v, want only %s", cfg.InsecureOutboundAllow, host)
+		}
+		u := cfg.Upstreams
+		if len(u) != 1 || u[0].ID != CorpUpstream || u[0].Type != upstream.TypeOIDC || u[0].Issuer != issuer || !u[0].CreatesAccounts() ||
+			!u[0].On() || u[0].Label("en") != CorpNameEN || u[0].Label("ar") != CorpNameAR || u[0].ClientSecret != "s3cret" {
+			t.Errorf("upstreams = %+v", u)
+		}
+	}
 }

@@ -73,6 +73,30 @@ func TestDemoContinueWithCorp(t *testing.T) {
 		t.Fatalf("Notes after Example Corp: %s %s", p.URL, p.Body)
 	}
 
+	// Signed out of bawwab (not of Example Corp), Layla comes back through
+	// Example Corp, whose session goes on: the link signs her in to the
+	// same account, and Notes (which revoked its grant on disconnecting)
+	// asks her consent again.
+	p = b.do("POST", d.NotesURL+"/disconnect", url.Values{})
+	out := b.do("GET", d.AuthURL+"/end_session", nil)
+	if out = b.do("POST", d.AuthURL+"/end_session", out.form(t, url.Values{"action": {"logout"}})); !strings.Contains(out.Body, `id="logout-done"`) {
+		t.Fatalf("signing out of bawwab: %d %s", out.Status, out.Body)
+	}
+	p = b.do("POST", d.NotesURL+"/signup", url.Values{})
+	if p.URL.Path != "/login" {
+		t.Fatalf("signed out, Notes led to %s", p.URL)
+	}
+	p = b.do("POST", d.AuthURL+"/login", p.form(t, url.Values{"step": {"upstream:" + demo.CorpUpstream}}))
+	if p.URL.Path == "/consent" && strings.HasPrefix(p.URL.String(), d.AuthURL) {
+		p = b.do("POST", d.AuthURL+"/consent", p.form(t, url.Values{"action": {"allow"}, "scope": {"openid", "profile", "email"}}))
+	}
+	if !strings.HasPrefix(p.URL.String(), d.NotesURL) || !strings.Contains(p.Body, demo.CorpEmail) {
+		t.Fatalf("second sign-in through Example Corp: %s %s", p.URL, p.Body)
+	}
+	if again, err := d.Store.GetUserByEmail(t.Context(), demo.CorpEmail); err != nil || again.ID != layla.ID {
+		t.Fatalf("second sign-in: account %+v (%v), want Layla's %s", again, err, layla.ID)
+	}
+
 	idToken := demoIDToken(t, d, jar)
 	var claims struct {
 		AMR []string `json:"amr"`
