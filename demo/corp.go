@@ -163,6 +163,28 @@ func corpDir(dataDir string) string {
 	return filepath.Join(dataDir, "corp")
 }
 
+// warnings is log without its information lines: Example Corp's start-up
+// notes (its passkeys are off on an IP address, say) would be taken for
+// the demo's own.
+func warnings(log *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{log.Handler(), slog.LevelWarn})
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler { return minLevel{h.Handler.WithGroup(name), h.min} }
+
 // Wait blocks until Example Corp stopped and returns its error, if any.
 func (c *Corp) Wait() error {
 	if err := <-c.done; !errors.Is(err, http.ErrServerClosed) {

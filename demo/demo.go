@@ -103,7 +103,7 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	}
 	d.Store = store
 	if d.Corp, err = StartCorp(ctx, CorpOptions{Host: corpHost(o.Host), Port: o.CorpPort, DataDir: corpDir(o.DataDir),
-		RedirectURI: d.AuthURL + "/upstream/" + CorpUpstream + "/callback", Password: o.Password, Log: o.Log}); err != nil {
+		RedirectURI: d.AuthURL + "/upstream/" + CorpUpstream + "/callback", Password: o.Password, Log: warnings(o.Log)}); err != nil {
 		closeAll(listeners)
 		store.Close()
 		return nil, err

@@ -34,6 +34,17 @@ func TestDemoContinueWithCorp(t *testing.T) {
 	if err != nil || !strings.HasPrefix(d.AuthURL, "http://localhost:") || corp.Hostname() != "127.0.0.1" {
 		t.Fatalf("demo at %s, Example Corp at %s", d.AuthURL, d.Corp.Issuer)
 	}
+	// The demo may call Example Corp's loopback host; no one else may
+	// make it call there: dynamic registration stays off.
+	reg, err := http.Post(d.AuthURL+"/register", "application/json",
+		strings.NewReader(`{"redirect_uris":["http://127.0.0.1:1/cb"],"jwks_uri":"`+d.Corp.Issuer+`/jwks.json"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Body.Close()
+	if reg.StatusCode == http.StatusCreated || reg.StatusCode/100 == 2 {
+		t.Fatalf("the demo registered a client: %d", reg.StatusCode)
+	}
 	jar, _ := cookiejar.New(nil)
 	b := demoBrowser{t: t, c: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
 

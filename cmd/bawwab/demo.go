@@ -57,8 +57,8 @@ func printDemo(w io.Writer, d *demo.Demo) {
 		demo.FactorUsername, demo.FactorPassword, d.TOTPKey, d.TOTPURI, demo.FactorUsername)
 	fmt.Fprintf(w, `
   Continue with %s: sign in there as %s / %s
-                           (Example Corp is a second bawwab at %s; the first sign-in
-                           through it creates an account here)
+                           (a second bawwab at %s, on the sign-in page's
+                           "Continue with" button; the first sign-in makes an account here)
 `, demo.CorpNameEN, demo.CorpUsername, demo.CorpPassword, d.Corp.Issuer)
 	if d.PasskeysOn {
 		fmt.Fprintf(w, `  Passkeys: signed in, open %s/account/security and click "Add a passkey";
