@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -177,5 +180,37 @@ func TestCorpFederate(t *testing.T) {
 			!u[0].On() || u[0].Label("en") != CorpNameEN || u[0].Label("ar") != CorpNameAR || u[0].ClientSecret != "s3cret" {
 			t.Errorf("upstreams = %+v", u)
 		}
+	}
+}
+
+// TestStartKeepsCorpApart: with a data directory, the demo keeps Example
+// Corp's store in a directory of its own beside the demo's, and Wait
+// returns once the demo stopped.
+func TestStartKeepsCorpApart(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := Start(ctx, Options{DataDir: dir, Password: &password.Params{Memory: 1024, Time: 1, Threads: 1}})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	for _, f := range []string{filepath.Join(dir, "bawwab.db"), filepath.Join(dir, "corp", "bawwab.db")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("store: %v", err)
+		}
+	}
+	if !strings.HasPrefix(d.Corp.Issuer, "http://127.0.0.1:") {
+		t.Errorf("Example Corp at %s beside the demo at %s", d.Corp.Issuer, d.AuthURL)
+	}
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait did not return after the demo stopped")
 	}
 }
