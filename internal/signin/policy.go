@@ -46,8 +46,14 @@ type Demand struct {
 	// §5.5.1.1): one of them must be met.
 	EssentialACR []string
 	// MaxAge is the request's max_age in seconds, -1 when absent
-	// (Core §3.1.2.1): proofs older than that count for nothing.
+	// (Core §3.1.2.1): proofs older than that count for nothing, but
+	// for those made since Created.
 	MaxAge int
+	// Created is when the request was made: a proof made since then is
+	// the re-authentication max_age asks for, however long the person
+	// then takes on the consent page (max_age=0 would otherwise never
+	// be met by a sign-in that takes time).
+	Created time.Time
 	// Since is set for prompt=login: proofs from before it count for
 	// nothing (Core §3.1.2.1).
 	Since time.Time
@@ -63,7 +69,7 @@ func DemandOf(req *storage.AuthRequest) Demand {
 		return Demand{MaxAge: -1}
 	}
 	d := Demand{ClientID: req.ClientID, Scopes: req.Scopes, MaxAge: req.MaxAge, EssentialACR: essentialACR(req.Claims),
-		ACRValues: strings.Fields(req.ACRValues)}
+		ACRValues: strings.Fields(req.ACRValues), Created: req.CreatedAt}
 	if slices.Contains(strings.Fields(req.Prompt), "login") {
 		d.Since = req.CreatedAt
 	}
@@ -145,7 +151,14 @@ func (d Demand) holds(k Kind, proved []Proof, now time.Time) bool {
 }
 
 // fresh reports whether pr is recent enough for d's max_age and
-// prompt=login.
+// prompt=login. Stored times keep whole seconds: a proof of the second
+// the request was made counts as made for it.
 func (d Demand) fresh(pr Proof, now time.Time) bool {
-	return !pr.At.Before(d.Since) && (d.MaxAge < 0 || now.Sub(pr.At) <= time.Duration(d.MaxAge)*time.Second)
+	switch {
+	case pr.At.Before(d.Since):
+		return false
+	case d.MaxAge < 0, !d.Created.IsZero() && !pr.At.Before(d.Created.Truncate(time.Second)):
+		return true
+	}
+	return now.Sub(pr.At) <= time.Duration(d.MaxAge)*time.Second
 }
