@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/pquerna/otp/totp"
+
 	"net/http"
 	"net/url"
 	"strings"
@@ -144,4 +146,76 @@ func TestMaxAgeSignInForRequest(t *testing.T) {
 		}
 		e.Clock.Advance(time.Hour)
 	}
+}
+
+// TestFactorsNeedSecondFactor: a session of the password alone cannot
+// mint, replace or remove the second factor of a person who has one —
+// else whoever holds only the password (under second_factor off, through
+// an app that asks for no second factor) makes new recovery codes and
+// passes the step-up a payment request asks for. The account pages' own
+// sign-in asks an enrolled factor under every setting, so the owner signs
+// in again with it and manages their factors; the session that set up the
+// first factor manages it too.
+func TestFactorsNeedSecondFactor(t *testing.T) {
+	e := offStart(t)
+	owner, secret := passwordSession(e)
+	// The owner's own session set the factor up: it manages it.
+	if p := owner.securityForm("/account/security/recovery", url.Values{"current": {userPassword}}); p.Status != http.StatusOK || !recoveryCodeRE.MatchString(p.Body) {
+		t.Fatalf("the session that set up the factor: %d", p.Status)
+	}
+	e.Clock.Advance(time.Minute)
+
+	// The account sign-in asks the enrolled factor, even under off.
+	if p := e.browser().login("/login", userName, userPassword); p.Status != http.StatusOK || !strings.Contains(p.Body, `name="step" value="totp"`) {
+		t.Fatalf("account sign-in of an enrolled person under off: %d %s", p.Status, p.Location)
+	}
+	// A password session got through an app that asks no second factor.
+	thief := e.browser()
+	plain := e.notesRequest("openid email")
+	thief.authorize(plain, "email")
+	for path, form := range map[string]url.Values{
+		"/account/security/recovery":        {"current": {userPassword}},
+		"/account/security/totp":            {"action": {"disable"}, "current": {userPassword}},
+		"/account/security/passkeys/delete": {"id": {"x"}},
+	} {
+		p := thief.securityForm(path, form)
+		if p.Status == http.StatusNotFound && strings.Contains(path, "passkeys") {
+			continue // passkeys are off on an issuer that names an IP address
+		}
+		if p.Status != http.StatusForbidden || recoveryCodeRE.MatchString(p.Body) || !strings.Contains(p.Body, "sign out and sign in again") {
+			t.Fatalf("%s with a password session: %d", path, p.Status)
+		}
+	}
+	sec := thief.get("/account/security")
+	p := thief.post("/account/security/passkeys/begin", url.Values{"csrf_token": {csrfOf(t, sec)}})
+	if p.Status != http.StatusForbidden && p.Status != http.StatusNotFound { // 404: passkeys are off on an IP issuer
+		t.Fatalf("passkey registration with a password session: %d %s", p.Status, p.Body)
+	}
+	if n, _ := e.Store.CountRecoveryCodes(t.Context(), userID(t, e)); n != 10 {
+		t.Fatalf("recovery codes after the refusals: %d", n)
+	}
+	// The payment step-up still needs the owner's factor.
+	r := e.notesRequest("openid payment")
+	if p := thief.get(thief.get(r.url()).Location); !strings.Contains(p.Body, `name="step" value="totp"`) {
+		t.Fatalf("payment step-up: %d %s", p.Status, p.Body)
+	}
+	// Signed in again with the factor, the owner makes new codes.
+	b := e.browser()
+	p = b.login("/login", userName, userPassword)
+	code, _ := totp.GenerateCode(secret, e.Clock.Now())
+	if p = b.post("/login", url.Values{"csrf_token": {csrfOf(t, p)}, "step": {"totp"}, "code": {code}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("account sign-in with the code: %d %s", p.Status, p.Body)
+	}
+	if p := b.securityForm("/account/security/recovery", url.Values{"current": {userPassword}}); p.Status != http.StatusOK || !recoveryCodeRE.MatchString(p.Body) {
+		t.Fatalf("new codes after signing in with the factor: %d", p.Status)
+	}
+}
+
+func userID(t *testing.T, e *env) string {
+	t.Helper()
+	u, err := e.Store.GetUserByUsername(t.Context(), userName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
 }

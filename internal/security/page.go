@@ -215,12 +215,13 @@ func (h *Handler) totp(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	switch r.PostForm.Get("action") {
-	case "start":
+	switch action := r.PostForm.Get("action"); {
+	case (action == "start" || action == "disable") && !h.manages(w, r, sess, u):
+	case action == "start":
 		h.totpStart(w, r, sess, u)
-	case "confirm":
+	case action == "confirm":
 		h.totpConfirm(w, r, sess, u)
-	case "disable":
+	case action == "disable":
 		h.totpDisable(w, r, sess, u)
 	default:
 		h.fail(w, r, oautherr.New(oautherr.InvalidRequest, "action must be start, confirm or disable"))
@@ -290,7 +291,7 @@ func (h *Handler) totpDisable(w http.ResponseWriter, r *http.Request, sess *stor
 // the new ones once.
 func (h *Handler) regenerate(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := h.withPassword(w, r)
-	if !ok {
+	if !ok || !h.manages(w, r, sess, u) {
 		return
 	}
 	ctx := r.Context()

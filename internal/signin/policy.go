@@ -26,7 +26,9 @@ type Policy struct {
 	// AskEnrolled asks a second factor of everyone who enrolled one (an
 	// authenticator app, a passkey), whatever the request: a factor the
 	// person set up protects every sign-in, not only those a client asks
-	// to protect.
+	// to protect. A sign-in to the account pages, where factors are
+	// managed, asks an enrolled factor whatever AskEnrolled says: a
+	// password alone must not mint the second factor an app asks for.
 	AskEnrolled bool
 }
 
@@ -58,15 +60,18 @@ type Demand struct {
 	// nothing (Core §3.1.2.1).
 	Since time.Time
 	// Enrolled says the person identified so far enrolled a second
-	// factor (the pipeline sets it under Policy.AskEnrolled).
+	// factor (the pipeline sets it under Policy.AskEnrolled, and for
+	// Account).
 	Enrolled bool
+	// Account is a sign-in to the account pages (no request).
+	Account bool
 }
 
 // DemandOf reads the demand of a pending request; nil (a sign-in to the
 // account pages) demands a first factor only.
 func DemandOf(req *storage.AuthRequest) Demand {
 	if req == nil {
-		return Demand{MaxAge: -1}
+		return Demand{MaxAge: -1, Account: true}
 	}
 	d := Demand{ClientID: req.ClientID, Scopes: req.Scopes, MaxAge: req.MaxAge, EssentialACR: essentialACR(req.Claims),
 		ACRValues: strings.Fields(req.ACRValues), Created: req.CreatedAt}
@@ -123,7 +128,7 @@ func (p Policy) Needed(d Demand, proved []Proof, now time.Time) []Kind {
 // wantsSecond reports whether d needs a second factor under p.
 func (p Policy) wantsSecond(d Demand) bool {
 	switch {
-	case p.SecondFactor && d.ClientID != "", d.Client, p.AskEnrolled && d.Enrolled:
+	case p.SecondFactor && d.ClientID != "", d.Client, d.Enrolled && (p.AskEnrolled || d.Account):
 		return true
 	case d.ClientID != "" && slices.Contains(p.SecondFactorClients, d.ClientID):
 		return true
