@@ -149,7 +149,8 @@ func TestMaxAgeSignInForRequest(t *testing.T) {
 }
 
 // TestFactorsNeedSecondFactor: a session of the password alone cannot
-// mint, replace or remove the second factor of a person who has one —
+// mint, replace or remove the second factor of a person who has one, nor
+// delete the account —
 // else whoever holds only the password (under second_factor off, through
 // an app that asks for no second factor) makes new recovery codes and
 // passes the step-up a payment request asks for. The account pages' own
@@ -177,6 +178,7 @@ func TestFactorsNeedSecondFactor(t *testing.T) {
 		"/account/security/recovery":        {"current": {userPassword}},
 		"/account/security/totp":            {"action": {"disable"}, "current": {userPassword}},
 		"/account/security/passkeys/delete": {"id": {"x"}},
+		"/account/security/delete":          {"current": {userPassword}},
 	} {
 		p := thief.securityForm(path, form)
 		if p.Status == http.StatusNotFound && strings.Contains(path, "passkeys") {
@@ -191,7 +193,7 @@ func TestFactorsNeedSecondFactor(t *testing.T) {
 	if p.Status != http.StatusForbidden && p.Status != http.StatusNotFound { // 404: passkeys are off on an IP issuer
 		t.Fatalf("passkey registration with a password session: %d %s", p.Status, p.Body)
 	}
-	if n, _ := e.Store.CountRecoveryCodes(t.Context(), userID(t, e)); n != 10 {
+	if n, err := e.Store.CountRecoveryCodes(t.Context(), userID(t, e)); err != nil || n != 10 {
 		t.Fatalf("recovery codes after the refusals: %d", n)
 	}
 	// The payment step-up still needs the owner's factor.
