@@ -31,7 +31,9 @@ func TestMayManage(t *testing.T) {
 			}
 			return s.ConfirmTOTP(ctx, id, "x", t0)
 		},
-		"pending": func(id string) error { return s.SaveTOTP(ctx, storage.TOTP{UserID: id, SecretSealed: "x", CreatedAt: t0}) },
+		"pending": func(id string) error {
+			return s.SaveTOTP(ctx, storage.TOTP{UserID: id, SecretSealed: "x", CreatedAt: t0})
+		},
 		"passkey": func(id string) error {
 			return s.CreatePasskey(ctx, storage.Passkey{ID: "cred-" + id, UserID: id, Name: "k", Credential: "{}", CreatedAt: t0})
 		},
