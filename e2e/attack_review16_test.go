@@ -221,3 +221,73 @@ func userID(t *testing.T, e *env) string {
 	}
 	return u.ID
 }
+
+// TestAdminFactorRoutesOddInput: the admin routes of an account's
+// factors and state answer odd ids and bodies with a 4xx, never a server
+// error.
+func TestAdminFactorRoutesOddInput(t *testing.T) {
+	e := start(t)
+	ids := []string{"nobody", "a\x00b", "\xff\xfe", strings.Repeat("x", 5000), e.UserID}
+	for _, id := range ids {
+		for _, call := range []struct{ method, rest string }{
+			{"GET", "/factors"}, {"DELETE", "/factors"}, {"DELETE", "/factors/passkeys/%00"}, {"DELETE", "/factors/passkeys/" + strings.Repeat("p", 3000)},
+			{"POST", "/disable"}, {"POST", "/enable"}, {"POST", "/verification"}, {"POST", "/unlock"},
+		} {
+			status, _ := e.adminUser(call.method, id, call.rest, nil)
+			if status >= 500 {
+				t.Errorf("%s %s of %q: %d", call.method, call.rest, short16(id), status)
+			}
+		}
+		for _, body := range []any{map[string]any{"reason": "a\x00b"}, map[string]any{"reason": strings.Repeat("r", 1<<16)}, "\xff", []int{1}} {
+			if status, _ := e.adminUser("POST", id, "/disable", body); status >= 500 {
+				t.Errorf("disable %q with %T: %d", short16(id), body, status)
+			}
+		}
+	}
+}
+
+// TestFactorGuessRace: thirty wrong codes sent at once, each from its own
+// browser that passed the password, are all counted against the person:
+// only a few are checked, the rest wait (429), and the right code then
+// waits too.
+func TestFactorGuessRace(t *testing.T) {
+	e := offStart(t)
+	_, secret := passwordSession(e)
+	r := e.notesRequest("openid payment")
+	const n = 30
+	pages := make([]page, n)
+	browsers := make([]*browser, n)
+	for i := range n {
+		browsers[i] = e.appSignIn()
+		pages[i] = stepUpForm(browsers[i], r)
+	}
+	right, _ := totp.GenerateCode(secret, e.Clock.Now())
+	wrong := "000000"
+	if right == wrong {
+		wrong = "111111"
+	}
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); statuses[i] = browsers[i].answer(pages[i], r, "totp", wrong).Status }()
+	}
+	wg.Wait()
+	checked := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("a wrong code: %d", s)
+		}
+	}
+	if checked > 10 {
+		t.Fatalf("%d of %d parallel wrong codes were checked", checked, n)
+	}
+	if p := browsers[0].answer(stepUpForm(browsers[0], r), r, "totp", right); p.Status != http.StatusTooManyRequests {
+		t.Fatalf("the right code after the burst: %d", p.Status)
+	}
+	t.Logf("%d of %d checked", checked, n)
+}
