@@ -1,14 +1,16 @@
 package e2e
 
 import (
-	"github.com/pquerna/otp/totp"
-
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/bawwab/bawwab/internal/mail/mailtest"
 )
 
 // Attacks on the accounts feature (sign-up, links, factors, step-up,
@@ -290,4 +292,62 @@ func TestFactorGuessRace(t *testing.T) {
 		t.Fatalf("the right code after the burst: %d", p.Status)
 	}
 	t.Logf("%d of %d checked", checked, n)
+}
+
+// TestResetLinkOutlived: a reset link mailed before the person changed
+// their password on the Security page, before the operator changed their
+// address, or before the operator set their password, no longer sets a
+// password: whoever read the mailbox keeps no way in.
+func TestResetLinkOutlived(t *testing.T) {
+	e, relay := startMailing(t)
+	// Whoever reads amal's mailbox asks for a link; amal, warned, changes
+	// the password on the Security page.
+	askReset(e, userName)
+	link := linkIn(t, relay.Wait(t, 10*time.Second, mailtest.To("amal@example.com")), "/reset/confirm")
+	b := e.signIn(userPassword)
+	const next = "a fresh and private passphrase"
+	if p := b.securityForm("/account/security/password", url.Values{"current": {userPassword}, "new": {next}, "confirm": {next}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("password change: %d %s", p.Status, p.Body)
+	}
+	if p := resetWith(e, e.browser(), link, "the attacker's passphrase", nil); p.Status != http.StatusBadRequest {
+		t.Fatalf("a reset link from before the password change: %d", p.Status)
+	}
+
+	// Another link; the operator moves the account to a new address.
+	e.Clock.Advance(time.Hour) // past the mail budget
+	askReset(e, userName)
+	first, _ := url.Parse(link)
+	second := linkIn(t, relay.Wait(t, 10*time.Second, func(m mailtest.Received) bool {
+		return mailtest.To("amal@example.com")(m) && strings.Contains(m.Body(), "/reset/confirm") && !strings.Contains(m.Body(), first.Query().Get("token"))
+	}), "/reset/confirm")
+	u, err := e.Store.GetUser(t.Context(), e.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Email = "amal.new@example.com"
+	if err := e.Store.UpdateUser(t.Context(), *u); err != nil {
+		t.Fatal(err)
+	}
+	if p := resetWith(e, e.browser(), second, "the attacker's passphrase", nil); p.Status != http.StatusBadRequest {
+		t.Fatalf("a reset link mailed to the old address: %d", p.Status)
+	}
+	if p := e.browser().login("/login", userName, next); p.Status != http.StatusSeeOther {
+		t.Fatalf("the owner's password: %d", p.Status)
+	}
+
+	// A third link, to the new address once confirmed; the operator sets
+	// the password through the admin API.
+	u.EmailVerified = true
+	if err := e.Store.UpdateUser(t.Context(), *u); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Hour)
+	askReset(e, userName)
+	third := linkIn(t, relay.Wait(t, 10*time.Second, mailtest.To("amal.new@example.com")), "/reset/confirm")
+	if status, out := e.adminUser("PUT", e.UserID, "/password", map[string]string{"password": "the operator's new passphrase"}); status != http.StatusNoContent {
+		t.Fatalf("admin password: %d %v", status, out)
+	}
+	if p := resetWith(e, e.browser(), third, "the attacker's passphrase", nil); p.Status != http.StatusBadRequest {
+		t.Fatalf("a reset link from before the operator set the password: %d", p.Status)
+	}
 }

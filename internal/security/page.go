@@ -188,6 +188,12 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, oautherr.Wrap(err))
 		return
 	}
+	// A reset link mailed before would set the password again: whoever
+	// asked for it (a mailbox read by someone else) keeps no way in.
+	if err := h.Store.DeleteAccountTokens(ctx, u.ID, storage.TokenResetPassword); err != nil {
+		h.fail(w, r, oautherr.Wrap(err))
+		return
+	}
 	// Whoever knew the old password may hold a session: every session
 	// ends, and this browser gets a fresh one.
 	n, err := h.Store.DeleteUserSessions(ctx, u.ID)
