@@ -10,7 +10,10 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/mail/mailtest"
+	"github.com/bawwab/bawwab/internal/scope"
+	"github.com/bawwab/bawwab/internal/token"
 )
 
 // Attacks on the accounts feature (sign-up, links, factors, step-up,
@@ -349,5 +352,79 @@ func TestResetLinkOutlived(t *testing.T) {
 	}
 	if p := resetWith(e, e.browser(), third, "the attacker's passphrase", nil); p.Status != http.StatusBadRequest {
 		t.Fatalf("a reset link from before the operator set the password: %d", p.Status)
+	}
+}
+
+// TestExchangeAfterAccountEnds: an access token of a person whose account
+// was disabled, or deleted, trades for nothing at the token exchange
+// (RFC 8693), nor is it active at introspection.
+func TestExchangeAfterAccountEnds(t *testing.T) {
+	for _, how := range []string{"disable", "delete"} {
+		t.Run(how, func(t *testing.T) {
+			e := start(t)
+			if _, err := admin.AddClient(t.Context(), e.Store, admin.ClientSpec{ID: "gateway", GrantTypes: []string{token.TokenExchangeGrantType},
+				Secret: "gateway-secret-for-tests-0123456789"}, scope.Default()); err != nil {
+				t.Fatal(err)
+			}
+			b := e.browser()
+			r := e.notesRequest("openid email files.read")
+			user := e.redeem(b.authorize(r, "email", "files.read").Get("code"), r)
+			wantStatus(t, user.Status, 200, "user token", user.Description)
+			switch how {
+			case "disable":
+				if status, _ := e.adminUser("POST", e.UserID, "/disable", nil); status != http.StatusOK {
+					t.Fatalf("disable: %d", status)
+				}
+			case "delete":
+				p := b.get("/account/security/delete")
+				if p = b.post("/account/security/delete", url.Values{"csrf_token": {csrfOf(t, p)}, "current": {userPassword}}); p.Status != http.StatusOK {
+					t.Fatalf("delete: %d %s", p.Status, p.Body)
+				}
+			}
+			x := e.token(url.Values{"grant_type": {token.TokenExchangeGrantType}, "subject_token": {user.AccessToken},
+				"subject_token_type": {token.AccessTokenType}, "scope": {"files.read"}}, "gateway", "gateway-secret-for-tests-0123456789")
+			if x.Status != http.StatusBadRequest || x.Error != "invalid_grant" {
+				t.Fatalf("exchange after %s: %d %s %s", how, x.Status, x.Error, x.Description)
+			}
+			if in := e.introspect(user.AccessToken, "api", "api-secret-for-tests-0123456789"); in["active"] != false {
+				t.Fatalf("introspection after %s: %v", how, in)
+			}
+		})
+	}
+}
+
+// TestDeletedAccountNotInherited: someone who signs up with a deleted
+// account's username and address, and confirms it, inherits nothing: no
+// consent (the app asks again), another subject, no factor.
+func TestDeletedAccountNotInherited(t *testing.T) {
+	e, relay := startMailing(t)
+	b := e.browser()
+	r := e.notesRequest("openid email")
+	old := e.redeem(b.authorize(r, "email").Get("code"), r)
+	wantStatus(t, old.Status, 200, "token", old.Description)
+	b.enrolTOTP()
+	p := b.get("/account/security/delete")
+	if p = b.post("/account/security/delete", url.Values{"csrf_token": {csrfOf(t, p)}, "current": {userPassword}}); p.Status != http.StatusOK {
+		t.Fatalf("delete: %d", p.Status)
+	}
+	n := e.browser()
+	if p := n.signup("/signup", url.Values{"name": {"Someone Else"}, "email": {"amal@example.com"}, "username": {userName},
+		"password": {"the newcomer's passphrase"}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("sign-up with the deleted account's names: %d %s", p.Status, p.Body)
+	}
+	verify := linkIn(t, relay.Wait(t, 10*time.Second, func(m mailtest.Received) bool {
+		return mailtest.To("amal@example.com")(m) && strings.Contains(m.Body(), "/verify")
+	}), "/verify")
+	if p := n.get(strings.TrimPrefix(verify, e.URL)); p.Status != http.StatusOK {
+		t.Fatalf("verify: %d", p.Status)
+	}
+	r2 := e.notesRequest("openid email")
+	p = n.get(r2.url())
+	if p.Status != http.StatusFound || !strings.HasPrefix(p.Location, "/consent?") {
+		t.Fatalf("the newcomer skipped consent or was asked more: %d %s", p.Status, p.Location)
+	}
+	tok := e.redeem(n.authorize(r2, "email").Get("code"), r2)
+	if claimsOf(t, tok.IDToken)["sub"] == claimsOf(t, old.IDToken)["sub"] {
+		t.Fatal("the newcomer got the deleted account's subject")
 	}
 }
