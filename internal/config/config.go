@@ -123,7 +123,8 @@ type Config struct {
 	Upstreams []upstream.Config
 
 	// SecondFactor is who passes a second factor at sign-in: off (nobody
-	// unless a client, a scope or the request asks), enrolled (whoever
+	// unless a client, a scope or the request asks; the account pages
+	// still ask whoever enrolled one), enrolled (whoever
 	// enrolled one) or required (everyone; who has none cannot sign in
 	// to an app until they set one up). SecondFactorScopes are the scopes
 	// whose request needs a second factor whatever SecondFactor says.
