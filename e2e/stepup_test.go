@@ -36,6 +36,16 @@ func passwordSession(e *env) (*browser, string) {
 	return b, secret
 }
 
+// appSignIn signs a new browser in with the password alone, through an
+// app request that asks for no second factor (the account pages' own
+// sign-in asks an enrolled factor under every second_factor setting).
+func (e *env) appSignIn() *browser {
+	e.t.Helper()
+	b := e.browser()
+	b.authorize(e.notesRequest("openid email"), "email")
+	return b
+}
+
 // stepUpForm follows a request that needs more than b's session to the
 // /login page and checks that it asks for a second factor only.
 func stepUpForm(b *browser, r authRequest) page {
@@ -115,7 +125,7 @@ func TestStepUpACRValues(t *testing.T) {
 	// An unknown value is voluntary (Core §3.1.2.1): no step-up, no error.
 	r = e.notesRequest("openid email")
 	r.Extra = url.Values{"acr_values": {"urn:example:gold"}}
-	if tok := e.redeem(e.signIn(userPassword).authorize(r, "email").Get("code"), r); claimsOf(t, tok.IDToken)["acr"] != token.ACR {
+	if tok := e.redeem(e.browser().authorize(r, "email").Get("code"), r); claimsOf(t, tok.IDToken)["acr"] != token.ACR {
 		t.Fatalf("unknown acr value: %+v", tok)
 	}
 	// A malformed one is refused with invalid_request.
@@ -226,7 +236,7 @@ func TestStepUpClientPolicy(t *testing.T) {
 	}
 	// Turned off again, a password session is enough once more.
 	setClientSecondFactor(t, e, false)
-	b2 := e.signIn(userPassword)
+	b2 := e.browser()
 	r = e.notesRequest("openid email")
 	if tok := e.redeem(b2.authorize(r, "email").Get("code"), r); claimsOf(t, tok.IDToken)["acr"] != token.ACR {
 		t.Fatal("the client's flag outlived its removal")
@@ -466,11 +476,11 @@ func TestStepUpPushedAndSigned(t *testing.T) {
 			(&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"), c)
 	}
 	// b's session has mfa now: fresh password sessions.
-	p = e.signIn(userPassword).get("/authorize?" + url.Values{"client_id": {"signed"}, "request": {object(token.ACRMFA)}}.Encode())
+	p = e.appSignIn().get("/authorize?" + url.Values{"client_id": {"signed"}, "request": {object(token.ACRMFA)}}.Encode())
 	if p.Status != http.StatusFound || !strings.HasPrefix(p.Location, "/login?req=") {
 		t.Fatalf("signed acr_values: %d %s", p.Status, p.Location)
 	}
-	p = e.signIn(userPassword).get("/authorize?" + url.Values{"client_id": {"signed"}, "request": {object("")}, "acr_values": {token.ACRMFA}}.Encode())
+	p = e.appSignIn().get("/authorize?" + url.Values{"client_id": {"signed"}, "request": {object("")}, "acr_values": {token.ACRMFA}}.Encode())
 	if strings.HasPrefix(p.Location, "/login") {
 		t.Fatalf("acr_values outside the request object was read: %s", p.Location)
 	}

@@ -136,7 +136,10 @@ func (h *Handler) peekReset(w http.ResponseWriter, r *http.Request, secret strin
 		return nil, nil, false
 	}
 	u, err := h.Store.GetUser(ctx, t.UserID)
-	if errors.Is(err, storage.ErrNotFound) {
+	// A link mailed to an address the account no longer has confirmed
+	// (the operator changed it) opens nothing: whoever reads the old
+	// mailbox keeps no way in.
+	if errors.Is(err, storage.ErrNotFound) || err == nil && (!u.EmailVerified || storage.NormalEmail(u.Email) != t.Email) {
 		h.notice(w, r, http.StatusBadRequest, "reset.title", noticeData{Error: ui.T(ui.Lang(nil, r), "reset.invalid")})
 		return nil, nil, false
 	} else if err != nil {

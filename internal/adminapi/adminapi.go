@@ -560,6 +560,10 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Store.UpdateUserPassword(r.Context(), u.ID, hash); err != nil {
 		return err
 	}
+	// A reset link mailed before would set another password.
+	if err := a.Store.DeleteAccountTokens(r.Context(), u.ID, storage.TokenResetPassword); err != nil {
+		return err
+	}
 	if _, err := a.Store.DeleteUserSessions(r.Context(), u.ID); err != nil {
 		return err
 	}

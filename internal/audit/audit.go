@@ -47,13 +47,14 @@ const (
 	PasskeyRemoved     = "passkey_removed"
 	PasskeyRenamed     = "passkey_renamed"
 	PasswordChanged    = "password_changed"
-	SessionEnded       = "session_ended"    // the user signed out one of its sessions
-	DataExported       = "data_exported"    // the user downloaded its data
-	AccountDeleted     = "account_deleted"  // the user deleted its account (kept under its internal id)
-	FactorFailed       = "factor_failed"    // a wrong second-factor code
-	FactorThrottled    = "factor_throttled" // attack: second-factor guessing
-	FactorReplay       = "factor_replay"    // attack: a TOTP code or passkey assertion presented again
-	PasskeyCounterBack = "passkey_counter"  // attack: a passkey's signature counter went back (a cloned authenticator)
+	SessionEnded       = "session_ended"         // the user signed out one of its sessions
+	DataExported       = "data_exported"         // the user downloaded its data
+	AccountDeleted     = "account_deleted"       // the user deleted its account (kept under its internal id)
+	FactorFailed       = "factor_failed"         // a wrong second-factor code
+	FactorThrottled    = "factor_throttled"      // attack: second-factor guessing
+	FactorReplay       = "factor_replay"         // attack: a TOTP code or passkey assertion presented again
+	PasskeyCounterBack = "passkey_counter"       // attack: a passkey's signature counter went back (a cloned authenticator)
+	StepUpRefused      = "factor_change_refused" // attack: a session of the password alone tried to change the second factors
 )
 
 // Operator actions on an account (admin API).

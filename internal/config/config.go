@@ -123,7 +123,8 @@ type Config struct {
 	Upstreams []upstream.Config
 
 	// SecondFactor is who passes a second factor at sign-in: off (nobody
-	// unless a client, a scope or the request asks), enrolled (whoever
+	// unless a client, a scope or the request asks; the account pages
+	// still ask whoever enrolled one), enrolled (whoever
 	// enrolled one) or required (everyone; who has none cannot sign in
 	// to an app until they set one up). SecondFactorScopes are the scopes
 	// whose request needs a second factor whatever SecondFactor says.
@@ -347,7 +348,7 @@ var Fields = []Field{
 	str("mail_from", "sender address of outgoing mail; empty means no-reply@ and the issuer's host", func(c *Config) *string { return &c.MailFrom }),
 	str("signup", "self sign-up: off, open (anyone may create an account), or invite (with an invitation link made through the admin API)", func(c *Config) *string { return &c.Signup }),
 	dur("email_link_ttl", "how long an emailed email-verification or password-reset link stays valid", func(c *Config) *time.Duration { return &c.EmailLinkTTL }),
-	str("second_factor", "who passes a second factor (an authenticator code or a passkey) at sign-in: off (only when a client, a scope or the app's acr_values asks), enrolled (whoever set one up), or required (everyone; who has none is refused and sent to the Security page)", func(c *Config) *string { return &c.SecondFactor }),
+	str("second_factor", "who passes a second factor (an authenticator code or a passkey) at sign-in: off (only when a client, a scope or the app's acr_values asks; the account pages always ask whoever set one up), enrolled (whoever set one up), or required (everyone; who has none is refused and sent to the Security page)", func(c *Config) *string { return &c.SecondFactor }),
 	{Key: "second_factor_scopes", Help: "comma-separated scopes whose request needs a second factor whatever second_factor says (a consent to payment asks for one); empty for none", Kind: KindList,
 		set: func(c *Config, s string) error {
 			c.SecondFactorScopes = nil

@@ -56,7 +56,8 @@ func (h *Handler) fresh(sess *storage.Session) bool {
 
 // deleteAccount deletes the signed-in account after re-authentication:
 // the password (throttled like sign-in), or for an account without one a
-// sign-in made within FreshSignIn. Every grant, refresh token and session
+// sign-in made within FreshSignIn; a person with a second factor must
+// have signed in with it (mayManage), as for changing it. Every grant, refresh token and session
 // ends, the apps that asked for it get a back-channel logout, and the
 // factors, consents, emailed links and unsent mail go with the user, in
 // one transaction (storage.DeleteUser). An audit event, under the internal
@@ -70,7 +71,7 @@ func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if !h.reauthDelete(w, r, sess, u) {
+	if !h.reauthDelete(w, r, sess, u) || !h.manages(w, r, sess, u) {
 		return
 	}
 	var clients []storage.Client

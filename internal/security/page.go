@@ -188,6 +188,12 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, oautherr.Wrap(err))
 		return
 	}
+	// A reset link mailed before would set the password again: whoever
+	// asked for it (a mailbox read by someone else) keeps no way in.
+	if err := h.Store.DeleteAccountTokens(ctx, u.ID, storage.TokenResetPassword); err != nil {
+		h.fail(w, r, oautherr.Wrap(err))
+		return
+	}
 	// Whoever knew the old password may hold a session: every session
 	// ends, and this browser gets a fresh one.
 	n, err := h.Store.DeleteUserSessions(ctx, u.ID)
@@ -215,12 +221,13 @@ func (h *Handler) totp(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	switch r.PostForm.Get("action") {
-	case "start":
+	switch action := r.PostForm.Get("action"); {
+	case (action == "start" || action == "disable") && !h.manages(w, r, sess, u):
+	case action == "start":
 		h.totpStart(w, r, sess, u)
-	case "confirm":
+	case action == "confirm":
 		h.totpConfirm(w, r, sess, u)
-	case "disable":
+	case action == "disable":
 		h.totpDisable(w, r, sess, u)
 	default:
 		h.fail(w, r, oautherr.New(oautherr.InvalidRequest, "action must be start, confirm or disable"))
@@ -290,7 +297,7 @@ func (h *Handler) totpDisable(w http.ResponseWriter, r *http.Request, sess *stor
 // the new ones once.
 func (h *Handler) regenerate(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := h.withPassword(w, r)
-	if !ok {
+	if !ok || !h.manages(w, r, sess, u) {
 		return
 	}
 	ctx := r.Context()

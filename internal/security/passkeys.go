@@ -137,8 +137,8 @@ func (h *Handler) jsonFail(w http.ResponseWriter, r *http.Request, userID string
 	}
 }
 
-// signedIn returns the user of r's session for a script's request, or
-// answers 401.
+// signedIn returns the user of r's session for a script's request, when
+// the session may manage its factors (mayManage), or answers 401 or 403.
 func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) *storage.User {
 	sess, err := h.Sessions.Current(r.Context(), r)
 	if err != nil {
@@ -152,6 +152,9 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) *storage.User
 	u, err := h.Store.GetUser(r.Context(), sess.UserID)
 	if err != nil {
 		h.jsonFail(w, r, sess.UserID, err)
+		return nil
+	}
+	if !h.managesJSON(w, r, sess, u) {
 		return nil
 	}
 	return u
@@ -235,8 +238,8 @@ func (h *Handler) passkeyDelete(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
-	_, u := h.user(w, r)
-	if u == nil {
+	sess, u := h.user(w, r)
+	if u == nil || !h.manages(w, r, sess, u) {
 		return
 	}
 	// Another user's passkey is as unknown as one that does not exist.

@@ -80,7 +80,8 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 // policyOf is the sign-in policy the settings describe: second_factor
 // (off, enrolled or required) and second_factor_scopes. Under every
 // setting a client's own second_factor flag, acr_values, an essential acr
-// claim and max_age still count.
+// claim and max_age still count, and the account pages ask an enrolled
+// second factor (package signin).
 func policyOf(cfg config.Config) signin.Policy {
 	return signin.Policy{
 		SecondFactor:    cfg.SecondFactor == "required",

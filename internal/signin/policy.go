@@ -26,7 +26,9 @@ type Policy struct {
 	// AskEnrolled asks a second factor of everyone who enrolled one (an
 	// authenticator app, a passkey), whatever the request: a factor the
 	// person set up protects every sign-in, not only those a client asks
-	// to protect.
+	// to protect. A sign-in to the account pages, where factors are
+	// managed, asks an enrolled factor whatever AskEnrolled says: a
+	// password alone must not mint the second factor an app asks for.
 	AskEnrolled bool
 }
 
@@ -46,24 +48,33 @@ type Demand struct {
 	// §5.5.1.1): one of them must be met.
 	EssentialACR []string
 	// MaxAge is the request's max_age in seconds, -1 when absent
-	// (Core §3.1.2.1): proofs older than that count for nothing.
+	// (Core §3.1.2.1): proofs older than that count for nothing, but
+	// for those made since Created.
 	MaxAge int
+	// Created is when the request was made: a proof made since then is
+	// the re-authentication max_age asks for, however long the person
+	// then takes on the consent page (max_age=0 would otherwise never
+	// be met by a sign-in that takes time).
+	Created time.Time
 	// Since is set for prompt=login: proofs from before it count for
 	// nothing (Core §3.1.2.1).
 	Since time.Time
 	// Enrolled says the person identified so far enrolled a second
-	// factor (the pipeline sets it under Policy.AskEnrolled).
+	// factor (the pipeline sets it under Policy.AskEnrolled, and for
+	// Account).
 	Enrolled bool
+	// Account is a sign-in to the account pages (no request).
+	Account bool
 }
 
 // DemandOf reads the demand of a pending request; nil (a sign-in to the
 // account pages) demands a first factor only.
 func DemandOf(req *storage.AuthRequest) Demand {
 	if req == nil {
-		return Demand{MaxAge: -1}
+		return Demand{MaxAge: -1, Account: true}
 	}
 	d := Demand{ClientID: req.ClientID, Scopes: req.Scopes, MaxAge: req.MaxAge, EssentialACR: essentialACR(req.Claims),
-		ACRValues: strings.Fields(req.ACRValues)}
+		ACRValues: strings.Fields(req.ACRValues), Created: req.CreatedAt}
 	if slices.Contains(strings.Fields(req.Prompt), "login") {
 		d.Since = req.CreatedAt
 	}
@@ -117,7 +128,7 @@ func (p Policy) Needed(d Demand, proved []Proof, now time.Time) []Kind {
 // wantsSecond reports whether d needs a second factor under p.
 func (p Policy) wantsSecond(d Demand) bool {
 	switch {
-	case p.SecondFactor && d.ClientID != "", d.Client, p.AskEnrolled && d.Enrolled:
+	case p.SecondFactor && d.ClientID != "", d.Client, d.Enrolled && (p.AskEnrolled || d.Account):
 		return true
 	case d.ClientID != "" && slices.Contains(p.SecondFactorClients, d.ClientID):
 		return true
@@ -145,7 +156,14 @@ func (d Demand) holds(k Kind, proved []Proof, now time.Time) bool {
 }
 
 // fresh reports whether pr is recent enough for d's max_age and
-// prompt=login.
+// prompt=login. Stored times keep whole seconds: a proof of the second
+// the request was made counts as made for it.
 func (d Demand) fresh(pr Proof, now time.Time) bool {
-	return !pr.At.Before(d.Since) && (d.MaxAge < 0 || now.Sub(pr.At) <= time.Duration(d.MaxAge)*time.Second)
+	switch {
+	case pr.At.Before(d.Since):
+		return false
+	case d.MaxAge < 0, !d.Created.IsZero() && !pr.At.Before(d.Created.Truncate(time.Second)):
+		return true
+	}
+	return now.Sub(pr.At) <= time.Duration(d.MaxAge)*time.Second
 }

@@ -54,10 +54,17 @@ func TestPolicyNeeded(t *testing.T) {
 		{"max_age: fresh proof holds", Policy{}, Demand{MaxAge: 300}, []Proof{first}, nil},
 		{"max_age: old proof does not", Policy{}, Demand{MaxAge: 300}, []Proof{old}, []Kind{FirstFactor}},
 		{"max_age=0 wants a proof now", Policy{}, Demand{MaxAge: 0}, []Proof{first}, []Kind{FirstFactor}},
+		{"max_age=0: a proof made since the request holds", Policy{}, Demand{MaxAge: 0, Created: t0.Add(-90 * time.Second)}, []Proof{first}, nil},
+		{"max_age=0: a proof of the request's second holds", Policy{}, Demand{MaxAge: 0, Created: t0.Add(-time.Minute + 500*time.Millisecond)}, []Proof{first}, nil},
+		{"max_age=0: a proof from before the request does not", Policy{}, Demand{MaxAge: 0, Created: t0.Add(-30 * time.Second)}, []Proof{first}, []Kind{FirstFactor}},
+		{"max_age: an old proof before the request does not", Policy{}, Demand{MaxAge: 300, Created: t0.Add(-time.Minute)}, []Proof{old}, []Kind{FirstFactor}},
 		{"max_age on both factors", Policy{SecondFactor: true}, Demand{ClientID: "app", MaxAge: 300}, []Proof{old, second}, []Kind{FirstFactor}},
 		{"prompt=login: proof before the request does not hold", Policy{}, Demand{MaxAge: -1, Since: t0.Add(-30 * time.Second)}, []Proof{first}, []Kind{FirstFactor}},
 		{"prompt=login: proof after the request holds", Policy{}, Demand{MaxAge: -1, Since: t0.Add(-2 * time.Minute)}, []Proof{first}, nil},
 		{"enrolled, asked", Policy{AskEnrolled: true}, Demand{MaxAge: -1, Enrolled: true}, []Proof{first}, []Kind{SecondFactor}},
+		{"off: the account pages ask an enrolled factor", Policy{}, Demand{MaxAge: -1, Account: true, Enrolled: true}, []Proof{first}, []Kind{SecondFactor}},
+		{"off: the account pages ask nothing more of who has none", Policy{}, Demand{MaxAge: -1, Account: true}, []Proof{first}, nil},
+		{"off: an app that asks nothing does not ask the enrolled factor", Policy{}, Demand{ClientID: "app", MaxAge: -1, Enrolled: true}, []Proof{first}, nil},
 		{"enrolled, both proved", Policy{AskEnrolled: true}, Demand{MaxAge: -1, Enrolled: true}, []Proof{first, second}, nil},
 		{"not enrolled, not asked", Policy{AskEnrolled: true}, Demand{MaxAge: -1}, []Proof{first}, nil},
 		{"enrolled, policy off", Policy{}, Demand{MaxAge: -1, Enrolled: true}, []Proof{first}, nil},
@@ -258,23 +265,35 @@ func TestRecord(t *testing.T) {
 
 // TestPipelineStaleProof: a first factor that went stale under max_age
 // while the person was on the second step is asked for again, not taken
-// as proved and not refused.
+// as proved and not refused, when it was proved before the request (a
+// session's); one proved for the request counts however long the person
+// then took (max_age=0 could not be met otherwise).
 func TestPipelineStaleProof(t *testing.T) {
-	now := t0
-	pwd := fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}
-	totp := fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}, offered: true}
-	p := &Pipeline{Policy: Policy{SecondFactor: true}, Steps: []Step{pwd, totp}, Progress: &memProgress{}, Now: func() time.Time { return now }}
-	req := &storage.AuthRequest{ID: "r1", ClientID: "app", MaxAge: 60, CreatedAt: t0}
-	for i, want := range []string{"200 totp:", "200 totp:"} {
-		w := httptest.NewRecorder()
-		rec, err := p.Submit(context.Background(), w, postForm("ok", ""), &Attempt{Request: req})
-		if err != nil || rec != nil {
-			t.Fatalf("post %d: record %v, err %v", i, rec, err)
+	for _, tc := range []struct {
+		name    string
+		created time.Time
+		want    []string
+	}{
+		{"proved before the request", t0.Add(time.Minute), []string{"200 totp:", "200 totp:"}},
+		{"proved for the request", t0, []string{"200 totp:", "record"}},
+	} {
+		now := t0
+		pwd := fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}
+		totp := fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}, offered: true}
+		p := &Pipeline{Policy: Policy{SecondFactor: true}, Steps: []Step{pwd, totp}, Progress: &memProgress{}, Now: func() time.Time { return now }}
+		req := &storage.AuthRequest{ID: "r1", ClientID: "app", MaxAge: 60, CreatedAt: tc.created}
+		for i, want := range tc.want {
+			w := httptest.NewRecorder()
+			rec, err := p.Submit(context.Background(), w, postForm("ok", ""), &Attempt{Request: req})
+			got := strconv.Itoa(w.Code) + " " + w.Body.String()
+			if rec != nil {
+				got = "record"
+			}
+			if err != nil || got != want {
+				t.Fatalf("%s: post %d: got %q (err %v), want %q", tc.name, i, got, err, want)
+			}
+			now = now.Add(2 * time.Minute) // the password's proof is now older than max_age
 		}
-		if got := strconv.Itoa(w.Code) + " " + w.Body.String(); got != want {
-			t.Fatalf("post %d: got %q, want %q", i, got, want)
-		}
-		now = now.Add(2 * time.Minute) // the password's proof is now older than max_age
 	}
 }
 
