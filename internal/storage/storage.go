@@ -346,6 +346,9 @@ type Session struct {
 	AuthTime  time.Time
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// Upstream is the session at an upstream identity provider that the
+	// sign-in went through, if any: its back-channel logout ends this one.
+	Upstream UpstreamSession
 }
 
 // SigningKey is a private JSON Web Key used to sign tokens.

@@ -19,6 +19,16 @@ type UpstreamLink struct {
 	LastUsedAt time.Time
 }
 
+// UpstreamSession names a person's session at an upstream identity
+// provider that a local session came from (OpenID Connect Back-Channel
+// Logout 1.0 §2.6: the upstream's logout token names its sub, its sid, or
+// both). The zero value is a session of no upstream.
+type UpstreamSession struct {
+	Upstream string // the upstream's configured id
+	Subject  string // the upstream's sub of the person
+	SID      string // the upstream's sid, empty when it sent none
+}
+
 // UpstreamLinks stores links to upstream identities. Upstream tokens are
 // never stored.
 type UpstreamLinks interface {
@@ -40,4 +50,10 @@ type UpstreamLinks interface {
 	// DeleteUpstreamLink unlinks the user's identity at upstream; none is
 	// ErrNotFound.
 	DeleteUpstreamLink(ctx context.Context, userID, upstream string) error
+	// DeleteUpstreamSessions ends the local sessions that came from the
+	// upstream session u of u.Upstream: those of its SID when set, and of
+	// its Subject when set (both must match when both are), and returns
+	// them. A u without Upstream, or with neither Subject nor SID, matches
+	// nothing.
+	DeleteUpstreamSessions(ctx context.Context, u UpstreamSession) ([]Session, error)
 }
