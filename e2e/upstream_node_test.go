@@ -58,9 +58,20 @@ func nodeUpstreamLogout(l net.Listener, id string) string {
 // confidential client with back-channel logout (sid in its tokens).
 func startNodeUpstream(t *testing.T, id string, people ...upstreamUser) *nodeUpstream {
 	t.Helper()
+	return startNodeUpstreamVia(t, id, nil, people...)
+}
+
+// startNodeUpstreamVia is startNodeUpstream where the node OP posts its
+// logout tokens to via(bawwab's back-channel logout URI) instead.
+func startNodeUpstreamVia(t *testing.T, id string, via func(string) string, people ...upstreamUser) *nodeUpstream {
+	t.Helper()
 	l := listen(t)
+	logout := nodeUpstreamLogout(l, id)
+	if via != nil {
+		logout = via(logout)
+	}
 	cfg := nodeOPConfig{Clients: []upstreamClient{{ID: "bawwab", Secret: nodeUpstreamSecret, RedirectURIs: []string{nodeUpstreamCallback(l, id)},
-		BackchannelLogoutURI: nodeUpstreamLogout(l, id), BackchannelLogoutSessionRequired: true}}}
+		BackchannelLogoutURI: logout, BackchannelLogoutSessionRequired: true}}}
 	for _, p := range people {
 		cfg.Accounts = append(cfg.Accounts, upstreamAccount{Sub: p.Username, Email: p.Email, EmailVerified: p.EmailVerified, Name: p.Username})
 	}

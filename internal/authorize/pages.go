@@ -150,7 +150,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 // startSession starts the session of a finished sign-in and goes on.
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, a *signin.Attempt, rec *signin.Record) {
 	ctx := r.Context()
-	if _, err := h.Sessions.LoginWith(ctx, w, r, rec.UserID, rec.AMR); err != nil {
+	if _, err := h.Sessions.LoginFrom(ctx, w, r, rec.UserID, rec.AMR, rec.Upstream); err != nil {
 		h.errorPage(w, r, oautherr.Wrap(err))
 		return
 	}

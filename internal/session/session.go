@@ -95,6 +95,12 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 // its sessions, so a session stored concurrently is either ended by the
 // operator or found here and ended.
 func (m *Manager) LoginWith(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string) (*storage.Session, error) {
+	return m.LoginFrom(ctx, w, r, userID, amr, storage.UpstreamSession{})
+}
+
+// LoginFrom is LoginWith for a sign-in through the upstream session up,
+// which the session keeps: the upstream's back-channel logout ends it.
+func (m *Manager) LoginFrom(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string, up storage.UpstreamSession) (*storage.Session, error) {
 	if err := m.enabled(ctx, userID); err != nil {
 		return nil, err
 	}
@@ -103,7 +109,7 @@ func (m *Manager) LoginWith(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	id := rand.Text() + rand.Text()
 	now := m.now()
-	s := storage.Session{IDHash: storage.Hash(id), UserID: userID, AMR: amr, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(m.ttl)}
+	s := storage.Session{IDHash: storage.Hash(id), UserID: userID, AMR: amr, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(m.ttl), Upstream: up}
 	if err := m.store.CreateSession(ctx, s); err != nil {
 		return nil, err
 	}
