@@ -108,7 +108,7 @@ func (p *Provider) VerifyLogoutToken(ctx context.Context, raw string) (LogoutTok
 	if !p.OIDC() {
 		return LogoutToken{}, logoutRefused("not an OpenID Connect upstream")
 	}
-	sig, err := jose.ParseSigned(raw, logoutAlgs)
+	sig, err := jose.ParseSignedCompact(raw, logoutAlgs)
 	if err != nil || len(sig.Signatures) != 1 {
 		return LogoutToken{}, logoutRefused("not a signed JWT")
 	}
