@@ -27,8 +27,11 @@ import (
 //
 // What the node OP cannot be made to do, because it is a correct
 // provider, stays with the fake OP of upstream_harness_test.go: an ID
-// token with a wrong nonce or of another issuer, and a wrong or missing
-// iss in the authorization response (TestUpstreamCallbackRefused).
+// token it signs with another iss or a nonce other than the one it was
+// sent, and a missing iss in the authorization response
+// (TestUpstreamCallbackRefused). A wrong nonce (the request's altered on
+// its way) and a wrong iss (a mix-up through a second node OP) are tested
+// with the node OP too (TestUpstreamNodeCallbackRefused).
 
 // nodeUpstream is the node OP as an [upstreamOP]. The node OP takes its
 // clients' redirect URIs when it starts, and bawwab needs the node OP's
@@ -211,9 +214,13 @@ func TestUpstreamNodeAccounts(t *testing.T) {
 }
 
 // TestUpstreamNodeCallbackRefused: with node-oidc-provider's real
-// authorization responses, a tampered state and a replayed callback are
-// refused, audited, and sign nobody in. (A wrong nonce or issuer needs an
-// upstream that lies: TestUpstreamCallbackRefused.)
+// authorization responses, a tampered state, a replayed callback, an ID
+// token with another nonce (the nonce of the authorization request
+// altered on its way) and a mix-up (bawwab's request taken to another
+// node-oidc-provider, which knows bawwab's callback, and its answer sent
+// back: iss is not the upstream's) are refused, audited, and sign nobody
+// in. An upstream that lies in its own ID tokens (another iss, another
+// nonce) is the fake OP's: TestUpstreamCallbackRefused.
 func TestUpstreamNodeCallbackRefused(t *testing.T) {
 	n := startNodeUpstream(t, "corp", nodeJana)
 	e := startWithNodeUpstream(t, n)
@@ -241,6 +248,27 @@ func TestUpstreamNodeCallbackRefused(t *testing.T) {
 		if s, _ := e.Store.ListUserSessions(context.Background(), e.UserID); len(s) != 0 {
 			t.Fatal("a session")
 		}
+	})
+	t.Run("another nonce", func(t *testing.T) {
+		b := e.browser()
+		u, _ := url.Parse(b.startUpstreamLogin(e.notesRequestLogin(t, b), "corp"))
+		q := u.Query()
+		q.Set("nonce", "the-attackers-nonce")
+		u.RawQuery = q.Encode()
+		refused(t, b.get(n.SignIn(t, b, u.String(), nodeJana)), "another nonce", "nonce")
+	})
+	t.Run("mix-up", func(t *testing.T) {
+		rogue := startNodeOP(t, nodeOPConfig{Clients: []upstreamClient{{ID: "bawwab", Secret: nodeUpstreamSecret,
+			RedirectURIs: []string{e.URL + "/upstream/corp/callback"}}}, Accounts: []upstreamAccount{{Sub: nodeJana.Username, Email: nodeJana.Email, EmailVerified: true}}})
+		b := e.browser()
+		u, _ := url.Parse(b.startUpstreamLogin(e.notesRequestLogin(t, b), "corp"))
+		r, _ := url.Parse(rogue.Issuer)
+		u.Host = r.Host
+		cb := rogue.Login(t, &http.Client{Jar: b.Jar}, u.String(), nodeJana.Username)
+		if c, _ := url.Parse(cb); c.Query().Get("iss") != rogue.Issuer || c.Query().Get("code") == "" {
+			t.Fatalf("the rogue's answer: %s", cb)
+		}
+		refused(t, b.get(cb), "mix-up", "RFC 9207")
 	})
 	t.Run("replayed callback", func(t *testing.T) {
 		b := e.browser()
