@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
 	"github.com/bawwab/bawwab/internal/backchannel"
@@ -332,4 +333,62 @@ func signLogout(t *testing.T, key *ecdsa.PrivateKey, typ string, claims map[stri
 	}
 	raw, _ := obj.CompactSerialize()
 	return raw
+}
+
+// TestUpstreamLogoutDuringSignIn: the upstream signs the person out while
+// the sign-in through it waits here for the second factor; the code then
+// gives no session (the logout was recorded before it ended the sessions
+// there were, and the session checks it once stored). A new sign-in at
+// the upstream, a new sid, works.
+func TestUpstreamLogoutDuringSignIn(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	a := e.browser()
+	a.authorize(e.notesRequest("openid"))
+	secret, _ := a.enrolTOTP()
+	if err := e.Store.CreateUpstreamLink(context.Background(), storage.UpstreamLink{Upstream: "fake", Subject: "sub-amal", UserID: e.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	amal := upstreamUser{Username: "amal", Email: "amal@example.com", EmailVerified: true}
+	totpPage := func(b *browser, r authRequest) page {
+		t.Helper()
+		p, _ := b.upstreamLogin(op, r, "fake", amal)
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, `name="code"`) {
+			t.Fatalf("after the upstream: %d %s %s", p.Status, p.Location, p.Body)
+		}
+		return p
+	}
+	before, _ := e.Store.ListUserSessions(context.Background(), e.UserID)
+	b := e.browser()
+	r := e.notesRequest("openid")
+	p := totpPage(b, r)
+	now := time.Now()
+	raw := signLogout(t, op.key, "logout+jwt", map[string]any{"iss": op.srv.URL, "aud": "bawwab", "sub": "sub-amal", "sid": op.lastSID(),
+		"iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": "jti-" + token.NewID(),
+		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}})
+	if status, why := postLogoutToken(t, e, "fake", raw); status != http.StatusOK {
+		t.Fatalf("logout: %d %s", status, why)
+	}
+	e.Clock.Advance(30 * time.Second) // a code of the next time step: the enrolment's is spent
+	code, err := totp.GenerateCode(secret, e.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = b.answer(p, r, "totp", code)
+	if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, "You signed out at the provider") || sessionOf(t, e, b) != nil {
+		t.Fatalf("the second factor after the upstream's logout: %d %s %s", p.Status, p.Location, p.Body)
+	}
+	if after, _ := e.Store.ListUserSessions(context.Background(), e.UserID); len(after) != len(before) {
+		t.Fatalf("%d sessions, %d before", len(after), len(before))
+	}
+	// A new upstream session signs in.
+	b2 := e.browser()
+	r2 := e.notesRequest("openid")
+	p = totpPage(b2, r2)
+	e.Clock.Advance(30 * time.Second)
+	code, _ = totp.GenerateCode(secret, e.Clock.Now())
+	b2.finishDownstream(b2.answer(p, r2, "totp", code), r2)
+	if s := sessionOf(t, e, b2); s == nil || s.Upstream.SID != op.lastSID() {
+		t.Fatalf("a new sign-in: %+v", s)
+	}
 }

@@ -116,8 +116,32 @@ func (m *Manager) LoginFrom(ctx context.Context, w http.ResponseWriter, r *http.
 	if err := m.enabled(ctx, userID); err != nil {
 		return nil, errors.Join(err, m.store.DeleteSession(ctx, s.IDHash))
 	}
+	if err := m.upstreamLive(ctx, up); err != nil {
+		return nil, errors.Join(err, m.store.DeleteSession(ctx, s.IDHash))
+	}
 	m.setCookie(w, id, int(m.ttl.Seconds()))
 	return &s, nil
+}
+
+// ErrUpstreamEnded refuses a session to a sign-in through an upstream
+// session that the upstream's back-channel logout ended meanwhile.
+var ErrUpstreamEnded = errors.New("session: the upstream session of the sign-in has ended")
+
+// upstreamLive returns ErrUpstreamEnded when up's logout was recorded. It
+// runs after the session is stored, and the logout records before it ends
+// the stored sessions: of a sign-in racing the logout, either the logout
+// finds the session or the session finds the logout.
+func (m *Manager) upstreamLive(ctx context.Context, up storage.UpstreamSession) error {
+	if up.Upstream == "" || up.SID == "" {
+		return nil
+	}
+	switch ended, err := m.store.IsTokenRevoked(ctx, up.Ended()); {
+	case err != nil:
+		return err
+	case ended:
+		return ErrUpstreamEnded
+	}
+	return nil
 }
 
 // ErrDisabled refuses a session to a user an operator disabled.

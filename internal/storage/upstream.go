@@ -29,6 +29,14 @@ type UpstreamSession struct {
 	SID      string // the upstream's sid, empty when it sent none
 }
 
+// Ended returns the key under which an upstream's back-channel logout
+// records (RevokeToken, until sign-ins in progress have expired) that the
+// upstream session of u.SID ended, so that a sign-in through it that was in
+// progress then gets no session when it finishes (package session).
+func (u UpstreamSession) Ended() string {
+	return "upstream-session:" + Hash(u.Upstream+"\x00"+u.SID)
+}
+
 // UpstreamLinks stores links to upstream identities. Upstream tokens are
 // never stored.
 type UpstreamLinks interface {

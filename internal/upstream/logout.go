@@ -235,6 +235,11 @@ func (f *Flow) logout(ctx context.Context, p *Provider, raw string) (int, error)
 	if err := f.Store.UseOnce(ctx, "upstream-logout:"+storage.Hash(p.ID+"\x00"+lt.JTI), until); err != nil {
 		return 0, err
 	}
+	if lt.Session.SID != "" { // before ending sessions: see session.ErrUpstreamEnded
+		if err := f.Store.RevokeToken(ctx, lt.Session.Ended(), f.Now().Add(f.TTL+time.Minute)); err != nil {
+			return 0, err
+		}
+	}
 	ended, err := f.Store.DeleteUpstreamSessions(ctx, lt.Session)
 	if err != nil {
 		return 0, err
