@@ -155,6 +155,7 @@ type fakeOP struct {
 
 	mu     sync.Mutex
 	who    upstreamUser
+	sid    string // the session id of its latest ID token
 	codes  map[string]fakeCode
 	issued []string // every token it gave out, to look for downstream
 	// Knobs: the iss of the authorization response ("" is the issuer,
@@ -287,7 +288,8 @@ func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 	op.issued = append(op.issued, at)
 	if !op.GitHub {
 		now := time.Now()
-		claims := map[string]any{"iss": cmpOr(op.IDIssuer, op.srv.URL), "sub": "sub-" + c.who.Username, "aud": c.clientID,
+		op.sid = "sid-" + token.NewID()
+		claims := map[string]any{"iss": cmpOr(op.IDIssuer, op.srv.URL), "sub": "sub-" + c.who.Username, "aud": c.clientID, "sid": op.sid,
 			"exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix(), "nonce": cmpOr(op.IDNonce, c.nonce),
 			"email": c.who.Email, "email_verified": c.who.EmailVerified, "name": c.who.Username, "preferred_username": c.who.Username}
 		id := signJWTNoT(op.key, claims)
@@ -353,6 +355,13 @@ func (op *fakeOP) emails(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSONTest(w, []map[string]any{{"email": "old-" + who.Email, "primary": false, "verified": true},
 		{"email": who.Email, "primary": true, "verified": who.EmailVerified}})
+}
+
+// lastSID returns the sid of the latest ID token.
+func (op *fakeOP) lastSID() string {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.sid
 }
 
 // issuedTokens returns every token the fake upstream gave out.

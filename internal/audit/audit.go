@@ -75,6 +75,7 @@ const (
 	UpstreamLinkAsked = "upstream_link_asked" // an upstream identity has a local account's address: waiting for the local proof
 	UpstreamLinked    = "upstream_linked"
 	UpstreamUnlinked  = "upstream_unlinked"
+	UpstreamLogout    = "upstream_logout" // an upstream's back-channel logout ended a user's sessions
 )
 
 // Attack reports whether events of type typ are detected attacks.

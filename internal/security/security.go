@@ -89,6 +89,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		}
 		h.unlink(w, r)
 	})
+	if h.Upstreams != nil {
+		h.Upstreams.Register(mux) // their back-channel logout
+	}
 	if h.Passkeys != nil {
 		h.registerPasskeys(mux)
 	} else {

@@ -72,6 +72,7 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 	if err != nil {
 		return nil, nil, err
 	}
+	upstreams.Logouts = logouts
 	pipeline.Steps, pipeline.Finished = append(pipeline.Steps, upstreams.Steps()...), upstreams.Finished
 	h.Upstreams = upstreams
 	return h, pipeline, nil

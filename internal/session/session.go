@@ -95,6 +95,12 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 // its sessions, so a session stored concurrently is either ended by the
 // operator or found here and ended.
 func (m *Manager) LoginWith(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string) (*storage.Session, error) {
+	return m.LoginFrom(ctx, w, r, userID, amr, storage.UpstreamSession{})
+}
+
+// LoginFrom is LoginWith for a sign-in through the upstream session up,
+// which the session keeps: the upstream's back-channel logout ends it.
+func (m *Manager) LoginFrom(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string, up storage.UpstreamSession) (*storage.Session, error) {
 	if err := m.enabled(ctx, userID); err != nil {
 		return nil, err
 	}
@@ -103,15 +109,39 @@ func (m *Manager) LoginWith(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	id := rand.Text() + rand.Text()
 	now := m.now()
-	s := storage.Session{IDHash: storage.Hash(id), UserID: userID, AMR: amr, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(m.ttl)}
+	s := storage.Session{IDHash: storage.Hash(id), UserID: userID, AMR: amr, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(m.ttl), Upstream: up}
 	if err := m.store.CreateSession(ctx, s); err != nil {
 		return nil, err
 	}
 	if err := m.enabled(ctx, userID); err != nil {
 		return nil, errors.Join(err, m.store.DeleteSession(ctx, s.IDHash))
 	}
+	if err := m.upstreamLive(ctx, up); err != nil {
+		return nil, errors.Join(err, m.store.DeleteSession(ctx, s.IDHash))
+	}
 	m.setCookie(w, id, int(m.ttl.Seconds()))
 	return &s, nil
+}
+
+// ErrUpstreamEnded refuses a session to a sign-in through an upstream
+// session that the upstream's back-channel logout ended meanwhile.
+var ErrUpstreamEnded = errors.New("session: the upstream session of the sign-in has ended")
+
+// upstreamLive returns ErrUpstreamEnded when up's logout was recorded. It
+// runs after the session is stored, and the logout records before it ends
+// the stored sessions: of a sign-in racing the logout, either the logout
+// finds the session or the session finds the logout.
+func (m *Manager) upstreamLive(ctx context.Context, up storage.UpstreamSession) error {
+	if up.Upstream == "" || up.SID == "" {
+		return nil
+	}
+	switch ended, err := m.store.IsTokenRevoked(ctx, up.Ended()); {
+	case err != nil:
+		return err
+	case ended:
+		return ErrUpstreamEnded
+	}
+	return nil
 }
 
 // ErrDisabled refuses a session to a user an operator disabled.

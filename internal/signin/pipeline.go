@@ -121,6 +121,10 @@ func SessionProofs(s *storage.Session) []Proof {
 		first = []string{AMRPassword}
 	}
 	out := []Proof{{Step: "session", Kind: FirstFactor, AMR: first, At: s.AuthTime}}
+	if s.Upstream.Upstream != "" { // a session that ends with its upstream session passes that on
+		up := s.Upstream
+		out[0].Upstream = &up
+	}
 	if slices.Contains(s.AMR, AMRMFA) {
 		out = append(out, Proof{Step: SessionStep, Kind: SecondFactor, AMR: []string{AMRMFA}, At: s.AuthTime})
 	}
@@ -276,7 +280,7 @@ func (p *Pipeline) proved(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if a.User != nil && a.User.Disabled {
 		return nil, p.refuseDisabled(ctx, w, r, a, s)
 	}
-	a.Proved = append(a.Proved, Proof{Step: s.Name(), Kind: s.Kind(), AMR: s.Proves(), At: p.Now()})
+	a.Proved = append(a.Proved, Proof{Step: s.Name(), Kind: s.Kind(), AMR: s.Proves(), At: p.Now(), Upstream: out.Upstream})
 	next, err := p.Next(ctx, a, DemandFor(a.Request, a.Client))
 	if err != nil {
 		return nil, err
@@ -361,6 +365,9 @@ func (a *Attempt) Record() Record {
 			}
 		}
 		kinds[pr.Kind] = true
+		if pr.Upstream != nil && pr.Kind == FirstFactor {
+			rec.Upstream = *pr.Upstream
+		}
 		if pr.At.After(rec.AuthTime) {
 			rec.AuthTime = pr.At
 		}

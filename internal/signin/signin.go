@@ -179,6 +179,9 @@ type Outcome struct {
 	Args    []any
 	// Retry is how long a throttled person must wait.
 	Retry time.Duration
+	// Upstream is the session at an upstream identity provider that a
+	// remote first factor proved, for the local session to keep.
+	Upstream *storage.UpstreamSession
 }
 
 // Proof records that a step proved its amr values at a time.
@@ -187,6 +190,8 @@ type Proof struct {
 	Kind Kind
 	AMR  []string
 	At   time.Time
+	// Upstream is the upstream session the step proved through, if any.
+	Upstream *storage.UpstreamSession `json:",omitempty"`
 }
 
 // Attempt is one person's way through sign-in for one request.
@@ -235,4 +240,7 @@ type Record struct {
 	ACR string
 	// AuthTime is when the person last proved a first factor.
 	AuthTime time.Time
+	// Upstream is the upstream session a first factor proved through,
+	// if any: the local session keeps it (its back-channel logout ends it).
+	Upstream storage.UpstreamSession
 }

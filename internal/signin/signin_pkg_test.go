@@ -434,3 +434,27 @@ func TestRecordLeavesStaleProofsOut(t *testing.T) {
 		t.Errorf("record %+v claims a stale proof", *rec)
 	}
 }
+
+// TestRecordUpstreamSession: the upstream session a first factor proved
+// through is the Record's, for the local session to keep; a second factor
+// does not change it, and a session passes its own on to a sign-in that
+// builds on it (step-up), so that the upstream's logout ends that one too.
+func TestRecordUpstreamSession(t *testing.T) {
+	up := &storage.UpstreamSession{Upstream: "corp", Subject: "s", SID: "x"}
+	at := time.Unix(1_800_000_000, 0)
+	a := &Attempt{Proved: []Proof{{Step: "upstream:corp", Kind: FirstFactor, AMR: []string{AMRFed}, At: at, Upstream: up},
+		{Step: "totp", Kind: SecondFactor, AMR: []string{"otp"}, At: at}}}
+	if rec := a.Record(); rec.Upstream != *up {
+		t.Fatalf("record %+v", rec.Upstream)
+	}
+	if rec := (&Attempt{Proved: []Proof{{Step: "password", Kind: FirstFactor, AMR: []string{AMRPassword}, At: at}}}).Record(); rec.Upstream != (storage.UpstreamSession{}) {
+		t.Fatalf("a password sign-in has an upstream session: %+v", rec.Upstream)
+	}
+	proofs := SessionProofs(&storage.Session{AMR: []string{AMRFed}, AuthTime: at, Upstream: *up})
+	if rec := (&Attempt{Proved: proofs}).Record(); rec.Upstream != *up {
+		t.Fatalf("from a session: %+v", rec.Upstream)
+	}
+	if p := SessionProofs(&storage.Session{AMR: []string{AMRPassword}, AuthTime: at}); p[0].Upstream != nil {
+		t.Fatalf("a local session's proof has an upstream session: %+v", p[0].Upstream)
+	}
+}

@@ -346,6 +346,9 @@ type Session struct {
 	AuthTime  time.Time
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// Upstream is the session at an upstream identity provider that the
+	// sign-in went through, if any: its back-channel logout ends this one.
+	Upstream UpstreamSession
 }
 
 // SigningKey is a private JSON Web Key used to sign tokens.
@@ -556,7 +559,8 @@ type Storage interface {
 	RetryRotation(ctx context.Context, oldHash, successorHash string, next RefreshToken, since, at time.Time) error
 
 	// RevokeToken records that the access token with this jti is revoked
-	// until it expires anyway.
+	// until it expires anyway. The same deny list holds the upstream
+	// sessions that ended (UpstreamSession.Ended), under a prefix no jti has.
 	RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error
 	IsTokenRevoked(ctx context.Context, jti string) (bool, error)
 

@@ -19,6 +19,24 @@ type UpstreamLink struct {
 	LastUsedAt time.Time
 }
 
+// UpstreamSession names a person's session at an upstream identity
+// provider that a local session came from (OpenID Connect Back-Channel
+// Logout 1.0 §2.6: the upstream's logout token names its sub, its sid, or
+// both). The zero value is a session of no upstream.
+type UpstreamSession struct {
+	Upstream string // the upstream's configured id
+	Subject  string // the upstream's sub of the person
+	SID      string // the upstream's sid, empty when it sent none
+}
+
+// Ended returns the key under which an upstream's back-channel logout
+// records (RevokeToken, until sign-ins in progress have expired) that the
+// upstream session of u.SID ended, so that a sign-in through it that was in
+// progress then gets no session when it finishes (package session).
+func (u UpstreamSession) Ended() string {
+	return "upstream-session:" + Hash(u.Upstream+"\x00"+u.SID)
+}
+
 // UpstreamLinks stores links to upstream identities. Upstream tokens are
 // never stored.
 type UpstreamLinks interface {
@@ -40,4 +58,10 @@ type UpstreamLinks interface {
 	// DeleteUpstreamLink unlinks the user's identity at upstream; none is
 	// ErrNotFound.
 	DeleteUpstreamLink(ctx context.Context, userID, upstream string) error
+	// DeleteUpstreamSessions ends the local sessions that came from the
+	// upstream session u of u.Upstream: those of its SID when set, and of
+	// its Subject when set (both must match when both are), and returns
+	// them. A u without Upstream, or with neither Subject nor SID, matches
+	// nothing.
+	DeleteUpstreamSessions(ctx context.Context, u UpstreamSession) ([]Session, error)
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/ids"
 	"github.com/bawwab/bawwab/internal/oautherr"
@@ -42,8 +43,11 @@ type Flow struct {
 	Sealer *clientauth.Sealer
 	UI     *ui.UI
 	Audit  *audit.Log
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Logouts tells a user's clients when an upstream's back-channel
+	// logout ends the user's sessions.
+	Logouts *backchannel.Notifier
+	Log     *slog.Logger
+	Now     func() time.Time
 	// Secure marks the cookies Secure (an https issuer); TTL bounds the
 	// time at the upstream and a link's wait for the local proof.
 	Secure bool
@@ -181,7 +185,11 @@ func (s *Step) Return(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		s.f.Log.WarnContext(ctx, "upstream sign-in refused", "upstream", s.p.ID, "err", err)
 		return s.refuse(ctx, reason(err), "upstream.failed"), nil
 	}
-	return s.f.account(ctx, w, a, s, id)
+	out, err := s.f.account(ctx, w, a, s, id)
+	if out.Result == signin.Proved && s.p.OIDC() {
+		out.Upstream = &storage.UpstreamSession{Upstream: s.p.ID, Subject: id.Subject, SID: id.SID}
+	}
+	return out, err
 }
 
 // reason is the short audit detail of a refused exchange; the log has

@@ -184,7 +184,9 @@ func (p *Provider) fromIDToken(ctx context.Context, d *discovered, tok *oauth2.T
 			}
 		}
 	}
-	return Map(claims, p.Claims)
+	id, err := Map(claims, p.Claims)
+	id.SID, _ = claims["sid"].(string)
+	return id, err
 }
 
 // fromUserinfo reads a plain OAuth 2.0 upstream's userinfo answer and, when

@@ -225,6 +225,9 @@ type Identity struct {
 	Email         string
 	EmailVerified bool
 	Name          string
+	// SID is the upstream's session id (the ID token's sid claim), which
+	// its back-channel logout names.
+	SID string
 }
 
 // ErrNoSubject means the upstream's answer lacks the subject claim, or

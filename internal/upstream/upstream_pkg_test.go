@@ -2,8 +2,13 @@ package upstream
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/storage"
 )
 
 func claimsOf(t *testing.T, raw string) map[string]any {
@@ -148,5 +153,63 @@ func TestUsername(t *testing.T) {
 		if got := Username(id); got != want {
 			t.Errorf("Username(%+v) = %q, want %q", id, got, want)
 		}
+	}
+}
+
+// TestLogoutChecks: what §2.6 of Back-Channel Logout asks of a logout
+// token beyond an ID token's checks, and the JWT types a logout token may
+// carry.
+func TestLogoutChecks(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := &Provider{Now: func() time.Time { return now }}
+	event := map[string]json.RawMessage{LogoutEvent: json.RawMessage(`{}`)}
+	nonce := json.RawMessage(`"n"`)
+	tests := []struct {
+		name string
+		iat  time.Time
+		sub  string
+		c    logoutClaims
+		want string // "" valid, else a part of the refusal
+	}{
+		{"sub", now, "s", logoutClaims{Events: event, JTI: "j"}, ""},
+		{"sid only", now, "", logoutClaims{Events: event, JTI: "j", SID: "x"}, ""},
+		{"clock skew", now.Add(30 * time.Second), "s", logoutClaims{Events: event, JTI: "j"}, ""},
+		{"no events", now, "s", logoutClaims{JTI: "j"}, "events"},
+		{"another event", now, "s", logoutClaims{Events: map[string]json.RawMessage{"urn:other": json.RawMessage(`{}`)}, JTI: "j"}, "events"},
+		{"event not an object", now, "s", logoutClaims{Events: map[string]json.RawMessage{LogoutEvent: json.RawMessage(`true`)}, JTI: "j"}, "object"},
+		{"nonce", now, "s", logoutClaims{Events: event, JTI: "j", Nonce: &nonce}, "nonce"},
+		{"neither sub nor sid", now, "", logoutClaims{Events: event, JTI: "j"}, "neither"},
+		{"no jti", now, "s", logoutClaims{Events: event}, "jti"},
+		{"no iat", time.Time{}, "s", logoutClaims{Events: event, JTI: "j"}, "iat"},
+		{"old", now.Add(-6 * time.Minute), "s", logoutClaims{Events: event, JTI: "j"}, "iat"},
+		{"future", now.Add(2 * time.Minute), "s", logoutClaims{Events: event, JTI: "j"}, "iat"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := p.checkLogoutClaims(tt.iat, tt.sub, tt.c)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (!errors.Is(err, ErrLogoutToken) || !strings.Contains(logoutReason(err), tt.want)):
+				t.Fatalf("got %v, want a refusal saying %q", err, tt.want)
+			}
+		})
+	}
+	for typ, ok := range map[string]bool{"": true, "JWT": true, "logout+jwt": true, "application/logout+jwt": true,
+		"at+jwt": false, "secevent+jwt": false, "jwt": false, "Logout+JWT": false} {
+		if logoutType(typ) != ok {
+			t.Errorf("logoutType(%q) = %v", typ, !ok)
+		}
+	}
+}
+
+// TestLogoutReason: the public reason of a refusal names a replay, and
+// says nothing of an error that is not a refusal.
+func TestLogoutReason(t *testing.T) {
+	if r := logoutReason(fmt.Errorf("x: %w", storage.ErrAlreadyUsed)); !strings.Contains(r, "used before") {
+		t.Errorf("replay: %q", r)
+	}
+	if r := logoutReason(errors.New("store down")); r != "invalid" {
+		t.Errorf("other: %q", r)
 	}
 }

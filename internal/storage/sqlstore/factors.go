@@ -193,11 +193,14 @@ func (s *Store) UsePasskey(ctx context.Context, id string, signCount uint32, cre
 	return fmt.Errorf("%w: passkey %s signature counter did not grow", storage.ErrAlreadyUsed, id)
 }
 
+// sessionCols are the columns scanSession reads.
+const sessionCols = `id_hash, user_id, auth_time, created_at, expires_at, amr, upstream, upstream_subject, upstream_sid`
+
 func scanSession(r scanner) (*storage.Session, error) {
 	var se storage.Session
 	var auth, created, expires int64
 	var amr string
-	if err := r.Scan(&se.IDHash, &se.UserID, &auth, &created, &expires, &amr); err != nil {
+	if err := r.Scan(&se.IDHash, &se.UserID, &auth, &created, &expires, &amr, &se.Upstream.Upstream, &se.Upstream.Subject, &se.Upstream.SID); err != nil {
 		return nil, notFound(err)
 	}
 	se.AuthTime, se.CreatedAt, se.ExpiresAt, se.AMR = fromUnix(auth), fromUnix(created), fromUnix(expires), splitList(amr)
@@ -206,5 +209,5 @@ func scanSession(r scanner) (*storage.Session, error) {
 
 // ListUserSessions returns the user's sessions, newest first.
 func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.Session, error) {
-	return list(ctx, s, scanSession, `SELECT id_hash, user_id, auth_time, created_at, expires_at, amr FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id_hash`, userID)
+	return list(ctx, s, scanSession, `SELECT `+sessionCols+` FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id_hash`, userID)
 }

@@ -305,5 +305,10 @@ var migrations = []string{
 	CREATE UNIQUE INDEX upstream_links_user ON upstream_links (user_id, upstream);`, // 32: step-up: the acr_values of a pending request (OpenID
 	// Connect Core §3.1.2.1), and the clients whose users pass a second factor.
 	`ALTER TABLE auth_requests ADD COLUMN acr_values TEXT NOT NULL DEFAULT '';
-	ALTER TABLE clients ADD COLUMN second_factor SMALLINT NOT NULL DEFAULT 0;`,
+	ALTER TABLE clients ADD COLUMN second_factor SMALLINT NOT NULL DEFAULT 0;`, // 33: the upstream session (upstream id, sub, sid)
+	// a browser session came from, which the upstream's back-channel logout ends.
+	`ALTER TABLE sessions ADD COLUMN upstream TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN upstream_subject TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN upstream_sid TEXT NOT NULL DEFAULT '';
+	CREATE INDEX sessions_upstream ON sessions (upstream, upstream_subject);`,
 }

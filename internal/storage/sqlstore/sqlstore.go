@@ -858,13 +858,14 @@ func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
 
 // CreateSession stores a browser session.
 func (s *Store) CreateSession(ctx context.Context, se storage.Session) error {
-	return s.insert(ctx, `INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at, amr) VALUES ($1, $2, $3, $4, $5, $6)`,
-		se.IDHash, se.UserID, unix(se.AuthTime), unix(se.CreatedAt), unix(se.ExpiresAt), joinList(se.AMR))
+	return s.insert(ctx, `INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at, amr, upstream, upstream_subject, upstream_sid)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		se.IDHash, se.UserID, unix(se.AuthTime), unix(se.CreatedAt), unix(se.ExpiresAt), joinList(se.AMR), se.Upstream.Upstream, se.Upstream.Subject, se.Upstream.SID)
 }
 
 // GetSession returns a session by the hash of its id.
 func (s *Store) GetSession(ctx context.Context, idHash string) (*storage.Session, error) {
-	return one(ctx, s, scanSession, `SELECT id_hash, user_id, auth_time, created_at, expires_at, amr FROM sessions WHERE id_hash = $1`, idHash)
+	return one(ctx, s, scanSession, `SELECT `+sessionCols+` FROM sessions WHERE id_hash = $1`, idHash)
 }
 
 // DeleteUserSessions removes every session of a user.

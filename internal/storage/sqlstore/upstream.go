@@ -87,3 +87,41 @@ func (s *Store) UseUpstreamLink(ctx context.Context, upstream, subject string, a
 func (s *Store) DeleteUpstreamLink(ctx context.Context, userID, upstream string) error {
 	return mustAffect(s.exec(ctx, `DELETE FROM upstream_links WHERE user_id = $1 AND upstream = $2`, userID, upstream))
 }
+
+// DeleteUpstreamSessions ends the sessions of an upstream session and
+// returns them: one statement, so that a session is returned by at most
+// one of concurrent calls.
+func (s *Store) DeleteUpstreamSessions(ctx context.Context, u storage.UpstreamSession) ([]storage.Session, error) {
+	const del = `DELETE FROM sessions WHERE upstream = $1 AND `
+	var q string
+	args := []any{u.Upstream}
+	switch {
+	case u.Upstream == "":
+		return nil, nil
+	case u.SID != "" && u.Subject != "":
+		q, args = del+`upstream_subject = $2 AND upstream_sid = $3`, append(args, u.Subject, u.SID)
+	case u.SID != "":
+		q, args = del+`upstream_sid = $2`, append(args, u.SID)
+	case u.Subject != "":
+		q, args = del+`upstream_subject = $2`, append(args, u.Subject)
+	default:
+		return nil, nil
+	}
+	var out []storage.Session
+	err := s.tx(ctx, "delete upstream sessions", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, q+` RETURNING `+sessionCols, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			se, err := scanSession(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, *se)
+		}
+		return rows.Err()
+	})
+	return out, err
+}

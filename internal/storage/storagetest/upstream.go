@@ -2,8 +2,10 @@ package storagetest
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bawwab/bawwab/internal/storage"
 )
@@ -83,5 +85,53 @@ func testUpstreamUserRace(t *testing.T, s storage.Storage) {
 	mustNil(t, err, "list users")
 	if ok != 1 || len(users) != 1 {
 		t.Fatalf("%d creations succeeded and %d users exist, want 1 and 1", ok, len(users))
+	}
+}
+
+// testUpstreamSessions: a session keeps the upstream session it came from,
+// and the upstream's logout ends the sessions of its sid, of its sub, or of
+// both, of that upstream only, once.
+func testUpstreamSessions(t *testing.T, s storage.Storage) {
+	mk := func(id, user string, up storage.UpstreamSession) {
+		t.Helper()
+		mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: id, UserID: user, AMR: []string{"fed"}, AuthTime: now(), CreatedAt: now(),
+			ExpiresAt: now().Add(time.Hour), Upstream: up}), "session "+id)
+	}
+	mk("a1", "u1", storage.UpstreamSession{Upstream: "corp", Subject: "s-1", SID: "sid-a"})
+	mk("a2", "u1", storage.UpstreamSession{Upstream: "corp", Subject: "s-1", SID: "sid-a"}) // the same upstream session, another browser
+	mk("b", "u1", storage.UpstreamSession{Upstream: "corp", Subject: "s-1", SID: "sid-b"})
+	mk("c", "u2", storage.UpstreamSession{Upstream: "corp", Subject: "s-2"})
+	mk("other", "u3", storage.UpstreamSession{Upstream: "other", Subject: "s-1", SID: "sid-a"})
+	mk("local", "u1", storage.UpstreamSession{})
+	if se, err := s.GetSession(ctx, "a1"); err != nil || se.Upstream != (storage.UpstreamSession{Upstream: "corp", Subject: "s-1", SID: "sid-a"}) {
+		t.Fatalf("get: %+v %v", se, err)
+	}
+	if l, _ := s.ListUserSessions(ctx, "u2"); len(l) != 1 || l[0].Upstream.Subject != "s-2" {
+		t.Fatalf("list: %+v", l)
+	}
+	ended := func(u storage.UpstreamSession, want ...string) {
+		t.Helper()
+		got, err := s.DeleteUpstreamSessions(ctx, u)
+		mustNil(t, err, "delete upstream sessions")
+		var ids []string
+		for _, se := range got {
+			ids = append(ids, se.IDHash)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, want) {
+			t.Fatalf("%+v ended %v, want %v", u, ids, want)
+		}
+	}
+	ended(storage.UpstreamSession{Upstream: "corp"})                               // neither sub nor sid: nothing
+	ended(storage.UpstreamSession{Subject: "s-1", SID: "sid-a"})                   // no upstream: nothing
+	ended(storage.UpstreamSession{Upstream: "corp", Subject: "s-2", SID: "sid-a"}) // sid of another subject
+	ended(storage.UpstreamSession{Upstream: "corp", Subject: "s-1", SID: "sid-a"}, "a1", "a2")
+	ended(storage.UpstreamSession{Upstream: "corp", Subject: "s-1", SID: "sid-a"}) // once
+	ended(storage.UpstreamSession{Upstream: "corp", SID: "sid-b"}, "b")
+	ended(storage.UpstreamSession{Upstream: "corp", Subject: "s-2"}, "c")
+	for _, id := range []string{"other", "local"} {
+		if _, err := s.GetSession(ctx, id); err != nil {
+			t.Fatalf("session %s of another upstream or none ended: %v", id, err)
+		}
 	}
 }
