@@ -476,6 +476,7 @@ const (
 type Storage interface {
 	Factors
 	UpstreamLinks
+	Upstreams
 
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (*User, error)

@@ -305,5 +305,16 @@ var migrations = []string{
 	CREATE UNIQUE INDEX upstream_links_user ON upstream_links (user_id, upstream);`, // 32: step-up: the acr_values of a pending request (OpenID
 	// Connect Core §3.1.2.1), and the clients whose users pass a second factor.
 	`ALTER TABLE auth_requests ADD COLUMN acr_values TEXT NOT NULL DEFAULT '';
-	ALTER TABLE clients ADD COLUMN second_factor SMALLINT NOT NULL DEFAULT 0;`,
+	ALTER TABLE clients ADD COLUMN second_factor SMALLINT NOT NULL DEFAULT 0;`, // 33: upstream identity providers added through the admin API
+	// (package upstream), their client secret sealed; and an upstream's
+	// links listed by user.
+	`CREATE TABLE upstreams (
+		id TEXT PRIMARY KEY,
+		config TEXT NOT NULL,
+		secret_sealed TEXT NOT NULL,
+		enabled SMALLINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL
+	);
+	CREATE INDEX upstream_links_upstream ON upstream_links (upstream, user_id);`,
 }

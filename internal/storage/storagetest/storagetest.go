@@ -72,6 +72,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"DeleteUserEverything", testDeleteUserEverything},
 		{"UpstreamLinks", testUpstreamLinks},
 		{"UpstreamUserRace", testUpstreamUserRace},
+		{"Upstreams", testUpstreams},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })

@@ -85,3 +85,58 @@ func testUpstreamUserRace(t *testing.T, s storage.Storage) {
 		t.Fatalf("%d creations succeeded and %d users exist, want 1 and 1", ok, len(users))
 	}
 }
+
+// testUpstreams: stored upstreams are created once per id, updated and
+// deleted with their links, and an upstream's users are listed in pages.
+func testUpstreams(t *testing.T, s storage.Storage) {
+	u := storage.Upstream{ID: "corp", Config: `{"id":"corp"}`, SecretSealed: "sealed", Enabled: true, CreatedAt: now(), UpdatedAt: now()}
+	mustNil(t, s.CreateUpstream(ctx, u), "create")
+	wantErr(t, s.CreateUpstream(ctx, u), storage.ErrAlreadyExists, "same id again")
+	got, err := s.GetUpstream(ctx, "corp")
+	mustNil(t, err, "get")
+	if got.Config != u.Config || got.SecretSealed != "sealed" || !got.Enabled {
+		t.Fatalf("get: %+v, want %+v", *got, u)
+	}
+	sameTime(t, got.CreatedAt, now(), "created")
+	_, err = s.GetUpstream(ctx, "nosuch")
+	wantErr(t, err, storage.ErrNotFound, "get unknown")
+	u.Enabled, u.Config, u.SecretSealed = false, `{"id":"corp","client_id":"x"}`, "other"
+	mustNil(t, s.UpdateUpstream(ctx, u), "update")
+	got, _ = s.GetUpstream(ctx, "corp")
+	if got.Enabled || got.Config != u.Config || got.SecretSealed != "other" {
+		t.Fatalf("updated: %+v", *got)
+	}
+	wantErr(t, s.UpdateUpstream(ctx, storage.Upstream{ID: "nosuch"}), storage.ErrNotFound, "update unknown")
+	mustNil(t, s.CreateUpstream(ctx, storage.Upstream{ID: "alpha", Config: "{}", CreatedAt: now(), UpdatedAt: now()}), "second")
+	all, err := s.ListUpstreams(ctx)
+	mustNil(t, err, "list")
+	if len(all) != 2 || all[0].ID != "alpha" || all[1].ID != "corp" {
+		t.Fatalf("list: %+v", all)
+	}
+
+	for i := range 5 {
+		id := fmt.Sprintf("u%d", i)
+		mustNil(t, s.CreateUpstreamUser(ctx, storage.User{ID: id, Username: "name" + id, CreatedAt: now()},
+			storage.UpstreamLink{Upstream: "corp", Subject: "s" + id, CreatedAt: now()}), "user "+id)
+	}
+	mustNil(t, s.CreateUpstreamUser(ctx, storage.User{ID: "x", Username: "other", CreatedAt: now()},
+		storage.UpstreamLink{Upstream: "alpha", Subject: "s", CreatedAt: now()}), "user of another upstream")
+	page, err := s.ListUpstreamUsers(ctx, "corp", "", 3)
+	mustNil(t, err, "page 1")
+	if len(page) != 3 || page[0].UserID != "u0" || page[2].UserID != "u2" {
+		t.Fatalf("page 1: %+v", page)
+	}
+	page, err = s.ListUpstreamUsers(ctx, "corp", page[2].UserID, 3)
+	mustNil(t, err, "page 2")
+	if len(page) != 2 || page[0].UserID != "u3" || page[0].Subject != "su3" {
+		t.Fatalf("page 2: %+v", page)
+	}
+
+	mustNil(t, s.DeleteUpstream(ctx, "corp"), "delete")
+	wantErr(t, s.DeleteUpstream(ctx, "corp"), storage.ErrNotFound, "delete again")
+	_, err = s.GetUpstreamLink(ctx, "corp", "su1")
+	wantErr(t, err, storage.ErrNotFound, "a link of a deleted upstream")
+	if l, err := s.GetUpstreamLink(ctx, "alpha", "s"); err != nil || l.UserID != "x" {
+		t.Fatalf("another upstream's link: %+v %v", l, err)
+	}
+}
