@@ -74,6 +74,12 @@ const (
 	UpstreamLinkAsked = "upstream_link_asked" // an upstream identity has a local account's address: waiting for the local proof
 	UpstreamLinked    = "upstream_linked"
 	UpstreamUnlinked  = "upstream_unlinked"
+	// An operator changed the upstreams through the admin API.
+	UpstreamAdded    = "upstream_added"
+	UpstreamUpdated  = "upstream_updated"
+	UpstreamDisabled = "upstream_disabled"
+	UpstreamEnabled  = "upstream_enabled"
+	UpstreamDeleted  = "upstream_deleted"
 )
 
 // Attack reports whether events of type typ are detected attacks.
@@ -81,6 +87,16 @@ func Attack(typ string) bool {
 	switch typ {
 	case LoginThrottled, CodeReplay, CodeWrongClient, RefreshReuse, RefreshWrongClient, ClientThrottled, CSRFRejected, OutboundRefused,
 		FactorThrottled, FactorReplay, PasskeyCounterBack, UpstreamRefused:
+		return true
+	}
+	return false
+}
+
+// operatorChange reports whether events of type typ are an operator's
+// changes to the server as a whole, kept though they name no user.
+func operatorChange(typ string) bool {
+	switch typ {
+	case UpstreamAdded, UpstreamUpdated, UpstreamDisabled, UpstreamEnabled, UpstreamDeleted:
 		return true
 	}
 	return false
@@ -122,7 +138,7 @@ func (l *Log) Record(ctx context.Context, e Event) {
 		level = slog.LevelWarn
 	}
 	l.Log.Log(ctx, level, "audit", "event", e.Type, "user_id", e.UserID, "client_id", e.ClientID, "ip", ip, "detail", e.Detail)
-	if e.UserID == "" && !Attack(e.Type) {
+	if e.UserID == "" && !Attack(e.Type) && !operatorChange(e.Type) {
 		return
 	}
 	now := l.Now()
