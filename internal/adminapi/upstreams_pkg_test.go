@@ -135,7 +135,9 @@ func TestUpstreamLifecycle(t *testing.T) {
 			func(o map[string]any) bool { return o["enabled"] == false }},
 		{"enable", "POST", "/admin/upstreams/corp/enable", "", 200, func(o map[string]any) bool { return o["enabled"] == true }},
 		{"configured: get", "GET", "/admin/upstreams/cfg", "", 200,
-			func(o map[string]any) bool { return o["read_only"] == true && o["source"] == "config" && o["client_secret_set"] == true }},
+			func(o map[string]any) bool {
+				return o["read_only"] == true && o["source"] == "config" && o["client_secret_set"] == true
+			}},
 		{"configured: update", "PUT", "/admin/upstreams/cfg", `{"name":{"en":"X"},"type":"google","client_id":"c"}`, 409,
 			func(o map[string]any) bool { return o["error"] == "read_only" }},
 		{"configured: disable", "POST", "/admin/upstreams/cfg/disable", "", 409, nil},

@@ -121,7 +121,8 @@ type Log struct {
 	OnEvent func(typ string, attack bool)
 }
 
-// Record logs e and, when it concerns a user or is an attack, stores it.
+// Record logs e and, when it concerns a user, is an attack or an
+// operator's change to the server, stores it.
 // Token issuance to a client acting for itself (client_credentials) is
 // logged only: it concerns no user, and storing it would put a write on
 // the hottest path. A store failure is logged; it does not fail the request.

@@ -37,7 +37,7 @@ const (
 type Flow struct {
 	// Registry is the current set of upstreams.
 	Registry *Registry
-	Store     storage.Storage
+	Store    storage.Storage
 	// Sealer encrypts the cookies that carry the flow's state between
 	// the two redirects (clientauth.NewSealer, key material of its own).
 	Sealer *clientauth.Sealer
