@@ -29,10 +29,10 @@ func (u *upstreamFlags) register(f *pflag.FlagSet, add bool) {
 		f.StringVar(&u.in.ID, "id", "", "the upstream's id: lowercase letters, digits and '-' (in its callback URL, /upstream/ID/callback)")
 	}
 	f.StringVar(&u.preset, "preset", "", "google or github: fills in the type, URLs, scopes and claim mapping")
-	f.StringVar(&u.in.Type, "type", "", "oidc (discovery from --issuer) or oauth2 (--auth-url, --token-url, --userinfo-url)")
+	f.StringVar(&u.in.Type, "type", "", "oidc (discovery from --oidc-issuer) or oauth2 (--auth-url, --token-url, --userinfo-url)")
 	f.StringVar(&u.nameEN, "name", "", "the button's label in English")
 	f.StringVar(&u.nameAR, "name-ar", "", "the button's label in Arabic")
-	f.StringVar(&u.in.Issuer, "issuer", "", "an OpenID Connect upstream's issuer URL")
+	f.StringVar(&u.in.Issuer, "oidc-issuer", "", "an OpenID Connect upstream's issuer URL (discovery)")
 	f.StringVar(&u.in.AuthURL, "auth-url", "", "an OAuth 2.0 upstream's authorization endpoint")
 	f.StringVar(&u.in.TokenURL, "token-url", "", "an OAuth 2.0 upstream's token endpoint")
 	f.StringVar(&u.in.UserinfoURL, "userinfo-url", "", "an OAuth 2.0 upstream's userinfo URL")
@@ -54,7 +54,7 @@ func (u *upstreamFlags) apply(cmd *cobra.Command, c *adminapi.NewUpstream) error
 			*dst = v
 		}
 	}
-	for name, p := range map[string][2]*string{"type": {&c.Type, &u.in.Type}, "issuer": {&c.Issuer, &u.in.Issuer},
+	for name, p := range map[string][2]*string{"type": {&c.Type, &u.in.Type}, "oidc-issuer": {&c.Issuer, &u.in.Issuer},
 		"auth-url": {&c.AuthURL, &u.in.AuthURL}, "token-url": {&c.TokenURL, &u.in.TokenURL},
 		"userinfo-url": {&c.UserinfoURL, &u.in.UserinfoURL}, "emails-url": {&c.EmailsURL, &u.in.EmailsURL},
 		"client-id": {&c.ClientID, &u.in.ClientID}} {
@@ -153,7 +153,7 @@ func (a *app) upstreamCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "upstream", Short: "Manage the identity providers people sign in through (Google, GitHub, OpenID Connect)"}
 	var addF, updF upstreamFlags
 	add := &cobra.Command{
-		Use:   "add --id ID --name NAME (--preset google|github | --type oidc --issuer URL | --type oauth2 ...) --client-id ID",
+		Use:   "add --id ID --name NAME (--preset google|github | --type oidc --oidc-issuer URL | --type oauth2 ...) --client-id ID",
 		Short: "Add an upstream; it shows on every login page within seconds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
