@@ -483,6 +483,11 @@ type Storage interface {
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	UpdateUserPassword(ctx context.Context, id, passwordHash string) error
+	// SetFirstPassword gives a user without a password (one made just in
+	// time by an upstream sign-in) its first one; a user who has one
+	// already (set meanwhile by a concurrent request) is ErrAlreadyExists
+	// and keeps it, an unknown user ErrNotFound.
+	SetFirstPassword(ctx context.Context, id, passwordHash string) error
 	// SetUserDisabled disables or enables the user; an unknown user is
 	// ErrNotFound. CreateUser stores User.Disabled as given; UpdateUser
 	// leaves it alone.

@@ -425,6 +425,18 @@ func (s *Store) UpdateUserPassword(ctx context.Context, id, hash string) error {
 	return mustAffect(s.exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, id))
 }
 
+// SetFirstPassword sets the password of a user who has none.
+func (s *Store) SetFirstPassword(ctx context.Context, id, hash string) error {
+	err := mustAffect(s.exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = ''`, hash, id))
+	if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if _, err := s.GetUser(ctx, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: user %s has a password", storage.ErrAlreadyExists, id)
+}
+
 // SetUserDisabled disables or enables a user.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
 	return mustAffect(s.exec(ctx, `UPDATE users SET disabled = $1 WHERE id = $2`, boolInt(disabled), id))

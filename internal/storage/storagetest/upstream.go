@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ func testUpstreamLinks(t *testing.T, s storage.Storage) {
 	l := storage.UpstreamLink{Upstream: "corp", Subject: "s-1", UserID: "u1", Email: "amal@corp.example", CreatedAt: now()}
 	mustNil(t, s.CreateUpstreamLink(ctx, l), "link")
 	wantErr(t, s.CreateUpstreamLink(ctx, l), storage.ErrAlreadyExists, "same identity again")
+	testFirstPassword(t, s)
 	other := l
 	other.Subject = "s-2"
 	wantErr(t, s.CreateUpstreamLink(ctx, other), storage.ErrAlreadyExists, "a second identity of one upstream for one user")
@@ -139,4 +141,42 @@ func testUpstreams(t *testing.T, s storage.Storage) {
 	if l, err := s.GetUpstreamLink(ctx, "alpha", "s"); err != nil || l.UserID != "x" {
 		t.Fatalf("another upstream's link: %+v %v", l, err)
 	}
+}
+
+// testFirstPassword: a user without a password gets one once; of
+// concurrent first passwords, exactly one wins and the others change
+// nothing.
+func testFirstPassword(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "nopw", Username: "nopw", CreatedAt: now()}), "user without a password")
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "haspw", Username: "haspw", PasswordHash: "$argon2id$old", CreatedAt: now()}), "user with one")
+	wantErr(t, s.SetFirstPassword(ctx, "ghost", "$argon2id$x"), storage.ErrNotFound, "unknown user")
+	wantErr(t, s.SetFirstPassword(ctx, "haspw", "$argon2id$x"), storage.ErrAlreadyExists, "a user with a password")
+	if u, _ := s.GetUser(ctx, "haspw"); u.PasswordHash != "$argon2id$old" {
+		t.Fatalf("the password of a user who had one changed to %q", u.PasswordHash)
+	}
+	const n = 6
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.SetFirstPassword(ctx, "nopw", fmt.Sprintf("$argon2id$%d", i))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		if err == nil {
+			won++
+		} else if !errors.Is(err, storage.ErrAlreadyExists) {
+			t.Fatalf("a concurrent first password: %v", err)
+		}
+	}
+	if u, _ := s.GetUser(ctx, "nopw"); won != 1 || u.PasswordHash == "" {
+		t.Fatalf("%d first passwords won, hash %q", won, u.PasswordHash)
+	}
+	mustNil(t, s.DeleteUser(ctx, "nopw", now()), "cleanup")
+	mustNil(t, s.DeleteUser(ctx, "haspw", now()), "cleanup")
 }
