@@ -784,7 +784,10 @@ type Event struct {
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := storage.AuditFilter{UserID: q.Get("user"), ClientID: q.Get("client"), Type: q.Get("type")}
+	f := storage.AuditFilter{UserID: q.Get("user"), ClientID: q.Get("client"), Type: q.Get("type"), Upstream: q.Get("upstream")}
+	if f.Upstream != "" && !upstream.ValidID(f.Upstream) {
+		return badRequest("upstream must be an upstream id: lowercase letters, digits and '-'")
+	}
 	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
 		if v := q.Get(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)

@@ -180,7 +180,7 @@ func (c *Remote) RotateKeys(ctx context.Context) (string, error) {
 
 func (c *Remote) ListAudit(ctx context.Context, f storage.AuditFilter) (out []Event, err error) {
 	q := url.Values{}
-	for k, v := range map[string]string{"user": f.UserID, "client": f.ClientID, "type": f.Type} {
+	for k, v := range map[string]string{"user": f.UserID, "client": f.ClientID, "type": f.Type, "upstream": f.Upstream} {
 		if v != "" {
 			q.Set(k, v)
 		}

@@ -430,6 +430,10 @@ type AuditFilter struct {
 	UserID   string
 	ClientID string
 	Type     string
+	// Upstream, an upstream id (letters, digits, '-'), selects the events
+	// whose detail names it: sign-ins through it (method=upstream:ID) and
+	// the events of package upstream and of its operators (upstream=ID).
+	Upstream string
 	Since    time.Time // inclusive
 	Until    time.Time // exclusive
 	Limit    int       // at most this many, newest first; zero means 100

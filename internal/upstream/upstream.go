@@ -153,6 +153,9 @@ func or(a, b string) string {
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
+// ValidID reports whether id is an upstream id.
+func ValidID(id string) bool { return idRE.MatchString(id) }
+
 // Validate checks a list of upstreams (after Resolved) and returns every
 // problem found.
 func Validate(list []Config) error {

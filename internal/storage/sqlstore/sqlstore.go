@@ -1188,6 +1188,9 @@ func (s *Store) AddAuditEvent(ctx context.Context, e storage.AuditEvent) error {
 // ListAuditEvents filters with fixed SQL: each condition is disabled by an
 // empty (or zero) parameter, so one prepared statement serves every filter.
 func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
+	if strings.ContainsAny(f.Upstream, `%_\`) {
+		return nil, nil // no upstream id: LIKE must not read it as a pattern
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
@@ -1207,7 +1210,9 @@ func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]s
 	}
 	return list(ctx, s, scan, `SELECT id, at_ms, type, user_id, client_id, ip, detail, expires_at FROM audit_events
 		WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR client_id = $2) AND ($3 = '' OR type = $3) AND at_ms >= $4 AND at_ms < $5
-		ORDER BY at_ms DESC, id DESC LIMIT $6`, f.UserID, f.ClientID, f.Type, f.Since.UnixMilli(), until, limit)
+		AND ($7 = '' OR detail LIKE $8 OR detail LIKE $9 OR detail LIKE $10 OR detail LIKE $11)
+		ORDER BY at_ms DESC, id DESC LIMIT $6`, f.UserID, f.ClientID, f.Type, f.Since.UnixMilli(), until, limit,
+		f.Upstream, "%upstream:"+f.Upstream, "%upstream:"+f.Upstream+"+%", "%upstream="+f.Upstream, "%upstream="+f.Upstream+";%")
 }
 
 // ---- garbage collection

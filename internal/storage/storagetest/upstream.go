@@ -3,8 +3,10 @@ package storagetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bawwab/bawwab/internal/storage"
 )
@@ -179,4 +181,30 @@ func testFirstPassword(t *testing.T, s storage.Storage) {
 	}
 	mustNil(t, s.DeleteUser(ctx, "nopw", now()), "cleanup")
 	mustNil(t, s.DeleteUser(ctx, "haspw", now()), "cleanup")
+}
+
+// testAuditByUpstream: the events naming an upstream are found by its id,
+// and only its own (not those of an upstream whose id it begins).
+func testAuditByUpstream(t *testing.T, s storage.Storage) {
+	t0 := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	for i, d := range []string{"method=upstream:corp", "method=upstream:corp+totp", "upstream=corp; state: used before (a replay)",
+		"upstream=corp", "method=upstream:corp2", "upstream=corp2; username=x", "method=password", "by admin API; operator=nour; upstream=corp"} {
+		mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: fmt.Sprintf("a%d", i), Time: t0.Add(time.Duration(i) * time.Millisecond),
+			Type: "login", UserID: "u", Detail: d, ExpiresAt: t0.Add(time.Hour)}), "add")
+	}
+	evs, err := s.ListAuditEvents(ctx, storage.AuditFilter{Upstream: "corp"})
+	mustNil(t, err, "list")
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.ID)
+	}
+	if strings.Join(got, ",") != "a7,a3,a2,a1,a0" {
+		t.Fatalf("events of upstream corp: %v", got)
+	}
+	for _, probe := range []string{"%", "_orp", "corp%"} {
+		evs, err := s.ListAuditEvents(ctx, storage.AuditFilter{Upstream: probe})
+		if err != nil || len(evs) != 0 {
+			t.Fatalf("upstream %q matched %d events (%v): it is no id", probe, len(evs), err)
+		}
+	}
 }

@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/storage/sqlite"
+)
+
+// operatorCall is an admin API request made by the operator "nour".
+func (e *env) operatorCall(method, path string, body any) (int, map[string]any, string) {
+	e.t.Helper()
+	var r io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		r = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, e.AdminURL+path, r)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Bawwab-Operator", "nour")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var obj map[string]any
+	_ = json.Unmarshal(raw, &obj)
+	return resp.StatusCode, obj, string(raw)
+}
+
+// loginPageOf returns the login page of a new pending request on e.
+func loginPageOf(e *env) string {
+	b := e.browser()
+	p := b.get(e.notesRequest("openid").url())
+	return b.get(p.Location).Body
+}
+
+// TestUpstreamAddedByAdminAPI: an upstream added through the admin API
+// appears on the login page of this node at once and of another node
+// sharing the store within seconds, signs a person in (a just-in-time
+// account, listed among the upstream's users, its login audited with the
+// upstream), keeps its client secret sealed in the database file, and
+// once disabled leaves the login page and has its callback refused, also
+// for a browser that left for the upstream before.
+func TestUpstreamAddedByAdminAPI(t *testing.T) {
+	op := startFakeOP(t)
+	dbFile := filepath.Join(t.TempDir(), "bawwab.db")
+	store, err := sqlite.Open(context.Background(), dbFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := startOn(t, store)
+	other := startOn(t, store)
+	if strings.Contains(loginPageOf(e), "upstream:corp") {
+		t.Fatal("a button before the upstream was added")
+	}
+	loginPageOf(other) // the other node reads (and caches) the list without it
+
+	c := op.Config("corp")
+	const secret = "fake-secret"
+	st, obj, body := e.operatorCall("POST", "/admin/upstreams", c)
+	if st != http.StatusCreated || obj["client_secret_set"] != true || strings.Contains(body, secret) {
+		t.Fatalf("add: %d %s", st, body)
+	}
+	if !strings.Contains(loginPageOf(e), `value="upstream:corp"`) {
+		t.Fatal("the upstream added is not on this node's login page")
+	}
+	other.Clock.Advance(3 * time.Second) // past the other node's cache of the list
+	if !strings.Contains(loginPageOf(other), `value="upstream:corp"`) {
+		t.Fatal("the upstream added is not on the other node's login page")
+	}
+
+	// Sign in through it: a just-in-time account, with its login audited
+	// under the upstream.
+	b := e.browser()
+	r := e.notesRequest("openid email")
+	jane := upstreamUser{Username: "jane", Email: "jane@fake.example", EmailVerified: true}
+	p, _ := b.upstreamLogin(op, r, "corp", jane)
+	tr := b.finishDownstream(p, r)
+	sub, _ := claimsOf(t, tr.IDToken)["sub"].(string)
+	if tr.Status != http.StatusOK || sub == "" {
+		t.Fatalf("sign-in through the upstream added: %d %s", tr.Status, tr.Description)
+	}
+	var users struct {
+		Users []struct {
+			UserID   string `json:"user_id"`
+			Username string `json:"username"`
+			Subject  string `json:"subject"`
+		} `json:"users"`
+	}
+	st, _, body = e.operatorCall("GET", "/admin/upstreams/corp/users", nil)
+	if err := json.Unmarshal([]byte(body), &users); st != 200 || err != nil || len(users.Users) != 1 ||
+		users.Users[0].UserID != sub || users.Users[0].Username != "jane" || users.Users[0].Subject != "sub-jane" {
+		t.Fatalf("users of the upstream: %d %s", st, body)
+	}
+	st, _, body = e.operatorCall("GET", "/admin/audit?type=login&upstream=corp", nil)
+	if st != 200 || !strings.Contains(body, `"method=upstream:corp"`) || !strings.Contains(body, sub) {
+		t.Fatalf("logins through the upstream in the audit log: %d %s", st, body)
+	}
+	st, _, body = e.operatorCall("GET", "/admin/audit?upstream=corp", nil)
+	if st != 200 || !strings.Contains(body, `"type":"upstream_added"`) || !strings.Contains(body, "operator=nour") {
+		t.Fatalf("the operator's change in the audit log: %d %s", st, body)
+	}
+
+	// The secret is sealed: not in the row, nor anywhere in the database
+	// files.
+	row, err := e.Store.GetUpstream(context.Background(), "corp")
+	if err != nil || row.SecretSealed == "" || strings.Contains(row.Config+row.SecretSealed, secret) {
+		t.Fatalf("stored upstream %+v %v", row, err)
+	}
+	assertNotInDatabase(t, dbFile, secret)
+
+	// Disabled: no button on either node, and the callback of a browser
+	// that left for the upstream before is refused.
+	b2 := e.browser()
+	r2 := e.notesRequest("openid")
+	p = b2.get(r2.url())
+	callback := op.SignIn(t, b2, b2.startUpstreamLogin(p.Location, "corp"), jane)
+	if st, _, body := e.operatorCall("POST", "/admin/upstreams/corp/disable", nil); st != 200 {
+		t.Fatalf("disable: %d %s", st, body)
+	}
+	if strings.Contains(loginPageOf(e), "upstream:corp") {
+		t.Fatal("a disabled upstream is on this node's login page")
+	}
+	if p := b2.get(callback); p.Status != http.StatusNotFound {
+		t.Fatalf("the callback of a disabled upstream: %d %s", p.Status, p.Location)
+	}
+	other.Clock.Advance(3 * time.Second)
+	if strings.Contains(loginPageOf(other), "upstream:corp") {
+		t.Fatal("a disabled upstream is on the other node's login page")
+	}
+	// Enabled again, its users sign in to the same account.
+	if st, _, body := e.operatorCall("POST", "/admin/upstreams/corp/enable", nil); st != 200 {
+		t.Fatalf("enable: %d %s", st, body)
+	}
+	b3 := e.browser()
+	r3 := e.notesRequest("openid")
+	p, _ = b3.upstreamLogin(op, r3, "corp", jane)
+	if tr := b3.finishDownstream(p, r3); claimsOf(t, tr.IDToken)["sub"] != sub {
+		t.Fatalf("after enable, sign-in as %v, want %s", claimsOf(t, tr.IDToken)["sub"], sub)
+	}
+}
+
+// assertNotInDatabase fails when text is in any file of the SQLite
+// database at path (the database, its journal and WAL).
+func assertNotInDatabase(t *testing.T, path, text string) {
+	t.Helper()
+	files, _ := filepath.Glob(path + "*")
+	if len(files) == 0 {
+		t.Fatalf("no database files at %s", path)
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, []byte(text)) {
+			t.Fatalf("%q is in the database file %s in clear", text, filepath.Base(f))
+		}
+	}
+}
+
+// TestUpstreamConfiguredReadOnly: an upstream of the configuration file
+// is listed by the admin API, read-only, without its secret; its id
+// cannot be taken by the API.
+func TestUpstreamConfiguredReadOnly(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	st, _, body := e.operatorCall("GET", "/admin/upstreams", nil)
+	if st != 200 || !strings.Contains(body, `"source":"config"`) || !strings.Contains(body, `"read_only":true`) || strings.Contains(body, "fake-secret") {
+		t.Fatalf("list: %d %s", st, body)
+	}
+	for _, c := range []struct{ method, path string }{{"PUT", "/admin/upstreams/fake"}, {"DELETE", "/admin/upstreams/fake"},
+		{"POST", "/admin/upstreams/fake/disable"}} {
+		if st, obj, body := e.operatorCall(c.method, c.path, op.Config("fake")); st != http.StatusConflict || obj["error"] != "read_only" {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, st, body)
+		}
+	}
+	if st, _, body := e.operatorCall("POST", "/admin/upstreams", op.Config("fake")); st != http.StatusConflict {
+		t.Fatalf("adding the configured id: %d %s", st, body)
+	}
+	if !strings.Contains(loginPageOf(e), `value="upstream:fake"`) {
+		t.Fatal("the configured upstream left the login page")
+	}
+}
+
+// TestUpstreamCLI: bawwab upstream add, list, users, disable, enable and
+// delete, through a running server's admin API and on the store.
+func TestUpstreamCLI(t *testing.T) {
+	bin := buildBawwab(t)
+	op := startGitHubOP(t)
+	e := start(t)
+	run := func(wantOK bool, stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append(args, "--server", e.AdminURL)...)
+		cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=", "BAWWAB_ADMIN_TOKEN="+adminToken, "BAWWAB_OPERATOR=cli-operator")
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("bawwab %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	c := op.Config("gh")
+	out := run(true, "gh-secret\n", "upstream", "add", "--id", "gh", "--preset", "github", "--name", "GitHub", "--name-ar", "جيت هب",
+		"--client-id", c.ClientID, "--client-secret-file", "-", "--auth-url", c.AuthURL, "--token-url", c.TokenURL,
+		"--userinfo-url", c.UserinfoURL, "--emails-url", c.EmailsURL)
+	if !strings.Contains(out, "set (sealed)") || strings.Contains(out, "gh-secret") {
+		t.Fatalf("upstream add:\n%s", out)
+	}
+	if out := run(false, "", "upstream", "add", "--id", "bad", "--preset", "gitlab", "--client-id", "x", "--name", "X"); !strings.Contains(out, "google or github") {
+		t.Fatalf("unknown preset:\n%s", out)
+	}
+	if out := run(false, "", "upstream", "add", "--id", "bad", "--type", "oidc", "--oidc-issuer", "http://login.example", "--client-id", "x", "--name", "X"); !strings.Contains(out, "https") {
+		t.Fatalf("an http issuer:\n%s", out)
+	}
+	if out := run(true, "", "upstream", "list"); !strings.Contains(out, "gh") || !strings.Contains(out, "GitHub") || !strings.Contains(out, "api") {
+		t.Fatalf("upstream list:\n%s", out)
+	}
+	// A sign-in through it, then its users.
+	b := e.browser()
+	r := e.notesRequest("openid email")
+	p, _ := b.upstreamLogin(op, r, "gh", upstreamUser{Username: "octo", Email: "octo@gh.example", EmailVerified: true})
+	if tr := b.finishDownstream(p, r); tr.Status != http.StatusOK {
+		t.Fatalf("sign-in through the upstream the CLI added: %d %s", tr.Status, tr.Description)
+	}
+	if out := run(true, "", "upstream", "users", "gh"); !strings.Contains(out, "octo") {
+		t.Fatalf("upstream users:\n%s", out)
+	}
+	if out := run(true, "", "upstream", "update", "gh", "--name", "GitHub Enterprise"); !strings.Contains(out, "GitHub Enterprise") || !strings.Contains(out, "set (sealed)") {
+		t.Fatalf("upstream update:\n%s", out)
+	}
+	if out := run(true, "", "upstream", "disable", "gh"); !strings.Contains(out, "false") {
+		t.Fatalf("upstream disable:\n%s", out)
+	}
+	if strings.Contains(loginPageOf(e), "upstream:gh") {
+		t.Fatal("disabled by the CLI, the upstream is still on the login page")
+	}
+	run(true, "", "upstream", "enable", "gh")
+	events, _ := e.Store.ListAuditEvents(context.Background(), storage.AuditFilter{Type: "upstream_disabled"})
+	if len(events) != 1 || !strings.Contains(events[0].Detail, "operator=cli-operator") {
+		t.Fatalf("the CLI's change in the audit log: %+v", events)
+	}
+	if out := run(true, "", "upstream", "delete", "gh"); !strings.Contains(out, "deleted") {
+		t.Fatalf("upstream delete:\n%s", out)
+	}
+	if l, _ := e.Store.ListUpstreamUsers(context.Background(), "gh", "", 10); len(l) != 0 {
+		t.Fatalf("links of a deleted upstream stay: %+v", l)
+	}
+}
