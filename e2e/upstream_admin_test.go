@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -259,4 +260,81 @@ func TestUpstreamCLI(t *testing.T) {
 	if l, _ := e.Store.ListUpstreamUsers(context.Background(), "gh", "", 10); len(l) != 0 {
 		t.Fatalf("links of a deleted upstream stay: %+v", l)
 	}
+}
+
+// TestUpstreamAccountSetsPassword: a just-in-time account, which has no
+// password, sets one on the Security page without a current password
+// but only within minutes of signing in; it then signs in with it, and a
+// second "first" password is refused.
+func TestUpstreamAccountSetsPassword(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	signIn := func(name string) *browser {
+		t.Helper()
+		b := e.browser()
+		r := e.notesRequest("openid")
+		p, _ := b.upstreamLogin(op, r, "fake", upstreamUser{Username: name, Email: name + "@fake.example", EmailVerified: true})
+		b.finishDownstream(p, r)
+		return b
+	}
+	passwordOf := func(name string) string {
+		u, err := e.Store.GetUserByUsername(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.PasswordHash
+	}
+	const pw = "violet harbour ninety"
+	b := signIn("noor")
+	sec := b.get("/account/security")
+	if !strings.Contains(sec.Body, `id="set-password"`) || strings.Contains(sec.Body, `id="pw-current"`) {
+		t.Fatalf("security page of an account without a password: %s", sec.Body)
+	}
+	tests := []struct {
+		name, next, confirm string
+		status              int
+	}{
+		{"mismatch", pw, pw + "x", http.StatusBadRequest},
+		{"weak", "noor", "noor", http.StatusBadRequest},
+		{"set", pw, pw, http.StatusSeeOther},
+		// Now it has one: the form asks for it, and a second first password is refused.
+		{"again without the current one", "another long password", "another long password", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		p := b.post("/account/security/password", url.Values{"csrf_token": {csrfOf(t, sec)}, "new": {tt.next}, "confirm": {tt.confirm}})
+		if p.Status != tt.status {
+			t.Fatalf("%s: %d %s", tt.name, p.Status, p.Body)
+		}
+		if tt.name == "weak" && passwordOf("noor") != "" {
+			t.Fatal("a refused password was set")
+		}
+	}
+	nb := e.browser()
+	lp := nb.get("/login")
+	if p := nb.post("/login", url.Values{"csrf_token": {csrfOf(t, lp)}, "username": {"noor"}, "password": {pw}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("sign-in with the password set: %d %s", p.Status, p.Body)
+	}
+	if auditCount(t, e, "password_changed", mustUserID(t, e, "noor")) != 1 {
+		t.Error("the first password is not in the audit log")
+	}
+
+	// A sign-in older than five minutes must be made again first.
+	b = signIn("sami")
+	sec = b.get("/account/security")
+	e.Clock.Advance(6 * time.Minute)
+	if sec := b.get("/account/security"); !strings.Contains(sec.Body, `id="password-fresh"`) || strings.Contains(sec.Body, `id="set-password"`) {
+		t.Fatalf("security page after a stale sign-in: %s", sec.Body)
+	}
+	if p := b.post("/account/security/password", url.Values{"csrf_token": {csrfOf(t, sec)}, "new": {pw}, "confirm": {pw}}); p.Status != http.StatusForbidden || passwordOf("sami") != "" {
+		t.Fatalf("a password set on a stale sign-in: %d", p.Status)
+	}
+}
+
+func mustUserID(t *testing.T, e *env, name string) string {
+	t.Helper()
+	u, err := e.Store.GetUserByUsername(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
 }
