@@ -20,13 +20,14 @@ type upstreamFlags struct {
 	nameEN, nameAR, secretFile string
 	preset                     string
 	claims                     map[string]string
-	noJIT, disabled            bool
+	noJIT, disabled, adopt     bool
 	scopes, domains            []string
 }
 
 func (u *upstreamFlags) register(f *pflag.FlagSet, add bool) {
 	if add {
 		f.StringVar(&u.in.ID, "id", "", "the upstream's id: lowercase letters, digits and '-' (in its callback URL, /upstream/ID/callback)")
+		f.BoolVar(&u.adopt, "adopt-links", false, "take over the accounts linked to an earlier upstream of this id (one moved from the config file): only for the same provider")
 	}
 	f.StringVar(&u.preset, "preset", "", "google or github: fills in the type, URLs, scopes and claim mapping")
 	f.StringVar(&u.in.Type, "type", "", "oidc (discovery from --oidc-issuer) or oauth2 (--auth-url, --token-url, --userinfo-url)")
@@ -162,7 +163,7 @@ func (a *app) upstreamCmd() *cobra.Command {
 				return err
 			}
 			return a.withAdmin(cmd.Context(), func(c *adminapi.Remote) error {
-				v, err := c.CreateUpstream(cmd.Context(), in)
+				v, err := c.CreateUpstream(cmd.Context(), in, addF.adopt)
 				if err != nil {
 					return err
 				}

@@ -249,8 +249,14 @@ func (c *Remote) GetUpstream(ctx context.Context, id string) (out Upstream, err 
 	return out, c.call(ctx, "GET", upstreamPath(id, ""), nil, &out)
 }
 
-func (c *Remote) CreateUpstream(ctx context.Context, in NewUpstream) (out Upstream, err error) {
-	return out, c.call(ctx, "POST", "/admin/upstreams", in, &out)
+// CreateUpstream adds an upstream; adopt lets it take over the links of
+// an earlier upstream of its id.
+func (c *Remote) CreateUpstream(ctx context.Context, in NewUpstream, adopt bool) (out Upstream, err error) {
+	path := "/admin/upstreams"
+	if adopt {
+		path += "?adopt_links=true"
+	}
+	return out, c.call(ctx, "POST", path, in, &out)
 }
 
 func (c *Remote) UpdateUpstream(ctx context.Context, id string, in NewUpstream) (out Upstream, err error) {

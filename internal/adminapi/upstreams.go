@@ -159,6 +159,9 @@ func (a *API) createUpstream(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkUpstream(in); err != nil {
 		return err
 	}
+	if err := a.checkOrphanLinks(r, in.ID); err != nil {
+		return err
+	}
 	row, err := a.encodeUpstream(r.Context(), in)
 	if err != nil {
 		return err
@@ -176,6 +179,22 @@ func (a *API) createUpstream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, v)
+}
+
+// checkOrphanLinks refuses a new upstream whose id has links already (an
+// upstream of that id left the configuration file): they hold another
+// provider's subjects, perhaps, which must not sign in to those accounts
+// through this one; adopt_links=true says it is the same provider.
+func (a *API) checkOrphanLinks(r *http.Request, id string) error {
+	if r.URL.Query().Get("adopt_links") == "true" {
+		return nil
+	}
+	links, err := a.Store.ListUpstreamUsers(r.Context(), id, "", 1)
+	if err != nil || len(links) == 0 {
+		return err
+	}
+	return &apiError{http.StatusConflict, "conflict", "accounts are linked to an earlier upstream " + strconv.Quote(id) +
+		" (from the configuration file): choose another id, or send adopt_links=true if this is the same provider and its subjects"}
 }
 
 func (a *API) encodeUpstream(ctx context.Context, c upstream.Config) (storage.Upstream, error) {

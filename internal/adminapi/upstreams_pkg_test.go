@@ -211,3 +211,33 @@ func TestUpstreamUsersPages(t *testing.T) {
 		t.Fatal("the links of a deleted upstream stay")
 	}
 }
+
+// TestUpstreamOrphanLinks: an id whose links outlived their upstream (one
+// removed from the configuration file) is refused, since the new upstream
+// may be another provider whose subjects would open those accounts; with
+// adopt_links=true the operator says it is the same one.
+func TestUpstreamOrphanLinks(t *testing.T) {
+	a, h, _ := newUpstreamAPI(t)
+	ctx := context.Background()
+	if err := a.Store.CreateUpstreamUser(ctx, storage.User{ID: "u1", Username: "old", CreatedAt: time.Now()},
+		storage.UpstreamLink{Upstream: "corp", Subject: "123", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, query string
+		status      int
+	}{
+		{"links of an earlier upstream", "", http.StatusConflict},
+		{"adopt_links=false", "?adopt_links=false", http.StatusConflict},
+		{"adopt_links=true", "?adopt_links=true", http.StatusCreated},
+	}
+	for _, tt := range tests {
+		st, obj, body := opCall(t, h, "POST", "/admin/upstreams"+tt.query, corpOIDC)
+		if st != tt.status || (st == http.StatusConflict && !strings.Contains(fmt.Sprint(obj["error_description"]), "adopt_links")) {
+			t.Fatalf("%s: %d %s", tt.name, st, body)
+		}
+	}
+	if l, err := a.Store.GetUpstreamLink(ctx, "corp", "123"); err != nil || l.UserID != "u1" {
+		t.Fatalf("the adopted link: %+v %v", l, err)
+	}
+}
