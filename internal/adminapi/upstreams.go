@@ -47,7 +47,7 @@ func configView(c upstream.Config) Upstream {
 	return Upstream{Config: c, Enabled: true, ClientSecretSet: set, Source: SourceConfig, ReadOnly: true}
 }
 
-func (a *API) storedView(ctx context.Context, row storage.Upstream) (Upstream, error) {
+func storedView(row storage.Upstream) (Upstream, error) {
 	c, err := upstream.Decode(storage.Upstream{ID: row.ID, Config: row.Config, Enabled: row.Enabled}, nil)
 	if err != nil {
 		return Upstream{}, err
@@ -86,7 +86,7 @@ func (a *API) listUpstreams(w http.ResponseWriter, r *http.Request) error {
 		if _, ok := a.configured(row.ID); ok {
 			continue
 		}
-		v, err := a.storedView(r.Context(), row)
+		v, err := storedView(row)
 		if err != nil {
 			return err
 		}
@@ -113,7 +113,7 @@ func (a *API) upstreamView(ctx context.Context, id string) (Upstream, error) {
 	if err != nil {
 		return Upstream{}, err
 	}
-	return a.storedView(ctx, *row)
+	return storedView(*row)
 }
 
 // checkUpstream validates c as the configuration file's upstreams are
@@ -174,7 +174,7 @@ func (a *API) createUpstream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.upstreamChanged(r, audit.UpstreamAdded, in.ID)
-	v, err := a.storedView(r.Context(), row)
+	v, err := storedView(row)
 	if err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func (a *API) updateUpstream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.upstreamChanged(r, audit.UpstreamUpdated, row.ID)
-	v, err := a.storedView(r.Context(), row)
+	v, err := storedView(row)
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func (a *API) setUpstreamEnabled(w http.ResponseWriter, r *http.Request, on bool
 		typ = audit.UpstreamEnabled
 	}
 	a.upstreamChanged(r, typ, row.ID)
-	v, err := a.storedView(r.Context(), *row)
+	v, err := storedView(*row)
 	if err != nil {
 		return err
 	}

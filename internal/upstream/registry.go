@@ -40,6 +40,7 @@ type Registry struct {
 	stored map[string]storedProvider
 	list   []*Provider
 	at     time.Time
+	warned map[string]bool
 }
 
 // storedProvider is a stored upstream's provider and the row it was made
@@ -75,6 +76,13 @@ func (r *Registry) Providers(ctx context.Context) ([]*Provider, error) {
 	list, stored := append([]*Provider(nil), r.static...), map[string]storedProvider{}
 	for _, row := range rows {
 		if r.isStatic(row.ID) {
+			if r.Log != nil && !r.warned[row.ID] { // once per id
+				r.Log.WarnContext(ctx, "an upstream of the configuration file hides one of the same id added through the admin API", "upstream", row.ID)
+				if r.warned == nil {
+					r.warned = map[string]bool{}
+				}
+				r.warned[row.ID] = true
+			}
 			continue // a configured upstream of the same id wins
 		}
 		sp, ok := r.stored[row.ID]
