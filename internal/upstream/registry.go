@@ -75,32 +75,40 @@ func (r *Registry) Providers(ctx context.Context) ([]*Provider, error) {
 	}
 	list, stored := append([]*Provider(nil), r.static...), map[string]storedProvider{}
 	for _, row := range rows {
-		if r.isStatic(row.ID) {
-			if r.Log != nil && !r.warned[row.ID] { // once per id
-				r.Log.WarnContext(ctx, "an upstream of the configuration file hides one of the same id added through the admin API", "upstream", row.ID)
-				if r.warned == nil {
-					r.warned = map[string]bool{}
-				}
-				r.warned[row.ID] = true
-			}
-			continue // a configured upstream of the same id wins
+		if sp, ok := r.provider(ctx, row); ok {
+			stored[row.ID] = sp
+			list = append(list, sp.p)
 		}
-		sp, ok := r.stored[row.ID]
-		if !ok || sp.row != row {
-			c, err := Decode(row, r.Sealer)
-			if err != nil { // one broken row must not take every sign-in down
-				if r.Log != nil {
-					r.Log.ErrorContext(ctx, "upstream left out", "upstream", row.ID, "err", err)
-				}
-				continue
-			}
-			sp = storedProvider{row: row, p: NewProvider(c, r.Base, r.HTTP, r.Now)}
-		}
-		stored[row.ID] = sp
-		list = append(list, sp.p)
 	}
 	r.list, r.stored, r.at = list, stored, now
 	return list, nil
+}
+
+// provider is the provider of a stored row: the one made before while the
+// row is unchanged; none for a row hidden by a configured upstream of its
+// id or whose secret does not open.
+func (r *Registry) provider(ctx context.Context, row storage.Upstream) (storedProvider, bool) {
+	if r.isStatic(row.ID) {
+		if r.Log != nil && !r.warned[row.ID] { // once per id
+			r.Log.WarnContext(ctx, "an upstream of the configuration file hides one of the same id added through the admin API", "upstream", row.ID)
+			if r.warned == nil {
+				r.warned = map[string]bool{}
+			}
+			r.warned[row.ID] = true
+		}
+		return storedProvider{}, false // a configured upstream of the same id wins
+	}
+	if sp, ok := r.stored[row.ID]; ok && sp.row == row {
+		return sp, true
+	}
+	c, err := Decode(row, r.Sealer)
+	if err != nil { // one broken row must not take every sign-in down
+		if r.Log != nil {
+			r.Log.ErrorContext(ctx, "upstream left out", "upstream", row.ID, "err", err)
+		}
+		return storedProvider{}, false
+	}
+	return storedProvider{row: row, p: NewProvider(c, r.Base, r.HTTP, r.Now)}, true
 }
 
 func (r *Registry) isStatic(id string) bool {
