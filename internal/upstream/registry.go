@@ -73,7 +73,8 @@ func (r *Registry) Providers(ctx context.Context) ([]*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, stored := append([]*Provider(nil), r.static...), map[string]storedProvider{}
+	// Never nil, so that an empty list is cached too.
+	list, stored := append(make([]*Provider, 0, len(r.static)+len(rows)), r.static...), map[string]storedProvider{}
 	for _, row := range rows {
 		if sp, ok := r.provider(ctx, row); ok {
 			stored[row.ID] = sp

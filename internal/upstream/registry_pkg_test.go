@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
 )
 
@@ -57,6 +58,18 @@ func TestRegistry(t *testing.T) {
 	if got := ids(); got != "cfg+" {
 		t.Fatalf("before any is stored: %s", got)
 	}
+	// With no upstream at all the empty list is cached too: no store read
+	// per login page.
+	counting := &countingStore{Storage: s}
+	empty := &Registry{Store: counting, Sealer: sealer, Now: clock, TTL: time.Hour}
+	for range 3 {
+		if list, err := empty.Providers(ctx); err != nil || len(list) != 0 {
+			t.Fatalf("no upstreams: %v %v", list, err)
+		}
+	}
+	if counting.n != 1 {
+		t.Fatalf("with no upstreams the store was read %d times in the TTL, want 1", counting.n)
+	}
 	add(Config{ID: "corp", Name: map[string]string{"en": "Corp"}, Type: TypeOIDC, Issuer: "https://corp.example", ClientID: "b", ClientSecret: "s3cret"}, true)
 	add(Config{ID: "cfg", Name: map[string]string{"en": "Shadow"}, Type: TypeGoogle, ClientID: "x"}, true)
 	add(Config{ID: "off", Name: map[string]string{"en": "Off"}, Type: TypeGoogle, ClientID: "x"}, false)
@@ -102,4 +115,15 @@ func TestRegistry(t *testing.T) {
 	if p2, _ := r.Lookup(ctx, "corp"); p2 == p || p2.On() {
 		t.Fatal("a changed row kept its old provider")
 	}
+}
+
+// countingStore counts ListUpstreams.
+type countingStore struct {
+	storage.Storage
+	n int
+}
+
+func (c *countingStore) ListUpstreams(ctx context.Context) ([]storage.Upstream, error) {
+	c.n++
+	return c.Storage.ListUpstreams(ctx)
 }
