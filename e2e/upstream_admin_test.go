@@ -260,6 +260,35 @@ func TestUpstreamCLI(t *testing.T) {
 	if l, _ := e.Store.ListUpstreamUsers(context.Background(), "gh", "", 10); len(l) != 0 {
 		t.Fatalf("links of a deleted upstream stay: %+v", l)
 	}
+
+	// On the store itself, without a server; the secret from a file.
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret.txt")
+	if err := os.WriteFile(secretFile, []byte("google-secret-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	local := func(wantOK bool, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append(args, "--data-dir", dir)...)
+		cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=", "BAWWAB_OPERATOR=cli-operator")
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("bawwab %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	local(true, "upstream", "add", "--id", "google", "--preset", "google", "--name", "Google", "--client-id", "x.apps.googleusercontent.com",
+		"--client-secret-file", secretFile)
+	if out := local(true, "upstream", "list", "-o", "json"); !strings.Contains(out, `"issuer": "https://accounts.google.com"`) &&
+		!strings.Contains(out, `"type": "google"`) || strings.Contains(out, "google-secret-value") {
+		t.Fatalf("local upstream list:\n%s", out)
+	}
+	if out := local(false, "upstream", "update", "google", "--oidc-issuer", "https://evil.example"); !strings.Contains(out, "issuer cannot change") {
+		t.Fatalf("local update of the issuer:\n%s", out)
+	}
+	if out := local(true, "audit", "list", "--upstream", "google"); !strings.Contains(out, "upstream_added") {
+		t.Fatalf("local audit list --upstream:\n%s", out)
+	}
 }
 
 // TestUpstreamAccountSetsPassword: a just-in-time account, which has no

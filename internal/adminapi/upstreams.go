@@ -42,9 +42,9 @@ const (
 )
 
 func configView(c upstream.Config) Upstream {
-	set := c.ClientSecret != ""
+	set, on := c.ClientSecret != "", c.On()
 	c.ClientSecret, c.Enabled = "", nil
-	return Upstream{Config: c, Enabled: true, ClientSecretSet: set, Source: SourceConfig, ReadOnly: true}
+	return Upstream{Config: c, Enabled: on, ClientSecretSet: set, Source: SourceConfig, ReadOnly: true}
 }
 
 func storedView(row storage.Upstream) (Upstream, error) {
@@ -78,9 +78,7 @@ func (a *API) listUpstreams(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]Upstream, 0, len(a.Upstreams)+len(rows))
 	for _, c := range a.Upstreams {
-		v := configView(c)
-		v.Enabled = c.On()
-		out = append(out, v)
+		out = append(out, configView(c))
 	}
 	for _, row := range rows {
 		if _, ok := a.configured(row.ID); ok {
@@ -105,9 +103,7 @@ func (a *API) getUpstream(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) upstreamView(ctx context.Context, id string) (Upstream, error) {
 	if c, ok := a.configured(id); ok {
-		v := configView(c)
-		v.Enabled = c.On()
-		return v, nil
+		return configView(c), nil
 	}
 	row, err := a.Store.GetUpstream(ctx, id)
 	if err != nil {
