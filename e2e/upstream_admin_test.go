@@ -367,3 +367,29 @@ func mustUserID(t *testing.T, e *env, name string) string {
 	}
 	return u.ID
 }
+
+// TestUpstreamAdminOnCluster: on nodes sharing only a PostgreSQL database,
+// an upstream added on one node signs people in on another, and disabled
+// there leaves the first node's login page.
+func TestUpstreamAdminOnCluster(t *testing.T) {
+	nodes := startCluster(t, 2)
+	n1, n2 := nodes[0], nodes[1]
+	op := startFakeOP(t)
+	if st, _, body := n1.operatorCall("POST", "/admin/upstreams", op.Config("corp")); st != http.StatusCreated {
+		t.Fatalf("add on node 1: %d %s", st, body)
+	}
+	n2.Clock.Advance(3 * time.Second) // the nodes share the clock: past every node's cache
+	b := n2.browser()
+	r := n2.notesRequest("openid")
+	p, _ := b.upstreamLogin(op, r, "corp", upstreamUser{Username: "lina", Email: "lina@fake.example", EmailVerified: true})
+	if tr := b.finishDownstream(p, r); tr.Status != http.StatusOK {
+		t.Fatalf("sign-in on node 2 through the upstream added on node 1: %d %s", tr.Status, tr.Description)
+	}
+	if st, _, body := n2.operatorCall("POST", "/admin/upstreams/corp/disable", nil); st != http.StatusOK {
+		t.Fatalf("disable on node 2: %d %s", st, body)
+	}
+	n1.Clock.Advance(3 * time.Second)
+	if strings.Contains(loginPageOf(n1), "upstream:corp") {
+		t.Fatal("disabled on node 2, the upstream is still on node 1's login page")
+	}
+}
