@@ -36,6 +36,8 @@ func TestCLIHelpsTheOperator(t *testing.T) {
 		{"user", "add"}, {"user", "list"}, {"user", "delete"}, {"user", "password"},
 		{"user", "factors"}, {"user", "reset-mfa"}, {"user", "disable"}, {"user", "enable"}, {"user", "resend-verification"}, {"user", "unlock"},
 		{"client", "add"}, {"client", "update"}, {"client", "list"}, {"client", "delete"},
+		{"upstream", "add"}, {"upstream", "update"}, {"upstream", "list"}, {"upstream", "disable"}, {"upstream", "enable"},
+		{"upstream", "delete"}, {"upstream", "users"},
 		{"grant", "list"}, {"grant", "revoke"}, {"grant", "revoke-all"},
 		{"scope", "list"}, {"scope", "set"}, {"scope", "delete"}, {"keys", "list"}, {"keys", "rotate"},
 		{"audit", "list"}, {"export"}, {"import"}, {"device-login"},
@@ -49,6 +51,9 @@ func TestCLIHelpsTheOperator(t *testing.T) {
 	}
 	if help := run(true, "user", "add", "--help"); strings.Count(help, "\n") > 25 || strings.Count(help, "password-stdin") != 1 {
 		t.Errorf("user add --help is %d lines (or documents --password-stdin more than once):\n%s", strings.Count(help, "\n"), help)
+	}
+	if help := run(true, "upstream", "add", "--help"); strings.Count(help, "\n") > 40 || !strings.Contains(help, "--preset") {
+		t.Errorf("upstream add --help is %d lines (or lacks --preset):\n%s", strings.Count(help, "\n"), help)
 	}
 	for _, cmd := range [][]string{{"serve"}, {"config", "check"}} {
 		help := run(true, append(cmd, "--help")...)

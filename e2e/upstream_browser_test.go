@@ -87,4 +87,20 @@ func upstreamStory(t *testing.T, exe, lang string) {
 	if got := eval(`document.documentElement.lang + " " + document.documentElement.dir`); got != dir {
 		t.Fatalf("bawwab's consent after the upstream speaks %q, want %q", got, dir)
 	}
+	// The account made just in time has no password: the Security page
+	// offers to set one, without asking for a current one.
+	step("security page", chromedp.Navigate(e.URL+"/account/security?ui_locales="+lang), chromedp.WaitVisible(chromedp.CSS("#set-password")))
+	if eval(`document.querySelector("#pw-current") === null ? "none" : "asked"`) != "none" {
+		t.Fatal("setting a first password asks for a current one")
+	}
+	const pw = "lantern orchard forty"
+	step("set a password", chromedp.SendKeys(chromedp.CSS("#pw-new"), pw), chromedp.SendKeys(chromedp.CSS("#pw-confirm"), pw),
+		chromedp.Click(chromedp.CSS("#set-password")))
+	at("the Security page again", e.URL+"/account/security?done=security.password.set")
+	if got, want := eval(`document.querySelector("#notice").textContent`), ui.T(lang, "security.password.set"); got != want {
+		t.Fatalf("notice %q, want %q", got, want)
+	}
+	if u, err := e.Store.GetUserByUsername(context.Background(), jane.Username); err != nil || u.PasswordHash == "" {
+		t.Fatalf("no password was set: %+v %v", u, err)
+	}
 }

@@ -69,7 +69,7 @@ func (a *app) withAdmin(ctx context.Context, fn func(*adminapi.Remote) error) er
 		// confirmation link needs the server's mail budgets (--server).
 		outbox := &mail.Outbox{Store: s, Now: time.Now, TTL: a.cfg.EmailLinkTTL}
 		remote := adminapi.Local(&adminapi.API{Store: s, Keys: keys, Scopes: scopes, Password: a.cfg.PasswordParams(),
-			Log: a.log, Now: time.Now, Outbound: fetch,
+			Log: a.log, Now: time.Now, Outbound: fetch, Upstreams: a.cfg.Upstreams,
 			Audit:  &audit.Log{Store: s, Log: a.log, Now: time.Now, Retention: a.cfg.AuditRetention},
 			Notify: &security.MailNotifier{Store: s, Outbox: outbox, Log: a.log, Product: "bawwab"}})
 		remote.Operator = operatorName()

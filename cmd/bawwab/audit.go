@@ -41,6 +41,7 @@ func (a *app) auditCmd() *cobra.Command {
 	fl.StringVar(&f.UserID, "user", "", "only events of this user id")
 	fl.StringVar(&f.ClientID, "client", "", "only events of this client id")
 	fl.StringVar(&f.Type, "type", "", "only events of this type (e.g. login_failed, code_replay)")
+	fl.StringVar(&f.Upstream, "upstream", "", "only events naming this upstream id: sign-ins through it, its refusals, its changes")
 	fl.DurationVar(&since, "since", 0, "only events of the last duration (e.g. 24h)")
 	fl.IntVar(&f.Limit, "limit", 100, "at most this many events")
 	cmd.AddCommand(list)

@@ -34,6 +34,7 @@ import (
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/ui"
+	"github.com/bawwab/bawwab/internal/upstream"
 )
 
 //go:embed openapi.json
@@ -64,6 +65,12 @@ type API struct {
 	Notify Notifier
 	// Verify mails confirmation links; nil cannot.
 	Verify Verifier
+	// Upstreams are the upstreams of the configuration file: listed, but
+	// read-only here; their ids are taken.
+	Upstreams []upstream.Config
+	// UpstreamsChanged, when set, is told of every change to the stored
+	// upstreams (this node's login page then reads them at once).
+	UpstreamsChanged func()
 }
 
 // route is one admin operation.
@@ -102,6 +109,14 @@ var routes = []route{
 	{"DELETE /admin/scopes/{name}", (*API).deleteScope},
 	{"GET /admin/keys", (*API).listKeys},
 	{"POST /admin/keys/rotate", (*API).rotateKeys},
+	{"GET /admin/upstreams", (*API).listUpstreams},
+	{"POST /admin/upstreams", (*API).createUpstream},
+	{"GET /admin/upstreams/{id}", (*API).getUpstream},
+	{"PUT /admin/upstreams/{id}", (*API).updateUpstream},
+	{"DELETE /admin/upstreams/{id}", (*API).deleteUpstream},
+	{"POST /admin/upstreams/{id}/disable", (*API).disableUpstream},
+	{"POST /admin/upstreams/{id}/enable", (*API).enableUpstream},
+	{"GET /admin/upstreams/{id}/users", (*API).listUpstreamUsers},
 	{"GET /admin/audit", (*API).listAudit},
 	{"POST /admin/invitations", (*API).createInvitation},
 	{"GET /admin/export", (*API).export},
@@ -773,7 +788,10 @@ type Event struct {
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := storage.AuditFilter{UserID: q.Get("user"), ClientID: q.Get("client"), Type: q.Get("type")}
+	f := storage.AuditFilter{UserID: q.Get("user"), ClientID: q.Get("client"), Type: q.Get("type"), Upstream: q.Get("upstream")}
+	if f.Upstream != "" && !upstream.ValidID(f.Upstream) {
+		return badRequest("upstream must be an upstream id: lowercase letters, digits and '-'")
+	}
 	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
 		if v := q.Get(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)

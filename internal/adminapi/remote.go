@@ -180,7 +180,7 @@ func (c *Remote) RotateKeys(ctx context.Context) (string, error) {
 
 func (c *Remote) ListAudit(ctx context.Context, f storage.AuditFilter) (out []Event, err error) {
 	q := url.Values{}
-	for k, v := range map[string]string{"user": f.UserID, "client": f.ClientID, "type": f.Type} {
+	for k, v := range map[string]string{"user": f.UserID, "client": f.ClientID, "type": f.Type, "upstream": f.Upstream} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -237,4 +237,53 @@ func (c *Remote) ResendVerification(ctx context.Context, userID string) error {
 
 func (c *Remote) Unlock(ctx context.Context, userID string) error {
 	return c.call(ctx, "POST", c.userPath(userID, "/unlock"), nil, nil)
+}
+
+func upstreamPath(id, rest string) string { return "/admin/upstreams/" + url.PathEscape(id) + rest }
+
+func (c *Remote) ListUpstreams(ctx context.Context) (out []Upstream, err error) {
+	return out, c.call(ctx, "GET", "/admin/upstreams", nil, &out)
+}
+
+func (c *Remote) GetUpstream(ctx context.Context, id string) (out Upstream, err error) {
+	return out, c.call(ctx, "GET", upstreamPath(id, ""), nil, &out)
+}
+
+// CreateUpstream adds an upstream; adopt lets it take over the links of
+// an earlier upstream of its id.
+func (c *Remote) CreateUpstream(ctx context.Context, in NewUpstream, adopt bool) (out Upstream, err error) {
+	path := "/admin/upstreams"
+	if adopt {
+		path += "?adopt_links=true"
+	}
+	return out, c.call(ctx, "POST", path, in, &out)
+}
+
+func (c *Remote) UpdateUpstream(ctx context.Context, id string, in NewUpstream) (out Upstream, err error) {
+	return out, c.call(ctx, "PUT", upstreamPath(id, ""), in, &out)
+}
+
+func (c *Remote) DeleteUpstream(ctx context.Context, id string) error {
+	return c.call(ctx, "DELETE", upstreamPath(id, ""), nil, nil)
+}
+
+// SetUpstreamEnabled enables or disables the upstream.
+func (c *Remote) SetUpstreamEnabled(ctx context.Context, id string, on bool) (out Upstream, err error) {
+	verb := "/disable"
+	if on {
+		verb = "/enable"
+	}
+	return out, c.call(ctx, "POST", upstreamPath(id, verb), nil, &out)
+}
+
+// UpstreamUsers returns a page of the users linked to the upstream.
+func (c *Remote) UpstreamUsers(ctx context.Context, id, after string, limit int) (out UpstreamUsers, err error) {
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	return out, c.call(ctx, "GET", upstreamPath(id, "/users?"+q.Encode()), nil, &out)
 }

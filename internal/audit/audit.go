@@ -76,6 +76,12 @@ const (
 	UpstreamLinked    = "upstream_linked"
 	UpstreamUnlinked  = "upstream_unlinked"
 	UpstreamLogout    = "upstream_logout" // an upstream's back-channel logout ended a user's sessions
+	// An operator changed the upstreams through the admin API.
+	UpstreamAdded    = "upstream_added"
+	UpstreamUpdated  = "upstream_updated"
+	UpstreamDisabled = "upstream_disabled"
+	UpstreamEnabled  = "upstream_enabled"
+	UpstreamDeleted  = "upstream_deleted"
 )
 
 // Attack reports whether events of type typ are detected attacks.
@@ -83,6 +89,16 @@ func Attack(typ string) bool {
 	switch typ {
 	case LoginThrottled, CodeReplay, CodeWrongClient, RefreshReuse, RefreshWrongClient, ClientThrottled, CSRFRejected, OutboundRefused,
 		FactorThrottled, FactorReplay, PasskeyCounterBack, UpstreamRefused:
+		return true
+	}
+	return false
+}
+
+// operatorChange reports whether events of type typ are an operator's
+// changes to the server as a whole, kept though they name no user.
+func operatorChange(typ string) bool {
+	switch typ {
+	case UpstreamAdded, UpstreamUpdated, UpstreamDisabled, UpstreamEnabled, UpstreamDeleted:
 		return true
 	}
 	return false
@@ -107,7 +123,8 @@ type Log struct {
 	OnEvent func(typ string, attack bool)
 }
 
-// Record logs e and, when it concerns a user or is an attack, stores it.
+// Record logs e and, when it concerns a user, is an attack or an
+// operator's change to the server, stores it.
 // Token issuance to a client acting for itself (client_credentials) is
 // logged only: it concerns no user, and storing it would put a write on
 // the hottest path. A store failure is logged; it does not fail the request.
@@ -124,7 +141,7 @@ func (l *Log) Record(ctx context.Context, e Event) {
 		level = slog.LevelWarn
 	}
 	l.Log.Log(ctx, level, "audit", "event", e.Type, "user_id", e.UserID, "client_id", e.ClientID, "ip", ip, "detail", e.Detail)
-	if e.UserID == "" && !Attack(e.Type) {
+	if e.UserID == "" && !Attack(e.Type) && !operatorChange(e.Type) {
 		return
 	}
 	now := l.Now()

@@ -167,8 +167,12 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, a *signin
 // (package upstream): the sign-in step it belongs to checks the answer,
 // and the pending request it left for goes on.
 func (h *Handler) upstreamReturn(w http.ResponseWriter, r *http.Request) {
-	rs := h.signIn().Remote("upstream:" + r.PathValue("id"))
-	if rs == nil {
+	rs, err := h.signIn().Remote(r.Context(), "upstream:"+r.PathValue("id"))
+	if err != nil {
+		h.errorPage(w, r, oautherr.Wrap(err))
+		return
+	}
+	if rs == nil { // no such upstream, or one disabled or deleted meanwhile
 		h.pageError(w, r, http.StatusNotFound, "request.expired")
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/factors"
@@ -45,6 +46,11 @@ type pageData struct {
 	// says whether upstreams are configured.
 	Links   []linkView
 	LinksOn bool
+	// NoPassword says the account has none (made just in time by an
+	// upstream): the page offers to set one, after a sign-in within
+	// Minutes (Fresh).
+	NoPassword, Fresh bool
+	Minutes           int
 }
 
 type passkeyView struct{ ID, Name, Created, LastUsed string }
@@ -76,7 +82,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 
 // knownNotice are the notices a redirect may name in ?done=.
 var knownNotice = map[string]bool{
-	"security.password.changed": true, "security.totp.on": true, "security.totp.off": true,
+	"security.password.changed": true, "security.password.set": true, "security.totp.on": true, "security.totp.off": true,
 	"security.session.ended": true, "security.passkey.added": true, "security.passkey.removed": true, "security.passkey.renamed": true,
 	"security.verify.sent":       true,
 	"security.upstream.unlinked": true,
@@ -88,6 +94,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, ses
 	if u.Email != "" && !u.EmailVerified {
 		d.Unconfirmed = u.Email
 	}
+	d.NoPassword, d.Fresh, d.Minutes = u.PasswordHash == "", h.fresh(sess), int(FreshSignIn/time.Minute)
 	var err error
 	if d.TOTPActive, err = h.TOTP.Active(ctx, u.ID); err != nil {
 		h.fail(w, r, oautherr.Wrap(err))
@@ -165,23 +172,24 @@ func (h *Handler) refused(w http.ResponseWriter, r *http.Request, sess *storage.
 }
 
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := h.withPassword(w, r)
-	if !ok {
+	if !h.parseForm(w, r) {
+		return
+	}
+	sess, u := h.user(w, r)
+	if u == nil {
+		return
+	}
+	if u.PasswordHash == "" {
+		h.setFirstPassword(w, r, sess, u)
+		return
+	}
+	if err := h.reauth(r.Context(), u, r.PostForm.Get("current")); err != nil {
+		h.refused(w, r, sess, u, err, pageData{})
 		return
 	}
 	ctx := r.Context()
-	next := r.PostForm.Get("new")
-	if next != r.PostForm.Get("confirm") {
-		h.render(w, r, http.StatusBadRequest, sess, u, pageData{Error: "security.password.mismatch"})
-		return
-	}
-	if err := password.Check(next, u.Username); err != nil {
-		h.render(w, r, http.StatusBadRequest, sess, u, pageData{Error: "security.password.weak", Args: []any{err.Error()}})
-		return
-	}
-	hash, err := password.Hash(next, h.Password)
-	if err != nil {
-		h.fail(w, r, oautherr.Wrap(err))
+	hash, ok := h.newPassword(w, r, sess, u)
+	if !ok {
 		return
 	}
 	if err := h.Store.UpdateUserPassword(ctx, u.ID, hash); err != nil {
@@ -210,6 +218,53 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	h.event(ctx, u.ID, audit.PasswordChanged, "sessions ended: "+strconv.FormatInt(n, 10))
 	done(w, r, "security.password.changed")
+}
+
+// newPassword checks the form's new password (typed twice, strong
+// enough) and returns its hash; else it has written the page saying why.
+func (h *Handler) newPassword(w http.ResponseWriter, r *http.Request, sess *storage.Session, u *storage.User) (string, bool) {
+	next := r.PostForm.Get("new")
+	if next != r.PostForm.Get("confirm") {
+		h.render(w, r, http.StatusBadRequest, sess, u, pageData{Error: "security.password.mismatch"})
+		return "", false
+	}
+	if err := password.Check(next, u.Username); err != nil {
+		h.render(w, r, http.StatusBadRequest, sess, u, pageData{Error: "security.password.weak", Args: []any{err.Error()}})
+		return "", false
+	}
+	hash, err := password.Hash(next, h.Password)
+	if err != nil {
+		h.fail(w, r, oautherr.Wrap(err))
+		return "", false
+	}
+	return hash, true
+}
+
+// setFirstPassword gives an account without a password (made just in time
+// by an upstream sign-in) its first one. With no password to ask, a
+// sign-in made within FreshSignIn is the proof that the person is at the
+// keyboard, as for deleting the account; of two concurrent requests only
+// the first sets it (storage.SetFirstPassword).
+func (h *Handler) setFirstPassword(w http.ResponseWriter, r *http.Request, sess *storage.Session, u *storage.User) {
+	if !h.fresh(sess) {
+		h.render(w, r, http.StatusForbidden, sess, u, pageData{Error: "security.password.stale", Args: []any{int(FreshSignIn / time.Minute)}})
+		return
+	}
+	hash, ok := h.newPassword(w, r, sess, u)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	switch err := h.Store.SetFirstPassword(ctx, u.ID, hash); {
+	case errors.Is(err, storage.ErrAlreadyExists):
+		h.render(w, r, http.StatusConflict, sess, u, pageData{Error: "security.password.exists"})
+		return
+	case err != nil:
+		h.fail(w, r, oautherr.Wrap(err))
+		return
+	}
+	h.event(ctx, u.ID, audit.PasswordChanged, "first password set")
+	done(w, r, "security.password.set")
 }
 
 // totp starts an enrolment, confirms it, or turns TOTP off (action).

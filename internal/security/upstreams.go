@@ -21,10 +21,14 @@ func (h *Handler) linkedAccounts(r *http.Request, u *storage.User, d *pageData) 
 	if err != nil {
 		return err
 	}
+	providers, err := h.Upstreams.Registry.Providers(r.Context())
+	if err != nil {
+		return err
+	}
 	lang := ui.Lang(nil, r)
 	for _, l := range links {
 		name := l.Upstream
-		for _, p := range h.Upstreams.Providers {
+		for _, p := range providers {
 			if p.ID == l.Upstream {
 				name = p.Label(lang)
 			}

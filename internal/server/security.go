@@ -73,7 +73,7 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 		return nil, nil, err
 	}
 	upstreams.Logouts = logouts
-	pipeline.Steps, pipeline.Finished = append(pipeline.Steps, upstreams.Steps()...), upstreams.Finished
+	pipeline.More, pipeline.Finished = upstreams.Steps, upstreams.Finished
 	h.Upstreams = upstreams
 	return h, pipeline, nil
 }
@@ -116,6 +116,10 @@ func contentPolicy(path string) string {
 	return base
 }
 
+// upstreamTTL is how long a node keeps the list of upstreams before
+// reading the store again.
+const upstreamTTL = 2 * time.Second
+
 // newUpstreams builds sign-in through the configured upstream identity
 // providers (package upstream): their requests go through outbound's
 // checks, their state through cookies sealed under a key of their own.
@@ -129,11 +133,14 @@ func newUpstreams(ctx context.Context, cfg config.Config, store storage.Storage,
 	if err != nil {
 		return nil, fmt.Errorf("upstream sealer: %w", err)
 	}
-	flow := &upstream.Flow{Store: store, Sealer: sealer, UI: pages, Audit: auditLog, Log: log, Now: now,
-		Secure: strings.HasPrefix(cfg.Issuer, "https://"), TTL: 10 * time.Minute}
-	client := fetch.HTTPClient()
-	for _, c := range cfg.Upstreams {
-		flow.Providers = append(flow.Providers, upstream.NewProvider(c, cfg.Issuer, client, now))
+	secrets, err := upstream.SecretSealer(ctx, store)
+	if err != nil {
+		return nil, fmt.Errorf("upstream secret sealer: %w", err)
 	}
-	return flow, nil
+	// The login page reads the upstreams an operator changed through the
+	// admin API, on any node, within upstreamTTL.
+	registry := &upstream.Registry{Static: cfg.Upstreams, Store: store, Sealer: secrets, Base: cfg.Issuer, HTTP: fetch.HTTPClient(),
+		Now: now, TTL: upstreamTTL, Log: log}
+	return &upstream.Flow{Registry: registry, Store: store, Sealer: sealer, UI: pages, Audit: auditLog, Log: log, Now: now,
+		Secure: strings.HasPrefix(cfg.Issuer, "https://"), TTL: 10 * time.Minute}, nil
 }

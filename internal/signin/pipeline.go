@@ -41,6 +41,10 @@ type Pipeline struct {
 	// Steps are tried in order within a kind: the first one offered is
 	// shown unless the person chose another (Attempt.Choice).
 	Steps []Step
+	// More, when set, returns steps that change while the server runs
+	// (package upstream's, which an operator adds and disables), tried
+	// after Steps.
+	More func(ctx context.Context) ([]Step, error)
 	// Progress keeps unfinished sign-ins of several steps; nil allows
 	// sign-ins of one step only.
 	Progress Progress
@@ -67,8 +71,12 @@ func (p *Pipeline) Next(ctx context.Context, a *Attempt, d Demand) (Step, error)
 	if len(needed) == 0 {
 		return nil, nil
 	}
+	steps, err := p.steps(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var first Step
-	for _, s := range p.Steps {
+	for _, s := range steps {
 		if s.Kind() != needed[0] { // a step proved already is asked again only if its proof went stale
 			continue
 		}
@@ -134,7 +142,11 @@ func SessionProofs(s *storage.Session) []Proof {
 // enrolled reports whether a second-factor step is offered to the person
 // a identified: a factor they enrolled.
 func (p *Pipeline) enrolled(ctx context.Context, a *Attempt) (bool, error) {
-	for _, s := range p.Steps {
+	steps, err := p.steps(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range steps {
 		if s.Kind() != SecondFactor {
 			continue
 		}
@@ -172,8 +184,12 @@ func (p *Pipeline) Show(ctx context.Context, w http.ResponseWriter, r *http.Requ
 // first factor.
 func (p *Pipeline) show(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Attempt, s Step) error {
 	a.Elsewhere = nil
+	steps, err := p.steps(ctx)
+	if err != nil {
+		return err
+	}
 	if s.Kind() == FirstFactor {
-		for _, o := range p.Steps {
+		for _, o := range steps {
 			rs, ok := o.(Remote)
 			if !ok || rs.Name() == s.Name() || rs.Kind() != FirstFactor {
 				continue
@@ -212,13 +228,29 @@ func (p *Pipeline) Return(ctx context.Context, w http.ResponseWriter, r *http.Re
 }
 
 // Remote returns the remote step named name, or nil.
-func (p *Pipeline) Remote(name string) Remote {
-	for _, s := range p.Steps {
+func (p *Pipeline) Remote(ctx context.Context, name string) (Remote, error) {
+	steps, err := p.steps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range steps {
 		if rs, ok := s.(Remote); ok && s.Name() == name {
-			return rs
+			return rs, nil
 		}
 	}
-	return nil
+	return nil, nil
+}
+
+// steps returns Steps and, when set, More's.
+func (p *Pipeline) steps(ctx context.Context) ([]Step, error) {
+	if p.More == nil {
+		return p.Steps, nil
+	}
+	more, err := p.More(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(slices.Clip(p.Steps), more...), nil
 }
 
 // Submit verifies the step a posted form answers (POST /login). When the

@@ -78,8 +78,11 @@ func TestRemoteStep(t *testing.T) {
 	if err != nil || rec != nil || w.Code != http.StatusSeeOther || left != 1 {
 		t.Fatalf("choosing the upstream: %v %v %d, left %d", rec, err, w.Code, left)
 	}
-	if p.Remote("upstream:corp") == nil || p.Remote("password") != nil {
-		t.Fatal("Remote finds the wrong steps")
+	if rs, err := p.Remote(ctx, "upstream:corp"); rs == nil || err != nil {
+		t.Fatal("Remote misses the upstream's step")
+	}
+	if rs, _ := p.Remote(ctx, "password"); rs != nil {
+		t.Fatal("Remote finds a step that is not remote")
 	}
 
 	w = httptest.NewRecorder()
@@ -106,5 +109,51 @@ func TestRemoteStep(t *testing.T) {
 	rec, err = p.Submit(ctx, httptest.NewRecorder(), postForm("ok", ""), forApp())
 	if err != nil || rec == nil || !slices.Equal(rec.AMR, []string{"fed", "otp", "mfa"}) || rec.ACR != ACRMFA {
 		t.Fatalf("after the second factor: %+v %v", rec, err)
+	}
+}
+
+// TestMoreSteps: the steps More returns are read at every request, so an
+// upstream added appears and one removed is neither offered nor found by
+// its callback; More's failure is the request's.
+func TestMoreSteps(t *testing.T) {
+	left := 0
+	var more []Step
+	var moreErr error
+	pwd := showStep{fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}}
+	p := &Pipeline{Steps: []Step{pwd}, Now: func() time.Time { return t0 },
+		More: func(context.Context) ([]Step, error) { return more, moreErr }}
+	ctx := context.Background()
+	page := func() string {
+		w := httptest.NewRecorder()
+		if err := p.Show(ctx, w, httptest.NewRequest(http.MethodGet, "/login", nil), &Attempt{Lang: "en"}); err != nil {
+			t.Fatal(err)
+		}
+		return w.Body.String()
+	}
+	tests := []struct {
+		name   string
+		more   []Step
+		page   string
+		remote bool
+	}{
+		{"none yet", nil, "", false},
+		{"added", []Step{fakeRemote{left: &left}}, "upstream:corp=Corp-en;", true},
+		{"removed", nil, "", false},
+	}
+	for _, tt := range tests {
+		more = tt.more
+		if got := page(); got != tt.page {
+			t.Fatalf("%s: login page offers %q, want %q", tt.name, got, tt.page)
+		}
+		if rs, err := p.Remote(ctx, "upstream:corp"); err != nil || (rs != nil) != tt.remote {
+			t.Fatalf("%s: Remote = %v, %v", tt.name, rs, err)
+		}
+	}
+	moreErr = storage.ErrUnavailable
+	if _, err := p.Remote(ctx, "upstream:corp"); err != storage.ErrUnavailable {
+		t.Fatalf("Remote with More failing: %v", err)
+	}
+	if err := p.Show(ctx, httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/login", nil), &Attempt{}); err == nil {
+		t.Fatal("Show with More failing succeeded")
 	}
 }

@@ -433,6 +433,10 @@ type AuditFilter struct {
 	UserID   string
 	ClientID string
 	Type     string
+	// Upstream, an upstream id (letters, digits, '-'), selects the events
+	// whose detail names it: sign-ins through it (method=upstream:ID) and
+	// the events of package upstream and of its operators (upstream=ID).
+	Upstream string
 	Since    time.Time // inclusive
 	Until    time.Time // exclusive
 	Limit    int       // at most this many, newest first; zero means 100
@@ -479,12 +483,18 @@ const (
 type Storage interface {
 	Factors
 	UpstreamLinks
+	Upstreams
 
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (*User, error)
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	UpdateUserPassword(ctx context.Context, id, passwordHash string) error
+	// SetFirstPassword gives a user without a password (one made just in
+	// time by an upstream sign-in) its first one; a user who has one
+	// already (set meanwhile by a concurrent request) is ErrAlreadyExists
+	// and keeps it, an unknown user ErrNotFound.
+	SetFirstPassword(ctx context.Context, id, passwordHash string) error
 	// SetUserDisabled disables or enables the user; an unknown user is
 	// ErrNotFound. CreateUser stores User.Disabled as given; UpdateUser
 	// leaves it alone.

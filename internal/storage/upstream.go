@@ -65,3 +65,37 @@ type UpstreamLinks interface {
 	// nothing.
 	DeleteUpstreamSessions(ctx context.Context, u UpstreamSession) ([]Session, error)
 }
+
+// Upstream is an upstream identity provider an operator added through the
+// admin API (those of the configuration file are not stored). Config is
+// its settings as JSON (package upstream's Config, without the secret);
+// SecretSealed is its client secret, sealed (never stored in clear).
+type Upstream struct {
+	ID           string
+	Config       string
+	SecretSealed string
+	Enabled      bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Upstreams stores the upstreams added through the admin API.
+type Upstreams interface {
+	// CreateUpstream stores a new upstream; a taken id is ErrAlreadyExists.
+	CreateUpstream(ctx context.Context, u Upstream) error
+	// GetUpstream returns one upstream.
+	GetUpstream(ctx context.Context, id string) (*Upstream, error)
+	// ListUpstreams returns every stored upstream, by id.
+	ListUpstreams(ctx context.Context) ([]Upstream, error)
+	// UpdateUpstream replaces an upstream's config, sealed secret, enabled
+	// flag and update time; an unknown id is ErrNotFound.
+	UpdateUpstream(ctx context.Context, u Upstream) error
+	// DeleteUpstream removes the upstream and every link to its
+	// identities in one transaction (an upstream added later under the same
+	// id, perhaps another provider, must not inherit them); an unknown id
+	// is ErrNotFound.
+	DeleteUpstream(ctx context.Context, id string) error
+	// ListUpstreamUsers returns up to limit links of the upstream (stored
+	// or configured) whose user id sorts after after, by user id.
+	ListUpstreamUsers(ctx context.Context, upstream, after string, limit int) ([]UpstreamLink, error)
+}

@@ -36,8 +36,9 @@ const (
 // per enabled upstream (Steps), and the links made after a local sign-in
 // (Finished).
 type Flow struct {
-	Providers []*Provider
-	Store     storage.Storage
+	// Registry is the current set of upstreams.
+	Registry *Registry
+	Store    storage.Storage
 	// Sealer encrypts the cookies that carry the flow's state between
 	// the two redirects (clientauth.NewSealer, key material of its own).
 	Sealer *clientauth.Sealer
@@ -55,15 +56,20 @@ type Flow struct {
 }
 
 // Steps returns one first-factor step per enabled upstream, named
-// "upstream:" and its id.
-func (f *Flow) Steps() []signin.Step {
+// "upstream:" and its id (signin.Pipeline.More): an upstream disabled
+// or deleted has no step, so its button and its callback are gone.
+func (f *Flow) Steps(ctx context.Context) ([]signin.Step, error) {
+	list, err := f.Registry.Providers(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var steps []signin.Step
-	for _, p := range f.Providers {
+	for _, p := range list {
 		if p.On() {
 			steps = append(steps, &Step{f: f, p: p})
 		}
 	}
-	return steps
+	return steps, nil
 }
 
 // StepName is the sign-in step of the upstream id.

@@ -166,13 +166,12 @@ func (f *Flow) Register(mux *http.ServeMux) {
 }
 
 // provider returns the enabled OpenID Connect upstream id, or nil.
-func (f *Flow) provider(id string) *Provider {
-	for _, p := range f.Providers {
-		if p.ID == id && p.On() && p.OIDC() {
-			return p
-		}
+func (f *Flow) provider(ctx context.Context, id string) (*Provider, error) {
+	p, err := f.Registry.Lookup(ctx, id)
+	if p == nil || !p.On() || !p.OIDC() {
+		return nil, err
 	}
-	return nil
+	return p, nil
 }
 
 // backchannelLogout answers an upstream's logout token (§2.7, §2.8): 200
@@ -180,7 +179,11 @@ func (f *Flow) provider(id string) *Provider {
 // for a token that is not valid, or used before.
 func (f *Flow) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p := f.provider(r.PathValue("id"))
+	p, err := f.provider(ctx, r.PathValue("id"))
+	if err != nil {
+		oautherr.Write(w, oautherr.Wrap(err), "")
+		return
+	}
 	if p == nil {
 		oautherr.Write(w, oautherr.New(oautherr.InvalidRequest, "no OpenID Connect upstream is enabled under this id"), "")
 		return
@@ -190,7 +193,7 @@ func (f *Flow) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 		oautherr.Write(w, oautherr.New(oautherr.InvalidRequest, "the request must post a logout_token form parameter"), "")
 		return
 	}
-	_, err := f.logout(ctx, p, r.PostForm.Get("logout_token"))
+	_, err = f.logout(ctx, p, r.PostForm.Get("logout_token"))
 	switch {
 	case errors.Is(err, ErrLogoutToken), errors.Is(err, storage.ErrAlreadyUsed):
 		f.Log.WarnContext(ctx, "upstream logout token refused", "upstream", p.ID, "err", err.Error())

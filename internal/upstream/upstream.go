@@ -56,11 +56,11 @@ const (
 // Claims names the userinfo (or ID token) members that hold each part of
 // an identity. Subject is required; the others may be empty.
 type Claims struct {
-	Subject       string `yaml:"subject"`
-	Username      string `yaml:"username"`
-	Email         string `yaml:"email"`
-	EmailVerified string `yaml:"email_verified"`
-	Name          string `yaml:"name"`
+	Subject       string `yaml:"subject" json:"subject,omitempty"`
+	Username      string `yaml:"username" json:"username,omitempty"`
+	Email         string `yaml:"email" json:"email,omitempty"`
+	EmailVerified string `yaml:"email_verified" json:"email_verified,omitempty"`
+	Name          string `yaml:"name" json:"name,omitempty"`
 }
 
 // Config is one upstream as the operator configures it (the YAML
@@ -68,31 +68,31 @@ type Claims struct {
 type Config struct {
 	// ID names the upstream in URLs (/upstream/{id}/callback) and links:
 	// lowercase letters, digits and '-', at most 32.
-	ID string `yaml:"id"`
+	ID string `yaml:"id" json:"id,omitempty"`
 	// Name is the button's label by language ("en", "ar"); "en" is
 	// required and stands in for a language without its own.
-	Name map[string]string `yaml:"name"`
-	Type string            `yaml:"type"`
+	Name map[string]string `yaml:"name" json:"name,omitempty"`
+	Type string            `yaml:"type" json:"type,omitempty"`
 	// Issuer is an OpenID Connect upstream's issuer identifier.
-	Issuer string `yaml:"issuer"`
+	Issuer string `yaml:"issuer" json:"issuer,omitempty"`
 	// AuthURL, TokenURL and UserinfoURL are a plain OAuth 2.0 upstream's
 	// endpoints; EmailsURL lists its verified addresses (GitHub).
-	AuthURL     string `yaml:"auth_url"`
-	TokenURL    string `yaml:"token_url"`
-	UserinfoURL string `yaml:"userinfo_url"`
-	EmailsURL   string `yaml:"emails_url"`
+	AuthURL     string `yaml:"auth_url" json:"auth_url,omitempty"`
+	TokenURL    string `yaml:"token_url" json:"token_url,omitempty"`
+	UserinfoURL string `yaml:"userinfo_url" json:"userinfo_url,omitempty"`
+	EmailsURL   string `yaml:"emails_url" json:"emails_url,omitempty"`
 
-	ClientID     string   `yaml:"client_id"`
-	ClientSecret string   `yaml:"client_secret"`
-	Scopes       []string `yaml:"scopes"`
-	Claims       Claims   `yaml:"claims"`
+	ClientID     string   `yaml:"client_id" json:"client_id,omitempty"`
+	ClientSecret string   `yaml:"client_secret" json:"client_secret,omitempty"`
+	Scopes       []string `yaml:"scopes" json:"scopes,omitempty"`
+	Claims       Claims   `yaml:"claims" json:"claims,omitempty"`
 	// AllowedDomains, when set, are the only email domains that may sign
 	// in (and be created) through this upstream.
-	AllowedDomains []string `yaml:"allowed_domains"`
+	AllowedDomains []string `yaml:"allowed_domains" json:"allowed_domains,omitempty"`
 	// JIT creates a local account at the first sign-in (default true).
-	JIT *bool `yaml:"jit"`
+	JIT *bool `yaml:"jit" json:"jit,omitempty"`
 	// Enabled shows the upstream on the login page (default true).
-	Enabled *bool `yaml:"enabled"`
+	Enabled *bool `yaml:"enabled" json:"enabled,omitempty"`
 }
 
 // On reports whether the upstream is enabled.
@@ -152,6 +152,9 @@ func or(a, b string) string {
 }
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// ValidID reports whether id is an upstream id.
+func ValidID(id string) bool { return idRE.MatchString(id) }
 
 // Validate checks a list of upstreams (after Resolved) and returns every
 // problem found.

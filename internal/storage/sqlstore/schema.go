@@ -310,5 +310,16 @@ var migrations = []string{
 	`ALTER TABLE sessions ADD COLUMN upstream TEXT NOT NULL DEFAULT '';
 	ALTER TABLE sessions ADD COLUMN upstream_subject TEXT NOT NULL DEFAULT '';
 	ALTER TABLE sessions ADD COLUMN upstream_sid TEXT NOT NULL DEFAULT '';
-	CREATE INDEX sessions_upstream ON sessions (upstream, upstream_subject);`,
+	CREATE INDEX sessions_upstream ON sessions (upstream, upstream_subject);`, // 34: upstream identity providers added through the admin API
+	// (package upstream), their client secret sealed; and an upstream's
+	// links listed by user.
+	`CREATE TABLE upstreams (
+		id TEXT PRIMARY KEY,
+		config TEXT NOT NULL,
+		secret_sealed TEXT NOT NULL,
+		enabled SMALLINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL
+	);
+	CREATE INDEX upstream_links_upstream ON upstream_links (upstream, user_id);`,
 }

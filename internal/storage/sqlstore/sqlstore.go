@@ -425,6 +425,18 @@ func (s *Store) UpdateUserPassword(ctx context.Context, id, hash string) error {
 	return mustAffect(s.exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, id))
 }
 
+// SetFirstPassword sets the password of a user who has none.
+func (s *Store) SetFirstPassword(ctx context.Context, id, hash string) error {
+	err := mustAffect(s.exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = ''`, hash, id))
+	if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if _, err := s.GetUser(ctx, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: user %s has a password", storage.ErrAlreadyExists, id)
+}
+
 // SetUserDisabled disables or enables a user.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
 	return mustAffect(s.exec(ctx, `UPDATE users SET disabled = $1 WHERE id = $2`, boolInt(disabled), id))
@@ -1177,6 +1189,9 @@ func (s *Store) AddAuditEvent(ctx context.Context, e storage.AuditEvent) error {
 // ListAuditEvents filters with fixed SQL: each condition is disabled by an
 // empty (or zero) parameter, so one prepared statement serves every filter.
 func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
+	if strings.ContainsAny(f.Upstream, `%_\`) {
+		return nil, nil // no upstream id: LIKE must not read it as a pattern
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
@@ -1196,7 +1211,9 @@ func (s *Store) ListAuditEvents(ctx context.Context, f storage.AuditFilter) ([]s
 	}
 	return list(ctx, s, scan, `SELECT id, at_ms, type, user_id, client_id, ip, detail, expires_at FROM audit_events
 		WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR client_id = $2) AND ($3 = '' OR type = $3) AND at_ms >= $4 AND at_ms < $5
-		ORDER BY at_ms DESC, id DESC LIMIT $6`, f.UserID, f.ClientID, f.Type, f.Since.UnixMilli(), until, limit)
+		AND ($7 = '' OR detail LIKE $8 OR detail LIKE $9 OR detail LIKE $10 OR detail LIKE $11)
+		ORDER BY at_ms DESC, id DESC LIMIT $6`, f.UserID, f.ClientID, f.Type, f.Since.UnixMilli(), until, limit,
+		f.Upstream, "%upstream:"+f.Upstream, "%upstream:"+f.Upstream+"+%", "%upstream="+f.Upstream, "%upstream="+f.Upstream+";%")
 }
 
 // ---- garbage collection

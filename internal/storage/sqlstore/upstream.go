@@ -125,3 +125,61 @@ func (s *Store) DeleteUpstreamSessions(ctx context.Context, u storage.UpstreamSe
 	})
 	return out, err
 }
+
+// ---- upstreams added through the admin API
+
+const upstreamCols = `id, config, secret_sealed, enabled, created_at, updated_at`
+
+func scanUpstream(r scanner) (*storage.Upstream, error) {
+	var u storage.Upstream
+	var enabled int
+	var created, updated int64
+	if err := r.Scan(&u.ID, &u.Config, &u.SecretSealed, &enabled, &created, &updated); err != nil {
+		return nil, notFound(err)
+	}
+	u.Enabled, u.CreatedAt, u.UpdatedAt = enabled != 0, fromUnix(created), fromUnix(updated)
+	return &u, nil
+}
+
+// CreateUpstream stores a new upstream.
+func (s *Store) CreateUpstream(ctx context.Context, u storage.Upstream) error {
+	_, err := s.exec(ctx, `INSERT INTO upstreams (`+upstreamCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		u.ID, u.Config, u.SecretSealed, boolInt(u.Enabled), unix(u.CreatedAt), unix(u.UpdatedAt))
+	if err != nil && s.d.IsUniqueViolation(err) {
+		return fmt.Errorf("%w: upstream %s", storage.ErrAlreadyExists, u.ID)
+	}
+	return err
+}
+
+// GetUpstream returns one upstream.
+func (s *Store) GetUpstream(ctx context.Context, id string) (*storage.Upstream, error) {
+	return one(ctx, s, scanUpstream, `SELECT `+upstreamCols+` FROM upstreams WHERE id = $1`, id)
+}
+
+// ListUpstreams returns every stored upstream, by id.
+func (s *Store) ListUpstreams(ctx context.Context) ([]storage.Upstream, error) {
+	return list(ctx, s, scanUpstream, `SELECT `+upstreamCols+` FROM upstreams ORDER BY id`)
+}
+
+// UpdateUpstream replaces an upstream's settings.
+func (s *Store) UpdateUpstream(ctx context.Context, u storage.Upstream) error {
+	return mustAffect(s.exec(ctx, `UPDATE upstreams SET config = $1, secret_sealed = $2, enabled = $3, updated_at = $4 WHERE id = $5`,
+		u.Config, u.SecretSealed, boolInt(u.Enabled), unix(u.UpdatedAt), u.ID))
+}
+
+// DeleteUpstream removes the upstream and its links.
+func (s *Store) DeleteUpstream(ctx context.Context, id string) error {
+	return s.tx(ctx, "delete upstream", func(tx *sql.Tx) error {
+		if err := mustAffect(tx.ExecContext(ctx, `DELETE FROM upstreams WHERE id = $1`, id)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM upstream_links WHERE upstream = $1`, id)
+		return err
+	})
+}
+
+// ListUpstreamUsers returns a page of an upstream's links, by user id.
+func (s *Store) ListUpstreamUsers(ctx context.Context, upstream, after string, limit int) ([]storage.UpstreamLink, error) {
+	return list(ctx, s, scanLink, `SELECT `+linkCols+` FROM upstream_links WHERE upstream = $1 AND user_id > $2 ORDER BY user_id LIMIT $3`,
+		upstream, after, limit)
+}

@@ -73,6 +73,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"UpstreamLinks", testUpstreamLinks},
 		{"UpstreamUserRace", testUpstreamUserRace},
 		{"UpstreamSessions", testUpstreamSessions},
+		{"Upstreams", testUpstreams},
+		{"AuditByUpstream", testAuditByUpstream},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })

@@ -1,8 +1,10 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ func testUpstreamLinks(t *testing.T, s storage.Storage) {
 	l := storage.UpstreamLink{Upstream: "corp", Subject: "s-1", UserID: "u1", Email: "amal@corp.example", CreatedAt: now()}
 	mustNil(t, s.CreateUpstreamLink(ctx, l), "link")
 	wantErr(t, s.CreateUpstreamLink(ctx, l), storage.ErrAlreadyExists, "same identity again")
+	testFirstPassword(t, s)
 	other := l
 	other.Subject = "s-2"
 	wantErr(t, s.CreateUpstreamLink(ctx, other), storage.ErrAlreadyExists, "a second identity of one upstream for one user")
@@ -132,6 +135,125 @@ func testUpstreamSessions(t *testing.T, s storage.Storage) {
 	for _, id := range []string{"other", "local"} {
 		if _, err := s.GetSession(ctx, id); err != nil {
 			t.Fatalf("session %s of another upstream or none ended: %v", id, err)
+		}
+	}
+}
+
+// testUpstreams: stored upstreams are created once per id, updated and
+// deleted with their links, and an upstream's users are listed in pages.
+func testUpstreams(t *testing.T, s storage.Storage) {
+	u := storage.Upstream{ID: "corp", Config: `{"id":"corp"}`, SecretSealed: "sealed", Enabled: true, CreatedAt: now(), UpdatedAt: now()}
+	mustNil(t, s.CreateUpstream(ctx, u), "create")
+	wantErr(t, s.CreateUpstream(ctx, u), storage.ErrAlreadyExists, "same id again")
+	got, err := s.GetUpstream(ctx, "corp")
+	mustNil(t, err, "get")
+	if got.Config != u.Config || got.SecretSealed != "sealed" || !got.Enabled {
+		t.Fatalf("get: %+v, want %+v", *got, u)
+	}
+	sameTime(t, got.CreatedAt, now(), "created")
+	_, err = s.GetUpstream(ctx, "nosuch")
+	wantErr(t, err, storage.ErrNotFound, "get unknown")
+	u.Enabled, u.Config, u.SecretSealed = false, `{"id":"corp","client_id":"x"}`, "other"
+	mustNil(t, s.UpdateUpstream(ctx, u), "update")
+	got, _ = s.GetUpstream(ctx, "corp")
+	if got.Enabled || got.Config != u.Config || got.SecretSealed != "other" {
+		t.Fatalf("updated: %+v", *got)
+	}
+	wantErr(t, s.UpdateUpstream(ctx, storage.Upstream{ID: "nosuch"}), storage.ErrNotFound, "update unknown")
+	mustNil(t, s.CreateUpstream(ctx, storage.Upstream{ID: "alpha", Config: "{}", CreatedAt: now(), UpdatedAt: now()}), "second")
+	all, err := s.ListUpstreams(ctx)
+	mustNil(t, err, "list")
+	if len(all) != 2 || all[0].ID != "alpha" || all[1].ID != "corp" {
+		t.Fatalf("list: %+v", all)
+	}
+
+	for i := range 5 {
+		id := fmt.Sprintf("u%d", i)
+		mustNil(t, s.CreateUpstreamUser(ctx, storage.User{ID: id, Username: "name" + id, CreatedAt: now()},
+			storage.UpstreamLink{Upstream: "corp", Subject: "s" + id, CreatedAt: now()}), "user "+id)
+	}
+	mustNil(t, s.CreateUpstreamUser(ctx, storage.User{ID: "x", Username: "other", CreatedAt: now()},
+		storage.UpstreamLink{Upstream: "alpha", Subject: "s", CreatedAt: now()}), "user of another upstream")
+	page, err := s.ListUpstreamUsers(ctx, "corp", "", 3)
+	mustNil(t, err, "page 1")
+	if len(page) != 3 || page[0].UserID != "u0" || page[2].UserID != "u2" {
+		t.Fatalf("page 1: %+v", page)
+	}
+	page, err = s.ListUpstreamUsers(ctx, "corp", page[2].UserID, 3)
+	mustNil(t, err, "page 2")
+	if len(page) != 2 || page[0].UserID != "u3" || page[0].Subject != "su3" {
+		t.Fatalf("page 2: %+v", page)
+	}
+
+	mustNil(t, s.DeleteUpstream(ctx, "corp"), "delete")
+	wantErr(t, s.DeleteUpstream(ctx, "corp"), storage.ErrNotFound, "delete again")
+	_, err = s.GetUpstreamLink(ctx, "corp", "su1")
+	wantErr(t, err, storage.ErrNotFound, "a link of a deleted upstream")
+	if l, err := s.GetUpstreamLink(ctx, "alpha", "s"); err != nil || l.UserID != "x" {
+		t.Fatalf("another upstream's link: %+v %v", l, err)
+	}
+}
+
+// testFirstPassword: a user without a password gets one once; of
+// concurrent first passwords, exactly one wins and the others change
+// nothing.
+func testFirstPassword(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "nopw", Username: "nopw", CreatedAt: now()}), "user without a password")
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "haspw", Username: "haspw", PasswordHash: "$argon2id$old", CreatedAt: now()}), "user with one")
+	wantErr(t, s.SetFirstPassword(ctx, "ghost", "$argon2id$x"), storage.ErrNotFound, "unknown user")
+	wantErr(t, s.SetFirstPassword(ctx, "haspw", "$argon2id$x"), storage.ErrAlreadyExists, "a user with a password")
+	if u, _ := s.GetUser(ctx, "haspw"); u.PasswordHash != "$argon2id$old" {
+		t.Fatalf("the password of a user who had one changed to %q", u.PasswordHash)
+	}
+	const n = 6
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.SetFirstPassword(ctx, "nopw", fmt.Sprintf("$argon2id$%d", i))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		if err == nil {
+			won++
+		} else if !errors.Is(err, storage.ErrAlreadyExists) {
+			t.Fatalf("a concurrent first password: %v", err)
+		}
+	}
+	if u, _ := s.GetUser(ctx, "nopw"); won != 1 || u.PasswordHash == "" {
+		t.Fatalf("%d first passwords won, hash %q", won, u.PasswordHash)
+	}
+	mustNil(t, s.DeleteUser(ctx, "nopw", now()), "cleanup")
+	mustNil(t, s.DeleteUser(ctx, "haspw", now()), "cleanup")
+}
+
+// testAuditByUpstream: the events naming an upstream are found by its id,
+// and only its own (not those of an upstream whose id it begins).
+func testAuditByUpstream(t *testing.T, s storage.Storage) {
+	t0 := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	for i, d := range []string{"method=upstream:corp", "method=upstream:corp+totp", "upstream=corp; state: used before (a replay)",
+		"upstream=corp", "method=upstream:corp2", "upstream=corp2; username=x", "method=password", "by admin API; operator=nour; upstream=corp"} {
+		mustNil(t, s.AddAuditEvent(ctx, storage.AuditEvent{ID: fmt.Sprintf("a%d", i), Time: t0.Add(time.Duration(i) * time.Millisecond),
+			Type: "login", UserID: "u", Detail: d, ExpiresAt: t0.Add(time.Hour)}), "add")
+	}
+	evs, err := s.ListAuditEvents(ctx, storage.AuditFilter{Upstream: "corp"})
+	mustNil(t, err, "list")
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.ID)
+	}
+	if strings.Join(got, ",") != "a7,a3,a2,a1,a0" {
+		t.Fatalf("events of upstream corp: %v", got)
+	}
+	for _, probe := range []string{"%", "_orp", "corp%"} {
+		evs, err := s.ListAuditEvents(ctx, storage.AuditFilter{Upstream: probe})
+		if err != nil || len(evs) != 0 {
+			t.Fatalf("upstream %q matched %d events (%v): it is no id", probe, len(evs), err)
 		}
 	}
 }
