@@ -132,8 +132,12 @@ func TestCLI(t *testing.T) {
 	// Local: the same commands on a store of its own.
 	dir := t.TempDir()
 	run(true, "user", "add", "--username", "rania", "--password", "a long and unusual phrase", "--data-dir", dir)
-	if out := run(true, "user", "list", "-o", "json", "--data-dir", dir); !strings.Contains(out, `"username": "rania"`) {
+	if out := run(true, "user", "list", "-o", "json", "--data-dir", dir); !strings.Contains(out, `"username": "rania"`) || !strings.Contains(out, `"admin": false`) {
 		t.Fatalf("local user list:\n%s", out)
+	}
+	run(true, "user", "add", "--username", "nadia", "--admin", "--password", "a long and unusual phrase", "--data-dir", dir)
+	if out := run(true, "user", "list", "-o", "json", "--data-dir", dir); !strings.Contains(out, `"admin": true`) {
+		t.Fatalf("user add --admin:\n%s", out)
 	}
 	if out := run(false, "user", "add", "--username", "x", "--password", "password1", "--data-dir", dir); !strings.Contains(out, "breached") {
 		t.Fatalf("breached password:\n%s", out)

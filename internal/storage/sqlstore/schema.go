@@ -305,5 +305,6 @@ var migrations = []string{
 	CREATE UNIQUE INDEX upstream_links_user ON upstream_links (user_id, upstream);`, // 32: step-up: the acr_values of a pending request (OpenID
 	// Connect Core §3.1.2.1), and the clients whose users pass a second factor.
 	`ALTER TABLE auth_requests ADD COLUMN acr_values TEXT NOT NULL DEFAULT '';
-	ALTER TABLE clients ADD COLUMN second_factor SMALLINT NOT NULL DEFAULT 0;`,
+	ALTER TABLE clients ADD COLUMN second_factor SMALLINT NOT NULL DEFAULT 0;`, // 33: the users who may sign in to the admin console.
+	`ALTER TABLE users ADD COLUMN admin SMALLINT NOT NULL DEFAULT 0;`,
 }
