@@ -65,6 +65,12 @@ const (
 	UserUnlocked     = "user_unlocked"     // an operator lifted the sign-in throttle
 )
 
+// The admin console (package console).
+const (
+	ConsoleSignIn  = "console_signin"  // an admin signed in to the console
+	ConsoleRefused = "console_refused" // a user without the admin role, or a disabled one, was refused the console
+)
+
 // Sign-in through upstream identity providers (package upstream).
 const (
 	UpstreamRefused   = "upstream_refused"    // attack: a callback with a forged, foreign or replayed state, a wrong iss or nonce, an invalid ID token
