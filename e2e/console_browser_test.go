@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -90,10 +91,66 @@ func playConsole(t *testing.T, exe, dir, lang string) {
 	if ev := b.text("#events"); !strings.Contains(ev, "console_signin") || !strings.Contains(ev, "user_disabled") {
 		t.Fatalf("audit page: %s", ev)
 	}
+
+	// Grants: the one Notes holds is revoked, and its token stops working.
+	r := e.notesRequest("openid")
+	tok := e.redeem(e.browser().authorize(r, "openid").Get("code"), r)
+	if tok.AccessToken == "" {
+		t.Fatalf("code flow for Notes: %+v", tok)
+	}
+	b.do("console-grants", chromedp.Click(id("nav-users")), chromedp.WaitVisible(id("grants-"+userName)),
+		chromedp.Click(id("grants-"+userName)), chromedp.WaitVisible(id("grant-notes")))
+	b.do("console-grant-revoked", chromedp.Click(id("revoke-notes")), chromedp.WaitVisible(id("notice")))
+	if in := e.introspect(tok.AccessToken, "notes", e.NotesSecret); in["active"] != false {
+		t.Fatalf("token of the revoked grant: %v", in)
+	}
+
+	// A scope's Arabic text, edited here, is what the consent page shows.
+	text := "عنوان بريدك الإلكتروني (" + lang + ")"
+	b.do("console-scopes", chromedp.Click(id("nav-scopes")), chromedp.WaitVisible(id("scope-email")))
+	b.do("console-scope-edit", chromedp.Click(id("edit-email")), chromedp.WaitVisible(id("description_ar")))
+	b.do("console-scope-saved", chromedp.SetValue(id("description_ar"), text), chromedp.Click(id("save-scope")), chromedp.WaitVisible(id("notice")))
+	if got := b.text("#scope-email"); !strings.Contains(got, text) {
+		t.Fatalf("scope list after saving: %q", got)
+	}
+	if consent := consentPage(e, e.notesRequest("openid email")); !strings.Contains(consent, text) {
+		t.Fatalf("the consent page does not show the edited Arabic text:\n%s", consent)
+	}
+
+	// Key rotation, from the dashboard.
+	before, _ := e.Store.ListSigningKeys(context.Background())
+	b.do("console-keys-rotated", chromedp.Click(id("nav-dashboard")), chromedp.WaitVisible(id("rotate-keys")),
+		chromedp.Click(id("rotate-keys")), chromedp.WaitVisible(id("notice")))
+	if after, _ := e.Store.ListSigningKeys(context.Background()); len(after) <= len(before) {
+		t.Fatalf("keys: %d before, %d after rotating", len(before), len(after))
+	}
+
 	b.do("console-signed-out", chromedp.Click(id("signout")), chromedp.WaitVisible(id("message")))
 	if msg := b.text("#message"); msg != ui.T(lang, "console.signedout") {
 		t.Fatalf("sign-out page says %q", msg)
 	}
+}
+
+// consentPage signs in through a new browser and returns the consent
+// page's body for the request r, in Arabic.
+func consentPage(e *env, r authRequest) string {
+	e.t.Helper()
+	hb := e.browser()
+	p := hb.get(r.url())
+	for range 6 {
+		switch {
+		case p.Status == http.StatusOK:
+			return p.Body
+		case strings.HasPrefix(p.Location, "/login"):
+			p = hb.login(p.Location, userName, userPassword)
+		case strings.HasPrefix(p.Location, "/consent"):
+			p = hb.get(p.Location + "&lang=ar")
+		default:
+			p = hb.get(p.Location)
+		}
+	}
+	e.t.Fatalf("no consent page: %d %s", p.Status, p.Location)
+	return ""
 }
 
 // jsString quotes s for JavaScript.

@@ -161,6 +161,12 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /console/users/{id}/disable", c.form(c.disableUser))
 	mux.HandleFunc("POST /console/users/{id}/enable", c.form(c.enableUser))
 	mux.HandleFunc("GET /console/audit", c.page(c.auditLog))
+	mux.HandleFunc("POST /console/keys/rotate", c.form(c.rotateKeys))
+	mux.HandleFunc("GET /console/users/{id}/grants", c.page(c.grants))
+	mux.HandleFunc("POST /console/users/{id}/grants/{client}/revoke", c.form(c.revokeGrant))
+	mux.HandleFunc("GET /console/scopes", c.page(c.scopeList))
+	mux.HandleFunc("GET /console/scopes/{name}", c.page(c.editScope))
+	mux.HandleFunc("POST /console/scopes/{name}", c.form(c.saveScope))
 	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		c.message(w, r, http.StatusNotFound, "console.not_found")
 	})
