@@ -71,7 +71,9 @@ func auditOf(t *testing.T, e *env, typ string) []storage.AuditEvent {
 // an audit event; an admin whose role is taken is out at the next page.
 func TestConsoleSignIn(t *testing.T) {
 	e := start(t)
-	makeAdmin(t, e, e.UserID, true)
+	if status, u := e.adminUser("PUT", e.UserID, "/admin", nil); status != 200 || u["admin"] != true {
+		t.Fatalf("give the admin role: %d %v", status, u)
+	}
 	b := e.browser()
 	if p := b.get(e.AdminURL + "/console/"); p.Status != http.StatusSeeOther || p.Location != "/console/login" {
 		t.Fatalf("console without a session: %d %s", p.Status, p.Location)
@@ -134,8 +136,13 @@ func TestConsoleSignIn(t *testing.T) {
 		t.Fatalf("console headers: %v", resp.Header)
 	}
 
-	// The role taken: out at the next page.
-	makeAdmin(t, e, e.UserID, false)
+	// The role taken through the admin API: audited, out at the next page.
+	if status, u := e.adminUser("DELETE", e.UserID, "/admin", nil); status != 200 || u["admin"] != false {
+		t.Fatalf("take the admin role: %d %v", status, u)
+	}
+	if evs := auditOf(t, e, audit.AdminRevoked); len(evs) != 1 || evs[0].UserID != e.UserID {
+		t.Fatalf("admin role taken, audit: %+v", evs)
+	}
 	if p := b.get(e.AdminURL + "/console/"); p.Status != http.StatusSeeOther {
 		t.Fatalf("console after the admin role was taken: %d", p.Status)
 	}

@@ -94,6 +94,8 @@ var routes = []route{
 	{"DELETE /admin/users/{id}/factors/passkeys/{passkey_id}", (*API).removePasskey},
 	{"POST /admin/users/{id}/disable", (*API).disableUser},
 	{"POST /admin/users/{id}/enable", (*API).enableUser},
+	{"PUT /admin/users/{id}/admin", (*API).grantAdmin},
+	{"DELETE /admin/users/{id}/admin", (*API).revokeAdmin},
 	{"POST /admin/users/{id}/verification", (*API).resendVerification},
 	{"POST /admin/users/{id}/unlock", (*API).unlock},
 	{"DELETE /admin/users/{id}/grants/{client_id}", (*API).revokeGrant},

@@ -237,6 +237,15 @@ func (c *Remote) EnableUser(ctx context.Context, userID string) (out User, err e
 	return out, c.call(ctx, "POST", c.userPath(userID, "/enable"), nil, &out)
 }
 
+// SetAdmin gives (on) or takes the user's admin role.
+func (c *Remote) SetAdmin(ctx context.Context, userID string, on bool) (out User, err error) {
+	method := "PUT"
+	if !on {
+		method = "DELETE"
+	}
+	return out, c.call(ctx, method, c.userPath(userID, "/admin"), nil, &out)
+}
+
 func (c *Remote) ResendVerification(ctx context.Context, userID string) error {
 	return c.call(ctx, "POST", c.userPath(userID, "/verification"), nil, nil)
 }

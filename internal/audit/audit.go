@@ -63,6 +63,8 @@ const (
 	UserEnabled      = "user_enabled"
 	VerificationSent = "verification_sent" // an operator mailed a new confirmation link
 	UserUnlocked     = "user_unlocked"     // an operator lifted the sign-in throttle
+	AdminGranted     = "admin_granted"     // an operator gave the user the admin role (the admin console)
+	AdminRevoked     = "admin_revoked"
 )
 
 // The admin console (package console).
