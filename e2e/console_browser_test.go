@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/bawwab/bawwab/internal/storage"
@@ -29,6 +31,7 @@ func playConsole(t *testing.T, exe, dir, lang string) {
 	e := start(t)
 	makeAdmin(t, e, e.UserID, true)
 	addConsoleUser(t, e, "badr")
+	addConsoleUser(t, e, "carim")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
@@ -59,7 +62,7 @@ func playConsole(t *testing.T, exe, dir, lang string) {
 	if loc, _ := b.eval(`location.href`).(string); !strings.HasPrefix(loc, e.AdminURL+"/console/") {
 		t.Fatalf("dashboard at %s", loc)
 	}
-	if n := b.text("#count-users"); n != "2" {
+	if n := b.text("#count-users"); n != "3" {
 		t.Fatalf("dashboard counts %s users", n)
 	}
 
@@ -128,6 +131,20 @@ func playConsole(t *testing.T, exe, dir, lang string) {
 	b.do("console-signed-out", chromedp.Click(id("signout")), chromedp.WaitVisible(id("message")))
 	if msg := b.text("#message"); msg != ui.T(lang, "console.signedout") {
 		t.Fatalf("sign-out page says %q", msg)
+	}
+
+	// Someone without the admin role, in a browser of their own: refused.
+	clear := func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, network.ClearBrowserCookies, cdp.Empty{})
+		return chromedp.Void{}, err
+	}
+	b.do("console-other-login", clear, chromedp.Navigate(e.AdminURL+"/console/?lang="+lang), chromedp.WaitVisible(id("username")))
+	b.do("console-other-consent", chromedp.SendKeys(id("username"), "carim"), chromedp.SendKeys(id("password"), "a long and unusual phrase"),
+		chromedp.Click(id("login-submit")), chromedp.WaitVisible(id("consent-allow")))
+	b.do("console-refused", chromedp.Click(id("consent-allow")), chromedp.WaitVisible(id("message")))
+	speaks("refusal page")
+	if msg := b.text("#message"); msg != ui.T(lang, "console.not_admin") {
+		t.Fatalf("refusal page says %q", msg)
 	}
 }
 

@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/audit"
@@ -239,6 +242,26 @@ func TestConsoleForms(t *testing.T) {
 	// The admin cannot disable themself.
 	if p := b.post(e.AdminURL+"/console/users/"+e.UserID+"/disable", url.Values{"csrf_token": {m[1]}}); p.Status != http.StatusBadRequest {
 		t.Fatalf("self-disable: %d", p.Status)
+	}
+
+	// The audit log, filtered and paged: 60 events of one user, 50 on
+	// the first page, the 10 older ones on the next.
+	base := e.Clock.Now().Add(-time.Hour)
+	for i := range 60 {
+		if err := e.Store.AddAuditEvent(context.Background(), storage.AuditEvent{ID: fmt.Sprintf("pager-%02d", i), Time: base.Add(time.Duration(i) * time.Millisecond),
+			Type: audit.Login, UserID: "pager", IP: "192.0.2.1", Detail: fmt.Sprintf("event %02d", i), ExpiresAt: base.Add(24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := b.get(e.AdminURL + "/console/audit?user=pager")
+	older := regexp.MustCompile(`id="older" href="([^"]+)"`).FindStringSubmatch(first.Body)
+	if n := strings.Count(first.Body, "event "); n != 50 || older == nil || !strings.Contains(first.Body, "event 59") || strings.Contains(first.Body, "event 09") {
+		t.Fatalf("first audit page: %d events, older link %v", n, older)
+	}
+	second := b.get(e.AdminURL + html.UnescapeString(older[1]))
+	if n := strings.Count(second.Body, "event "); n != 10 || !strings.Contains(second.Body, "event 00") || !strings.Contains(second.Body, "event 09") ||
+		strings.Contains(second.Body, `id="older"`) {
+		t.Fatalf("second audit page: %d events\n%s", n, second.Body)
 	}
 
 	// A callback with a state of no sign-in of this browser.

@@ -181,7 +181,8 @@ func (c *Console) enableUser(w http.ResponseWriter, r *http.Request, u *storage.
 }
 
 // AuditPage is a page of the audit log, newest first; Older links to the
-// next page.
+// next page: the events before the last one shown (to the millisecond
+// the store keeps; another event of that very millisecond is skipped).
 type AuditPage struct {
 	User, Client, Type string
 	Events             []adminapi.Event
@@ -205,7 +206,7 @@ func (c *Console) auditLog(w http.ResponseWriter, r *http.Request, u *storage.Us
 	p := AuditPage{User: f.UserID, Client: f.ClientID, Type: f.Type, Events: evs}
 	if len(evs) == auditPageSize {
 		next := q
-		next.Set("until", evs[len(evs)-1].Time.Add(-time.Second).UTC().Format(time.RFC3339))
+		next.Set("until", evs[len(evs)-1].Time.UTC().Format(time.RFC3339Nano)) // exclusive
 		p.Older = "/console/audit?" + next.Encode()
 	}
 	c.render(w, r, http.StatusOK, "audit", "console.audit", u, p)

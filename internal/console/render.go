@@ -46,6 +46,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if lang == "ar" {
 		p.Dir = "rtl"
 	}
+	if r.URL.Path == callbackPath {
+		p.Path = "/console/" // the callback's language links must not replay it
+	}
 	if u != nil {
 		p.CSRF = c.sessions.CSRFToken(w, r)
 	}
