@@ -174,3 +174,36 @@ func consentPage(e *env, r authRequest) string {
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
+
+// TestBrowserConsoleCrossSite: with the issuer on another site than the
+// console (localhost and 127.0.0.1, as a public issuer and a loopback
+// admin listener are), the sign-in still ends on the dashboard: the
+// login cookie (Lax) comes back with the redirect from the issuer, and
+// the SameSite=Strict session cookie is sent from the console's own page
+// on.
+func TestBrowserConsoleCrossSite(t *testing.T) {
+	exe := chromium(t)
+	e := startLocalhost(t)
+	makeAdmin(t, e, e.UserID, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 800))...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start browser: %v", err)
+	}
+	b := &tab{t: t, ctx: bctx, lang: "en", dir: screenshotDir(t)}
+	id := func(s string) chromedp.CSS { return chromedp.CSS("#" + s) }
+	b.do("console-cross-site-login", chromedp.Navigate(e.AdminURL+"/console/"), chromedp.WaitVisible(id("username")))
+	if loc, _ := b.eval(`location.href`).(string); !strings.HasPrefix(loc, e.URL+"/login") {
+		t.Fatalf("sign-in page at %s, want the issuer %s", loc, e.URL)
+	}
+	b.do("console-cross-site-dashboard", chromedp.SendKeys(id("username"), userName), chromedp.SendKeys(id("password"), userPassword),
+		chromedp.Click(id("login-submit")), chromedp.WaitVisible(id("consent-allow")), chromedp.Click(id("consent-allow")),
+		chromedp.WaitVisible(id("count-clients")))
+	b.do("console-cross-site-users", chromedp.Click(id("nav-users")), chromedp.WaitVisible(id("user-"+userName)))
+}
