@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,9 +211,13 @@ func TestConsoleForms(t *testing.T) {
 		t.Fatalf("users page has no CSRF token: %s", page.Body)
 	}
 	disable := e.AdminURL + "/console/users/" + badr + "/disable"
+	forged := "A" + m[1][1:]
+	if forged == m[1] {
+		forged = "B" + m[1][1:]
+	}
 	for name, form := range map[string]url.Values{
 		"missing": {},
-		"forged":  {"csrf_token": {"x" + m[1][1:]}},
+		"forged":  {"csrf_token": {forged}},
 	} {
 		p := b.post(disable, form)
 		wantStatus(t, p.Status, http.StatusForbidden, "disable with a "+name+" CSRF token", p.Body)
@@ -284,6 +289,41 @@ func TestConsoleForms(t *testing.T) {
 	}
 	if p := thief.get(stolen); p.Status != http.StatusBadRequest {
 		t.Fatalf("callback in another browser: %d", p.Status)
+	}
+	// The same callback sent eight times at once by its own browser: one
+	// sign-in, the code being single-use.
+	statuses := make(chan int, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := b.Get(stolen)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	ok := 0
+	for s := range statuses {
+		switch s {
+		case http.StatusOK:
+			ok++
+		case http.StatusBadRequest:
+		default:
+			t.Errorf("concurrent callback: %d", s)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of 8 concurrent callbacks signed in, want 1", ok)
+	}
+	if evs := auditOf(t, e, audit.ConsoleSignIn); len(evs) != 2 {
+		t.Fatalf("console sign-ins audited: %d, want 2", len(evs))
 	}
 	if p := thief.get(e.AdminURL + "/console/"); p.Status != http.StatusSeeOther {
 		t.Fatalf("thief reaches the console: %d", p.Status)
