@@ -244,6 +244,23 @@ func TestConsoleForms(t *testing.T) {
 	if len(evs) != 1 || !strings.Contains(evs[0].Detail, "operator="+userName+" (console)") {
 		t.Fatalf("disable audit: %+v", evs)
 	}
+	// The role, given through the console, audited under the operator;
+	// not one's own.
+	if p := b.post(e.AdminURL+"/console/users/"+badr+"/role", url.Values{"csrf_token": {m[1]}, "admin": {"on"}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("make admin: %d %s", p.Status, p.Body)
+	}
+	if u, _ := e.Store.GetUser(context.Background(), badr); !u.Admin {
+		t.Fatal("the console did not give the admin role")
+	}
+	if evs := auditOf(t, e, audit.AdminGranted); len(evs) != 1 || evs[0].UserID != badr || !strings.Contains(evs[0].Detail, "operator="+userName+" (console)") {
+		t.Fatalf("admin role audit: %+v", evs)
+	}
+	if p := b.post(e.AdminURL+"/console/users/"+e.UserID+"/role", url.Values{"csrf_token": {m[1]}, "admin": {"off"}}); p.Status != http.StatusBadRequest {
+		t.Fatalf("taking one's own role: %d", p.Status)
+	}
+	if u, _ := e.Store.GetUser(context.Background(), e.UserID); !u.Admin {
+		t.Fatal("the admin took their own role")
+	}
 	// The admin cannot disable themself.
 	if p := b.post(e.AdminURL+"/console/users/"+e.UserID+"/disable", url.Values{"csrf_token": {m[1]}}); p.Status != http.StatusBadRequest {
 		t.Fatalf("self-disable: %d", p.Status)

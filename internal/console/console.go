@@ -160,6 +160,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /console/users", c.page(c.users))
 	mux.HandleFunc("POST /console/users/{id}/disable", c.form(c.disableUser))
 	mux.HandleFunc("POST /console/users/{id}/enable", c.form(c.enableUser))
+	mux.HandleFunc("POST /console/users/{id}/role", c.form(c.setRole))
 	mux.HandleFunc("GET /console/audit", c.page(c.auditLog))
 	mux.HandleFunc("POST /console/keys/rotate", c.form(c.rotateKeys))
 	mux.HandleFunc("GET /console/users/{id}/grants", c.page(c.grants))

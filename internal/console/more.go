@@ -114,3 +114,19 @@ func (c *Console) saveScope(w http.ResponseWriter, r *http.Request, u *storage.U
 		c.fail(w, r, err)
 	}
 }
+
+// setRole gives or takes another user's admin role (admin=on or off);
+// an admin cannot take their own, and so lock the console's last door.
+func (c *Console) setRole(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	id := r.PathValue("id")
+	if id == u.ID {
+		c.message(w, r, http.StatusBadRequest, "console.role_self")
+		return
+	}
+	on := r.PostFormValue("admin") == "on"
+	if _, err := c.remote(u).SetAdmin(r.Context(), id, on); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	back(w, r, "/console/users", "console.role_saved")
+}
