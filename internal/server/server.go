@@ -115,14 +115,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
-	pages, err := ui.New(log, "bawwab")
+	pages, scopes, err := newPages(ctx, cfg, store, log)
 	if err != nil {
 		return nil, err
-	}
-	pages.Signup = cfg.Signup == account.SignupOpen
-	scopes := scope.NewCatalog() // filled from the store by Load
-	if err := scope.Load(ctx, store, scopes); err != nil {
-		return nil, fmt.Errorf("scopes: %w", err)
 	}
 	pairwiseKey, err := store.Secret(ctx, "pairwise", []byte(rand.Text()+rand.Text()))
 	if err != nil {
@@ -212,6 +207,20 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		health:  health, logouts: logouts, metrics: m, storeFiles: opts.StoreFiles,
 		mailer: mailer, accounts: accounts,
 	}, nil
+}
+
+// newPages parses the pages and loads the scope catalog from the store.
+func newPages(ctx context.Context, cfg config.Config, store storage.Storage, log *slog.Logger) (*ui.UI, *scope.Catalog, error) {
+	pages, err := ui.New(log, "bawwab")
+	if err != nil {
+		return nil, nil, err
+	}
+	pages.Signup = cfg.Signup == account.SignupOpen
+	scopes := scope.NewCatalog() // filled from the store by Load
+	if err := scope.Load(ctx, store, scopes); err != nil {
+		return nil, nil, fmt.Errorf("scopes: %w", err)
+	}
+	return pages, scopes, nil
 }
 
 // newAdmin serves the admin listener: the admin API, and the admin
