@@ -35,7 +35,7 @@ func TestCLIHelpsTheOperator(t *testing.T) {
 	for _, path := range [][]string{
 		{"user", "add"}, {"user", "list"}, {"user", "delete"}, {"user", "password"},
 		{"user", "factors"}, {"user", "reset-mfa"}, {"user", "disable"}, {"user", "enable"}, {"user", "resend-verification"}, {"user", "unlock"},
-		{"client", "add"}, {"client", "update"}, {"client", "list"}, {"client", "delete"},
+		{"user", "admin"}, {"client", "add"}, {"client", "update"}, {"client", "list"}, {"client", "delete"},
 		{"upstream", "add"}, {"upstream", "update"}, {"upstream", "list"}, {"upstream", "disable"}, {"upstream", "enable"},
 		{"upstream", "delete"}, {"upstream", "users"},
 		{"grant", "list"}, {"grant", "revoke"}, {"grant", "revoke-all"},

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -132,8 +133,18 @@ func TestCLI(t *testing.T) {
 	// Local: the same commands on a store of its own.
 	dir := t.TempDir()
 	run(true, "user", "add", "--username", "rania", "--password", "a long and unusual phrase", "--data-dir", dir)
-	if out := run(true, "user", "list", "-o", "json", "--data-dir", dir); !strings.Contains(out, `"username": "rania"`) {
+	if out := run(true, "user", "list", "-o", "json", "--data-dir", dir); !strings.Contains(out, `"username": "rania"`) || !strings.Contains(out, `"admin": false`) {
 		t.Fatalf("local user list:\n%s", out)
+	}
+	run(true, "user", "add", "--username", "nadia", "--admin", "--password", "a long and unusual phrase", "--data-dir", dir)
+	if out := run(true, "user", "list", "-o", "json", "--data-dir", dir); !strings.Contains(out, `"admin": true`) {
+		t.Fatalf("user add --admin:\n%s", out)
+	}
+	run(true, "user", "admin", "nadia", "--off", "--data-dir", dir)
+	run(true, "user", "admin", "rania", "--data-dir", dir)
+	if out := run(true, "user", "list", "-o", "json", "--data-dir", dir); !regexp.MustCompile(`"username": "nadia",[^}]*"admin": false`).MatchString(out) ||
+		!regexp.MustCompile(`"username": "rania",[^}]*"admin": true`).MatchString(out) {
+		t.Fatalf("user admin:\n%s", out)
 	}
 	if out := run(false, "user", "add", "--username", "x", "--password", "password1", "--data-dir", dir); !strings.Contains(out, "breached") {
 		t.Fatalf("breached password:\n%s", out)

@@ -135,6 +135,7 @@ func (a *app) userCmd() *cobra.Command {
 	f.StringVar(&in.Name, "name", "", "display name")
 	f.StringVar(&in.Email, "email", "", "email address")
 	f.BoolVar(&in.EmailVerified, "email-verified", false, "mark the email address verified")
+	f.BoolVar(&in.Admin, "admin", false, "give the user the admin role: they may sign in to the admin console (/console/ on the admin listener)")
 	f.StringVar(&in.Picture, "picture", "", "URL of the user's photo")
 	list := &cobra.Command{
 		Use:   "list",

@@ -104,7 +104,23 @@ func (a *app) userFactorCmds() []*cobra.Command {
 			return say(cmd, "user %s may sign in again at once", args0(cmd))
 		}),
 	}
-	return []*cobra.Command{factorsCmd, reset, disable, enable, resend, unlock}
+	var off bool
+	role := &cobra.Command{
+		Use:   "admin USER [--off]",
+		Short: "Give a user the admin role (the admin console lets them in), or take it with --off",
+		Args:  cobra.ExactArgs(1),
+		RunE: onUser(func(cmd *cobra.Command, c *adminapi.Remote, id string) error {
+			if _, err := c.SetAdmin(cmd.Context(), id, !off); err != nil {
+				return err
+			}
+			if off {
+				return say(cmd, "user %s is no admin", args0(cmd))
+			}
+			return say(cmd, "user %s is an admin", args0(cmd))
+		}),
+	}
+	role.Flags().BoolVar(&off, "off", false, "take the role")
+	return []*cobra.Command{factorsCmd, reset, disable, enable, resend, unlock, role}
 }
 
 // args0 is the user as the command line named it.

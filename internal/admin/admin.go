@@ -48,6 +48,8 @@ type UserSpec struct {
 	EmailVerified                            bool
 	// Profile holds the other standard claims (OpenID Connect Core §5.1).
 	Profile storage.Profile
+	// Admin gives the user the admin role (the admin console).
+	Admin bool
 }
 
 // AddUser validates spec, hashes the password with argon2id and stores the
@@ -64,7 +66,7 @@ func AddUser(ctx context.Context, s storage.Storage, spec UserSpec, p password.P
 		return "", err
 	}
 	u := storage.User{ID: ids.New(), Username: spec.Username, PasswordHash: hash, Name: spec.Name, Email: spec.Email,
-		EmailVerified: spec.EmailVerified, Picture: spec.Picture, CreatedAt: time.Now(), Profile: spec.Profile}
+		EmailVerified: spec.EmailVerified, Picture: spec.Picture, CreatedAt: time.Now(), Profile: spec.Profile, Admin: spec.Admin}
 	u.Profile.UpdatedAt = u.CreatedAt
 	if err := CheckProfile(&u); err != nil {
 		return "", err

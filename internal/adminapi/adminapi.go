@@ -101,6 +101,8 @@ var routes = []route{
 	{"DELETE /admin/users/{id}/factors/passkeys/{passkey_id}", (*API).removePasskey},
 	{"POST /admin/users/{id}/disable", (*API).disableUser},
 	{"POST /admin/users/{id}/enable", (*API).enableUser},
+	{"PUT /admin/users/{id}/admin", (*API).grantAdmin},
+	{"DELETE /admin/users/{id}/admin", (*API).revokeAdmin},
 	{"POST /admin/users/{id}/verification", (*API).resendVerification},
 	{"POST /admin/users/{id}/unlock", (*API).unlock},
 	{"DELETE /admin/users/{id}/grants/{client_id}", (*API).revokeGrant},
@@ -459,6 +461,8 @@ type User struct {
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 	// Disabled users cannot sign in and no token of theirs is honoured.
 	Disabled bool `json:"disabled"`
+	// Admin users may sign in to the admin console.
+	Admin bool `json:"admin"`
 }
 
 // Profile is the standard claims of a user beside name, email and
@@ -466,7 +470,7 @@ type User struct {
 type Profile = storage.ProfileClaims
 
 func userView(u storage.User) User {
-	return User{u.ID, u.Username, u.Name, u.Email, u.EmailVerified, u.Picture, u.CreatedAt, u.Profile.Claims(), u.Profile.UpdatedAt, u.Disabled}
+	return User{u.ID, u.Username, u.Name, u.Email, u.EmailVerified, u.Picture, u.CreatedAt, u.Profile.Claims(), u.Profile.UpdatedAt, u.Disabled, u.Admin}
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
@@ -482,6 +486,8 @@ type NewUser struct {
 	Email         string `json:"email"`
 	EmailVerified bool   `json:"email_verified"`
 	Picture       string `json:"picture"`
+	// Admin gives the user the admin role: the admin console lets them in.
+	Admin bool `json:"admin"`
 	Profile
 }
 
@@ -522,7 +528,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id, err := admin.AddUser(r.Context(), a.Store, admin.UserSpec{Username: in.Username, Password: in.Password, Name: in.Name,
-		Email: in.Email, EmailVerified: in.EmailVerified, Picture: in.Picture, Profile: in.Profile.Profile(time.Time{})}, a.Password)
+		Email: in.Email, EmailVerified: in.EmailVerified, Picture: in.Picture, Profile: in.Profile.Profile(time.Time{}), Admin: in.Admin}, a.Password)
 	if err != nil {
 		return err
 	}
@@ -964,7 +970,7 @@ func (a *API) importUsers(ctx context.Context, sealer *factors.Sealer, users []B
 	for _, u := range users {
 		err := a.Store.CreateUser(ctx, storage.User{ID: u.ID, Username: u.Username, PasswordHash: u.PasswordHash, Name: u.Name,
 			Email: u.Email, EmailVerified: u.EmailVerified, Picture: u.Picture, CreatedAt: u.CreatedAt, Profile: u.Profile.Profile(u.UpdatedAt),
-			Disabled: u.Disabled})
+			Disabled: u.Disabled, Admin: u.Admin})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.UsersSkipped++

@@ -37,6 +37,12 @@ func Local(api *API) *Remote {
 	return &Remote{base: "http://local", token: "local", http: &http.Client{Transport: inProcess{api.Handler()}}}
 }
 
+// InProcess calls the admin API handler h in process with the admin
+// token (the admin console: every action takes the API's own path).
+func InProcess(h http.Handler, token string) *Remote {
+	return &Remote{base: "http://local", token: token, http: &http.Client{Transport: inProcess{h}}}
+}
+
 type inProcess struct{ h http.Handler }
 
 func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -186,10 +192,10 @@ func (c *Remote) ListAudit(ctx context.Context, f storage.AuditFilter) (out []Ev
 		}
 	}
 	if !f.Since.IsZero() {
-		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
 	}
 	if !f.Until.IsZero() {
-		q.Set("until", f.Until.UTC().Format(time.RFC3339))
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
 	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
@@ -229,6 +235,15 @@ func (c *Remote) DisableUser(ctx context.Context, userID, reason string) (out Us
 
 func (c *Remote) EnableUser(ctx context.Context, userID string) (out User, err error) {
 	return out, c.call(ctx, "POST", c.userPath(userID, "/enable"), nil, &out)
+}
+
+// SetAdmin gives (on) or takes the user's admin role.
+func (c *Remote) SetAdmin(ctx context.Context, userID string, on bool) (out User, err error) {
+	method := "PUT"
+	if !on {
+		method = "DELETE"
+	}
+	return out, c.call(ctx, method, c.userPath(userID, "/admin"), nil, &out)
 }
 
 func (c *Remote) ResendVerification(ctx context.Context, userID string) error {

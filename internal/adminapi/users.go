@@ -233,6 +233,26 @@ func (a *API) enableUser(w http.ResponseWriter, r *http.Request) error {
 	return a.writeUser(w, r, id)
 }
 
+// grantAdmin gives the user the admin role: the admin console lets them in.
+func (a *API) grantAdmin(w http.ResponseWriter, r *http.Request) error {
+	return a.setAdmin(w, r, true, audit.AdminGranted)
+}
+
+// revokeAdmin takes the admin role: the user's next console page is
+// refused.
+func (a *API) revokeAdmin(w http.ResponseWriter, r *http.Request) error {
+	return a.setAdmin(w, r, false, audit.AdminRevoked)
+}
+
+func (a *API) setAdmin(w http.ResponseWriter, r *http.Request, on bool, event string) error {
+	id := r.PathValue("id")
+	if err := a.Store.SetUserAdmin(r.Context(), id, on); err != nil {
+		return err
+	}
+	a.record(r, event, id, "")
+	return a.writeUser(w, r, id)
+}
+
 func (a *API) writeUser(w http.ResponseWriter, r *http.Request, id string) error {
 	u, err := a.Store.GetUser(r.Context(), id)
 	if err != nil {

@@ -64,6 +64,14 @@ const (
 	UserEnabled      = "user_enabled"
 	VerificationSent = "verification_sent" // an operator mailed a new confirmation link
 	UserUnlocked     = "user_unlocked"     // an operator lifted the sign-in throttle
+	AdminGranted     = "admin_granted"     // an operator gave the user the admin role (the admin console)
+	AdminRevoked     = "admin_revoked"
+)
+
+// The admin console (package console).
+const (
+	ConsoleSignIn  = "console_signin"  // an admin signed in to the console
+	ConsoleRefused = "console_refused" // a user without the admin role, or a disabled one, was refused the console
 )
 
 // Sign-in through upstream identity providers (package upstream).

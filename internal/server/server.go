@@ -24,6 +24,7 @@ import (
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/clientip"
 	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/console"
 	"github.com/bawwab/bawwab/internal/device"
 	"github.com/bawwab/bawwab/internal/dpop"
 	"github.com/bawwab/bawwab/internal/introspect"
@@ -114,14 +115,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
-	pages, err := ui.New(log, "bawwab")
+	pages, scopes, err := newPages(ctx, cfg, store, log)
 	if err != nil {
 		return nil, err
-	}
-	pages.Signup = cfg.Signup == account.SignupOpen
-	scopes := scope.NewCatalog() // filled from the store by Load
-	if err := scope.Load(ctx, store, scopes); err != nil {
-		return nil, fmt.Errorf("scopes: %w", err)
 	}
 	pairwiseKey, err := store.Secret(ctx, "pairwise", []byte(rand.Text()+rand.Text()))
 	if err != nil {
@@ -201,12 +197,50 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken,
 		Logouts: logouts, Outbound: fetch, Issuer: cfg.Issuer, Audit: auditLog, Notify: sec.Notify, Verify: accounts,
 		Upstreams: cfg.Upstreams, UpstreamsChanged: sec.Upstreams.Registry.Forget}
+	handler := Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log)
+	adminHandler, err := newAdmin(ctx, adminAPI, handler, sessions, auditLog)
+	if err != nil {
+		return nil, err
+	}
 	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log, Outbound: fetch,
-		handler: Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log),
-		admin:   Harden(withRequest(clientip.Resolver{}, adminAPI.Handler()), log),
+		handler: handler,
+		admin:   Harden(withRequest(clientip.Resolver{}, adminHandler), log),
 		health:  health, logouts: logouts, metrics: m, storeFiles: opts.StoreFiles,
 		mailer: mailer, accounts: accounts,
 	}, nil
+}
+
+// newPages parses the pages and loads the scope catalog from the store.
+func newPages(ctx context.Context, cfg config.Config, store storage.Storage, log *slog.Logger) (*ui.UI, *scope.Catalog, error) {
+	pages, err := ui.New(log, "bawwab")
+	if err != nil {
+		return nil, nil, err
+	}
+	pages.Signup = cfg.Signup == account.SignupOpen
+	scopes := scope.NewCatalog() // filled from the store by Load
+	if err := scope.Load(ctx, store, scopes); err != nil {
+		return nil, nil, fmt.Errorf("scopes: %w", err)
+	}
+	return pages, scopes, nil
+}
+
+// newAdmin serves the admin listener: the admin API, and the admin
+// console under /console/, which calls the API in process (package
+// console). Without an admin token neither is served.
+func newAdmin(ctx context.Context, api *adminapi.API, public http.Handler, sessions *session.Manager, auditLog *audit.Log) (http.Handler, error) {
+	apiHandler := api.Handler()
+	if api.Token == "" {
+		return apiHandler, nil
+	}
+	c, err := console.New(ctx, &console.Console{API: apiHandler, Token: api.Token, Public: public, Issuer: api.Issuer, Store: api.Store,
+		Audit: auditLog, Log: api.Log, Now: api.Now}, sessions, api.Scopes)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/console/", c.Handler())
+	mux.Handle("/", apiHandler)
+	return mux, nil
 }
 
 // observeStore times the store's statements into m, when the store can.

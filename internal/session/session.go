@@ -38,6 +38,11 @@ type Manager struct {
 	secure bool
 	ttl    time.Duration
 	now    func() time.Time
+	// cookie, path and sameSite are those of the cookie; scope is prefixed
+	// to the cookie value before it is hashed into the stored id, so that a
+	// scoped manager's sessions are no sessions of another (Scoped).
+	cookie, path, scope string
+	sameSite            http.SameSite
 }
 
 // New returns a Manager. secure marks cookies Secure (an https issuer).
@@ -46,16 +51,30 @@ func New(ctx context.Context, store storage.Storage, secure bool, ttl time.Durat
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{store: store, key: key, secure: secure, ttl: ttl, now: now}, nil
+	return &Manager{store: store, key: key, secure: secure, ttl: ttl, now: now, cookie: CookieName, path: "/", sameSite: http.SameSiteLaxMode}, nil
 }
+
+// Scoped returns a manager of sessions of their own, under the cookie
+// name, sent only to path and only with same-site requests
+// (SameSite=Strict), lasting ttl, Secure if secure: the admin console's.
+// Its cookie values are no sessions of m, nor m's of it, and its CSRF
+// tokens are its own.
+func (m *Manager) Scoped(name, path string, ttl time.Duration, secure bool) *Manager {
+	s := *m
+	s.cookie, s.path, s.scope, s.sameSite, s.ttl, s.secure = name, path, name+"\x00", http.SameSiteStrictMode, ttl, secure
+	return &s
+}
+
+// idHash is the stored id of the session with cookie value id.
+func (m *Manager) idHash(id string) string { return storage.Hash(m.scope + id) }
 
 func (m *Manager) setCookie(w http.ResponseWriter, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: m.secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: m.cookie, Value: value, Path: m.path, MaxAge: maxAge,
+		HttpOnly: true, Secure: m.secure, SameSite: m.sameSite})
 }
 
-func cookieValue(r *http.Request) string {
-	c, err := r.Cookie(CookieName)
+func (m *Manager) cookieValue(r *http.Request) string {
+	c, err := r.Cookie(m.cookie)
 	if err != nil || len(c.Value) < 20 || len(c.Value) > 64 {
 		return ""
 	}
@@ -64,11 +83,11 @@ func cookieValue(r *http.Request) string {
 
 // Current returns the session of r, or ErrNoSession.
 func (m *Manager) Current(ctx context.Context, r *http.Request) (*storage.Session, error) {
-	id := cookieValue(r)
+	id := m.cookieValue(r)
 	if id == "" {
 		return nil, ErrNoSession
 	}
-	s, err := m.store.GetSession(ctx, storage.Hash(id))
+	s, err := m.store.GetSession(ctx, m.idHash(id))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ErrNoSession
 	}
@@ -104,12 +123,12 @@ func (m *Manager) LoginFrom(ctx context.Context, w http.ResponseWriter, r *http.
 	if err := m.enabled(ctx, userID); err != nil {
 		return nil, err
 	}
-	if old := cookieValue(r); old != "" {
-		_ = m.store.DeleteSession(ctx, storage.Hash(old))
+	if old := m.cookieValue(r); old != "" {
+		_ = m.store.DeleteSession(ctx, m.idHash(old))
 	}
 	id := rand.Text() + rand.Text()
 	now := m.now()
-	s := storage.Session{IDHash: storage.Hash(id), UserID: userID, AMR: amr, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(m.ttl), Upstream: up}
+	s := storage.Session{IDHash: m.idHash(id), UserID: userID, AMR: amr, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(m.ttl), Upstream: up}
 	if err := m.store.CreateSession(ctx, s); err != nil {
 		return nil, err
 	}
@@ -161,10 +180,10 @@ func (m *Manager) enabled(ctx context.Context, userID string) error {
 
 // Logout ends the session of r and gives the browser a fresh anonymous cookie.
 func (m *Manager) Logout(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	if id := cookieValue(r); id != "" {
+	if id := m.cookieValue(r); id != "" {
 		// A session the store could not delete would outlive the cookie
 		// (and work for whoever copied it): keep both and report.
-		if err := m.store.DeleteSession(ctx, storage.Hash(id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := m.store.DeleteSession(ctx, m.idHash(id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
 	}
@@ -175,7 +194,7 @@ func (m *Manager) Logout(ctx context.Context, w http.ResponseWriter, r *http.Req
 // CSRFToken returns the CSRF token for the browser of r, giving it a cookie
 // first if it has none. Call it before writing the response body.
 func (m *Manager) CSRFToken(w http.ResponseWriter, r *http.Request) string {
-	id := cookieValue(r)
+	id := m.cookieValue(r)
 	if id == "" {
 		id = rand.Text() + rand.Text()
 		m.setCookie(w, id, 0)
@@ -184,18 +203,18 @@ func (m *Manager) CSRFToken(w http.ResponseWriter, r *http.Request) string {
 		cookies := r.Cookies()
 		r.Header.Del("Cookie")
 		for _, c := range cookies {
-			if c.Name != CookieName {
+			if c.Name != m.cookie {
 				r.AddCookie(c)
 			}
 		}
-		r.AddCookie(&http.Cookie{Name: CookieName, Value: id})
+		r.AddCookie(&http.Cookie{Name: m.cookie, Value: id})
 	}
 	return m.token(id)
 }
 
 func (m *Manager) token(id string) string {
 	mac := hmac.New(sha256.New, m.key)
-	mac.Write([]byte("csrf\x00" + id))
+	mac.Write([]byte("csrf\x00" + m.scope + id))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
@@ -226,7 +245,7 @@ func (m *Manager) ReadForm(w http.ResponseWriter, r *http.Request) error {
 // CheckCSRF reports whether the submitted form of r carries the CSRF token
 // of its cookie. The form must be parsed.
 func (m *Manager) CheckCSRF(r *http.Request) bool {
-	id := cookieValue(r)
+	id := m.cookieValue(r)
 	if id == "" {
 		return false
 	}

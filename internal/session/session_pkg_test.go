@@ -246,3 +246,53 @@ func TestLoginDisabled(t *testing.T) {
 		t.Fatalf("login after enabling: %v", err)
 	}
 }
+
+// TestScoped: a scoped manager's cookie has its name, path, SameSite=Strict
+// and lifetime; its value is no session of the server's manager, nor a
+// server session's value one of it; its CSRF tokens are its own.
+func TestScoped(t *testing.T) {
+	m, _, _ := newManager(t, true)
+	ctx := context.Background()
+	sc := m.Scoped("console", "/console/", 10*time.Minute, false)
+
+	rec := httptest.NewRecorder()
+	if _, err := sc.Login(ctx, rec, httptest.NewRequest("GET", "/console/", nil), "u1"); err != nil {
+		t.Fatal(err)
+	}
+	var c *http.Cookie
+	for _, ck := range rec.Result().Cookies() {
+		if ck.Name == "console" {
+			c = ck
+		}
+	}
+	if c == nil || c.Path != "/console/" || c.SameSite != http.SameSiteStrictMode || !c.HttpOnly || c.Secure || c.MaxAge != 600 {
+		t.Fatalf("scoped cookie: %+v", c)
+	}
+	if s, err := sc.Current(ctx, withCookie(c)); err != nil || s.UserID != "u1" {
+		t.Fatalf("scoped session: %v %+v", err, s)
+	}
+	// The console's value under the server's cookie name: no session.
+	if _, err := m.Current(ctx, withCookie(&http.Cookie{Name: CookieName, Value: c.Value})); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("a scoped cookie value is a server session: %v", err)
+	}
+	// A server session's value under the console's name: no session.
+	rec = httptest.NewRecorder()
+	if _, err := m.Login(ctx, rec, httptest.NewRequest("GET", "/", nil), "u2"); err != nil {
+		t.Fatal(err)
+	}
+	pub := cookieOf(t, rec)
+	if _, err := sc.Current(ctx, withCookie(&http.Cookie{Name: "console", Value: pub.Value})); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("a server session value is a scoped session: %v", err)
+	}
+	// CSRF tokens of one are not tokens of the other for the same value.
+	if sc.token(c.Value) == m.token(c.Value) {
+		t.Fatal("scoped and server CSRF tokens are the same")
+	}
+	form := url.Values{FormField: {m.token(c.Value)}}
+	r := httptest.NewRequest("POST", "/console/x", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.AddCookie(&http.Cookie{Name: "console", Value: c.Value})
+	if err := sc.ReadForm(httptest.NewRecorder(), r); !errors.Is(err, ErrCSRF) {
+		t.Fatalf("the server's CSRF token passed a scoped form: %v", err)
+	}
+}

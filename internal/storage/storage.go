@@ -73,6 +73,8 @@ type User struct {
 	// Disabled is set by an operator: the user cannot sign in, and no
 	// token of the user is honoured, until an operator enables it again.
 	Disabled bool
+	// Admin users may sign in to the admin console (package console).
+	Admin bool
 }
 
 // Profile is what OpenID Connect Core §5.1 defines about a person beside
@@ -499,6 +501,10 @@ type Storage interface {
 	// ErrNotFound. CreateUser stores User.Disabled as given; UpdateUser
 	// leaves it alone.
 	SetUserDisabled(ctx context.Context, id string, disabled bool) error
+	// SetUserAdmin gives or takes the admin role; an unknown user is
+	// ErrNotFound. CreateUser stores User.Admin as given; UpdateUser
+	// leaves it alone.
+	SetUserAdmin(ctx context.Context, id string, admin bool) error
 	// UpdateUser replaces a user's name, email, email_verified, picture
 	// and profile; the username, password and creation time stay.
 	UpdateUser(ctx context.Context, u User) error

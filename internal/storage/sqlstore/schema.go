@@ -321,5 +321,6 @@ var migrations = []string{
 		created_at BIGINT NOT NULL,
 		updated_at BIGINT NOT NULL
 	);
-	CREATE INDEX upstream_links_upstream ON upstream_links (upstream, user_id);`,
+	CREATE INDEX upstream_links_upstream ON upstream_links (upstream, user_id);`, // 35: the users who may sign in to the admin console.
+	`ALTER TABLE users ADD COLUMN admin SMALLINT NOT NULL DEFAULT 0;`,
 }

@@ -355,7 +355,7 @@ func boolInt(b bool) int {
 
 // ---- users
 
-const userCols = `id, username, password_hash, name, email, email_verified, picture, created_at, profile, updated_at, disabled`
+const userCols = `id, username, password_hash, name, email, email_verified, picture, created_at, profile, updated_at, disabled, admin`
 
 func encodeProfile(p storage.Profile) (string, error) {
 	raw, err := json.Marshal(p.Claims())
@@ -364,10 +364,10 @@ func encodeProfile(p storage.Profile) (string, error) {
 
 func scanUser(r scanner) (*storage.User, error) {
 	var u storage.User
-	var verified, disabled int
+	var verified, disabled, adm int
 	var created, updated int64
 	var profile string
-	if err := r.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, &verified, &u.Picture, &created, &profile, &updated, &disabled); err != nil {
+	if err := r.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Name, &u.Email, &verified, &u.Picture, &created, &profile, &updated, &disabled, &adm); err != nil {
 		return nil, notFound(err)
 	}
 	var p storage.ProfileClaims
@@ -375,7 +375,7 @@ func scanUser(r scanner) (*storage.User, error) {
 		return nil, fmt.Errorf("user %s: profile: %w", u.ID, err)
 	}
 	u.Profile = p.Profile(fromUnix(updated))
-	u.EmailVerified, u.Disabled = verified != 0, disabled != 0
+	u.EmailVerified, u.Disabled, u.Admin = verified != 0, disabled != 0, adm != 0
 	u.CreatedAt = fromUnix(created)
 	return &u, nil
 }
@@ -386,9 +386,9 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 	if err != nil {
 		return err
 	}
-	return s.insert(ctx, `INSERT INTO users (`+userCols+`, email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	return s.insert(ctx, `INSERT INTO users (`+userCols+`, email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, unix(u.CreatedAt), profile, unix(u.Profile.UpdatedAt),
-		boolInt(u.Disabled), emailKey(u))
+		boolInt(u.Disabled), boolInt(u.Admin), emailKey(u))
 }
 
 // UpdateUser replaces a user's name, email, picture and profile.
@@ -440,6 +440,11 @@ func (s *Store) SetFirstPassword(ctx context.Context, id, hash string) error {
 // SetUserDisabled disables or enables a user.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
 	return mustAffect(s.exec(ctx, `UPDATE users SET disabled = $1 WHERE id = $2`, boolInt(disabled), id))
+}
+
+// SetUserAdmin gives or takes a user's admin role.
+func (s *Store) SetUserAdmin(ctx context.Context, id string, admin bool) error {
+	return mustAffect(s.exec(ctx, `UPDATE users SET admin = $1 WHERE id = $2`, boolInt(admin), id))
 }
 
 func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), q string, args ...any) ([]T, error) {

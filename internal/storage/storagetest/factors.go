@@ -268,3 +268,47 @@ func testListRecoveryCodes(t *testing.T, s storage.Storage) {
 		t.Fatalf("unused codes = %v, want [h1 h3]", got)
 	}
 }
+
+// testUserAdmin: a user is created admin or not as given, made and unmade
+// admin by SetUserAdmin, UpdateUser leaves the role alone, and an
+// upstream user is created with the role as given.
+func testUserAdmin(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "u1", Username: "amal", PasswordHash: "$argon2id$x", CreatedAt: now(), Admin: true}), "create admin")
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "u2", Username: "badr", PasswordHash: "$argon2id$x", CreatedAt: now()}), "create")
+	isAdmin := func(id string) bool {
+		t.Helper()
+		u, err := s.GetUser(ctx, id)
+		mustNil(t, err, "get "+id)
+		return u.Admin
+	}
+	if !isAdmin("u1") || isAdmin("u2") {
+		t.Fatalf("created: u1 admin %v, u2 admin %v", isAdmin("u1"), isAdmin("u2"))
+	}
+	u, _ := s.GetUser(ctx, "u1")
+	u.Name, u.Admin = "Amal", false
+	mustNil(t, s.UpdateUser(ctx, *u), "update profile")
+	if !isAdmin("u1") {
+		t.Fatal("UpdateUser took the admin role")
+	}
+	mustNil(t, s.SetUserAdmin(ctx, "u2", true), "make admin")
+	mustNil(t, s.SetUserAdmin(ctx, "u1", false), "unmake admin")
+	if isAdmin("u1") || !isAdmin("u2") {
+		t.Fatalf("after SetUserAdmin: u1 admin %v, u2 admin %v", isAdmin("u1"), isAdmin("u2"))
+	}
+	byName, err := s.GetUserByUsername(ctx, "badr")
+	mustNil(t, err, "get by username")
+	if !byName.Admin {
+		t.Fatal("GetUserByUsername lost the admin role")
+	}
+	users, err := s.ListUsers(ctx)
+	mustNil(t, err, "list")
+	if len(users) != 2 || users[0].Admin || !users[1].Admin {
+		t.Fatalf("list: %+v", users)
+	}
+	mustNil(t, s.CreateUpstreamUser(ctx, storage.User{ID: "u3", Username: "up", CreatedAt: now(), Admin: true},
+		storage.UpstreamLink{Upstream: "gh", Subject: "1", CreatedAt: now(), LastUsedAt: now()}), "create upstream user")
+	if !isAdmin("u3") {
+		t.Fatal("CreateUpstreamUser lost the admin role")
+	}
+	wantErr(t, s.SetUserAdmin(ctx, "nobody", true), storage.ErrNotFound, "make an unknown user admin")
+}

@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"UserSessions", testUserSessions},
 		{"AMR", testAMR},
 		{"UserDisabled", testUserDisabled},
+		{"UserAdmin", testUserAdmin},
 		{"ListRecoveryCodes", testListRecoveryCodes},
 		{"TouchConsent", testTouchConsent},
 		{"DeleteUserEverything", testDeleteUserEverything},

@@ -1,0 +1,61 @@
+package console
+
+import (
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/bawwab/bawwab/internal/ui"
+)
+
+// TestMessages: every message key the console's templates and code name
+// has a text in English and in Arabic.
+func TestMessages(t *testing.T) {
+	keyRE := regexp.MustCompile(`"(console\.[a-z_.]+)"`)
+	keys := map[string]bool{"unavailable.message": true}
+	err := fs.WalkDir(os.DirFS("."), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || (filepath.Ext(path) != ".html" && filepath.Ext(path) != ".go") || path == "console_pkg_test.go" {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		for _, m := range keyRE.FindAllStringSubmatch(string(raw), -1) {
+			keys[m[1]] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 50 {
+		t.Fatalf("found only %d keys", len(keys))
+	}
+	for k := range keys {
+		for _, lang := range ui.Languages {
+			if got := ui.T(lang, k, 1, "x"); got == k || got == "" {
+				t.Errorf("%s has no %s text", k, lang)
+			}
+		}
+	}
+}
+
+// TestRedirectURI: the callback is offered at loopback IP addresses only.
+func TestRedirectURI(t *testing.T) {
+	for host, want := range map[string]string{
+		"127.0.0.1:8081":       "http://127.0.0.1:8081/console/callback",
+		"[::1]:8081":           "http://[::1]:8081/console/callback",
+		"localhost:8081":       "",
+		"evil.example:8081":    "",
+		"127.0.0.1":            "",
+		"127.0.0.1.evil:80":    "",
+		"[::ffff:127.0.0.1]:1": "",
+	} {
+		r, _ := http.NewRequest("GET", "http://x/console/login", nil)
+		r.Host = host
+		if got := redirectURI(r); got != want {
+			t.Errorf("Host %q: %q, want %q", host, got, want)
+		}
+	}
+}

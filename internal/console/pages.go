@@ -1,0 +1,213 @@
+package console
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bawwab/bawwab/internal/adminapi"
+	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// Dashboard is what the dashboard shows.
+type Dashboard struct {
+	Clients, Users, Grants int
+	// Logins and Failures count the sign-ins of the last hour, from the
+	// audit log (up to 1000 each).
+	Logins, Failures int
+	Keys             []KeyAge
+	// StoreOK says that every read of the page reached the store.
+	StoreOK bool
+}
+
+// KeyAge is a signing key and how old it is.
+type KeyAge struct {
+	adminapi.Key
+	Days int
+}
+
+func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	d, err := c.counts(r, c.remote(u))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "dashboard", "console.dashboard", u, d)
+}
+
+func (c *Console) counts(r *http.Request, rm *adminapi.Remote) (Dashboard, error) {
+	ctx := r.Context()
+	var d Dashboard
+	clients, err := rm.ListClients(ctx)
+	if err != nil {
+		return d, err
+	}
+	users, err := rm.ListUsers(ctx)
+	if err != nil {
+		return d, err
+	}
+	d.Clients, d.Users = len(clients), len(users)
+	for _, cl := range clients {
+		gs, err := rm.ListClientGrants(ctx, cl.ID)
+		if err != nil {
+			return d, err
+		}
+		d.Grants += len(gs)
+	}
+	since := c.Now().Add(-time.Hour)
+	for typ, n := range map[string]*int{audit.Login: &d.Logins, audit.LoginFailed: &d.Failures} {
+		evs, err := rm.ListAudit(ctx, storage.AuditFilter{Type: typ, Since: since, Limit: 1000})
+		if err != nil {
+			return d, err
+		}
+		*n = len(evs)
+	}
+	keys, err := rm.ListKeys(ctx)
+	for _, k := range keys {
+		d.Keys = append(d.Keys, KeyAge{k, int(c.Now().Sub(k.CreatedAt) / (24 * time.Hour))})
+	}
+	d.StoreOK = err == nil
+	return d, err
+}
+
+// ClientsPage lists the clients; Created is a client just created, with
+// its secret shown this once.
+type ClientsPage struct {
+	Clients []adminapi.Client
+	Created *adminapi.CreatedClient
+	Error   string
+	Form    adminapi.NewClient
+}
+
+func (c *Console) clients(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	c.clientsPage(w, r, u, http.StatusOK, ClientsPage{})
+}
+
+func (c *Console) clientsPage(w http.ResponseWriter, r *http.Request, u *storage.User, status int, p ClientsPage) {
+	cs, err := c.remote(u).ListClients(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	slices.SortFunc(cs, func(a, b adminapi.Client) int { return strings.Compare(a.ID, b.ID) })
+	p.Clients = cs
+	c.render(w, r, status, "clients", "console.clients", u, p)
+}
+
+// createClient registers a client from the form; the API's refusal (a bad
+// redirect URI, an id taken) is shown beside the form, kept as typed.
+func (c *Console) createClient(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	in := adminapi.NewClient{ID: strings.TrimSpace(r.PostFormValue("client_id")), Name: strings.TrimSpace(r.PostFormValue("name")),
+		Public: r.PostFormValue("public") == "on", RedirectURIs: strings.Fields(r.PostFormValue("redirect_uris")),
+		Scopes: strings.Fields(r.PostFormValue("scopes")), GrantTypes: []string{"authorization_code", "refresh_token"}}
+	created, err := c.remote(u).CreateClient(r.Context(), in)
+	var ae *adminapi.Error
+	switch {
+	case err == nil:
+		c.clientsPage(w, r, u, http.StatusCreated, ClientsPage{Created: &created})
+	case asAPIError(err, &ae) && ae.Status < 500:
+		c.clientsPage(w, r, u, ae.Status, ClientsPage{Error: ae.Description, Form: in})
+	default:
+		c.fail(w, r, err)
+	}
+}
+
+func (c *Console) confirmDelete(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	cs, err := c.remote(u).ListClients(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	i := slices.IndexFunc(cs, func(cl adminapi.Client) bool { return cl.ID == r.PathValue("id") })
+	if i < 0 {
+		c.message(w, r, http.StatusNotFound, "console.no_client")
+		return
+	}
+	c.render(w, r, http.StatusOK, "delete", "console.delete_client", u, cs[i])
+}
+
+func (c *Console) deleteClient(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	if r.PathValue("id") == ClientID {
+		c.message(w, r, http.StatusBadRequest, "console.delete_self")
+		return
+	}
+	if err := c.remote(u).DeleteClient(r.Context(), r.PathValue("id")); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	back(w, r, "/console/clients", "console.client_deleted")
+}
+
+// UsersPage lists the users whose username, name or email contain Query.
+type UsersPage struct {
+	Query string
+	Users []adminapi.User
+}
+
+func (c *Console) users(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	us, err := c.remote(u).ListUsers(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	lq := strings.ToLower(q)
+	us = slices.DeleteFunc(us, func(x adminapi.User) bool {
+		return !strings.Contains(strings.ToLower(x.Username+"\x00"+x.Name+"\x00"+x.Email), lq)
+	})
+	c.render(w, r, http.StatusOK, "users", "console.users", u, UsersPage{Query: q, Users: us})
+}
+
+func (c *Console) disableUser(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	if r.PathValue("id") == u.ID {
+		c.message(w, r, http.StatusBadRequest, "console.disable_self")
+		return
+	}
+	if _, err := c.remote(u).DisableUser(r.Context(), r.PathValue("id"), r.PostFormValue("reason")); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	back(w, r, "/console/users", "console.user_disabled")
+}
+
+func (c *Console) enableUser(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	if _, err := c.remote(u).EnableUser(r.Context(), r.PathValue("id")); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	back(w, r, "/console/users", "console.user_enabled")
+}
+
+// AuditPage is a page of the audit log, newest first; Older links to the
+// next page: the events before the last one shown (to the millisecond
+// the store keeps; another event of that very millisecond is skipped).
+type AuditPage struct {
+	User, Client, Type string
+	Events             []adminapi.Event
+	Older              string
+}
+
+// auditPageSize is how many events a page of the audit log shows.
+const auditPageSize = 50
+
+func (c *Console) auditLog(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	q := r.URL.Query()
+	f := storage.AuditFilter{UserID: q.Get("user"), ClientID: q.Get("client"), Type: q.Get("type"), Limit: auditPageSize}
+	if t, err := time.Parse(time.RFC3339, q.Get("until")); err == nil {
+		f.Until = t
+	}
+	evs, err := c.remote(u).ListAudit(r.Context(), f)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	p := AuditPage{User: f.UserID, Client: f.ClientID, Type: f.Type, Events: evs}
+	if len(evs) == auditPageSize {
+		next := q
+		next.Set("until", evs[len(evs)-1].Time.UTC().Format(time.RFC3339Nano)) // exclusive
+		p.Older = "/console/audit?" + next.Encode()
+	}
+	c.render(w, r, http.StatusOK, "audit", "console.audit", u, p)
+}

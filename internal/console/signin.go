@@ -1,0 +1,256 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/bawwab/bawwab/internal/adminapi"
+	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/oautherr"
+	"github.com/bawwab/bawwab/internal/session"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// inProcess sends the console's OAuth requests to the server's public
+// handler without a network, from the loopback address.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.RemoteAddr = "127.0.0.1:0"
+	r.RequestURI = r.URL.RequestURI()
+	w := httptest.NewRecorder()
+	t.h.ServeHTTP(w, r)
+	return w.Result(), nil
+}
+
+// redirectURI is the console's callback as the operator's browser reaches
+// it: a loopback IP address (the registered redirect URIs match on any
+// port, RFC 8252 §7.3); "" for any other host.
+func redirectURI(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil || (host != "127.0.0.1" && host != "::1") {
+		return ""
+	}
+	return "http://" + r.Host + callbackPath
+}
+
+func (c *Console) oauth(redirect string, p *oidc.Provider) oauth2.Config {
+	ep := p.Endpoint()
+	ep.AuthStyle = oauth2.AuthStyleInParams
+	return oauth2.Config{ClientID: ClientID, Endpoint: ep, RedirectURL: redirect, Scopes: []string{oidc.ScopeOpenID}}
+}
+
+// provider discovers the server's own issuer, in process.
+func (c *Console) provider(ctx context.Context) (context.Context, *oidc.Provider, error) {
+	hc := &http.Client{Transport: inProcess{c.Public}, Timeout: 10 * time.Second}
+	ctx = context.WithValue(oidc.ClientContext(ctx, hc), oauth2.HTTPClient, hc)
+	p, err := oidc.NewProvider(ctx, c.Issuer)
+	return ctx, p, err
+}
+
+// login starts a sign-in: a random value in a short-lived cookie, from
+// which state, nonce and the PKCE verifier derive; the browser goes to
+// the server's authorization endpoint.
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	redirect := redirectURI(r)
+	if redirect == "" {
+		c.message(w, r, http.StatusBadRequest, "console.loopback")
+		return
+	}
+	if err := c.register(r.Context()); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	_, p, err := c.provider(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	value := rand.Text() + rand.Text()
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: value, Path: callbackPath, MaxAge: 600, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode})
+	cfg := c.oauth(redirect, p)
+	u := cfg.AuthCodeURL(c.derive("state", value), oidc.Nonce(c.derive("nonce", value)),
+		oauth2.S256ChallengeOption(c.derive("pkce", value)), oauth2.SetAuthURLParam("ui_locales", c.lang(w, r)))
+	http.Redirect(w, r, u, http.StatusSeeOther)
+}
+
+// errSignIn is a callback that does not finish a sign-in of this browser.
+var errSignIn = errors.New("console: the sign-in was not started in this browser, has expired, or was refused")
+
+// callback finishes a sign-in: the state must be this browser's, the code
+// is exchanged with the PKCE verifier, and the ID token must be the
+// server's, for the console, with this sign-in's nonce.
+func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
+	ck, err := r.Cookie(loginCookie)
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: callbackPath, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	q := r.URL.Query()
+	if err != nil || len(ck.Value) < 20 || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.derive("state", ck.Value))) != 1 {
+		c.message(w, r, http.StatusBadRequest, "console.signin_state")
+		return
+	}
+	if q.Get("error") != "" {
+		c.message(w, r, http.StatusForbidden, "console.signin_denied")
+		return
+	}
+	tok, err := c.exchange(r, ck.Value, q.Get("code"))
+	if err != nil {
+		c.Log.InfoContext(r.Context(), "console sign-in failed", "err", err)
+		c.message(w, r, http.StatusBadRequest, "console.signin_failed")
+		return
+	}
+	c.admit(w, r, tok)
+}
+
+// exchange redeems code and verifies the ID token.
+func (c *Console) exchange(r *http.Request, login, code string) (*oidc.IDToken, error) {
+	redirect := redirectURI(r)
+	if redirect == "" || code == "" {
+		return nil, errSignIn
+	}
+	ctx, p, err := c.provider(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	cfg := c.oauth(redirect, p)
+	t, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(c.derive("pkce", login)))
+	if err != nil {
+		return nil, err
+	}
+	raw, _ := t.Extra("id_token").(string)
+	idt, err := p.VerifierContext(ctx, &oidc.Config{ClientID: ClientID, Now: c.Now}).Verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(c.derive("nonce", login))) != 1 {
+		return nil, errSignIn
+	}
+	return idt, nil
+}
+
+// admit gives the user of the ID token a console session when they hold
+// the admin role and are not disabled; anyone else gets a 403 page, and
+// the refusal is audited.
+func (c *Console) admit(w http.ResponseWriter, r *http.Request, idt *oidc.IDToken) {
+	u, err := c.Store.GetUser(r.Context(), idt.Subject)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		c.fail(w, r, err)
+		return
+	}
+	if u == nil || !u.Admin || u.Disabled {
+		c.Audit.Record(r.Context(), audit.Event{Type: audit.ConsoleRefused, UserID: idt.Subject, ClientID: ClientID, Detail: "not an admin"})
+		c.message(w, r, http.StatusForbidden, "console.not_admin")
+		return
+	}
+	var claims struct {
+		AMR []string `json:"amr"`
+	}
+	_ = idt.Claims(&claims)
+	if _, err := c.sessions.LoginWith(r.Context(), w, r, u.ID, claims.AMR); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.Audit.Record(r.Context(), audit.Event{Type: audit.ConsoleSignIn, UserID: u.ID, ClientID: ClientID})
+	// The session cookie is SameSite=Strict and this response ends a
+	// redirect that may have crossed sites: the browser goes on from a
+	// page of the console's own, so that the cookie is sent.
+	c.render(w, r, http.StatusOK, "signedin", "console.signedin", nil, nil)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *storage.User) {
+	if err := c.sessions.Logout(r.Context(), w, r); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.message(w, r, http.StatusOK, "console.signedout")
+}
+
+// operator returns the signed-in admin of r, or nil: no session, or the
+// user lost the role or was disabled since.
+func (c *Console) operator(r *http.Request) (*storage.User, error) {
+	s, err := c.sessions.Current(r.Context(), r)
+	if errors.Is(err, session.ErrNoSession) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.Store.GetUser(r.Context(), s.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil || !u.Admin || u.Disabled {
+		return nil, err
+	}
+	return u, nil
+}
+
+// handler is a console page or action of a signed-in admin.
+type handler func(http.ResponseWriter, *http.Request, *storage.User)
+
+// page serves h to a signed-in admin; anyone else is sent to sign in.
+func (c *Console) page(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, err := c.operator(r)
+		switch {
+		case err != nil:
+			c.fail(w, r, err)
+		case u == nil:
+			to := "/console/login"
+			if l := r.URL.Query().Get("lang"); l != "" {
+				to += "?lang=" + url.QueryEscape(l)
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
+		default:
+			h(w, r, u)
+		}
+	}
+}
+
+// form serves h to a signed-in admin whose form carries this session's
+// CSRF token; anything else is refused with 403.
+func (c *Console) form(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, err := c.operator(r)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if u == nil {
+			c.message(w, r, http.StatusForbidden, "console.signin_again")
+			return
+		}
+		if err := c.sessions.ReadForm(w, r); err != nil {
+			if errors.Is(err, session.ErrCSRF) {
+				c.Audit.Record(r.Context(), audit.Event{Type: audit.CSRFRejected, UserID: u.ID, ClientID: ClientID, Detail: "console " + oautherr.Clip(r.URL.Path)})
+			}
+			c.message(w, r, http.StatusForbidden, "console.csrf")
+			return
+		}
+		h(w, r, u)
+	}
+}
+
+// remote calls the admin API in process as the operator u.
+func (c *Console) remote(u *storage.User) *adminapi.Remote {
+	rm := adminapi.InProcess(c.API, c.Token)
+	rm.Operator = u.Username + " (console)"
+	return rm
+}
+
+// back redirects to the console page path after an action, with the
+// notice (a message key) to show.
+func back(w http.ResponseWriter, r *http.Request, path string, notice string) {
+	http.Redirect(w, r, path+"?notice="+url.QueryEscape(notice), http.StatusSeeOther)
+}
