@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	cdppage "github.com/chromedp/cdproto/page"
@@ -18,27 +17,8 @@ import (
 func TestBrowserPasskeyDisabled(t *testing.T) {
 	exe := chromium(t)
 	e := startLocalhost(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 800))...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx, chromedp.Navigate(e.URL+"/login?lang=en")); err != nil {
-		t.Fatalf("start browser: %v", err)
-	}
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-			t.Fatalf("%s: %v\n%s", what, err, body)
-		}
-	}
-	id := func(s string) chromedp.CSS { return chromedp.CSS("#" + s) }
+	b := openTab(t, exe, e.URL+"/login?lang=en", "")
+	bctx, step, id := b.ctx, b.step, byID
 	step("authenticator", virtualAuthenticator)
 	// The button, not conditional mediation: the test chooses the moment.
 	step("no conditional mediation", func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {

@@ -70,35 +70,8 @@ func TestBrowserPasskey(t *testing.T) {
 
 func passkeyStory(t *testing.T, exe, lang string) {
 	e := startLocalhost(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 800))...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx, chromedp.Navigate(e.URL+"/login?lang="+lang)); err != nil {
-		t.Fatalf("start browser: %v", err)
-	}
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-			t.Fatalf("%s (%s): %v\n%s", what, lang, err, body)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
-	id := func(s string) chromedp.CSS { return chromedp.CSS("#" + s) }
+	b := openTab(t, exe, e.URL+"/login?lang="+lang, lang)
+	step, eval, id := b.step, b.eval, byID
 	step("authenticator", virtualAuthenticator)
 	step("password sign-in", chromedp.WaitVisible(id("username")),
 		chromedp.SendKeys(id("username"), userName), chromedp.SendKeys(id("password"), userPassword),
@@ -205,35 +178,8 @@ func TestBrowserTOTP(t *testing.T) {
 
 func totpStory(t *testing.T, exe, lang string) {
 	e := start(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 800))...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx, chromedp.Navigate(e.URL+"/login?lang="+lang)); err != nil {
-		t.Fatalf("start browser: %v", err)
-	}
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-			t.Fatalf("%s (%s): %v\n%s", what, lang, err, body)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
-	id := func(s string) chromedp.CSS { return chromedp.CSS("#" + s) }
+	b := openTab(t, exe, e.URL+"/login?lang="+lang, lang)
+	step, eval, id := b.step, b.eval, byID
 	step("password sign-in", chromedp.WaitVisible(id("username")),
 		chromedp.SendKeys(id("username"), userName), chromedp.SendKeys(id("password"), userPassword),
 		chromedp.Click(id("login-submit")), chromedp.WaitVisible(id("security-link")))
@@ -277,27 +223,8 @@ func totpStory(t *testing.T, exe, lang string) {
 func TestBrowserDemoPasskey(t *testing.T) {
 	exe := chromium(t)
 	d, _ := startDemo(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 800))...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx, chromedp.Navigate(d.AuthURL+"/login")); err != nil {
-		t.Fatalf("start browser: %v", err)
-	}
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-			t.Fatalf("%s: %v\n%s", what, err, body)
-		}
-	}
-	id := func(s string) chromedp.CSS { return chromedp.CSS("#" + s) }
+	b := openTab(t, exe, d.AuthURL+"/login", "")
+	step, id := b.step, byID
 	step("authenticator", virtualAuthenticator)
 	step("password sign-in", chromedp.WaitVisible(id("username")),
 		chromedp.SendKeys(id("username"), demo.Username), chromedp.SendKeys(id("password"), demo.Password),

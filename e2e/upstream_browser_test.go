@@ -27,35 +27,9 @@ func upstreamStory(t *testing.T, exe, lang string) {
 	jane := upstreamUser{Username: "jane", Password: "tulip garden seventeen", Email: "jane@corp.example", EmailVerified: true}
 	op.addUser(t, jane)
 	e := startWithUpstream(t, op, "corp")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 800))...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
 	r := e.notesRequest("openid email")
-	if err := chromedp.Do(bctx, chromedp.Navigate(e.URL+r.url()+"&ui_locales="+lang)); err != nil {
-		t.Fatalf("start browser: %v", err)
-	}
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-			t.Fatalf("%s (%s): %v\n%s", what, lang, err, body)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
+	b := openTab(t, exe, e.URL+r.url()+"&ui_locales="+lang, lang)
+	step, eval := b.step, b.eval
 	// at waits until the tab shows a page under prefix.
 	at := func(what, prefix string) {
 		t.Helper()
