@@ -97,10 +97,7 @@ func when(t time.Time) *time.Time {
 // (no cross-site page can make a browser fetch it), as an attachment
 // nobody caches.
 func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	sess, u := h.user(w, r)
+	sess, u := h.posted(w, r)
 	if u == nil {
 		return
 	}

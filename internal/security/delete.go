@@ -63,10 +63,7 @@ func (h *Handler) fresh(sess *storage.Session) bool {
 // one transaction (storage.DeleteUser). An audit event, under the internal
 // id only, stays.
 func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	sess, u := h.user(w, r)
+	sess, u := h.posted(w, r)
 	if u == nil {
 		return
 	}

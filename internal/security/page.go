@@ -172,10 +172,7 @@ func (h *Handler) refused(w http.ResponseWriter, r *http.Request, sess *storage.
 }
 
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	sess, u := h.user(w, r)
+	sess, u := h.posted(w, r)
 	if u == nil {
 		return
 	}
@@ -269,10 +266,7 @@ func (h *Handler) setFirstPassword(w http.ResponseWriter, r *http.Request, sess 
 
 // totp starts an enrolment, confirms it, or turns TOTP off (action).
 func (h *Handler) totp(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	sess, u := h.user(w, r)
+	sess, u := h.posted(w, r)
 	if u == nil {
 		return
 	}
@@ -367,10 +361,7 @@ func (h *Handler) regenerate(w http.ResponseWriter, r *http.Request) {
 
 // endSession signs out one of the user's sessions (another device).
 func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	_, u := h.user(w, r)
+	_, u := h.posted(w, r)
 	if u == nil {
 		return
 	}
@@ -400,10 +391,7 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
 // form parsed, the signed-in user, and the password asked again (so that a
 // session left open is not enough). ok is false when it answered already.
 func (h *Handler) withPassword(w http.ResponseWriter, r *http.Request) (sess *storage.Session, u *storage.User, ok bool) {
-	if !h.parseForm(w, r) {
-		return nil, nil, false
-	}
-	if sess, u = h.user(w, r); u == nil {
+	if sess, u = h.posted(w, r); u == nil {
 		return nil, nil, false
 	}
 	if err := h.reauth(r.Context(), u, r.PostForm.Get("current")); err != nil {

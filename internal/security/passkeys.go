@@ -211,10 +211,7 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) passkeyRename(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	sess, u := h.user(w, r)
+	sess, u := h.posted(w, r)
 	if u == nil {
 		return
 	}
@@ -235,10 +232,7 @@ func (h *Handler) passkeyRename(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) passkeyDelete(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	sess, u := h.user(w, r)
+	sess, u := h.posted(w, r)
 	if u == nil || !h.manages(w, r, sess, u) {
 		return
 	}

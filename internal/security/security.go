@@ -129,6 +129,16 @@ func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 // (ui.Error).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) { h.UI.Error(w, r, err) }
 
+// posted reads a form posted from a page of the signed-in person: the
+// CSRF check (parseForm), then the session and its user (user). The user
+// is nil when it answered already.
+func (h *Handler) posted(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User) {
+	if !h.parseForm(w, r) {
+		return nil, nil
+	}
+	return h.user(w, r)
+}
+
 // user returns the signed-in user of r. Without a session it sends the
 // browser to sign in and returns nil; on a store error it shows the error
 // page and returns nil.

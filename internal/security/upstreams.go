@@ -42,10 +42,7 @@ func (h *Handler) linkedAccounts(r *http.Request, u *storage.User, d *pageData) 
 // unlink removes a link to an upstream while another way to sign in
 // remains: a password, a passkey, or another link.
 func (h *Handler) unlink(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
-		return
-	}
-	sess, u := h.user(w, r)
+	sess, u := h.posted(w, r)
 	if u == nil {
 		return
 	}
