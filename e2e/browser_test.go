@@ -36,11 +36,13 @@ func chromium(t *testing.T) string {
 }
 
 // Screen sizes every page is captured at: a laptop and a phone.
-var screens = []struct {
+type screen struct {
 	name          string
 	width, height int64
 	mobile        bool
-}{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}}
+}
+
+var screens = []screen{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}}
 
 // screenshotDir is where the story's screenshots go: BAWWAB_SCREENSHOTS
 // if set (kept), else a temporary directory kept only when the test fails.
@@ -78,10 +80,22 @@ type tab struct {
 	notFound []string // URLs answered 404
 }
 
-// shot captures the page at every screen size.
+// shotScreens are the sizes shot captures: every size when the
+// screenshots are kept (BAWWAB_SCREENSHOTS), else the first alone, for a
+// failed test's record; switching to the phone's emulation and back at
+// every step made up much of the browser tests' time.
+func shotScreens() []screen {
+	if os.Getenv("BAWWAB_SCREENSHOTS") != "" {
+		return screens
+	}
+	return screens[:1]
+}
+
+// shot captures the page at every screen size of shotScreens.
 func (b *tab) shot(step string) {
 	b.n++
-	for _, s := range screens {
+	sizes := shotScreens()
+	for _, s := range sizes {
 		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		opts := []chromedp.EmulateViewportOption{}
 		if s.mobile {
@@ -98,6 +112,9 @@ func (b *tab) shot(step string) {
 			continue
 		}
 		_ = os.WriteFile(filepath.Join(b.dir, fmt.Sprintf("%s-%02d-%s-%s.png", b.lang, b.n, step, s.name)), buf, 0o644)
+	}
+	if len(sizes) == 1 {
+		return // still at the first size
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()

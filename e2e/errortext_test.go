@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 	checker := &descriptionChecker{next: http.DefaultTransport}
 	http.DefaultTransport = checker
 	code := testenv.MainPostgres(m, "e2e", false) // says when the PostgreSQL tests are skipped
+	removeBawwabBuild()
 	if testing.Verbose() {
 		fmt.Printf("error descriptions checked: %d\n", checker.count())
 	}

@@ -33,15 +33,20 @@ import (
 	"github.com/bawwab/bawwab/internal/token"
 )
 
-// clock is an adjustable clock shared by the server under test.
+// clock is an adjustable clock shared by the server under test. It ticks
+// in real time unless frozen; Advance moves it either way.
 type clock struct {
 	mu     sync.Mutex
 	offset time.Duration
+	frozen time.Time // non-zero: Now stands still here
 }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.frozen.IsZero() {
+		return c.frozen
+	}
 	return time.Now().Add(c.offset)
 }
 
@@ -49,6 +54,20 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.offset += d
+	if !c.frozen.IsZero() {
+		c.frozen = c.frozen.Add(d)
+	}
+}
+
+// Freeze stops the clock where it is, for a test whose outcome must not
+// depend on how long a loaded machine takes between two steps (a backoff
+// that expires, a second boundary passed). Only Advance moves it then.
+func (c *clock) Freeze() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.frozen.IsZero() {
+		c.frozen = time.Now().Add(c.offset)
+	}
 }
 
 // env is one running server with a user and clients.

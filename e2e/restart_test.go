@@ -71,19 +71,44 @@ func TestRestartAfterKill(t *testing.T) {
 	})
 }
 
+// bawwabBuild is cmd/bawwab, compiled by the first test that needs it and
+// shared (read-only) by the others: linking it again per test cost more
+// than most tests themselves.
+var bawwabBuild struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
 // buildBawwab compiles cmd/bawwab once per test binary run.
 func buildBawwab(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build bawwab: %v", err)
+	b := &bawwabBuild
+	b.once.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			b.err = fmt.Errorf("the go command is needed to build bawwab: %w", err)
+			return
+		}
+		if b.dir, b.err = os.MkdirTemp("", "bawwab-e2e-"); b.err != nil {
+			return
+		}
+		b.bin = filepath.Join(b.dir, "bawwab")
+		if out, err := exec.Command(goTool, "build", "-o", b.bin, "../cmd/bawwab").CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	bin := filepath.Join(t.TempDir(), "bawwab")
-	out, err := exec.Command(goTool, "build", "-o", bin, "../cmd/bawwab").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	return b.bin
+}
+
+// removeBawwabBuild removes the shared build once every test has run.
+func removeBawwabBuild() {
+	if bawwabBuild.dir != "" {
+		os.RemoveAll(bawwabBuild.dir)
 	}
-	return bin
 }
 
 // proc is a bawwab subprocess.
