@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -619,5 +620,43 @@ func TestUpstreamDisabled(t *testing.T) {
 	}
 	if p := b.get("/upstream/fake/callback?code=c&state=s"); p.Status != http.StatusNotFound {
 		t.Fatalf("callback of a disabled upstream: %d", p.Status)
+	}
+}
+
+// TestUpstreamGitHubEmailCleaned: the address a GitHub-shaped upstream's
+// /user/emails lists is held to the same rules as a userinfo address
+// (no control characters, at most 254 bytes, an '@'): one that breaks
+// them is kept nowhere, not stored on the account made just in time.
+func TestUpstreamGitHubEmailCleaned(t *testing.T) {
+	op := startGitHubOP(t)
+	e := startWithUpstream(t, op, "github")
+	for i, tc := range []struct{ name, email string }{
+		{"CR LF", "octo\r\nBcc: all@github.example\r\n@github.example"},
+		{"NUL", "octo\x00@github.example"},
+		{"huge", strings.Repeat("a", 4000) + "@github.example"},
+		{"no @", "octo.github.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := e.browser()
+			r := e.notesRequest("openid email")
+			who := upstreamUser{Username: strings.Repeat("u", i+1) + "cat", Email: tc.email, EmailVerified: true}
+			p, _ := b.upstreamLogin(op, r, "github", who)
+			if p.Status >= 500 {
+				t.Fatalf("callback: %d %s", p.Status, p.Body)
+			}
+			l := linkOf(t, e, "github", strconv.Itoa(4200000+len(who.Username)))
+			if l == nil {
+				return // refused: nothing stored
+			}
+			u, _ := e.Store.GetUser(context.Background(), l.UserID)
+			for _, s := range []string{u.Email, l.Email} {
+				if len(s) > 254 || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) || s != "" && !strings.Contains(s, "@") {
+					t.Fatalf("stored address %.80q (%d bytes)", s, len(s))
+				}
+			}
+			if u.Email != "" && u.EmailVerified != true {
+				t.Fatalf("user %+v", u)
+			}
+		})
 	}
 }

@@ -216,7 +216,10 @@ func primaryEmail(v any) (string, bool) {
 		m, _ := e.(map[string]any)
 		if primary, _ := m["primary"].(bool); primary {
 			verified, _ := m["verified"].(bool)
-			return text(m["email"]), verified
+			if email := address(text(m["email"])); email != "" {
+				return email, verified
+			}
+			return "", false
 		}
 	}
 	return "", false

@@ -50,6 +50,10 @@ func TestMap(t *testing.T) {
 		{"a huge subject is none", `{"sub":"` + strings.Repeat("s", 300) + `"}`, oidcClaims, Identity{}, ErrNoSubject},
 		{"an email that is no address is dropped", `{"sub":"s","email":"not an address","email_verified":true}`, oidcClaims,
 			Identity{Subject: "s", EmailVerified: true}, nil},
+		{"an email with a control character is dropped, not mended into another", `{"sub":"s","email":"vic\u0000tim@y.example","email_verified":true}`,
+			oidcClaims, Identity{Subject: "s", EmailVerified: true}, nil},
+		{"an email over 254 bytes is dropped, not cut into another", `{"sub":"s","email":"` + strings.Repeat("a", 250) + `@y.example.evil.example"}`,
+			oidcClaims, Identity{Subject: "s"}, nil},
 		{"custom mapping", `{"uid":"u-7","mail":"m@x.example","verified":true,"cn":"M"}`, Claims{Subject: "uid", Email: "mail", EmailVerified: "verified", Name: "cn"},
 			Identity{Subject: "u-7", Email: "m@x.example", EmailVerified: true, Name: "M"}, nil},
 	}
@@ -72,6 +76,8 @@ func TestPrimaryEmail(t *testing.T) {
 		{`[{"email":"old@x.example","primary":false,"verified":true},{"email":"me@x.example","primary":true,"verified":true}]`, "me@x.example", true},
 		{`[{"email":"me@x.example","primary":true,"verified":false}]`, "me@x.example", false},
 		{`[]`, "", false},
+		{`[{"email":"me\r\n@x.example","primary":true,"verified":true}]`, "", false},
+		{`[{"email":"me.x.example","primary":true,"verified":true}]`, "", false},
 		{`{"email":"not-a-list"}`, "", false},
 	}
 	for _, tt := range tests {
