@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,6 +170,8 @@ type fakeOP struct {
 	DiscoveryIssuer string
 	// GitHub makes it a GitHub-shaped OAuth 2.0 server instead.
 	GitHub bool
+	// jwksHits counts the requests for its keys.
+	jwksHits atomic.Int64
 }
 
 type fakeCode struct {
@@ -242,6 +245,7 @@ func (op *fakeOP) discovery(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (op *fakeOP) jwks(w http.ResponseWriter, _ *http.Request) {
+	op.jwksHits.Add(1)
 	writeJSONTest(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &op.key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
 }
 

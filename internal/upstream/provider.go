@@ -63,13 +63,21 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 		return nil, fmt.Errorf("upstream %s: discovery: %w", p.ID, err)
 	}
 	var meta struct {
-		IssParam bool `json:"authorization_response_iss_parameter_supported"`
+		IssParam bool     `json:"authorization_response_iss_parameter_supported"`
+		JWKS     string   `json:"jwks_uri"`
+		Algs     []string `json:"id_token_signing_alg_values_supported"`
 	}
 	if err := op.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("upstream %s: discovery: %w", p.ID, err)
 	}
+	// The keys are read again for an unknown key at most once in a while
+	// (keySet), not for every token anyone posts.
+	keys := &keySet{uri: meta.JWKS, http: p.HTTP, now: p.Now}
+	if keys.now == nil {
+		keys.now = time.Now
+	}
 	d := &discovered{provider: op, issParam: meta.IssParam,
-		verifier: op.Verifier(&oidc.Config{ClientID: p.ClientID, Now: p.Now})}
+		verifier: oidc.NewVerifier(p.Issuer, keys, &oidc.Config{ClientID: p.ClientID, Now: p.Now, SupportedSigningAlgs: signingAlgs(meta.Algs)})}
 	p.disc = d
 	return d, nil
 }
