@@ -660,3 +660,33 @@ func TestUpstreamGitHubEmailCleaned(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamErrorNotForgingAudit: the error an authorization response
+// carries is the browser's to choose (anyone can start a sign-in and
+// write its callback); it is audited only as an error code, so it cannot
+// plant an event under another upstream's id ("; upstream=corp;"), a
+// line break or markup in the audit log, and it is not shown on the page.
+func TestUpstreamErrorNotForgingAudit(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	for _, forged := range []string{"x; upstream=corp; y", "x\nupstream=corp;", "<b>upstream:corp</b>"} {
+		b := e.browser()
+		p := b.get(e.notesRequest("openid").url())
+		auth, _ := url.Parse(b.startUpstreamLogin(p.Location, "fake"))
+		q := url.Values{"state": {auth.Query().Get("state")}, "error": {forged}, "error_description": {"<script>alert(1)</script>"}}
+		p = b.get("/upstream/fake/callback?" + q.Encode())
+		if p.Status >= 500 || strings.Contains(p.Body, "<script>alert") || strings.Contains(p.Body, "upstream=corp") {
+			t.Fatalf("%q: %d %s", forged, p.Status, p.Body)
+		}
+	}
+	// upstream_denied names no user: it is in the log, not the store.
+	logs := e.Logs.String()
+	if n := strings.Count(logs, `"event":"upstream_denied"`); n != 3 {
+		t.Fatalf("%d denied events logged", n)
+	}
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, `"event":"upstream_denied"`) && (strings.Contains(line, "corp") || strings.Contains(line, `\n`)) {
+			t.Errorf("audit line %s", line)
+		}
+	}
+}

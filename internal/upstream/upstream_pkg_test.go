@@ -219,3 +219,13 @@ func TestLogoutReason(t *testing.T) {
 		t.Errorf("other: %q", r)
 	}
 }
+
+func TestErrorCode(t *testing.T) {
+	for in, want := range map[string]string{"access_denied": "access_denied", "login_required": "login_required", "temporarily_unavailable": "temporarily_unavailable",
+		"x; upstream=corp;": "(not an error code)", "a\nb": "(not an error code)", "<b>": "(not an error code)", strings.Repeat("a", 41): "(not an error code)",
+		"": ""} {
+		if got := errorCode(in); got != want {
+			t.Errorf("errorCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
