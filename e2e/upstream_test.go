@@ -690,3 +690,35 @@ func TestUpstreamErrorNotForgingAudit(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamIDTokenAzp: an ID token for several audiences is bawwab's
+// only when its azp is bawwab's client id (OpenID Connect Core
+// §3.1.3.7, steps 4 and 5): one the upstream made for another client,
+// naming bawwab among its audiences, signs no one in.
+func TestUpstreamIDTokenAzp(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	for i, tc := range []struct {
+		name string
+		aud  any
+		azp  string
+		ok   bool
+	}{
+		{"another client's, naming bawwab too", []string{"other-client", "bawwab"}, "other-client", false},
+		{"several audiences, no azp", []string{"other-client", "bawwab"}, "", false},
+		{"one audience, another azp", "bawwab", "other-client", false},
+		{"several audiences, bawwab's azp", []string{"bawwab", "other-client"}, "bawwab", true},
+		{"one audience, bawwab's azp", "bawwab", "bawwab", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op.IDAud, op.IDAzp = tc.aud, tc.azp
+			defer func() { op.IDAud, op.IDAzp = nil, "" }()
+			b := e.browser()
+			r := e.notesRequest("openid")
+			p, _ := b.upstreamLogin(op, r, "fake", upstreamUser{Username: fmt.Sprintf("azp%d", i), Email: fmt.Sprintf("azp%d@fake.example", i), EmailVerified: true})
+			if got := strings.Contains(p.Location, "/consent") || p.Status == http.StatusSeeOther && !strings.Contains(p.Body, "notice-error"); got != tc.ok {
+				t.Fatalf("signed in %v, want %v: %d %s %s", got, tc.ok, p.Status, p.Location, p.Body)
+			}
+		})
+	}
+}

@@ -174,6 +174,9 @@ func (p *Provider) fromIDToken(ctx context.Context, d *discovered, tok *oauth2.T
 	if err != nil {
 		return Identity{}, err
 	}
+	if err := p.checkAzp(idt.Audience, claims["azp"]); err != nil {
+		return Identity{}, err
+	}
 	if d.provider.UserInfoEndpoint() != "" {
 		info, err := d.provider.UserInfo(p.ctx(ctx), oauth2.StaticTokenSource(tok))
 		if err != nil {
@@ -195,6 +198,20 @@ func (p *Provider) fromIDToken(ctx context.Context, d *discovered, tok *oauth2.T
 	id, err := Map(claims, p.Claims)
 	id.SID, _ = claims["sid"].(string)
 	return id, err
+}
+
+// checkAzp holds an ID token to OpenID Connect Core §3.1.3.7 steps 4
+// and 5: with several audiences it must name bawwab's client id as its
+// azp, and an azp present must be bawwab's; otherwise it was made for
+// another client of the upstream.
+func (p *Provider) checkAzp(aud []string, azp any) error {
+	switch got, present := azp.(string); {
+	case azp != nil && (!present || got != p.ClientID):
+		return fmt.Errorf("%w: upstream %s: azp is another client's", ErrIDToken, p.ID)
+	case len(aud) > 1 && azp == nil:
+		return fmt.Errorf("%w: upstream %s: several audiences and no azp", ErrIDToken, p.ID)
+	}
+	return nil
 }
 
 // fromUserinfo reads a plain OAuth 2.0 upstream's userinfo answer and, when

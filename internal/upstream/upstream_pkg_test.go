@@ -229,3 +229,24 @@ func TestErrorCode(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckAzp(t *testing.T) {
+	p := &Provider{Config: Config{ID: "x", ClientID: "bawwab"}}
+	for _, tt := range []struct {
+		aud []string
+		azp any
+		ok  bool
+	}{
+		{[]string{"bawwab"}, nil, true},
+		{[]string{"bawwab"}, "bawwab", true},
+		{[]string{"bawwab", "other"}, "bawwab", true},
+		{[]string{"bawwab"}, "other", false},
+		{[]string{"other", "bawwab"}, "other", false},
+		{[]string{"other", "bawwab"}, nil, false},
+		{[]string{"bawwab"}, 7, false},
+	} {
+		if err := p.checkAzp(tt.aud, tt.azp); (err == nil) != tt.ok || err != nil && !errors.Is(err, ErrIDToken) {
+			t.Errorf("checkAzp(%v, %v) = %v", tt.aud, tt.azp, err)
+		}
+	}
+}
