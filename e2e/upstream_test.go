@@ -722,3 +722,49 @@ func TestUpstreamIDTokenAzp(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamDisabledUser: a user an operator disabled does not sign in
+// through a linked upstream, nor become enabled again by it; a linked
+// identity of a deleted user makes no session for anyone, and signs in
+// afresh as a new account.
+func TestUpstreamDisabledUser(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	ctx := context.Background()
+	who := upstreamUser{Username: "dina", Email: "dina@fake.example", EmailVerified: true}
+	b := e.browser()
+	r := e.notesRequest("openid")
+	p, _ := b.upstreamLogin(op, r, "fake", who)
+	b.finishDownstream(p, r)
+	l := linkOf(t, e, "fake", "sub-dina")
+	if l == nil {
+		t.Fatal("no link")
+	}
+	if err := e.Store.SetUserDisabled(ctx, l.UserID, true); err != nil {
+		t.Fatal(err)
+	}
+	b = e.browser()
+	p, _ = b.upstreamLogin(op, e.notesRequest("openid"), "fake", who)
+	if p.Status != http.StatusForbidden || strings.Contains(p.Location, "/consent") {
+		t.Fatalf("disabled user through the upstream: %d %s", p.Status, p.Location)
+	}
+	if u, _ := e.Store.GetUser(ctx, l.UserID); u == nil || !u.Disabled {
+		t.Fatal("the upstream sign-in enabled the user again")
+	}
+	if s, _ := e.Store.ListUserSessions(ctx, l.UserID); len(s) != 1 { // the first browser's only
+		t.Fatalf("%d sessions", len(s))
+	}
+	if err := e.Store.DeleteUser(ctx, l.UserID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if linkOf(t, e, "fake", "sub-dina") != nil {
+		t.Fatal("the link outlived its user")
+	}
+	b = e.browser()
+	r = e.notesRequest("openid")
+	p, _ = b.upstreamLogin(op, r, "fake", who)
+	tr := b.finishDownstream(p, r)
+	if sub := claimsOf(t, tr.IDToken)["sub"]; sub == l.UserID {
+		t.Fatal("the deleted user's id signed in again")
+	}
+}
