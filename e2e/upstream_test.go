@@ -768,3 +768,23 @@ func TestUpstreamDisabledUser(t *testing.T) {
 		t.Fatal("the deleted user's id signed in again")
 	}
 }
+
+// TestUpstreamEmailVariants: an upstream address that is a local
+// account's in another spelling of the same mailbox (case, the root
+// domain's trailing dot) is that account's: it waits for the local proof
+// and makes no second account with it.
+func TestUpstreamEmailVariants(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	for i, email := range []string{"AMAL@Example.COM", "amal@example.com.", " amal@EXAMPLE.com. "} {
+		users := countUsers(t, e)
+		b := e.browser()
+		p, _ := b.upstreamLogin(op, e.notesRequest("openid"), "fake", upstreamUser{Username: fmt.Sprintf("variant%d", i), Email: email, EmailVerified: true})
+		if p.Status != http.StatusUnauthorized || strings.Contains(p.Location, "/consent") {
+			t.Fatalf("%q: %d %s %s", email, p.Status, p.Location, p.Body)
+		}
+		if countUsers(t, e) != users || linkOf(t, e, "fake", fmt.Sprintf("sub-variant%d", i)) != nil {
+			t.Fatalf("%q made an account or a link", email)
+		}
+	}
+}

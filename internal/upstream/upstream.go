@@ -261,9 +261,11 @@ func Map(claims map[string]any, m Claims) (Identity, error) {
 // address is an upstream's email address as bawwab keeps it, or "" for
 // one that is none (kept nowhere, matched with nothing): without an '@',
 // with white space or control characters, or over 254 bytes (RFC 5321
-// §4.5.3.1.3).
+// §4.5.3.1.3). A trailing dot of the domain is dropped.
 func address(s string) string {
-	s = strings.TrimSpace(s)
+	// The root domain's trailing dot names the same mailbox: without it,
+	// the address is a local account's in another spelling.
+	s = strings.TrimRight(strings.TrimSpace(s), ".")
 	if len(s) > 254 || !strings.Contains(s, "@") || clean(s, 254) != s || strings.ContainsAny(s, " \t\r\n") {
 		return ""
 	}

@@ -54,6 +54,8 @@ func TestMap(t *testing.T) {
 			oidcClaims, Identity{Subject: "s", EmailVerified: true}, nil},
 		{"an email over 254 bytes is dropped, not cut into another", `{"sub":"s","email":"` + strings.Repeat("a", 250) + `@y.example.evil.example"}`,
 			oidcClaims, Identity{Subject: "s"}, nil},
+		{"the root domain's trailing dot is dropped", `{"sub":"s","email":"a@b.example..","email_verified":true}`,
+			oidcClaims, Identity{Subject: "s", Email: "a@b.example", EmailVerified: true}, nil},
 		{"custom mapping", `{"uid":"u-7","mail":"m@x.example","verified":true,"cn":"M"}`, Claims{Subject: "uid", Email: "mail", EmailVerified: "verified", Name: "cn"},
 			Identity{Subject: "u-7", Email: "m@x.example", EmailVerified: true, Name: "M"}, nil},
 	}
