@@ -42,7 +42,7 @@ type keySet struct {
 // verifies its signature (the header's alg was checked by the caller
 // against the upstream's algorithms).
 func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, logoutAlgs)
+	jws, err := jose.ParseSignedCompact(raw, logoutAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, fmt.Errorf("upstream: malformed JWT: %v", err)
 	}
