@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,10 +166,15 @@ type fakeOP struct {
 	RespIss, IDNonce, IDIssuer string
 	IssParam                   bool
 	AuthError                  string
+	// IDAud, when set, is the ID token's aud; IDAzp its azp.
+	IDAud any
+	IDAzp string
 	// DiscoveryIssuer, when set, is the issuer its metadata claims.
 	DiscoveryIssuer string
 	// GitHub makes it a GitHub-shaped OAuth 2.0 server instead.
 	GitHub bool
+	// jwksHits counts the requests for its keys.
+	jwksHits atomic.Int64
 }
 
 type fakeCode struct {
@@ -242,6 +248,7 @@ func (op *fakeOP) discovery(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (op *fakeOP) jwks(w http.ResponseWriter, _ *http.Request) {
+	op.jwksHits.Add(1)
 	writeJSONTest(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &op.key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
 }
 
@@ -292,6 +299,12 @@ func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 		claims := map[string]any{"iss": cmpOr(op.IDIssuer, op.srv.URL), "sub": "sub-" + c.who.Username, "aud": c.clientID, "sid": op.sid,
 			"exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix(), "nonce": cmpOr(op.IDNonce, c.nonce),
 			"email": c.who.Email, "email_verified": c.who.EmailVerified, "name": c.who.Username, "preferred_username": c.who.Username}
+		if op.IDAud != nil {
+			claims["aud"] = op.IDAud
+		}
+		if op.IDAzp != "" {
+			claims["azp"] = op.IDAzp
+		}
 		id := signJWTNoT(op.key, claims)
 		resp["id_token"] = id
 		op.issued = append(op.issued, id)

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -390,5 +391,45 @@ func TestUpstreamLogoutDuringSignIn(t *testing.T) {
 	b2.finishDownstream(b2.answer(p, r2, "totp", code), r2)
 	if s := sessionOf(t, e, b2); s == nil || s.Upstream.SID != op.lastSID() {
 		t.Fatalf("a new sign-in: %+v", s)
+	}
+}
+
+// TestUpstreamLogoutKeyRefetchBounded: logout tokens anyone may post,
+// rightly addressed but signed by unknown keys (a known or a new kid),
+// do not make bawwab fetch the upstream's keys once each (an
+// unauthenticated endpoint turned into requests at the upstream); the
+// upstream's keys are read again at most once in a while, and a token of
+// its key still verifies.
+func TestUpstreamLogoutKeyRefetchBounded(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	claims := func() map[string]any {
+		now := time.Now()
+		return map[string]any{"iss": op.srv.URL, "aud": "bawwab", "sub": "sub-nobody", "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
+			"jti": "jti-" + token.NewID(), "events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}}
+	}
+	if status, why := postLogoutToken(t, e, "fake", signLogout(t, op.key, "logout+jwt", claims())); status != http.StatusOK {
+		t.Fatalf("a valid logout token: %d %s", status, why)
+	}
+	before := op.jwksHits.Load()
+	for i := range 30 {
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: other},
+			(&jose.SignerOptions{}).WithType("logout+jwt").WithHeader("kid", fmt.Sprintf("k%d", i%3)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := json.Marshal(claims())
+		obj, _ := s.Sign(payload)
+		raw, _ := obj.CompactSerialize()
+		if status, why := postLogoutToken(t, e, "fake", raw); status != http.StatusBadRequest || !strings.Contains(why, "keys") {
+			t.Fatalf("forged %d: %d %s", i, status, why)
+		}
+	}
+	if n := op.jwksHits.Load() - before; n > 2 {
+		t.Errorf("30 forged logout tokens made bawwab fetch the upstream's keys %d times", n)
+	}
+	if status, why := postLogoutToken(t, e, "fake", signLogout(t, op.key, "logout+jwt", claims())); status != http.StatusOK {
+		t.Fatalf("a valid logout token after the forged ones: %d %s", status, why)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -619,5 +620,171 @@ func TestUpstreamDisabled(t *testing.T) {
 	}
 	if p := b.get("/upstream/fake/callback?code=c&state=s"); p.Status != http.StatusNotFound {
 		t.Fatalf("callback of a disabled upstream: %d", p.Status)
+	}
+}
+
+// TestUpstreamGitHubEmailCleaned: the address a GitHub-shaped upstream's
+// /user/emails lists is held to the same rules as a userinfo address
+// (no control characters, at most 254 bytes, an '@'): one that breaks
+// them is kept nowhere, not stored on the account made just in time.
+func TestUpstreamGitHubEmailCleaned(t *testing.T) {
+	op := startGitHubOP(t)
+	e := startWithUpstream(t, op, "github")
+	for i, tc := range []struct{ name, email string }{
+		{"CR LF", "octo\r\nBcc: all@github.example\r\n@github.example"},
+		{"NUL", "octo\x00@github.example"},
+		{"huge", strings.Repeat("a", 4000) + "@github.example"},
+		{"no @", "octo.github.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := e.browser()
+			r := e.notesRequest("openid email")
+			who := upstreamUser{Username: strings.Repeat("u", i+1) + "cat", Email: tc.email, EmailVerified: true}
+			p, _ := b.upstreamLogin(op, r, "github", who)
+			if p.Status >= 500 {
+				t.Fatalf("callback: %d %s", p.Status, p.Body)
+			}
+			l := linkOf(t, e, "github", strconv.Itoa(4200000+len(who.Username)))
+			if l == nil {
+				return // refused: nothing stored
+			}
+			u, _ := e.Store.GetUser(context.Background(), l.UserID)
+			for _, s := range []string{u.Email, l.Email} {
+				if len(s) > 254 || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) || s != "" && !strings.Contains(s, "@") {
+					t.Fatalf("stored address %.80q (%d bytes)", s, len(s))
+				}
+			}
+			if u.Email != "" && u.EmailVerified != true {
+				t.Fatalf("user %+v", u)
+			}
+		})
+	}
+}
+
+// TestUpstreamErrorNotForgingAudit: the error an authorization response
+// carries is the browser's to choose (anyone can start a sign-in and
+// write its callback); it is audited only as an error code, so it cannot
+// plant an event under another upstream's id ("; upstream=corp;"), a
+// line break or markup in the audit log, and it is not shown on the page.
+func TestUpstreamErrorNotForgingAudit(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	for _, forged := range []string{"x; upstream=corp; y", "x\nupstream=corp;", "<b>upstream:corp</b>"} {
+		b := e.browser()
+		p := b.get(e.notesRequest("openid").url())
+		auth, _ := url.Parse(b.startUpstreamLogin(p.Location, "fake"))
+		q := url.Values{"state": {auth.Query().Get("state")}, "error": {forged}, "error_description": {"<script>alert(1)</script>"}}
+		p = b.get("/upstream/fake/callback?" + q.Encode())
+		if p.Status >= 500 || strings.Contains(p.Body, "<script>alert") || strings.Contains(p.Body, "upstream=corp") {
+			t.Fatalf("%q: %d %s", forged, p.Status, p.Body)
+		}
+	}
+	// upstream_denied names no user: it is in the log, not the store.
+	logs := e.Logs.String()
+	if n := strings.Count(logs, `"event":"upstream_denied"`); n != 3 {
+		t.Fatalf("%d denied events logged", n)
+	}
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, `"event":"upstream_denied"`) && (strings.Contains(line, "corp") || strings.Contains(line, `\n`)) {
+			t.Errorf("audit line %s", line)
+		}
+	}
+}
+
+// TestUpstreamIDTokenAzp: an ID token for several audiences is bawwab's
+// only when its azp is bawwab's client id (OpenID Connect Core
+// §3.1.3.7, steps 4 and 5): one the upstream made for another client,
+// naming bawwab among its audiences, signs no one in.
+func TestUpstreamIDTokenAzp(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	for i, tc := range []struct {
+		name string
+		aud  any
+		azp  string
+		ok   bool
+	}{
+		{"another client's, naming bawwab too", []string{"other-client", "bawwab"}, "other-client", false},
+		{"several audiences, no azp", []string{"other-client", "bawwab"}, "", false},
+		{"one audience, another azp", "bawwab", "other-client", false},
+		{"several audiences, bawwab's azp", []string{"bawwab", "other-client"}, "bawwab", true},
+		{"one audience, bawwab's azp", "bawwab", "bawwab", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op.IDAud, op.IDAzp = tc.aud, tc.azp
+			defer func() { op.IDAud, op.IDAzp = nil, "" }()
+			b := e.browser()
+			r := e.notesRequest("openid")
+			p, _ := b.upstreamLogin(op, r, "fake", upstreamUser{Username: fmt.Sprintf("azp%d", i), Email: fmt.Sprintf("azp%d@fake.example", i), EmailVerified: true})
+			if got := strings.Contains(p.Location, "/consent") || p.Status == http.StatusSeeOther && !strings.Contains(p.Body, "notice-error"); got != tc.ok {
+				t.Fatalf("signed in %v, want %v: %d %s %s", got, tc.ok, p.Status, p.Location, p.Body)
+			}
+		})
+	}
+}
+
+// TestUpstreamDisabledUser: a user an operator disabled does not sign in
+// through a linked upstream, nor become enabled again by it; a linked
+// identity of a deleted user makes no session for anyone, and signs in
+// afresh as a new account.
+func TestUpstreamDisabledUser(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	ctx := context.Background()
+	who := upstreamUser{Username: "dina", Email: "dina@fake.example", EmailVerified: true}
+	b := e.browser()
+	r := e.notesRequest("openid")
+	p, _ := b.upstreamLogin(op, r, "fake", who)
+	b.finishDownstream(p, r)
+	l := linkOf(t, e, "fake", "sub-dina")
+	if l == nil {
+		t.Fatal("no link")
+	}
+	if err := e.Store.SetUserDisabled(ctx, l.UserID, true); err != nil {
+		t.Fatal(err)
+	}
+	b = e.browser()
+	p, _ = b.upstreamLogin(op, e.notesRequest("openid"), "fake", who)
+	if p.Status != http.StatusForbidden || strings.Contains(p.Location, "/consent") {
+		t.Fatalf("disabled user through the upstream: %d %s", p.Status, p.Location)
+	}
+	if u, _ := e.Store.GetUser(ctx, l.UserID); u == nil || !u.Disabled {
+		t.Fatal("the upstream sign-in enabled the user again")
+	}
+	if s, _ := e.Store.ListUserSessions(ctx, l.UserID); len(s) != 1 { // the first browser's only
+		t.Fatalf("%d sessions", len(s))
+	}
+	if err := e.Store.DeleteUser(ctx, l.UserID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if linkOf(t, e, "fake", "sub-dina") != nil {
+		t.Fatal("the link outlived its user")
+	}
+	b = e.browser()
+	r = e.notesRequest("openid")
+	p, _ = b.upstreamLogin(op, r, "fake", who)
+	tr := b.finishDownstream(p, r)
+	if sub := claimsOf(t, tr.IDToken)["sub"]; sub == l.UserID {
+		t.Fatal("the deleted user's id signed in again")
+	}
+}
+
+// TestUpstreamEmailVariants: an upstream address that is a local
+// account's in another spelling of the same mailbox (case, the root
+// domain's trailing dot) is that account's: it waits for the local proof
+// and makes no second account with it.
+func TestUpstreamEmailVariants(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	for i, email := range []string{"AMAL@Example.COM", "amal@example.com.", " amal@EXAMPLE.com. "} {
+		users := countUsers(t, e)
+		b := e.browser()
+		p, _ := b.upstreamLogin(op, e.notesRequest("openid"), "fake", upstreamUser{Username: fmt.Sprintf("variant%d", i), Email: email, EmailVerified: true})
+		if p.Status != http.StatusUnauthorized || strings.Contains(p.Location, "/consent") {
+			t.Fatalf("%q: %d %s %s", email, p.Status, p.Location, p.Body)
+		}
+		if countUsers(t, e) != users || linkOf(t, e, "fake", fmt.Sprintf("sub-variant%d", i)) != nil {
+			t.Fatalf("%q made an account or a link", email)
+		}
 	}
 }

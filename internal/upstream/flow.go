@@ -18,7 +18,6 @@ import (
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/ids"
-	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/signin"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/ui"
@@ -180,7 +179,7 @@ func (s *Step) Return(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 	s.f.setCookie(w, StateCookie, s.statePath(), "", -1)
 	if e := q.Get("error"); e != "" {
-		s.f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamDenied, Detail: "upstream=" + s.p.ID + "; error=" + oautherr.Clip(e)})
+		s.f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamDenied, Detail: "upstream=" + s.p.ID + "; error=" + errorCode(e)})
 		if e == "access_denied" {
 			return signin.Outcome{Result: signin.Failed, Message: "upstream.denied"}, nil
 		}
@@ -196,6 +195,22 @@ func (s *Step) Return(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		out.Upstream = &storage.UpstreamSession{Upstream: s.p.ID, Subject: id.Subject, SID: id.SID}
 	}
 	return out, err
+}
+
+// errorCode is an authorization response's error as the audit log keeps
+// it: a code of letters, digits, '_', '-' and '.' (RFC 6749 §4.1.2.1's
+// codes and the usual extensions), else "(not an error code)". The
+// browser chooses the parameter: it must not plant another upstream's id,
+// a line or markup in the log.
+func errorCode(e string) string {
+	ok := len(e) <= 40
+	for _, r := range e {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.')
+	}
+	if !ok {
+		return "(not an error code)"
+	}
+	return e
 }
 
 // reason is the short audit detail of a refused exchange; the log has

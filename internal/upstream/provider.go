@@ -63,13 +63,21 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 		return nil, fmt.Errorf("upstream %s: discovery: %w", p.ID, err)
 	}
 	var meta struct {
-		IssParam bool `json:"authorization_response_iss_parameter_supported"`
+		IssParam bool     `json:"authorization_response_iss_parameter_supported"`
+		JWKS     string   `json:"jwks_uri"`
+		Algs     []string `json:"id_token_signing_alg_values_supported"`
 	}
 	if err := op.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("upstream %s: discovery: %w", p.ID, err)
 	}
+	// The keys are read again for an unknown key at most once in a while
+	// (keySet), not for every token anyone posts.
+	keys := &keySet{uri: meta.JWKS, http: p.HTTP, now: p.Now}
+	if keys.now == nil {
+		keys.now = time.Now
+	}
 	d := &discovered{provider: op, issParam: meta.IssParam,
-		verifier: op.Verifier(&oidc.Config{ClientID: p.ClientID, Now: p.Now})}
+		verifier: oidc.NewVerifier(p.Issuer, keys, &oidc.Config{ClientID: p.ClientID, Now: p.Now, SupportedSigningAlgs: signingAlgs(meta.Algs)})}
 	p.disc = d
 	return d, nil
 }
@@ -166,6 +174,9 @@ func (p *Provider) fromIDToken(ctx context.Context, d *discovered, tok *oauth2.T
 	if err != nil {
 		return Identity{}, err
 	}
+	if err := p.checkAzp(idt.Audience, claims["azp"]); err != nil {
+		return Identity{}, err
+	}
 	if d.provider.UserInfoEndpoint() != "" {
 		info, err := d.provider.UserInfo(p.ctx(ctx), oauth2.StaticTokenSource(tok))
 		if err != nil {
@@ -187,6 +198,20 @@ func (p *Provider) fromIDToken(ctx context.Context, d *discovered, tok *oauth2.T
 	id, err := Map(claims, p.Claims)
 	id.SID, _ = claims["sid"].(string)
 	return id, err
+}
+
+// checkAzp holds an ID token to OpenID Connect Core §3.1.3.7 steps 4
+// and 5: with several audiences it must name bawwab's client id as its
+// azp, and an azp present must be bawwab's; otherwise it was made for
+// another client of the upstream.
+func (p *Provider) checkAzp(aud []string, azp any) error {
+	switch got, present := azp.(string); {
+	case azp != nil && (!present || got != p.ClientID):
+		return fmt.Errorf("%w: upstream %s: azp is another client's", ErrIDToken, p.ID)
+	case len(aud) > 1 && azp == nil:
+		return fmt.Errorf("%w: upstream %s: several audiences and no azp", ErrIDToken, p.ID)
+	}
+	return nil
 }
 
 // fromUserinfo reads a plain OAuth 2.0 upstream's userinfo answer and, when
@@ -216,7 +241,10 @@ func primaryEmail(v any) (string, bool) {
 		m, _ := e.(map[string]any)
 		if primary, _ := m["primary"].(bool); primary {
 			verified, _ := m["verified"].(bool)
-			return text(m["email"]), verified
+			if email := address(text(m["email"])); email != "" {
+				return email, verified
+			}
+			return "", false
 		}
 	}
 	return "", false

@@ -243,12 +243,9 @@ var ErrNoSubject = errors.New("upstream: the answer names no subject")
 // a boolean or the string "true" (some providers send strings).
 func Map(claims map[string]any, m Claims) (Identity, error) {
 	id := Identity{Subject: text(claims[m.Subject]), Username: clean(text(claims[m.Username]), 64),
-		Email: clean(strings.TrimSpace(text(claims[m.Email])), 254), Name: clean(text(claims[m.Name]), 200)}
+		Email: address(text(claims[m.Email])), Name: clean(text(claims[m.Name]), 200)}
 	if id.Subject == "" || len(id.Subject) > 255 || clean(id.Subject, 255) != id.Subject {
 		return Identity{}, ErrNoSubject
-	}
-	if !strings.Contains(id.Email, "@") || strings.ContainsAny(id.Email, " \t\r\n") {
-		id.Email = "" // not an address: kept nowhere, matched with nothing
 	}
 	if m.EmailVerified != "" {
 		switch v := claims[m.EmailVerified].(type) {
@@ -259,6 +256,20 @@ func Map(claims map[string]any, m Claims) (Identity, error) {
 		}
 	}
 	return id, nil
+}
+
+// address is an upstream's email address as bawwab keeps it, or "" for
+// one that is none (kept nowhere, matched with nothing): without an '@',
+// with white space or control characters, or over 254 bytes (RFC 5321
+// §4.5.3.1.3). A trailing dot of the domain is dropped.
+func address(s string) string {
+	// The root domain's trailing dot names the same mailbox: without it,
+	// the address is a local account's in another spelling.
+	s = strings.TrimRight(strings.TrimSpace(s), ".")
+	if len(s) > 254 || !strings.Contains(s, "@") || clean(s, 254) != s || strings.ContainsAny(s, " \t\r\n") {
+		return ""
+	}
+	return s
 }
 
 // clean is s as a store keeps it: valid UTF-8 without NUL or other

@@ -50,6 +50,12 @@ func TestMap(t *testing.T) {
 		{"a huge subject is none", `{"sub":"` + strings.Repeat("s", 300) + `"}`, oidcClaims, Identity{}, ErrNoSubject},
 		{"an email that is no address is dropped", `{"sub":"s","email":"not an address","email_verified":true}`, oidcClaims,
 			Identity{Subject: "s", EmailVerified: true}, nil},
+		{"an email with a control character is dropped, not mended into another", `{"sub":"s","email":"vic\u0000tim@y.example","email_verified":true}`,
+			oidcClaims, Identity{Subject: "s", EmailVerified: true}, nil},
+		{"an email over 254 bytes is dropped, not cut into another", `{"sub":"s","email":"` + strings.Repeat("a", 250) + `@y.example.evil.example"}`,
+			oidcClaims, Identity{Subject: "s"}, nil},
+		{"the root domain's trailing dot is dropped", `{"sub":"s","email":"a@b.example..","email_verified":true}`,
+			oidcClaims, Identity{Subject: "s", Email: "a@b.example", EmailVerified: true}, nil},
 		{"custom mapping", `{"uid":"u-7","mail":"m@x.example","verified":true,"cn":"M"}`, Claims{Subject: "uid", Email: "mail", EmailVerified: "verified", Name: "cn"},
 			Identity{Subject: "u-7", Email: "m@x.example", EmailVerified: true, Name: "M"}, nil},
 	}
@@ -72,6 +78,8 @@ func TestPrimaryEmail(t *testing.T) {
 		{`[{"email":"old@x.example","primary":false,"verified":true},{"email":"me@x.example","primary":true,"verified":true}]`, "me@x.example", true},
 		{`[{"email":"me@x.example","primary":true,"verified":false}]`, "me@x.example", false},
 		{`[]`, "", false},
+		{`[{"email":"me\r\n@x.example","primary":true,"verified":true}]`, "", false},
+		{`[{"email":"me.x.example","primary":true,"verified":true}]`, "", false},
 		{`{"email":"not-a-list"}`, "", false},
 	}
 	for _, tt := range tests {
@@ -211,5 +219,36 @@ func TestLogoutReason(t *testing.T) {
 	}
 	if r := logoutReason(errors.New("store down")); r != "invalid" {
 		t.Errorf("other: %q", r)
+	}
+}
+
+func TestErrorCode(t *testing.T) {
+	for in, want := range map[string]string{"access_denied": "access_denied", "login_required": "login_required", "temporarily_unavailable": "temporarily_unavailable",
+		"x; upstream=corp;": "(not an error code)", "a\nb": "(not an error code)", "<b>": "(not an error code)", strings.Repeat("a", 41): "(not an error code)",
+		"": ""} {
+		if got := errorCode(in); got != want {
+			t.Errorf("errorCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCheckAzp(t *testing.T) {
+	p := &Provider{Config: Config{ID: "x", ClientID: "bawwab"}}
+	for _, tt := range []struct {
+		aud []string
+		azp any
+		ok  bool
+	}{
+		{[]string{"bawwab"}, nil, true},
+		{[]string{"bawwab"}, "bawwab", true},
+		{[]string{"bawwab", "other"}, "bawwab", true},
+		{[]string{"bawwab"}, "other", false},
+		{[]string{"other", "bawwab"}, "other", false},
+		{[]string{"other", "bawwab"}, nil, false},
+		{[]string{"bawwab"}, 7, false},
+	} {
+		if err := p.checkAzp(tt.aud, tt.azp); (err == nil) != tt.ok || err != nil && !errors.Is(err, ErrIDToken) {
+			t.Errorf("checkAzp(%v, %v) = %v", tt.aud, tt.azp, err)
+		}
 	}
 }
