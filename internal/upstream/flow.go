@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -100,6 +101,9 @@ func (s *Step) Offered(context.Context, *signin.Attempt) (bool, error) { return 
 
 // Label is the upstream's name in lang.
 func (s *Step) Label(lang string) string { return s.p.Label(lang) }
+
+// Icon is the button's image, if the upstream has one (signin.Iconed).
+func (s *Step) Icon() template.URL { return s.p.IconURL() }
 
 type pageData struct {
 	Message, Error, Link, LinkText string
