@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/upstream"
 )
@@ -92,6 +93,22 @@ func TestUpstreamTwoTabs(t *testing.T) {
 		if p := b.get(cb); !strings.HasPrefix(p.Location, "/consent") {
 			t.Fatalf("sign-in %d: %d %s %s", i+2, p.Status, p.Location, p.Body)
 		}
+	}
+	// Sign-ins that finished no longer count: one left waiting outlives
+	// more than MaxStates finished after it.
+	b = e.browser()
+	root, _ := url.Parse(e.URL + "/")
+	waiting := b.startUpstreamLogin(b.get(e.notesRequest("openid").url()).Location, "fake")
+	for range upstream.MaxStates + 1 {
+		cb := op.SignIn(t, b, b.startUpstreamLogin(b.get(e.notesRequest("openid").url()).Location, "fake"), who)
+		if p := b.get(cb); !strings.HasPrefix(p.Location, "/consent") {
+			t.Fatalf("a finished sign-in: %d %s", p.Status, p.Body)
+		}
+		// Signed out, so that the next request shows the login page again.
+		b.Jar.SetCookies(root, []*http.Cookie{{Name: session.CookieName, Value: "", Path: "/", MaxAge: -1}})
+	}
+	if p := b.get(op.SignIn(t, b, waiting, who)); !strings.HasPrefix(p.Location, "/consent") {
+		t.Fatalf("the waiting sign-in: %d %s %s", p.Status, p.Location, p.Body)
 	}
 }
 

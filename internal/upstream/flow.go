@@ -156,8 +156,6 @@ func (s *Step) Leave(ctx context.Context, w http.ResponseWriter, r *http.Request
 	return nil
 }
 
-func (s *Step) statePath() string { return "/upstream/" + s.p.ID + "/" }
-
 // Pending returns the request the browser's state cookie names, and its
 // language.
 func (s *Step) Pending(r *http.Request) (req, lang string) {
@@ -181,7 +179,7 @@ func (s *Step) Return(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		return s.refuse(ctx, "state: not this browser's", "upstream.state"), nil
 	}
 	if !s.f.Now().Before(exp) { // the person's own sign-in, too slow: no attack
-		s.f.setCookie(w, name, s.statePath(), "", -1)
+		s.f.forgetState(w, r, s.p.ID, name)
 		return s.refuseAs(ctx, "", "state: expired", "upstream.expired", audit.UpstreamDenied), nil
 	}
 	switch err := s.f.Store.UseOnce(ctx, "upstream-state:"+storage.Hash(st.State), time.Unix(st.Exp, 0)); {
@@ -190,7 +188,7 @@ func (s *Step) Return(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	case err != nil:
 		return signin.Outcome{}, err
 	}
-	s.f.setCookie(w, name, s.statePath(), "", -1)
+	s.f.forgetState(w, r, s.p.ID, name)
 	if e := q.Get("error"); e != "" {
 		s.f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamDenied, Detail: "upstream=" + s.p.ID + "; error=" + oautherr.Clip(e)})
 		if e == "access_denied" {

@@ -77,3 +77,20 @@ func (f *Flow) keepState(w http.ResponseWriter, r *http.Request, upstream string
 	f.setCookie(w, name, "/upstream/"+upstream+"/", f.seal("state", upstream, st), life)
 	f.setCookie(w, StatesIndex, "/", formatStates(list), life)
 }
+
+// forgetState deletes the state cookie name of upstream, spent or expired,
+// and its entry in the index, so that it no longer counts among the
+// browser's sign-ins in progress.
+func (f *Flow) forgetState(w http.ResponseWriter, r *http.Request, upstream, name string) {
+	f.setCookie(w, name, "/upstream/"+upstream+"/", "", -1)
+	ck, err := r.Cookie(StatesIndex)
+	if err != nil {
+		return
+	}
+	list := slices.DeleteFunc(parseStates(ck.Value), func(e stateEntry) bool { return e.name == name })
+	if len(list) == 0 {
+		f.setCookie(w, StatesIndex, "/", "", -1)
+		return
+	}
+	f.setCookie(w, StatesIndex, "/", formatStates(list), int((f.TTL + StateGrace).Seconds()))
+}
