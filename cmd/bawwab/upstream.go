@@ -45,6 +45,7 @@ func (u *upstreamFlags) register(f *pflag.FlagSet, add bool) {
 	f.StringSliceVar(&u.domains, "allowed-domain", nil, "only verified addresses of these domains may sign in (repeatable)")
 	f.BoolVar(&u.noJIT, "no-jit", false, "never create an account at a first sign-in: only linked accounts sign in")
 	f.BoolVar(&u.disabled, "disabled", false, "keep it off the login page")
+	f.StringVar(&u.in.Icon, "icon", "", "the button's image: google or github (served by bawwab), an https URL, or a data: URI of an image")
 }
 
 // apply sets what the flags given on cmd say on c (add: every flag).
@@ -58,7 +59,7 @@ func (u *upstreamFlags) apply(cmd *cobra.Command, c *adminapi.NewUpstream) error
 	for name, p := range map[string][2]*string{"type": {&c.Type, &u.in.Type}, "oidc-issuer": {&c.Issuer, &u.in.Issuer},
 		"auth-url": {&c.AuthURL, &u.in.AuthURL}, "token-url": {&c.TokenURL, &u.in.TokenURL},
 		"userinfo-url": {&c.UserinfoURL, &u.in.UserinfoURL}, "emails-url": {&c.EmailsURL, &u.in.EmailsURL},
-		"client-id": {&c.ClientID, &u.in.ClientID}} {
+		"client-id": {&c.ClientID, &u.in.ClientID}, "icon": {&c.Icon, &u.in.Icon}} {
 		set(name, p[0], *p[1])
 	}
 	if u.preset != "" {

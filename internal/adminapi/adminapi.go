@@ -821,23 +821,28 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 // ---- export and import
 
 // BackupVersion is the version of the backups this server writes; it
-// reads those of version 1 too (without second factors).
-const BackupVersion = 2
+// reads those of versions 1 (without second factors) and 2 (without
+// upstreams and upstream links) too.
+const BackupVersion = 3
 
-// Backup is every user and client, with their hashes, for backups and
-// migrations between stores. It holds password hashes, recovery code
-// hashes and sealed TOTP secrets: keep it as secret as the database.
+// Backup is every user and client, with their hashes, and the upstreams
+// added through the API, for backups and migrations between stores. It
+// holds password hashes, recovery code hashes, sealed TOTP secrets and
+// sealed upstream client secrets: keep it as secret as the database.
 type Backup struct {
-	Version int            `json:"version"`
-	Users   []BackupUser   `json:"users"`
-	Clients []BackupClient `json:"clients"`
+	Version   int              `json:"version"`
+	Users     []BackupUser     `json:"users"`
+	Clients   []BackupClient   `json:"clients"`
+	Upstreams []BackupUpstream `json:"upstreams,omitempty"`
 }
 
-// BackupUser is a user with its password hash and second factors.
+// BackupUser is a user with its password hash, second factors and
+// upstream links.
 type BackupUser struct {
 	User
 	PasswordHash string         `json:"password_hash"`
 	Factors      *BackupFactors `json:"factors,omitempty"`
+	Links        []BackupLink   `json:"upstream_links,omitempty"`
 }
 
 // BackupClient is a client with its secret's hash.
@@ -858,6 +863,17 @@ type Imported struct {
 	// passkeys whose credential id another user has.
 	TOTPSkipped     int `json:"totp_skipped"`
 	PasskeysSkipped int `json:"passkeys_skipped"`
+	// UpstreamsAdded and UpstreamsSkipped count the stored upstreams added
+	// and those left alone (their id exists, stored or configured);
+	// UpstreamSecretsSkipped, those added disabled and without their client
+	// secret, which this store's upstream-secret-seal key does not open
+	// (BackupUpstream). LinksAdded and LinksSkipped count the upstream
+	// links of added users, and those whose identity is linked already.
+	UpstreamsAdded         int `json:"upstreams_added"`
+	UpstreamsSkipped       int `json:"upstreams_skipped"`
+	UpstreamSecretsSkipped int `json:"upstream_secrets_skipped"`
+	LinksAdded             int `json:"upstream_links_added"`
+	LinksSkipped           int `json:"upstream_links_skipped"`
 }
 
 func (a *API) export(w http.ResponseWriter, r *http.Request) error {
@@ -870,12 +886,19 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b := Backup{Version: BackupVersion, Users: []BackupUser{}, Clients: []BackupClient{}}
+	if b.Upstreams, err = a.backupUpstreams(r.Context()); err != nil {
+		return err
+	}
 	for _, u := range users {
 		f, err := a.backupFactors(r.Context(), u.ID)
 		if err != nil {
 			return err
 		}
-		b.Users = append(b.Users, BackupUser{userView(u), u.PasswordHash, f})
+		links, err := a.backupLinks(r.Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		b.Users = append(b.Users, BackupUser{userView(u), u.PasswordHash, f, links})
 	}
 	for _, c := range clients {
 		b.Clients = append(b.Clients, BackupClient{clientView(c), c.SecretHash})
@@ -890,18 +913,11 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSONLimit(r, &b, 64<<20); err != nil {
 		return err
 	}
-	if b.Version != 1 && b.Version != BackupVersion {
-		return badRequest("unknown backup version; this server reads versions 1 and 2")
+	if b.Version < 1 || b.Version > BackupVersion {
+		return badRequest("unknown backup version; this server reads versions 1 to 3")
 	}
-	for _, u := range b.Users {
-		if err := u.check(); err != nil {
-			return err
-		}
-	}
-	for _, c := range b.Clients {
-		if err := c.check(); err != nil {
-			return err
-		}
+	if err := a.checkBackup(b); err != nil {
+		return err
 	}
 	var out Imported
 	sealer, err := factors.StoreSealer(r.Context(), a.Store)
@@ -914,18 +930,46 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	if err := a.importClients(r.Context(), b.Clients, &out); err != nil {
 		return err
 	}
+	if err := a.importUpstreams(r, b.Upstreams, &out); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// checkBackup checks every user, client and upstream of a backup.
+func (a *API) checkBackup(b Backup) error {
+	for _, u := range b.Users {
+		if err := u.check(); err != nil {
+			return err
+		}
+	}
+	for _, c := range b.Clients {
+		if err := c.check(); err != nil {
+			return err
+		}
+	}
+	for _, u := range b.Upstreams {
+		if err := u.check(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // check checks a user of a backup: an id, a username, an argon2id
-// password hash and a valid profile.
+// password hash (none for one who signs in through an upstream or with a
+// passkey only) and a valid profile.
 func (u BackupUser) check() error {
-	if u.ID == "" || u.Username == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
-		return badRequest("user " + u.Username + ": id, username and an argon2id password_hash are required")
+	noPassword := u.PasswordHash == "" && (len(u.Links) > 0 || u.Factors != nil && len(u.Factors.Passkeys) > 0)
+	if u.ID == "" || u.Username == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") && !noPassword {
+		return badRequest("user " + u.Username + ": id, username and an argon2id password_hash are required (the hash may be empty for a user with an upstream link or a passkey)")
 	}
 	su := storage.User{Name: u.Name, Email: u.Email, Picture: u.Picture, Profile: u.Profile.Profile(time.Time{})}
 	if err := admin.CheckProfile(&su); err != nil {
 		return badRequest("user " + u.Username + ": " + err.Error())
+	}
+	if err := checkLinks(u.Username, u.Links); err != nil {
+		return err
 	}
 	return u.Factors.check(u.Username)
 }
@@ -979,6 +1023,9 @@ func (a *API) importUsers(ctx context.Context, sealer *factors.Sealer, users []B
 		default:
 			out.UsersAdded++
 			if err := a.importFactors(ctx, sealer, u.ID, u.Factors, out); err != nil {
+				return err
+			}
+			if err := a.importLinks(ctx, u.ID, u.Links, out); err != nil {
 				return err
 			}
 		}

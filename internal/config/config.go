@@ -361,7 +361,7 @@ var Fields = []Field{
 		},
 		get: func(c *Config) string { return strings.Join(c.SecondFactorScopes, ",") }},
 	str("pprof_listen", "loopback address serving Go's profiler (net/http/pprof); empty to disable", func(c *Config) *string { return &c.PprofListen }),
-	{Key: "upstreams", Kind: KindYAML, Help: "identity providers to sign in through (docs/federation.md): a list of {id, name: {en, ar}, type: oidc, oauth2, google or github, issuer (oidc), auth_url, token_url, userinfo_url, emails_url (oauth2), client_id, client_secret, scopes, claims: {subject, username, email, email_verified, name}, allowed_domains, jit (default true), enabled (default true)}; the value shown is the ids",
+	{Key: "upstreams", Kind: KindYAML, Help: "identity providers to sign in through (docs/federation.md): a list of {id, name: {en, ar}, type: oidc, oauth2, google or github, issuer (oidc), auth_url, token_url, userinfo_url, emails_url (oauth2), client_id, client_secret, scopes, claims: {subject, username, email, email_verified, name}, allowed_domains, jit (default true), enabled (default true), icon (google, github, an https URL or a data: URI)}; the value shown is the ids",
 		set: setUpstreams, get: func(c *Config) string {
 			ids := make([]string, len(c.Upstreams))
 			for i, u := range c.Upstreams {

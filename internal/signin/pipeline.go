@@ -197,7 +197,7 @@ func (p *Pipeline) show(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			if on, err := rs.Offered(ctx, a); err != nil {
 				return err
 			} else if on {
-				a.Elsewhere = append(a.Elsewhere, Option{Step: rs.Name(), Label: rs.Label(a.Lang)})
+				a.Elsewhere = append(a.Elsewhere, option(rs, a.Lang))
 			}
 		}
 	}
@@ -411,4 +411,13 @@ func (a *Attempt) Record() Record {
 		}
 	}
 	return rec
+}
+
+// option is the button of a remote step in lang.
+func option(rs Remote, lang string) Option {
+	o := Option{Step: rs.Name(), Label: rs.Label(lang)}
+	if ic, ok := rs.(Iconed); ok {
+		o.Icon = ic.Icon()
+	}
+	return o
 }

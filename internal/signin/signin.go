@@ -63,6 +63,7 @@ package signin
 
 import (
 	"context"
+	"html/template"
 	"net/http"
 	"time"
 
@@ -154,6 +155,14 @@ type Remote interface {
 // step, shown as a button.
 type Option struct {
 	Step, Label string
+	// Icon is the button's image, when the step has one ([Iconed]).
+	Icon template.URL
+}
+
+// Iconed is a [Remote] whose button shows an image: a path on this
+// server, an https URL or a data: URI, checked by whoever configured it.
+type Iconed interface {
+	Icon() template.URL
 }
 
 // Result is how a step's verification ended.

@@ -70,14 +70,17 @@ func (f *Flow) linked(ctx context.Context, l *storage.UpstreamLink) (signin.Outc
 // create makes the local user of a first sign-in, with its link, under
 // the mapped username or, when that is taken, the name with a suffix. A
 // concurrent first sign-in of the same identity that won signs in its user.
+// The user gets the upstream's address only when the upstream verified it
+// (LocalEmail).
 func (f *Flow) create(ctx context.Context, s *Step, id Identity) (signin.Outcome, error) {
 	base, now := Username(id), f.Now()
+	email := LocalEmail(id)
 	for i := range 5 {
 		name := base
 		if i > 0 {
 			name = base + "-" + strings.ToLower(rand.Text()[:5])
 		}
-		u := storage.User{ID: newUserID(), Username: name, Name: id.Name, Email: id.Email, EmailVerified: id.EmailVerified, CreatedAt: now}
+		u := storage.User{ID: newUserID(), Username: name, Name: id.Name, Email: email, EmailVerified: email != "", CreatedAt: now}
 		err := f.Store.CreateUpstreamUser(ctx, u, storage.UpstreamLink{Upstream: s.p.ID, Subject: id.Subject, Email: id.Email, CreatedAt: now, LastUsedAt: now})
 		if err == nil {
 			f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamCreated, UserID: u.ID, Detail: "upstream=" + s.p.ID + "; username=" + name})
@@ -91,6 +94,18 @@ func (f *Flow) create(ctx context.Context, s *Step, id Identity) (signin.Outcome
 		}
 	}
 	return s.refuseAs(ctx, "", "no free username, or the address belongs to another account", "upstream.email_taken", audit.UpstreamNoAccount), nil
+}
+
+// LocalEmail is the address an account made just in time takes from id:
+// the upstream's address when the upstream verified it, else none. An
+// unverified address proves nothing, and the store keeps unique only the
+// verified ones: taken as it is, it could be the unverified address of a
+// local account, making two accounts claim one address.
+func LocalEmail(id Identity) string {
+	if !id.EmailVerified {
+		return ""
+	}
+	return id.Email
 }
 
 // Username is a local username for an identity: its mapped username, else

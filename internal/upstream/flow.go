@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -23,11 +24,14 @@ import (
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
-// Cookies of the flow: the state of an authorization sent to an upstream
-// (path /upstream/{id}/), and a link waiting for the person to prove
-// control of a local account (path /).
+// Cookies of the flow: the states of authorizations sent to upstreams,
+// one per sign-in started, named by a hash of its state so that sign-ins
+// in two tabs do not overwrite each other's (path /upstream/{id}/); the
+// list of those states, for keeping them few (path /); and a link waiting
+// for the person to prove control of a local account (path /).
 const (
-	StateCookie = "bawwab_upstream"
+	StatePrefix = "bawwab_upstream_state_"
+	StatesIndex = "bawwab_upstream_states"
 	LinkCookie  = "bawwab_upstream_link"
 )
 
@@ -97,6 +101,9 @@ func (s *Step) Offered(context.Context, *signin.Attempt) (bool, error) { return 
 // Label is the upstream's name in lang.
 func (s *Step) Label(lang string) string { return s.p.Label(lang) }
 
+// Icon is the button's image, if the upstream has one (signin.Iconed).
+func (s *Step) Icon() template.URL { return s.p.IconURL() }
+
 type pageData struct {
 	Message, Error, Link, LinkText string
 }
@@ -143,18 +150,16 @@ func (s *Step) Leave(ctx context.Context, w http.ResponseWriter, r *http.Request
 		s.Show(w, r, a)
 		return nil
 	}
-	s.f.setCookie(w, StateCookie, s.statePath(), s.f.seal("state", s.p.ID, st), int(s.f.TTL.Seconds()))
+	s.f.keepState(w, r, s.p.ID, st)
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }
-
-func (s *Step) statePath() string { return "/upstream/" + s.p.ID + "/" }
 
 // Pending returns the request the browser's state cookie names, and its
 // language.
 func (s *Step) Pending(r *http.Request) (req, lang string) {
 	var st state
-	if !s.f.open(r, StateCookie, "state", s.p.ID, &st) {
+	if _, ok := s.f.openAt(r, StateCookieName(r.URL.Query().Get("state")), "state", s.p.ID, &st); !ok {
 		return "", ""
 	}
 	return st.Req, st.Lang
@@ -167,9 +172,14 @@ func (s *Step) Pending(r *http.Request) (req, lang string) {
 func (s *Step) Return(ctx context.Context, w http.ResponseWriter, r *http.Request, a *signin.Attempt) (signin.Outcome, error) {
 	q := r.URL.Query()
 	var st state
-	ok := s.f.open(r, StateCookie, "state", s.p.ID, &st)
+	name := StateCookieName(q.Get("state"))
+	exp, ok := s.f.openAt(r, name, "state", s.p.ID, &st)
 	if !ok || st.Req != reqID(a) || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(st.State)) != 1 {
 		return s.refuse(ctx, "state: not this browser's", "upstream.state"), nil
+	}
+	if !s.f.Now().Before(exp) { // the person's own sign-in, too slow: no attack
+		s.f.forgetState(w, r, s.p.ID, name)
+		return s.refuseAs(ctx, "", "state: expired", "upstream.expired", audit.UpstreamDenied), nil
 	}
 	switch err := s.f.Store.UseOnce(ctx, "upstream-state:"+storage.Hash(st.State), time.Unix(st.Exp, 0)); {
 	case errors.Is(err, storage.ErrAlreadyUsed):
@@ -177,7 +187,7 @@ func (s *Step) Return(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	case err != nil:
 		return signin.Outcome{}, err
 	}
-	s.f.setCookie(w, StateCookie, s.statePath(), "", -1)
+	s.f.forgetState(w, r, s.p.ID, name)
 	if e := q.Get("error"); e != "" {
 		s.f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamDenied, Detail: "upstream=" + s.p.ID + "; error=" + errorCode(e)})
 		if e == "access_denied" {
@@ -257,20 +267,27 @@ func (f *Flow) seal(kind, upstream string, v any) string {
 // open reads the sealed cookie name of kind and upstream into v; a forged,
 // foreign or expired cookie reads as none.
 func (f *Flow) open(r *http.Request, name, kind, upstream string, v any) bool {
+	exp, ok := f.openAt(r, name, kind, upstream, v)
+	return ok && f.Now().Before(exp)
+}
+
+// openAt reads the sealed cookie name of kind and upstream into v and
+// returns its expiry; a forged or foreign cookie reads as none.
+func (f *Flow) openAt(r *http.Request, name, kind, upstream string, v any) (time.Time, bool) {
 	ck, err := r.Cookie(name)
 	if err != nil || ck.Value == "" {
-		return false
+		return time.Time{}, false
 	}
 	plain, err := f.Sealer.Open(ck.Value)
 	if err != nil {
-		return false
+		return time.Time{}, false
 	}
 	raw, ok := strings.CutPrefix(plain, kind+"\x00"+upstream+"\x00")
 	var exp struct{ Exp int64 }
 	if !ok || json.Unmarshal([]byte(raw), v) != nil || json.Unmarshal([]byte(raw), &exp) != nil {
-		return false
+		return time.Time{}, false
 	}
-	return f.Now().Before(time.Unix(exp.Exp, 0))
+	return time.Unix(exp.Exp, 0), true
 }
 
 func (f *Flow) setCookie(w http.ResponseWriter, name, path, value string, maxAge int) {

@@ -93,6 +93,9 @@ type Config struct {
 	JIT *bool `yaml:"jit" json:"jit,omitempty"`
 	// Enabled shows the upstream on the login page (default true).
 	Enabled *bool `yaml:"enabled" json:"enabled,omitempty"`
+	// Icon, optional, is the button's image: "google" or "github" (served
+	// by bawwab itself), an https URL, or a data: URI of an image.
+	Icon string `yaml:"icon" json:"icon,omitempty"`
 }
 
 // On reports whether the upstream is enabled.
@@ -192,6 +195,9 @@ func (c Config) problems() []string {
 	}
 	if c.Claims.Subject == "" {
 		p = append(p, "claims.subject is required: the member that identifies the person")
+	}
+	if msg := iconProblem(c.Icon); msg != "" {
+		p = append(p, msg)
 	}
 	for _, d := range c.AllowedDomains {
 		if d == "" || strings.ContainsAny(d, "@/ ") {
