@@ -105,6 +105,7 @@ var routes = []route{
 	{"DELETE /admin/users/{id}/admin", (*API).revokeAdmin},
 	{"POST /admin/users/{id}/verification", (*API).resendVerification},
 	{"POST /admin/users/{id}/unlock", (*API).unlock},
+	{"POST /admin/users/{id}/signout", (*API).signOutUser},
 	{"DELETE /admin/users/{id}/grants/{client_id}", (*API).revokeGrant},
 	{"GET /admin/scopes", (*API).listScopes},
 	{"PUT /admin/scopes/{name}", (*API).saveScope},

@@ -254,6 +254,11 @@ func (c *Remote) Unlock(ctx context.Context, userID string) error {
 	return c.call(ctx, "POST", c.userPath(userID, "/unlock"), nil, nil)
 }
 
+// SignOut ends every session of the user.
+func (c *Remote) SignOut(ctx context.Context, userID string) error {
+	return c.call(ctx, "POST", c.userPath(userID, "/signout"), nil, nil)
+}
+
 func upstreamPath(id, rest string) string { return "/admin/upstreams/" + url.PathEscape(id) + rest }
 
 func (c *Remote) ListUpstreams(ctx context.Context) (out []Upstream, err error) {

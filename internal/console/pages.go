@@ -141,23 +141,31 @@ func (c *Console) deleteClient(w http.ResponseWriter, r *http.Request, u *storag
 }
 
 // UsersPage lists the users whose username, name or email contain Query.
+// Error and Form are a refused new user, kept as typed (but its
+// password).
 type UsersPage struct {
 	Query string
 	Users []adminapi.User
+	Error string
+	Form  adminapi.NewUser
 }
 
 func (c *Console) users(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	c.usersPage(w, r, u, http.StatusOK, UsersPage{})
+}
+
+func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, u *storage.User, status int, p UsersPage) {
 	us, err := c.remote(u).ListUsers(r.Context())
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	lq := strings.ToLower(q)
-	us = slices.DeleteFunc(us, func(x adminapi.User) bool {
+	p.Query = strings.TrimSpace(r.URL.Query().Get("q"))
+	lq := strings.ToLower(p.Query)
+	p.Users = slices.DeleteFunc(us, func(x adminapi.User) bool {
 		return !strings.Contains(strings.ToLower(x.Username+"\x00"+x.Name+"\x00"+x.Email), lq)
 	})
-	c.render(w, r, http.StatusOK, "users", "console.users", u, UsersPage{Query: q, Users: us})
+	c.render(w, r, status, "users", "console.users", u, p)
 }
 
 func (c *Console) disableUser(w http.ResponseWriter, r *http.Request, u *storage.User) {
