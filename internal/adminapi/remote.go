@@ -110,6 +110,10 @@ func (c *Remote) CreateClient(ctx context.Context, in NewClient) (out CreatedCli
 	return out, c.call(ctx, "POST", "/admin/clients", in, &out)
 }
 
+func (c *Remote) GetClient(ctx context.Context, id string) (out Client, err error) {
+	return out, c.call(ctx, "GET", "/admin/clients/"+url.PathEscape(id), nil, &out)
+}
+
 func (c *Remote) DeleteClient(ctx context.Context, id string) error {
 	return c.call(ctx, "DELETE", "/admin/clients/"+url.PathEscape(id), nil, nil)
 }

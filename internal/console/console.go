@@ -155,6 +155,8 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /console/{$}", c.page(c.dashboard))
 	mux.HandleFunc("GET /console/clients", c.page(c.clients))
 	mux.HandleFunc("POST /console/clients", c.form(c.createClient))
+	mux.HandleFunc("GET /console/clients/{id}", c.page(c.editClient))
+	mux.HandleFunc("POST /console/clients/{id}", c.form(c.saveClient))
 	mux.HandleFunc("GET /console/clients/{id}/delete", c.page(c.confirmDelete))
 	mux.HandleFunc("POST /console/clients/{id}/delete", c.form(c.deleteClient))
 	mux.HandleFunc("GET /console/users", c.page(c.users))

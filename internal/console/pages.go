@@ -75,6 +75,8 @@ func (c *Console) counts(r *http.Request, rm *adminapi.Remote) (Dashboard, error
 // ClientsPage lists the clients; Created is a client just created, with
 // its secret shown this once.
 type ClientsPage struct {
+	// Query keeps the clients whose id, name or a redirect URI contain it.
+	Query   string
 	Clients []adminapi.Client
 	Created *adminapi.CreatedClient
 	Error   string
@@ -92,7 +94,9 @@ func (c *Console) clientsPage(w http.ResponseWriter, r *http.Request, u *storage
 		return
 	}
 	slices.SortFunc(cs, func(a, b adminapi.Client) int { return strings.Compare(a.ID, b.ID) })
-	p.Clients = cs
+	p.Query = strings.TrimSpace(r.URL.Query().Get("q"))
+	lq := strings.ToLower(p.Query)
+	p.Clients = slices.DeleteFunc(cs, func(cl adminapi.Client) bool { return !matchClient(cl, lq) })
 	c.render(w, r, status, "clients", "console.clients", u, p)
 }
 

@@ -4,6 +4,16 @@ package ui
 // merged into the catalog.
 var consoleMessages = Catalog{
 	"en": {
+		"console.client_edit":          "Edit a client",
+		"console.client_saved":         "The client was saved.",
+		"console.client.search":        "Search by id, name or redirect URI",
+		"console.client.grants":        "Grant types",
+		"console.client.auth":          "Token endpoint authentication",
+		"console.client.jwks_uri":      "JWK Set URL (jwks_uri)",
+		"console.client.jwks":          "JWK Set (jwks)",
+		"console.client.par":           "Requires pushed authorization requests (PAR)",
+		"console.client.verified":      "Verified by an operator (the consent page says so)",
+		"console.client.second_factor": "Every user of this client passes a second factor",
 		"console.user":                 "User",
 		"console.user_of":              "User %s",
 		"console.user_created":         "The user %s was created.",
@@ -130,6 +140,16 @@ var consoleMessages = Catalog{
 		"console.save":                 "Save",
 	},
 	"ar": {
+		"console.client_edit":          "تعديل عميل",
+		"console.client_saved":         "حُفظ العميل.",
+		"console.client.search":        "ابحث بالمعرّف أو الاسم أو رابط إعادة التوجيه",
+		"console.client.grants":        "أنواع المنح",
+		"console.client.auth":          "مصادقة نقطة الرموز",
+		"console.client.jwks_uri":      "رابط مجموعة المفاتيح (jwks_uri)",
+		"console.client.jwks":          "مجموعة المفاتيح (jwks)",
+		"console.client.par":           "يشترط طلبات التفويض المدفوعة (PAR)",
+		"console.client.verified":      "تحقّق منه مشغّل (تذكر ذلك صفحة الموافقة)",
+		"console.client.second_factor": "كل مستخدم لهذا العميل يجتاز عاملًا ثانيًا",
 		"console.user":                 "مستخدم",
 		"console.user_of":              "المستخدم %s",
 		"console.user_created":         "أُنشئ المستخدم %s.",
