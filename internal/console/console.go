@@ -33,6 +33,7 @@ import (
 
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/metrics"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -71,6 +72,9 @@ type Console struct {
 	Audit  *audit.Log
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Recent is this node's per-minute history of the counters of
+	// /metrics, drawn on the dashboard; nil draws no charts.
+	Recent *metrics.History
 
 	sessions *session.Manager
 	key      []byte

@@ -18,6 +18,9 @@ type Dashboard struct {
 	// audit log (up to 1000 each).
 	Logins, Failures int
 	Keys             []KeyAge
+	// Charts are this node's counters of /metrics over the last hour
+	// and day.
+	Charts []Chart
 	// StoreOK says that every read of the page reached the store.
 	StoreOK bool
 }
@@ -34,6 +37,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, u *storage.U
 		c.fail(w, r, err)
 		return
 	}
+	d.Charts = c.charts(c.lang(w, r))
 	c.render(w, r, http.StatusOK, "dashboard", "console.dashboard", u, d)
 }
 

@@ -4,6 +4,16 @@ package ui
 // merged into the catalog.
 var consoleMessages = Catalog{
 	"en": {
+		"console.charts":               "This node over time",
+		"console.chart.tokens":         "Tokens issued",
+		"console.chart.logins":         "Sign-ins",
+		"console.chart.failures":       "Failed sign-ins",
+		"console.chart.attacks":        "Detected attacks",
+		"console.chart.hour":           "last hour, per minute",
+		"console.chart.day":            "last day, per hour",
+		"console.chart.bar":            "%d at %s",
+		"console.chart.now":            "now",
+		"console.chart.max":            "max %d",
 		"console.client_edit":          "Edit a client",
 		"console.client_saved":         "The client was saved.",
 		"console.client.search":        "Search by id, name or redirect URI",
@@ -140,6 +150,16 @@ var consoleMessages = Catalog{
 		"console.save":                 "Save",
 	},
 	"ar": {
+		"console.charts":               "هذه العقدة عبر الزمن",
+		"console.chart.tokens":         "الرموز الصادرة",
+		"console.chart.logins":         "عمليات الدخول",
+		"console.chart.failures":       "محاولات الدخول الفاشلة",
+		"console.chart.attacks":        "الهجمات المكتشفة",
+		"console.chart.hour":           "آخر ساعة، لكل دقيقة",
+		"console.chart.day":            "آخر يوم، لكل ساعة",
+		"console.chart.bar":            "%d عند %s",
+		"console.chart.now":            "الآن",
+		"console.chart.max":            "الأعلى %d",
 		"console.client_edit":          "تعديل عميل",
 		"console.client_saved":         "حُفظ العميل.",
 		"console.client.search":        "ابحث بالمعرّف أو الاسم أو رابط إعادة التوجيه",
