@@ -83,3 +83,27 @@ func TestConsoleDashboardCharts(t *testing.T) {
 		t.Fatalf("the Arabic chart's axis: %s", chart)
 	}
 }
+
+// TestConsoleRegistrationPolicy: the dashboard and GET
+// /admin/registration show the policy of dynamic registration (here:
+// token) and that an initial access token is set, never the token; the
+// route wants the admin token.
+func TestConsoleRegistrationPolicy(t *testing.T) {
+	e := start(t)
+	makeAdmin(t, e, e.UserID, true)
+	b := e.browser()
+	consoleToken(t, e, b)
+	_, body := dashboardTotals(t, e, b, "en")
+	if !strings.Contains(body, "clients holding the initial access token (token)") || !strings.Contains(body, "set (never shown)") ||
+		strings.Contains(body, registrationToken) {
+		t.Fatalf("dashboard's registration policy: %s", body)
+	}
+	var pol map[string]any
+	if st, raw := e.adminCall("GET", "/admin/registration", adminToken, nil, &pol); st != http.StatusOK || pol["mode"] != "token" ||
+		pol["initial_access_token_set"] != true || pol["pkce"] != "required" || strings.Contains(raw, registrationToken) {
+		t.Fatalf("GET /admin/registration: %d %s", st, raw)
+	}
+	if st, _ := e.adminCall("GET", "/admin/registration", "wrong", nil, nil); st != http.StatusUnauthorized {
+		t.Fatalf("GET /admin/registration without the admin token: %d", st)
+	}
+}

@@ -177,6 +177,11 @@ func (c *Remote) DeleteScope(ctx context.Context, name string) error {
 	return c.call(ctx, "DELETE", "/admin/scopes/"+url.PathEscape(name), nil, nil)
 }
 
+// Registration is the policy of dynamic client registration.
+func (c *Remote) Registration(ctx context.Context) (out Registration, err error) {
+	return out, c.call(ctx, "GET", "/admin/registration", nil, &out)
+}
+
 func (c *Remote) ListKeys(ctx context.Context) (out []Key, err error) {
 	return out, c.call(ctx, "GET", "/admin/keys", nil, &out)
 }

@@ -21,6 +21,8 @@ type Dashboard struct {
 	// Charts are this node's counters of /metrics over the last hour
 	// and day.
 	Charts []Chart
+	// Registration is the policy of dynamic client registration.
+	Registration adminapi.Registration
 	// StoreOK says that every read of the page reached the store.
 	StoreOK bool
 }
@@ -34,6 +36,10 @@ type KeyAge struct {
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, u *storage.User) {
 	d, err := c.counts(r, c.remote(u))
 	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if d.Registration, err = c.remote(u).Registration(r.Context()); err != nil {
 		c.fail(w, r, err)
 		return
 	}

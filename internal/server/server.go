@@ -196,7 +196,8 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 
 	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken,
 		Logouts: logouts, Outbound: fetch, Issuer: cfg.Issuer, Audit: auditLog, Notify: sec.Notify, Verify: accounts,
-		Upstreams: cfg.Upstreams, UpstreamsChanged: sec.Upstreams.Registry.Forget}
+		Upstreams: cfg.Upstreams, UpstreamsChanged: sec.Upstreams.Registry.Forget,
+		Registration: adminapi.Registration{Mode: cfg.Registration, TokenSet: cfg.RegistrationToken != "", PKCE: cfg.RegistrationPKCE}}
 	handler := Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log)
 	adminHandler, err := newAdmin(ctx, adminAPI, handler, sessions, auditLog, m.Recent)
 	if err != nil {
