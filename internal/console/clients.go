@@ -64,6 +64,11 @@ func (c *Console) saveClient(w http.ResponseWriter, r *http.Request, u *storage.
 		return
 	}
 	in := clientForm(r, old.NewClient)
+	if old.ID == ClientID {
+		// The console's own sign-in stays as it is: loopback callbacks, a
+		// public client of the code flow.
+		in.RedirectURIs, in.GrantTypes, in.AuthMethod, in.Public = old.RedirectURIs, old.GrantTypes, old.AuthMethod, old.Public
+	}
 	if in.JWKS != nil && !json.Valid(in.JWKS) {
 		c.render(w, r, http.StatusBadRequest, "client", "console.client_edit", u, ClientPage{Client: in, Error: "jwks must be a JSON JWK Set"})
 		return
