@@ -17,8 +17,11 @@ import (
 // TestBrowserConsole: in Chromium, in English and in Arabic (right to
 // left), an admin opens the console, signs in through bawwab's login and
 // consent pages, lands on the dashboard, creates a client whose secret is
-// shown once and listed after, deletes it after confirming, sees the
-// users and the audit log, and signs out. Every page is captured.
+// shown once and listed after, deletes it after confirming, edits and
+// searches clients, creates a user whose password is shown once and
+// signs it out everywhere, sees a token issued on the dashboard's charts,
+// adds and disables an upstream, sees the audit log, and signs out.
+// Every page is captured.
 func TestBrowserConsole(t *testing.T) {
 	exe := chromium(t)
 	dir := screenshotDir(t)
@@ -87,9 +90,34 @@ func playConsole(t *testing.T, exe, dir, lang string) {
 		t.Fatal("client not deleted")
 	}
 
+	// A client's settings, edited: verified, with a second redirect URI.
+	b.do("console-client-edit", chromedp.Click(id("nav-clients")), chromedp.WaitVisible(id("edit-notes")),
+		chromedp.Click(id("edit-notes")), chromedp.WaitVisible(id("edit-client")))
+	b.do("console-client-saved", chromedp.SetValue(id("redirect_uris"), notesRedirect+"\nhttps://notes.example/second"),
+		chromedp.Click(id("verified")), chromedp.Click(id("save-client")), chromedp.WaitVisible(id("notice")))
+	if cl, _ := e.Store.GetClient(context.Background(), "notes"); !cl.Verified || len(cl.RedirectURIs) != 2 {
+		t.Fatalf("edited client: %+v", cl)
+	}
+	b.do("console-clients-search", chromedp.SendKeys(id("q"), "second"), chromedp.Click(id("search")), chromedp.WaitVisible(id("client-notes")))
+	if b.eval(`document.getElementById("client-cli") === null`) != true {
+		t.Fatal("the search kept a client it does not match")
+	}
+
 	b.do("console-users", chromedp.Click(id("nav-users")), chromedp.WaitVisible(id("user-badr")))
 	b.do("console-user-disabled", chromedp.Click(id("disable-badr")), chromedp.WaitVisible(id("enable-badr")))
 	speaks("users page")
+	// A new user, its password made and shown once; then signed out
+	// everywhere from its page.
+	b.do("console-user-created", chromedp.SendKeys(id("username"), "dalia-"+lang), chromedp.SendKeys(id("email"), "dalia-"+lang+"@example.com"),
+		chromedp.Click(id("create-user")), chromedp.WaitVisible(id("new-password")))
+	if pw := b.text("#new-password"); len(pw) < 20 {
+		t.Fatalf("new user's password %q", pw)
+	}
+	b.do("console-user-signed-out", chromedp.Click(id("do-signout")), chromedp.WaitVisible(id("notice")))
+	if b.eval(`document.getElementById("new-password") === null`) != true {
+		t.Fatal("the new user's password is shown a second time")
+	}
+	speaks("user page")
 	b.do("console-audit", chromedp.Click(id("nav-audit")), chromedp.WaitVisible(id("events")))
 	if ev := b.text("#events"); !strings.Contains(ev, "console_signin") || !strings.Contains(ev, "user_disabled") {
 		t.Fatalf("audit page: %s", ev)
@@ -106,6 +134,23 @@ func playConsole(t *testing.T, exe, dir, lang string) {
 	b.do("console-grant-revoked", chromedp.Click(id("revoke-notes")), chromedp.WaitVisible(id("notice")))
 	if in := e.introspect(tok.AccessToken, "notes", e.NotesSecret); in["active"] != false {
 		t.Fatalf("token of the revoked grant: %v", in)
+	}
+
+	// The token just issued is on the dashboard's charts.
+	b.do("console-dashboard-charts", chromedp.Click(id("nav-dashboard")), chromedp.WaitVisible(id("chart-tokens-hour")))
+	if n := b.text("#total-tokens-hour"); n == "0" || n == "" {
+		t.Fatalf("the dashboard's token chart counts %q", n)
+	}
+
+	// An upstream identity provider, added and disabled.
+	b.do("console-upstreams", chromedp.Click(id("nav-upstreams")), chromedp.WaitVisible(id("new-upstream")))
+	b.do("console-upstream-added", chromedp.SendKeys(id("id"), "corp"), chromedp.SendKeys(id("name_en"), "Corp"),
+		chromedp.SendKeys(id("name_ar"), "الشركة"), chromedp.SendKeys(id("issuer"), "https://login.corp.example"),
+		chromedp.SendKeys(id("upstream_client_id"), "bawwab"), chromedp.SendKeys(id("client_secret"), "upstream-secret-0123456789"),
+		chromedp.Click(id("create-upstream")), chromedp.WaitVisible(id("upstream-corp")))
+	b.do("console-upstream-disabled", chromedp.Click(id("disable-upstream-corp")), chromedp.WaitVisible(id("enable-upstream-corp")))
+	if row, err := e.Store.GetUpstream(context.Background(), "corp"); err != nil || row.Enabled || row.SecretSealed == "" {
+		t.Fatalf("upstream after the console: %v %+v", err, row)
 	}
 
 	// A scope's Arabic text, edited here, is what the consent page shows.

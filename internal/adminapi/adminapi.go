@@ -68,6 +68,9 @@ type API struct {
 	// Upstreams are the upstreams of the configuration file: listed, but
 	// read-only here; their ids are taken.
 	Upstreams []upstream.Config
+	// Registration is the policy of dynamic client registration, from
+	// the configuration file: shown, never its token.
+	Registration Registration
 	// UpstreamsChanged, when set, is told of every change to the stored
 	// upstreams (this node's login page then reads them at once).
 	UpstreamsChanged func()
@@ -105,10 +108,12 @@ var routes = []route{
 	{"DELETE /admin/users/{id}/admin", (*API).revokeAdmin},
 	{"POST /admin/users/{id}/verification", (*API).resendVerification},
 	{"POST /admin/users/{id}/unlock", (*API).unlock},
+	{"POST /admin/users/{id}/signout", (*API).signOutUser},
 	{"DELETE /admin/users/{id}/grants/{client_id}", (*API).revokeGrant},
 	{"GET /admin/scopes", (*API).listScopes},
 	{"PUT /admin/scopes/{name}", (*API).saveScope},
 	{"DELETE /admin/scopes/{name}", (*API).deleteScope},
+	{"GET /admin/registration", (*API).registrationPolicy},
 	{"GET /admin/keys", (*API).listKeys},
 	{"POST /admin/keys/rotate", (*API).rotateKeys},
 	{"GET /admin/upstreams", (*API).listUpstreams},

@@ -110,6 +110,10 @@ func (c *Remote) CreateClient(ctx context.Context, in NewClient) (out CreatedCli
 	return out, c.call(ctx, "POST", "/admin/clients", in, &out)
 }
 
+func (c *Remote) GetClient(ctx context.Context, id string) (out Client, err error) {
+	return out, c.call(ctx, "GET", "/admin/clients/"+url.PathEscape(id), nil, &out)
+}
+
 func (c *Remote) DeleteClient(ctx context.Context, id string) error {
 	return c.call(ctx, "DELETE", "/admin/clients/"+url.PathEscape(id), nil, nil)
 }
@@ -171,6 +175,11 @@ func (c *Remote) SaveScope(ctx context.Context, name string, in NewScope) (out S
 
 func (c *Remote) DeleteScope(ctx context.Context, name string) error {
 	return c.call(ctx, "DELETE", "/admin/scopes/"+url.PathEscape(name), nil, nil)
+}
+
+// Registration is the policy of dynamic client registration.
+func (c *Remote) Registration(ctx context.Context) (out Registration, err error) {
+	return out, c.call(ctx, "GET", "/admin/registration", nil, &out)
 }
 
 func (c *Remote) ListKeys(ctx context.Context) (out []Key, err error) {
@@ -252,6 +261,11 @@ func (c *Remote) ResendVerification(ctx context.Context, userID string) error {
 
 func (c *Remote) Unlock(ctx context.Context, userID string) error {
 	return c.call(ctx, "POST", c.userPath(userID, "/unlock"), nil, nil)
+}
+
+// SignOut ends every session of the user.
+func (c *Remote) SignOut(ctx context.Context, userID string) error {
+	return c.call(ctx, "POST", c.userPath(userID, "/signout"), nil, nil)
 }
 
 func upstreamPath(id, rest string) string { return "/admin/upstreams/" + url.PathEscape(id) + rest }

@@ -307,3 +307,21 @@ func (a *API) unlock(w http.ResponseWriter, r *http.Request) error {
 	a.record(r, audit.UserUnlocked, u.ID, "")
 	return noContent(w, nil)
 }
+
+// signOutUser ends every session of the user, on every device, and tells
+// the clients of those sessions (back-channel logout). Grants stay: the
+// clients' tokens live on, as after the user's own "sign out everywhere".
+func (a *API) signOutUser(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	u, err := a.Store.GetUser(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	n, err := a.Store.DeleteUserSessions(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	a.Logouts.LoggedOut(ctx, u.ID)
+	a.record(r, audit.UserSignedOut, u.ID, strconv.FormatInt(n, 10)+" sessions")
+	return noContent(w, nil)
+}

@@ -64,6 +64,7 @@ const (
 	UserEnabled      = "user_enabled"
 	VerificationSent = "verification_sent" // an operator mailed a new confirmation link
 	UserUnlocked     = "user_unlocked"     // an operator lifted the sign-in throttle
+	UserSignedOut    = "user_signed_out"   // an operator ended every session of the user
 	AdminGranted     = "admin_granted"     // an operator gave the user the admin role (the admin console)
 	AdminRevoked     = "admin_revoked"
 )

@@ -33,6 +33,7 @@ import (
 
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/metrics"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -71,6 +72,9 @@ type Console struct {
 	Audit  *audit.Log
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Recent is this node's per-minute history of the counters of
+	// /metrics, drawn on the dashboard; nil draws no charts.
+	Recent *metrics.History
 
 	sessions *session.Manager
 	key      []byte
@@ -155,9 +159,15 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /console/{$}", c.page(c.dashboard))
 	mux.HandleFunc("GET /console/clients", c.page(c.clients))
 	mux.HandleFunc("POST /console/clients", c.form(c.createClient))
+	mux.HandleFunc("GET /console/clients/{id}", c.page(c.editClient))
+	mux.HandleFunc("POST /console/clients/{id}", c.form(c.saveClient))
 	mux.HandleFunc("GET /console/clients/{id}/delete", c.page(c.confirmDelete))
 	mux.HandleFunc("POST /console/clients/{id}/delete", c.form(c.deleteClient))
 	mux.HandleFunc("GET /console/users", c.page(c.users))
+	mux.HandleFunc("POST /console/users", c.form(c.createUser))
+	mux.HandleFunc("GET /console/users/{id}", c.page(c.userPage))
+	mux.HandleFunc("POST /console/users/{id}/password", c.form(c.resetPassword))
+	mux.HandleFunc("POST /console/users/{id}/do/{action}", c.form(c.userAction))
 	mux.HandleFunc("POST /console/users/{id}/disable", c.form(c.disableUser))
 	mux.HandleFunc("POST /console/users/{id}/enable", c.form(c.enableUser))
 	mux.HandleFunc("POST /console/users/{id}/role", c.form(c.setRole))
@@ -165,6 +175,10 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /console/keys/rotate", c.form(c.rotateKeys))
 	mux.HandleFunc("GET /console/users/{id}/grants", c.page(c.grants))
 	mux.HandleFunc("POST /console/users/{id}/grants/{client}/revoke", c.form(c.revokeGrant))
+	mux.HandleFunc("GET /console/upstreams", c.page(c.upstreams))
+	mux.HandleFunc("POST /console/upstreams", c.form(c.createUpstream))
+	mux.HandleFunc("POST /console/upstreams/{id}/enabled", c.form(c.setUpstream))
+	mux.HandleFunc("GET /console/upstreams/{id}/users", c.page(c.upstreamUsers))
 	mux.HandleFunc("GET /console/scopes", c.page(c.scopeList))
 	mux.HandleFunc("GET /console/scopes/{name}", c.page(c.editScope))
 	mux.HandleFunc("POST /console/scopes/{name}", c.form(c.saveScope))

@@ -18,6 +18,11 @@ type Dashboard struct {
 	// audit log (up to 1000 each).
 	Logins, Failures int
 	Keys             []KeyAge
+	// Charts are this node's counters of /metrics over the last hour
+	// and day.
+	Charts []Chart
+	// Registration is the policy of dynamic client registration.
+	Registration adminapi.Registration
 	// StoreOK says that every read of the page reached the store.
 	StoreOK bool
 }
@@ -34,6 +39,11 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, u *storage.U
 		c.fail(w, r, err)
 		return
 	}
+	if d.Registration, err = c.remote(u).Registration(r.Context()); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d.Charts = c.charts(c.lang(w, r))
 	c.render(w, r, http.StatusOK, "dashboard", "console.dashboard", u, d)
 }
 
@@ -75,6 +85,8 @@ func (c *Console) counts(r *http.Request, rm *adminapi.Remote) (Dashboard, error
 // ClientsPage lists the clients; Created is a client just created, with
 // its secret shown this once.
 type ClientsPage struct {
+	// Query keeps the clients whose id, name or a redirect URI contain it.
+	Query   string
 	Clients []adminapi.Client
 	Created *adminapi.CreatedClient
 	Error   string
@@ -92,7 +104,9 @@ func (c *Console) clientsPage(w http.ResponseWriter, r *http.Request, u *storage
 		return
 	}
 	slices.SortFunc(cs, func(a, b adminapi.Client) int { return strings.Compare(a.ID, b.ID) })
-	p.Clients = cs
+	p.Query = strings.TrimSpace(r.URL.Query().Get("q"))
+	lq := strings.ToLower(p.Query)
+	p.Clients = slices.DeleteFunc(cs, func(cl adminapi.Client) bool { return !matchClient(cl, lq) })
 	c.render(w, r, status, "clients", "console.clients", u, p)
 }
 
@@ -141,23 +155,31 @@ func (c *Console) deleteClient(w http.ResponseWriter, r *http.Request, u *storag
 }
 
 // UsersPage lists the users whose username, name or email contain Query.
+// Error and Form are a refused new user, kept as typed (but its
+// password).
 type UsersPage struct {
 	Query string
 	Users []adminapi.User
+	Error string
+	Form  adminapi.NewUser
 }
 
 func (c *Console) users(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	c.usersPage(w, r, u, http.StatusOK, UsersPage{})
+}
+
+func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, u *storage.User, status int, p UsersPage) {
 	us, err := c.remote(u).ListUsers(r.Context())
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	lq := strings.ToLower(q)
-	us = slices.DeleteFunc(us, func(x adminapi.User) bool {
+	p.Query = strings.TrimSpace(r.URL.Query().Get("q"))
+	lq := strings.ToLower(p.Query)
+	p.Users = slices.DeleteFunc(us, func(x adminapi.User) bool {
 		return !strings.Contains(strings.ToLower(x.Username+"\x00"+x.Name+"\x00"+x.Email), lq)
 	})
-	c.render(w, r, http.StatusOK, "users", "console.users", u, UsersPage{Query: q, Users: us})
+	c.render(w, r, status, "users", "console.users", u, p)
 }
 
 func (c *Console) disableUser(w http.ResponseWriter, r *http.Request, u *storage.User) {

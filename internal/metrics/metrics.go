@@ -27,12 +27,15 @@ type Metrics struct {
 	shed     prometheus.Counter
 	pruned   prometheus.Counter
 	commits  prometheus.Gauge
+	// Recent counts some of the counters per minute over the last day.
+	Recent *History
 }
 
-// New registers every collector on a fresh registry.
-func New() *Metrics {
+// New registers every collector on a fresh registry; now is the clock of
+// the recent history.
+func New(now func() time.Time) *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg: prometheus.NewRegistry(), Recent: newHistory(now),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bawwab_http_requests_total",
 			Help: "HTTP requests by endpoint (route pattern) and status code."}, []string{"endpoint", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bawwab_http_request_duration_seconds",
@@ -96,13 +99,23 @@ func (m *Metrics) StoreCommits(ok bool) {
 }
 
 // TokenIssued counts a token response.
-func (m *Metrics) TokenIssued(grantType string) { m.tokens.WithLabelValues(grantType).Inc() }
+func (m *Metrics) TokenIssued(grantType string) {
+	m.tokens.WithLabelValues(grantType).Inc()
+	m.Recent.add(Tokens)
+}
 
 // AuditEvent counts an audit event; attack reports whether it is one.
 func (m *Metrics) AuditEvent(typ string, attack bool) {
 	m.events.WithLabelValues(typ).Inc()
+	switch typ {
+	case "login":
+		m.Recent.add(Logins)
+	case "login_failed":
+		m.Recent.add(Failures)
+	}
 	if attack {
 		m.attacks.WithLabelValues(typ).Inc()
+		m.Recent.add(Attacks)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 // which a client chooses) and status; token, audit, attack and store
 // observations appear on the scrape.
 func TestMetrics(t *testing.T) {
-	m := New()
+	m := New(time.Now)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })

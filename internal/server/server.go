@@ -96,7 +96,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
-	m := metrics.New()
+	m := metrics.New(now)
 	observeStore(store, m)
 	log = slog.New(withRequestID(log.Handler()))
 	// Clients are looked up on every token request; other nodes' changes
@@ -196,9 +196,10 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 
 	adminAPI := &adminapi.API{Store: store, Keys: keys, Scopes: scopes, Password: pw, Log: log, Now: now, Token: cfg.AdminToken,
 		Logouts: logouts, Outbound: fetch, Issuer: cfg.Issuer, Audit: auditLog, Notify: sec.Notify, Verify: accounts,
-		Upstreams: cfg.Upstreams, UpstreamsChanged: sec.Upstreams.Registry.Forget}
+		Upstreams: cfg.Upstreams, UpstreamsChanged: sec.Upstreams.Registry.Forget,
+		Registration: adminapi.Registration{Mode: cfg.Registration, TokenSet: cfg.RegistrationToken != "", PKCE: cfg.RegistrationPKCE}}
 	handler := Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log)
-	adminHandler, err := newAdmin(ctx, adminAPI, handler, sessions, auditLog)
+	adminHandler, err := newAdmin(ctx, adminAPI, handler, sessions, auditLog, m.Recent)
 	if err != nil {
 		return nil, err
 	}
@@ -227,13 +228,14 @@ func newPages(ctx context.Context, cfg config.Config, store storage.Storage, log
 // newAdmin serves the admin listener: the admin API, and the admin
 // console under /console/, which calls the API in process (package
 // console). Without an admin token neither is served.
-func newAdmin(ctx context.Context, api *adminapi.API, public http.Handler, sessions *session.Manager, auditLog *audit.Log) (http.Handler, error) {
+func newAdmin(ctx context.Context, api *adminapi.API, public http.Handler, sessions *session.Manager, auditLog *audit.Log,
+	recent *metrics.History) (http.Handler, error) {
 	apiHandler := api.Handler()
 	if api.Token == "" {
 		return apiHandler, nil
 	}
 	c, err := console.New(ctx, &console.Console{API: apiHandler, Token: api.Token, Public: public, Issuer: api.Issuer, Store: api.Store,
-		Audit: auditLog, Log: api.Log, Now: api.Now}, sessions, api.Scopes)
+		Audit: auditLog, Log: api.Log, Now: api.Now, Recent: recent}, sessions, api.Scopes)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}

@@ -1,0 +1,102 @@
+package console
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/bawwab/bawwab/internal/adminapi"
+	"github.com/bawwab/bawwab/internal/storage"
+)
+
+// UpstreamsPage lists the upstream identity providers, with the form to
+// add one; Error and Form are a refused one, kept as typed but for its
+// client secret, which the console never shows.
+type UpstreamsPage struct {
+	Upstreams []adminapi.Upstream
+	Error     string
+	Form      adminapi.NewUpstream
+}
+
+// Types are the kinds of upstream the form offers.
+func (UpstreamsPage) Types() []string { return []string{"oidc", "google", "github", "oauth2"} }
+
+func (c *Console) upstreams(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	c.upstreamsPage(w, r, u, http.StatusOK, UpstreamsPage{})
+}
+
+func (c *Console) upstreamsPage(w http.ResponseWriter, r *http.Request, u *storage.User, status int, p UpstreamsPage) {
+	ups, err := c.remote(u).ListUpstreams(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	slices.SortFunc(ups, func(a, b adminapi.Upstream) int { return strings.Compare(a.ID, b.ID) })
+	p.Upstreams = ups
+	c.render(w, r, status, "upstreams", "console.upstreams", u, p)
+}
+
+// upstreamForm reads the add form.
+func upstreamForm(r *http.Request) adminapi.NewUpstream {
+	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
+	in := adminapi.NewUpstream{ID: f("id"), Type: f("type"), Issuer: f("issuer"), ClientID: f("client_id"),
+		ClientSecret: r.PostFormValue("client_secret"), Scopes: strings.Fields(f("scopes")),
+		AllowedDomains: strings.Fields(f("allowed_domains")), Name: map[string]string{}}
+	for _, lang := range []string{"en", "ar"} {
+		if v := f("name_" + lang); v != "" {
+			in.Name[lang] = v
+		}
+	}
+	return in
+}
+
+// createUpstream adds an upstream through the admin API; its secret is
+// sealed there and never shown again.
+func (c *Console) createUpstream(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	in := upstreamForm(r)
+	_, err := c.remote(u).CreateUpstream(r.Context(), in, false)
+	var ae *adminapi.Error
+	switch {
+	case err == nil:
+		back(w, r, "/console/upstreams", "console.upstream_added")
+	case asAPIError(err, &ae) && ae.Status < 500:
+		in.ClientSecret = ""
+		c.upstreamsPage(w, r, u, ae.Status, UpstreamsPage{Error: ae.Description, Form: in})
+	default:
+		c.fail(w, r, err)
+	}
+}
+
+// setUpstream enables (on=on) or disables the upstream.
+func (c *Console) setUpstream(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	on := r.PostFormValue("enabled") == "on"
+	if _, err := c.remote(u).SetUpstreamEnabled(r.Context(), r.PathValue("id"), on); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	back(w, r, "/console/upstreams", "console.upstream_saved")
+}
+
+// UpstreamUsersPage is a page of the users linked to an upstream.
+type UpstreamUsersPage struct {
+	Upstream adminapi.Upstream
+	adminapi.UpstreamUsers
+}
+
+// upstreamUsersPageSize is how many linked users a page shows.
+const upstreamUsersPageSize = 100
+
+func (c *Console) upstreamUsers(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	rm := c.remote(u)
+	up, err := rm.GetUpstream(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	us, err := rm.UpstreamUsers(r.Context(), up.ID, r.URL.Query().Get("after"), upstreamUsersPageSize)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "upstream_users", "console.upstream_users", u, UpstreamUsersPage{Upstream: up, UpstreamUsers: us})
+}
