@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,11 +43,15 @@ func TestMessages(t *testing.T) {
 	}
 }
 
-// TestRedirectURI: the callback is offered at loopback IP addresses only.
+// TestRedirectURI: the callback is offered at loopback IP addresses only,
+// at the port of the listener that took the request, whatever port the
+// Host names.
 func TestRedirectURI(t *testing.T) {
 	for host, want := range map[string]string{
 		"127.0.0.1:8081":       "http://127.0.0.1:8081/console/callback",
 		"[::1]:8081":           "http://[::1]:8081/console/callback",
+		"127.0.0.1:9999":       "",
+		"[::1]:9999":           "",
 		"localhost:8081":       "",
 		"evil.example:8081":    "",
 		"127.0.0.1":            "",
@@ -54,8 +60,13 @@ func TestRedirectURI(t *testing.T) {
 	} {
 		r, _ := http.NewRequest("GET", "http://x/console/login", nil)
 		r.Host = host
+		r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8081}))
 		if got := redirectURI(r); got != want {
 			t.Errorf("Host %q: %q, want %q", host, got, want)
 		}
+	}
+	r, _ := http.NewRequest("GET", "http://127.0.0.1:8081/console/login", nil)
+	if got := redirectURI(r); got != "" {
+		t.Errorf("a request of no listener: %q", got)
 	}
 }

@@ -35,11 +35,21 @@ func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // redirectURI is the console's callback as the operator's browser reaches
-// it: a loopback IP address (the registered redirect URIs match on any
-// port, RFC 8252 §7.3); "" for any other host.
+// it: a loopback IP address at the port of the listener that took r; ""
+// for any other host or port. The registered redirect URIs match on any
+// port (RFC 8252 §7.3), so another program on a loopback port can be
+// brought a console code: named in Host, its port must not become the
+// redirect_uri the console redeems that code with.
 func redirectURI(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.Host)
+	host, port, err := net.SplitHostPort(r.Host)
 	if err != nil || (host != "127.0.0.1" && host != "::1") {
+		return ""
+	}
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return ""
+	}
+	if _, lport, err := net.SplitHostPort(local.String()); err != nil || lport != port {
 		return ""
 	}
 	return "http://" + r.Host + callbackPath
