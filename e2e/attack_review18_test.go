@@ -85,14 +85,21 @@ func TestAttackConsoleCallbackOtherPort(t *testing.T) {
 	makeAdmin(t, e, e.UserID, true)
 	admin := e.browser()
 	wantStatus(t, admin.consoleSignIn(userName, userPassword).Status, http.StatusOK, "console sign-in", nil)
+	au, _ := url.Parse(e.AdminURL)
+	// Another port, and the console's port at the other loopback address
+	// (free when the admin listener binds 127.0.0.1 only).
+	for _, at := range []string{"127.0.0.1:9", "[::1]:" + au.Port()} {
+		t.Run(at, func(t *testing.T) { stealConsoleCode(t, e, admin, at) })
+	}
+}
 
+func stealConsoleCode(t *testing.T, e *env, admin *browser, stolenAt string) {
 	thief := e.browser()
 	start := thief.get(e.AdminURL + "/console/login")
 	au, err := url.Parse(start.Location)
 	if err != nil || start.Location == "" {
 		t.Fatalf("console login: %d %q", start.Status, start.Location)
 	}
-	const stolenAt = "127.0.0.1:9"
 	q := au.Query()
 	q.Set("redirect_uri", "http://"+stolenAt+"/console/callback")
 	au.RawQuery = q.Encode()
@@ -115,7 +122,10 @@ func TestAttackConsoleCallbackOtherPort(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", e.AdminURL+"/console/callback?"+cb.RawQuery, nil)
 	req.Host = stolenAt
-	resp, err := thief.Do(req)
+	for _, ck := range thief.Jar.Cookies(req.URL) {
+		req.AddCookie(ck)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}

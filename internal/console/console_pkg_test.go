@@ -44,29 +44,36 @@ func TestMessages(t *testing.T) {
 }
 
 // TestRedirectURI: the callback is offered at loopback IP addresses only,
-// at the port of the listener that took the request, whatever port the
-// Host names.
+// at the address and port of the listener that took the request, whatever
+// the Host names.
 func TestRedirectURI(t *testing.T) {
-	for host, want := range map[string]string{
-		"127.0.0.1:8081":       "http://127.0.0.1:8081/console/callback",
-		"[::1]:8081":           "http://[::1]:8081/console/callback",
-		"127.0.0.1:9999":       "",
-		"[::1]:9999":           "",
-		"localhost:8081":       "",
-		"evil.example:8081":    "",
-		"127.0.0.1":            "",
-		"127.0.0.1.evil:80":    "",
-		"[::ffff:127.0.0.1]:1": "",
+	v4 := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8081}
+	v6 := &net.TCPAddr{IP: net.IPv6loopback, Port: 8081}
+	for _, c := range []struct {
+		host  string
+		local net.Addr
+		want  string
+	}{
+		{"127.0.0.1:8081", v4, "http://127.0.0.1:8081/console/callback"},
+		{"[::1]:8081", v6, "http://[::1]:8081/console/callback"},
+		{"127.0.0.1:9999", v4, ""},
+		{"[::1]:9999", v6, ""},
+		{"[::1]:8081", v4, ""},
+		{"127.0.0.1:8081", v6, ""},
+		{"127.0.0.1:8081", nil, ""},
+		{"localhost:8081", v4, ""},
+		{"evil.example:8081", v4, ""},
+		{"127.0.0.1", v4, ""},
+		{"127.0.0.1.evil:80", v4, ""},
+		{"[::ffff:127.0.0.1]:8081", v4, ""},
 	} {
 		r, _ := http.NewRequest("GET", "http://x/console/login", nil)
-		r.Host = host
-		r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8081}))
-		if got := redirectURI(r); got != want {
-			t.Errorf("Host %q: %q, want %q", host, got, want)
+		r.Host = c.host
+		if c.local != nil {
+			r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, c.local))
 		}
-	}
-	r, _ := http.NewRequest("GET", "http://127.0.0.1:8081/console/login", nil)
-	if got := redirectURI(r); got != "" {
-		t.Errorf("a request of no listener: %q", got)
+		if got := redirectURI(r); got != c.want {
+			t.Errorf("Host %q at %v: %q, want %q", c.host, c.local, got, c.want)
+		}
 	}
 }

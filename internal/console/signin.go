@@ -35,10 +35,11 @@ func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // redirectURI is the console's callback as the operator's browser reaches
-// it: a loopback IP address at the port of the listener that took r; ""
+// it: the loopback IP address and port of the listener that took r; ""
 // for any other host or port. The registered redirect URIs match on any
 // port (RFC 8252 §7.3), so another program on a loopback port can be
-// brought a console code: named in Host, its port must not become the
+// brought a console code: named in Host, its address (another port, or the
+// same port at the other loopback address) must not become the
 // redirect_uri the console redeems that code with.
 func redirectURI(r *http.Request) string {
 	host, port, err := net.SplitHostPort(r.Host)
@@ -49,7 +50,8 @@ func redirectURI(r *http.Request) string {
 	if !ok {
 		return ""
 	}
-	if _, lport, err := net.SplitHostPort(local.String()); err != nil || lport != port {
+	lhost, lport, err := net.SplitHostPort(local.String())
+	if err != nil || lport != port || !net.ParseIP(lhost).Equal(net.ParseIP(host)) {
 		return ""
 	}
 	return "http://" + r.Host + callbackPath
