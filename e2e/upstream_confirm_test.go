@@ -22,7 +22,8 @@ func (b *browser) confirmLink(p page, answer string) page {
 		b.e.t.Fatalf("after the local sign-in: %d %s, want the confirmation page", p.Status, p.Location)
 	}
 	p = b.get(p.Location)
-	if p.Status != http.StatusOK || !strings.Contains(p.Body, `id="link-question"`) || !strings.Contains(p.Body, "You will be able to sign in with it") {
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `id="link-question"`) || !strings.Contains(p.Body, "You will be able to sign in with it") ||
+		!strings.Contains(p.Body, "(amal@example.com)") {
 		b.e.t.Fatalf("confirmation page: %d %s", p.Status, p.Body)
 	}
 	return b.post(upstream.ConfirmPath, url.Values{"csrf_token": {csrfOf(b.e.t, p)}, "answer": {answer}})
@@ -64,7 +65,12 @@ func TestUpstreamLinkConfirmation(t *testing.T) {
 		b := e.browser()
 		r := e.notesRequest("openid email")
 		p, _ := b.upstreamLogin(op, r, "corp", amalThere)
-		p = b.confirmLink(b.login(loginLinkOf(t, p), userName, userPassword), "no")
+		p = b.login(loginLinkOf(t, p), userName, userPassword)
+		if ar := b.get(upstream.ConfirmPath + "?ui_locales=ar"); ar.Status != http.StatusOK ||
+			!strings.Contains(ar.Body, "ستتمكن من تسجيل الدخول به") || !strings.Contains(ar.Body, "amal@example.com") || !strings.Contains(ar.Body, "إكزامبل كورب") {
+			t.Fatalf("Arabic confirmation page: %d %s", ar.Status, ar.Body)
+		}
+		p = b.confirmLink(p, "no")
 		if linksOf(t, e) != 0 || auditCount(t, e, "upstream_link_declined", e.UserID) != 1 {
 			t.Fatal("\"Don't link\" linked, or is not in the audit log")
 		}
