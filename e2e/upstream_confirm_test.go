@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,4 +156,31 @@ func (e *env) notesLoginOf(t *testing.T, b *browser, r authRequest) string {
 		t.Fatalf("authorize: %d %s", p.Status, p.Location)
 	}
 	return p.Location
+}
+
+// TestUpstreamLinkConfirmRace: answers "Link" posted at once, each with
+// the confirmation cookie, make one link and one audit event (and so one
+// notice).
+func TestUpstreamLinkConfirmRace(t *testing.T) {
+	op, e, _, amalThere := startLinkTest(t)
+	b := e.browser()
+	p, _ := b.upstreamLogin(op, e.notesRequest("openid email"), "corp", amalThere)
+	p = b.login(loginLinkOf(t, p), userName, userPassword)
+	confirm := b.get(p.Location)
+	form := url.Values{"csrf_token": {csrfOf(t, confirm)}, "answer": {"link"}}
+	var wg sync.WaitGroup
+	statuses := make(chan int, 6)
+	for range 6 {
+		wg.Go(func() { statuses <- b.post(upstream.ConfirmPath, form).Status })
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusSeeOther {
+			t.Errorf("an answer got %d", s)
+		}
+	}
+	if linksOf(t, e) != 1 || auditCount(t, e, "upstream_linked", e.UserID) != 1 {
+		t.Fatalf("links %d, upstream_linked events %d; want one each", linksOf(t, e), auditCount(t, e, "upstream_linked", e.UserID))
+	}
 }
