@@ -185,7 +185,7 @@ func TestUpstreamNodeAccounts(t *testing.T) {
 		if p := b.login(loginURL, userName, "not the password"); p.Status != http.StatusUnauthorized || linkOf(t, e, "corp", nodeAmal.Username) != nil {
 			t.Fatalf("a wrong password: %d, or it linked", p.Status)
 		}
-		b.finishDownstream(b.login(loginURL, userName, userPassword), r)
+		b.finishDownstream(b.confirmLink(b.login(loginURL, userName, userPassword), "link"), r)
 		if l := linkOf(t, e, "corp", nodeAmal.Username); l == nil || l.UserID != e.UserID {
 			t.Fatalf("link after the local proof: %+v", l)
 		}

@@ -198,8 +198,9 @@ func TestUpstreamDownstreamLibraries(t *testing.T) {
 
 // TestUpstreamLinkAfterLocalProof: an upstream identity whose verified
 // address is a local account's is not linked silently; the person signs
-// in to the local account (its password) in the same flow, and then the
-// link exists and the next upstream sign-in is that account.
+// in to the local account (its password) in the same flow, confirms the
+// link, and then the link exists and the next upstream sign-in is that
+// account.
 func TestUpstreamLinkAfterLocalProof(t *testing.T) {
 	op := startBawwabOP(t)
 	// The upstream bawwab's own amal: the same verified address as the local amal.
@@ -227,7 +228,10 @@ func TestUpstreamLinkAfterLocalProof(t *testing.T) {
 		t.Fatal("a wrong password linked")
 	}
 	p = b.login(loginURL, userName, userPassword)
-	b.finishDownstream(p, r)
+	if l, _ := e.Store.ListUpstreamLinks(context.Background(), e.UserID); len(l) != 0 {
+		t.Fatal("linked before the confirmation")
+	}
+	b.finishDownstream(b.confirmLink(p, "link"), r)
 	links, _ := e.Store.ListUpstreamLinks(context.Background(), e.UserID)
 	if len(links) != 1 || links[0].Upstream != "corp" {
 		t.Fatalf("links after the local proof: %+v", links)

@@ -83,8 +83,11 @@ const (
 	UpstreamCreated   = "upstream_account"    // a first sign-in through an upstream created a local account
 	UpstreamLinkAsked = "upstream_link_asked" // an upstream identity has a local account's address: waiting for the local proof
 	UpstreamLinked    = "upstream_linked"
-	UpstreamUnlinked  = "upstream_unlinked"
-	UpstreamLogout    = "upstream_logout" // an upstream's back-channel logout ended a user's sessions
+	// UpstreamLinkDeclined: the person answered "Don't link" to a link
+	// waiting for their confirmation.
+	UpstreamLinkDeclined = "upstream_link_declined"
+	UpstreamUnlinked     = "upstream_unlinked"
+	UpstreamLogout       = "upstream_logout" // an upstream's back-channel logout ended a user's sessions
 	// An operator changed the upstreams through the admin API.
 	UpstreamAdded    = "upstream_added"
 	UpstreamUpdated  = "upstream_updated"

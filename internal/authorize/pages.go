@@ -160,7 +160,11 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, a *signin
 		return
 	}
 	h.Audit.Record(ctx, audit.Event{Type: audit.Login, UserID: rec.UserID, Detail: "method=" + strings.Join(rec.Steps, "+")})
-	http.Redirect(w, r, withLang(r, loginTarget(a)), http.StatusSeeOther)
+	to := loginTarget(a)
+	if rec.Then != "" { // a page of the sign-in's own first, which goes on to the request
+		to = rec.Then
+	}
+	http.Redirect(w, r, withLang(r, to), http.StatusSeeOther)
 }
 
 // upstreamReturn is the callback of an upstream identity provider

@@ -90,6 +90,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		h.unlink(w, r)
 	})
 	if h.Upstreams != nil {
+		mux.HandleFunc("GET "+upstream.ConfirmPath, h.linkPage)
+		mux.HandleFunc("POST "+upstream.ConfirmPath, h.linkAnswer)
 		h.Upstreams.Register(mux) // their back-channel logout
 	}
 	if h.Passkeys != nil {

@@ -385,6 +385,9 @@ func cmpStatus(s int) int {
 // reached, and the time of the last proof.
 func (a *Attempt) Record() Record {
 	rec := Record{ACR: ACRPassword}
+	if a.Request != nil {
+		rec.Request = a.Request.ID
+	}
 	if a.User != nil {
 		rec.UserID = a.User.ID
 	}

@@ -252,4 +252,9 @@ type Record struct {
 	// Upstream is the upstream session a first factor proved through,
 	// if any: the local session keeps it (its back-channel logout ends it).
 	Upstream storage.UpstreamSession
+	// Request is the id of the downstream request signed in for, if any.
+	Request string
+	// Then, when set by Pipeline.Finished, is the page the browser goes
+	// to before the request (package upstream's link confirmation).
+	Then string
 }

@@ -148,7 +148,7 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages := []string{"account", "consent", "delete", "device", "error", "factor", "login", "logout", "notice", "profile", "reset", "security", "signup", "stepup"}
+	pages := []string{"account", "consent", "delete", "device", "error", "factor", "linkconfirm", "login", "logout", "notice", "profile", "reset", "security", "signup", "stepup"}
 	if len(u.pages) != len(pages) {
 		t.Fatalf("%d pages parsed, want %d", len(u.pages), len(pages))
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/signin"
@@ -13,10 +14,13 @@ import (
 )
 
 // pendingLink is an upstream identity waiting, in a sealed cookie, for
-// the person to sign in to the local account that has its address.
+// the person to sign in to the local account that has its address, for
+// the downstream request Req (none: the account pages); then, in another
+// cookie, for the person's confirmation, by the session that signed in at
+// or after At.
 type pendingLink struct {
-	Upstream, Subject, UserID, Email string
-	Exp                              int64
+	Upstream, Subject, UserID, Email, Req string
+	Exp, At                               int64
 }
 
 // account finds the local user of an upstream identity: the linked one;
@@ -40,7 +44,7 @@ func (f *Flow) account(ctx context.Context, w http.ResponseWriter, a *signin.Att
 		switch {
 		case err == nil && id.EmailVerified:
 			f.setCookie(w, LinkCookie, "/", f.seal("link", "", pendingLink{Upstream: p.ID, Subject: id.Subject, UserID: owner.ID, Email: id.Email,
-				Exp: f.Now().Add(f.TTL).Unix()}), int(f.TTL.Seconds()))
+				Req: reqID(a), Exp: f.Now().Add(f.TTL).Unix()}), int(f.TTL.Seconds()))
 			f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamLinkAsked, UserID: owner.ID, Detail: "upstream=" + p.ID})
 			return signin.Outcome{Result: signin.Failed, Message: "upstream.link", Args: []any{id.Email}}, nil
 		case err == nil:
@@ -131,28 +135,75 @@ func Username(id Identity) string {
 	return b.String()
 }
 
-// Finished links an upstream identity waiting for the person (its
-// address is a local account's) once the person signed in to that account
-// with a local first factor (signin.Pipeline.Finished).
-func (f *Flow) Finished(ctx context.Context, w http.ResponseWriter, r *http.Request, rec *signin.Record) error {
+// Finished asks the person to confirm the link of an upstream identity
+// waiting for them (its address is a local account's) once they signed in
+// to that account with a local first factor, for the request the link was
+// started for (signin.Pipeline.Finished): the sign-in goes on to the
+// confirmation page (ConfirmPath). A finished sign-in ends the wait
+// either way: a later one, for another request, finds nothing.
+func (f *Flow) Finished(_ context.Context, w http.ResponseWriter, r *http.Request, rec *signin.Record) error {
 	var pl pendingLink
 	if !f.open(r, LinkCookie, "link", "", &pl) {
 		return nil
 	}
-	if pl.UserID != rec.UserID || !localProof(rec) {
-		return nil
-	}
 	f.setCookie(w, LinkCookie, "/", "", -1)
-	now := f.Now()
-	err := f.Store.CreateUpstreamLink(ctx, storage.UpstreamLink{Upstream: pl.Upstream, Subject: pl.Subject, UserID: pl.UserID, Email: pl.Email,
-		CreatedAt: now, LastUsedAt: now})
-	if errors.Is(err, storage.ErrAlreadyExists) { // linked meanwhile, to this user or another
+	if pl.UserID != rec.UserID || pl.Req != rec.Request || !localProof(rec) {
 		return nil
-	} else if err != nil {
-		return err
 	}
-	f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamLinked, UserID: pl.UserID, Detail: "upstream=" + pl.Upstream})
+	pl.At = f.Now().Unix()
+	f.setCookie(w, ConfirmCookie, ConfirmPath, f.seal("confirm", "", pl), int(pl.Exp-pl.At))
+	rec.Then = ConfirmPath
 	return nil
+}
+
+// PendingLink is a link waiting for the person's confirmation.
+type PendingLink struct {
+	Upstream, Email, UserID string
+	// Req is the downstream request the sign-in was for, if any.
+	Req string
+	// Name is the upstream's name in the language asked.
+	Name string
+	// At is when the local sign-in finished: only a session signed in
+	// since may confirm.
+	At time.Time
+	pl pendingLink
+}
+
+// Pending returns the link the browser's confirmation cookie holds, unexpired,
+// with the upstream's name in lang; false when none.
+func (f *Flow) Pending(ctx context.Context, r *http.Request, lang string) (*PendingLink, bool) {
+	var pl pendingLink
+	if !f.open(r, ConfirmCookie, "confirm", "", &pl) {
+		return nil, false
+	}
+	p := &PendingLink{Upstream: pl.Upstream, Email: pl.Email, UserID: pl.UserID, Req: pl.Req, Name: pl.Upstream, At: time.Unix(pl.At, 0), pl: pl}
+	if list, err := f.Registry.Providers(ctx); err == nil {
+		for _, pr := range list {
+			if pr.ID == pl.Upstream {
+				p.Name = pr.Label(lang)
+			}
+		}
+	}
+	return p, true
+}
+
+// Drop forgets the browser's link waiting for confirmation.
+func (f *Flow) Drop(w http.ResponseWriter) { f.setCookie(w, ConfirmCookie, ConfirmPath, "", -1) }
+
+// Link makes the confirmed link p and forgets it; it reports false when
+// the identity was linked meanwhile, to this user or another.
+func (f *Flow) Link(ctx context.Context, w http.ResponseWriter, p *PendingLink) (bool, error) {
+	now := f.Now()
+	err := f.Store.CreateUpstreamLink(ctx, storage.UpstreamLink{Upstream: p.pl.Upstream, Subject: p.pl.Subject, UserID: p.pl.UserID, Email: p.pl.Email,
+		CreatedAt: now, LastUsedAt: now})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		f.Drop(w)
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	f.Drop(w)
+	return true, nil
 }
 
 // localProof reports whether a sign-in passed a step of bawwab's own, not

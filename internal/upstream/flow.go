@@ -33,6 +33,10 @@ const (
 	StatePrefix = "bawwab_upstream_state_"
 	StatesIndex = "bawwab_upstream_states"
 	LinkCookie  = "bawwab_upstream_link"
+	// ConfirmCookie holds a link waiting for the person's confirmation
+	// on ConfirmPath, after the local sign-in.
+	ConfirmCookie = "bawwab_upstream_confirm"
+	ConfirmPath   = "/account/security/upstream/link"
 )
 
 // Flow signs people in through the configured upstreams: one sign-in step
