@@ -24,10 +24,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -94,7 +92,7 @@ func New(ctx context.Context, c *Console, sessions *session.Manager, cat *scope.
 	}
 	c.sessions = sessions.Scoped(SessionCookie, "/console/", SessionTTL, false)
 	c.scopes = cat
-	c.pages, err = parse()
+	c.pages, err = ui.ParsePages(templateFS)
 	return c, err
 }
 
@@ -117,27 +115,6 @@ func (c *Console) register(ctx context.Context) error {
 	}
 	c.registered = true
 	return nil
-}
-
-func parse() (map[string]*template.Template, error) {
-	pages := map[string]*template.Template{}
-	names, err := fs.Glob(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range names {
-		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if base == "layout" {
-			continue
-		}
-		t, err := template.New(base).Funcs(template.FuncMap{"t": func(string, ...any) string { return "" }}).
-			ParseFS(templateFS, "templates/layout.html", n)
-		if err != nil {
-			return nil, err
-		}
-		pages[base] = t
-	}
-	return pages, nil
 }
 
 // derive is a value of the sign-in in progress whose cookie value is

@@ -1,9 +1,7 @@
 package console
 
 import (
-	"bytes"
 	"errors"
-	"html/template"
 	"net/http"
 	"strconv"
 
@@ -58,21 +56,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if n := r.URL.Query().Get("notice"); notices[n] {
 		p.Notice = ui.T(lang, n)
 	}
-	t, err := c.pages[name].Clone()
-	var buf bytes.Buffer
-	if err == nil {
-		t = t.Funcs(template.FuncMap{"t": func(key string, args ...any) string { return ui.T(lang, key, args...) }})
-		err = t.ExecuteTemplate(&buf, "layout", p)
-	}
-	if err != nil {
-		c.Log.ErrorContext(r.Context(), "render console page", "page", name, "err", err)
-		http.Error(w, "could not render the page", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	ui.Execute(w, r, c.Log, c.pages[name], lang, status, p)
 }
 
 // message shows the message key on a page of its own.

@@ -43,23 +43,11 @@ type UI struct {
 
 // New parses the embedded templates.
 func New(log *slog.Logger, product string) (*UI, error) {
-	u := &UI{pages: map[string]*template.Template{}, log: log, Product: product}
-	names, err := fs.Glob(templateFS, "templates/*.html")
+	pages, err := ParsePages(templateFS)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ui: %w", err)
 	}
-	for _, n := range names {
-		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if base == "layout" {
-			continue
-		}
-		t, err := template.New(base).Funcs(template.FuncMap{"t": func(string, ...any) string { return "" }}).
-			ParseFS(templateFS, "templates/layout.html", n)
-		if err != nil {
-			return nil, fmt.Errorf("ui: %s: %w", n, err)
-		}
-		u.pages[base] = t
-	}
+	u := &UI{pages: pages, log: log, Product: product}
 	return u, nil
 }
 
@@ -186,23 +174,7 @@ func (u *UI) Render(w http.ResponseWriter, r *http.Request, status int, name, ti
 		p.Dir = "rtl"
 	}
 	p.Title = T(lang, titleKey)
-	t, err := t.Clone()
-	if err == nil {
-		t = t.Funcs(template.FuncMap{"t": func(key string, args ...any) string { return T(lang, key, args...) }})
-	}
-	var buf bytes.Buffer
-	if err == nil {
-		err = t.ExecuteTemplate(&buf, "layout", p)
-	}
-	if err != nil {
-		u.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
-		http.Error(w, "could not render the page", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	Execute(w, r, u.log, t, lang, status, p)
 }
 
 // ErrorData is what the error page shows: a message, the error code, and
@@ -297,4 +269,49 @@ func (c Catalog) T(lang, key string, args ...any) string {
 		return fmt.Sprintf(msg, args...)
 	}
 	return msg
+}
+
+// ParsePages parses each templates/*.html of fsys but layout.html into a
+// page of its own name, inside templates/layout.html. The translation
+// function t is bound per request, by Execute.
+func ParsePages(fsys fs.FS) (map[string]*template.Template, error) {
+	pages := map[string]*template.Template{}
+	names, err := fs.Glob(fsys, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		t, err := template.New(base).Funcs(template.FuncMap{"t": func(string, ...any) string { return "" }}).
+			ParseFS(fsys, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		pages[base] = t
+	}
+	return pages, nil
+}
+
+// Execute renders page (one of ParsePages) in lang with data, and writes
+// it with status, never cached. A page that fails to render is logged and
+// answered with a plain 500: nothing half-written reaches the browser.
+func Execute(w http.ResponseWriter, r *http.Request, log *slog.Logger, page *template.Template, lang string, status int, data any) {
+	t, err := page.Clone()
+	var buf bytes.Buffer
+	if err == nil {
+		t = t.Funcs(template.FuncMap{"t": func(key string, args ...any) string { return T(lang, key, args...) }})
+		err = t.ExecuteTemplate(&buf, "layout", data)
+	}
+	if err != nil {
+		log.ErrorContext(r.Context(), "render page", "path", r.URL.Path, "err", err)
+		http.Error(w, "could not render the page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
 }
