@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"html"
 	"net/http"
@@ -770,6 +771,45 @@ func TestUpstreamDisabledUser(t *testing.T) {
 	tr := b.finishDownstream(p, r)
 	if sub := claimsOf(t, tr.IDToken)["sub"]; sub == l.UserID {
 		t.Fatal("the deleted user's id signed in again")
+	}
+}
+
+// TestUpstreamOrphanLink: a link whose account is gone (a deletion that
+// raced the link's making leaves one, since the link is written apart
+// from the user) signs nobody in and answers no 500: the link is dropped
+// and the identity signs in as a new one.
+func TestUpstreamOrphanLink(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	ctx := context.Background()
+	if err := e.Store.CreateUser(ctx, storage.User{ID: "gone-user", Username: "gone", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Store.CreateUpstreamLink(ctx, storage.UpstreamLink{Upstream: "fake", Subject: "sub-omar", UserID: "gone-user",
+		Email: "omar@fake.example", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// The user row goes as a racing deletion leaves it: without the link.
+	db, ok := e.Store.(interface{ DB() *sql.DB })
+	if !ok {
+		t.Fatalf("the test store %T has no DB", e.Store)
+	}
+	if _, err := db.DB().ExecContext(ctx, `DELETE FROM users WHERE id = 'gone-user'`); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	r := e.notesRequest("openid")
+	p, _ := b.upstreamLogin(op, r, "fake", upstreamUser{Username: "omar", Email: "omar@fake.example", EmailVerified: true})
+	if p.Status >= 500 {
+		t.Fatalf("an orphan link answered %d: %s", p.Status, p.Body)
+	}
+	tr := b.finishDownstream(p, r)
+	l := linkOf(t, e, "fake", "sub-omar")
+	if l == nil || l.UserID == "gone-user" {
+		t.Fatalf("link after the sign-in: %+v", l)
+	}
+	if sub := claimsOf(t, tr.IDToken)["sub"]; sub != l.UserID {
+		t.Fatalf("signed in as %v, the new link names %s", sub, l.UserID)
 	}
 }
 

@@ -35,7 +35,11 @@ func (f *Flow) account(ctx context.Context, w http.ResponseWriter, a *signin.Att
 	link, err := f.Store.GetUpstreamLink(ctx, p.ID, id.Subject)
 	switch {
 	case err == nil:
-		return f.linked(ctx, link)
+		if out, err := f.linked(ctx, link); !errors.Is(err, errOrphanLink) {
+			return out, err
+		}
+		// The account was deleted while this link was made: the link is
+		// gone now, and the identity is a new one.
 	case !errors.Is(err, storage.ErrNotFound):
 		return signin.Outcome{}, err
 	}
@@ -59,9 +63,20 @@ func (f *Flow) account(ctx context.Context, w http.ResponseWriter, a *signin.Att
 	return f.create(ctx, s, id)
 }
 
-// linked signs in the user of a link.
+// errOrphanLink is a link whose user no longer exists: a deletion of the
+// account raced the link's making (storage.DeleteUser removes links).
+var errOrphanLink = errors.New("upstream: the linked account no longer exists")
+
+// linked signs in the user of a link. A link left by an account deleted
+// meanwhile is removed, and errOrphanLink returned.
 func (f *Flow) linked(ctx context.Context, l *storage.UpstreamLink) (signin.Outcome, error) {
 	u, err := f.Store.GetUser(ctx, l.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		if err := f.Store.DeleteUpstreamLink(ctx, l.UserID, l.Upstream); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return signin.Outcome{}, err
+		}
+		return signin.Outcome{}, errOrphanLink
+	}
 	if err != nil {
 		return signin.Outcome{}, err
 	}
