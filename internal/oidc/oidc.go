@@ -5,13 +5,14 @@ package oidc
 import (
 	"encoding/json"
 	"errors"
-	"github.com/go-jose/go-jose/v4"
 	"log/slog"
 	"maps"
 	"mime"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/dpop"
@@ -166,12 +167,9 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		p.DPoP.WriteError(w, oautherr.New(oautherr.InsufficientScope, "the access token was not granted the openid scope"), dpopScheme, p.Issuer.URL, scope.OpenID)
 		return
 	}
-	u, err := p.Store.GetUser(ctx, c.UserID) // the grant's user: a pairwise sub does not name it
-	if errors.Is(err, storage.ErrNotFound) {
+	u := c.User   // the grant's user, as ValidateAccess read it: a pairwise sub does not name it
+	if u == nil { // a token of no grant names no user
 		writeErr(oautherr.New(oautherr.InvalidToken, "the user of this token no longer exists"))
-		return
-	} else if err != nil {
-		writeErr(oautherr.Wrap(err))
 		return
 	}
 	if dpopScheme {

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"strings"
 
+	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
@@ -33,6 +34,9 @@ type AccessClaims struct {
 	// UserID is the user behind the token, read from its grant by
 	// ValidateAccess (a pairwise sub does not name the user); not a claim.
 	UserID string `json:"-"`
+	// User is that user, as ValidateAccess read them to check they may
+	// still use tokens.
+	User *storage.User `json:"-"`
 	// Released are the claims the grant released individually (OpenID
 	// Connect Core §5.5), read by ValidateAccess; not a claim.
 	Released Released `json:"-"`

@@ -393,18 +393,31 @@ func (i *Issuer) IDTokenHint(ctx context.Context, raw string) (*IDClaims, error)
 }
 
 // userOf loads the user a code, refresh token or device code was issued
-// for; a user deleted since is an invalid_grant.
+// for; a user deleted or disabled since is an invalid_grant.
 func (i *Issuer) userOf(ctx context.Context, id, what string) (*storage.User, error) {
-	u, err := i.Store.GetUser(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, oautherr.Newf(oautherr.InvalidGrant, "the user of this %s no longer exists", what)
-	} else if err != nil {
+	u, gone, err := i.activeUser(ctx, id)
+	switch {
+	case err != nil:
 		return nil, oautherr.Wrap(err)
-	}
-	if u.Disabled {
-		return nil, oautherr.Newf(oautherr.InvalidGrant, "the user of this %s is disabled", what)
+	case gone != "":
+		return nil, oautherr.Newf(oautherr.InvalidGrant, "the user of this %s %s", what, gone)
 	}
 	return u, nil
+}
+
+// activeUser loads the user id, or says why no token of theirs counts
+// any more: gone is "no longer exists" or "is disabled".
+func (i *Issuer) activeUser(ctx context.Context, id string) (u *storage.User, gone string, err error) {
+	u, err = i.Store.GetUser(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, "no longer exists", nil
+	case err != nil:
+		return nil, "", err
+	case u.Disabled:
+		return nil, "is disabled", nil
+	}
+	return u, "", nil
 }
 
 // GrantEnded reports whether the grant with this id was revoked or no
@@ -415,7 +428,7 @@ func (i *Issuer) GrantEnded(ctx context.Context, id string) (bool, error) {
 	if err != nil || g == nil {
 		return true, err
 	}
-	err = i.userEnabled(ctx, g.UserID)
+	_, err = i.userEnabled(ctx, g.UserID)
 	if oautherr.Code(err) == oautherr.InvalidToken {
 		return true, nil
 	}
@@ -478,26 +491,25 @@ func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims,
 		if g == nil {
 			return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
 		}
-		if err := i.userEnabled(ctx, g.UserID); err != nil {
+		u, err := i.userEnabled(ctx, g.UserID)
+		if err != nil {
 			return nil, err
 		}
-		c.UserID, c.Released = g.UserID, releasedOf(g)
+		c.UserID, c.User, c.Released = g.UserID, u, releasedOf(g)
 	}
 	return &c, nil
 }
 
 // userEnabled checks, when a token is used, that its user still exists
-// and is not disabled: disabling a user ends its tokens at once, also
-// those issued by a request that raced the disabling.
-func (i *Issuer) userEnabled(ctx context.Context, userID string) error {
-	u, err := i.Store.GetUser(ctx, userID)
+// and is not disabled, and returns them: disabling a user ends its tokens
+// at once, also those issued by a request that raced the disabling.
+func (i *Issuer) userEnabled(ctx context.Context, userID string) (*storage.User, error) {
+	u, gone, err := i.activeUser(ctx, userID)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return oautherr.New(oautherr.InvalidToken, "the user of the access token no longer exists")
 	case err != nil:
-		return oautherr.Wrap(err)
-	case u.Disabled:
-		return oautherr.New(oautherr.InvalidToken, "the user of the access token is disabled")
+		return nil, oautherr.Wrap(err)
+	case gone != "":
+		return nil, oautherr.New(oautherr.InvalidToken, "the user of the access token "+gone)
 	}
-	return nil
+	return u, nil
 }
