@@ -294,16 +294,9 @@ func TestUpstreamNodeDownstreamLibraries(t *testing.T) {
 	n := startNodeUpstream(t, "corp", nodeJana)
 	e := startWithNodeUpstream(t, n)
 	ctx := context.Background()
-	provider, err := oidc.NewProvider(ctx, e.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := &oauth2.Config{ClientID: "notes", ClientSecret: e.NotesSecret, Endpoint: provider.Endpoint(), RedirectURL: notesRedirect,
-		Scopes: []string{oidc.ScopeOpenID, "email", "profile"}}
-	verifier := oauth2.GenerateVerifier()
-	u, _ := url.Parse(conf.AuthCodeURL("lib-state", oauth2.S256ChallengeOption(verifier), oidc.Nonce("lib-nonce")))
+	provider, conf, verifier, authPath := libraryApp(t, e)
 	b := e.browser()
-	p := b.get(u.RequestURI())
+	p := b.get(authPath)
 	p = b.get(n.SignIn(t, b, b.startUpstreamLogin(p.Location, "corp"), nodeJana))
 	p = b.consent(p.Location, true, "openid", "email", "profile")
 	cb, _ := url.Parse(p.Location)

@@ -147,14 +147,12 @@ func TestUpstreamFirstLoginCreatesAccount(t *testing.T) {
 	}
 }
 
-// TestUpstreamDownstreamLibraries: a downstream app using x/oauth2 and
-// go-oidc signs a person in through bawwab, who signed in at an upstream;
-// no token of the upstream is in anything the app receives.
-func TestUpstreamDownstreamLibraries(t *testing.T) {
-	op := startFakeOP(t)
-	e := startWithUpstream(t, op, "fake")
-	ctx := context.Background()
-	provider, err := oidc.NewProvider(ctx, e.URL)
+// libraryApp is Notes as an app built on go-oidc and x/oauth2 sees bawwab:
+// its provider, its configuration, a PKCE verifier, and the path of an
+// authorization request (state lib-state, nonce lib-nonce).
+func libraryApp(t *testing.T, e *env) (*oidc.Provider, *oauth2.Config, string, string) {
+	t.Helper()
+	provider, err := oidc.NewProvider(context.Background(), e.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,8 +160,19 @@ func TestUpstreamDownstreamLibraries(t *testing.T) {
 		Scopes: []string{oidc.ScopeOpenID, "email", "profile"}}
 	verifier := oauth2.GenerateVerifier()
 	u, _ := url.Parse(conf.AuthCodeURL("lib-state", oauth2.S256ChallengeOption(verifier), oidc.Nonce("lib-nonce")))
+	return provider, conf, verifier, u.RequestURI()
+}
+
+// TestUpstreamDownstreamLibraries: a downstream app using x/oauth2 and
+// go-oidc signs a person in through bawwab, who signed in at an upstream;
+// no token of the upstream is in anything the app receives.
+func TestUpstreamDownstreamLibraries(t *testing.T) {
+	op := startFakeOP(t)
+	e := startWithUpstream(t, op, "fake")
+	ctx := context.Background()
+	provider, conf, verifier, authPath := libraryApp(t, e)
 	b := e.browser()
-	p := b.get(u.RequestURI())
+	p := b.get(authPath)
 	var bodies []string
 	callback := op.SignIn(t, b, b.startUpstreamLogin(p.Location, "fake"), upstreamUser{Username: "lina", Email: "lina@fake.example", EmailVerified: true})
 	p = b.get(callback)
