@@ -186,6 +186,11 @@ type Client struct {
 	// at sign-in, whatever the server's policy (set by the operator only:
 	// dynamic registration neither sets nor clears it).
 	SecondFactor bool
+	// DPoPBound makes the token endpoint refuse every token request of the
+	// client that carries no DPoP proof, so that all its access tokens
+	// (and the refresh tokens of a public client) are bound to a key:
+	// dpop_bound_access_tokens (RFC 9449 §5.2).
+	DPoPBound bool
 	// ClientInfo is what the client says about itself; Verified says the
 	// operator checked it. The consent page shows both, so that a person
 	// sees who is asking (RFC 7591 §2, RFC 9700 §4.15 on impersonation).

@@ -322,5 +322,7 @@ var migrations = []string{
 		updated_at BIGINT NOT NULL
 	);
 	CREATE INDEX upstream_links_upstream ON upstream_links (upstream, user_id);`, // 35: the users who may sign in to the admin console.
-	`ALTER TABLE users ADD COLUMN admin SMALLINT NOT NULL DEFAULT 0;`,
+	`ALTER TABLE users ADD COLUMN admin SMALLINT NOT NULL DEFAULT 0;`, // 36: clients whose every token request carries a DPoP proof
+	// (dpop_bound_access_tokens, RFC 9449 §5.2).
+	`ALTER TABLE clients ADD COLUMN dpop_bound SMALLINT NOT NULL DEFAULT 0;`,
 }

@@ -504,19 +504,19 @@ func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 // ---- clients
 
 const clientCols = `id, name, secret_hash, is_public, redirect_uris, grant_types, scopes, created_at, require_par, registration_token_hash, auth_method, jwks, jwks_uri, backchannel_logout_uri, pairwise, secret_sealed, sector_identifier_uri, id_token_alg, pkce_policy,
-	client_uri, logo_uri, policy_uri, tos_uri, verified, second_factor`
+	client_uri, logo_uri, policy_uri, tos_uri, verified, second_factor, dpop_bound`
 
 func scanClient(r scanner) (*storage.Client, error) {
 	var c storage.Client
-	var public, requirePAR, pairwise, verified, secondFactor int
+	var public, requirePAR, pairwise, verified, secondFactor, dpopBound int
 	var uris, grants, scopes string
 	var created int64
 	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &public, &uris, &grants, &scopes, &created, &requirePAR, &c.RegistrationTokenHash,
 		&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.BackchannelLogoutURI, &pairwise, &c.SecretSealed, &c.SectorIdentifierURI, &c.IDTokenAlg, &c.PKCEPolicy,
-		&c.ClientURI, &c.LogoURI, &c.PolicyURI, &c.TOSURI, &verified, &secondFactor); err != nil {
+		&c.ClientURI, &c.LogoURI, &c.PolicyURI, &c.TOSURI, &verified, &secondFactor, &dpopBound); err != nil {
 		return nil, notFound(err)
 	}
-	c.Verified, c.SecondFactor = verified != 0, secondFactor != 0
+	c.Verified, c.SecondFactor, c.DPoPBound = verified != 0, secondFactor != 0, dpopBound != 0
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
 		return nil, fmt.Errorf("client %s: redirect_uris: %w", c.ID, err)
 	}
@@ -534,10 +534,10 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 		return err
 	}
 	return s.insert(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-		$20, $21, $22, $23, $24, $25)`,
+		$20, $21, $22, $23, $24, $25, $26)`,
 		c.ID, c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), unix(c.CreatedAt), boolInt(c.RequirePAR),
 		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI, c.IDTokenAlg, c.PKCEPolicy,
-		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified), boolInt(c.SecondFactor))
+		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified), boolInt(c.SecondFactor), boolInt(c.DPoPBound))
 }
 
 // UpdateClient replaces a client's fields.
@@ -549,10 +549,10 @@ func (s *Store) UpdateClient(ctx context.Context, c storage.Client) error {
 	return mustAffect(s.exec(ctx, `UPDATE clients SET name = $1, secret_hash = $2, is_public = $3, redirect_uris = $4, grant_types = $5,
 		scopes = $6, require_par = $7, registration_token_hash = $8, auth_method = $9, jwks = $10, jwks_uri = $11,
 		backchannel_logout_uri = $12, pairwise = $13, secret_sealed = $14, sector_identifier_uri = $15, id_token_alg = $16, pkce_policy = $17,
-		client_uri = $19, logo_uri = $20, policy_uri = $21, tos_uri = $22, verified = $23, second_factor = $24 WHERE id = $18`,
+		client_uri = $19, logo_uri = $20, policy_uri = $21, tos_uri = $22, verified = $23, second_factor = $24, dpop_bound = $25 WHERE id = $18`,
 		c.Name, c.SecretHash, boolInt(c.Public), string(uris), joinList(c.GrantTypes), joinList(c.Scopes), boolInt(c.RequirePAR),
 		c.RegistrationTokenHash, c.AuthMethod, c.JWKS, c.JWKSURI, c.BackchannelLogoutURI, boolInt(c.Pairwise), c.SecretSealed, c.SectorIdentifierURI, c.IDTokenAlg, c.PKCEPolicy, c.ID,
-		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified), boolInt(c.SecondFactor)))
+		c.ClientURI, c.LogoURI, c.PolicyURI, c.TOSURI, boolInt(c.Verified), boolInt(c.SecondFactor), boolInt(c.DPoPBound)))
 }
 
 // GetClient returns the client with this id.

@@ -170,7 +170,7 @@ func testClients(t *testing.T, s storage.Storage) {
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email"}, RequirePAR: true,
 		AuthMethod: "private_key_jwt", JWKS: `{"keys":[]}`, JWKSURI: "https://notes.example/jwks", BackchannelLogoutURI: "https://notes.example/bcl",
 		Pairwise: true, SecretSealed: "sealed", SectorIdentifierURI: "https://notes.example/sector.json",
-		IDTokenAlg: "PS256", PKCEPolicy: storage.PKCENonceInstead, Verified: true, SecondFactor: true, CreatedAt: now(),
+		IDTokenAlg: "PS256", PKCEPolicy: storage.PKCENonceInstead, Verified: true, SecondFactor: true, DPoPBound: true, CreatedAt: now(),
 		ClientInfo: storage.ClientInfo{ClientURI: "https://notes.example", LogoURI: "https://notes.example/logo.png",
 			PolicyURI: "https://notes.example/privacy", TOSURI: "https://notes.example/terms"}}
 	mustNil(t, s.CreateClient(ctx, c), "create")
@@ -183,7 +183,7 @@ func testClients(t *testing.T, s storage.Storage) {
 	pub := storage.Client{ID: "cli", Name: "CLI", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, CreatedAt: now()}
 	mustNil(t, s.CreateClient(ctx, pub), "create public")
 	got, _ = s.GetClient(ctx, "cli")
-	if !got.Public || got.SecretHash != "" || len(got.GrantTypes) != 0 {
+	if !got.Public || got.SecretHash != "" || len(got.GrantTypes) != 0 || got.DPoPBound {
 		t.Fatalf("public client: %+v", got)
 	}
 	all, err := s.ListClients(ctx)
@@ -214,11 +214,17 @@ func testClients(t *testing.T, s storage.Storage) {
 	upd.Name, upd.RedirectURIs, upd.Scopes, upd.RequirePAR, upd.RegistrationTokenHash = "Notes 2", []string{"https://notes.example/v2"}, []string{"openid"}, false, "rt"
 	upd.CreatedAt = now().Add(time.Hour)
 	upd.IDTokenAlg, upd.PKCEPolicy = "ES256", storage.PKCENonceInstead
-	upd.LogoURI, upd.Verified, upd.SecondFactor = "https://cli.example/logo.png", true, true
+	upd.LogoURI, upd.Verified, upd.SecondFactor, upd.DPoPBound = "https://cli.example/logo.png", true, true, true
 	mustNil(t, s.UpdateClient(ctx, upd), "update")
 	got, _ = s.GetClient(ctx, "cli")
 	if !sameUpdate(*got, upd, pub.CreatedAt) {
 		t.Fatalf("after update: %+v", *got)
+	}
+	// An update clears a flag as well as it sets one.
+	upd.DPoPBound = false
+	mustNil(t, s.UpdateClient(ctx, upd), "update clearing dpop_bound")
+	if got, _ = s.GetClient(ctx, "cli"); got.DPoPBound {
+		t.Fatalf("dpop_bound still set after the update cleared it: %+v", *got)
 	}
 	wantErr(t, s.UpdateClient(ctx, storage.Client{ID: "ghost"}), storage.ErrNotFound, "update unknown")
 }
@@ -232,7 +238,7 @@ func sameClient(got, c storage.Client) bool {
 		got.AuthMethod == c.AuthMethod, got.JWKS == c.JWKS, got.JWKSURI == c.JWKSURI, got.BackchannelLogoutURI == c.BackchannelLogoutURI,
 		got.Pairwise, got.SecretSealed == "sealed", got.SectorIdentifierURI == c.SectorIdentifierURI,
 		got.IDTokenAlg == "PS256", got.PKCEPolicy == storage.PKCENonceInstead,
-		got.ClientInfo == c.ClientInfo, got.Verified, got.SecondFactor,
+		got.ClientInfo == c.ClientInfo, got.Verified, got.SecondFactor, got.DPoPBound,
 	}, false)
 }
 
@@ -242,7 +248,7 @@ func sameUpdate(got, upd storage.Client, created time.Time) bool {
 	return !slices.Contains([]bool{
 		got.IDTokenAlg == "ES256", got.PKCEPolicy == storage.PKCENonceInstead,
 		got.Name == "Notes 2", slices.Equal(got.RedirectURIs, upd.RedirectURIs), slices.Equal(got.Scopes, upd.Scopes), !got.RequirePAR,
-		got.RegistrationTokenHash == "rt", got.CreatedAt.Equal(created), got.LogoURI == upd.LogoURI, got.Verified, got.SecondFactor,
+		got.RegistrationTokenHash == "rt", got.CreatedAt.Equal(created), got.LogoURI == upd.LogoURI, got.Verified, got.SecondFactor, got.DPoPBound,
 	}, false)
 }
 
