@@ -118,8 +118,30 @@ func (e *Endpoint) exchange(ctx context.Context, r *http.Request, proof *dpop.Pr
 	if !slices.Contains(client.GrantTypes, gt) {
 		return nil, client, oautherr.Newf(oautherr.UnauthorizedClient, "this client is not allowed the %s grant", gt)
 	}
+	if err := needProof(client, proof); err != nil {
+		return nil, client, err
+	}
 	resp, err := g.Exchange(ctx, &Request{GrantType: gt, Form: r.PostForm, Client: client, Proof: proof})
 	return resp, client, err
+}
+
+// errProofRequired answers a token request without a DPoP proof from a
+// client that must send one. RFC 9449 §5.2 names no error code for it:
+// invalid_dpop_proof is for a proof that is there and wrong (§5), so this
+// is RFC 6749 §5.2's invalid_request, a request missing what it needs.
+var errProofRequired = oautherr.New(oautherr.InvalidRequest,
+	"this client must send a DPoP proof (the DPoP header, RFC 9449) with every token request: it is registered with dpop_bound_access_tokens")
+
+// needProof refuses a token request of a client registered with
+// dpop_bound_access_tokens that carries no DPoP proof. RFC 9449 §5.2: "If
+// true, the authorization server MUST reject token requests from the
+// client that do not contain the DPoP header." It holds for every grant
+// type, so that none of the client's access tokens is a bearer token.
+func needProof(client *storage.Client, proof *dpop.Proof) error {
+	if client.DPoPBound && proof == nil {
+		return errProofRequired
+	}
+	return nil
 }
 
 // ClientForm parses a back-channel request (token, introspection,
