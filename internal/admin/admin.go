@@ -119,6 +119,10 @@ type ClientSpec struct {
 	Verified bool
 	// SecondFactor makes every user of the client pass a second factor.
 	SecondFactor bool
+	// DPoPBound makes the token endpoint refuse the client's token
+	// requests without a DPoP proof (dpop_bound_access_tokens, RFC 9449
+	// §5.2).
+	DPoPBound bool
 	// Secret, when set, is used instead of a generated one (demo only:
 	// a generated secret is always stronger).
 	Secret string
@@ -177,7 +181,8 @@ func BuildClient(ctx context.Context, spec ClientSpec, cat *scope.Catalog) (c st
 	c = storage.Client{ID: spec.ID, Name: spec.Name, Public: spec.Public, RedirectURIs: spec.RedirectURIs, ClientInfo: spec.Info, Verified: spec.Verified,
 		GrantTypes: spec.GrantTypes, Scopes: spec.Scopes, RequirePAR: spec.RequirePAR, AuthMethod: spec.AuthMethod, JWKS: spec.JWKS,
 		JWKSURI: spec.JWKSURI, BackchannelLogoutURI: spec.BackchannelLogoutURI, Pairwise: spec.Pairwise,
-		SectorIdentifierURI: spec.SectorIdentifierURI, IDTokenAlg: spec.IDTokenAlg, PKCEPolicy: spec.PKCEPolicy, SecondFactor: spec.SecondFactor, CreatedAt: time.Now()}
+		SectorIdentifierURI: spec.SectorIdentifierURI, IDTokenAlg: spec.IDTokenAlg, PKCEPolicy: spec.PKCEPolicy, SecondFactor: spec.SecondFactor,
+		DPoPBound: spec.DPoPBound, CreatedAt: time.Now()}
 	if !spec.Public && spec.AuthMethod != clientauth.MethodPrivateKeyJWT {
 		secret, c.SecretHash = clientauth.NewSecret()
 		if spec.Secret != "" {

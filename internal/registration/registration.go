@@ -93,6 +93,10 @@ type Metadata struct {
 	LogoURI    string `json:"logo_uri,omitempty"`
 	PolicyURI  string `json:"policy_uri,omitempty"`
 	TOSURI     string `json:"tos_uri,omitempty"`
+	// DPoPBound is dpop_bound_access_tokens (RFC 9449 §5.2): when true,
+	// the token endpoint refuses the client's token requests without a
+	// DPoP proof. The client sets and clears it; responses always state it.
+	DPoPBound bool `json:"dpop_bound_access_tokens"`
 }
 
 // Response is a client information response (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -154,7 +158,7 @@ func (e *Endpoint) spec(m *Metadata) (admin.ClientSpec, error) {
 		GrantTypes: m.GrantTypes, Scopes: scopes, RequirePAR: m.RequirePAR, AuthMethod: m.TokenEndpointAuthMethod, JWKS: string(m.JWKS),
 		JWKSURI: m.JWKSURI, BackchannelLogoutURI: m.BackchannelLogoutURI, Pairwise: m.SubjectType == "pairwise",
 		SectorIdentifierURI: m.SectorIdentifierURI, Outbound: e.Outbound,
-		IDTokenAlg: m.IDTokenAlg, PKCEPolicy: m.PKCEPolicy,
+		IDTokenAlg: m.IDTokenAlg, PKCEPolicy: m.PKCEPolicy, DPoPBound: m.DPoPBound,
 		// A client registering itself is never verified: only the operator says so.
 		Info: storage.ClientInfo{ClientURI: m.ClientURI, LogoURI: m.LogoURI, PolicyURI: m.PolicyURI, TOSURI: m.TOSURI}}, nil
 }
@@ -281,7 +285,7 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 			Scope: scope.Join(c.Scopes), RequirePAR: c.RequirePAR, JWKS: rawOrNil(c.JWKS), JWKSURI: c.JWKSURI,
 			BackchannelLogoutURI: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy,
 			SectorIdentifierURI: c.SectorIdentifierURI, ClientURI: c.ClientURI, LogoURI: c.LogoURI,
-			PolicyURI: c.PolicyURI, TOSURI: c.TOSURI}}
+			PolicyURI: c.PolicyURI, TOSURI: c.TOSURI, DPoPBound: c.DPoPBound}}
 	if resp.PKCEPolicy == "" {
 		resp.PKCEPolicy = "required"
 	}

@@ -105,7 +105,7 @@ func TestRegister(t *testing.T) {
 			if public != c.Public || (body["client_secret"] == nil) != public || !public && c.SecretHash != storage.Hash(body["client_secret"].(string)) {
 				t.Fatalf("secret %v for client %+v", body["client_secret"], c)
 			}
-			if body["pkce_policy"] != "required" || body["subject_type"] != "public" {
+			if body["pkce_policy"] != "required" || body["subject_type"] != "public" || body["dpop_bound_access_tokens"] != false || c.DPoPBound {
 				t.Fatalf("defaults %v", body)
 			}
 		})
@@ -191,5 +191,51 @@ func TestModes(t *testing.T) {
 	r.e.InitialToken = ""
 	if status, _ := r.do("POST", "/register", "", body); status != 401 {
 		t.Fatalf("token mode without a configured token: %d", status)
+	}
+}
+
+// TestDPoPBoundMetadata: dpop_bound_access_tokens (RFC 9449 §5.2) is
+// client metadata: registered, stored, stated in every response (false
+// too), set and cleared by an RFC 7592 update, which replaces the metadata
+// (§2.2: an update without it clears it).
+func TestDPoPBoundMetadata(t *testing.T) {
+	r := newRegEnv(t, Open)
+	_, created := r.do("POST", "/register", "", `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none","dpop_bound_access_tokens":true}`)
+	id, _ := created["client_id"].(string)
+	tok, _ := created["registration_access_token"].(string)
+	if created["dpop_bound_access_tokens"] != true {
+		t.Fatalf("registration response %v: want dpop_bound_access_tokens true", created)
+	}
+	update := func(more string) string {
+		return `{"client_id":"` + id + `","redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none"` + more + `}`
+	}
+	tests := []struct {
+		name, method, body string
+		wantStatus         int
+		wantErr            string
+		want               bool
+	}{
+		{"read", "GET", "", 200, "", true},
+		{"update clearing it", "PUT", update(`,"dpop_bound_access_tokens":false`), 200, "", false},
+		{"read after clearing", "GET", "", 200, "", false},
+		{"update setting it", "PUT", update(`,"dpop_bound_access_tokens":true`), 200, "", true},
+		{"not a boolean", "PUT", update(`,"dpop_bound_access_tokens":"yes"`), 400, InvalidClientMetadata, true},
+		{"update without it", "PUT", update(""), 200, "", false},
+		{"read after an update without it", "GET", "", 200, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := r.do(tt.method, "/register/"+id, tok, tt.body)
+			if status != tt.wantStatus || body["error"] != nil && body["error"] != tt.wantErr {
+				t.Fatalf("got %d %v, want %d %s", status, body, tt.wantStatus, tt.wantErr)
+			}
+			if tt.wantErr == "" && body["dpop_bound_access_tokens"] != tt.want {
+				t.Fatalf("response %v: want dpop_bound_access_tokens %v", body, tt.want)
+			}
+			c, err := r.store.GetClient(context.Background(), id)
+			if err != nil || c.DPoPBound != tt.want {
+				t.Fatalf("stored %+v, %v: want DPoPBound %v", c, err, tt.want)
+			}
+		})
 	}
 }
