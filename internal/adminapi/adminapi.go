@@ -261,7 +261,7 @@ func clientView(c storage.Client) Client {
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), RequirePAR: c.RequirePAR, AuthMethod: method, JWKSURI: c.JWKSURI,
 		Backchannel: c.BackchannelLogoutURI, SubjectType: c.SubjectType(), IDTokenAlg: c.IDTokenSigningAlg(), PKCEPolicy: c.PKCEPolicy, SectorIdentifierURI: c.SectorIdentifierURI,
 		ClientURI: c.ClientURI, LogoURI: c.LogoURI, PolicyURI: c.PolicyURI, TOSURI: c.TOSURI, Verified: c.Verified,
-		SecondFactor: c.SecondFactor}, CreatedAt: c.CreatedAt}
+		SecondFactor: c.SecondFactor, DPoPBound: c.DPoPBound}, CreatedAt: c.CreatedAt}
 	if v.PKCEPolicy == storage.PKCERequired {
 		v.PKCEPolicy = "required"
 	}
@@ -327,6 +327,9 @@ type NewClient struct {
 	// SecondFactor makes every user of the client pass a second factor
 	// at sign-in, whatever the server's second_factor setting.
 	SecondFactor bool `json:"second_factor"`
+	// DPoPBound makes the token endpoint refuse the client's token
+	// requests without a DPoP proof (RFC 9449 §5.2).
+	DPoPBound bool `json:"dpop_bound_access_tokens"`
 }
 
 func (in NewClient) info() storage.ClientInfo {
@@ -352,7 +355,7 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 		AuthMethod: in.AuthMethod, JWKS: string(in.JWKS), JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel,
 		Pairwise: in.SubjectType == "pairwise", SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound,
 		IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy,
-		Info: in.info(), Verified: in.Verified, SecondFactor: in.SecondFactor}, a.Scopes)
+		Info: in.info(), Verified: in.Verified, SecondFactor: in.SecondFactor, DPoPBound: in.DPoPBound}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -389,7 +392,7 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 		GrantTypes: in.GrantTypes, Scopes: in.Scopes, RequirePAR: in.RequirePAR, AuthMethod: in.AuthMethod, JWKS: string(in.JWKS),
 		JWKSURI: in.JWKSURI, BackchannelLogoutURI: in.Backchannel, Pairwise: in.SubjectType == "pairwise",
 		SectorIdentifierURI: in.SectorIdentifierURI, Outbound: a.Outbound, IDTokenAlg: in.IDTokenAlg, PKCEPolicy: in.PKCEPolicy,
-		Info: in.info(), Verified: in.Verified, SecondFactor: in.SecondFactor}, a.Scopes)
+		Info: in.info(), Verified: in.Verified, SecondFactor: in.SecondFactor, DPoPBound: in.DPoPBound}, a.Scopes)
 	if err != nil {
 		return err
 	}
@@ -1046,7 +1049,7 @@ func (a *API) importClients(ctx context.Context, clients []BackupClient, out *Im
 			RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes, RequirePAR: c.RequirePAR, AuthMethod: storedMethod(c.AuthMethod),
 			JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, BackchannelLogoutURI: c.Backchannel, Pairwise: c.SubjectType == "pairwise",
 			SectorIdentifierURI: c.SectorIdentifierURI, IDTokenAlg: c.IDTokenAlg, PKCEPolicy: strings.TrimPrefix(c.PKCEPolicy, "required"),
-			ClientInfo: c.info(), Verified: c.Verified, SecondFactor: c.SecondFactor, CreatedAt: c.CreatedAt})
+			ClientInfo: c.info(), Verified: c.Verified, SecondFactor: c.SecondFactor, DPoPBound: c.DPoPBound, CreatedAt: c.CreatedAt})
 		switch {
 		case errors.Is(err, storage.ErrAlreadyExists):
 			out.ClientsSkipped++
