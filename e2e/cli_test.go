@@ -54,6 +54,21 @@ func TestCLI(t *testing.T) {
 	if c, err := e.Store.GetClient(context.Background(), "rp-cli"); err != nil || c.IDTokenAlg != "PS256" || c.PKCEPolicy != storage.PKCENonceInstead || !c.SecondFactor {
 		t.Fatalf("client add --id-token-alg --pkce-policy --require-second-factor: %v %+v", err, c)
 	}
+	// --require-dpop sets dpop_bound_access_tokens (RFC 9449 §5.2), which
+	// add, update and list show; an update without it clears it.
+	if out := run(true, remote("client", "add", "--id", "dpop-cli", "--redirect-uri", "https://rp.example/cb", "--require-dpop")...); !strings.Contains(out, "dpop:") {
+		t.Fatalf("client add --require-dpop does not say so:\n%s", out)
+	}
+	if c, err := e.Store.GetClient(context.Background(), "dpop-cli"); err != nil || !c.DPoPBound {
+		t.Fatalf("client add --require-dpop: %v %+v", err, c)
+	}
+	if out := run(true, remote("client", "list")...); !strings.Contains(out, "DPOP") || !strings.Contains(out, "required") {
+		t.Fatalf("client list does not show the DPoP requirement:\n%s", out)
+	}
+	run(true, remote("client", "update", "dpop-cli", "--redirect-uri", "https://rp.example/cb")...)
+	if c, err := e.Store.GetClient(context.Background(), "dpop-cli"); err != nil || c.DPoPBound {
+		t.Fatalf("client update without --require-dpop kept it: %v %+v", err, c)
+	}
 	run(false, remote("client", "add", "--id", "spa-cli", "--public", "--redirect-uri", "https://rp.example/cb", "--pkce-policy", "nonce_instead")...)
 	run(true, remote("user", "profile", e.UserID, "--claim", "given_name=Amal", "--claim", "address.locality=Amman",
 		"--claim", "phone_number=+962791234567", "--claim", "phone_number_verified=true")...)
@@ -157,7 +172,7 @@ func TestCLI(t *testing.T) {
 	if err := os.WriteFile(backup, []byte(exported), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 1 added, 0 already there") || !strings.Contains(out, "clients: 7 added") {
+	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 1 added, 0 already there") || !strings.Contains(out, "clients: 8 added") {
 		t.Fatalf("import:\n%s", out)
 	}
 	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 0 added, 1 already there") {

@@ -239,12 +239,7 @@ func (a *app) clientCmd() *cobra.Command {
 		return nil
 	}
 	printClient := func(cmd *cobra.Command, created adminapi.CreatedClient) error {
-		return a.show(cmd.OutOrStdout(), created, func(w io.Writer) {
-			fmt.Fprintf(w, "client_id:     %s\n", created.ID)
-			if created.Secret != "" {
-				fmt.Fprintf(w, "client_secret: %s\n(shown once: only its hash is stored)\n", created.Secret)
-			}
-		})
+		return a.show(cmd.OutOrStdout(), created, func(w io.Writer) { writeCreatedClient(w, created) })
 	}
 	add := &cobra.Command{
 		Use:   "add",
@@ -303,6 +298,7 @@ func (a *app) clientCmd() *cobra.Command {
 		f.StringVar(&in.PolicyURI, "policy-uri", "", "the app's privacy policy (https)")
 		f.StringVar(&in.TOSURI, "tos-uri", "", "the app's terms of service (https)")
 		f.BoolVar(&in.Verified, "verified", false, "you checked who runs this app; otherwise the consent screen calls it unverified")
+		f.BoolVar(&in.DPoPBound, "require-dpop", false, "refuse its token requests without a DPoP proof, so that all its access tokens are DPoP-bound (dpop_bound_access_tokens, RFC 9449 section 5.2)")
 		f.BoolVar(&in.SecondFactor, "require-second-factor", false, "every user of this app passes a second factor (an authenticator code or a passkey) at sign-in, whatever the server's second_factor setting")
 	}
 
@@ -316,16 +312,7 @@ func (a *app) clientCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return a.show(cmd.OutOrStdout(), clients, func(w io.Writer) {
-					fmt.Fprintln(w, "CLIENT_ID\tNAME\tTYPE\tGRANTS\tREDIRECT URIS")
-					for _, c := range clients {
-						kind := "confidential"
-						if c.Public {
-							kind = "public"
-						}
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
-					}
-				})
+				return a.show(cmd.OutOrStdout(), clients, func(w io.Writer) { writeClients(w, clients) })
 			})
 		},
 	}
@@ -345,6 +332,33 @@ func (a *app) clientCmd() *cobra.Command {
 	}
 	cmd.AddCommand(add, update, list, del)
 	return cmd
+}
+
+// writeCreatedClient prints a client just added or updated: its id, the
+// secret shown once, and whether it must send DPoP proofs.
+func writeCreatedClient(w io.Writer, created adminapi.CreatedClient) {
+	fmt.Fprintf(w, "client_id:     %s\n", created.ID)
+	if created.Secret != "" {
+		fmt.Fprintf(w, "client_secret: %s\n(shown once: only its hash is stored)\n", created.Secret)
+	}
+	if created.DPoPBound {
+		fmt.Fprintln(w, "dpop:          required on every token request")
+	}
+}
+
+// writeClients prints the client list as a table.
+func writeClients(w io.Writer, clients []adminapi.Client) {
+	fmt.Fprintln(w, "CLIENT_ID\tNAME\tTYPE\tGRANTS\tDPOP\tREDIRECT URIS")
+	for _, c := range clients {
+		kind, proofs := "confidential", "-"
+		if c.Public {
+			kind = "public"
+		}
+		if c.DPoPBound {
+			proofs = "required"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), proofs, strings.Join(c.RedirectURIs, " "))
+	}
 }
 
 func (a *app) grantCmd() *cobra.Command {
