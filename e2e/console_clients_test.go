@@ -12,7 +12,7 @@ import (
 
 // TestConsoleClientEdit: the clients page searches by id, name or
 // redirect URI; a client's settings are edited through the admin API's
-// update (redirect URIs, scopes, grant types, PAR, verified, second
+// update (redirect URIs, scopes, grant types, PAR, DPoP, verified, second
 // factor) and its secret stays; a refused setting (a redirect URI of
 // plain http, a jwks_uri at an internal address, a JWK Set that is not
 // JSON) is shown beside the form and changes nothing; without the CSRF
@@ -36,7 +36,7 @@ func TestConsoleClientEdit(t *testing.T) {
 	before, _ := e.Store.GetClient(ctx, "notes")
 	form := url.Values{"csrf_token": {csrf}, "name": {"Notes Two"}, "redirect_uris": {notesRedirect + "\nhttps://notes.example/second"},
 		"scopes": {"openid email"}, "grant_types": {"authorization_code refresh_token"}, "auth_method": {"client_secret_basic"},
-		"require_par": {"on"}, "verified": {"on"}, "second_factor": {"on"}}
+		"require_par": {"on"}, "verified": {"on"}, "second_factor": {"on"}, "dpop_bound": {"on"}}
 	if p := b.post(e.AdminURL+"/console/clients/notes", url.Values{"name": {"Forged"}}); p.Status != http.StatusForbidden {
 		t.Fatalf("edit without CSRF token: %d", p.Status)
 	}
@@ -62,18 +62,34 @@ func TestConsoleClientEdit(t *testing.T) {
 		t.Fatalf("save: %d %s", p.Status, p.Body)
 	}
 	c, err := e.Store.GetClient(ctx, "notes")
-	if err != nil || c.Name != "Notes Two" || len(c.RedirectURIs) != 2 || !c.RequirePAR || !c.Verified || !c.SecondFactor ||
+	if err != nil || c.Name != "Notes Two" || len(c.RedirectURIs) != 2 || !c.RequirePAR || !c.Verified || !c.SecondFactor || !c.DPoPBound ||
 		strings.Join(c.Scopes, " ") != "openid email" || c.SecretHash != storage.Hash(e.NotesSecret) {
 		t.Fatalf("saved client: %v %+v", err, c)
+	}
+	// The DPoP requirement (RFC 9449 §5.2) shows ticked, and unticking it
+	// clears it.
+	if p := b.get(e.AdminURL + "/console/clients/notes"); !strings.Contains(p.Body, `name="dpop_bound" checked`) {
+		t.Fatalf("edit page of a DPoP-bound client: %s", p.Body)
+	}
+	form.Del("dpop_bound")
+	if p := b.post(e.AdminURL+"/console/clients/notes", form); p.Status != http.StatusSeeOther {
+		t.Fatalf("save without dpop_bound: %d %s", p.Status, p.Body)
+	}
+	if c, _ := e.Store.GetClient(ctx, "notes"); c.DPoPBound || !c.RequirePAR {
+		t.Fatalf("unticking Require DPoP: %+v", c)
+	}
+	if p := b.get(e.AdminURL + "/console/clients/notes"); !strings.Contains(p.Body, `name="dpop_bound">`) {
+		t.Fatalf("edit page of a client without DPoP: %s", p.Body)
 	}
 	// The console's own client: its second factor may be required, its
 	// sign-in (callbacks, public, code flow) stays.
 	own := url.Values{"csrf_token": {csrf}, "name": {"bawwab admin console"}, "redirect_uris": {"https://evil.example/cb"},
-		"scopes": {"openid"}, "grant_types": {"client_credentials"}, "auth_method": {"client_secret_basic"}, "verified": {"on"}, "second_factor": {"on"}}
+		"scopes": {"openid"}, "grant_types": {"client_credentials"}, "auth_method": {"client_secret_basic"}, "verified": {"on"}, "second_factor": {"on"},
+		"dpop_bound": {"on"}}
 	if p := b.post(e.AdminURL+"/console/clients/bawwab-console", own); p.Status != http.StatusSeeOther {
 		t.Fatalf("edit the console's client: %d %s", p.Status, p.Body)
 	}
-	if c, _ := e.Store.GetClient(ctx, "bawwab-console"); !c.SecondFactor || !c.Public || strings.Contains(strings.Join(c.RedirectURIs, " "), "evil") ||
+	if c, _ := e.Store.GetClient(ctx, "bawwab-console"); !c.SecondFactor || !c.Public || c.DPoPBound || strings.Contains(strings.Join(c.RedirectURIs, " "), "evil") ||
 		strings.Join(c.GrantTypes, " ") != "authorization_code" {
 		t.Fatalf("the console's client after editing: %+v", c)
 	}

@@ -47,6 +47,7 @@ func clientForm(r *http.Request, cl adminapi.NewClient) adminapi.NewClient {
 		cl.JWKS = json.RawMessage(j)
 	}
 	cl.RequirePAR, cl.Verified, cl.SecondFactor = f("require_par") == "on", f("verified") == "on", f("second_factor") == "on"
+	cl.DPoPBound = f("dpop_bound") == "on"
 	if m := strings.TrimSpace(f("auth_method")); m != "" {
 		cl.AuthMethod = m
 	}
@@ -66,8 +67,10 @@ func (c *Console) saveClient(w http.ResponseWriter, r *http.Request, u *storage.
 	in := clientForm(r, old.NewClient)
 	if old.ID == ClientID {
 		// The console's own sign-in stays as it is: loopback callbacks, a
-		// public client of the code flow.
+		// public client of the code flow that sends no DPoP proofs (a
+		// DPoP requirement would lock every operator out of the console).
 		in.RedirectURIs, in.GrantTypes, in.AuthMethod, in.Public = old.RedirectURIs, old.GrantTypes, old.AuthMethod, old.Public
+		in.DPoPBound = old.DPoPBound
 	}
 	if in.JWKS != nil && !json.Valid(in.JWKS) {
 		c.render(w, r, http.StatusBadRequest, "client", "console.client_edit", u, ClientPage{Client: in, Error: "jwks must be a JSON JWK Set"})
