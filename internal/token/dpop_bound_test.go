@@ -2,7 +2,11 @@ package token
 
 import (
 	"context"
+	"encoding/json"
+	"net/http/httptest"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/bawwab/bawwab/internal/clientauth"
@@ -220,5 +224,58 @@ func TestNeedProof(t *testing.T) {
 				t.Fatalf("code %q, want invalid_request", oautherr.From(err).Code)
 			}
 		})
+	}
+}
+
+// TestDPoPBoundConcurrentRefusals: requests without a proof racing one
+// with a proof, all for the same code of a DPoP-bound client, spend
+// nothing: the proved one gets the tokens, the others invalid_request,
+// and no replay revokes the grant. (A refusal checked after the code was
+// consumed would let whoever saw the code burn it, or revoke the tokens.)
+func TestDPoPBoundConcurrentRefusals(t *testing.T) {
+	const n = 8
+	e := newTokenEnv(t)
+	e.boundClients()
+	key := newDPoPKey(t)
+	grant := NewID()
+	form := codeForm(e.code(func(c *storage.AuthCode) { c.ClientID, c.GrantID = "boundspa", grant }))
+	form.Set("client_id", "boundspa")
+	proofs := make([]string, n)
+	proofs[n/2] = key.proof(t, e.now) // one of the n carries a proof
+	replies := make(chan tokenReply, n)
+	var wg sync.WaitGroup
+	for _, proof := range proofs {
+		wg.Go(func() {
+			r := httptest.NewRequest("POST", tTokenURL, strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if proof != "" {
+				r.Header.Set("DPoP", proof)
+			}
+			rec := httptest.NewRecorder()
+			e.mux.ServeHTTP(rec, r)
+			var reply tokenReply
+			_ = json.Unmarshal(rec.Body.Bytes(), &reply)
+			reply.Status = rec.Code
+			replies <- reply
+		})
+	}
+	wg.Wait()
+	close(replies)
+	var ok, refused int
+	for r := range replies {
+		switch {
+		case r.Status == 200 && r.TokenType == "DPoP":
+			ok++
+		case r.Status == 400 && r.Error == oautherr.InvalidRequest:
+			refused++
+		default:
+			t.Fatalf("a concurrent request got %d %s: %s", r.Status, r.Error, r.ErrorDescription)
+		}
+	}
+	if ok != 1 || refused != n-1 {
+		t.Fatalf("%d got tokens and %d were refused; want 1 and %d", ok, refused, n-1)
+	}
+	if e.grantRevoked(grant) {
+		t.Fatal("requests without a proof revoked the code's grant")
 	}
 }
