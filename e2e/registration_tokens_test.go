@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -184,5 +186,60 @@ func TestRegistrationTokenRace(t *testing.T) {
 	toks, _ := listTokens(t, e)
 	if statuses[http.StatusCreated] != 1 || statuses[http.StatusUnauthorized] != n-1 || len(after) != len(before)+1 || toks[tok.ID].Uses != 1 {
 		t.Fatalf("statuses %v, clients %d → %d, uses %d: want one 201, one client, one use", statuses, len(before), len(after), toks[tok.ID].Uses)
+	}
+}
+
+// TestCLIRegistrationTokens: bawwab registration token create, list and
+// revoke, against a running server (--server) and against a store
+// directly; the token the CLI shows once registers a client, and is
+// refused once used up and once revoked.
+func TestCLIRegistrationTokens(t *testing.T) {
+	bin := buildBawwab(t)
+	e := start(t)
+	run := func(wantOK bool, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=", "BAWWAB_ADMIN_TOKEN="+adminToken, "BAWWAB_OPERATOR=nadia")
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("bawwab %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	remote := func(args ...string) []string {
+		return append(append([]string{"registration", "token"}, args...), "--server", e.AdminURL)
+	}
+
+	var tok adminapi.RegistrationToken
+	out := run(true, remote("create", "--label", "cli", "--expires", "24h", "--max-uses", "1", "-o", "json")...)
+	if err := json.Unmarshal([]byte(out), &tok); err != nil || len(tok.Token) < 32 || tok.CreatedBy != "nadia" || tok.MaxUses != 1 || tok.ExpiresAt == nil {
+		t.Fatalf("create -o json: %v\n%s", err, out)
+	}
+	if r := e.register("POST", "/register", tok.Token, appMeta); r.Status != http.StatusCreated {
+		t.Fatalf("registration with the CLI's token: %+v", r)
+	}
+	refused(t, e, tok.Token, "as many clients as it may")
+	unlimited := run(true, remote("create", "--label", "ci")...)
+	if !strings.Contains(unlimited, "shown this once") || !strings.Contains(unlimited, "no limit") {
+		t.Fatalf("create:\n%s", unlimited)
+	}
+	list := run(true, remote("list")...)
+	if !strings.Contains(list, tok.ID) || !strings.Contains(list, "used_up") || strings.Contains(list, tok.Token) {
+		t.Fatalf("list:\n%s", list)
+	}
+	if out := run(true, remote("revoke", tok.ID)...); !strings.Contains(out, "revoked") {
+		t.Fatalf("revoke:\n%s", out)
+	}
+	if out := run(false, remote("revoke", "nosuch")...); !strings.Contains(out, "no such initial access token") {
+		t.Fatalf("revoke unknown:\n%s", out)
+	}
+	run(false, remote("create", "--expires", "-1h")...)
+	run(false, remote("create", "--max-uses", "-1")...)
+
+	// In process, against a store of its own.
+	dir := t.TempDir()
+	run(true, "registration", "token", "create", "--label", "local", "--data-dir", dir)
+	if out := run(true, "registration", "token", "list", "--data-dir", dir); !strings.Contains(out, "local") || !strings.Contains(out, "nadia") {
+		t.Fatalf("list in process:\n%s", out)
 	}
 }
