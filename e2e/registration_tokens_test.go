@@ -62,11 +62,11 @@ func refused(t *testing.T, e *env, bearer, desc string) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var body struct{ Error, ErrorDescription string }
-	_ = json.NewDecoder(resp.Body).Decode(&struct {
-		Error *string `json:"error"`
-		Desc  *string `json:"error_description"`
-	}{&body.Error, &body.ErrorDescription})
+	var body struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
 	ch := resp.Header.Get("WWW-Authenticate")
 	if resp.StatusCode != http.StatusUnauthorized || body.Error != "invalid_token" || !strings.Contains(body.ErrorDescription, desc) ||
 		!strings.Contains(ch, `error="invalid_token"`) || !strings.HasPrefix(ch, "Bearer ") {

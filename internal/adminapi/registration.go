@@ -89,15 +89,6 @@ func tokenView(t storage.InitialAccessToken, now time.Time) RegistrationToken {
 		MaxUses: t.MaxUses, Uses: t.Uses, RevokedAt: orNil(t.RevokedAt), State: t.State(now)}
 }
 
-// operatorName is the operator who acts on r, as the caller states it.
-func operatorName(r *http.Request) string {
-	name := r.Header.Get(OperatorHeader)
-	if name == "" || !storage.ValidText(name) || len(name) > maxTokenLabel {
-		return "unnamed"
-	}
-	return name
-}
-
 func (in NewRegistrationToken) check() error {
 	switch {
 	case !storage.ValidText(in.Label) || len(in.Label) > maxTokenLabel:
