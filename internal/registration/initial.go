@@ -58,7 +58,8 @@ func (e *Endpoint) authorize(r *http.Request) (access, error) {
 	}
 	tok := bearer(r)
 	if tok == "" {
-		return a, unauthorized("registration needs an initial access token (Authorization: Bearer ...)")
+		// No token at all: the bare challenge (RFC 6750 §3.1).
+		return a, oautherr.ErrMissingToken
 	}
 	if e.InitialToken != "" && sameSecret(tok, e.InitialToken) {
 		return a, nil

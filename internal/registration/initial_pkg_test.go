@@ -62,7 +62,7 @@ func TestInitialAccessToken(t *testing.T) {
 		token              string // a stored token whose uses to check
 		wantUses           int
 	}{
-		{"none sent", "", good, 401, "needs an initial access token", "", 0},
+		{"none sent", "", good, 401, "carries no access token", "", 0},
 		{"wrong", "guess", good, 401, "not valid", "", 0},
 		{"a hash of a token", storage.Hash("tok-live"), good, 401, "not valid", "live", 0},
 		{"a token's id", "live", good, 401, "not valid", "live", 0},
@@ -89,8 +89,12 @@ func TestInitialAccessToken(t *testing.T) {
 			if rec.Code != tt.wantStatus || !strings.Contains(rec.Body.String(), tt.wantDesc) {
 				t.Fatalf("got %d %s, want %d %q", rec.Code, rec.Body, tt.wantStatus, tt.wantDesc)
 			}
-			if ch := rec.Header().Get("WWW-Authenticate"); tt.wantStatus == 401 &&
-				(!strings.HasPrefix(ch, `Bearer realm="bawwab"`) || !strings.Contains(ch, `error="invalid_token"`)) {
+			ch := rec.Header().Get("WWW-Authenticate")
+			switch {
+			case tt.wantStatus != 401:
+			case tt.bearer == "" && ch != `Bearer realm="bawwab"`:
+				t.Fatalf("challenge %q, want the bare one (RFC 6750 §3.1)", ch)
+			case tt.bearer != "" && (!strings.HasPrefix(ch, `Bearer realm="bawwab"`) || !strings.Contains(ch, `error="invalid_token"`)):
 				t.Fatalf("challenge %q, want Bearer invalid_token", ch)
 			}
 			if tt.token != "" && r.uses(tt.token) != tt.wantUses {
