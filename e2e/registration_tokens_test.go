@@ -163,8 +163,14 @@ func TestRegistrationInitialAccessTokens(t *testing.T) {
 // TestRegistrationTokenRace: registrations racing with one single-use
 // initial access token over HTTP: exactly one 201 and one client, every
 // other 401.
-func TestRegistrationTokenRace(t *testing.T) {
-	e := start(t)
+func TestRegistrationTokenRace(t *testing.T) { raceSingleUse(t, []*env{start(t)}) }
+
+// TestRegistrationTokenRaceCluster: the same race spread over three nodes
+// of one PostgreSQL store, the token issued on the first.
+func TestRegistrationTokenRaceCluster(t *testing.T) { raceSingleUse(t, startCluster(t, 3)) }
+
+func raceSingleUse(t *testing.T, nodes []*env) {
+	e := nodes[0]
 	tok := issueToken(t, e, "nadia", adminapi.NewRegistrationToken{MaxUses: 1})
 	var before []adminapi.Client
 	e.adminCall("GET", "/admin/clients", adminToken, nil, &before)
@@ -172,9 +178,9 @@ func TestRegistrationTokenRace(t *testing.T) {
 	var mu sync.Mutex
 	statuses := map[int]int{}
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
 		wg.Go(func() {
-			st, _ := jsonCall(t, "POST", e.URL+"/register", tok.Token, appMeta)
+			st, _ := jsonCall(t, "POST", nodes[i%len(nodes)].URL+"/register", tok.Token, appMeta)
 			mu.Lock()
 			defer mu.Unlock()
 			statuses[st]++
