@@ -29,6 +29,8 @@ func TestAttackConsoleBadInput(t *testing.T) {
 		"/console/scopes/openid":                            {"description_en", "description_ar"},
 		"/console/upstreams":                                {"id", "name", "issuer", "client_id", "client_secret"},
 		"/console/users/" + e.UserID + "/grants/%00/revoke": {},
+		"/console/registration/tokens":                      {"label", "expires_in", "max_uses"},
+		"/console/registration/tokens/%00/revoke":           {},
 	}
 	for path, fields := range forms {
 		for _, v := range bad {
@@ -46,7 +48,8 @@ func TestAttackConsoleBadInput(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/console/", "/console/clients", "/console/clients/bawwab-console", "/console/users", "/console/users/" + e.UserID,
-		"/console/scopes", "/console/audit", "/console/upstreams", "/console/audit?user=%ff%00&client=<x>&from=bad&before=zz"} {
+		"/console/scopes", "/console/audit", "/console/upstreams", "/console/audit?user=%ff%00&client=<x>&from=bad&before=zz",
+		"/console/registration", "/console/registration/tokens/%ff%00/revoke"} {
 		resp, err := b.Get(e.AdminURL + path)
 		if err != nil {
 			t.Fatal(err)

@@ -153,6 +153,20 @@ func playConsole(t *testing.T, exe, dir, lang string) {
 		t.Fatalf("upstream after the console: %v %+v", err, row)
 	}
 
+	// An initial access token, issued and shown once, registers a client;
+	// revoked after its confirmation, it registers no more.
+	b.do("console-registration", chromedp.Click(id("nav-registration")), chromedp.WaitVisible(id("new-token")))
+	b.do("console-token-issued", chromedp.SendKeys(id("label"), "browser "+lang), chromedp.SendKeys(id("max_uses"), "5"),
+		chromedp.Click(id("create-token")), chromedp.WaitVisible(id("token")))
+	iat := b.text("#token")
+	if r := e.register("POST", "/register", iat, appMeta); r.Status != http.StatusCreated {
+		t.Fatalf("registration with the token the console showed: %+v", r)
+	}
+	speaks("registration page")
+	b.do("console-token-revoked", chromedp.Click(chromedp.CSS(`#tokens a[id^="revoke-"]`)), chromedp.WaitVisible(id("revoke-confirm")),
+		chromedp.Click(id("revoke-confirm")), chromedp.WaitVisible(id("notice")))
+	refused(t, e, iat, "was revoked")
+
 	// A scope's Arabic text, edited here, is what the consent page shows.
 	text := "عنوان بريدك الإلكتروني (" + lang + ")"
 	b.do("console-scopes", chromedp.Click(id("nav-scopes")), chromedp.WaitVisible(id("scope-email")))

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/bawwab/bawwab/internal/adminapi"
 )
 
 var chartTotal = regexp.MustCompile(`id="total-([a-z]+-(?:hour|day))">(\d+)<`)
@@ -105,5 +107,73 @@ func TestConsoleRegistrationPolicy(t *testing.T) {
 	}
 	if st, _ := e.adminCall("GET", "/admin/registration", "wrong", nil, nil); st != http.StatusUnauthorized {
 		t.Fatalf("GET /admin/registration without the admin token: %d", st)
+	}
+	consoleRegistrationTokens(t, e, b)
+}
+
+var shownToken = regexp.MustCompile(`<code id="token" dir="ltr">([^<]+)<`)
+
+// consoleRegistrationTokens: on the registration page an operator issues
+// an initial access token, shown once; a client registers with it over
+// HTTP and the page shows the use; the operator revokes it after a
+// confirmation, and registration with it is refused. A form without the
+// console's CSRF token does nothing.
+func consoleRegistrationTokens(t *testing.T, e *env, b *browser) {
+	t.Helper()
+	reg := b.get(e.AdminURL + "/console/registration")
+	wantStatus(t, reg.Status, http.StatusOK, "registration page", reg.Body)
+	if strings.Contains(reg.Body, registrationToken) || !strings.Contains(reg.Body, "No initial access token was issued.") {
+		t.Fatalf("registration page: %s", reg.Body)
+	}
+	form := url.Values{"label": {"partner <b>x</b>"}, "expires_in": {"86400"}, "max_uses": {"2"}}
+	if p := b.post(e.AdminURL+"/console/registration/tokens", form); p.Status != http.StatusForbidden {
+		t.Fatalf("issue without the CSRF token: %d", p.Status)
+	}
+	form.Set("csrf_token", csrfOf(t, reg))
+	p := b.post(e.AdminURL+"/console/registration/tokens", form)
+	m := shownToken.FindStringSubmatch(p.Body)
+	if p.Status != http.StatusCreated || m == nil || strings.Contains(p.Body, "<b>x</b>") {
+		t.Fatalf("issue: %d %s", p.Status, p.Body)
+	}
+	tok := m[1]
+	var toks []adminapi.RegistrationToken
+	e.adminCall("GET", "/admin/registration/tokens", adminToken, nil, &toks)
+	if len(toks) != 1 || toks[0].CreatedBy != userName+" (console)" || toks[0].MaxUses != 2 || toks[0].ExpiresAt == nil {
+		t.Fatalf("issued from the console: %+v", toks)
+	}
+	id := toks[0].ID
+	if again := b.get(e.AdminURL + "/console/registration"); strings.Contains(again.Body, tok) {
+		t.Fatal("the token is shown again")
+	}
+
+	app := e.register("POST", "/register", tok, appMeta)
+	wantStatus(t, app.Status, http.StatusCreated, "registration with the console's token", app)
+	row := b.get(e.AdminURL + "/console/registration").Body
+	row = row[strings.Index(row, `id="token-`+id+`"`):]
+	if !strings.Contains(row[:strings.Index(row, "</tr>")], `<td class="uses">1 / 2</td>`) {
+		t.Fatalf("the page does not show the use: %s", row)
+	}
+
+	confirm := b.get(e.AdminURL + "/console/registration/tokens/" + id + "/revoke")
+	if confirm.Status != http.StatusOK || !strings.Contains(confirm.Body, `id="confirm-text"`) || !strings.Contains(confirm.Body, id) {
+		t.Fatalf("revoke confirmation: %d %s", confirm.Status, confirm.Body)
+	}
+	if p := b.post(e.AdminURL+"/console/registration/tokens/"+id+"/revoke", url.Values{"csrf_token": {"forged"}}); p.Status != http.StatusForbidden {
+		t.Fatalf("revoke with a forged CSRF token: %d", p.Status)
+	}
+	if r := e.register("POST", "/register", tok, appMeta); r.Status != http.StatusCreated {
+		t.Fatalf("a refused revocation revoked: %+v", r)
+	}
+	p = b.post(e.AdminURL+"/console/registration/tokens/"+id+"/revoke", url.Values{"csrf_token": {csrfOf(t, confirm)}})
+	if p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, "/console/registration?notice=") {
+		t.Fatalf("revoke: %d %q", p.Status, p.Location)
+	}
+	refused(t, e, tok, "was revoked")
+	done := b.get(e.AdminURL + p.Location)
+	if !strings.Contains(done.Body, "The initial access token was revoked.") || strings.Contains(done.Body, `id="revoke-`+id+`"`) {
+		t.Fatalf("after the revocation: %s", done.Body)
+	}
+	if ar := b.get(e.AdminURL + "/console/registration?lang=ar"); !strings.Contains(ar.Body, "مُلغى") || !strings.Contains(ar.Body, `dir="rtl"`) {
+		t.Fatalf("the Arabic registration page: %s", ar.Body)
 	}
 }

@@ -91,7 +91,7 @@ func newRoot() *cobra.Command {
 		c.Flags().StringVarP(&a.output, "output", "o", "table", "table or json")
 	}
 	root.AddCommand(serve, demo, a.configCmd(), migrate, bench, deviceLogin)
-	for _, admin := range []*cobra.Command{a.userCmd(), a.clientCmd(), a.upstreamCmd(), a.keysCmd(), a.grantCmd(), a.scopeCmd(), a.auditCmd(), a.exportCmd(), a.importCmd()} {
+	for _, admin := range []*cobra.Command{a.userCmd(), a.clientCmd(), a.upstreamCmd(), a.registrationCmd(), a.keysCmd(), a.grantCmd(), a.scopeCmd(), a.auditCmd(), a.exportCmd(), a.importCmd()} {
 		root.AddCommand(a.adminFlags(admin))
 	}
 	for _, c := range root.Commands() {

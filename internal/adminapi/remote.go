@@ -182,6 +182,22 @@ func (c *Remote) Registration(ctx context.Context) (out Registration, err error)
 	return out, c.call(ctx, "GET", "/admin/registration", nil, &out)
 }
 
+// ListRegistrationTokens lists the initial access tokens, without the tokens.
+func (c *Remote) ListRegistrationTokens(ctx context.Context) (out []RegistrationToken, err error) {
+	return out, c.call(ctx, "GET", "/admin/registration/tokens", nil, &out)
+}
+
+// CreateRegistrationToken issues an initial access token; the answer
+// carries the token, this once.
+func (c *Remote) CreateRegistrationToken(ctx context.Context, in NewRegistrationToken) (out RegistrationToken, err error) {
+	return out, c.call(ctx, "POST", "/admin/registration/tokens", in, &out)
+}
+
+// RevokeRegistrationToken revokes the initial access token with this id.
+func (c *Remote) RevokeRegistrationToken(ctx context.Context, id string) error {
+	return c.call(ctx, "DELETE", "/admin/registration/tokens/"+url.PathEscape(id), nil, nil)
+}
+
 func (c *Remote) ListKeys(ctx context.Context) (out []Key, err error) {
 	return out, c.call(ctx, "GET", "/admin/keys", nil, &out)
 }

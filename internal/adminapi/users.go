@@ -33,13 +33,19 @@ type Verifier interface {
 // the operator's actions carry it beside the address of the request.
 const OperatorHeader = "Bawwab-Operator"
 
-// operator is the audit detail naming who acted on r.
-func operator(r *http.Request) string {
+// operatorName is the operator acting on r, as the caller states it:
+// clipped, or "unnamed".
+func operatorName(r *http.Request) string {
 	name := r.Header.Get(OperatorHeader)
 	if name == "" || !storage.ValidText(name) {
 		name = "unnamed"
 	}
-	return "by admin API; operator=" + oautherr.Clip(name)
+	return oautherr.Clip(name)
+}
+
+// operator is the audit detail naming who acted on r.
+func operator(r *http.Request) string {
+	return "by admin API; operator=" + operatorName(r)
 }
 
 // record audits an admin action on a user.

@@ -35,6 +35,16 @@ const (
 	ClientThrottled    = "client_throttled"     // attack: client secret guessing
 	CSRFRejected       = "csrf_rejected"        // attack: a form without its CSRF token
 	OutboundRefused    = "outbound_refused"     // attack: a client URL naming an internal address (SSRF)
+	// ClientRegistered: a client registered itself (RFC 7591); the detail
+	// names the initial access token that allowed it, by id.
+	ClientRegistered = "client_registered"
+)
+
+// An operator issued or revoked an initial access token of dynamic client
+// registration (RFC 7591 §3).
+const (
+	RegistrationTokenIssued  = "registration_token_issued"
+	RegistrationTokenRevoked = "registration_token_revoked"
 )
 
 // Account security events: second factors and the Security page.
@@ -107,10 +117,12 @@ func Attack(typ string) bool {
 }
 
 // operatorChange reports whether events of type typ are an operator's
-// changes to the server as a whole, kept though they name no user.
+// changes to the server as a whole, or a client's registration of itself,
+// kept though they name no user.
 func operatorChange(typ string) bool {
 	switch typ {
-	case UpstreamAdded, UpstreamUpdated, UpstreamDisabled, UpstreamEnabled, UpstreamDeleted:
+	case UpstreamAdded, UpstreamUpdated, UpstreamDisabled, UpstreamEnabled, UpstreamDeleted,
+		RegistrationTokenIssued, RegistrationTokenRevoked, ClientRegistered:
 		return true
 	}
 	return false

@@ -67,7 +67,8 @@ type Config struct {
 	AdminToken  string
 
 	// Registration is off, open or token (RFC 7591); RegistrationToken is
-	// the initial access token in token mode.
+	// an initial access token in token mode, beside those an operator
+	// issues through the admin API.
 	Registration      string
 	RegistrationToken string
 
@@ -317,8 +318,8 @@ var Fields = []Field{
 		get: func(c *Config) string { return strings.Join(c.TrustedProxies, ",") }},
 	str("admin_listen", "address of the admin API (loopback unless you put TLS and a firewall in front)", func(c *Config) *string { return &c.AdminListen }),
 	str("admin_token", "Bearer token of the admin API, at least 32 characters; empty disables the API", func(c *Config) *string { return &c.AdminToken }),
-	str("registration", "dynamic client registration (RFC 7591): off, open (anyone), or token (needs registration_token)", func(c *Config) *string { return &c.Registration }),
-	str("registration_token", "initial access token for registration: token, at least 32 characters", func(c *Config) *string { return &c.RegistrationToken }),
+	str("registration", "dynamic client registration (RFC 7591): off, open (anyone), or token (needs registration_token, or an initial access token issued with bawwab registration token create)", func(c *Config) *string { return &c.Registration }),
+	str("registration_token", "an initial access token for registration: token, at least 32 characters; optional beside the tokens operators issue", func(c *Config) *string { return &c.RegistrationToken }),
 	str("dpop_nonce", "on: DPoP proofs must carry a server nonce (RFC 9449 §8), against proofs made in advance; off: none", func(c *Config) *string { return &c.DPoPNonce }),
 	dur("clock_leeway", "clock skew forgiven in iat, nbf and exp of access tokens, client assertions and request objects; keep node clocks synchronised (NTP)", func(c *Config) *time.Duration { return &c.ClockLeeway }),
 	dur("dpop_proof_window", "how far a DPoP proof's iat may be from now, either way (RFC 9449 §11.1)", func(c *Config) *time.Duration { return &c.DPoPWindow }),
@@ -576,8 +577,10 @@ func (c *Config) checkOAuth() []error {
 	switch c.Registration {
 	case "off", "open":
 	case "token":
-		if len(c.RegistrationToken) < 32 {
-			errs = append(errs, errors.New("registration: token needs a registration_token of at least 32 characters"))
+		// Without a registration_token, only the initial access tokens
+		// an operator issues (admin API, CLI, console) register clients.
+		if c.RegistrationToken != "" && len(c.RegistrationToken) < 32 {
+			errs = append(errs, errors.New("registration: token needs a registration_token of at least 32 characters, or none"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("registration %q must be off, open or token", c.Registration))

@@ -29,6 +29,7 @@ func TestValidateRules(t *testing.T) {
 		{"dpop nonce", func(c *Config) { c.DPoPNonce = "yes" }, []string{`dpop_nonce "yes" must be on or off`}},
 		{"registration mode", func(c *Config) { c.Registration = "closed" }, []string{`registration "closed" must be off, open or token`}},
 		{"registration token short", func(c *Config) { c.Registration, c.RegistrationToken = "token", "short" }, []string{"registration_token of at least 32 characters"}},
+		{"registration token none: issued tokens only", func(c *Config) { c.Registration = "token" }, nil},
 		{"registration token", func(c *Config) { c.Registration, c.RegistrationToken = "token", strings.Repeat("t", 32) }, nil},
 		{"access token alg", func(c *Config) { c.AccessTokenAlg = "HS256" }, []string{`access_token_alg "HS256" must be ES256, RS256 or PS256`}},
 		{"registration pkce", func(c *Config) { c.RegistrationPKCE = "plain" }, []string{`registration_pkce "plain" must be required or nonce_instead`}},

@@ -37,7 +37,7 @@ var notices = map[string]bool{"console.client_deleted": true, "console.user_disa
 	"console.keys_rotated": true, "console.grant_revoked": true, "console.scope_saved": true, "console.role_saved": true,
 	"console.password_set": true, "console.signed_out_user": true, "console.factors_reset": true, "console.verification_sent": true,
 	"console.unlocked": true, "console.client_saved": true,
-	"console.upstream_added": true, "console.upstream_saved": true}
+	"console.upstream_added": true, "console.upstream_saved": true, "console.token_revoked": true}
 
 // render writes the page name with data; u is the operator (nil before
 // sign-in).

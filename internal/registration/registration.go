@@ -5,7 +5,9 @@
 // registration at /register/{client_id}.
 //
 // Registration is off unless configured: "open" lets anyone register,
-// "token" requires an initial access token (RFC 7591 §3). Either way the
+// "token" requires an initial access token (RFC 7591 §3): the one of the
+// configuration file, or one an operator issued (admin API, CLI, console),
+// which may expire, register a limited number of clients, or be revoked. Either way the
 // policy holds: code flow, refresh and device grants only (no
 // client_credentials: a self-registered machine client would be a client
 // nobody vetted), https, loopback or private-use redirect URIs only.
@@ -24,6 +26,7 @@ import (
 	"time"
 
 	"github.com/bawwab/bawwab/internal/admin"
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/granttype"
 	"github.com/bawwab/bawwab/internal/ids"
@@ -59,8 +62,13 @@ type Endpoint struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 	Mode   string // Off, Open or Token
-	// InitialToken is the initial access token when Mode is Token.
+	// InitialToken is the initial access token of the configuration
+	// file when Mode is Token; empty for none. Operators also issue
+	// tokens of their own, which the store keeps (storage.InitialAccessTokens).
 	InitialToken string
+	// Audit records each registration and the initial access token that
+	// allowed it; nil records nothing.
+	Audit *audit.Log
 	// Outbound checks the URLs a client registers for bawwab to call and
 	// fetches its sector_identifier_uri; nil allows public https URLs only.
 	Outbound *outbound.Client
@@ -123,7 +131,14 @@ func (e *Endpoint) Register(mux *http.ServeMux) {
 
 func (e *Endpoint) handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := fn(w, r); err != nil {
+		err := fn(w, r)
+		switch {
+		case err == nil:
+		case oautherr.Code(err) == oautherr.InvalidToken:
+			// A Bearer token was wanted: the initial access token or the
+			// registration access token (RFC 6750 §3).
+			oautherr.WriteBearer(w, err, "bawwab", "")
+		default:
 			oautherr.WriteLogged(r.Context(), e.Log, w, "client registration failed", err)
 		}
 	}
@@ -299,9 +314,8 @@ func (e *Endpoint) respond(w http.ResponseWriter, status int, c storage.Client, 
 }
 
 func (e *Endpoint) create(w http.ResponseWriter, r *http.Request) error {
-	if e.Mode == Token && (e.InitialToken == "" || !sameSecret(bearer(r), e.InitialToken)) {
-		err := oautherr.New(oautherr.InvalidToken, "registration needs an initial access token (Authorization: Bearer ...)")
-		err.Status = http.StatusUnauthorized
+	acc, err := e.authorize(r)
+	if err != nil {
 		return err
 	}
 	m, err := readMetadata(r)
@@ -319,11 +333,15 @@ func (e *Endpoint) create(w http.ResponseWriter, r *http.Request) error {
 	if err := clientauth.SealFor(r.Context(), e.Store, &c, secret); err != nil {
 		return oautherr.Wrap(err)
 	}
+	if err := e.spend(r.Context(), &acc); err != nil {
+		return err
+	}
 	regToken := ids.NewOpaque() + ids.NewOpaque()
 	c.RegistrationTokenHash, c.CreatedAt = storage.Hash(regToken), e.Now()
 	if err := e.Store.CreateClient(r.Context(), c); err != nil {
 		return oautherr.Wrap(err)
 	}
+	e.Audit.Record(r.Context(), audit.Event{Type: audit.ClientRegistered, ClientID: c.ID, Detail: acc.detail()})
 	return e.respond(w, http.StatusCreated, c, secret, regToken)
 }
 

@@ -183,7 +183,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 	(&oidc.Provider{Issuer: issuer, Store: store, GrantTypes: tokens.GrantTypes(), UILocales: ui.Languages, Log: log,
 		Registration: cfg.Registration != registration.Off, DPoP: proofs}).Register(mux)
 	(&registration.Endpoint{Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, Mode: cfg.Registration,
-		InitialToken: cfg.RegistrationToken, Outbound: fetch,
+		InitialToken: cfg.RegistrationToken, Outbound: fetch, Audit: auditLog,
 		AllowNonceInstead: cfg.RegistrationPKCE == storage.PKCENonceInstead}).Register(mux)
 	keys.Register(mux)
 	mux.Handle("GET /static/", ui.Static())

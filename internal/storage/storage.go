@@ -491,6 +491,7 @@ type Storage interface {
 	Factors
 	UpstreamLinks
 	Upstreams
+	InitialAccessTokens
 
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (*User, error)

@@ -324,5 +324,17 @@ var migrations = []string{
 	CREATE INDEX upstream_links_upstream ON upstream_links (upstream, user_id);`, // 35: the users who may sign in to the admin console.
 	`ALTER TABLE users ADD COLUMN admin SMALLINT NOT NULL DEFAULT 0;`, // 36: clients whose every token request carries a DPoP proof
 	// (dpop_bound_access_tokens, RFC 9449 §5.2).
-	`ALTER TABLE clients ADD COLUMN dpop_bound SMALLINT NOT NULL DEFAULT 0;`,
+	`ALTER TABLE clients ADD COLUMN dpop_bound SMALLINT NOT NULL DEFAULT 0;`, // 37: initial access tokens of dynamic
+	// client registration (RFC 7591 §3), hashed, with their uses.
+	`CREATE TABLE initial_access_tokens (
+		id TEXT PRIMARY KEY,
+		hash TEXT NOT NULL UNIQUE,
+		label TEXT NOT NULL,
+		created_by TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		max_uses BIGINT NOT NULL,
+		uses BIGINT NOT NULL,
+		revoked_at BIGINT NOT NULL
+	);`,
 }

@@ -76,6 +76,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"UpstreamSessions", testUpstreamSessions},
 		{"Upstreams", testUpstreams},
 		{"AuditByUpstream", testAuditByUpstream},
+		{"InitialAccessTokens", testInitialAccessTokens},
+		{"InitialAccessTokenRace", testInitialAccessTokenRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
