@@ -56,6 +56,9 @@ var (
 	// classify their driver errors once and wrap them with this sentinel
 	// (keeping the driver error in the chain); callers test with errors.Is.
 	ErrUnavailable = errors.New("storage: unavailable")
+	// ErrLastWayIn means the change would leave a person no way to sign
+	// in (no password, no passkey, no upstream link), and was not made.
+	ErrLastWayIn = errors.New("storage: the last way to sign in")
 )
 
 // User is a local account.

@@ -73,6 +73,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"DeleteUserEverything", testDeleteUserEverything},
 		{"UpstreamLinks", testUpstreamLinks},
 		{"UpstreamUserRace", testUpstreamUserRace},
+		{"UnlinkUpstream", testUnlinkUpstream},
+		{"UnlinkUpstreamRace", testUnlinkUpstreamRace},
 		{"UpstreamSessions", testUpstreamSessions},
 		{"Upstreams", testUpstreams},
 		{"AuditByUpstream", testAuditByUpstream},
