@@ -90,15 +90,13 @@ func (s *Store) DeleteUpstreamLink(ctx context.Context, userID, upstream string)
 }
 
 // UnlinkUpstream unlinks the user's identity at upstream while another way
-// in remains. The transaction first locks the user's row (a write that
-// changes nothing: SQLite's immediate transactions are serialized anyway;
-// PostgreSQL makes a concurrent unlink of the same user wait for the
-// commit), so that the check, made in the delete itself, sees what a
-// concurrent unlink removed: under READ COMMITTED two unlocked deletes
-// would each see the other's link and both succeed.
+// in remains. The transaction first locks the user's row (lockUser), so
+// that the check, made in the delete itself, sees what a concurrent
+// unlink removed: under READ COMMITTED two unlocked deletes would each
+// see the other's link and both succeed.
 func (s *Store) UnlinkUpstream(ctx context.Context, userID, upstream string) error {
 	return s.tx(ctx, "unlink upstream", func(tx *sql.Tx) error {
-		if err := mustAffect(tx.ExecContext(ctx, `UPDATE users SET password_hash = password_hash WHERE id = $1`, userID)); err != nil {
+		if err := lockUser(ctx, tx, userID); err != nil {
 			return err
 		}
 		err := mustAffect(tx.ExecContext(ctx, `DELETE FROM upstream_links WHERE user_id = $1 AND upstream = $2 AND (

@@ -57,6 +57,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"MailOutbox", testMailOutbox},
 		{"MailClaimRace", testMailClaimRace},
 		{"AccountTokens", testAccountTokens},
+		{"ReplaceAccountToken", testReplaceAccountToken},
+		{"ReplaceAccountTokenRace", testReplaceAccountTokenRace},
 		{"TOTP", testTOTP},
 		{"RecoveryCodes", testRecoveryCodes},
 		{"RecoveryCodeRace", testRecoveryCodeRace},
