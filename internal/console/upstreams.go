@@ -1,6 +1,7 @@
 package console
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -125,12 +126,18 @@ func (c *Console) editUpstream(w http.ResponseWriter, r *http.Request, u *storag
 // its id stays, and an empty client secret keeps the stored one.
 func upstreamEditForm(r *http.Request, in adminapi.NewUpstream) adminapi.NewUpstream {
 	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
-	in.Name = map[string]string{}
+	name := maps.Clone(in.Name) // labels of languages the form does not show stay
+	if name == nil {
+		name = map[string]string{}
+	}
 	for _, lang := range []string{"en", "ar"} {
 		if v := f("name_" + lang); v != "" {
-			in.Name[lang] = v
+			name[lang] = v
+		} else {
+			delete(name, lang)
 		}
 	}
+	in.Name = name
 	in.Issuer, in.AuthURL, in.TokenURL, in.UserinfoURL, in.EmailsURL = f("issuer"), f("auth_url"), f("token_url"), f("userinfo_url"), f("emails_url")
 	in.ClientID, in.ClientSecret = f("client_id"), r.PostFormValue("client_secret")
 	in.Scopes, in.AllowedDomains, in.Icon = strings.Fields(f("scopes")), strings.Fields(f("allowed_domains")), f("icon")
