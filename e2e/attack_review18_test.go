@@ -17,17 +17,23 @@ func TestAttackConsoleBadInput(t *testing.T) {
 	b := e.browser()
 	tok := consoleToken(t, e, b)
 	other := addConsoleUser(t, e, "other")
+	if status, body := e.adminCall("POST", "/admin/upstreams", adminToken, map[string]any{"id": "corp", "type": "oidc", "name": map[string]string{"en": "Corp"},
+		"issuer": "https://login.corp.example", "client_id": "bawwab", "client_secret": "corp-secret"}, nil); status != http.StatusCreated {
+		t.Fatalf("add upstream: %d %s", status, body)
+	}
 	huge := strings.Repeat("x", 2<<20)
 	bad := []string{"a\x00b", "\xff\xfe", `<script>alert(1)</script>"'`, huge, ""}
 	forms := map[string][]string{
-		"/console/clients":                                  {"name", "redirect_uris", "scopes", "grant_types", "auth_method", "jwks", "jwks_uri"},
-		"/console/clients/bawwab-console":                   {"name", "scopes", "jwks", "auth_method"},
-		"/console/users":                                    {"username", "name", "email", "password"},
-		"/console/users/" + other + "/password":             {"password"},
-		"/console/users/" + other + "/role":                 {"admin"},
-		"/console/users/nobody\x00/do/signout":              {},
-		"/console/scopes/openid":                            {"description_en", "description_ar"},
-		"/console/upstreams":                                {"id", "name", "issuer", "client_id", "client_secret"},
+		"/console/clients":                      {"name", "redirect_uris", "scopes", "grant_types", "auth_method", "jwks", "jwks_uri"},
+		"/console/clients/bawwab-console":       {"name", "scopes", "jwks", "auth_method"},
+		"/console/users":                        {"username", "name", "email", "password"},
+		"/console/users/" + other + "/password": {"password"},
+		"/console/users/" + other + "/role":     {"admin"},
+		"/console/users/nobody\x00/do/signout":  {},
+		"/console/scopes/openid":                {"description_en", "description_ar"},
+		"/console/upstreams":                    {"id", "name", "issuer", "client_id", "client_secret"},
+		"/console/upstreams/corp": {"name_en", "name_ar", "issuer", "auth_url", "token_url", "userinfo_url", "client_id", "client_secret",
+			"scopes", "allowed_domains", "icon", "claim_subject", "claim_email", "jit", "enabled"},
 		"/console/users/" + e.UserID + "/grants/%00/revoke": {},
 		"/console/registration/tokens":                      {"label", "expires_in", "max_uses"},
 		"/console/registration/tokens/%00/revoke":           {},
@@ -48,7 +54,7 @@ func TestAttackConsoleBadInput(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/console/", "/console/clients", "/console/clients/bawwab-console", "/console/users", "/console/users/" + e.UserID,
-		"/console/scopes", "/console/audit", "/console/upstreams", "/console/audit?user=%ff%00&client=<x>&from=bad&before=zz",
+		"/console/scopes", "/console/audit", "/console/upstreams", "/console/upstreams/corp", "/console/upstreams/%00", "/console/audit?user=%ff%00&client=<x>&from=bad&before=zz",
 		"/console/registration", "/console/registration/tokens/%ff%00/revoke"} {
 		resp, err := b.Get(e.AdminURL + path)
 		if err != nil {

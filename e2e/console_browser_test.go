@@ -20,7 +20,7 @@ import (
 // shown once and listed after, deletes it after confirming, edits and
 // searches clients, creates a user whose password is shown once and
 // signs it out everywhere, sees a token issued on the dashboard's charts,
-// adds and disables an upstream, sees the audit log, and signs out.
+// adds, disables and edits an upstream, sees the audit log, and signs out.
 // Every page is captured.
 func TestBrowserConsole(t *testing.T) {
 	exe := chromium(t)
@@ -151,6 +151,13 @@ func playConsole(t *testing.T, exe, dir, lang string) {
 	b.do("console-upstream-disabled", chromedp.Click(id("disable-upstream-corp")), chromedp.WaitVisible(id("enable-upstream-corp")))
 	if row, err := e.Store.GetUpstream(context.Background(), "corp"); err != nil || row.Enabled || row.SecretSealed == "" {
 		t.Fatalf("upstream after the console: %v %+v", err, row)
+	}
+	b.do("console-upstream-edit", chromedp.Click(id("edit-upstream-corp")), chromedp.WaitVisible(id("edit-upstream")))
+	b.do("console-upstream-saved", chromedp.SetValue(id("upstream_client_id"), "bawwab-"+lang), chromedp.Click(id("save-upstream")),
+		chromedp.WaitVisible(id("notice")))
+	if row, err := e.Store.GetUpstream(context.Background(), "corp"); err != nil || row.Enabled || row.SecretSealed == "" ||
+		!strings.Contains(row.Config, `"client_id":"bawwab-`+lang+`"`) {
+		t.Fatalf("upstream after its edit: %v %+v", err, row)
 	}
 
 	// An initial access token, issued and shown once, registers a client;

@@ -105,11 +105,14 @@ func (h *Handler) Wait(ctx context.Context) error {
 	}
 }
 
-// newLink makes a link secret (160 random bits) and stores its hash.
+// newLink makes a link secret (160 random bits) and stores its hash as
+// the user's one live link of its kind: the store voids the earlier ones
+// in the same step, so that only the newest link mailed works, even when
+// two are asked for at the same instant.
 func (h *Handler) newLink(ctx context.Context, kind, userID, email string) (string, error) {
 	secret := token.NewOpaque()
 	now := h.Now()
-	err := h.Store.CreateAccountToken(ctx, storage.AccountToken{Hash: storage.Hash(secret), Kind: kind, UserID: userID,
+	err := h.Store.ReplaceAccountToken(ctx, storage.AccountToken{Hash: storage.Hash(secret), Kind: kind, UserID: userID,
 		Email: storage.NormalEmail(email), CreatedAt: now, ExpiresAt: now.Add(h.LinkTTL)})
 	return secret, err
 }

@@ -71,8 +71,9 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 
 // sendReset mails a reset link to the account login names (an address or
 // a username), if there is one with a confirmed address, within the send
-// budgets. Links go to confirmed addresses only: an address someone typed
-// at sign-up and never confirmed may be another person's.
+// budgets; the new link voids the account's earlier reset links
+// (newLink). Links go to confirmed addresses only: an address someone
+// typed at sign-up and never confirmed may be another person's.
 func (h *Handler) sendReset(ctx context.Context, login, lang string) error {
 	var u *storage.User
 	var err error

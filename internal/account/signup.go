@@ -300,10 +300,8 @@ func (h *Handler) sendConfirmation(ctx context.Context, u storage.User, lang str
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return err
 	}
-	// Only the newest link works: one asked for again voids those before.
-	if err := h.Store.DeleteAccountTokens(ctx, u.ID, storage.TokenVerifyEmail); err != nil {
-		return err
-	}
+	// Only the newest link works: one asked for again voids those before
+	// (newLink).
 	secret, err := h.newLink(ctx, storage.TokenVerifyEmail, u.ID, u.Email)
 	if err != nil {
 		return err

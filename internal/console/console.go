@@ -154,6 +154,8 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /console/users/{id}/grants/{client}/revoke", c.form(c.revokeGrant))
 	mux.HandleFunc("GET /console/upstreams", c.page(c.upstreams))
 	mux.HandleFunc("POST /console/upstreams", c.form(c.createUpstream))
+	mux.HandleFunc("GET /console/upstreams/{id}", c.page(c.editUpstream))
+	mux.HandleFunc("POST /console/upstreams/{id}", c.form(c.saveUpstream))
 	mux.HandleFunc("POST /console/upstreams/{id}/enabled", c.form(c.setUpstream))
 	mux.HandleFunc("GET /console/upstreams/{id}/users", c.page(c.upstreamUsers))
 	mux.HandleFunc("GET /console/registration", c.page(c.registration))

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -99,4 +100,79 @@ func (c *Console) upstreamUsers(w http.ResponseWriter, r *http.Request, u *stora
 		return
 	}
 	c.render(w, r, http.StatusOK, "upstream_users", "console.upstream_users", u, UpstreamUsersPage{Upstream: up, UpstreamUsers: us})
+}
+
+// UpstreamPage edits one upstream's settings. Its client secret is
+// write-only: the form never holds it, and an empty field keeps it. An
+// upstream of the configuration file is shown read-only.
+type UpstreamPage struct {
+	Upstream adminapi.Upstream
+	Error    string
+}
+
+// Words joins l with spaces, for a text field.
+func (UpstreamPage) Words(l []string) string { return strings.Join(l, " ") }
+
+func (c *Console) editUpstream(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	up, err := c.remote(u).GetUpstream(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "upstream", "console.upstream_edit", u, UpstreamPage{Upstream: up})
+}
+
+// upstreamEditForm is the upstream in with the settings of the edit form;
+// its id stays, and an empty client secret keeps the stored one.
+func upstreamEditForm(r *http.Request, in adminapi.NewUpstream) adminapi.NewUpstream {
+	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
+	name := maps.Clone(in.Name) // labels of languages the form does not show stay
+	if name == nil {
+		name = map[string]string{}
+	}
+	for _, lang := range []string{"en", "ar"} {
+		if v := f("name_" + lang); v != "" {
+			name[lang] = v
+		} else {
+			delete(name, lang)
+		}
+	}
+	in.Name = name
+	in.Issuer, in.AuthURL, in.TokenURL, in.UserinfoURL, in.EmailsURL = f("issuer"), f("auth_url"), f("token_url"), f("userinfo_url"), f("emails_url")
+	in.ClientID, in.ClientSecret = f("client_id"), r.PostFormValue("client_secret")
+	in.Scopes, in.AllowedDomains, in.Icon = strings.Fields(f("scopes")), strings.Fields(f("allowed_domains")), f("icon")
+	in.Claims.Subject, in.Claims.Username, in.Claims.Email = f("claim_subject"), f("claim_username"), f("claim_email")
+	in.Claims.EmailVerified, in.Claims.Name = f("claim_email_verified"), f("claim_name")
+	jit, on := f("jit") == "on", f("enabled") == "on"
+	in.JIT, in.Enabled = &jit, &on
+	return in
+}
+
+// saveUpstream replaces the upstream's settings through the admin API's
+// update. Its refusal (a setting that does not validate, a provider
+// changed, an upstream of the configuration file) is shown beside the
+// form, kept as typed but for the secret.
+func (c *Console) saveUpstream(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	rm := c.remote(u)
+	old, err := rm.GetUpstream(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	in := upstreamEditForm(r, old.Config)
+	_, err = rm.UpdateUpstream(r.Context(), old.ID, in)
+	var ae *adminapi.Error
+	switch {
+	case err == nil:
+		back(w, r, "/console/upstreams", "console.upstream_saved")
+	case asAPIError(err, &ae) && ae.Status < 500:
+		shown := old
+		if !old.ReadOnly {
+			shown.Config, shown.Enabled = in, *in.Enabled
+			shown.ClientSecret, shown.Config.Enabled = "", nil
+		}
+		c.render(w, r, ae.Status, "upstream", "console.upstream_edit", u, UpstreamPage{Upstream: shown, Error: ae.Description})
+	default:
+		c.fail(w, r, err)
+	}
 }

@@ -46,13 +46,7 @@ func (h *Handler) unlink(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	ctx := r.Context()
-	passkeys, err := h.Store.ListPasskeys(ctx, u.ID)
-	if err != nil {
-		h.fail(w, r, oautherr.Wrap(err))
-		return
-	}
-	ok, err := h.Upstreams.Unlink(ctx, u, r.PostForm.Get("upstream"), len(passkeys) > 0)
+	ok, err := h.Upstreams.Unlink(r.Context(), u, r.PostForm.Get("upstream"))
 	switch {
 	case errors.Is(err, storage.ErrNotFound): // another user's link, or none: nothing to say
 		done(w, r, "security.upstream.unlinked")

@@ -56,6 +56,9 @@ var (
 	// classify their driver errors once and wrap them with this sentinel
 	// (keeping the driver error in the chain); callers test with errors.Is.
 	ErrUnavailable = errors.New("storage: unavailable")
+	// ErrLastWayIn means the change would leave a person no way to sign
+	// in (no password, no passkey, no upstream link), and was not made.
+	ErrLastWayIn = errors.New("storage: the last way to sign in")
 )
 
 // User is a local account.
@@ -690,6 +693,12 @@ type Storage interface {
 	// expired link, or one of another kind, yields ErrNotFound; one used
 	// before yields ErrAlreadyUsed.
 	ConsumeAccountToken(ctx context.Context, hash, kind string, at time.Time) (*AccountToken, error)
+	// ReplaceAccountToken stores t as the user's one unused link of its
+	// kind: the others are voided (deleted) in the same step, so that of
+	// concurrent replacements ("mail me a new link" twice at once) exactly
+	// one link works. A user that does not exist is ErrNotFound; a known
+	// hash is ErrAlreadyExists.
+	ReplaceAccountToken(ctx context.Context, t AccountToken) error
 	// DeleteAccountTokens removes the user's unused links of a kind (a
 	// new password makes older reset links void).
 	DeleteAccountTokens(ctx context.Context, userID, kind string) error

@@ -58,6 +58,13 @@ type UpstreamLinks interface {
 	// DeleteUpstreamLink unlinks the user's identity at upstream; none is
 	// ErrNotFound.
 	DeleteUpstreamLink(ctx context.Context, userID, upstream string) error
+	// UnlinkUpstream unlinks the user's identity at upstream while
+	// another way to sign in remains: a password, a passkey, or a link to
+	// another upstream. The check and the delete are one atomic step, so
+	// that of concurrent unlinks of a person's last two links one
+	// succeeds and the other yields ErrLastWayIn, changing nothing. No
+	// such link (or no such user) is ErrNotFound.
+	UnlinkUpstream(ctx context.Context, userID, upstream string) error
 	// DeleteUpstreamSessions ends the local sessions that came from the
 	// upstream session u of u.Upstream: those of its SID when set, and of
 	// its Subject when set (both must match when both are), and returns

@@ -233,23 +233,14 @@ func localProof(rec *signin.Record) bool {
 }
 
 // Unlink removes the user's link to upstream when another way to sign in
-// remains (a password, a passkey, or another link); it reports false when
-// none would.
-func (f *Flow) Unlink(ctx context.Context, u *storage.User, upstream string, hasPasskey bool) (bool, error) {
-	links, err := f.Store.ListUpstreamLinks(ctx, u.ID)
-	if err != nil {
-		return false, err
-	}
-	others := 0
-	for _, l := range links {
-		if l.Upstream != upstream {
-			others++
-		}
-	}
-	if u.PasswordHash == "" && !hasPasskey && others == 0 {
+// remains (a password, a passkey, or another link), checked by the store
+// in the same step as the delete; it reports false when none would.
+func (f *Flow) Unlink(ctx context.Context, u *storage.User, upstream string) (bool, error) {
+	err := f.Store.UnlinkUpstream(ctx, u.ID, upstream)
+	switch {
+	case errors.Is(err, storage.ErrLastWayIn):
 		return false, nil
-	}
-	if err := f.Store.DeleteUpstreamLink(ctx, u.ID, upstream); err != nil {
+	case err != nil:
 		return false, err
 	}
 	f.Audit.Record(ctx, audit.Event{Type: audit.UpstreamUnlinked, UserID: u.ID, Detail: "upstream=" + upstream})

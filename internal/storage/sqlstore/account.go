@@ -2,8 +2,9 @@ package sqlstore
 
 import (
 	"context"
-
+	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/bawwab/bawwab/internal/storage"
@@ -143,6 +144,27 @@ func scanAccountToken(r scanner) (*storage.AccountToken, error) {
 func (s *Store) CreateAccountToken(ctx context.Context, t storage.AccountToken) error {
 	return s.insert(ctx, `INSERT INTO account_tokens (`+accountTokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		t.Hash, t.Kind, t.UserID, t.Email, unix(t.CreatedAt), unix(t.ExpiresAt), unix(t.UsedAt))
+}
+
+// ReplaceAccountToken voids the user's unused links of t's kind and stores
+// t, in one transaction that first locks the user's row (lockUser): of
+// concurrent replacements, each waits for the one before to commit and
+// voids its link, so that one link is left.
+func (s *Store) ReplaceAccountToken(ctx context.Context, t storage.AccountToken) error {
+	return s.tx(ctx, "replace account token", func(tx *sql.Tx) error {
+		if err := lockUser(ctx, tx, t.UserID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM account_tokens WHERE user_id = $1 AND kind = $2 AND used_at = 0`, t.UserID, t.Kind); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO account_tokens (`+accountTokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			t.Hash, t.Kind, t.UserID, t.Email, unix(t.CreatedAt), unix(t.ExpiresAt), unix(t.UsedAt))
+		if err != nil && s.d.IsUniqueViolation(err) {
+			return fmt.Errorf("%w: %v", storage.ErrAlreadyExists, err)
+		}
+		return err
+	})
 }
 
 // GetAccountToken reads a live link.

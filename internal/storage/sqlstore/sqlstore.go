@@ -294,6 +294,17 @@ func (s *Store) tx(ctx context.Context, name string, fn func(*sql.Tx) error) err
 	return s.classify(tx.Commit())
 }
 
+// lockUser locks the user's row until tx ends, with a write that changes
+// nothing; a user that does not exist is ErrNotFound. A transaction that
+// checks the user's other rows and then writes (the last way in kept, the
+// one live link of a kind) takes it first: SQLite's immediate
+// transactions are serialized anyway, but PostgreSQL's READ COMMITTED
+// ones would each check before the other's write commits. DeleteUser
+// takes the same row first, so the order of locks is one.
+func lockUser(ctx context.Context, tx *sql.Tx, userID string) error {
+	return mustAffect(tx.ExecContext(ctx, `UPDATE users SET password_hash = password_hash WHERE id = $1`, userID))
+}
+
 // insert runs an INSERT and maps a unique violation to ErrAlreadyExists.
 func (s *Store) insert(ctx context.Context, q string, args ...any) error {
 	_, err := s.exec(ctx, q, args...)

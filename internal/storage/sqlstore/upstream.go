@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -86,6 +87,34 @@ func (s *Store) UseUpstreamLink(ctx context.Context, upstream, subject string, a
 // DeleteUpstreamLink unlinks the user's identity at upstream.
 func (s *Store) DeleteUpstreamLink(ctx context.Context, userID, upstream string) error {
 	return mustAffect(s.exec(ctx, `DELETE FROM upstream_links WHERE user_id = $1 AND upstream = $2`, userID, upstream))
+}
+
+// UnlinkUpstream unlinks the user's identity at upstream while another way
+// in remains. The transaction first locks the user's row (lockUser), so
+// that the check, made in the delete itself, sees what a concurrent
+// unlink removed: under READ COMMITTED two unlocked deletes would each
+// see the other's link and both succeed.
+func (s *Store) UnlinkUpstream(ctx context.Context, userID, upstream string) error {
+	return s.tx(ctx, "unlink upstream", func(tx *sql.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		err := mustAffect(tx.ExecContext(ctx, `DELETE FROM upstream_links WHERE user_id = $1 AND upstream = $2 AND (
+			EXISTS (SELECT 1 FROM users WHERE id = $1 AND password_hash <> '')
+			OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)
+			OR EXISTS (SELECT 1 FROM upstream_links WHERE user_id = $1 AND upstream <> $2))`, userID, upstream))
+		if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM upstream_links WHERE user_id = $1 AND upstream = $2`, userID, upstream).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return storage.ErrLastWayIn
+		}
+		return storage.ErrNotFound
+	})
 }
 
 // DeleteUpstreamSessions ends the sessions of an upstream session and

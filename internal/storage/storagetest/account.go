@@ -317,3 +317,74 @@ func testDeleteUserEverything(t *testing.T, s storage.Storage) {
 	_, err = s.GetGrant(ctx, "g-u2")
 	wantErr(t, err, storage.ErrNotFound, "another user's unredeemed code")
 }
+
+// testReplaceAccountToken: a new link voids the user's unused links of
+// its kind, and those only: a used link stays used, and links of another
+// kind or another user stay live.
+func testReplaceAccountToken(t *testing.T, s storage.Storage) {
+	at := now()
+	for _, id := range []string{"u1", "u2"} {
+		mustNil(t, s.CreateUser(ctx, storage.User{ID: id, Username: id, CreatedAt: at}), "user")
+	}
+	link := func(secret, kind, user string) storage.AccountToken {
+		return storage.AccountToken{Hash: storage.Hash(secret), Kind: kind, UserID: user, Email: user + "@example.com", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+	}
+	live := func(secret, kind string) error {
+		_, err := s.GetAccountToken(ctx, storage.Hash(secret), kind, at)
+		return err
+	}
+	mustNil(t, s.CreateAccountToken(ctx, link("used", storage.TokenVerifyEmail, "u1")), "create")
+	_, err := s.ConsumeAccountToken(ctx, storage.Hash("used"), storage.TokenVerifyEmail, at)
+	mustNil(t, err, "use")
+	mustNil(t, s.CreateAccountToken(ctx, link("old", storage.TokenVerifyEmail, "u1")), "create")
+	mustNil(t, s.CreateAccountToken(ctx, link("reset", storage.TokenResetPassword, "u1")), "create")
+	mustNil(t, s.CreateAccountToken(ctx, link("theirs", storage.TokenVerifyEmail, "u2")), "create")
+
+	mustNil(t, s.ReplaceAccountToken(ctx, link("new", storage.TokenVerifyEmail, "u1")), "replace")
+	mustNil(t, live("new", storage.TokenVerifyEmail), "the new link")
+	wantErr(t, live("old", storage.TokenVerifyEmail), storage.ErrNotFound, "the link it replaced")
+	wantErr(t, live("used", storage.TokenVerifyEmail), storage.ErrAlreadyUsed, "a used link")
+	mustNil(t, live("reset", storage.TokenResetPassword), "a link of another kind")
+	mustNil(t, live("theirs", storage.TokenVerifyEmail), "another user's link")
+	wantErr(t, s.ReplaceAccountToken(ctx, link("used", storage.TokenVerifyEmail, "u1")), storage.ErrAlreadyExists, "a known hash")
+	mustNil(t, live("new", storage.TokenVerifyEmail), "the link after a refused replacement")
+	wantErr(t, s.ReplaceAccountToken(ctx, link("ghost", storage.TokenVerifyEmail, "ghost")), storage.ErrNotFound, "no such user")
+	wantErr(t, live("ghost", storage.TokenVerifyEmail), storage.ErrNotFound, "the link of no user")
+}
+
+// testReplaceAccountTokenRace: of new links asked for at the same instant,
+// as with two clicks or two nodes, exactly one works afterwards.
+func testReplaceAccountTokenRace(t *testing.T, s storage.Storage) {
+	const racers, rounds = 8, 5
+	at := now()
+	for r := range rounds {
+		user := fmt.Sprintf("racer%d", r)
+		mustNil(t, s.CreateUser(ctx, storage.User{ID: user, Username: user, CreatedAt: at}), "user")
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range racers {
+			wg.Go(func() {
+				<-start
+				err := s.ReplaceAccountToken(ctx, storage.AccountToken{Hash: storage.Hash(fmt.Sprintf("%s-%d", user, i)), Kind: storage.TokenVerifyEmail,
+					UserID: user, Email: user + "@example.com", CreatedAt: at, ExpiresAt: at.Add(time.Hour)})
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		working := 0
+		for i := range racers {
+			switch _, err := s.GetAccountToken(ctx, storage.Hash(fmt.Sprintf("%s-%d", user, i)), storage.TokenVerifyEmail, at); {
+			case err == nil:
+				working++
+			case !errors.Is(err, storage.ErrNotFound):
+				t.Fatal(err)
+			}
+		}
+		if working != 1 {
+			t.Fatalf("round %d: %d of %d concurrent new links work, want 1", r, working, racers)
+		}
+	}
+}

@@ -172,17 +172,18 @@ func testDeleteUserFactors(t *testing.T, s storage.Storage) {
 
 // testUserSessions: a user's sessions, newest first, and only its.
 func testUserSessions(t *testing.T, s storage.Storage) {
+	at := now() // once: a second may turn between calls
 	for i, id := range []string{"s1", "s2"} {
-		mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: id, UserID: "u1", AuthTime: now(), CreatedAt: now().Add(time.Duration(i) * time.Second),
-			ExpiresAt: now().Add(time.Hour)}), "session")
+		mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: id, UserID: "u1", AuthTime: at, CreatedAt: at.Add(time.Duration(i) * time.Second),
+			ExpiresAt: at.Add(time.Hour)}), "session")
 	}
-	mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: "other", UserID: "u2", CreatedAt: now(), ExpiresAt: now().Add(time.Hour)}), "session")
+	mustNil(t, s.CreateSession(ctx, storage.Session{IDHash: "other", UserID: "u2", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}), "session")
 	l, err := s.ListUserSessions(ctx, "u1")
 	mustNil(t, err, "list")
 	if len(l) != 2 || l[0].IDHash != "s2" || l[1].IDHash != "s1" || l[0].UserID != "u1" {
 		t.Fatalf("sessions: %+v", l)
 	}
-	sameTime(t, l[1].ExpiresAt, now().Add(time.Hour), "expires")
+	sameTime(t, l[1].ExpiresAt, at.Add(time.Hour), "expires")
 	if l, _ := s.ListUserSessions(ctx, "nobody"); len(l) != 0 {
 		t.Fatalf("sessions of nobody: %+v", l)
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,6 +255,73 @@ func testAuditByUpstream(t *testing.T, s storage.Storage) {
 		evs, err := s.ListAuditEvents(ctx, storage.AuditFilter{Upstream: probe})
 		if err != nil || len(evs) != 0 {
 			t.Fatalf("upstream %q matched %d events (%v): it is no id", probe, len(evs), err)
+		}
+	}
+}
+
+// testUnlinkUpstream: a link is removed only while another way to sign
+// in remains (a password, a passkey, another link); no such link is
+// ErrNotFound.
+func testUnlinkUpstream(t *testing.T, s storage.Storage) {
+	link := func(user, upstream string) {
+		t.Helper()
+		mustNil(t, s.CreateUpstreamLink(ctx, storage.UpstreamLink{Upstream: upstream, Subject: user + "@" + upstream, UserID: user, CreatedAt: now()}), "link")
+	}
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "pw", Username: "pw", PasswordHash: "$argon2id$x", CreatedAt: now()}), "user")
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "pk", Username: "pk", CreatedAt: now()}), "user")
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "one", Username: "one", CreatedAt: now()}), "user")
+	mustNil(t, s.CreatePasskey(ctx, storage.Passkey{ID: "cred-pk", UserID: "pk", CreatedAt: now()}), "passkey")
+	for _, u := range []string{"pw", "pk", "one"} {
+		link(u, "corp")
+	}
+	link("one", "other")
+
+	mustNil(t, s.UnlinkUpstream(ctx, "pw", "corp"), "unlink with a password")
+	mustNil(t, s.UnlinkUpstream(ctx, "pk", "corp"), "unlink with a passkey")
+	mustNil(t, s.UnlinkUpstream(ctx, "one", "corp"), "unlink with another link")
+	wantErr(t, s.UnlinkUpstream(ctx, "one", "other"), storage.ErrLastWayIn, "unlink the last way in")
+	if links, err := s.ListUpstreamLinks(ctx, "one"); err != nil || len(links) != 1 || links[0].Upstream != "other" {
+		t.Fatalf("the refused unlink changed the links: %+v %v", links, err)
+	}
+	wantErr(t, s.UnlinkUpstream(ctx, "one", "corp"), storage.ErrNotFound, "unlink again")
+	wantErr(t, s.UnlinkUpstream(ctx, "pw", "nosuch"), storage.ErrNotFound, "unlink no link")
+	wantErr(t, s.UnlinkUpstream(ctx, "ghost", "corp"), storage.ErrNotFound, "unlink of no user")
+}
+
+// testUnlinkUpstreamRace: a person with no password and no passkey
+// unlinks every one of their links at once, as from several tabs or
+// nodes: all but one succeed, the last is refused with ErrLastWayIn, and
+// one link remains. Each check alone would see another link left.
+func testUnlinkUpstreamRace(t *testing.T, s storage.Storage) {
+	const links, rounds = 8, 5
+	for r := range rounds {
+		user := fmt.Sprintf("racer%d", r)
+		mustNil(t, s.CreateUser(ctx, storage.User{ID: user, Username: user, CreatedAt: now()}), "user")
+		for i := range links {
+			mustNil(t, s.CreateUpstreamLink(ctx, storage.UpstreamLink{Upstream: fmt.Sprintf("up%d", i), Subject: user, UserID: user, CreatedAt: now()}), "link")
+		}
+		var done, refused atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range links {
+			wg.Go(func() {
+				<-start
+				switch err := s.UnlinkUpstream(ctx, user, fmt.Sprintf("up%d", i)); {
+				case err == nil:
+					done.Add(1)
+				case errors.Is(err, storage.ErrLastWayIn):
+					refused.Add(1)
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		left, err := s.ListUpstreamLinks(ctx, user)
+		mustNil(t, err, "list")
+		if done.Load() != links-1 || refused.Load() != 1 || len(left) != 1 {
+			t.Fatalf("round %d: %d unlinked, %d refused, %d links left; want %d, 1 and 1", r, done.Load(), refused.Load(), len(left), links-1)
 		}
 	}
 }
