@@ -66,7 +66,8 @@ func (c *Console) saveClient(w http.ResponseWriter, r *http.Request, u *storage.
 	in := clientForm(r, old.NewClient)
 	if old.ID == ClientID {
 		// The console's own sign-in stays as it is: loopback callbacks, a
-		// public client of the code flow.
+		// confidential client of the code flow whose secret only the
+		// server knows (register puts back whatever changed).
 		in.RedirectURIs, in.GrantTypes, in.AuthMethod, in.Public = old.RedirectURIs, old.GrantTypes, old.AuthMethod, old.Public
 	}
 	if in.JWKS != nil && !json.Valid(in.JWKS) {

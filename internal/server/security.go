@@ -14,6 +14,7 @@ import (
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/console"
 	"github.com/bawwab/bawwab/internal/factors"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
@@ -83,12 +84,20 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 // setting a client's own second_factor flag, acr_values, an essential acr
 // claim and max_age still count, and the account pages ask an enrolled
 // second factor (package signin).
+//
+// The admin console asks a second factor of every admin who set one up,
+// or of every admin (console_second_factor), whatever second_factor says.
 func policyOf(cfg config.Config) signin.Policy {
-	return signin.Policy{
+	p := signin.Policy{
 		SecondFactor:    cfg.SecondFactor == "required",
 		AskEnrolled:     cfg.SecondFactor != "off",
 		SensitiveScopes: cfg.SecondFactorScopes,
+		EnrolledClients: []string{console.ClientID},
 	}
+	if cfg.ConsoleSecondFactor == console.SecondFactorRequired {
+		p.SecondFactorClients = []string{console.ClientID}
+	}
+	return p
 }
 
 // newPasskeys configures passkeys for the issuer's host. WebAuthn scopes
