@@ -88,7 +88,8 @@ func TestWarningsOrder(t *testing.T) {
 	c.Issuer, c.Database = "https://id.example", "postgres://db/bawwab"
 	if w := c.Warnings(); len(w) != 0 {
 		t.Fatalf("warnings for a sound config: %q", w)
-	}	// An admin listener off loopback, over TLS: no warning.
+	}
+	// An admin listener off loopback, over TLS: no warning.
 	c.AdminListen, c.AdminToken, c.AdminTLSCert, c.AdminTLSKey = "0.0.0.0:8081", strings.Repeat("a", 32), "admin.pem", "admin.key"
 	if w := c.Warnings(); len(w) != 0 {
 		t.Fatalf("warnings for an admin listener over TLS: %q", w)
