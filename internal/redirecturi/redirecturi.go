@@ -38,14 +38,13 @@ func Match(registered []string, got string) bool {
 // that differs from a registered one in its port alone (RFC 8252 §7.3), or
 // an https one whose registered URI names no port.
 func matchLoopbackPort(registered []string, got string) bool {
-	g, err := url.Parse(got)
-	if err != nil || (g.Scheme != "http" && g.Scheme != "https") || g.User != nil || g.Fragment != "" || g.RawFragment != "" ||
-		!isLoopbackIP(g.Hostname()) {
+	g := loopbackURL(got)
+	if g == nil || g.Fragment != "" || g.RawFragment != "" {
 		return false
 	}
 	for _, r := range registered {
-		u, err := url.Parse(r)
-		if err != nil || u.Scheme != g.Scheme || !isLoopbackIP(u.Hostname()) || u.Scheme == "https" && u.Port() != "" {
+		u := loopbackURL(r)
+		if u == nil || u.Scheme != g.Scheme || u.Scheme == "https" && u.Port() != "" {
 			continue
 		}
 		if u.Hostname() == g.Hostname() && u.EscapedPath() == g.EscapedPath() && u.RawQuery == g.RawQuery {
@@ -53,6 +52,16 @@ func matchLoopbackPort(registered []string, got string) bool {
 		}
 	}
 	return false
+}
+
+// loopbackURL parses raw as an http or https URL at a loopback IP address
+// without credentials; nil when it is not one.
+func loopbackURL(raw string) *url.URL {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || !isLoopbackIP(u.Hostname()) {
+		return nil
+	}
+	return u
 }
 
 func isLoopbackIP(host string) bool {

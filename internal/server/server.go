@@ -203,12 +203,7 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		Upstreams: cfg.Upstreams, UpstreamsChanged: sec.Upstreams.Registry.Forget,
 		Registration: adminapi.Registration{Mode: cfg.Registration, TokenSet: cfg.RegistrationToken != "", PKCE: cfg.RegistrationPKCE}}
 	handler := Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log)
-	adminTLS, err := newAdminTLS(cfg)
-	if err != nil {
-		return nil, err
-	}
-	adminHandler, err := newAdmin(ctx, adminAPI, handler, sessions, auditLog, m.Recent,
-		&console.Console{SecondFactor: cfg.ConsoleSecondFactor, TLS: adminTLS != nil})
+	adminHandler, adminTLS, err := newAdminListener(ctx, cfg, adminAPI, handler, sessions, auditLog, m.Recent)
 	if err != nil {
 		return nil, err
 	}
@@ -232,6 +227,18 @@ func newPages(ctx context.Context, cfg config.Config, store storage.Storage, log
 		return nil, nil, fmt.Errorf("scopes: %w", err)
 	}
 	return pages, scopes, nil
+}
+
+// newAdminListener is what the admin listener serves (newAdmin), and its
+// TLS configuration when the settings name a certificate (newAdminTLS).
+func newAdminListener(ctx context.Context, cfg config.Config, api *adminapi.API, public http.Handler, sessions *session.Manager,
+	auditLog *audit.Log, recent *metrics.History) (http.Handler, *tls.Config, error) {
+	adminTLS, err := newAdminTLS(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := newAdmin(ctx, api, public, sessions, auditLog, recent, &console.Console{SecondFactor: cfg.ConsoleSecondFactor, TLS: adminTLS != nil})
+	return h, adminTLS, err
 }
 
 // newAdminTLS loads the admin listener's certificate and key, when the
