@@ -4,8 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/bawwab/bawwab/internal/console"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/storage/sqlite"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -238,5 +241,53 @@ func TestConsoleSecondFactorRequired(t *testing.T) {
 	}
 	if !strings.Contains(ui.T("en", "console.second_factor", "x"), "Security page") {
 		t.Fatal("the console's own refusal does not name the Security page")
+	}
+}
+
+// TestAttackConsoleRegisterConcurrent: the first sign-ins on two nodes of
+// one store, all at once, register the console's client once; every one
+// starts, the client is confidential under the secret both nodes derive
+// from the shared key, and an admin signs in through either node.
+func TestAttackConsoleRegisterConcurrent(t *testing.T) {
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	l := listen(t)
+	issuer := "http://" + l.Addr().String()
+	c := &clock{}
+	nodes := []*env{startNode(t, store, l, issuer, c), startNode(t, store, listen(t), issuer, c)}
+	makeAdmin(t, nodes[0], nodes[0].UserID, true)
+	var wg sync.WaitGroup
+	statuses := make(chan int, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", nodes[i%2].AdminURL+"/console/login", nil)
+			resp, err := nodes[i%2].browser().Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusSeeOther {
+			t.Fatalf("a concurrent first console sign-in: %d", s)
+		}
+	}
+	cl, err := store.GetClient(context.Background(), console.ClientID)
+	if err != nil || cl.Public || cl.SecretHash == "" {
+		t.Fatalf("the console's client: %v %+v", err, cl)
+	}
+	for i, n := range nodes {
+		b := n.browser()
+		if p, _ := b.consoleFlow(""); p.Status != http.StatusOK || !b.consoleSession() {
+			t.Fatalf("console sign-in on node %d: %d %s", i, p.Status, p.Body)
+		}
 	}
 }
