@@ -241,19 +241,6 @@ func newAdminListener(ctx context.Context, cfg config.Config, api *adminapi.API,
 	return h, adminTLS, err
 }
 
-// newAdminTLS loads the admin listener's certificate and key, when the
-// settings name them (admin_tls_cert, admin_tls_key).
-func newAdminTLS(cfg config.Config) (*tls.Config, error) {
-	if cfg.AdminTLSCert == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(cfg.AdminTLSCert, cfg.AdminTLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("admin_tls_cert, admin_tls_key: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
 // newAdmin serves the admin listener: the admin API, and the admin
 // console under /console/, which calls the API in process (package
 // console); opts carries the console's settings. Without an admin token
