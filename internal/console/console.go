@@ -99,6 +99,10 @@ type Console struct {
 	// SecondFactorRequired: the server's sign-in policy asks it (package
 	// signin), and the callback checks the ID token's amr again.
 	SecondFactor string
+	// NoPasskeys says the server offers no passkeys (its issuer names an
+	// IP address): a passkey an admin holds cannot be passed at sign-in,
+	// so it does not count as a second factor set up.
+	NoPasskeys bool
 	// TLS says the admin listener serves TLS: the callback is https, and
 	// the cookies are Secure, with the __Host- prefix.
 	TLS bool

@@ -43,24 +43,27 @@ func TestCheckSecondFactor(t *testing.T) {
 	pwd, mfa := []string{signin.AMRPassword}, []string{signin.AMRPassword, signin.AMROTP, signin.AMRMFA}
 	for _, tt := range []struct {
 		name, policy, user string
+		noPasskeys         bool
 		amr                []string
 		acr                string
 		refused            bool
 	}{
-		{"enrolled: totp, password only", SecondFactorEnrolled, "with-totp", pwd, signin.ACRPassword, true},
-		{"enrolled: totp, mfa", SecondFactorEnrolled, "with-totp", mfa, signin.ACRMFA, false},
-		{"enrolled: totp, mfa amr but password acr", SecondFactorEnrolled, "with-totp", mfa, signin.ACRPassword, true},
-		{"enrolled: totp, mfa acr but password amr", SecondFactorEnrolled, "with-totp", pwd, signin.ACRMFA, true},
-		{"enrolled: totp, no amr", SecondFactorEnrolled, "with-totp", nil, "", true},
-		{"enrolled: passkey, password only", SecondFactorEnrolled, "with-passkey", pwd, signin.ACRPassword, true},
-		{"enrolled: an unconfirmed enrolment is none", SecondFactorEnrolled, "with-pending-totp", pwd, signin.ACRPassword, false},
-		{"enrolled: no factor, password", SecondFactorEnrolled, "without", pwd, signin.ACRPassword, false},
-		{"empty reads as enrolled", "", "with-totp", pwd, signin.ACRPassword, true},
-		{"required: no factor, password", SecondFactorRequired, "without", pwd, signin.ACRPassword, true},
-		{"required: mfa", SecondFactorRequired, "without", mfa, signin.ACRMFA, false},
+		{"enrolled: totp, password only", SecondFactorEnrolled, "with-totp", false, pwd, signin.ACRPassword, true},
+		{"enrolled: totp, mfa", SecondFactorEnrolled, "with-totp", false, mfa, signin.ACRMFA, false},
+		{"enrolled: totp, mfa amr but password acr", SecondFactorEnrolled, "with-totp", false, mfa, signin.ACRPassword, true},
+		{"enrolled: totp, mfa acr but password amr", SecondFactorEnrolled, "with-totp", false, pwd, signin.ACRMFA, true},
+		{"enrolled: totp, no amr", SecondFactorEnrolled, "with-totp", false, nil, "", true},
+		{"enrolled: passkey, password only", SecondFactorEnrolled, "with-passkey", false, pwd, signin.ACRPassword, true},
+		{"enrolled: an unconfirmed enrolment is none", SecondFactorEnrolled, "with-pending-totp", false, pwd, signin.ACRPassword, false},
+		{"enrolled: no factor, password", SecondFactorEnrolled, "without", false, pwd, signin.ACRPassword, false},
+		{"empty reads as enrolled", "", "with-totp", false, pwd, signin.ACRPassword, true},
+		{"required: no factor, password", SecondFactorRequired, "without", false, pwd, signin.ACRPassword, true},
+		{"passkeys off: a passkey cannot be passed, so it is none", SecondFactorEnrolled, "with-passkey", true, pwd, signin.ACRPassword, false},
+		{"passkeys off: totp still counts", SecondFactorEnrolled, "with-totp", true, pwd, signin.ACRPassword, true},
+		{"required: mfa", SecondFactorRequired, "without", false, mfa, signin.ACRMFA, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &Console{Store: store, SecondFactor: tt.policy}
+			c := &Console{Store: store, SecondFactor: tt.policy, NoPasskeys: tt.noPasskeys}
 			err := c.checkSecondFactor(ctx, tt.user, tt.amr, tt.acr)
 			if got := errors.Is(err, errNoSecondFactor); got != tt.refused || (err != nil && !got) {
 				t.Fatalf("checkSecondFactor = %v, refused %v", err, tt.refused)

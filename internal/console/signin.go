@@ -235,8 +235,9 @@ func (c *Console) checkSecondFactor(ctx context.Context, userID string, amr []st
 	return nil
 }
 
-// enrolled reports whether the user set up a second factor: a confirmed
-// authenticator app or a passkey.
+// enrolled reports whether the user set up a second factor that sign-in
+// offers: a confirmed authenticator app, or a passkey when the server
+// offers passkeys.
 func (c *Console) enrolled(ctx context.Context, userID string) (bool, error) {
 	t, err := c.Store.GetTOTP(ctx, userID)
 	switch {
@@ -244,6 +245,9 @@ func (c *Console) enrolled(ctx context.Context, userID string) (bool, error) {
 		return true, nil
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return false, err
+	}
+	if c.NoPasskeys {
+		return false, nil
 	}
 	keys, err := c.Store.ListPasskeys(ctx, userID)
 	return len(keys) > 0, err

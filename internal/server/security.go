@@ -105,11 +105,18 @@ func policyOf(cfg config.Config) signin.Policy {
 // address offers none.
 func newPasskeys(ctx context.Context, cfg config.Config, store storage.Storage, sealer *factors.Sealer, pages *ui.UI, log *slog.Logger,
 	now func() time.Time) (*factors.Passkeys, error) {
-	if u, err := url.Parse(cfg.Issuer); err != nil || net.ParseIP(u.Hostname()) != nil {
+	if !passkeysOn(cfg) {
 		log.InfoContext(ctx, "passkeys are off: the issuer names an IP address, which WebAuthn does not accept as relying party id", "issuer", cfg.Issuer)
 		return nil, nil
 	}
 	return factors.NewPasskeys(store, sealer, cfg.Issuer, pages.Product, now)
+}
+
+// passkeysOn reports whether the server offers passkeys: its issuer names
+// a host, not an IP address (WebAuthn's relying party id is a domain).
+func passkeysOn(cfg config.Config) bool {
+	u, err := url.Parse(cfg.Issuer)
+	return err == nil && net.ParseIP(u.Hostname()) == nil
 }
 
 // contentPolicy is the Content-Security-Policy of a response: no script

@@ -237,7 +237,8 @@ func newAdminListener(ctx context.Context, cfg config.Config, api *adminapi.API,
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := newAdmin(ctx, api, public, sessions, auditLog, recent, &console.Console{SecondFactor: cfg.ConsoleSecondFactor, TLS: adminTLS != nil})
+	h, err := newAdmin(ctx, api, public, sessions, auditLog, recent, &console.Console{SecondFactor: cfg.ConsoleSecondFactor, TLS: adminTLS != nil,
+		NoPasskeys: !passkeysOn(cfg)})
 	return h, adminTLS, err
 }
 
@@ -252,7 +253,7 @@ func newAdmin(ctx context.Context, api *adminapi.API, public http.Handler, sessi
 		return apiHandler, nil
 	}
 	c, err := console.New(ctx, &console.Console{API: apiHandler, Token: api.Token, Public: public, Issuer: api.Issuer, Store: api.Store,
-		Audit: auditLog, Log: api.Log, Now: api.Now, Recent: recent, SecondFactor: opts.SecondFactor, TLS: opts.TLS}, sessions, api.Scopes)
+		Audit: auditLog, Log: api.Log, Now: api.Now, Recent: recent, SecondFactor: opts.SecondFactor, TLS: opts.TLS, NoPasskeys: opts.NoPasskeys}, sessions, api.Scopes)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
