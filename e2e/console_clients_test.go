@@ -82,14 +82,15 @@ func TestConsoleClientEdit(t *testing.T) {
 		t.Fatalf("edit page of a client without DPoP: %s", p.Body)
 	}
 	// The console's own client: its second factor may be required, its
-	// sign-in (callbacks, public, code flow) stays.
+	// sign-in (callbacks, confidential with its secret, code flow) stays.
+	ownBefore, _ := e.Store.GetClient(ctx, "bawwab-console")
 	own := url.Values{"csrf_token": {csrf}, "name": {"bawwab admin console"}, "redirect_uris": {"https://evil.example/cb"},
 		"scopes": {"openid"}, "grant_types": {"client_credentials"}, "auth_method": {"client_secret_basic"}, "verified": {"on"}, "second_factor": {"on"},
 		"dpop_bound": {"on"}}
 	if p := b.post(e.AdminURL+"/console/clients/bawwab-console", own); p.Status != http.StatusSeeOther {
 		t.Fatalf("edit the console's client: %d %s", p.Status, p.Body)
 	}
-	if c, _ := e.Store.GetClient(ctx, "bawwab-console"); !c.SecondFactor || !c.Public || c.DPoPBound || strings.Contains(strings.Join(c.RedirectURIs, " "), "evil") ||
+	if c, _ := e.Store.GetClient(ctx, "bawwab-console"); !c.SecondFactor || c.Public || c.DPoPBound || c.SecretHash != ownBefore.SecretHash || strings.Contains(strings.Join(c.RedirectURIs, " "), "evil") ||
 		strings.Join(c.GrantTypes, " ") != "authorization_code" {
 		t.Fatalf("the console's client after editing: %+v", c)
 	}

@@ -170,6 +170,9 @@ func startNode(t *testing.T, store storage.Storage, l net.Listener, issuer strin
 	e.Server = srv
 	al := listen(t)
 	e.AdminURL = "http://" + al.Addr().String()
+	if cfg.AdminTLSCert != "" {
+		e.AdminURL = "https://" + al.Addr().String()
+	}
 	done, adminDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ctx, l) }()
 	go func() { defer close(adminDone); _ = srv.ServeAdmin(ctx, al) }()

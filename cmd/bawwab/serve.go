@@ -45,7 +45,11 @@ func (a *app) serveCmd() *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("admin API: %w", err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "admin API on http://%s (Bearer admin_token)\n", al.Addr())
+				scheme := "http"
+				if a.cfg.AdminTLSCert != "" {
+					scheme = "https"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "admin API on %s://%s (Bearer admin_token)\n", scheme, al.Addr())
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "bawwab serving %s on http://%s\n", a.cfg.Issuer, l.Addr())
 			// On SIGTERM, Run stops accepting, lets requests finish, stops

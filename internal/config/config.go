@@ -65,6 +65,13 @@ type Config struct {
 	// enables it and is the Bearer token its requests must carry.
 	AdminListen string
 	AdminToken  string
+	// AdminTLSCert and AdminTLSKey, when set, are PEM files of the
+	// certificate and key with which the admin listener serves TLS.
+	AdminTLSCert, AdminTLSKey string
+	// ConsoleSecondFactor is who passes a second factor to reach the
+	// admin console: enrolled (whoever set one up) or required (every
+	// admin; who has none is refused).
+	ConsoleSecondFactor string
 
 	// Registration is off, open or token (RFC 7591); RegistrationToken is
 	// an initial access token in token mode, beside those an operator
@@ -169,6 +176,7 @@ func Default() Config {
 		EmailLinkTTL:        time.Hour,
 		SecondFactor:        "enrolled",
 		SecondFactorScopes:  []string{"payment"},
+		ConsoleSecondFactor: "enrolled",
 		LogFormat:           "text",
 		LogLevel:            "info",
 	}
@@ -318,6 +326,9 @@ var Fields = []Field{
 		get: func(c *Config) string { return strings.Join(c.TrustedProxies, ",") }},
 	str("admin_listen", "address of the admin API (loopback unless you put TLS and a firewall in front)", func(c *Config) *string { return &c.AdminListen }),
 	str("admin_token", "Bearer token of the admin API, at least 32 characters; empty disables the API", func(c *Config) *string { return &c.AdminToken }),
+	str("admin_tls_cert", "PEM file of the certificate (with its chain) of the admin listener; with admin_tls_key, the admin API and console are served over TLS, the console's cookies are Secure with the __Host- prefix, and its callback is https", func(c *Config) *string { return &c.AdminTLSCert }),
+	str("admin_tls_key", "PEM file of the private key of admin_tls_cert", func(c *Config) *string { return &c.AdminTLSKey }),
+	str("console_second_factor", "who passes a second factor to reach the admin console, whatever second_factor says: enrolled (every admin who set one up) or required (every admin; who has none is refused and sent to the Security page)", func(c *Config) *string { return &c.ConsoleSecondFactor }),
 	str("registration", "dynamic client registration (RFC 7591): off, open (anyone), or token (needs registration_token, or an initial access token issued with bawwab registration token create)", func(c *Config) *string { return &c.Registration }),
 	str("registration_token", "an initial access token for registration: token, at least 32 characters; optional beside the tokens operators issue", func(c *Config) *string { return &c.RegistrationToken }),
 	str("dpop_nonce", "on: DPoP proofs must carry a server nonce (RFC 9449 §8), against proofs made in advance; off: none", func(c *Config) *string { return &c.DPoPNonce }),
@@ -545,6 +556,9 @@ func (c *Config) checkListeners() []error {
 	if err := CheckAddr(c.AdminListen); c.AdminToken != "" && err != nil {
 		errs = append(errs, fmt.Errorf("admin_listen %q %v", c.AdminListen, err))
 	}
+	if (c.AdminTLSCert == "") != (c.AdminTLSKey == "") {
+		errs = append(errs, errors.New("admin_tls_cert and admin_tls_key go together: set both or neither"))
+	}
 	if c.PprofListen != "" {
 		host, _, err := net.SplitHostPort(c.PprofListen)
 		if err != nil || !isLocal(host) {
@@ -603,6 +617,9 @@ func (c *Config) checkAccounts() []error {
 	case "off", "enrolled", "required":
 	default:
 		errs = append(errs, fmt.Errorf("second_factor %q must be off, enrolled or required", c.SecondFactor))
+	}
+	if c.ConsoleSecondFactor != "enrolled" && c.ConsoleSecondFactor != "required" {
+		errs = append(errs, fmt.Errorf("console_second_factor %q must be enrolled or required", c.ConsoleSecondFactor))
 	}
 	switch c.Signup {
 	case "off", "open", "invite":
@@ -667,8 +684,8 @@ func (c *Config) exposureWarnings() []string {
 			w = append(w, fmt.Sprintf("listen %s accepts connections from other machines while the issuer is http: put TLS in front", c.Listen))
 		}
 	}
-	if host, _, err := net.SplitHostPort(c.AdminListen); c.AdminToken != "" && (err != nil || !isLocal(host)) {
-		w = append(w, fmt.Sprintf("admin_listen %s is not loopback: the admin API then needs TLS and a firewall in front", c.AdminListen))
+	if host, _, err := net.SplitHostPort(c.AdminListen); c.AdminToken != "" && c.AdminTLSCert == "" && (err != nil || !isLocal(host)) {
+		w = append(w, fmt.Sprintf("admin_listen %s is not loopback and serves plain http: set admin_tls_cert and admin_tls_key, and keep a firewall in front", c.AdminListen))
 	}
 	if len(c.InsecureOutboundAllow) > 0 {
 		w = append(w, "insecure_outbound_allow "+strings.Join(c.InsecureOutboundAllow, ",")+": clients may make bawwab call these internal addresses; for development only")

@@ -73,6 +73,7 @@ func TestMistakesExplained(t *testing.T) {
 		{map[string]string{"code_ttl": "20m"}, "10 minutes"},
 		{map[string]string{"refresh_reuse_horizon": "10s"}, "must exceed refresh_grace"},
 		{map[string]string{"listen": "0.0.0.0:8080"}, "warn:put TLS in front"},
+		{map[string]string{"admin_listen": "0.0.0.0:8081", "admin_token": strings.Repeat("a", 32)}, "warn:admin_listen 0.0.0.0:8081 is not loopback and serves plain http"},
 		{map[string]string{"access_token_ttl": "24h"}, "warn:keep it short"},
 		{map[string]string{"password_time": "1", "password_memory_kib": "8192"}, "warn:OWASP"},
 		{map[string]string{}, "warn:one node only"},

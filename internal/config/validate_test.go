@@ -25,6 +25,11 @@ func TestValidateRules(t *testing.T) {
 		{"listen", func(c *Config) { c.Listen = "localhost" }, []string{`listen "localhost"`}},
 		{"admin listen unused", func(c *Config) { c.AdminListen = "nowhere" }, nil},
 		{"admin listen", func(c *Config) { c.AdminListen, c.AdminToken = "nowhere", strings.Repeat("a", 32) }, []string{`admin_listen "nowhere"`}},
+		{"admin tls cert without key", func(c *Config) { c.AdminTLSCert = "admin.pem" }, []string{"admin_tls_cert and admin_tls_key go together"}},
+		{"admin tls key without cert", func(c *Config) { c.AdminTLSKey = "admin.key" }, []string{"admin_tls_cert and admin_tls_key go together"}},
+		{"admin tls", func(c *Config) { c.AdminTLSCert, c.AdminTLSKey = "admin.pem", "admin.key" }, nil},
+		{"console second factor", func(c *Config) { c.ConsoleSecondFactor = "off" }, []string{`console_second_factor "off" must be enrolled or required`}},
+		{"console second factor required", func(c *Config) { c.ConsoleSecondFactor = "required" }, nil},
 		{"pprof loopback", func(c *Config) { c.PprofListen = "127.0.0.1:6060" }, nil},
 		{"dpop nonce", func(c *Config) { c.DPoPNonce = "yes" }, []string{`dpop_nonce "yes" must be on or off`}},
 		{"registration mode", func(c *Config) { c.Registration = "closed" }, []string{`registration "closed" must be off, open or token`}},
@@ -84,6 +89,11 @@ func TestWarningsOrder(t *testing.T) {
 	c.Issuer, c.Database = "https://id.example", "postgres://db/bawwab"
 	if w := c.Warnings(); len(w) != 0 {
 		t.Fatalf("warnings for a sound config: %q", w)
+	}
+	// An admin listener off loopback, over TLS: no warning.
+	c.AdminListen, c.AdminToken, c.AdminTLSCert, c.AdminTLSKey = "0.0.0.0:8081", strings.Repeat("a", 32), "admin.pem", "admin.key"
+	if w := c.Warnings(); len(w) != 0 {
+		t.Fatalf("warnings for an admin listener over TLS: %q", w)
 	}
 }
 

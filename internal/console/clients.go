@@ -67,8 +67,9 @@ func (c *Console) saveClient(w http.ResponseWriter, r *http.Request, u *storage.
 	in := clientForm(r, old.NewClient)
 	if old.ID == ClientID {
 		// The console's own sign-in stays as it is: loopback callbacks, a
-		// public client of the code flow that sends no DPoP proofs (a
-		// DPoP requirement would lock every operator out of the console).
+		// confidential client of the code flow whose secret only the
+		// server knows (register puts back whatever changed), and that sends
+		// no DPoP proofs (a DPoP requirement would lock every operator out).
 		in.RedirectURIs, in.GrantTypes, in.AuthMethod, in.Public = old.RedirectURIs, old.GrantTypes, old.AuthMethod, old.Public
 		in.DPoPBound = old.DPoPBound
 	}

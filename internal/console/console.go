@@ -1,13 +1,17 @@
 // Package console is bawwab's admin console: server-rendered pages, in
 // English and Arabic, served on the admin listener under /console/.
 //
-// Operators sign in through bawwab itself: the console is a public OAuth
-// client of its own server (ClientID, registered at start), which runs the
-// authorization code flow with PKCE, state and nonce, exchanges the code
-// and verifies the ID token with go-oidc against the server's own issuer,
-// in process (no network: the issuer's public URL need not be reachable
-// from the server). Only users with the admin role get a console session;
-// every other is refused with a 403 page and an audit event.
+// Operators sign in through bawwab itself: the console is a confidential
+// OAuth client of its own server (ClientID, registered at the first
+// sign-in), whose secret derives from a key every node shares and that
+// nothing else knows, so that a code brought to another program on a
+// loopback port is worth nothing. It runs the authorization code flow
+// with PKCE, state and nonce, exchanges the code and verifies the ID token
+// with go-oidc against the server's own issuer, in process (no network:
+// the issuer's public URL need not be reachable from the server). Only
+// users with the admin role get a console session, and an admin who set
+// up a second factor must have passed it (see SecondFactor); every other
+// is refused with a 403 page and an audit event.
 //
 // The console changes nothing itself: every action is a call of the admin
 // API's own handler, in process, under the operator's name (the audit
@@ -26,6 +30,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,12 +48,29 @@ const ClientID = "bawwab-console"
 
 // Cookies of the console: its session (SameSite=Strict, under /console/)
 // and the sign-in in progress (Lax: it must come back with the redirect
-// from the issuer, which may be another site).
+// from the issuer, which may be another site). Over TLS both are Secure
+// and carry the __Host- prefix (see cookies).
 const (
 	SessionCookie = "bawwab_console"
 	loginCookie   = "bawwab_console_login"
 	langCookie    = "bawwab_console_lang"
 	callbackPath  = "/console/callback"
+)
+
+// HostPrefix is the prefix of the console's cookies over TLS: the browser
+// keeps such a cookie only when it is Secure, host-only and Path=/
+// (RFC 6265bis §4.1.3.2), so that no plain-http page of the host, such as
+// another program on a loopback port, can set or shadow it.
+const HostPrefix = "__Host-"
+
+// Second factor policies of the console (SecondFactor).
+const (
+	// SecondFactorEnrolled: an admin who set up a second factor passes
+	// it; one without signs in with what the server's policy asks.
+	SecondFactorEnrolled = "enrolled"
+	// SecondFactorRequired: every admin passes a second factor; one
+	// without is refused and sent to set one up.
+	SecondFactorRequired = "required"
 )
 
 // SessionTTL is how long a console session lasts.
@@ -73,14 +95,27 @@ type Console struct {
 	// Recent is this node's per-minute history of the counters of
 	// /metrics, drawn on the dashboard; nil draws no charts.
 	Recent *metrics.History
+	// SecondFactor is SecondFactorEnrolled (when empty) or
+	// SecondFactorRequired: the server's sign-in policy asks it (package
+	// signin), and the callback checks the ID token's amr again.
+	SecondFactor string
+	// NoPasskeys says the server offers no passkeys (its issuer names an
+	// IP address): a passkey an admin holds cannot be passed at sign-in,
+	// so it does not count as a second factor set up.
+	NoPasskeys bool
+	// TLS says the admin listener serves TLS: the callback is https, and
+	// the cookies are Secure, with the __Host- prefix.
+	TLS bool
 
 	sessions *session.Manager
 	key      []byte
 	pages    map[string]*template.Template
 	scopes   *scope.Catalog
+	// session and login are the names of the session cookie and of the
+	// sign-in in progress (loginName); path is where the session goes.
+	session, loginName, path string
 
-	mu         sync.Mutex
-	registered bool
+	mu sync.Mutex
 }
 
 // New returns the console. sessions is the server's manager; the
@@ -90,32 +125,77 @@ func New(ctx context.Context, c *Console, sessions *session.Manager, cat *scope.
 	if c.key, err = c.Store.Secret(ctx, "console", []byte(rand.Text()+rand.Text())); err != nil {
 		return nil, err
 	}
-	c.sessions = sessions.Scoped(SessionCookie, "/console/", SessionTTL, false)
+	c.session, c.loginName, c.path = SessionCookie, loginCookie, "/console/"
+	if c.TLS {
+		// __Host- needs Path=/: the admin API beside the console takes a
+		// Bearer token only, so the cookie sent to it carries no power there.
+		c.session, c.loginName, c.path = HostPrefix+SessionCookie, HostPrefix+loginCookie, "/"
+	}
+	c.sessions = sessions.Scoped(c.session, c.path, SessionTTL, c.TLS)
 	c.scopes = cat
 	c.pages, err = ui.ParsePages(templateFS)
 	return c, err
 }
 
-// register registers the console's client at the first sign-in, when it
-// is missing: a public client (PKCE) whose redirect URIs are the
-// console's callback at loopback addresses, on any port (RFC 8252 §7.3).
-// An operator's later changes to it (a second factor required) stay.
+// register registers the console's client, or brings an earlier
+// registration up to date, at each sign-in: a confidential client whose
+// secret only the server knows (clientSecret), with PKCE, whose redirect
+// URIs are the console's callback at loopback addresses, on any port (RFC
+// 8252 §7.3). A public registration of an earlier version, or one an
+// operator changed, gets the secret back; the operator's other changes
+// (a second factor required, the name) stay.
 func (c *Console) register(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.registered {
-		return nil
+	cl, err := c.Store.GetClient(ctx, ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		_, err = admin.AddClient(ctx, c.Store, admin.ClientSpec{ID: ClientID, Name: "bawwab admin console", Secret: c.clientSecret(),
+			RedirectURIs: c.redirectURIs(), GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}, Verified: true}, c.scopes)
+		var exists *admin.ExistsError
+		if !errors.As(err, &exists) && !errors.Is(err, storage.ErrAlreadyExists) {
+			return err
+		}
+		cl, err = c.Store.GetClient(ctx, ClientID) // another node registered it meanwhile
 	}
-	_, err := admin.AddClient(ctx, c.Store, admin.ClientSpec{ID: ClientID, Name: "bawwab admin console", Public: true,
-		RedirectURIs: []string{"http://127.0.0.1" + callbackPath, "http://[::1]" + callbackPath},
-		GrantTypes:   []string{"authorization_code"}, Scopes: []string{"openid"}, Verified: true}, c.scopes)
-	var exists *admin.ExistsError
-	if err != nil && !errors.As(err, &exists) && !errors.Is(err, storage.ErrAlreadyExists) {
+	if err != nil {
 		return err
 	}
-	c.registered = true
+	if up, changed := c.upgrade(*cl); changed {
+		return c.Store.UpdateClient(ctx, up)
+	}
 	return nil
 }
+
+// upgrade returns cl as the console needs it: confidential, with the
+// console's secret (client_secret_post or _basic), PKCE required, and the
+// console's redirect URIs among its own.
+func (c *Console) upgrade(cl storage.Client) (storage.Client, bool) {
+	hash := storage.Hash(c.clientSecret())
+	changed := cl.Public || cl.SecretHash != hash || cl.AuthMethod != "" || cl.SecretSealed != "" || cl.PKCEPolicy != storage.PKCERequired
+	cl.Public, cl.SecretHash, cl.AuthMethod, cl.SecretSealed, cl.PKCEPolicy = false, hash, "", "", storage.PKCERequired
+	for _, u := range c.redirectURIs() {
+		if !slices.Contains(cl.RedirectURIs, u) {
+			cl.RedirectURIs, changed = append(cl.RedirectURIs, u), true
+		}
+	}
+	return cl, changed
+}
+
+// redirectURIs are the console's callbacks at the loopback addresses,
+// https when the admin listener serves TLS.
+func (c *Console) redirectURIs() []string {
+	scheme := "http://"
+	if c.TLS {
+		scheme = "https://"
+	}
+	return []string{scheme + "127.0.0.1" + callbackPath, scheme + "[::1]" + callbackPath}
+}
+
+// clientSecret is the console's client secret: derived from the
+// console's key, which every node shares through the store and which
+// never leaves the server, so that no other program can redeem a code
+// issued to the console, even one brought to it on another loopback port.
+func (c *Console) clientSecret() string { return c.derive("client-secret", "") }
 
 // derive is a value of the sign-in in progress whose cookie value is
 // login: its state, nonce or PKCE verifier. Only the browser holding the

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"io/fs"
 	"net"
 	"net/http"
@@ -75,5 +76,12 @@ func TestRedirectURI(t *testing.T) {
 		if got := redirectURI(r); got != c.want {
 			t.Errorf("Host %q at %v: %q, want %q", c.host, c.local, got, c.want)
 		}
+	}
+	// Over TLS, the callback is https.
+	r, _ := http.NewRequest("GET", "https://x/console/login", nil)
+	r.Host, r.TLS = "127.0.0.1:8443", &tls.ConnectionState{}
+	r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}))
+	if got := redirectURI(r); got != "https://127.0.0.1:8443/console/callback" {
+		t.Errorf("over TLS: %q", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -18,7 +19,9 @@ import (
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/session"
+	"github.com/bawwab/bawwab/internal/signin"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/ui"
 )
 
 // inProcess sends the console's OAuth requests to the server's public
@@ -54,13 +57,18 @@ func redirectURI(r *http.Request) string {
 	if err != nil || lport != port || !net.ParseIP(lhost).Equal(net.ParseIP(host)) {
 		return ""
 	}
-	return "http://" + r.Host + callbackPath
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + r.Host + callbackPath
 }
 
 func (c *Console) oauth(redirect string, p *oidc.Provider) oauth2.Config {
 	ep := p.Endpoint()
-	ep.AuthStyle = oauth2.AuthStyleInParams
-	return oauth2.Config{ClientID: ClientID, Endpoint: ep, RedirectURL: redirect, Scopes: []string{oidc.ScopeOpenID}}
+	ep.AuthStyle = oauth2.AuthStyleInParams // client_secret_post
+	return oauth2.Config{ClientID: ClientID, ClientSecret: c.clientSecret(), Endpoint: ep, RedirectURL: redirect,
+		Scopes: []string{oidc.ScopeOpenID}}
 }
 
 // provider discovers the server's own issuer, in process.
@@ -90,12 +98,22 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	value := rand.Text() + rand.Text()
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: value, Path: callbackPath, MaxAge: 600, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode})
+	c.setLoginCookie(w, value, 600)
 	cfg := c.oauth(redirect, p)
 	u := cfg.AuthCodeURL(c.derive("state", value), oidc.Nonce(c.derive("nonce", value)),
 		oauth2.S256ChallengeOption(c.derive("pkce", value)), oauth2.SetAuthURLParam("ui_locales", c.lang(w, r)))
 	http.Redirect(w, r, u, http.StatusSeeOther)
+}
+
+// setLoginCookie sets the cookie of the sign-in in progress: sent to the
+// callback only, but over TLS, where the __Host- prefix needs Path=/.
+func (c *Console) setLoginCookie(w http.ResponseWriter, value string, maxAge int) {
+	path := callbackPath
+	if c.TLS {
+		path = "/"
+	}
+	http.SetCookie(w, &http.Cookie{Name: c.loginName, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true, Secure: c.TLS,
+		SameSite: http.SameSiteLaxMode})
 }
 
 // errSignIn is a callback that does not finish a sign-in of this browser.
@@ -105,8 +123,8 @@ var errSignIn = errors.New("console: the sign-in was not started in this browser
 // is exchanged with the PKCE verifier, and the ID token must be the
 // server's, for the console, with this sign-in's nonce.
 func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
-	ck, err := r.Cookie(loginCookie)
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: callbackPath, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	ck, err := r.Cookie(c.loginName)
+	c.setLoginCookie(w, "", -1)
 	q := r.URL.Query()
 	if err != nil || len(ck.Value) < 20 || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.derive("state", ck.Value))) != 1 {
 		c.message(w, r, http.StatusBadRequest, "console.signin_state")
@@ -167,8 +185,19 @@ func (c *Console) admit(w http.ResponseWriter, r *http.Request, idt *oidc.IDToke
 	}
 	var claims struct {
 		AMR []string `json:"amr"`
+		ACR string   `json:"acr"`
 	}
 	_ = idt.Claims(&claims)
+	switch err := c.checkSecondFactor(r.Context(), u.ID, claims.AMR, claims.ACR); {
+	case errors.Is(err, errNoSecondFactor):
+		c.Audit.Record(r.Context(), audit.Event{Type: audit.ConsoleRefused, UserID: u.ID, ClientID: ClientID, Detail: "no second factor"})
+		lang := c.lang(w, r)
+		c.render(w, r, http.StatusForbidden, "message", "console.title", nil, ui.T(lang, "console.second_factor", c.Issuer+"/account/security"))
+		return
+	case err != nil:
+		c.fail(w, r, err)
+		return
+	}
 	if _, err := c.sessions.LoginWith(r.Context(), w, r, u.ID, claims.AMR); err != nil {
 		c.fail(w, r, err)
 		return
@@ -178,6 +207,50 @@ func (c *Console) admit(w http.ResponseWriter, r *http.Request, idt *oidc.IDToke
 	// redirect that may have crossed sites: the browser goes on from a
 	// page of the console's own, so that the cookie is sent.
 	c.render(w, r, http.StatusOK, "signedin", "console.signedin", nil, nil)
+}
+
+// errNoSecondFactor is a sign-in that passed no second factor, which the
+// console needs of this admin.
+var errNoSecondFactor = errors.New("console: the sign-in passed no second factor")
+
+// checkSecondFactor checks, on the ID token's amr and acr (RFC 8176, OpenID
+// Connect Core §2), the second factor that the server's sign-in policy
+// asks of the console (package signin): of every admin under
+// SecondFactorRequired, and otherwise of an admin who set one up. The
+// request asked for it; the token must show it was passed, so that a
+// policy changed or bypassed on the way does not let a password alone in.
+func (c *Console) checkSecondFactor(ctx context.Context, userID string, amr []string, acr string) error {
+	if slices.Contains(amr, signin.AMRMFA) && acr == signin.ACRMFA {
+		return nil
+	}
+	if c.SecondFactor == SecondFactorRequired {
+		return errNoSecondFactor
+	}
+	switch has, err := c.enrolled(ctx, userID); {
+	case err != nil:
+		return err
+	case has:
+		return errNoSecondFactor
+	}
+	return nil
+}
+
+// enrolled reports whether the user set up a second factor that sign-in
+// offers: a confirmed authenticator app, or a passkey when the server
+// offers passkeys.
+func (c *Console) enrolled(ctx context.Context, userID string) (bool, error) {
+	t, err := c.Store.GetTOTP(ctx, userID)
+	switch {
+	case err == nil && !t.ConfirmedAt.IsZero():
+		return true, nil
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		return false, err
+	}
+	if c.NoPasskeys {
+		return false, nil
+	}
+	keys, err := c.Store.ListPasskeys(ctx, userID)
+	return len(keys) > 0, err
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *storage.User) {

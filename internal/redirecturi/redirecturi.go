@@ -13,8 +13,11 @@ import (
 // Match reports whether got is one of the registered redirect URIs,
 // compared as exact strings (RFC 9700 §4.1.3), with one exception: a
 // registered loopback IP redirect (http://127.0.0.1/... or http://[::1]/...)
-// matches on any port, for native apps (RFC 8252 §7.3). "localhost" gets no
-// such exception (RFC 8252 §8.3).
+// matches on any port, for native apps (RFC 8252 §7.3). An https loopback
+// IP redirect registered without a port does too (the admin console over
+// TLS): a program on another port gets the redirect only with a
+// certificate the browser trusts. "localhost" gets no such exception (RFC
+// 8252 §8.3).
 //
 // A URI with a '#' anywhere never matches, even one registered before
 // registration refused them: RFC 6749 §3.1.2 forbids a fragment, and
@@ -32,15 +35,16 @@ func Match(registered []string, got string) bool {
 }
 
 // matchLoopbackPort reports whether got is an http loopback IP redirect
-// that differs from a registered one in its port alone (RFC 8252 §7.3).
+// that differs from a registered one in its port alone (RFC 8252 §7.3), or
+// an https one whose registered URI names no port.
 func matchLoopbackPort(registered []string, got string) bool {
-	g, err := url.Parse(got)
-	if err != nil || g.Scheme != "http" || g.User != nil || g.Fragment != "" || g.RawFragment != "" || !isLoopbackIP(g.Hostname()) {
+	g := loopbackURL(got)
+	if g == nil || g.Fragment != "" || g.RawFragment != "" {
 		return false
 	}
 	for _, r := range registered {
-		u, err := url.Parse(r)
-		if err != nil || u.Scheme != "http" || !isLoopbackIP(u.Hostname()) {
+		u := loopbackURL(r)
+		if u == nil || u.Scheme != g.Scheme || u.Scheme == "https" && u.Port() != "" {
 			continue
 		}
 		if u.Hostname() == g.Hostname() && u.EscapedPath() == g.EscapedPath() && u.RawQuery == g.RawQuery {
@@ -48,6 +52,16 @@ func matchLoopbackPort(registered []string, got string) bool {
 		}
 	}
 	return false
+}
+
+// loopbackURL parses raw as an http or https URL at a loopback IP address
+// without credentials; nil when it is not one.
+func loopbackURL(raw string) *url.URL {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || !isLoopbackIP(u.Hostname()) {
+		return nil
+	}
+	return u
 }
 
 func isLoopbackIP(host string) bool {

@@ -44,6 +44,26 @@ func TestMatch(t *testing.T) {
 			t.Errorf("Match(%q) = %v, want %v", got, !want, want)
 		}
 	}
+	// https at a loopback IP: any port when registered without one, the
+	// scheme kept; a registered port is matched exactly.
+	tls := []string{"https://127.0.0.1/console/callback", "https://[::1]:8443/cb"}
+	for got, want := range map[string]bool{
+		"https://127.0.0.1:8443/console/callback":      true,
+		"https://127.0.0.1/console/callback":           true,
+		"http://127.0.0.1:8443/console/callback":       false, // downgrade
+		"https://127.0.0.1:8443/console/callback?x=1":  false,
+		"https://127.0.0.1:8443/console/callback#":     false,
+		"https://127.0.0.1:8443/console/callback/../x": false,
+		"https://[::1]:8443/console/callback":          false, // another loopback host than registered
+		"https://localhost:8443/console/callback":      false,
+		"https://u@127.0.0.1:8443/console/callback":    false,
+		"https://[::1]:8443/cb":                        true,
+		"https://[::1]:9443/cb":                        false, // the registered port only
+	} {
+		if Match(tls, got) != want {
+			t.Errorf("Match(%q) = %v, want %v", got, !want, want)
+		}
+	}
 	// Registered before fragments were refused: still no match.
 	for _, u := range []string{"https://legacy.example/cb#", "http://127.0.0.1/cb#"} {
 		if Match([]string{u}, u) {

@@ -65,7 +65,7 @@ func (s *Server) Run(ctx context.Context, public, admin net.Listener) error {
 	if admin != nil {
 		n++
 		go func() {
-			errc <- serveUntil(serving, HTTPServer(s.admin, s.Log), LimitListener(admin, adminConnections, s.Log, s.metrics.ConnectionShed), grace)
+			errc <- serveUntil(serving, HTTPServer(s.admin, s.Log), s.adminListener(LimitListener(admin, adminConnections, s.Log, s.metrics.ConnectionShed)), grace)
 		}()
 	}
 	var err error

@@ -14,6 +14,7 @@ import (
 	"github.com/bawwab/bawwab/internal/backchannel"
 	"github.com/bawwab/bawwab/internal/clientauth"
 	"github.com/bawwab/bawwab/internal/config"
+	"github.com/bawwab/bawwab/internal/console"
 	"github.com/bawwab/bawwab/internal/factors"
 	"github.com/bawwab/bawwab/internal/outbound"
 	"github.com/bawwab/bawwab/internal/password"
@@ -83,12 +84,20 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 // setting a client's own second_factor flag, acr_values, an essential acr
 // claim and max_age still count, and the account pages ask an enrolled
 // second factor (package signin).
+//
+// The admin console asks a second factor of every admin who set one up,
+// or of every admin (console_second_factor), whatever second_factor says.
 func policyOf(cfg config.Config) signin.Policy {
-	return signin.Policy{
+	p := signin.Policy{
 		SecondFactor:    cfg.SecondFactor == "required",
 		AskEnrolled:     cfg.SecondFactor != "off",
 		SensitiveScopes: cfg.SecondFactorScopes,
+		EnrolledClients: []string{console.ClientID},
 	}
+	if cfg.ConsoleSecondFactor == console.SecondFactorRequired {
+		p.SecondFactorClients = []string{console.ClientID}
+	}
+	return p
 }
 
 // newPasskeys configures passkeys for the issuer's host. WebAuthn scopes
@@ -96,11 +105,18 @@ func policyOf(cfg config.Config) signin.Policy {
 // address offers none.
 func newPasskeys(ctx context.Context, cfg config.Config, store storage.Storage, sealer *factors.Sealer, pages *ui.UI, log *slog.Logger,
 	now func() time.Time) (*factors.Passkeys, error) {
-	if u, err := url.Parse(cfg.Issuer); err != nil || net.ParseIP(u.Hostname()) != nil {
+	if !passkeysOn(cfg) {
 		log.InfoContext(ctx, "passkeys are off: the issuer names an IP address, which WebAuthn does not accept as relying party id", "issuer", cfg.Issuer)
 		return nil, nil
 	}
 	return factors.NewPasskeys(store, sealer, cfg.Issuer, pages.Product, now)
+}
+
+// passkeysOn reports whether the server offers passkeys: its issuer names
+// a host, not an IP address (WebAuthn's relying party id is a domain).
+func passkeysOn(cfg config.Config) bool {
+	u, err := url.Parse(cfg.Issuer)
+	return err == nil && net.ParseIP(u.Hostname()) == nil
 }
 
 // contentPolicy is the Content-Security-Policy of a response: no script

@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,9 +60,12 @@ type Server struct {
 
 	handler http.Handler
 	admin   http.Handler
-	health  *health
-	logouts *backchannel.Notifier
-	metrics *metrics.Metrics
+	// adminTLS serves the admin listener over TLS when the settings name
+	// a certificate (admin_tls_cert); nil serves plain http.
+	adminTLS *tls.Config
+	health   *health
+	logouts  *backchannel.Notifier
+	metrics  *metrics.Metrics
 	// storeFiles is Options.StoreFiles.
 	storeFiles int
 	// mailer delivers the outbox; accounts runs reset requests in the
@@ -199,14 +203,14 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		Upstreams: cfg.Upstreams, UpstreamsChanged: sec.Upstreams.Registry.Forget,
 		Registration: adminapi.Registration{Mode: cfg.Registration, TokenSet: cfg.RegistrationToken != "", PKCE: cfg.RegistrationPKCE}}
 	handler := Harden(withRequest(clientip.Resolver{Trusted: trusted}, m.Middleware(mux)), log)
-	adminHandler, err := newAdmin(ctx, adminAPI, handler, sessions, auditLog, m.Recent)
+	adminHandler, adminTLS, err := newAdminListener(ctx, cfg, adminAPI, handler, sessions, auditLog, m.Recent)
 	if err != nil {
 		return nil, err
 	}
 	return &Server{Config: cfg, Store: store, Keys: keys, Issuer: issuer, Scopes: scopes, Log: log, Outbound: fetch,
 		handler: handler,
-		admin:   Harden(withRequest(clientip.Resolver{}, adminHandler), log),
-		health:  health, logouts: logouts, metrics: m, storeFiles: opts.StoreFiles,
+		admin:   Harden(withRequest(clientip.Resolver{}, adminHandler), log), adminTLS: adminTLS,
+		health: health, logouts: logouts, metrics: m, storeFiles: opts.StoreFiles,
 		mailer: mailer, accounts: accounts,
 	}, nil
 }
@@ -225,17 +229,31 @@ func newPages(ctx context.Context, cfg config.Config, store storage.Storage, log
 	return pages, scopes, nil
 }
 
+// newAdminListener is what the admin listener serves (newAdmin), and its
+// TLS configuration when the settings name a certificate (newAdminTLS).
+func newAdminListener(ctx context.Context, cfg config.Config, api *adminapi.API, public http.Handler, sessions *session.Manager,
+	auditLog *audit.Log, recent *metrics.History) (http.Handler, *tls.Config, error) {
+	adminTLS, err := newAdminTLS(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := newAdmin(ctx, api, public, sessions, auditLog, recent, &console.Console{SecondFactor: cfg.ConsoleSecondFactor, TLS: adminTLS != nil,
+		NoPasskeys: !passkeysOn(cfg)})
+	return h, adminTLS, err
+}
+
 // newAdmin serves the admin listener: the admin API, and the admin
 // console under /console/, which calls the API in process (package
-// console). Without an admin token neither is served.
+// console); opts carries the console's settings. Without an admin token
+// neither is served.
 func newAdmin(ctx context.Context, api *adminapi.API, public http.Handler, sessions *session.Manager, auditLog *audit.Log,
-	recent *metrics.History) (http.Handler, error) {
+	recent *metrics.History, opts *console.Console) (http.Handler, error) {
 	apiHandler := api.Handler()
 	if api.Token == "" {
 		return apiHandler, nil
 	}
 	c, err := console.New(ctx, &console.Console{API: apiHandler, Token: api.Token, Public: public, Issuer: api.Issuer, Store: api.Store,
-		Audit: auditLog, Log: api.Log, Now: api.Now, Recent: recent}, sessions, api.Scopes)
+		Audit: auditLog, Log: api.Log, Now: api.Now, Recent: recent, SecondFactor: opts.SecondFactor, TLS: opts.TLS, NoPasskeys: opts.NoPasskeys}, sessions, api.Scopes)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
@@ -394,9 +412,18 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return s.Run(ctx, l, nil)
 }
 
-// ServeAdmin serves the admin API on l until ctx ends.
+// ServeAdmin serves the admin API on l until ctx ends, over TLS when the
+// settings name a certificate.
 func (s *Server) ServeAdmin(ctx context.Context, l net.Listener) error {
-	return ServeUntil(ctx, HTTPServer(s.admin, s.Log), l)
+	return ServeUntil(ctx, HTTPServer(s.admin, s.Log), s.adminListener(l))
+}
+
+// adminListener is l, wrapped in TLS when the settings name a certificate.
+func (s *Server) adminListener(l net.Listener) net.Listener {
+	if s.adminTLS == nil {
+		return l
+	}
+	return tls.NewListener(l, s.adminTLS)
 }
 
 // ServeUntil runs srv on l until ctx ends, then shuts it down, letting

@@ -61,7 +61,7 @@ const ChoiceField = "step"
 // Next returns the step a must pass next, or nil when a has proved all
 // that the policy needs for d.
 func (p *Pipeline) Next(ctx context.Context, a *Attempt, d Demand) (Step, error) {
-	if (p.Policy.AskEnrolled || d.Account) && a.User != nil && !d.Enrolled {
+	if p.Policy.asksEnrolled(d) && a.User != nil && !d.Enrolled {
 		var err error
 		if d.Enrolled, err = p.enrolled(ctx, a); err != nil {
 			return nil, err

@@ -30,6 +30,16 @@ type Policy struct {
 	// managed, asks an enrolled factor whatever AskEnrolled says: a
 	// password alone must not mint the second factor an app asks for.
 	AskEnrolled bool
+	// EnrolledClients are the clients whose users pass a second factor
+	// whenever they enrolled one, whatever AskEnrolled says (the admin
+	// console): as AskEnrolled, for these clients only.
+	EnrolledClients []string
+}
+
+// asksEnrolled reports whether d asks a second factor of whoever enrolled
+// one.
+func (p Policy) asksEnrolled(d Demand) bool {
+	return p.AskEnrolled || d.Account || d.ClientID != "" && slices.Contains(p.EnrolledClients, d.ClientID)
 }
 
 // Demand is what one authorization request asks of sign-in.
@@ -60,8 +70,8 @@ type Demand struct {
 	// nothing (Core §3.1.2.1).
 	Since time.Time
 	// Enrolled says the person identified so far enrolled a second
-	// factor (the pipeline sets it under Policy.AskEnrolled, and for
-	// Account).
+	// factor (the pipeline sets it under Policy.AskEnrolled, for
+	// Policy.EnrolledClients, and for Account).
 	Enrolled bool
 	// Account is a sign-in to the account pages (no request).
 	Account bool
@@ -128,7 +138,7 @@ func (p Policy) Needed(d Demand, proved []Proof, now time.Time) []Kind {
 // wantsSecond reports whether d needs a second factor under p.
 func (p Policy) wantsSecond(d Demand) bool {
 	switch {
-	case p.SecondFactor && d.ClientID != "", d.Client, d.Enrolled && (p.AskEnrolled || d.Account):
+	case p.SecondFactor && d.ClientID != "", d.Client, d.Enrolled && p.asksEnrolled(d):
 		return true
 	case d.ClientID != "" && slices.Contains(p.SecondFactorClients, d.ClientID):
 		return true

@@ -68,6 +68,11 @@ func TestPolicyNeeded(t *testing.T) {
 		{"enrolled, both proved", Policy{AskEnrolled: true}, Demand{MaxAge: -1, Enrolled: true}, []Proof{first, second}, nil},
 		{"not enrolled, not asked", Policy{AskEnrolled: true}, Demand{MaxAge: -1}, []Proof{first}, nil},
 		{"enrolled, policy off", Policy{}, Demand{MaxAge: -1, Enrolled: true}, []Proof{first}, nil},
+		{"off: an enrolled client asks the enrolled factor", Policy{EnrolledClients: []string{"console"}}, Demand{ClientID: "console", MaxAge: -1, Enrolled: true}, []Proof{first}, []Kind{SecondFactor}},
+		{"off: an enrolled client asks nothing more of who has none", Policy{EnrolledClients: []string{"console"}}, Demand{ClientID: "console", MaxAge: -1}, []Proof{first}, nil},
+		{"off: an enrolled client is met by both", Policy{EnrolledClients: []string{"console"}}, Demand{ClientID: "console", MaxAge: -1, Enrolled: true}, []Proof{first, second}, nil},
+		{"off: another client of the enrolled person asks nothing", Policy{EnrolledClients: []string{"console"}}, Demand{ClientID: "app", MaxAge: -1, Enrolled: true}, []Proof{first}, nil},
+		{"a second-factor client asks it of who has none", Policy{SecondFactorClients: []string{"console"}}, Demand{ClientID: "console", MaxAge: -1}, []Proof{first}, []Kind{SecondFactor}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -231,6 +231,7 @@ var consoleMessages = Catalog{
 		"console.upstream.claim_name":           "Full name",
 		"console.upstream.jit":                  "Create an account at the first sign-in",
 		"console.upstream.enabled_label":        "Shown on the login page (enabled)",
+		"console.second_factor":                 "The console needs a second sign-in step (an authenticator app or a passkey), and this sign-in passed none. If your account has none yet, set one up on your Security page (%s), then sign in to the console again.",
 	},
 	"ar": {
 		"console.registration":                  "التسجيل الديناميكي للعملاء",
@@ -460,6 +461,7 @@ var consoleMessages = Catalog{
 		"console.upstream.claim_name":           "الاسم الكامل",
 		"console.upstream.jit":                  "أنشئ حسابًا عند أول دخول",
 		"console.upstream.enabled_label":        "يظهر في صفحة الدخول (مفعّل)",
+		"console.second_factor":                 "تحتاج لوحة الإدارة إلى خطوة ثانية لتسجيل الدخول (تطبيق مصادقة أو مفتاح مرور)، ولم يجتز تسجيل الدخول هذا أيّاً منها. إن لم يكن لحسابك واحدة بعد، فأعدّها في صفحة الأمان (%s)، ثم سجّل الدخول إلى لوحة الإدارة من جديد.",
 	},
 }
 
