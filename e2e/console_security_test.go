@@ -142,7 +142,8 @@ func TestAttackConsoleCodeOtherProgram(t *testing.T) {
 }
 
 // TestConsolePublicRegistrationUpgraded: a registration of the console
-// as a public client (of an earlier version) is made confidential at the
+// as a public client (of an earlier version), or one an operator made
+// DPoP-bound through the API, is made confidential and proof-free at the
 // next sign-in, its secret the server's; what the operator changed (the
 // name, a second factor required) stays; the admin then signs in with the
 // code the policy asks.
@@ -152,7 +153,7 @@ func TestConsolePublicRegistrationUpgraded(t *testing.T) {
 	makeAdmin(t, e, e.UserID, true)
 	if _, err := admin.AddClient(ctx, e.Store, admin.ClientSpec{ID: console.ClientID, Name: "Our console", Public: true,
 		RedirectURIs: []string{"http://127.0.0.1/console/callback", "http://[::1]/console/callback"}, GrantTypes: []string{"authorization_code"},
-		Scopes: []string{"openid"}, Verified: true, SecondFactor: true}, scope.Default()); err != nil {
+		Scopes: []string{"openid"}, Verified: true, SecondFactor: true, DPoPBound: true}, scope.Default()); err != nil {
 		t.Fatal(err)
 	}
 	secret, _ := e.signIn(userPassword).enrolTOTP()
@@ -163,7 +164,7 @@ func TestConsolePublicRegistrationUpgraded(t *testing.T) {
 		t.Fatalf("console sign-in: asked %v, %d %s", asked, p.Status, p.Body)
 	}
 	c, err := e.Store.GetClient(ctx, console.ClientID)
-	if err != nil || c.Public || c.SecretHash == "" || c.AuthMethod != "" || !c.SecondFactor || c.Name != "Our console" {
+	if err != nil || c.Public || c.DPoPBound || c.SecretHash == "" || c.AuthMethod != "" || !c.SecondFactor || c.Name != "Our console" {
 		t.Fatalf("the console's client after the upgrade: %v %+v", err, c)
 	}
 }

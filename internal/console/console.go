@@ -167,12 +167,13 @@ func (c *Console) register(ctx context.Context) error {
 }
 
 // upgrade returns cl as the console needs it: confidential, with the
-// console's secret (client_secret_post or _basic), PKCE required, and the
-// console's redirect URIs among its own.
+// console's secret (client_secret_post or _basic), PKCE required, no DPoP
+// requirement (its sign-in sends no proofs), and the console's redirect
+// URIs among its own.
 func (c *Console) upgrade(cl storage.Client) (storage.Client, bool) {
 	hash := storage.Hash(c.clientSecret())
-	changed := cl.Public || cl.SecretHash != hash || cl.AuthMethod != "" || cl.SecretSealed != "" || cl.PKCEPolicy != storage.PKCERequired
-	cl.Public, cl.SecretHash, cl.AuthMethod, cl.SecretSealed, cl.PKCEPolicy = false, hash, "", "", storage.PKCERequired
+	changed := cl.Public || cl.SecretHash != hash || cl.AuthMethod != "" || cl.SecretSealed != "" || cl.PKCEPolicy != storage.PKCERequired || cl.DPoPBound
+	cl.Public, cl.SecretHash, cl.AuthMethod, cl.SecretSealed, cl.PKCEPolicy, cl.DPoPBound = false, hash, "", "", storage.PKCERequired, false
 	for _, u := range c.redirectURIs() {
 		if !slices.Contains(cl.RedirectURIs, u) {
 			cl.RedirectURIs, changed = append(cl.RedirectURIs, u), true
