@@ -506,7 +506,7 @@ func TestNextAsksEnrolmentOnlyWhenItMatters(t *testing.T) {
 			totp: true},
 		{name: "first factor missing: nothing asked", policy: Policy{AskEnrolled: true}, req: app, totp: true, want: "password"},
 		{name: "first factor stale: nothing asked", policy: Policy{AskEnrolled: true},
-			req: &storage.AuthRequest{ID: "r", ClientID: "app", MaxAge: -1, Prompt: "login", CreatedAt: t0.Add(time.Second)},
+			req:  &storage.AuthRequest{ID: "r", ClientID: "app", MaxAge: -1, Prompt: "login", CreatedAt: t0.Add(time.Second)},
 			user: user, proved: pwdSess, totp: true, want: "password"},
 		{name: "policy off: nothing asked", req: app, user: user, proved: pwdSess, totp: true},
 		{name: "account pages, policy off: asked", user: user, proved: pwdSess, totp: true, want: "totp", wantAsked: 2},
