@@ -45,11 +45,12 @@ type bench struct {
 
 func newBench(b testing.TB) *bench {
 	b.Helper()
-	return newBenchWith(b, server.Options{Password: &cheap})
+	return newBenchWith(b, server.Options{Password: &cheap}, "")
 }
 
-// newBenchWith is newBench with the server's options given (a clock).
-func newBenchWith(b testing.TB, opts server.Options) *bench {
+// newBenchWith is newBench with the server's options given (a clock), and
+// the client's ID tokens signed with idTokenAlg (RS256 when empty).
+func newBenchWith(b testing.TB, opts server.Options, idTokenAlg string) *bench {
 	b.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
@@ -69,7 +70,7 @@ func newBenchWith(b testing.TB, opts server.Options) *bench {
 	}
 	if _, err := admin.AddClient(ctx, store, admin.ClientSpec{ID: "notes", Name: "Notes", RedirectURIs: []string{redirect},
 		GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"},
-		Scopes:     []string{"openid", "email", "offline_access", "files.read"}, Secret: secret}, scope.Default()); err != nil {
+		Scopes:     []string{"openid", "email", "offline_access", "files.read"}, Secret: secret, IDTokenAlg: idTokenAlg}, scope.Default()); err != nil {
 		b.Fatal(err)
 	}
 	return &bench{srv: srv, h: srv.Handler(), store: store, userID: uid}
@@ -138,8 +139,17 @@ func BenchmarkAuthorizationCode(b *testing.B) {
 	}
 }
 
-func BenchmarkRefresh(b *testing.B) {
-	s := newBench(b)
+// BenchmarkRefresh rotates a refresh token of a client with the default
+// RS256 ID tokens: the RSA signature is most of the CPU.
+func BenchmarkRefresh(b *testing.B) { benchRefresh(b, newBench(b)) }
+
+// BenchmarkRefreshES256 is BenchmarkRefresh for a client registered with
+// id_token_signed_response_alg ES256.
+func BenchmarkRefreshES256(b *testing.B) {
+	benchRefresh(b, newBenchWith(b, server.Options{Password: &cheap}, "ES256"))
+}
+
+func benchRefresh(b *testing.B, s *bench) {
 	verifier := strings.Repeat("v", 43)
 	first := s.post(b, "/token", url.Values{"grant_type": {"authorization_code"}, "code": {s.codes(b, 1, verifier)[0]},
 		"redirect_uri": {redirect}, "code_verifier": {verifier}}.Encode())

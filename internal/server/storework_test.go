@@ -56,7 +56,7 @@ func format(m map[string]int) string {
 func TestStoreWorkPerOperation(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
-	s := newBenchWith(t, server.Options{Password: &cheap, Now: clock})
+	s := newBenchWith(t, server.Options{Password: &cheap, Now: clock}, "")
 	counter := &opCounter{n: map[string]int{}}
 	s.store.(interface {
 		SetObserver(func(string, time.Duration))
