@@ -128,6 +128,13 @@ func outcome(ctx context.Context, log *audit.Log, userID, step string, err error
 // Name returns "recovery".
 func (*RecoveryStep) Name() string { return "recovery" }
 
+// Fallback reports true: recovery codes are offered only beside an
+// authenticator app or a passkey, so they never make a person enrolled
+// by themselves (signin.Fallback).
+func (*RecoveryStep) Fallback() bool { return true }
+
+var _ signin.Fallback = (*RecoveryStep)(nil)
+
 // Offered reports whether the person has a second factor and unused
 // recovery codes.
 func (s *RecoveryStep) Offered(ctx context.Context, a *signin.Attempt) (bool, error) {

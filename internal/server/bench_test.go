@@ -45,6 +45,13 @@ type bench struct {
 
 func newBench(b testing.TB) *bench {
 	b.Helper()
+	return newBenchWith(b, server.Options{Password: &cheap}, "")
+}
+
+// newBenchWith is newBench with the server's options given (a clock), and
+// the client's ID tokens signed with idTokenAlg (RS256 when empty).
+func newBenchWith(b testing.TB, opts server.Options, idTokenAlg string) *bench {
+	b.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
@@ -53,7 +60,7 @@ func newBench(b testing.TB) *bench {
 	b.Cleanup(func() { store.Close() })
 	cfg := config.Default()
 	cfg.Issuer = "http://localhost:8080"
-	srv, err := server.New(ctx, cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{Password: &cheap})
+	srv, err := server.New(ctx, cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -63,7 +70,7 @@ func newBench(b testing.TB) *bench {
 	}
 	if _, err := admin.AddClient(ctx, store, admin.ClientSpec{ID: "notes", Name: "Notes", RedirectURIs: []string{redirect},
 		GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"},
-		Scopes:     []string{"openid", "email", "offline_access", "files.read"}, Secret: secret}, scope.Default()); err != nil {
+		Scopes:     []string{"openid", "email", "offline_access", "files.read"}, Secret: secret, IDTokenAlg: idTokenAlg}, scope.Default()); err != nil {
 		b.Fatal(err)
 	}
 	return &bench{srv: srv, h: srv.Handler(), store: store, userID: uid}
@@ -71,7 +78,7 @@ func newBench(b testing.TB) *bench {
 
 // post serves one form POST with Basic client authentication and returns
 // the decoded JSON answer; any status but 200 fails the benchmark.
-func (s *bench) post(b *testing.B, path string, form string) map[string]any {
+func (s *bench) post(b testing.TB, path string, form string) map[string]any {
 	req := httptest.NewRequest("POST", path, strings.NewReader(form))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("notes", secret)
@@ -104,10 +111,10 @@ func BenchmarkClientCredentials(b *testing.B) {
 }
 
 // codes stores n authorization codes as /authorize would have issued them.
-func (s *bench) codes(b *testing.B, n int, verifier string) []string {
+func (s *bench) codes(b testing.TB, n int, verifier string) []string {
 	b.Helper()
 	ctx := context.Background()
-	now := time.Now()
+	now := s.srv.Issuer.Now()
 	out := make([]string, n)
 	for i := range out {
 		out[i] = token.NewOpaque()
@@ -132,8 +139,17 @@ func BenchmarkAuthorizationCode(b *testing.B) {
 	}
 }
 
-func BenchmarkRefresh(b *testing.B) {
-	s := newBench(b)
+// BenchmarkRefresh rotates a refresh token of a client with the default
+// RS256 ID tokens: the RSA signature is most of the CPU.
+func BenchmarkRefresh(b *testing.B) { benchRefresh(b, newBench(b)) }
+
+// BenchmarkRefreshES256 is BenchmarkRefresh for a client registered with
+// id_token_signed_response_alg ES256.
+func BenchmarkRefreshES256(b *testing.B) {
+	benchRefresh(b, newBenchWith(b, server.Options{Password: &cheap}, "ES256"))
+}
+
+func benchRefresh(b *testing.B, s *bench) {
 	verifier := strings.Repeat("v", 43)
 	first := s.post(b, "/token", url.Values{"grant_type": {"authorization_code"}, "code": {s.codes(b, 1, verifier)[0]},
 		"redirect_uri": {redirect}, "code_verifier": {verifier}}.Encode())
@@ -176,14 +192,25 @@ var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 // remembered: the request is checked and a code issued at once.
 func BenchmarkAuthorize(b *testing.B) {
 	s := newBench(b)
+	authURL, cookies := s.signIn(b, "openid email")
+	b.ReportAllocs()
+	for b.Loop() {
+		s.authorize(b, authURL, cookies)
+	}
+}
+
+// signIn logs the user in and consents to scope once, over HTTP, and
+// returns an authorization URL that now yields a code at once, with the
+// session's cookies.
+func (s *bench) signIn(b testing.TB, scope string) (string, []*http.Cookie) {
+	b.Helper()
 	ts := httptest.NewServer(s.h)
 	defer ts.Close()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	q := url.Values{"response_type": {"code"}, "client_id": {"notes"}, "redirect_uri": {redirect}, "scope": {"openid email"},
+	q := url.Values{"response_type": {"code"}, "client_id": {"notes"}, "redirect_uri": {redirect}, "scope": {scope},
 		"state": {"xyz"}, "code_challenge": {token.S256(strings.Repeat("v", 43))}, "code_challenge_method": {"S256"}}
 	authURL := "/authorize?" + q.Encode()
-	// Log in and consent once, over HTTP.
 	loc := get(b, c, ts.URL+authURL)
 	for range 3 {
 		if strings.HasPrefix(loc, redirect) {
@@ -196,7 +223,7 @@ func BenchmarkAuthorize(b *testing.B) {
 			form.Set("username", "amal")
 			form.Set("password", "open sesame")
 		} else {
-			form["scope"] = []string{"email"}
+			form["scope"] = strings.Fields(strings.TrimPrefix(scope, "openid "))
 			form.Set("action", "allow")
 		}
 		resp, err := c.PostForm(ts.URL+u.Path, form)
@@ -210,22 +237,27 @@ func BenchmarkAuthorize(b *testing.B) {
 		b.Fatalf("setup ended at %s", loc)
 	}
 	tsURL, _ := url.Parse(ts.URL)
-	cookies := jar.Cookies(tsURL)
-	b.ReportAllocs()
-	for b.Loop() {
-		req := httptest.NewRequest("GET", authURL, nil)
-		for _, ck := range cookies {
-			req.AddCookie(ck)
-		}
-		w := httptest.NewRecorder()
-		s.h.ServeHTTP(w, req)
-		if w.Code != http.StatusFound || !strings.HasPrefix(w.Header().Get("Location"), redirect) {
-			b.Fatalf("%d %s", w.Code, w.Header().Get("Location"))
-		}
-	}
+	return authURL, jar.Cookies(tsURL)
 }
 
-func get(b *testing.B, c *http.Client, u string) string {
+// authorize serves GET authURL with the session's cookies and returns the
+// code it redirects with.
+func (s *bench) authorize(b testing.TB, authURL string, cookies []*http.Cookie) string {
+	req := httptest.NewRequest("GET", authURL, nil)
+	for _, ck := range cookies {
+		req.AddCookie(ck)
+	}
+	w := httptest.NewRecorder()
+	s.h.ServeHTTP(w, req)
+	loc := w.Header().Get("Location")
+	if w.Code != http.StatusFound || !strings.HasPrefix(loc, redirect) {
+		b.Fatalf("%d %s", w.Code, loc)
+	}
+	u, _ := url.Parse(loc)
+	return u.Query().Get("code")
+}
+
+func get(b testing.TB, c *http.Client, u string) string {
 	resp, err := c.Get(u)
 	if err != nil {
 		b.Fatal(err)
@@ -234,7 +266,7 @@ func get(b *testing.B, c *http.Client, u string) string {
 	return resp.Header.Get("Location")
 }
 
-func body(b *testing.B, c *http.Client, u string) string {
+func body(b testing.TB, c *http.Client, u string) string {
 	resp, err := c.Get(u)
 	if err != nil {
 		b.Fatal(err)

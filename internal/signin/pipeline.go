@@ -61,15 +61,9 @@ const ChoiceField = "step"
 // Next returns the step a must pass next, or nil when a has proved all
 // that the policy needs for d.
 func (p *Pipeline) Next(ctx context.Context, a *Attempt, d Demand) (Step, error) {
-	if p.Policy.asksEnrolled(d) && a.User != nil && !d.Enrolled {
-		var err error
-		if d.Enrolled, err = p.enrolled(ctx, a); err != nil {
-			return nil, err
-		}
-	}
-	needed := p.Policy.Needed(d, a.Proved, p.Now())
-	if len(needed) == 0 {
-		return nil, nil
+	needed, err := p.needed(ctx, a, d)
+	if err != nil || len(needed) == 0 {
+		return nil, err
 	}
 	steps, err := p.steps(ctx)
 	if err != nil {
@@ -87,8 +81,8 @@ func (p *Pipeline) Next(ctx context.Context, a *Attempt, d Demand) (Step, error)
 		if !ok {
 			continue
 		}
-		if s.Name() == a.Choice {
-			return s, nil
+		if a.Choice == "" || s.Name() == a.Choice {
+			return s, nil // without a choice, the first offered: the others need not be asked
 		}
 		if first == nil {
 			first = s
@@ -139,6 +133,40 @@ func SessionProofs(s *storage.Session) []Proof {
 	return out
 }
 
+// needed returns the kinds of step a still needs for d, asking the steps
+// whether the person enrolled a second factor (Policy.AskEnrolled, and
+// the account pages) only when the answer can change the step asked
+// next: a person who still needs a first factor, or a second one
+// whatever they enrolled, or who proved a second factor already, is
+// asked the same step either way. Enrolment is one store read per
+// second-factor step on every request of a signed-in person.
+func (p *Pipeline) needed(ctx context.Context, a *Attempt, d Demand) ([]Kind, error) {
+	now := p.Now()
+	needed := p.Policy.Needed(d, a.Proved, now)
+	if len(needed) > 0 || d.Enrolled || a.User == nil || !p.Policy.asksEnrolled(d) {
+		return needed, nil
+	}
+	d.Enrolled = true
+	if len(p.Policy.Needed(d, a.Proved, now)) == 0 {
+		return nil, nil
+	}
+	enrolled, err := p.enrolled(ctx, a)
+	if err != nil || !enrolled {
+		return nil, err
+	}
+	return p.Policy.Needed(d, a.Proved, now), nil
+}
+
+// Fallback is a second-factor step that stands in for another one (recovery
+// codes for a lost authenticator): it is offered only to a person who
+// enrolled another second factor, so it never makes one enrolled by
+// itself, and the pipeline does not ask it whether one is.
+type Fallback interface {
+	Step
+	// Fallback reports whether the step is offered only beside another.
+	Fallback() bool
+}
+
 // enrolled reports whether a second-factor step is offered to the person
 // a identified: a factor they enrolled.
 func (p *Pipeline) enrolled(ctx context.Context, a *Attempt) (bool, error) {
@@ -147,7 +175,7 @@ func (p *Pipeline) enrolled(ctx context.Context, a *Attempt) (bool, error) {
 		return false, err
 	}
 	for _, s := range steps {
-		if s.Kind() != SecondFactor {
+		if f, ok := s.(Fallback); s.Kind() != SecondFactor || ok && f.Fallback() {
 			continue
 		}
 		ok, err := s.Offered(ctx, a)

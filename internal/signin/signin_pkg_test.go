@@ -463,3 +463,80 @@ func TestRecordUpstreamSession(t *testing.T) {
 		t.Fatalf("a local session's proof has an upstream session: %+v", p[0].Upstream)
 	}
 }
+
+// askedStep is a fakeStep that counts how often it is asked whether it is
+// offered (each time one store read in the real steps).
+type askedStep struct {
+	fakeStep
+	fallback bool
+	asked    *int
+}
+
+func (s askedStep) Offered(ctx context.Context, a *Attempt) (bool, error) {
+	*s.asked++
+	return s.fakeStep.Offered(ctx, a)
+}
+
+func (s askedStep) Fallback() bool { return s.fallback }
+
+// TestNextAsksEnrolmentOnlyWhenItMatters: whether a person enrolled a
+// second factor is asked of the steps (a store read each) only when the
+// answer can change the step asked next, never of a fallback (recovery
+// codes), and the step asked is the same as if every step had been asked.
+func TestNextAsksEnrolmentOnlyWhenItMatters(t *testing.T) {
+	pwd := fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}
+	user := &storage.User{ID: "u"}
+	pwdSess := SessionProofs(&storage.Session{AMR: []string{"pwd"}, AuthTime: t0})
+	mfaSess := SessionProofs(&storage.Session{AMR: []string{"pwd", "otp", "mfa"}, AuthTime: t0})
+	app := &storage.AuthRequest{ID: "r", ClientID: "app", MaxAge: -1}
+	for _, tc := range []struct {
+		name              string
+		policy            Policy
+		req               *storage.AuthRequest
+		user              *storage.User
+		proved            []Proof
+		totp, recovery    bool // offered
+		want              string
+		wantErr           error
+		wantAsked         int // of the totp step
+		wantFallbackAsked int // of the recovery step
+	}{
+		{name: "nothing enrolled: asked once, the fallback not", policy: Policy{AskEnrolled: true}, req: app, user: user, proved: pwdSess,
+			wantAsked: 1},
+		{name: "enrolled: the second factor is asked for", policy: Policy{AskEnrolled: true}, req: app, user: user, proved: pwdSess,
+			totp: true, recovery: true, want: "totp", wantAsked: 2},
+		{name: "a fallback alone enrols nobody", policy: Policy{AskEnrolled: true}, req: app, user: user, proved: pwdSess,
+			recovery: true, wantAsked: 1},
+		{name: "second factor proved: nothing asked", policy: Policy{AskEnrolled: true}, req: app, user: user, proved: mfaSess,
+			totp: true},
+		{name: "first factor missing: nothing asked", policy: Policy{AskEnrolled: true}, req: app, totp: true, want: "password"},
+		{name: "first factor stale: nothing asked", policy: Policy{AskEnrolled: true},
+			req:  &storage.AuthRequest{ID: "r", ClientID: "app", MaxAge: -1, Prompt: "login", CreatedAt: t0.Add(time.Second)},
+			user: user, proved: pwdSess, totp: true, want: "password"},
+		{name: "policy off: nothing asked", req: app, user: user, proved: pwdSess, totp: true},
+		{name: "account pages, policy off: asked", user: user, proved: pwdSess, totp: true, want: "totp", wantAsked: 2},
+		{name: "required anyway: asked only to pick the step", policy: Policy{SecondFactor: true, AskEnrolled: true}, req: app,
+			user: user, proved: pwdSess, totp: true, want: "totp", wantAsked: 1},
+		{name: "required, nothing enrolled", policy: Policy{SecondFactor: true, AskEnrolled: true}, req: app, user: user, proved: pwdSess,
+			wantErr: ErrNoStep, wantAsked: 1, wantFallbackAsked: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked, fallbackAsked int
+			totp := askedStep{fakeStep: fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}, offered: tc.totp}, asked: &asked}
+			recovery := askedStep{fakeStep: fakeStep{name: "recovery", kind: SecondFactor, amr: []string{AMROTP}, offered: tc.recovery},
+				fallback: true, asked: &fallbackAsked}
+			p := &Pipeline{Policy: tc.policy, Steps: []Step{pwd, totp, recovery}, Now: func() time.Time { return t0.Add(time.Minute) }}
+			s, err := p.Check(context.Background(), &Attempt{Request: tc.req, User: tc.user, Proved: tc.proved})
+			got := ""
+			if s != nil {
+				got = s.Name()
+			}
+			if got != tc.want || !errors.Is(err, tc.wantErr) {
+				t.Errorf("step %q, err %v; want %q, %v", got, err, tc.want, tc.wantErr)
+			}
+			if asked != tc.wantAsked || fallbackAsked != tc.wantFallbackAsked {
+				t.Errorf("asked %d and the fallback %d times; want %d and %d", asked, fallbackAsked, tc.wantAsked, tc.wantFallbackAsked)
+			}
+		})
+	}
+}

@@ -368,6 +368,10 @@ func boolInt(b bool) int {
 
 const userCols = `id, username, password_hash, name, email, email_verified, picture, created_at, profile, updated_at, disabled, admin`
 
+// emptyProfile is the stored form of a profile with no claim set (the
+// column's default too).
+const emptyProfile = "{}"
+
 func encodeProfile(p storage.Profile) (string, error) {
 	raw, err := json.Marshal(p.Claims())
 	return string(raw), err
@@ -382,8 +386,12 @@ func scanUser(r scanner) (*storage.User, error) {
 		return nil, notFound(err)
 	}
 	var p storage.ProfileClaims
-	if err := json.Unmarshal([]byte(profile), &p); err != nil {
-		return nil, fmt.Errorf("user %s: profile: %w", u.ID, err)
+	// Most people never fill in a profile: "{}" needs no decoding, and
+	// a user is read on every token request.
+	if profile != emptyProfile {
+		if err := json.Unmarshal([]byte(profile), &p); err != nil {
+			return nil, fmt.Errorf("user %s: profile: %w", u.ID, err)
+		}
 	}
 	u.Profile = p.Profile(fromUnix(updated))
 	u.EmailVerified, u.Disabled, u.Admin = verified != 0, disabled != 0, adm != 0
