@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -392,18 +390,8 @@ func TestBackupFactorsToPostgres(t *testing.T) {
 // did what it says, names the operator in the audit log, and explains a
 // mistake with a non-zero exit.
 func TestCLIUserFactors(t *testing.T) {
-	bin := buildBawwab(t)
 	e := start(t)
-	run := func(wantOK bool, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=", "BAWWAB_ADMIN_TOKEN="+adminToken, "BAWWAB_OPERATOR=noor")
-		out, err := cmd.CombinedOutput()
-		if (err == nil) != wantOK {
-			t.Fatalf("bawwab %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	run := newCLI(t, "BAWWAB_ADMIN_TOKEN="+adminToken, "BAWWAB_OPERATOR=noor").run
 	remote := func(args ...string) []string { return append(args, "--server", e.AdminURL) }
 	ctx := t.Context()
 	if err := e.Store.CreatePasskey(ctx, storage.Passkey{ID: "cred-1", UserID: e.UserID, Name: "Phone", Credential: "{}", CreatedAt: time.Now()}); err != nil {

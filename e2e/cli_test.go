@@ -19,18 +19,9 @@ import (
 // server's admin API (--server) and against a store directly, and checks
 // that each did what it says: both paths are the one admin API.
 func TestCLI(t *testing.T) {
-	bin := buildBawwab(t)
 	e := start(t)
-	run := func(wantOK bool, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=", "BAWWAB_ADMIN_TOKEN="+adminToken)
-		out, err := cmd.CombinedOutput()
-		if (err == nil) != wantOK {
-			t.Fatalf("bawwab %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	bin := buildBawwab(t)
+	run := newCLI(t, "BAWWAB_ADMIN_TOKEN="+adminToken).run
 	remote := func(args ...string) []string { return append(args, "--server", e.AdminURL) }
 
 	// Remote: add a client, see it, use it.

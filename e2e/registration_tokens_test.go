@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -200,18 +198,8 @@ func raceSingleUse(t *testing.T, nodes []*env) {
 // directly; the token the CLI shows once registers a client, and is
 // refused once used up and once revoked.
 func TestCLIRegistrationTokens(t *testing.T) {
-	bin := buildBawwab(t)
 	e := start(t)
-	run := func(wantOK bool, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=", "BAWWAB_ADMIN_TOKEN="+adminToken, "BAWWAB_OPERATOR=nadia")
-		out, err := cmd.CombinedOutput()
-		if (err == nil) != wantOK {
-			t.Fatalf("bawwab %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	run := newCLI(t, "BAWWAB_ADMIN_TOKEN="+adminToken, "BAWWAB_OPERATOR=nadia").run
 	remote := func(args ...string) []string {
 		return append(append([]string{"registration", "token"}, args...), "--server", e.AdminURL)
 	}

@@ -104,6 +104,39 @@ func buildBawwab(t *testing.T) string {
 	return b.bin
 }
 
+// cli runs the built bawwab binary as an operator would, with env added
+// to this process's environment and no configuration file.
+type cli struct {
+	t   *testing.T
+	bin string
+	env []string
+}
+
+// newCLI builds bawwab (once) and returns its runner.
+func newCLI(t *testing.T, env ...string) *cli {
+	return &cli{t: t, bin: buildBawwab(t), env: append([]string{"BAWWAB_CONFIG="}, env...)}
+}
+
+// run runs bawwab with args, failing the test unless it exits with
+// success exactly when wantOK; it returns what bawwab wrote.
+func (c *cli) run(wantOK bool, args ...string) string {
+	c.t.Helper()
+	return c.runIn("", wantOK, args...)
+}
+
+// runIn is run with stdin as the standard input.
+func (c *cli) runIn(stdin string, wantOK bool, args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if (err == nil) != wantOK {
+		c.t.Fatalf("bawwab %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
 // removeBawwabBuild removes the shared build once every test has run.
 func removeBawwabBuild() {
 	if bawwabBuild.dir != "" {

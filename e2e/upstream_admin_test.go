@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -200,19 +199,12 @@ func TestUpstreamConfiguredReadOnly(t *testing.T) {
 // TestUpstreamCLI: bawwab upstream add, list, users, disable, enable and
 // delete, through a running server's admin API and on the store.
 func TestUpstreamCLI(t *testing.T) {
-	bin := buildBawwab(t)
 	op := startGitHubOP(t)
 	e := start(t)
+	admin := newCLI(t, "BAWWAB_ADMIN_TOKEN="+adminToken, "BAWWAB_OPERATOR=cli-operator")
 	run := func(wantOK bool, stdin string, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, append(args, "--server", e.AdminURL)...)
-		cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=", "BAWWAB_ADMIN_TOKEN="+adminToken, "BAWWAB_OPERATOR=cli-operator")
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		if (err == nil) != wantOK {
-			t.Fatalf("bawwab %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
+		return admin.runIn(stdin, wantOK, append(args, "--server", e.AdminURL)...)
 	}
 	c := op.Config("gh")
 	out := run(true, "gh-secret\n", "upstream", "add", "--id", "gh", "--preset", "github", "--name", "GitHub", "--name-ar", "جيت هب",
@@ -267,15 +259,10 @@ func TestUpstreamCLI(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte("google-secret-value\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	operator := newCLI(t, "BAWWAB_OPERATOR=cli-operator")
 	local := func(wantOK bool, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, append(args, "--data-dir", dir)...)
-		cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=", "BAWWAB_OPERATOR=cli-operator")
-		out, err := cmd.CombinedOutput()
-		if (err == nil) != wantOK {
-			t.Fatalf("bawwab %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
+		return operator.run(wantOK, append(args, "--data-dir", dir)...)
 	}
 	local(true, "upstream", "add", "--id", "google", "--preset", "google", "--name", "Google", "--client-id", "x.apps.googleusercontent.com",
 		"--client-secret-file", secretFile)
