@@ -741,7 +741,9 @@ type Prune struct {
 	// ago, has nothing left that depends on it and is deleted.
 	TokenLifetime time.Duration
 	// AuditRetention deletes audit events older than this, whatever the
-	// retention when they were recorded.
+	// retention when they were recorded, and the initial access tokens
+	// of dynamic registration revoked or expired longer ago than this
+	// (those events name them); zero keeps such tokens.
 	AuditRetention time.Duration
 	// Batch is the number of rows one statement deletes; zero means 500.
 	// MaxBatches bounds the statements per kind of row and call; zero means

@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"AuditByUpstream", testAuditByUpstream},
 		{"InitialAccessTokens", testInitialAccessTokens},
 		{"InitialAccessTokenRace", testInitialAccessTokenRace},
+		{"PruneInitialAccessTokens", testPruneInitialAccessTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
