@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"PruneBatches", testPruneBatches},
 		{"Ping", testPing},
 		{"UserEmails", testUserEmails},
+		{"UserEmailsIDN", testUserEmailsIDN},
 		{"RevokeUserGrants", testRevokeUserGrants},
 		{"MailOutbox", testMailOutbox},
 		{"MailClaimRace", testMailClaimRace},
