@@ -993,7 +993,10 @@ func (a *API) checkBackup(b Backup) error {
 // passkey only) and a valid profile.
 func (u BackupUser) check() error {
 	noPassword := u.PasswordHash == "" && (len(u.Links) > 0 || u.Factors != nil && len(u.Factors.Passkeys) > 0)
-	if u.ID == "" || u.Username == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") && !noPassword {
+	if storage.CheckUsername(u.Username) != nil {
+		return badRequest("user " + strconv.Quote(u.Username) + ": a username may not be empty, nor have spaces, control or invisible characters, nor mix scripts")
+	}
+	if u.ID == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") && !noPassword {
 		return badRequest("user " + u.Username + ": id, username and an argon2id password_hash are required (the hash may be empty for a user with an upstream link or a passkey)")
 	}
 	su := storage.User{Name: u.Name, Email: u.Email, Picture: u.Picture, Profile: u.Profile.Profile(time.Time{})}

@@ -496,9 +496,17 @@ type Storage interface {
 	Upstreams
 	InitialAccessTokens
 
+	// CreateUser stores a new user; a taken id, or a username whose
+	// UsernameKey another user's has (admin and Admin), is
+	// ErrAlreadyExists. CreateUpstreamUser keeps the same rule.
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUserByUsername returns the user with exactly this username.
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	// UsernameTaken reports whether a user has this username, or one of
+	// the same UsernameKey, so that a form can refuse a lookalike before
+	// it spends anything (an invitation).
+	UsernameTaken(ctx context.Context, username string) (bool, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	UpdateUserPassword(ctx context.Context, id, passwordHash string) error
 	// SetFirstPassword gives a user without a password (one made just in

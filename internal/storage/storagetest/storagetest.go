@@ -54,6 +54,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Ping", testPing},
 		{"UserEmails", testUserEmails},
 		{"UserEmailsIDN", testUserEmailsIDN},
+		{"UsernameKeys", testUsernameKeys},
+		{"UsernameKeyRace", testUsernameKeyRace},
 		{"RevokeUserGrants", testRevokeUserGrants},
 		{"MailOutbox", testMailOutbox},
 		{"MailClaimRace", testMailClaimRace},
