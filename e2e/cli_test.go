@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/password"
 	"github.com/bawwab/bawwab/internal/storage"
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
@@ -159,14 +160,17 @@ func TestCLI(t *testing.T) {
 	// Export from the running server, import into another store: users keep
 	// their passwords, clients their secrets; a second import adds nothing.
 	backup := filepath.Join(t.TempDir(), "backup.json")
+	iat := run(true, remote("registration", "token", "create", "--label", "partner", "--max-uses", "2", "-o", "json")...)
 	exported := run(true, remote("export")...)
 	if err := os.WriteFile(backup, []byte(exported), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 1 added, 0 already there") || !strings.Contains(out, "clients: 8 added") {
+	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 1 added, 0 already there") || !strings.Contains(out, "clients: 8 added") ||
+		!strings.Contains(out, "registration tokens: 1 added, 0 already there") {
 		t.Fatalf("import:\n%s", out)
 	}
-	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 0 added, 1 already there") {
+	if out := run(true, "import", backup, "--data-dir", dir); !strings.Contains(out, "users: 0 added, 1 already there") ||
+		!strings.Contains(out, "registration tokens: 0 added, 1 already there") {
 		t.Fatalf("second import:\n%s", out)
 	}
 	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "bawwab.db"))
@@ -188,6 +192,14 @@ func TestCLI(t *testing.T) {
 	c, err := store.GetClient(context.Background(), "cron")
 	if err != nil || c.SecretHash != storage.Hash(created.Secret) {
 		t.Fatalf("imported client: %v %+v", err, c)
+	}
+	var issued adminapi.RegistrationToken
+	if err := json.Unmarshal([]byte(iat), &issued); err != nil {
+		t.Fatalf("registration token create: %v\n%s", err, iat)
+	}
+	if tok, err := store.GetInitialAccessToken(context.Background(), storage.Hash(issued.Token)); err != nil || tok.ID != issued.ID ||
+		tok.MaxUses != 2 || tok.Label != "partner" {
+		t.Fatalf("imported registration token: %v %+v", err, tok)
 	}
 	if out := run(false, "import", "/nonexistent.json", "--data-dir", dir); !strings.Contains(out, "no such file") {
 		t.Fatalf("missing file:\n%s", out)

@@ -74,6 +74,9 @@ func printImported(w io.Writer, n adminapi.Imported) {
 		fmt.Fprintf(w, "upstreams: %d added, %d already there\nupstream links: %d added, %d already there\n",
 			n.UpstreamsAdded, n.UpstreamsSkipped, n.LinksAdded, n.LinksSkipped)
 	}
+	if n.RegistrationTokensAdded+n.RegistrationTokensSkipped > 0 {
+		fmt.Fprintf(w, "registration tokens: %d added, %d already there\n", n.RegistrationTokensAdded, n.RegistrationTokensSkipped)
+	}
 	if n.UpstreamSecretsSkipped > 0 {
 		fmt.Fprintf(w, "upstreams added disabled, without their client secret: %d (sealed under another upstream-secret-seal key: set the secret again with upstream update --client-secret-file, then enable them)\n", n.UpstreamSecretsSkipped)
 	}

@@ -205,10 +205,12 @@ var (
 // confirmed. With invitations, the invitation is spent before the account
 // exists: of two sign-ups with one invitation, one wins.
 func (h *Handler) createAccount(ctx context.Context, d signupData, pw string) (storage.User, error) {
-	if _, err := h.Store.GetUserByUsername(ctx, d.Username); err == nil {
-		return storage.User{}, errUsernameTaken
-	} else if !errors.Is(err, storage.ErrNotFound) {
+	// Taken also when another account's name differs only in case or
+	// width (storage.UsernameKey): checked before an invitation is spent.
+	if taken, err := h.Store.UsernameTaken(ctx, d.Username); err != nil {
 		return storage.User{}, err
+	} else if taken {
+		return storage.User{}, errUsernameTaken
 	}
 	if h.Signup == SignupInvite {
 		_, err := h.Store.ConsumeAccountToken(ctx, storage.Hash(d.Invite), storage.TokenInvite, h.Now())

@@ -55,8 +55,8 @@ type UserSpec struct {
 // AddUser validates spec, hashes the password with argon2id and stores the
 // user. It returns the new user's id.
 func AddUser(ctx context.Context, s storage.Storage, spec UserSpec, p password.Params) (string, error) {
-	if spec.Username == "" || strings.ContainsAny(spec.Username, " \t\r\n") {
-		return "", invalid("username is required and may not contain spaces")
+	if spec.Username == "" || len(spec.Username) > 200 || storage.CheckUsername(spec.Username) != nil {
+		return "", invalid("username is required, at most 200 bytes, without spaces, control or invisible characters, and in one script")
 	}
 	if err := password.Check(spec.Password, spec.Username); err != nil {
 		return "", invalid("%v", err)
@@ -75,7 +75,7 @@ func AddUser(ctx context.Context, s storage.Storage, spec UserSpec, p password.P
 		u.Name = spec.Username
 	}
 	if err := s.CreateUser(ctx, u); errors.Is(err, storage.ErrAlreadyExists) {
-		return "", exists("a user named %q exists already", spec.Username)
+		return "", exists("a user named %q, or a name that differs from it only in case or character width, exists already", spec.Username)
 	} else if err != nil {
 		return "", err
 	}

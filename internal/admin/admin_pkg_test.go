@@ -168,9 +168,18 @@ func TestAddUserAndClient(t *testing.T) {
 		wantErr string
 	}{
 		{"valid", UserSpec{Username: "amal", Password: "a long and unusual passphrase"}, ""},
-		{"duplicate", UserSpec{Username: "amal", Password: "another long passphrase here"}, `a user named "amal" exists already`},
+		{"duplicate", UserSpec{Username: "amal", Password: "another long passphrase here"}, `a user named "amal", or a name that differs from it only in case`},
+		{"duplicate in upper case", UserSpec{Username: "Amal", Password: "another long passphrase here"}, `a user named "Amal", or a name that differs`},
+		{"duplicate in full width", UserSpec{Username: "ａｍａｌ", Password: "another long passphrase here"}, "exists already"},
+		{"Unicode", UserSpec{Username: "أمل", Password: "a long and unusual passphrase"}, ""},
 		{"no username", UserSpec{Password: "a long and unusual passphrase"}, "username is required"},
-		{"space in username", UserSpec{Username: "a b", Password: "a long and unusual passphrase"}, "may not contain spaces"},
+		{"space in username", UserSpec{Username: "a b", Password: "a long and unusual passphrase"}, "without spaces"},
+		{"no-break space", UserSpec{Username: "a\u00a0b", Password: "a long and unusual passphrase"}, "without spaces"},
+		{"zero-width space", UserSpec{Username: "om\u200bar", Password: "a long and unusual passphrase"}, "invisible"},
+		{"right-to-left override", UserSpec{Username: "\u202enimda", Password: "a long and unusual passphrase"}, "invisible"},
+		{"Hangul filler", UserSpec{Username: "omar\u3164", Password: "a long and unusual passphrase"}, "invisible"},
+		{"control character", UserSpec{Username: "omar\x01", Password: "a long and unusual passphrase"}, "control"},
+		{"Cyrillic a among Latin", UserSpec{Username: "\u0430dmin", Password: "a long and unusual passphrase"}, "one script"},
 		{"weak password", UserSpec{Username: "omar", Password: "omar"}, "password"},
 	}
 	for _, tt := range users {

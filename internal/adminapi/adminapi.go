@@ -832,19 +832,24 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 // ---- export and import
 
 // BackupVersion is the version of the backups this server writes; it
-// reads those of versions 1 (without second factors) and 2 (without
-// upstreams and upstream links) too.
-const BackupVersion = 3
+// reads those of versions 1 (without second factors), 2 (without
+// upstreams and upstream links) and 3 (without the initial access tokens
+// of dynamic registration) too. A server that reads only up to 3 refuses
+// a backup of version 4 rather than drop its tokens unsaid.
+const BackupVersion = 4
 
-// Backup is every user and client, with their hashes, and the upstreams
-// added through the API, for backups and migrations between stores. It
-// holds password hashes, recovery code hashes, sealed TOTP secrets and
-// sealed upstream client secrets: keep it as secret as the database.
+// Backup is every user and client, with their hashes, the upstreams
+// added through the API and the initial access tokens of dynamic
+// registration, for backups and migrations between stores. It holds
+// password hashes, recovery code hashes, sealed TOTP secrets, sealed
+// upstream client secrets and token hashes: keep it as secret as the
+// database.
 type Backup struct {
-	Version   int              `json:"version"`
-	Users     []BackupUser     `json:"users"`
-	Clients   []BackupClient   `json:"clients"`
-	Upstreams []BackupUpstream `json:"upstreams,omitempty"`
+	Version            int                       `json:"version"`
+	Users              []BackupUser              `json:"users"`
+	Clients            []BackupClient            `json:"clients"`
+	Upstreams          []BackupUpstream          `json:"upstreams,omitempty"`
+	RegistrationTokens []BackupRegistrationToken `json:"registration_tokens,omitempty"`
 }
 
 // BackupUser is a user with its password hash, second factors and
@@ -885,6 +890,10 @@ type Imported struct {
 	UpstreamSecretsSkipped int `json:"upstream_secrets_skipped"`
 	LinksAdded             int `json:"upstream_links_added"`
 	LinksSkipped           int `json:"upstream_links_skipped"`
+	// RegistrationTokensAdded and RegistrationTokensSkipped count the
+	// initial access tokens added and those whose id or hash exists.
+	RegistrationTokensAdded   int `json:"registration_tokens_added"`
+	RegistrationTokensSkipped int `json:"registration_tokens_skipped"`
 }
 
 func (a *API) export(w http.ResponseWriter, r *http.Request) error {
@@ -898,6 +907,9 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) error {
 	}
 	b := Backup{Version: BackupVersion, Users: []BackupUser{}, Clients: []BackupClient{}}
 	if b.Upstreams, err = a.backupUpstreams(r.Context()); err != nil {
+		return err
+	}
+	if b.RegistrationTokens, err = a.backupRegistrationTokens(r.Context()); err != nil {
 		return err
 	}
 	for _, u := range users {
@@ -925,7 +937,7 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if b.Version < 1 || b.Version > BackupVersion {
-		return badRequest("unknown backup version; this server reads versions 1 to 3")
+		return badRequest("unknown backup version; this server reads versions 1 to 4")
 	}
 	if err := a.checkBackup(b); err != nil {
 		return err
@@ -944,11 +956,20 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	if err := a.importUpstreams(r, b.Upstreams, &out); err != nil {
 		return err
 	}
+	if err := a.importRegistrationTokens(r.Context(), b.RegistrationTokens, &out); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// checkBackup checks every user, client and upstream of a backup.
+// checkBackup checks every user, client, upstream and initial access
+// token of a backup.
 func (a *API) checkBackup(b Backup) error {
+	for _, t := range b.RegistrationTokens {
+		if err := t.check(); err != nil {
+			return err
+		}
+	}
 	for _, u := range b.Users {
 		if err := u.check(); err != nil {
 			return err
@@ -972,7 +993,10 @@ func (a *API) checkBackup(b Backup) error {
 // passkey only) and a valid profile.
 func (u BackupUser) check() error {
 	noPassword := u.PasswordHash == "" && (len(u.Links) > 0 || u.Factors != nil && len(u.Factors.Passkeys) > 0)
-	if u.ID == "" || u.Username == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") && !noPassword {
+	if storage.CheckUsername(u.Username) != nil {
+		return badRequest("user " + strconv.Quote(u.Username) + ": a username may not be empty, nor have spaces, control or invisible characters, nor mix scripts")
+	}
+	if u.ID == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") && !noPassword {
 		return badRequest("user " + u.Username + ": id, username and an argon2id password_hash are required (the hash may be empty for a user with an upstream link or a passkey)")
 	}
 	su := storage.User{Name: u.Name, Email: u.Email, Picture: u.Picture, Profile: u.Profile.Profile(time.Time{})}

@@ -42,15 +42,16 @@ var ErrBadAddress = errors.New("mail: not a valid email address")
 const MaxAddressLen = 254
 
 // CheckAddress reports whether addr is one plain address
-// (local@domain, RFC 5322 §3.4.1) with nothing around it: no display name,
-// no group, no line break or other control character that could end a
-// header and start another.
+// (local@domain, RFC 5322 §3.4.1) whose domain is a valid domain name,
+// internationalised or not (storage.CheckEmailDomain), with nothing around
+// it: no display name, no group, no line break or other control character
+// that could end a header and start another.
 func CheckAddress(addr string) error {
 	if addr == "" || len(addr) > MaxAddressLen || strings.IndexFunc(addr, unicode.IsControl) >= 0 {
 		return ErrBadAddress
 	}
 	a, err := netmail.ParseAddress(addr)
-	if err != nil || a.Name != "" || a.Address != addr || !strings.Contains(addr, "@") {
+	if err != nil || a.Name != "" || a.Address != addr || !strings.Contains(addr, "@") || storage.CheckEmailDomain(addr) != nil {
 		return ErrBadAddress
 	}
 	return nil

@@ -26,6 +26,13 @@ func TestCheckAddress(t *testing.T) {
 		{"two addresses", "a@example.com, b@example.com", false},
 		{"line break", "amal@example.com\r\nBcc: eve@example.com", false},
 		{"too long", strings.Repeat("a", 250) + "@example.com", false},
+		{"internationalised domain", "amal@bücher.example", true},
+		{"punycode domain", "amal@xn--bcher-kva.example", true},
+		{"Arabic domain", "amal@مثال.example", true},
+		{"invalid punycode", "amal@xn--a.example", false},
+		{"disallowed code point", "amal@exa mple.com", false},
+		{"underscore in domain", "amal@ex_ample.com", false},
+		{"leading hyphen label", "amal@-example.com", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -98,7 +99,7 @@ func (s *SMTP) Deliver(ctx context.Context, m storage.Mail) error {
 	if err := CheckAddress(m.To); err != nil {
 		return err
 	}
-	if err := msg.To(m.To); err != nil {
+	if err := msg.To(wireAddress(m.To)); err != nil {
 		return fmt.Errorf("to: %w", err)
 	}
 	msg.Subject(headerText(m.Subject))
@@ -133,4 +134,17 @@ func (s *SMTP) Deliver(ctx context.Context, m storage.Mail) error {
 		return err
 	}
 	return c.DialAndSendWithContext(ctx, msg)
+}
+
+// wireAddress is addr with its domain in ASCII (IDNA ToASCII), as a relay
+// without SMTPUTF8 (RFC 6531) takes it; the local part stays as typed.
+func wireAddress(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return addr
+	}
+	if d, ok := storage.NormalDomain(addr[at+1:]); ok {
+		return addr[:at+1] + d
+	}
+	return addr
 }

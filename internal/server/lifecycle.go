@@ -88,7 +88,8 @@ func (s *Server) Run(ctx context.Context, public, admin net.Listener) error {
 
 // prune deletes ended rows (package storage, Prune): expired ones, rotated
 // refresh tokens past the reuse horizon, grants whose tokens all ended,
-// and audit events past retention.
+// audit events past retention, and initial access tokens that ended
+// longer ago than that.
 func (s *Server) prune(ctx context.Context) {
 	cfg := s.Config
 	n, err := s.Store.Prune(ctx, storage.Prune{

@@ -496,9 +496,17 @@ type Storage interface {
 	Upstreams
 	InitialAccessTokens
 
+	// CreateUser stores a new user; a taken id, or a username whose
+	// UsernameKey another user's has (admin and Admin), is
+	// ErrAlreadyExists. CreateUpstreamUser keeps the same rule.
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUserByUsername returns the user with exactly this username.
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	// UsernameTaken reports whether a user has this username, or one of
+	// the same UsernameKey, so that a form can refuse a lookalike before
+	// it spends anything (an invitation).
+	UsernameTaken(ctx context.Context, username string) (bool, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	UpdateUserPassword(ctx context.Context, id, passwordHash string) error
 	// SetFirstPassword gives a user without a password (one made just in
@@ -741,7 +749,9 @@ type Prune struct {
 	// ago, has nothing left that depends on it and is deleted.
 	TokenLifetime time.Duration
 	// AuditRetention deletes audit events older than this, whatever the
-	// retention when they were recorded.
+	// retention when they were recorded, and the initial access tokens
+	// of dynamic registration revoked or expired longer ago than this
+	// (those events name them); zero keeps such tokens.
 	AuditRetention time.Duration
 	// Batch is the number of rows one statement deletes; zero means 500.
 	// MaxBatches bounds the statements per kind of row and call; zero means

@@ -43,6 +43,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/bawwab/bawwab/internal/storage"
 )
 
 // Types of upstream.
@@ -142,7 +144,7 @@ func (c Config) Resolved() Config {
 		Email: or(c.Claims.Email, p.Claims.Email), EmailVerified: or(c.Claims.EmailVerified, p.Claims.EmailVerified),
 		Name: or(c.Claims.Name, p.Claims.Name)}
 	for i, d := range c.AllowedDomains {
-		c.AllowedDomains[i] = strings.ToLower(strings.TrimSpace(d))
+		c.AllowedDomains[i], _ = storage.NormalDomain(d)
 	}
 	return c
 }
@@ -312,13 +314,16 @@ func text(v any) string {
 	return ""
 }
 
-// Domain returns the lowercase domain of an email address, or "".
+// Domain returns the domain of an email address as it is compared
+// (storage.NormalDomain: lower case, internationalised names in their
+// ASCII form), or "".
 func Domain(email string) string {
 	at := strings.LastIndexByte(email, '@')
 	if at <= 0 || at == len(email)-1 {
 		return ""
 	}
-	return strings.ToLower(email[at+1:])
+	d, _ := storage.NormalDomain(email[at+1:])
+	return d
 }
 
 // DomainAllowed reports whether the identity's email may sign in through

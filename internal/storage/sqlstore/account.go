@@ -25,11 +25,17 @@ func emailKey(u storage.User) string {
 
 // GetUserByEmail looks a user up by its confirmed address.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*storage.User, error) {
-	key := storage.NormalEmail(email)
-	if key == "" {
+	keys := storage.EmailKeys(email)
+	switch len(keys) {
+	case 0:
 		return nil, storage.ErrNotFound
+	case 1:
+		return scanUser(s.readRow(ctx, `SELECT `+userCols+` FROM users WHERE email_key = $1`, keys[0]))
 	}
-	return scanUser(s.readRow(ctx, `SELECT `+userCols+` FROM users WHERE email_key = $1`, key))
+	// A key written before domains were normalised may spell the domain
+	// in Unicode; the normalised key wins should both exist.
+	return scanUser(s.readRow(ctx, `SELECT `+userCols+` FROM users WHERE email_key IN ($1, $2) ORDER BY email_key = $1 DESC LIMIT 1`,
+		keys[0], keys[1]))
 }
 
 // RevokeUserGrants revokes every live grant of a user.

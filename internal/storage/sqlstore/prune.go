@@ -48,7 +48,12 @@ func (s *Store) Prune(ctx context.Context, p storage.Prune) (int64, error) {
 		work = append(work, pruning{"refresh_tokens", "hash", "used_at <> 0 AND used_at < $1", unix(p.Now.Add(-p.ReuseHorizon))})
 	}
 	if p.AuditRetention > 0 {
-		work = append(work, pruning{"audit_events", "id", "at_ms < $1", p.Now.Add(-p.AuditRetention).UnixMilli()})
+		cut := p.Now.Add(-p.AuditRetention)
+		work = append(work, pruning{"audit_events", "id", "at_ms < $1", cut.UnixMilli()},
+			// An initial access token that can no longer register a client
+			// goes once the audit events that name it have gone too (a
+			// table of operator-issued tokens: small, and scanned).
+			pruning{"initial_access_tokens", "id", "(revoked_at <> 0 AND revoked_at < $1) OR (expires_at <> 0 AND expires_at < $1)", unix(cut)})
 	}
 	if p.TokenLifetime > 0 {
 		cut := unix(p.Now.Add(-p.TokenLifetime))

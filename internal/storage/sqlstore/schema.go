@@ -336,5 +336,11 @@ var migrations = []string{
 		max_uses BIGINT NOT NULL,
 		uses BIGINT NOT NULL,
 		revoked_at BIGINT NOT NULL
-	);`,
+	);`, // 38: usernames unique under storage.UsernameKey (admin, Admin
+	// and full-width ａｄｍｉｎ are one name). SQL cannot compute the key:
+	// the column starts empty (NULL, which a unique index lets repeat) and
+	// Store.fillUsernameKeys fills it, so that users made before, even two
+	// whose names differ only in case, never make this migration fail.
+	`ALTER TABLE users ADD COLUMN username_key TEXT;
+	CREATE UNIQUE INDEX users_username_fold ON users (username_key);`,
 }

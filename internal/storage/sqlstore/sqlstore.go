@@ -100,6 +100,9 @@ func New(ctx context.Context, db *sql.DB, d Dialect, onClose ...func()) (*Store,
 	if err := s.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("%s: migrate: %w", d.Name, err)
 	}
+	if err := s.fillUsernameKeys(ctx); err != nil {
+		return nil, fmt.Errorf("%s: username keys: %w", d.Name, err)
+	}
 	return s, nil
 }
 
@@ -399,15 +402,19 @@ func scanUser(r scanner) (*storage.User, error) {
 	return &u, nil
 }
 
-// CreateUser stores a new user; ID and Username must be unique.
+// insertUser stores a user with its keys: the unique email key of a
+// confirmed address and the unique username key.
+const insertUser = `INSERT INTO users (` + userCols + `, email_key, username_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+
+// CreateUser stores a new user; ID and Username (in UsernameKey form)
+// must be unique.
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 	profile, err := encodeProfile(u.Profile)
 	if err != nil {
 		return err
 	}
-	return s.insert(ctx, `INSERT INTO users (`+userCols+`, email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		u.ID, u.Username, u.PasswordHash, u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, unix(u.CreatedAt), profile, unix(u.Profile.UpdatedAt),
-		boolInt(u.Disabled), boolInt(u.Admin), emailKey(u))
+	return s.insert(ctx, insertUser, u.ID, u.Username, u.PasswordHash, u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, unix(u.CreatedAt),
+		profile, unix(u.Profile.UpdatedAt), boolInt(u.Disabled), boolInt(u.Admin), emailKey(u), storage.UsernameKey(u.Username))
 }
 
 // UpdateUser replaces a user's name, email, picture and profile.
@@ -432,6 +439,59 @@ func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
 // GetUserByUsername returns the user with this username.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storage.User, error) {
 	return scanUser(s.readRow(ctx, `SELECT `+userCols+` FROM users WHERE username = $1`, username))
+}
+
+// UsernameTaken reports whether a user has this username or its key.
+func (s *Store) UsernameTaken(ctx context.Context, username string) (bool, error) {
+	var n int
+	err := s.readRow(ctx, `SELECT COUNT(*) FROM users WHERE username = $1 OR username_key = $2`, username, storage.UsernameKey(username)).Scan(&n)
+	return n > 0, err
+}
+
+// fillUsernameKeys gives the users made before usernames had a key theirs
+// (storage.UsernameKey), which SQL cannot compute, a batch of rows at a
+// time. A user whose key another user holds already (two names that
+// differ only in case, made before the key existed) keeps none: both
+// accounts stay as they are, and no new name of that key can be made,
+// since the other holds it; it gets its key at a later start once the
+// other is gone. It runs at every start, on the rows still without a key
+// (found through the key's index), and is safe on several nodes at once.
+func (s *Store) fillUsernameKeys(ctx context.Context) error {
+	after := ""
+	for {
+		ids, names, err := s.keyless(ctx, after)
+		if err != nil {
+			return err
+		}
+		for i, id := range ids {
+			_, err := s.exec(ctx, `UPDATE users SET username_key = $1 WHERE id = $2 AND username_key IS NULL`, storage.UsernameKey(names[i]), id)
+			if err != nil && !s.d.IsUniqueViolation(err) {
+				return err
+			}
+		}
+		if len(ids) < 500 {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// keyless reads, from the primary (a replica may lag), up to 500 users
+// without a username key whose id sorts after after.
+func (s *Store) keyless(ctx context.Context, after string) (ids, names []string, err error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, username FROM users WHERE username_key IS NULL AND id > $1 ORDER BY id LIMIT 500`, after)
+	if err != nil {
+		return nil, nil, s.classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, nil, err
+		}
+		ids, names = append(ids, id), append(names, name)
+	}
+	return ids, names, s.classify(rows.Err())
 }
 
 // ListUsers returns every user ordered by username.

@@ -59,9 +59,8 @@ func (s *Store) CreateUpstreamUser(ctx context.Context, u storage.User, l storag
 		if err := s.insertLink(ctx, tx, l); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userCols+`, email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			u.ID, u.Username, u.PasswordHash, u.Name, u.Email, boolInt(u.EmailVerified), u.Picture, unix(u.CreatedAt), profile,
-			unix(u.Profile.UpdatedAt), boolInt(u.Disabled), boolInt(u.Admin), emailKey(u))
+		_, err := tx.ExecContext(ctx, insertUser, u.ID, u.Username, u.PasswordHash, u.Name, u.Email, boolInt(u.EmailVerified), u.Picture,
+			unix(u.CreatedAt), profile, unix(u.Profile.UpdatedAt), boolInt(u.Disabled), boolInt(u.Admin), emailKey(u), storage.UsernameKey(u.Username))
 		if err != nil && s.d.IsUniqueViolation(err) {
 			return fmt.Errorf("%w: %v", storage.ErrAlreadyExists, err)
 		}

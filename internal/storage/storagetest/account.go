@@ -48,6 +48,32 @@ func testUserEmails(t *testing.T, s storage.Storage) {
 	mustNil(t, s.UpdateUser(ctx, b), "confirm an address given up")
 }
 
+// testUserEmailsIDN: an address whose domain is internationalised is one
+// address in its Unicode and its punycode spelling: confirmed once, it is
+// taken in either, and found by either.
+func testUserEmailsIDN(t *testing.T, s storage.Storage) {
+	a := storage.User{ID: "u1", Username: "amal", PasswordHash: "$argon2id$x", Name: "Amal", Email: "amal@Bücher.example", EmailVerified: true, CreatedAt: now()}
+	mustNil(t, s.CreateUser(ctx, a), "create with a Unicode domain")
+	b := storage.User{ID: "u2", Username: "basel", PasswordHash: "$argon2id$x", Name: "Basel", Email: "amal@xn--bcher-kva.example", EmailVerified: true, CreatedAt: now()}
+	wantErr(t, s.CreateUser(ctx, b), storage.ErrAlreadyExists, "create with the punycode spelling of a taken address")
+	b.EmailVerified = false
+	mustNil(t, s.CreateUser(ctx, b), "create with the address unconfirmed")
+	b.EmailVerified = true
+	wantErr(t, s.UpdateUser(ctx, b), storage.ErrAlreadyExists, "confirm the punycode spelling of a taken address")
+	for _, spelling := range []string{"amal@bücher.example", "AMAL@XN--BCHER-KVA.EXAMPLE", "amal@ｂüｃｈｅｒ.example"} {
+		got, err := s.GetUserByEmail(ctx, spelling)
+		mustNil(t, err, "get by "+spelling)
+		if got.ID != "u1" || got.Email != a.Email {
+			t.Fatalf("get by %s: got %s %q, want u1 with its address as given", spelling, got.ID, got.Email)
+		}
+	}
+	c := storage.User{ID: "u3", Username: "c", PasswordHash: "$argon2id$x", Name: "C", Email: "c@xn--mgbh0fb.example", EmailVerified: true, CreatedAt: now()}
+	mustNil(t, s.CreateUser(ctx, c), "create with a punycode domain")
+	if got, err := s.GetUserByEmail(ctx, "c@مثال.example"); err != nil || got.ID != "u3" {
+		t.Fatalf("get a punycode address by its Unicode spelling: %v %v", got, err)
+	}
+}
+
 // testRevokeUserGrants: every grant of the user, and only of the user.
 func testRevokeUserGrants(t *testing.T, s storage.Storage) {
 	at := now()

@@ -119,3 +119,44 @@ func testInitialAccessTokenRace(t *testing.T, s storage.Storage) {
 		t.Fatalf("wins=%d losses=%d uses=%d, want 3, 21, 3", wins.Load(), losses.Load(), got.Uses)
 	}
 }
+
+// testPruneInitialAccessTokens: tokens revoked or expired longer ago than
+// the audit retention go; live ones, used-up ones and those that ended
+// within the retention stay; without a retention every token stays.
+func testPruneInitialAccessTokens(t *testing.T, s storage.Storage) {
+	at, day := now(), 24*time.Hour
+	retention := 30 * day
+	add := func(id string, expires, revoked time.Time, maxUses, uses int) {
+		tok := newIAT(id, maxUses)
+		tok.CreatedAt, tok.ExpiresAt, tok.RevokedAt, tok.Uses = at.Add(-100*day), expires, revoked, uses
+		mustNil(t, s.CreateInitialAccessToken(ctx, tok), "create "+id)
+	}
+	var never time.Time
+	add("live", never, never, 0, 0)
+	add("live-expiring", at.Add(day), never, 0, 0)
+	add("used-up-long-ago", never, never, 1, 1)
+	add("expired-long-ago", at.Add(-31*day), never, 0, 0)
+	add("expired-recently", at.Add(-29*day), never, 0, 0)
+	add("revoked-long-ago", never, at.Add(-31*day), 0, 0)
+	add("expired-long-ago-revoked-since", at.Add(-40*day), at.Add(-day), 0, 0) // it ended at its expiry
+	add("revoked-recently", never, at.Add(-29*day), 0, 0)
+
+	n, err := s.Prune(ctx, storage.Prune{Now: at})
+	mustNil(t, err, "prune without a retention")
+	if n != 0 {
+		t.Fatalf("pruning without a retention removed %d rows, want 0", n)
+	}
+	n, err = s.Prune(ctx, storage.Prune{Now: at, AuditRetention: retention, Batch: 1})
+	mustNil(t, err, "prune")
+	if n != 3 {
+		t.Errorf("pruned %d rows, want 3", n)
+	}
+	for id, want := range map[string]error{
+		"live": nil, "live-expiring": nil, "used-up-long-ago": nil, "expired-recently": nil, "revoked-recently": nil,
+		"expired-long-ago": storage.ErrNotFound, "revoked-long-ago": storage.ErrNotFound, "expired-long-ago-revoked-since": storage.ErrNotFound,
+	} {
+		if _, err := s.GetInitialAccessToken(ctx, storage.Hash("token "+id)); !errors.Is(err, want) {
+			t.Errorf("token %s after pruning: got %v, want %v", id, err, want)
+		}
+	}
+}

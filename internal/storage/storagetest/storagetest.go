@@ -53,6 +53,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"PruneBatches", testPruneBatches},
 		{"Ping", testPing},
 		{"UserEmails", testUserEmails},
+		{"UserEmailsIDN", testUserEmailsIDN},
+		{"UsernameKeys", testUsernameKeys},
+		{"UsernameKeyRace", testUsernameKeyRace},
 		{"RevokeUserGrants", testRevokeUserGrants},
 		{"MailOutbox", testMailOutbox},
 		{"MailClaimRace", testMailClaimRace},
@@ -82,6 +85,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"AuditByUpstream", testAuditByUpstream},
 		{"InitialAccessTokens", testInitialAccessTokens},
 		{"InitialAccessTokenRace", testInitialAccessTokenRace},
+		{"PruneInitialAccessTokens", testPruneInitialAccessTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
