@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bawwab/bawwab/internal/admin"
 	"github.com/bawwab/bawwab/internal/audit"
@@ -993,8 +994,12 @@ func (a *API) checkBackup(b Backup) error {
 // passkey only) and a valid profile.
 func (u BackupUser) check() error {
 	noPassword := u.PasswordHash == "" && (len(u.Links) > 0 || u.Factors != nil && len(u.Factors.Passkeys) > 0)
-	if storage.CheckUsername(u.Username) != nil {
-		return badRequest("user " + strconv.Quote(u.Username) + ": a username may not be empty, nor have spaces, control or invisible characters, nor mix scripts")
+	// A backup holds accounts that exist: a name the rules of new accounts
+	// (storage.CheckUsername) would refuse today was allowed when it was
+	// made, and a restore must not lose its account; only a name no
+	// version accepted is refused.
+	if u.Username == "" || strings.ContainsAny(u.Username, " \t\r\n") || !utf8.ValidString(u.Username) {
+		return badRequest("user " + strconv.Quote(u.Username) + ": a username may not be empty nor have spaces")
 	}
 	if u.ID == "" || !strings.HasPrefix(u.PasswordHash, "$argon2id$") && !noPassword {
 		return badRequest("user " + u.Username + ": id, username and an argon2id password_hash are required (the hash may be empty for a user with an upstream link or a passkey)")
