@@ -77,6 +77,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"UpstreamUserRace", testUpstreamUserRace},
 		{"UnlinkUpstream", testUnlinkUpstream},
 		{"UnlinkUpstreamRace", testUnlinkUpstreamRace},
+		{"ClientGrant", testClientGrant},
+		{"ClientGrantRace", testClientGrantRace},
 		{"RemovePasskey", testRemovePasskey},
 		{"RemovePasskeyRace", testRemovePasskeyRace},
 		{"UpstreamSessions", testUpstreamSessions},
