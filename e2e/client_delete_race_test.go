@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -56,5 +57,59 @@ func TestDeletedClientGetsNoGrant(t *testing.T) {
 	}
 	if tok.Status != http.StatusUnauthorized || tok.Error != "invalid_client" || tok.Description == "" {
 		t.Fatalf("redeeming the code of a deleted client answered %d %s %q; want 401 invalid_client", tok.Status, tok.Error, tok.Description)
+	}
+}
+
+// TestRegistrationDeleteRace: RFC 7592 requests of a client that is being
+// deleted, or was just deleted on another node whose deletion this node's
+// client cache has not seen yet: a second DELETE and an update (PUT) find
+// no client, which is 401 as for any unknown client (RFC 7592 §2.3, §3),
+// never a 500. On one node, two DELETEs at once: one 204, one 401.
+func TestRegistrationDeleteRace(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	meta := map[string]any{"redirect_uris": []string{"https://gone.example/cb"}, "client_name": "Soon Gone", "scope": "openid"}
+	app := a.register("POST", "/register", registrationToken, meta)
+	if app.Status != http.StatusCreated {
+		t.Fatalf("registration: %+v", app)
+	}
+	onB := strings.Replace(app.RegistrationClientURI, a.URL, b.URL, 1)
+	if r := b.register("GET", onB, app.RegistrationAccessToken, nil); r.Status != http.StatusOK {
+		t.Fatalf("read on node b: %+v", r)
+	}
+	if d := a.register("DELETE", app.RegistrationClientURI, app.RegistrationAccessToken, nil); d.Status != http.StatusNoContent {
+		t.Fatalf("delete on node a: %+v", d)
+	}
+	upd := map[string]any{"client_id": app.ClientID, "redirect_uris": []string{"https://gone.example/cb"}, "client_name": "Back", "scope": "openid"}
+	if r := b.register("PUT", onB, app.RegistrationAccessToken, upd); r.Status != http.StatusUnauthorized || r.Error != "invalid_token" {
+		t.Fatalf("update on node b of the client node a deleted: %d %s %s; want 401 invalid_token", r.Status, r.Error, r.Description)
+	}
+	if r := b.register("DELETE", onB, app.RegistrationAccessToken, nil); r.Status != http.StatusUnauthorized || r.Error != "invalid_token" {
+		t.Fatalf("delete on node b of the client node a deleted: %d %s %s; want 401 invalid_token", r.Status, r.Error, r.Description)
+	}
+	if c, err := a.Store.GetClient(t.Context(), app.ClientID); err == nil {
+		t.Fatalf("the update brought the deleted client back: %+v", c)
+	}
+
+	for round := range 4 {
+		app := a.register("POST", "/register", registrationToken, meta)
+		statuses := map[int]int{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 2 {
+			wg.Go(func() {
+				<-start
+				st, _ := jsonCall(t, "DELETE", app.RegistrationClientURI, app.RegistrationAccessToken, nil)
+				mu.Lock()
+				statuses[st]++
+				mu.Unlock()
+			})
+		}
+		close(start)
+		wg.Wait()
+		if statuses[http.StatusNoContent] != 1 || statuses[http.StatusUnauthorized] != 1 {
+			t.Fatalf("round %d: two DELETEs at once answered %v; want one 204 and one 401", round, statuses)
+		}
 	}
 }
