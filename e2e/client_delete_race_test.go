@@ -113,3 +113,26 @@ func TestRegistrationDeleteRace(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletedClientTokensEnd: the access tokens of a client's own
+// (client_credentials, and what it exchanged them for) belong to no grant
+// that DeleteClient could revoke: once the operator deletes the client,
+// introspection answers them inactive at once, as it does tokens of a
+// grant, instead of active until they expire.
+func TestDeletedClientTokensEnd(t *testing.T) {
+	e := start(t)
+	tok := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"files.read"}}, "robot", e.RobotSecret)
+	if tok.Status != http.StatusOK {
+		t.Fatalf("client_credentials: %+v", tok)
+	}
+	const apiSecret = "api-secret-for-tests-0123456789"
+	if in := e.introspect(tok.AccessToken, "api", apiSecret); in["active"] != true {
+		t.Fatalf("before the deletion: %v", in)
+	}
+	if st, raw := e.adminCall("DELETE", "/admin/clients/robot", adminToken, nil, nil); st != http.StatusNoContent {
+		t.Fatalf("delete robot: %d %s", st, raw)
+	}
+	if in := e.introspect(tok.AccessToken, "api", apiSecret); in["active"] != false {
+		t.Fatalf("a client_credentials token of a deleted client is introspected %v", in)
+	}
+}
