@@ -33,9 +33,10 @@ func testUpstreamLinks(t *testing.T, s storage.Storage) {
 	}
 	_, err = s.GetUpstreamLink(ctx, "other", "s-1")
 	wantErr(t, err, storage.ErrNotFound, "same subject at another upstream")
-	mustNil(t, s.UseUpstreamLink(ctx, "corp", "s-1", now()), "use")
+	used := now()
+	mustNil(t, s.UseUpstreamLink(ctx, "corp", "s-1", used), "use")
 	got, _ = s.GetUpstreamLink(ctx, "corp", "s-1")
-	sameTime(t, got.LastUsedAt, now(), "last used")
+	sameTime(t, got.LastUsedAt, used, "last used")
 
 	// A user created with its link; a taken username creates neither.
 	u2 := storage.User{ID: "u2", Username: "bilal", Email: "bilal@corp.example", CreatedAt: now()}
@@ -151,7 +152,7 @@ func testUpstreams(t *testing.T, s storage.Storage) {
 	if got.Config != u.Config || got.SecretSealed != "sealed" || !got.Enabled {
 		t.Fatalf("get: %+v, want %+v", *got, u)
 	}
-	sameTime(t, got.CreatedAt, now(), "created")
+	sameTime(t, got.CreatedAt, u.CreatedAt, "created")
 	_, err = s.GetUpstream(ctx, "nosuch")
 	wantErr(t, err, storage.ErrNotFound, "get unknown")
 	u.Enabled, u.Config, u.SecretSealed = false, `{"id":"corp","client_id":"x"}`, "other"
