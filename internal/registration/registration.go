@@ -354,11 +354,27 @@ func (e *Endpoint) registered(r *http.Request) (*storage.Client, error) {
 	}
 	// Unknown client and wrong token look the same (§3: 401).
 	if err != nil || c.RegistrationTokenHash == "" || !sameSecret(storage.Hash(bearer(r)), c.RegistrationTokenHash) {
-		e := oautherr.New(oautherr.InvalidToken, "the registration access token does not match this client")
-		e.Status = http.StatusUnauthorized
-		return nil, e
+		return nil, notRegistered()
 	}
 	return c, nil
+}
+
+// notRegistered is the answer to a management request without this
+// client's registration access token, or for a client that does not
+// exist (RFC 7592 §2.3, §3: 401).
+func notRegistered() error {
+	return unauthorized("the registration access token does not match this client")
+}
+
+// storeError is the answer to a failed write of a registered client: one
+// deleted since registered read it (by a concurrent request, or on
+// another node before this node's client cache saw it) is unknown, as if
+// it had not been there (notRegistered), not a failure of the server.
+func storeError(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return notRegistered()
+	}
+	return oautherr.Wrap(err)
 }
 
 func (e *Endpoint) read(w http.ResponseWriter, r *http.Request) error {
@@ -405,7 +421,7 @@ func (e *Endpoint) update(w http.ResponseWriter, r *http.Request) error {
 	next.RegistrationTokenHash, next.CreatedAt = c.RegistrationTokenHash, c.CreatedAt
 	next.SecondFactor = c.SecondFactor // the operator's, which the client cannot lower
 	if err := e.Store.UpdateClient(r.Context(), next); err != nil {
-		return oautherr.Wrap(err)
+		return storeError(err)
 	}
 	return e.respond(w, http.StatusOK, next, secret, "")
 }
@@ -416,7 +432,7 @@ func (e *Endpoint) remove(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := e.Store.DeleteClient(r.Context(), c.ID, e.Now()); err != nil {
-		return oautherr.Wrap(err)
+		return storeError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

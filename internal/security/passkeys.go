@@ -237,8 +237,14 @@ func (h *Handler) passkeyDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Another user's passkey is as unknown as one that does not exist.
-	err := h.Store.DeletePasskey(r.Context(), u.ID, r.PostForm.Get("id"))
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+	// The only way in left stays (the store checks, in the same step as
+	// the delete, for a password, another passkey or an upstream link).
+	err := h.Store.RemovePasskey(r.Context(), u.ID, r.PostForm.Get("id"))
+	switch {
+	case errors.Is(err, storage.ErrLastWayIn):
+		h.render(w, r, http.StatusConflict, sess, u, pageData{Error: "security.passkey.last"})
+		return
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		h.fail(w, r, oautherr.Wrap(err))
 		return
 	}

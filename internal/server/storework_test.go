@@ -84,7 +84,7 @@ func TestStoreWorkPerOperation(t *testing.T) {
 			"delete auth_requests": 1, "insert auth_codes": 1,
 		}},
 		{"code redemption", func(t *testing.T) { code = s.authorize(t, authURL, cookies) }, func(t *testing.T) { rt = redeem(t, code) }, map[string]int{
-			"update auth_codes": 1, "select users": 1, "insert grants": 1, "insert refresh_tokens": 1, "insert audit_events": 1,
+			"update auth_codes": 1, "select users": 1, "tx create client grant": 1, "insert refresh_tokens": 1, "insert audit_events": 1,
 		}},
 		{"refresh", nil, func(t *testing.T) { rt = refresh(t, rt) }, map[string]int{
 			"select refresh_tokens": 1, "select grants": 1, "select users": 1, "tx rotate refresh token": 1, "insert audit_events": 1,

@@ -81,6 +81,15 @@ type Factors interface {
 	// DeletePasskey removes one of the user's passkeys; a passkey of
 	// another user is ErrNotFound.
 	DeletePasskey(ctx context.Context, userID, id string) error
+	// RemovePasskey removes one of the user's passkeys, as the person
+	// does on their Security page, while another way to sign in remains:
+	// a password, another passkey, or an upstream link. The check and the
+	// delete are one atomic step, taken under the same lock as
+	// UnlinkUpstream's, so that of a removal and an unlink of a person's
+	// last two ways in one succeeds and the other yields ErrLastWayIn,
+	// changing nothing. A passkey of another user, or none, is
+	// ErrNotFound. (DeletePasskey, without the check, is the operator's.)
+	RemovePasskey(ctx context.Context, userID, id string) error
 	// UsePasskey records a sign-in with the passkey whose authenticator
 	// reported signCount. The counter must grow (WebAuthn §6.1.1): unless
 	// both it and the stored one are zero (an authenticator without a

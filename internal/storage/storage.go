@@ -560,6 +560,14 @@ type Storage interface {
 	RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) error
 
 	CreateGrant(ctx context.Context, g Grant) error
+	// CreateClientGrant creates g as CreateGrant does, but only while its
+	// client (g.ClientID) exists: a client deleted before is ErrNotFound
+	// and creates nothing, and a DeleteClient concurrent with it, on any
+	// node, waits for it and revokes the grant, so that no live grant
+	// outlives its client (a token request that authenticated the client
+	// just before its deletion, or on a node whose client cache has not
+	// seen it yet, issues nothing that works).
+	CreateClientGrant(ctx context.Context, g Grant) error
 	GetGrant(ctx context.Context, id string) (*Grant, error)
 	// RevokeGrant marks the grant revoked; revoking twice is not an error.
 	RevokeGrant(ctx context.Context, id string, at time.Time) error

@@ -151,8 +151,8 @@ func (g AuthorizationCode) tokens(ctx context.Context, req *Request, c *storage.
 	// This redemption won the code all the same, so it gets its tokens,
 	// which are dead on arrival: exactly one redemption succeeds, and what
 	// a leaked code issued never works.
-	if err := i.Store.CreateGrant(ctx, grant); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
-		return nil, oautherr.Wrap(err)
+	if err := i.createGrant(ctx, grant); err != nil {
+		return nil, err
 	}
 	in := issue{subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce,
 		audience: audience}
@@ -169,6 +169,25 @@ func (g AuthorizationCode) tokens(ctx context.Context, req *Request, c *storage.
 			Detail: "grant_type=authorization_code scope=" + resp.Scope})
 	}
 	return resp, err
+}
+
+// errClientGone answers a token request whose client was deleted after it
+// authenticated (RFC 7592 §2.3, or an operator), on this node or another.
+var errClientGone = oautherr.New(oautherr.InvalidClient, "this client was deleted")
+
+// createGrant creates the grant of a redeemed code while its client
+// exists (storage CreateClientGrant): a client deleted meanwhile gets
+// nothing. A grant that exists already was created, revoked, by a replay
+// or a deletion that raced ahead; the tokens issued with it are dead.
+func (i *Issuer) createGrant(ctx context.Context, grant storage.Grant) error {
+	err := i.Store.CreateClientGrant(ctx, grant)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return errClientGone
+	case err != nil && !errors.Is(err, storage.ErrAlreadyExists):
+		return oautherr.Wrap(err)
+	}
+	return nil
 }
 
 // revokeGrant revokes the grant of a misused code or refresh token and

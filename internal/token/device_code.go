@@ -91,8 +91,8 @@ func (g DeviceCode) tokens(ctx context.Context, req *Request, d *storage.DeviceC
 		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL), AMR: d.AMR}
 	// The code is spent, so only a deletion of the user (storage.DeleteUser)
 	// can have created this grant, revoked: the tokens are dead on arrival.
-	if err := i.Store.CreateGrant(ctx, grant); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
-		return nil, oautherr.Wrap(err)
+	if err := i.createGrant(ctx, grant); err != nil {
+		return nil, err
 	}
 	in := issue{subject: user.ID, user: user, scopes: d.GrantedScopes, grant: &grant, authTime: d.AuthTime}
 	if slices.Contains(client.GrantTypes, "refresh_token") {

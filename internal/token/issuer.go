@@ -456,7 +456,8 @@ func (i *Issuer) liveGrant(ctx context.Context, id string) (*storage.Grant, erro
 var ErrInactive = oautherr.New(oautherr.InvalidToken, "the access token is not valid")
 
 // ValidateAccess checks a JWT access token minted by this issuer: signature,
-// typ, iss, exp/nbf, the deny list and its grant. It does not check aud.
+// typ, iss, exp/nbf, the deny list, and its grant, or for a token of no
+// grant its client. It does not check aud.
 func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims, error) {
 	c, err := i.verified.get(raw, func() (AccessClaims, error) {
 		var c AccessClaims
@@ -483,21 +484,40 @@ func (i *Issuer) ValidateAccess(ctx context.Context, raw string) (*AccessClaims,
 	if revoked {
 		return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
 	}
-	if c.GrantID != "" {
-		g, err := i.liveGrant(ctx, c.GrantID)
-		if err != nil {
-			return nil, oautherr.Wrap(err)
-		}
-		if g == nil {
-			return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
-		}
-		u, err := i.userEnabled(ctx, g.UserID)
-		if err != nil {
+	if c.GrantID == "" {
+		if err := i.clientExists(ctx, c.ClientID); err != nil {
 			return nil, err
 		}
-		c.UserID, c.User, c.Released = g.UserID, u, releasedOf(g)
+		return &c, nil
 	}
+	g, err := i.liveGrant(ctx, c.GrantID)
+	if err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	if g == nil {
+		return nil, oautherr.New(oautherr.InvalidToken, "the access token was revoked")
+	}
+	u, err := i.userEnabled(ctx, g.UserID)
+	if err != nil {
+		return nil, err
+	}
+	c.UserID, c.User, c.Released = g.UserID, u, releasedOf(g)
 	return &c, nil
+}
+
+// clientExists checks, when a token of no grant is used (a client's own,
+// from client_credentials or exchanged from one), that its client was not
+// deleted: DeleteClient revokes the grants of a client, and these tokens
+// have none. The lookup is the client cache's.
+func (i *Issuer) clientExists(ctx context.Context, clientID string) error {
+	_, err := i.Store.GetClient(ctx, clientID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return oautherr.New(oautherr.InvalidToken, "the client of the access token was deleted")
+	case err != nil:
+		return oautherr.Wrap(err)
+	}
+	return nil
 }
 
 // userEnabled checks, when a token is used, that its user still exists

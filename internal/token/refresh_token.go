@@ -1,6 +1,7 @@
 package token
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -76,7 +77,11 @@ func (g RefreshToken) Exchange(ctx context.Context, req *Request) (*Response, er
 	if err != nil {
 		return nil, err
 	}
-	nextRaw, next := i.successor(grant, t.Scopes, t.JKT, now)
+	// The successor keeps the binding, or takes that of this request: a
+	// public client's chain got without a proof is bound by the first
+	// refresh that sends one (RFC 9449 §5), so that from then on a stolen
+	// refresh token is useless without the key.
+	nextRaw, next := i.successor(grant, t.Scopes, cmp.Or(t.JKT, bindingOf(req)), now)
 	resp, err := i.respond(req, issue{subject: user.ID, user: user, scopes: scopes, grant: grant, authTime: t.AuthTime, refresh: nextRaw})
 	if err != nil {
 		return nil, err

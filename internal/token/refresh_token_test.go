@@ -228,3 +228,43 @@ func TestRefreshRetryConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshBindsUnboundChain: a public client's refresh token got
+// without a proof is bound by the first refresh that sends one (RFC 9449
+// §5): its successor refreshes only with that key. One refreshed without
+// a proof stays unbound; a confidential client's chain is never bound.
+func TestRefreshBindsUnboundChain(t *testing.T) {
+	f := newRefreshFixture(t, "")
+	next, err := f.refresh(RefreshToken{}, f.app, f.first, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt, err := f.store.GetRefreshToken(context.Background(), storage.Hash(next.RefreshToken)); err != nil || rt.JKT != "" {
+		t.Fatalf("a refresh without a proof bound the successor: %+v %v", rt, err)
+	}
+	next, err = f.refresh(RefreshToken{}, f.app, next.RefreshToken, "keyA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt, err := f.store.GetRefreshToken(context.Background(), storage.Hash(next.RefreshToken)); err != nil || rt.JKT != "keyA" {
+		t.Fatalf("the first refresh with a proof left the successor unbound: %+v %v", rt, err)
+	}
+	for _, key := range []string{"", "keyB"} {
+		if _, err := f.refresh(RefreshToken{}, f.app, next.RefreshToken, key); oautherr.Code(err) != oautherr.InvalidGrant {
+			t.Fatalf("the bound successor refreshed with key %q: %v", key, err)
+		}
+	}
+	if _, err := f.refresh(RefreshToken{}, f.app, next.RefreshToken, "keyA"); err != nil {
+		t.Fatalf("the bound successor with its key: %v", err)
+	}
+
+	conf := newRefreshFixture(t, "")
+	conf.app.Public = false
+	next, err = conf.refresh(RefreshToken{}, conf.app, conf.first, "keyA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt, err := conf.store.GetRefreshToken(context.Background(), storage.Hash(next.RefreshToken)); err != nil || rt.JKT != "" {
+		t.Fatalf("a confidential client's chain was bound: %+v %v", rt, err)
+	}
+}

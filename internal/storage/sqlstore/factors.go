@@ -178,6 +178,33 @@ func (s *Store) DeletePasskey(ctx context.Context, userID, id string) error {
 	return mustAffect(s.exec(ctx, `DELETE FROM passkeys WHERE user_id = $1 AND id = $2`, userID, id))
 }
 
+// RemovePasskey removes one of the user's passkeys while another way in
+// remains. Like UnlinkUpstream, the transaction first locks the user's
+// row (lockUser), so that the check, made in the delete itself, sees what
+// a concurrent unlink or removal took away.
+func (s *Store) RemovePasskey(ctx context.Context, userID, id string) error {
+	return s.tx(ctx, "remove passkey", func(tx *sql.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		err := mustAffect(tx.ExecContext(ctx, `DELETE FROM passkeys WHERE user_id = $1 AND id = $2 AND (
+			EXISTS (SELECT 1 FROM users WHERE id = $1 AND password_hash <> '')
+			OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1 AND id <> $2)
+			OR EXISTS (SELECT 1 FROM upstream_links WHERE user_id = $1))`, userID, id))
+		if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM passkeys WHERE user_id = $1 AND id = $2`, userID, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return storage.ErrLastWayIn
+		}
+		return storage.ErrNotFound
+	})
+}
+
 // UsePasskey moves the signature counter forward with one conditional
 // UPDATE: a count that does not grow changes no row.
 func (s *Store) UsePasskey(ctx context.Context, id string, signCount uint32, credential string, at time.Time) error {

@@ -43,6 +43,11 @@ type Dialect struct {
 	// out of reach or cannot write for now (see storage.ErrUnavailable),
 	// beyond the network and deadline errors every backend shares.
 	IsUnavailable func(error) bool
+	// KeyShare, appended to a SELECT of one row in a transaction, holds
+	// that row until commit against a concurrent DELETE of it (PostgreSQL's
+	// FOR KEY SHARE); empty where write transactions are serialized anyway
+	// (SQLite's immediate transactions).
+	KeyShare string
 }
 
 // Unavailable reports whether err means the database is out of reach for
@@ -754,6 +759,26 @@ func (s *Store) ListClientConsents(ctx context.Context, clientID string) ([]stor
 func (s *Store) CreateGrant(ctx context.Context, g storage.Grant) error {
 	return s.insert(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt), g.Claims, joinList(g.AMR))
+}
+
+// CreateClientGrant stores a grant of an existing client. The client's row
+// is held (KeyShare; SQLite's transactions are serialized) until the grant
+// is committed: DeleteClient's DELETE waits, and its revocation of the
+// client's grants, a later statement, sees this one.
+func (s *Store) CreateClientGrant(ctx context.Context, g storage.Grant) error {
+	err := s.tx(ctx, "create client grant", func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM clients WHERE id = $1`+s.d.KeyShare, g.ClientID).Scan(&one); err != nil {
+			return notFound(err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt), g.Claims, joinList(g.AMR))
+		return err
+	})
+	if err != nil && s.d.IsUniqueViolation(err) {
+		return fmt.Errorf("%w: %v", storage.ErrAlreadyExists, err)
+	}
+	return err
 }
 
 // GetGrant returns a grant.

@@ -80,6 +80,10 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"UpstreamUserRace", testUpstreamUserRace},
 		{"UnlinkUpstream", testUnlinkUpstream},
 		{"UnlinkUpstreamRace", testUnlinkUpstreamRace},
+		{"ClientGrant", testClientGrant},
+		{"ClientGrantRace", testClientGrantRace},
+		{"RemovePasskey", testRemovePasskey},
+		{"RemovePasskeyRace", testRemovePasskeyRace},
 		{"UpstreamSessions", testUpstreamSessions},
 		{"Upstreams", testUpstreams},
 		{"AuditByUpstream", testAuditByUpstream},
@@ -949,14 +953,15 @@ func newDevice(hash, userCode string) storage.DeviceCode {
 }
 
 func testDeviceCodes(t *testing.T, s storage.Storage) {
-	mustNil(t, s.CreateDeviceCode(ctx, newDevice("d1", "BCDFGHJK")), "create")
+	d1 := newDevice("d1", "BCDFGHJK")
+	mustNil(t, s.CreateDeviceCode(ctx, d1), "create")
 	wantErr(t, s.CreateDeviceCode(ctx, newDevice("d2", "BCDFGHJK")), storage.ErrAlreadyExists, "same user code")
 	d, err := s.GetDeviceCodeByUserCode(ctx, "BCDFGHJK")
 	mustNil(t, err, "get")
 	if d.Hash != "d1" || d.ClientID != "tv" || d.Interval != 5 || d.Status != storage.DevicePending || len(d.Scopes) != 2 || !d.LastPoll.IsZero() {
 		t.Fatalf("get: %+v", d)
 	}
-	sameTime(t, d.ExpiresAt, now().Add(10*time.Minute), "expires_at")
+	sameTime(t, d.ExpiresAt, d1.ExpiresAt, "expires_at")
 	_, err = s.GetDeviceCodeByUserCode(ctx, "NOPE")
 	wantErr(t, err, storage.ErrNotFound, "unknown user code")
 

@@ -33,9 +33,10 @@ func testUpstreamLinks(t *testing.T, s storage.Storage) {
 	}
 	_, err = s.GetUpstreamLink(ctx, "other", "s-1")
 	wantErr(t, err, storage.ErrNotFound, "same subject at another upstream")
-	mustNil(t, s.UseUpstreamLink(ctx, "corp", "s-1", now()), "use")
+	used := now()
+	mustNil(t, s.UseUpstreamLink(ctx, "corp", "s-1", used), "use")
 	got, _ = s.GetUpstreamLink(ctx, "corp", "s-1")
-	sameTime(t, got.LastUsedAt, now(), "last used")
+	sameTime(t, got.LastUsedAt, used, "last used")
 
 	// A user created with its link; a taken username creates neither.
 	u2 := storage.User{ID: "u2", Username: "bilal", Email: "bilal@corp.example", CreatedAt: now()}
@@ -151,7 +152,7 @@ func testUpstreams(t *testing.T, s storage.Storage) {
 	if got.Config != u.Config || got.SecretSealed != "sealed" || !got.Enabled {
 		t.Fatalf("get: %+v, want %+v", *got, u)
 	}
-	sameTime(t, got.CreatedAt, now(), "created")
+	sameTime(t, got.CreatedAt, u.CreatedAt, "created")
 	_, err = s.GetUpstream(ctx, "nosuch")
 	wantErr(t, err, storage.ErrNotFound, "get unknown")
 	u.Enabled, u.Config, u.SecretSealed = false, `{"id":"corp","client_id":"x"}`, "other"
@@ -322,6 +323,89 @@ func testUnlinkUpstreamRace(t *testing.T, s storage.Storage) {
 		mustNil(t, err, "list")
 		if done.Load() != links-1 || refused.Load() != 1 || len(left) != 1 {
 			t.Fatalf("round %d: %d unlinked, %d refused, %d links left; want %d, 1 and 1", r, done.Load(), refused.Load(), len(left), links-1)
+		}
+	}
+}
+
+// testRemovePasskey: a person's passkey is removed only while another
+// way to sign in remains (a password, another passkey, a link); another
+// user's passkey, or none, is ErrNotFound and changes nothing.
+func testRemovePasskey(t *testing.T, s storage.Storage) {
+	key := func(user, id string) {
+		t.Helper()
+		mustNil(t, s.CreatePasskey(ctx, storage.Passkey{ID: id, UserID: user, Credential: "{}", CreatedAt: now()}), "passkey")
+	}
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "pw", Username: "pw", PasswordHash: "$argon2id$x", CreatedAt: now()}), "user")
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "ln", Username: "ln", CreatedAt: now()}), "user")
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "two", Username: "two", CreatedAt: now()}), "user")
+	key("pw", "pw-1")
+	key("ln", "ln-1")
+	mustNil(t, s.CreateUpstreamLink(ctx, storage.UpstreamLink{Upstream: "corp", Subject: "ln", UserID: "ln", CreatedAt: now()}), "link")
+	key("two", "two-1")
+	key("two", "two-2")
+
+	mustNil(t, s.RemovePasskey(ctx, "pw", "pw-1"), "remove beside a password")
+	mustNil(t, s.RemovePasskey(ctx, "ln", "ln-1"), "remove beside a link")
+	wantErr(t, s.RemovePasskey(ctx, "two", "ln-1"), storage.ErrNotFound, "remove another user's passkey")
+	mustNil(t, s.RemovePasskey(ctx, "two", "two-1"), "remove beside another passkey")
+	wantErr(t, s.RemovePasskey(ctx, "two", "two-2"), storage.ErrLastWayIn, "remove the last way in")
+	if keys, err := s.ListPasskeys(ctx, "two"); err != nil || len(keys) != 1 || keys[0].ID != "two-2" {
+		t.Fatalf("the refused removal changed the passkeys: %+v %v", keys, err)
+	}
+	wantErr(t, s.RemovePasskey(ctx, "two", "two-1"), storage.ErrNotFound, "remove again")
+	wantErr(t, s.RemovePasskey(ctx, "ghost", "two-2"), storage.ErrNotFound, "remove of no user")
+	// The way in kept may be the passkey: unlinking the last link now is refused.
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "both", Username: "both", CreatedAt: now()}), "user")
+	key("both", "both-1")
+	mustNil(t, s.CreateUpstreamLink(ctx, storage.UpstreamLink{Upstream: "corp", Subject: "both", UserID: "both", CreatedAt: now()}), "link")
+	mustNil(t, s.UnlinkUpstream(ctx, "both", "corp"), "unlink beside a passkey")
+	wantErr(t, s.RemovePasskey(ctx, "both", "both-1"), storage.ErrLastWayIn, "remove the passkey left after the unlink")
+}
+
+// testRemovePasskeyRace: a person whose only ways in are passkeys and
+// links removes and unlinks every one of them at once, as from several
+// tabs or nodes: all but one succeed, the last is refused with
+// ErrLastWayIn, and one way in remains. Each check alone would see
+// another way in left.
+func testRemovePasskeyRace(t *testing.T, s storage.Storage) {
+	const keys, links, rounds = 4, 4, 5
+	for r := range rounds {
+		user := fmt.Sprintf("keyracer%d", r)
+		mustNil(t, s.CreateUser(ctx, storage.User{ID: user, Username: user, CreatedAt: now()}), "user")
+		for i := range keys {
+			mustNil(t, s.CreatePasskey(ctx, storage.Passkey{ID: fmt.Sprintf("%s-k%d", user, i), UserID: user, Credential: "{}", CreatedAt: now()}), "passkey")
+		}
+		for i := range links {
+			mustNil(t, s.CreateUpstreamLink(ctx, storage.UpstreamLink{Upstream: fmt.Sprintf("up%d", i), Subject: user, UserID: user, CreatedAt: now()}), "link")
+		}
+		var done, refused atomic.Int64
+		count := func(err error) {
+			switch {
+			case err == nil:
+				done.Add(1)
+			case errors.Is(err, storage.ErrLastWayIn):
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range keys {
+			wg.Go(func() { <-start; count(s.RemovePasskey(ctx, user, fmt.Sprintf("%s-k%d", user, i))) })
+		}
+		for i := range links {
+			wg.Go(func() { <-start; count(s.UnlinkUpstream(ctx, user, fmt.Sprintf("up%d", i))) })
+		}
+		close(start)
+		wg.Wait()
+		leftKeys, err := s.ListPasskeys(ctx, user)
+		mustNil(t, err, "list passkeys")
+		leftLinks, err := s.ListUpstreamLinks(ctx, user)
+		mustNil(t, err, "list links")
+		if done.Load() != keys+links-1 || refused.Load() != 1 || len(leftKeys)+len(leftLinks) != 1 {
+			t.Fatalf("round %d: %d removed, %d refused, %d passkeys and %d links left; want %d, 1 and one way in",
+				r, done.Load(), refused.Load(), len(leftKeys), len(leftLinks), keys+links-1)
 		}
 	}
 }
