@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"strings"
+
 	"context"
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/bawwab/bawwab/internal/adminapi"
 
 	"github.com/bawwab/bawwab/internal/console"
 )
@@ -51,6 +55,54 @@ func TestAttackConsoleOwnClientLockout(t *testing.T) {
 		}
 		if c, err := e.Store.GetClient(ctx, console.ClientID); err != nil || c.Name != "Our console" {
 			t.Fatalf("%s: the operator's name did not stay: %v %+v", name, err, c)
+		}
+	}
+}
+
+// TestAttackConsoleUpstreamSecretRedirected: an upstream's client secret
+// is write-only, on the console and in the admin API: no page or answer
+// shows it. A plain OAuth 2.0 or GitHub upstream names its token endpoint
+// itself, and the secret is sent there at every sign-in: pointed at
+// another token_url with the secret field left empty (keep the stored
+// one), it would be sent to a server of the editor's choosing. Such an
+// edit is refused unless the secret is typed again; the secret stays.
+func TestAttackConsoleUpstreamSecretRedirected(t *testing.T) {
+	e := start(t)
+	makeAdmin(t, e, e.UserID, true)
+	b := e.browser()
+	csrf := consoleToken(t, e, b)
+	const secret = "upstream-secret-never-shown-0123456789"
+	for _, up := range []struct {
+		id   string
+		body map[string]any
+		form url.Values
+	}{
+		{"gh", map[string]any{"id": "gh", "type": "github", "name": map[string]string{"en": "GitHub"}, "client_id": "gh-client", "client_secret": secret},
+			url.Values{"name_en": {"GitHub"}, "client_id": {"gh-client"}, "enabled": {"on"}}},
+		{"plain", map[string]any{"id": "plain", "type": "oauth2", "name": map[string]string{"en": "Plain"}, "client_id": "p-client", "client_secret": secret,
+			"auth_url": "https://plain.example/authorize", "token_url": "https://plain.example/token", "userinfo_url": "https://plain.example/user",
+			"claims": map[string]string{"subject": "id"}},
+			url.Values{"name_en": {"Plain"}, "client_id": {"p-client"}, "auth_url": {"https://plain.example/authorize"},
+				"userinfo_url": {"https://plain.example/user"}, "claim_subject": {"id"}, "enabled": {"on"}}},
+	} {
+		if status, raw := e.adminCall(http.MethodPost, "/admin/upstreams", adminToken, up.body, nil); status != http.StatusCreated {
+			t.Fatalf("%s: add: %d %s", up.id, status, raw)
+		}
+		f := url.Values{"csrf_token": {csrf}, "token_url": {"https://collector.example/token"}}
+		for k, v := range up.form {
+			f[k] = v
+		}
+		p := b.post(e.AdminURL+"/console/upstreams/"+up.id, f)
+		if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "token_url") {
+			t.Errorf("%s: token_url moved, secret kept: %d %.400s", up.id, p.Status, p.Body)
+		}
+		var v adminapi.Upstream
+		if status, raw := e.adminCall(http.MethodGet, "/admin/upstreams/"+up.id, adminToken, nil, &v); status != http.StatusOK || v.Resolved().TokenURL == "https://collector.example/token" {
+			t.Errorf("%s: the stored upstream after the refused edit: %d %s", up.id, status, raw)
+		}
+		f.Set("client_secret", "a-new-secret-for-the-new-endpoint-0123")
+		if p := b.post(e.AdminURL+"/console/upstreams/"+up.id, f); p.Status != http.StatusSeeOther {
+			t.Errorf("%s: token_url moved with a new secret: %d %.400s", up.id, p.Status, p.Body)
 		}
 	}
 }

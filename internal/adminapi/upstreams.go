@@ -234,6 +234,9 @@ func (a *API) updateUpstream(w http.ResponseWriter, r *http.Request) error {
 	if err := sameProvider(prev, in); err != nil {
 		return err
 	}
+	if err := secretStaysHome(prev, in); err != nil {
+		return err
+	}
 	if err := a.checkUpstream(in); err != nil {
 		return err
 	}
@@ -270,6 +273,19 @@ func sameProvider(prev, next upstream.Config) error {
 		return badRequest("issuer cannot change: its subjects are another provider's; delete the upstream (and its links) and add it again")
 	case p.UserinfoURL != n.UserinfoURL:
 		return badRequest("userinfo_url cannot change: its subjects are another provider's; delete the upstream (and its links) and add it again")
+	}
+	return nil
+}
+
+// secretStaysHome refuses an update that would send the stored client
+// secret to another token endpoint: the secret is write-only, so whoever
+// edits the upstream without typing it again must not be able to have it
+// sent to a server of their choosing at the next sign-in. An OpenID
+// Connect upstream's token endpoint is its issuer's (discovery), which
+// sameProvider keeps; a plain OAuth 2.0 or GitHub upstream names it.
+func secretStaysHome(prev, next upstream.Config) error {
+	if next.ClientSecret == "" && prev.Resolved().TokenURL != next.Resolved().TokenURL {
+		return badRequest("token_url cannot change without client_secret: the stored secret is sent to it; type the secret again")
 	}
 	return nil
 }
