@@ -1,16 +1,16 @@
 package e2e
 
 import (
-	"strings"
-
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/bawwab/bawwab/internal/adminapi"
-
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/console"
+	"github.com/bawwab/bawwab/internal/storage"
 )
 
 // TestAttackConsoleOwnClientLockout: the console's own client is edited,
@@ -103,6 +103,54 @@ func TestAttackConsoleUpstreamSecretRedirected(t *testing.T) {
 		f.Set("client_secret", "a-new-secret-for-the-new-endpoint-0123")
 		if p := b.post(e.AdminURL+"/console/upstreams/"+up.id, f); p.Status != http.StatusSeeOther {
 			t.Errorf("%s: token_url moved with a new secret: %d %.400s", up.id, p.Status, p.Body)
+		}
+	}
+}
+
+// TestAttackConsoleActionsAudited: every change an operator makes on the
+// console reaches the audit log under the operator's name, so that an
+// admin's session in the wrong hands leaves a trace: a client made,
+// edited (a redirect URI added: where codes go) and deleted, a user made,
+// its password set (a way into the account), a grant revoked, a scope's
+// texts changed, the signing keys rotated.
+func TestAttackConsoleActionsAudited(t *testing.T) {
+	e := start(t)
+	makeAdmin(t, e, e.UserID, true)
+	ctx := context.Background()
+	b := e.browser()
+	csrf := consoleToken(t, e, b)
+	other := addConsoleUser(t, e, "other")
+	now := e.Clock.Now()
+	if err := e.Store.SaveConsent(ctx, storage.Consent{UserID: other, ClientID: "notes", Scopes: []string{"openid"}, GrantedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		event, path      string
+		form             url.Values
+		user, client, in string
+	}{
+		{audit.ClientCreated, "/console/clients", url.Values{"client_id": {"made"}, "name": {"Made"}, "redirect_uris": {"https://made.example/cb"}}, "", "made", ""},
+		{audit.ClientUpdated, "/console/clients/notes", url.Values{"name": {"Notes"}, "redirect_uris": {notesRedirect + "\nhttps://collector.example/cb"},
+			"scopes": {"openid"}, "grant_types": {"authorization_code"}, "auth_method": {"client_secret_basic"}}, "", "notes", ""},
+		{audit.ClientDeleted, "/console/clients/made/delete", url.Values{}, "", "made", ""},
+		{audit.UserCreated, "/console/users", url.Values{"username": {"newcomer"}, "password": {"a long and unusual phrase"}}, "new", "", "newcomer"},
+		{audit.PasswordSet, "/console/users/" + other + "/password", url.Values{"password": {"quartz lantern velvet orbit 8812"}}, other, "", ""},
+		{audit.GrantRevoked, "/console/users/" + other + "/grants/notes/revoke", url.Values{}, other, "notes", ""},
+		{audit.ScopeSaved, "/console/scopes/email", url.Values{"description_en": {"Your address"}, "description_ar": {"عنوانك"}}, "", "", "email"},
+		{audit.KeysRotated, "/console/keys/rotate", url.Values{}, "", "", ""},
+	}
+	for _, s := range steps {
+		s.form.Set("csrf_token", csrf)
+		if p := b.post(e.AdminURL+s.path, s.form); p.Status >= 400 {
+			t.Fatalf("%s: POST %s: %d %s", s.event, s.path, p.Status, p.Body)
+		}
+		evs := auditOf(t, e, s.event)
+		if s.user == "new" && len(evs) == 1 && evs[0].UserID != "" {
+			s.user = evs[0].UserID // the user just made
+		}
+		if len(evs) != 1 || !strings.Contains(evs[0].Detail, "operator="+userName+" (console)") || evs[0].UserID != s.user ||
+			evs[0].ClientID != s.client || !strings.Contains(evs[0].Detail, s.in) {
+			t.Errorf("%s: audited %+v", s.event, evs)
 		}
 	}
 }
