@@ -2,13 +2,16 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/audit"
+	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/console"
 	"github.com/bawwab/bawwab/internal/storage"
 )
@@ -152,5 +155,81 @@ func TestAttackConsoleActionsAudited(t *testing.T) {
 			evs[0].ClientID != s.client || !strings.Contains(evs[0].Detail, s.in) {
 			t.Errorf("%s: audited %+v", s.event, evs)
 		}
+	}
+}
+
+// TestAttackConsoleStolenCodeAtConsolePort: a program on a loopback port
+// starts a console sign-in in its own browser, sends the admin's browser
+// to the authorization request with its own port as redirect_uri (any
+// loopback port matches, RFC 8252 §7.3) and gets the admin's code; it
+// brings that code, with its own sign-in's cookie and state, to the
+// console's real callback at the console's own port and Host. The
+// console redeems it with its own callback, which is not the one the code
+// was issued for (RFC 6749 §4.1.3): no console session.
+func TestAttackConsoleStolenCodeAtConsolePort(t *testing.T) {
+	e := start(t)
+	makeAdmin(t, e, e.UserID, true)
+	admin := e.browser()
+	wantStatus(t, admin.consoleSignIn(userName, userPassword).Status, http.StatusOK, "console sign-in", nil)
+	thief := e.browser()
+	start := thief.get(e.AdminURL + "/console/login")
+	au, _ := url.Parse(start.Location)
+	q := au.Query()
+	q.Set("redirect_uri", "http://127.0.0.1:9/console/callback")
+	au.RawQuery = q.Encode()
+	p := admin.get(au.String())
+	for range 6 {
+		if strings.HasPrefix(p.Location, "http://127.0.0.1:9/") {
+			break
+		}
+		switch {
+		case strings.HasPrefix(p.Location, "/consent"):
+			p = admin.consent(p.Location, true, "openid")
+		case p.Location != "":
+			p = admin.get(p.Location)
+		}
+	}
+	cb, _ := url.Parse(p.Location)
+	if cb.Query().Get("code") == "" {
+		t.Fatalf("the admin's browser brought no code to the other port: %d %q", p.Status, p.Location)
+	}
+	if got := thief.get(e.AdminURL + "/console/callback?" + cb.RawQuery); got.Status != http.StatusBadRequest || thief.consoleSession() {
+		t.Fatalf("a code issued for another port, redeemed at the console's own: %d", got.Status)
+	}
+}
+
+// TestAttackConsoleCookieAtAdminAPI: over TLS the console's session cookie
+// is at Path=/ (the __Host- prefix needs it), so the browser sends it to
+// the admin API beside the console too. A page that has the operator's
+// browser call the API (a form posted to it, a link) carries the cookie
+// and no Bearer token: refused, nothing changes.
+func TestAttackConsoleCookieAtAdminAPI(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	e := startWith(t, func(c *config.Config) { c.AdminTLSCert, c.AdminTLSKey = certFile, keyFile })
+	makeAdmin(t, e, e.UserID, true)
+	trusting := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer trusting.CloseIdleConnections()
+	b := e.browser()
+	b.Transport = trusting
+	if p, _ := b.consoleFlow(""); p.Status != http.StatusOK || !b.consoleSession() {
+		t.Fatalf("console sign-in over TLS: %d %s", p.Status, p.Body)
+	}
+	au, _ := url.Parse(e.AdminURL + "/admin/clients")
+	if !slices.ContainsFunc(b.Jar.Cookies(au), func(c *http.Cookie) bool { return c.Name == console.HostPrefix+console.SessionCookie }) {
+		t.Fatal("the browser sends no console cookie to the admin API: nothing to test")
+	}
+	keys := func() int {
+		ks, err := e.Store.ListSigningKeys(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ks)
+	}
+	before := keys()
+	if p := b.get(e.AdminURL + "/admin/clients"); p.Status != http.StatusUnauthorized {
+		t.Fatalf("GET /admin/clients with the console cookie: %d", p.Status)
+	}
+	if p := b.post(e.AdminURL+"/admin/keys/rotate", url.Values{}); p.Status != http.StatusUnauthorized || keys() != before {
+		t.Fatalf("POST /admin/keys/rotate with the console cookie: %d", p.Status)
 	}
 }
