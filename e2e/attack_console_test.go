@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/audit"
@@ -231,5 +232,54 @@ func TestAttackConsoleCookieAtAdminAPI(t *testing.T) {
 	}
 	if p := b.post(e.AdminURL+"/admin/keys/rotate", url.Values{}); p.Status != http.StatusUnauthorized || keys() != before {
 		t.Fatalf("POST /admin/keys/rotate with the console cookie: %d", p.Status)
+	}
+}
+
+// TestAttackConsoleStoredMarkup: values that others than the operator
+// choose reach the console's pages: a client's name (dynamic
+// registration), a user's name and email (sign-up), an upstream's labels,
+// an initial access token's label, a scope's Arabic text, an audit
+// event's detail. Each holding markup is shown escaped on every page that
+// lists it, and the pages allow no script at all.
+func TestAttackConsoleStoredMarkup(t *testing.T) {
+	e := start(t)
+	makeAdmin(t, e, e.UserID, true)
+	b := e.browser()
+	consoleToken(t, e, b)
+	const mark = `<script>alert(1)</script><img src=x onerror=alert(2)>`
+	calls := []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/admin/clients", map[string]any{"client_id": "marked", "name": mark, "redirect_uris": []string{"https://marked.example/cb"}}},
+		{"PUT", "/admin/users/" + e.UserID, map[string]any{"name": mark, "email": "amal@example.com"}},
+		{"POST", "/admin/upstreams", map[string]any{"id": "corp", "type": "oidc", "name": map[string]string{"en": mark, "ar": mark},
+			"issuer": "https://login.corp.example", "client_id": "bawwab", "client_secret": "corp-secret"}},
+		{"POST", "/admin/registration/tokens", map[string]any{"label": mark}},
+		{"PUT", "/admin/scopes/email", map[string]any{"description": map[string]string{"en": "Email", "ar": mark}}},
+	}
+	for _, c := range calls {
+		if status, raw := e.adminCall(c.method, c.path, adminToken, c.body, nil); status >= 300 {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, status, raw)
+		}
+	}
+	now := e.Clock.Now()
+	if err := e.Store.AddAuditEvent(context.Background(), storage.AuditEvent{ID: "marked-event", Time: now, Type: audit.LoginFailed, UserID: e.UserID,
+		ClientID: mark, Detail: mark, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/console/", "/console/clients", "/console/clients/marked", "/console/clients/marked/delete", "/console/users",
+		"/console/users/" + e.UserID, "/console/upstreams", "/console/upstreams/corp", "/console/registration", "/console/scopes",
+		"/console/scopes/email?lang=ar", "/console/audit", "/console/audit?lang=ar"} {
+		p := b.get(e.AdminURL + path)
+		if p.Status != http.StatusOK || strings.Contains(p.Body, "<script>alert") || strings.Contains(p.Body, "<img src=x") {
+			t.Errorf("GET %s: %d, markup unescaped or page refused", path, p.Status)
+		}
+		if path != "/console/" && !strings.Contains(p.Body, "&lt;script&gt;alert(1)") {
+			t.Errorf("GET %s does not show the stored value: nothing tested", path)
+		}
+		if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
+			t.Errorf("GET %s: scripts allowed: %q", path, csp)
+		}
 	}
 }
