@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -280,6 +281,55 @@ func TestAttackConsoleStoredMarkup(t *testing.T) {
 		}
 		if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
 			t.Errorf("GET %s: scripts allowed: %q", path, csp)
+		}
+	}
+}
+
+// TestAttackConsoleSecretsShownOnce: what the console shows once (an
+// initial access token, a new client's secret, a password it made) is in
+// the answer to the form and nowhere else: not on a later page, not in the
+// admin API's lists, not in any audit event, not in the server's log.
+func TestAttackConsoleSecretsShownOnce(t *testing.T) {
+	e := start(t)
+	makeAdmin(t, e, e.UserID, true)
+	b := e.browser()
+	csrf := consoleToken(t, e, b)
+	shown := func(p page, re *regexp.Regexp, what string) string {
+		t.Helper()
+		m := re.FindStringSubmatch(p.Body)
+		if p.Status != http.StatusCreated || m == nil {
+			t.Fatalf("%s: %d %s", what, p.Status, p.Body)
+		}
+		return m[1]
+	}
+	tok := shown(b.post(e.AdminURL+"/console/registration/tokens", url.Values{"csrf_token": {csrf}, "label": {"ci"}, "expires_in": {"3600"}}),
+		shownToken, "issue a token")
+	if app := e.register("POST", "/register", tok, appMeta); app.Status != http.StatusCreated {
+		t.Fatalf("registration with the token: %+v", app)
+	}
+	secret := shown(b.post(e.AdminURL+"/console/clients", url.Values{"csrf_token": {csrf}, "client_id": {"made"}, "name": {"Made"},
+		"redirect_uris": {"https://made.example/cb"}}), regexp.MustCompile(`<code id="secret">([^<]+)<`), "create a client")
+	pw := shown(b.post(e.AdminURL+"/console/users", url.Values{"csrf_token": {csrf}, "username": {"newcomer"}}), shownPassword, "create a user")
+
+	evs, err := e.Store.ListAuditEvents(context.Background(), storage.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	for _, ev := range evs {
+		seen.WriteString(ev.Detail + " " + ev.ClientID + "\n")
+	}
+	for _, path := range []string{"/console/registration", "/console/clients", "/console/clients/made", "/console/users", "/console/audit"} {
+		seen.WriteString(b.get(e.AdminURL + path).Body)
+	}
+	for _, path := range []string{"/admin/registration/tokens", "/admin/clients", "/admin/users", "/admin/audit"} {
+		_, raw := e.adminCall("GET", path, adminToken, nil, nil)
+		seen.WriteString(raw)
+	}
+	seen.WriteString(e.Logs.String())
+	for what, s := range map[string]string{"initial access token": tok, "client secret": secret, "password": pw} {
+		if strings.Contains(seen.String(), s) {
+			t.Errorf("the %s shown once is found again", what)
 		}
 	}
 }
