@@ -41,4 +41,3 @@ func TestRegisterSettles(t *testing.T) {
 		t.Fatalf("upgrade of a locked-out registration: %v %+v", changed, up)
 	}
 }
-
