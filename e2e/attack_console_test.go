@@ -333,3 +333,38 @@ func TestAttackConsoleSecretsShownOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackConsoleSecondFactorAskedAway: someone with an admin's
+// password but not the authenticator app starts a console sign-in in
+// their own browser and rewrites its authorization request to ask for
+// less: the password's acr (acr_values, an essential acr claim), a fresh
+// sign-in (prompt=login, max_age=0). The second factor is still asked;
+// and the sign-in, if the server let it through, would still be refused
+// at the console's callback, which reads the ID token's amr and acr.
+func TestAttackConsoleSecondFactorAskedAway(t *testing.T) {
+	e := offStart(t)
+	makeAdmin(t, e, e.UserID, true)
+	e.signIn(userPassword).enrolTOTP()
+	e.Clock.Advance(90 * time.Second)
+	for name, extra := range map[string]url.Values{
+		"acr_values":    {"acr_values": {"urn:bawwab:acr:password"}},
+		"essential acr": {"claims": {`{"id_token":{"acr":{"essential":true,"values":["urn:bawwab:acr:password"]}}}`}},
+		"prompt login":  {"prompt": {"login"}, "max_age": {"0"}},
+	} {
+		b := e.browser()
+		start := b.get(e.AdminURL + "/console/login")
+		u, err := url.Parse(start.Location)
+		if err != nil || start.Status != http.StatusSeeOther {
+			t.Fatalf("console login: %d %q", start.Status, start.Location)
+		}
+		q := u.Query()
+		for k, v := range extra {
+			q[k] = v
+		}
+		u.RawQuery = q.Encode()
+		p, asked := b.consoleFlowFrom(b.get(u.String()), "")
+		if !asked || b.consoleSession() {
+			t.Errorf("%s: the second factor was not asked (%d), or a console session followed", name, p.Status)
+		}
+	}
+}
