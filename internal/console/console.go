@@ -60,8 +60,10 @@ const (
 
 // HostPrefix is the prefix of the console's cookies over TLS: the browser
 // keeps such a cookie only when it is Secure, host-only and Path=/
-// (RFC 6265bis §4.1.3.2), so that no plain-http page of the host, such as
-// another program on a loopback port, can set or shadow it.
+// (RFC 6265bis §4.1.3.2), so that no other host's page can set or shadow
+// it. It does not fence the cookie off from other ports of the host:
+// cookies ignore ports, and Chromium counts http://127.0.0.1 as secure
+// (docs/console.md).
 const HostPrefix = "__Host-"
 
 // Second factor policies of the console (SecondFactor).
