@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bawwab/bawwab/internal/adminapi"
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/console"
@@ -66,11 +65,12 @@ func TestAttackConsoleOwnClientLockout(t *testing.T) {
 
 // TestAttackConsoleUpstreamSecretRedirected: an upstream's client secret
 // is write-only, on the console and in the admin API: no page or answer
-// shows it. A plain OAuth 2.0 or GitHub upstream names its token endpoint
-// itself, and the secret is sent there at every sign-in: pointed at
-// another token_url with the secret field left empty (keep the stored
-// one), it would be sent to a server of the editor's choosing. Such an
-// edit is refused unless the secret is typed again; the secret stays.
+// shows it. A plain OAuth 2.0 or GitHub upstream names its endpoints
+// itself: the secret is sent to its token_url at every sign-in, people's
+// browsers to its auth_url, their access tokens to its emails_url.
+// Pointed elsewhere with the secret field left empty (keep the stored
+// one), they would go to a server of the editor's choosing. Such an edit
+// is refused unless the secret is typed again; the secret stays.
 func TestAttackConsoleUpstreamSecretRedirected(t *testing.T) {
 	e := start(t)
 	makeAdmin(t, e, e.UserID, true)
@@ -93,17 +93,24 @@ func TestAttackConsoleUpstreamSecretRedirected(t *testing.T) {
 		if status, raw := e.adminCall(http.MethodPost, "/admin/upstreams", adminToken, up.body, nil); status != http.StatusCreated {
 			t.Fatalf("%s: add: %d %s", up.id, status, raw)
 		}
+		for _, moved := range []string{"token_url", "auth_url", "emails_url"} {
+			f := url.Values{"csrf_token": {csrf}, moved: {"https://collector.example/" + moved}}
+			for k, v := range up.form {
+				if k != moved {
+					f[k] = v
+				}
+			}
+			p := b.post(e.AdminURL+"/console/upstreams/"+up.id, f)
+			if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, moved) {
+				t.Errorf("%s: %s moved, secret kept: %d %.400s", up.id, moved, p.Status, p.Body)
+			}
+			if _, raw := e.adminCall(http.MethodGet, "/admin/upstreams/"+up.id, adminToken, nil, nil); strings.Contains(raw, "collector.example") {
+				t.Errorf("%s: the stored upstream after the refused edit: %s", up.id, raw)
+			}
+		}
 		f := url.Values{"csrf_token": {csrf}, "token_url": {"https://collector.example/token"}}
 		for k, v := range up.form {
 			f[k] = v
-		}
-		p := b.post(e.AdminURL+"/console/upstreams/"+up.id, f)
-		if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "token_url") {
-			t.Errorf("%s: token_url moved, secret kept: %d %.400s", up.id, p.Status, p.Body)
-		}
-		var v adminapi.Upstream
-		if status, raw := e.adminCall(http.MethodGet, "/admin/upstreams/"+up.id, adminToken, nil, &v); status != http.StatusOK || v.Resolved().TokenURL == "https://collector.example/token" {
-			t.Errorf("%s: the stored upstream after the refused edit: %d %s", up.id, status, raw)
 		}
 		f.Set("client_secret", "a-new-secret-for-the-new-endpoint-0123")
 		if p := b.post(e.AdminURL+"/console/upstreams/"+up.id, f); p.Status != http.StatusSeeOther {

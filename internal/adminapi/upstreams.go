@@ -277,15 +277,18 @@ func sameProvider(prev, next upstream.Config) error {
 	return nil
 }
 
-// secretStaysHome refuses an update that would send the stored client
-// secret to another token endpoint: the secret is write-only, so whoever
-// edits the upstream without typing it again must not be able to have it
-// sent to a server of their choosing at the next sign-in. An OpenID
-// Connect upstream's token endpoint is its issuer's (discovery), which
-// sameProvider keeps; a plain OAuth 2.0 or GitHub upstream names it.
+// secretStaysHome refuses an update that moves an endpoint of a plain
+// OAuth 2.0 or GitHub upstream (an OpenID Connect upstream's are its
+// issuer's, which sameProvider keeps) without the client secret typed
+// again: the stored secret goes to token_url, people's browsers to
+// auth_url, their access tokens to emails_url. The secret is write-only,
+// so whoever edits the upstream without knowing it must not be able to
+// have it, or people's sign-ins, sent to a server of their choosing.
 func secretStaysHome(prev, next upstream.Config) error {
-	if next.ClientSecret == "" && prev.Resolved().TokenURL != next.Resolved().TokenURL {
-		return badRequest("token_url cannot change without client_secret: the stored secret is sent to it; type the secret again")
+	p, n := prev.Resolved(), next.Resolved()
+	if next.ClientSecret == "" && (p.TokenURL != n.TokenURL || p.AuthURL != n.AuthURL || p.EmailsURL != n.EmailsURL) {
+		return badRequest("auth_url, token_url and emails_url change only with client_secret: the stored secret, people's browsers " +
+			"and their access tokens go there; type the secret again")
 	}
 	return nil
 }
