@@ -29,9 +29,15 @@ import (
 // returns the last answer (the callback's page, a refusal, or the step)
 // and whether a code was asked.
 func (b *browser) consoleFlow(secret string) (page, bool) {
+	b.e.t.Helper()
+	return b.consoleFlowFrom(b.get(b.e.AdminURL+"/console/login"), secret)
+}
+
+// consoleFlowFrom is consoleFlow from the answer p of its first step.
+func (b *browser) consoleFlowFrom(p page, secret string) (page, bool) {
 	t := b.e.t
 	t.Helper()
-	p, asked := b.get(b.e.AdminURL+"/console/login"), false
+	asked := false
 	for range 12 {
 		switch {
 		case p.Status == http.StatusOK && strings.Contains(p.Body, `name="step" value="totp"`):

@@ -367,6 +367,7 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.changed(r, audit.Event{Type: audit.ClientCreated, ClientID: c.ID})
 	return writeJSON(w, http.StatusCreated, CreatedClient{Client: clientView(*c), Secret: secret})
 }
 
@@ -413,6 +414,7 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Store.UpdateClient(r.Context(), next); err != nil {
 		return err
 	}
+	a.changed(r, audit.Event{Type: audit.ClientUpdated, ClientID: next.ID})
 	return writeJSON(w, http.StatusOK, CreatedClient{Client: clientView(next), Secret: secret})
 }
 
@@ -450,11 +452,17 @@ func (a *API) revokeClientGrants(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	a.changed(r, audit.Event{Type: audit.ClientGrantsRevoked, ClientID: id, Detail: strconv.Itoa(len(cs)) + " grants"})
 	return writeJSON(w, http.StatusOK, map[string]int{"revoked": len(cs)})
 }
 
 func (a *API) deleteClient(w http.ResponseWriter, r *http.Request) error {
-	return noContent(w, a.Store.DeleteClient(r.Context(), r.PathValue("id"), a.Now()))
+	id := r.PathValue("id")
+	if err := a.Store.DeleteClient(r.Context(), id, a.Now()); err != nil {
+		return err
+	}
+	a.changed(r, audit.Event{Type: audit.ClientDeleted, ClientID: id})
+	return noContent(w, nil)
 }
 
 // ---- users
@@ -527,6 +535,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err := admin.UpdateProfile(r.Context(), a.Store, *u, a.Now()); err != nil {
 		return err
 	}
+	a.changed(r, audit.Event{Type: audit.UserUpdated, UserID: u.ID})
 	u, err = a.Store.GetUser(r.Context(), u.ID)
 	if err != nil {
 		return err
@@ -548,6 +557,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.changed(r, audit.Event{Type: audit.UserCreated, UserID: u.ID, Detail: "username=" + u.Username})
 	return writeJSON(w, http.StatusCreated, userView(*u))
 }
 
@@ -567,6 +577,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.Logouts.Notify(id, clients)
+	a.changed(r, audit.Event{Type: audit.UserDeleted, UserID: id})
 	return noContent(w, nil)
 }
 
@@ -601,6 +612,7 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.Logouts.LoggedOut(r.Context(), u.ID)
+	a.changed(r, audit.Event{Type: audit.PasswordSet, UserID: u.ID})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -629,7 +641,12 @@ func (a *API) listGrants(w http.ResponseWriter, r *http.Request) error {
 // revokeGrant does what the user's own "Connected apps" page does: the
 // consent goes and every token of the user's grants to the client dies.
 func (a *API) revokeGrant(w http.ResponseWriter, r *http.Request) error {
-	return noContent(w, a.Store.RevokeConsent(r.Context(), r.PathValue("id"), r.PathValue("client_id"), a.Now()))
+	userID, clientID := r.PathValue("id"), r.PathValue("client_id")
+	if err := a.Store.RevokeConsent(r.Context(), userID, clientID, a.Now()); err != nil {
+		return err
+	}
+	a.changed(r, audit.Event{Type: audit.GrantRevoked, UserID: userID, ClientID: clientID})
+	return noContent(w, nil)
 }
 
 // ---- scopes
@@ -686,6 +703,7 @@ func (a *API) saveScope(w http.ResponseWriter, r *http.Request) error {
 	if err := scope.Load(r.Context(), a.Store, a.Scopes); err != nil {
 		return err
 	}
+	a.changed(r, audit.Event{Type: audit.ScopeSaved, Detail: "scope=" + name})
 	sc, _ := a.Scopes.Get(name)
 	return writeJSON(w, status, scopeView(sc))
 }
@@ -759,6 +777,7 @@ func (a *API) deleteScope(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Store.DeleteScope(r.Context(), name); err != nil {
 		return err
 	}
+	a.changed(r, audit.Event{Type: audit.ScopeDeleted, Detail: "scope=" + name})
 	return noContent(w, scope.Load(r.Context(), a.Store, a.Scopes))
 }
 
@@ -789,6 +808,7 @@ func (a *API) rotateKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.changed(r, audit.Event{Type: audit.KeysRotated, Detail: "kid=" + kid})
 	return writeJSON(w, http.StatusOK, map[string]string{"kid": kid})
 }
 
@@ -927,6 +947,7 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range clients {
 		b.Clients = append(b.Clients, BackupClient{clientView(c), c.SecretHash})
 	}
+	a.changed(r, audit.Event{Type: audit.DataExportedAll, Detail: strconv.Itoa(len(b.Users)) + " users, " + strconv.Itoa(len(b.Clients)) + " clients"})
 	return writeJSON(w, http.StatusOK, b)
 }
 
@@ -960,6 +981,7 @@ func (a *API) importAll(w http.ResponseWriter, r *http.Request) error {
 	if err := a.importRegistrationTokens(r.Context(), b.RegistrationTokens, &out); err != nil {
 		return err
 	}
+	a.changed(r, audit.Event{Type: audit.DataImported})
 	return writeJSON(w, http.StatusOK, out)
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
@@ -38,5 +39,6 @@ func (a *API) createInvitation(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.Log.InfoContext(r.Context(), "sign-up invitation made", "expires_at", inv.ExpiresAt, "note", in.Note)
+	a.changed(r, audit.Event{Type: audit.InvitationMade, Detail: "expires_at=" + inv.ExpiresAt.UTC().Format(time.RFC3339)})
 	return writeJSON(w, http.StatusCreated, Invitation{URL: a.Issuer + "/signup?" + url.Values{"invite": {secret}}.Encode(), ExpiresAt: inv.ExpiresAt})
 }

@@ -234,6 +234,9 @@ func (a *API) updateUpstream(w http.ResponseWriter, r *http.Request) error {
 	if err := sameProvider(prev, in); err != nil {
 		return err
 	}
+	if err := secretStaysHome(prev, in); err != nil {
+		return err
+	}
 	if err := a.checkUpstream(in); err != nil {
 		return err
 	}
@@ -270,6 +273,22 @@ func sameProvider(prev, next upstream.Config) error {
 		return badRequest("issuer cannot change: its subjects are another provider's; delete the upstream (and its links) and add it again")
 	case p.UserinfoURL != n.UserinfoURL:
 		return badRequest("userinfo_url cannot change: its subjects are another provider's; delete the upstream (and its links) and add it again")
+	}
+	return nil
+}
+
+// secretStaysHome refuses an update that moves an endpoint of a plain
+// OAuth 2.0 or GitHub upstream (an OpenID Connect upstream's are its
+// issuer's, which sameProvider keeps) without the client secret typed
+// again: the stored secret goes to token_url, people's browsers to
+// auth_url, their access tokens to emails_url. The secret is write-only,
+// so whoever edits the upstream without knowing it must not be able to
+// have it, or people's sign-ins, sent to a server of their choosing.
+func secretStaysHome(prev, next upstream.Config) error {
+	p, n := prev.Resolved(), next.Resolved()
+	if next.ClientSecret == "" && (p.TokenURL != n.TokenURL || p.AuthURL != n.AuthURL || p.EmailsURL != n.EmailsURL) {
+		return badRequest("auth_url, token_url and emails_url change only with client_secret: the stored secret, people's browsers " +
+			"and their access tokens go there; type the secret again")
 	}
 	return nil
 }

@@ -48,6 +48,17 @@ func operator(r *http.Request) string {
 	return "by admin API; operator=" + operatorName(r)
 }
 
+// changed audits an operator's change e, the operator's name before its
+// detail.
+func (a *API) changed(r *http.Request, e audit.Event) {
+	d := operator(r)
+	if e.Detail != "" {
+		d += "; " + e.Detail
+	}
+	e.Detail = d
+	a.Audit.Record(r.Context(), e)
+}
+
 // record audits an admin action on a user.
 func (a *API) record(r *http.Request, typ, userID, detail string) {
 	d := operator(r)

@@ -79,6 +79,26 @@ const (
 	AdminRevoked     = "admin_revoked"
 )
 
+// Operator changes to clients, users, scopes and keys (admin API, and
+// the console and CLI through it), with the operator's name.
+const (
+	ClientCreated       = "client_created"
+	ClientUpdated       = "client_updated" // its settings replaced: redirect URIs, scopes, authentication
+	ClientDeleted       = "client_deleted"
+	ClientGrantsRevoked = "client_grants_revoked" // every user's grant to the client
+	UserCreated         = "user_created"
+	UserUpdated         = "user_updated" // its profile replaced (its email address among it)
+	UserDeleted         = "user_deleted"
+	PasswordSet         = "password_set"  // an operator set the user's password (and signed it out)
+	GrantRevoked        = "grant_revoked" // an operator revoked a user's grant to a client
+	ScopeSaved          = "scope_saved"
+	ScopeDeleted        = "scope_deleted"
+	KeysRotated         = "keys_rotated"
+	InvitationMade      = "invitation_made" // a sign-up invitation (never its link)
+	DataExportedAll     = "backup_exported" // every user, client and upstream, with password hashes
+	DataImported        = "backup_imported"
+)
+
 // The admin console (package console).
 const (
 	ConsoleSignIn  = "console_signin"  // an admin signed in to the console
@@ -122,7 +142,9 @@ func Attack(typ string) bool {
 func operatorChange(typ string) bool {
 	switch typ {
 	case UpstreamAdded, UpstreamUpdated, UpstreamDisabled, UpstreamEnabled, UpstreamDeleted,
-		RegistrationTokenIssued, RegistrationTokenRevoked, ClientRegistered:
+		RegistrationTokenIssued, RegistrationTokenRevoked, ClientRegistered,
+		ClientCreated, ClientUpdated, ClientDeleted, ClientGrantsRevoked, UserCreated, UserDeleted,
+		ScopeSaved, ScopeDeleted, KeysRotated, InvitationMade, DataExportedAll, DataImported:
 		return true
 	}
 	return false

@@ -30,6 +30,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -59,8 +60,10 @@ const (
 
 // HostPrefix is the prefix of the console's cookies over TLS: the browser
 // keeps such a cookie only when it is Secure, host-only and Path=/
-// (RFC 6265bis §4.1.3.2), so that no plain-http page of the host, such as
-// another program on a loopback port, can set or shadow it.
+// (RFC 6265bis §4.1.3.2), so that no other host's page can set or shadow
+// it. It does not fence the cookie off from other ports of the host:
+// cookies ignore ports, and Chromium counts http://127.0.0.1 as secure
+// (docs/console.md).
 const HostPrefix = "__Host-"
 
 // Second factor policies of the console (SecondFactor).
@@ -167,19 +170,33 @@ func (c *Console) register(ctx context.Context) error {
 }
 
 // upgrade returns cl as the console needs it: confidential, with the
-// console's secret (client_secret_post or _basic), PKCE required, no DPoP
-// requirement (its sign-in sends no proofs), and the console's redirect
-// URIs among its own.
+// console's secret (client_secret_post or _basic), PKCE required, and the
+// sign-in the console runs possible: the code grant and the openid scope
+// among its own, no pushed requests or DPoP proofs required (it sends
+// neither), subjects that name users (not pairwise: the callback looks
+// the admin up by the ID token's sub), ID tokens in the default algorithm,
+// and the console's redirect URIs among its own. An operator's edit that
+// took any of these would lock every operator out of the console.
 func (c *Console) upgrade(cl storage.Client) (storage.Client, bool) {
-	hash := storage.Hash(c.clientSecret())
-	changed := cl.Public || cl.SecretHash != hash || cl.AuthMethod != "" || cl.SecretSealed != "" || cl.PKCEPolicy != storage.PKCERequired || cl.DPoPBound
-	cl.Public, cl.SecretHash, cl.AuthMethod, cl.SecretSealed, cl.PKCEPolicy, cl.DPoPBound = false, hash, "", "", storage.PKCERequired, false
-	for _, u := range c.redirectURIs() {
-		if !slices.Contains(cl.RedirectURIs, u) {
-			cl.RedirectURIs, changed = append(cl.RedirectURIs, u), true
+	want := cl
+	want.Public, want.SecretHash, want.AuthMethod, want.SecretSealed = false, storage.Hash(c.clientSecret()), "", ""
+	want.PKCEPolicy, want.DPoPBound, want.RequirePAR = storage.PKCERequired, false, false
+	want.Pairwise, want.SectorIdentifierURI, want.IDTokenAlg = false, "", ""
+	want.GrantTypes = withAll(cl.GrantTypes, "authorization_code")
+	want.Scopes = withAll(cl.Scopes, "openid")
+	want.RedirectURIs = withAll(cl.RedirectURIs, c.redirectURIs()...)
+	return want, !reflect.DeepEqual(want, cl)
+}
+
+// withAll is l with each of vs it lacks appended, in a new slice.
+func withAll(l []string, vs ...string) []string {
+	out := slices.Clone(l)
+	for _, v := range vs {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
 		}
 	}
-	return cl, changed
+	return out
 }
 
 // redirectURIs are the console's callbacks at the loopback addresses,
