@@ -171,16 +171,26 @@ func TestDPoPBoundRegistered(t *testing.T) {
 		t.Fatalf("/par of a DPoP-bound client without a proof: %d %s", status, body)
 	}
 
-	// The client clears it through RFC 7592; reads say so, and it may ask
-	// for Bearer tokens.
+	// An RFC 7592 update cannot clear it (whoever stole the registration
+	// access token must not turn the protection off first); the operator
+	// can, and then the client may ask for Bearer tokens.
 	upd := e.register("PUT", app.RegistrationClientURI, app.RegistrationAccessToken, map[string]any{"client_id": app.ClientID,
 		"redirect_uris": []string{redirect}, "client_name": "Bound App", "token_endpoint_auth_method": "none",
 		"grant_types": []string{"authorization_code", "refresh_token"}, "scope": "openid email", "dpop_bound_access_tokens": false})
-	if upd.Status != 200 || upd.DPoPBound {
+	if upd.Status != 200 || !upd.DPoPBound {
 		t.Fatalf("RFC 7592 update clearing it: %+v", upd)
 	}
+	code = e.browser().authorize(plain, "email").Get("code")
+	if tok := redeem(plain, code, ""); tok.Status != 400 {
+		t.Fatalf("redeem without a proof after the client's update: %d %q %s", tok.Status, tok.TokenType, tok.Description)
+	}
+	if status, raw := jsonCall(t, "PUT", e.AdminURL+"/admin/clients/"+app.ClientID, adminToken, map[string]any{"name": "Bound App",
+		"redirect_uris": []string{redirect}, "public": true, "grant_types": []string{"authorization_code", "refresh_token"},
+		"scopes": []string{"openid", "email"}, "dpop_bound_access_tokens": false}); status != 200 {
+		t.Fatalf("the operator clears it: %d %s", status, raw)
+	}
 	if got := e.register("GET", app.RegistrationClientURI, app.RegistrationAccessToken, nil); got.Status != 200 || got.DPoPBound {
-		t.Fatalf("RFC 7592 read after clearing: %+v", got)
+		t.Fatalf("RFC 7592 read after the operator cleared it: %+v", got)
 	}
 	code = e.browser().authorize(plain, "email").Get("code")
 	if tok := redeem(plain, code, ""); tok.Status != 200 || tok.TokenType != "Bearer" {

@@ -420,6 +420,12 @@ func (e *Endpoint) update(w http.ResponseWriter, r *http.Request) error {
 	}
 	next.RegistrationTokenHash, next.CreatedAt = c.RegistrationTokenHash, c.CreatedAt
 	next.SecondFactor = c.SecondFactor // the operator's, which the client cannot lower
+	// A client's own update may add a requirement (DPoP proofs, pushed
+	// requests) but not remove one: whoever stole its registration access
+	// token must not first turn its protections off. The operator clears
+	// them (admin API, CLI, console).
+	next.DPoPBound = next.DPoPBound || c.DPoPBound
+	next.RequirePAR = next.RequirePAR || c.RequirePAR
 	if err := e.Store.UpdateClient(r.Context(), next); err != nil {
 		return storeError(err)
 	}

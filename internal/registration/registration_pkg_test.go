@@ -196,8 +196,9 @@ func TestModes(t *testing.T) {
 
 // TestDPoPBoundMetadata: dpop_bound_access_tokens (RFC 9449 §5.2) is
 // client metadata: registered, stored, stated in every response (false
-// too), set and cleared by an RFC 7592 update, which replaces the metadata
-// (§2.2: an update without it clears it).
+// too), and set by an RFC 7592 update; an update never clears it, neither
+// by false nor by leaving it out (whoever stole the registration access
+// token must not turn the protection off first): only the operator does.
 func TestDPoPBoundMetadata(t *testing.T) {
 	r := newRegEnv(t, Open)
 	_, created := r.do("POST", "/register", "", `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none","dpop_bound_access_tokens":true}`)
@@ -216,12 +217,11 @@ func TestDPoPBoundMetadata(t *testing.T) {
 		want               bool
 	}{
 		{"read", "GET", "", 200, "", true},
-		{"update clearing it", "PUT", update(`,"dpop_bound_access_tokens":false`), 200, "", false},
-		{"read after clearing", "GET", "", 200, "", false},
-		{"update setting it", "PUT", update(`,"dpop_bound_access_tokens":true`), 200, "", true},
+		{"update clearing it", "PUT", update(`,"dpop_bound_access_tokens":false`), 200, "", true},
+		{"read after the update", "GET", "", 200, "", true},
 		{"not a boolean", "PUT", update(`,"dpop_bound_access_tokens":"yes"`), 400, InvalidClientMetadata, true},
-		{"update without it", "PUT", update(""), 200, "", false},
-		{"read after an update without it", "GET", "", 200, "", false},
+		{"update without it", "PUT", update(""), 200, "", true},
+		{"read after an update without it", "GET", "", 200, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,5 +237,37 @@ func TestDPoPBoundMetadata(t *testing.T) {
 				t.Fatalf("stored %+v, %v: want DPoPBound %v", c, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestUpdateKeepsRequirements: an RFC 7592 update may add the pushed
+// request and DPoP requirements but never remove them, whether it says
+// false or leaves them out.
+func TestUpdateKeepsRequirements(t *testing.T) {
+	r := newRegEnv(t, Open)
+	_, created := r.do("POST", "/register", "", `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none"}`)
+	id, _ := created["client_id"].(string)
+	tok, _ := created["registration_access_token"].(string)
+	body := func(more string) string {
+		return `{"client_id":"` + id + `","redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none"` + more + `}`
+	}
+	for _, tt := range []struct {
+		name      string
+		more      string
+		par, dpop bool
+	}{
+		{"neither", "", false, false},
+		{"adds pushed requests", `,"require_pushed_authorization_requests":true`, true, false},
+		{"adds DPoP, leaves pushed requests out", `,"dpop_bound_access_tokens":true`, true, true},
+		{"says false to both", `,"require_pushed_authorization_requests":false,"dpop_bound_access_tokens":false`, true, true},
+		{"leaves both out", "", true, true},
+	} {
+		if status, got := r.do("PUT", "/register/"+id, tok, body(tt.more)); status != 200 {
+			t.Fatalf("%s: %d %v", tt.name, status, got)
+		}
+		c, err := r.store.GetClient(context.Background(), id)
+		if err != nil || c.RequirePAR != tt.par || c.DPoPBound != tt.dpop {
+			t.Fatalf("%s: stored %+v, %v; want PAR %v, DPoP %v", tt.name, c, err, tt.par, tt.dpop)
+		}
 	}
 }
