@@ -189,6 +189,10 @@ func TestConsoleSecondFactor(t *testing.T) {
 	}
 	secret, _ := e.signIn(userPassword).enrolTOTP()
 	e.Clock.Advance(90 * time.Second)
+	// The password-only console session ends once a factor is set up.
+	if b.consoleSession() {
+		t.Fatal("a console session without a second factor outlived the admin's enrolment")
+	}
 
 	fresh := e.browser()
 	p, asked := fresh.consoleFlow("")

@@ -261,8 +261,9 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *storage.User
 	c.message(w, r, http.StatusOK, "console.signedout")
 }
 
-// operator returns the signed-in admin of r, or nil: no session, or the
-// user lost the role or was disabled since.
+// operator returns the signed-in admin of r, or nil: no session, the
+// user lost the role or was disabled since, or a second factor is now
+// needed that the session did not pass.
 func (c *Console) operator(r *http.Request) (*storage.User, error) {
 	s, err := c.sessions.Current(r.Context(), r)
 	if errors.Is(err, session.ErrNoSession) {
@@ -277,6 +278,17 @@ func (c *Console) operator(r *http.Request) (*storage.User, error) {
 	}
 	if err != nil || !u.Admin || u.Disabled {
 		return nil, err
+	}
+	// A session that passed no second factor lasts only while none is
+	// needed: once the admin sets one up (or the rule says every admin
+	// needs one), they sign in again with it.
+	if !slices.Contains(s.AMR, signin.AMRMFA) {
+		switch err := c.checkSecondFactor(r.Context(), u.ID, s.AMR, ""); {
+		case errors.Is(err, errNoSecondFactor):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		}
 	}
 	return u, nil
 }
