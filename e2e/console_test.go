@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -286,6 +287,32 @@ func TestConsoleForms(t *testing.T) {
 		t.Fatalf("second audit page: %d events\n%s", n, second.Body)
 	}
 
+	// Filtered by time (UTC, to the minute, as the form's inputs send it):
+	// from is inclusive, before exclusive; a time that is none is no filter.
+	t0 := e.Clock.Now().UTC().Truncate(time.Minute).Add(-5 * time.Hour)
+	for i := range 3 {
+		if err := e.Store.AddAuditEvent(context.Background(), storage.AuditEvent{ID: fmt.Sprintf("timed-%d", i), Time: t0.Add(time.Duration(i) * time.Hour),
+			Type: audit.Login, UserID: "timed", Detail: fmt.Sprintf("hour %d", i), ExpiresAt: t0.Add(24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(h int) string { return t0.Add(time.Duration(h) * time.Hour).Format("2006-01-02T15:04") }
+	for _, tt := range []struct{ query, want string }{
+		{"from=" + at(1), "hour 1 hour 2"},
+		{"to=" + at(1), "hour 0"},
+		{"from=" + at(1) + "&to=" + at(2), "hour 1"},
+		{"from=yesterday&to=%ff", "hour 0 hour 1 hour 2"},
+	} {
+		p := b.get(e.AdminURL + "/console/audit?user=timed&" + tt.query)
+		got := strings.Join(regexp.MustCompile(`hour \d`).FindAllString(p.Body, -1), " ")
+		if p.Status != http.StatusOK || sortWords(got) != tt.want {
+			t.Fatalf("audit ?%s: %d, events %q, want %q", tt.query, p.Status, got, tt.want)
+		}
+	}
+	if p := b.get(e.AdminURL + "/console/audit?user=timed&from=" + at(1)); !strings.Contains(p.Body, `value="`+at(1)+`"`) {
+		t.Fatalf("the time filter is not shown back: %s", p.Body)
+	}
+
 	// A callback with a state of no sign-in of this browser.
 	if p := e.browser().get(e.AdminURL + "/console/callback?code=x&state=y"); p.Status != http.StatusBadRequest {
 		t.Fatalf("forged callback: %d", p.Status)
@@ -345,4 +372,15 @@ func TestConsoleForms(t *testing.T) {
 	if p := thief.get(e.AdminURL + "/console/"); p.Status != http.StatusSeeOther {
 		t.Fatalf("thief reaches the console: %d", p.Status)
 	}
+}
+
+// sortWords is the "word digit" pairs of s in order, joined by spaces.
+func sortWords(s string) string {
+	f := strings.Fields(s)
+	var pairs []string
+	for i := 0; i+1 < len(f); i += 2 {
+		pairs = append(pairs, f[i]+" "+f[i+1])
+	}
+	slices.Sort(pairs)
+	return strings.Join(pairs, " ")
 }

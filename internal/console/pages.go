@@ -207,8 +207,24 @@ func (c *Console) enableUser(w http.ResponseWriter, r *http.Request, u *storage.
 // the store keeps; another event of that very millisecond is skipped).
 type AuditPage struct {
 	User, Client, Type string
-	Events             []adminapi.Event
-	Older              string
+	// From and To are the time filter as typed (UTC, to the minute, as a
+	// datetime-local input sends it): events from From, before To.
+	From, To string
+	Events   []adminapi.Event
+	Older    string
+}
+
+// auditTimeLayout is how a datetime-local input sends a time.
+const auditTimeLayout = "2006-01-02T15:04"
+
+// auditTime is the time of a filter field: a datetime-local value or
+// RFC 3339; zero (no filter) for anything else.
+func auditTime(v string) time.Time {
+	if t, err := time.Parse(auditTimeLayout, v); err == nil {
+		return t
+	}
+	t, _ := time.Parse(time.RFC3339, v)
+	return t
 }
 
 // auditPageSize is how many events a page of the audit log shows.
@@ -216,9 +232,10 @@ const auditPageSize = 50
 
 func (c *Console) auditLog(w http.ResponseWriter, r *http.Request, u *storage.User) {
 	q := r.URL.Query()
-	f := storage.AuditFilter{UserID: q.Get("user"), ClientID: q.Get("client"), Type: q.Get("type"), Limit: auditPageSize}
-	if t, err := time.Parse(time.RFC3339, q.Get("until")); err == nil {
-		f.Until = t
+	f := storage.AuditFilter{UserID: q.Get("user"), ClientID: q.Get("client"), Type: q.Get("type"), Limit: auditPageSize,
+		Since: auditTime(q.Get("from")), Until: auditTime(q.Get("to"))}
+	if t := auditTime(q.Get("until")); !t.IsZero() && (f.Until.IsZero() || t.Before(f.Until)) {
+		f.Until = t // a later page
 	}
 	evs, err := c.remote(u).ListAudit(r.Context(), f)
 	if err != nil {
@@ -226,6 +243,12 @@ func (c *Console) auditLog(w http.ResponseWriter, r *http.Request, u *storage.Us
 		return
 	}
 	p := AuditPage{User: f.UserID, Client: f.ClientID, Type: f.Type, Events: evs}
+	if !f.Since.IsZero() {
+		p.From = f.Since.UTC().Format(auditTimeLayout)
+	}
+	if t := auditTime(q.Get("to")); !t.IsZero() {
+		p.To = t.UTC().Format(auditTimeLayout)
+	}
 	if len(evs) == auditPageSize {
 		next := q
 		next.Set("until", evs[len(evs)-1].Time.UTC().Format(time.RFC3339Nano)) // exclusive
