@@ -346,6 +346,14 @@ type RefreshToken struct {
 	NextHash string
 }
 
+// RefreshTokenChain is a refresh token with what a use of it must check:
+// its grant and its user, as GetRefreshTokenChain reads them together.
+type RefreshTokenChain struct {
+	RefreshToken
+	Grant *Grant // nil when the grant no longer exists
+	User  *User  // the token's user; nil when it no longer exists
+}
+
 // Session is a logged-in browser session.
 type Session struct {
 	IDHash string
@@ -566,12 +574,27 @@ type Storage interface {
 	// used before is returned together with ErrAlreadyUsed.
 	ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*AuthCode, error)
 
+	// StartGrant stores the grant g of a redeemed code, its first refresh
+	// token (unless first is nil) and the events that record it, as one
+	// atomic change: one commit instead of one per row. A grant with g.ID
+	// that exists already (a replay of the code that raced ahead created
+	// it revoked) is kept as it is, and first is stored under it all the
+	// same, so that its tokens are dead on arrival.
+	StartGrant(ctx context.Context, g Grant, first *RefreshToken, events ...AuditEvent) error
+
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
-	// RotateRefreshToken marks oldHash used and stores next, atomically. It
-	// succeeds at most once per old token; a token used before yields
-	// ErrAlreadyUsed and next is not stored.
-	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, at time.Time) error
+	// GetRefreshTokenChain returns the refresh token with this hash
+	// together with its grant and its user, read by one statement, so that
+	// a refresh or an introspection asks the store once. Grant or User is
+	// nil when it no longer exists. Nothing is checked: a revoked grant or
+	// a disabled user is returned as it is. An unknown hash is ErrNotFound.
+	GetRefreshTokenChain(ctx context.Context, hash string) (*RefreshTokenChain, error)
+	// RotateRefreshToken marks oldHash used and stores next, and records
+	// events, atomically. It succeeds at most once per old token; a token
+	// used before yields ErrAlreadyUsed, and neither next nor events are
+	// stored.
+	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, at time.Time, events ...AuditEvent) error
 	// RetryRotation rotates a refresh token again whose rotation response
 	// was lost: oldHash, rotated at or after since into successorHash, is
 	// given next instead, and successorHash, still unused, is spent (marked

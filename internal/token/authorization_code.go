@@ -144,31 +144,41 @@ func narrowResources(audience, granted []string) ([]string, error) {
 // §4.1.4): a refresh token when the client may refresh (§6), an ID token
 // for openid (OpenID Connect Core §3.1.3.3).
 func (g AuthorizationCode) tokens(ctx context.Context, req *Request, c *storage.AuthCode, user *storage.User, audience []string, now time.Time) (*Response, error) {
-	i, client := g.Issuer, req.Client
-	grant := storage.Grant{ID: c.GrantID, ClientID: client.ID, UserID: c.UserID, Scopes: c.Scopes, AuthTime: c.AuthTime,
+	i := g.Issuer
+	grant := storage.Grant{ID: c.GrantID, ClientID: req.Client.ID, UserID: c.UserID, Scopes: c.Scopes, AuthTime: c.AuthTime,
 		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL), Claims: c.Claims, AMR: c.AMR}
 	// A replay that raced ahead of us created this grant already revoked.
 	// This redemption won the code all the same, so it gets its tokens,
 	// which are dead on arrival: exactly one redemption succeeds, and what
 	// a leaked code issued never works.
-	if err := i.Store.CreateGrant(ctx, grant); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
-		return nil, oautherr.Wrap(err)
-	}
-	in := issue{subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce,
-		audience: audience}
-	if slices.Contains(client.GrantTypes, "refresh_token") {
-		var err error
-		in.refresh, err = i.newRefresh(ctx, &grant, c.Scopes, "", bindingOf(req))
-		if err != nil {
-			return nil, err
-		}
+	return i.startGrant(ctx, req, issue{subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce,
+		audience: audience}, g.Type())
+}
+
+// startGrant mints the tokens of a new grant (in.grant), then stores the
+// grant, its first refresh token when the client may refresh (RFC 6749
+// §6) and the event that records the issue, as one atomic change
+// (storage.Storage.StartGrant): one commit, after which nothing can fail.
+// A grant with its id that exists already, created revoked by a replay
+// or a deletion of the user that raced ahead, is kept as it is, and the
+// tokens are dead on arrival.
+func (i *Issuer) startGrant(ctx context.Context, req *Request, in issue, grantType string) (*Response, error) {
+	var first *storage.RefreshToken
+	if slices.Contains(req.Client.GrantTypes, "refresh_token") {
+		raw, t := i.successor(in.grant, in.scopes, bindingOf(req), i.Now())
+		in.refresh, first = raw, &t
 	}
 	resp, err := i.respond(req, in)
-	if err == nil {
-		i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: user.ID, ClientID: client.ID,
-			Detail: "grant_type=authorization_code scope=" + resp.Scope})
+	if err != nil {
+		return nil, err
 	}
-	return resp, err
+	issued := audit.Event{Type: audit.TokenIssued, UserID: in.user.ID, ClientID: req.Client.ID,
+		Detail: "grant_type=" + grantType + " scope=" + resp.Scope}
+	if err := i.Store.StartGrant(ctx, *in.grant, first, i.Audit.Stored(ctx, issued)...); err != nil {
+		return nil, oautherr.Wrap(err)
+	}
+	i.Audit.Logged(ctx, issued)
+	return resp, nil
 }
 
 // revokeGrant revokes the grant of a misused code or refresh token and
@@ -199,30 +209,6 @@ func bindingOf(req *Request) string {
 		return p.JKT
 	}
 	return ""
-}
-
-// newRefresh stores a fresh refresh token of grant and returns it. When
-// replacing is set, the old token is rotated atomically.
-
-func (i *Issuer) newRefresh(ctx context.Context, grant *storage.Grant, scopes []string, replacing, jkt string) (string, error) {
-	raw := NewOpaque()
-	now := i.Now()
-	exp := now.Add(i.RefreshTTL)
-	if grant.ExpiresAt.Before(exp) {
-		exp = grant.ExpiresAt
-	}
-	t := storage.RefreshToken{Hash: storage.Hash(raw), GrantID: grant.ID, ClientID: grant.ClientID, UserID: grant.UserID, Scopes: scopes,
-		AuthTime: grant.AuthTime, CreatedAt: now, ExpiresAt: exp, JKT: jkt}
-	var err error
-	if replacing == "" {
-		err = i.Store.CreateRefreshToken(ctx, t)
-	} else {
-		err = i.Store.RotateRefreshToken(ctx, replacing, t, now)
-	}
-	if err != nil {
-		return "", err
-	}
-	return raw, nil
 }
 
 var _ Grant = AuthorizationCode{}

@@ -33,6 +33,7 @@ var Dialect = sqlstore.Dialect{
 		return errors.As(err, &e) && e.Code == "23505"
 	},
 	IsUnavailable: IsUnavailable,
+	WritableCTE:   true,
 }
 
 // IsUnavailable reports whether err means PostgreSQL is out of reach for

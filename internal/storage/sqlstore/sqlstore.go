@@ -43,6 +43,12 @@ type Dialect struct {
 	// out of reach or cannot write for now (see storage.ErrUnavailable),
 	// beyond the network and deadline errors every backend shares.
 	IsUnavailable func(error) bool
+	// WritableCTE says that INSERT and UPDATE may run inside WITH, as
+	// PostgreSQL allows: rows that commit together (a grant and its first
+	// refresh token, a rotation and its audit event) are then written by
+	// one statement, one round trip and one commit, instead of by a
+	// transaction of several. SQLite, in process, runs a transaction.
+	WritableCTE bool
 }
 
 // Unavailable reports whether err means the database is out of reach for
@@ -692,23 +698,12 @@ func (s *Store) ListClientConsents(ctx context.Context, clientID string) ([]stor
 
 // CreateGrant stores a new token family.
 func (s *Store) CreateGrant(ctx context.Context, g storage.Grant) error {
-	return s.insert(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt), g.Claims, joinList(g.AMR))
+	return s.insert(ctx, `INSERT INTO grants (`+grantCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, grantArgs(g)...)
 }
 
 // GetGrant returns a grant.
 func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error) {
-	var g storage.Grant
-	var scopes, amr string
-	var auth, created, expires, revoked int64
-	err := s.readRow(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr FROM grants WHERE id = $1`, id).
-		Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &auth, &created, &expires, &revoked, &g.Claims, &amr)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	g.Scopes, g.AMR = splitList(scopes), splitList(amr)
-	g.AuthTime, g.CreatedAt, g.ExpiresAt, g.RevokedAt = fromUnix(auth), fromUnix(created), fromUnix(expires), fromUnix(revoked)
-	return &g, nil
+	return scanGrant(s.readRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id))
 }
 
 // RevokeGrant marks a grant revoked; an already revoked grant keeps its time.
@@ -804,33 +799,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) 
 
 // GetRefreshToken returns a refresh token by hash.
 func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.RefreshToken, error) {
-	var t storage.RefreshToken
-	var scopes string
-	var auth, created, expires, used int64
-	err := s.readRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash).
-		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used, &t.JKT, &t.NextHash)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	t.Scopes = splitList(scopes)
-	t.AuthTime, t.CreatedAt, t.ExpiresAt, t.UsedAt = fromUnix(auth), fromUnix(created), fromUnix(expires), fromUnix(used)
-	return &t, nil
-}
-
-// RotateRefreshToken consumes oldHash and stores next in one transaction.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, at time.Time) error {
-	return s.tx(ctx, "rotate refresh token", func(tx *sql.Tx) error {
-		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1, next_hash = $2 WHERE hash = $3 AND used_at = 0`,
-			unix(at), next.Hash, oldHash))
-		if errors.Is(err, storage.ErrNotFound) {
-			return usedOrMissing(ctx, tx, oldHash)
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, insertRefresh, refreshArgs(next)...)
-		return err
-	})
+	return scanRefresh(s.readRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash))
 }
 
 // usedOrMissing tells, after a conditional update of oldHash changed
@@ -1206,8 +1175,7 @@ func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) er
 
 // AddAuditEvent appends an event.
 func (s *Store) AddAuditEvent(ctx context.Context, e storage.AuditEvent) error {
-	return s.insert(ctx, `INSERT INTO audit_events (id, at_ms, type, user_id, client_id, ip, detail, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		e.ID, e.Time.UnixMilli(), e.Type, e.UserID, e.ClientID, e.IP, e.Detail, unix(e.ExpiresAt))
+	return s.insert(ctx, `INSERT INTO audit_events (`+auditCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, auditArgs(e)...)
 }
 
 // ListAuditEvents filters with fixed SQL: each condition is disabled by an
