@@ -80,7 +80,7 @@ func TestStoreWorkPerOperation(t *testing.T) {
 	}{
 		{"authorize, signed in, consent remembered", nil, func(t *testing.T) { code = s.authorize(t, authURL, cookies) }, map[string]int{
 			"select sessions": 1, "select users": 1, "select consents": 1, // who, and what they allowed
-			"select passkeys": 1, "select totp_secrets": 1, // second factors enrolled (signin.Policy.AskEnrolled)
+			"select totp_secrets":  1, // second factors enrolled, passkeys too (signin.Policy.AskEnrolled, storage.Factors.Enrolment)
 			"delete auth_requests": 1, "insert auth_codes": 1,
 		}},
 		// A "tx" is one commit; on PostgreSQL (sqlstore.Dialect.WritableCTE)

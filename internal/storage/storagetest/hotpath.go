@@ -223,3 +223,29 @@ func testRotationEvents(t *testing.T, s storage.Storage) {
 		t.Fatalf("%d successors and %d events stored, want 1 and 1", stored, eventCount(t, s, "raced"))
 	}
 }
+
+// testEnrolment: one read says which second factors a user enrolled; an
+// unconfirmed TOTP enrolment proves nothing, and another user's factors
+// do not count.
+func testEnrolment(t *testing.T, s storage.Storage) {
+	want := func(user string, w storage.Enrolment, what string) {
+		t.Helper()
+		got, err := s.Enrolment(ctx, user)
+		mustNil(t, err, what)
+		if got != w {
+			t.Fatalf("%s: enrolment %+v, want %+v", what, got, w)
+		}
+	}
+	want("u1", storage.Enrolment{}, "nothing")
+	mustNil(t, s.SaveTOTP(ctx, storage.TOTP{UserID: "u1", SecretSealed: "sealed", CreatedAt: now()}), "enrol")
+	want("u1", storage.Enrolment{}, "unconfirmed TOTP")
+	mustNil(t, s.ConfirmTOTP(ctx, "u1", "sealed", now()), "confirm")
+	want("u1", storage.Enrolment{TOTP: true}, "confirmed TOTP")
+	mustNil(t, s.CreatePasskey(ctx, storage.Passkey{ID: "cred", UserID: "u2", Credential: "{}", CreatedAt: now()}), "passkey")
+	want("u2", storage.Enrolment{Passkeys: true}, "passkey")
+	want("u1", storage.Enrolment{TOTP: true}, "another's passkey")
+	mustNil(t, s.CreatePasskey(ctx, storage.Passkey{ID: "cred1", UserID: "u1", Credential: "{}", CreatedAt: now()}), "passkey of u1")
+	want("u1", storage.Enrolment{TOTP: true, Passkeys: true}, "both")
+	mustNil(t, s.DeleteTOTP(ctx, "u1"), "TOTP off")
+	want("u1", storage.Enrolment{Passkeys: true}, "TOTP off")
+}
