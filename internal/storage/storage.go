@@ -569,10 +569,13 @@ type Storage interface {
 	DeleteAuthRequest(ctx context.Context, id string) error
 
 	CreateAuthCode(ctx context.Context, c AuthCode) error
-	// ConsumeAuthCode marks the code used at the given time and returns it.
+	// ConsumeAuthCode marks the code used at the given time and returns it
+	// with its user, which the redemption needs next (nil when the user no
+	// longer exists), read by the same statement where the backend can.
 	// It succeeds at most once per code, whatever the concurrency. A code
-	// used before is returned together with ErrAlreadyUsed.
-	ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*AuthCode, error)
+	// used before is returned, without its user, together with
+	// ErrAlreadyUsed.
+	ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*AuthCode, *User, error)
 
 	// StartGrant stores the grant g of a redeemed code, its first refresh
 	// token (unless first is nil) and the events that record it, as one

@@ -33,7 +33,7 @@ func (g AuthorizationCode) Exchange(ctx context.Context, req *Request) (*Respons
 		return nil, err
 	}
 	now := i.Now()
-	c, err := g.redeem(ctx, req.Client, code, now)
+	c, user, err := g.redeem(ctx, req.Client, code, now)
 	if err != nil {
 		return nil, err
 	}
@@ -47,8 +47,7 @@ func (g AuthorizationCode) Exchange(ctx context.Context, req *Request) (*Respons
 	if audience, err = narrowResources(audience, c.Resources); err != nil {
 		return nil, err
 	}
-	user, err := i.userOf(ctx, c.UserID, "code")
-	if err != nil {
+	if user, err = usable(user, "code"); err != nil {
 		return nil, err
 	}
 	return g.tokens(ctx, req, c, user, audience, now)
@@ -75,20 +74,21 @@ func codeParams(req *Request) (code, verifier, redirectURI string, err error) {
 
 // redeem consumes the code, atomically: a code is good once (RFC 6749
 // §4.1.2). A code presented again revokes every token issued with it
-// (RFC 9700 §4.5.3.1).
-func (g AuthorizationCode) redeem(ctx context.Context, client *storage.Client, code string, now time.Time) (*storage.AuthCode, error) {
+// (RFC 9700 §4.5.3.1). It returns the code's user too (nil when gone),
+// read with it, unchecked.
+func (g AuthorizationCode) redeem(ctx context.Context, client *storage.Client, code string, now time.Time) (*storage.AuthCode, *storage.User, error) {
 	i := g.Issuer
-	c, err := i.Store.ConsumeAuthCode(ctx, storage.Hash(code), now)
+	c, user, err := i.Store.ConsumeAuthCode(ctx, storage.Hash(code), now)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code is unknown or expired")
+		return nil, nil, oautherr.New(oautherr.InvalidGrant, "the authorization code is unknown or expired")
 	case errors.Is(err, storage.ErrAlreadyUsed):
 		i.revokeGrant(ctx, c.GrantID, audit.Event{Type: audit.CodeReplay, UserID: c.UserID, ClientID: client.ID})
-		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was already used; the tokens issued with it are now revoked")
+		return nil, nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was already used; the tokens issued with it are now revoked")
 	case err != nil:
-		return nil, oautherr.Wrap(err)
+		return nil, nil, oautherr.Wrap(err)
 	}
-	return c, nil
+	return c, user, nil
 }
 
 // checkCode checks what the redeemed code c is bound to (RFC 6749

@@ -906,9 +906,9 @@ func (s *outageStore) GetClient(ctx context.Context, id string) (*storage.Client
 	return s.Storage.GetClient(ctx, id)
 }
 
-func (s *outageStore) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, error) {
+func (s *outageStore) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, *storage.User, error) {
 	if s.down == "ConsumeAuthCode" {
-		return nil, errStoreDown
+		return nil, nil, errStoreDown
 	}
 	return s.Storage.ConsumeAuthCode(ctx, hash, at)
 }

@@ -395,11 +395,22 @@ func (i *Issuer) IDTokenHint(ctx context.Context, raw string) (*IDClaims, error)
 // userOf loads the user a code, refresh token or device code was issued
 // for; a user deleted or disabled since is an invalid_grant.
 func (i *Issuer) userOf(ctx context.Context, id, what string) (*storage.User, error) {
-	u, gone, err := i.activeUser(ctx, id)
+	u, err := i.Store.GetUser(ctx, id)
 	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		u = nil
 	case err != nil:
 		return nil, oautherr.Wrap(err)
-	case gone != "":
+	}
+	return usable(u, what)
+}
+
+// usable returns u, the user of a code, grant or device code (what),
+// loaded already (nil when no longer there), unless it is gone or
+// disabled: invalid_grant then.
+func usable(u *storage.User, what string) (*storage.User, error) {
+	u, gone := active(u)
+	if gone != "" {
 		return nil, oautherr.Newf(oautherr.InvalidGrant, "the user of this %s %s", what, gone)
 	}
 	return u, nil

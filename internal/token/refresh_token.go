@@ -72,9 +72,9 @@ func (g RefreshToken) Exchange(ctx context.Context, req *Request) (*Response, er
 	if err != nil {
 		return nil, err
 	}
-	user, gone := active(chain.User)
-	if gone != "" {
-		return nil, oautherr.Newf(oautherr.InvalidGrant, "the user of this grant %s", gone)
+	user, err := usable(chain.User, "grant")
+	if err != nil {
+		return nil, err
 	}
 	nextRaw, next := i.successor(grant, t.Scopes, t.JKT, now)
 	resp, err := i.respond(req, issue{subject: user.ID, user: user, scopes: scopes, grant: grant, authTime: t.AuthTime, refresh: nextRaw})

@@ -132,6 +132,37 @@ func assign(d, src any) error {
 // was found: a NULL key means the outer join found no row.
 func (v values) next() bool { return len(v) > 0 && v[0] != nil }
 
+// consumeQuery consumes a code and reads its user, in one statement.
+var consumeQuery = `WITH c AS (UPDATE auth_codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING ` + codeCols + `)
+	SELECT ` + prefixed("c", codeCols) + `, ` + prefixed("u", userCols) + ` FROM c LEFT JOIN users u ON u.id = c.user_id`
+
+// consumeWithUser is ConsumeAuthCode on a dialect with writable WITH:
+// one round trip, observed as the UPDATE it is. A code that was used or
+// is unknown is ErrNotFound.
+func (s *Store) consumeWithUser(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, *storage.User, error) {
+	p, err := s.stmtAs(ctx, s.db, consumeQuery, "update auth_codes")
+	if err != nil {
+		return nil, nil, err
+	}
+	n := columns(codeCols) + columns(userCols)
+	v, dest := make(values, n), make([]any, n)
+	for i := range v {
+		dest[i] = &v[i]
+	}
+	start := time.Now()
+	err = row{p.st.QueryRowContext(ctx, unix(at), hash), s}.Scan(dest...)
+	s.observe(p.op, start)
+	if err != nil {
+		return nil, nil, notFound(err)
+	}
+	c, err := scanCode(&v)
+	if err != nil || !v.next() {
+		return c, nil, err
+	}
+	u, err := scanUser(&v)
+	return c, u, err
+}
+
 // chainQuery reads a refresh token, its grant and its user in one lookup.
 var chainQuery = `SELECT ` + prefixed("rt", refreshCols) + `, ` + prefixed("g", grantCols) + `, ` + prefixed("u", userCols) + `
 	FROM refresh_tokens rt LEFT JOIN grants g ON g.id = rt.grant_id LEFT JOIN users u ON u.id = rt.user_id WHERE rt.hash = $1`

@@ -8,6 +8,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -198,6 +199,12 @@ type stmtKey struct {
 // stmt returns q prepared on db, preparing it on first use: the database
 // parses and plans each query once instead of on every call.
 func (s *Store) stmt(ctx context.Context, db *sql.DB, q string) (*prepared, error) {
+	return s.stmtAs(ctx, db, q, "")
+}
+
+// stmtAs is stmt for a statement observed as op rather than under the
+// name opName gives it (a statement that starts with WITH).
+func (s *Store) stmtAs(ctx context.Context, db *sql.DB, q, op string) (*prepared, error) {
 	k := stmtKey{db, q}
 	if p, ok := s.stmts.Load(k); ok {
 		return p.(*prepared), nil
@@ -206,7 +213,7 @@ func (s *Store) stmt(ctx context.Context, db *sql.DB, q string) (*prepared, erro
 	if err != nil {
 		return nil, s.classify(err)
 	}
-	p := &prepared{st: st, op: opName(q)}
+	p := &prepared{st: st, op: cmp.Or(op, opName(q))}
 	if prev, loaded := s.stmts.LoadOrStore(k, p); loaded {
 		st.Close()
 		return prev.(*prepared), nil
@@ -768,17 +775,32 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 		unix(c.AuthTime), unix(c.CreatedAt), unix(c.ExpiresAt), unix(c.UsedAt), c.DPoPJKT, joinList(c.Resources), c.Claims, joinList(c.AMR))
 }
 
-// ConsumeAuthCode marks a code used with one conditional UPDATE.
-func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, error) {
-	c, err := scanCode(s.writeRow(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, unix(at), hash))
+// ConsumeAuthCode marks a code used with one conditional UPDATE, and
+// reads the code's user: in the same statement where the dialect runs
+// UPDATE inside WITH, after it elsewhere.
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, *storage.User, error) {
+	var c *storage.AuthCode
+	var u *storage.User
+	var err error
+	if s.d.WritableCTE {
+		c, u, err = s.consumeWithUser(ctx, hash, at)
+	} else {
+		c, err = scanCode(s.writeRow(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, unix(at), hash))
+		if err == nil {
+			u, err = s.GetUser(ctx, c.UserID)
+			if errors.Is(err, storage.ErrNotFound) {
+				u, err = nil, nil
+			}
+		}
+	}
 	if !errors.Is(err, storage.ErrNotFound) {
-		return c, err
+		return c, u, err
 	}
 	c, err = scanCode(s.readRow(ctx, `SELECT `+codeCols+` FROM auth_codes WHERE hash = $1`, hash))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c, storage.ErrAlreadyUsed
+	return c, nil, storage.ErrAlreadyUsed
 }
 
 // ---- refresh tokens

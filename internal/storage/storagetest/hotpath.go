@@ -138,7 +138,7 @@ func testCodeRedemptionRace(t *testing.T, s storage.Storage) {
 	wins := 0
 	for i := range n {
 		wg.Go(func() {
-			c, err := s.ConsumeAuthCode(ctx, "race", now())
+			c, _, err := s.ConsumeAuthCode(ctx, "race", now())
 			switch {
 			case err == nil:
 				mu.Lock()
@@ -248,4 +248,37 @@ func testEnrolment(t *testing.T, s storage.Storage) {
 	want("u1", storage.Enrolment{TOTP: true, Passkeys: true}, "both")
 	mustNil(t, s.DeleteTOTP(ctx, "u1"), "TOTP off")
 	want("u1", storage.Enrolment{Passkeys: true}, "TOTP off")
+}
+
+// testConsumeAuthCodeUser: a consumed code comes with its user as stored
+// (disabled included, for the caller to refuse), nil when the user is
+// gone; a replay comes without one.
+func testConsumeAuthCodeUser(t *testing.T, s storage.Storage) {
+	mustNil(t, s.CreateUser(ctx, storage.User{ID: "u1", Username: "amal", Email: "amal@example.com", CreatedAt: now(),
+		Profile: storage.Profile{Zoneinfo: "Asia/Amman", UpdatedAt: now()}}), "user")
+	for _, h := range []string{"c1", "c2", "c3"} {
+		mustNil(t, s.CreateAuthCode(ctx, newCode(h)), "code "+h)
+	}
+	c, u, err := s.ConsumeAuthCode(ctx, "c1", now())
+	mustNil(t, err, "consume")
+	if c.Hash != "c1" || u == nil || u.ID != "u1" || u.Username != "amal" || u.Profile.Zoneinfo != "Asia/Amman" || u.Disabled {
+		t.Fatalf("consume: code %+v user %+v", c, u)
+	}
+	c, u, err = s.ConsumeAuthCode(ctx, "c1", now())
+	wantErr(t, err, storage.ErrAlreadyUsed, "replay")
+	if c == nil || u != nil {
+		t.Fatalf("replay: code %+v user %+v", c, u)
+	}
+	mustNil(t, s.SetUserDisabled(ctx, "u1", true), "disable")
+	_, u, err = s.ConsumeAuthCode(ctx, "c2", now())
+	mustNil(t, err, "consume a disabled user's code")
+	if u == nil || !u.Disabled {
+		t.Fatalf("disabled user read as %+v", u)
+	}
+	mustNil(t, s.DeleteUser(ctx, "u1", now()), "delete user")
+	c, u, err = s.ConsumeAuthCode(ctx, "c3", now())
+	mustNil(t, err, "consume a deleted user's code")
+	if c.Hash != "c3" || u != nil {
+		t.Fatalf("deleted user's code: code %+v user %+v", c, u)
+	}
 }
