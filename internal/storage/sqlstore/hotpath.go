@@ -202,50 +202,85 @@ func (s *Store) GetRefreshTokenChain(ctx context.Context, hash string) (*storage
 // atomic runs the statements of one change that commits whole, observed
 // as "tx " and name: on a dialect with writable WITH, as one statement
 // (each but the last a WITH clause, so one round trip and one commit);
-// elsewhere, in a transaction. Each statement's parameters are numbered
-// from $1; the WITH form numbers them on across statements. Only the last
-// statement's rows affected are reported.
-func (s *Store) atomic(ctx context.Context, name string, stmts ...statement) (int64, error) {
-	if !s.d.WritableCTE {
-		var n int64
-		err := s.tx(ctx, name, func(tx *sql.Tx) error {
-			for _, st := range stmts {
-				res, err := tx.ExecContext(ctx, st.sql(1), st.args...)
-				if err != nil {
-					return err
-				}
-				if n, err = res.RowsAffected(); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		return n, err
-	}
-	var q strings.Builder
-	var args []any
-	for i, st := range stmts {
-		switch {
-		case i == len(stmts)-1:
-			q.WriteString(st.sql(len(args) + 1))
-		case i == 0:
-			fmt.Fprintf(&q, "WITH w%d AS (%s) ", i, st.sql(len(args)+1))
-		default:
-			fmt.Fprintf(&q, ", w%d AS (%s) ", i, st.sql(len(args)+1))
+// elsewhere, in a transaction of prepared statements. Each statement's
+// parameters are numbered from $1; the WITH form numbers them on across
+// statements. Only the last statement's rows affected are reported. shape
+// names the kind and number of the statements, whose SQL is built once.
+func (s *Store) atomic(ctx context.Context, name, shape string, stmts ...statement) (int64, error) {
+	texts := s.texts(shape, stmts)
+	if len(texts) == 1 {
+		p, err := s.stmtAs(ctx, s.db, texts[0], "tx "+name)
+		if err != nil {
+			return 0, err
 		}
-		args = append(args, st.args...)
+		var args []any
+		for _, st := range stmts {
+			args = append(args, st.args...)
+		}
+		defer s.observe(p.op, time.Now())
+		res, err := p.st.ExecContext(ctx, args...)
+		if err != nil {
+			return 0, s.classify(err)
+		}
+		n, err := res.RowsAffected()
+		return n, s.classify(err)
 	}
-	p, err := s.stmt(ctx, s.db, q.String())
-	if err != nil {
-		return 0, err
+	// Prepared before the transaction takes a connection: the writer
+	// may have only the one (SQLite).
+	prepared := make([]*prepared, len(texts))
+	for i, q := range texts {
+		p, err := s.stmt(ctx, s.db, q)
+		if err != nil {
+			return 0, err
+		}
+		prepared[i] = p
 	}
-	defer s.observe("tx "+name, time.Now())
-	res, err := p.st.ExecContext(ctx, args...)
-	if err != nil {
-		return 0, s.classify(err)
+	var n int64
+	err := s.tx(ctx, name, func(tx *sql.Tx) error {
+		for i, st := range stmts {
+			res, err := tx.StmtContext(ctx, prepared[i].st).ExecContext(ctx, st.args...)
+			if err != nil {
+				return err
+			}
+			if n, err = res.RowsAffected(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// texts returns the SQL atomic runs for stmts: one statement with WITH
+// where the dialect allows, else one text per statement. It is built
+// once per shape.
+func (s *Store) texts(shape string, stmts []statement) []string {
+	if t, ok := s.shapes.Load(shape); ok {
+		return t.([]string)
 	}
-	n, err := res.RowsAffected()
-	return n, s.classify(err)
+	var texts []string
+	if !s.d.WritableCTE || len(stmts) == 1 {
+		for _, st := range stmts {
+			texts = append(texts, st.sql(1))
+		}
+	} else {
+		var q strings.Builder
+		from := 1
+		for i, st := range stmts {
+			switch {
+			case i == len(stmts)-1:
+				q.WriteString(st.sql(from))
+			case i == 0:
+				fmt.Fprintf(&q, "WITH w%d AS (%s) ", i, st.sql(from))
+			default:
+				fmt.Fprintf(&q, ", w%d AS (%s) ", i, st.sql(from))
+			}
+			from += len(st.args)
+		}
+		texts = []string{q.String()}
+	}
+	s.shapes.Store(shape, texts)
+	return texts
 }
 
 // statement is one statement of an atomic change: sql writes it with its
@@ -275,7 +310,8 @@ func (s *Store) StartGrant(ctx context.Context, g storage.Grant, first *storage.
 	for _, e := range events {
 		stmts = append(stmts, insertOf("audit_events", auditCols, auditArgs(e)))
 	}
-	_, err := s.atomic(ctx, "start grant", stmts...)
+	shape := "start grant " + strconv.Itoa(len(stmts)) + " " + strconv.Itoa(len(events))
+	_, err := s.atomic(ctx, "start grant", shape, stmts...)
 	if err != nil && s.d.IsUniqueViolation(err) {
 		return fmt.Errorf("%w: %v", storage.ErrAlreadyExists, err)
 	}
@@ -306,7 +342,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 	for _, e := range events {
 		stmts = append(stmts, after("audit_events", auditCols, auditArgs(e), len(stmts)-1))
 	}
-	n, err := s.atomic(ctx, "rotate refresh token", stmts...)
+	n, err := s.atomic(ctx, "rotate refresh token", "rotate refresh token "+strconv.Itoa(len(events)), stmts...)
 	if err != nil || n == 1 {
 		return err
 	}

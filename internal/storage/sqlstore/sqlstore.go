@@ -94,6 +94,7 @@ type Store struct {
 	d       Dialect
 	onClose []func()
 	stmts   sync.Map // stmtKey → *prepared
+	shapes  sync.Map // shape → []string (atomic's SQL)
 
 	observer func(op string, d time.Duration)
 }
