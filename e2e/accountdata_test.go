@@ -485,12 +485,36 @@ type deletingStore struct {
 
 func (s *deletingStore) GetUser(ctx context.Context, id string) (*storage.User, error) {
 	u, err := s.Storage.GetUser(ctx, id)
-	if err == nil && s.armed.CompareAndSwap(true, false) {
-		if derr := s.Storage.DeleteUser(ctx, id, s.now()); derr != nil {
-			return nil, derr
-		}
+	if err == nil {
+		err = s.deleteOnce(ctx, id)
 	}
 	return u, err
+}
+
+// ConsumeAuthCode reads the code's user with the code.
+func (s *deletingStore) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, *storage.User, error) {
+	c, u, err := s.Storage.ConsumeAuthCode(ctx, hash, at)
+	if err == nil && u != nil {
+		err = s.deleteOnce(ctx, u.ID)
+	}
+	return c, u, err
+}
+
+// GetRefreshTokenChain reads the token's user with the token.
+func (s *deletingStore) GetRefreshTokenChain(ctx context.Context, hash string) (*storage.RefreshTokenChain, error) {
+	c, err := s.Storage.GetRefreshTokenChain(ctx, hash)
+	if err == nil && c.User != nil {
+		err = s.deleteOnce(ctx, c.User.ID)
+	}
+	return c, err
+}
+
+// deleteOnce deletes the user whose account was just read, once armed.
+func (s *deletingStore) deleteOnce(ctx context.Context, id string) error {
+	if s.armed.CompareAndSwap(true, false) {
+		return s.Storage.DeleteUser(ctx, id, s.now())
+	}
+	return nil
 }
 
 // TestDeleteAccountRacingTokens: a code redemption, a device poll and a

@@ -178,7 +178,34 @@ func (l *Log) Record(ctx context.Context, e Event) {
 	if l == nil {
 		return
 	}
-	ip := clientip.FromContext(ctx)
+	l.Logged(ctx, e)
+	for _, se := range l.Stored(ctx, e) {
+		if err := l.Store.AddAuditEvent(ctx, se); err != nil {
+			l.Log.ErrorContext(ctx, "audit event not stored", "event", e.Type, "err", err)
+		}
+	}
+}
+
+// Stored returns e as the store keeps it, or nothing when Record would
+// only log it, for a caller that writes it in the same transaction as the
+// change it records (storage.Storage.StartGrant, RotateRefreshToken):
+// one commit instead of two on the hot paths. Once that committed, the
+// caller logs e with Logged.
+func (l *Log) Stored(ctx context.Context, e Event) []storage.AuditEvent {
+	if l == nil || (e.UserID == "" && !Attack(e.Type) && !operatorChange(e.Type)) {
+		return nil
+	}
+	now := l.Now()
+	return []storage.AuditEvent{{ID: eventID(now), Time: now, Type: e.Type, UserID: e.UserID, ClientID: e.ClientID,
+		IP: clientip.FromContext(ctx), Detail: e.Detail, ExpiresAt: now.Add(l.Retention)}}
+}
+
+// Logged logs e, and tells OnEvent of it, without storing it: Record's
+// first half, for an event the caller stored itself (Stored).
+func (l *Log) Logged(ctx context.Context, e Event) {
+	if l == nil {
+		return
+	}
 	if l.OnEvent != nil {
 		l.OnEvent(e.Type, Attack(e.Type))
 	}
@@ -186,16 +213,8 @@ func (l *Log) Record(ctx context.Context, e Event) {
 	if Attack(e.Type) {
 		level = slog.LevelWarn
 	}
-	l.Log.Log(ctx, level, "audit", "event", e.Type, "user_id", e.UserID, "client_id", e.ClientID, "ip", ip, "detail", e.Detail)
-	if e.UserID == "" && !Attack(e.Type) && !operatorChange(e.Type) {
-		return
-	}
-	now := l.Now()
-	err := l.Store.AddAuditEvent(ctx, storage.AuditEvent{ID: eventID(now), Time: now, Type: e.Type, UserID: e.UserID, ClientID: e.ClientID,
-		IP: ip, Detail: e.Detail, ExpiresAt: now.Add(l.Retention)})
-	if err != nil {
-		l.Log.ErrorContext(ctx, "audit event not stored", "event", e.Type, "err", err)
-	}
+	l.Log.Log(ctx, level, "audit", "event", e.Type, "user_id", e.UserID, "client_id", e.ClientID, "ip", clientip.FromContext(ctx),
+		"detail", e.Detail)
 }
 
 // eventID sorts by time (to the nanosecond, within a millisecond the store

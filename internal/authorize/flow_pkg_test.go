@@ -361,7 +361,7 @@ func TestCodeFlow(t *testing.T) {
 	if o.status != http.StatusSeeOther || o.query.Get("code") == "" || o.query.Get("state") != "xyz" || o.query.Get("iss") != zIssuer {
 		t.Fatalf("after consent: %d %v, want the redirect URI with code, state and iss", o.status, o.location)
 	}
-	code, err := e.store.ConsumeAuthCode(context.Background(), storage.Hash(o.query.Get("code")), e.now)
+	code, _, err := e.store.ConsumeAuthCode(context.Background(), storage.Hash(o.query.Get("code")), e.now)
 	if err != nil || code.ClientID != "web" || code.UserID != "u1" || code.CodeChallenge != zChallenge || code.Nonce != "n1" ||
 		strings.Join(code.Scopes, " ") != "openid profile" {
 		t.Fatalf("stored code %+v, %v", code, err)
@@ -493,7 +493,7 @@ func TestConsentPage(t *testing.T) {
 	// others are.
 	b, req := e.pendingRequest(t, authzQuery("scope", "openid profile email"))
 	o := outcomeOf(t, b.post("/consent", url.Values{"req": {req}, "action": {"allow"}, "scope": {"email", "payment"}}, false))
-	code, err := e.store.ConsumeAuthCode(context.Background(), storage.Hash(o.query.Get("code")), e.now)
+	code, _, err := e.store.ConsumeAuthCode(context.Background(), storage.Hash(o.query.Get("code")), e.now)
 	if err != nil || strings.Join(code.Scopes, " ") != "openid email" {
 		t.Fatalf("granted %v (%v), want openid email", code, err)
 	}

@@ -85,20 +85,14 @@ func inactive() *Response { return &Response{Active: false} }
 // client's, not yet rotated, not expired, and its grant lives.
 func (e *Endpoint) refreshToken(ctx context.Context, client *storage.Client, raw string) (*Response, error) {
 	now := e.Issuer.Now()
-	rt, err := e.Issuer.Store.GetRefreshToken(ctx, storage.Hash(raw))
+	chain, err := e.Issuer.Store.GetRefreshTokenChain(ctx, storage.Hash(raw))
 	if errors.Is(err, storage.ErrNotFound) {
 		return inactive(), nil
 	} else if err != nil {
 		return nil, oautherr.Wrap(err)
 	}
-	if rt.ClientID != client.ID || !rt.UsedAt.IsZero() || !now.Before(rt.ExpiresAt) {
-		return inactive(), nil
-	}
-	ended, err := e.Issuer.GrantEnded(ctx, rt.GrantID)
-	if err != nil {
-		return nil, oautherr.Wrap(err)
-	}
-	if ended {
+	rt := &chain.RefreshToken
+	if rt.ClientID != client.ID || !rt.UsedAt.IsZero() || !now.Before(rt.ExpiresAt) || token.ChainEnded(chain) {
 		return inactive(), nil
 	}
 	e.Issuer.Used(ctx, rt.UserID, rt.ClientID)

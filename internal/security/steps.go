@@ -54,6 +54,13 @@ func (s *TOTPStep) Offered(ctx context.Context, a *signin.Attempt) (bool, error)
 	return s.TOTP.Active(ctx, a.User.ID)
 }
 
+// OfferedFor reports whether e has a confirmed TOTP.
+func (s *TOTPStep) OfferedFor(_ context.Context, a *signin.Attempt, e storage.Enrolment) (bool, error) {
+	return a.User != nil && e.TOTP, nil
+}
+
+var _ signin.EnrolledStep = (*TOTPStep)(nil)
+
 // factorData is what the second-factor page shows.
 type factorData struct {
 	Req, Error string
@@ -152,6 +159,18 @@ func (s *RecoveryStep) Offered(ctx context.Context, a *signin.Attempt) (bool, er
 	return len(keys) > 0, err
 }
 
+// OfferedFor reports whether e has a second factor and the person
+// unused recovery codes.
+func (s *RecoveryStep) OfferedFor(ctx context.Context, a *signin.Attempt, e storage.Enrolment) (bool, error) {
+	if a.User == nil || !e.TOTP && !e.Passkeys {
+		return false, nil
+	}
+	n, err := s.Recovery.Remaining(ctx, a.User.ID)
+	return n > 0, err
+}
+
+var _ signin.EnrolledStep = (*RecoveryStep)(nil)
+
 // Show renders the recovery code form.
 func (s *RecoveryStep) Show(w http.ResponseWriter, r *http.Request, a *signin.Attempt) {
 	s.show(w, r, a, true)
@@ -195,6 +214,13 @@ func (s *PasskeyStep) Offered(ctx context.Context, a *signin.Attempt) (bool, err
 	keys, err := s.Store.ListPasskeys(ctx, a.User.ID)
 	return len(keys) > 0, err
 }
+
+// OfferedFor reports whether e has a passkey, and passkeys are on.
+func (s *PasskeyStep) OfferedFor(_ context.Context, a *signin.Attempt, e storage.Enrolment) (bool, error) {
+	return a.User != nil && s.Passkeys != nil && e.Passkeys, nil
+}
+
+var _ signin.EnrolledStep = (*PasskeyStep)(nil)
 
 // Show renders the second-factor page with a fresh passkey ceremony
 // limited to the person's passkeys.

@@ -52,12 +52,18 @@ func newBench(b testing.TB) *bench {
 // the client's ID tokens signed with idTokenAlg (RS256 when empty).
 func newBenchWith(b testing.TB, opts server.Options, idTokenAlg string) *bench {
 	b.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
+	return newBenchOn(b, store, opts, idTokenAlg)
+}
+
+// newBenchOn is newBenchWith on a store of the caller's.
+func newBenchOn(b testing.TB, store storage.Storage, opts server.Options, idTokenAlg string) *bench {
+	b.Helper()
+	ctx := context.Background()
 	cfg := config.Default()
 	cfg.Issuer = "http://localhost:8080"
 	srv, err := server.New(ctx, cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)

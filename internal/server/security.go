@@ -61,7 +61,7 @@ func newSecurity(ctx context.Context, cfg config.Config, store storage.Storage, 
 		Logouts:  logouts,
 	}
 	totp := &security.TOTPStep{TOTP: h.TOTP, Recovery: h.Recovery, UI: pages, Sessions: sessions, Audit: auditLog}
-	pipeline := &signin.Pipeline{Now: now, Policy: policyOf(cfg),
+	pipeline := &signin.Pipeline{Now: now, Policy: policyOf(cfg), Enrolment: store.Enrolment,
 		Progress: &signin.CookieProgress{Key: progressKey, Secure: strings.HasPrefix(cfg.Issuer, "https://"), TTL: 10 * time.Minute, Now: now, Users: store},
 		Steps: []signin.Step{
 			&signin.Password{Store: store, UI: pages, Audit: auditLog, Params: pw, UserFailures: userFailures, IPFailures: ipFailures},

@@ -53,6 +53,23 @@ type Pipeline struct {
 	// Record is returned (package upstream links an account the person
 	// just proved control of).
 	Finished func(ctx context.Context, w http.ResponseWriter, r *http.Request, rec *Record) error
+	// Enrolment, when set, reads which second factors a person enrolled
+	// (storage.Factors.Enrolment): the pipeline then reads it once to ask
+	// every EnrolledStep whether it is offered, instead of each step
+	// reading the store.
+	Enrolment func(ctx context.Context, userID string) (storage.Enrolment, error)
+}
+
+// EnrolledStep is a second-factor step that can tell from a person's
+// enrolment, read once for all steps, whether it is offered: whether a
+// person enrolled any second factor is asked on every request of a
+// signed-in person (Policy.AskEnrolled), and so costs one store read
+// whatever the number of steps.
+type EnrolledStep interface {
+	Step
+	// OfferedFor reports what Offered reports, given the enrolment of
+	// a.User.
+	OfferedFor(ctx context.Context, a *Attempt, e storage.Enrolment) (bool, error)
 }
 
 // ChoiceField is the form field that names the step a form answers.
@@ -174,8 +191,22 @@ func (p *Pipeline) enrolled(ctx context.Context, a *Attempt) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	var e *storage.Enrolment
 	for _, s := range steps {
 		if f, ok := s.(Fallback); s.Kind() != SecondFactor || ok && f.Fallback() {
+			continue
+		}
+		if es, ok := s.(EnrolledStep); ok && p.Enrolment != nil {
+			if e == nil {
+				read, err := p.Enrolment(ctx, a.User.ID)
+				if err != nil {
+					return false, err
+				}
+				e = &read
+			}
+			if ok, err := es.OfferedFor(ctx, a, *e); err != nil || ok {
+				return ok, err
+			}
 			continue
 		}
 		ok, err := s.Offered(ctx, a)

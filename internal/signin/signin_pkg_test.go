@@ -540,3 +540,79 @@ func TestNextAsksEnrolmentOnlyWhenItMatters(t *testing.T) {
 		})
 	}
 }
+
+// enrolledStep is a second-factor step that tells from the enrolment
+// whether it is offered (EnrolledStep), and counts how often it is asked
+// to read the store itself instead.
+type enrolledStep struct {
+	fakeStep
+	has   func(storage.Enrolment) bool
+	asked *int
+}
+
+func (s enrolledStep) Offered(context.Context, *Attempt) (bool, error) {
+	*s.asked++
+	return s.offered, nil
+}
+
+func (s enrolledStep) OfferedFor(_ context.Context, a *Attempt, e storage.Enrolment) (bool, error) {
+	return a.User != nil && s.has(e), nil
+}
+
+// TestEnrolmentReadOnce: with Pipeline.Enrolment, whether a person
+// enrolled a second factor is one read for every step, and the answer is
+// the one the steps' own reads give: a step turned off (passkeys without
+// a relying party) enrols nobody whatever the store holds, and a failed
+// read is an error, never "not enrolled".
+func TestEnrolmentReadOnce(t *testing.T) {
+	pwd := fakeStep{name: "password", kind: FirstFactor, amr: []string{AMRPassword}, offered: true}
+	app := &storage.AuthRequest{ID: "r", ClientID: "app", MaxAge: -1}
+	proved := SessionProofs(&storage.Session{AMR: []string{"pwd"}, AuthTime: t0})
+	errRead := errors.New("store down")
+	for _, tc := range []struct {
+		name       string
+		enrolment  storage.Enrolment
+		readErr    error
+		passkeysOn bool
+		want       string
+		wantErr    error
+	}{
+		{name: "nothing enrolled", passkeysOn: true},
+		{name: "totp", enrolment: storage.Enrolment{TOTP: true}, passkeysOn: true, want: "totp"},
+		{name: "passkey", enrolment: storage.Enrolment{Passkeys: true}, passkeysOn: true, want: "passkey"},
+		{name: "passkey, passkeys off", enrolment: storage.Enrolment{Passkeys: true}},
+		{name: "both, passkeys off", enrolment: storage.Enrolment{TOTP: true, Passkeys: true}, want: "totp"},
+		{name: "read fails", readErr: errRead, passkeysOn: true, wantErr: errRead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var reads, asked int
+			e := tc.enrolment
+			passkey := enrolledStep{fakeStep{name: "passkey", kind: SecondFactor, amr: []string{AMRHardware}, offered: tc.passkeysOn && e.Passkeys},
+				func(e storage.Enrolment) bool { return tc.passkeysOn && e.Passkeys }, &asked}
+			totp := enrolledStep{fakeStep{name: "totp", kind: SecondFactor, amr: []string{AMROTP}, offered: e.TOTP},
+				func(e storage.Enrolment) bool { return e.TOTP }, &asked}
+			p := &Pipeline{Policy: Policy{AskEnrolled: true}, Steps: []Step{pwd, passkey, totp}, Now: func() time.Time { return t0.Add(time.Minute) },
+				Enrolment: func(_ context.Context, userID string) (storage.Enrolment, error) {
+					reads++
+					if userID != "u" {
+						t.Errorf("enrolment of %q, want u", userID)
+					}
+					return e, tc.readErr
+				}}
+			s, err := p.Check(context.Background(), &Attempt{Request: app, User: &storage.User{ID: "u"}, Proved: proved})
+			got := ""
+			if s != nil {
+				got = s.Name()
+			}
+			if got != tc.want || !errors.Is(err, tc.wantErr) {
+				t.Errorf("step %q, err %v; want %q, %v", got, err, tc.want, tc.wantErr)
+			}
+			if reads != 1 {
+				t.Errorf("%d enrolment reads, want 1", reads)
+			}
+			if tc.want == "" && asked != 0 {
+				t.Errorf("steps read the store %d times beside the enrolment", asked)
+			}
+		})
+	}
+}

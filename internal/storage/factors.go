@@ -34,6 +34,12 @@ type Passkey struct {
 	LastUsedAt time.Time // zero until first used to sign in
 }
 
+// Enrolment is which second factors a user enrolled.
+type Enrolment struct {
+	TOTP     bool // a confirmed TOTP secret (an unconfirmed one proves nothing)
+	Passkeys bool // at least one passkey
+}
+
 // Factors stores the second factors of users: TOTP secrets, recovery codes
 // and passkeys. Single-use and counter rules are enforced by the store, so
 // that they hold under concurrency and across nodes.
@@ -49,6 +55,10 @@ type Factors interface {
 	// that an enrolment replaced meanwhile is not activated. ErrNotFound
 	// when there is no such unconfirmed enrolment.
 	ConfirmTOTP(ctx context.Context, userID, secretSealed string, at time.Time) error
+	// Enrolment reads which second factors the user enrolled, in one
+	// statement: whether the person enrolled any is asked on every
+	// request of a signed-in person (package signin).
+	Enrolment(ctx context.Context, userID string) (Enrolment, error)
 	// DeleteTOTP turns TOTP off; deleting none is ErrNotFound.
 	DeleteTOTP(ctx context.Context, userID string) error
 

@@ -346,6 +346,14 @@ type RefreshToken struct {
 	NextHash string
 }
 
+// RefreshTokenChain is a refresh token with what a use of it must check:
+// its grant and its user, as GetRefreshTokenChain reads them together.
+type RefreshTokenChain struct {
+	RefreshToken
+	Grant *Grant // nil when the grant no longer exists
+	User  *User  // the token's user; nil when it no longer exists
+}
+
 // Session is a logged-in browser session.
 type Session struct {
 	IDHash string
@@ -560,14 +568,6 @@ type Storage interface {
 	RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) error
 
 	CreateGrant(ctx context.Context, g Grant) error
-	// CreateClientGrant creates g as CreateGrant does, but only while its
-	// client (g.ClientID) exists: a client deleted before is ErrNotFound
-	// and creates nothing, and a DeleteClient concurrent with it, on any
-	// node, waits for it and revokes the grant, so that no live grant
-	// outlives its client (a token request that authenticated the client
-	// just before its deletion, or on a node whose client cache has not
-	// seen it yet, issues nothing that works).
-	CreateClientGrant(ctx context.Context, g Grant) error
 	GetGrant(ctx context.Context, id string) (*Grant, error)
 	// RevokeGrant marks the grant revoked; revoking twice is not an error.
 	RevokeGrant(ctx context.Context, id string, at time.Time) error
@@ -577,17 +577,41 @@ type Storage interface {
 	DeleteAuthRequest(ctx context.Context, id string) error
 
 	CreateAuthCode(ctx context.Context, c AuthCode) error
-	// ConsumeAuthCode marks the code used at the given time and returns it.
+	// ConsumeAuthCode marks the code used at the given time and returns it
+	// with its user, which the redemption needs next (nil when the user no
+	// longer exists), read by the same statement where the backend can.
 	// It succeeds at most once per code, whatever the concurrency. A code
-	// used before is returned together with ErrAlreadyUsed.
-	ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*AuthCode, error)
+	// used before is returned, without its user, together with
+	// ErrAlreadyUsed.
+	ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*AuthCode, *User, error)
+
+	// StartGrant stores the grant g of a redeemed code, its first refresh
+	// token (unless first is nil) and the events that record it, as one
+	// atomic change: one commit instead of one per row. A grant with g.ID
+	// that exists already (a replay of the code that raced ahead created
+	// it revoked) is kept as it is, and first is stored under it all the
+	// same, so that its tokens are dead on arrival. It stores nothing and is
+	// ErrNotFound while g's client (g.ClientID) does not exist; a
+	// DeleteClient concurrent with it, on any node, waits for it and
+	// revokes the grant, so that no live grant outlives its client (a token
+	// request that authenticated the client just before its deletion, or on
+	// a node whose client cache has not seen it yet, issues nothing that
+	// works).
+	StartGrant(ctx context.Context, g Grant, first *RefreshToken, events ...AuditEvent) error
 
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	GetRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
-	// RotateRefreshToken marks oldHash used and stores next, atomically. It
-	// succeeds at most once per old token; a token used before yields
-	// ErrAlreadyUsed and next is not stored.
-	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, at time.Time) error
+	// GetRefreshTokenChain returns the refresh token with this hash
+	// together with its grant and its user, read by one statement, so that
+	// a refresh or an introspection asks the store once. Grant or User is
+	// nil when it no longer exists. Nothing is checked: a revoked grant or
+	// a disabled user is returned as it is. An unknown hash is ErrNotFound.
+	GetRefreshTokenChain(ctx context.Context, hash string) (*RefreshTokenChain, error)
+	// RotateRefreshToken marks oldHash used and stores next, and records
+	// events, atomically. It succeeds at most once per old token; a token
+	// used before yields ErrAlreadyUsed, and neither next nor events are
+	// stored.
+	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, at time.Time, events ...AuditEvent) error
 	// RetryRotation rotates a refresh token again whose rotation response
 	// was lost: oldHash, rotated at or after since into successorHash, is
 	// given next instead, and successorHash, still unused, is spent (marked

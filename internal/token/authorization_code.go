@@ -33,7 +33,7 @@ func (g AuthorizationCode) Exchange(ctx context.Context, req *Request) (*Respons
 		return nil, err
 	}
 	now := i.Now()
-	c, err := g.redeem(ctx, req.Client, code, now)
+	c, user, err := g.redeem(ctx, req.Client, code, now)
 	if err != nil {
 		return nil, err
 	}
@@ -47,8 +47,7 @@ func (g AuthorizationCode) Exchange(ctx context.Context, req *Request) (*Respons
 	if audience, err = narrowResources(audience, c.Resources); err != nil {
 		return nil, err
 	}
-	user, err := i.userOf(ctx, c.UserID, "code")
-	if err != nil {
+	if user, err = usable(user, "code"); err != nil {
 		return nil, err
 	}
 	return g.tokens(ctx, req, c, user, audience, now)
@@ -75,20 +74,21 @@ func codeParams(req *Request) (code, verifier, redirectURI string, err error) {
 
 // redeem consumes the code, atomically: a code is good once (RFC 6749
 // §4.1.2). A code presented again revokes every token issued with it
-// (RFC 9700 §4.5.3.1).
-func (g AuthorizationCode) redeem(ctx context.Context, client *storage.Client, code string, now time.Time) (*storage.AuthCode, error) {
+// (RFC 9700 §4.5.3.1). It returns the code's user too (nil when gone),
+// read with it, unchecked.
+func (g AuthorizationCode) redeem(ctx context.Context, client *storage.Client, code string, now time.Time) (*storage.AuthCode, *storage.User, error) {
 	i := g.Issuer
-	c, err := i.Store.ConsumeAuthCode(ctx, storage.Hash(code), now)
+	c, user, err := i.Store.ConsumeAuthCode(ctx, storage.Hash(code), now)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code is unknown or expired")
+		return nil, nil, oautherr.New(oautherr.InvalidGrant, "the authorization code is unknown or expired")
 	case errors.Is(err, storage.ErrAlreadyUsed):
 		i.revokeGrant(ctx, c.GrantID, audit.Event{Type: audit.CodeReplay, UserID: c.UserID, ClientID: client.ID})
-		return nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was already used; the tokens issued with it are now revoked")
+		return nil, nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was already used; the tokens issued with it are now revoked")
 	case err != nil:
-		return nil, oautherr.Wrap(err)
+		return nil, nil, oautherr.Wrap(err)
 	}
-	return c, nil
+	return c, user, nil
 }
 
 // checkCode checks what the redeemed code c is bound to (RFC 6749
@@ -144,51 +144,50 @@ func narrowResources(audience, granted []string) ([]string, error) {
 // §4.1.4): a refresh token when the client may refresh (§6), an ID token
 // for openid (OpenID Connect Core §3.1.3.3).
 func (g AuthorizationCode) tokens(ctx context.Context, req *Request, c *storage.AuthCode, user *storage.User, audience []string, now time.Time) (*Response, error) {
-	i, client := g.Issuer, req.Client
-	grant := storage.Grant{ID: c.GrantID, ClientID: client.ID, UserID: c.UserID, Scopes: c.Scopes, AuthTime: c.AuthTime,
+	i := g.Issuer
+	grant := storage.Grant{ID: c.GrantID, ClientID: req.Client.ID, UserID: c.UserID, Scopes: c.Scopes, AuthTime: c.AuthTime,
 		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL), Claims: c.Claims, AMR: c.AMR}
 	// A replay that raced ahead of us created this grant already revoked.
 	// This redemption won the code all the same, so it gets its tokens,
 	// which are dead on arrival: exactly one redemption succeeds, and what
 	// a leaked code issued never works.
-	if err := i.createGrant(ctx, grant); err != nil {
-		return nil, err
-	}
-	in := issue{subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce,
-		audience: audience}
-	if slices.Contains(client.GrantTypes, "refresh_token") {
-		var err error
-		in.refresh, err = i.newRefresh(ctx, &grant, c.Scopes, "", bindingOf(req))
-		if err != nil {
-			return nil, err
-		}
+	return i.startGrant(ctx, req, issue{subject: user.ID, user: user, scopes: c.Scopes, grant: &grant, authTime: c.AuthTime, nonce: c.Nonce,
+		audience: audience}, g.Type())
+}
+
+// startGrant mints the tokens of a new grant (in.grant), then stores the
+// grant, its first refresh token when the client may refresh (RFC 6749
+// §6) and the event that records the issue, as one atomic change
+// (storage.Storage.StartGrant): one commit, after which nothing can fail.
+// A grant with its id that exists already, created revoked by a replay
+// or a deletion of the user that raced ahead, is kept as it is, and the
+// tokens are dead on arrival. A client deleted after it authenticated, on
+// this node or another, gets nothing (errClientGone).
+func (i *Issuer) startGrant(ctx context.Context, req *Request, in issue, grantType string) (*Response, error) {
+	var first *storage.RefreshToken
+	if slices.Contains(req.Client.GrantTypes, "refresh_token") {
+		raw, t := i.successor(in.grant, in.scopes, bindingOf(req), i.Now())
+		in.refresh, first = raw, &t
 	}
 	resp, err := i.respond(req, in)
-	if err == nil {
-		i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: user.ID, ClientID: client.ID,
-			Detail: "grant_type=authorization_code scope=" + resp.Scope})
+	if err != nil {
+		return nil, err
 	}
-	return resp, err
+	issued := audit.Event{Type: audit.TokenIssued, UserID: in.user.ID, ClientID: req.Client.ID,
+		Detail: "grant_type=" + grantType + " scope=" + resp.Scope}
+	switch err := i.Store.StartGrant(ctx, *in.grant, first, i.Audit.Stored(ctx, issued)...); {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, errClientGone
+	case err != nil:
+		return nil, oautherr.Wrap(err)
+	}
+	i.Audit.Logged(ctx, issued)
+	return resp, nil
 }
 
 // errClientGone answers a token request whose client was deleted after it
 // authenticated (RFC 7592 §2.3, or an operator), on this node or another.
 var errClientGone = oautherr.New(oautherr.InvalidClient, "this client was deleted")
-
-// createGrant creates the grant of a redeemed code while its client
-// exists (storage CreateClientGrant): a client deleted meanwhile gets
-// nothing. A grant that exists already was created, revoked, by a replay
-// or a deletion that raced ahead; the tokens issued with it are dead.
-func (i *Issuer) createGrant(ctx context.Context, grant storage.Grant) error {
-	err := i.Store.CreateClientGrant(ctx, grant)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return errClientGone
-	case err != nil && !errors.Is(err, storage.ErrAlreadyExists):
-		return oautherr.Wrap(err)
-	}
-	return nil
-}
 
 // revokeGrant revokes the grant of a misused code or refresh token and
 // records the attack. If a code's first redemption has not created the
@@ -218,30 +217,6 @@ func bindingOf(req *Request) string {
 		return p.JKT
 	}
 	return ""
-}
-
-// newRefresh stores a fresh refresh token of grant and returns it. When
-// replacing is set, the old token is rotated atomically.
-
-func (i *Issuer) newRefresh(ctx context.Context, grant *storage.Grant, scopes []string, replacing, jkt string) (string, error) {
-	raw := NewOpaque()
-	now := i.Now()
-	exp := now.Add(i.RefreshTTL)
-	if grant.ExpiresAt.Before(exp) {
-		exp = grant.ExpiresAt
-	}
-	t := storage.RefreshToken{Hash: storage.Hash(raw), GrantID: grant.ID, ClientID: grant.ClientID, UserID: grant.UserID, Scopes: scopes,
-		AuthTime: grant.AuthTime, CreatedAt: now, ExpiresAt: exp, JKT: jkt}
-	var err error
-	if replacing == "" {
-		err = i.Store.CreateRefreshToken(ctx, t)
-	} else {
-		err = i.Store.RotateRefreshToken(ctx, replacing, t, now)
-	}
-	if err != nil {
-		return "", err
-	}
-	return raw, nil
 }
 
 var _ Grant = AuthorizationCode{}

@@ -3,10 +3,8 @@ package token
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
-	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/storage"
 )
@@ -91,22 +89,7 @@ func (g DeviceCode) tokens(ctx context.Context, req *Request, d *storage.DeviceC
 		CreatedAt: now, ExpiresAt: now.Add(i.GrantTTL), AMR: d.AMR}
 	// The code is spent, so only a deletion of the user (storage.DeleteUser)
 	// can have created this grant, revoked: the tokens are dead on arrival.
-	if err := i.createGrant(ctx, grant); err != nil {
-		return nil, err
-	}
-	in := issue{subject: user.ID, user: user, scopes: d.GrantedScopes, grant: &grant, authTime: d.AuthTime}
-	if slices.Contains(client.GrantTypes, "refresh_token") {
-		var err error
-		if in.refresh, err = i.newRefresh(ctx, &grant, d.GrantedScopes, "", bindingOf(req)); err != nil {
-			return nil, oautherr.Wrap(err)
-		}
-	}
-	resp, err := i.respond(req, in)
-	if err == nil {
-		i.Audit.Record(ctx, audit.Event{Type: audit.TokenIssued, UserID: user.ID, ClientID: client.ID,
-			Detail: "grant_type=device_code scope=" + resp.Scope})
-	}
-	return resp, err
+	return i.startGrant(ctx, req, issue{subject: user.ID, user: user, scopes: d.GrantedScopes, grant: &grant, authTime: d.AuthTime}, g.Type())
 }
 
 var _ Grant = DeviceCode{}

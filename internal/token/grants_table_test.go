@@ -906,9 +906,9 @@ func (s *outageStore) GetClient(ctx context.Context, id string) (*storage.Client
 	return s.Storage.GetClient(ctx, id)
 }
 
-func (s *outageStore) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, error) {
+func (s *outageStore) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, *storage.User, error) {
 	if s.down == "ConsumeAuthCode" {
-		return nil, errStoreDown
+		return nil, nil, errStoreDown
 	}
 	return s.Storage.ConsumeAuthCode(ctx, hash, at)
 }
@@ -918,6 +918,27 @@ func (s *outageStore) GetRefreshToken(ctx context.Context, hash string) (*storag
 		return nil, errStoreDown
 	}
 	return s.Storage.GetRefreshToken(ctx, hash)
+}
+
+func (s *outageStore) GetRefreshTokenChain(ctx context.Context, hash string) (*storage.RefreshTokenChain, error) {
+	if s.down == "GetRefreshTokenChain" {
+		return nil, errStoreDown
+	}
+	return s.Storage.GetRefreshTokenChain(ctx, hash)
+}
+
+func (s *outageStore) StartGrant(ctx context.Context, g storage.Grant, first *storage.RefreshToken, events ...storage.AuditEvent) error {
+	if s.down == "StartGrant" {
+		return errStoreDown
+	}
+	return s.Storage.StartGrant(ctx, g, first, events...)
+}
+
+func (s *outageStore) RotateRefreshToken(ctx context.Context, old string, next storage.RefreshToken, at time.Time, events ...storage.AuditEvent) error {
+	if s.down == "RotateRefreshToken" {
+		return errStoreDown
+	}
+	return s.Storage.RotateRefreshToken(ctx, old, next, at, events...)
 }
 
 func (s *outageStore) PollDeviceCode(ctx context.Context, hash string, at time.Time) (*storage.DeviceCode, error) {
@@ -954,7 +975,9 @@ func TestTokenStoreOutage(t *testing.T) {
 	}{
 		{"client authentication", "GetClient", url.Values{"grant_type": {"client_credentials"}}},
 		{"authorization_code", "ConsumeAuthCode", codeForm(e.code(nil))},
-		{"refresh_token", "GetRefreshToken", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {user.RefreshToken}}},
+		{"refresh_token", "GetRefreshTokenChain", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {user.RefreshToken}}},
+		{"authorization_code, grant not stored", "StartGrant", codeForm(e.code(nil))},
+		{"refresh_token, rotation not stored", "RotateRefreshToken", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {user.RefreshToken}}},
 		{"device_code", "PollDeviceCode", url.Values{"grant_type": {DeviceCodeGrantType}, "device_code": {"x"}}},
 		{"token_exchange", "IsTokenRevoked", url.Values{"grant_type": {TokenExchangeGrantType}, "subject_token": {user.AccessToken},
 			"subject_token_type": {AccessTokenType}}},

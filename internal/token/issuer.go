@@ -395,11 +395,22 @@ func (i *Issuer) IDTokenHint(ctx context.Context, raw string) (*IDClaims, error)
 // userOf loads the user a code, refresh token or device code was issued
 // for; a user deleted or disabled since is an invalid_grant.
 func (i *Issuer) userOf(ctx context.Context, id, what string) (*storage.User, error) {
-	u, gone, err := i.activeUser(ctx, id)
+	u, err := i.Store.GetUser(ctx, id)
 	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		u = nil
 	case err != nil:
 		return nil, oautherr.Wrap(err)
-	case gone != "":
+	}
+	return usable(u, what)
+}
+
+// usable returns u, the user of a code, grant or device code (what),
+// loaded already (nil when no longer there), unless it is gone or
+// disabled: invalid_grant then.
+func usable(u *storage.User, what string) (*storage.User, error) {
+	u, gone := active(u)
+	if gone != "" {
 		return nil, oautherr.Newf(oautherr.InvalidGrant, "the user of this %s %s", what, gone)
 	}
 	return u, nil
@@ -411,28 +422,37 @@ func (i *Issuer) activeUser(ctx context.Context, id string) (u *storage.User, go
 	u, err = i.Store.GetUser(ctx, id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return nil, "no longer exists", nil
+		u = nil
 	case err != nil:
 		return nil, "", err
-	case u.Disabled:
-		return nil, "is disabled", nil
 	}
-	return u, "", nil
+	u, gone = active(u)
+	return u, gone, nil
 }
 
-// GrantEnded reports whether the grant with this id was revoked or no
-// longer exists, or its user is gone or disabled, which ends every token
-// it issued.
-func (i *Issuer) GrantEnded(ctx context.Context, id string) (bool, error) {
-	g, err := i.liveGrant(ctx, id)
-	if err != nil || g == nil {
-		return true, err
+// active returns the user u, loaded already (nil when no longer there),
+// or says why no token of theirs counts any more, as activeUser does.
+func active(u *storage.User) (*storage.User, string) {
+	switch {
+	case u == nil:
+		return nil, "no longer exists"
+	case u.Disabled:
+		return nil, "is disabled"
 	}
-	_, err = i.userEnabled(ctx, g.UserID)
-	if oautherr.Code(err) == oautherr.InvalidToken {
-		return true, nil
+	return u, ""
+}
+
+// ChainEnded reports whether the grant of a refresh token, read with it
+// (storage.Storage.GetRefreshTokenChain), was revoked or no longer
+// exists, or its user is gone or disabled, which ends every token it
+// issued.
+func ChainEnded(c *storage.RefreshTokenChain) bool {
+	g := c.Grant
+	if g == nil || !g.RevokedAt.IsZero() {
+		return true
 	}
-	return false, err
+	u, gone := active(c.User)
+	return gone != "" || u.ID != g.UserID
 }
 
 // liveGrant returns the grant with this id, or nil when it was revoked or

@@ -164,7 +164,25 @@ func TestIDTokenHint(t *testing.T) {
 	}
 }
 
-func TestGrantEnded(t *testing.T) {
+// grantEnded is ChainEnded of a new refresh token of grant id, read with
+// its grant and user: whether the grant still counts when a token of it
+// is used.
+func grantEnded(t *testing.T, e *tokenEnv, id, user string) bool {
+	t.Helper()
+	ctx := context.Background()
+	hash := storage.Hash(NewOpaque())
+	if err := e.store.CreateRefreshToken(ctx, storage.RefreshToken{Hash: hash, GrantID: id, ClientID: "web", UserID: user,
+		CreatedAt: e.now, ExpiresAt: e.now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.store.GetRefreshTokenChain(ctx, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ChainEnded(c)
+}
+
+func TestChainEnded(t *testing.T) {
 	e := newTokenEnv(t)
 	ctx := context.Background()
 	for _, g := range []storage.Grant{
@@ -181,9 +199,8 @@ func TestGrantEnded(t *testing.T) {
 	}{{"live", false}, {"revoked", true}, {"missing", true}}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
-			got, err := e.issuer.GrantEnded(ctx, tt.id)
-			if err != nil || got != tt.want {
-				t.Fatalf("GrantEnded(%s) = %v, %v; want %v", tt.id, got, err, tt.want)
+			if got := grantEnded(t, e, tt.id, "u1"); got != tt.want {
+				t.Fatalf("ended(%s) = %v, want %v", tt.id, got, tt.want)
 			}
 		})
 	}
@@ -421,16 +438,16 @@ func TestDisabledUser(t *testing.T) {
 			}
 		})
 	}
-	for id, want := range map[string]bool{"of-u1": true, "of-ghost": true} {
-		if got, err := e.issuer.GrantEnded(ctx, id); err != nil || got != want {
-			t.Fatalf("GrantEnded(%s) = %v, %v; want %v", id, got, err, want)
+	for id, user := range map[string]string{"of-u1": "u1", "of-ghost": "ghost"} {
+		if !grantEnded(t, e, id, user) {
+			t.Fatalf("grant %s not ended", id)
 		}
 	}
 	if err := e.store.SetUserDisabled(ctx, "u1", false); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := e.issuer.GrantEnded(ctx, "of-u1"); err != nil || got {
-		t.Fatalf("GrantEnded after enabling = %v, %v", got, err)
+	if grantEnded(t, e, "of-u1", "u1") {
+		t.Fatal("grant ended after enabling")
 	}
 	if _, err := e.issuer.ValidateAccess(ctx, access); err != nil {
 		t.Fatalf("ValidateAccess after enabling (grant never revoked here) = %v", err)

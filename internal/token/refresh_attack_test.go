@@ -17,13 +17,12 @@ type staleRead struct {
 	snap *storage.RefreshToken
 }
 
-func (s *staleRead) GetRefreshToken(ctx context.Context, hash string) (*storage.RefreshToken, error) {
-	if hash == s.hash && s.snap != nil {
-		snap := s.snap
-		s.snap = nil
-		return snap, nil
+func (s *staleRead) GetRefreshTokenChain(ctx context.Context, hash string) (*storage.RefreshTokenChain, error) {
+	c, err := s.Storage.GetRefreshTokenChain(ctx, hash)
+	if err == nil && hash == s.hash && s.snap != nil {
+		c.RefreshToken, s.snap = *s.snap, nil
 	}
-	return s.Storage.GetRefreshToken(ctx, hash)
+	return c, err
 }
 
 // TestRefreshRetryRacingSuccessor: a retry of a rotated token spends its

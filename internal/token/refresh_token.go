@@ -55,17 +55,17 @@ func (g RefreshToken) Exchange(ctx context.Context, req *Request) (*Response, er
 		return nil, err
 	}
 	hash := storage.Hash(raw)
-	t, err := i.Store.GetRefreshToken(ctx, hash)
+	chain, err := i.Store.GetRefreshTokenChain(ctx, hash)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, errRefreshGone
 	} else if err != nil {
 		return nil, oautherr.Wrap(err)
 	}
-	now := i.Now()
+	t, now := &chain.RefreshToken, i.Now()
 	if err := g.checkPresented(ctx, req, t, now); err != nil {
 		return nil, err
 	}
-	grant, err := i.grantOf(ctx, t, now)
+	grant, err := liveGrantOf(chain.Grant, now)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func (g RefreshToken) Exchange(ctx context.Context, req *Request) (*Response, er
 	if err != nil {
 		return nil, err
 	}
-	user, err := i.userOf(ctx, t.UserID, "grant")
+	user, err := usable(chain.User, "grant")
 	if err != nil {
 		return nil, err
 	}
@@ -86,10 +86,10 @@ func (g RefreshToken) Exchange(ctx context.Context, req *Request) (*Response, er
 	if err != nil {
 		return nil, err
 	}
-	if err := g.commit(ctx, client, t, hash, next, now); err != nil {
+	refreshed := audit.Event{Type: audit.TokenRefreshed, UserID: user.ID, ClientID: client.ID, Detail: "scope=" + resp.Scope}
+	if err := g.commit(ctx, client, t, hash, next, now, refreshed); err != nil {
 		return nil, err
 	}
-	i.Audit.Record(ctx, audit.Event{Type: audit.TokenRefreshed, UserID: user.ID, ClientID: client.ID, Detail: "scope=" + resp.Scope})
 	i.Used(ctx, user.ID, client.ID)
 	return resp, nil
 }
@@ -124,20 +124,17 @@ func reuseOf(t *storage.RefreshToken, client *storage.Client) audit.Event {
 	return audit.Event{Type: audit.RefreshReuse, UserID: t.UserID, ClientID: client.ID}
 }
 
-// grantOf returns the grant of refresh token t, which must be neither
-// revoked nor past its absolute lifetime: ending a grant ends its refresh
-// tokens (RFC 7009 §2.1, RFC 9700 §4.14.2).
-func (i *Issuer) grantOf(ctx context.Context, t *storage.RefreshToken, now time.Time) (*storage.Grant, error) {
-	grant, err := i.Store.GetGrant(ctx, t.GrantID)
-	if errors.Is(err, storage.ErrNotFound) {
+// liveGrantOf returns the grant of a refresh token, read with it (nil
+// when it no longer exists), which must be neither revoked nor past its
+// absolute lifetime: ending a grant ends its refresh tokens (RFC 7009
+// §2.1, RFC 9700 §4.14.2).
+func liveGrantOf(grant *storage.Grant, now time.Time) (*storage.Grant, error) {
+	switch {
+	case grant == nil:
 		return nil, oautherr.New(oautherr.InvalidGrant, "the grant of this refresh token has ended")
-	} else if err != nil {
-		return nil, oautherr.Wrap(err)
-	}
-	if !grant.RevokedAt.IsZero() {
+	case !grant.RevokedAt.IsZero():
 		return nil, oautherr.New(oautherr.InvalidGrant, "the refresh token was revoked")
-	}
-	if !now.Before(grant.ExpiresAt) {
+	case !now.Before(grant.ExpiresAt):
 		return nil, oautherr.New(oautherr.InvalidGrant, "the grant of this refresh token has expired; ask the user again")
 	}
 	return grant, nil
@@ -155,14 +152,25 @@ func narrowScopes(asked, granted []string) ([]string, error) {
 	return asked, nil
 }
 
-// commit stores the rotation of t (hash) to next: the one write of a
-// refresh. Nothing after it reads the store or can fail. A token used
-// before is a retry within the grace period, and rotates again.
-func (g RefreshToken) commit(ctx context.Context, client *storage.Client, t *storage.RefreshToken, hash string, next storage.RefreshToken, now time.Time) error {
-	if t.UsedAt.IsZero() {
-		return g.rotate(ctx, client, t, hash, next, now)
+// commit stores the rotation of t (hash) to next, and the event refreshed
+// that records it: the one write of a refresh, in one atomic change.
+// Nothing after it reads the store or can fail. A token used before is a
+// retry within the grace period, and rotates again.
+func (g RefreshToken) commit(ctx context.Context, client *storage.Client, t *storage.RefreshToken, hash string, next storage.RefreshToken,
+	now time.Time, refreshed audit.Event) error {
+	log := g.Issuer.Audit
+	if !t.UsedAt.IsZero() {
+		if err := g.retry(ctx, client, t, hash, next, now); err != nil {
+			return err
+		}
+		log.Record(ctx, refreshed)
+		return nil
 	}
-	return g.retry(ctx, client, t, hash, next, now)
+	if err := g.rotate(ctx, client, t, hash, next, now, log.Stored(ctx, refreshed)); err != nil {
+		return err
+	}
+	log.Logged(ctx, refreshed)
+	return nil
 }
 
 // rotationError is the answer to a failed rotation write: a token gone
@@ -182,8 +190,9 @@ func rotationError(err error) error {
 // that then names no successor was not rotated but spent by a retry of its
 // predecessor: whoever holds it raced that retry, which is reuse, as it is
 // when it comes after.
-func (g RefreshToken) rotate(ctx context.Context, client *storage.Client, t *storage.RefreshToken, hash string, next storage.RefreshToken, now time.Time) error {
-	err := g.Issuer.Store.RotateRefreshToken(ctx, hash, next, now)
+func (g RefreshToken) rotate(ctx context.Context, client *storage.Client, t *storage.RefreshToken, hash string, next storage.RefreshToken,
+	now time.Time, events []storage.AuditEvent) error {
+	err := g.Issuer.Store.RotateRefreshToken(ctx, hash, next, now, events...)
 	if !errors.Is(err, storage.ErrAlreadyUsed) {
 		return rotationError(err)
 	}

@@ -34,6 +34,7 @@ var Dialect = sqlstore.Dialect{
 	},
 	IsUnavailable: IsUnavailable,
 	KeyShare:      " FOR KEY SHARE",
+	WritableCTE:   true,
 }
 
 // IsUnavailable reports whether err means PostgreSQL is out of reach for

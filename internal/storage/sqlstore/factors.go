@@ -61,6 +61,14 @@ func (s *Store) ConfirmTOTP(ctx context.Context, userID, secretSealed string, at
 		unix(at), userID, secretSealed))
 }
 
+// Enrolment asks both tables in one SELECT.
+func (s *Store) Enrolment(ctx context.Context, userID string) (storage.Enrolment, error) {
+	var e storage.Enrolment
+	err := s.readRow(ctx, `SELECT EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at <> 0),
+		EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)`, userID).Scan(&e.TOTP, &e.Passkeys)
+	return e, err
+}
+
 // DeleteTOTP removes the user's TOTP.
 func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
 	return mustAffect(s.exec(ctx, `DELETE FROM totp_secrets WHERE user_id = $1`, userID))

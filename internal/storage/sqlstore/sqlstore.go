@@ -8,6 +8,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -48,6 +49,12 @@ type Dialect struct {
 	// FOR KEY SHARE); empty where write transactions are serialized anyway
 	// (SQLite's immediate transactions).
 	KeyShare string
+	// WritableCTE says that INSERT and UPDATE may run inside WITH, as
+	// PostgreSQL allows: rows that commit together (a grant and its first
+	// refresh token, a rotation and its audit event) are then written by
+	// one statement, one round trip and one commit, instead of by a
+	// transaction of several. SQLite, in process, runs a transaction.
+	WritableCTE bool
 }
 
 // Unavailable reports whether err means the database is out of reach for
@@ -92,6 +99,7 @@ type Store struct {
 	d       Dialect
 	onClose []func()
 	stmts   sync.Map // stmtKey → *prepared
+	shapes  sync.Map // shape → []string (atomic's SQL)
 
 	observer func(op string, d time.Duration)
 }
@@ -200,6 +208,12 @@ type stmtKey struct {
 // stmt returns q prepared on db, preparing it on first use: the database
 // parses and plans each query once instead of on every call.
 func (s *Store) stmt(ctx context.Context, db *sql.DB, q string) (*prepared, error) {
+	return s.stmtAs(ctx, db, q, "")
+}
+
+// stmtAs is stmt for a statement observed as op rather than under the
+// name opName gives it (a statement that starts with WITH).
+func (s *Store) stmtAs(ctx context.Context, db *sql.DB, q, op string) (*prepared, error) {
 	k := stmtKey{db, q}
 	if p, ok := s.stmts.Load(k); ok {
 		return p.(*prepared), nil
@@ -208,7 +222,7 @@ func (s *Store) stmt(ctx context.Context, db *sql.DB, q string) (*prepared, erro
 	if err != nil {
 		return nil, s.classify(err)
 	}
-	p := &prepared{st: st, op: opName(q)}
+	p := &prepared{st: st, op: cmp.Or(op, opName(q))}
 	if prev, loaded := s.stmts.LoadOrStore(k, p); loaded {
 		st.Close()
 		return prev.(*prepared), nil
@@ -757,43 +771,12 @@ func (s *Store) ListClientConsents(ctx context.Context, clientID string) ([]stor
 
 // CreateGrant stores a new token family.
 func (s *Store) CreateGrant(ctx context.Context, g storage.Grant) error {
-	return s.insert(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt), g.Claims, joinList(g.AMR))
-}
-
-// CreateClientGrant stores a grant of an existing client. The client's row
-// is held (KeyShare; SQLite's transactions are serialized) until the grant
-// is committed: DeleteClient's DELETE waits, and its revocation of the
-// client's grants, a later statement, sees this one.
-func (s *Store) CreateClientGrant(ctx context.Context, g storage.Grant) error {
-	err := s.tx(ctx, "create client grant", func(tx *sql.Tx) error {
-		var one int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM clients WHERE id = $1`+s.d.KeyShare, g.ClientID).Scan(&one); err != nil {
-			return notFound(err)
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			g.ID, g.ClientID, g.UserID, joinList(g.Scopes), unix(g.AuthTime), unix(g.CreatedAt), unix(g.ExpiresAt), unix(g.RevokedAt), g.Claims, joinList(g.AMR))
-		return err
-	})
-	if err != nil && s.d.IsUniqueViolation(err) {
-		return fmt.Errorf("%w: %v", storage.ErrAlreadyExists, err)
-	}
-	return err
+	return s.insert(ctx, `INSERT INTO grants (`+grantCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, grantArgs(g)...)
 }
 
 // GetGrant returns a grant.
 func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error) {
-	var g storage.Grant
-	var scopes, amr string
-	var auth, created, expires, revoked int64
-	err := s.readRow(ctx, `SELECT id, client_id, user_id, scopes, auth_time, created_at, expires_at, revoked_at, claims, amr FROM grants WHERE id = $1`, id).
-		Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &auth, &created, &expires, &revoked, &g.Claims, &amr)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	g.Scopes, g.AMR = splitList(scopes), splitList(amr)
-	g.AuthTime, g.CreatedAt, g.ExpiresAt, g.RevokedAt = fromUnix(auth), fromUnix(created), fromUnix(expires), fromUnix(revoked)
-	return &g, nil
+	return scanGrant(s.readRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id))
 }
 
 // RevokeGrant marks a grant revoked; an already revoked grant keeps its time.
@@ -858,17 +841,32 @@ func (s *Store) CreateAuthCode(ctx context.Context, c storage.AuthCode) error {
 		unix(c.AuthTime), unix(c.CreatedAt), unix(c.ExpiresAt), unix(c.UsedAt), c.DPoPJKT, joinList(c.Resources), c.Claims, joinList(c.AMR))
 }
 
-// ConsumeAuthCode marks a code used with one conditional UPDATE.
-func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, error) {
-	c, err := scanCode(s.writeRow(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, unix(at), hash))
+// ConsumeAuthCode marks a code used with one conditional UPDATE, and
+// reads the code's user: in the same statement where the dialect runs
+// UPDATE inside WITH, after it elsewhere.
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, *storage.User, error) {
+	var c *storage.AuthCode
+	var u *storage.User
+	var err error
+	if s.d.WritableCTE {
+		c, u, err = s.consumeWithUser(ctx, hash, at)
+	} else {
+		c, err = scanCode(s.writeRow(ctx, `UPDATE auth_codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, unix(at), hash))
+		if err == nil {
+			u, err = s.GetUser(ctx, c.UserID)
+			if errors.Is(err, storage.ErrNotFound) {
+				u, err = nil, nil
+			}
+		}
+	}
 	if !errors.Is(err, storage.ErrNotFound) {
-		return c, err
+		return c, u, err
 	}
 	c, err = scanCode(s.readRow(ctx, `SELECT `+codeCols+` FROM auth_codes WHERE hash = $1`, hash))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c, storage.ErrAlreadyUsed
+	return c, nil, storage.ErrAlreadyUsed
 }
 
 // ---- refresh tokens
@@ -889,33 +887,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) 
 
 // GetRefreshToken returns a refresh token by hash.
 func (s *Store) GetRefreshToken(ctx context.Context, hash string) (*storage.RefreshToken, error) {
-	var t storage.RefreshToken
-	var scopes string
-	var auth, created, expires, used int64
-	err := s.readRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash).
-		Scan(&t.Hash, &t.GrantID, &t.ClientID, &t.UserID, &scopes, &auth, &created, &expires, &used, &t.JKT, &t.NextHash)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	t.Scopes = splitList(scopes)
-	t.AuthTime, t.CreatedAt, t.ExpiresAt, t.UsedAt = fromUnix(auth), fromUnix(created), fromUnix(expires), fromUnix(used)
-	return &t, nil
-}
-
-// RotateRefreshToken consumes oldHash and stores next in one transaction.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, at time.Time) error {
-	return s.tx(ctx, "rotate refresh token", func(tx *sql.Tx) error {
-		err := mustAffect(tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1, next_hash = $2 WHERE hash = $3 AND used_at = 0`,
-			unix(at), next.Hash, oldHash))
-		if errors.Is(err, storage.ErrNotFound) {
-			return usedOrMissing(ctx, tx, oldHash)
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, insertRefresh, refreshArgs(next)...)
-		return err
-	})
+	return scanRefresh(s.readRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1`, hash))
 }
 
 // usedOrMissing tells, after a conditional update of oldHash changed
@@ -1291,8 +1263,7 @@ func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) er
 
 // AddAuditEvent appends an event.
 func (s *Store) AddAuditEvent(ctx context.Context, e storage.AuditEvent) error {
-	return s.insert(ctx, `INSERT INTO audit_events (id, at_ms, type, user_id, client_id, ip, detail, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		e.ID, e.Time.UnixMilli(), e.Type, e.UserID, e.ClientID, e.IP, e.Detail, unix(e.ExpiresAt))
+	return s.insert(ctx, `INSERT INTO audit_events (`+auditCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, auditArgs(e)...)
 }
 
 // ListAuditEvents filters with fixed SQL: each condition is disabled by an

@@ -122,7 +122,7 @@ func (h *bench) codes() {
 		}
 		b.ResetTimer()
 		for i := range b.N {
-			_, err := s.ConsumeAuthCode(ctx, n("consume", i), now())
+			_, _, err := s.ConsumeAuthCode(ctx, n("consume", i), now())
 			must(err)
 		}
 	})

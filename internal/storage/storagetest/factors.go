@@ -201,7 +201,7 @@ func testAMR(t *testing.T, s storage.Storage) {
 	}
 	c := storage.AuthCode{Hash: "c", GrantID: "g", ClientID: "notes", UserID: "u1", AMR: amr, CreatedAt: now(), ExpiresAt: now().Add(time.Minute)}
 	mustNil(t, s.CreateAuthCode(ctx, c), "code")
-	got, err := s.ConsumeAuthCode(ctx, "c", now())
+	got, _, err := s.ConsumeAuthCode(ctx, "c", now())
 	mustNil(t, err, "consume")
 	if !slices.Equal(got.AMR, amr) {
 		t.Fatalf("code amr %v", got.AMR)

@@ -34,6 +34,12 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"RefreshRace", testRefreshRace},
 		{"RefreshRetry", testRefreshRetry},
 		{"RefreshRetryRace", testRefreshRetryRace},
+		{"RefreshTokenChain", testRefreshTokenChain},
+		{"StartGrant", testStartGrant},
+		{"CodeRedemptionRace", testCodeRedemptionRace},
+		{"RotationEvents", testRotationEvents},
+		{"Enrolment", testEnrolment},
+		{"ConsumeAuthCodeUser", testConsumeAuthCodeUser},
 		{"RevokedTokens", testRevokedTokens},
 		{"Sessions", testSessions},
 		{"SigningKeys", testSigningKeys},
@@ -363,20 +369,20 @@ func testAuthCodes(t *testing.T, s storage.Storage) {
 	mustNil(t, s.CreateAuthCode(ctx, c), "create")
 	wantErr(t, s.CreateAuthCode(ctx, c), storage.ErrAlreadyExists, "create twice")
 	used := now()
-	got, err := s.ConsumeAuthCode(ctx, "h1", used)
+	got, _, err := s.ConsumeAuthCode(ctx, "h1", used)
 	mustNil(t, err, "consume")
 	if got.GrantID != "g-h1" || got.RedirectURI != c.RedirectURI || got.CodeChallenge != "cc" || got.Nonce != "n" || !slices.Equal(got.Scopes, c.Scopes) ||
 		got.DPoPJKT != "jkt" || !slices.Equal(got.Resources, c.Resources) || got.Claims != c.Claims {
 		t.Fatalf("consume: %+v", got)
 	}
 	sameTime(t, got.UsedAt, used, "used_at")
-	got, err = s.ConsumeAuthCode(ctx, "h1", used.Add(time.Second))
+	got, _, err = s.ConsumeAuthCode(ctx, "h1", used.Add(time.Second))
 	wantErr(t, err, storage.ErrAlreadyUsed, "consume twice")
 	if got == nil || got.GrantID != "g-h1" {
 		t.Fatalf("consume twice must return the code for revocation, got %+v", got)
 	}
 	sameTime(t, got.UsedAt, used, "used_at after replay")
-	_, err = s.ConsumeAuthCode(ctx, "missing", now())
+	_, _, err = s.ConsumeAuthCode(ctx, "missing", now())
 	wantErr(t, err, storage.ErrNotFound, "consume missing")
 }
 
@@ -384,7 +390,7 @@ func testAuthCodes(t *testing.T, s storage.Storage) {
 func testAuthCodeRace(t *testing.T, s storage.Storage) {
 	mustNil(t, s.CreateAuthCode(ctx, newCode("race")), "create")
 	onlyOneWins(t, 24, func(int) error {
-		_, err := s.ConsumeAuthCode(ctx, "race", now())
+		_, _, err := s.ConsumeAuthCode(ctx, "race", now())
 		return err
 	})
 }
@@ -706,10 +712,10 @@ func wantExpiredGone(t *testing.T, s storage.Storage) {
 	if n, _, _ := s.Failures(ctx, "new", now()); n != 1 {
 		t.Fatalf("live failure counter: %d, want 1", n)
 	}
-	if _, err := s.ConsumeAuthCode(ctx, "old", now()); !errors.Is(err, storage.ErrNotFound) {
+	if _, _, err := s.ConsumeAuthCode(ctx, "old", now()); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("expired code: %v", err)
 	}
-	if _, err := s.ConsumeAuthCode(ctx, "new", now()); err != nil {
+	if _, _, err := s.ConsumeAuthCode(ctx, "new", now()); err != nil {
 		t.Fatalf("live code: %v", err)
 	}
 	if _, err := s.GetRefreshToken(ctx, "old"); !errors.Is(err, storage.ErrNotFound) {

@@ -25,12 +25,12 @@ import (
 // redeemed twice).
 type reusableCodes struct{ storage.Storage }
 
-func (s reusableCodes) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, error) {
-	c, err := s.Storage.ConsumeAuthCode(ctx, hash, at)
+func (s reusableCodes) ConsumeAuthCode(ctx context.Context, hash string, at time.Time) (*storage.AuthCode, *storage.User, error) {
+	c, u, err := s.Storage.ConsumeAuthCode(ctx, hash, at)
 	if errors.Is(err, storage.ErrAlreadyUsed) {
-		return c, nil
+		return c, u, nil
 	}
-	return c, err
+	return c, u, err
 }
 
 const brokenEnv = "BAWWAB_STORAGETEST_BROKEN_STORE"
