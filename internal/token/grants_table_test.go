@@ -44,7 +44,7 @@ const (
 	tVerifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk" // RFC 7636 appendix B
 )
 
-// tokenEnv is a token endpoint on SQLite with a user, clients of each
+// tokenEnv is a token endpoint on a store (SQLite unless said) with a user, clients of each
 // kind and a clock the test moves.
 type tokenEnv struct {
 	t      *testing.T
@@ -58,12 +58,18 @@ type tokenEnv struct {
 
 func newTokenEnv(t *testing.T) *tokenEnv {
 	t.Helper()
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bawwab.db"))
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return newTokenEnvOn(t, s)
+}
+
+// newTokenEnvOn is newTokenEnv on the store s, empty.
+func newTokenEnvOn(t *testing.T, s storage.Storage) *tokenEnv {
+	t.Helper()
+	ctx := context.Background()
 	e := &tokenEnv{t: t, store: s, now: time.Now().Truncate(time.Second), secrets: map[string]string{}}
 	clock := func() time.Time { return e.now }
 	keys, err := jwks.New(ctx, s, slog.New(slog.DiscardHandler), clock, time.Hour)
