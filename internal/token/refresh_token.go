@@ -104,18 +104,29 @@ func (g RefreshToken) checkPresented(ctx context.Context, req *Request, t *stora
 	sameKey := t.JKT == "" || req.proves(t.JKT)
 	switch {
 	case t.ClientID != client.ID:
-		i.revokeGrant(ctx, t.GrantID, audit.Event{Type: audit.RefreshWrongClient, UserID: t.UserID, ClientID: client.ID,
-			Detail: "issued to " + t.ClientID})
+		if err := i.revokeGrant(ctx, t.GrantID, audit.Event{Type: audit.RefreshWrongClient, UserID: t.UserID, ClientID: client.ID,
+			Detail: "issued to " + t.ClientID}); err != nil {
+			return err
+		}
 		return oautherr.New(oautherr.InvalidGrant, "the refresh token was issued to another client")
 	case !t.UsedAt.IsZero() && !g.retryable(t, sameKey, now):
-		i.revokeGrant(ctx, t.GrantID, reuseOf(t, client))
-		return errRefreshReused
+		return reused(i.revokeGrant(ctx, t.GrantID, reuseOf(t, client)))
 	case !now.Before(t.ExpiresAt):
 		return oautherr.New(oautherr.InvalidGrant, "the refresh token has expired")
 	case !sameKey:
 		return oautherr.New(oautherr.InvalidGrant, "the refresh token is bound to a DPoP key: send a DPoP proof signed by it (RFC 9449 §5)")
 	}
 	return nil
+}
+
+// reused is the answer to the reuse of a refresh token, given the error
+// of its grant's revocation: the reuse once the grant is revoked, else the
+// store's failure, so that the retry revokes it.
+func reused(revokeErr error) error {
+	if revokeErr != nil {
+		return revokeErr
+	}
+	return errRefreshReused
 }
 
 // reuseOf is the audit event of the reuse of t by client (RFC 9700
@@ -207,8 +218,7 @@ func (g RefreshToken) rotate(ctx context.Context, client *storage.Client, t *sto
 	}
 	reuse := reuseOf(t, client)
 	reuse.Detail = "concurrent reuse"
-	g.Issuer.revokeGrant(ctx, t.GrantID, reuse)
-	return errRefreshReused
+	return reused(g.Issuer.revokeGrant(ctx, t.GrantID, reuse))
 }
 
 // retry rotates the already rotated t again, to next, within the grace
@@ -235,8 +245,7 @@ func (g RefreshToken) retry(ctx context.Context, client *storage.Client, t *stor
 	}
 	reuse := reuseOf(t, client)
 	reuse.Detail = "successor already used"
-	i.revokeGrant(ctx, t.GrantID, reuse)
-	return errRefreshReused
+	return reused(i.revokeGrant(ctx, t.GrantID, reuse))
 }
 
 // retryable reports whether a rotated token t may be rotated again: within
