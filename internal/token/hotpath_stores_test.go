@@ -124,3 +124,57 @@ func TestHotPathRacesPostgres(t *testing.T) {
 		}
 	})
 }
+
+// TestEndedChainsRefused: on both stores, a refresh token whose user was
+// disabled or deleted, whose grant was revoked, or whose client was
+// deleted, read with its grant and user in one joined lookup, neither
+// refreshes nor reads as a live chain (introspection), and is not spent.
+func TestEndedChainsRefused(t *testing.T) {
+	ends := []struct {
+		name string
+		end  func(e *tokenEnv, grant string) error
+	}{
+		{"user disabled", func(e *tokenEnv, _ string) error { return e.store.SetUserDisabled(context.Background(), "u1", true) }},
+		{"user deleted", func(e *tokenEnv, _ string) error { return e.store.DeleteUser(context.Background(), "u1", e.now) }},
+		{"grant revoked", func(e *tokenEnv, grant string) error { return e.store.RevokeGrant(context.Background(), grant, e.now) }},
+		{"client deleted", func(e *tokenEnv, _ string) error { return e.store.DeleteClient(context.Background(), "web", e.now) }},
+	}
+	stores := []struct {
+		name string
+		env  func(t *testing.T) *tokenEnv
+	}{{"sqlite", newTokenEnv}, {"postgres", newPostgresTokenEnv}}
+	for _, st := range stores {
+		for _, tt := range ends {
+			t.Run(st.name+"/"+tt.name, func(t *testing.T) {
+				e := st.env(t)
+				ctx := context.Background()
+				grant := NewID()
+				first := e.post("web", codeForm(e.code(func(c *storage.AuthCode) { c.GrantID = grant; c.Scopes = []string{"openid", "offline_access"} })), "")
+				if first.RefreshToken == "" {
+					t.Fatalf("no refresh token: %+v", first)
+				}
+				if err := tt.end(e, grant); err != nil {
+					t.Fatal(err)
+				}
+				chain, err := e.store.GetRefreshTokenChain(ctx, storage.Hash(first.RefreshToken))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ChainEnded(chain) {
+					t.Fatalf("chain reads live: grant %+v user %+v", chain.Grant, chain.User)
+				}
+				// The client as a node whose client cache still holds it
+				// after its deletion authenticates it.
+				client := &storage.Client{ID: "web", GrantTypes: []string{"refresh_token"}}
+				_, err = RefreshToken{Issuer: e.issuer}.Exchange(ctx, &Request{GrantType: "refresh_token",
+					Form: url.Values{"refresh_token": {first.RefreshToken}}, Client: client})
+				if oautherr.Code(err) != oautherr.InvalidGrant {
+					t.Fatalf("refresh: %v, want invalid_grant", err)
+				}
+				if rt, err := e.store.GetRefreshToken(ctx, storage.Hash(first.RefreshToken)); err != nil || !rt.UsedAt.IsZero() {
+					t.Fatalf("the refused token was spent: %+v %v", rt, err)
+				}
+			})
+		}
+	}
+}
