@@ -83,7 +83,9 @@ func (g AuthorizationCode) redeem(ctx context.Context, client *storage.Client, c
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, nil, oautherr.New(oautherr.InvalidGrant, "the authorization code is unknown or expired")
 	case errors.Is(err, storage.ErrAlreadyUsed):
-		i.revokeGrant(ctx, c.GrantID, audit.Event{Type: audit.CodeReplay, UserID: c.UserID, ClientID: client.ID})
+		if err := i.revokeGrant(ctx, c.GrantID, audit.Event{Type: audit.CodeReplay, UserID: c.UserID, ClientID: client.ID}); err != nil {
+			return nil, nil, err
+		}
 		return nil, nil, oautherr.New(oautherr.InvalidGrant, "the authorization code was already used; the tokens issued with it are now revoked")
 	case err != nil:
 		return nil, nil, oautherr.Wrap(err)
@@ -99,8 +101,10 @@ func (g AuthorizationCode) checkCode(ctx context.Context, req *Request, c *stora
 	client := req.Client
 	switch {
 	case c.ClientID != client.ID:
-		g.Issuer.revokeGrant(ctx, c.GrantID, audit.Event{Type: audit.CodeWrongClient, UserID: c.UserID, ClientID: client.ID,
-			Detail: "issued to " + c.ClientID})
+		if err := g.Issuer.revokeGrant(ctx, c.GrantID, audit.Event{Type: audit.CodeWrongClient, UserID: c.UserID, ClientID: client.ID,
+			Detail: "issued to " + c.ClientID}); err != nil {
+			return err
+		}
 		return oautherr.New(oautherr.InvalidGrant, "the authorization code was issued to another client")
 	case !now.Before(c.ExpiresAt):
 		return oautherr.New(oautherr.InvalidGrant, "the authorization code has expired")
@@ -192,8 +196,11 @@ var errClientGone = oautherr.New(oautherr.InvalidClient, "this client was delete
 // revokeGrant revokes the grant of a misused code or refresh token and
 // records the attack. If a code's first redemption has not created the
 // grant yet, it creates it revoked, so that the redemption's tokens are
-// dead on arrival.
-func (i *Issuer) revokeGrant(ctx context.Context, grantID string, attack audit.Event) {
+// dead on arrival. A revocation the store failed is the request's error
+// (503 while the store is out of reach), never the invalid_grant that
+// says the tokens were revoked: the client's retry presents the same
+// credential, which revokes the grant once the store is back.
+func (i *Issuer) revokeGrant(ctx context.Context, grantID string, attack audit.Event) error {
 	now := i.Now()
 	err := i.Store.RevokeGrant(ctx, grantID, now)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -207,6 +214,10 @@ func (i *Issuer) revokeGrant(ctx context.Context, grantID string, attack audit.E
 		attack.Detail += " FAILED: " + err.Error()
 	}
 	i.Audit.Record(ctx, attack)
+	if err != nil {
+		return oautherr.Wrap(err)
+	}
+	return nil
 }
 
 // bindingOf is the DPoP key a refresh token issued for req is bound to:

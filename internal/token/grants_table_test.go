@@ -44,7 +44,7 @@ const (
 	tVerifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk" // RFC 7636 appendix B
 )
 
-// tokenEnv is a token endpoint on SQLite with a user, clients of each
+// tokenEnv is a token endpoint on a store (SQLite unless said) with a user, clients of each
 // kind and a clock the test moves.
 type tokenEnv struct {
 	t      *testing.T
@@ -58,12 +58,18 @@ type tokenEnv struct {
 
 func newTokenEnv(t *testing.T) *tokenEnv {
 	t.Helper()
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bawwab.db"))
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return newTokenEnvOn(t, s)
+}
+
+// newTokenEnvOn is newTokenEnv on the store s, empty.
+func newTokenEnvOn(t *testing.T, s storage.Storage) *tokenEnv {
+	t.Helper()
+	ctx := context.Background()
 	e := &tokenEnv{t: t, store: s, now: time.Now().Truncate(time.Second), secrets: map[string]string{}}
 	clock := func() time.Time { return e.now }
 	keys, err := jwks.New(ctx, s, slog.New(slog.DiscardHandler), clock, time.Hour)
@@ -1071,5 +1077,67 @@ func TestConcurrentRedemption(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func (s *outageStore) RevokeGrant(ctx context.Context, id string, at time.Time) error {
+	if s.down == "RevokeGrant" {
+		return errStoreDown
+	}
+	return s.Storage.RevokeGrant(ctx, id, at)
+}
+
+// TestRevocationOutage: a misuse that must revoke a grant (a rotated
+// refresh token presented again, a code replayed) while the store cannot
+// revoke it is answered 503 temporarily_unavailable, never the
+// invalid_grant that says every token was revoked while the grant lives
+// on: the client's retry presents the same credential, which revokes the
+// grant once the store is back (RFC 9700 §4.14.2, §4.5.3.1).
+func TestRevocationOutage(t *testing.T) {
+	e := newTokenEnv(t)
+	st := &outageStore{Storage: e.store}
+	e.issuer.Store = st
+	auth := &clientauth.Authenticator{Store: st, Now: e.issuer.Now}
+	ep := NewEndpoint(auth, slog.New(slog.DiscardHandler), AuthorizationCode{Issuer: e.issuer}, RefreshToken{Issuer: e.issuer})
+	ep.URL = tTokenURL
+	e.mux = http.NewServeMux()
+	ep.Register(e.mux)
+
+	grants := []string{NewID(), NewID()}
+	offline := func(grant string) func(c *storage.AuthCode) {
+		return func(c *storage.AuthCode) { c.GrantID, c.Scopes = grant, []string{"openid", "offline_access"} }
+	}
+	first := e.post("web", codeForm(e.code(offline(grants[0]))), "")
+	if first.Status != 200 || e.post("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}}, "").Status != 200 {
+		t.Fatal("setup: no rotation")
+	}
+	code := e.code(offline(grants[1]))
+	if e.post("web", codeForm(code), "").Status != 200 {
+		t.Fatal("setup: no redemption")
+	}
+	tests := []struct {
+		name string
+		form url.Values
+	}{
+		{"rotated refresh token presented again", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}}},
+		{"code replayed", codeForm(code)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st.down = "RevokeGrant"
+			r := e.post("web", tt.form, "")
+			st.down = ""
+			if r.Status != http.StatusServiceUnavailable || r.Error != oautherr.TemporarilyUnavailable {
+				t.Fatalf("misuse while the grant cannot be revoked: %d %s: %s, want 503 temporarily_unavailable", r.Status, r.Error, r.ErrorDescription)
+			}
+			if r = e.post("web", tt.form, ""); r.Error != oautherr.InvalidGrant {
+				t.Fatalf("the same misuse once the store is back: %d %s, want invalid_grant", r.Status, r.Error)
+			}
+		})
+	}
+	for _, g := range grants {
+		if !e.grantRevoked(g) {
+			t.Fatalf("grant %s lives on after its misuse", g)
+		}
 	}
 }

@@ -19,7 +19,8 @@ import (
 // One exception makes rotation safe to retry: a client whose response was
 // lost (a dropped connection, a proxy timeout) retries with the token it
 // still holds. Within Grace after the rotation, the same client (and, for
-// a token bound to a DPoP key, the same key) presenting the just-rotated
+// a token bound to a DPoP key, the same key; for an unbound token whose
+// rotation bound its successor, that key) presenting the just-rotated
 // token gets a new rotation: the successor it never received is spent, a
 // new one issued, and the chain goes on with one live token. After Grace,
 // from another client or key, once the successor was used, or for a
@@ -62,7 +63,11 @@ func (g RefreshToken) Exchange(ctx context.Context, req *Request) (*Response, er
 		return nil, oautherr.Wrap(err)
 	}
 	t, now := &chain.RefreshToken, i.Now()
-	if err := g.checkPresented(ctx, req, t, now); err != nil {
+	key, err := g.heldKey(ctx, t, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.checkPresented(ctx, req, t, key, now); err != nil {
 		return nil, err
 	}
 	grant, err := liveGrantOf(chain.Grant, now)
@@ -94,28 +99,60 @@ func (g RefreshToken) Exchange(ctx context.Context, req *Request) (*Response, er
 	return resp, nil
 }
 
+// heldKey is the DPoP key whoever presents t must prove (RFC 9449 §5):
+// the key t is bound to; or, for an unbound token that a retry may rotate
+// again, the key its successor is bound to, since a public client's
+// chain is bound by its first refresh with a proof, and a retry of the
+// token it rotated must not give whoever else holds that token an
+// unbound chain.
+func (g RefreshToken) heldKey(ctx context.Context, t *storage.RefreshToken, now time.Time) (string, error) {
+	if t.JKT != "" || t.UsedAt.IsZero() || !g.retryable(t, true, now) {
+		return t.JKT, nil
+	}
+	next, err := g.Issuer.Store.GetRefreshToken(ctx, t.NextHash)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return "", nil // gone: the retry finds no successor to replace
+	case err != nil:
+		return "", oautherr.Wrap(err)
+	}
+	return next.JKT, nil
+}
+
 // checkPresented checks the refresh token t against the request (RFC
 // 6749 §6): it was issued to this client (else its grant is revoked),
 // was not used before (reuse revokes the grant, RFC 9700 §4.14.2, unless
-// it is a retry within the grace period), has not expired, and a token
-// bound to a DPoP key comes with a proof of that key (RFC 9449 §5).
-func (g RefreshToken) checkPresented(ctx context.Context, req *Request, t *storage.RefreshToken, now time.Time) error {
+// it is a retry within the grace period), has not expired, and whoever
+// presents it proves key, the DPoP key it or its chain is bound to (RFC
+// 9449 §5; heldKey).
+func (g RefreshToken) checkPresented(ctx context.Context, req *Request, t *storage.RefreshToken, key string, now time.Time) error {
 	i, client := g.Issuer, req.Client
-	sameKey := t.JKT == "" || req.proves(t.JKT)
+	sameKey := key == "" || req.proves(key)
 	switch {
 	case t.ClientID != client.ID:
-		i.revokeGrant(ctx, t.GrantID, audit.Event{Type: audit.RefreshWrongClient, UserID: t.UserID, ClientID: client.ID,
-			Detail: "issued to " + t.ClientID})
+		if err := i.revokeGrant(ctx, t.GrantID, audit.Event{Type: audit.RefreshWrongClient, UserID: t.UserID, ClientID: client.ID,
+			Detail: "issued to " + t.ClientID}); err != nil {
+			return err
+		}
 		return oautherr.New(oautherr.InvalidGrant, "the refresh token was issued to another client")
 	case !t.UsedAt.IsZero() && !g.retryable(t, sameKey, now):
-		i.revokeGrant(ctx, t.GrantID, reuseOf(t, client))
-		return errRefreshReused
+		return reused(i.revokeGrant(ctx, t.GrantID, reuseOf(t, client)))
 	case !now.Before(t.ExpiresAt):
 		return oautherr.New(oautherr.InvalidGrant, "the refresh token has expired")
 	case !sameKey:
 		return oautherr.New(oautherr.InvalidGrant, "the refresh token is bound to a DPoP key: send a DPoP proof signed by it (RFC 9449 §5)")
 	}
 	return nil
+}
+
+// reused is the answer to the reuse of a refresh token, given the error
+// of its grant's revocation: the reuse once the grant is revoked, else the
+// store's failure, so that the retry revokes it.
+func reused(revokeErr error) error {
+	if revokeErr != nil {
+		return revokeErr
+	}
+	return errRefreshReused
 }
 
 // reuseOf is the audit event of the reuse of t by client (RFC 9700
@@ -207,8 +244,7 @@ func (g RefreshToken) rotate(ctx context.Context, client *storage.Client, t *sto
 	}
 	reuse := reuseOf(t, client)
 	reuse.Detail = "concurrent reuse"
-	g.Issuer.revokeGrant(ctx, t.GrantID, reuse)
-	return errRefreshReused
+	return reused(g.Issuer.revokeGrant(ctx, t.GrantID, reuse))
 }
 
 // retry rotates the already rotated t again, to next, within the grace
@@ -235,8 +271,7 @@ func (g RefreshToken) retry(ctx context.Context, client *storage.Client, t *stor
 	}
 	reuse := reuseOf(t, client)
 	reuse.Detail = "successor already used"
-	i.revokeGrant(ctx, t.GrantID, reuse)
-	return errRefreshReused
+	return reused(i.revokeGrant(ctx, t.GrantID, reuse))
 }
 
 // retryable reports whether a rotated token t may be rotated again: within

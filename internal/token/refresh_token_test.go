@@ -268,3 +268,50 @@ func TestRefreshBindsUnboundChain(t *testing.T) {
 		t.Fatalf("a confidential client's chain was bound: %+v %v", rt, err)
 	}
 }
+
+// TestRefreshRetryKeepsBinding: once the first refresh with a proof bound
+// a public client's chain (RFC 9449 §5), the unbound token it rotated is
+// no way around the key: within the grace period a retry of it must prove
+// the key its successor is bound to. A thief presenting it without the
+// key, or with another, is reuse and revokes the grant; the client that
+// lost its response retries with its key and gets a new rotation.
+func TestRefreshRetryKeepsBinding(t *testing.T) {
+	g := RefreshToken{Grace: 30 * time.Second}
+	for _, key := range []string{"", "keyB"} {
+		t.Run("thief with key "+key, func(t *testing.T) {
+			f := newRefreshFixture(t, "")
+			if _, err := f.refresh(g, f.app, f.first, "keyA"); err != nil {
+				t.Fatal(err)
+			}
+			f.now = f.now.Add(5 * time.Second)
+			resp, err := f.refresh(g, f.app, f.first, key)
+			if oautherr.Code(err) != oautherr.InvalidGrant || !f.revoked(t) {
+				t.Fatalf("the rotated unbound token retried with key %q: %+v %v, revoked %v; want reuse", key, resp, err, f.revoked(t))
+			}
+		})
+	}
+	t.Run("the client with its key", func(t *testing.T) {
+		f := newRefreshFixture(t, "")
+		if _, err := f.refresh(g, f.app, f.first, "keyA"); err != nil {
+			t.Fatal(err)
+		}
+		f.now = f.now.Add(5 * time.Second)
+		resp, err := f.refresh(g, f.app, f.first, "keyA")
+		if err != nil || f.revoked(t) {
+			t.Fatalf("the client's retry with its key: %v, revoked %v", err, f.revoked(t))
+		}
+		if rt, err := f.store.GetRefreshToken(context.Background(), storage.Hash(resp.RefreshToken)); err != nil || rt.JKT != "keyA" {
+			t.Fatalf("the retried successor: %+v %v, want bound to keyA", rt, err)
+		}
+	})
+	t.Run("a chain refreshed without a proof", func(t *testing.T) {
+		f := newRefreshFixture(t, "")
+		if _, err := f.refresh(g, f.app, f.first, ""); err != nil {
+			t.Fatal(err)
+		}
+		f.now = f.now.Add(5 * time.Second)
+		if _, err := f.refresh(g, f.app, f.first, ""); err != nil || f.revoked(t) {
+			t.Fatalf("a retry of an unbound chain: %v, revoked %v", err, f.revoked(t))
+		}
+	})
+}

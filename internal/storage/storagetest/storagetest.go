@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"StartGrant", testStartGrant},
 		{"CodeRedemptionRace", testCodeRedemptionRace},
 		{"RotationEvents", testRotationEvents},
+		{"AtomicShapes", testAtomicShapes},
 		{"Enrolment", testEnrolment},
 		{"ConsumeAuthCodeUser", testConsumeAuthCodeUser},
 		{"RevokedTokens", testRevokedTokens},
