@@ -445,10 +445,11 @@ func active(u *storage.User) (*storage.User, string) {
 // ChainEnded reports whether the grant of a refresh token, read with it
 // (storage.Storage.GetRefreshTokenChain), was revoked or no longer
 // exists, or its user is gone or disabled, which ends every token it
-// issued.
+// issued. A token whose client or user is not its grant's is of no chain
+// the server made, and ended too.
 func ChainEnded(c *storage.RefreshTokenChain) bool {
 	g := c.Grant
-	if g == nil || !g.RevokedAt.IsZero() {
+	if g == nil || !g.RevokedAt.IsZero() || g.ClientID != c.ClientID || g.UserID != c.UserID {
 		return true
 	}
 	u, gone := active(c.User)

@@ -188,6 +188,7 @@ func TestChainEnded(t *testing.T) {
 	for _, g := range []storage.Grant{
 		{ID: "live", ClientID: "web", UserID: "u1", CreatedAt: e.now, ExpiresAt: e.now.Add(time.Hour)},
 		{ID: "revoked", ClientID: "web", UserID: "u1", CreatedAt: e.now, ExpiresAt: e.now.Add(time.Hour), RevokedAt: e.now},
+		{ID: "other-client", ClientID: "mobile", UserID: "u1", CreatedAt: e.now, ExpiresAt: e.now.Add(time.Hour)},
 	} {
 		if err := e.store.CreateGrant(ctx, g); err != nil {
 			t.Fatal(err)
@@ -196,10 +197,13 @@ func TestChainEnded(t *testing.T) {
 	tests := []struct {
 		id   string
 		want bool
-	}{{"live", false}, {"revoked", true}, {"missing", true}}
+		user string
+	}{{"live", false, "u1"}, {"revoked", true, "u1"}, {"missing", true, "u1"},
+		{"other-client", true, "u1"}, // a token of web under a grant of mobile
+		{"live", true, "u2"}}         // a token of u2 under a grant of u1
 	for _, tt := range tests {
-		t.Run(tt.id, func(t *testing.T) {
-			if got := grantEnded(t, e, tt.id, "u1"); got != tt.want {
+		t.Run(tt.id+" "+tt.user, func(t *testing.T) {
+			if got := grantEnded(t, e, tt.id, tt.user); got != tt.want {
 				t.Fatalf("ended(%s) = %v, want %v", tt.id, got, tt.want)
 			}
 		})
