@@ -53,7 +53,12 @@ type pageData struct {
 	Minutes           int
 }
 
-type passkeyView struct{ ID, Name, Created, LastUsed string }
+// passkeyView is a passkey of the account; Last says it is the only way
+// to sign in left, which the page offers no button to remove.
+type passkeyView struct {
+	ID, Name, Created, LastUsed string
+	Last                        bool
+}
 
 type sessionView struct {
 	IDHash, Created, Expires string
@@ -123,7 +128,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, ses
 	for _, e := range events {
 		d.Events = append(d.Events, eventView{When: date(e.Time), Type: e.Type, Detail: e.Detail})
 	}
-	if err := errors.Join(h.passkeys(r, u, &d), h.linkedAccounts(r, u, &d)); err != nil {
+	if err := errors.Join(h.passkeys(r, u, &d), h.linkedAccounts(r, u, &d), h.lastWayIn(r, u, &d)); err != nil {
 		h.fail(w, r, oautherr.Wrap(err))
 		return
 	}

@@ -9,8 +9,12 @@ import (
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
-// linkView is an upstream identity linked to the account.
-type linkView struct{ Upstream, Name, Email, Since string }
+// linkView is an upstream identity linked to the account; Last says it is
+// the only way to sign in left, which the page offers no button to unlink.
+type linkView struct {
+	Upstream, Name, Email, Since string
+	Last                         bool
+}
 
 // linkedAccounts lists the user's links to upstream identity providers.
 func (h *Handler) linkedAccounts(r *http.Request, u *storage.User, d *pageData) error {
@@ -57,4 +61,37 @@ func (h *Handler) unlink(w http.ResponseWriter, r *http.Request) {
 	default:
 		done(w, r, "security.upstream.unlinked")
 	}
+}
+
+// lastWayIn marks the passkey or link that is the account's only way to
+// sign in, counted as the store counts it (storage.ErrLastWayIn): a
+// password, every passkey and every link, listed or not. The page then
+// shows why it cannot go instead of a button the server would refuse;
+// the store still refuses a removal that races another.
+func (h *Handler) lastWayIn(r *http.Request, u *storage.User, d *pageData) error {
+	keys, links := len(d.Passkeys), len(d.Links)
+	if !d.PasskeysOn {
+		ks, err := h.Store.ListPasskeys(r.Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		keys = len(ks)
+	}
+	if !d.LinksOn {
+		ls, err := h.Store.ListUpstreamLinks(r.Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		links = len(ls)
+	}
+	if u.PasswordHash != "" || keys+links != 1 {
+		return nil
+	}
+	for i := range d.Passkeys {
+		d.Passkeys[i].Last = true
+	}
+	for i := range d.Links {
+		d.Links[i].Last = true
+	}
+	return nil
 }

@@ -30,6 +30,7 @@ var upstreamMessages = Catalog{
 		"security.upstream.since":      "linked %s",
 		"security.upstream.unlink":     "Unlink",
 		"security.upstream.last":       "You cannot unlink it: it is your only way to sign in. Set a password or add a passkey first.",
+		"security.upstream.lastnote":   "This account is your only way to sign in, so it cannot be unlinked. To unlink it, set a password or add a passkey first.",
 		"security.upstream.unlinked":   "The account was unlinked.",
 	},
 	"ar": {
@@ -58,6 +59,7 @@ var upstreamMessages = Catalog{
 		"security.upstream.since":      "مرتبط منذ %s",
 		"security.upstream.unlink":     "إلغاء الربط",
 		"security.upstream.last":       "لا يمكنك إلغاء ربطه: إنه طريقتك الوحيدة لتسجيل الدخول. عيّن كلمة مرور أو أضف مفتاح مرور أولًا.",
+		"security.upstream.lastnote":   "هذا الحساب هو طريقتك الوحيدة لتسجيل الدخول، لذا لا يمكن إلغاء ربطه. لإلغاء ربطه، عيّن كلمة مرور أو أضف مفتاح مرور أولًا.",
 		"security.upstream.unlinked":   "تم إلغاء ربط الحساب.",
 	},
 }
