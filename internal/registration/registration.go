@@ -33,6 +33,7 @@ import (
 	"github.com/bawwab/bawwab/internal/jwks"
 	"github.com/bawwab/bawwab/internal/oautherr"
 	"github.com/bawwab/bawwab/internal/outbound"
+	"github.com/bawwab/bawwab/internal/ratelimit"
 	"github.com/bawwab/bawwab/internal/redirecturi"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
@@ -72,6 +73,12 @@ type Endpoint struct {
 	// Outbound checks the URLs a client registers for bawwab to call and
 	// fetches its sector_identifier_uri; nil allows public https URLs only.
 	Outbound *outbound.Client
+	// Attempts throttles registrations before their metadata is read
+	// (and any of its URLs fetched): the refused ones per stored initial
+	// access token, or per client network for open registration (not
+	// those of the configured token: attemptKey); and every change of a
+	// registered client, per client. nil throttles nothing.
+	Attempts *ratelimit.Backoff
 	// AllowNonceInstead lets a registering confidential client choose the
 	// PKCE policy storage.PKCENonceInstead; otherwise PKCE is required.
 	AllowNonceInstead bool
@@ -318,6 +325,17 @@ func (e *Endpoint) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	try, err := e.reserve(r.Context(), attemptKey(r, acc))
+	if err != nil {
+		return err
+	}
+	err = e.register(w, r, acc)
+	e.endAttempt(r.Context(), try, err, false)
+	return err
+}
+
+// register makes the client of an authorized registration request.
+func (e *Endpoint) register(w http.ResponseWriter, r *http.Request, acc access) error {
 	m, err := readMetadata(r)
 	if err != nil {
 		return err
@@ -392,6 +410,17 @@ func (e *Endpoint) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	try, err := e.reserve(r.Context(), clientKey(c.ID))
+	if err != nil {
+		return err
+	}
+	err = e.replace(w, r, c)
+	e.endAttempt(r.Context(), try, err, true)
+	return err
+}
+
+// replace replaces the metadata of the registered client c.
+func (e *Endpoint) replace(w http.ResponseWriter, r *http.Request, c *storage.Client) error {
 	var body struct {
 		Metadata
 		ClientID     string `json:"client_id"`

@@ -188,6 +188,9 @@ func New(ctx context.Context, cfg config.Config, store storage.Storage, log *slo
 		Registration: cfg.Registration != registration.Off, DPoP: proofs}).Register(mux)
 	(&registration.Endpoint{Store: store, Scopes: scopes, Issuer: cfg.Issuer, Log: log, Now: now, Mode: cfg.Registration,
 		InitialToken: cfg.RegistrationToken, Outbound: fetch, Audit: auditLog,
+		// Counted in the store (Fresh zero): registrations are rare, and
+		// the budget must hold on every node and against a burst.
+		Attempts:          &ratelimit.Backoff{Counter: store, Free: 10, Base: time.Second, Max: 15 * time.Minute, Now: now},
 		AllowNonceInstead: cfg.RegistrationPKCE == storage.PKCENonceInstead}).Register(mux)
 	keys.Register(mux)
 	mux.Handle("GET /static/", ui.Static())
