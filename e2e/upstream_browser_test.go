@@ -67,6 +67,14 @@ func upstreamStory(t *testing.T, exe, lang string) {
 	if eval(`document.querySelector("#pw-current") === null ? "none" : "asked"`) != "none" {
 		t.Fatal("setting a first password asks for a current one")
 	}
+	// The link is the only way in: no Unlink button, but a note saying
+	// what to add first.
+	if got := eval(`document.querySelector('[id="unlink-corp"]') === null ? "none" : "shown"`); got != "none" {
+		t.Fatal("the Unlink button is shown on the only way in")
+	}
+	if got, want := eval(`document.querySelector('[id="link-last-corp"]').textContent`), ui.T(lang, "security.upstream.lastnote"); got != want {
+		t.Fatalf("note on the only link %q, want %q", got, want)
+	}
 	const pw = "lantern orchard forty"
 	step("set a password", chromedp.SendKeys(chromedp.CSS("#pw-new"), pw), chromedp.SendKeys(chromedp.CSS("#pw-confirm"), pw),
 		chromedp.Click(chromedp.CSS("#set-password")))
@@ -76,5 +84,10 @@ func upstreamStory(t *testing.T, exe, lang string) {
 	}
 	if u, err := e.Store.GetUserByUsername(context.Background(), jane.Username); err != nil || u.PasswordHash == "" {
 		t.Fatalf("no password was set: %+v %v", u, err)
+	}
+	// With a password beside it, the link may go.
+	if got := eval(`(document.querySelector('[id="unlink-corp"]') === null ? "no button" : "button") + ", " +
+		(document.querySelector('[id="link-last-corp"]') === null ? "no note" : "note")`); got != "button, no note" {
+		t.Fatalf("the link beside a password: %s", got)
 	}
 }
