@@ -196,3 +196,27 @@ func TestCLILastAdmin(t *testing.T) {
 		t.Fatalf("help of user admin:\n%s", out)
 	}
 }
+
+// TestDeleteAccountLastAdmin: the last enabled admin cannot delete their
+// own account from the Security pages (409, the page says why, the
+// account stays); once another admin exists, they can.
+func TestDeleteAccountLastAdmin(t *testing.T) {
+	e := start(t)
+	makeAdmin(t, e, e.UserID, true)
+	b := e.browser()
+	b.authorize(e.notesRequest("openid"), "openid")
+	p := b.deleteAccount(userPassword)
+	if p.Status != http.StatusConflict || !strings.Contains(p.Body, "the last admin") {
+		t.Fatalf("the last admin deletes their account: %d %s", p.Status, p.Body)
+	}
+	if _, err := e.Store.GetUser(t.Context(), e.UserID); err != nil {
+		t.Fatalf("the last admin's account went: %v", err)
+	}
+	makeAdmin(t, e, addConsoleUser(t, e, "deputy"), true)
+	if p := b.deleteAccount(userPassword); p.Status != http.StatusOK {
+		t.Fatalf("delete with another admin: %d %s", p.Status, p.Body)
+	}
+	if _, err := e.Store.GetUser(t.Context(), e.UserID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the account is still there: %v", err)
+	}
+}
