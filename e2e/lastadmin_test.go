@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -218,5 +219,81 @@ func TestDeleteAccountLastAdmin(t *testing.T) {
 	}
 	if _, err := e.Store.GetUser(t.Context(), e.UserID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("the account is still there: %v", err)
+	}
+}
+
+// TestConsoleLastAdminRace: two admins, each signed in to the console,
+// take each other's role at the same moment: one form succeeds, the other
+// is refused (409 with the page that says the user is the last enabled
+// admin, or 403 when the other's change came first), and one admin remains.
+func TestConsoleLastAdminRace(t *testing.T) {
+	e := start(t)
+	makeAdmin(t, e, e.UserID, true)
+	other := addConsoleUser(t, e, "hala")
+	makeAdmin(t, e, other, true)
+	type side struct {
+		b      *browser
+		target string
+		csrf   string
+	}
+	sides := []*side{{b: e.browser(), target: other}, {b: e.browser(), target: e.UserID}}
+	for i, s := range sides {
+		user, pw := userName, userPassword
+		if i == 1 {
+			user, pw = "hala", "a long and unusual phrase"
+		}
+		wantStatus(t, s.b.consoleSignIn(user, pw).Status, http.StatusOK, "console sign-in", nil)
+		p := s.b.get(e.AdminURL + "/console/users")
+		m := consoleCSRF.FindStringSubmatch(p.Body)
+		if m == nil {
+			t.Fatalf("users page has no CSRF token: %d %s", p.Status, p.Body)
+		}
+		s.csrf = m[1]
+	}
+	var wg sync.WaitGroup
+	status := make([]int, 2)
+	bodies := make([]string, 2)
+	errs := make([]error, 2)
+	start := make(chan struct{})
+	for i, s := range sides {
+		form := url.Values{"csrf_token": {s.csrf}, "admin": {"off"}}
+		req, _ := http.NewRequest("POST", e.AdminURL+"/console/users/"+s.target+"/role", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resp, err := s.b.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			status[i], bodies[i] = resp.StatusCode, string(raw)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	// The loser is refused by the store (409, the page says why) or, when
+	// the winner's change came first, as no admin any more (403).
+	won, lost := 0, 0
+	for i := range status {
+		switch {
+		case status[i] == http.StatusSeeOther:
+			won++
+		case status[i] == http.StatusConflict && strings.Contains(bodies[i], "last enabled admin"),
+			status[i] == http.StatusForbidden:
+			lost++
+		}
+	}
+	if won != 1 || lost != 1 {
+		t.Fatalf("console race: statuses %v; want one 303 and one 409 or 403", status)
+	}
+	if n := enabledAdmins(t, e); n != 1 {
+		t.Fatalf("%d enabled admins", n)
 	}
 }
