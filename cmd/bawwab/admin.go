@@ -87,8 +87,9 @@ var errNoAdminRemote = errors.New("--force works only on the store directly (wit
 // forceFlag adds --force to cmd, a command that may take the last enabled
 // admin away.
 func (a *app) forceFlag(cmd *cobra.Command) {
-	cmd.Flags().BoolVar(&a.noAdmin, "force", false, "also when the user is the last enabled admin, which leaves no one able to sign in to the admin console "+
-		"(refused otherwise; only without --server; make an admin again with `bawwab user admin USER`)")
+	cmd.Flags().BoolVar(&a.noAdmin, "force", false, "also when the user is the last enabled admin, which leaves no one able to sign in to the admin console: "+
+		"refused otherwise, so that admins cannot lock each other out; only on the store directly (without --server), to recover; "+
+		"\"bawwab user admin USER\" gives the role again")
 }
 
 // operatorName names the person running the command in the audit log of
