@@ -147,8 +147,8 @@ func TestCLI(t *testing.T) {
 	if out := run(true, "user", "list", "-o", "json", "--data-dir", dir); !strings.Contains(out, `"admin": true`) {
 		t.Fatalf("user add --admin:\n%s", out)
 	}
-	run(true, "user", "admin", "nadia", "--off", "--data-dir", dir)
 	run(true, "user", "admin", "rania", "--data-dir", dir)
+	run(true, "user", "admin", "nadia", "--off", "--data-dir", dir)
 	if out := run(true, "user", "list", "-o", "json", "--data-dir", dir); !regexp.MustCompile(`"username": "nadia",[^}]*"admin": false`).MatchString(out) ||
 		!regexp.MustCompile(`"username": "rania",[^}]*"admin": true`).MatchString(out) {
 		t.Fatalf("user admin:\n%s", out)

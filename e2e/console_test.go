@@ -141,7 +141,18 @@ func TestConsoleSignIn(t *testing.T) {
 		t.Fatalf("console headers: %v", resp.Header)
 	}
 
-	// The role taken through the admin API: audited, out at the next page.
+	// The last enabled admin keeps the role: 409, and the console stays open.
+	if status, u := e.adminUser("DELETE", e.UserID, "/admin", nil); status != http.StatusConflict || u["error"] != "last_admin" {
+		t.Fatalf("take the last admin's role: %d %v", status, u)
+	}
+	if p := b.get(e.AdminURL + "/console/"); p.Status != http.StatusOK {
+		t.Fatalf("console after a refused demotion: %d", p.Status)
+	}
+	// With another admin, the role taken through the admin API: audited,
+	// out at the next page, and the console session ended: the role given
+	// again does not bring the old cookie back.
+	keeper := addConsoleUser(t, e, "keeper")
+	makeAdmin(t, e, keeper, true)
 	if status, u := e.adminUser("DELETE", e.UserID, "/admin", nil); status != 200 || u["admin"] != false {
 		t.Fatalf("take the admin role: %d %v", status, u)
 	}
@@ -151,6 +162,14 @@ func TestConsoleSignIn(t *testing.T) {
 	if p := b.get(e.AdminURL + "/console/"); p.Status != http.StatusSeeOther {
 		t.Fatalf("console after the admin role was taken: %d", p.Status)
 	}
+	if status, u := e.adminUser("PUT", e.UserID, "/admin", nil); status != 200 || u["admin"] != true {
+		t.Fatalf("give the admin role again: %d %v", status, u)
+	}
+	if p := b.get(e.AdminURL + "/console/"); p.Status != http.StatusSeeOther || p.Location != "/console/login" {
+		t.Fatalf("old console session after the role was given again: %d %s", p.Status, p.Location)
+	}
+	makeAdmin(t, e, keeper, false)
+	makeAdmin(t, e, e.UserID, false)
 
 	// A user without the role: refused, audited, no session.
 	badr := addConsoleUser(t, e, "badr")

@@ -46,6 +46,9 @@ func (a *app) withAdmin(ctx context.Context, fn func(*adminapi.Remote) error) er
 		if a.cfg.AdminToken == "" {
 			return errors.New("--server needs the admin token: set --admin-token or BAWWAB_ADMIN_TOKEN")
 		}
+		if a.noAdmin {
+			return errNoAdminRemote
+		}
 		remote := adminapi.NewRemote(strings.TrimRight(a.server, "/"), a.cfg.AdminToken)
 		remote.Operator = operatorName()
 		return fn(remote)
@@ -69,12 +72,24 @@ func (a *app) withAdmin(ctx context.Context, fn func(*adminapi.Remote) error) er
 		// confirmation link needs the server's mail budgets (--server).
 		outbox := &mail.Outbox{Store: s, Now: time.Now, TTL: a.cfg.EmailLinkTTL}
 		remote := adminapi.Local(&adminapi.API{Store: s, Keys: keys, Scopes: scopes, Password: a.cfg.PasswordParams(),
-			Log: a.log, Now: time.Now, Outbound: fetch, Upstreams: a.cfg.Upstreams,
+			Log: a.log, Now: time.Now, Outbound: fetch, Upstreams: a.cfg.Upstreams, NoAdminOK: a.noAdmin,
 			Audit:  &audit.Log{Store: s, Log: a.log, Now: time.Now, Retention: a.cfg.AuditRetention},
 			Notify: &security.MailNotifier{Store: s, Outbox: outbox, Log: a.log, Product: "bawwab"}})
 		remote.Operator = operatorName()
 		return fn(remote)
 	})
+}
+
+// errNoAdminRemote refuses --force with --server: a running server always
+// keeps one enabled admin; leaving none is a recovery step on the store.
+var errNoAdminRemote = errors.New("--force works only on the store directly (without --server): a running server never leaves the admin console without an enabled admin")
+
+// forceFlag adds --force to cmd, a command that may take the last enabled
+// admin away.
+func (a *app) forceFlag(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&a.noAdmin, "force", false, "also when the user is the last enabled admin, which leaves no one able to sign in to the admin console: "+
+		"refused otherwise, so that admins cannot lock each other out; only on the store directly (without --server), to recover; "+
+		"\"bawwab user admin USER\" gives the role again")
 }
 
 // operatorName names the person running the command in the audit log of
@@ -170,6 +185,7 @@ func (a *app) userCmd() *cobra.Command {
 			})
 		},
 	}
+	a.forceFlag(del)
 	passwd := &cobra.Command{
 		Use:   "password USER_ID",
 		Short: "Set a user's password (asked twice on a terminal, else read from standard input) and sign the user out everywhere",

@@ -58,6 +58,9 @@ type app struct {
 	server string
 	// output is table or json.
 	output string
+	// noAdmin is --force of the commands that may take the last enabled
+	// admin away: allowed on the store directly only (adminapi.API.NoAdminOK).
+	noAdmin bool
 }
 
 func newRoot() *cobra.Command {

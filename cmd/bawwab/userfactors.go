@@ -71,6 +71,7 @@ func (a *app) userFactorCmds() []*cobra.Command {
 		}),
 	}
 	disable.Flags().StringVar(&reason, "reason", "", "why, for the audit log")
+	a.forceFlag(disable)
 	enable := &cobra.Command{
 		Use:   "enable USER",
 		Short: "Let a disabled user sign in again (its old tokens stay revoked)",
@@ -106,7 +107,7 @@ func (a *app) userFactorCmds() []*cobra.Command {
 	}
 	var off bool
 	role := &cobra.Command{
-		Use:   "admin USER [--off]",
+		Use:   "admin USER [--off [--force]]",
 		Short: "Give a user the admin role (the admin console lets them in), or take it with --off",
 		Args:  cobra.ExactArgs(1),
 		RunE: onUser(func(cmd *cobra.Command, c *adminapi.Remote, id string) error {
@@ -119,7 +120,8 @@ func (a *app) userFactorCmds() []*cobra.Command {
 			return say(cmd, "user %s is an admin", args0(cmd))
 		}),
 	}
-	role.Flags().BoolVar(&off, "off", false, "take the role")
+	role.Flags().BoolVar(&off, "off", false, "take the role (and end the user's sessions)")
+	a.forceFlag(role)
 	return []*cobra.Command{factorsCmd, reset, disable, enable, resend, unlock, role}
 }
 

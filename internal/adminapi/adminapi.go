@@ -75,6 +75,10 @@ type API struct {
 	// UpstreamsChanged, when set, is told of every change to the stored
 	// upstreams (this node's login page then reads them at once).
 	UpstreamsChanged func()
+	// NoAdminOK lets a demotion, disabling or deletion leave no enabled
+	// admin. Only the command line working on the store directly sets it
+	// (--force), to recover; a running server never does.
+	NoAdminOK bool
 }
 
 // route is one admin operation.
@@ -191,6 +195,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		ae = &apiError{http.StatusBadRequest, "invalid_request", inv.Error()}
 	case errors.As(err, &ex):
 		ae = &apiError{http.StatusConflict, "conflict", ex.Error()}
+	case errors.Is(err, storage.ErrLastAdmin):
+		ae = &apiError{http.StatusConflict, "last_admin", "this would leave no enabled admin to sign in to the admin console: make another user admin first"}
 	case errors.Is(err, storage.ErrAlreadyExists):
 		// The store's error quotes the database's: log it, answer in general terms.
 		a.Log.InfoContext(r.Context(), "admin API conflict", "path", r.URL.Path, "err", err)
@@ -573,7 +579,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	clients := a.Logouts.Clients(r.Context(), id) // before the consents go
-	if err := a.Store.DeleteUser(r.Context(), id, a.Now()); err != nil {
+	if err := a.loseAdmin(r.Context(), id, storage.Delete); err != nil {
 		return err
 	}
 	a.Logouts.Notify(id, clients)

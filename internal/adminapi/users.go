@@ -214,7 +214,7 @@ func (a *API) disableUser(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("reason must be text")
 	}
 	id := r.PathValue("id")
-	if err := a.Store.SetUserDisabled(ctx, id, true); err != nil {
+	if err := a.loseAdmin(ctx, id, storage.Disable); err != nil {
 		return err
 	}
 	if err := a.signOut(ctx, id); err != nil {
@@ -252,22 +252,44 @@ func (a *API) enableUser(w http.ResponseWriter, r *http.Request) error {
 
 // grantAdmin gives the user the admin role: the admin console lets them in.
 func (a *API) grantAdmin(w http.ResponseWriter, r *http.Request) error {
-	return a.setAdmin(w, r, true, audit.AdminGranted)
-}
-
-// revokeAdmin takes the admin role: the user's next console page is
-// refused.
-func (a *API) revokeAdmin(w http.ResponseWriter, r *http.Request) error {
-	return a.setAdmin(w, r, false, audit.AdminRevoked)
-}
-
-func (a *API) setAdmin(w http.ResponseWriter, r *http.Request, on bool, event string) error {
 	id := r.PathValue("id")
-	if err := a.Store.SetUserAdmin(r.Context(), id, on); err != nil {
+	if err := a.Store.SetUserAdmin(r.Context(), id, true); err != nil {
 		return err
 	}
-	a.record(r, event, id, "")
+	a.record(r, audit.AdminGranted, id, "")
 	return a.writeUser(w, r, id)
+}
+
+// revokeAdmin takes the admin role, unless the user is the last enabled
+// admin (409), and signs the user out everywhere: a console session made
+// while admin must not come back to life if the role is given again. The
+// sessions of the console are stored as the others are, so all of them end.
+func (a *API) revokeAdmin(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := a.loseAdmin(r.Context(), id, storage.Demote); err != nil {
+		return err
+	}
+	if err := a.signOut(r.Context(), id); err != nil {
+		return err
+	}
+	a.record(r, audit.AdminRevoked, id, "")
+	return a.writeUser(w, r, id)
+}
+
+// loseAdmin makes a change that may take an enabled admin away: refused
+// (storage.ErrLastAdmin) if it would leave none, unless NoAdminOK.
+func (a *API) loseAdmin(ctx context.Context, id string, change storage.AdminLoss) error {
+	if !a.NoAdminOK {
+		return a.Store.KeepingAdmin(ctx, id, change, a.Now())
+	}
+	switch change {
+	case storage.Demote:
+		return a.Store.SetUserAdmin(ctx, id, false)
+	case storage.Disable:
+		return a.Store.SetUserDisabled(ctx, id, true)
+	default:
+		return a.Store.DeleteUser(ctx, id, a.Now())
+	}
 }
 
 func (a *API) writeUser(w http.ResponseWriter, r *http.Request, id string) error {

@@ -3,7 +3,9 @@ package adminapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -384,5 +386,37 @@ func sameFactors(t *testing.T, a, b storage.Storage, id string, totp bool) {
 		if x.ID != y.ID || x.Name != y.Name || x.Credential != y.Credential || x.SignCount != y.SignCount || !x.CreatedAt.Equal(y.CreatedAt) {
 			t.Fatalf("%s: passkey %+v, want %+v", id, y, x)
 		}
+	}
+}
+
+// TestLastAdminRefused: demoting, disabling or deleting the last enabled
+// admin is 409 last_admin and changes nothing; with NoAdminOK (the
+// command line's --force on the store) each is made.
+func TestLastAdminRefused(t *testing.T) {
+	a, _, _ := newFactorsAPI(t)
+	ctx := context.Background()
+	if err := a.Store.SetUserAdmin(ctx, "u-badr", true); err != nil {
+		t.Fatal(err)
+	}
+	routes := []struct{ method, path string }{
+		{"DELETE", "/admin/users/u-badr/admin"}, {"POST", "/admin/users/u-badr/disable"}, {"DELETE", "/admin/users/u-badr"},
+	}
+	for _, rt := range routes {
+		status, body, raw := call(t, a.Handler(), rt.method, rt.path, adminToken, "")
+		if status != http.StatusConflict || body["error"] != "last_admin" || body["error_description"] == "" {
+			t.Fatalf("%s %s: %d %s", rt.method, rt.path, status, raw)
+		}
+	}
+	if u, err := a.Store.GetUser(ctx, "u-badr"); err != nil || !u.Admin || u.Disabled {
+		t.Fatalf("the last admin after the refusals: %+v %v", u, err)
+	}
+	a.NoAdminOK = true
+	for _, rt := range routes {
+		if status, _, raw := call(t, a.Handler(), rt.method, rt.path, adminToken, ""); status >= 300 {
+			t.Fatalf("%s %s with NoAdminOK: %d %s", rt.method, rt.path, status, raw)
+		}
+	}
+	if _, err := a.Store.GetUser(ctx, "u-badr"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("deleted with NoAdminOK: %v", err)
 	}
 }

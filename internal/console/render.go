@@ -70,6 +70,8 @@ func (c *Console) message(w http.ResponseWriter, r *http.Request, status int, ke
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *adminapi.Error
 	switch {
+	case errors.As(err, &ae) && ae.Code == "last_admin":
+		c.message(w, r, ae.Status, "console.last_admin")
 	case errors.As(err, &ae):
 		if ae.Status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", strconv.Itoa(oautherr.RetryAfterUnavailable))

@@ -61,7 +61,8 @@ func (h *Handler) fresh(sess *storage.Session) bool {
 // ends, the apps that asked for it get a back-channel logout, and the
 // factors, consents, emailed links and unsent mail go with the user, in
 // one transaction (storage.DeleteUser). An audit event, under the internal
-// id only, stays.
+// id only, stays. The last enabled admin is refused (storage.KeepingAdmin):
+// no one could sign in to the admin console after.
 func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	sess, u := h.posted(w, r)
 	if u == nil {
@@ -75,7 +76,12 @@ func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	if h.Logouts != nil {
 		clients = h.Logouts.Clients(ctx, u.ID) // before the consents go
 	}
-	if err := h.Store.DeleteUser(ctx, u.ID, h.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	err := h.Store.KeepingAdmin(ctx, u.ID, storage.Delete, h.Now())
+	switch {
+	case errors.Is(err, storage.ErrLastAdmin):
+		h.renderDelete(w, r, http.StatusConflict, sess, u, ui.T(ui.Lang(nil, r), "security.delete.last_admin"))
+		return
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		h.fail(w, r, oautherr.Wrap(err))
 		return
 	}

@@ -59,6 +59,21 @@ var (
 	// ErrLastWayIn means the change would leave a person no way to sign
 	// in (no password, no passkey, no upstream link), and was not made.
 	ErrLastWayIn = errors.New("storage: the last way to sign in")
+	// ErrLastAdmin means the change would leave no enabled admin (no one
+	// could sign in to the admin console), and was not made.
+	ErrLastAdmin = errors.New("storage: the last enabled admin")
+)
+
+// AdminLoss is a change to a user that takes an enabled admin away
+// (Storage.KeepingAdmin).
+type AdminLoss int
+
+// The changes KeepingAdmin makes: SetUserAdmin(id, false),
+// SetUserDisabled(id, true) and DeleteUser(id, at).
+const (
+	Demote AdminLoss = iota + 1
+	Disable
+	Delete
 )
 
 // User is a local account.
@@ -540,6 +555,14 @@ type Storage interface {
 	// that a redemption or poll racing the deletion gets tokens dead on
 	// arrival.
 	DeleteUser(ctx context.Context, id string, at time.Time) error
+	// KeepingAdmin makes the change to the user (as SetUserAdmin,
+	// SetUserDisabled or DeleteUser would) unless it would take the number
+	// of enabled admins from one or more to none: that is ErrLastAdmin, and
+	// nothing changes. A store that has no enabled admin at all (one made
+	// before the role existed) is not refused. The check and the change are
+	// one transaction that holds every enabled admin's row, so two admins
+	// demoting each other at once leave one of them admin.
+	KeepingAdmin(ctx context.Context, id string, change AdminLoss, at time.Time) error
 
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (*Client, error)

@@ -24,10 +24,15 @@ import (
 // migrationLock is the advisory lock key that serializes migrations.
 const migrationLock = 0x6261_7777_6162 // "bawwab"
 
+// adminsLock is the advisory lock key that serializes changes that may
+// take the last enabled admin away (Store.KeepingAdmin).
+const adminsLock = migrationLock + 1
+
 // Dialect is PostgreSQL's sqlstore.Dialect.
 var Dialect = sqlstore.Dialect{
 	Name:           "postgres",
 	LockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
+	LockAdmins:     fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", adminsLock),
 	IsUniqueViolation: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505"

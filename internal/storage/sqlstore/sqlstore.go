@@ -35,6 +35,12 @@ type Dialect struct {
 	// transaction and must hold a lock until commit, so that nodes starting
 	// together apply each migration once.
 	LockMigrations string
+	// LockAdmins, when not empty, runs first in a KeepingAdmin transaction
+	// and holds a lock until commit, so that two of them never both count
+	// the same admins (PostgreSQL's READ COMMITTED would let each count
+	// before the other's change commits). Empty where write transactions
+	// are serialized anyway (SQLite's immediate transactions).
+	LockAdmins string
 	// IsUniqueViolation reports whether err is a unique-key violation.
 	IsUniqueViolation func(error) bool
 	// Vacuum, when not empty, runs after Prune deleted rows, to hand the
@@ -545,6 +551,50 @@ func (s *Store) SetUserAdmin(ctx context.Context, id string, admin bool) error {
 	return mustAffect(s.exec(ctx, `UPDATE users SET admin = $1 WHERE id = $2`, boolInt(admin), id))
 }
 
+// KeepingAdmin makes change to user id unless it would leave no enabled
+// admin. Under the dialect's LockAdmins, it reads the enabled admins; a
+// user who is none of them changes no count and is changed, the only one
+// is ErrLastAdmin. A promotion racing it only adds an admin, so it needs
+// no lock.
+func (s *Store) KeepingAdmin(ctx context.Context, id string, change storage.AdminLoss, at time.Time) error {
+	if change == storage.Delete {
+		return s.deleteUser(ctx, id, at, func(tx *sql.Tx) error { return s.keepAdmin(ctx, tx, id) })
+	}
+	q := `UPDATE users SET admin = 0 WHERE id = $1`
+	switch change {
+	case storage.Demote:
+	case storage.Disable:
+		q = `UPDATE users SET disabled = 1 WHERE id = $1`
+	default:
+		return fmt.Errorf("sqlstore: unknown admin loss %d", change)
+	}
+	return s.tx(ctx, "keep admin", func(tx *sql.Tx) error {
+		if err := s.keepAdmin(ctx, tx, id); err != nil {
+			return err
+		}
+		return mustAffect(tx.ExecContext(ctx, q, id))
+	})
+}
+
+// keepAdmin is ErrLastAdmin if id is the one enabled admin.
+func (s *Store) keepAdmin(ctx context.Context, tx *sql.Tx, id string) error {
+	if s.d.LockAdmins != "" {
+		if _, err := tx.ExecContext(ctx, s.d.LockAdmins); err != nil {
+			return err
+		}
+	}
+	var admins, self int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN id = $1 THEN 1 ELSE 0 END), 0)
+		FROM users WHERE admin = 1 AND disabled = 0`, id).Scan(&admins, &self)
+	if err != nil {
+		return err
+	}
+	if self == 1 && admins == 1 {
+		return fmt.Errorf("%w: user %s", storage.ErrLastAdmin, id)
+	}
+	return nil
+}
+
 func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), q string, args ...any) ([]T, error) {
 	rows, err := s.read(ctx, q, args...)
 	if err != nil {
@@ -564,7 +614,15 @@ func list[T any](ctx context.Context, s *Store, scan func(scanner) (*T, error), 
 
 // DeleteUser removes a user and everything that lets anyone act as it.
 func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
+	return s.deleteUser(ctx, id, at, func(*sql.Tx) error { return nil })
+}
+
+// deleteUser is DeleteUser after check, in the same transaction.
+func (s *Store) deleteUser(ctx context.Context, id string, at time.Time, check func(*sql.Tx) error) error {
 	return s.tx(ctx, "delete user", func(tx *sql.Tx) error {
+		if err := check(tx); err != nil {
+			return err
+		}
 		// Unsent mail goes first, while the user's address is known.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM mail_outbox WHERE sent_at = 0
 			AND lower(recipient) = (SELECT lower(email) FROM users WHERE id = $1)`, id); err != nil {

@@ -80,6 +80,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"AMR", testAMR},
 		{"UserDisabled", testUserDisabled},
 		{"UserAdmin", testUserAdmin},
+		{"KeepingAdmin", testKeepingAdmin},
+		{"KeepingAdminRace", testKeepingAdminRace},
 		{"ListRecoveryCodes", testListRecoveryCodes},
 		{"TouchConsent", testTouchConsent},
 		{"DeleteUserEverything", testDeleteUserEverything},
