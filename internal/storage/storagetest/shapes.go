@@ -38,13 +38,14 @@ func testAtomicShapes(t *testing.T, s storage.Storage) {
 					rt.GrantID, rt.UserID, rt.Scopes = id, "u-"+id, []string{id}
 					first = &rt
 				}
-				mustNil(t, s.StartGrant(ctx, g, first, events(id, n)...), "start "+id)
+				evs := events(id, n) // built once: their times are compared
+				mustNil(t, s.StartGrant(ctx, g, first, evs...), "start "+id)
 				stored += n
 				checkGrant(t, s, g)
 				if first != nil {
 					checkRefresh(t, s, *first)
 				}
-				checkEvents(t, s, events(id, n))
+				checkEvents(t, s, evs)
 			}
 		}
 	}
@@ -60,9 +61,10 @@ func testAtomicShapes(t *testing.T, s storage.Storage) {
 		next := newRefresh(fmt.Sprintf("chain-%d", i))
 		next.Scopes, next.JKT = []string{next.Hash}, "jkt-"+next.Hash
 		prefix := fmt.Sprintf("rot%d", i)
-		mustNil(t, s.RotateRefreshToken(ctx, prev.Hash, next, now(), events(prefix, i%3)...), "rotate "+prefix)
+		evs := events(prefix, i%3)
+		mustNil(t, s.RotateRefreshToken(ctx, prev.Hash, next, now(), evs...), "rotate "+prefix)
 		checkRefresh(t, s, next)
-		checkEvents(t, s, events(prefix, i%3))
+		checkEvents(t, s, evs)
 		old, err := s.GetRefreshToken(ctx, prev.Hash)
 		mustNil(t, err, "rotated")
 		if old.NextHash != next.Hash || old.UsedAt.IsZero() {
