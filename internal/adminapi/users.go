@@ -266,6 +266,13 @@ func (a *API) grantAdmin(w http.ResponseWriter, r *http.Request) error {
 // sessions of the console are stored as the others are, so all of them end.
 func (a *API) revokeAdmin(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
+	u, err := a.Store.GetUser(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if !u.Admin {
+		return writeJSON(w, http.StatusOK, userView(*u)) // nothing to take, nobody to sign out
+	}
 	if err := a.loseAdmin(r.Context(), id, storage.Demote); err != nil {
 		return err
 	}

@@ -420,3 +420,21 @@ func TestLastAdminRefused(t *testing.T) {
 		t.Fatalf("deleted with NoAdminOK: %v", err)
 	}
 }
+
+// TestRevokeAdminOfNonAdmin: taking the role of someone who has none
+// changes nothing and signs nobody out.
+func TestRevokeAdminOfNonAdmin(t *testing.T) {
+	a, _, _ := newFactorsAPI(t)
+	ctx := context.Background()
+	now := time.Now()
+	if err := a.Store.CreateSession(ctx, storage.Session{IDHash: storage.Hash("s-badr"), UserID: "u-badr", AuthTime: now, CreatedAt: now,
+		ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body, raw := call(t, a.Handler(), "DELETE", "/admin/users/u-badr/admin", adminToken, ""); status != http.StatusOK || body["admin"] == true {
+		t.Fatalf("revoke the role of a non-admin: %d %s", status, raw)
+	}
+	if _, err := a.Store.GetSession(ctx, storage.Hash("s-badr")); err != nil {
+		t.Fatalf("a non-admin was signed out: %v", err)
+	}
+}
