@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"github.com/bawwab/bawwab/internal/mail/mailtest"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -116,11 +114,7 @@ func (failingTouch) TouchConsent(context.Context, string, string, time.Time, tim
 // nothing: the refresh, the introspection and userinfo answer as always,
 // and the failure is logged.
 func TestLastUsedFailureHarmless(t *testing.T) {
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := sqliteStore(t)
 	e := startOn(t, failingTouch{store})
 	r := e.notesRequest("openid offline_access")
 	tok := e.redeem(e.browser().authorize(r, "openid", "offline_access").Get("code"), r)
@@ -525,11 +519,7 @@ func (s *deletingStore) deleteOnce(ctx context.Context, id string) error {
 func TestDeleteAccountRacingTokens(t *testing.T) {
 	for _, flow := range []string{"code", "device", "refresh"} {
 		t.Run(flow, func(t *testing.T) {
-			sq, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { sq.Close() })
+			sq := sqliteStore(t)
 			c := &clock{}
 			store := &deletingStore{Storage: sq, now: c.Now}
 			e := startNode(t, store, listen(t), "", c)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,7 +18,6 @@ import (
 	"github.com/bawwab/bawwab/internal/console"
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
 	"github.com/bawwab/bawwab/internal/ui"
 )
 
@@ -260,11 +258,7 @@ func TestConsoleSecondFactorRequired(t *testing.T) {
 // starts, the client is confidential under the secret both nodes derive
 // from the shared key, and an admin signs in through either node.
 func TestAttackConsoleRegisterConcurrent(t *testing.T) {
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := sqliteStore(t)
 	l := listen(t)
 	issuer := "http://" + l.Addr().String()
 	c := &clock{}

@@ -3,13 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/bawwab/bawwab/internal/storage"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bawwab/bawwab/internal/storage"
 )
 
 // TestAuthorizeErrors: requests whose client or redirect URI cannot be

@@ -29,7 +29,9 @@ import (
 	"github.com/bawwab/bawwab/internal/scope"
 	"github.com/bawwab/bawwab/internal/server"
 	"github.com/bawwab/bawwab/internal/storage"
+	"github.com/bawwab/bawwab/internal/storage/postgres"
 	"github.com/bawwab/bawwab/internal/storage/sqlite"
+	"github.com/bawwab/bawwab/internal/testenv"
 	"github.com/bawwab/bawwab/internal/token"
 )
 
@@ -114,12 +116,33 @@ func start(t *testing.T) *env {
 // startWith is start with settings changed by configure.
 func startWith(t *testing.T, configure func(*config.Config)) *env {
 	t.Helper()
+	return startNode(t, sqliteStore(t), listen(t), "", &clock{}, configure)
+}
+
+// sqliteStore opens a new embedded store in a directory of the test's,
+// closed when the test ends.
+func sqliteStore(t *testing.T) storage.Storage {
+	t.Helper()
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return startNode(t, store, listen(t), "", &clock{}, configure)
+	return store
+}
+
+// postgresStore opens the store of a new schema of the test database
+// (testenv.PostgresSchema: skipped where there is none, failed under
+// BAWWAB_REQUIRE_ALL), closed when the test ends.
+func postgresStore(t *testing.T) storage.Storage {
+	t.Helper()
+	dsn, schema := testenv.PostgresSchema(t)
+	store, err := postgres.Open(context.Background(), dsn, postgres.Options{SearchPath: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }
 
 func startOn(t *testing.T, store storage.Storage) *env {

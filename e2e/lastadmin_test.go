@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +12,6 @@ import (
 	"testing"
 
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/postgres"
-	"github.com/bawwab/bawwab/internal/testenv"
 )
 
 // enabledAdmins counts the users who may sign in to the admin console.
@@ -78,12 +75,7 @@ func TestLastAdminRace(t *testing.T) { testLastAdminRace(t, start(t)) }
 // READ COMMITTED transactions would each count the other admin still
 // there.
 func TestLastAdminRacePostgres(t *testing.T) {
-	dsn, schema := testenv.PostgresSchema(t)
-	store, err := postgres.Open(context.Background(), dsn, postgres.Options{SearchPath: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := postgresStore(t)
 	testLastAdminRace(t, startOn(t, store))
 }
 

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -14,8 +13,6 @@ import (
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/mail/mailtest"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/postgres"
-	"github.com/bawwab/bawwab/internal/testenv"
 )
 
 // TestNewLinkRace: two "Mail me a new link" requests on the Security page
@@ -33,12 +30,7 @@ func TestNewLinkRace(t *testing.T) {
 // TestNewLinkRacePostgres is TestNewLinkRace on PostgreSQL, whose READ
 // COMMITTED transactions do not see each other's links until they commit.
 func TestNewLinkRacePostgres(t *testing.T) {
-	dsn, schema := testenv.PostgresSchema(t)
-	store, err := postgres.Open(context.Background(), dsn, postgres.Options{SearchPath: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := postgresStore(t)
 	relay := mailtest.Start(t)
 	e := startNode(t, store, listen(t), "", &clock{}, func(c *config.Config) {
 		c.Signup, c.MailRelay, c.MailFrom = "open", "smtp+insecure://"+relay.Addr(), "no-reply@bawwab.test"

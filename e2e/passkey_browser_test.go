@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,7 +22,6 @@ import (
 	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/session"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
 	"github.com/bawwab/bawwab/internal/token"
 	"github.com/bawwab/bawwab/internal/ui"
 )
@@ -32,11 +30,7 @@ import (
 // WebAuthn refuses an IP address as relying party id.
 func startLocalhost(t *testing.T) *env {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := sqliteStore(t)
 	l := listen(t)
 	e := startNode(t, store, l, fmt.Sprintf("http://localhost:%d", l.Addr().(*net.TCPAddr).Port), &clock{})
 	e.URL = fmt.Sprintf("http://localhost:%d", l.Addr().(*net.TCPAddr).Port)

@@ -7,16 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/postgres"
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
-	"github.com/bawwab/bawwab/internal/testenv"
 	"github.com/bawwab/bawwab/internal/upstream"
 )
 
@@ -28,11 +24,7 @@ import (
 // unlink and a passkey removal made at the same moment from two tabs:
 // each request's own check would see the other's way in still there.
 func TestPasskeyLastWayIn(t *testing.T) {
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := sqliteStore(t)
 	testPasskeyLastWayIn(t, store)
 }
 
@@ -40,12 +32,7 @@ func TestPasskeyLastWayIn(t *testing.T) {
 // whose READ COMMITTED transactions see another's delete only once it
 // commits.
 func TestPasskeyLastWayInPostgres(t *testing.T) {
-	dsn, schema := testenv.PostgresSchema(t)
-	store, err := postgres.Open(context.Background(), dsn, postgres.Options{SearchPath: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := postgresStore(t)
 	testPasskeyLastWayIn(t, store)
 }
 

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
 	"github.com/bawwab/bawwab/internal/upstream"
 )
 
@@ -110,11 +108,7 @@ func startWithNodeUpstream(t *testing.T, n *nodeUpstream, configure ...func(*con
 	if n.l == nil {
 		t.Fatal("a node upstream serves one bawwab")
 	}
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := sqliteStore(t)
 	c := n.Config(n.id)
 	e := startNode(t, store, n.l, "", &clock{}, append([]func(*config.Config){func(cfg *config.Config) { cfg.Upstreams = []upstream.Config{c} }},
 		configure...)...)

@@ -5,16 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/postgres"
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
-	"github.com/bawwab/bawwab/internal/testenv"
 	"github.com/bawwab/bawwab/internal/upstream"
 )
 
@@ -24,11 +20,7 @@ import (
 // page that says it is the last way in, and one link remains. Each
 // request's own check would see the other link still there.
 func TestUpstreamUnlinkRace(t *testing.T) {
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bawwab.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := sqliteStore(t)
 	testUnlinkRace(t, store)
 }
 
@@ -36,12 +28,7 @@ func TestUpstreamUnlinkRace(t *testing.T) {
 // whose READ COMMITTED transactions see another's delete only once it
 // commits.
 func TestUpstreamUnlinkRacePostgres(t *testing.T) {
-	dsn, schema := testenv.PostgresSchema(t)
-	store, err := postgres.Open(context.Background(), dsn, postgres.Options{SearchPath: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := postgresStore(t)
 	testUnlinkRace(t, store)
 }
 
