@@ -40,12 +40,15 @@ func TestPasskeyLastWayInPostgres(t *testing.T) {
 // no way to sign in.
 const lastWayPage = "it is your only way to sign in"
 
-func testPasskeyLastWayIn(t *testing.T, store storage.Storage) {
-	ctx := context.Background()
+// upstreamOnlyPerson starts a server on store at a host name (WebAuthn
+// refuses an IP address as relying party id: passkeys are offered at a
+// host name only) with the fake upstream "fake", where username signs up
+// through that upstream: no password, one link. It returns the server,
+// the person's browser, signed in, and their user id.
+func upstreamOnlyPerson(t *testing.T, store storage.Storage, username string) (*env, *browser, string) {
+	t.Helper()
 	op := startFakeOP(t)
 	l := listen(t)
-	// WebAuthn refuses an IP address as relying party id: passkeys are
-	// offered at a host name only.
 	host := fmt.Sprintf("http://localhost:%d", l.Addr().(*net.TCPAddr).Port)
 	e := startNode(t, store, l, host, &clock{}, func(cfg *config.Config) {
 		cfg.Upstreams = []upstream.Config{op.Config("fake")}
@@ -53,13 +56,18 @@ func testPasskeyLastWayIn(t *testing.T, store storage.Storage) {
 	e.URL = host
 	b := e.browser()
 	r := e.notesRequest("openid")
-	p, _ := b.upstreamLogin(op, r, "fake", upstreamUser{Username: "keyonly", Email: "keyonly@fake.example", EmailVerified: true})
+	p, _ := b.upstreamLogin(op, r, "fake", upstreamUser{Username: username, Email: username + "@fake.example", EmailVerified: true})
 	b.finishDownstream(p, r)
-	link := linkOf(t, e, "fake", "sub-keyonly")
+	link := linkOf(t, e, "fake", "sub-"+username)
 	if link == nil {
 		t.Fatal("no link after the first sign-in")
 	}
-	userID := link.UserID
+	return e, b, link.UserID
+}
+
+func testPasskeyLastWayIn(t *testing.T, store storage.Storage) {
+	ctx := context.Background()
+	e, b, userID := upstreamOnlyPerson(t, store, "keyonly")
 	csrf := csrfOf(t, b.get("/account/security"))
 	post := func(path string, form url.Values) (int, string) {
 		form.Set("csrf_token", csrf)

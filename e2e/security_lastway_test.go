@@ -2,18 +2,12 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/bawwab/bawwab/internal/config"
 	"github.com/bawwab/bawwab/internal/storage"
-	"github.com/bawwab/bawwab/internal/storage/sqlite"
 	"github.com/bawwab/bawwab/internal/ui"
-	"github.com/bawwab/bawwab/internal/upstream"
 )
 
 // TestSecurityPageLastWayIn: the Security page offers no button the
@@ -25,27 +19,7 @@ import (
 // back (and the server still refuses the last way in: TestPasskeyLastWayIn).
 func TestSecurityPageLastWayIn(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "bawwab.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	op := startFakeOP(t)
-	l := listen(t)
-	host := fmt.Sprintf("http://localhost:%d", l.Addr().(*net.TCPAddr).Port)
-	e := startNode(t, store, l, host, &clock{}, func(cfg *config.Config) {
-		cfg.Upstreams = []upstream.Config{op.Config("fake")}
-	})
-	e.URL = host
-	b := e.browser()
-	r := e.notesRequest("openid")
-	p, _ := b.upstreamLogin(op, r, "fake", upstreamUser{Username: "lastway", Email: "lastway@fake.example", EmailVerified: true})
-	b.finishDownstream(p, r)
-	link := linkOf(t, e, "fake", "sub-lastway")
-	if link == nil {
-		t.Fatal("no link after the first sign-in")
-	}
-	userID := link.UserID
+	e, b, userID := upstreamOnlyPerson(t, sqliteStore(t), "lastway")
 	const (
 		unlinkButton = `id="unlink-fake"`
 		linkNote     = `id="link-last-fake"`
