@@ -9,9 +9,9 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/bawwab/bawwab/internal/dpop"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/bawwab/bawwab/internal/dpop"
 
 	"golang.org/x/oauth2"
 
@@ -54,6 +56,9 @@ type Options struct {
 	// CorpPort is Example Corp's, the identity provider behind the login
 	// page's "Continue with Example Corp" button.
 	CorpPort int
+	// ConsolePort is the admin listener's: the admin console, which Karim
+	// (an admin, with an authenticator app) signs in to.
+	ConsolePort int
 	// DataDir holds the SQLite file; empty means a temporary directory.
 	DataDir string
 	// AccessTokenTTL is short in the demo so that refresh can be seen.
@@ -66,7 +71,10 @@ type Options struct {
 // Demo is a running demo.
 type Demo struct {
 	AuthURL, APIURL, NotesURL, GreedyURL string
-	Store                                storage.Storage
+	// ConsoleURL is the admin console's, at the loopback address it must
+	// be opened at.
+	ConsoleURL string
+	Store      storage.Storage
 	// Corp is Example Corp, a second bawwab on the other loopback host
 	// name (127.0.0.1 when the demo is at localhost, else localhost), that
 	// the demo's bawwab offers to sign in through (upstream CorpUpstream).
@@ -88,7 +96,7 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	if o.Password != nil {
 		pw = *o.Password
 	}
-	listeners, err := listen(o.AuthPort, o.APIPort, o.NotesPort, o.GreedyPort)
+	listeners, err := listen(o.AuthPort, o.APIPort, o.NotesPort, o.GreedyPort, o.ConsolePort)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +104,7 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 		return "http://" + net.JoinHostPort(o.Host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 	}
 	d := &Demo{AuthURL: urlOf(listeners[0]), APIURL: urlOf(listeners[1]), NotesURL: urlOf(listeners[2]), GreedyURL: urlOf(listeners[3]), done: make(chan error, parts),
-		PasskeysOn: net.ParseIP(o.Host) == nil}
+		PasskeysOn: net.ParseIP(o.Host) == nil, ConsoleURL: "http://" + listeners[4].Addr().String() + "/console/"}
 	store, err := openStore(ctx, o.DataDir)
 	if err != nil {
 		return nil, err
@@ -121,6 +129,9 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	// needs a sign-in with a second factor, which the API asks for with an
 	// RFC 9470 challenge and Greedy Games answers by stepping up.
 	cfg.SecondFactorScopes = nil
+	// The admin console, on a loopback listener of its own; its API's
+	// token is of this run only.
+	cfg.AdminListen, cfg.AdminToken = listeners[4].Addr().String(), rand.Text()+rand.Text()
 	as, err := server.New(ctx, cfg, store, o.Log, server.Options{Password: &pw})
 	if err != nil {
 		return nil, err
@@ -136,6 +147,7 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	}
 
 	go func() { d.done <- as.Serve(ctx, listeners[0]) }()
+	go func() { d.done <- as.ServeAdmin(ctx, listeners[4]) }()
 	for i, h := range []http.Handler{api, notesMux, greedyMux} {
 		srv := server.HTTPServer(server.Harden(h, o.Log), o.Log)
 		go func() { d.done <- server.ServeUntil(ctx, srv, listeners[i+1]) }()
@@ -232,9 +244,9 @@ func (d *Demo) clients(notesSecret, greedySecret string, log *slog.Logger) (note
 	return notesMux, greedyMux, nil
 }
 
-// parts counts what Start runs: the authorization server, the API, the
-// two apps and Example Corp.
-const parts = 5
+// parts counts what Start runs: the authorization server, its admin
+// listener, the API, the two apps and Example Corp.
+const parts = 6
 
 // Wait blocks until every part stopped and returns the first error.
 func (d *Demo) Wait() error {
@@ -276,11 +288,12 @@ func seed(ctx context.Context, s storage.Storage, d *Demo, pw password.Params) (
 	return
 }
 
-// seedFactorUser adds Karim with an authenticator app already confirmed,
-// and keeps its key for the demo to print.
+// seedFactorUser adds Karim, an admin, with an authenticator app already
+// confirmed (which the console then asks for), and keeps its key for the
+// demo to print.
 func (d *Demo) seedFactorUser(ctx context.Context, s storage.Storage, pw password.Params) error {
 	id, err := admin.AddUser(ctx, s, admin.UserSpec{Username: FactorUsername, Password: FactorPassword, Name: "Karim Nassar",
-		Email: "karim@example.com", EmailVerified: true}, pw)
+		Email: "karim@example.com", EmailVerified: true, Admin: true}, pw)
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,12 @@ func TestDemoFactorUser(t *testing.T) {
 		!slices.Contains(sessions[0].AMR, "pwd") {
 		t.Fatalf("sessions after password and code: %+v", sessions)
 	}
+	// Karim is an admin: the console, signed in through the demo's bawwab
+	// with the session that passed the code, admits him.
+	e.AdminURL = strings.TrimSuffix(d.ConsoleURL, "/console/")
+	if p, _ := b.consoleFlow(""); p.Status != http.StatusOK || !b.consoleSession() {
+		t.Fatalf("Karim at the demo's console %s: %d %s", d.ConsoleURL, p.Status, p.Body)
+	}
 }
 
 // TestDemoCommand: `bawwab demo` prints where everything is and Karim's
@@ -89,7 +95,7 @@ func TestDemoCommand(t *testing.T) {
 	bin := buildBawwab(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "demo", "--auth-port", "0", "--api-port", "0", "--notes-port", "0", "--greedy-port", "0", "--corp-port", "0")
+	cmd := exec.CommandContext(ctx, bin, "demo", "--auth-port", "0", "--api-port", "0", "--notes-port", "0", "--greedy-port", "0", "--corp-port", "0", "--console-port", "0")
 	cmd.Env = append(os.Environ(), "BAWWAB_CONFIG=")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -110,7 +116,8 @@ func TestDemoCommand(t *testing.T) {
 	key := regexp.MustCompile(`key: ([A-Z2-7]+)\n`).FindStringSubmatch(text)
 	if authURL == nil || key == nil || !strings.Contains(text, demo.FactorUsername+" / "+demo.FactorPassword) ||
 		!strings.Contains(text, "otpauth://totp/localhost:karim@example.com?") || !strings.Contains(text, "/account/security") ||
-		!strings.Contains(text, "Continue with Example Corp: sign in there as "+demo.CorpUsername+" / "+demo.CorpPassword) {
+		!strings.Contains(text, "Continue with Example Corp: sign in there as "+demo.CorpUsername+" / "+demo.CorpPassword) ||
+		!regexp.MustCompile(`Admin console: +http://127\.0\.0\.1:\d+/console/ +\(sign in as `+demo.FactorUsername).MatchString(text) {
 		t.Fatalf("the demo printed:\n%s", text)
 	}
 	e := &env{t: t, URL: authURL[1], Clock: &clock{}}

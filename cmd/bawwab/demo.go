@@ -32,6 +32,7 @@ func (a *app) demoCmd() *cobra.Command {
 	f.IntVar(&o.NotesPort, "notes-port", 3000, "port of the Notes app")
 	f.IntVar(&o.GreedyPort, "greedy-port", 3001, "port of the Greedy Games app")
 	f.IntVar(&o.CorpPort, "corp-port", 8090, `port of Example Corp, the identity provider behind "Continue with Example Corp"`)
+	f.IntVar(&o.ConsolePort, "console-port", 9091, "port of the admin console (on 127.0.0.1)")
 	return cmd
 }
 
@@ -53,8 +54,10 @@ func printDemo(w io.Writer, d *demo.Demo) {
     key: %s
     URI: %s
   Sign in as %s: after the password, the sign-in asks for the app's six-digit code.
+
+  Admin console:           %s   (sign in as %s, with the app's code)
 `, d.NotesURL, d.GreedyURL, demo.Username, demo.Password, d.AuthURL, d.AuthURL, d.AuthURL, d.APIURL,
-		demo.FactorUsername, demo.FactorPassword, d.TOTPKey, d.TOTPURI, demo.FactorUsername)
+		demo.FactorUsername, demo.FactorPassword, d.TOTPKey, d.TOTPURI, demo.FactorUsername, d.ConsoleURL, demo.FactorUsername)
 	fmt.Fprintf(w, `
   Continue with %s: sign in there as %s / %s
                            (a second bawwab at %s, on the sign-in page's
