@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +10,10 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/bawwab/bawwab/internal/audit"
 	"github.com/bawwab/bawwab/internal/storage"
 )
 
@@ -287,5 +290,49 @@ func TestConsoleLastAdminRace(t *testing.T) {
 	}
 	if n := enabledAdmins(t, e); n != 1 {
 		t.Fatalf("%d enabled admins", n)
+	}
+}
+
+// demotingStore takes the admin role of whoever signs in next, and ends
+// their sessions, just before the session of that sign-in is stored: the
+// demotion an operator makes while the admin's console sign-in is between
+// its check of the role and the storing of its session.
+type demotingStore struct {
+	storage.Storage
+	armed atomic.Bool
+}
+
+func (s *demotingStore) CreateSession(ctx context.Context, x storage.Session) error {
+	if s.armed.CompareAndSwap(true, false) {
+		if err := s.Storage.SetUserAdmin(ctx, x.UserID, false); err != nil {
+			return err
+		}
+		if _, err := s.Storage.DeleteUserSessions(ctx, x.UserID); err != nil {
+			return err
+		}
+	}
+	return s.Storage.CreateSession(ctx, x)
+}
+
+// TestConsoleSignInRacingDemotion: an admin's console sign-in whose role
+// is taken between the callback's check and the storing of the session
+// gets no session (403, audited): given the role again, the cookie of
+// that sign-in opens no console page.
+func TestConsoleSignInRacingDemotion(t *testing.T) {
+	store := &demotingStore{Storage: sqliteStore(t)}
+	e := startOn(t, store)
+	makeAdmin(t, e, e.UserID, true)
+	b := e.signIn(userPassword)
+	store.armed.Store(true)
+	p, _ := b.consoleFlow("")
+	if p.Status != http.StatusForbidden || store.armed.Load() {
+		t.Fatalf("console sign-in racing the demotion: %d (demoted: %v) %s", p.Status, !store.armed.Load(), p.Body)
+	}
+	makeAdmin(t, e, e.UserID, true)
+	if b.consoleSession() {
+		t.Fatal("the console session of a sign-in racing the demotion came back with the role")
+	}
+	if evs := auditOf(t, e, audit.ConsoleRefused); len(evs) != 1 || evs[0].UserID != e.UserID {
+		t.Fatalf("refusal audit: %+v", evs)
 	}
 }

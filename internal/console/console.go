@@ -134,7 +134,7 @@ func New(ctx context.Context, c *Console, sessions *session.Manager, cat *scope.
 		// Bearer token only, so the cookie sent to it carries no power there.
 		c.session, c.loginName, c.path = HostPrefix+SessionCookie, HostPrefix+loginCookie, "/"
 	}
-	c.sessions = sessions.Scoped(c.session, c.path, SessionTTL, c.TLS)
+	c.sessions = sessions.Scoped(c.session, c.path, SessionTTL, c.TLS).RequireUser(isAdmin)
 	c.scopes = cat
 	c.pages, err = ui.ParsePages(templateFS)
 	return c, err

@@ -198,7 +198,13 @@ func (c *Console) admit(w http.ResponseWriter, r *http.Request, idt *oidc.IDToke
 		c.fail(w, r, err)
 		return
 	}
-	if _, err := c.sessions.LoginWith(r.Context(), w, r, u.ID, claims.AMR); err != nil {
+	switch _, err := c.sessions.LoginWith(r.Context(), w, r, u.ID, claims.AMR); {
+	case errors.Is(err, errNotAdmin) || errors.Is(err, session.ErrDisabled):
+		// The role was taken, or the user disabled, while signing in.
+		c.Audit.Record(r.Context(), audit.Event{Type: audit.ConsoleRefused, UserID: u.ID, ClientID: ClientID, Detail: "not an admin"})
+		c.message(w, r, http.StatusForbidden, "console.not_admin")
+		return
+	case err != nil:
 		c.fail(w, r, err)
 		return
 	}
@@ -350,4 +356,16 @@ func (c *Console) remote(u *storage.User) *adminapi.Remote {
 // notice (a message key) to show.
 func back(w http.ResponseWriter, r *http.Request, path string, notice string) {
 	http.Redirect(w, r, path+"?notice="+url.QueryEscape(notice), http.StatusSeeOther)
+}
+
+// errNotAdmin refuses a console session to a user without the admin role.
+var errNotAdmin = errors.New("console: not an admin")
+
+// isAdmin is what a user must be to hold a console session, asked at
+// sign-in before the session is stored and again after (RequireUser).
+func isAdmin(u *storage.User) error {
+	if !u.Admin {
+		return errNotAdmin
+	}
+	return nil
 }

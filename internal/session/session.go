@@ -43,6 +43,19 @@ type Manager struct {
 	// scoped manager's sessions are no sessions of another (Scoped).
 	cookie, path, scope string
 	sameSite            http.SameSite
+	// require, when set, is what a user must be to hold a session of this
+	// manager (RequireUser).
+	require func(*storage.User) error
+}
+
+// RequireUser returns m asking require of the user at every sign-in, as it
+// asks that the user be enabled: before the session is stored, and again
+// after, so that a sign-in racing a change that ends the user's sessions
+// (an admin role taken, say) keeps none.
+func (m *Manager) RequireUser(require func(*storage.User) error) *Manager {
+	s := *m
+	s.require = require
+	return &s
 }
 
 // New returns a Manager. secure marks cookies Secure (an https issuer).
@@ -166,7 +179,8 @@ func (m *Manager) upstreamLive(ctx context.Context, up storage.UpstreamSession) 
 // ErrDisabled refuses a session to a user an operator disabled.
 var ErrDisabled = errors.New("session: the account is disabled")
 
-// enabled returns ErrDisabled when the user is disabled.
+// enabled returns ErrDisabled when the user is disabled, or what the
+// manager's requirement (RequireUser) says of the user.
 func (m *Manager) enabled(ctx context.Context, userID string) error {
 	u, err := m.store.GetUser(ctx, userID)
 	if err != nil {
@@ -174,6 +188,9 @@ func (m *Manager) enabled(ctx context.Context, userID string) error {
 	}
 	if u.Disabled {
 		return ErrDisabled
+	}
+	if m.require != nil {
+		return m.require(u)
 	}
 	return nil
 }
