@@ -243,20 +243,10 @@ func (c *Console) checkSecondFactor(ctx context.Context, userID string, amr []st
 
 // enrolled reports whether the user set up a second factor that sign-in
 // offers: a confirmed authenticator app, or a passkey when the server
-// offers passkeys.
+// offers passkeys. One read (storage.Factors.Enrolment), as sign-in's own.
 func (c *Console) enrolled(ctx context.Context, userID string) (bool, error) {
-	t, err := c.Store.GetTOTP(ctx, userID)
-	switch {
-	case err == nil && !t.ConfirmedAt.IsZero():
-		return true, nil
-	case err != nil && !errors.Is(err, storage.ErrNotFound):
-		return false, err
-	}
-	if c.NoPasskeys {
-		return false, nil
-	}
-	keys, err := c.Store.ListPasskeys(ctx, userID)
-	return len(keys) > 0, err
+	e, err := c.Store.Enrolment(ctx, userID)
+	return e.TOTP || e.Passkeys && !c.NoPasskeys, err
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *storage.User) {
