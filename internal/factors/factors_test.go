@@ -48,7 +48,10 @@ func newFixture(t *testing.T, free int) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	f := &fixture{store: s, now: time.Date(2026, 11, 30, 12, 0, 10, 0, time.UTC)}
+	// Near the real time, 10 s into a TOTP step: go-webauthn checks a
+	// ceremony's expiry on the real clock too, so a fixed date would make
+	// every passkey ceremony expired once the day passes it.
+	f := &fixture{store: s, now: time.Now().UTC().Truncate(totpPeriod * time.Second).Add(10 * time.Second)}
 	sealer, err := StoreSealer(ctx, s)
 	if err != nil {
 		t.Fatal(err)
